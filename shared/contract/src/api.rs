@@ -1,0 +1,115 @@
+//! The native invoke API: `POST /v1/invoke`.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::guard::GuardReport;
+
+/// Who wrote a message in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions from the calling application. They are placed *after* the hub's guardrail
+    /// instructions and never replace them.
+    System,
+    /// The end user.
+    User,
+    /// Earlier model turns.
+    Assistant,
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// Plain text content.
+    pub content: String,
+}
+
+/// A governed model call in the hub's native form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeRequest {
+    /// A model alias from the catalog, never a provider model id or ARN.
+    pub model: String,
+    /// The declared purpose of the call, from the purpose catalog.
+    pub purpose: String,
+    /// The conversation; at least one `user` message.
+    pub messages: Vec<Message>,
+    /// Upper bound on answer tokens; clamped to the catalog's limit for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// A JSON Schema the answer must validate against; the answer is then returned as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<serde_json::Value>,
+    /// Source passages the answer should be grounded in; the hub scores the answer against them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Vec<String>>,
+}
+
+/// Token counts reported by the model provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Tokens in the prompt as the provider counted them.
+    pub input_tokens: u32,
+    /// Tokens in the answer.
+    pub output_tokens: u32,
+}
+
+impl TokenUsage {
+    /// Input plus output tokens.
+    pub fn total(&self) -> u32 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
+/// The answer to a governed call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvokeResponse {
+    /// The id of the audit record written for this call.
+    pub audit_id: Uuid,
+    /// The alias the caller asked for.
+    pub model: String,
+    /// The provider model that answered.
+    pub model_id: String,
+    /// True when the answer came from the local development model, never a real model.
+    pub development_model: bool,
+    /// The answer text, after output guards.
+    pub answer: String,
+    /// The answer parsed as JSON, when a `response_schema` was given and the answer validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured: Option<serde_json::Value>,
+    /// Why the model stopped.
+    pub stop_reason: String,
+    /// Token usage.
+    pub usage: TokenUsage,
+    /// What the guards found and did (types and counts, never values).
+    pub guards: GuardReport,
+}
+
+/// One model the caller may use, as listed by `GET /v1/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The alias to put in `model`.
+    pub id: String,
+    /// Always `model`, for OpenAI clients.
+    pub object: String,
+    /// Always `causeway`.
+    pub owned_by: String,
+    /// Human description from the catalog.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Largest answer the catalog allows.
+    pub max_tokens: u32,
+}
+
+/// `GET /v1/models` body (OpenAI list shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelList {
+    /// Always `list`.
+    pub object: String,
+    /// The models.
+    pub data: Vec<ModelInfo>,
+}

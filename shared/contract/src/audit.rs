@@ -1,0 +1,235 @@
+//! The audit record: one per governed call, whatever its outcome.
+//!
+//! # Canonical encoding
+//! A record's hash is SHA-256 over its canonical bytes: the record serialised as compact JSON (no
+//! whitespace) with the fields in the order they are declared here, `null` for absent optional fields, and
+//! integers only (scores are stored in permille, cost in micro-dollars), so any third party can recompute it
+//! with an ordinary JSON library by emitting the keys in this order. `record_hash` itself is not part of the
+//! hashed bytes. Each record carries the hash of the one before it in its chain (`prev_hash`), so removing,
+//! altering or reordering a record breaks every later link.
+//!
+//! Records never contain prompt or answer text, tokens or PII values: only hashes, types and counts.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::api::TokenUsage;
+use crate::guard::GuardEvent;
+
+/// The hash of "no previous record": 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How a governed call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The model answered and the answer was returned.
+    Answered,
+    /// A streamed answer is about to start; a `stream_completed` or `failed` record with the same
+    /// `call_id` follows.
+    StreamStarted,
+    /// A streamed answer finished.
+    StreamCompleted,
+    /// Policy denied the call.
+    Denied,
+    /// A guard blocked the prompt or the answer.
+    Blocked,
+    /// A budget refused the call.
+    Throttled,
+    /// The request was rejected before policy (bad purpose, unknown model).
+    Rejected,
+    /// The call failed (model unavailable, model error, timeout).
+    Failed,
+}
+
+impl Outcome {
+    /// The snake_case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::StreamStarted => "stream_started",
+            Self::StreamCompleted => "stream_completed",
+            Self::Denied => "denied",
+            Self::Blocked => "blocked",
+            Self::Throttled => "throttled",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What happened on a call, as the hub knows it before the store places it in a chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Record id, UUID v7 (sorts by time).
+    pub id: Uuid,
+    /// Groups the records of one call (a streamed call writes two).
+    pub call_id: Uuid,
+    /// When the record was made, RFC 3339 UTC.
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    /// The HTTP request id.
+    pub request_id: String,
+    /// The API door: `invoke`, `chat_completions`.
+    pub api: String,
+    /// Verified workload principal (IAM ARN), when there is one.
+    pub workload_principal: Option<String>,
+    /// Spoke account id, when known.
+    pub spoke_account: Option<String>,
+    /// Application id, when known.
+    pub application: Option<String>,
+    /// The verified user `sub`.
+    pub user_sub: Option<String>,
+    /// The token issuer that vouched for the user.
+    pub user_issuer: Option<String>,
+    /// The declared purpose.
+    pub purpose: Option<String>,
+    /// Data classification in context.
+    pub data_classification: Option<String>,
+    /// Model alias asked for.
+    pub model_alias: Option<String>,
+    /// Provider model id it resolved to.
+    pub model_id: Option<String>,
+    /// Model version from the catalog.
+    pub model_version: Option<String>,
+    /// Provider name.
+    pub provider: Option<String>,
+    /// True when the local development model answered.
+    pub development_model: bool,
+    /// Catalog version in force.
+    pub catalog_version: String,
+    /// Guard profile applied.
+    pub guard_profile: String,
+    /// Its version.
+    pub guard_profile_version: String,
+    /// Hash of the policy set in force.
+    pub policy_hash: String,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The error code returned, if any.
+    pub error_code: Option<String>,
+    /// Why: policy ids, guard rules, budget names, error kinds. Never prompt text.
+    pub reasons: Vec<String>,
+    /// Guard findings (types and counts only).
+    pub guard_events: Vec<GuardEvent>,
+    /// Prompt-injection score in permille.
+    pub injection_permille: u16,
+    /// Grounding score in permille, when context was supplied.
+    pub grounding_permille: Option<u16>,
+    /// True when the answer was marked low trust.
+    pub low_trust: bool,
+    /// Token usage.
+    pub usage: TokenUsage,
+    /// Cost in millionths of a US dollar.
+    pub cost_micro_usd: u64,
+    /// Time spent in the hub and model, in microseconds.
+    pub latency_us: u64,
+    /// SHA-256 of the prompt as sent to the model (after guards), hex.
+    pub prompt_sha256: Option<String>,
+    /// SHA-256 of the answer as returned to the caller, hex.
+    pub response_sha256: Option<String>,
+}
+
+/// A record as stored: the event placed in a chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Schema version of this record.
+    pub schema_version: u16,
+    /// The chain (one per hub instance).
+    pub chain_id: String,
+    /// Position in the chain, from 1.
+    pub sequence: u64,
+    /// `record_hash` of the previous record in the chain, or [`GENESIS_HASH`].
+    pub prev_hash: String,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+impl AuditRecord {
+    /// The current schema version.
+    pub const SCHEMA_VERSION: u16 = 1;
+
+    /// The canonical bytes (see the module documentation).
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// Hex SHA-256 of the canonical bytes.
+    pub fn record_hash(&self) -> Result<String, serde_json::Error> {
+        Ok(hex::encode(Sha256::digest(self.canonical_bytes()?)))
+    }
+}
+
+/// Hex SHA-256 of some text, for prompt and answer hashes.
+pub fn sha256_hex(text: &[u8]) -> String {
+    hex::encode(Sha256::digest(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_event() -> AuditEvent {
+        AuditEvent {
+            id: Uuid::from_u128(1),
+            call_id: Uuid::from_u128(1),
+            timestamp: time::macros::datetime!(2026-01-02 03:04:05 UTC),
+            request_id: "req-1".into(),
+            api: "invoke".into(),
+            workload_principal: None,
+            spoke_account: None,
+            application: None,
+            user_sub: Some("alice".into()),
+            user_issuer: Some("causeway-dev".into()),
+            purpose: Some("support".into()),
+            data_classification: Some("internal".into()),
+            model_alias: Some("local-dev".into()),
+            model_id: Some("causeway-local-dev".into()),
+            model_version: Some("1".into()),
+            provider: Some("local".into()),
+            development_model: true,
+            catalog_version: "c1".into(),
+            guard_profile: "default".into(),
+            guard_profile_version: "1".into(),
+            policy_hash: "p".into(),
+            outcome: Outcome::Answered,
+            error_code: None,
+            reasons: vec!["policy0".into()],
+            guard_events: vec![],
+            injection_permille: 0,
+            grounding_permille: None,
+            low_trust: false,
+            usage: TokenUsage {
+                input_tokens: 3,
+                output_tokens: 4,
+            },
+            cost_micro_usd: 0,
+            latency_us: 10,
+            prompt_sha256: None,
+            response_sha256: None,
+        }
+    }
+
+    #[test]
+    fn canonical_encoding_is_stable() {
+        let record = AuditRecord {
+            schema_version: 1,
+            chain_id: "chain".into(),
+            sequence: 1,
+            prev_hash: GENESIS_HASH.into(),
+            event: sample_event(),
+        };
+        let text = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
+        insta::assert_snapshot!(text, @r#"{"schema_version":1,"chain_id":"chain","sequence":1,"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","id":"00000000-0000-0000-0000-000000000001","call_id":"00000000-0000-0000-0000-000000000001","timestamp":"2026-01-02T03:04:05Z","request_id":"req-1","api":"invoke","workload_principal":null,"spoke_account":null,"application":null,"user_sub":"alice","user_issuer":"causeway-dev","purpose":"support","data_classification":"internal","model_alias":"local-dev","model_id":"causeway-local-dev","model_version":"1","provider":"local","development_model":true,"catalog_version":"c1","guard_profile":"default","guard_profile_version":"1","policy_hash":"p","outcome":"answered","error_code":null,"reasons":["policy0"],"guard_events":[],"injection_permille":0,"grounding_permille":null,"low_trust":false,"usage":{"input_tokens":3,"output_tokens":4},"cost_micro_usd":0,"latency_us":10,"prompt_sha256":null,"response_sha256":null}"#);
+        // A changed field changes the hash.
+        let mut altered = record.clone();
+        altered.event.user_sub = Some("mallory".into());
+        assert_ne!(record.record_hash().unwrap(), altered.record_hash().unwrap());
+        // Round trip keeps the hash.
+        let back: AuditRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.record_hash().unwrap(), record.record_hash().unwrap());
+    }
+}
