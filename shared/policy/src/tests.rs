@@ -1,0 +1,99 @@
+use super::*;
+
+fn request<'a>(user: &'a str, groups: &'a [String], model: &'a str, purpose: &'a str) -> AccessRequest<'a> {
+    AccessRequest {
+        user,
+        groups,
+        model_alias: model,
+        purpose,
+        data_classification: "internal",
+        spoke_account: "111122223333",
+        ou: "ou-apps",
+        application: "chatbot",
+    }
+}
+
+#[test]
+fn embedded_bundle_loads_and_names_its_policies() {
+    let bundle = PolicyBundle::embedded().unwrap();
+    assert!(bundle.catalog().get("local-dev").is_some());
+    assert!(bundle.purposes().contains("customer_support"));
+    assert_eq!(bundle.hash().len(), 64);
+    assert!(bundle.policy_ids().contains(&"restricted-data-stays-on-bedrock".to_owned()));
+}
+
+#[test]
+fn default_deny_with_no_matching_permit() {
+    let bundle = PolicyBundle::embedded().unwrap();
+    let decision = bundle.authorize(&request("alice", &[], "claude-sonnet", "analytics"));
+    assert_eq!(decision.effect, Effect::Deny);
+    assert_eq!(decision.audit_reasons(), vec!["default_deny"]);
+}
+
+#[test]
+fn group_and_purpose_permit() {
+    let bundle = PolicyBundle::embedded().unwrap();
+    let analysts = vec!["analysts".to_owned()];
+    let allowed = bundle.authorize(&request("alice", &analysts, "claude-sonnet", "analytics"));
+    assert!(allowed.is_allowed());
+    assert_eq!(allowed.audit_reasons(), vec!["permit:analysts-analytics"]);
+    // Same group, purpose it is not approved for.
+    let denied = bundle.authorize(&request("alice", &analysts, "claude-sonnet", "customer_support"));
+    assert!(!denied.is_allowed());
+}
+
+#[test]
+fn forbid_overrides_permit_and_is_named() {
+    let bundle = PolicyBundle::embedded().unwrap();
+    let analysts = vec!["analysts".to_owned()];
+    let mut req = request("alice", &analysts, "llama-internal", "analytics");
+    assert!(bundle.authorize(&req).is_allowed());
+    req.data_classification = "restricted";
+    let decision = bundle.authorize(&req);
+    assert_eq!(decision.effect, Effect::Deny);
+    assert_eq!(decision.audit_reasons(), vec!["forbid:restricted-data-stays-on-bedrock"]);
+}
+
+#[test]
+fn unknown_model_is_a_deny_not_a_panic() {
+    let bundle = PolicyBundle::embedded().unwrap();
+    let decision = bundle.authorize(&request("alice", &[], "gpt-9", "analytics"));
+    assert_eq!(decision.effect, Effect::Deny);
+    assert!(decision.errors[0].contains("`gpt-9`"));
+}
+
+#[test]
+fn invalid_policy_is_refused_whole() {
+    let mut sources = PolicySources::embedded();
+    sources.policies.push_str(
+        "\n@id(\"typo\")\npermit(principal, action == Causeway::Action::\"invoke\", resource) when { context.purpos == \"x\" };\n",
+    );
+    let err = PolicyBundle::from_sources(&sources).unwrap_err().to_string();
+    assert!(err.starts_with("cedar policies: policy `typo`"), "{err}");
+}
+
+#[test]
+fn policy_without_id_or_with_duplicate_id_is_refused() {
+    let mut sources = PolicySources::embedded();
+    sources
+        .policies
+        .push_str("\npermit(principal, action == Causeway::Action::\"invoke\", resource);\n");
+    let err = PolicyBundle::from_sources(&sources).unwrap_err().to_string();
+    assert!(err.contains("needs an `@id"), "{err}");
+
+    let mut sources = PolicySources::embedded();
+    sources.policies.push_str(
+        "\n@id(\"dev-model-open\")\npermit(principal, action == Causeway::Action::\"invoke\", resource);\n",
+    );
+    let err = PolicyBundle::from_sources(&sources).unwrap_err().to_string();
+    assert!(err.contains("`dev-model-open` is used twice"), "{err}");
+}
+
+#[test]
+fn hash_changes_with_any_source() {
+    let a = PolicyBundle::embedded().unwrap();
+    let mut sources = PolicySources::embedded();
+    sources.purposes.push_str("\n[purposes.extra]\ndescription = \"x\"\n");
+    let b = PolicyBundle::from_sources(&sources).unwrap();
+    assert_ne!(a.hash(), b.hash());
+}
