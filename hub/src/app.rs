@@ -1,0 +1,276 @@
+//! Application state and the one `Router`, served by `axum::serve` locally and by `lambda_http` on Lambda.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use causeway_audit::{AuditSink, EmbeddedStore};
+use causeway_contract::catalog::ProviderKind;
+use causeway_guard::GuardEngine;
+use causeway_policy::PolicyBundle;
+use secrecy::SecretString;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+use crate::auth::JwtVerifier;
+use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
+use crate::auth::jwt::KeySource;
+use crate::budget::Budgets;
+use crate::config::{HubConfig, IdentityMode};
+use crate::error::HubError;
+use crate::invoke::ModelInvoker;
+use crate::invoke::bedrock::BedrockInvoker;
+use crate::invoke::local::LocalModel;
+use crate::invoke::openai::OpenAiInvoker;
+use crate::metrics::Metrics;
+use crate::routes;
+
+/// Everything a request needs, built once at start-up.
+#[derive(Debug)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: HubConfig,
+    /// Catalog, purposes and Cedar policies.
+    pub policy: Arc<PolicyBundle>,
+    /// The guard engine with its profile.
+    pub guard: Arc<GuardEngine>,
+    /// Verifies bearer tokens.
+    pub verifier: Arc<JwtVerifier>,
+    /// The audit store.
+    pub audit: Arc<dyn AuditSink>,
+    /// Budgets.
+    pub budgets: Arc<Budgets>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The local development model, when enabled.
+    pub local: Option<Arc<dyn ModelInvoker>>,
+    /// Bedrock, when configured.
+    pub bedrock: Option<Arc<dyn ModelInvoker>>,
+    /// The OpenAI-compatible upstream, when configured.
+    pub openai: Option<Arc<dyn ModelInvoker>>,
+}
+
+impl AppState {
+    /// The invoker serving a provider, if this hub has it.
+    pub fn invoker_for(&self, provider: ProviderKind) -> Option<Arc<dyn ModelInvoker>> {
+        match provider {
+            ProviderKind::Local => self.local.clone(),
+            ProviderKind::Bedrock => self.bedrock.clone(),
+            ProviderKind::Openai => self.openai.clone(),
+        }
+    }
+}
+
+/// Parts a caller may supply instead of the ones built from config (tests, embedding).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// The AWS SDK config for Bedrock (credentials, region). Default: the standard provider chain.
+    pub aws: Option<aws_config::SdkConfig>,
+    /// The audit sink. Default: the embedded store at `audit.path`.
+    pub audit: Option<Arc<dyn AuditSink>>,
+    /// Environment lookups (for `providers.openai.api_key_env`). Default: the process environment.
+    pub env: Option<std::collections::HashMap<String, String>>,
+}
+
+/// The hub cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A policy file is wrong.
+    #[error("policy: {0}")]
+    Policy(#[from] causeway_policy::PolicyError),
+    /// The guard profile is wrong.
+    #[error("guard profile: {0}")]
+    Guard(String),
+    /// The audit store cannot be opened.
+    #[error("audit store: {0}")]
+    Audit(#[from] causeway_audit::AuditError),
+    /// Identity keys cannot be loaded.
+    #[error("identity: {0}")]
+    Identity(String),
+    /// A setting cannot be honoured.
+    #[error("config: {0}")]
+    Config(String),
+}
+
+/// Builds the state from a validated config. `on_lambda` refuses development identity.
+pub async fn build_state(config: HubConfig, overrides: Overrides, on_lambda: bool) -> Result<AppState, StartupError> {
+    let policy = match &config.policy.dir {
+        Some(dir) => PolicyBundle::load_dir(dir)?,
+        None => PolicyBundle::embedded()?,
+    };
+    let guard = crate::guardrails::load_engine(config.policy.guard_profile.as_deref()).map_err(StartupError::Guard)?;
+
+    let verifier = match config.identity.mode {
+        IdentityMode::Dev => {
+            if on_lambda {
+                return Err(StartupError::Config(
+                    "`identity.mode = \"dev\"` is refused on AWS Lambda; configure `oidc`".to_owned(),
+                ));
+            }
+            let key = DevKey::load_or_create(&config.data_dir.0).map_err(|e| StartupError::Identity(e.to_string()))?;
+            JwtVerifier::new(
+                DEV_ISSUER.to_owned(),
+                DEV_AUDIENCE.to_owned(),
+                config.identity.leeway_secs,
+                config.identity.groups_claim.clone(),
+                KeySource::Static(key.jwks()),
+            )
+        }
+        IdentityMode::Oidc => {
+            let source = match (&config.identity.jwks_url, &config.identity.jwks_file) {
+                (Some(url), _) => KeySource::Url(url.clone()),
+                (None, Some(file)) => KeySource::File(file.clone()),
+                (None, None) => return Err(StartupError::Config("no JWKS source".to_owned())),
+            };
+            let verifier = JwtVerifier::new(
+                config.identity.issuer.clone().unwrap_or_default(),
+                config.identity.audience.clone().unwrap_or_default(),
+                config.identity.leeway_secs,
+                config.identity.groups_claim.clone(),
+                source,
+            );
+            verifier.refresh().await.map_err(|e| StartupError::Identity(e.to_string()))?;
+            verifier
+        }
+    };
+
+    let audit: Arc<dyn AuditSink> = match overrides.audit {
+        Some(sink) => sink,
+        None => Arc::new(EmbeddedStore::open(config.audit_path())?),
+    };
+
+    let local: Option<Arc<dyn ModelInvoker>> = config
+        .providers
+        .local
+        .enabled
+        .then(|| Arc::new(LocalModel) as Arc<dyn ModelInvoker>);
+    let bedrock: Option<Arc<dyn ModelInvoker>> = match &config.providers.bedrock {
+        Some(section) => {
+            let base = match overrides.aws {
+                Some(sdk) => sdk,
+                None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+            };
+            Some(Arc::new(BedrockInvoker::new(section, &base)))
+        }
+        None => None,
+    };
+    let openai: Option<Arc<dyn ModelInvoker>> = match &config.providers.openai {
+        Some(section) => {
+            let api_key = match &section.api_key_env {
+                Some(name) => {
+                    let value = match &overrides.env {
+                        Some(env) => env.get(name).cloned(),
+                        None => std::env::var(name).ok(),
+                    };
+                    Some(SecretString::from(value.ok_or_else(|| {
+                        StartupError::Config(format!(
+                            "`providers.openai.api_key_env` names `{name}`, which is not set"
+                        ))
+                    })?))
+                }
+                None => None,
+            };
+            let http = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| StartupError::Config(format!("cannot build the HTTP client: {e}")))?;
+            Some(Arc::new(OpenAiInvoker::new(&section.base_url, api_key, http)))
+        }
+        None => None,
+    };
+
+    Ok(AppState {
+        budgets: Arc::new(Budgets::new(config.budgets.clone())),
+        config,
+        policy: Arc::new(policy),
+        guard: Arc::new(guard),
+        verifier: Arc::new(verifier),
+        audit,
+        metrics: Arc::new(Metrics::new()),
+        local,
+        bedrock,
+        openai,
+    })
+}
+
+/// Request ids are UUID v7, so they sort by time like audit ids.
+#[derive(Debug, Clone, Copy, Default)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        axum::http::HeaderValue::from_str(&Uuid::now_v7().to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    let response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => HubError::Timeout(format!("the request took longer than {} s", timeout.as_secs())).into_response(),
+    };
+    state
+        .metrics
+        .http(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found(uri: Uri) -> HubError {
+    HubError::NotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed(method: Method) -> HubError {
+    HubError::MethodNotAllowed(method.to_string())
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    HubError::Internal("handler panicked".to_owned()).into_response()
+}
+
+/// The hub's router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/v1/invoke", post(routes::invoke::invoke_create))
+        .route("/v1/chat/completions", post(routes::chat::chat_completions_create))
+        .route("/v1/models", get(routes::models::models_list))
+        .route("/healthz", get(routes::health::health_show))
+        .route("/metrics", get(routes::health::metrics_show))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuidV7))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, sub = tracing::field::Empty)
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(panic_response)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,119 @@
+//! Building audit events for governed calls and appending them, failing closed.
+//!
+//! INVARIANT: every governed call, answered or refused, goes through [`record`]; a caller receives an answer
+//! only after [`record`] returned the receipt for it, and receives a 503 `audit_unavailable` when it fails.
+
+use causeway_contract::audit::{AuditEvent, Outcome};
+use causeway_contract::{GuardReport, TokenUsage};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{ApiError, HubError};
+use crate::governed::CallMeta;
+
+/// A fresh event for a call, with everything known before the model alias is resolved.
+pub fn draft(state: &AppState, meta: &CallMeta, model_alias: &str, purpose: &str) -> AuditEvent {
+    let workload = meta.caller.workload.as_ref();
+    let guard = state.guard.profile();
+    AuditEvent {
+        id: Uuid::now_v7(),
+        call_id: meta.call_id,
+        timestamp: OffsetDateTime::now_utc(),
+        request_id: meta.request_id.clone(),
+        api: meta.api.to_owned(),
+        workload_principal: workload.map(|w| w.principal.clone()),
+        spoke_account: workload.map(|w| w.spoke_account.clone()),
+        application: workload.map(|w| w.application.clone()),
+        user_sub: Some(meta.caller.user.sub.clone()),
+        user_issuer: Some(meta.caller.user.issuer.clone()),
+        purpose: Some(purpose.to_owned()).filter(|p| !p.is_empty()),
+        data_classification: Some(meta.data_classification.clone()),
+        model_alias: Some(model_alias.to_owned()).filter(|m| !m.is_empty()),
+        model_id: None,
+        model_version: None,
+        provider: None,
+        development_model: false,
+        catalog_version: state.policy.catalog().version.clone(),
+        guard_profile: guard.name.clone(),
+        guard_profile_version: guard.version.clone(),
+        policy_hash: state.policy.hash().to_owned(),
+        outcome: Outcome::Rejected,
+        error_code: None,
+        reasons: Vec::new(),
+        guard_events: Vec::new(),
+        injection_permille: 0,
+        grounding_permille: None,
+        low_trust: false,
+        usage: TokenUsage::default(),
+        cost_micro_usd: 0,
+        latency_us: 0,
+        prompt_sha256: None,
+        response_sha256: None,
+    }
+}
+
+fn permille(score: f32) -> u16 {
+    // Clamped to [0, 1000] before the cast, so it cannot truncate.
+    (score.clamp(0.0, 1.0) * 1000.0).round() as u16
+}
+
+/// Copies what the guards did into the event.
+pub fn apply_guards(event: &mut AuditEvent, report: &GuardReport) {
+    event.guard_events = report.events.clone();
+    event.injection_permille = permille(report.injection_score);
+    event.grounding_permille = report.grounding_score.map(permille);
+    event.low_trust = report.low_trust;
+}
+
+/// Appends the event (stamping time and latency) and counts it. Fails closed.
+pub async fn record(state: &AppState, meta: &CallMeta, mut event: AuditEvent) -> Result<Uuid, ApiError> {
+    event.timestamp = OffsetDateTime::now_utc();
+    event.latency_us = u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let outcome = event.outcome.as_str();
+    let model = event.model_alias.clone().unwrap_or_default();
+    let usage = event.usage;
+    for e in &event.guard_events {
+        let stage = match e.stage {
+            causeway_contract::GuardStage::Input => "input",
+            causeway_contract::GuardStage::Output => "output",
+        };
+        let action = serde_json::to_value(e.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        state.metrics.guard(stage, &e.kind, &action, e.count);
+    }
+    match state.audit.append(event).await {
+        Ok(receipt) => {
+            state.metrics.call(outcome, &model, usage.input_tokens, usage.output_tokens);
+            Ok(receipt.id)
+        }
+        Err(err) => {
+            state.metrics.audit_failure();
+            Err(HubError::AuditUnavailable(err.to_string()).into())
+        }
+    }
+}
+
+/// Records a refused call and returns the error for the caller, carrying the audit id. If the refusal itself
+/// cannot be recorded, the caller gets the 503 instead.
+pub async fn refuse(
+    state: &AppState,
+    meta: &CallMeta,
+    mut event: AuditEvent,
+    outcome: Outcome,
+    reasons: Vec<String>,
+    error: HubError,
+) -> ApiError {
+    event.outcome = outcome;
+    event.error_code = Some(error.code().as_str().to_owned());
+    event.reasons.extend(reasons);
+    match record(state, meta, event).await {
+        Ok(id) => ApiError {
+            error,
+            audit_id: Some(id),
+        },
+        Err(audit_error) => audit_error,
+    }
+}

@@ -1,0 +1,302 @@
+//! OIDC JWT verification against a JWKS.
+//!
+//! Constraints:
+//! - The algorithm comes from the key, never from the token: a key is used only with the algorithm its JWK
+//!   declares (or that its type implies), and only RS256 and ES256 are accepted. `none` and HMAC never
+//!   verify.
+//! - `iss`, `aud`, `exp` and `nbf` are checked, with a small leeway for clock skew. Cognito access tokens,
+//!   which carry `client_id` instead of `aud`, are accepted when `client_id` equals the audience.
+//! - A JWKS fetched from a URL is cached; a token with an unknown `kid` triggers at most one refetch per
+//!   [`REFRESH_INTERVAL`], so key rotation works and a flood of bad tokens cannot hammer the issuer.
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+use super::{AuthError, UserIdentity};
+
+/// Least time between two JWKS fetches caused by unknown key ids.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Where the trusted keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Fixed keys (a JWKS file, or the development key).
+    Static(JwkSet),
+    /// A JWKS file re-read on unknown `kid`.
+    File(PathBuf),
+    /// A JWKS URL fetched at start and on unknown `kid`.
+    Url(String),
+}
+
+#[derive(Debug)]
+struct KeyCache {
+    keys: JwkSet,
+    fetched: Option<Instant>,
+}
+
+/// Verifies bearer tokens from one issuer.
+#[derive(Debug)]
+pub struct JwtVerifier {
+    issuer: String,
+    audience: String,
+    leeway_secs: u64,
+    groups_claim: String,
+    source: KeySource,
+    cache: RwLock<KeyCache>,
+    http: reqwest::Client,
+}
+
+/// The algorithm a key may be used with.
+fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    match (&jwk.common.key_algorithm, &jwk.algorithm) {
+        (Some(KeyAlgorithm::RS256), AlgorithmParameters::RSA(_)) => Some(Algorithm::RS256),
+        (Some(KeyAlgorithm::ES256), AlgorithmParameters::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => {
+            Some(Algorithm::ES256)
+        }
+        (None, AlgorithmParameters::RSA(_)) => Some(Algorithm::RS256),
+        (None, AlgorithmParameters::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => Some(Algorithm::ES256),
+        _ => None,
+    }
+}
+
+impl JwtVerifier {
+    /// A verifier for `issuer` and `audience` with keys from `source`. URL and file sources are loaded on first
+    /// use; call [`JwtVerifier::refresh`] at start-up to fail fast.
+    pub fn new(issuer: String, audience: String, leeway_secs: u64, groups_claim: String, source: KeySource) -> Self {
+        let keys = match &source {
+            KeySource::Static(keys) => keys.clone(),
+            KeySource::File(_) | KeySource::Url(_) => JwkSet { keys: Vec::new() },
+        };
+        Self {
+            issuer,
+            audience,
+            leeway_secs,
+            groups_claim,
+            source,
+            cache: RwLock::new(KeyCache { keys, fetched: None }),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The issuer this verifier trusts.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Reloads the keys from the source.
+    pub async fn refresh(&self) -> Result<(), AuthError> {
+        let keys = match &self.source {
+            KeySource::Static(_) => return Ok(()),
+            KeySource::File(path) => {
+                let text = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| AuthError::Keys(format!("`{}`: {e}", path.display())))?;
+                serde_json::from_str::<JwkSet>(&text)
+                    .map_err(|e| AuthError::Keys(format!("`{}` is not a JWKS: {e}", path.display())))?
+            }
+            KeySource::Url(url) => {
+                let response = self
+                    .http
+                    .get(url)
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .map_err(|e| AuthError::Keys(format!("`{url}`: {e}")))?;
+                response
+                    .json::<JwkSet>()
+                    .await
+                    .map_err(|e| AuthError::Keys(format!("`{url}` is not a JWKS: {e}")))?
+            }
+        };
+        if let Ok(mut cache) = self.cache.write() {
+            cache.keys = keys;
+            cache.fetched = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn find_key(&self, kid: Option<&str>) -> Option<Jwk> {
+        let cache = self.cache.read().ok()?;
+        match kid {
+            Some(kid) => cache.keys.find(kid).cloned(),
+            // Without a kid, only an unambiguous single key is acceptable.
+            None if cache.keys.keys.len() == 1 => cache.keys.keys.first().cloned(),
+            None => None,
+        }
+    }
+
+    fn may_refresh(&self) -> bool {
+        if matches!(self.source, KeySource::Static(_)) {
+            return false;
+        }
+        self.cache
+            .read()
+            .map(|c| c.fetched.is_none_or(|at| at.elapsed() >= REFRESH_INTERVAL))
+            .unwrap_or(false)
+    }
+
+    /// Verifies a token and returns the user it names.
+    pub async fn verify(&self, token: &str) -> Result<UserIdentity, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let kid = header.kid.as_deref();
+        let jwk = match self.find_key(kid) {
+            Some(jwk) => jwk,
+            None if self.may_refresh() => {
+                self.refresh().await?;
+                self.find_key(kid)
+                    .ok_or_else(|| AuthError::Invalid("signed by an unknown key".to_owned()))?
+            }
+            None => return Err(AuthError::Invalid("signed by an unknown key".to_owned())),
+        };
+        let algorithm =
+            key_algorithm(&jwk).ok_or_else(|| AuthError::Invalid("the signing key is not RS256 or ES256".to_owned()))?;
+        if header.alg != algorithm {
+            return Err(AuthError::Invalid(format!(
+                "token algorithm {:?} does not match its key ({algorithm:?})",
+                header.alg
+            )));
+        }
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| AuthError::Invalid(e.to_string()))?;
+
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.leeway = self.leeway_secs;
+        validation.validate_nbf = true;
+        // The audience is checked below so Cognito's `client_id` form is accepted too.
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == self.audience,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(self.audience.as_str())),
+            _ => claims.get("client_id").and_then(Value::as_str) == Some(self.audience.as_str()),
+        };
+        if !audience_ok {
+            return Err(AuthError::Invalid("the token is not for this audience".to_owned()));
+        }
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+            .ok_or_else(|| AuthError::Invalid("`sub` must be a non-empty string".to_owned()))?
+            .to_owned();
+        let mut groups = Vec::new();
+        for claim in [self.groups_claim.as_str(), "cognito:groups"] {
+            if let Some(Value::Array(values)) = claims.get(claim) {
+                groups.extend(values.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        Ok(UserIdentity {
+            sub,
+            issuer: self.issuer.clone(),
+            groups,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn verifier(key: &DevKey) -> JwtVerifier {
+        JwtVerifier::new(
+            DEV_ISSUER.into(),
+            DEV_AUDIENCE.into(),
+            30,
+            "groups".into(),
+            KeySource::Static(key.jwks()),
+        )
+    }
+
+    #[tokio::test]
+    async fn dev_token_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let token = key.mint("alice", &["analysts".into()], now(), 300).unwrap();
+        let user = verifier(&key).verify(&token).await.unwrap();
+        assert_eq!(user.sub, "alice");
+        assert_eq!(user.groups, vec!["analysts".to_owned()]);
+        // Reloading reads the same key.
+        let again = DevKey::load_or_create(dir.path()).unwrap();
+        assert!(verifier(&again).verify(&token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn expired_and_foreign_tokens_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let expired = key.mint("alice", &[], now() - 3600, 60).unwrap();
+        let err = verifier(&key).verify(&expired).await.unwrap_err().to_string();
+        assert!(err.contains("ExpiredSignature"), "{err}");
+
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = DevKey::load_or_create(other_dir.path()).unwrap();
+        let foreign = other.mint("mallory", &[], now(), 300).unwrap();
+        let err = verifier(&key).verify(&foreign).await.unwrap_err().to_string();
+        assert_eq!(err, "invalid token: signed by an unknown key");
+    }
+
+    #[tokio::test]
+    async fn alg_none_and_hmac_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let v = verifier(&key);
+        let kid = key.jwks().keys[0].common.key_id.clone().unwrap();
+        let b64 = |s: &str| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+        };
+        let claims = format!(
+            r#"{{"iss":"{DEV_ISSUER}","aud":"{DEV_AUDIENCE}","sub":"mallory","exp":{}}}"#,
+            now() + 300
+        );
+        let none = format!("{}.{}.", b64(&format!(r#"{{"alg":"none","kid":"{kid}"}}"#)), b64(&claims));
+        assert!(v.verify(&none).await.is_err());
+        let hs = jsonwebtoken::encode(
+            &jsonwebtoken::Header {
+                alg: Algorithm::HS256,
+                kid: Some(kid),
+                ..Default::default()
+            },
+            &serde_json::from_str::<Value>(&claims).unwrap(),
+            &jsonwebtoken::EncodingKey::from_secret(b"guess"),
+        )
+        .unwrap();
+        let err = v.verify(&hs).await.unwrap_err().to_string();
+        assert!(err.contains("does not match its key"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn wrong_audience_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let v = JwtVerifier::new(
+            DEV_ISSUER.into(),
+            "another-app".into(),
+            30,
+            "groups".into(),
+            KeySource::Static(key.jwks()),
+        );
+        let token = key.mint("alice", &[], now(), 300).unwrap();
+        let err = v.verify(&token).await.unwrap_err().to_string();
+        assert_eq!(err, "invalid token: the token is not for this audience");
+    }
+}

@@ -1,0 +1,426 @@
+//! Typed hub configuration, read from TOML.
+//!
+//! Every setting has a default that gives a working hub in the embedded mode: local development identity,
+//! the policy bundle compiled into the binary, the local development model, the embedded audit store under
+//! `.causeway/`. Unknown keys are refused with a message naming the key and its line, so a typo never
+//! silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// Listener and HTTP limits.
+    pub server: ServerConfig,
+    /// Where the embedded stores and the development key live.
+    pub data_dir: DataDir,
+    /// How callers are identified.
+    pub identity: IdentityConfig,
+    /// Where the policy bundle and the guard profile come from.
+    pub policy: PolicyConfig,
+    /// Defaults for values a door cannot carry.
+    pub defaults: DefaultsConfig,
+    /// Model providers.
+    pub providers: ProvidersConfig,
+    /// Request-rate and token budgets.
+    pub budgets: BudgetConfig,
+    /// The audit store.
+    pub audit: AuditConfig,
+    /// Log output.
+    pub log: LogConfig,
+}
+
+/// The data directory (default `.causeway`, relative to the working directory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DataDir(pub PathBuf);
+
+impl Default for DataDir {
+    fn default() -> Self {
+        Self(PathBuf::from(".causeway"))
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// Seconds a whole request may take, model call included. Default 120.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 120,
+        }
+    }
+}
+
+/// How human callers are identified.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityMode {
+    /// Trust tokens signed by the development key in the data directory (`causeway dev token`). Refused on
+    /// Lambda.
+    #[default]
+    Dev,
+    /// Verify OIDC tokens from `issuer` against its JWKS.
+    Oidc,
+}
+
+/// `[identity]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// `dev` (default) or `oidc`.
+    pub mode: IdentityMode,
+    /// Expected `iss` (oidc mode).
+    pub issuer: Option<String>,
+    /// Expected `aud` (or Cognito `client_id`) (oidc mode).
+    pub audience: Option<String>,
+    /// Where to fetch the JWKS (oidc mode); one of `jwks_url` and `jwks_file`.
+    pub jwks_url: Option<String>,
+    /// A local JWKS file (oidc mode).
+    pub jwks_file: Option<PathBuf>,
+    /// Claim holding the user's groups. Default `groups`; `cognito:groups` is always read too.
+    pub groups_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, seconds. Default 30.
+    pub leeway_secs: u64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            mode: IdentityMode::Dev,
+            issuer: None,
+            audience: None,
+            jwks_url: None,
+            jwks_file: None,
+            groups_claim: "groups".to_owned(),
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// A directory laid out like `policies/` (catalog, purposes, Cedar). Default: the bundle compiled into
+    /// the binary.
+    pub dir: Option<PathBuf>,
+    /// A guard profile TOML file. Default: the `default` profile compiled into the binary.
+    pub guard_profile: Option<PathBuf>,
+}
+
+/// `[defaults]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefaultsConfig {
+    /// Purpose for OpenAI-compatible calls that send no `x-causeway-purpose` header. Default: none (the
+    /// header is required).
+    pub purpose: Option<String>,
+    /// Data classification when a call sends no `x-causeway-data-classification` header. Default `internal`.
+    pub data_classification: String,
+}
+
+impl Default for DefaultsConfig {
+    fn default() -> Self {
+        Self {
+            purpose: None,
+            data_classification: "internal".to_owned(),
+        }
+    }
+}
+
+/// `[providers]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    /// Seconds a model call may take before it fails with 504. Default 60.
+    pub timeout_secs: u64,
+    /// The local development model.
+    pub local: LocalProviderConfig,
+    /// Amazon Bedrock Runtime; absent means Bedrock models are unavailable.
+    pub bedrock: Option<BedrockConfig>,
+    /// An OpenAI-compatible upstream; absent means such models are unavailable.
+    pub openai: Option<OpenAiConfig>,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 60,
+            local: LocalProviderConfig::default(),
+            bedrock: None,
+            openai: None,
+        }
+    }
+}
+
+/// `[providers.local]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalProviderConfig {
+    /// Serve `local`-provider catalog entries with the deterministic development model. Default true.
+    pub enabled: bool,
+}
+
+impl Default for LocalProviderConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[providers.bedrock]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BedrockConfig {
+    /// AWS region. Default: from the AWS environment.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint override, e.g. a VPC endpoint DNS name.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Amazon Bedrock Guardrail id applied to every call.
+    #[serde(default)]
+    pub guardrail_id: Option<String>,
+    /// Guardrail version (required with `guardrail_id`).
+    #[serde(default)]
+    pub guardrail_version: Option<String>,
+    /// SDK attempts per call, retries included. Default 3.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+
+/// `[providers.openai]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// Base URL up to and including `/v1`.
+    pub base_url: String,
+    /// Name of the environment variable holding the upstream API key, if it needs one. The key itself is
+    /// never written in config.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+}
+
+/// `[budgets]`: limits per fixed window; 0 disables a limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Calls per minute per user. Default 60.
+    pub user_requests_per_minute: u32,
+    /// Tokens (input + output) per UTC day per user. Default 1,000,000.
+    pub user_tokens_per_day: u64,
+    /// Calls per minute for the whole hub instance. Default 0 (off).
+    pub global_requests_per_minute: u32,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            user_requests_per_minute: 60,
+            user_tokens_per_day: 1_000_000,
+            global_requests_per_minute: 0,
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The embedded store's file. Default `<data_dir>/audit.db`.
+    pub path: Option<PathBuf>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `causeway_hub=debug`. `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read `{path}`: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("`{path}`: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the key and line.
+        message: String,
+    },
+    /// Settings that parse but do not fit together.
+    #[error("`{path}`: {}", problems.join("; "))]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+}
+
+impl HubConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses and validates config text; `source` names it in errors.
+    pub fn parse(source: &str, text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: source.to_owned(),
+            message: e.message().to_owned() + &causeway_contract::catalog::span_hint(text, e.span()),
+        })?;
+        config.validate(source)?;
+        Ok(config)
+    }
+
+    /// Checks settings that depend on each other; reports every problem at once.
+    pub fn validate(&self, source: &str) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.identity.mode == IdentityMode::Oidc {
+            if self.identity.issuer.is_none() {
+                problems.push("`identity.issuer` is required when `identity.mode` is `oidc`".to_owned());
+            }
+            if self.identity.audience.is_none() {
+                problems.push("`identity.audience` is required when `identity.mode` is `oidc`".to_owned());
+            }
+            match (&self.identity.jwks_url, &self.identity.jwks_file) {
+                (None, None) => problems
+                    .push("one of `identity.jwks_url` and `identity.jwks_file` is required in `oidc` mode".to_owned()),
+                (Some(_), Some(_)) => {
+                    problems.push("set only one of `identity.jwks_url` and `identity.jwks_file`".to_owned());
+                }
+                _ => {}
+            }
+        }
+        if self.server.max_body_bytes < 1024 {
+            problems.push("`server.max_body_bytes` must be at least 1024".to_owned());
+        }
+        if self.server.request_timeout_secs == 0 || self.providers.timeout_secs == 0 {
+            problems.push("timeouts must be at least 1 second".to_owned());
+        }
+        if let Some(bedrock) = &self.providers.bedrock {
+            if bedrock.guardrail_id.is_some() != bedrock.guardrail_version.is_some() {
+                problems.push(
+                    "`providers.bedrock.guardrail_id` and `guardrail_version` must be set together".to_owned(),
+                );
+            }
+            if bedrock.max_attempts == 0 {
+                problems.push("`providers.bedrock.max_attempts` must be at least 1".to_owned());
+            }
+        }
+        if !crate::routes::DATA_CLASSIFICATIONS.contains(&self.defaults.data_classification.as_str()) {
+            problems.push(format!(
+                "`defaults.data_classification` must be one of {}",
+                crate::routes::DATA_CLASSIFICATIONS.join(", ")
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                path: source.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// The audit database path.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit.path.clone().unwrap_or_else(|| self.data_dir.0.join("audit.db"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_embedded_default() {
+        let config = HubConfig::parse("causeway.toml", "").unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.identity.mode, IdentityMode::Dev);
+        assert!(config.providers.local.enabled);
+        assert!(config.providers.bedrock.is_none());
+        assert_eq!(config.audit_path(), PathBuf::from(".causeway/audit.db"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = HubConfig::parse("causeway.toml", "[server]\nlisten = \"127.0.0.1:9000\"\nlisten_port = 1\n")
+            .unwrap_err()
+            .to_string();
+        insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs` (line 3)");
+    }
+
+    #[test]
+    fn oidc_without_issuer_reports_every_problem() {
+        let err = HubConfig::parse("c.toml", "[identity]\nmode = \"oidc\"\n").unwrap_err().to_string();
+        assert!(err.contains("`identity.issuer` is required"), "{err}");
+        assert!(err.contains("`identity.audience` is required"), "{err}");
+        assert!(err.contains("`identity.jwks_url`"), "{err}");
+    }
+
+    #[test]
+    fn guardrail_id_needs_version() {
+        let err = HubConfig::parse("c.toml", "[providers.bedrock]\nguardrail_id = \"gr-1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be set together"), "{err}");
+    }
+}

@@ -1,0 +1,127 @@
+//! Model providers behind one narrow trait, in our own types.
+//!
+//! Adapters map their SDK's errors to [`InvokeError`]; no SDK type crosses this boundary. The hub picks the
+//! invoker from the catalog entry's provider; callers never choose a model id.
+
+pub mod bedrock;
+pub mod local;
+pub mod openai;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use causeway_contract::{Message, TokenUsage};
+use futures::Stream;
+
+/// Why a model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Natural end of the answer.
+    EndTurn,
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// The provider's own content filter (e.g. a Bedrock Guardrail) intervened.
+    ContentFiltered,
+    /// A stop sequence matched.
+    StopSequence,
+}
+
+impl StopReason {
+    /// The native API's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::MaxTokens => "max_tokens",
+            Self::ContentFiltered => "content_filtered",
+            Self::StopSequence => "stop_sequence",
+        }
+    }
+
+    /// The OpenAI `finish_reason`.
+    pub fn openai_finish_reason(self) -> &'static str {
+        match self {
+            Self::EndTurn | Self::StopSequence => "stop",
+            Self::MaxTokens => "length",
+            Self::ContentFiltered => "content_filter",
+        }
+    }
+}
+
+/// A fully governed model call: the prompt is already guarded and assembled.
+#[derive(Debug, Clone)]
+pub struct ModelCall {
+    /// Provider model id or ARN, from the catalog.
+    pub model_id: String,
+    /// System instructions, guardrail instructions first.
+    pub system: Vec<String>,
+    /// The conversation (user and assistant turns only).
+    pub messages: Vec<Message>,
+    /// Answer token limit, already clamped by the catalog.
+    pub max_tokens: u32,
+    /// A JSON Schema the answer must follow, if any.
+    pub response_schema: Option<serde_json::Value>,
+}
+
+/// A complete answer.
+#[derive(Debug, Clone)]
+pub struct ModelReply {
+    /// The answer text.
+    pub text: String,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// Token usage.
+    pub usage: TokenUsage,
+}
+
+/// One event of a streamed answer.
+#[derive(Debug, Clone)]
+pub enum StreamEvent {
+    /// More answer text.
+    Delta(String),
+    /// The end, with usage.
+    Done {
+        /// Why it stopped.
+        stop_reason: StopReason,
+        /// Token usage.
+        usage: TokenUsage,
+    },
+}
+
+/// A streamed answer.
+pub type ModelStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, InvokeError>> + Send>>;
+
+/// A provider failure, classified for the caller's status code.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvokeError {
+    /// The provider is throttling.
+    #[error("the model provider is throttling requests")]
+    Throttled,
+    /// The provider is unreachable or unavailable.
+    #[error("the model provider is unavailable ({0})")]
+    Unavailable(String),
+    /// The provider refused the request (validation, access, unknown model).
+    #[error("the model provider rejected the request ({0})")]
+    Rejected(String),
+    /// The provider answered with something the hub cannot use.
+    #[error("the model provider returned an unusable answer ({0})")]
+    Protocol(String),
+}
+
+/// A model provider.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ModelInvoker: Send + Sync + std::fmt::Debug {
+    /// The provider name recorded on audit records.
+    fn provider(&self) -> &'static str;
+
+    /// True for the local development model.
+    fn is_development(&self) -> bool {
+        false
+    }
+
+    /// One complete answer.
+    async fn invoke(&self, call: &ModelCall) -> Result<ModelReply, InvokeError>;
+
+    /// A streamed answer. Errors before the first event are returned here; later ones come in the stream.
+    async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError>;
+}

@@ -1,0 +1,35 @@
+//! The Causeway hub: the governed broker between callers and models.
+//!
+//! One [`app::router`] serves every door (the native `POST /v1/invoke`, the OpenAI-compatible
+//! `POST /v1/chat/completions`, `GET /v1/models`, `/healthz`, `/metrics`), locally through `axum::serve` or on
+//! AWS Lambda through `lambda_http`. Every model call passes the stages in [`governed`]: identify, authorize,
+//! budget, guard, invoke, guard, audit.
+//!
+//! Constraints: handlers only extract and convert; domain stages are plain functions over our own types; SDK
+//! types stay inside their adapters in [`invoke`]; prompts, answers, tokens and PII values are never logged.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod budget;
+pub mod config;
+pub mod error;
+pub mod governed;
+pub mod guardrails;
+pub mod invoke;
+pub mod metrics;
+pub mod routes;
+pub mod serve;
+
+use std::future::Future;
+
+use tracing::Instrument;
+
+/// Spawns a task that keeps the current tracing span (request id, user), so its log lines stay attributable.
+pub fn spawn<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    #[expect(clippy::disallowed_methods, reason = "the one place tasks are spawned; it carries the span")]
+    tokio::spawn(future.in_current_span());
+}

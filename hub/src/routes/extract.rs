@@ -1,0 +1,139 @@
+//! Extractors: the JSON body with errors that name the field, the verified caller, the request id and the
+//! declared headers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::{CLASSIFICATION_HEADER, DATA_CLASSIFICATIONS, PURPOSE_HEADER};
+use crate::app::AppState;
+use crate::auth::{Caller, bearer_token};
+use crate::error::{ApiError, HubError};
+use crate::governed::CallMeta;
+
+/// A JSON body, limited to `server.max_body_bytes`, whose errors name the offending field.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(HubError::UnsupportedMediaType.into());
+        }
+        let limit = state.config.server.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(HubError::PayloadTooLarge(limit).into());
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|err| {
+            let too_large = err
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            if too_large {
+                HubError::PayloadTooLarge(limit)
+            } else {
+                HubError::InvalidRequest("the request body could not be read".to_owned())
+            }
+        })?;
+        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if path == "." || path.is_empty() {
+                HubError::InvalidRequest(format!("invalid JSON body: {inner}"))
+            } else {
+                HubError::InvalidRequest(format!("invalid JSON at `{path}`: {inner}"))
+            }
+        })?;
+        Ok(Self(value))
+    }
+}
+
+/// The verified caller (401 when the bearer token is missing or does not verify).
+#[derive(Debug)]
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<Arc<AppState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).map_err(HubError::from)?;
+        let user = state.verifier.verify(token).await.map_err(HubError::from)?;
+        tracing::Span::current().record("sub", user.sub.as_str());
+        Ok(Self(Caller { user, workload: None }))
+    }
+}
+
+/// The request id set by the request-id layer.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The declared purpose header, if present and readable.
+pub fn purpose_header(headers: &HeaderMap) -> Result<Option<String>, HubError> {
+    match headers.get(PURPOSE_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|v| Some(v.trim().to_owned()))
+            .map_err(|_| HubError::InvalidRequest(format!("header `{PURPOSE_HEADER}` must be ASCII"))),
+    }
+}
+
+/// The data classification, from its header or the configured default.
+pub fn classification(headers: &HeaderMap, state: &AppState) -> Result<String, HubError> {
+    let Some(value) = headers.get(CLASSIFICATION_HEADER) else {
+        return Ok(state.config.defaults.data_classification.clone());
+    };
+    let value = value.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+    if DATA_CLASSIFICATIONS.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(HubError::InvalidRequest(format!(
+            "header `{CLASSIFICATION_HEADER}` must be one of {}",
+            DATA_CLASSIFICATIONS.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        )))
+    }
+}
+
+/// The metadata of a governed call arriving now.
+pub fn call_meta(
+    headers: &HeaderMap,
+    state: &AppState,
+    caller: Caller,
+    api: &'static str,
+) -> Result<CallMeta, HubError> {
+    Ok(CallMeta {
+        call_id: Uuid::now_v7(),
+        request_id: request_id(headers),
+        api,
+        caller,
+        data_classification: classification(headers, state)?,
+        started: Instant::now(),
+    })
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Make sure the moto server virtualenv used by the end-to-end tests exists and holds the pinned moto.
+#
+# The test harness (tests/src/moto.rs) starts `<venv>/bin/moto_server` from this virtualenv; the test command
+# and CI run this script first. It is idempotent: it creates the virtualenv only when missing and installs
+# only when the installed moto is not the pinned one. The virtualenv is `$CAUSEWAY_MOTO_VENV` when set, else
+# `.venv-moto` at the repository root (ignored by git).
+set -euo pipefail
+
+MOTO_VERSION="5.2.5"
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${CAUSEWAY_MOTO_VENV:-${repo_root}/.venv-moto}"
+python="${venv}/bin/python"
+
+installed_version() {
+    # Prints the installed moto version, or nothing when moto (or its server extra) is not usable.
+    [[ -x "${venv}/bin/moto_server" ]] || return 0
+    "${python}" - <<'PY' 2>/dev/null || true
+import importlib.metadata as metadata
+import flask  # noqa: F401  (the `server` extra; moto_server cannot start without it)
+print(metadata.version("moto"))
+PY
+}
+
+action="installed moto[server]==${MOTO_VERSION} in ${venv}"
+if [[ ! -x "${python}" ]]; then
+    if ! command -v python3 >/dev/null 2>&1; then
+        echo "ensure-moto: python3 not found; install Python 3 (with its venv module) and run again" >&2
+        exit 1
+    fi
+    if [[ -d "${venv}" && ! -f "${venv}/pyvenv.cfg" && -n "$(ls -A "${venv}")" ]]; then
+        echo "ensure-moto: ${venv} exists and is not a virtualenv; move it away or set CAUSEWAY_MOTO_VENV" >&2
+        exit 1
+    fi
+    # --clear also repairs a virtualenv whose interpreter went away (e.g. its base Python was removed).
+    python3 -m venv --clear "${venv}"
+    action="created ${venv} with moto[server]==${MOTO_VERSION}"
+fi
+
+current="$(installed_version)"
+if [[ "${current}" == "${MOTO_VERSION}" ]]; then
+    echo "ensure-moto: moto ${MOTO_VERSION} already installed in ${venv}"
+    exit 0
+fi
+if [[ -n "${current}" ]]; then
+    action="replaced moto ${current} with moto[server]==${MOTO_VERSION} in ${venv}"
+fi
+
+"${python}" -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
+
+installed="$(installed_version)"
+if [[ "${installed}" != "${MOTO_VERSION}" ]]; then
+    echo "ensure-moto: installed moto[server]==${MOTO_VERSION} in ${venv} but found '${installed:-nothing usable}' afterwards" >&2
+    exit 1
+fi
+echo "ensure-moto: ${action}"

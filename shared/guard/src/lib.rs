@@ -1,0 +1,50 @@
+//! The Causeway guard engine: what the hub does to a prompt before a model sees it and to an answer before
+//! the caller sees it (steps 5 and 7 of the governed request path in `DESIGN.md`).
+//!
+//! - Input: normalise (NFKC; strip zero-width, bidi-control and tag characters), detect PII and secrets and
+//!   block, mask or reversibly pseudonymise them, match denied words and topics, score prompt-injection
+//!   signals, then assemble the prompt with the profile's guardrail instructions first and user text fenced
+//!   as data ("spotlighting").
+//! - Output: the same PII and word filters on whole or streamed answers (with a carry-over window so a
+//!   value split across chunks is still caught), pseudonym restoration, JSON-schema validation of
+//!   structured answers and a lexical grounding score.
+//!
+//! Rules come from a [`GuardProfile`] (TOML, see `policies/guard-profiles/README.md`); a [`GuardEngine`]
+//! is the compiled form, built once and shared.
+//!
+//! Constraints:
+//! - No network and no I/O: everything is a pure function of the profile and the text, so it runs the same
+//!   in a Lambda, a test or a CLI. JSON Schema `$ref`s to remote documents do not resolve.
+//! - Linear time in the input: only the `regex` crate (no backtracking) and Aho-Corasick automata; every
+//!   validator runs on a bounded candidate.
+//! - No values leave the engine except in the guarded text itself: reports, block reasons, errors and
+//!   `Debug` output carry entity types, rule names, spans and counts only.
+
+#![warn(missing_docs)]
+
+mod engine;
+mod grounding;
+mod injection;
+mod normalize;
+mod pii;
+mod profile;
+mod pseudonym;
+mod schema;
+mod stream;
+mod words;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::{AssembledPrompt, GuardEngine, InputVerdict, OutputVerdict};
+pub use grounding::grounding_score;
+pub use pii::Finding;
+pub use profile::{
+    EntityType, GuardProfile, InjectionPolicy, OutputPolicy, PiiPolicy, ProfileError, Topic,
+};
+pub use pseudonym::PseudonymMap;
+pub use schema::{SchemaError, check_schema, validate_structured};
+pub use stream::{MAX_HOLD_BYTES, OutputStreamGuard, STREAM_WINDOW_CHARS, StreamStep};
+
+/// The default guard profile (`policies/guard-profiles/default.toml`), embedded so the hub always has one.
+pub const DEFAULT_PROFILE: &str = include_str!("../../../policies/guard-profiles/default.toml");

@@ -1,0 +1,164 @@
+//! Denied words and topic phrases: one Aho-Corasick automaton over both lists.
+//!
+//! Matching is ASCII case-insensitive over the normalised text and whole-word aware: a pattern that starts
+//! (ends) with a letter or digit only counts when the character before (after) it is not one, so `bluebird`
+//! does not fire inside `bluebirds`. The automaton reports every overlapping candidate in one pass; the
+//! whole-word filter runs on those, then the leftmost-longest survivors are kept. Doing the selection after
+//! the filter means a longer pattern that fails the boundary test cannot hide a shorter one that passes.
+//! Non-ASCII letters in patterns match case-sensitively (after NFKC).
+
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::profile::{GuardProfile, ProfileError};
+
+/// What a pattern stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WordKind {
+    /// A denied word.
+    Denied,
+    /// A phrase of the topic at this index in the profile.
+    Topic(usize),
+}
+
+/// One whole-word match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WordMatch {
+    pub(crate) kind: WordKind,
+    pub(crate) span: Range<usize>,
+}
+
+/// The compiled denied-word and topic automaton.
+#[derive(Debug)]
+pub(crate) struct WordMatcher {
+    automaton: Option<AhoCorasick>,
+    kinds: Vec<WordKind>,
+}
+
+impl WordMatcher {
+    pub(crate) fn new(profile: &GuardProfile) -> Result<Self, ProfileError> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut kinds = Vec::new();
+        for word in &profile.denied_words {
+            patterns.push(word.trim().nfkc().collect());
+            kinds.push(WordKind::Denied);
+        }
+        for (i, topic) in profile.topics.iter().enumerate() {
+            for phrase in &topic.phrases {
+                patterns.push(phrase.trim().nfkc().collect());
+                kinds.push(WordKind::Topic(i));
+            }
+        }
+        let automaton = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .map_err(|e| ProfileError::Compile(e.to_string()))?,
+            )
+        };
+        Ok(WordMatcher { automaton, kinds })
+    }
+
+    /// Whole-word, non-overlapping, leftmost-longest matches, sorted by start.
+    pub(crate) fn find(&self, text: &str) -> Vec<WordMatch> {
+        let Some(automaton) = &self.automaton else {
+            return Vec::new();
+        };
+        let mut candidates: Vec<(Range<usize>, WordKind)> = automaton
+            .find_overlapping_iter(text)
+            .filter(|m| whole_word(text, m.range()))
+            .filter_map(|m| {
+                self.kinds
+                    .get(m.pattern().as_usize())
+                    .map(|k| (m.range(), *k))
+            })
+            .collect();
+        candidates.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
+        let mut out: Vec<WordMatch> = Vec::new();
+        for (span, kind) in candidates {
+            if out.last().is_none_or(|last| span.start >= last.span.end) {
+                out.push(WordMatch { kind, span });
+            }
+        }
+        out
+    }
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+fn whole_word(text: &str, span: Range<usize>) -> bool {
+    let matched = &text[span.clone()];
+    let first = matched.chars().next();
+    let last = matched.chars().next_back();
+    let before = text[..span.start].chars().next_back();
+    let after = text[span.end..].chars().next();
+    let start_ok = !(first.is_some_and(is_word) && before.is_some_and(is_word));
+    let end_ok = !(last.is_some_and(is_word) && after.is_some_and(is_word));
+    start_ok && end_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Topic;
+
+    fn matcher(words: &[&str], phrases: &[&str]) -> WordMatcher {
+        let mut profile = GuardProfile::from_toml(crate::DEFAULT_PROFILE).unwrap();
+        profile.denied_words = words.iter().map(|w| (*w).to_owned()).collect();
+        profile.topics = vec![Topic {
+            name: "t".into(),
+            definition: "d".into(),
+            phrases: phrases.iter().map(|w| (*w).to_owned()).collect(),
+        }];
+        WordMatcher::new(&profile).unwrap()
+    }
+
+    fn spans(m: &WordMatcher, text: &str) -> Vec<(WordKind, String)> {
+        m.find(text)
+            .into_iter()
+            .map(|w| (w.kind, text[w.span].to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn whole_word_only_and_case_insensitive() {
+        let m = matcher(&["bluebird"], &[]);
+        assert_eq!(
+            spans(&m, "Bluebird, bluebirds, xbluebird, BLUEBIRD."),
+            vec![
+                (WordKind::Denied, "Bluebird".to_owned()),
+                (WordKind::Denied, "BLUEBIRD".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn longer_pattern_failing_boundary_does_not_hide_shorter() {
+        let m = matcher(&["acme", "acme-corp"], &[]);
+        assert_eq!(
+            spans(&m, "acme-corporation"),
+            vec![(WordKind::Denied, "acme".to_owned())]
+        );
+        assert_eq!(
+            spans(&m, "acme-corp."),
+            vec![(WordKind::Denied, "acme-corp".to_owned())]
+        );
+    }
+
+    #[test]
+    fn topic_phrases_are_tagged_with_their_topic() {
+        let m = matcher(&[], &["which stocks should i buy"]);
+        assert_eq!(
+            spans(&m, "Which stocks should I buy now?"),
+            vec![(WordKind::Topic(0), "Which stocks should I buy".to_owned())]
+        );
+    }
+}

@@ -1,0 +1,1 @@
+mod harness_selftest;

@@ -1,0 +1,4 @@
+//! placeholder
+
+pub mod bedrock_mock;
+pub mod moto;
