@@ -1,4 +1,14 @@
-//! placeholder
+//! Test harness for Causeway's end-to-end tests.
+//!
+//! - [`hub::spawn_hub`]: the real hub on 127.0.0.1 with a random port, a fresh data directory and the
+//!   embedded audit store, optionally wired to the Bedrock mock.
+//! - [`bedrock_mock`]: a wire-level Amazon Bedrock Runtime (Converse JSON and ConverseStream event-stream
+//!   framing) that the real `aws-sdk-bedrockruntime` client talks to.
+//! - [`moto`]: launches moto server from the virtualenv `scripts/ensure-moto.sh` creates; fails loudly when it
+//!   is missing.
+//!
+//! Nothing here reaches beyond 127.0.0.1.
 
 pub mod bedrock_mock;
+pub mod hub;
 pub mod moto;

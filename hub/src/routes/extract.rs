@@ -60,7 +60,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
         let value = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
-            if path == "." || path.is_empty() {
+            if path == "." || path == "?" || path.is_empty() {
                 HubError::InvalidRequest(format!("invalid JSON body: {inner}"))
             } else {
                 HubError::InvalidRequest(format!("invalid JSON at `{path}`: {inner}"))
