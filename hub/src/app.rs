@@ -16,7 +16,9 @@ use causeway_policy::PolicyBundle;
 use secrecy::SecretString;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
@@ -102,21 +104,28 @@ pub enum StartupError {
 }
 
 /// Builds the state from a validated config. `on_lambda` refuses development identity.
-pub async fn build_state(config: HubConfig, overrides: Overrides, on_lambda: bool) -> Result<AppState, StartupError> {
+pub async fn build_state(
+    config: HubConfig,
+    overrides: Overrides,
+    on_lambda: bool,
+) -> Result<AppState, StartupError> {
     let policy = match &config.policy.dir {
         Some(dir) => PolicyBundle::load_dir(dir)?,
         None => PolicyBundle::embedded()?,
     };
-    let guard = crate::guardrails::load_engine(config.policy.guard_profile.as_deref()).map_err(StartupError::Guard)?;
+    let guard = crate::guardrails::load_engine(config.policy.guard_profile.as_deref())
+        .map_err(StartupError::Guard)?;
 
     let verifier = match config.identity.mode {
         IdentityMode::Dev => {
             if on_lambda {
                 return Err(StartupError::Config(
-                    "`identity.mode = \"dev\"` is refused on AWS Lambda; configure `oidc`".to_owned(),
+                    "`identity.mode = \"dev\"` is refused on AWS Lambda; configure `oidc`"
+                        .to_owned(),
                 ));
             }
-            let key = DevKey::load_or_create(&config.data_dir.0).map_err(|e| StartupError::Identity(e.to_string()))?;
+            let key = DevKey::load_or_create(&config.data_dir.0)
+                .map_err(|e| StartupError::Identity(e.to_string()))?;
             JwtVerifier::new(
                 DEV_ISSUER.to_owned(),
                 DEV_AUDIENCE.to_owned(),
@@ -138,7 +147,10 @@ pub async fn build_state(config: HubConfig, overrides: Overrides, on_lambda: boo
                 config.identity.groups_claim.clone(),
                 source,
             );
-            verifier.refresh().await.map_err(|e| StartupError::Identity(e.to_string()))?;
+            verifier
+                .refresh()
+                .await
+                .map_err(|e| StartupError::Identity(e.to_string()))?;
             verifier
         }
     };
@@ -183,7 +195,11 @@ pub async fn build_state(config: HubConfig, overrides: Overrides, on_lambda: boo
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .map_err(|e| StartupError::Config(format!("cannot build the HTTP client: {e}")))?;
-            Some(Arc::new(OpenAiInvoker::new(&section.base_url, api_key, http)))
+            Some(Arc::new(OpenAiInvoker::new(
+                &section.base_url,
+                api_key,
+                http,
+            )))
         }
         None => None,
     };
@@ -223,11 +239,17 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let response = match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => HubError::Timeout(format!("the request took longer than {} s", timeout.as_secs())).into_response(),
+        Err(_) => HubError::Timeout(format!(
+            "the request took longer than {} s",
+            timeout.as_secs()
+        ))
+        .into_response(),
     };
-    state
-        .metrics
-        .http(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    state.metrics.http(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 

@@ -67,7 +67,11 @@ pub fn apply_guards(event: &mut AuditEvent, report: &GuardReport) {
 }
 
 /// Appends the event (stamping time and latency) and counts it. Fails closed.
-pub async fn record(state: &AppState, meta: &CallMeta, mut event: AuditEvent) -> Result<Uuid, ApiError> {
+pub async fn record(
+    state: &AppState,
+    meta: &CallMeta,
+    mut event: AuditEvent,
+) -> Result<Uuid, ApiError> {
     event.timestamp = OffsetDateTime::now_utc();
     event.latency_us = u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let outcome = event.outcome.as_str();
@@ -86,7 +90,9 @@ pub async fn record(state: &AppState, meta: &CallMeta, mut event: AuditEvent) ->
     }
     match state.audit.append(event).await {
         Ok(receipt) => {
-            state.metrics.call(outcome, &model, usage.input_tokens, usage.output_tokens);
+            state
+                .metrics
+                .call(outcome, &model, usage.input_tokens, usage.output_tokens);
             Ok(receipt.id)
         }
         Err(err) => {

@@ -55,7 +55,12 @@ impl Budgets {
     }
 
     /// Counts one call for `user` at `now_unix` and reserves `estimated_tokens`.
-    pub fn reserve(&self, user: &str, estimated_tokens: u64, now_unix: i64) -> Result<Reservation, BudgetExceeded> {
+    pub fn reserve(
+        &self,
+        user: &str,
+        estimated_tokens: u64,
+        now_unix: i64,
+    ) -> Result<Reservation, BudgetExceeded> {
         let minute = now_unix.div_euclid(MINUTE);
         let day = now_unix.div_euclid(DAY);
         let until = |len: i64| u64::try_from(len - now_unix.rem_euclid(len)).unwrap_or(1);
@@ -78,7 +83,9 @@ impl Budgets {
         let user_key = (format!("user:{user}"), minute);
         let token_key = (format!("user:{user}"), day);
 
-        if global_limit > 0 && windows.requests.get(&global_key).copied().unwrap_or(0) >= global_limit {
+        if global_limit > 0
+            && windows.requests.get(&global_key).copied().unwrap_or(0) >= global_limit
+        {
             return Err(BudgetExceeded {
                 budget: "global_requests_per_minute",
                 limit: global_limit,
@@ -129,11 +136,15 @@ impl Budgets {
     }
 
     fn adjust(&self, reservation: Reservation, used: u64) {
-        let Some(key) = reservation.user_key else { return };
+        let Some(key) = reservation.user_key else {
+            return;
+        };
         if let Ok(mut windows) = self.windows.lock()
             && let Some(total) = windows.tokens.get_mut(&key)
         {
-            *total = total.saturating_sub(reservation.reserved).saturating_add(used);
+            *total = total
+                .saturating_sub(reservation.reserved)
+                .saturating_add(used);
         }
     }
 
@@ -142,7 +153,11 @@ impl Budgets {
         self.windows
             .lock()
             .ok()
-            .and_then(|w| w.tokens.get(&(format!("user:{user}"), now_unix.div_euclid(DAY))).copied())
+            .and_then(|w| {
+                w.tokens
+                    .get(&(format!("user:{user}"), now_unix.div_euclid(DAY)))
+                    .copied()
+            })
             .unwrap_or(0)
     }
 }
@@ -178,7 +193,10 @@ mod tests {
         let b = budgets(0, 1000);
         let first = b.reserve("alice", 600, 0).unwrap();
         // A concurrent call that would overshoot with the first still in flight is refused.
-        assert_eq!(b.reserve("alice", 600, 0).unwrap_err().budget, "user_tokens_per_day");
+        assert_eq!(
+            b.reserve("alice", 600, 0).unwrap_err().budget,
+            "user_tokens_per_day"
+        );
         b.settle(first, 150);
         assert_eq!(b.tokens_used("alice", 0), 150);
         let second = b.reserve("alice", 600, 0).unwrap();

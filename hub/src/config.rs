@@ -323,7 +323,8 @@ impl HubConfig {
     pub fn parse(source: &str, text: &str) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: source.to_owned(),
-            message: e.message().to_owned() + &causeway_contract::catalog::span_hint(text, e.span()),
+            message: e.message().to_owned()
+                + &causeway_contract::catalog::span_hint(text, e.span()),
         })?;
         config.validate(source)?;
         Ok(config)
@@ -334,10 +335,14 @@ impl HubConfig {
         let mut problems = Vec::new();
         if self.identity.mode == IdentityMode::Oidc {
             if self.identity.issuer.is_none() {
-                problems.push("`identity.issuer` is required when `identity.mode` is `oidc`".to_owned());
+                problems.push(
+                    "`identity.issuer` is required when `identity.mode` is `oidc`".to_owned(),
+                );
             }
             if self.identity.audience.is_none() {
-                problems.push("`identity.audience` is required when `identity.mode` is `oidc`".to_owned());
+                problems.push(
+                    "`identity.audience` is required when `identity.mode` is `oidc`".to_owned(),
+                );
             }
             match (&self.identity.jwks_url, &self.identity.jwks_file) {
                 (None, None) => problems
@@ -357,14 +362,17 @@ impl HubConfig {
         if let Some(bedrock) = &self.providers.bedrock {
             if bedrock.guardrail_id.is_some() != bedrock.guardrail_version.is_some() {
                 problems.push(
-                    "`providers.bedrock.guardrail_id` and `guardrail_version` must be set together".to_owned(),
+                    "`providers.bedrock.guardrail_id` and `guardrail_version` must be set together"
+                        .to_owned(),
                 );
             }
             if bedrock.max_attempts == 0 {
                 problems.push("`providers.bedrock.max_attempts` must be at least 1".to_owned());
             }
         }
-        if !crate::routes::DATA_CLASSIFICATIONS.contains(&self.defaults.data_classification.as_str()) {
+        if !crate::routes::DATA_CLASSIFICATIONS
+            .contains(&self.defaults.data_classification.as_str())
+        {
             problems.push(format!(
                 "`defaults.data_classification` must be one of {}",
                 crate::routes::DATA_CLASSIFICATIONS.join(", ")
@@ -382,7 +390,10 @@ impl HubConfig {
 
     /// The audit database path.
     pub fn audit_path(&self) -> PathBuf {
-        self.audit.path.clone().unwrap_or_else(|| self.data_dir.0.join("audit.db"))
+        self.audit
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.0.join("audit.db"))
     }
 }
 
@@ -402,15 +413,20 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let err = HubConfig::parse("causeway.toml", "[server]\nlisten = \"127.0.0.1:9000\"\nlisten_port = 1\n")
-            .unwrap_err()
-            .to_string();
+        let err = HubConfig::parse(
+            "causeway.toml",
+            "[server]\nlisten = \"127.0.0.1:9000\"\nlisten_port = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
         insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs` (line 3)");
     }
 
     #[test]
     fn oidc_without_issuer_reports_every_problem() {
-        let err = HubConfig::parse("c.toml", "[identity]\nmode = \"oidc\"\n").unwrap_err().to_string();
+        let err = HubConfig::parse("c.toml", "[identity]\nmode = \"oidc\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`identity.issuer` is required"), "{err}");
         assert!(err.contains("`identity.audience` is required"), "{err}");
         assert!(err.contains("`identity.jwks_url`"), "{err}");

@@ -105,9 +105,12 @@ impl HubError {
     pub fn public_message(&self) -> String {
         match self {
             Self::AuditUnavailable(_) => {
-                "the audit store could not record this call, so no answer was returned; retry later".to_owned()
+                "the audit store could not record this call, so no answer was returned; retry later"
+                    .to_owned()
             }
-            Self::Internal(_) => "internal error; the hub's log has the details under this request id".to_owned(),
+            Self::Internal(_) => {
+                "internal error; the hub's log has the details under this request id".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -124,7 +127,10 @@ pub struct ApiError {
 
 impl From<HubError> for ApiError {
     fn from(error: HubError) -> Self {
-        Self { error, audit_id: None }
+        Self {
+            error,
+            audit_id: None,
+        }
     }
 }
 
@@ -133,7 +139,9 @@ impl IntoResponse for ApiError {
         let status = self.error.status_code();
         let code = self.error.code();
         match self.error.level() {
-            tracing::Level::ERROR => tracing::error!(code = code.as_str(), error = %self.error, "request failed"),
+            tracing::Level::ERROR => {
+                tracing::error!(code = code.as_str(), error = %self.error, "request failed")
+            }
             _ => tracing::info!(code = code.as_str(), error = %self.error, "request refused"),
         }
         let body = ErrorBody {
@@ -145,15 +153,18 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         match &self.error {
-            HubError::BudgetExceeded { retry_after_secs, .. } => {
+            HubError::BudgetExceeded {
+                retry_after_secs, ..
+            } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             HubError::Unauthenticated(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"causeway\""));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"causeway\""),
+                );
             }
             _ => {}
         }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
 use causeway_contract::catalog::{ModelEntry, ProviderKind};
-use causeway_contract::{GuardAction, GuardReport, GuardStage, InvokeRequest, InvokeResponse, Message, Role, TokenUsage};
+use causeway_contract::{
+    GuardAction, GuardReport, GuardStage, InvokeRequest, InvokeResponse, Message, Role, TokenUsage,
+};
 use causeway_guard::{PseudonymMap, StreamStep};
 use causeway_policy::AccessRequest;
 use futures::StreamExt;
@@ -57,44 +59,76 @@ struct Prepared {
 
 fn validate(req: &InvokeRequest) -> Result<(), HubError> {
     if req.model.trim().is_empty() {
-        return Err(HubError::InvalidRequest("`model` must not be empty".to_owned()));
+        return Err(HubError::InvalidRequest(
+            "`model` must not be empty".to_owned(),
+        ));
     }
     if req.purpose.trim().is_empty() {
-        return Err(HubError::InvalidRequest("`purpose` must not be empty".to_owned()));
+        return Err(HubError::InvalidRequest(
+            "`purpose` must not be empty".to_owned(),
+        ));
     }
     if req.messages.is_empty() {
-        return Err(HubError::InvalidRequest("`messages` must contain at least one message".to_owned()));
+        return Err(HubError::InvalidRequest(
+            "`messages` must contain at least one message".to_owned(),
+        ));
     }
     if !req.messages.iter().any(|m| m.role == Role::User) {
-        return Err(HubError::InvalidRequest("`messages` must contain a `user` message".to_owned()));
+        return Err(HubError::InvalidRequest(
+            "`messages` must contain a `user` message".to_owned(),
+        ));
     }
-    if let Some((i, _)) = req.messages.iter().enumerate().find(|(_, m)| m.content.trim().is_empty()) {
-        return Err(HubError::InvalidRequest(format!("`messages[{i}].content` must not be empty")));
+    if let Some((i, _)) = req
+        .messages
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.content.trim().is_empty())
+    {
+        return Err(HubError::InvalidRequest(format!(
+            "`messages[{i}].content` must not be empty"
+        )));
     }
     if req.max_tokens == Some(0) {
-        return Err(HubError::InvalidRequest("`max_tokens` must be at least 1".to_owned()));
+        return Err(HubError::InvalidRequest(
+            "`max_tokens` must be at least 1".to_owned(),
+        ));
     }
     if let Some(schema) = &req.response_schema {
-        causeway_guard::check_schema(schema)
-            .map_err(|e| HubError::InvalidRequest(format!("`response_schema` is not a valid JSON Schema: {e}")))?;
+        causeway_guard::check_schema(schema).map_err(|e| {
+            HubError::InvalidRequest(format!("`response_schema` is not a valid JSON Schema: {e}"))
+        })?;
     }
     if let Some(context) = &req.context
-        && let Some((i, _)) = context.iter().enumerate().find(|(_, c)| c.trim().is_empty())
+        && let Some((i, _)) = context
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.trim().is_empty())
     {
-        return Err(HubError::InvalidRequest(format!("`context[{i}]` must not be empty")));
+        return Err(HubError::InvalidRequest(format!(
+            "`context[{i}]` must not be empty"
+        )));
     }
     Ok(())
 }
 
 /// The aliases `caller` may use for `purpose`, in catalog order.
-pub fn visible_models(state: &AppState, caller: &Caller, purpose: &str, classification: &str) -> Vec<String> {
+pub fn visible_models(
+    state: &AppState,
+    caller: &Caller,
+    purpose: &str,
+    classification: &str,
+) -> Vec<String> {
     let workload = caller.workload.as_ref();
     state
         .policy
         .catalog()
         .models
         .keys()
-        .filter(|alias| state.invoker_for(state.policy.catalog().models[*alias].provider).is_some())
+        .filter(|alias| {
+            state
+                .invoker_for(state.policy.catalog().models[*alias].provider)
+                .is_some()
+        })
         .filter(|alias| {
             state
                 .policy
@@ -118,7 +152,11 @@ fn backticked(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_owned()
     } else {
-        items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+        items
+            .iter()
+            .map(|i| format!("`{i}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -137,7 +175,11 @@ fn prompt_digest(call: &ModelCall) -> String {
         bytes.push(0);
     }
     for m in &call.messages {
-        bytes.extend_from_slice(if m.role == Role::Assistant { b"assistant\0" } else { b"user\0" });
+        bytes.extend_from_slice(if m.role == Role::Assistant {
+            b"assistant\0"
+        } else {
+            b"user\0"
+        });
         bytes.extend_from_slice(m.content.as_bytes());
         bytes.push(0);
     }
@@ -151,7 +193,9 @@ fn now_unix() -> i64 {
 fn invoke_error(alias: &str, err: &InvokeError) -> (HubError, &'static str) {
     match err {
         InvokeError::Throttled => (
-            HubError::ModelUnavailable(format!("model `{alias}` is throttling requests; retry later")),
+            HubError::ModelUnavailable(format!(
+                "model `{alias}` is throttling requests; retry later"
+            )),
             "provider_throttled",
         ),
         InvokeError::Unavailable(_) => (
@@ -163,13 +207,19 @@ fn invoke_error(alias: &str, err: &InvokeError) -> (HubError, &'static str) {
             "provider_rejected",
         ),
         InvokeError::Protocol(_) => (
-            HubError::ModelError(format!("model `{alias}` returned an unusable answer: {err}")),
+            HubError::ModelError(format!(
+                "model `{alias}` returned an unusable answer: {err}"
+            )),
             "provider_protocol",
         ),
     }
 }
 
-async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Result<Prepared, ApiError> {
+async fn prepare(
+    state: &AppState,
+    meta: &CallMeta,
+    req: InvokeRequest,
+) -> Result<Prepared, ApiError> {
     validate(&req)?;
     let mut event = draft(state, meta, &req.model, &req.purpose);
     let purposes = state.policy.purposes();
@@ -179,7 +229,15 @@ async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Resul
             req.purpose,
             purposes.allowed_list()
         ));
-        return Err(refuse(state, meta, event, Outcome::Rejected, vec!["unknown_purpose".into()], err).await);
+        return Err(refuse(
+            state,
+            meta,
+            event,
+            Outcome::Rejected,
+            vec!["unknown_purpose".into()],
+            err,
+        )
+        .await);
     }
 
     let user = &meta.caller.user;
@@ -191,7 +249,15 @@ async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Resul
             req.purpose,
             backticked(&visible())
         ));
-        return Err(refuse(state, meta, event, Outcome::Rejected, vec!["unknown_model".into()], err).await);
+        return Err(refuse(
+            state,
+            meta,
+            event,
+            Outcome::Rejected,
+            vec!["unknown_model".into()],
+            err,
+        )
+        .await);
     };
     event.model_id = Some(entry.model_id.clone());
     event.model_version = Some(entry.version.clone());
@@ -229,7 +295,15 @@ async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Resul
             req.model,
             entry.provider.as_str()
         ));
-        return Err(refuse(state, meta, event, Outcome::Failed, vec!["provider_not_configured".into()], err).await);
+        return Err(refuse(
+            state,
+            meta,
+            event,
+            Outcome::Failed,
+            vec!["provider_not_configured".into()],
+            err,
+        )
+        .await);
     };
 
     // Input guard. Grounding context is sent to the model as source material, so it is guarded too.
@@ -241,7 +315,10 @@ async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Resul
             .map(|(i, c)| format!("[{}] {c}", i + 1))
             .collect::<Vec<_>>()
             .join("\n\n");
-        let at = messages.iter().rposition(|m| m.role == Role::User).unwrap_or(0);
+        let at = messages
+            .iter()
+            .rposition(|m| m.role == Role::User)
+            .unwrap_or(0);
         messages.insert(
             at,
             Message {
@@ -258,8 +335,19 @@ async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Resul
     let verdict = state.guard.check_input(&messages, &mut report);
     apply_guards(&mut event, &report);
     if let Some(reason) = verdict.blocked {
-        let err = HubError::GuardBlocked(format!("the prompt was blocked by guard profile `{}`: {reason}", report.profile));
-        return Err(refuse(state, meta, event, Outcome::Blocked, vec![format!("input_guard:{reason}")], err).await);
+        let err = HubError::GuardBlocked(format!(
+            "the prompt was blocked by guard profile `{}`: {reason}",
+            report.profile
+        ));
+        return Err(refuse(
+            state,
+            meta,
+            event,
+            Outcome::Blocked,
+            vec![format!("input_guard:{reason}")],
+            err,
+        )
+        .await);
     }
 
     let nonce = meta.call_id.simple().to_string();
@@ -274,13 +362,18 @@ async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Resul
         model_id: entry.model_id.clone(),
         system,
         messages: prompt.messages,
-        max_tokens: req.max_tokens.map_or(entry.max_tokens, |m| m.min(entry.max_tokens)),
+        max_tokens: req
+            .max_tokens
+            .map_or(entry.max_tokens, |m| m.min(entry.max_tokens)),
         response_schema: req.response_schema.clone(),
     };
     event.prompt_sha256 = Some(prompt_digest(&call));
 
     // Budget: reserve the worst case now, settle with real usage after the call.
-    let reservation = match state.budgets.reserve(&user.sub, estimate_tokens(&call), now_unix()) {
+    let reservation = match state
+        .budgets
+        .reserve(&user.sub, estimate_tokens(&call), now_unix())
+    {
         Ok(reservation) => reservation,
         Err(exceeded) => {
             let err = HubError::BudgetExceeded {
@@ -308,7 +401,11 @@ async fn prepare(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Resul
 }
 
 /// A governed, complete (non-streamed) call.
-pub async fn invoke(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
+pub async fn invoke(
+    state: &AppState,
+    meta: &CallMeta,
+    req: InvokeRequest,
+) -> Result<InvokeResponse, ApiError> {
     let context = req.context.clone();
     let schema = req.response_schema.clone();
     let Prepared {
@@ -328,35 +425,84 @@ pub async fn invoke(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Re
         Ok(Err(err)) => {
             state.budgets.release(reservation);
             let (error, reason) = invoke_error(&alias, &err);
-            return Err(refuse(state, meta, event, Outcome::Failed, vec![reason.into()], error).await);
+            return Err(refuse(
+                state,
+                meta,
+                event,
+                Outcome::Failed,
+                vec![reason.into()],
+                error,
+            )
+            .await);
         }
         Err(_) => {
             state.budgets.release(reservation);
-            let error = HubError::Timeout(format!("model `{alias}` did not answer within {} s", timeout.as_secs()));
-            return Err(refuse(state, meta, event, Outcome::Failed, vec!["provider_timeout".into()], error).await);
+            let error = HubError::Timeout(format!(
+                "model `{alias}` did not answer within {} s",
+                timeout.as_secs()
+            ));
+            return Err(refuse(
+                state,
+                meta,
+                event,
+                Outcome::Failed,
+                vec!["provider_timeout".into()],
+                error,
+            )
+            .await);
         }
     };
     state
         .budgets
         .settle(reservation, u64::from(reply.usage.total()));
     event.usage = reply.usage;
-    event.cost_micro_usd = entry.cost_micro_usd(reply.usage.input_tokens, reply.usage.output_tokens);
+    event.cost_micro_usd =
+        entry.cost_micro_usd(reply.usage.input_tokens, reply.usage.output_tokens);
 
     // Output guard.
-    let output = state.guard.check_output(&reply.text, &pseudonyms, &mut report);
+    let output = state
+        .guard
+        .check_output(&reply.text, &pseudonyms, &mut report);
     if let Some(reason) = output.blocked {
         apply_guards(&mut event, &report);
-        let err = HubError::GuardBlocked(format!("the answer was withheld by guard profile `{}`: {reason}", report.profile));
-        return Err(refuse(state, meta, event, Outcome::Blocked, vec![format!("output_guard:{reason}")], err).await);
+        let err = HubError::GuardBlocked(format!(
+            "the answer was withheld by guard profile `{}`: {reason}",
+            report.profile
+        ));
+        return Err(refuse(
+            state,
+            meta,
+            event,
+            Outcome::Blocked,
+            vec![format!("output_guard:{reason}")],
+            err,
+        )
+        .await);
     }
     let structured = match &schema {
         Some(schema) => match causeway_guard::validate_structured(schema, &output.text) {
             Ok(value) => Some(value),
             Err(e) => {
-                report.record(GuardStage::Output, "schema", "response_schema", GuardAction::Block, 1);
+                report.record(
+                    GuardStage::Output,
+                    "schema",
+                    "response_schema",
+                    GuardAction::Block,
+                    1,
+                );
                 apply_guards(&mut event, &report);
-                let err = HubError::ModelError(format!("the model's answer does not match `response_schema`: {e}"));
-                return Err(refuse(state, meta, event, Outcome::Failed, vec!["schema_mismatch".into()], err).await);
+                let err = HubError::ModelError(format!(
+                    "the model's answer does not match `response_schema`: {e}"
+                ));
+                return Err(refuse(
+                    state,
+                    meta,
+                    event,
+                    Outcome::Failed,
+                    vec!["schema_mismatch".into()],
+                    err,
+                )
+                .await);
             }
         },
         None => None,
@@ -366,13 +512,21 @@ pub async fn invoke(state: &AppState, meta: &CallMeta, req: InvokeRequest) -> Re
         report.grounding_score = Some(score);
         if score < state.guard.profile().output.grounding_threshold {
             report.low_trust = true;
-            report.record(GuardStage::Output, "grounding", "low_grounding", GuardAction::Flag, 1);
+            report.record(
+                GuardStage::Output,
+                "grounding",
+                "low_grounding",
+                GuardAction::Flag,
+                1,
+            );
         }
     }
     apply_guards(&mut event, &report);
     event.outcome = Outcome::Answered;
     event.response_sha256 = Some(sha256_hex(output.text.as_bytes()));
-    event.reasons.push(format!("stop:{}", reply.stop_reason.as_str()));
+    event
+        .reasons
+        .push(format!("stop:{}", reply.stop_reason.as_str()));
     let development_model = invoker.is_development();
 
     // INVARIANT: the record is durable before the answer is returned.
@@ -432,7 +586,11 @@ pub struct GovernedStream {
 }
 
 /// A governed, streamed call.
-pub async fn invoke_stream(state: Arc<AppState>, meta: CallMeta, req: InvokeRequest) -> Result<GovernedStream, ApiError> {
+pub async fn invoke_stream(
+    state: Arc<AppState>,
+    meta: CallMeta,
+    req: InvokeRequest,
+) -> Result<GovernedStream, ApiError> {
     if req.response_schema.is_some() {
         return Err(HubError::InvalidRequest(
             "structured output (`response_format` with a JSON schema) cannot be streamed; set `stream` to false".into(),
@@ -456,12 +614,31 @@ pub async fn invoke_stream(state: Arc<AppState>, meta: CallMeta, req: InvokeRequ
         Ok(Err(err)) => {
             state.budgets.release(reservation);
             let (error, reason) = invoke_error(&alias, &err);
-            return Err(refuse(&state, &meta, event, Outcome::Failed, vec![reason.into()], error).await);
+            return Err(refuse(
+                &state,
+                &meta,
+                event,
+                Outcome::Failed,
+                vec![reason.into()],
+                error,
+            )
+            .await);
         }
         Err(_) => {
             state.budgets.release(reservation);
-            let error = HubError::Timeout(format!("model `{alias}` did not start answering within {} s", timeout.as_secs()));
-            return Err(refuse(&state, &meta, event, Outcome::Failed, vec!["provider_timeout".into()], error).await);
+            let error = HubError::Timeout(format!(
+                "model `{alias}` did not start answering within {} s",
+                timeout.as_secs()
+            ));
+            return Err(refuse(
+                &state,
+                &meta,
+                event,
+                Outcome::Failed,
+                vec!["provider_timeout".into()],
+                error,
+            )
+            .await);
         }
     };
 
@@ -499,7 +676,10 @@ pub async fn invoke_stream(state: Arc<AppState>, meta: CallMeta, req: InvokeRequ
                     ending = Err((
                         Outcome::Failed,
                         "provider_timeout".into(),
-                        HubError::Timeout(format!("model `{alias}` stalled for {} s", timeout.as_secs())),
+                        HubError::Timeout(format!(
+                            "model `{alias}` stalled for {} s",
+                            timeout.as_secs()
+                        )),
                     ));
                     break;
                 }
@@ -528,7 +708,9 @@ pub async fn invoke_stream(state: Arc<AppState>, meta: CallMeta, req: InvokeRequ
                 }
                 Ok(StreamEvent::Done { stop_reason, usage }) => {
                     match guard.finish(&mut report) {
-                        StreamStep::Blocked(reason) => ending = Err(output_blocked(&report.profile, &reason)),
+                        StreamStep::Blocked(reason) => {
+                            ending = Err(output_blocked(&report.profile, &reason))
+                        }
                         StreamStep::Emit(emit) => {
                             if !emit.is_empty() {
                                 answer.push_str(&emit);
@@ -558,7 +740,9 @@ pub async fn invoke_stream(state: Arc<AppState>, meta: CallMeta, req: InvokeRequ
         match ending {
             Ok((stop_reason, usage)) => {
                 closing.outcome = Outcome::StreamCompleted;
-                closing.reasons.push(format!("stop:{}", stop_reason.as_str()));
+                closing
+                    .reasons
+                    .push(format!("stop:{}", stop_reason.as_str()));
                 let item = match record(&state, &meta, closing).await {
                     Ok(_) => StreamItem::Done {
                         stop_reason,

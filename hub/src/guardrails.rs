@@ -9,9 +9,13 @@ pub fn load_engine(path: Option<&Path>) -> Result<GuardEngine, String> {
     let (source, text) = match path {
         Some(path) => (
             path.display().to_string(),
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?,
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?,
         ),
-        None => ("the built-in default profile".to_owned(), DEFAULT_PROFILE.to_owned()),
+        None => (
+            "the built-in default profile".to_owned(),
+            DEFAULT_PROFILE.to_owned(),
+        ),
     };
     let profile = GuardProfile::from_toml(&text).map_err(|e| format!("{source}: {e}"))?;
     GuardEngine::new(profile).map_err(|e| format!("{source}: {e}"))

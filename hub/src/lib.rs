@@ -30,6 +30,9 @@ pub fn spawn<F>(future: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    #[expect(clippy::disallowed_methods, reason = "the one place tasks are spawned; it carries the span")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place tasks are spawned; it carries the span"
+    )]
     tokio::spawn(future.in_current_span());
 }

@@ -46,8 +46,11 @@ fn load_config(path: Option<&PathBuf>) -> Result<HubConfig, String> {
 }
 
 fn init_tracing(config: &HubConfig) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -76,7 +79,10 @@ async fn run(cli: Cli) -> ExitCode {
     let (config_path, check_only) = match cli.command {
         Some(Command::Serve { config }) => (config, false),
         Some(Command::CheckConfig { config }) => (config, true),
-        None => (std::env::var_os("CAUSEWAY_CONFIG").map(PathBuf::from), false),
+        None => (
+            std::env::var_os("CAUSEWAY_CONFIG").map(PathBuf::from),
+            false,
+        ),
     };
     let config = match load_config(config_path.as_ref()) {
         Ok(config) => config,
@@ -94,7 +100,11 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(state) => Arc::new(state),
         Err(err) => {
             eprintln!("causeway-hub: {err}");
-            return ExitCode::from(if check_only { EXIT_CONFIG } else { EXIT_STARTUP });
+            return ExitCode::from(if check_only {
+                EXIT_CONFIG
+            } else {
+                EXIT_STARTUP
+            });
         }
     };
     if check_only {
@@ -102,7 +112,9 @@ async fn run(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if dev_mode {
-        tracing::warn!("development identity mode: tokens signed by the local development key are trusted");
+        tracing::warn!(
+            "development identity mode: tokens signed by the local development key are trusted"
+        );
     }
     if lambda {
         return match serve::serve_lambda(state).await {
@@ -134,7 +146,10 @@ async fn run(cli: Cli) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("causeway-hub: cannot start the async runtime: {err}");

@@ -67,19 +67,36 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("causeway");
         let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
-        let http_duration: HistogramFamily<RouteLabel> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        let http_duration: HistogramFamily<RouteLabel> =
+            Family::new_with_constructor(latency_histogram);
         registry.register(
             "http_request_duration_seconds",
             "HTTP request duration by route",
             http_duration.clone(),
         );
         let calls = Family::<CallLabels, Counter>::default();
-        registry.register("governed_calls", "Governed model calls by outcome and model alias", calls.clone());
+        registry.register(
+            "governed_calls",
+            "Governed model calls by outcome and model alias",
+            calls.clone(),
+        );
         let tokens = Family::<TokenLabels, Counter>::default();
-        registry.register("model_tokens", "Model tokens by model alias and direction", tokens.clone());
+        registry.register(
+            "model_tokens",
+            "Model tokens by model alias and direction",
+            tokens.clone(),
+        );
         let guard_events = Family::<GuardLabels, Counter>::default();
-        registry.register("guard_findings", "Guard findings by stage, kind and action", guard_events.clone());
+        registry.register(
+            "guard_findings",
+            "Guard findings by stage, kind and action",
+            guard_events.clone(),
+        );
         let audit_failures = Counter::default();
         registry.register(
             "audit_write_failures",
@@ -106,7 +123,9 @@ impl Metrics {
             })
             .inc();
         self.http_duration
-            .get_or_create(&RouteLabel { route: route.to_owned() })
+            .get_or_create(&RouteLabel {
+                route: route.to_owned(),
+            })
             .observe(seconds);
     }
 

@@ -5,7 +5,9 @@ use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
 use causeway_hub::config::HubConfig;
 use causeway_testkit::bedrock_mock::{BedrockMock, ECHO_PREFIX, Failure, Reply};
-use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub, spawn_hub_with, spawn_hub_with_bedrock};
+use causeway_testkit::hub::{
+    HubOptions, TestHub, spawn_hub, spawn_hub_with, spawn_hub_with_bedrock,
+};
 use serde_json::{Value, json};
 
 fn http() -> reqwest::Client {
@@ -54,13 +56,23 @@ async fn native_invoke_through_bedrock_is_governed_and_audited() {
     let hub = spawn_hub_with_bedrock(&mock).await.unwrap();
     let token = hub.token("alice", &["engineers"]);
 
-    let mut body = invoke_body("claude-haiku", "evaluation", "Summarise the ticket from jane.doe@example.com please");
+    let mut body = invoke_body(
+        "claude-haiku",
+        "evaluation",
+        "Summarise the ticket from jane.doe@example.com please",
+    );
     body["max_tokens"] = json!(100_000);
     let (status, answer) = post(&hub, "/v1/invoke", Some(&token), body).await;
     assert_eq!(status, 200, "{answer}");
-    assert!(answer["answer"].as_str().unwrap().starts_with(ECHO_PREFIX), "{answer}");
+    assert!(
+        answer["answer"].as_str().unwrap().starts_with(ECHO_PREFIX),
+        "{answer}"
+    );
     assert_eq!(answer["model"], "claude-haiku");
-    assert_eq!(answer["model_id"], "us.anthropic.claude-haiku-4-5-20251001-v1:0");
+    assert_eq!(
+        answer["model_id"],
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    );
     assert_eq!(answer["development_model"], false);
     assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
 
@@ -69,7 +81,10 @@ async fn native_invoke_through_bedrock_is_governed_and_audited() {
     let sent = mock.requests();
     assert_eq!(sent.len(), 1);
     let request = &sent[0];
-    assert_eq!(request.model_id, "us.anthropic.claude-haiku-4-5-20251001-v1:0");
+    assert_eq!(
+        request.model_id,
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    );
     assert!(request.sigv4_signed);
     assert!(request.system_texts()[0].contains("Causeway governance hub"));
     let user_text = request.last_user_text().unwrap();
@@ -89,17 +104,31 @@ async fn native_invoke_through_bedrock_is_governed_and_audited() {
     let all = records(&hub);
     assert_eq!(all.len(), 1);
     let record = &all[0];
-    assert_eq!(record.event.id.to_string(), answer["audit_id"].as_str().unwrap());
+    assert_eq!(
+        record.event.id.to_string(),
+        answer["audit_id"].as_str().unwrap()
+    );
     assert_eq!(record.event.outcome, Outcome::Answered);
     assert_eq!(record.event.user_sub.as_deref(), Some("alice"));
     assert_eq!(record.event.purpose.as_deref(), Some("evaluation"));
     assert_eq!(record.event.provider.as_deref(), Some("bedrock"));
-    assert!(record.event.reasons.contains(&"permit:engineers-code-and-evaluation".to_owned()));
+    assert!(
+        record
+            .event
+            .reasons
+            .contains(&"permit:engineers-code-and-evaluation".to_owned())
+    );
     assert!(record.event.cost_micro_usd > 0);
     assert!(record.event.prompt_sha256.is_some() && record.event.response_sha256.is_some());
     let stored = serde_json::to_string(record).unwrap();
-    assert!(!stored.contains("jane.doe"), "the audit record must not hold PII");
-    assert!(!stored.contains("Summarise the ticket"), "the audit record must not hold the prompt");
+    assert!(
+        !stored.contains("jane.doe"),
+        "the audit record must not hold PII"
+    );
+    assert!(
+        !stored.contains("Summarise the ticket"),
+        "the audit record must not hold the prompt"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,7 +150,13 @@ async fn bedrock_guardrail_is_passed_through() {
     .await
     .unwrap();
     let token = hub.token("alice", &["engineers"]);
-    let (status, _) = post(&hub, "/v1/invoke", Some(&token), invoke_body("nova-lite", "evaluation", "hi")).await;
+    let (status, _) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("nova-lite", "evaluation", "hi"),
+    )
+    .await;
     assert_eq!(status, 200);
     let request = &mock.requests()[0];
     assert_eq!(request.guardrail_identifier(), Some("gr-123"));
@@ -149,11 +184,19 @@ async fn chat_completions_non_streaming() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let audit_header = response.headers()["x-causeway-audit-id"].to_str().unwrap().to_owned();
+    let audit_header = response.headers()["x-causeway-audit-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
-    assert!(body["choices"][0]["message"]["content"].as_str().unwrap().starts_with(ECHO_PREFIX));
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(ECHO_PREFIX)
+    );
     assert_eq!(body["causeway"]["audit_id"], audit_header.as_str());
     assert_eq!(body["id"], format!("chatcmpl-{audit_header}"));
     assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
@@ -171,7 +214,11 @@ async fn chat_completions_non_streaming() {
 fn sse_data(body: &str) -> Vec<String> {
     body.split("\n\n")
         .filter_map(|frame| {
-            let data: Vec<&str> = frame.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).collect();
+            let data: Vec<&str> = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .collect();
             (!data.is_empty()).then(|| data.join("\n"))
         })
         .collect()
@@ -180,7 +227,8 @@ fn sse_data(body: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_completions_streaming_through_bedrock() {
     let mock = BedrockMock::start().await.unwrap();
-    let long_answer = "Borrow checking proves at compile time that every reference is valid. ".repeat(12);
+    let long_answer =
+        "Borrow checking proves at compile time that every reference is valid. ".repeat(12);
     mock.set_reply(Reply::text(long_answer.clone()));
     mock.set_stream_chunk_chars(20);
     let hub = spawn_hub_with_bedrock(&mock).await.unwrap();
@@ -199,8 +247,16 @@ async fn chat_completions_streaming_through_bedrock() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-    let audit_id = response.headers()["x-causeway-audit-id"].to_str().unwrap().to_owned();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let audit_id = response.headers()["x-causeway-audit-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let text = response.text().await.unwrap();
     let events = sse_data(&text);
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
@@ -214,12 +270,22 @@ async fn chat_completions_streaming_through_bedrock() {
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(content, long_answer);
-    assert!(chunks.len() > 10, "the answer arrives in several chunks: {}", chunks.len());
-    let finish = chunks.iter().find_map(|c| c["choices"][0]["finish_reason"].as_str());
+    assert!(
+        chunks.len() > 10,
+        "the answer arrives in several chunks: {}",
+        chunks.len()
+    );
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str());
     assert_eq!(finish, Some("stop"));
     let usage = chunks.iter().find(|c| !c["usage"].is_null()).unwrap();
     assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0);
-    assert!(chunks.iter().all(|c| c["id"] == format!("chatcmpl-{audit_id}")));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["id"] == format!("chatcmpl-{audit_id}"))
+    );
 
     // Two records: the opening one (written before the first byte) and the closing one with usage.
     let all = records(&hub);
@@ -239,10 +305,21 @@ async fn chat_completions_streaming_through_bedrock() {
 async fn local_development_model_is_labelled() {
     let hub = spawn_hub().await.unwrap();
     let token = hub.token("carol", &[]);
-    let (status, answer) = post(&hub, "/v1/invoke", Some(&token), invoke_body("local-dev", "evaluation", "hi")).await;
+    let (status, answer) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("local-dev", "evaluation", "hi"),
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["development_model"], true);
-    assert!(answer["answer"].as_str().unwrap().starts_with("[causeway local development model]"));
+    assert!(
+        answer["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("[causeway local development model]")
+    );
     let all = records(&hub);
     assert!(all[0].event.development_model);
     assert_eq!(all[0].event.provider.as_deref(), Some("local"));
@@ -261,11 +338,24 @@ async fn malformed_json_names_the_field() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(error_code(&body), "invalid_request");
-    assert!(error_message(&body).starts_with("invalid JSON at `messages[0].role`: unknown variant `robot`"), "{body}");
+    assert!(
+        error_message(&body)
+            .starts_with("invalid JSON at `messages[0].role`: unknown variant `robot`"),
+        "{body}"
+    );
 
-    let (status, body) = post(&hub, "/v1/invoke", Some(&token), json!({"model": "local-dev", "messages": []})).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        json!({"model": "local-dev", "messages": []}),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(error_message(&body).contains("missing field `purpose`"), "{body}");
+    assert!(
+        error_message(&body).contains("missing field `purpose`"),
+        "{body}"
+    );
 
     let response = http()
         .post(hub.url("/v1/invoke"))
@@ -277,7 +367,10 @@ async fn malformed_json_names_the_field() {
         .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
-    assert!(error_message(&body).starts_with("invalid JSON body:"), "{body}");
+    assert!(
+        error_message(&body).starts_with("invalid JSON body:"),
+        "{body}"
+    );
 
     let response = http()
         .post(hub.url("/v1/invoke"))
@@ -292,7 +385,13 @@ async fn malformed_json_names_the_field() {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_or_bad_token_is_401() {
     let hub = spawn_hub().await.unwrap();
-    let (status, body) = post(&hub, "/v1/invoke", None, invoke_body("local-dev", "evaluation", "hi")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        None,
+        invoke_body("local-dev", "evaluation", "hi"),
+    )
+    .await;
     assert_eq!(status, 401);
     assert_eq!(error_code(&body), "unauthenticated");
     assert!(error_message(&body).contains("missing bearer token"));
@@ -300,10 +399,22 @@ async fn missing_or_bad_token_is_401() {
     // A token from another hub's development key is not trusted.
     let other = spawn_hub().await.unwrap();
     let foreign = other.token("mallory", &["engineers"]);
-    let (status, body) = post(&hub, "/v1/invoke", Some(&foreign), invoke_body("local-dev", "evaluation", "hi")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&foreign),
+        invoke_body("local-dev", "evaluation", "hi"),
+    )
+    .await;
     assert_eq!(status, 401);
-    assert_eq!(error_message(&body), "invalid token: signed by an unknown key");
-    assert!(records(&hub).is_empty(), "unidentified callers leave no governed-call record");
+    assert_eq!(
+        error_message(&body),
+        "invalid token: signed by an unknown key"
+    );
+    assert!(
+        records(&hub).is_empty(),
+        "unidentified callers leave no governed-call record"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -313,7 +424,13 @@ async fn policy_deny_is_403_and_audited() {
     let mut config = HubConfig::default();
     config.providers.local.enabled = true;
     // support-agents may use claude-haiku only for customer_support.
-    let (status, body) = post(&hub, "/v1/invoke", Some(&token), invoke_body("claude-haiku", "analytics", "hi")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("claude-haiku", "analytics", "hi"),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(error_code(&body), "forbidden");
     assert!(error_message(&body).contains("default_deny"), "{body}");
@@ -330,7 +447,13 @@ async fn unknown_alias_is_404_listing_only_visible_models() {
     let mock = BedrockMock::start().await.unwrap();
     let hub = spawn_hub_with_bedrock(&mock).await.unwrap();
     let token = hub.token("dave", &["support-agents"]);
-    let (status, body) = post(&hub, "/v1/invoke", Some(&token), invoke_body("gpt-9", "customer_support", "hi")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("gpt-9", "customer_support", "hi"),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(error_code(&body), "model_not_found");
     insta::assert_snapshot!(error_message(&body), @"unknown model `gpt-9`; models available to you for purpose `customer_support`: `claude-haiku`, `local-dev`, `nova-lite`");
@@ -340,7 +463,13 @@ async fn unknown_alias_is_404_listing_only_visible_models() {
 async fn unknown_purpose_is_400_naming_the_allowed_ones() {
     let hub = spawn_hub().await.unwrap();
     let token = hub.token("alice", &[]);
-    let (status, body) = post(&hub, "/v1/invoke", Some(&token), invoke_body("local-dev", "marketing", "hi")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("local-dev", "marketing", "hi"),
+    )
+    .await;
     assert_eq!(status, 400);
     insta::assert_snapshot!(error_message(&body), @"unknown purpose `marketing`; declare one of `analytics`, `customer_support`, `evaluation`, `general_assistance`, `software_development`");
 
@@ -353,7 +482,10 @@ async fn unknown_purpose_is_400_naming_the_allowed_ones() {
         .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
-    assert!(error_message(&body).starts_with("declare the purpose of this call in header `x-causeway-purpose`"));
+    assert!(
+        error_message(&body)
+            .starts_with("declare the purpose of this call in header `x-causeway-purpose`")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -367,11 +499,19 @@ async fn body_over_the_limit_is_413() {
     .await
     .unwrap();
     let token = hub.token("alice", &[]);
-    let (status, body) =
-        post(&hub, "/v1/invoke", Some(&token), invoke_body("local-dev", "evaluation", &"a".repeat(10_000))).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("local-dev", "evaluation", &"a".repeat(10_000)),
+    )
+    .await;
     assert_eq!(status, 413);
     assert_eq!(error_code(&body), "payload_too_large");
-    assert_eq!(error_message(&body), "request body is larger than the limit of 4096 bytes");
+    assert_eq!(
+        error_message(&body),
+        "request body is larger than the limit of 4096 bytes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -385,7 +525,13 @@ async fn budget_exhausted_is_429_with_retry_after() {
     .await
     .unwrap();
     let token = hub.token("alice", &[]);
-    let (status, _) = post(&hub, "/v1/invoke", Some(&token), invoke_body("local-dev", "evaluation", "one")).await;
+    let (status, _) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("local-dev", "evaluation", "one"),
+    )
+    .await;
     assert_eq!(status, 200);
     let response = http()
         .post(hub.url("/v1/invoke"))
@@ -395,11 +541,18 @@ async fn budget_exhausted_is_429_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(response.status(), 429);
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after));
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "budget_exceeded");
-    assert!(error_message(&body).contains("`user_requests_per_minute` (1)"), "{body}");
+    assert!(
+        error_message(&body).contains("`user_requests_per_minute` (1)"),
+        "{body}"
+    );
     let all = records(&hub);
     assert_eq!(all[1].event.outcome, Outcome::Throttled);
 }
@@ -413,14 +566,21 @@ async fn guard_block_is_403_and_audited_without_the_value() {
         &hub,
         "/v1/invoke",
         Some(&token),
-        invoke_body("claude-haiku", "evaluation", "charge card 4111 1111 1111 1111 now"),
+        invoke_body(
+            "claude-haiku",
+            "evaluation",
+            "charge card 4111 1111 1111 1111 now",
+        ),
     )
     .await;
     assert_eq!(status, 403);
     assert_eq!(error_code(&body), "guard_blocked");
     assert!(error_message(&body).contains("CREDIT_CARD"), "{body}");
     assert!(!body.to_string().contains("4111"));
-    assert!(mock.requests().is_empty(), "a blocked prompt never reaches the model");
+    assert!(
+        mock.requests().is_empty(),
+        "a blocked prompt never reaches the model"
+    );
     let all = records(&hub);
     assert_eq!(all[0].event.outcome, Outcome::Blocked);
     assert!(!serde_json::to_string(&all[0]).unwrap().contains("4111"));
@@ -438,13 +598,25 @@ async fn audit_write_failure_is_503_and_no_answer() {
         .execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full'); END;")
         .unwrap();
 
-    let (status, body) =
-        post(&hub, "/v1/invoke", Some(&token), invoke_body("claude-haiku", "evaluation", "secret plan")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("claude-haiku", "evaluation", "secret plan"),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_eq!(error_code(&body), "audit_unavailable");
     assert!(body.get("answer").is_none());
-    assert!(!body.to_string().contains(ECHO_PREFIX), "no part of the answer may leave: {body}");
-    assert_eq!(mock.requests().len(), 1, "the model was called, but its answer is withheld");
+    assert!(
+        !body.to_string().contains(ECHO_PREFIX),
+        "no part of the answer may leave: {body}"
+    );
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "the model was called, but its answer is withheld"
+    );
 
     // Streaming: the opening record cannot be written, so not a byte of the answer is sent.
     let response = http()
@@ -460,12 +632,32 @@ async fn audit_write_failure_is_503_and_no_answer() {
     assert_eq!(error_code(&body), "audit_unavailable");
 
     let health = http().get(hub.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 200, "the store is reachable; only writes fail");
-    let metrics = http().get(hub.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("causeway_audit_write_failures_total 2"), "{metrics}");
+    assert_eq!(
+        health.status(),
+        200,
+        "the store is reachable; only writes fail"
+    );
+    let metrics = http()
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("causeway_audit_write_failures_total 2"),
+        "{metrics}"
+    );
 
     saboteur.execute_batch("DROP TRIGGER refuse;").unwrap();
-    let (status, _) = post(&hub, "/v1/invoke", Some(&token), invoke_body("claude-haiku", "evaluation", "again")).await;
+    let (status, _) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("claude-haiku", "evaluation", "again"),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(hub.audit_reader().unwrap().verify().unwrap(), None);
 }
@@ -476,25 +668,52 @@ async fn model_unavailable_is_503_and_audited() {
     let hub = spawn_hub_with_bedrock(&mock).await.unwrap();
     let token = hub.token("alice", &["engineers"]);
     mock.fail_next(1, Failure::ServiceUnavailable);
-    let (status, body) = post(&hub, "/v1/invoke", Some(&token), invoke_body("claude-haiku", "evaluation", "x")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("claude-haiku", "evaluation", "x"),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_eq!(error_code(&body), "model_unavailable");
     assert!(error_message(&body).contains("`claude-haiku`"));
     mock.fail_next(1, Failure::Throttling);
-    let (status, body) = post(&hub, "/v1/invoke", Some(&token), invoke_body("claude-haiku", "evaluation", "x")).await;
+    let (status, body) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("claude-haiku", "evaluation", "x"),
+    )
+    .await;
     assert_eq!(status, 503);
-    assert_eq!(error_message(&body), "model `claude-haiku` is throttling requests; retry later");
+    assert_eq!(
+        error_message(&body),
+        "model `claude-haiku` is throttling requests; retry later"
+    );
     let all = records(&hub);
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|r| r.event.outcome == Outcome::Failed));
-    assert_eq!(all[1].event.reasons.last().map(String::as_str), Some("provider_throttled"));
+    assert_eq!(
+        all[1].event.reasons.last().map(String::as_str),
+        Some("provider_throttled")
+    );
 
     // A provider the hub has not configured is also 503, before any call.
     let plain = spawn_hub().await.unwrap();
     let token = plain.token("alice", &["engineers"]);
-    let (status, body) = post(&plain, "/v1/invoke", Some(&token), invoke_body("claude-haiku", "evaluation", "x")).await;
+    let (status, body) = post(
+        &plain,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("claude-haiku", "evaluation", "x"),
+    )
+    .await;
     assert_eq!(status, 503);
-    assert!(error_message(&body).contains("provider `bedrock`, which this hub does not have configured"));
+    assert!(
+        error_message(&body)
+            .contains("provider `bedrock`, which this hub does not have configured")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -512,18 +731,50 @@ async fn models_health_metrics_and_unknown_routes() {
         .json()
         .await
         .unwrap();
-    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["claude-haiku", "local-dev", "nova-lite"]);
 
-    let health: Value = http().get(hub.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    let health: Value = http()
+        .get(hub.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["audit_store"], "embedded");
 
-    let (status, _) = post(&hub, "/v1/invoke", Some(&token), invoke_body("local-dev", "evaluation", "x")).await;
+    let (status, _) = post(
+        &hub,
+        "/v1/invoke",
+        Some(&token),
+        invoke_body("local-dev", "evaluation", "x"),
+    )
+    .await;
     assert_eq!(status, 200);
-    let metrics = http().get(hub.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("causeway_governed_calls_total{outcome=\"answered\",model=\"local-dev\"} 1"), "{metrics}");
-    assert!(metrics.contains("causeway_http_requests_total{route=\"/v1/invoke\",status=\"200\"} 1"), "{metrics}");
+    let metrics = http()
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("causeway_governed_calls_total{outcome=\"answered\",model=\"local-dev\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("causeway_http_requests_total{route=\"/v1/invoke\",status=\"200\"} 1"),
+        "{metrics}"
+    );
 
     let response = http().get(hub.url("/v2/nothing")).send().await.unwrap();
     assert_eq!(response.status(), 404);

@@ -1,4 +1,9 @@
 //! End-to-end tests: the real hub over HTTP, the real AWS SDK clients, emulated AWS on 127.0.0.1.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any error, which is what a test wants"
+)]
+
 mod api;
 mod harness_selftest;

@@ -106,15 +106,27 @@ pub async fn spawn_hub_with(options: HubOptions) -> anyhow::Result<TestHub> {
         config.providers.bedrock = Some(BedrockConfig {
             region: Some(crate::moto::TEST_REGION.to_owned()),
             endpoint_url: Some(endpoint.clone()),
-            guardrail_id: config.providers.bedrock.as_ref().and_then(|b| b.guardrail_id.clone()),
-            guardrail_version: config.providers.bedrock.as_ref().and_then(|b| b.guardrail_version.clone()),
+            guardrail_id: config
+                .providers
+                .bedrock
+                .as_ref()
+                .and_then(|b| b.guardrail_id.clone()),
+            guardrail_version: config
+                .providers
+                .bedrock
+                .as_ref()
+                .and_then(|b| b.guardrail_version.clone()),
             max_attempts: 1,
         });
         overrides.aws = Some(crate::moto::local_sdk_config(&endpoint).await);
     }
     let data_dir = config.data_dir.0.clone();
     let dev_key = DevKey::load_or_create(&data_dir).context("creating the development key")?;
-    let state = Arc::new(build_state(config, overrides, false).await.context("building the hub")?);
+    let state = Arc::new(
+        build_state(config, overrides, false)
+            .await
+            .context("building the hub")?,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding 127.0.0.1:0")?;

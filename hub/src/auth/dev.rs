@@ -85,19 +85,23 @@ impl DevKey {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(data_dir).map_err(|e| io(e, data_dir))?;
-                let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                    .map_err(|e| DevKeyError::Sign(e.to_string()))?;
+                let doc = EcdsaKeyPair::generate_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &SystemRandom::new(),
+                )
+                .map_err(|e| DevKeyError::Sign(e.to_string()))?;
                 write_private(&path, doc.as_ref()).map_err(|e| io(e, &path))?;
                 doc.as_ref().to_vec()
             }
             Err(e) => return Err(io(e, &path)),
         };
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(|e| {
-            DevKeyError::Corrupt {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            }
-        })?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(|e| {
+                DevKeyError::Corrupt {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                }
+            })?;
         let public = pair.public_key().as_ref();
         // Uncompressed SEC1 point: 0x04 || x (32) || y (32).
         let (x, y) = match public {
@@ -109,7 +113,10 @@ impl DevKey {
                 });
             }
         };
-        let kid = format!("causeway-dev-{}", &hex::encode(Sha256::digest(public))[..16]);
+        let kid = format!(
+            "causeway-dev-{}",
+            &hex::encode(Sha256::digest(public))[..16]
+        );
         let jwk: Jwk = serde_json::from_value(serde_json::json!({
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
             "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
@@ -134,7 +141,13 @@ impl DevKey {
     }
 
     /// Mints a development token for `sub` with `groups`, valid for `ttl_secs` from `now_unix`.
-    pub fn mint(&self, sub: &str, groups: &[String], now_unix: i64, ttl_secs: i64) -> Result<String, DevKeyError> {
+    pub fn mint(
+        &self,
+        sub: &str,
+        groups: &[String],
+        now_unix: i64,
+        ttl_secs: i64,
+    ) -> Result<String, DevKeyError> {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = self.jwk.common.key_id.clone();
         let claims = DevClaims {
@@ -165,7 +178,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(not(unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

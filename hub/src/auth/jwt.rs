@@ -55,11 +55,15 @@ pub struct JwtVerifier {
 fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     match (&jwk.common.key_algorithm, &jwk.algorithm) {
         (Some(KeyAlgorithm::RS256), AlgorithmParameters::RSA(_)) => Some(Algorithm::RS256),
-        (Some(KeyAlgorithm::ES256), AlgorithmParameters::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => {
+        (Some(KeyAlgorithm::ES256), AlgorithmParameters::EllipticCurve(p))
+            if p.curve == EllipticCurve::P256 =>
+        {
             Some(Algorithm::ES256)
         }
         (None, AlgorithmParameters::RSA(_)) => Some(Algorithm::RS256),
-        (None, AlgorithmParameters::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => Some(Algorithm::ES256),
+        (None, AlgorithmParameters::EllipticCurve(p)) if p.curve == EllipticCurve::P256 => {
+            Some(Algorithm::ES256)
+        }
         _ => None,
     }
 }
@@ -67,7 +71,13 @@ fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
 impl JwtVerifier {
     /// A verifier for `issuer` and `audience` with keys from `source`. URL and file sources are loaded on first
     /// use; call [`JwtVerifier::refresh`] at start-up to fail fast.
-    pub fn new(issuer: String, audience: String, leeway_secs: u64, groups_claim: String, source: KeySource) -> Self {
+    pub fn new(
+        issuer: String,
+        audience: String,
+        leeway_secs: u64,
+        groups_claim: String,
+        source: KeySource,
+    ) -> Self {
         let keys = match &source {
             KeySource::Static(keys) => keys.clone(),
             KeySource::File(_) | KeySource::Url(_) => JwkSet { keys: Vec::new() },
@@ -78,7 +88,10 @@ impl JwtVerifier {
             leeway_secs,
             groups_claim,
             source,
-            cache: RwLock::new(KeyCache { keys, fetched: None }),
+            cache: RwLock::new(KeyCache {
+                keys,
+                fetched: None,
+            }),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -99,8 +112,9 @@ impl JwtVerifier {
                 let text = tokio::fs::read_to_string(path)
                     .await
                     .map_err(|e| AuthError::Keys(format!("`{}`: {e}", path.display())))?;
-                serde_json::from_str::<JwkSet>(&text)
-                    .map_err(|e| AuthError::Keys(format!("`{}` is not a JWKS: {e}", path.display())))?
+                serde_json::from_str::<JwkSet>(&text).map_err(|e| {
+                    AuthError::Keys(format!("`{}` is not a JWKS: {e}", path.display()))
+                })?
             }
             KeySource::Url(url) => {
                 let response = self
@@ -145,7 +159,8 @@ impl JwtVerifier {
 
     /// Verifies a token and returns the user it names.
     pub async fn verify(&self, token: &str) -> Result<UserIdentity, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let kid = header.kid.as_deref();
         let jwk = match self.find_key(kid) {
             Some(jwk) => jwk,
@@ -156,8 +171,9 @@ impl JwtVerifier {
             }
             None => return Err(AuthError::Invalid("signed by an unknown key".to_owned())),
         };
-        let algorithm =
-            key_algorithm(&jwk).ok_or_else(|| AuthError::Invalid("the signing key is not RS256 or ES256".to_owned()))?;
+        let algorithm = key_algorithm(&jwk).ok_or_else(|| {
+            AuthError::Invalid("the signing key is not RS256 or ES256".to_owned())
+        })?;
         if header.alg != algorithm {
             return Err(AuthError::Invalid(format!(
                 "token algorithm {:?} does not match its key ({algorithm:?})",
@@ -179,11 +195,15 @@ impl JwtVerifier {
 
         let audience_ok = match claims.get("aud") {
             Some(Value::String(aud)) => *aud == self.audience,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(self.audience.as_str())),
+            Some(Value::Array(auds)) => auds
+                .iter()
+                .any(|a| a.as_str() == Some(self.audience.as_str())),
             _ => claims.get("client_id").and_then(Value::as_str) == Some(self.audience.as_str()),
         };
         if !audience_ok {
-            return Err(AuthError::Invalid("the token is not for this audience".to_owned()));
+            return Err(AuthError::Invalid(
+                "the token is not for this audience".to_owned(),
+            ));
         }
         let sub = claims
             .get("sub")
@@ -244,13 +264,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = DevKey::load_or_create(dir.path()).unwrap();
         let expired = key.mint("alice", &[], now() - 3600, 60).unwrap();
-        let err = verifier(&key).verify(&expired).await.unwrap_err().to_string();
+        let err = verifier(&key)
+            .verify(&expired)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ExpiredSignature"), "{err}");
 
         let other_dir = tempfile::tempdir().unwrap();
         let other = DevKey::load_or_create(other_dir.path()).unwrap();
         let foreign = other.mint("mallory", &[], now(), 300).unwrap();
-        let err = verifier(&key).verify(&foreign).await.unwrap_err().to_string();
+        let err = verifier(&key)
+            .verify(&foreign)
+            .await
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "invalid token: signed by an unknown key");
     }
 
@@ -268,7 +296,11 @@ mod tests {
             r#"{{"iss":"{DEV_ISSUER}","aud":"{DEV_AUDIENCE}","sub":"mallory","exp":{}}}"#,
             now() + 300
         );
-        let none = format!("{}.{}.", b64(&format!(r#"{{"alg":"none","kid":"{kid}"}}"#)), b64(&claims));
+        let none = format!(
+            "{}.{}.",
+            b64(&format!(r#"{{"alg":"none","kid":"{kid}"}}"#)),
+            b64(&claims)
+        );
         assert!(v.verify(&none).await.is_err());
         let hs = jsonwebtoken::encode(
             &jsonwebtoken::Header {

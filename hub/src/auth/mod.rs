@@ -68,7 +68,9 @@ pub enum AuthError {
 impl From<AuthError> for HubError {
     fn from(err: AuthError) -> Self {
         match err {
-            AuthError::Keys(message) => Self::Internal(format!("cannot load signing keys: {message}")),
+            AuthError::Keys(message) => {
+                Self::Internal(format!("cannot load signing keys: {message}"))
+            }
             other => Self::Unauthenticated(other.to_string()),
         }
     }

@@ -11,13 +11,16 @@ use aws_sdk_bedrockruntime::config::Region;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput, GuardrailConfiguration,
-    GuardrailStreamConfiguration, InferenceConfiguration, Message as BedrockMessage, StopReason as BedrockStop,
-    SystemContentBlock, TokenUsage as BedrockUsage,
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput,
+    GuardrailConfiguration, GuardrailStreamConfiguration, InferenceConfiguration,
+    Message as BedrockMessage, StopReason as BedrockStop, SystemContentBlock,
+    TokenUsage as BedrockUsage,
 };
 use causeway_contract::{Role, TokenUsage};
 
-use super::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent};
+use super::{
+    InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
+};
 use crate::config::BedrockConfig;
 
 /// The Bedrock Runtime invoker.
@@ -84,14 +87,20 @@ impl BedrockInvoker {
     }
 
     fn system(call: &ModelCall) -> Vec<SystemContentBlock> {
-        call.system.iter().cloned().map(SystemContentBlock::Text).collect()
+        call.system
+            .iter()
+            .cloned()
+            .map(SystemContentBlock::Text)
+            .collect()
     }
 }
 
 fn stop_reason(reason: &BedrockStop) -> StopReason {
     match reason {
         BedrockStop::MaxTokens | BedrockStop::ModelContextWindowExceeded => StopReason::MaxTokens,
-        BedrockStop::ContentFiltered | BedrockStop::GuardrailIntervened => StopReason::ContentFiltered,
+        BedrockStop::ContentFiltered | BedrockStop::GuardrailIntervened => {
+            StopReason::ContentFiltered
+        }
         BedrockStop::StopSequence => StopReason::StopSequence,
         _ => StopReason::EndTurn,
     }
@@ -119,14 +128,18 @@ fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> InvokeError {
                 | "ModelTimeoutException"
                 | "serviceUnavailableException"
                 | "internalServerException" => InvokeError::Unavailable(code),
-                "ModelStreamErrorException" | "modelStreamErrorException" => InvokeError::Protocol(code),
+                "ModelStreamErrorException" | "modelStreamErrorException" => {
+                    InvokeError::Protocol(code)
+                }
                 _ => InvokeError::Rejected(code),
             }
         }
         SdkError::TimeoutError(_) => InvokeError::Unavailable("timeout".to_owned()),
         SdkError::DispatchFailure(_) => InvokeError::Unavailable("connection failed".to_owned()),
         SdkError::ResponseError(_) => InvokeError::Protocol("unreadable response".to_owned()),
-        SdkError::ConstructionFailure(_) => InvokeError::Rejected("request could not be built".to_owned()),
+        SdkError::ConstructionFailure(_) => {
+            InvokeError::Rejected("request could not be built".to_owned())
+        }
         _ => InvokeError::Unavailable("unknown failure".to_owned()),
     }
 }
@@ -164,7 +177,11 @@ impl ModelInvoker for BedrockInvoker {
                 })
                 .collect::<Vec<_>>()
                 .join(""),
-            _ => return Err(InvokeError::Protocol("no message in the Converse output".to_owned())),
+            _ => {
+                return Err(InvokeError::Protocol(
+                    "no message in the Converse output".to_owned(),
+                ));
+            }
         };
         Ok(ModelReply {
             text,
@@ -234,7 +251,9 @@ impl ModelInvoker for BedrockInvoker {
                                 stop_reason,
                                 usage: TokenUsage::default(),
                             }),
-                            None => Err(InvokeError::Protocol("the stream ended before the answer did".to_owned())),
+                            None => Err(InvokeError::Protocol(
+                                "the stream ended before the answer did".to_owned(),
+                            )),
                         };
                         return Some((result, state));
                     }

@@ -10,7 +10,9 @@ use causeway_contract::TokenUsage;
 use futures::stream;
 use serde_json::{Map, Value};
 
-use super::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent};
+use super::{
+    InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
+};
 
 /// The label every local answer starts with.
 pub const LABEL: &str = "[causeway local development model]";
@@ -29,7 +31,11 @@ fn example_for(schema: &Value) -> Value {
     if let Some(first) = schema.get("const") {
         return first.clone();
     }
-    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|v| v.first()) {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|v| v.first())
+    {
         return first.clone();
     }
     let kind = match schema.get("type") {
@@ -42,7 +48,9 @@ fn example_for(schema: &Value) -> Value {
         "object" => {
             let mut out = Map::new();
             let props = schema.get("properties").and_then(Value::as_object);
-            if let (Some(required), Some(props)) = (schema.get("required").and_then(Value::as_array), props) {
+            if let (Some(required), Some(props)) =
+                (schema.get("required").and_then(Value::as_array), props)
+            {
                 for name in required.iter().filter_map(Value::as_str) {
                     let sub = props.get(name).cloned().unwrap_or(Value::Null);
                     out.insert(name.to_owned(), example_for(&sub));
@@ -164,7 +172,12 @@ mod tests {
     #[tokio::test]
     async fn stream_concatenates_to_the_same_answer() {
         let whole = LocalModel.invoke(&call(None)).await.unwrap();
-        let events: Vec<_> = LocalModel.invoke_stream(&call(None)).await.unwrap().collect().await;
+        let events: Vec<_> = LocalModel
+            .invoke_stream(&call(None))
+            .await
+            .unwrap()
+            .collect()
+            .await;
         let text: String = events
             .iter()
             .filter_map(|e| match e {
@@ -189,6 +202,9 @@ mod tests {
         });
         let reply = LocalModel.invoke(&call(Some(schema))).await.unwrap();
         let value: Value = serde_json::from_str(&reply.text).unwrap();
-        assert_eq!(value, serde_json::json!({"sentiment": "positive", "score": 1, "tags": ["xx"]}));
+        assert_eq!(
+            value,
+            serde_json::json!({"sentiment": "positive", "score": 1, "tags": ["xx"]})
+        );
     }
 }

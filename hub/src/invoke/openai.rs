@@ -7,7 +7,9 @@ use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent};
+use super::{
+    InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
+};
 
 /// The OpenAI-compatible invoker.
 #[derive(Debug, Clone)]
@@ -36,8 +38,11 @@ impl OpenAiInvoker {
     }
 
     fn body(call: &ModelCall, stream: bool) -> serde_json::Value {
-        let mut messages: Vec<serde_json::Value> =
-            call.system.iter().map(|s| json!({"role": "system", "content": s})).collect();
+        let mut messages: Vec<serde_json::Value> = call
+            .system
+            .iter()
+            .map(|s| json!({"role": "system", "content": s}))
+            .collect();
         messages.extend(call.messages.iter().map(|m| {
             let role = match m.role {
                 Role::System => "system",
@@ -46,7 +51,8 @@ impl OpenAiInvoker {
             };
             json!({"role": role, "content": m.content})
         }));
-        let mut body = json!({"model": call.model_id, "messages": messages, "max_tokens": call.max_tokens});
+        let mut body =
+            json!({"model": call.model_id, "messages": messages, "max_tokens": call.max_tokens});
         if stream {
             body["stream"] = json!(true);
             body["stream_options"] = json!({"include_usage": true});
@@ -63,7 +69,14 @@ impl OpenAiInvoker {
             request = request.bearer_auth(key.expose_secret());
         }
         let response = request.send().await.map_err(|e| {
-            InvokeError::Unavailable(if e.is_timeout() { "timeout" } else { "connection failed" }.to_owned())
+            InvokeError::Unavailable(
+                if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection failed"
+                }
+                .to_owned(),
+            )
         })?;
         let status = response.status();
         match status.as_u16() {
@@ -92,7 +105,8 @@ impl ModelInvoker for OpenAiInvoker {
             .as_str()
             .ok_or_else(|| InvokeError::Protocol("no `choices[0].message.content`".to_owned()))?
             .to_owned();
-        let tokens = |key: &str| u32::try_from(body["usage"][key].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+        let tokens =
+            |key: &str| u32::try_from(body["usage"][key].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
         Ok(ModelReply {
             text,
             stop_reason: finish(choice["finish_reason"].as_str()),
@@ -134,7 +148,9 @@ impl ModelInvoker for OpenAiInvoker {
                     let frame: Vec<u8> = state.buffer.drain(..end + 2).collect();
                     let frame = String::from_utf8_lossy(&frame);
                     for line in frame.lines() {
-                        let Some(data) = line.strip_prefix("data:").map(str::trim) else { continue };
+                        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                            continue;
+                        };
                         if data == "[DONE]" {
                             state.finished = true;
                             state.pending.push_back(Ok(StreamEvent::Done {
@@ -152,7 +168,9 @@ impl ModelInvoker for OpenAiInvoker {
                                     };
                                 }
                                 for choice in chunk.choices {
-                                    if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                                    if let Some(text) =
+                                        choice.delta.content.filter(|t| !t.is_empty())
+                                    {
                                         state.pending.push_back(Ok(StreamEvent::Delta(text)));
                                     }
                                     if let Some(reason) = choice.finish_reason {
@@ -162,9 +180,9 @@ impl ModelInvoker for OpenAiInvoker {
                             }
                             Err(_) => {
                                 state.finished = true;
-                                state
-                                    .pending
-                                    .push_back(Err(InvokeError::Protocol("unreadable stream chunk".to_owned())));
+                                state.pending.push_back(Err(InvokeError::Protocol(
+                                    "unreadable stream chunk".to_owned(),
+                                )));
                             }
                         }
                     }
@@ -176,9 +194,9 @@ impl ModelInvoker for OpenAiInvoker {
                     Some(Ok(bytes)) => state.buffer.extend_from_slice(&bytes),
                     Some(Err(_)) => {
                         state.finished = true;
-                        state
-                            .pending
-                            .push_back(Err(InvokeError::Unavailable("the stream was cut".to_owned())));
+                        state.pending.push_back(Err(InvokeError::Unavailable(
+                            "the stream was cut".to_owned(),
+                        )));
                     }
                     None => {
                         state.finished = true;

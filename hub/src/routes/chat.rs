@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use causeway_contract::openai::{
-    CausewayExtension, ChatAnswerMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk, ChatCompletionRequest,
-    ChatCompletionResponse, ChatContent, ChatDelta, ChatUsage,
+    CausewayExtension, ChatAnswerMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk,
+    ChatCompletionRequest, ChatCompletionResponse, ChatContent, ChatDelta, ChatUsage,
 };
 use causeway_contract::{ErrorBody, ErrorDetail, InvokeRequest, Message, Role, TokenUsage};
 use futures::StreamExt;
@@ -26,8 +26,13 @@ use crate::error::{ApiError, HubError};
 use crate::governed::{self, StreamItem};
 use crate::invoke::StopReason;
 
-fn to_native(req: ChatCompletionRequest, purpose: String) -> Result<(InvokeRequest, bool, bool), HubError> {
-    if req.tools.as_ref().is_some_and(|t| !t.is_null()) || req.functions.as_ref().is_some_and(|f| !f.is_null()) {
+fn to_native(
+    req: ChatCompletionRequest,
+    purpose: String,
+) -> Result<(InvokeRequest, bool, bool), HubError> {
+    if req.tools.as_ref().is_some_and(|t| !t.is_null())
+        || req.functions.as_ref().is_some_and(|f| !f.is_null())
+    {
         return Err(HubError::InvalidRequest(
             "`tools` and `functions` are not supported by this hub".to_owned(),
         ));
@@ -63,7 +68,11 @@ fn to_native(req: ChatCompletionRequest, purpose: String) -> Result<(InvokeReque
                 }
                 text
             }
-            None => return Err(HubError::InvalidRequest(format!("`messages[{i}].content` is required"))),
+            None => {
+                return Err(HubError::InvalidRequest(format!(
+                    "`messages[{i}].content` is required"
+                )));
+            }
         };
         messages.push(Message { role, content });
     }
@@ -73,7 +82,9 @@ fn to_native(req: ChatCompletionRequest, purpose: String) -> Result<(InvokeReque
             "text" => None,
             "json_object" => Some(serde_json::json!({"type": "object"})),
             "json_schema" => Some(format.json_schema.and_then(|s| s.schema).ok_or_else(|| {
-                HubError::InvalidRequest("`response_format.json_schema.schema` is required".to_owned())
+                HubError::InvalidRequest(
+                    "`response_format.json_schema.schema` is required".to_owned(),
+                )
             })?),
             other => {
                 return Err(HubError::InvalidRequest(format!(
@@ -207,7 +218,9 @@ pub async fn chat_completions_create(
                 None,
             )],
             StreamItem::Done {
-                stop_reason, usage: u, ..
+                stop_reason,
+                usage: u,
+                ..
             } => {
                 let mut events = vec![chunk(ChatDelta::default(), Some(stop_reason), None)];
                 if include_usage {
@@ -230,7 +243,9 @@ pub async fn chat_completions_create(
         futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>))
     });
     let events = futures::stream::once(async move { Ok::<_, Infallible>(first) }).chain(body);
-    let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response();
     if let Ok(id) = HeaderValue::from_str(&governed.audit_id.to_string()) {
         response.headers_mut().insert(AUDIT_ID_HEADER, id);
     }

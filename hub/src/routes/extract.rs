@@ -31,7 +31,8 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
             return Err(HubError::UnsupportedMediaType.into());
@@ -45,17 +46,19 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
         if declared.is_some_and(|len| len > limit) {
             return Err(HubError::PayloadTooLarge(limit).into());
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|err| {
-            let too_large = err
-                .into_inner()
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            if too_large {
-                HubError::PayloadTooLarge(limit)
-            } else {
-                HubError::InvalidRequest("the request body could not be read".to_owned())
-            }
-        })?;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|err| {
+                let too_large = err
+                    .into_inner()
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some();
+                if too_large {
+                    HubError::PayloadTooLarge(limit)
+                } else {
+                    HubError::InvalidRequest("the request body could not be read".to_owned())
+                }
+            })?;
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
@@ -77,11 +80,17 @@ pub struct Authenticated(pub Caller);
 impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).map_err(HubError::from)?;
         let user = state.verifier.verify(token).await.map_err(HubError::from)?;
         tracing::Span::current().record("sub", user.sub.as_str());
-        Ok(Self(Caller { user, workload: None }))
+        Ok(Self(Caller {
+            user,
+            workload: None,
+        }))
     }
 }
 
@@ -101,7 +110,9 @@ pub fn purpose_header(headers: &HeaderMap) -> Result<Option<String>, HubError> {
         Some(value) => value
             .to_str()
             .map(|v| Some(v.trim().to_owned()))
-            .map_err(|_| HubError::InvalidRequest(format!("header `{PURPOSE_HEADER}` must be ASCII"))),
+            .map_err(|_| {
+                HubError::InvalidRequest(format!("header `{PURPOSE_HEADER}` must be ASCII"))
+            }),
     }
 }
 
@@ -110,13 +121,21 @@ pub fn classification(headers: &HeaderMap, state: &AppState) -> Result<String, H
     let Some(value) = headers.get(CLASSIFICATION_HEADER) else {
         return Ok(state.config.defaults.data_classification.clone());
     };
-    let value = value.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+    let value = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     if DATA_CLASSIFICATIONS.contains(&value.as_str()) {
         Ok(value)
     } else {
         Err(HubError::InvalidRequest(format!(
             "header `{CLASSIFICATION_HEADER}` must be one of {}",
-            DATA_CLASSIFICATIONS.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            DATA_CLASSIFICATIONS
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )))
     }
 }

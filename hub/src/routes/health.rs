@@ -12,7 +12,9 @@ use crate::app::AppState;
 use crate::error::{ApiError, HubError};
 
 /// Healthy when the audit store can take writes: a hub that cannot audit cannot answer.
-pub async fn health_show(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn health_show(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .audit
         .health()
@@ -35,7 +37,10 @@ pub async fn metrics_show(State(state): State<Arc<AppState>>) -> Result<Response
         .render()
         .map_err(|e| HubError::Internal(format!("cannot encode metrics: {e}")))?;
     Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         text,
     )
         .into_response())

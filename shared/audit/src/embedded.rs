@@ -52,7 +52,10 @@ CREATE INDEX IF NOT EXISTS records_by_account ON records (spoke_account, ts_unix
 CREATE INDEX IF NOT EXISTS records_by_model   ON records (model_alias, ts_unix_ms);
 ";
 
-type Job = (AuditEvent, oneshot::Sender<Result<AuditReceipt, AuditError>>);
+type Job = (
+    AuditEvent,
+    oneshot::Sender<Result<AuditReceipt, AuditError>>,
+);
 
 /// Filters for reading records back. Empty fields match everything.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +91,9 @@ fn open_connection(path: &Path) -> Result<Connection, AuditError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
         .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
-        .map_err(|e| AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display())))?;
+        .map_err(|e| {
+            AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display()))
+        })?;
     Ok(conn)
 }
 
@@ -97,8 +102,9 @@ impl EmbeddedStore {
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
         let path = path.into();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| AuditError::Unavailable(format!("cannot create `{}`: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                AuditError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
+            })?;
         }
         let writer = open_connection(&path)?;
         writer
@@ -131,7 +137,10 @@ impl EmbeddedStore {
         &self.chain_id
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, AuditError> {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, AuditError> {
         let conn = self
             .reader
             .lock()
@@ -149,12 +158,17 @@ impl EmbeddedStore {
             )
             .optional()
         })?;
-        row.map(|(body, hash)| decode(&body).map(|r| (r, hash))).transpose()
+        row.map(|(body, hash)| decode(&body).map(|r| (r, hash)))
+            .transpose()
     }
 
     /// Reads records matching `filter`, newest first, with their stored hashes.
     pub fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError> {
-        let limit = if filter.limit == 0 { -1 } else { i64::try_from(filter.limit).unwrap_or(i64::MAX) };
+        let limit = if filter.limit == 0 {
+            -1
+        } else {
+            i64::try_from(filter.limit).unwrap_or(i64::MAX)
+        };
         let rows = self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT body, record_hash FROM records
@@ -188,21 +202,27 @@ impl EmbeddedStore {
 
     /// Number of records in the store.
     pub fn count(&self) -> Result<u64, AuditError> {
-        self.with_reader(|conn| conn.query_row("SELECT COUNT(*) FROM records", [], |row| row.get::<_, i64>(0)))
-            .map(|n| u64::try_from(n).unwrap_or(0))
+        self.with_reader(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM records", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        })
+        .map(|n| u64::try_from(n).unwrap_or(0))
     }
 
     /// Verifies every chain in the store; returns the first break, if any.
     pub fn verify(&self) -> Result<Option<ChainBreak>, AuditError> {
         let chains = self.with_reader(|conn| {
-            let mut stmt = conn.prepare("SELECT DISTINCT chain_id FROM records ORDER BY chain_id")?;
+            let mut stmt =
+                conn.prepare("SELECT DISTINCT chain_id FROM records ORDER BY chain_id")?;
             let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         for chain in chains {
             let rows = self.with_reader(|conn| {
-                let mut stmt =
-                    conn.prepare("SELECT body, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence")?;
+                let mut stmt = conn.prepare(
+                    "SELECT body, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence",
+                )?;
                 let rows = stmt.query_map(params![chain], |row| {
                     Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
                 })?;
@@ -221,12 +241,15 @@ impl EmbeddedStore {
 }
 
 fn decode(body: &str) -> Result<AuditRecord, AuditError> {
-    serde_json::from_str(body).map_err(|e| AuditError::Read(format!("stored record does not decode: {e}")))
+    serde_json::from_str(body)
+        .map_err(|e| AuditError::Read(format!("stored record does not decode: {e}")))
 }
 
 fn load_or_create_chain_id(conn: &Connection) -> Result<String, AuditError> {
     let existing: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| row.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
+            row.get(0)
+        })
         .optional()
         .map_err(|e| AuditError::Unavailable(e.to_string()))?;
     if let Some(chain) = existing {
@@ -239,8 +262,10 @@ fn load_or_create_chain_id(conn: &Connection) -> Result<String, AuditError> {
     )
     .map_err(|e| AuditError::Unavailable(e.to_string()))?;
     // Another process may have won the race; read back whichever is stored.
-    conn.query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| row.get(0))
-        .map_err(|e| AuditError::Unavailable(e.to_string()))
+    conn.query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
+        row.get(0)
+    })
+    .map_err(|e| AuditError::Unavailable(e.to_string()))
 }
 
 // === writer thread ===
@@ -272,9 +297,15 @@ fn writer_loop(mut conn: Connection, chain_id: &str, mut rx: mpsc::Receiver<Job>
     }
 }
 
-fn write_group(conn: &mut Connection, chain_id: &str, batch: &[Job]) -> Result<Vec<AuditReceipt>, AuditError> {
+fn write_group(
+    conn: &mut Connection,
+    chain_id: &str,
+    batch: &[Job],
+) -> Result<Vec<AuditReceipt>, AuditError> {
     let write = |e: rusqlite::Error| AuditError::Write(e.to_string());
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(write)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(write)?;
     let head: Option<(i64, String)> = tx
         .query_row(
             "SELECT sequence, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence DESC LIMIT 1",
@@ -284,7 +315,8 @@ fn write_group(conn: &mut Connection, chain_id: &str, batch: &[Job]) -> Result<V
         .optional()
         .map_err(write)?;
     let (last, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-    let mut sequence = u64::try_from(last).map_err(|_| AuditError::Read(format!("negative sequence {last}")))?;
+    let mut sequence =
+        u64::try_from(last).map_err(|_| AuditError::Read(format!("negative sequence {last}")))?;
     let mut receipts = Vec::with_capacity(batch.len());
     {
         let mut insert = tx
@@ -303,10 +335,13 @@ fn write_group(conn: &mut Connection, chain_id: &str, batch: &[Job]) -> Result<V
                 prev_hash: prev_hash.clone(),
                 event: event.clone(),
             };
-            let body = record.canonical_bytes().map_err(|e| AuditError::Encode(e.to_string()))?;
+            let body = record
+                .canonical_bytes()
+                .map_err(|e| AuditError::Encode(e.to_string()))?;
             let hash = causeway_contract::audit::sha256_hex(&body);
             let body = String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
-            let ts_ms = i64::try_from(event.timestamp.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+            let ts_ms = i64::try_from(event.timestamp.unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(i64::MAX);
             insert
                 .execute(params![
                     chain_id,
@@ -343,14 +378,16 @@ impl AuditSink for EmbeddedStore {
             .send((event, reply))
             .await
             .map_err(|_| AuditError::Unavailable("the writer thread has stopped".into()))?;
-        receipt
-            .await
-            .map_err(|_| AuditError::Unavailable("the writer thread stopped before committing".into()))?
+        receipt.await.map_err(|_| {
+            AuditError::Unavailable("the writer thread stopped before committing".into())
+        })?
     }
 
     async fn health(&self) -> Result<(), AuditError> {
         if self.queue.is_closed() {
-            return Err(AuditError::Unavailable("the writer thread has stopped".into()));
+            return Err(AuditError::Unavailable(
+                "the writer thread has stopped".into(),
+            ));
         }
         self.with_reader(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
     }
@@ -410,14 +447,14 @@ mod tests {
     async fn concurrent_appends_form_one_verified_chain() {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(EmbeddedStore::open(dir.path().join("audit.db")).unwrap());
-        let mut handles = Vec::new();
+        let mut tasks = tokio::task::JoinSet::new();
         for i in 0..200 {
             let store = store.clone();
-            handles.push(tokio::spawn(async move { store.append(event(&format!("user{}", i % 3))).await }));
+            tasks.spawn(async move { store.append(event(&format!("user{}", i % 3))).await });
         }
         let mut sequences = Vec::new();
-        for h in handles {
-            sequences.push(h.await.unwrap().unwrap().sequence);
+        while let Some(done) = tasks.join_next().await {
+            sequences.push(done.unwrap().unwrap().sequence);
         }
         sequences.sort_unstable();
         assert_eq!(sequences, (1..=200).collect::<Vec<_>>());
@@ -430,7 +467,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!(alice.len(), 67);
-        assert!(alice.iter().all(|(r, _)| r.event.user_sub.as_deref() == Some("user1")));
+        assert!(
+            alice
+                .iter()
+                .all(|(r, _)| r.event.user_sub.as_deref() == Some("user1"))
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -463,7 +504,10 @@ mod tests {
             )
             .unwrap();
         let err = store.append(event("b")).await.unwrap_err();
-        assert!(matches!(err, AuditError::Write(ref m) if m.contains("disk full")), "{err}");
+        assert!(
+            matches!(err, AuditError::Write(ref m) if m.contains("disk full")),
+            "{err}"
+        );
 
         saboteur.execute_batch("DROP TRIGGER refuse;").unwrap();
         let next = store.append(event("c")).await.unwrap();
@@ -487,10 +531,25 @@ mod tests {
             )
             .unwrap();
         let found = store.verify().unwrap().unwrap();
-        assert!(matches!(found, ChainBreak::Content { sequence: 2, .. }), "{found}");
+        assert!(
+            matches!(found, ChainBreak::Content { sequence: 2, .. }),
+            "{found}"
+        );
 
-        tamper.execute("DELETE FROM records WHERE sequence = 2", []).unwrap();
+        tamper
+            .execute("DELETE FROM records WHERE sequence = 2", [])
+            .unwrap();
         let found = store.verify().unwrap().unwrap();
-        assert!(matches!(found, ChainBreak::Gap { expected: 2, found: 3, .. }), "{found}");
+        assert!(
+            matches!(
+                found,
+                ChainBreak::Gap {
+                    expected: 2,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{found}"
+        );
     }
 }

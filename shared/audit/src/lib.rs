@@ -95,12 +95,21 @@ impl std::fmt::Display for ChainBreak {
                 chain_id,
                 expected,
                 found,
-            } => write!(f, "chain `{chain_id}`: expected sequence {expected}, found {found}"),
+            } => write!(
+                f,
+                "chain `{chain_id}`: expected sequence {expected}, found {found}"
+            ),
             Self::Link { chain_id, sequence } => {
-                write!(f, "chain `{chain_id}`: record {sequence} does not link to the record before it")
+                write!(
+                    f,
+                    "chain `{chain_id}`: record {sequence} does not link to the record before it"
+                )
             }
             Self::Content { chain_id, sequence } => {
-                write!(f, "chain `{chain_id}`: record {sequence} was altered after it was written")
+                write!(
+                    f,
+                    "chain `{chain_id}`: record {sequence} was altered after it was written"
+                )
             }
         }
     }
@@ -109,10 +118,11 @@ impl std::fmt::Display for ChainBreak {
 /// Verifies one chain's records, given in sequence order with their stored hashes.
 ///
 /// Returns the first break, or `None` when every record is present, unaltered and in order.
-pub fn verify_chain<'a>(records: impl IntoIterator<Item = (&'a AuditRecord, &'a str)>) -> Option<ChainBreak> {
-    let mut expected_seq = 1_u64;
+pub fn verify_chain<'a>(
+    records: impl IntoIterator<Item = (&'a AuditRecord, &'a str)>,
+) -> Option<ChainBreak> {
     let mut prev_hash = GENESIS_HASH.to_owned();
-    for (record, stored_hash) in records {
+    for (expected_seq, (record, stored_hash)) in (1_u64..).zip(records) {
         if record.sequence != expected_seq {
             return Some(ChainBreak::Gap {
                 chain_id: record.chain_id.clone(),
@@ -135,7 +145,6 @@ pub fn verify_chain<'a>(records: impl IntoIterator<Item = (&'a AuditRecord, &'a 
                 });
             }
         }
-        expected_seq += 1;
     }
     None
 }

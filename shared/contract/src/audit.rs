@@ -227,7 +227,10 @@ mod tests {
         // A changed field changes the hash.
         let mut altered = record.clone();
         altered.event.user_sub = Some("mallory".into());
-        assert_ne!(record.record_hash().unwrap(), altered.record_hash().unwrap());
+        assert_ne!(
+            record.record_hash().unwrap(),
+            altered.record_hash().unwrap()
+        );
         // Round trip keeps the hash.
         let back: AuditRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back.record_hash().unwrap(), record.record_hash().unwrap());

@@ -122,9 +122,9 @@ pub enum CatalogError {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+        })
 }
 
 impl Catalog {
@@ -182,7 +182,9 @@ impl PurposeCatalog {
         if let Some(bad) = catalog.purposes.keys().find(|p| !valid_name(p)) {
             return Err(CatalogError::Invalid {
                 file: file.to_owned(),
-                message: format!("purpose `{bad}` must be 1-64 characters of a-z, 0-9, `-`, `_` or `.`"),
+                message: format!(
+                    "purpose `{bad}` must be 1-64 characters of a-z, 0-9, `-`, `_` or `.`"
+                ),
             });
         }
         Ok(catalog)
@@ -245,7 +247,9 @@ output_price_per_1k = 1.5
     #[test]
     fn unknown_key_is_named_with_its_line() {
         let text = CATALOG.replace("max_tokens = 100", "max_tokens = 100\nmax_tokenz = 5");
-        let err = Catalog::from_toml("catalog.toml", &text).unwrap_err().to_string();
+        let err = Catalog::from_toml("catalog.toml", &text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_tokenz"), "{err}");
         assert!(err.contains("line 8"), "{err}");
     }

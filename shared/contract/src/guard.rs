@@ -63,15 +63,20 @@ pub struct GuardReport {
 
 impl GuardReport {
     /// Adds `count` findings, merging with an existing event of the same stage, kind, entity and action.
-    pub fn record(&mut self, stage: GuardStage, kind: &str, entity: &str, action: GuardAction, count: u32) {
+    pub fn record(
+        &mut self,
+        stage: GuardStage,
+        kind: &str,
+        entity: &str,
+        action: GuardAction,
+        count: u32,
+    ) {
         if count == 0 {
             return;
         }
-        if let Some(event) = self
-            .events
-            .iter_mut()
-            .find(|e| e.stage == stage && e.kind == kind && e.entity == entity && e.action == action)
-        {
+        if let Some(event) = self.events.iter_mut().find(|e| {
+            e.stage == stage && e.kind == kind && e.entity == entity && e.action == action
+        }) {
             event.count = event.count.saturating_add(count);
         } else {
             self.events.push(GuardEvent {
@@ -104,7 +109,13 @@ mod tests {
         assert_eq!(report.events.len(), 2);
         assert_eq!(report.events[0].count, 3);
         assert!(!report.blocked());
-        report.record(GuardStage::Input, "denied_word", "default", GuardAction::Block, 1);
+        report.record(
+            GuardStage::Input,
+            "denied_word",
+            "default",
+            GuardAction::Block,
+            1,
+        );
         assert!(report.blocked());
     }
 }

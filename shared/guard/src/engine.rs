@@ -11,7 +11,7 @@ use crate::pii::{Finding, PiiDetector};
 use crate::profile::{EntityType, GuardProfile, ProfileError};
 use crate::pseudonym::PseudonymMap;
 use crate::stream::OutputStreamGuard;
-use crate::words::{WordKind, WordMatcher};
+use crate::words::{WordKind, WordMatch, WordMatcher};
 
 /// Placeholder for a masked denied word.
 pub(crate) const DENIED_WORD_MASK: &str = "{DENIED_WORD}";
@@ -166,7 +166,7 @@ impl GuardEngine {
                 );
             }
 
-            let hits = self.hits(&normalized.text, stage);
+            let hits = self.hits_with(&normalized.text, stage, &words);
             for hit in &hits {
                 hit.record(stage, report);
                 if hit.action == GuardAction::Block {
@@ -284,6 +284,31 @@ impl GuardEngine {
         }
     }
 
+    /// Scores `answer` against the caller's `context` with [`grounding_score`](crate::grounding_score),
+    /// stores it in `report.grounding_score`, and when it is below the profile's
+    /// `output.grounding_threshold` marks the report low trust and records a `grounding` event
+    /// (`low_grounding`, action `flag`). Low-trust answers are flagged, not blocked.
+    pub fn check_grounding(
+        &self,
+        answer: &str,
+        context: &[String],
+        report: &mut GuardReport,
+    ) -> f32 {
+        let score = crate::grounding_score(answer, context);
+        report.grounding_score = Some(score);
+        if score < self.profile.output.grounding_threshold {
+            report.low_trust = true;
+            report.record(
+                GuardStage::Output,
+                "grounding",
+                "low_grounding",
+                GuardAction::Flag,
+                1,
+            );
+        }
+        score
+    }
+
     /// A guard for a streamed answer; see [`OutputStreamGuard`].
     pub fn output_stream<'a>(&'a self, pseudonyms: &'a PseudonymMap) -> OutputStreamGuard<'a> {
         OutputStreamGuard::new(self, pseudonyms)
@@ -294,9 +319,15 @@ impl GuardEngine {
         report.profile_version.clone_from(&self.profile.version);
     }
 
-    /// PII and denied-word hits with their actions for `stage`, sorted by start. Hits may overlap only
-    /// when one of them is a `flag` (which does not change the text).
+    /// PII and denied-word hits with their actions for `stage`, sorted by start.
     pub(crate) fn hits(&self, text: &str, stage: GuardStage) -> Vec<Hit> {
+        self.hits_with(text, stage, &self.words.find(text))
+    }
+
+    /// As [`Self::hits`], with the word matches already found (one automaton pass serves denied words and
+    /// topics). A PII value and a denied word may overlap; both are reported and [`apply`] replaces their
+    /// union.
+    fn hits_with(&self, text: &str, stage: GuardStage, words: &[WordMatch]) -> Vec<Hit> {
         let mut hits: Vec<Hit> = self
             .pii
             .detect(text)
@@ -312,33 +343,17 @@ impl GuardEngine {
                 span: f.span,
             })
             .collect();
-        for word in self.words.find(text) {
-            if word.kind != WordKind::Denied {
-                continue;
-            }
-            let word = Hit {
-                kind: HitKind::DeniedWord,
-                span: word.span,
-                action: self.profile.denied_word_action,
-            };
-            // A denied word inside a value that is already replaced needs no replacement of its own,
-            // but it still counts (and blocks).
-            let covered = hits.iter().any(|h| {
-                h.replaces() && h.span.start < word.span.end && word.span.start < h.span.end
-            });
-            hits.push(if covered {
-                Hit {
-                    action: if word.action == GuardAction::Block {
-                        GuardAction::Block
-                    } else {
-                        GuardAction::Flag
-                    },
-                    ..word
-                }
-            } else {
-                word
-            });
-        }
+        hits.extend(
+            words
+                .iter()
+                .filter(|w| w.kind == WordKind::Denied)
+                .map(|w| Hit {
+                    kind: HitKind::DeniedWord,
+                    span: w.span.clone(),
+                    action: self.profile.denied_word_action,
+                }),
+        );
+        // Stable: at equal starts the PII hit stays first and its placeholder wins.
         hits.sort_by_key(|h| h.span.start);
         hits
     }

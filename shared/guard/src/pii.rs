@@ -6,6 +6,7 @@
 //! that keeps every detector a single left-to-right pass. Findings carry a type, a byte span and a
 //! confidence; never the matched text.
 
+use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
@@ -191,17 +192,19 @@ fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
             .then_with(|| b.span.len().cmp(&a.span.len()))
             .then_with(|| a.span.start.cmp(&b.span.start))
     });
-    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+    // Kept spans are disjoint, so a new span overlaps one of them exactly when it overlaps the kept span
+    // with the greatest start below its end: a logarithmic check per finding.
+    let mut kept: BTreeMap<usize, Finding> = BTreeMap::new();
     for f in found {
-        if kept
-            .iter()
-            .all(|k| f.span.end <= k.span.start || f.span.start >= k.span.end)
-        {
-            kept.push(f);
+        let clashes = kept
+            .range(..f.span.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.span.end > f.span.start);
+        if !clashes {
+            kept.insert(f.span.start, f);
         }
     }
-    kept.sort_by_key(|f| f.span.start);
-    kept
+    kept.into_values().collect()
 }
 
 // === boundaries ===

@@ -840,3 +840,68 @@ fn stream_guard_debug_shows_no_text() {
     assert!(!debug.contains("jane"), "{debug}");
     assert!(debug.contains("pending_bytes: 23"), "{debug}");
 }
+
+#[test]
+fn grounding_check_marks_low_trust() {
+    let engine = default_engine();
+    let context = vec!["Invoices are approved by the finance team within five days.".to_owned()];
+    let mut report = GuardReport::default();
+    let good = engine.check_grounding(
+        "Invoices are approved by the finance team.",
+        &context,
+        &mut report,
+    );
+    assert!(good >= 0.5 && !report.low_trust, "{good}");
+    assert_eq!(report.grounding_score, Some(good));
+    let mut report = GuardReport::default();
+    let bad = engine.check_grounding(
+        "Refunds are paid in bitcoin every Sunday.",
+        &context,
+        &mut report,
+    );
+    assert!(bad < 0.5 && report.low_trust, "{bad}");
+    assert_eq!(
+        count(
+            &report,
+            GuardStage::Output,
+            "grounding",
+            "low_grounding",
+            GuardAction::Flag
+        ),
+        1
+    );
+}
+
+#[test]
+fn denied_word_overlapping_a_value_is_replaced_with_it() {
+    let engine = engine_with(|p| {
+        p.denied_words = vec!["contact jane".to_owned()];
+        p.denied_word_action = GuardAction::Mask;
+    });
+    let mut report = GuardReport::default();
+    let verdict = engine.check_input(
+        &[user("please contact jane@example.com today")],
+        &mut report,
+    );
+    assert_eq!(verdict.messages[0].content, "please {DENIED_WORD} today");
+    assert_eq!(
+        count(
+            &report,
+            GuardStage::Input,
+            "pii",
+            "EMAIL",
+            GuardAction::Mask
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &report,
+            GuardStage::Input,
+            "denied_word",
+            "denied_word",
+            GuardAction::Mask
+        ),
+        1
+    );
+}

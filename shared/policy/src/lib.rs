@@ -16,8 +16,8 @@ use std::str::FromStr;
 
 use causeway_contract::catalog::{Catalog, CatalogError, PurposeCatalog};
 use cedar_policy::{
-    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
-    Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use sha2::{Digest, Sha256};
 
@@ -216,7 +216,10 @@ impl PolicyBundle {
             let Some(id) = policy.annotation("id") else {
                 return Err(PolicyError::Policies(format!(
                     "every policy needs an `@id(\"…\")` annotation; `{}` has none",
-                    one_line(&policy.to_string()).chars().take(80).collect::<String>()
+                    one_line(&policy.to_string())
+                        .chars()
+                        .take(80)
+                        .collect::<String>()
                 )));
             };
             let renamed: Policy = policy.new_id(PolicyId::new(id));
@@ -242,12 +245,18 @@ impl PolicyBundle {
                 "provider".to_owned(),
                 RestrictedExpression::new_string(entry.provider.as_str().to_owned()),
             )]);
-            let entity = Entity::new(uid, attrs, HashSet::new()).map_err(|e| PolicyError::Schema(e.to_string()))?;
+            let entity = Entity::new(uid, attrs, HashSet::new())
+                .map_err(|e| PolicyError::Schema(e.to_string()))?;
             models.insert(alias.clone(), entity);
         }
 
         let mut hasher = Sha256::new();
-        for part in [&sources.catalog, &sources.purposes, &sources.schema, &sources.policies] {
+        for part in [
+            &sources.catalog,
+            &sources.purposes,
+            &sources.schema,
+            &sources.policies,
+        ] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
@@ -309,29 +318,59 @@ impl PolicyBundle {
             .map(|g| EntityUid::from_type_name_and_id(group_type.clone(), EntityId::new(g)))
             .collect();
         let user = EntityUid::from_type_name_and_id(user_type, EntityId::new(req.user));
-        let mut entities = vec![Entity::new_no_attrs(user.clone(), groups.clone()), model.clone()];
-        entities.extend(groups.into_iter().map(|g| Entity::new_no_attrs(g, HashSet::new())));
-        let entities = Entities::from_entities(entities, Some(&self.schema)).map_err(|e| one_line(&e.to_string()))?;
+        let mut entities = vec![
+            Entity::new_no_attrs(user.clone(), groups.clone()),
+            model.clone(),
+        ];
+        entities.extend(
+            groups
+                .into_iter()
+                .map(|g| Entity::new_no_attrs(g, HashSet::new())),
+        );
+        let entities = Entities::from_entities(entities, Some(&self.schema))
+            .map_err(|e| one_line(&e.to_string()))?;
 
         let context = Context::from_pairs([
-            ("purpose".to_owned(), RestrictedExpression::new_string(req.purpose.to_owned())),
+            (
+                "purpose".to_owned(),
+                RestrictedExpression::new_string(req.purpose.to_owned()),
+            ),
             (
                 "data_classification".to_owned(),
                 RestrictedExpression::new_string(req.data_classification.to_owned()),
             ),
-            ("spoke_account".to_owned(), RestrictedExpression::new_string(req.spoke_account.to_owned())),
-            ("ou".to_owned(), RestrictedExpression::new_string(req.ou.to_owned())),
-            ("application".to_owned(), RestrictedExpression::new_string(req.application.to_owned())),
+            (
+                "spoke_account".to_owned(),
+                RestrictedExpression::new_string(req.spoke_account.to_owned()),
+            ),
+            (
+                "ou".to_owned(),
+                RestrictedExpression::new_string(req.ou.to_owned()),
+            ),
+            (
+                "application".to_owned(),
+                RestrictedExpression::new_string(req.application.to_owned()),
+            ),
         ])
         .map_err(|e| one_line(&e.to_string()))?;
         let action = EntityUid::from_type_name_and_id(action_type, EntityId::new("invoke"));
         let request = Request::new(user, action, model.uid(), context, Some(&self.schema))
             .map_err(|e| one_line(&e.to_string()))?;
 
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
-        let mut reasons: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        let mut reasons: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
         reasons.sort();
-        let errors = response.diagnostics().errors().map(|e| one_line(&e.to_string())).collect();
+        let errors = response
+            .diagnostics()
+            .errors()
+            .map(|e| one_line(&e.to_string()))
+            .collect();
         let effect = match response.decision() {
             cedar_policy::Decision::Allow => Effect::Allow,
             cedar_policy::Decision::Deny => Effect::Deny,

@@ -1,6 +1,11 @@
 use super::*;
 
-fn request<'a>(user: &'a str, groups: &'a [String], model: &'a str, purpose: &'a str) -> AccessRequest<'a> {
+fn request<'a>(
+    user: &'a str,
+    groups: &'a [String],
+    model: &'a str,
+    purpose: &'a str,
+) -> AccessRequest<'a> {
     AccessRequest {
         user,
         groups,
@@ -19,7 +24,11 @@ fn embedded_bundle_loads_and_names_its_policies() {
     assert!(bundle.catalog().get("local-dev").is_some());
     assert!(bundle.purposes().contains("customer_support"));
     assert_eq!(bundle.hash().len(), 64);
-    assert!(bundle.policy_ids().contains(&"restricted-data-stays-on-bedrock".to_owned()));
+    assert!(
+        bundle
+            .policy_ids()
+            .contains(&"restricted-data-stays-on-bedrock".to_owned())
+    );
 }
 
 #[test]
@@ -38,7 +47,12 @@ fn group_and_purpose_permit() {
     assert!(allowed.is_allowed());
     assert_eq!(allowed.audit_reasons(), vec!["permit:analysts-analytics"]);
     // Same group, purpose it is not approved for.
-    let denied = bundle.authorize(&request("alice", &analysts, "claude-sonnet", "customer_support"));
+    let denied = bundle.authorize(&request(
+        "alice",
+        &analysts,
+        "claude-sonnet",
+        "customer_support",
+    ));
     assert!(!denied.is_allowed());
 }
 
@@ -51,7 +65,10 @@ fn forbid_overrides_permit_and_is_named() {
     req.data_classification = "restricted";
     let decision = bundle.authorize(&req);
     assert_eq!(decision.effect, Effect::Deny);
-    assert_eq!(decision.audit_reasons(), vec!["forbid:restricted-data-stays-on-bedrock"]);
+    assert_eq!(
+        decision.audit_reasons(),
+        vec!["forbid:restricted-data-stays-on-bedrock"]
+    );
 }
 
 #[test]
@@ -68,7 +85,9 @@ fn invalid_policy_is_refused_whole() {
     sources.policies.push_str(
         "\n@id(\"typo\")\npermit(principal, action == Causeway::Action::\"invoke\", resource) when { context.purpos == \"x\" };\n",
     );
-    let err = PolicyBundle::from_sources(&sources).unwrap_err().to_string();
+    let err = PolicyBundle::from_sources(&sources)
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("cedar policies: policy `typo`"), "{err}");
 }
 
@@ -78,14 +97,18 @@ fn policy_without_id_or_with_duplicate_id_is_refused() {
     sources
         .policies
         .push_str("\npermit(principal, action == Causeway::Action::\"invoke\", resource);\n");
-    let err = PolicyBundle::from_sources(&sources).unwrap_err().to_string();
+    let err = PolicyBundle::from_sources(&sources)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("needs an `@id"), "{err}");
 
     let mut sources = PolicySources::embedded();
     sources.policies.push_str(
         "\n@id(\"dev-model-open\")\npermit(principal, action == Causeway::Action::\"invoke\", resource);\n",
     );
-    let err = PolicyBundle::from_sources(&sources).unwrap_err().to_string();
+    let err = PolicyBundle::from_sources(&sources)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`dev-model-open` is used twice"), "{err}");
 }
 
@@ -93,7 +116,9 @@ fn policy_without_id_or_with_duplicate_id_is_refused() {
 fn hash_changes_with_any_source() {
     let a = PolicyBundle::embedded().unwrap();
     let mut sources = PolicySources::embedded();
-    sources.purposes.push_str("\n[purposes.extra]\ndescription = \"x\"\n");
+    sources
+        .purposes
+        .push_str("\n[purposes.extra]\ndescription = \"x\"\n");
     let b = PolicyBundle::from_sources(&sources).unwrap();
     assert_ne!(a.hash(), b.hash());
 }

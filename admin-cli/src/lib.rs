@@ -1,0 +1,92 @@
+//! `causeway`: the admin CLI of the cloud centre of excellence and of compliance.
+//!
+//! Every command returns an [`ExitCode`]-mapped [`CliError`] with a one-line message; `main` only parses and
+//! runs. Output for people goes to stdout as text; `--output json` prints one JSON document for scripts.
+
+pub mod dev;
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Text for people.
+    #[default]
+    Text,
+    /// JSON for scripts.
+    Json,
+}
+
+/// The Causeway admin CLI.
+#[derive(Debug, Parser)]
+#[command(
+    name = "causeway",
+    version,
+    about = "Causeway admin CLI: governance for generative AI on AWS"
+)]
+pub struct Cli {
+    /// Output format.
+    #[arg(long, value_enum, global = true, default_value_t = Output::Text)]
+    pub output: Output,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Development helpers for the embedded default (never for production).
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
+}
+
+/// Exit codes that mean something to scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliExit {
+    /// Success.
+    Ok = 0,
+    /// Unexpected failure.
+    Failure = 1,
+    /// Bad arguments or input.
+    Usage = 2,
+    /// A file or store could not be read or written.
+    Io = 3,
+}
+
+/// A command failure: an exit code and a one-line message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// The exit code.
+    pub exit: CliExit,
+    /// The message, lowercase, one line.
+    pub message: String,
+}
+
+impl CliError {
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            exit: CliExit::Usage,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error (exit 3).
+    pub fn io(message: impl Into<String>) -> Self {
+        Self {
+            exit: CliExit::Io,
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs a parsed command, writing its output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        Command::Dev(command) => dev::run(command, cli.output, out),
+    }
+}
