@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn request_rate_resets_each_minute() {
         let b = budgets(2, 0);
-        let t = 1_000_020; // 20 s into a minute
+        let t = 1_000_040; // 20 s into a minute (1_000_020 is a minute boundary)
         b.release(b.reserve("alice", 0, t).unwrap());
         b.release(b.reserve("alice", 0, t).unwrap());
         let err = b.reserve("alice", 0, t).unwrap_err();
