@@ -20,7 +20,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use uuid::Uuid;
 
 use crate::auth::JwtVerifier;
@@ -282,7 +282,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuidV7))
                 .layer(
-                    TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    TraceLayer::new_for_http()
+                        .on_request(DefaultOnRequest::new().level(tracing::Level::DEBUG))
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                        .make_span_with(|req: &axum::http::Request<_>| {
                         let id = req
                             .headers()
                             .get("x-request-id")
