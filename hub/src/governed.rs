@@ -215,6 +215,39 @@ fn invoke_error(alias: &str, err: &InvokeError) -> (HubError, &'static str) {
     }
 }
 
+/// A model call that failed (`Some(error)`) or timed out (`None`) before answering: give the budget back,
+/// audit the failure, and return the caller's error.
+async fn call_failed(
+    state: &AppState,
+    meta: &CallMeta,
+    event: AuditEvent,
+    reservation: Reservation,
+    alias: &str,
+    error: Option<InvokeError>,
+    timeout: Duration,
+) -> ApiError {
+    state.budgets.release(reservation);
+    let (error, reason) = match error {
+        Some(err) => invoke_error(alias, &err),
+        None => (
+            HubError::Timeout(format!(
+                "model `{alias}` did not answer within {} s",
+                timeout.as_secs()
+            )),
+            "provider_timeout",
+        ),
+    };
+    refuse(
+        state,
+        meta,
+        event,
+        Outcome::Failed,
+        vec![reason.into()],
+        error,
+    )
+    .await
+}
+
 async fn prepare(
     state: &AppState,
     meta: &CallMeta,
@@ -422,34 +455,9 @@ pub async fn invoke(
     let timeout = Duration::from_secs(state.config.providers.timeout_secs);
     let reply = match tokio::time::timeout(timeout, invoker.invoke(&call)).await {
         Ok(Ok(reply)) => reply,
-        Ok(Err(err)) => {
-            state.budgets.release(reservation);
-            let (error, reason) = invoke_error(&alias, &err);
-            return Err(refuse(
-                state,
-                meta,
-                event,
-                Outcome::Failed,
-                vec![reason.into()],
-                error,
-            )
-            .await);
-        }
-        Err(_) => {
-            state.budgets.release(reservation);
-            let error = HubError::Timeout(format!(
-                "model `{alias}` did not answer within {} s",
-                timeout.as_secs()
-            ));
-            return Err(refuse(
-                state,
-                meta,
-                event,
-                Outcome::Failed,
-                vec!["provider_timeout".into()],
-                error,
-            )
-            .await);
+        outcome => {
+            let err = outcome.map_or(None, Result::err);
+            return Err(call_failed(state, meta, event, reservation, &alias, err, timeout).await);
         }
     };
     state
@@ -611,34 +619,9 @@ pub async fn invoke_stream(
     let timeout = Duration::from_secs(state.config.providers.timeout_secs);
     let mut stream = match tokio::time::timeout(timeout, invoker.invoke_stream(&call)).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => {
-            state.budgets.release(reservation);
-            let (error, reason) = invoke_error(&alias, &err);
-            return Err(refuse(
-                &state,
-                &meta,
-                event,
-                Outcome::Failed,
-                vec![reason.into()],
-                error,
-            )
-            .await);
-        }
-        Err(_) => {
-            state.budgets.release(reservation);
-            let error = HubError::Timeout(format!(
-                "model `{alias}` did not start answering within {} s",
-                timeout.as_secs()
-            ));
-            return Err(refuse(
-                &state,
-                &meta,
-                event,
-                Outcome::Failed,
-                vec!["provider_timeout".into()],
-                error,
-            )
-            .await);
+        outcome => {
+            let err = outcome.map_or(None, Result::err);
+            return Err(call_failed(&state, &meta, event, reservation, &alias, err, timeout).await);
         }
     };
 
