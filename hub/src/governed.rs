@@ -516,18 +516,9 @@ pub async fn invoke(
         None => None,
     };
     if let Some(context) = &context {
-        let score = causeway_guard::grounding_score(&output.text, context);
-        report.grounding_score = Some(score);
-        if score < state.guard.profile().output.grounding_threshold {
-            report.low_trust = true;
-            report.record(
-                GuardStage::Output,
-                "grounding",
-                "low_grounding",
-                GuardAction::Flag,
-                1,
-            );
-        }
+        state
+            .guard
+            .check_grounding(&output.text, context, &mut report);
     }
     apply_guards(&mut event, &report);
     event.outcome = Outcome::Answered;

@@ -171,7 +171,7 @@ impl PiiDetector {
             push(EntityType::PrivateKey, m.range(), 0.98);
         }
         for m in self.bearer.find_iter(text) {
-            if !alnum_before(text, m.start()) {
+            if !alnum_before(text, m.start()) && token_shape(m.as_str()) {
                 push(EntityType::BearerToken, m.range(), 0.95);
             }
         }
@@ -448,6 +448,18 @@ fn iban_within(text: &str, run: Range<usize>) -> Option<(Range<usize>, bool)> {
     None
 }
 
+/// The token after "Bearer" looks generated: it has a digit, or it is long and mixes cases. This keeps
+/// "bearer securities" and "bearer instruments" out.
+fn token_shape(candidate: &str) -> bool {
+    let token = candidate
+        .split_once([' ', '\t'])
+        .map_or(candidate, |(_, t)| t.trim_start());
+    let digit = token.bytes().any(|b| b.is_ascii_digit());
+    let mixed = token.bytes().any(|b| b.is_ascii_uppercase())
+        && token.bytes().any(|b| b.is_ascii_lowercase());
+    digit || (token.len() >= 20 && mixed)
+}
+
 /// A secret key mixes cases and digits or symbols; this rejects hex digests and plain words.
 fn secret_shape(candidate: &str) -> bool {
     let upper = candidate.bytes().any(|b| b.is_ascii_uppercase());
@@ -655,6 +667,7 @@ mod tests {
             one(EntityType::BearerToken, jwt)
         );
         assert!(detect("the bearer of bad news").is_empty());
+        assert!(detect("bearer securities and bearer instruments").is_empty());
     }
 
     #[test]

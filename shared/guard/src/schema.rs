@@ -201,5 +201,8 @@ mod tests {
     fn external_refs_do_not_resolve() {
         let err = check_schema(&json!({"$ref": "https://example.com/schema.json"})).unwrap_err();
         assert!(matches!(err, SchemaError::InvalidSchema { .. }), "{err}");
+        let err = check_schema(&json!({"$schema": "https://example.com/meta", "type": "object"}))
+            .unwrap_err();
+        assert!(matches!(err, SchemaError::InvalidSchema { .. }), "{err}");
     }
 }

@@ -29,6 +29,10 @@ pub const MAX_HOLD_BYTES: usize = 8 * 1024;
 /// Bytes of already-emitted text kept for look-behind (context words, boundaries).
 const CONTEXT_BYTES: usize = 128;
 
+/// Text is released in pieces of at least this many bytes (except at the end), so the filters run once
+/// per few model tokens rather than once per token.
+const MIN_EMIT_BYTES: usize = 32;
+
 /// What to do after a chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamStep {
@@ -45,6 +49,9 @@ pub struct OutputStreamGuard<'a> {
     pending: String,
     context: String,
     blocked: Option<String>,
+    /// No cut is allowed anywhere in `pending[..no_cut_until]` (a run of value characters); `pending` only
+    /// grows at the end between emits, so this stays true and spares rescanning the run on every chunk.
+    no_cut_until: usize,
 }
 
 impl fmt::Debug for OutputStreamGuard<'_> {
@@ -66,6 +73,7 @@ impl<'a> OutputStreamGuard<'a> {
             pending: String::new(),
             context: String::new(),
             blocked: None,
+            no_cut_until: 0,
         }
     }
 
@@ -97,7 +105,7 @@ impl<'a> OutputStreamGuard<'a> {
         } else {
             self.window_cut()
         };
-        if window_cut == 0 && !last && self.pending.len() < MAX_HOLD_BYTES {
+        if window_cut < MIN_EMIT_BYTES && !last && self.pending.len() < MAX_HOLD_BYTES {
             return StreamStep::Emit(String::new());
         }
 
@@ -127,6 +135,7 @@ impl<'a> OutputStreamGuard<'a> {
             self.blocked = Some(reason.clone());
             self.pending.clear();
             self.context.clear();
+            self.no_cut_until = 0;
             return StreamStep::Blocked(reason);
         }
 
@@ -171,6 +180,7 @@ impl<'a> OutputStreamGuard<'a> {
         }
         self.context = scan[keep_from..cut].to_owned();
         self.pending = scan[cut..].to_owned();
+        self.no_cut_until = 0;
         StreamStep::Emit(text)
     }
 
@@ -184,17 +194,19 @@ impl<'a> OutputStreamGuard<'a> {
     }
 
     /// [`Self::raw_window_cut`] moved back so it does not split a run of value characters.
-    fn window_cut(&self) -> usize {
-        let mut cut = self.raw_window_cut();
-        while cut > 0 {
+    fn window_cut(&mut self) -> usize {
+        let raw = self.raw_window_cut();
+        let mut cut = raw;
+        while cut > self.no_cut_until {
             let prev = self.pending[..cut].chars().next_back();
             let next = self.pending[cut..].chars().next();
             match (prev, next) {
                 (Some(p), Some(n)) if is_value_char(p) && is_value_char(n) => cut -= p.len_utf8(),
-                _ => break,
+                _ => return cut,
             }
         }
-        cut
+        self.no_cut_until = raw;
+        0
     }
 }
 
