@@ -1,6 +1,6 @@
 //! `causeway`: the admin CLI of the cloud centre of excellence and of compliance.
 //!
-//! Every command returns an [`ExitCode`]-mapped [`CliError`] with a one-line message; `main` only parses and
+//! Every command returns a [`CliError`] (an exit code and a one-line message) on failure; `main` only parses and
 //! runs. Output for people goes to stdout as text; `--output json` prints one JSON document for scripts.
 
 pub mod dev;
