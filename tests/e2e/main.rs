@@ -5,5 +5,6 @@
     reason = "test helpers fail the test on any error, which is what a test wants"
 )]
 
+mod agent;
 mod api;
 mod harness_selftest;

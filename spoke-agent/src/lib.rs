@@ -1,0 +1,164 @@
+//! The Causeway spoke agent: a local endpoint next to spoke workloads that forwards their model calls to the
+//! hub, so app code never holds a model credential or a hub secret.
+//!
+//! Apps call the agent as they would call the hub, through the native `POST /v1/invoke`, the OpenAI-compatible
+//! `POST /v1/chat/completions` (streamed as server-sent events with `stream: true`) and `GET /v1/models`.
+//! The agent passes the end user's bearer token through untouched, names the application, fills in the
+//! declared purpose OpenAI clients cannot send, proves the workload's identity through a
+//! [`identity::WorkloadSigner`], and relays the hub's answer (errors included) unchanged. `GET /healthz`
+//! answers for the agent itself.
+//!
+//! Constraints: the agent never logs tokens, prompts or answers; it never retries a call the hub may have
+//! received; it buffers request bodies (bounded by `max_body_bytes`) but never a streamed answer.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), causeway_agent::error::ServeError> {
+//! let config = causeway_agent::config::AgentConfig::load(None, |key| std::env::var(key).ok())
+//!     .map_err(|e| causeway_agent::error::StartError::Config(e.to_string()))?;
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! causeway_agent::serve(config, listener, causeway_agent::shutdown_signal()).await
+//! # }
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod identity;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::config::AgentConfig;
+use crate::error::{AgentError, ServeError, StartError};
+use crate::forward::{Door, Forwarder};
+use crate::identity::{NoWorkloadIdentity, WorkloadSigner};
+
+/// What every handler shares: the configuration and the forwarder built from it.
+#[derive(Debug)]
+pub struct AgentState {
+    /// The configuration the agent was built from.
+    pub config: AgentConfig,
+    /// Sends requests to the hub.
+    pub forwarder: Forwarder,
+}
+
+impl AgentState {
+    /// Builds the agent's state; `signer` proves the workload's identity to the hub.
+    pub fn new(config: AgentConfig, signer: Arc<dyn WorkloadSigner>) -> Result<Self, StartError> {
+        let forwarder = Forwarder::new(&config, signer)?;
+        Ok(Self { config, forwarder })
+    }
+}
+
+async fn invoke_create(State(state): State<Arc<AgentState>>, request: Request) -> Response {
+    state.forwarder.forward(Door::Native, request).await
+}
+
+async fn chat_completions_create(
+    State(state): State<Arc<AgentState>>,
+    request: Request,
+) -> Response {
+    state.forwarder.forward(Door::OpenAi, request).await
+}
+
+async fn models_list(State(state): State<Arc<AgentState>>, request: Request) -> Response {
+    state.forwarder.forward(Door::OpenAi, request).await
+}
+
+/// The agent itself is up; says where it forwards to. It does not call the hub, so an app's health check
+/// never adds load to it.
+async fn health_show(State(state): State<Arc<AgentState>>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "hub_url": state.forwarder.hub_url(),
+        "application": state.config.application,
+        "default_purpose": state.config.default_purpose,
+        "workload_identity": state.forwarder.signer().kind(),
+    }))
+}
+
+async fn not_found(uri: Uri) -> AgentError {
+    AgentError::NotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed(method: Method) -> AgentError {
+    AgentError::MethodNotAllowed(method.to_string())
+}
+
+/// The agent's router.
+pub fn router(state: Arc<AgentState>) -> Router {
+    Router::new()
+        .route("/v1/invoke", post(invoke_create))
+        .route("/v1/chat/completions", post(chat_completions_create))
+        .route("/v1/models", get(models_list))
+        .route("/healthz", get(health_show))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves the agent for `config` on `listener` until `shutdown` resolves, reaching the hub directly (no
+/// workload identity).
+pub async fn serve(
+    config: AgentConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = AgentState::new(config, Arc::new(NoWorkloadIdentity))?;
+    serve_state(Arc::new(state), listener, shutdown).await
+}
+
+/// Serves an agent built with [`AgentState::new`] on `listener` until `shutdown` resolves. Open streams are
+/// allowed to finish.
+pub async fn serve_state(
+    state: Arc<AgentState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(
+            %addr, hub = state.forwarder.hub_url(), workload_identity = state.forwarder.signer().kind(),
+            "causeway-agent listening"
+        );
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests;
