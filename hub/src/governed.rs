@@ -729,6 +729,14 @@ pub async fn invoke_stream(
                     let _ = tx.send(item).await;
                 }
             }
+            Err((Outcome::StreamCompleted, reason, _)) => {
+                // The caller went away mid-answer: not an error of the hub's, but the record says so.
+                closing.outcome = Outcome::StreamCompleted;
+                closing.reasons.push(reason);
+                if let Err(err) = record(&state, &meta, closing).await {
+                    tracing::error!(error = %err.error, "closing record of an abandoned stream failed");
+                }
+            }
             Err((outcome, reason, error)) => {
                 let err = refuse(&state, &meta, closing, outcome, vec![reason], error).await;
                 if !client_gone {
