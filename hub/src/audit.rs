@@ -1,16 +1,53 @@
 //! Building audit events for governed calls and appending them, failing closed.
 //!
-//! INVARIANT: every governed call, answered or refused, goes through [`record`]; a caller receives an answer
-//! only after [`record`] returned the receipt for it, and receives a 503 `audit_unavailable` when it fails.
+//! INVARIANT: every governed call, answered or refused, goes through [`record`] (or [`record_with_payload`]);
+//! a caller receives an answer only after it returned the receipt for it, and receives a 503
+//! `audit_unavailable` when it fails.
+//!
+//! Answered calls and closing stream records also hand the store their payload: the prompt as sent to the
+//! model ([`prompt_text`]) and the answer as returned. The store keeps it encrypted apart from the record, and
+//! the record's `prompt_sha256` / `response_sha256` are set here from exactly those bytes.
 
-use causeway_contract::audit::{AuditEvent, Outcome};
-use causeway_contract::{GuardReport, TokenUsage};
+use causeway_audit::Payload;
+use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
+use causeway_contract::{GuardReport, Message, TokenUsage};
+use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ApiError, HubError};
 use crate::governed::CallMeta;
+use crate::invoke::ModelCall;
+
+/// The prompt exactly as sent to the model, in the form stored as the payload's `prompt` and hashed into
+/// `prompt_sha256`: compact JSON `{"model_id":…,"system":[…],"messages":[{"role":…,"content":…}],
+/// "max_tokens":…}`, keys in that order.
+pub fn prompt_text(call: &ModelCall) -> String {
+    #[derive(Serialize)]
+    struct Prompt<'a> {
+        model_id: &'a str,
+        system: &'a [String],
+        messages: &'a [Message],
+        max_tokens: u32,
+    }
+    serde_json::to_string(&Prompt {
+        model_id: &call.model_id,
+        system: &call.system,
+        messages: &call.messages,
+        max_tokens: call.max_tokens,
+    })
+    // Strings, integers and enums only: serialisation cannot fail.
+    .unwrap_or_default()
+}
+
+/// The payload of a call: the prompt from [`prompt_text`] and the answer as returned to the caller.
+pub fn payload(prompt: &str, answer: &str) -> Payload {
+    Payload {
+        prompt: prompt.to_owned(),
+        response: answer.to_owned(),
+    }
+}
 
 /// A fresh event for a call, with everything known before the model alias is resolved.
 pub fn draft(state: &AppState, meta: &CallMeta, model_alias: &str, purpose: &str) -> AuditEvent {
@@ -34,10 +71,10 @@ pub fn draft(state: &AppState, meta: &CallMeta, model_alias: &str, purpose: &str
         model_version: None,
         provider: None,
         development_model: false,
-        catalog_version: state.policy.catalog().version.clone(),
+        catalog_version: meta.policy.catalog().version.clone(),
         guard_profile: guard.name.clone(),
         guard_profile_version: guard.version.clone(),
-        policy_hash: state.policy.hash().to_owned(),
+        policy_hash: meta.policy.hash().to_owned(),
         outcome: Outcome::Rejected,
         error_code: None,
         reasons: Vec::new(),
@@ -70,8 +107,23 @@ pub fn apply_guards(event: &mut AuditEvent, report: &GuardReport) {
 pub async fn record(
     state: &AppState,
     meta: &CallMeta,
-    mut event: AuditEvent,
+    event: AuditEvent,
 ) -> Result<Uuid, ApiError> {
+    record_with_payload(state, meta, event, None).await
+}
+
+/// [`record`], storing `payload` (encrypted, apart from the record) in the same commit. The event's prompt
+/// and response hashes are set from the payload's bytes, so what is hashed is exactly what is stored.
+pub async fn record_with_payload(
+    state: &AppState,
+    meta: &CallMeta,
+    mut event: AuditEvent,
+    payload: Option<Payload>,
+) -> Result<Uuid, ApiError> {
+    if let Some(payload) = &payload {
+        event.prompt_sha256 = Some(sha256_hex(payload.prompt.as_bytes()));
+        event.response_sha256 = Some(sha256_hex(payload.response.as_bytes()));
+    }
     event.timestamp = OffsetDateTime::now_utc();
     event.latency_us = u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let outcome = event.outcome.as_str();
@@ -88,7 +140,7 @@ pub async fn record(
             .unwrap_or_default();
         state.metrics.guard(stage, &e.kind, &action, e.count);
     }
-    match state.audit.append(event).await {
+    match state.audit.append(event, payload).await {
         Ok(receipt) => {
             state
                 .metrics

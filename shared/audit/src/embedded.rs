@@ -5,22 +5,38 @@
 //!   acknowledged record is never lost.
 //! - One writer thread owns the write connection and commits records in groups: every append waiting when a
 //!   transaction starts goes into it, and each caller is answered only after the commit. One fsync then
-//!   covers many records.
-//! - The chain head is re-read inside every write transaction (`BEGIN IMMEDIATE`), so a failed commit, a
-//!   restart, or a second process on the same file can never fork the chain: at worst a write fails and the
-//!   caller gets an error.
+//!   covers many records, their payloads and any checkpoint due.
+//! - The chain head and the checkpoint log head are re-read inside every write transaction
+//!   (`BEGIN IMMEDIATE`), so a failed commit, a restart, or a second process on the same file can never fork
+//!   either: at worst a write fails and the caller gets an error.
+//! - Every `checkpoint_every` records, and every `checkpoint_interval` when the chain moved, the writer appends
+//!   a signed checkpoint over the chain head to the checkpoint log, in the same transaction as the records it
+//!   covers. Opening a store registers its chain with a genesis checkpoint.
+//! - Payloads (prompt and answer) go to `payloads`, sealed under the data key of the record's UTC day
+//!   (`data_keys`, wrapped by the master key file); [`EmbeddedStore::erase_period`] destroys a day's key.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use causeway_contract::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use causeway_contract::audit::{
+    AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, SignedCheckpoint, sha256_hex,
+};
+use rusqlite::types::Value;
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+    params_from_iter,
+};
+use time::{Date, OffsetDateTime};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, verify_chain};
+use crate::keys::{CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad};
+use crate::verify::{ChainCheck, CheckpointLog, Verification, Voucher, registration_breaks};
+use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, Payload};
 
 /// Appends queued beyond this wait for room (backpressure on the hub).
 const QUEUE_DEPTH: usize = 8192;
@@ -50,12 +66,74 @@ CREATE INDEX IF NOT EXISTS records_by_time    ON records (ts_unix_ms);
 CREATE INDEX IF NOT EXISTS records_by_user    ON records (user_sub, ts_unix_ms);
 CREATE INDEX IF NOT EXISTS records_by_account ON records (spoke_account, ts_unix_ms);
 CREATE INDEX IF NOT EXISTS records_by_model   ON records (model_alias, ts_unix_ms);
+CREATE INDEX IF NOT EXISTS records_by_purpose ON records (purpose, ts_unix_ms);
+CREATE INDEX IF NOT EXISTS records_by_outcome ON records (outcome, ts_unix_ms);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    sequence        INTEGER PRIMARY KEY,
+    chain_id        TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    chain_sequence  INTEGER NOT NULL,
+    ts_unix_ms      INTEGER NOT NULL,
+    checkpoint_hash TEXT    NOT NULL,
+    signature       TEXT    NOT NULL,
+    body            TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_by_chain ON checkpoints (chain_id, chain_sequence);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    key_id        TEXT PRIMARY KEY,
+    algorithm     TEXT    NOT NULL,
+    public_key    TEXT    NOT NULL,
+    added_unix_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS data_keys (
+    period          TEXT PRIMARY KEY,
+    wrapped_key     BLOB,
+    created_unix_ms INTEGER NOT NULL,
+    erased_unix_ms  INTEGER
+);
+CREATE TABLE IF NOT EXISTS payloads (
+    record_id TEXT PRIMARY KEY,
+    period    TEXT NOT NULL,
+    sealed    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payloads_by_period ON payloads (period);
 ";
 
-type Job = (
-    AuditEvent,
-    oneshot::Sender<Result<AuditReceipt, AuditError>>,
-);
+type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
+
+enum Job {
+    Append(Box<AuditEvent>, Option<Payload>, Reply<AuditReceipt>),
+    Checkpoint(Reply<Option<SignedCheckpoint>>),
+}
+
+/// How an embedded store checkpoints and where its keys live.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// A checkpoint every this many records (at sequence N, 2N, …, in the commit of that record). Default 1000.
+    pub checkpoint_every: u64,
+    /// A checkpoint at least this often while records arrive. Default 60 s.
+    pub checkpoint_interval: Duration,
+    /// Where the signing key and master key files are. Default: the database file's directory (the data
+    /// directory).
+    pub key_dir: Option<PathBuf>,
+    /// Signs checkpoints. Default: the Ed25519 key file in `key_dir`, created if missing.
+    pub signer: Option<Arc<dyn CheckpointSigner>>,
+    /// The chain this writer appends to. Default: the file's own chain, created on first open. Writers sharing
+    /// a file may each keep their own chain; each is registered with its own genesis checkpoint.
+    pub chain_id: Option<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(60),
+            key_dir: None,
+            signer: None,
+            chain_id: None,
+        }
+    }
+}
 
 /// Filters for reading records back. Empty fields match everything.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +144,8 @@ pub struct RecordFilter {
     pub spoke_account: Option<String>,
     /// Only this model alias.
     pub model_alias: Option<String>,
+    /// Only this declared purpose.
+    pub purpose: Option<String>,
     /// Only this outcome (`answered`, `denied`, ...).
     pub outcome: Option<String>,
     /// From this time, Unix milliseconds, inclusive.
@@ -76,55 +156,244 @@ pub struct RecordFilter {
     pub limit: usize,
 }
 
+impl RecordFilter {
+    /// The SQL and its parameters: only the conditions set, so SQLite can pick the matching index.
+    fn sql(&self, select: &str) -> (String, Vec<Value>) {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("user_sub", &self.user_sub),
+            ("spoke_account", &self.spoke_account),
+            ("model_alias", &self.model_alias),
+            ("purpose", &self.purpose),
+            ("outcome", &self.outcome),
+        ] {
+            if let Some(value) = value {
+                values.push(Value::Text(value.clone()));
+                conditions.push(format!("{column} = ?{}", values.len()));
+            }
+        }
+        if let Some(since) = self.since_unix_ms {
+            values.push(Value::Integer(since));
+            conditions.push(format!("ts_unix_ms >= ?{}", values.len()));
+        }
+        if let Some(until) = self.until_unix_ms {
+            values.push(Value::Integer(until));
+            conditions.push(format!("ts_unix_ms < ?{}", values.len()));
+        }
+        let mut sql = format!("{select} FROM records");
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        sql.push_str(" ORDER BY ts_unix_ms DESC");
+        if self.limit > 0 {
+            values.push(Value::Integer(
+                i64::try_from(self.limit).unwrap_or(i64::MAX),
+            ));
+            sql.push_str(&format!(" LIMIT ?{}", values.len()));
+        }
+        (sql, values)
+    }
+}
+
+/// What is stored of a record's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadState {
+    /// The payload, decrypted, with hashes matching its record.
+    Stored(Payload),
+    /// The payload's period was erased: its data key is destroyed.
+    Erased {
+        /// The UTC day, `YYYY-MM-DD`.
+        period: String,
+    },
+    /// No payload was stored for this record (refusals store none).
+    Absent,
+}
+
+/// The result of erasing a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasedPeriod {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub period: String,
+    /// Payloads that became unreadable.
+    pub payloads: u64,
+}
+
+/// The payload period (UTC day, `YYYY-MM-DD`) of a record made at `timestamp`.
+pub fn period_of(timestamp: OffsetDateTime) -> String {
+    format_date(timestamp.to_offset(time::UtcOffset::UTC).date())
+}
+
+fn format_date(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+fn unix_ms(ts: OffsetDateTime) -> i64 {
+    i64::try_from(ts.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// The single-file embedded audit store.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     path: PathBuf,
-    chain_id: String,
-    queue: mpsc::Sender<Job>,
+    key_dir: PathBuf,
+    chain_id: Option<String>,
+    queue: Option<mpsc::Sender<Job>>,
+    writer: Option<thread::JoinHandle<()>>,
     reader: Mutex<Connection>,
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
+    conn.busy_timeout(Duration::from_secs(5))
+        .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
+        .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
+        .and_then(|()| conn.pragma_update(None, "secure_delete", "ON"))
+        // 64 MiB of page cache (the default is 2 MiB): the indexes of a large store stay in memory.
+        .and_then(|()| conn.pragma_update(None, "cache_size", -65_536))
+        .map_err(|e| AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display())))
 }
 
 fn open_connection(path: &Path) -> Result<Connection, AuditError> {
     let conn = Connection::open(path)
         .map_err(|e| AuditError::Unavailable(format!("cannot open `{}`: {e}", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
-        .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
-        .map_err(|e| {
-            AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display()))
-        })?;
+    configure(&conn, path)?;
     Ok(conn)
 }
 
+fn unavailable(e: rusqlite::Error) -> AuditError {
+    AuditError::Unavailable(e.to_string())
+}
+
+fn write_err(e: rusqlite::Error) -> AuditError {
+    AuditError::Write(e.to_string())
+}
+
+fn key_dir_for(path: &Path, options: &StoreOptions) -> PathBuf {
+    options.key_dir.clone().unwrap_or_else(|| {
+        path.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_owned)
+    })
+}
+
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store at `path` and starts its writer thread.
+    /// Opens (creating if needed) the store at `path` with default options and starts its writer thread.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, AuditError> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the store at `path` and starts its writer thread. Creates the signing and
+    /// master key files when missing and registers the store's chain with a genesis checkpoint.
+    pub fn open_with(path: impl Into<PathBuf>, options: StoreOptions) -> Result<Self, AuditError> {
         let path = path.into();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 AuditError::Unavailable(format!("cannot create `{}`: {e}", dir.display()))
             })?;
         }
-        let writer = open_connection(&path)?;
+        let key_dir = key_dir_for(&path, &options);
+        let signer: Arc<dyn CheckpointSigner> = match &options.signer {
+            Some(signer) => signer.clone(),
+            None => Arc::new(Ed25519FileSigner::load_or_create(&key_dir)?),
+        };
+        let master = MasterKey::load_or_create(&key_dir)?;
+        let mut writer = open_connection(&path)?;
         writer
             .execute_batch(SCHEMA)
             .map_err(|e| AuditError::Unavailable(format!("cannot create the schema: {e}")))?;
-        let chain_id = load_or_create_chain_id(&writer)?;
+        let chain_id = register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
         let reader = open_connection(&path)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
-        let thread_chain = chain_id.clone();
-        thread::Builder::new()
+        let state = Writer {
+            chain_id: chain_id.clone(),
+            signer,
+            master,
+            every: options.checkpoint_every.max(1),
+            interval: options.checkpoint_interval.max(Duration::from_millis(100)),
+            last_checkpoint: Instant::now(),
+        };
+        let handle = thread::Builder::new()
             .name("causeway-audit-writer".into())
-            .spawn(move || writer_loop(writer, &thread_chain, rx))
+            .spawn(move || state.run(writer, rx))
             .map_err(|e| AuditError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path,
-            chain_id,
-            queue,
+            key_dir,
+            chain_id: Some(chain_id),
+            queue: Some(queue),
+            writer: Some(handle),
             reader: Mutex::new(reader),
         })
+    }
+
+    /// Opens an existing store for reading only: no writer thread, no key created, nothing written.
+    /// Payloads are readable when the master key file is in `key_dir` (default: beside the file).
+    pub fn open_read_only(
+        path: impl Into<PathBuf>,
+        key_dir: Option<PathBuf>,
+    ) -> Result<Self, AuditError> {
+        let path = path.into();
+        if !path.is_file() {
+            return Err(AuditError::Unavailable(format!(
+                "no audit store at `{}`",
+                path.display()
+            )));
+        }
+        let key_dir = key_dir_for(
+            &path,
+            &StoreOptions {
+                key_dir,
+                ..StoreOptions::default()
+            },
+        );
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| AuditError::Unavailable(format!("cannot open `{}`: {e}", path.display())))?;
+        reader
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(unavailable)?;
+        let chain_id = reader
+            .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| {
+                AuditError::Unavailable(format!(
+                    "`{}` is not a Causeway audit store: {e}",
+                    path.display()
+                ))
+            })?;
+        Ok(Self {
+            path,
+            key_dir,
+            chain_id,
+            queue: None,
+            writer: None,
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// Stops the writer after it committed everything queued and wrote its closing checkpoint, and waits for
+    /// it. (Dropping the store does the same without waiting.) Blocks: call it outside async code or from
+    /// `spawn_blocking`.
+    pub fn close(mut self) {
+        self.queue = None;
+        if let Some(handle) = self.writer.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the audit writer thread panicked");
+        }
     }
 
     /// The file this store writes.
@@ -132,9 +401,14 @@ impl EmbeddedStore {
         &self.path
     }
 
-    /// The chain this store appends to.
+    /// The directory holding the signing and master key files.
+    pub fn key_dir(&self) -> &Path {
+        &self.key_dir
+    }
+
+    /// The chain this store appends to (empty for a read-only store opened on a store never written).
     pub fn chain_id(&self) -> &str {
-        &self.chain_id
+        self.chain_id.as_deref().unwrap_or_default()
     }
 
     fn with_reader<T>(
@@ -162,42 +436,31 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    /// Reads records matching `filter`, newest first, with their stored hashes.
+    /// Reads records matching `filter`, newest first, with their stored hashes. Uses the index of the first
+    /// field set (user, account, model, purpose, outcome; by time).
     pub fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError> {
-        let limit = if filter.limit == 0 {
-            -1
-        } else {
-            i64::try_from(filter.limit).unwrap_or(i64::MAX)
-        };
+        let (sql, values) = filter.sql("SELECT body, record_hash");
         let rows = self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT body, record_hash FROM records
-                 WHERE (?1 IS NULL OR user_sub = ?1)
-                   AND (?2 IS NULL OR spoke_account = ?2)
-                   AND (?3 IS NULL OR model_alias = ?3)
-                   AND (?4 IS NULL OR outcome = ?4)
-                   AND (?5 IS NULL OR ts_unix_ms >= ?5)
-                   AND (?6 IS NULL OR ts_unix_ms < ?6)
-                 ORDER BY ts_unix_ms DESC, chain_id, sequence DESC
-                 LIMIT ?7",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    filter.user_sub,
-                    filter.spoke_account,
-                    filter.model_alias,
-                    filter.outcome,
-                    filter.since_unix_ms,
-                    filter.until_unix_ms,
-                    limit
-                ],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-            )?;
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(values), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
         rows.into_iter()
             .map(|(body, hash)| decode(&body).map(|r| (r, hash)))
             .collect()
+    }
+
+    /// SQLite's plan for `filter` (`EXPLAIN QUERY PLAN`), one step a line: shows which index answers it.
+    pub fn query_plan(&self, filter: &RecordFilter) -> Result<String, AuditError> {
+        let (sql, values) = filter.sql("EXPLAIN QUERY PLAN SELECT body, record_hash");
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map(|lines| lines.join("\n"))
     }
 
     /// Number of records in the store.
@@ -210,34 +473,281 @@ impl EmbeddedStore {
         .map(|n| u64::try_from(n).unwrap_or(0))
     }
 
-    /// Verifies every chain in the store; returns the first break, if any.
+    /// The public keys that signed this store's checkpoints, as registered in it.
+    pub fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT key_id, algorithm, public_key FROM signing_keys ORDER BY added_unix_ms, key_id",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(PublicKeyInfo {
+                    key_id: row.get(0)?,
+                    algorithm: row.get(1)?,
+                    public_key: row.get(2)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+    }
+
+    /// The checkpoint log, in order: `(canonical bytes, stored hash, signature)`.
+    pub fn checkpoint_rows(&self) -> Result<Vec<(String, String, String)>, AuditError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT body, checkpoint_hash, signature FROM checkpoints ORDER BY sequence",
+            )?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+    }
+
+    /// The checkpoint log, decoded, in order.
+    pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, AuditError> {
+        self.checkpoint_rows()?
+            .into_iter()
+            .map(|(body, checkpoint_hash, signature)| {
+                serde_json::from_str(&body)
+                    .map(|checkpoint| SignedCheckpoint {
+                        checkpoint,
+                        checkpoint_hash,
+                        signature,
+                    })
+                    .map_err(|e| {
+                        AuditError::Read(format!("stored checkpoint does not decode: {e}"))
+                    })
+            })
+            .collect()
+    }
+
+    /// Per chain, the first and last sequence of the records stamped in `[since, until)` (Unix ms).
+    pub fn chain_ranges(
+        &self,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> Result<Vec<(String, u64, u64)>, AuditError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT chain_id, MIN(sequence), MAX(sequence) FROM records
+                 WHERE ts_unix_ms >= ?1 AND ts_unix_ms < ?2 GROUP BY chain_id ORDER BY chain_id",
+            )?;
+            let rows = stmt.query_map(params![since_unix_ms, until_unix_ms], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(c, a, b)| {
+                    (
+                        c,
+                        u64::try_from(a).unwrap_or(0),
+                        u64::try_from(b).unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// Calls `f` with the canonical bytes and stored hash of each record of `chain_id` from `first` to `last`
+    /// (inclusive), in stored order.
+    pub fn for_each_record(
+        &self,
+        chain_id: &str,
+        first: u64,
+        last: u64,
+        mut f: impl FnMut(&str, &str) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))?;
+        let read = |e: rusqlite::Error| AuditError::Read(e.to_string());
+        let mut stmt = conn
+            .prepare(
+                "SELECT body, record_hash FROM records
+                 WHERE chain_id = ?1 AND sequence >= ?2 AND sequence <= ?3 ORDER BY sequence",
+            )
+            .map_err(read)?;
+        let mut rows = stmt
+            .query(params![
+                chain_id,
+                i64::try_from(first).unwrap_or(i64::MAX),
+                i64::try_from(last).unwrap_or(i64::MAX)
+            ])
+            .map_err(read)?;
+        while let Some(row) = rows.next().map_err(read)? {
+            let body = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
+            let hash = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
+            f(body, hash)?;
+        }
+        Ok(())
+    }
+
+    /// Verifies every chain in the store against its checkpoint log; returns the first break, if any.
     pub fn verify(&self) -> Result<Option<ChainBreak>, AuditError> {
-        let chains = self.with_reader(|conn| {
+        Ok(self.verify_report(None)?.breaks.into_iter().next())
+    }
+
+    /// Verifies the whole store: the checkpoint log (signatures by `trusted` keys, or by the keys the store
+    /// registered when `None`), then every chain, record by record, against it, then that every registered
+    /// chain is present and no unregistered one is.
+    pub fn verify_report(
+        &self,
+        trusted: Option<&[PublicKeyInfo]>,
+    ) -> Result<Verification, AuditError> {
+        let keys = match trusted {
+            Some(keys) => keys.to_vec(),
+            None => self.public_keys()?,
+        };
+        let rows = self.checkpoint_rows()?;
+        let log = CheckpointLog::check(
+            rows.iter()
+                .map(|(b, h, s)| (b.as_bytes(), h.as_str(), s.as_str())),
+            &keys,
+        );
+        let present = self.with_reader(|conn| {
             let mut stmt =
                 conn.prepare("SELECT DISTINCT chain_id FROM records ORDER BY chain_id")?;
             let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
+        let chains: BTreeSet<&str> = present
+            .iter()
+            .map(String::as_str)
+            .chain(log.registered.keys().map(String::as_str))
+            .collect();
+        let mut report = Verification {
+            chains: chains.len(),
+            checkpoints: log.count,
+            log_head: log.head_hash.clone(),
+            ..Verification::default()
+        };
         for chain in chains {
-            let rows = self.with_reader(|conn| {
-                let mut stmt = conn.prepare(
-                    "SELECT body, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence",
-                )?;
-                let rows = stmt.query_map(params![chain], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
+            let mut check = ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH);
+            self.for_each_record(chain, 1, i64::MAX.unsigned_abs(), |body, hash| {
+                check.push(body.as_bytes(), Some(hash));
+                Ok(())
             })?;
-            let records = rows
-                .iter()
-                .map(|(body, hash)| decode(body).map(|r| (r, hash.clone())))
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Some(found) = verify_chain(records.iter().map(|(r, h)| (r, h.as_str()))) {
-                return Ok(Some(found));
+            report.records += check.count();
+            let end = log
+                .vouched_end(chain)
+                .map(|(seq, cp)| (seq, Voucher::Checkpoint(cp)));
+            report.breaks.extend(check.finish(end));
+        }
+        report.breaks.extend(registration_breaks(
+            &log,
+            present.iter().map(String::as_str),
+        ));
+        report.breaks.extend(log.broken);
+        Ok(report)
+    }
+
+    /// Reads the payload of record `id`, decrypted, and checks it against the record's hashes.
+    pub fn payload(&self, id: Uuid) -> Result<PayloadState, AuditError> {
+        type Row = (String, Vec<u8>, Option<Vec<u8>>, Option<String>);
+        let row: Option<Row> = self.with_reader(|conn| {
+            conn.query_row(
+                "SELECT p.period, p.sealed, k.wrapped_key, r.body FROM payloads p
+                 LEFT JOIN data_keys k ON k.period = p.period
+                 LEFT JOIN records r ON r.id = p.record_id
+                 WHERE p.record_id = ?1",
+                params![id.to_string()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()
+        })?;
+        let Some((period, sealed, wrapped, body)) = row else {
+            return Ok(PayloadState::Absent);
+        };
+        let Some(wrapped) = wrapped else {
+            return Ok(PayloadState::Erased { period });
+        };
+        let master = MasterKey::load(&self.key_dir)?;
+        let key = master.unwrap_data_key(&period, &wrapped)?;
+        let plain = key
+            .open(&payload_aad(&id.to_string(), &period), &sealed)
+            .ok_or_else(|| AuditError::Read(format!("the payload of {id} does not decrypt")))?;
+        let payload: Payload = serde_json::from_slice(&plain)
+            .map_err(|e| AuditError::Read(format!("the payload of {id} does not decode: {e}")))?;
+        if let Some(body) = body {
+            let record = decode(&body)?;
+            if !payload.matches(&record.event) {
+                return Err(AuditError::Read(format!(
+                    "the payload of {id} does not match its record's hashes"
+                )));
             }
         }
-        Ok(None)
+        Ok(PayloadState::Stored(payload))
     }
+
+    /// Erases a period (UTC day): destroys its data key, so its payloads can no longer be decrypted. The
+    /// records, their hashes and the chain are untouched and still verify. A period can be erased once a whole
+    /// day has passed since it ended (so no late write can still be using its key); an erased period never
+    /// gets a new key.
+    pub fn erase_period(&self, period: Date) -> Result<ErasedPeriod, AuditError> {
+        let today = OffsetDateTime::now_utc().date();
+        let name = format_date(period);
+        if period.next_day().is_none_or(|next| next >= today) {
+            return Err(AuditError::Write(format!(
+                "period {name} can be erased from {} on",
+                period
+                    .next_day()
+                    .and_then(Date::next_day)
+                    .map_or_else(|| "never".to_owned(), format_date)
+            )));
+        }
+        let mut conn = open_connection(&self.path)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_err)?;
+        let now = unix_ms(OffsetDateTime::now_utc());
+        tx.execute(
+            "INSERT INTO data_keys (period, wrapped_key, created_unix_ms, erased_unix_ms)
+             VALUES (?1, NULL, ?2, ?2)
+             ON CONFLICT (period) DO UPDATE SET wrapped_key = NULL,
+                 erased_unix_ms = coalesce(erased_unix_ms, excluded.erased_unix_ms)",
+            params![name, now],
+        )
+        .map_err(write_err)?;
+        let payloads: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM payloads WHERE period = ?1",
+                params![name],
+                |row| row.get(0),
+            )
+            .map_err(write_err)?;
+        tx.commit().map_err(write_err)?;
+        // Move the change into the main file and truncate the WAL, which still held the old key's page.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint after erasing a period failed; the key page stays in the WAL until the next one");
+        }
+        Ok(ErasedPeriod {
+            period: name,
+            payloads: u64::try_from(payloads).unwrap_or(0),
+        })
+    }
+
+    /// Asks the writer to checkpoint the chain head now (if it moved since the last checkpoint). Returns the
+    /// checkpoint written, if any.
+    pub async fn checkpoint_now(&self) -> Result<Option<SignedCheckpoint>, AuditError> {
+        let queue = self.queue.as_ref().ok_or_else(read_only)?;
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(Job::Checkpoint(reply))
+            .await
+            .map_err(|_| AuditError::Unavailable("the writer thread has stopped".into()))?;
+        answer.await.map_err(|_| {
+            AuditError::Unavailable("the writer thread stopped before answering".into())
+        })?
+    }
+}
+
+fn read_only() -> AuditError {
+    AuditError::Unavailable("the store was opened read-only".into())
 }
 
 fn decode(body: &str) -> Result<AuditRecord, AuditError> {
@@ -245,67 +755,132 @@ fn decode(body: &str) -> Result<AuditRecord, AuditError> {
         .map_err(|e| AuditError::Read(format!("stored record does not decode: {e}")))
 }
 
-fn load_or_create_chain_id(conn: &Connection) -> Result<String, AuditError> {
-    let existing: Option<String> = conn
+/// Creates the chain id if the store has none, registers the signing key, and writes the chain's genesis
+/// checkpoint if the log has none for it: all in one transaction, so two processes opening the same new file
+/// agree on one chain and one genesis.
+fn register_chain(
+    conn: &mut Connection,
+    signer: &dyn CheckpointSigner,
+    chosen: Option<&str>,
+) -> Result<String, AuditError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let existing: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
             row.get(0)
         })
         .optional()
-        .map_err(|e| AuditError::Unavailable(e.to_string()))?;
-    if let Some(chain) = existing {
-        return Ok(chain);
-    }
-    let chain = format!("embedded-{}", Uuid::now_v7());
-    conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('chain_id', ?1)",
-        params![chain],
+        .map_err(unavailable)?;
+    let chain = match (chosen, existing) {
+        (Some(chosen), _) => chosen.to_owned(),
+        (None, Some(chain)) => chain,
+        (None, None) => {
+            let chain = format!("embedded-{}", Uuid::now_v7());
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('chain_id', ?1)",
+                params![chain],
+            )
+            .map_err(unavailable)?;
+            chain
+        }
+    };
+    let key = signer.public_key();
+    tx.execute(
+        "INSERT OR IGNORE INTO signing_keys (key_id, algorithm, public_key, added_unix_ms)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            key.key_id,
+            key.algorithm,
+            key.public_key,
+            unix_ms(OffsetDateTime::now_utc())
+        ],
     )
-    .map_err(|e| AuditError::Unavailable(e.to_string()))?;
-    // Another process may have won the race; read back whichever is stored.
-    conn.query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
-        row.get(0)
-    })
-    .map_err(|e| AuditError::Unavailable(e.to_string()))
-}
-
-// === writer thread ===
-
-fn writer_loop(mut conn: Connection, chain_id: &str, mut rx: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        match write_group(&mut conn, chain_id, &batch) {
-            Ok(receipts) => {
-                for ((_, reply), receipt) in batch.drain(..).zip(receipts) {
-                    // A caller that went away (client disconnected) no longer needs the receipt.
-                    let _ = reply.send(Ok(receipt));
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, records = batch.len(), "audit group commit failed");
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(AuditError::Write(err.to_string())));
-                }
-            }
-        }
+    .map_err(unavailable)?;
+    let registered: Option<i64> = tx
+        .query_row(
+            "SELECT sequence FROM checkpoints WHERE chain_id = ?1 AND kind = 'genesis' LIMIT 1",
+            params![chain],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    if registered.is_none() {
+        append_checkpoint(
+            &tx,
+            signer,
+            CheckpointKind::Genesis,
+            &chain,
+            0,
+            GENESIS_HASH,
+        )?;
     }
+    tx.commit().map_err(unavailable)?;
+    Ok(chain)
 }
 
-fn write_group(
-    conn: &mut Connection,
+/// Appends a checkpoint to the log inside `tx` (which must be `IMMEDIATE`): reads the log head, links to it,
+/// signs, inserts.
+fn append_checkpoint(
+    tx: &Transaction<'_>,
+    signer: &dyn CheckpointSigner,
+    kind: CheckpointKind,
     chain_id: &str,
-    batch: &[Job],
-) -> Result<Vec<AuditReceipt>, AuditError> {
-    let write = |e: rusqlite::Error| AuditError::Write(e.to_string());
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(write)?;
+    chain_sequence: u64,
+    chain_head_hash: &str,
+) -> Result<SignedCheckpoint, AuditError> {
+    let head: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT sequence, checkpoint_hash FROM checkpoints ORDER BY sequence DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(write_err)?;
+    let (last, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let checkpoint = Checkpoint {
+        schema_version: Checkpoint::SCHEMA_VERSION,
+        sequence: u64::try_from(last).unwrap_or(0) + 1,
+        prev_hash,
+        kind,
+        timestamp: OffsetDateTime::now_utc(),
+        chain_id: chain_id.to_owned(),
+        chain_sequence,
+        chain_head_hash: chain_head_hash.to_owned(),
+        key_id: signer.public_key().key_id.clone(),
+    };
+    let bytes = checkpoint
+        .canonical_bytes()
+        .map_err(|e| AuditError::Encode(e.to_string()))?;
+    let signature = hex::encode(signer.sign(&bytes)?);
+    let checkpoint_hash = sha256_hex(&bytes);
+    let body = String::from_utf8(bytes).map_err(|e| AuditError::Encode(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO checkpoints (sequence, chain_id, kind, chain_sequence, ts_unix_ms, checkpoint_hash, signature, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            i64::try_from(checkpoint.sequence).unwrap_or(i64::MAX),
+            chain_id,
+            match kind {
+                CheckpointKind::Genesis => "genesis",
+                CheckpointKind::Periodic => "periodic",
+            },
+            i64::try_from(chain_sequence).unwrap_or(i64::MAX),
+            unix_ms(checkpoint.timestamp),
+            checkpoint_hash,
+            signature,
+            body
+        ],
+    )
+    .map_err(write_err)?;
+    Ok(SignedCheckpoint {
+        checkpoint,
+        checkpoint_hash,
+        signature,
+    })
+}
+
+fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), AuditError> {
     let head: Option<(i64, String)> = tx
         .query_row(
             "SELECT sequence, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence DESC LIMIT 1",
@@ -313,69 +888,262 @@ fn write_group(
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()
-        .map_err(write)?;
-    let (last, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-    let mut sequence =
+        .map_err(write_err)?;
+    let (last, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let last =
         u64::try_from(last).map_err(|_| AuditError::Read(format!("negative sequence {last}")))?;
-    let mut receipts = Vec::with_capacity(batch.len());
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO records (chain_id, sequence, id, ts_unix_ms, user_sub, spoke_account, model_alias,
-                                      purpose, outcome, record_hash, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(write)?;
-        for (event, _) in batch {
-            sequence += 1;
-            let record = AuditRecord {
-                schema_version: AuditRecord::SCHEMA_VERSION,
-                chain_id: chain_id.to_owned(),
-                sequence,
-                prev_hash: prev_hash.clone(),
-                event: event.clone(),
+    Ok((last, hash))
+}
+
+fn last_checkpointed(tx: &Transaction<'_>, chain_id: &str) -> Result<u64, AuditError> {
+    let last: Option<i64> = tx
+        .query_row(
+            "SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1",
+            params![chain_id],
+            |row| row.get(0),
+        )
+        .map_err(write_err)?;
+    Ok(last.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+}
+
+// === writer thread ===
+
+struct Writer {
+    chain_id: String,
+    signer: Arc<dyn CheckpointSigner>,
+    master: MasterKey,
+    every: u64,
+    interval: Duration,
+    last_checkpoint: Instant,
+}
+
+impl Writer {
+    fn run(mut self, mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build();
+        let mut appends: Vec<(AuditEvent, Option<Payload>, Reply<AuditReceipt>)> =
+            Vec::with_capacity(MAX_GROUP);
+        let mut checkpoints: Vec<Reply<Option<SignedCheckpoint>>> = Vec::new();
+        loop {
+            let wait = self.interval.saturating_sub(self.last_checkpoint.elapsed());
+            let first = match &timer {
+                Ok(rt) => rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }),
+                Err(_) => Ok(rx.blocking_recv()),
             };
-            let body = record
-                .canonical_bytes()
-                .map_err(|e| AuditError::Encode(e.to_string()))?;
-            let hash = causeway_contract::audit::sha256_hex(&body);
-            let body = String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
-            let ts_ms = i64::try_from(event.timestamp.unix_timestamp_nanos() / 1_000_000)
-                .unwrap_or(i64::MAX);
-            insert
-                .execute(params![
-                    chain_id,
-                    i64::try_from(sequence).unwrap_or(i64::MAX),
-                    event.id.to_string(),
-                    ts_ms,
-                    event.user_sub,
-                    event.spoke_account,
-                    event.model_alias,
-                    event.purpose,
-                    event.outcome.as_str(),
-                    hash,
-                    body
-                ])
-                .map_err(write)?;
-            receipts.push(AuditReceipt {
-                id: event.id,
-                chain_id: chain_id.to_owned(),
-                sequence,
-                record_hash: hash.clone(),
-            });
-            prev_hash = hash;
+            let first = match first {
+                Err(_elapsed) => {
+                    if let Err(err) = self.checkpoint_if_moved(&mut conn) {
+                        tracing::error!(error = %err, "audit checkpoint failed");
+                    }
+                    continue;
+                }
+                Ok(None) => break,
+                Ok(Some(job)) => job,
+            };
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Append(event, payload, reply) => appends.push((*event, payload, reply)),
+                    Job::Checkpoint(reply) => checkpoints.push(reply),
+                }
+                if appends.len() < MAX_GROUP {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !appends.is_empty() {
+                match self.write_group(&mut conn, &appends) {
+                    Ok(receipts) => {
+                        for ((_, _, reply), receipt) in appends.drain(..).zip(receipts) {
+                            // A caller that went away (client disconnected) no longer needs the receipt.
+                            let _ = reply.send(Ok(receipt));
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, records = appends.len(), "audit group commit failed");
+                        for (_, _, reply) in appends.drain(..) {
+                            let _ = reply.send(Err(AuditError::Write(err.to_string())));
+                        }
+                    }
+                }
+            }
+            for reply in checkpoints.drain(..) {
+                let _ = reply.send(self.checkpoint_if_moved(&mut conn));
+            }
+        }
+        // The store was dropped: checkpoint what this writer left uncovered.
+        if let Err(err) = self.checkpoint_if_moved(&mut conn) {
+            tracing::error!(error = %err, "closing audit checkpoint failed");
         }
     }
-    tx.commit().map_err(write)?;
-    Ok(receipts)
+
+    fn checkpoint_if_moved(
+        &mut self,
+        conn: &mut Connection,
+    ) -> Result<Option<SignedCheckpoint>, AuditError> {
+        self.last_checkpoint = Instant::now();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_err)?;
+        let (sequence, hash) = chain_head(&tx, &self.chain_id)?;
+        if sequence <= last_checkpointed(&tx, &self.chain_id)? {
+            return Ok(None);
+        }
+        let checkpoint = append_checkpoint(
+            &tx,
+            self.signer.as_ref(),
+            CheckpointKind::Periodic,
+            &self.chain_id,
+            sequence,
+            &hash,
+        )?;
+        tx.commit().map_err(write_err)?;
+        Ok(Some(checkpoint))
+    }
+
+    fn write_group(
+        &mut self,
+        conn: &mut Connection,
+        batch: &[(AuditEvent, Option<Payload>, Reply<AuditReceipt>)],
+    ) -> Result<Vec<AuditReceipt>, AuditError> {
+        let chain_id = self.chain_id.as_str();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_err)?;
+        let (mut sequence, mut prev_hash) = chain_head(&tx, chain_id)?;
+        let mut checkpointed = last_checkpointed(&tx, chain_id)?;
+        let mut receipts = Vec::with_capacity(batch.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO records (chain_id, sequence, id, ts_unix_ms, user_sub, spoke_account, model_alias,
+                                          purpose, outcome, record_hash, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(write_err)?;
+            for (event, payload, _) in batch {
+                sequence += 1;
+                let record = AuditRecord {
+                    schema_version: AuditRecord::SCHEMA_VERSION,
+                    chain_id: chain_id.to_owned(),
+                    sequence,
+                    prev_hash: prev_hash.clone(),
+                    event: event.clone(),
+                };
+                let body = record
+                    .canonical_bytes()
+                    .map_err(|e| AuditError::Encode(e.to_string()))?;
+                let hash = sha256_hex(&body);
+                let body =
+                    String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
+                insert
+                    .execute(params![
+                        chain_id,
+                        i64::try_from(sequence).unwrap_or(i64::MAX),
+                        event.id.to_string(),
+                        unix_ms(event.timestamp),
+                        event.user_sub,
+                        event.spoke_account,
+                        event.model_alias,
+                        event.purpose,
+                        event.outcome.as_str(),
+                        hash,
+                        body
+                    ])
+                    .map_err(write_err)?;
+                if let Some(payload) = payload {
+                    self.store_payload(&tx, event, payload)?;
+                }
+                // Every `every` records exactly, in the transaction that commits the record it covers.
+                if sequence.saturating_sub(checkpointed) >= self.every {
+                    append_checkpoint(
+                        &tx,
+                        self.signer.as_ref(),
+                        CheckpointKind::Periodic,
+                        chain_id,
+                        sequence,
+                        &hash,
+                    )?;
+                    checkpointed = sequence;
+                }
+                receipts.push(AuditReceipt {
+                    id: event.id,
+                    chain_id: chain_id.to_owned(),
+                    sequence,
+                    record_hash: hash.clone(),
+                });
+                prev_hash = hash;
+            }
+        }
+        tx.commit().map_err(write_err)?;
+        if receipts.len() as u64 > sequence.saturating_sub(checkpointed) {
+            // A checkpoint went into this group.
+            self.last_checkpoint = Instant::now();
+        }
+        Ok(receipts)
+    }
+
+    /// Seals `payload` under its period's data key (creating the key on the period's first payload).
+    fn store_payload(
+        &self,
+        tx: &Transaction<'_>,
+        event: &AuditEvent,
+        payload: &Payload,
+    ) -> Result<(), AuditError> {
+        let period = period_of(event.timestamp);
+        let row: Option<(Option<Vec<u8>>, Option<i64>)> = tx
+            .query_row(
+                "SELECT wrapped_key, erased_unix_ms FROM data_keys WHERE period = ?1",
+                params![period],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(write_err)?;
+        let key = match row {
+            Some((Some(wrapped), None)) => self.master.unwrap_data_key(&period, &wrapped)?,
+            Some(_) => {
+                return Err(AuditError::Write(format!(
+                    "period {period} was erased; it takes no new payloads"
+                )));
+            }
+            None => {
+                let (key, wrapped) = self.master.new_data_key(&period)?;
+                tx.execute(
+                    "INSERT INTO data_keys (period, wrapped_key, created_unix_ms) VALUES (?1, ?2, ?3)",
+                    params![period, wrapped, unix_ms(OffsetDateTime::now_utc())],
+                )
+                .map_err(write_err)?;
+                key
+            }
+        };
+        let plain = serde_json::to_vec(payload).map_err(|e| AuditError::Encode(e.to_string()))?;
+        let id = event.id.to_string();
+        let sealed = key.seal(&payload_aad(&id, &period), &plain)?;
+        tx.prepare_cached("INSERT INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)")
+            .and_then(|mut stmt| stmt.execute(params![id, period, sealed]))
+            .map_err(write_err)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl AuditSink for EmbeddedStore {
-    async fn append(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError> {
+    async fn append(
+        &self,
+        event: AuditEvent,
+        payload: Option<Payload>,
+    ) -> Result<AuditReceipt, AuditError> {
+        if let Some(payload) = &payload
+            && !payload.matches(&event)
+        {
+            return Err(AuditError::Encode(
+                "the payload does not match the record's prompt_sha256 and response_sha256".into(),
+            ));
+        }
+        let queue = self.queue.as_ref().ok_or_else(read_only)?;
         let (reply, receipt) = oneshot::channel();
-        self.queue
-            .send((event, reply))
+        queue
+            .send(Job::Append(Box::new(event), payload, reply))
             .await
             .map_err(|_| AuditError::Unavailable("the writer thread has stopped".into()))?;
         receipt.await.map_err(|_| {
@@ -384,10 +1152,14 @@ impl AuditSink for EmbeddedStore {
     }
 
     async fn health(&self) -> Result<(), AuditError> {
-        if self.queue.is_closed() {
-            return Err(AuditError::Unavailable(
-                "the writer thread has stopped".into(),
-            ));
+        match &self.queue {
+            Some(queue) if !queue.is_closed() => {}
+            Some(_) => {
+                return Err(AuditError::Unavailable(
+                    "the writer thread has stopped".into(),
+                ));
+            }
+            None => return Err(read_only()),
         }
         self.with_reader(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
     }
@@ -450,7 +1222,7 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..200 {
             let store = store.clone();
-            tasks.spawn(async move { store.append(event(&format!("user{}", i % 3))).await });
+            tasks.spawn(async move { store.append(event(&format!("user{}", i % 3)), None).await });
         }
         let mut sequences = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -480,10 +1252,10 @@ mod tests {
         let path = dir.path().join("audit.db");
         let first = {
             let store = EmbeddedStore::open(&path).unwrap();
-            store.append(event("a")).await.unwrap()
+            store.append(event("a"), None).await.unwrap()
         };
         let store = EmbeddedStore::open(&path).unwrap();
-        let second = store.append(event("b")).await.unwrap();
+        let second = store.append(event("b"), None).await.unwrap();
         assert_eq!(first.chain_id, second.chain_id);
         assert_eq!(second.sequence, 2);
         let (record, _) = store.get(second.id).unwrap().unwrap();
@@ -495,7 +1267,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
         let store = EmbeddedStore::open(&path).unwrap();
-        store.append(event("a")).await.unwrap();
+        store.append(event("a"), None).await.unwrap();
 
         let saboteur = Connection::open(&path).unwrap();
         saboteur
@@ -503,14 +1275,14 @@ mod tests {
                 "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
             )
             .unwrap();
-        let err = store.append(event("b")).await.unwrap_err();
+        let err = store.append(event("b"), None).await.unwrap_err();
         assert!(
             matches!(err, AuditError::Write(ref m) if m.contains("disk full")),
             "{err}"
         );
 
         saboteur.execute_batch("DROP TRIGGER refuse;").unwrap();
-        let next = store.append(event("c")).await.unwrap();
+        let next = store.append(event("c"), None).await.unwrap();
         assert_eq!(next.sequence, 2, "the failed record must not leave a gap");
         assert_eq!(store.verify().unwrap(), None);
     }
@@ -521,7 +1293,7 @@ mod tests {
         let path = dir.path().join("audit.db");
         let store = EmbeddedStore::open(&path).unwrap();
         for user in ["a", "b", "c"] {
-            store.append(event(user)).await.unwrap();
+            store.append(event(user), None).await.unwrap();
         }
         let tamper = Connection::open(&path).unwrap();
         tamper

@@ -9,13 +9,62 @@
 //! Each writer owns its own chain (`chain_id`), so writers never contend. Stores: [`EmbeddedStore`], a
 //! single SQLite file in WAL mode with group commit (the default); the AWS store (DynamoDB index plus S3
 //! Object Lock payloads) implements the same trait.
+//!
+//! Beside the records, a store keeps a signed checkpoint log ([`Checkpoint`], signed by a
+//! [`CheckpointSigner`]) and the calls' payloads, encrypted under per-day data keys that can be erased. The
+//! rules, encodings and what verification proves are in `RULES.md` beside this crate; [`pack`] writes and
+//! checks self-contained evidence packs.
 
 mod embedded;
+pub mod keys;
+pub mod pack;
+pub mod verify;
 
 use async_trait::async_trait;
-pub use causeway_contract::audit::{AuditEvent, AuditRecord, GENESIS_HASH};
-pub use embedded::{EmbeddedStore, RecordFilter};
+pub use causeway_contract::audit::{
+    AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, SignedCheckpoint,
+};
+pub use embedded::{
+    EmbeddedStore, ErasedPeriod, PayloadState, RecordFilter, StoreOptions, period_of,
+};
+pub use keys::{CheckpointSigner, Ed25519FileSigner, PublicKeyInfo};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+pub use verify::Verification;
+
+/// The prompt and answer of a call, stored encrypted apart from its record.
+///
+/// `prompt` is the prompt exactly as sent to the model (the hub's encoding, see `hub/src/audit.rs`) and
+/// `response` the answer exactly as returned to the caller; the record's `prompt_sha256` and
+/// `response_sha256` must be the SHA-256 of these very bytes, and the store refuses a payload that does not
+/// match them.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// The prompt as sent to the model.
+    pub prompt: String,
+    /// The answer as returned to the caller.
+    pub response: String,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print prompt or answer text.
+        f.debug_struct("Payload")
+            .field("prompt_bytes", &self.prompt.len())
+            .field("response_bytes", &self.response.len())
+            .finish()
+    }
+}
+
+impl Payload {
+    /// Checks that `event` carries the hashes of exactly these bytes.
+    pub fn matches(&self, event: &AuditEvent) -> bool {
+        use causeway_contract::audit::sha256_hex;
+        event.prompt_sha256.as_deref() == Some(sha256_hex(self.prompt.as_bytes()).as_str())
+            && event.response_sha256.as_deref()
+                == Some(sha256_hex(self.response.as_bytes()).as_str())
+    }
+}
 
 /// Proof that a record is durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +99,13 @@ pub enum AuditError {
 /// Where audit records go.
 #[async_trait]
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
-    /// Chains `event` and makes it durable. `Ok` means durable; see the crate invariant.
-    async fn append(&self, event: AuditEvent) -> Result<AuditReceipt, AuditError>;
+    /// Chains `event` and makes it durable, with its `payload` (prompt and answer) when given, stored
+    /// encrypted apart from the record in the same commit. `Ok` means durable; see the crate invariant.
+    async fn append(
+        &self,
+        event: AuditEvent,
+        payload: Option<Payload>,
+    ) -> Result<AuditReceipt, AuditError>;
 
     /// Checks that the store can take writes, for `/healthz`.
     async fn health(&self) -> Result<(), AuditError>;
@@ -60,7 +114,7 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> &'static str;
 }
 
-/// The first break found when verifying a chain.
+/// A break found when verifying: what is wrong and which record or checkpoint shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainBreak {
     /// A sequence number is missing or out of order.
@@ -79,12 +133,106 @@ pub enum ChainBreak {
         /// The sequence of the record whose link is wrong.
         sequence: u64,
     },
-    /// A record's stored hash does not match its content.
+    /// A record's stored hash does not match its content, or its bytes are not canonical.
     Content {
         /// The chain.
         chain_id: String,
         /// The sequence of the altered record.
         sequence: u64,
+    },
+    /// A record cannot be decoded at all.
+    Undecodable {
+        /// The chain.
+        chain_id: String,
+        /// The sequence expected at that place.
+        sequence: u64,
+        /// The decoder's message.
+        message: String,
+    },
+    /// A record's hash differs from the head hash a signed checkpoint recorded for its position: the chain
+    /// up to it was rewritten (and re-hashed) after the checkpoint.
+    CheckpointMismatch {
+        /// The chain.
+        chain_id: String,
+        /// The record's sequence.
+        sequence: u64,
+        /// What vouched for another hash.
+        by: verify::Voucher,
+    },
+    /// The chain ends before the position a signed checkpoint (or pack manifest) vouches for.
+    Truncated {
+        /// The chain.
+        chain_id: String,
+        /// Its last record.
+        last: u64,
+        /// The last record vouched for.
+        expected: u64,
+        /// What vouches for it.
+        by: verify::Voucher,
+    },
+    /// A chain with records vouched for has no records at all.
+    ChainMissing {
+        /// The chain.
+        chain_id: String,
+        /// The last record vouched for.
+        expected: u64,
+        /// What vouches for it.
+        by: verify::Voucher,
+    },
+    /// A chain has records but no genesis checkpoint registered it.
+    Unregistered {
+        /// The chain.
+        chain_id: String,
+    },
+    /// A checkpoint is missing from the log or out of order.
+    CheckpointGap {
+        /// The log sequence expected.
+        expected: u64,
+        /// The one found.
+        found: u64,
+    },
+    /// A checkpoint does not link to the one before it.
+    CheckpointLink {
+        /// Its log sequence.
+        sequence: u64,
+    },
+    /// A checkpoint's content does not match its stored hash, or is not canonical.
+    CheckpointContent {
+        /// Its log sequence.
+        sequence: u64,
+    },
+    /// A checkpoint's signature does not verify.
+    CheckpointSignature {
+        /// Its log sequence.
+        sequence: u64,
+        /// The key it names.
+        key_id: String,
+    },
+    /// A checkpoint is signed by a key that is not trusted.
+    CheckpointUnknownKey {
+        /// Its log sequence.
+        sequence: u64,
+        /// The key it names.
+        key_id: String,
+    },
+    /// A checkpoint cannot be decoded.
+    CheckpointUndecodable {
+        /// Its position in the log.
+        position: u64,
+        /// The decoder's message.
+        message: String,
+    },
+    /// An evidence pack's file is missing, altered or not listed.
+    PackFile {
+        /// The file, relative to the pack.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An evidence pack's manifest is missing, unsigned, or does not match the pack.
+    PackManifest {
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -95,56 +243,120 @@ impl std::fmt::Display for ChainBreak {
                 chain_id,
                 expected,
                 found,
+            } if found > expected => write!(
+                f,
+                "chain `{chain_id}`: record {found} stands where record {expected} should: record {expected} was deleted or moved"
+            ),
+            Self::Gap {
+                chain_id,
+                expected,
+                found,
             } => write!(
                 f,
-                "chain `{chain_id}`: expected sequence {expected}, found {found}"
+                "chain `{chain_id}`: record {found} stands where record {expected} should: records were moved or duplicated"
             ),
-            Self::Link { chain_id, sequence } => {
-                write!(
-                    f,
-                    "chain `{chain_id}`: record {sequence} does not link to the record before it"
-                )
-            }
-            Self::Content { chain_id, sequence } => {
-                write!(
-                    f,
-                    "chain `{chain_id}`: record {sequence} was altered after it was written"
-                )
-            }
+            Self::Link { chain_id, sequence } => write!(
+                f,
+                "chain `{chain_id}`: record {sequence} does not link to record {}: one of them was altered",
+                sequence.saturating_sub(1)
+            ),
+            Self::Content { chain_id, sequence } => write!(
+                f,
+                "chain `{chain_id}`: record {sequence} was altered after it was written (its content does not match its hash)"
+            ),
+            Self::Undecodable {
+                chain_id,
+                sequence,
+                message,
+            } => write!(
+                f,
+                "chain `{chain_id}`: the record at sequence {sequence} cannot be read: {message}"
+            ),
+            Self::CheckpointMismatch {
+                chain_id,
+                sequence,
+                by,
+            } => write!(
+                f,
+                "chain `{chain_id}`: record {sequence} differs from the one {by} vouches for: the chain up to it was rewritten"
+            ),
+            Self::Truncated {
+                chain_id,
+                last,
+                expected,
+                by,
+            } => write!(
+                f,
+                "chain `{chain_id}`: records {} to {expected} are missing: {by} vouches for {expected} records, the chain ends at {last}",
+                last + 1
+            ),
+            Self::ChainMissing {
+                chain_id,
+                expected,
+                by,
+            } => write!(
+                f,
+                "chain `{chain_id}` is missing: {by} vouches for {expected} records in it"
+            ),
+            Self::Unregistered { chain_id } => write!(
+                f,
+                "chain `{chain_id}` was not registered by a genesis checkpoint: it was not started by this store"
+            ),
+            Self::CheckpointGap { expected, found } if found > expected => write!(
+                f,
+                "checkpoint log: checkpoint {found} stands where checkpoint {expected} should: checkpoint {expected} was deleted or moved"
+            ),
+            Self::CheckpointGap { expected, found } => write!(
+                f,
+                "checkpoint log: checkpoint {found} stands where checkpoint {expected} should: checkpoints were moved or duplicated"
+            ),
+            Self::CheckpointLink { sequence } => write!(
+                f,
+                "checkpoint log: checkpoint {sequence} does not link to checkpoint {}: one of them was replaced",
+                sequence.saturating_sub(1)
+            ),
+            Self::CheckpointContent { sequence } => write!(
+                f,
+                "checkpoint log: checkpoint {sequence} was altered (its content does not match its hash)"
+            ),
+            Self::CheckpointSignature { sequence, key_id } => write!(
+                f,
+                "checkpoint log: checkpoint {sequence} does not carry a valid signature of key `{key_id}`"
+            ),
+            Self::CheckpointUnknownKey { sequence, key_id } => write!(
+                f,
+                "checkpoint log: checkpoint {sequence} is signed by `{key_id}`, which is not a trusted key"
+            ),
+            Self::CheckpointUndecodable { position, message } => write!(
+                f,
+                "checkpoint log: checkpoint {position} cannot be read: {message}"
+            ),
+            Self::PackFile { file, reason } => write!(f, "pack: `{file}` {reason}"),
+            Self::PackManifest { reason } => write!(f, "pack: {reason}"),
         }
     }
 }
 
-/// Verifies one chain's records, given in sequence order with their stored hashes.
+/// Verifies one chain's records, given in sequence order with their stored hashes, without checkpoints.
 ///
-/// Returns the first break, or `None` when every record is present, unaltered and in order.
+/// Returns the first break, or `None` when every record is present, unaltered and in order. Stores verify
+/// against their checkpoint log as well; see [`EmbeddedStore::verify_report`].
 pub fn verify_chain<'a>(
     records: impl IntoIterator<Item = (&'a AuditRecord, &'a str)>,
 ) -> Option<ChainBreak> {
-    let mut prev_hash = GENESIS_HASH.to_owned();
-    for (expected_seq, (record, stored_hash)) in (1_u64..).zip(records) {
-        if record.sequence != expected_seq {
-            return Some(ChainBreak::Gap {
-                chain_id: record.chain_id.clone(),
-                expected: expected_seq,
-                found: record.sequence,
-            });
-        }
-        if record.prev_hash != prev_hash {
-            return Some(ChainBreak::Link {
-                chain_id: record.chain_id.clone(),
-                sequence: record.sequence,
-            });
-        }
-        match record.record_hash() {
-            Ok(hash) if hash == stored_hash => prev_hash = hash,
-            _ => {
+    let mut records = records.into_iter().peekable();
+    let chain_id = records.peek().map(|(r, _)| r.chain_id.clone())?;
+    let mut check = verify::ChainCheck::new(&chain_id, None, 1, GENESIS_HASH);
+    for (record, stored_hash) in records {
+        match record.canonical_bytes() {
+            Ok(bytes) => check.push(&bytes, Some(stored_hash)),
+            Err(_) => {
                 return Some(ChainBreak::Content {
-                    chain_id: record.chain_id.clone(),
+                    chain_id,
                     sequence: record.sequence,
                 });
             }
         }
     }
-    None
+    check.finish(None)
 }

@@ -8,7 +8,18 @@
 //! hashed bytes. Each record carries the hash of the one before it in its chain (`prev_hash`), so removing,
 //! altering or reordering a record breaks every later link.
 //!
-//! Records never contain prompt or answer text, tokens or PII values: only hashes, types and counts.
+//! Records never contain prompt or answer text, tokens or PII values: only hashes, types and counts. The prompt
+//! and the answer themselves are stored encrypted apart from the record (see `causeway-audit`); the record's
+//! `prompt_sha256` and `response_sha256` are the SHA-256 of exactly the bytes stored there.
+//!
+//! # Checkpoints
+//! A store also keeps a checkpoint log: a second hash chain of [`Checkpoint`]s, each signed (Ed25519 in the
+//! embedded mode). A checkpoint states "chain `chain_id` had `chain_sequence` records and the last one hashed
+//! to `chain_head_hash`", and links to the checkpoint before it (`prev_hash`). A `genesis` checkpoint is
+//! written when a chain starts, so a chain deleted whole is missed by the log like a record deleted from a
+//! chain is missed by its successor. The canonical bytes of a checkpoint follow the same rules as a record's:
+//! compact JSON, fields in declared order, integers only, RFC 3339 UTC time. `checkpoint_hash` is the hex
+//! SHA-256 of those bytes and the signature is over those same bytes (not over the hash).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -163,6 +174,66 @@ impl AuditRecord {
     }
 }
 
+/// What a checkpoint marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    /// A chain starts: `chain_sequence` is 0 and `chain_head_hash` is [`GENESIS_HASH`].
+    Genesis,
+    /// The chain head after some records (every N records or T seconds, and when a writer stops).
+    Periodic,
+}
+
+/// One entry of the checkpoint log. See the module documentation for its canonical encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Schema version of this checkpoint.
+    pub schema_version: u16,
+    /// Position in the checkpoint log, from 1.
+    pub sequence: u64,
+    /// `checkpoint_hash` of the previous checkpoint in the log, or [`GENESIS_HASH`].
+    pub prev_hash: String,
+    /// Genesis or periodic.
+    pub kind: CheckpointKind,
+    /// When it was made, RFC 3339 UTC.
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    /// The chain it vouches for.
+    pub chain_id: String,
+    /// How many records the chain had (the head's `sequence`; 0 for genesis).
+    pub chain_sequence: u64,
+    /// `record_hash` of the chain's head, or [`GENESIS_HASH`] when it has no records.
+    pub chain_head_hash: String,
+    /// The signing key: `ed25519:` and the first 32 hex digits of the SHA-256 of its raw public key.
+    pub key_id: String,
+}
+
+impl Checkpoint {
+    /// The current schema version.
+    pub const SCHEMA_VERSION: u16 = 1;
+
+    /// The canonical bytes (see the module documentation); the signature is over them.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// Hex SHA-256 of the canonical bytes.
+    pub fn checkpoint_hash(&self) -> Result<String, serde_json::Error> {
+        Ok(hex::encode(Sha256::digest(self.canonical_bytes()?)))
+    }
+}
+
+/// A checkpoint with its hash and signature, as stored and exported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedCheckpoint {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Hex SHA-256 of its canonical bytes.
+    pub checkpoint_hash: String,
+    /// Hex signature over its canonical bytes by `checkpoint.key_id`.
+    pub signature: String,
+}
+
 /// Hex SHA-256 of some text, for prompt and answer hashes.
 pub fn sha256_hex(text: &[u8]) -> String {
     hex::encode(Sha256::digest(text))
@@ -234,5 +305,28 @@ mod tests {
         // Round trip keeps the hash.
         let back: AuditRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back.record_hash().unwrap(), record.record_hash().unwrap());
+    }
+
+    #[test]
+    fn checkpoint_encoding_is_stable() {
+        let checkpoint = Checkpoint {
+            schema_version: 1,
+            sequence: 2,
+            prev_hash: "ab".repeat(32),
+            kind: CheckpointKind::Periodic,
+            timestamp: time::macros::datetime!(2026-01-02 03:04:05.25 UTC),
+            chain_id: "chain".into(),
+            chain_sequence: 1000,
+            chain_head_hash: "cd".repeat(32),
+            key_id: "ed25519:0123456789abcdef0123456789abcdef".into(),
+        };
+        let text = String::from_utf8(checkpoint.canonical_bytes().unwrap()).unwrap();
+        insta::assert_snapshot!(text, @r#"{"schema_version":1,"sequence":2,"prev_hash":"abababababababababababababababababababababababababababababababab","kind":"periodic","timestamp":"2026-01-02T03:04:05.25Z","chain_id":"chain","chain_sequence":1000,"chain_head_hash":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","key_id":"ed25519:0123456789abcdef0123456789abcdef"}"#);
+        assert_eq!(
+            checkpoint.checkpoint_hash().unwrap(),
+            sha256_hex(text.as_bytes())
+        );
+        let back: Checkpoint = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.canonical_bytes().unwrap(), text.as_bytes());
     }
 }

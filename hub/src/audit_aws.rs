@@ -1,0 +1,628 @@
+//! The AWS audit store: records in a DynamoDB index table, payloads in S3.
+//!
+//! It implements the same [`AuditSink`] as the embedded store, with the same record and checkpoint encodings
+//! (`shared/audit/RULES.md`), so `causeway_audit::verify` checks it record by record:
+//!
+//! - **Records**: one item per record, `pk = "chain#<chain_id>"`, `sk = sequence`, with the canonical bytes in
+//!   `body` and the indexed attributes beside them. Every write is conditional (`attribute_not_exists(pk)`), so
+//!   two writers can never put two records at one position: a stale writer fails (and its caller gets a 503)
+//!   instead of forking the chain. Global secondary indexes `by_user`, `by_account` and `by_model` (each
+//!   keyed by the attribute and `ts`, milliseconds) answer "one user over a day" without a scan.
+//! - **Checkpoints**: items `pk = "checkpoints"`, `sk = log sequence`, written conditionally the same way, so
+//!   the one log of the table stays linear across every instance. A chain's start is a genesis checkpoint.
+//! - **Payloads**: S3 objects `payloads/<UTC day>/<record id>.json`, put *before* the record, with SSE-KMS
+//!   (`aws:kms`, the configured key) and Object Lock in compliance mode until the retention date; a lifecycle
+//!   rule ([`configure_bucket`]) expires them after it. The record keeps only their SHA-256.
+//!
+//! INVARIANT (as for every sink): `append` returns `Ok` only when the record's `PutItem` succeeded — DynamoDB
+//! acknowledges a write once it is durable in several availability zones.
+//!
+//! Each writer (a Lambda instance, a container) owns its own chain and serialises its appends; a Lambda
+//! instance handles one request at a time, so this costs no concurrency there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, DefaultRetention, ExpirationStatus, LifecycleExpiration,
+    LifecycleRule, LifecycleRuleFilter, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockMode,
+    ObjectLockRetentionMode, ObjectLockRule, ServerSideEncryption,
+};
+use causeway_audit::verify::{ChainCheck, CheckpointLog, Verification, Voucher};
+use causeway_audit::{
+    AuditError, AuditReceipt, AuditSink, CheckpointSigner, Payload, PublicKeyInfo, period_of,
+};
+use causeway_contract::audit::{
+    AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, sha256_hex,
+};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+/// The partition of the checkpoint log.
+const CHECKPOINTS_PK: &str = "checkpoints";
+/// Conflicting checkpoint writers retry this often before giving up (the record is durable either way).
+const CHECKPOINT_TRIES: usize = 8;
+/// The global secondary indexes: name, attribute.
+pub const INDEXES: [(&str, &str); 3] = [
+    ("by_user", "user_sub"),
+    ("by_account", "spoke_account"),
+    ("by_model", "model_alias"),
+];
+
+/// Where and how the AWS store writes.
+#[derive(Debug, Clone)]
+pub struct AwsAuditOptions {
+    /// The DynamoDB table (partition key `pk` string, sort key `sk` number; see [`create_table`]).
+    pub table: String,
+    /// The S3 bucket for payloads (Object Lock enabled at creation).
+    pub bucket: String,
+    /// The KMS key for SSE-KMS; `None` uses the bucket's default `aws:kms` key.
+    pub kms_key_id: Option<String>,
+    /// How long payloads are locked (compliance mode) and kept.
+    pub retention_days: u32,
+    /// This writer's chain, e.g. `lambda-<uuid v7>` per instance.
+    pub chain_id: String,
+    /// A checkpoint every this many records.
+    pub checkpoint_every: u64,
+    /// A checkpoint at the first append after this long without one.
+    pub checkpoint_interval: Duration,
+}
+
+struct Head {
+    sequence: u64,
+    hash: String,
+    checkpointed: u64,
+    checkpointed_at: Instant,
+}
+
+/// The AWS audit store. See the module documentation.
+pub struct AwsAuditStore {
+    ddb: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    options: AwsAuditOptions,
+    signer: Arc<dyn CheckpointSigner>,
+    head: Mutex<Head>,
+}
+
+impl std::fmt::Debug for AwsAuditStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsAuditStore")
+            .field("options", &self.options)
+            .field("key_id", &self.signer.public_key().key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn write(e: impl std::fmt::Display) -> AuditError {
+    AuditError::Write(e.to_string())
+}
+
+fn read(e: impl std::fmt::Display) -> AuditError {
+    AuditError::Read(e.to_string())
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> Option<&'a str> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, key: &str) -> Option<u64> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn chain_pk(chain_id: &str) -> String {
+    format!("chain#{chain_id}")
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl AwsAuditStore {
+    /// Opens the store for `options.chain_id`: reads the chain's head, and registers the chain with a genesis
+    /// checkpoint when it is new (or checkpoints the head a previous writer of the chain left).
+    pub async fn open(
+        ddb: aws_sdk_dynamodb::Client,
+        s3: aws_sdk_s3::Client,
+        options: AwsAuditOptions,
+        signer: Arc<dyn CheckpointSigner>,
+    ) -> Result<Self, AuditError> {
+        let store = Self {
+            ddb,
+            s3,
+            signer,
+            head: Mutex::new(Head {
+                sequence: 0,
+                hash: GENESIS_HASH.to_owned(),
+                checkpointed: 0,
+                checkpointed_at: Instant::now(),
+            }),
+            options,
+        };
+        let (sequence, hash) = store
+            .chain_head()
+            .await
+            .map_err(|e| AuditError::Unavailable(e.to_string()))?;
+        {
+            let mut head = store.head.lock().await;
+            head.sequence = sequence;
+            head.hash.clone_from(&hash);
+            head.checkpointed = sequence;
+        }
+        let kind = if sequence == 0 {
+            CheckpointKind::Genesis
+        } else {
+            CheckpointKind::Periodic
+        };
+        store
+            .append_checkpoint(kind, sequence, &hash)
+            .await
+            .map_err(|e| AuditError::Unavailable(e.to_string()))?;
+        Ok(store)
+    }
+
+    /// The chain this store appends to.
+    pub fn chain_id(&self) -> &str {
+        &self.options.chain_id
+    }
+
+    async fn chain_head(&self) -> Result<(u64, String), AuditError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.options.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(chain_pk(&self.options.chain_id)))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(match out.items().first() {
+            Some(item) => (
+                get_n(item, "sk").unwrap_or(0),
+                get_s(item, "record_hash")
+                    .unwrap_or(GENESIS_HASH)
+                    .to_owned(),
+            ),
+            None => (0, GENESIS_HASH.to_owned()),
+        })
+    }
+
+    /// Appends a checkpoint to the table's log: reads the log head, links to it, signs, and writes
+    /// conditionally; retries when another writer took the position.
+    async fn append_checkpoint(
+        &self,
+        kind: CheckpointKind,
+        chain_sequence: u64,
+        chain_head_hash: &str,
+    ) -> Result<Checkpoint, AuditError> {
+        for _ in 0..CHECKPOINT_TRIES {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.options.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(CHECKPOINTS_PK))
+                .scan_index_forward(false)
+                .limit(1)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            let (last, prev_hash) = out.items().first().map_or((0, GENESIS_HASH), |item| {
+                (
+                    get_n(item, "sk").unwrap_or(0),
+                    get_s(item, "checkpoint_hash").unwrap_or(GENESIS_HASH),
+                )
+            });
+            let checkpoint = Checkpoint {
+                schema_version: Checkpoint::SCHEMA_VERSION,
+                sequence: last + 1,
+                prev_hash: prev_hash.to_owned(),
+                kind,
+                timestamp: OffsetDateTime::now_utc(),
+                chain_id: self.options.chain_id.clone(),
+                chain_sequence,
+                chain_head_hash: chain_head_hash.to_owned(),
+                key_id: self.signer.public_key().key_id.clone(),
+            };
+            let bytes = checkpoint
+                .canonical_bytes()
+                .map_err(|e| AuditError::Encode(e.to_string()))?;
+            let signature = hex::encode(self.signer.sign(&bytes)?);
+            let body = String::from_utf8(bytes).map_err(|e| AuditError::Encode(e.to_string()))?;
+            let put = self
+                .ddb
+                .put_item()
+                .table_name(&self.options.table)
+                .item("pk", s(CHECKPOINTS_PK))
+                .item("sk", n(checkpoint.sequence))
+                .item("chain_id", s(&self.options.chain_id))
+                .item("chain_sequence", n(chain_sequence))
+                .item("checkpoint_hash", s(sha256_hex(body.as_bytes())))
+                .item("signature", s(signature))
+                .item("body", s(body))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(checkpoint),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            }
+        }
+        Err(AuditError::Write(format!(
+            "the checkpoint log stayed contended for {CHECKPOINT_TRIES} tries"
+        )))
+    }
+
+    async fn put_payload(&self, event: &AuditEvent, payload: &Payload) -> Result<(), AuditError> {
+        let key = format!("payloads/{}/{}.json", period_of(event.timestamp), event.id);
+        let body = serde_json::to_vec(payload).map_err(|e| AuditError::Encode(e.to_string()))?;
+        let until = OffsetDateTime::now_utc()
+            + time::Duration::days(i64::from(self.options.retention_days));
+        self.s3
+            .put_object()
+            .bucket(&self.options.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type("application/json")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .set_ssekms_key_id(self.options.kms_key_id.clone())
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| write(aws_sdk_s3::error::DisplayErrorContext(e)))
+    }
+
+    /// Records of one user in `[since, until)` (Unix ms), newest first, from the `by_user` index.
+    pub async fn query_user(
+        &self,
+        user_sub: &str,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.options.table)
+                .index_name("by_user")
+                .key_condition_expression("user_sub = :u AND ts BETWEEN :a AND :b")
+                .expression_attribute_values(":u", s(user_sub))
+                .expression_attribute_values(":a", n(since_unix_ms))
+                .expression_attribute_values(":b", n(until_unix_ms.saturating_sub(1)))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            for item in out.items() {
+                let body = get_s(item, "body").unwrap_or_default();
+                records.push(serde_json::from_str(body).map_err(read)?);
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(records);
+            }
+        }
+    }
+
+    async fn partition(
+        &self,
+        pk: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AuditError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.options.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Verifies the table: the checkpoint log (signatures by `trusted`), then every chain it registered, record
+    /// by record, against it. (A chain written without a genesis checkpoint would need a table scan to find;
+    /// every writer registers its chain on open.)
+    pub async fn verify_report(
+        &self,
+        trusted: &[PublicKeyInfo],
+    ) -> Result<Verification, AuditError> {
+        let checkpoints = self.partition(CHECKPOINTS_PK).await?;
+        let rows: Vec<(&str, &str, &str)> = checkpoints
+            .iter()
+            .map(|item| {
+                (
+                    get_s(item, "body").unwrap_or_default(),
+                    get_s(item, "checkpoint_hash").unwrap_or_default(),
+                    get_s(item, "signature").unwrap_or_default(),
+                )
+            })
+            .collect();
+        let log =
+            CheckpointLog::check(rows.iter().map(|(b, h, s)| (b.as_bytes(), *h, *s)), trusted);
+        let mut report = Verification {
+            chains: log.registered.len(),
+            checkpoints: log.count,
+            log_head: log.head_hash.clone(),
+            ..Verification::default()
+        };
+        for chain in log.registered.keys() {
+            let items = self.partition(&chain_pk(chain)).await?;
+            let mut check = ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH);
+            for item in &items {
+                check.push(
+                    get_s(item, "body").unwrap_or_default().as_bytes(),
+                    get_s(item, "record_hash"),
+                );
+            }
+            report.records += check.count();
+            let end = log
+                .vouched_end(chain)
+                .map(|(seq, cp)| (seq, Voucher::Checkpoint(cp)));
+            report.breaks.extend(check.finish(end));
+        }
+        report.breaks.extend(log.broken);
+        Ok(report)
+    }
+}
+
+#[async_trait]
+impl AuditSink for AwsAuditStore {
+    async fn append(
+        &self,
+        event: AuditEvent,
+        payload: Option<Payload>,
+    ) -> Result<AuditReceipt, AuditError> {
+        if let Some(payload) = &payload
+            && !payload.matches(&event)
+        {
+            return Err(AuditError::Encode(
+                "the payload does not match the record's prompt_sha256 and response_sha256".into(),
+            ));
+        }
+        let mut head = self.head.lock().await;
+        // The payload first: a record never points at a payload that is not stored.
+        if let Some(payload) = &payload {
+            self.put_payload(&event, payload).await?;
+        }
+        let chain_id = self.options.chain_id.clone();
+        let sequence = head.sequence + 1;
+        let record = AuditRecord {
+            schema_version: AuditRecord::SCHEMA_VERSION,
+            chain_id: chain_id.clone(),
+            sequence,
+            prev_hash: head.hash.clone(),
+            event,
+        };
+        let bytes = record
+            .canonical_bytes()
+            .map_err(|e| AuditError::Encode(e.to_string()))?;
+        let hash = sha256_hex(&bytes);
+        let body = String::from_utf8(bytes).map_err(|e| AuditError::Encode(e.to_string()))?;
+        let e = &record.event;
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(chain_pk(&chain_id))),
+            ("sk".to_owned(), n(sequence)),
+            ("id".to_owned(), s(e.id.to_string())),
+            ("ts".to_owned(), n(unix_ms(e.timestamp))),
+            ("outcome".to_owned(), s(e.outcome.as_str())),
+            ("record_hash".to_owned(), s(&hash)),
+            ("body".to_owned(), s(body)),
+        ]);
+        for (name, value) in [
+            ("user_sub", &e.user_sub),
+            ("spoke_account", &e.spoke_account),
+            ("model_alias", &e.model_alias),
+            ("purpose", &e.purpose),
+        ] {
+            if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+                item.insert(name.to_owned(), s(value));
+            }
+        }
+        let put = self
+            .ddb
+            .put_item()
+            .table_name(&self.options.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if let Err(err) = put {
+            let conflict = err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception());
+            if conflict {
+                // Another writer holds this chain: never fork it. Re-read the head so the next append is
+                // placed right, and fail this one.
+                if let Ok((seq, hash)) = self.chain_head().await {
+                    head.sequence = seq;
+                    head.hash = hash;
+                }
+                return Err(AuditError::Write(format!(
+                    "chain `{chain_id}` already has a record {sequence}: another writer appends to it"
+                )));
+            }
+            return Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(err)));
+        }
+        head.sequence = sequence;
+        head.hash.clone_from(&hash);
+        if sequence - head.checkpointed >= self.options.checkpoint_every
+            || head.checkpointed_at.elapsed() >= self.options.checkpoint_interval
+        {
+            // The record is durable whatever happens here; a failed checkpoint is retried next time.
+            match self
+                .append_checkpoint(CheckpointKind::Periodic, sequence, &hash)
+                .await
+            {
+                Ok(_) => {
+                    head.checkpointed = sequence;
+                    head.checkpointed_at = Instant::now();
+                }
+                Err(err) => tracing::error!(error = %err, "audit checkpoint failed"),
+            }
+        }
+        Ok(AuditReceipt {
+            id: record.event.id,
+            chain_id,
+            sequence,
+            record_hash: hash,
+        })
+    }
+
+    async fn health(&self) -> Result<(), AuditError> {
+        self.ddb
+            .describe_table()
+            .table_name(&self.options.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                AuditError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+            })
+    }
+
+    fn kind(&self) -> &'static str {
+        "aws"
+    }
+}
+
+/// Creates the index table: `pk` (S) / `sk` (N), on-demand, with the `by_user`, `by_account` and `by_model`
+/// indexes keyed by their attribute and `ts`. Infrastructure templates declare the same.
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), AuditError> {
+    let attr = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .map_err(write)
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(write)
+    };
+    let mut request = ddb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S)?)
+        .attribute_definitions(attr("sk", ScalarAttributeType::N)?)
+        .attribute_definitions(attr("ts", ScalarAttributeType::N)?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?);
+    for (index, attribute) in INDEXES {
+        request = request
+            .attribute_definitions(attr(attribute, ScalarAttributeType::S)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(key(attribute, KeyType::Hash)?)
+                    .key_schema(key("ts", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(write)?,
+            );
+    }
+    request
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| write(aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+}
+
+/// Sets the payload bucket's rules: default Object Lock retention (compliance mode, `retention_days`) and a
+/// lifecycle rule expiring payloads the day after their retention ends. The bucket must have been created
+/// with Object Lock enabled.
+pub async fn configure_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    retention_days: u32,
+) -> Result<(), AuditError> {
+    let days = i32::try_from(retention_days).map_err(write)?;
+    s3.put_object_lock_configuration()
+        .bucket(bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Compliance)
+                                .days(days)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| write(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("causeway-payload-retention")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("payloads/").build())
+                        .expiration(LifecycleExpiration::builder().days(days + 1).build())
+                        .build()
+                        .map_err(write)?,
+                )
+                .build()
+                .map_err(write)?,
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| write(aws_sdk_s3::error::DisplayErrorContext(e)))
+}

@@ -1,0 +1,207 @@
+//! Audit store benchmark: append rate with group commit and concurrent appenders, verify rate, and the
+//! latency of one user's records over a day, on a store of a million records.
+//!
+//! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS]`
+//! (defaults 1000000 and 256). Prints one line per measurement; the numbers go to BENCHMARKS.md.
+
+#![expect(clippy::unwrap_used, reason = "benchmark set-up fails loudly")]
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use causeway_audit::{AuditSink, EmbeddedStore, Payload, RecordFilter, StoreOptions};
+use causeway_contract::TokenUsage;
+use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
+use time::OffsetDateTime;
+use time::macros::datetime;
+use uuid::Uuid;
+
+const USERS: u64 = 1000;
+const DAY: OffsetDateTime = datetime!(2026-01-02 00:00 UTC);
+
+fn event(n: u64, records: u64) -> AuditEvent {
+    let id = Uuid::now_v7();
+    // Spread evenly over one day, users round-robin: about records / USERS per user per day.
+    let offset_ms = i64::try_from(n * 86_400_000 / records.max(1)).unwrap();
+    AuditEvent {
+        id,
+        call_id: id,
+        timestamp: DAY + time::Duration::milliseconds(offset_ms),
+        request_id: format!("{id}"),
+        api: "invoke".into(),
+        workload_principal: Some("arn:aws:sts::111122223333:assumed-role/app/session".into()),
+        spoke_account: Some(format!("{:012}", 111_122_223_333 + n % 20)),
+        application: Some("support-bot".into()),
+        user_sub: Some(format!("user-{}", n % USERS)),
+        user_issuer: Some("https://idp.example.com".into()),
+        purpose: Some("support".into()),
+        data_classification: Some("internal".into()),
+        model_alias: Some(["claude-haiku", "claude-sonnet", "local-dev"][(n % 3) as usize].into()),
+        model_id: Some("anthropic.claude-3-haiku-20240307-v1:0".into()),
+        model_version: Some("1".into()),
+        provider: Some("bedrock".into()),
+        development_model: false,
+        catalog_version: "2026-01".into(),
+        guard_profile: "default".into(),
+        guard_profile_version: "3".into(),
+        policy_hash: sha256_hex(b"policy"),
+        outcome: if n.is_multiple_of(17) {
+            Outcome::Denied
+        } else {
+            Outcome::Answered
+        },
+        error_code: None,
+        reasons: vec![
+            "policy:engineers-code-and-evaluation".into(),
+            "stop:end_turn".into(),
+        ],
+        guard_events: vec![],
+        injection_permille: 12,
+        grounding_permille: None,
+        low_trust: false,
+        usage: TokenUsage {
+            input_tokens: 420,
+            output_tokens: 180,
+        },
+        cost_micro_usd: 330,
+        latency_us: 812_345,
+        prompt_sha256: Some(sha256_hex(b"prompt")),
+        response_sha256: Some(sha256_hex(b"answer")),
+    }
+}
+
+async fn append_all(store: &Arc<EmbeddedStore>, records: u64, appenders: u64, payload: bool) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for a in 0..appenders {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut n = a;
+            while n < records {
+                let mut e = event(n, records);
+                let p = payload.then(|| {
+                    let prompt = "p".repeat(1500);
+                    let response = "r".repeat(600);
+                    e.prompt_sha256 = Some(sha256_hex(prompt.as_bytes()));
+                    e.response_sha256 = Some(sha256_hex(response.as_bytes()));
+                    Payload { prompt, response }
+                });
+                store.append(e, p).await.unwrap();
+                n += appenders;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let records: u64 = args.next().map_or(1_000_000, |a| a.parse().unwrap());
+    let appenders: u64 = args.next().map_or(256, |a| a.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    println!(
+        "store: {records} records, {appenders} concurrent appenders, checkpoint every 1000, {} cores",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+
+    let store = Arc::new(EmbeddedStore::open_with(&path, StoreOptions::default()).unwrap());
+    let started = Instant::now();
+    append_all(&store, records, appenders, false).await;
+    let elapsed = started.elapsed();
+    println!(
+        "append (index record only): {:.0} records/s ({records} in {:.1} s)",
+        records as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    let single = Instant::now();
+    for n in 0..200 {
+        store.append(event(n, records), None).await.unwrap();
+    }
+    println!(
+        "append, one appender at a time: {:.2} ms per durable record",
+        single.elapsed().as_secs_f64() * 1000.0 / 200.0
+    );
+
+    let verified = Instant::now();
+    let report = store.verify_report(None).unwrap();
+    let elapsed = verified.elapsed();
+    assert!(report.is_ok(), "{:?}", report.breaks);
+    println!(
+        "verify (chain + {} checkpoints): {:.0} records/s ({} in {:.1} s)",
+        report.checkpoints,
+        report.records as f64 / elapsed.as_secs_f64(),
+        report.records,
+        elapsed.as_secs_f64()
+    );
+
+    let day_ms = DAY.unix_timestamp() * 1000;
+    let mut latencies = Vec::new();
+    let mut found = 0;
+    for u in 0..200 {
+        let filter = RecordFilter {
+            user_sub: Some(format!("user-{}", (u * 7) % USERS)),
+            since_unix_ms: Some(day_ms),
+            until_unix_ms: Some(day_ms + 86_400_000),
+            ..RecordFilter::default()
+        };
+        let t = Instant::now();
+        found += store.query(&filter).unwrap().len();
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "query one user over a day (~{} records each, decoded): p50 {:.2} ms, p99 {:.2} ms",
+        found / 200,
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+    );
+    let mut limited = Vec::new();
+    for u in 0..200 {
+        let filter = RecordFilter {
+            user_sub: Some(format!("user-{}", (u * 7) % USERS)),
+            since_unix_ms: Some(day_ms),
+            until_unix_ms: Some(day_ms + 86_400_000),
+            limit: 100,
+            ..RecordFilter::default()
+        };
+        let t = Instant::now();
+        store.query(&filter).unwrap();
+        limited.push(t.elapsed());
+    }
+    limited.sort();
+    println!(
+        "query one user over a day, newest 100: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&limited, 0.5).as_secs_f64() * 1000.0,
+        percentile(&limited, 0.99).as_secs_f64() * 1000.0
+    );
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len())
+        + std::fs::metadata(dir.path().join("audit.db-wal")).map_or(0, |m| m.len());
+    println!(
+        "store size: {:.0} MiB ({:.0} bytes per record)",
+        size as f64 / 1_048_576.0,
+        size as f64 / (records + 200) as f64
+    );
+
+    // Appends with an encrypted payload (1.5 KB prompt, 0.6 KB answer) on a fresh store.
+    let with_payloads = (records / 10).max(1000);
+    let store = Arc::new(
+        EmbeddedStore::open_with(dir.path().join("payloads.db"), StoreOptions::default()).unwrap(),
+    );
+    let started = Instant::now();
+    append_all(&store, with_payloads, appenders, true).await;
+    let elapsed = started.elapsed();
+    println!(
+        "append with encrypted payload: {:.0} records/s ({with_payloads} in {:.1} s)",
+        with_payloads as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+}

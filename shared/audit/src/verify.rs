@@ -1,0 +1,309 @@
+//! Verification: the checkpoint log, then each chain against it.
+//!
+//! What a clean verification proves (see `RULES.md`): every record from 1 to the chain's end is present, in
+//! order, unaltered since it was hashed, and linked to the one before it; every signed checkpoint is intact,
+//! in order, signed by a trusted key, and the records it vouches for are the ones it hashed; every chain the
+//! log registered is present and reaches at least its last checkpoint; no chain is present that the log did
+//! not register. What it cannot prove: that records written after the last checkpoint were not cut off (the
+//! tail after the latest checkpoint, at most N records or T seconds), nor that the newest checkpoints were not
+//! cut off the log itself; compare the log head with one published elsewhere for that.
+
+use std::collections::BTreeMap;
+
+use causeway_contract::audit::{AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, sha256_hex};
+
+use crate::ChainBreak;
+use crate::keys::PublicKeyInfo;
+
+/// A checkpoint position vouching for a chain position: `chain_sequence -> (checkpoint sequence, head hash)`.
+pub type Anchors = BTreeMap<u64, (u64, String)>;
+
+/// The outcome of checking the checkpoint log.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointLog {
+    /// Per chain, the positions vouched for by checkpoints with a valid signature.
+    pub anchors: BTreeMap<String, Anchors>,
+    /// Chains started by a genesis checkpoint, with its log sequence.
+    pub registered: BTreeMap<String, u64>,
+    /// Checkpoints read.
+    pub count: u64,
+    /// The hash of the last checkpoint read (the log head).
+    pub head_hash: Option<String>,
+    /// The first break in the log itself, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+impl CheckpointLog {
+    /// Checks the log's entries, given in log order as `(canonical bytes, stored hash, signature)`.
+    pub fn check<'a>(
+        entries: impl IntoIterator<Item = (&'a [u8], &'a str, &'a str)>,
+        keys: &[PublicKeyInfo],
+    ) -> Self {
+        let mut log = Self::default();
+        let mut prev = GENESIS_HASH.to_owned();
+        for (expected, (raw, stored_hash, signature)) in (1_u64..).zip(entries) {
+            log.count += 1;
+            let checkpoint: Checkpoint = match serde_json::from_slice(raw) {
+                Ok(c) => c,
+                Err(e) => {
+                    log.broken.get_or_insert(ChainBreak::CheckpointUndecodable {
+                        position: expected,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let sequence = checkpoint.sequence;
+            let hash = sha256_hex(raw);
+            let canonical = checkpoint.canonical_bytes().ok().as_deref() == Some(raw);
+            let key = keys.iter().find(|k| k.key_id == checkpoint.key_id);
+            let signed = key.is_some_and(|k| k.verify(raw, signature));
+            // Only a checkpoint that is intact and validly signed vouches for anything.
+            if signed && canonical && hash == stored_hash {
+                if checkpoint.kind == CheckpointKind::Genesis {
+                    log.registered
+                        .entry(checkpoint.chain_id.clone())
+                        .or_insert(sequence);
+                }
+                log.anchors
+                    .entry(checkpoint.chain_id.clone())
+                    .or_default()
+                    .insert(
+                        checkpoint.chain_sequence,
+                        (sequence, checkpoint.chain_head_hash.clone()),
+                    );
+            }
+            if log.broken.is_none() {
+                log.broken = if sequence != expected {
+                    Some(ChainBreak::CheckpointGap {
+                        expected,
+                        found: sequence,
+                    })
+                } else if hash != stored_hash || !canonical {
+                    Some(ChainBreak::CheckpointContent { sequence })
+                } else if key.is_none() {
+                    Some(ChainBreak::CheckpointUnknownKey {
+                        sequence,
+                        key_id: checkpoint.key_id.clone(),
+                    })
+                } else if !signed {
+                    Some(ChainBreak::CheckpointSignature {
+                        sequence,
+                        key_id: checkpoint.key_id.clone(),
+                    })
+                } else if checkpoint.prev_hash != prev {
+                    Some(ChainBreak::CheckpointLink { sequence })
+                } else {
+                    None
+                };
+            }
+            prev = hash;
+        }
+        log.head_hash = (log.count > 0).then_some(prev);
+        log
+    }
+
+    /// The highest chain position a valid checkpoint vouches for, with that checkpoint's sequence.
+    pub fn vouched_end(&self, chain_id: &str) -> Option<(u64, u64)> {
+        self.anchors
+            .get(chain_id)
+            .and_then(|a| a.last_key_value())
+            .map(|(seq, (cp, _))| (*seq, *cp))
+    }
+}
+
+/// Checks one chain's records, pushed in the order they are stored.
+#[derive(Debug)]
+pub struct ChainCheck<'a> {
+    chain_id: String,
+    anchors: Option<&'a Anchors>,
+    next: u64,
+    prev_hash: String,
+    count: u64,
+    broken: Option<ChainBreak>,
+}
+
+impl<'a> ChainCheck<'a> {
+    /// Starts checking `chain_id` from `first_sequence`, whose record must link to `prev_hash`.
+    pub fn new(
+        chain_id: &str,
+        anchors: Option<&'a Anchors>,
+        first_sequence: u64,
+        prev_hash: &str,
+    ) -> Self {
+        let mut check = Self {
+            chain_id: chain_id.to_owned(),
+            anchors,
+            next: first_sequence,
+            prev_hash: prev_hash.to_owned(),
+            count: 0,
+            broken: None,
+        };
+        // A checkpoint just before the start vouches for the hash the first record links to.
+        if let Some(before) = first_sequence.checked_sub(1)
+            && let Some((cp, head)) = anchors.and_then(|a| a.get(&before))
+            && *head != check.prev_hash
+        {
+            check.broken = Some(ChainBreak::CheckpointMismatch {
+                chain_id: chain_id.to_owned(),
+                sequence: before,
+                by: Voucher::Checkpoint(*cp),
+            });
+        }
+        check
+    }
+
+    /// Records pushed so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The sequence and hash of the last record accepted, while nothing is broken.
+    pub fn head(&self) -> Option<(u64, &str)> {
+        (self.broken.is_none() && self.count > 0)
+            .then(|| (self.next.saturating_sub(1), self.prev_hash.as_str()))
+    }
+
+    /// The chain checked.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// Checks the next record: its canonical bytes as stored, and the hash stored beside them, if any.
+    pub fn push(&mut self, raw: &[u8], stored_hash: Option<&str>) {
+        self.count += 1;
+        if self.broken.is_some() {
+            return;
+        }
+        let chain_id = self.chain_id.clone();
+        let record: AuditRecord = match serde_json::from_slice(raw) {
+            Ok(r) => r,
+            Err(e) => {
+                self.broken = Some(ChainBreak::Undecodable {
+                    chain_id,
+                    sequence: self.next,
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        let sequence = record.sequence;
+        if record.chain_id != chain_id {
+            self.broken = Some(ChainBreak::Content { chain_id, sequence });
+            return;
+        }
+        if sequence != self.next {
+            self.broken = Some(ChainBreak::Gap {
+                chain_id,
+                expected: self.next,
+                found: sequence,
+            });
+            return;
+        }
+        let hash = sha256_hex(raw);
+        let canonical = record.canonical_bytes().ok().as_deref() == Some(raw);
+        if !canonical || stored_hash.is_some_and(|h| h != hash) {
+            self.broken = Some(ChainBreak::Content { chain_id, sequence });
+            return;
+        }
+        if record.prev_hash != self.prev_hash {
+            self.broken = Some(ChainBreak::Link { chain_id, sequence });
+            return;
+        }
+        if let Some((cp, head)) = self.anchors.and_then(|a| a.get(&sequence))
+            && *head != hash
+        {
+            self.broken = Some(ChainBreak::CheckpointMismatch {
+                chain_id,
+                sequence,
+                by: Voucher::Checkpoint(*cp),
+            });
+            return;
+        }
+        self.prev_hash = hash;
+        self.next += 1;
+    }
+
+    /// Ends the check. `expected_end`: the last sequence something trusted vouches for, and by what.
+    pub fn finish(self, expected_end: Option<(u64, Voucher)>) -> Option<ChainBreak> {
+        if self.broken.is_some() {
+            return self.broken;
+        }
+        let last = self.next.saturating_sub(1);
+        match expected_end {
+            Some((end, by)) if end > last => Some(if self.count == 0 {
+                ChainBreak::ChainMissing {
+                    chain_id: self.chain_id,
+                    expected: end,
+                    by,
+                }
+            } else {
+                ChainBreak::Truncated {
+                    chain_id: self.chain_id,
+                    last,
+                    expected: end,
+                    by,
+                }
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What vouches for how long a chain is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voucher {
+    /// A signed checkpoint, by its log sequence.
+    Checkpoint(u64),
+    /// The signed manifest of an evidence pack.
+    Manifest,
+}
+
+impl std::fmt::Display for Voucher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Checkpoint(n) => write!(f, "signed checkpoint {n}"),
+            Self::Manifest => f.write_str("the signed pack manifest"),
+        }
+    }
+}
+
+/// The result of a whole verification.
+#[derive(Debug, Clone, Default)]
+pub struct Verification {
+    /// Records checked.
+    pub records: u64,
+    /// Chains checked.
+    pub chains: usize,
+    /// Checkpoints checked.
+    pub checkpoints: u64,
+    /// The hash of the last checkpoint (the log head), to compare with a copy kept elsewhere.
+    pub log_head: Option<String>,
+    /// Every break found, the most specific first: records, then chains, then the checkpoint log, then (for a
+    /// pack) its files. Each chain and the log report only their first break.
+    pub breaks: Vec<ChainBreak>,
+}
+
+impl Verification {
+    /// True when nothing is broken.
+    pub fn is_ok(&self) -> bool {
+        self.breaks.is_empty()
+    }
+}
+
+/// Chains the log registered that `present` lacks, and chains present that the log did not register, in
+/// that order, given the breaks already found per chain.
+pub(crate) fn registration_breaks<'s>(
+    log: &CheckpointLog,
+    present: impl IntoIterator<Item = &'s str>,
+) -> Vec<ChainBreak> {
+    let mut breaks = Vec::new();
+    for chain in present {
+        if !log.registered.contains_key(chain) {
+            breaks.push(ChainBreak::Unregistered {
+                chain_id: chain.to_owned(),
+            });
+        }
+    }
+    breaks
+}

@@ -1,0 +1,579 @@
+//! Checkpoints, payloads and erasure, indexes, and tampering with the embedded store.
+
+#![expect(clippy::unwrap_used, reason = "test set-up fails loudly")]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use causeway_audit::verify::Voucher;
+use causeway_audit::{
+    AuditError, AuditSink, ChainBreak, CheckpointKind, EmbeddedStore, Payload, PayloadState,
+    RecordFilter, StoreOptions,
+};
+use causeway_contract::TokenUsage;
+use causeway_contract::audit::{AuditEvent, AuditRecord, Outcome, sha256_hex};
+use rusqlite::{Connection, params};
+use time::OffsetDateTime;
+use time::macros::datetime;
+use uuid::Uuid;
+
+fn event(user: &str, at: OffsetDateTime) -> AuditEvent {
+    let id = Uuid::now_v7();
+    AuditEvent {
+        id,
+        call_id: id,
+        timestamp: at,
+        request_id: "req".into(),
+        api: "invoke".into(),
+        workload_principal: None,
+        spoke_account: Some("111122223333".into()),
+        application: None,
+        user_sub: Some(user.into()),
+        user_issuer: None,
+        purpose: Some("support".into()),
+        data_classification: None,
+        model_alias: Some("local-dev".into()),
+        model_id: None,
+        model_version: None,
+        provider: None,
+        development_model: true,
+        catalog_version: "c".into(),
+        guard_profile: "default".into(),
+        guard_profile_version: "1".into(),
+        policy_hash: "p".into(),
+        outcome: Outcome::Answered,
+        error_code: None,
+        reasons: vec![],
+        guard_events: vec![],
+        injection_permille: 0,
+        grounding_permille: None,
+        low_trust: false,
+        usage: TokenUsage::default(),
+        cost_micro_usd: 0,
+        latency_us: 1,
+        prompt_sha256: None,
+        response_sha256: None,
+    }
+}
+
+fn options(chain: &str, every: u64) -> StoreOptions {
+    StoreOptions {
+        checkpoint_every: every,
+        chain_id: Some(chain.into()),
+        ..StoreOptions::default()
+    }
+}
+
+/// Chain `hub-a` with 10 records and `hub-b` with 5, checkpointed every 4 and at the end.
+async fn fixture(dir: &Path) -> PathBuf {
+    let path = dir.join("audit.db");
+    for (chain, n) in [("hub-a", 10), ("hub-b", 5)] {
+        let store = EmbeddedStore::open_with(&path, options(chain, 4)).unwrap();
+        for i in 0..n {
+            store
+                .append(event(&format!("user{i}"), OffsetDateTime::now_utc()), None)
+                .await
+                .unwrap();
+        }
+        store.checkpoint_now().await.unwrap();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
+    }
+    path
+}
+
+fn verify(path: &Path) -> Vec<ChainBreak> {
+    EmbeddedStore::open_read_only(path, None)
+        .unwrap()
+        .verify_report(None)
+        .unwrap()
+        .breaks
+}
+
+fn body(conn: &Connection, chain: &str, seq: i64) -> String {
+    conn.query_row(
+        "SELECT body FROM records WHERE chain_id = ?1 AND sequence = ?2",
+        params![chain, seq],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_every_n_records_signed_and_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let store = EmbeddedStore::open_read_only(&path, None).unwrap();
+    let log = store.checkpoints().unwrap();
+    let summary: Vec<(u64, CheckpointKind, &str, u64)> = log
+        .iter()
+        .map(|c| {
+            let c = &c.checkpoint;
+            (c.sequence, c.kind, c.chain_id.as_str(), c.chain_sequence)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, CheckpointKind::Genesis, "hub-a", 0),
+            (2, CheckpointKind::Periodic, "hub-a", 4),
+            (3, CheckpointKind::Periodic, "hub-a", 8),
+            (4, CheckpointKind::Periodic, "hub-a", 10),
+            (5, CheckpointKind::Genesis, "hub-b", 0),
+            (6, CheckpointKind::Periodic, "hub-b", 4),
+            (7, CheckpointKind::Periodic, "hub-b", 5),
+        ]
+    );
+    let keys = store.public_keys().unwrap();
+    assert_eq!(keys.len(), 1);
+    for c in &log {
+        let bytes = c.checkpoint.canonical_bytes().unwrap();
+        assert_eq!(sha256_hex(&bytes), c.checkpoint_hash);
+        assert!(keys[0].verify(&bytes, &c.signature));
+    }
+    let report = store.verify_report(None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.breaks);
+    assert_eq!(
+        (report.records, report.chains, report.checkpoints),
+        (15, 2, 7)
+    );
+    assert!(
+        matches!(
+            store
+                .append(event("x", OffsetDateTime::now_utc()), None)
+                .await,
+            Err(AuditError::Unavailable(_))
+        ),
+        "a read-only store takes no writes"
+    );
+    // The key files are private.
+    #[cfg(unix)]
+    for file in ["audit-signing-key.p8", "audit-master.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_chain_is_checkpointed_after_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open_with(
+        dir.path().join("audit.db"),
+        StoreOptions {
+            checkpoint_interval: Duration::from_millis(200),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store
+        .append(event("a", OffsetDateTime::now_utc()), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let log = store.checkpoints().unwrap();
+    assert_eq!(log.len(), 2, "genesis, then the timed checkpoint");
+    assert_eq!(log[1].checkpoint.chain_sequence, 1);
+}
+
+fn with_payload(mut event: AuditEvent, prompt: &str, answer: &str) -> (AuditEvent, Payload) {
+    event.prompt_sha256 = Some(sha256_hex(prompt.as_bytes()));
+    event.response_sha256 = Some(sha256_hex(answer.as_bytes()));
+    let payload = Payload {
+        prompt: prompt.into(),
+        response: answer.into(),
+    };
+    (event, payload)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payloads_are_encrypted_and_erasing_a_period_keeps_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = EmbeddedStore::open(&path).unwrap();
+    let (old, old_payload) = with_payload(
+        event("alice", datetime!(2026-01-01 10:00 UTC)),
+        r#"{"messages":"secret plan"}"#,
+        "the answer",
+    );
+    let (new, new_payload) = with_payload(
+        event("bob", OffsetDateTime::now_utc()),
+        "today's prompt",
+        "today's answer",
+    );
+    let old_id = store
+        .append(old, Some(old_payload.clone()))
+        .await
+        .unwrap()
+        .id;
+    let new_id = store
+        .append(new, Some(new_payload.clone()))
+        .await
+        .unwrap()
+        .id;
+    let refused = store
+        .append(event("carol", OffsetDateTime::now_utc()), None)
+        .await
+        .unwrap()
+        .id;
+
+    // A payload whose bytes are not the ones hashed is refused.
+    let (mismatched, _) = with_payload(event("eve", OffsetDateTime::now_utc()), "a", "b");
+    let err = store
+        .append(
+            mismatched,
+            Some(Payload {
+                prompt: "not a".into(),
+                response: "b".into(),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuditError::Encode(_)), "{err}");
+
+    assert_eq!(
+        store.payload(old_id).unwrap(),
+        PayloadState::Stored(old_payload)
+    );
+    assert_eq!(store.payload(refused).unwrap(), PayloadState::Absent);
+    // Nothing of the text is stored in the clear.
+    drop(store);
+    let raw = std::fs::read(&path).unwrap();
+    let wal = std::fs::read(dir.path().join("audit.db-wal")).unwrap_or_default();
+    for bytes in [&raw, &wal] {
+        assert!(
+            !bytes.windows(11).any(|w| w == b"secret plan"),
+            "prompt text in the clear"
+        );
+    }
+
+    let store = EmbeddedStore::open(&path).unwrap();
+    let erased = store
+        .erase_period(time::macros::date!(2026 - 01 - 01))
+        .unwrap();
+    assert_eq!(erased.payloads, 1);
+    assert_eq!(
+        store.payload(old_id).unwrap(),
+        PayloadState::Erased {
+            period: "2026-01-01".into()
+        }
+    );
+    assert_eq!(
+        store.payload(new_id).unwrap(),
+        PayloadState::Stored(new_payload)
+    );
+    assert_eq!(store.verify().unwrap(), None, "the chain still verifies");
+    // The record keeps its hashes.
+    let (record, _) = store.get(old_id).unwrap().unwrap();
+    assert_eq!(
+        record.event.prompt_sha256.as_deref(),
+        Some(sha256_hex(br#"{"messages":"secret plan"}"#).as_str())
+    );
+
+    // An erased period takes no new payloads; today cannot be erased.
+    let (late, late_payload) =
+        with_payload(event("dan", datetime!(2026-01-01 23:00 UTC)), "p", "a");
+    assert!(store.append(late, Some(late_payload)).await.is_err());
+    let today = OffsetDateTime::now_utc().date();
+    assert!(store.erase_period(today).is_err());
+    assert!(store.erase_period(today.previous_day().unwrap()).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_and_time_query_uses_the_user_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path().join("audit.db")).unwrap();
+    for i in 0..20 {
+        store
+            .append(
+                event(&format!("user{}", i % 4), OffsetDateTime::now_utc()),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let filter = RecordFilter {
+        user_sub: Some("user1".into()),
+        since_unix_ms: Some(0),
+        until_unix_ms: Some(i64::MAX),
+        ..RecordFilter::default()
+    };
+    let plan = store.query_plan(&filter).unwrap();
+    insta::assert_snapshot!(plan, @"SEARCH records USING INDEX records_by_user (user_sub=? AND ts_unix_ms>? AND ts_unix_ms<?)");
+    assert_eq!(store.query(&filter).unwrap().len(), 5);
+    let by_purpose = RecordFilter {
+        purpose: Some("support".into()),
+        outcome: Some("answered".into()),
+        limit: 3,
+        ..RecordFilter::default()
+    };
+    assert!(
+        store
+            .query_plan(&by_purpose)
+            .unwrap()
+            .contains("USING INDEX")
+    );
+    assert_eq!(store.query(&by_purpose).unwrap().len(), 3);
+}
+
+// === tampering with the store ===
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_field_is_detected_at_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE records SET body = replace(body, '\"user_sub\":\"user2\"', '\"user_sub\":\"mallory\"')
+         WHERE chain_id = 'hub-a' AND sequence = 3",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::Content {
+            chain_id: "hub-a".into(),
+            sequence: 3
+        }]
+    );
+    // Re-hashing the altered record moves the break to the link of the next one.
+    let altered = body(&conn, "hub-a", 3);
+    conn.execute(
+        "UPDATE records SET record_hash = ?1 WHERE chain_id = 'hub-a' AND sequence = 3",
+        params![sha256_hex(altered.as_bytes())],
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::Link {
+            chain_id: "hub-a".into(),
+            sequence: 4
+        }]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewritten_and_rehashed_chain_is_caught_by_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let conn = Connection::open(&path).unwrap();
+    // Alter record 2 and re-chain every later record, as someone without the signing key could.
+    let mut prev = body(&conn, "hub-a", 1);
+    let mut prev_hash = sha256_hex(prev.as_bytes());
+    for seq in 2..=10 {
+        let mut record: AuditRecord = serde_json::from_str(&body(&conn, "hub-a", seq)).unwrap();
+        if seq == 2 {
+            record.event.user_sub = Some("mallory".into());
+        }
+        record.prev_hash = prev_hash.clone();
+        prev = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
+        prev_hash = sha256_hex(prev.as_bytes());
+        conn.execute(
+            "UPDATE records SET body = ?1, record_hash = ?2 WHERE chain_id = 'hub-a' AND sequence = ?3",
+            params![prev, prev_hash, seq],
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::CheckpointMismatch {
+            chain_id: "hub-a".into(),
+            sequence: 4,
+            by: Voucher::Checkpoint(2)
+        }]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleted_reordered_and_truncated_records_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let conn = Connection::open(&path).unwrap();
+    let copy = dir.path().join("pristine.db");
+    conn.execute("VACUUM INTO ?1", params![copy.to_str().unwrap()])
+        .unwrap();
+    let reset = || {
+        drop(std::fs::remove_file(dir.path().join("audit.db-wal")));
+        std::fs::copy(&copy, &path).unwrap();
+    };
+
+    // Delete one record.
+    conn.execute(
+        "DELETE FROM records WHERE chain_id = 'hub-a' AND sequence = 6",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::Gap {
+            chain_id: "hub-a".into(),
+            expected: 6,
+            found: 7
+        }]
+    );
+    drop(conn);
+
+    // Reorder two: swap the contents of positions 5 and 6.
+    reset();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "UPDATE records SET sequence = -1 WHERE chain_id = 'hub-a' AND sequence = 5;
+         UPDATE records SET sequence = 5 WHERE chain_id = 'hub-a' AND sequence = 6;
+         UPDATE records SET sequence = 6 WHERE chain_id = 'hub-a' AND sequence = -1;",
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::Gap {
+            chain_id: "hub-a".into(),
+            expected: 5,
+            found: 6
+        }]
+    );
+    drop(conn);
+
+    // Truncate the tail behind the latest checkpoint (which vouches for 10 records).
+    reset();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "DELETE FROM records WHERE chain_id = 'hub-a' AND sequence > 7",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::Truncated {
+            chain_id: "hub-a".into(),
+            last: 7,
+            expected: 10,
+            by: Voucher::Checkpoint(4)
+        }]
+    );
+    drop(conn);
+
+    // Delete a whole chain.
+    reset();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM records WHERE chain_id = 'hub-b'", [])
+        .unwrap();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::ChainMissing {
+            chain_id: "hub-b".into(),
+            expected: 5,
+            by: Voucher::Checkpoint(7)
+        }]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn truncation_after_the_last_checkpoint_is_not_detectable() {
+    // The documented limit: records after the latest checkpoint are vouched for by nothing but the chain
+    // itself, so cutting them off leaves a shorter chain that verifies. Checkpoint often (N, T) to bound it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let store = EmbeddedStore::open_with(&path, options("hub-a", 4)).unwrap();
+    store
+        .append(event("late", OffsetDateTime::now_utc()), None)
+        .await
+        .unwrap();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "DELETE FROM records WHERE chain_id = 'hub-a' AND sequence = 11",
+        [],
+    )
+    .unwrap();
+    assert_eq!(verify(&path), vec![]);
+    // Once the writer checkpoints again, the record is vouched for: delete it now and verify says so.
+    store
+        .append(event("later", OffsetDateTime::now_utc()), None)
+        .await
+        .unwrap();
+    store.checkpoint_now().await.unwrap();
+    conn.execute(
+        "DELETE FROM records WHERE chain_id = 'hub-a' AND sequence = 11",
+        [],
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            verify(&path).first(),
+            Some(ChainBreak::Truncated {
+                last: 10,
+                expected: 11,
+                ..
+            })
+        ),
+        "{:?}",
+        verify(&path)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replaced_checkpoints_and_unknown_keys_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let conn = Connection::open(&path).unwrap();
+    let original: String = conn
+        .query_row("SELECT body FROM checkpoints WHERE sequence = 3", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // Edit a checkpoint's content.
+    let forged = original.replace("\"chain_sequence\":8", "\"chain_sequence\":7");
+    conn.execute(
+        "UPDATE checkpoints SET body = ?1 WHERE sequence = 3",
+        params![forged],
+    )
+    .unwrap();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::CheckpointContent { sequence: 3 }]
+    );
+    // Also fix its hash: the signature gives it away.
+    conn.execute(
+        "UPDATE checkpoints SET checkpoint_hash = ?1 WHERE sequence = 3",
+        params![sha256_hex(forged.as_bytes())],
+    )
+    .unwrap();
+    let key_id = EmbeddedStore::open_read_only(&path, None)
+        .unwrap()
+        .public_keys()
+        .unwrap()[0]
+        .key_id
+        .clone();
+    assert_eq!(
+        verify(&path),
+        vec![ChainBreak::CheckpointSignature {
+            sequence: 3,
+            key_id: key_id.clone()
+        }]
+    );
+
+    // Pinning another key: every checkpoint is then untrusted.
+    let other = tempfile::tempdir().unwrap();
+    let other_key = causeway_audit::Ed25519FileSigner::load_or_create(other.path()).unwrap();
+    let pinned = EmbeddedStore::open_read_only(&path, None)
+        .unwrap()
+        .verify_report(Some(&[causeway_audit::CheckpointSigner::public_key(
+            &other_key,
+        )
+        .clone()]))
+        .unwrap();
+    assert_eq!(
+        pinned.breaks.last(),
+        Some(&ChainBreak::CheckpointUnknownKey {
+            sequence: 1,
+            key_id
+        })
+    );
+    assert!(
+        matches!(pinned.breaks[0], ChainBreak::Unregistered { .. }),
+        "{:?}",
+        pinned.breaks
+    );
+}
