@@ -6,6 +6,7 @@
 
 pub mod dev;
 pub mod jwt;
+pub mod workload;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -86,3 +87,6 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     }
     Ok(token.trim())
 }
+
+#[cfg(test)]
+mod tests;

@@ -122,3 +122,32 @@ fn hash_changes_with_any_source() {
     let b = PolicyBundle::from_sources(&sources).unwrap();
     assert_ne!(a.hash(), b.hash());
 }
+
+#[test]
+fn workload_context_decides_ou_and_application_policies() {
+    let bundle = PolicyBundle::embedded().unwrap();
+    let handlers = vec!["claims-handlers".to_owned()];
+    let mut req = request("carol", &handlers, "claude-haiku", "customer_support");
+    req.ou = "workloads-prod";
+    req.application = "claims-triage";
+    assert_eq!(
+        bundle.authorize(&req).audit_reasons(),
+        vec!["permit:claims-triage-app-customer-support"]
+    );
+    // The same user from another application, or without a verified workload, is not covered.
+    req.application = "chatbot";
+    assert!(!bundle.authorize(&req).is_allowed());
+    req.application = "";
+    req.ou = "";
+    assert!(!bundle.authorize(&req).is_allowed());
+
+    // The sandbox OU may send public data only, even to the open development model.
+    let mut sandbox = request("dave", &[], "local-dev", "evaluation");
+    sandbox.ou = "sandbox";
+    assert_eq!(
+        bundle.authorize(&sandbox).audit_reasons(),
+        vec!["forbid:sandbox-ou-public-data-only"]
+    );
+    sandbox.data_classification = "public";
+    assert!(bundle.authorize(&sandbox).is_allowed());
+}

@@ -1,0 +1,325 @@
+//! Token verification against an RS256 issuer whose JWKS is served over HTTP on 127.0.0.1: every way a token
+//! can be wrong is refused with its own reason (a 401 at the boundary), keys rotate by `kid`, and unknown key
+//! ids cannot make the hub hammer the issuer.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::jwt::{JwtVerifier, KeySource};
+use crate::error::HubError;
+
+const ISSUER: &str = "https://idp.example.test/pool";
+const AUDIENCE: &str = "causeway-api";
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// An issuer's RSA signing key.
+struct RsaKey {
+    pair: RsaKeyPair,
+    kid: String,
+}
+
+impl RsaKey {
+    fn generate(kid: &str) -> Self {
+        Self {
+            pair: RsaKeyPair::generate(KeySize::Rsa2048).unwrap(),
+            kid: kid.to_owned(),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        let public = self.pair.public_key();
+        json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
+            "n": b64(public.modulus().big_endian_without_leading_zero()),
+            "e": b64(public.exponent().big_endian_without_leading_zero()),
+        })
+    }
+
+    /// The public key as DER, the bytes an attacker would try as an HMAC secret.
+    fn public_der(&self) -> Vec<u8> {
+        self.pair.public_key().as_der().unwrap().as_ref().to_vec()
+    }
+
+    fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut signature,
+            )
+            .unwrap();
+        format!("{input}.{}", b64(&signature))
+    }
+
+    fn token(&self, claims: &Value) -> String {
+        self.token_as(&self.kid, claims)
+    }
+
+    /// A token whose header names `kid`, whatever this key's own id.
+    fn token_as(&self, kid: &str, claims: &Value) -> String {
+        self.sign(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims)
+    }
+}
+
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "alice",
+        "iat": now(), "nbf": now(), "exp": now() + 600,
+        "groups": ["analysts"],
+    })
+}
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+/// A JWKS endpoint on 127.0.0.1 that counts its fetches.
+#[derive(Clone)]
+struct Issuer {
+    keys: Arc<Mutex<Vec<Value>>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn jwks_show(State(issuer): State<Issuer>) -> Json<Value> {
+    issuer.fetches.fetch_add(1, Ordering::SeqCst);
+    let keys = issuer.keys.lock().unwrap().clone();
+    Json(json!({ "keys": keys }))
+}
+
+impl Issuer {
+    /// Serves `keys` and returns the issuer and its JWKS URL.
+    async fn serve(keys: Vec<Value>) -> (Self, String) {
+        let issuer = Self {
+            keys: Arc::new(Mutex::new(keys)),
+            fetches: Arc::new(AtomicUsize::new(0)),
+        };
+        let app = Router::new()
+            .route("/.well-known/jwks.json", get(jwks_show))
+            .with_state(issuer.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        crate::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (issuer, format!("http://{addr}/.well-known/jwks.json"))
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    fn publish(&self, jwk: Value) {
+        self.keys.lock().unwrap().push(jwk);
+    }
+}
+
+fn verifier(url: &str, interval: Duration) -> JwtVerifier {
+    JwtVerifier::new(
+        ISSUER.into(),
+        AUDIENCE.into(),
+        30,
+        "groups".into(),
+        KeySource::Url(url.to_owned()),
+    )
+    .with_refresh_interval(interval)
+}
+
+/// The message and the HTTP status a refusal becomes at the boundary.
+async fn refusal(v: &JwtVerifier, token: &str) -> (u16, String) {
+    let err = v.verify(token).await.unwrap_err();
+    let message = err.to_string();
+    (HubError::from(err).status_code().as_u16(), message)
+}
+
+#[tokio::test]
+async fn a_valid_rs256_token_from_a_jwks_url_is_accepted() {
+    let key = RsaKey::generate("key-1");
+    let (issuer, url) = Issuer::serve(vec![key.jwk()]).await;
+    let v = verifier(&url, Duration::from_secs(3600));
+    v.refresh().await.unwrap();
+
+    let user = v.verify(&key.token(&claims())).await.unwrap();
+    assert_eq!(user.sub, "alice");
+    assert_eq!(user.issuer, ISSUER);
+    assert_eq!(user.groups, vec!["analysts".to_owned()]);
+
+    // A Cognito access token: no `aud`, the app client in `client_id`, groups in `cognito:groups`.
+    let mut cognito = claims();
+    cognito.as_object_mut().unwrap().remove("aud");
+    cognito.as_object_mut().unwrap().remove("groups");
+    cognito["client_id"] = json!(AUDIENCE);
+    cognito["cognito:groups"] = json!(["engineers", "analysts"]);
+    let user = v.verify(&key.token(&cognito)).await.unwrap();
+    assert_eq!(
+        user.groups,
+        vec!["analysts".to_owned(), "engineers".to_owned()]
+    );
+    assert_eq!(issuer.fetches(), 1);
+}
+
+#[tokio::test]
+async fn every_bad_token_is_refused_with_its_reason() {
+    let key = RsaKey::generate("key-1");
+    let stranger = RsaKey::generate("key-unknown");
+    let (_issuer, url) = Issuer::serve(vec![key.jwk()]).await;
+    let v = verifier(&url, Duration::from_secs(3600));
+    v.refresh().await.unwrap();
+
+    let valid = key.token(&claims());
+    let mut parts: Vec<&str> = valid.split('.').collect();
+    let forged_claims = b64(with(claims(), "sub", json!("mallory"))
+        .to_string()
+        .as_bytes());
+    parts[1] = &forged_claims;
+    let tampered = parts.join(".");
+
+    let none = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "kid": key.kid})
+            .to_string()
+            .as_bytes()),
+        b64(claims().to_string().as_bytes())
+    );
+    // HS256 with the issuer's public key as the HMAC secret: the classic algorithm-confusion forgery.
+    let hs_input = format!(
+        "{}.{}",
+        b64(json!({"alg": "HS256", "kid": key.kid})
+            .to_string()
+            .as_bytes()),
+        b64(claims().to_string().as_bytes())
+    );
+    let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key.public_der());
+    let hs_tag = aws_lc_rs::hmac::sign(&hmac_key, hs_input.as_bytes());
+    let hs256 = format!("{hs_input}.{}", b64(hs_tag.as_ref()));
+
+    let cases = [
+        (
+            "expired",
+            key.token(&with(claims(), "exp", json!(now() - 3600))),
+            "invalid token: the token has expired (`exp`)",
+        ),
+        (
+            "not yet valid",
+            key.token(&with(claims(), "nbf", json!(now() + 3600))),
+            "invalid token: the token is not valid yet (`nbf`)",
+        ),
+        (
+            "wrong issuer",
+            key.token(&with(claims(), "iss", json!("https://evil.example.test"))),
+            "invalid token: the token was issued by an issuer this hub does not trust (`iss`)",
+        ),
+        (
+            "wrong audience",
+            key.token(&with(claims(), "aud", json!("another-app"))),
+            "invalid token: the token is not for this audience",
+        ),
+        (
+            "unknown kid",
+            stranger.token(&claims()),
+            "invalid token: signed by an unknown key",
+        ),
+        (
+            "alg none",
+            none,
+            "invalid token: the token's algorithm `none` is not accepted (only RS256 and ES256)",
+        ),
+        (
+            "hs256 with the public key",
+            hs256,
+            "invalid token: the token's algorithm `HS256` is not accepted (only RS256 and ES256)",
+        ),
+        (
+            "tampered payload",
+            tampered,
+            "invalid token: the signature does not verify",
+        ),
+        (
+            "not a jwt",
+            "not-a-token".to_owned(),
+            "invalid token: the token is not a well-formed JWT",
+        ),
+    ];
+    for (name, token, expected) in cases {
+        let (status, message) = refusal(&v, &token).await;
+        assert_eq!(status, 401, "{name}");
+        assert_eq!(message, expected, "{name}");
+    }
+    // The untampered token still verifies: the refusals above are about the tokens, not the keys.
+    assert_eq!(v.verify(&valid).await.unwrap().sub, "alice");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_by_its_kid() {
+    let old = RsaKey::generate("2026-10");
+    let (issuer, url) = Issuer::serve(vec![old.jwk()]).await;
+    let v = verifier(&url, Duration::ZERO);
+    v.refresh().await.unwrap();
+    assert_eq!(issuer.fetches(), 1);
+
+    // The issuer publishes a new key and starts signing with it.
+    let new = RsaKey::generate("2026-11");
+    issuer.publish(new.jwk());
+    assert_eq!(v.verify(&new.token(&claims())).await.unwrap().sub, "alice");
+    assert_eq!(issuer.fetches(), 2);
+    // Known keys are served from the cache.
+    v.verify(&old.token(&claims())).await.unwrap();
+    v.verify(&new.token(&claims())).await.unwrap();
+    assert_eq!(issuer.fetches(), 2);
+}
+
+#[tokio::test]
+async fn unknown_kids_refetch_at_most_once_per_interval() {
+    let key = RsaKey::generate("key-1");
+    let (issuer, url) = Issuer::serve(vec![key.jwk()]).await;
+    let v = verifier(&url, Duration::from_secs(3600));
+
+    // Nothing fetched yet: the first unknown kid loads the keys once.
+    let stranger = RsaKey::generate("flood");
+    let (status, _) = refusal(&v, &stranger.token_as("flood-0", &claims())).await;
+    assert_eq!(status, 401);
+    assert_eq!(issuer.fetches(), 1);
+
+    // A flood of unknown kids within the interval fetches nothing more.
+    for i in 1..20 {
+        let (status, message) =
+            refusal(&v, &stranger.token_as(&format!("flood-{i}"), &claims())).await;
+        assert_eq!(status, 401);
+        assert_eq!(message, "invalid token: signed by an unknown key");
+    }
+    assert_eq!(issuer.fetches(), 1);
+
+    // Even a key the issuer has meanwhile published waits for the interval.
+    let rotated = RsaKey::generate("key-2");
+    issuer.publish(rotated.jwk());
+    assert!(v.verify(&rotated.token(&claims())).await.is_err());
+    assert_eq!(issuer.fetches(), 1);
+    // The known key keeps working throughout.
+    assert!(v.verify(&key.token(&claims())).await.is_ok());
+}

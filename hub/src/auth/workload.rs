@@ -1,0 +1,612 @@
+//! Workload identity: which spoke account and application a call comes from, proven with IAM.
+//!
+//! Two ways in, both verified by AWS, never taken from a field the client fills in:
+//! - On AWS Lambda behind API Gateway (or a function URL) with IAM authorization, the caller ARN from the
+//!   request context, which API Gateway verified.
+//! - Standalone, the caller sends a pre-signed `sts:GetCallerIdentity` request in the header
+//!   [`WORKLOAD_HEADER`] (base64 of a JSON object `{"method","url","headers","body"}`), the pattern of
+//!   Vault's AWS auth method. The hub checks it before anything is sent: it must target the configured STS
+//!   endpoint, be a `POST` of exactly `Action=GetCallerIdentity&Version=2011-06-15`, carry a SigV4
+//!   `authorization` for the `sts` service that signs `host` and `x-amz-date`, be fresh (`x-amz-date` within
+//!   [`MAX_SKEW_SECS`] of the hub's clock) and, when `identity.server_id` is set, sign
+//!   [`SERVER_ID_HEADER`] with that value. Then it forwards the request, unchanged, to that endpoint; STS
+//!   checks the signature and answers with the caller's ARN.
+//!
+//! The ARN is normalised (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` → `arn:aws:iam::ACCOUNT:role/ROLE`)
+//! and looked up in the spoke registry. The application comes from [`APPLICATION_HEADER`] and must be one the
+//! spoke registered (a spoke with one application may omit it).
+//!
+//! Constraints: the proof is a bearer credential for a few minutes, so it is never logged; the hub sends it
+//! only to the configured endpoint, whatever URL the proof names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http::HeaderMap;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::WorkloadIdentity;
+use crate::config::{HubConfig, SpokeStatus};
+use crate::error::HubError;
+use crate::registry::{RegistryError, SpokeRegistry};
+
+/// Request header carrying the pre-signed `sts:GetCallerIdentity` request.
+pub const WORKLOAD_HEADER: &str = "x-causeway-workload-identity";
+/// Signed header binding a proof to one hub (`identity.server_id`).
+pub const SERVER_ID_HEADER: &str = "x-causeway-server-id";
+/// Request header naming the calling application.
+pub const APPLICATION_HEADER: &str = "x-causeway-application";
+/// Largest accepted clock difference between `x-amz-date` and the hub, seconds.
+pub const MAX_SKEW_SECS: i64 = 300;
+/// Largest accepted proof header, bytes.
+const MAX_PROOF_BYTES: usize = 16 * 1024;
+/// The only body a proof may carry (parameters in any order).
+const ACTION: &str = "Action=GetCallerIdentity";
+const VERSION: &str = "Version=2011-06-15";
+
+/// A pre-signed `sts:GetCallerIdentity` request, as the caller sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedCallerIdentity {
+    /// `POST`.
+    pub method: String,
+    /// The STS endpoint the request was signed for, e.g. `https://sts.amazonaws.com/`.
+    pub url: String,
+    /// The request headers, `authorization` and `x-amz-date` included.
+    pub headers: BTreeMap<String, String>,
+    /// `Action=GetCallerIdentity&Version=2011-06-15`.
+    pub body: String,
+}
+
+impl SignedCallerIdentity {
+    /// The value for [`WORKLOAD_HEADER`].
+    pub fn to_header_value(&self) -> String {
+        STANDARD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a workload was not accepted. Messages never contain the proof or its signature.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// Workload identity is required and none was sent.
+    #[error(
+        "workload identity required: send a pre-signed `sts:GetCallerIdentity` request in `{WORKLOAD_HEADER}`"
+    )]
+    Missing,
+    /// The proof cannot be read.
+    #[error("invalid workload identity: {0}")]
+    Malformed(String),
+    /// The proof is readable but not acceptable (target, action, freshness, binding).
+    #[error("invalid workload identity: {0}")]
+    Refused(String),
+    /// STS did not accept the signed request.
+    #[error("invalid workload identity: sts refused the signed request ({0})")]
+    StsRefused(String),
+    /// STS could not be reached or answered nonsense.
+    #[error("cannot verify the workload identity: {0}")]
+    StsUnavailable(String),
+    /// The registry cannot answer.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A verified principal the registry does not know, or a suspended one.
+    #[error("{message}")]
+    NotRegistered {
+        /// The normalised principal.
+        principal: String,
+        /// Its account.
+        account: String,
+        /// Audit reason, e.g. `workload:unknown_principal`.
+        reason: &'static str,
+        /// The caller's message.
+        message: String,
+    },
+    /// The application header is missing or names an application the spoke did not register.
+    #[error("{0}")]
+    Application(String),
+}
+
+impl From<WorkloadError> for HubError {
+    fn from(err: WorkloadError) -> Self {
+        match err {
+            WorkloadError::Missing
+            | WorkloadError::Malformed(_)
+            | WorkloadError::Refused(_)
+            | WorkloadError::StsRefused(_) => Self::Unauthenticated(err.to_string()),
+            WorkloadError::StsUnavailable(_) | WorkloadError::Registry(_) => {
+                Self::Internal(err.to_string())
+            }
+            WorkloadError::NotRegistered { .. } | WorkloadError::Application(_) => {
+                Self::Forbidden(err.to_string())
+            }
+        }
+    }
+}
+
+// === ARNs ===
+
+/// A caller ARN reduced to the principal the registry is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `arn:<partition>:iam::<account>:role/<name>` or `…:user/<name>`.
+    pub arn: String,
+    /// The account id.
+    pub account: String,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// Normalises an IAM or STS caller ARN: a role session (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`) and
+/// a role with a path (`arn:aws:iam::ACCOUNT:role/PATH/ROLE`) both become `arn:aws:iam::ACCOUNT:role/ROLE`;
+/// users lose their path the same way. Anything else (root, federated users, malformed text) is `None`.
+pub fn normalise_principal(arn: &str) -> Option<Principal> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+        || account.len() != 12
+        || !account.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let segments: Vec<&str> = resource.split('/').collect();
+    let (kind, name) = match (service, segments.as_slice()) {
+        ("sts", ["assumed-role", role, session]) if valid_name(session) => ("role", *role),
+        ("iam", ["role", .., role]) if segments.len() >= 2 => ("role", *role),
+        ("iam", ["user", .., user]) if segments.len() >= 2 => ("user", *user),
+        _ => return None,
+    };
+    valid_name(name).then(|| Principal {
+        arn: format!("arn:{partition}:iam::{account}:{kind}/{name}"),
+        account: account.to_owned(),
+    })
+}
+
+// === proof checks ===
+
+/// Decodes the header value.
+pub fn decode_proof(value: &str) -> Result<SignedCallerIdentity, WorkloadError> {
+    if value.len() > MAX_PROOF_BYTES {
+        return Err(WorkloadError::Malformed(format!(
+            "`{WORKLOAD_HEADER}` is larger than {MAX_PROOF_BYTES} bytes"
+        )));
+    }
+    let bytes = STANDARD
+        .decode(value.trim())
+        .map_err(|_| WorkloadError::Malformed(format!("`{WORKLOAD_HEADER}` is not base64")))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        WorkloadError::Malformed(format!(
+            "`{WORKLOAD_HEADER}` must be base64 of {{\"method\",\"url\",\"headers\",\"body\"}}: {e}"
+        ))
+    })
+}
+
+fn same_target(url: &reqwest::Url, endpoint: &reqwest::Url) -> bool {
+    url.scheme() == endpoint.scheme()
+        && url.host_str() == endpoint.host_str()
+        && url.port_or_known_default() == endpoint.port_or_known_default()
+        && url.path() == endpoint.path()
+        && url.query().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+}
+
+fn parse_amz_date(value: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(value, format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+/// Checks a proof before anything is sent: target, action, signature form, freshness and binding. Returns
+/// its signing time (`x-amz-date`, epoch seconds).
+pub fn check_proof(
+    proof: &SignedCallerIdentity,
+    endpoint: &reqwest::Url,
+    server_id: Option<&str>,
+    now_unix: i64,
+) -> Result<i64, WorkloadError> {
+    let refuse = |m: String| Err(WorkloadError::Refused(m));
+    if !proof.method.eq_ignore_ascii_case("POST") {
+        return refuse("the signed request must be a `POST`".to_owned());
+    }
+    let Ok(url) = reqwest::Url::parse(&proof.url) else {
+        return refuse("the signed request's `url` is not a URL".to_owned());
+    };
+    if !same_target(&url, endpoint) {
+        return refuse(format!(
+            "the signed request targets `{}`; this hub accepts only `{endpoint}`",
+            url.origin().ascii_serialization()
+        ));
+    }
+    let mut params: Vec<&str> = proof.body.trim().split('&').collect();
+    params.sort_unstable();
+    if params != [ACTION, VERSION] {
+        return refuse(format!(
+            "the signed request must be exactly `{ACTION}&{VERSION}`"
+        ));
+    }
+    if let Some(host) = proof.header("host")
+        && Some(host) != url.host_str()
+        && Some(host.to_owned())
+            != url
+                .host_str()
+                .zip(url.port())
+                .map(|(h, p)| format!("{h}:{p}"))
+    {
+        return refuse("the signed `host` header does not match the `url`".to_owned());
+    }
+    let Some(authorization) = proof.header("authorization") else {
+        return refuse("the signed request has no `authorization` header".to_owned());
+    };
+    let Some(fields) = authorization.strip_prefix("AWS4-HMAC-SHA256 ") else {
+        return refuse("the signed request is not signed with `AWS4-HMAC-SHA256`".to_owned());
+    };
+    let field = |name: &str| {
+        fields
+            .split(',')
+            .map(str::trim)
+            .find_map(|f| f.strip_prefix(name))
+            .unwrap_or_default()
+    };
+    let scope: Vec<&str> = field("Credential=").split('/').collect();
+    if scope.len() != 5 || scope[3] != "sts" || scope[4] != "aws4_request" {
+        return refuse("the signature's credential scope is not for the `sts` service".to_owned());
+    }
+    let signed: Vec<&str> = field("SignedHeaders=").split(';').collect();
+    for required in ["host", "x-amz-date"] {
+        if !signed.contains(&required) {
+            return refuse(format!("the signature does not cover `{required}`"));
+        }
+    }
+    let Some(date) = proof.header("x-amz-date").and_then(parse_amz_date) else {
+        return refuse("the signed request has no valid `x-amz-date`".to_owned());
+    };
+    let skew = (now_unix - date).abs();
+    if skew > MAX_SKEW_SECS {
+        return refuse(format!(
+            "the signed request is stale: `x-amz-date` is {skew} s from the hub's clock (at most {MAX_SKEW_SECS} s)"
+        ));
+    }
+    if let Some(expected) = server_id
+        && (!signed.contains(&SERVER_ID_HEADER) || proof.header(SERVER_ID_HEADER) != Some(expected))
+    {
+        return refuse(format!(
+            "the signed request must sign `{SERVER_ID_HEADER}: {expected}`"
+        ));
+    }
+    Ok(date)
+}
+
+// === STS ===
+
+/// Sends a checked proof to STS and returns the caller ARN it answers with.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait CallerIdentityResolver: Send + Sync + std::fmt::Debug {
+    /// The ARN STS returns for the signed request.
+    async fn caller_arn(&self, proof: &SignedCallerIdentity) -> Result<String, WorkloadError>;
+}
+
+/// Forwards proofs to the configured STS endpoint over HTTPS (HTTP only for a local endpoint in tests).
+#[derive(Debug)]
+pub struct StsForwarder {
+    endpoint: reqwest::Url,
+    http: reqwest::Client,
+}
+
+impl StsForwarder {
+    /// A forwarder to `endpoint`, with its own HTTP client.
+    pub fn new(endpoint: reqwest::Url) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the STS client: {e}"))?;
+        Ok(Self { endpoint, http })
+    }
+}
+
+/// The text of the first `<tag>…</tag>` element.
+fn xml_element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..end].trim())
+}
+
+#[async_trait]
+impl CallerIdentityResolver for StsForwarder {
+    async fn caller_arn(&self, proof: &SignedCallerIdentity) -> Result<String, WorkloadError> {
+        let mut request = self
+            .http
+            .post(self.endpoint.clone())
+            .body(proof.body.clone());
+        for (name, value) in &proof.headers {
+            let name = name.to_ascii_lowercase();
+            // Framing headers are the HTTP client's to set; everything else goes as signed.
+            if matches!(
+                name.as_str(),
+                "host" | "content-length" | "connection" | "transfer-encoding"
+            ) {
+                continue;
+            }
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| WorkloadError::StsUnavailable(format!("sts: {}", e.without_url())))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| WorkloadError::StsUnavailable(format!("sts: {}", e.without_url())))?;
+        if status.is_client_error() {
+            let code = xml_element(&text, "Code").unwrap_or("unknown error");
+            return Err(WorkloadError::StsRefused(format!(
+                "{} {code}",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(WorkloadError::StsUnavailable(format!(
+                "sts answered {}",
+                status.as_u16()
+            )));
+        }
+        xml_element(&text, "Arn")
+            .filter(|_| text.contains("GetCallerIdentityResult"))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                WorkloadError::StsUnavailable("sts answered without a caller ARN".to_owned())
+            })
+    }
+}
+
+// === the verifier ===
+
+/// Most proofs remembered at once; beyond it, expired ones are dropped, then all.
+const CACHE_ENTRIES: usize = 10_000;
+
+/// Verifies workload identities and maps them to registered spokes.
+///
+/// A proof STS accepted is remembered (by its SHA-256, never its text) until its freshness window ends, so an
+/// agent that reuses one proof for many calls costs one STS round trip; every call still passes
+/// [`check_proof`] and the registry lookup, so a suspension applies at once.
+#[derive(Debug)]
+pub struct WorkloadVerifier {
+    endpoint: reqwest::Url,
+    server_id: Option<String>,
+    required: bool,
+    resolver: Arc<dyn CallerIdentityResolver>,
+    registry: Arc<dyn SpokeRegistry>,
+    verified: Mutex<HashMap<[u8; 32], (String, i64)>>,
+}
+
+impl WorkloadVerifier {
+    /// A verifier for the configured endpoint and binding.
+    pub fn new(
+        endpoint: reqwest::Url,
+        server_id: Option<String>,
+        required: bool,
+        resolver: Arc<dyn CallerIdentityResolver>,
+        registry: Arc<dyn SpokeRegistry>,
+    ) -> Self {
+        Self {
+            endpoint,
+            server_id,
+            required,
+            resolver,
+            registry,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn caller_arn(
+        &self,
+        value: &str,
+        proof: &SignedCallerIdentity,
+        signed_at: i64,
+        now_unix: i64,
+    ) -> Result<String, WorkloadError> {
+        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+        let remembered = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&digest).cloned());
+        if let Some((arn, _)) = remembered.filter(|(_, until)| *until >= now_unix) {
+            return Ok(arn);
+        }
+        let arn = self.resolver.caller_arn(proof).await?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.retain(|_, (_, until)| *until >= now_unix);
+                if cache.len() >= CACHE_ENTRIES {
+                    cache.clear();
+                }
+            }
+            cache.insert(digest, (arn.clone(), signed_at + MAX_SKEW_SECS));
+        }
+        Ok(arn)
+    }
+
+    /// The workload behind a request: from the Lambda request context when API Gateway verified one, else
+    /// from the proof header. `None` when neither is present and workload identity is optional.
+    pub async fn identify(
+        &self,
+        headers: &HeaderMap,
+        context_arn: Option<&str>,
+        now_unix: i64,
+    ) -> Result<Option<WorkloadIdentity>, WorkloadError> {
+        let arn = match (context_arn, headers.get(WORKLOAD_HEADER)) {
+            (Some(arn), _) => arn.to_owned(),
+            (None, Some(value)) => {
+                let value = value.to_str().map_err(|_| {
+                    WorkloadError::Malformed(format!("`{WORKLOAD_HEADER}` must be ASCII"))
+                })?;
+                let proof = decode_proof(value)?;
+                let signed_at =
+                    check_proof(&proof, &self.endpoint, self.server_id.as_deref(), now_unix)?;
+                self.caller_arn(value, &proof, signed_at, now_unix).await?
+            }
+            (None, None) if self.required => return Err(WorkloadError::Missing),
+            (None, None) => return Ok(None),
+        };
+        let principal = normalise_principal(&arn).ok_or_else(|| {
+            WorkloadError::Refused(format!(
+                "the caller `{arn}` is not an IAM role or user; call with a spoke role"
+            ))
+        })?;
+        let not_registered = |reason, message| WorkloadError::NotRegistered {
+            principal: principal.arn.clone(),
+            account: principal.account.clone(),
+            reason,
+            message,
+        };
+        let Some(spoke) = self.registry.lookup(&principal.arn).await? else {
+            return Err(not_registered(
+                "workload:unknown_principal",
+                format!(
+                    "principal `{}` is not registered as a spoke of this hub",
+                    principal.arn
+                ),
+            ));
+        };
+        if spoke.status == SpokeStatus::Suspended {
+            return Err(not_registered(
+                "workload:spoke_suspended",
+                format!(
+                    "spoke account `{}` (principal `{}`) is suspended",
+                    spoke.account, principal.arn
+                ),
+            ));
+        }
+        let requested = headers
+            .get(APPLICATION_HEADER)
+            .map(|v| v.to_str().unwrap_or_default().trim().to_owned());
+        let application = match (requested, spoke.applications.as_slice()) {
+            (Some(app), apps) if apps.contains(&app) => app,
+            (None, [only]) => only.clone(),
+            (Some(app), apps) => {
+                return Err(WorkloadError::Application(format!(
+                    "application `{app}` is not registered for principal `{}`; registered: {}",
+                    principal.arn,
+                    listed(apps)
+                )));
+            }
+            (None, apps) => {
+                return Err(WorkloadError::Application(format!(
+                    "send `{APPLICATION_HEADER}`: principal `{}` is registered for {}",
+                    principal.arn,
+                    listed(apps)
+                )));
+            }
+        };
+        Ok(Some(WorkloadIdentity {
+            principal: principal.arn,
+            spoke_account: spoke.account,
+            ou: spoke.ou,
+            application,
+        }))
+    }
+}
+
+fn listed(items: &[String]) -> String {
+    if items.is_empty() {
+        return "no applications".to_owned();
+    }
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Problems with `[identity]` workload settings and `[[spokes]]`, for config validation.
+pub fn config_problems(config: &HubConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    match reqwest::Url::parse(&config.identity.sts_endpoint) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.query().is_none() => {}
+        _ => problems.push(format!(
+            "`identity.sts_endpoint` must be an http(s) URL with no query, not `{}`",
+            config.identity.sts_endpoint
+        )),
+    }
+    if config
+        .identity
+        .server_id
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        problems.push("`identity.server_id` must not be empty when set".to_owned());
+    }
+    if config.identity.workload_required()
+        && config.spokes.is_empty()
+        && config.registry.store == crate::config::RegistryStoreKind::Config
+    {
+        problems.push(
+            "workload identity is required (`identity.require_workload`, on by default in `oidc` mode) but no `[[spokes]]` are registered"
+                .to_owned(),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, spoke) in config.spokes.iter().enumerate() {
+        match normalise_principal(&spoke.principal) {
+            None => problems.push(format!(
+                "`spokes[{i}].principal` `{}` is not an IAM role or user ARN",
+                spoke.principal
+            )),
+            Some(p) => {
+                if p.account != spoke.account {
+                    problems.push(format!(
+                        "`spokes[{i}].account` `{}` is not the account of its principal ({})",
+                        spoke.account, p.account
+                    ));
+                }
+                if !seen.insert(p.arn.clone()) {
+                    problems.push(format!(
+                        "`spokes[{i}].principal` `{}` is registered twice",
+                        p.arn
+                    ));
+                }
+            }
+        }
+        if spoke.applications.is_empty() || spoke.applications.iter().any(|a| a.trim().is_empty()) {
+            problems.push(format!(
+                "`spokes[{i}].applications` must list at least one non-empty application"
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,429 @@
+//! Workload identity end to end: a workload assumes its invoker role in moto's STS, pre-signs
+//! `sts:GetCallerIdentity` with the role's credentials, and calls the real hub, which checks the proof,
+//! forwards it to moto's STS, maps the returned role to its spoke and audits the call under it.
+//!
+//! moto answers `GetCallerIdentity` for any request made with credentials it issued, without checking the
+//! SigV4 signature, so a forged signature is not caught here; what the hub itself checks (target endpoint,
+//! action, freshness, server-id binding, registration and status of the principal) is.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use causeway_audit::RecordFilter;
+use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_hub::auth::workload::{SignedCallerIdentity, WORKLOAD_HEADER};
+use causeway_hub::config::{HubConfig, SpokeConfig, SpokeStatus};
+use causeway_hub::registry::DynamoDbRegistry;
+use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
+use causeway_testkit::moto::MotoServer;
+use serde_json::{Value, json};
+
+const SPOKE_ACCOUNT: &str = "111122223333";
+const INVOKER_ROLE: &str = "arn:aws:iam::111122223333:role/causeway-invoker";
+const SUSPENDED_ACCOUNT: &str = "444455556666";
+const SUSPENDED_ROLE: &str = "arn:aws:iam::444455556666:role/causeway-invoker";
+const SANDBOX_ROLE: &str = "arn:aws:iam::777788889999:role/sandbox-invoker";
+const SERVER_ID: &str = "causeway-hub-test";
+const BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+
+/// Credentials of a role session, as the spoke agent holds them after `sts:AssumeRole`.
+async fn assume(moto: &MotoServer, role: &str, session: &str) -> Credentials {
+    let sts = aws_sdk_sts::Client::new(&moto.sdk_config().await);
+    let out = sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name(session)
+        .external_id("causeway-hub")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials.unwrap();
+    Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        None,
+        "assumed-role",
+    )
+}
+
+/// A pre-signed `GetCallerIdentity` for `url`, signed at `time`, binding `server_id` when given.
+fn presign(
+    creds: &Credentials,
+    url: &str,
+    body: &str,
+    time: SystemTime,
+    server_id: Option<&str>,
+) -> SignedCallerIdentity {
+    let mut headers = vec![(
+        "content-type".to_owned(),
+        "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
+    )];
+    if let Some(id) = server_id {
+        headers.push(("x-causeway-server-id".to_owned(), id.to_owned()));
+    }
+    let identity = creds.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("sts")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = http::Request::builder().uri(url).method("POST");
+    for (k, v) in &headers {
+        request = request.header(k, v);
+    }
+    let mut request = request.body(()).unwrap();
+    instructions.apply_to_request_http1x(&mut request);
+    SignedCallerIdentity {
+        method: "POST".into(),
+        url: url.into(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        body: body.into(),
+    }
+}
+
+fn spoke(principal: &str, account: &str, status: SpokeStatus) -> SpokeConfig {
+    SpokeConfig {
+        principal: principal.into(),
+        account: account.into(),
+        ou: "workloads-prod".into(),
+        team: "claims".into(),
+        applications: vec!["claims-triage".into(), "claims-search".into()],
+        status,
+    }
+}
+
+async fn hub_for(moto: &MotoServer) -> TestHub {
+    let mut config = HubConfig::default();
+    config.identity.require_workload = Some(true);
+    config.identity.sts_endpoint = moto.endpoint_url();
+    config.identity.server_id = Some(SERVER_ID.into());
+    config.spokes = vec![
+        spoke(INVOKER_ROLE, SPOKE_ACCOUNT, SpokeStatus::Active),
+        spoke(SUSPENDED_ROLE, SUSPENDED_ACCOUNT, SpokeStatus::Suspended),
+        SpokeConfig {
+            ou: "sandbox".into(),
+            ..spoke(SANDBOX_ROLE, "777788889999", SpokeStatus::Active)
+        },
+    ];
+    spawn_hub_with(HubOptions {
+        config,
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn call(hub: &TestHub, proof: Option<&SignedCallerIdentity>, app: &str) -> (u16, Value) {
+    call_with(hub, proof, app, "internal").await
+}
+
+async fn call_with(
+    hub: &TestHub,
+    proof: Option<&SignedCallerIdentity>,
+    app: &str,
+    classification: &str,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(hub.url("/v1/invoke"))
+        .bearer_auth(hub.token("alice", &["engineers"]))
+        .header("x-causeway-application", app)
+        .header("x-causeway-data-classification", classification)
+        .json(&json!({
+            "model": "local-dev", "purpose": "evaluation",
+            "messages": [{"role": "user", "content": "hello"}],
+        }));
+    if let Some(proof) = proof {
+        request = request.header(WORKLOAD_HEADER, proof.to_header_value());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn records(hub: &TestHub) -> Vec<AuditRecord> {
+    let mut records: Vec<_> = hub
+        .audit_reader()
+        .unwrap()
+        .query(&RecordFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    records.sort_by_key(|r| r.sequence);
+    records
+}
+
+fn message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or("<none>")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workload_with_a_presigned_identity_is_mapped_to_its_spoke() {
+    let moto = MotoServer::start().await.unwrap();
+    let hub = hub_for(&moto).await;
+    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let url = format!("{}/", moto.endpoint_url());
+    let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
+
+    let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
+    assert_eq!(status, 200, "{body}");
+    let all = records(&hub);
+    assert_eq!(all.len(), 1);
+    let event = &all[0].event;
+    assert_eq!(event.outcome, Outcome::Answered);
+    assert_eq!(event.workload_principal.as_deref(), Some(INVOKER_ROLE));
+    assert_eq!(event.spoke_account.as_deref(), Some(SPOKE_ACCOUNT));
+    assert_eq!(event.application.as_deref(), Some("claims-triage"));
+    assert_eq!(event.user_sub.as_deref(), Some("alice"));
+
+    // The same principal may not speak for an application it did not register.
+    let (status, body) = call(&hub, Some(&proof), "payroll").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        message(&body).contains("application `payroll` is not registered"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proofs_that_do_not_hold_are_refused() {
+    let moto = MotoServer::start().await.unwrap();
+    let hub = hub_for(&moto).await;
+    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let url = format!("{}/", moto.endpoint_url());
+
+    // No proof at all, with workload identity required.
+    let (status, body) = call(&hub, None, "claims-triage").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        message(&body).starts_with("workload identity required"),
+        "{body}"
+    );
+
+    // Signed ten minutes ago.
+    let stale = presign(
+        &creds,
+        &url,
+        BODY,
+        SystemTime::now() - Duration::from_secs(600),
+        Some(SERVER_ID),
+    );
+    let (status, body) = call(&hub, Some(&stale), "claims-triage").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(message(&body).contains("is stale"), "{body}");
+
+    // Signed for another endpoint.
+    let elsewhere = presign(
+        &creds,
+        "https://sts.amazonaws.com/",
+        BODY,
+        SystemTime::now(),
+        Some(SERVER_ID),
+    );
+    let (status, body) = call(&hub, Some(&elsewhere), "claims-triage").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(message(&body).contains("this hub accepts only"), "{body}");
+
+    // Another action than GetCallerIdentity.
+    let other_action = presign(
+        &creds,
+        &url,
+        "Action=GetSessionToken&Version=2011-06-15",
+        SystemTime::now(),
+        Some(SERVER_ID),
+    );
+    let (status, body) = call(&hub, Some(&other_action), "claims-triage").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(message(&body).contains("must be exactly"), "{body}");
+
+    // Made for another hub (a different signed server id), or without the binding.
+    for server_id in [Some("another-hub"), None] {
+        let unbound = presign(&creds, &url, BODY, SystemTime::now(), server_id);
+        let (status, body) = call(&hub, Some(&unbound), "claims-triage").await;
+        assert_eq!(status, 401, "{body}");
+        assert!(message(&body).contains("x-causeway-server-id"), "{body}");
+    }
+
+    // Refusals of the proof itself are not model calls: nothing was audited.
+    assert!(records(&hub).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_and_suspended_principals_are_denied_and_audited() {
+    let moto = MotoServer::start().await.unwrap();
+    let hub = hub_for(&moto).await;
+    let url = format!("{}/", moto.endpoint_url());
+
+    let stranger = assume(&moto, "arn:aws:iam::999988887777:role/someone", "x").await;
+    let proof = presign(&stranger, &url, BODY, SystemTime::now(), Some(SERVER_ID));
+    let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        message(&body),
+        "principal `arn:aws:iam::999988887777:role/someone` is not registered as a spoke of this hub"
+    );
+
+    let suspended = assume(&moto, SUSPENDED_ROLE, "old-agent").await;
+    let proof = presign(&suspended, &url, BODY, SystemTime::now(), Some(SERVER_ID));
+    let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(message(&body).contains("is suspended"), "{body}");
+
+    let all = records(&hub);
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|r| r.event.outcome == Outcome::Denied));
+    assert_eq!(
+        all[0].event.reasons,
+        vec!["workload:unknown_principal".to_owned()]
+    );
+    assert_eq!(all[0].event.spoke_account.as_deref(), Some("999988887777"));
+    assert_eq!(
+        all[1].event.reasons,
+        vec!["workload:spoke_suspended".to_owned()]
+    );
+    assert_eq!(
+        all[1].event.workload_principal.as_deref(),
+        Some(SUSPENDED_ROLE)
+    );
+    assert_eq!(
+        body["error"]["audit_id"].as_str().unwrap(),
+        all[1].event.id.to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spoke_ou_reaches_the_cedar_context() {
+    let moto = MotoServer::start().await.unwrap();
+    let hub = hub_for(&moto).await;
+    let url = format!("{}/", moto.endpoint_url());
+    let creds = assume(&moto, SANDBOX_ROLE, "experiment").await;
+    let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
+
+    // The sandbox OU may send public data only (policy `sandbox-ou-public-data-only`).
+    let (status, body) = call_with(&hub, Some(&proof), "claims-search", "internal").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        message(&body).contains("forbid:sandbox-ou-public-data-only"),
+        "{body}"
+    );
+    let (status, body) = call_with(&hub, Some(&proof), "claims-search", "public").await;
+    assert_eq!(status, 200, "{body}");
+
+    let all = records(&hub);
+    assert_eq!(all[0].event.outcome, Outcome::Denied);
+    assert_eq!(all[0].event.spoke_account.as_deref(), Some("777788889999"));
+    assert_eq!(all[1].event.application.as_deref(), Some("claims-search"));
+}
+
+/// The registry in DynamoDB (moto), as onboarding writes it.
+async fn registry_table(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    client
+        .create_table()
+        .table_name(REGISTRY_TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    client
+}
+
+async fn register(dynamodb: &aws_sdk_dynamodb::Client, status: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    dynamodb
+        .put_item()
+        .table_name(REGISTRY_TABLE)
+        .item("pk", AttributeValue::S(INVOKER_ROLE.into()))
+        .item("account", AttributeValue::S(SPOKE_ACCOUNT.into()))
+        .item("ou", AttributeValue::S("workloads-prod".into()))
+        .item("team", AttributeValue::S("claims".into()))
+        .item(
+            "applications",
+            AttributeValue::Ss(vec!["claims-triage".into()]),
+        )
+        .item("status", AttributeValue::S(status.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+const REGISTRY_TABLE: &str = "causeway-spoke-registry";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
+    let moto = MotoServer::start().await.unwrap();
+    let dynamodb = registry_table(&moto).await;
+    register(&dynamodb, "active").await;
+
+    let mut config = HubConfig::default();
+    config.identity.require_workload = Some(true);
+    config.identity.sts_endpoint = moto.endpoint_url();
+    let registry = DynamoDbRegistry::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
+        REGISTRY_TABLE,
+    );
+    let hub = spawn_hub_with(HubOptions {
+        config,
+        registry: Some(Arc::new(registry)),
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap();
+
+    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let url = format!("{}/", moto.endpoint_url());
+    let proof = presign(&creds, &url, BODY, SystemTime::now(), None);
+    let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
+    assert_eq!(status, 200, "{body}");
+
+    // Onboarding suspends the spoke: the next call is refused, with no restart.
+    register(&dynamodb, "suspended").await;
+    let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(message(&body).contains("is suspended"), "{body}");
+
+    let all = records(&hub);
+    assert_eq!(all[0].event.spoke_account.as_deref(), Some(SPOKE_ACCOUNT));
+    assert_eq!(
+        all[1].event.reasons,
+        vec!["workload:spoke_suspended".to_owned()]
+    );
+}
