@@ -4,8 +4,11 @@
 //! runs. Output for people goes to stdout as text; `--output json` prints one JSON document for scripts.
 
 pub mod dev;
+pub mod evidence;
+pub mod guard;
+pub mod policy;
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -41,6 +44,15 @@ pub enum Command {
     /// Development helpers for the embedded default (never for production).
     #[command(subcommand)]
     Dev(dev::DevCommand),
+    /// Audit evidence: query records, export and verify tamper-evident evidence packs.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
+    /// Try a guard profile on sample text (`guard scan`) before rolling it out.
+    #[command(subcommand)]
+    Guard(guard::GuardCommand),
+    /// Would this principal be allowed? Decide a request against the Cedar policies (`policy check`).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Exit codes that mean something to scripts.
@@ -54,6 +66,12 @@ pub enum CliExit {
     Usage = 2,
     /// A file or store could not be read or written.
     Io = 3,
+    /// `guard scan`: at least one input would be blocked by the guard profile.
+    Blocked = 4,
+    /// `evidence verify`: the audit trail or evidence pack is broken (tampered, truncated, missing).
+    VerificationFailed = 5,
+    /// `policy check`: the policies deny the request.
+    Denied = 6,
 }
 
 /// A command failure: an exit code and a one-line message.
@@ -84,9 +102,17 @@ impl CliError {
     }
 }
 
-/// Runs a parsed command, writing its output to `out`.
+/// Runs a parsed command, writing its output to `out`; commands that read standard input read the process's.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    run_with_stdin(cli, &mut std::io::stdin().lock(), out)
+}
+
+/// Runs a parsed command with `stdin` as its standard input, writing its output to `out`.
+pub fn run_with_stdin(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Dev(command) => dev::run(command, cli.output, out),
+        Command::Evidence(command) => evidence::run(command, cli.output, out),
+        Command::Guard(command) => guard::run(command, stdin, out),
+        Command::Policy(command) => policy::run(command, cli.output, out),
     }
 }

@@ -26,14 +26,18 @@ use uuid::Uuid;
 use crate::auth::JwtVerifier;
 use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 use crate::auth::jwt::KeySource;
-use crate::budget::Budgets;
-use crate::config::{HubConfig, IdentityMode};
+use crate::auth::workload::{CallerIdentityResolver, StsForwarder, WorkloadVerifier};
+use crate::budget::dynamodb::DynamoDbStore;
+use crate::budget::{BudgetStore, Budgets, MemoryStore};
+use crate::config::{BudgetStoreKind, HubConfig, IdentityMode, RegistryStoreKind};
 use crate::error::HubError;
 use crate::invoke::ModelInvoker;
 use crate::invoke::bedrock::BedrockInvoker;
 use crate::invoke::local::LocalModel;
 use crate::invoke::openai::OpenAiInvoker;
 use crate::metrics::Metrics;
+use crate::policy::PolicyStore;
+use crate::registry::{DynamoDbRegistry, EmbeddedRegistry, SpokeRegistry};
 use crate::routes;
 
 /// Everything a request needs, built once at start-up.
@@ -41,12 +45,14 @@ use crate::routes;
 pub struct AppState {
     /// The validated configuration.
     pub config: HubConfig,
-    /// Catalog, purposes and Cedar policies.
-    pub policy: Arc<PolicyBundle>,
+    /// Catalog, purposes and Cedar policies in force; reloaded from `policy.dir` without a restart.
+    pub policy: Arc<PolicyStore>,
     /// The guard engine with its profile.
     pub guard: Arc<GuardEngine>,
     /// Verifies bearer tokens.
     pub verifier: Arc<JwtVerifier>,
+    /// Verifies workload identities and maps them to registered spokes.
+    pub workload: Arc<WorkloadVerifier>,
     /// The audit store.
     pub audit: Arc<dyn AuditSink>,
     /// Budgets.
@@ -81,6 +87,10 @@ pub struct Overrides {
     pub audit: Option<Arc<dyn AuditSink>>,
     /// Environment lookups (for `providers.openai.api_key_env`). Default: the process environment.
     pub env: Option<std::collections::HashMap<String, String>>,
+    /// The spoke registry. Default: the embedded registry of `[[spokes]]`.
+    pub registry: Option<Arc<dyn SpokeRegistry>>,
+    /// The budget counter store. Default: per `budgets.store`.
+    pub budget_store: Option<Arc<dyn BudgetStore>>,
 }
 
 /// The hub cannot start.
@@ -101,6 +111,18 @@ pub enum StartupError {
     /// A setting cannot be honoured.
     #[error("config: {0}")]
     Config(String),
+}
+
+/// The AWS SDK config from the standard provider chain, with an optional region and endpoint.
+async fn aws_sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    if let Some(endpoint) = endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
 }
 
 /// Builds the state from a validated config. `on_lambda` refuses development identity.
@@ -155,9 +177,45 @@ pub async fn build_state(
         }
     };
 
+    let sts_endpoint = reqwest::Url::parse(&config.identity.sts_endpoint)
+        .map_err(|e| StartupError::Config(format!("`identity.sts_endpoint`: {e}")))?;
+    let resolver: Arc<dyn CallerIdentityResolver> =
+        Arc::new(StsForwarder::new(sts_endpoint.clone()).map_err(StartupError::Config)?);
+    let registry: Arc<dyn SpokeRegistry> = match (overrides.registry, config.registry.store) {
+        (Some(registry), _) => registry,
+        (None, RegistryStoreKind::Config) => {
+            Arc::new(EmbeddedRegistry::from_config(&config.spokes))
+        }
+        (None, RegistryStoreKind::Dynamodb) => {
+            let sdk = aws_sdk_config(
+                config.registry.region.as_deref(),
+                config.registry.endpoint_url.as_deref(),
+            )
+            .await;
+            Arc::new(DynamoDbRegistry::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                config.registry.table.clone().unwrap_or_default(),
+            ))
+        }
+    };
+    let workload = WorkloadVerifier::new(
+        sts_endpoint,
+        config.identity.server_id.clone(),
+        config.identity.workload_required(),
+        resolver,
+        registry,
+    );
+
     let audit: Arc<dyn AuditSink> = match overrides.audit {
         Some(sink) => sink,
-        None => Arc::new(EmbeddedStore::open(config.audit_path())?),
+        None => Arc::new(EmbeddedStore::open_with(
+            config.audit_path(),
+            causeway_audit::StoreOptions {
+                checkpoint_every: config.audit.checkpoint_every,
+                checkpoint_interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
+                ..causeway_audit::StoreOptions::default()
+            },
+        )?),
     };
 
     let local: Option<Arc<dyn ModelInvoker>> = config
@@ -204,14 +262,42 @@ pub async fn build_state(
         None => None,
     };
 
+    let budget_store: Arc<dyn BudgetStore> = match (overrides.budget_store, config.budgets.store) {
+        (Some(store), _) => store,
+        (None, BudgetStoreKind::Memory) => Arc::new(MemoryStore::default()),
+        (None, BudgetStoreKind::Dynamodb) => {
+            let sdk = aws_sdk_config(
+                config.budgets.region.as_deref(),
+                config.budgets.endpoint_url.as_deref(),
+            )
+            .await;
+            let table = config.budgets.table.clone().unwrap_or_default();
+            Arc::new(DynamoDbStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                table,
+            ))
+        }
+    };
+
+    let metrics = Arc::new(Metrics::new());
+    let policy = Arc::new(PolicyStore::new(policy, config.policy.dir.clone()));
+    if policy.dir().is_some() {
+        crate::spawn(crate::policy::watch(
+            Arc::downgrade(&policy),
+            Arc::downgrade(&metrics),
+            Duration::from_secs(config.policy.reload_secs),
+        ));
+    }
+
     Ok(AppState {
-        budgets: Arc::new(Budgets::new(config.budgets.clone())),
+        budgets: Arc::new(Budgets::with_store(&config.budgets, budget_store)),
         config,
-        policy: Arc::new(policy),
+        policy,
         guard: Arc::new(guard),
         verifier: Arc::new(verifier),
+        workload: Arc::new(workload),
         audit,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         local,
         bedrock,
         openai,

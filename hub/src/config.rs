@@ -28,6 +28,10 @@ pub struct HubConfig {
     pub providers: ProvidersConfig,
     /// Request-rate and token budgets.
     pub budgets: BudgetConfig,
+    /// The spoke registry: which IAM principals may call, and as which spoke account and applications.
+    pub spokes: Vec<SpokeConfig>,
+    /// Where the spoke registry lives: these `[[spokes]]` (default) or a DynamoDB table.
+    pub registry: RegistryConfig,
     /// The audit store.
     pub audit: AuditConfig,
     /// Log output.
@@ -97,6 +101,26 @@ pub struct IdentityConfig {
     pub groups_claim: String,
     /// Clock skew allowed on `exp` and `nbf`, seconds. Default 30.
     pub leeway_secs: u64,
+    /// Refuse calls without a verified workload identity. Default: true in `oidc` mode, false in `dev`
+    /// mode.
+    pub require_workload: Option<bool>,
+    /// The STS endpoint pre-signed `GetCallerIdentity` requests must target and are forwarded to. Default
+    /// `https://sts.amazonaws.com`.
+    pub sts_endpoint: String,
+    /// When set, a workload proof must sign the header `x-causeway-server-id` with this value, so a proof
+    /// made for another service cannot be replayed here.
+    pub server_id: Option<String>,
+}
+
+/// The STS endpoint used when `identity.sts_endpoint` is not set.
+pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.amazonaws.com";
+
+impl IdentityConfig {
+    /// Whether calls need a verified workload identity.
+    pub fn workload_required(&self) -> bool {
+        self.require_workload
+            .unwrap_or(self.mode == IdentityMode::Oidc)
+    }
 }
 
 impl Default for IdentityConfig {
@@ -109,12 +133,15 @@ impl Default for IdentityConfig {
             jwks_file: None,
             groups_claim: "groups".to_owned(),
             leeway_secs: 30,
+            require_workload: None,
+            sts_endpoint: DEFAULT_STS_ENDPOINT.to_owned(),
+            server_id: None,
         }
     }
 }
 
 /// `[policy]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// A directory laid out like `policies/` (catalog, purposes, Cedar). Default: the bundle compiled into
@@ -122,6 +149,18 @@ pub struct PolicyConfig {
     pub dir: Option<PathBuf>,
     /// A guard profile TOML file. Default: the `default` profile compiled into the binary.
     pub guard_profile: Option<PathBuf>,
+    /// Seconds between checks of `dir` for changed policies; 0 reloads on `SIGHUP` only. Default 30.
+    pub reload_secs: u64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            guard_profile: None,
+            reload_secs: 30,
+        }
+    }
 }
 
 /// `[defaults]`
@@ -228,8 +267,18 @@ pub struct BudgetConfig {
     pub user_requests_per_minute: u32,
     /// Tokens (input + output) per UTC day per user. Default 1,000,000.
     pub user_tokens_per_day: u64,
-    /// Calls per minute for the whole hub instance. Default 0 (off).
+    /// Calls per minute for the whole hub (across instances with the `dynamodb` store). Default 0 (off).
     pub global_requests_per_minute: u32,
+    /// Further limits: `{ subject, metric, window, limit }`.
+    pub limits: Vec<BudgetLimitConfig>,
+    /// Where counters live: `memory` (this instance only; default) or `dynamodb` (shared by every instance).
+    pub store: BudgetStoreKind,
+    /// The DynamoDB table (store `dynamodb`): partition key `pk` (string), TTL attribute `expires_at`.
+    pub table: Option<String>,
+    /// DynamoDB region. Default: from the AWS environment.
+    pub region: Option<String>,
+    /// DynamoDB endpoint override, e.g. a VPC endpoint.
+    pub endpoint_url: Option<String>,
 }
 
 impl Default for BudgetConfig {
@@ -238,16 +287,157 @@ impl Default for BudgetConfig {
             user_requests_per_minute: 60,
             user_tokens_per_day: 1_000_000,
             global_requests_per_minute: 0,
+            limits: Vec::new(),
+            store: BudgetStoreKind::Memory,
+            table: None,
+            region: None,
+            endpoint_url: None,
         }
     }
 }
 
-/// `[audit]`
+/// Where budget counters live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetStoreKind {
+    /// In this process: exact for one instance.
+    #[default]
+    Memory,
+    /// A DynamoDB table with conditional updates: exact across any number of instances.
+    Dynamodb,
+}
+
+/// Who a budget counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetSubject {
+    /// Each user (`sub`).
+    User,
+    /// Each application (needs a verified workload).
+    Application,
+    /// Each spoke account (needs a verified workload).
+    SpokeAccount,
+    /// The whole hub.
+    Global,
+}
+
+/// What a budget counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetMetric {
+    /// Calls.
+    Requests,
+    /// Input plus output tokens.
+    Tokens,
+    /// Cost in micro-dollars, from the catalog's prices.
+    CostMicroUsd,
+}
+
+/// The fixed window a budget counts over (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetWindow {
+    /// A clock minute.
+    Minute,
+    /// A UTC day.
+    Day,
+    /// A UTC calendar month.
+    Month,
+}
+
+/// `[[budgets.limits]]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetLimitConfig {
+    /// `user`, `application`, `spoke_account` or `global`.
+    pub subject: BudgetSubject,
+    /// `requests`, `tokens` or `cost_micro_usd`.
+    pub metric: BudgetMetric,
+    /// `minute`, `day` or `month`.
+    pub window: BudgetWindow,
+    /// The limit; 0 disables it.
+    pub limit: u64,
+}
+
+/// Whether a registered spoke may call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpokeStatus {
+    /// Calls are accepted (default).
+    #[default]
+    Active,
+    /// Calls are refused with 403 and audited.
+    Suspended,
+}
+
+/// `[[spokes]]`: one IAM principal allowed to call the hub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpokeConfig {
+    /// The role (or user) ARN, e.g. `arn:aws:iam::111122223333:role/causeway-invoker`. Sessions of the role
+    /// (`arn:aws:sts::…:assumed-role/causeway-invoker/…`) match it. Role paths are not part of the match.
+    pub principal: String,
+    /// The spoke account id (must be the principal's account).
+    pub account: String,
+    /// The organizational unit the account sits in.
+    #[serde(default)]
+    pub ou: String,
+    /// The owning team.
+    #[serde(default)]
+    pub team: String,
+    /// Applications that may call through this principal (sent as `x-causeway-application`).
+    pub applications: Vec<String>,
+    /// `active` (default) or `suspended`.
+    #[serde(default)]
+    pub status: SpokeStatus,
+}
+
+/// Where the spoke registry lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryStoreKind {
+    /// The `[[spokes]]` of this file (default).
+    #[default]
+    Config,
+    /// A DynamoDB table written by onboarding, shared by every instance.
+    Dynamodb,
+}
+
+/// `[registry]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// `config` (default) or `dynamodb`.
+    pub store: RegistryStoreKind,
+    /// The DynamoDB table (store `dynamodb`): partition key `pk` (string), the principal ARN.
+    pub table: Option<String>,
+    /// DynamoDB region. Default: from the AWS environment.
+    pub region: Option<String>,
+    /// DynamoDB endpoint override, e.g. a VPC endpoint.
+    pub endpoint_url: Option<String>,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
-    /// The embedded store's file. Default `<data_dir>/audit.db`.
+    /// The embedded store's file. Default `<data_dir>/audit.db`. Its signing and master key files live in the
+    /// same directory.
     pub path: Option<PathBuf>,
+    /// A signed checkpoint after at most this many records. Default 1000.
+    pub checkpoint_every: u64,
+    /// A signed checkpoint at least this often (seconds) while records arrive. Default 60.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            checkpoint_every: 1000,
+            checkpoint_interval_secs: 60,
+        }
+    }
 }
 
 /// Log line format.
@@ -353,6 +543,20 @@ impl HubConfig {
                 _ => {}
             }
         }
+        problems.extend(crate::auth::workload::config_problems(self));
+        if self.registry.store == RegistryStoreKind::Dynamodb
+            && self.registry.table.as_deref().is_none_or(str::is_empty)
+        {
+            problems.push(
+                "`registry.table` is required when `registry.store` is `dynamodb`".to_owned(),
+            );
+        }
+        if self.budgets.store == BudgetStoreKind::Dynamodb
+            && self.budgets.table.as_deref().is_none_or(str::is_empty)
+        {
+            problems
+                .push("`budgets.table` is required when `budgets.store` is `dynamodb`".to_owned());
+        }
         if self.server.max_body_bytes < 1024 {
             problems.push("`server.max_body_bytes` must be at least 1024".to_owned());
         }
@@ -430,6 +634,69 @@ mod tests {
         assert!(err.contains("`identity.issuer` is required"), "{err}");
         assert!(err.contains("`identity.audience` is required"), "{err}");
         assert!(err.contains("`identity.jwks_url`"), "{err}");
+    }
+
+    #[test]
+    fn spokes_and_budget_limits_parse_and_are_checked() {
+        let config = HubConfig::parse(
+            "c.toml",
+            r#"
+[identity]
+require_workload = true
+server_id = "hub-prod"
+
+[[spokes]]
+principal = "arn:aws:iam::111122223333:role/causeway-invoker"
+account = "111122223333"
+ou = "workloads-prod"
+team = "claims"
+applications = ["claims-triage"]
+
+[budgets]
+store = "dynamodb"
+table = "causeway-budgets"
+
+[[budgets.limits]]
+subject = "application"
+metric = "cost_micro_usd"
+window = "month"
+limit = 50000000
+"#,
+        )
+        .unwrap();
+        assert!(config.identity.workload_required());
+        assert_eq!(config.spokes[0].status, SpokeStatus::Active);
+        assert_eq!(config.budgets.limits[0].subject, BudgetSubject::Application);
+
+        let err = HubConfig::parse(
+            "c.toml",
+            r#"
+[[spokes]]
+principal = "arn:aws:iam::111122223333:role/causeway-invoker"
+account = "444455556666"
+applications = []
+
+[budgets]
+store = "dynamodb"
+"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`spokes[0].account` `444455556666` is not the account of its principal"),
+            "{err}"
+        );
+        assert!(err.contains("`spokes[0].applications` must list"), "{err}");
+        assert!(err.contains("`budgets.table` is required"), "{err}");
+
+        // oidc mode requires a workload identity unless told otherwise, so it needs spokes.
+        let err = HubConfig::parse(
+            "c.toml",
+            "[identity]\nmode = \"oidc\"\nissuer = \"i\"\naudience = \"a\"\njwks_file = \"j.json\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no `[[spokes]]` are registered"), "{err}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use causeway_contract::{
     GuardAction, GuardReport, GuardStage, InvokeRequest, InvokeResponse, Message, Role, TokenUsage,
 };
 use causeway_guard::{PseudonymMap, StreamStep};
-use causeway_policy::AccessRequest;
+use causeway_policy::{AccessRequest, PolicyBundle};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::audit::{apply_guards, draft, record, refuse};
 use crate::auth::Caller;
-use crate::budget::Reservation;
+use crate::budget::{BudgetRefusal, BudgetSubjects, Reservation, Usage};
 use crate::error::{ApiError, HubError};
 use crate::invoke::{InvokeError, ModelCall, ModelInvoker, StopReason, StreamEvent};
 
@@ -41,6 +41,8 @@ pub struct CallMeta {
     pub caller: Caller,
     /// The data classification in context.
     pub data_classification: String,
+    /// The policy bundle in force when the call arrived; every decision and audit record of the call uses it.
+    pub policy: Arc<PolicyBundle>,
     /// When the request arrived.
     pub started: Instant,
 }
@@ -119,19 +121,15 @@ pub fn visible_models(
     classification: &str,
 ) -> Vec<String> {
     let workload = caller.workload.as_ref();
-    state
-        .policy
+    let policy = state.policy.current();
+    policy
         .catalog()
         .models
-        .keys()
+        .iter()
+        .filter(|(_, entry)| state.invoker_for(entry.provider).is_some())
+        .map(|(alias, _)| alias)
         .filter(|alias| {
-            state
-                .invoker_for(state.policy.catalog().models[*alias].provider)
-                .is_some()
-        })
-        .filter(|alias| {
-            state
-                .policy
+            policy
                 .authorize(&AccessRequest {
                     user: &caller.user.sub,
                     groups: &caller.user.groups,
@@ -160,30 +158,29 @@ fn backticked(items: &[String]) -> String {
     }
 }
 
-fn estimate_tokens(call: &ModelCall) -> u64 {
-    // About four characters per token for the prompt, plus the whole answer allowance.
+/// The worst case of a call: about four characters per token for the prompt, plus the whole answer
+/// allowance, and what that costs at the catalog's prices.
+fn worst_case(call: &ModelCall, entry: &ModelEntry) -> Usage {
     let chars: usize = call.system.iter().map(String::len).sum::<usize>()
         + call.messages.iter().map(|m| m.content.len()).sum::<usize>();
-    (chars as u64).div_ceil(4) + u64::from(call.max_tokens)
+    let input = u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX);
+    Usage {
+        tokens: u64::from(input) + u64::from(call.max_tokens),
+        cost_micro_usd: entry.cost_micro_usd(input, call.max_tokens),
+    }
+}
+
+/// What a call really used, for settling its reservation.
+fn used(entry: &ModelEntry, usage: TokenUsage) -> Usage {
+    Usage {
+        tokens: u64::from(usage.total()),
+        cost_micro_usd: entry.cost_micro_usd(usage.input_tokens, usage.output_tokens),
+    }
 }
 
 fn prompt_digest(call: &ModelCall) -> String {
-    let mut bytes = Vec::new();
-    for s in &call.system {
-        bytes.extend_from_slice(b"system\0");
-        bytes.extend_from_slice(s.as_bytes());
-        bytes.push(0);
-    }
-    for m in &call.messages {
-        bytes.extend_from_slice(if m.role == Role::Assistant {
-            b"assistant\0"
-        } else {
-            b"user\0"
-        });
-        bytes.extend_from_slice(m.content.as_bytes());
-        bytes.push(0);
-    }
-    sha256_hex(&bytes)
+    // The same bytes the audit store keeps as the payload's prompt.
+    sha256_hex(crate::audit::prompt_text(call).as_bytes())
 }
 
 fn now_unix() -> i64 {
@@ -226,7 +223,7 @@ async fn call_failed(
     error: Option<InvokeError>,
     timeout: Duration,
 ) -> ApiError {
-    state.budgets.release(reservation);
+    state.budgets.release(reservation).await;
     let (error, reason) = match error {
         Some(err) => invoke_error(alias, &err),
         None => (
@@ -255,7 +252,7 @@ async fn prepare(
 ) -> Result<Prepared, ApiError> {
     validate(&req)?;
     let mut event = draft(state, meta, &req.model, &req.purpose);
-    let purposes = state.policy.purposes();
+    let purposes = meta.policy.purposes();
     if !purposes.contains(&req.purpose) {
         let err = HubError::InvalidRequest(format!(
             "unknown purpose `{}`; declare one of {}",
@@ -275,7 +272,7 @@ async fn prepare(
 
     let user = &meta.caller.user;
     let visible = || visible_models(state, &meta.caller, &req.purpose, &meta.data_classification);
-    let Some(entry) = state.policy.catalog().get(&req.model).cloned() else {
+    let Some(entry) = meta.policy.catalog().get(&req.model).cloned() else {
         let err = HubError::ModelNotFound(format!(
             "unknown model `{}`; models available to you for purpose `{}`: {}",
             req.model,
@@ -299,7 +296,7 @@ async fn prepare(
 
     // Authorize.
     let workload = meta.caller.workload.as_ref();
-    let decision = state.policy.authorize(&AccessRequest {
+    let decision = meta.policy.authorize(&AccessRequest {
         user: &user.sub,
         groups: &user.groups,
         model_alias: &req.model,
@@ -403,21 +400,34 @@ async fn prepare(
     event.prompt_sha256 = Some(prompt_digest(&call));
 
     // Budget: reserve the worst case now, settle with real usage after the call.
+    let subjects = BudgetSubjects {
+        user: &user.sub,
+        application: workload.map(|w| w.application.as_str()),
+        spoke_account: workload.map(|w| w.spoke_account.as_str()),
+    };
     let reservation = match state
         .budgets
-        .reserve(&user.sub, estimate_tokens(&call), now_unix())
+        .reserve(&subjects, worst_case(&call, &entry), now_unix())
+        .await
     {
         Ok(reservation) => reservation,
-        Err(exceeded) => {
-            let err = HubError::BudgetExceeded {
-                message: format!(
-                    "budget `{}` ({}) is exhausted for `{}`; retry in {} s",
-                    exceeded.budget, exceeded.limit, user.sub, exceeded.retry_after_secs
+        Err(refusal) => {
+            let (outcome, reason, err) = match &refusal {
+                BudgetRefusal::Exceeded(exceeded) => (
+                    Outcome::Throttled,
+                    format!("budget:{}", exceeded.budget),
+                    HubError::BudgetExceeded {
+                        message: refusal.to_string(),
+                        retry_after_secs: exceeded.retry_after_secs,
+                    },
                 ),
-                retry_after_secs: exceeded.retry_after_secs,
+                BudgetRefusal::Unavailable(_) => (
+                    Outcome::Failed,
+                    "budget_unavailable".to_owned(),
+                    HubError::Internal(refusal.to_string()),
+                ),
             };
-            let reasons = vec![format!("budget:{}", exceeded.budget)];
-            return Err(refuse(state, meta, event, Outcome::Throttled, reasons, err).await);
+            return Err(refuse(state, meta, event, outcome, vec![reason], err).await);
         }
     };
 
@@ -462,7 +472,8 @@ pub async fn invoke(
     };
     state
         .budgets
-        .settle(reservation, u64::from(reply.usage.total()));
+        .settle(reservation, used(&entry, reply.usage))
+        .await;
     event.usage = reply.usage;
     event.cost_micro_usd =
         entry.cost_micro_usd(reply.usage.input_tokens, reply.usage.output_tokens);
@@ -529,7 +540,8 @@ pub async fn invoke(
     let development_model = invoker.is_development();
 
     // INVARIANT: the record is durable before the answer is returned.
-    let audit_id = record(state, meta, event).await?;
+    let payload = crate::audit::payload(&crate::audit::prompt_text(&call), &output.text);
+    let audit_id = crate::audit::record_with_payload(state, meta, event, Some(payload)).await?;
     Ok(InvokeResponse {
         audit_id,
         model: alias,
@@ -622,7 +634,7 @@ pub async fn invoke_stream(
     let audit_id = match record(&state, &meta, opening).await {
         Ok(id) => id,
         Err(err) => {
-            state.budgets.release(reservation);
+            state.budgets.release(reservation).await;
             return Err(err);
         }
     };
@@ -631,6 +643,7 @@ pub async fn invoke_stream(
     let (tx, items) = mpsc::channel(32);
     let development_model = invoker.is_development();
     let task_state = state.clone();
+    let prompt = crate::audit::prompt_text(&call);
     crate::spawn(async move {
         let state = task_state;
         let mut guard = state.guard.output_stream(&pseudonyms);
@@ -704,7 +717,7 @@ pub async fn invoke_stream(
         }
 
         let usage = ending.as_ref().map(|(_, u)| *u).unwrap_or_default();
-        state.budgets.settle(reservation, u64::from(usage.total()));
+        state.budgets.settle(reservation, used(&entry, usage)).await;
         let mut closing = event.clone();
         closing.id = Uuid::now_v7();
         closing.usage = usage;
@@ -717,7 +730,10 @@ pub async fn invoke_stream(
                 closing
                     .reasons
                     .push(format!("stop:{}", stop_reason.as_str()));
-                let item = match record(&state, &meta, closing).await {
+                let payload = crate::audit::payload(&prompt, &answer);
+                let written =
+                    crate::audit::record_with_payload(&state, &meta, closing, Some(payload)).await;
+                let item = match written {
                     Ok(_) => StreamItem::Done {
                         stop_reason,
                         usage,
@@ -733,7 +749,10 @@ pub async fn invoke_stream(
                 // The caller went away mid-answer: not an error of the hub's, but the record says so.
                 closing.outcome = Outcome::StreamCompleted;
                 closing.reasons.push(reason);
-                if let Err(err) = record(&state, &meta, closing).await {
+                let payload = crate::audit::payload(&prompt, &answer);
+                if let Err(err) =
+                    crate::audit::record_with_payload(&state, &meta, closing, Some(payload)).await
+                {
                     tracing::error!(error = %err.error, "closing record of an abandoned stream failed");
                 }
             }

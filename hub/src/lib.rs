@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod audit_aws;
 pub mod auth;
 pub mod budget;
 pub mod config;
@@ -18,6 +19,8 @@ pub mod governed;
 pub mod guardrails;
 pub mod invoke;
 pub mod metrics;
+pub mod policy;
+pub mod registry;
 pub mod routes;
 pub mod serve;
 

@@ -31,6 +31,11 @@ struct TokenLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GuardLabels {
     stage: String,
     kind: String,
@@ -54,6 +59,7 @@ pub struct Metrics {
     tokens: Family<TokenLabels, Counter>,
     guard_events: Family<GuardLabels, Counter>,
     audit_failures: Counter,
+    policy_reloads: Family<ResultLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -103,6 +109,12 @@ impl Metrics {
             "Audit appends that failed (each one refused a call)",
             audit_failures.clone(),
         );
+        let policy_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "policy_reloads",
+            "Policy reloads by result (applied, or refused because the new set failed validation)",
+            policy_reloads.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -111,6 +123,7 @@ impl Metrics {
             tokens,
             guard_events,
             audit_failures,
+            policy_reloads,
         }
     }
 
@@ -163,6 +176,15 @@ impl Metrics {
     /// Counts a failed audit append.
     pub fn audit_failure(&self) {
         self.audit_failures.inc();
+    }
+
+    /// Counts a policy reload: `applied` or `refused`.
+    pub fn policy_reload(&self, result: &str) {
+        self.policy_reloads
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

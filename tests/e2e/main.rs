@@ -7,4 +7,10 @@
 
 mod agent;
 mod api;
+mod audit_aws;
+mod budgets;
 mod harness_selftest;
+mod identity;
+mod infra;
+mod least_privilege;
+mod policy;

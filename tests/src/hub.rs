@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use causeway_audit::{AuditSink, EmbeddedStore};
 use causeway_hub::app::{AppState, Overrides, build_state};
 use causeway_hub::auth::dev::DevKey;
+use causeway_hub::budget::BudgetStore;
 use causeway_hub::config::{BedrockConfig, HubConfig};
+use causeway_hub::registry::SpokeRegistry;
 use tokio::sync::oneshot;
 
 use crate::bedrock_mock::BedrockMock;
@@ -23,6 +25,10 @@ pub struct HubOptions {
     pub bedrock: Option<String>,
     /// Replace the audit sink.
     pub audit: Option<Arc<dyn AuditSink>>,
+    /// Replace the budget counter store (e.g. a DynamoDB store on moto shared by several hubs).
+    pub budget_store: Option<Arc<dyn BudgetStore>>,
+    /// Replace the spoke registry (e.g. a DynamoDB registry on moto).
+    pub registry: Option<Arc<dyn SpokeRegistry>>,
 }
 
 /// A running hub. Dropping it stops the server.
@@ -100,6 +106,8 @@ pub async fn spawn_hub_with(options: HubOptions) -> anyhow::Result<TestHub> {
     };
     let mut overrides = Overrides {
         audit: options.audit,
+        budget_store: options.budget_store,
+        registry: options.registry,
         ..Overrides::default()
     };
     if let Some(endpoint) = options.bedrock {

@@ -132,7 +132,7 @@ pub async fn chat_completions_create(
         .ok_or_else(|| {
             HubError::InvalidRequest(format!(
                 "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
-                state.policy.purposes().allowed_list()
+                state.policy.current().purposes().allowed_list()
             ))
         })?;
     let (native, stream, include_usage) = to_native(request, purpose)?;

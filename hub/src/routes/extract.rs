@@ -12,9 +12,12 @@ use uuid::Uuid;
 
 use super::{CLASSIFICATION_HEADER, DATA_CLASSIFICATIONS, PURPOSE_HEADER};
 use crate::app::AppState;
-use crate::auth::{Caller, bearer_token};
+use crate::audit::{draft, refuse};
+use crate::auth::workload::WorkloadError;
+use crate::auth::{Caller, WorkloadIdentity, bearer_token};
 use crate::error::{ApiError, HubError};
 use crate::governed::CallMeta;
+use causeway_contract::audit::Outcome;
 
 /// A JSON body, limited to `server.max_body_bytes`, whose errors name the offending field.
 #[derive(Debug)]
@@ -73,7 +76,9 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     }
 }
 
-/// The verified caller (401 when the bearer token is missing or does not verify).
+/// The verified caller: the user from the bearer token (401 when it is missing or does not verify) and the
+/// workload from IAM (401 when its proof does not verify; 403, audited, when the principal is not a registered
+/// active spoke).
 #[derive(Debug)]
 pub struct Authenticated(pub Caller);
 
@@ -87,11 +92,63 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         let token = bearer_token(&parts.headers).map_err(HubError::from)?;
         let user = state.verifier.verify(token).await.map_err(HubError::from)?;
         tracing::Span::current().record("sub", user.sub.as_str());
-        Ok(Self(Caller {
-            user,
-            workload: None,
-        }))
+        let context_arn = lambda_caller_arn(parts);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match state
+            .workload
+            .identify(&parts.headers, context_arn.as_deref(), now)
+            .await
+        {
+            Ok(workload) => Ok(Self(Caller { user, workload })),
+            Err(WorkloadError::NotRegistered {
+                principal,
+                account,
+                reason,
+                message,
+            }) => {
+                // A verified principal that may not call: a deny, audited like any other.
+                let caller = Caller {
+                    user,
+                    workload: Some(WorkloadIdentity {
+                        principal,
+                        spoke_account: account,
+                        ou: String::new(),
+                        application: String::new(),
+                    }),
+                };
+                let api = match parts.uri.path() {
+                    "/v1/invoke" => "invoke",
+                    "/v1/chat/completions" => "chat_completions",
+                    _ => "models",
+                };
+                let meta = call_meta(&parts.headers, state, caller, api)?;
+                let event = draft(state, &meta, "", "");
+                Err(refuse(
+                    state,
+                    &meta,
+                    event,
+                    Outcome::Denied,
+                    vec![reason.to_owned()],
+                    HubError::Forbidden(message),
+                )
+                .await)
+            }
+            Err(err) => Err(HubError::from(err).into()),
+        }
     }
+}
+
+/// The caller ARN API Gateway verified with IAM authorization, when the hub runs on Lambda behind it.
+fn lambda_caller_arn(parts: &Parts) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match parts.extensions.get::<RequestContext>()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.identity.user_arn.clone(),
+        RequestContext::ApiGatewayV2(ctx) => {
+            ctx.authorizer.as_ref()?.iam.as_ref()?.user_arn.clone()
+        }
+        _ => None,
+    }
+    .filter(|arn| !arn.is_empty())
 }
 
 /// The request id set by the request-id layer.
@@ -153,6 +210,7 @@ pub fn call_meta(
         api,
         caller,
         data_classification: classification(headers, state)?,
+        policy: state.policy.current(),
         started: Instant::now(),
     })
 }

@@ -24,8 +24,8 @@ pub async fn health_show(
         "status": "ok",
         "audit_store": state.audit.kind(),
         "identity_mode": if state.config.identity.mode == crate::config::IdentityMode::Dev { "dev" } else { "oidc" },
-        "catalog_version": state.policy.catalog().version,
-        "policy_hash": state.policy.hash(),
+        "catalog_version": state.policy.current().catalog().version,
+        "policy_hash": state.policy.current().hash(),
         "guard_profile": format!("{}@{}", state.guard.profile().name, state.guard.profile().version),
     })))
 }

@@ -22,16 +22,17 @@ pub async fn models_list(
 ) -> Result<Json<ModelList>, ApiError> {
     let class = classification(&headers, &state)?;
     let purpose = purpose_header(&headers)?.or_else(|| state.config.defaults.purpose.clone());
+    let policy = state.policy.current();
     let purposes: Vec<String> = match purpose {
-        Some(p) if state.policy.purposes().contains(&p) => vec![p],
+        Some(p) if policy.purposes().contains(&p) => vec![p],
         Some(p) => {
             return Err(HubError::InvalidRequest(format!(
                 "unknown purpose `{p}`; declare one of {}",
-                state.policy.purposes().allowed_list()
+                policy.purposes().allowed_list()
             ))
             .into());
         }
-        None => state.policy.purposes().purposes.keys().cloned().collect(),
+        None => policy.purposes().purposes.keys().cloned().collect(),
     };
     let visible: BTreeSet<String> = purposes
         .iter()
@@ -40,7 +41,7 @@ pub async fn models_list(
     let data = visible
         .into_iter()
         .filter_map(|alias| {
-            state.policy.catalog().get(&alias).map(|entry| ModelInfo {
+            policy.catalog().get(&alias).map(|entry| ModelInfo {
                 id: alias.clone(),
                 object: "model".to_owned(),
                 owned_by: "causeway".to_owned(),
