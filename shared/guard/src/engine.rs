@@ -1,5 +1,6 @@
 //! The guard engine: a compiled profile applied to prompts and answers.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use causeway_contract::{GuardAction, GuardReport, GuardStage, Message, Role};
@@ -55,6 +56,44 @@ pub struct OutputVerdict {
     pub blocked: Option<String>,
 }
 
+/// One text through the input guard with where each finding is; see [`GuardEngine::scan`].
+///
+/// Like every report of the engine it holds no matched value, except inside `redacted` where the profile's
+/// action is `flag` (the text is then unchanged by design).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextScan {
+    /// PII, denied-word and topic findings, sorted by start. Spans refer to the normalised text.
+    pub findings: Vec<ScanFinding>,
+    /// True when the injection score reached the profile's threshold (the profile's injection action
+    /// applies: block, or flag).
+    pub injection_triggered: bool,
+    /// True when normalisation changed the text (invisible characters stripped, NFKC folding).
+    pub normalized: bool,
+    /// The normalised text with masked and pseudonymised values, as the model would see it.
+    pub redacted: String,
+    /// Why the call would be refused, naming types and rules, never values. `None` when it would proceed.
+    pub blocked: Option<String>,
+    /// The report [`GuardEngine::check_input`] produces: events, injection signals and score.
+    pub report: GuardReport,
+}
+
+/// One finding of [`GuardEngine::scan`]: what, where and what the profile does about it. Never the value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanFinding {
+    /// `pii`, `denied_word` or `topic`.
+    pub kind: &'static str,
+    /// The entity type (`EMAIL`, ...), `denied_word`, or the topic name.
+    pub entity: String,
+    /// Byte range in the normalised text.
+    pub span: Range<usize>,
+    /// The same range in characters (Unicode scalar values), as most languages index strings.
+    pub chars: Range<usize>,
+    /// The detector's confidence in `[0, 1]` (1 for denied words and topics).
+    pub confidence: f32,
+    /// What the profile does: `block`, `mask`, `pseudonymize` or `flag`.
+    pub action: GuardAction,
+}
+
 /// What a hit stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HitKind {
@@ -63,11 +102,13 @@ pub(crate) enum HitKind {
 }
 
 /// One finding with the action the profile assigns to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Hit {
     pub(crate) kind: HitKind,
     pub(crate) span: Range<usize>,
     pub(crate) action: GuardAction,
+    /// The detector's confidence (1 for denied words).
+    pub(crate) confidence: f32,
 }
 
 impl Hit {
@@ -136,6 +177,50 @@ impl GuardEngine {
     /// role-play). Text hidden in tag characters is scored whatever the role. Events are recorded in
     /// `report` at [`GuardStage::Input`] and `report.injection_score` is set.
     pub fn check_input(&self, messages: &[Message], report: &mut GuardReport) -> InputVerdict {
+        self.guard_input(messages, report, None)
+    }
+
+    /// Runs the input guard on `text` as one user message, exactly as [`Self::check_input`] does, and also
+    /// says where each finding is. This is how a profile is tried out before it is rolled out
+    /// (`causeway guard scan`); the hub itself uses [`Self::check_input`].
+    pub fn scan(&self, text: &str) -> TextScan {
+        let mut report = GuardReport::default();
+        let mut findings = Vec::new();
+        let message = Message {
+            role: Role::User,
+            content: text.to_owned(),
+        };
+        let verdict = self.guard_input(
+            std::slice::from_ref(&message),
+            &mut report,
+            Some(&mut findings),
+        );
+        let redacted = verdict
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.content)
+            .unwrap_or_default();
+        TextScan {
+            findings,
+            injection_triggered: self.injection_triggered(report.injection_score),
+            normalized: normalize(text).text != text,
+            redacted,
+            blocked: verdict.blocked,
+            report,
+        }
+    }
+
+    fn injection_triggered(&self, score: f32) -> bool {
+        score > 0.0 && score >= self.profile.injection.threshold
+    }
+
+    fn guard_input(
+        &self,
+        messages: &[Message],
+        report: &mut GuardReport,
+        mut details: Option<&mut Vec<ScanFinding>>,
+    ) -> InputVerdict {
         self.stamp(report);
         let stage = GuardStage::Input;
         let mut pseudonyms = PseudonymMap::new();
@@ -173,6 +258,9 @@ impl GuardEngine {
                     push_reason(&mut reasons, hit.reason(stage));
                 }
             }
+            if let Some(details) = details.as_deref_mut() {
+                details.extend(self.scan_findings(&normalized.text, &words, &hits));
+            }
             guarded.push(Message {
                 role: message.role,
                 content: apply(&normalized.text, &hits, Some(&mut pseudonyms)),
@@ -187,7 +275,7 @@ impl GuardEngine {
         let score = signals.score();
         report.injection_score = score;
         let policy = &self.profile.injection;
-        let triggered = score > 0.0 && score >= policy.threshold;
+        let triggered = self.injection_triggered(score);
         let action = if triggered && policy.action == GuardAction::Block {
             GuardAction::Block
         } else {
@@ -314,6 +402,55 @@ impl GuardEngine {
         OutputStreamGuard::new(self, pseudonyms)
     }
 
+    /// Topic matches and hits as [`ScanFinding`]s with character spans, sorted by start.
+    fn scan_findings(&self, text: &str, words: &[WordMatch], hits: &[Hit]) -> Vec<ScanFinding> {
+        let mut found: Vec<(Range<usize>, ScanFinding)> = Vec::new();
+        for word in words {
+            if let WordKind::Topic(i) = word.kind
+                && let Some(topic) = self.profile.topics.get(i)
+            {
+                found.push((
+                    word.span.clone(),
+                    ScanFinding {
+                        kind: "topic",
+                        entity: topic.name.clone(),
+                        span: word.span.clone(),
+                        chars: 0..0,
+                        confidence: 1.0,
+                        action: GuardAction::Block,
+                    },
+                ));
+            }
+        }
+        for hit in hits {
+            let (kind, entity) = match hit.kind {
+                HitKind::Pii(entity) => ("pii", entity.as_str().to_owned()),
+                HitKind::DeniedWord => ("denied_word", "denied_word".to_owned()),
+            };
+            found.push((
+                hit.span.clone(),
+                ScanFinding {
+                    kind,
+                    entity,
+                    span: hit.span.clone(),
+                    chars: 0..0,
+                    confidence: hit.confidence,
+                    action: hit.action,
+                },
+            ));
+        }
+        found.sort_by_key(|(span, _)| (span.start, span.end));
+        let chars = char_offsets(text, found.iter().flat_map(|(s, _)| [s.start, s.end]));
+        found
+            .into_iter()
+            .map(|(span, mut finding)| {
+                let at = |b: usize| chars.get(&b).copied().unwrap_or(0);
+                finding.chars = at(span.start)..at(span.end);
+                finding
+            })
+            .collect()
+    }
+
     fn stamp(&self, report: &mut GuardReport) {
         report.profile.clone_from(&self.profile.name);
         report.profile_version.clone_from(&self.profile.version);
@@ -341,6 +478,7 @@ impl GuardEngine {
                     }
                 },
                 span: f.span,
+                confidence: f.confidence,
             })
             .collect();
         hits.extend(
@@ -351,6 +489,7 @@ impl GuardEngine {
                     kind: HitKind::DeniedWord,
                     span: w.span.clone(),
                     action: self.profile.denied_word_action,
+                    confidence: 1.0,
                 }),
         );
         // Stable: at equal starts the PII hit stays first and its placeholder wins.
@@ -408,4 +547,23 @@ fn fence_marker(nonce: &str) -> String {
     let digest = Sha256::digest(format!("causeway-fence:{nonce}").as_bytes());
     let hex = hex::encode(digest);
     format!("CAUSEWAY_DATA_{}", &hex[..16])
+}
+
+/// The character index of each of the byte offsets `at` (char boundaries) in `text`, in one pass.
+fn char_offsets(text: &str, at: impl Iterator<Item = usize>) -> BTreeMap<usize, usize> {
+    let mut wanted: Vec<usize> = at.collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = BTreeMap::new();
+    let mut next = wanted.into_iter().peekable();
+    for (chars, (byte, _)) in text.char_indices().chain([(text.len(), ' ')]).enumerate() {
+        while let Some(&b) = next.peek() {
+            if b > byte {
+                break;
+            }
+            out.insert(b, chars);
+            next.next();
+        }
+    }
+    out
 }

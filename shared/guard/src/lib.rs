@@ -36,7 +36,9 @@ mod words;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{AssembledPrompt, GuardEngine, InputVerdict, OutputVerdict};
+pub use engine::{
+    AssembledPrompt, GuardEngine, InputVerdict, OutputVerdict, ScanFinding, TextScan,
+};
 pub use grounding::grounding_score;
 pub use pii::Finding;
 pub use profile::{

@@ -31,7 +31,10 @@ pub(crate) struct PiiDetector {
     email: Regex,
     phone_intl: Regex,
     phone_us: Regex,
+    phone_ext: Regex,
     phone_uk: Regex,
+    phone_national: Regex,
+    phone_loose: Regex,
     card: Regex,
     ssn: Regex,
     iban: Regex,
@@ -53,9 +56,14 @@ impl PiiDetector {
             )?,
             phone_intl: Regex::new(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,4}\)?){1,6}")?,
             phone_us: Regex::new(
-                r"(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
+                r"(?:(?:(?:00|011)[ .\-]?)?1[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
             )?,
+            phone_ext: Regex::new(r"^(?:[ ]?(?:x|ext\.?|extension)[ ]?[0-9]{1,6})")?,
             phone_uk: Regex::new(r"\(?0[0-9]{2,4}\)?[ \-]?[0-9]{3,4}[ \-]?[0-9]{3,4}")?,
+            phone_national: Regex::new(r"\(?0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,4}")?,
+            phone_loose: Regex::new(
+                r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
+            )?,
             card: Regex::new(r"[0-9](?:[ \-]?[0-9]){12,18}")?,
             ssn: Regex::new(r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}")?,
             iban: Regex::new(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}")?,
@@ -88,23 +96,38 @@ impl PiiDetector {
                 push(EntityType::Email, m.range(), 0.95);
             }
         }
-        for (re, confidence, min, max) in [
-            (&self.phone_intl, 0.8, 7, 15),
-            (&self.phone_us, 0.75, 10, 11),
-            (&self.phone_uk, 0.7, 10, 11),
+        // (pattern, confidence, digits, shape checks, needs a phone word next to it)
+        for (re, confidence, min, max, strict, context) in [
+            (&self.phone_intl, 0.8, 7, 15, false, false),
+            // 10 digits, 11 with the country code 1, up to 14 with an international prefix (`001`, `0111`).
+            (&self.phone_us, 0.75, 10, 14, false, false),
+            (&self.phone_uk, 0.7, 10, 11, false, false),
+            // National numbers with a trunk `0` (`06-10446904`, `03.57.67.20.11`, `043 289 16 80`).
+            (&self.phone_national, 0.6, 9, 11, true, false),
+            // Anything else shaped like a phone number counts only next to a phone word.
+            (&self.phone_loose, 0.5, 7, 12, true, true),
         ] {
             for m in re.find_iter(text) {
                 let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                // An extension (`x1234`, ` ext. 12`) belongs to the number.
+                let end = self
+                    .phone_ext
+                    .find(&text[m.end()..])
+                    .map_or(m.end(), |ext| m.end() + ext.end());
                 if (min..=max).contains(&digits)
                     && !alnum_before(text, m.start())
-                    && !alnum_after(text, m.end())
+                    && !alnum_after(text, end)
+                    && (!strict || phone_shape_ok(text, m.range()))
+                    && (!context || phone_context(text, m.start()..end))
                 {
-                    push(EntityType::Phone, m.range(), confidence);
+                    push(EntityType::Phone, m.start()..end, confidence);
                 }
             }
         }
         for m in self.card.find_iter(text) {
-            if let Some(span) = card_within(text, m.range()) {
+            if let Some(span) = card_within(text, m.range())
+                && !reference_context(text, span.start)
+            {
                 push(EntityType::CreditCard, span, 0.9);
             }
         }
@@ -152,6 +175,7 @@ impl PiiDetector {
                 && !text[..m.start()].ends_with('.')
                 && !alnum_after(text, m.end())
                 && !dotted_more
+                && !version_like(text, m.range())
             {
                 push(EntityType::IpAddress, m.range(), 0.8);
             }
@@ -232,9 +256,23 @@ fn word_char_before(text: &str, at: usize) -> bool {
 // === validators ===
 
 fn email_ok(candidate: &str) -> bool {
-    let Some((local, _domain)) = candidate.rsplit_once('@') else {
+    let Some((local, domain)) = candidate.rsplit_once('@') else {
         return false;
     };
+    // `icon@2x.png`: a high-density image asset name, not an address.
+    let (first, tld) = (
+        domain.split('.').next().unwrap_or(""),
+        domain.rsplit('.').next().unwrap_or(""),
+    );
+    let scale = first.len() > 1
+        && first.ends_with(['x', 'X'])
+        && first[..first.len() - 1].bytes().all(|b| b.is_ascii_digit());
+    let image = ["png", "jpg", "jpeg", "gif", "svg", "webp", "avif"]
+        .iter()
+        .any(|ext| tld.eq_ignore_ascii_case(ext));
+    if scale && image {
+        return false;
+    }
     !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
@@ -288,21 +326,253 @@ fn card_within(text: &str, run: Range<usize>) -> Option<Range<usize>> {
             let (a, b) = (groups[first].0, groups[last].1);
             let digits = digits_in(a, b);
             if !(13..=19).contains(&digits.len())
-                || !(b'2'..=b'6').contains(&digits[0])
+                || !card_network_ok(&digits)
+                || !card_layout_ok(text, &groups[first..=last])
                 || !luhn_ok(&digits)
             {
                 continue;
             }
-            // A leading `-` or `.` makes the run part of a larger number or identifier.
-            let joined = first == 0 && text[..a].ends_with(['-', '.']);
-            let before_ok = !alnum_before(text, a) && !joined;
-            let after_ok = !alnum_after(text, b);
+            // A `-` or `.` joining the run to more digits or letters makes it part of a larger number or
+            // identifier (a UUID, an order number, a version); a space does not.
+            let joined_before = text[..a].ends_with(['-', '.']) && alnum_before(text, a - 1);
+            let joined_after = text[b..].starts_with(['-', '.']) && alnum_after(text, b + 1);
+            let before_ok = !alnum_before(text, a) && !joined_before;
+            let after_ok = !alnum_after(text, b) && !joined_after;
             if before_ok && after_ok && best.as_ref().is_none_or(|(n, _)| digits.len() > *n) {
                 best = Some((digits.len(), a..b));
             }
         }
     }
     best.map(|(_, span)| span)
+}
+
+/// The issuer ranges and lengths of the card networks (Visa, Mastercard, Amex, Diners, JCB, Discover,
+/// UnionPay, Maestro, Mir; 12-digit Maestro numbers are not matched). A run of digits outside them is an account, order or reference number.
+fn card_network_ok(digits: &[u8]) -> bool {
+    let prefix = |n: usize| -> u32 {
+        digits
+            .iter()
+            .take(n)
+            .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    let len = digits.len();
+    match digits[0] {
+        // Legacy 15-digit JCB.
+        b'1' => len == 15 && prefix(4) == 1800,
+        b'4' => matches!(len, 13 | 16 | 19),
+        b'2' => {
+            (len == 16 && matches!(prefix(4), 2200..=2204 | 2221..=2720))
+                || (len == 15 && prefix(4) == 2131)
+        }
+        b'3' => match prefix(2) {
+            34 | 37 => len == 15,
+            30 | 36 | 38 | 39 => (14..=19).contains(&len),
+            35 => (3528..=3589).contains(&prefix(4)) && (16..=19).contains(&len),
+            _ => false,
+        },
+        b'5' => match prefix(2) {
+            51..=55 => len == 16,
+            50 | 56..=59 => (13..=19).contains(&len),
+            _ => false,
+        },
+        b'6' => (13..=19).contains(&len),
+        _ => false,
+    }
+}
+
+/// Card numbers are written unbroken or in the networks' groupings: fours (the last group may be shorter),
+/// 4-6-5 (Amex) or 4-6-4 (Diners), with one kind of separator throughout. Other groupings (3-7-7 order
+/// numbers, the 8-4-4 head of a UUID) are not cards.
+fn card_layout_ok(text: &str, groups: &[(usize, usize)]) -> bool {
+    if groups.len() == 1 {
+        return true;
+    }
+    let separators: Vec<&str> = groups
+        .windows(2)
+        .filter_map(|w| text.get(w[0].1..w[1].0))
+        .collect();
+    if separators.iter().any(|s| *s != separators[0]) {
+        return false;
+    }
+    let lens: Vec<usize> = groups.iter().map(|(a, b)| b - a).collect();
+    let n = lens.len();
+    let fours = lens[..n - 1].iter().all(|&l| l == 4) && (1..=4).contains(&lens[n - 1]);
+    let five_tail = n == 5 && lens[..4].iter().all(|&l| l == 4) && lens[4] == 3;
+    fours || five_tail || lens == [4, 6, 5] || lens == [4, 6, 4]
+}
+
+/// Words that say a number is a telephone number.
+#[rustfmt::skip]
+const PHONE_WORDS: &[&str] = &[
+    "phone", "phones", "telephone", "tel", "call", "calls", "called", "calling", "mobile", "cell",
+    "cellphone", "fax", "office", "home", "whatsapp", "sms", "text", "ring", "dial", "reach",
+    "contact", "landline", "hotline", "helpline", "ext", "extension", "phoned", "number", "no",
+];
+
+/// One kind of separator throughout (`05.01.2024 12` is a date and an hour, not a number), and not joined
+/// by `-` or `.` to more letters or digits (a UUID or reference fragment).
+fn phone_shape_ok(text: &str, span: Range<usize>) -> bool {
+    let candidate = &text[span.clone()];
+    // An area code in parentheses may be followed by its own separator: "(82) 871-235".
+    let body = candidate.rsplit_once(')').map_or(candidate, |(_, rest)| {
+        rest.trim_start_matches([' ', '.', '-'])
+    });
+    let mut separators = body
+        .chars()
+        .filter(|c| !c.is_ascii_digit() && !matches!(c, '(' | ')'));
+    let consistent = match separators.next() {
+        Some(first) => separators.all(|c| c == first),
+        None => true,
+    };
+    let before = &text[..span.start];
+    let after = &text[span.end..];
+    let joined_before = before.ends_with(['-', '.', '/']) && alnum_before(text, span.start - 1);
+    // A label may follow a dash ("0480-7814618-Office"); more digits may not.
+    let joined_after = after.starts_with(['-', '.', '/'])
+        && char_after(text, span.end + 1).is_some_and(|c| c.is_ascii_digit());
+    consistent && !joined_before && !joined_after
+}
+
+/// A phone word in the few words before `span` (see [`words_before`]) or right after it (`... 661 office`),
+/// and no reference word (`order`, `invoice`, ...) closer to it.
+fn phone_context(text: &str, span: Range<usize>) -> bool {
+    let next_word: String = text[span.end..]
+        .trim_start_matches([' ', '\t', ')', ']', '-', ',', ':', '('])
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if PHONE_WORDS.contains(&next_word.as_str()) && next_word != "number" && next_word != "no" {
+        return true;
+    }
+    // A form label may stand on the line before: "Phone:\n(02) 4958 3734".
+    let words = words_before(text, span.start, false);
+    let last = words.iter().rev().find_map(|w| {
+        if PHONE_WORDS.contains(&w.as_str()) {
+            Some(true)
+        } else if REFERENCE_WORDS.contains(&w.as_str()) || CARD_WORDS.contains(&w.as_str()) {
+            Some(false)
+        } else {
+            None
+        }
+    });
+    // "number" and "no" count only after a phone word ("phone number", "tel no").
+    last == Some(true)
+        && words
+            .iter()
+            .any(|w| PHONE_WORDS.contains(&w.as_str()) && w != "number" && w != "no")
+}
+
+/// Words that say a number is a card (they win over reference words).
+#[rustfmt::skip]
+const CARD_WORDS: &[&str] = &[
+    "card", "cards", "cc", "ccn", "pan", "visa", "mastercard", "amex", "discover", "maestro", "jcb",
+    "diners", "unionpay", "credit", "debit", "payment", "pay", "paid", "cardholder",
+];
+
+/// Words that say a number is a reference of some kind, not a card.
+#[rustfmt::skip]
+const REFERENCE_WORDS: &[&str] = &[
+    "order", "orders", "invoice", "inv", "receipt", "tracking", "shipment", "parcel", "consignment",
+    "awb", "reference", "ref", "ticket", "case", "booking", "confirmation", "reservation",
+    "transaction", "txn", "po", "sku", "serial", "isbn", "ean", "upc", "gtin", "imei", "claim",
+    "id",
+];
+
+/// Words that say a dotted quad is a version.
+#[rustfmt::skip]
+const VERSION_WORDS: &[&str] = &[
+    "version", "versions", "ver", "v", "release", "released", "releases", "build", "builds",
+    "firmware", "fw", "patch", "patched", "revision", "rev", "assembly", "fileversion",
+    "productversion", "sdk", "bios", "kernel", "upgrade", "upgraded", "upgrades", "upgrading",
+    "update", "updated", "updates", "updating", "downgrade", "downgraded", "install", "installed",
+    "installing", "bump", "bumped", "pin", "pinned", "changelog", "hotfix", "tag", "tagged",
+];
+
+/// Words that say a dotted quad is an address.
+#[rustfmt::skip]
+const NETWORK_WORDS: &[&str] = &[
+    "ip", "ips", "ipv4", "ipaddress", "address", "addr", "host", "hostname", "server", "dns",
+    "nameserver", "resolver", "gateway", "gw", "subnet", "netmask", "route", "router", "ping",
+    "connect", "connected", "connecting", "proxy", "endpoint", "client", "peer", "remote", "src",
+    "source", "dst", "destination", "origin", "listen", "listening", "bind", "firewall", "allow",
+    "deny", "allowlist", "whitelist", "blocklist", "blacklist", "ssh", "http", "https", "tcp",
+    "udp", "port", "inet", "lan", "wan", "vpn", "nat", "node", "machine", "device", "login",
+    "logged",
+];
+
+/// Bytes of text before a candidate searched for context words.
+const CONTEXT_WINDOW: usize = 40;
+
+/// The words just before `at` (at most [`CONTEXT_WINDOW`] bytes, on the same line when `same_line`, after
+/// the last digit so an earlier number's label does not carry over), lowercased.
+fn words_before(text: &str, at: usize, same_line: bool) -> Vec<String> {
+    let mut from = at.saturating_sub(CONTEXT_WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut window = &text[from..at];
+    if same_line && let Some(i) = window.rfind('\n') {
+        window = &window[i + 1..];
+    }
+    if let Some(i) = window.rfind(|c: char| c.is_ascii_digit()) {
+        window = &window[i + 1..];
+    }
+    window
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// True when the words before a card-shaped number call it an order, invoice, tracking or other
+/// reference number and none calls it a card.
+fn reference_context(text: &str, at: usize) -> bool {
+    let words = words_before(text, at, true);
+    let any = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    !any(CARD_WORDS) && any(REFERENCE_WORDS)
+}
+
+/// True when a valid dotted quad reads as a version number rather than an address: the nearest context
+/// word before it is a version word, or the word right after it is; it is glued to a package name
+/// (`pkg-1.2.3.4`, `pkg@1.2.3.4`, `Chrome/1.2.3.4`, `==1.2.3.4`) or a suffix (`1.2.3.4-beta`, `+build`,
+/// `.tar.gz`); or every part is a single digit (`1.2.3.4`, `2.0.0.1`) and no network word comes before it.
+fn version_like(text: &str, span: Range<usize>) -> bool {
+    let before = &text[..span.start];
+    let after = &text[span.end..];
+    let letter_before = |s: &str| s.chars().next_back().is_some_and(char::is_alphabetic);
+    let glued_before = (before.ends_with(['-', '/']) && letter_before(&before[..before.len() - 1]))
+        || before.ends_with(['@', '~', '^'])
+        || before.ends_with("==");
+    let glued_after = after.starts_with('+')
+        || (after.starts_with(['-', '.']) && after[1..].starts_with(char::is_alphabetic));
+    if glued_before || glued_after {
+        return true;
+    }
+    // A version word right after it: "the 10.2.0.1 upgrade", "1.2.3.4 release notes".
+    let next_word: String = after
+        .trim_start_matches([' ', '\t'])
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if VERSION_WORDS.contains(&next_word.as_str()) && next_word != "v" {
+        return true;
+    }
+    let words = words_before(text, span.start, true);
+    let last = words.iter().rev().find_map(|w| {
+        if NETWORK_WORDS.contains(&w.as_str()) {
+            Some(false)
+        } else if VERSION_WORDS.contains(&w.as_str()) {
+            Some(true)
+        } else {
+            None
+        }
+    });
+    match last {
+        Some(version) => version,
+        None => text[span].split('.').all(|part| part.len() == 1),
+    }
 }
 
 fn ssn_ok(candidate: &str) -> bool {
@@ -668,6 +938,265 @@ mod tests {
         );
         assert!(detect("the bearer of bad news").is_empty());
         assert!(detect("bearer securities and bearer instruments").is_empty());
+    }
+
+    /// Each entity type: values that must be found, and look-alikes one check away (a bad checksum, a
+    /// reserved range, a wrong length or layout) that must not be.
+    #[test]
+    fn each_entity_type_valid_and_invalid_lookalikes() {
+        let cases: &[(EntityType, &[&str], &[&str])] = &[
+            (
+                EntityType::Email,
+                &[
+                    "jane@example.com",
+                    "j.o-e+tag@sub.example.org",
+                    "X_Y%z@EXAMPLE.IO",
+                ],
+                &[
+                    "jane..doe@example.com",
+                    ".jane@example.com",
+                    "jane@localhost",
+                    "icon@2x.png",
+                ],
+            ),
+            (
+                EntityType::Phone,
+                &[
+                    "+1 415 555 2671",
+                    "+33 1 23 45 67 89",
+                    "(415) 555-2671",
+                    "call 1 415-555-2671",
+                    "001-415-555-2671",
+                    "415.555.2671x6942",
+                    "020 7946 0958",
+                    "07700 900123",
+                    "06-10446904",
+                    "03.57.67.20.11",
+                    "043 289 16 80",
+                    // Other shapes only next to a phone word, before (same or previous line) or after.
+                    "Phone: 21-97-83-32",
+                    "Phone:\n(02) 4958 3734",
+                    "call me on (82) 871-235",
+                    "fax 5382655570",
+                    "9469 9966 office",
+                    "Mobile: 25 833307",
+                ],
+                &[
+                    "+44 12 34",
+                    "555-2671",
+                    "(415) 555-26",
+                    "12 345 678",
+                    "21-97-83-32",
+                    "5382655570",
+                    "order 9469 9966",
+                    "05.01.2024 12",
+                    "ref 06-10446904-7",
+                ],
+            ),
+            (
+                EntityType::CreditCard,
+                &[
+                    "4111111111111111",    // Visa
+                    "4222222222222",       // Visa, 13 digits
+                    "5555 5555 5555 4444", // Mastercard
+                    "2221-0000-0000-0009", // Mastercard 2-series
+                    "3782 822463 10005",   // Amex 4-6-5
+                    "30569309025904",      // Diners
+                    "213144757710461",     // legacy 15-digit JCB
+                    "3530111333300000",    // JCB
+                    "6011111111111117",    // Discover
+                    "6200000000000005",    // UnionPay
+                    "6759649826438453",    // Maestro
+                ],
+                &[
+                    "4111111111111112",    // Luhn fails
+                    "5555 5555 5555 4445", // Luhn fails
+                    "378282246310006",     // Luhn fails
+                    "3312345678000007",    // Luhn passes, no network starts with 33
+                    "7012345678000001",    // Luhn passes, no network starts with 7
+                    "412300000000006",     // Luhn passes, Visa is never 15 digits
+                    "210000000000006",     // Luhn passes, 2100 is no network's range
+                    "4111 11 1111 111111", // Luhn passes, not a card grouping
+                    "4111-1111 1111-1111", // Luhn passes, mixed separators
+                ],
+            ),
+            (
+                EntityType::UsSsn,
+                &["123-45-6789", "078 05 1120"],
+                &[
+                    "000-45-6789",
+                    "666-45-6789",
+                    "900-45-6789",
+                    "123-00-6789",
+                    "123-45-0000",
+                    "123-456-789",
+                ],
+            ),
+            (
+                EntityType::Iban,
+                &[
+                    "GB82 WEST 1234 5698 7654 32",
+                    "DE89370400440532013000",
+                    "FR14 2004 1010 0505 0001 3M02 606",
+                    "NL91ABNA0417164300",
+                    "CH9300762011623852957",
+                ],
+                &[
+                    "GB82 WEST 1234 5698 7654 31", // mod-97 fails
+                    "DE88370400440532013000",      // check digits wrong
+                    "NL91ABNA041716430",           // one character short for NL
+                ],
+            ),
+            (
+                EntityType::AwsAccessKey,
+                &["AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A"],
+                &[
+                    "AKIAIOSFODNN7EXAMPL",
+                    "AKIAIOSFODNN7EXAMPLE2",
+                    "akiaiosfodnn7example",
+                    "AIDAIOSFODNN7EXAMPLE",
+                ],
+            ),
+            (
+                EntityType::IpAddress,
+                &[
+                    "ip 10.0.0.12",
+                    "server 8.8.8.8",
+                    "192.168.1.254",
+                    "2001:db8::ff00:42:8329",
+                    "::ffff:192.0.2.128",
+                ],
+                &[
+                    "256.10.10.10",
+                    "10.0.0",
+                    "10.01.0.1",
+                    "1.2.3.4.5",
+                    "fe80::1::2",
+                    "12:34:56",
+                ],
+            ),
+            (
+                EntityType::BearerToken,
+                &[
+                    "Bearer 4f9a1c2e7b3d8f60",
+                    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+                ],
+                &["Bearer token", "the bearer bonds", "eyJhbGciOiJIUzI1NiJ9"],
+            ),
+        ];
+        for (entity, valid, invalid) in cases {
+            for value in *valid {
+                let text = format!("here: {value} .");
+                let found = detect(&text);
+                assert!(
+                    found
+                        .iter()
+                        .any(|(e, v)| e == entity && value.contains(v.as_str())),
+                    "{entity} not found in {text:?}: {found:?}"
+                );
+            }
+            for value in *invalid {
+                let text = format!("here: {value} .");
+                let found = detect(&text);
+                assert!(
+                    !found.iter().any(|(e, _)| e == entity),
+                    "{entity} wrongly found in {text:?}: {found:?}"
+                );
+            }
+        }
+    }
+
+    /// Identifiers that are shaped like PII but are not: none may be flagged as anything.
+    #[test]
+    fn order_numbers_uuids_versions_and_timestamps_are_not_flagged() {
+        for text in [
+            // Order, invoice and tracking numbers, some of which pass Luhn.
+            "Order #100234567 has shipped",
+            "order number 4000123456789017",
+            "Order 112-3456789-1234567 (3-7-7 marketplace format)",
+            "ORD-2024-000123, INV-4111111111111111",
+            "invoice 5500005555555559 is due",
+            "tracking 1Z999AA10123456784",
+            "ref: 6011000990139424",
+            // UUIDs, including all-digit groups.
+            "request 550e8400-e29b-41d4-a716-446655440000",
+            "12345678-1234-5678-1234-567812345678",
+            "40936093-7735-2800-1334-16d45f1e820d",
+            "09c55c7c-085d-06c8-5645-521809193720",
+            "{58288258-8661-0913-a65e-0abfeac6907d}",
+            // Version strings, four-part ones included.
+            "version 1.2.3.4",
+            "upgrade to 1.2.3.4 now",
+            "1.2.3.4",
+            "v1.2.3.4 and V2.0.0.1",
+            "Version=4.0.0.0, Culture=neutral",
+            "release 3.14.15.92 is out",
+            "build 10.0.19045.3803",
+            "Chrome/120.0.6099.109 Safari/537.36",
+            "Mozilla/5.0 AppleWebKit/537.36 Chrome/120.0.0.0",
+            "pkg-1.2.3.4.tar.gz, pkg@1.2.3.4, numpy==1.26.4.1",
+            "2.0.0.1-beta, 1.0.0.0+build",
+            "firmware 2.10.100.200",
+            // Timestamps and dates.
+            "2024-01-15",
+            "2024-01-15T10:30:45Z",
+            "2024-01-15T10:30:45.123456+05:30",
+            "2024-01-15 10:30:45 -0500",
+            "15/01/2024 10:30",
+            "01.15.2024 and 15.01.2024 12:30:45",
+            "2024.01.15",
+            "Mon, 15 Jan 2024 10:30:45 GMT",
+            "10:30:45 and 12:00:00:000",
+            "epoch 1700000000, millis 1700000000123, nanos 1700000000123456789",
+            "20240115103045",
+            "Build 20240115.1",
+        ] {
+            assert!(detect(text).is_empty(), "{text:?}: {:?}", detect(text));
+        }
+    }
+
+    /// Many random UUIDs and timestamps from a fixed-seed generator: none may be flagged.
+    #[test]
+    fn random_uuids_and_timestamps_are_not_flagged() {
+        // SplitMix64, so the test needs no dependency and is the same on every run.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut text = String::new();
+        for _ in 0..5_000 {
+            let (a, b) = (next(), next());
+            text.push_str(&format!(
+                "id {:08x}-{:04x}-{:04x}-{:04x}-{:012x} at {}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z ver {}.{}.{}.{}\n",
+                a >> 32,
+                (a >> 16) & 0xffff,
+                a & 0xffff,
+                b >> 48,
+                b & 0xffff_ffff_ffff,
+                2000 + a % 40,
+                1 + b % 12,
+                1 + a % 28,
+                b % 24,
+                a % 60,
+                b % 60,
+                a % 1_000_000,
+                a % 256,
+                b % 10,
+                a % 40,
+                b % 300,
+            ));
+        }
+        let found = detect(&text);
+        assert!(
+            found.is_empty(),
+            "{} findings, first: {:?}",
+            found.len(),
+            found.first()
+        );
     }
 
     #[test]
