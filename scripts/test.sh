@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-moto.sh
+bash scripts/lint-infra.sh
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --all-targets --profile ci "$@"
