@@ -8,6 +8,8 @@
 //! - Output: the same PII and word filters on whole or streamed answers (with a carry-over window so a
 //!   value split across chunks is still caught), pseudonym restoration, JSON-schema validation of
 //!   structured answers and a lexical grounding score.
+//! - Trying a profile: [`GuardEngine::scan`] runs the input guard on one text and also says where each
+//!   finding is (type, span, confidence, action; never the value), for `causeway guard scan`.
 //!
 //! Rules come from a [`GuardProfile`] (TOML, see `policies/guard-profiles/README.md`); a [`GuardEngine`]
 //! is the compiled form, built once and shared.

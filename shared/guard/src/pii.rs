@@ -5,6 +5,11 @@
 //! checked in code around each match, and a rejected candidate is never re-searched from inside itself;
 //! that keeps every detector a single left-to-right pass. Findings carry a type, a byte span and a
 //! confidence; never the matched text.
+//!
+//! Some shapes are ambiguous on their own, so a few validators also read the words around a candidate (a
+//! bounded window): a dotted quad after "version" or before "upgrade" is a version, not an address; a
+//! Luhn-valid number after "order" or "invoice" (and no card word) is a reference, not a card; a bare group
+//! of digits is a phone number only next to a phone word.
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;

