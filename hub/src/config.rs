@@ -377,7 +377,8 @@ pub struct SpokeConfig {
     /// The role (or user) ARN, e.g. `arn:aws:iam::111122223333:role/causeway-invoker`. Sessions of the role
     /// (`arn:aws:sts::…:assumed-role/causeway-invoker/…`) match it. Role paths are not part of the match.
     pub principal: String,
-    /// The spoke account id (must be the principal's account).
+    /// The spoke's AWS account id. The principal is usually the spoke's invoker role in the hub account, so
+    /// this is set here rather than read from the principal's ARN.
     pub account: String,
     /// The organizational unit the account sits in.
     #[serde(default)]
@@ -673,7 +674,7 @@ limit = 50000000
             r#"
 [[spokes]]
 principal = "arn:aws:iam::111122223333:role/causeway-invoker"
-account = "444455556666"
+account = "4444-5555-6666"
 applications = []
 
 [budgets]
@@ -683,7 +684,7 @@ store = "dynamodb"
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("`spokes[0].account` `444455556666` is not the account of its principal"),
+            err.contains("`spokes[0].account` `4444-5555-6666` is not a 12-digit AWS account id"),
             "{err}"
         );
         assert!(err.contains("`spokes[0].applications` must list"), "{err}");

@@ -585,10 +585,12 @@ pub fn config_problems(config: &HubConfig) -> Vec<String> {
                 spoke.principal
             )),
             Some(p) => {
-                if p.account != spoke.account {
+                // The principal is usually the spoke's invoker role in the hub account, so the spoke
+                // account is its own setting, not derived from the principal's ARN.
+                if spoke.account.len() != 12 || !spoke.account.bytes().all(|b| b.is_ascii_digit()) {
                     problems.push(format!(
-                        "`spokes[{i}].account` `{}` is not the account of its principal ({})",
-                        spoke.account, p.account
+                        "`spokes[{i}].account` `{}` is not a 12-digit AWS account id",
+                        spoke.account
                     ));
                 }
                 if !seen.insert(p.arn.clone()) {
