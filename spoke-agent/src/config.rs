@@ -8,9 +8,11 @@
 //! The environment is read only through a lookup closure passed in by the caller, so tests pass a map and
 //! nothing ever mutates the process environment.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Overrides `hub_url`.
@@ -55,6 +57,8 @@ pub struct AgentConfig {
     pub retry_backoff_ms: u64,
     /// Log output.
     pub log: LogConfig,
+    /// How the agent proves the workload's identity to the hub.
+    pub workload_identity: WorkloadIdentityConfig,
 }
 
 impl Default for AgentConfig {
@@ -71,6 +75,7 @@ impl Default for AgentConfig {
             connect_retries: 2,
             retry_backoff_ms: 100,
             log: LogConfig::default(),
+            workload_identity: WorkloadIdentityConfig::default(),
         }
     }
 }
@@ -103,6 +108,200 @@ impl Default for LogConfig {
             filter: "info".to_owned(),
         }
     }
+}
+
+/// How the agent proves the workload's identity to the hub.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadIdentityMode {
+    /// No proof: for a hub reached directly that does not require a workload identity.
+    #[default]
+    None,
+    /// A pre-signed `sts:GetCallerIdentity` made with the invoker role's credentials, in the header
+    /// `x-causeway-workload-identity` of every call.
+    StsProof,
+}
+
+/// `[workload_identity]`: the invoker role in the hub account the agent assumes with the workload's own
+/// credentials (from the standard AWS provider chain).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadIdentityConfig {
+    /// `none` (default) or `sts_proof`.
+    pub mode: WorkloadIdentityMode,
+    /// The spoke's invoker role in the hub account, e.g.
+    /// `arn:aws:iam::111122223333:role/causeway-invoker-444455556666`. Required for `sts_proof`.
+    pub role_arn: Option<String>,
+    /// The external id the invoker role's trust policy requires. A per-spoke secret: never logged or shown.
+    pub external_id: Option<SecretString>,
+    /// The role session name, which appears in the hub account's CloudTrail. Default: `<application>@<host>`
+    /// (`causeway-agent@<host>` without an application), cut to 64 characters.
+    pub session_name: Option<String>,
+    /// A fixed source identity set on the role session (the person or system the workload acts for).
+    pub source_identity: Option<String>,
+    /// Lifetime asked for the role session, seconds. Default 3600 (STS accepts 900 to the role's maximum).
+    pub duration_secs: u64,
+    /// Refresh the role credentials when less than this many seconds remain. Default 300.
+    pub refresh_before_secs: u64,
+    /// The STS endpoint used both to assume the role and as the target of the proof; it must be the hub's
+    /// `identity.sts_endpoint`. Default `https://sts.amazonaws.com`.
+    pub sts_endpoint: String,
+    /// The region the STS calls and the proof are signed for. Default `us-east-1`.
+    pub region: String,
+    /// The hub's `identity.server_id`, signed into every proof when the hub requires it.
+    pub server_id: Option<String>,
+}
+
+impl Default for WorkloadIdentityConfig {
+    fn default() -> Self {
+        Self {
+            mode: WorkloadIdentityMode::None,
+            role_arn: None,
+            external_id: None,
+            session_name: None,
+            source_identity: None,
+            duration_secs: 3600,
+            refresh_before_secs: 300,
+            sts_endpoint: "https://sts.amazonaws.com".to_owned(),
+            region: "us-east-1".to_owned(),
+            server_id: None,
+        }
+    }
+}
+
+impl fmt::Debug for WorkloadIdentityConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkloadIdentityConfig")
+            .field("mode", &self.mode)
+            .field("role_arn", &self.role_arn)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "<redacted>"),
+            )
+            .field("session_name", &self.session_name)
+            .field("source_identity", &self.source_identity)
+            .field("duration_secs", &self.duration_secs)
+            .field("refresh_before_secs", &self.refresh_before_secs)
+            .field("sts_endpoint", &self.sts_endpoint)
+            .field("region", &self.region)
+            .field("server_id", &self.server_id)
+            .finish()
+    }
+}
+
+impl WorkloadIdentityConfig {
+    /// The external id's value, for the `AssumeRole` call only.
+    pub fn external_id_value(&self) -> Option<&str> {
+        self.external_id.as_ref().map(ExposeSecret::expose_secret)
+    }
+
+    fn problems(&self, problems: &mut Vec<String>) {
+        if self.mode == WorkloadIdentityMode::None {
+            return;
+        }
+        match self.role_arn.as_deref() {
+            None => problems.push(
+                "`workload_identity.role_arn` is required when `workload_identity.mode` is not `none`"
+                    .to_owned(),
+            ),
+            Some(arn) if role_account(arn).is_none() => problems.push(format!(
+                "`workload_identity.role_arn` `{arn}` is not a role ARN, e.g. `arn:aws:iam::111122223333:role/causeway-invoker`"
+            )),
+            Some(_) => {}
+        }
+        if let Some(name) = &self.session_name
+            && !is_session_name(name)
+        {
+            problems.push(format!(
+                "`workload_identity.session_name` `{name}` must be 2 to 64 characters of letters, digits and `+=,.@-_`"
+            ));
+        }
+        if let Some(id) = &self.source_identity
+            && !is_session_name(id)
+        {
+            problems.push(format!(
+                "`workload_identity.source_identity` `{id}` must be 2 to 64 characters of letters, digits and `+=,.@-_`"
+            ));
+        }
+        if self.duration_secs == 0 || self.duration_secs > 43_200 {
+            problems.push("`workload_identity.duration_secs` must be 1 to 43200".to_owned());
+        }
+        if self.refresh_before_secs >= self.duration_secs {
+            problems.push(
+                "`workload_identity.refresh_before_secs` must be less than `workload_identity.duration_secs`"
+                    .to_owned(),
+            );
+        }
+        match reqwest::Url::parse(&self.sts_endpoint) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+            _ => problems.push(format!(
+                "`workload_identity.sts_endpoint` `{}` is not an http(s) URL",
+                self.sts_endpoint
+            )),
+        }
+        if self.region.trim().is_empty() {
+            problems.push("`workload_identity.region` must not be empty".to_owned());
+        }
+        if let Some(id) = &self.server_id
+            && !is_header_token(id)
+        {
+            problems.push(format!(
+                "`workload_identity.server_id` `{id}` must be non-empty printable ASCII without spaces"
+            ));
+        }
+    }
+}
+
+/// The account of a role ARN (`arn:<partition>:iam::<account>:role/<name>`).
+pub fn role_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("arn"), Some(_), Some("iam"), Some(""), Some(account), Some(resource))
+            if account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource
+                    .strip_prefix("role/")
+                    .is_some_and(|r| !r.is_empty()) =>
+        {
+            Some(account)
+        }
+        _ => None,
+    }
+}
+
+/// What STS accepts as a role session name or source identity.
+pub fn is_session_name(value: &str) -> bool {
+    (2..=64).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+}
+
+/// A role session name from `application` and `host`: characters STS refuses become `-`, cut to 64.
+pub fn default_session_name(application: Option<&str>, host: &str) -> String {
+    let raw = format!("{}@{host}", application.unwrap_or("causeway-agent"));
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    while name.len() < 2 {
+        name.push('-');
+    }
+    name
 }
 
 /// A configuration that cannot be used.
@@ -245,6 +444,7 @@ impl AgentConfig {
         if self.retry_backoff_ms > 60_000 {
             problems.push("`retry_backoff_ms` must be at most 60000".to_owned());
         }
+        self.workload_identity.problems(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -493,5 +693,81 @@ connect_retries = 11
         let config = AgentConfig::load(None, env).unwrap();
         assert_eq!(config.application.as_deref(), Some("claims"));
         assert_eq!(config.listen.to_string(), "127.0.0.1:8790");
+    }
+
+    #[test]
+    fn a_workload_identity_section_is_read_and_its_secret_hidden() {
+        let text = r#"
+application = "claims-triage"
+
+[workload_identity]
+mode = "sts_proof"
+role_arn = "arn:aws:iam::111122223333:role/causeway-invoker-444455556666"
+external_id = "per-spoke-secret"
+source_identity = "batch-reports"
+duration_secs = 900
+refresh_before_secs = 120
+sts_endpoint = "https://sts.eu-west-1.amazonaws.com"
+region = "eu-west-1"
+server_id = "causeway-prod"
+"#;
+        let config = AgentConfig::from_toml("agent.toml", text, no_env).unwrap();
+        let identity = &config.workload_identity;
+        assert_eq!(identity.mode, WorkloadIdentityMode::StsProof);
+        assert_eq!(identity.external_id_value(), Some("per-spoke-secret"));
+        assert_eq!(identity.duration_secs, 900);
+        assert_eq!(identity.refresh_before_secs, 120);
+        assert_eq!(identity.region, "eu-west-1");
+        assert_eq!(identity.server_id.as_deref(), Some("causeway-prod"));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("per-spoke-secret"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn an_sts_proof_without_a_usable_role_is_refused() {
+        let text = "[workload_identity]\nmode = \"sts_proof\"\nrefresh_before_secs = 3600\nsession_name = \"a b\"\n";
+        let ConfigError::Invalid { problems, .. } =
+            AgentConfig::from_toml("agent.toml", text, no_env).unwrap_err()
+        else {
+            unreachable!("expected an invalid configuration");
+        };
+        assert_eq!(
+            problems,
+            vec![
+                "`workload_identity.role_arn` is required when `workload_identity.mode` is not `none`".to_owned(),
+                "`workload_identity.session_name` `a b` must be 2 to 64 characters of letters, digits and `+=,.@-_`".to_owned(),
+                "`workload_identity.refresh_before_secs` must be less than `workload_identity.duration_secs`".to_owned(),
+            ]
+        );
+        let text =
+            "[workload_identity]\nmode = \"sts_proof\"\nrole_arn = \"arn:aws:iam::1:user/x\"\n";
+        let message = AgentConfig::from_toml("agent.toml", text, no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("is not a role ARN"), "{message}");
+    }
+
+    #[test]
+    fn the_default_session_name_is_what_sts_accepts() {
+        assert_eq!(
+            default_session_name(Some("claims-triage"), "ip-10-0-0-1.ec2.internal"),
+            "claims-triage@ip-10-0-0-1.ec2.internal"
+        );
+        assert_eq!(
+            default_session_name(None, "my host"),
+            "causeway-agent@my-host"
+        );
+        let long = default_session_name(Some(&"a".repeat(80)), "h");
+        assert_eq!(long.len(), 64);
+        assert!(is_session_name(&long));
+        assert_eq!(
+            role_account("arn:aws:iam::111122223333:role/causeway-invoker"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            role_account("arn:aws:sts::111122223333:assumed-role/r/s"),
+            None
+        );
     }
 }

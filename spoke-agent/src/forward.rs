@@ -176,7 +176,7 @@ fn io_kind(err: &reqwest::Error) -> Option<std::io::ErrorKind> {
 }
 
 /// One line saying what went wrong with the hub connection, without the client's wrapping.
-fn describe(err: &reqwest::Error) -> String {
+pub(crate) fn describe(err: &reqwest::Error) -> String {
     match io_kind(err) {
         Some(std::io::ErrorKind::ConnectionRefused) => return "connection refused".to_owned(),
         Some(std::io::ErrorKind::ConnectionReset) => return "connection reset".to_owned(),

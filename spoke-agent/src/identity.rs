@@ -7,12 +7,38 @@
 //! request carries a fresh signature.
 //!
 //! [`NoWorkloadIdentity`] adds nothing; it is for a hub reached directly (the embedded default, or a hub that
-//! identifies workloads by their network location).
+//! identifies workloads by their network location). [`StsProofSigner`] adds a pre-signed
+//! `sts:GetCallerIdentity` request, made with the invoker role's credentials, in the header
+//! [`WORKLOAD_HEADER`]: base64 of the JSON object `{"method","url","headers","body"}`. It signs `host`,
+//! `x-amz-date` and, when the hub binds proofs to itself, [`SERVER_ID_HEADER`]. The hub checks the proof,
+//! forwards it to STS and learns the role from STS's answer; the agent never states the role itself.
+//!
+//! Constraints: a proof is a bearer credential for a few minutes, so it is never logged.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use http::HeaderValue;
+use serde::Serialize;
+
+use crate::config::{AgentConfig, WorkloadIdentityMode, default_session_name};
+use crate::credentials::{AssumeRoleSettings, CredentialCache, RoleCredentials, StsRoleAssumer};
+use crate::error::StartError;
+
+/// Request header carrying the pre-signed `sts:GetCallerIdentity` request.
+pub const WORKLOAD_HEADER: &str = "x-causeway-workload-identity";
+/// Signed header binding a proof to one hub (the hub's `identity.server_id`).
+pub const SERVER_ID_HEADER: &str = "x-causeway-server-id";
+/// The body of every proof.
+pub const GET_CALLER_IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
 /// A request to the hub, complete but for the workload's proof of identity.
 pub type HubRequest = http::Request<Bytes>;
@@ -58,9 +84,262 @@ impl WorkloadSigner for NoWorkloadIdentity {
     }
 }
 
+// === impl StsProofSigner ===
+
+/// A pre-signed `sts:GetCallerIdentity` request, as the hub reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SignedCallerIdentity {
+    /// `POST`.
+    pub method: String,
+    /// The STS endpoint, ending in `/`.
+    pub url: String,
+    /// The signed headers, `authorization` and `x-amz-date` included.
+    pub headers: BTreeMap<String, String>,
+    /// [`GET_CALLER_IDENTITY`].
+    pub body: String,
+}
+
+/// Adds a fresh pre-signed `sts:GetCallerIdentity` proof, made with the invoker role's credentials, to each
+/// request.
+#[derive(Debug)]
+pub struct StsProofSigner {
+    credentials: Arc<CredentialCache>,
+    url: String,
+    region: String,
+    server_id: Option<String>,
+}
+
+impl StsProofSigner {
+    /// A signer for proofs aimed at `sts_endpoint` (which must be the hub's `identity.sts_endpoint`), signed
+    /// for `region`, binding `server_id` when given.
+    pub fn new(
+        credentials: Arc<CredentialCache>,
+        sts_endpoint: &str,
+        region: &str,
+        server_id: Option<String>,
+    ) -> Self {
+        Self {
+            credentials,
+            url: format!("{}/", sts_endpoint.trim_end_matches('/')),
+            region: region.to_owned(),
+            server_id,
+        }
+    }
+
+    /// The role credentials behind the proofs.
+    pub fn credentials(&self) -> &Arc<CredentialCache> {
+        &self.credentials
+    }
+
+    /// A proof signed now with the current role credentials, as the value of [`WORKLOAD_HEADER`].
+    pub async fn proof_header(&self) -> Result<HeaderValue, SignError> {
+        let credentials = self
+            .credentials
+            .get()
+            .await
+            .map_err(|e| SignError::new(e.to_string()))?;
+        let proof = presign(
+            &credentials,
+            &self.url,
+            &self.region,
+            self.server_id.as_deref(),
+            SystemTime::now(),
+        )?;
+        let json = serde_json::to_vec(&proof)
+            .map_err(|e| SignError::new(format!("cannot encode the proof: {e}")))?;
+        HeaderValue::from_str(&STANDARD.encode(json))
+            .map_err(|_| SignError::new("the proof cannot be sent in a header"))
+    }
+}
+
+/// Signs `GetCallerIdentity` for `url` at `time` with `credentials`.
+pub fn presign(
+    credentials: &RoleCredentials,
+    url: &str,
+    region: &str,
+    server_id: Option<&str>,
+    time: SystemTime,
+) -> Result<SignedCallerIdentity, SignError> {
+    let failed = |what: &str| SignError::new(format!("cannot sign the identity proof: {what}"));
+    let mut headers = BTreeMap::from([(
+        "content-type".to_owned(),
+        "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
+    )]);
+    if let Some(id) = server_id {
+        headers.insert(SERVER_ID_HEADER.to_owned(), id.to_owned());
+    }
+    let identity = credentials.to_sdk().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| failed(&e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(GET_CALLER_IDENTITY.as_bytes()),
+    )
+    .map_err(|e| failed(&e.to_string()))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| failed(&e.to_string()))?
+        .into_parts();
+    for (name, value) in instructions.headers() {
+        headers.insert(name.to_ascii_lowercase(), value.to_owned());
+    }
+    Ok(SignedCallerIdentity {
+        method: "POST".to_owned(),
+        url: url.to_owned(),
+        headers,
+        body: GET_CALLER_IDENTITY.to_owned(),
+    })
+}
+
+#[async_trait]
+impl WorkloadSigner for StsProofSigner {
+    fn kind(&self) -> &'static str {
+        "sts_proof"
+    }
+
+    async fn sign(&self, request: &mut HubRequest) -> Result<(), SignError> {
+        let proof = self.proof_header().await?;
+        request.headers_mut().insert(WORKLOAD_HEADER, proof);
+        Ok(())
+    }
+}
+
+// === building from config ===
+
+/// The workload identity the configuration asks for.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Signs every call to the hub.
+    pub signer: Arc<dyn WorkloadSigner>,
+    /// For `sts_proof`: the role assumer (built once) and the credential cache the signer uses.
+    pub role: Option<(Arc<StsRoleAssumer>, Arc<CredentialCache>)>,
+}
+
+impl Workload {
+    /// Builds the signer `config.workload_identity` selects, with the workload's own credentials from the
+    /// standard AWS provider chain and this machine's name in the default session name.
+    pub async fn load(config: &AgentConfig) -> Result<Self, StartError> {
+        let sdk_config = match config.workload_identity.mode {
+            WorkloadIdentityMode::None => aws_config::SdkConfig::builder().build(),
+            WorkloadIdentityMode::StsProof => workload_sdk_config(config).await,
+        };
+        Self::from_config(config, &sdk_config, &host_name())
+    }
+
+    /// Builds the signer `config.workload_identity` selects. `sdk_config` carries the workload's own
+    /// credentials (the standard provider chain) and the STS endpoint and region; `host` goes into the
+    /// default session name.
+    pub fn from_config(
+        config: &AgentConfig,
+        sdk_config: &aws_config::SdkConfig,
+        host: &str,
+    ) -> Result<Self, StartError> {
+        let identity = &config.workload_identity;
+        match identity.mode {
+            WorkloadIdentityMode::None => Ok(Self {
+                signer: Arc::new(NoWorkloadIdentity),
+                role: None,
+            }),
+            WorkloadIdentityMode::StsProof => {
+                let role_arn = identity.role_arn.clone().ok_or_else(|| {
+                    StartError::Config("`workload_identity.role_arn` is required".to_owned())
+                })?;
+                let settings = AssumeRoleSettings {
+                    role_arn,
+                    external_id: identity.external_id.clone(),
+                    session_name: identity.session_name.clone().unwrap_or_else(|| {
+                        default_session_name(config.application.as_deref(), host)
+                    }),
+                    source_identity: identity.source_identity.clone(),
+                    duration_secs: identity.duration_secs,
+                };
+                let assumer = Arc::new(StsRoleAssumer::new(sdk_config, settings));
+                let cache = Arc::new(CredentialCache::new(
+                    assumer.clone(),
+                    std::time::Duration::from_secs(identity.refresh_before_secs),
+                ));
+                let signer = StsProofSigner::new(
+                    cache.clone(),
+                    &identity.sts_endpoint,
+                    &identity.region,
+                    identity.server_id.clone(),
+                );
+                Ok(Self {
+                    signer: Arc::new(signer),
+                    role: Some((assumer, cache)),
+                })
+            }
+        }
+    }
+}
+
+/// This machine's name, for the default role session name; `host` when it cannot be read.
+pub fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".to_owned())
+}
+
+/// The workload's own AWS configuration: the standard provider chain, with the configured STS endpoint and
+/// region.
+pub async fn workload_sdk_config(config: &AgentConfig) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(
+            config.workload_identity.region.clone(),
+        ))
+        .endpoint_url(&config.workload_identity.sts_endpoint)
+        .load()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proof_signs_what_the_hub_requires() {
+        let credentials = RoleCredentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            "token",
+            SystemTime::now() + std::time::Duration::from_secs(60),
+            "arn:aws:sts::111122223333:assumed-role/r/s",
+        );
+        let proof = presign(
+            &credentials,
+            "https://sts.amazonaws.com/",
+            "us-east-1",
+            Some("hub-1"),
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+        )
+        .unwrap();
+        assert_eq!(proof.method, "POST");
+        assert_eq!(proof.body, GET_CALLER_IDENTITY);
+        assert_eq!(proof.headers["x-amz-date"], "20270115T080000Z");
+        assert_eq!(proof.headers["x-amz-security-token"], "token");
+        assert_eq!(proof.headers[SERVER_ID_HEADER], "hub-1");
+        let authorization = &proof.headers["authorization"];
+        assert!(
+            authorization.starts_with(
+                "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20270115/us-east-1/sts/aws4_request, SignedHeaders="
+            ),
+            "{authorization}"
+        );
+        for signed in ["host", "x-amz-date", SERVER_ID_HEADER] {
+            assert!(authorization.contains(signed), "{authorization}");
+        }
+    }
 
     #[tokio::test]
     async fn no_workload_identity_leaves_the_request_unchanged() {

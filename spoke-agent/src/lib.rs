@@ -21,6 +21,8 @@
 //! ```
 
 pub mod config;
+pub mod credentials;
+pub mod doctor;
 pub mod error;
 pub mod forward;
 pub mod identity;
@@ -40,7 +42,7 @@ use tokio::net::TcpListener;
 use crate::config::AgentConfig;
 use crate::error::{AgentError, ServeError, StartError};
 use crate::forward::{Door, Forwarder};
-use crate::identity::{NoWorkloadIdentity, WorkloadSigner};
+use crate::identity::WorkloadSigner;
 
 /// What every handler shares: the configuration and the forwarder built from it.
 #[derive(Debug)]
@@ -106,14 +108,15 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the agent for `config` on `listener` until `shutdown` resolves, reaching the hub directly (no
-/// workload identity).
+/// Serves the agent for `config` on `listener` until `shutdown` resolves, proving the workload's identity as
+/// `[workload_identity]` says (see [`identity::Workload::load`]).
 pub async fn serve(
     config: AgentConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let state = AgentState::new(config, Arc::new(NoWorkloadIdentity))?;
+    let workload = identity::Workload::load(&config).await?;
+    let state = AgentState::new(config, workload.signer)?;
     serve_state(Arc::new(state), listener, shutdown).await
 }
 

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tower::ServiceExt as _;
 
 use super::*;
-use crate::identity::{HubRequest, SignError};
+use crate::identity::{HubRequest, NoWorkloadIdentity, SignError};
 
 // === helpers ===
 

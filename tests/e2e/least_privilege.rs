@@ -12,9 +12,10 @@
 //!    call: the fluent form `client.put_item()…send()`.
 //! 3. Each call becomes IAM actions: `service:Operation` by default, or what [`OPERATION_ACTIONS`] says
 //!    where the two differ; [`SERVICE_PREFIXES`] maps crate names to IAM service prefixes.
-//! 4. A few actions are used outside any SDK call (a SigV4-signed HTTPS request, a credential provider); each
-//!    role lists them in [`ROLES`] with the reason. Calls that only provision what the templates create
-//!    (for tests and local setups) are listed in [`PROVISIONING_ONLY`], and the role does not get them.
+//! 4. A few actions are needed whatever the scan finds (a SigV4-signed HTTPS request, the purpose a role
+//!    exists for); each role lists them in [`ROLES`] with the reason. Calls that only provision what the
+//!    templates create (for tests and local setups) are listed in [`PROVISIONING_ONLY`], and the role does
+//!    not get them.
 //!
 //! The templates in `infra/` embed the same policy documents; [`templates_embed_the_policy_files`] checks
 //! that every resource marked `Metadata: CausewayPolicy: <name>` carries exactly `policies/iam/<name>.json`.
@@ -48,10 +49,12 @@ const ROLES: &[RoleSpec] = &[
     RoleSpec {
         policy: "spoke-agent.json",
         package: Some("causeway-agent"),
+        // Also an SDK call in the agent's credentials module; listed here because the role exists for it
+        // whichever way the agent obtains the invoker role's session.
         outside_sdk: &[(
             "sts:AssumeRole",
-            "the agent's workload role assumes the spoke's invoker role in the hub (the SDK's assume-role \
-             credential provider, with the external id), whose credentials sign the calls to the hub",
+            "the agent's workload role exists to assume its spoke's invoker role in the hub (with the external \
+             id); only that role's sessions sign what the hub sees",
         )],
     },
     RoleSpec {

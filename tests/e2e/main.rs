@@ -6,6 +6,7 @@
 )]
 
 mod agent;
+mod agent_identity;
 mod api;
 mod audit_aws;
 mod budgets;
