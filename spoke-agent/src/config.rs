@@ -23,6 +23,8 @@ pub const ENV_APPLICATION: &str = "CAUSEWAY_AGENT_APPLICATION";
 pub const ENV_PURPOSE: &str = "CAUSEWAY_AGENT_PURPOSE";
 /// Overrides `listen`.
 pub const ENV_LISTEN: &str = "CAUSEWAY_AGENT_LISTEN";
+/// The region of STS calls and signatures when `workload_identity.region` is not set.
+pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +122,9 @@ pub enum WorkloadIdentityMode {
     /// A pre-signed `sts:GetCallerIdentity` made with the invoker role's credentials, in the header
     /// `x-causeway-workload-identity` of every call.
     StsProof,
+    /// Every call is SigV4-signed for `execute-api` with the invoker role's credentials, for a hub behind
+    /// API Gateway with IAM authorization; the user's token moves to `x-causeway-user-token`.
+    Sigv4,
 }
 
 /// `[workload_identity]`: the invoker role in the hub account the agent assumes with the workload's own
@@ -127,10 +132,10 @@ pub enum WorkloadIdentityMode {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadIdentityConfig {
-    /// `none` (default) or `sts_proof`.
+    /// `none` (default), `sts_proof` or `sigv4`.
     pub mode: WorkloadIdentityMode,
     /// The spoke's invoker role in the hub account, e.g.
-    /// `arn:aws:iam::111122223333:role/causeway-invoker-444455556666`. Required for `sts_proof`.
+    /// `arn:aws:iam::111122223333:role/causeway-invoker-444455556666`. Required for `sts_proof` and `sigv4`.
     pub role_arn: Option<String>,
     /// The external id the invoker role's trust policy requires. A per-spoke secret: never logged or shown.
     pub external_id: Option<SecretString>,
@@ -146,8 +151,9 @@ pub struct WorkloadIdentityConfig {
     /// The STS endpoint used both to assume the role and as the target of the proof; it must be the hub's
     /// `identity.sts_endpoint`. Default `https://sts.amazonaws.com`.
     pub sts_endpoint: String,
-    /// The region the STS calls and the proof are signed for. Default `us-east-1`.
-    pub region: String,
+    /// The region the STS calls and the proof are signed for, and in `sigv4` mode the hub API's region every
+    /// call is signed for. Required for `sigv4`; otherwise default `us-east-1`.
+    pub region: Option<String>,
     /// The hub's `identity.server_id`, signed into every proof when the hub requires it.
     pub server_id: Option<String>,
 }
@@ -163,7 +169,7 @@ impl Default for WorkloadIdentityConfig {
             duration_secs: 3600,
             refresh_before_secs: 300,
             sts_endpoint: "https://sts.amazonaws.com".to_owned(),
-            region: "us-east-1".to_owned(),
+            region: None,
             server_id: None,
         }
     }
@@ -193,6 +199,11 @@ impl WorkloadIdentityConfig {
     /// The external id's value, for the `AssumeRole` call only.
     pub fn external_id_value(&self) -> Option<&str> {
         self.external_id.as_ref().map(ExposeSecret::expose_secret)
+    }
+
+    /// The region STS calls and signatures are made for: the configured one, else `us-east-1`.
+    pub fn region(&self) -> &str {
+        self.region.as_deref().unwrap_or(DEFAULT_REGION)
     }
 
     fn problems(&self, problems: &mut Vec<String>) {
@@ -239,8 +250,15 @@ impl WorkloadIdentityConfig {
                 self.sts_endpoint
             )),
         }
-        if self.region.trim().is_empty() {
-            problems.push("`workload_identity.region` must not be empty".to_owned());
+        match self.region.as_deref() {
+            Some(region) if region.trim().is_empty() => {
+                problems.push("`workload_identity.region` must not be empty".to_owned());
+            }
+            None if self.mode == WorkloadIdentityMode::Sigv4 => problems.push(
+                "`workload_identity.region` is required when `workload_identity.mode` is `sigv4`: the hub api's region, which every call is signed for"
+                    .to_owned(),
+            ),
+            _ => {}
         }
         if let Some(id) = &self.server_id
             && !is_header_token(id)
@@ -717,7 +735,7 @@ server_id = "causeway-prod"
         assert_eq!(identity.external_id_value(), Some("per-spoke-secret"));
         assert_eq!(identity.duration_secs, 900);
         assert_eq!(identity.refresh_before_secs, 120);
-        assert_eq!(identity.region, "eu-west-1");
+        assert_eq!(identity.region(), "eu-west-1");
         assert_eq!(identity.server_id.as_deref(), Some("causeway-prod"));
         let debug = format!("{config:?}");
         assert!(!debug.contains("per-spoke-secret"), "{debug}");
@@ -746,6 +764,35 @@ server_id = "causeway-prod"
             .unwrap_err()
             .to_string();
         assert!(message.contains("is not a role ARN"), "{message}");
+    }
+
+    #[test]
+    fn sigv4_needs_a_role_and_a_region() {
+        let text = "[workload_identity]\nmode = \"sigv4\"\n";
+        let ConfigError::Invalid { problems, .. } =
+            AgentConfig::from_toml("agent.toml", text, no_env).unwrap_err()
+        else {
+            unreachable!("expected an invalid configuration");
+        };
+        assert_eq!(
+            problems,
+            vec![
+                "`workload_identity.role_arn` is required when `workload_identity.mode` is not `none`".to_owned(),
+                "`workload_identity.region` is required when `workload_identity.mode` is `sigv4`: the hub api's region, which every call is signed for".to_owned(),
+            ]
+        );
+        let text = r#"
+[workload_identity]
+mode = "sigv4"
+role_arn = "arn:aws:iam::111122223333:role/causeway-invoker-444455556666"
+region = "eu-west-2"
+"#;
+        let config = AgentConfig::from_toml("agent.toml", text, no_env).unwrap();
+        assert_eq!(config.workload_identity.mode, WorkloadIdentityMode::Sigv4);
+        assert_eq!(config.workload_identity.region(), "eu-west-2");
+        let text = "[workload_identity]\nmode = \"sts_proof\"\nrole_arn = \"arn:aws:iam::111122223333:role/r\"\n";
+        let config = AgentConfig::from_toml("agent.toml", text, no_env).unwrap();
+        assert_eq!(config.workload_identity.region(), "us-east-1");
     }
 
     #[test]

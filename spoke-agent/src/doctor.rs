@@ -6,6 +6,10 @@
 //! dry-run authorization (at least one model allowed for the default purpose). Checking stops at the first
 //! failure: later links depend on earlier ones. Nothing secret (token, proof, credentials) is ever shown.
 //!
+//! In `sigv4` mode every call to the hub, `/healthz` included, is signed, since API Gateway refuses unsigned
+//! ones. Only API Gateway checks the signature, so against a hub reached directly the identity link cannot be
+//! checked, and the report says so.
+//!
 //! Exit codes ([`Report::exit_code`]): 0 every link passed; 10 local credentials, 11 assume role, 12 hub
 //! reachable, 13 identity accepted, 14 authorization.
 
@@ -217,7 +221,18 @@ pub async fn run(
             }
         };
         let base = config.hub_url.trim_end_matches('/').to_owned();
-        match http.get(format!("{base}/healthz")).send().await {
+        let sigv4 = workload.signer.signs_every_request();
+        match health(workload, &http, &base).await {
+            Ok(response) if sigv4 && response.status() == StatusCode::FORBIDDEN => {
+                let message =
+                    gateway_message(&response.json::<Value>().await.unwrap_or(Value::Null));
+                checks.push(failed(
+                    Link::HubReachable,
+                    format!("`/healthz` answered 403: {message}"),
+                    &gateway_fix(workload),
+                ));
+                break 'links true;
+            }
             Ok(response) if response.status().is_success() => checks.push(passed(
                 Link::HubReachable,
                 format!("`/healthz` answered {}", response.status().as_u16()),
@@ -230,7 +245,7 @@ pub async fn run(
                 ));
                 break 'links true;
             }
-            Err(err) => {
+            Err(Unhealthy::Unreachable(err)) => {
                 checks.push(failed(
                     Link::HubReachable,
                     format!(
@@ -239,6 +254,14 @@ pub async fn run(
                         describe(&err)
                     ),
                     "check `hub_url`, that the hub runs, and that this host can reach it",
+                ));
+                break 'links true;
+            }
+            Err(Unhealthy::Unsigned(problem)) => {
+                checks.push(failed(
+                    Link::HubReachable,
+                    problem,
+                    "run the doctor again; if it persists, check the role credentials and `hub_url`",
                 ));
                 break 'links true;
             }
@@ -260,14 +283,15 @@ pub async fn run(
                 break 'links true;
             }
         };
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("no message")
-            .to_owned();
+        let message = gateway_message(&body);
         match status {
             StatusCode::OK | StatusCode::BAD_REQUEST => checks.push(passed(
                 Link::IdentityAccepted,
                 match &workload.role {
+                    Some((assumer, _)) if sigv4 => format!(
+                        "api gateway accepted the signature of `{}` and the hub accepted the user and the workload",
+                        assumer.settings().role_arn
+                    ),
                     Some((assumer, _)) => format!(
                         "the hub accepted the user and the workload `{}`",
                         assumer.settings().role_arn
@@ -275,6 +299,24 @@ pub async fn run(
                     None => "the hub accepted the user (no workload identity sent)".to_owned(),
                 },
             )),
+            StatusCode::UNAUTHORIZED if sigv4 && message.starts_with("missing bearer token") => {
+                checks.push(failed(
+                    Link::IdentityAccepted,
+                    format!(
+                        "the hub answered 401: {message}; it is not behind api gateway with iam authorization, which alone checks the signature and hands the user's token on, so this link cannot be checked here"
+                    ),
+                    "point `hub_url` at the hub's api stage url, or use `workload_identity.mode = \"sts_proof\"` for a hub reached directly",
+                ));
+                break 'links true;
+            }
+            StatusCode::FORBIDDEN if sigv4 && body.get("error").is_none() => {
+                checks.push(failed(
+                    Link::IdentityAccepted,
+                    format!("api gateway answered 403: {message}"),
+                    &gateway_fix(workload),
+                ));
+                break 'links true;
+            }
             StatusCode::UNAUTHORIZED => {
                 let fix = if message.contains("workload") {
                     "make `workload_identity.sts_endpoint`, `region` and `server_id` match the hub's `identity.sts_endpoint` and `identity.server_id`, and set `workload_identity.mode` if the hub requires a workload"
@@ -363,6 +405,62 @@ pub async fn run(
     }
 }
 
+/// Why `/healthz` got no answer.
+#[derive(Debug)]
+enum Unhealthy {
+    /// The hub could not be reached.
+    Unreachable(reqwest::Error),
+    /// The request could not be signed.
+    Unsigned(String),
+}
+
+/// `GET /healthz`, signed when the hub's gateway refuses unsigned requests.
+async fn health(
+    workload: &Workload,
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<reqwest::Response, Unhealthy> {
+    let url = format!("{base}/healthz");
+    if !workload.signer.signs_every_request() {
+        return http.get(url).send().await.map_err(Unhealthy::Unreachable);
+    }
+    let mut request: HubRequest = http::Request::builder()
+        .method("GET")
+        .uri(&url)
+        .body(bytes::Bytes::new())
+        .map_err(|_| Unhealthy::Unsigned(format!("`{url}` is not a valid url")))?;
+    workload
+        .signer
+        .sign(&mut request)
+        .await
+        .map_err(|err| Unhealthy::Unsigned(format!("cannot sign the health check: {err}")))?;
+    let request = reqwest::Request::try_from(request)
+        .map_err(|_| Unhealthy::Unsigned(format!("`{url}` is not a valid url")))?;
+    http.execute(request).await.map_err(Unhealthy::Unreachable)
+}
+
+/// The error message of a hub answer (`error.message`) or of an API Gateway one (`message`).
+fn gateway_message(body: &Value) -> String {
+    body["error"]["message"]
+        .as_str()
+        .or_else(|| body["message"].as_str())
+        .unwrap_or("no message")
+        .to_owned()
+}
+
+/// What to do when API Gateway refuses a signed call.
+fn gateway_fix(workload: &Workload) -> String {
+    let role = workload
+        .role
+        .as_ref()
+        .map_or("the invoker role", |(assumer, _)| {
+            assumer.settings().role_arn.as_str()
+        });
+    format!(
+        "check that the hub api's resource policy allows `{role}` to call it, that `workload_identity.region` is the api's region, and that `hub_url` is the api's stage url"
+    )
+}
+
 /// `GET /v1/models` with the user token, the application, the default purpose and the workload's proof.
 async fn models(
     config: &AgentConfig,
@@ -441,7 +539,188 @@ fn failed(link: Link, problem: String, fix: &str) -> Check {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse as _;
+    use axum::routing::{get, post};
+
     use super::*;
+    use crate::identity::USER_TOKEN_HEADER;
+
+    const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+    /// STS on `POST /`, and on `/healthz` and `/v1/models` either API Gateway with IAM authorization in
+    /// front of the hub (`gateway`: only SigV4-signed calls pass, the user's token read from
+    /// `x-causeway-user-token`) or a hub reached directly (the user's token read from `authorization` only).
+    fn fake_aws(gateway: bool) -> Router {
+        let signed = |headers: &HeaderMap| {
+            let authorization = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=ASIAROLE/")
+                && authorization.contains("/eu-west-2/execute-api/aws4_request")
+                && authorization.contains(";x-causeway-user-token")
+                    == headers.contains_key(USER_TOKEN_HEADER)
+                && headers["x-amz-security-token"] == "role-session-token"
+        };
+        let denied = || {
+            (
+                StatusCode::FORBIDDEN,
+                axum::Json(serde_json::json!({"message": "Missing Authentication Token"})),
+            )
+                .into_response()
+        };
+        Router::new()
+            .route(
+                "/",
+                post(|body: String| async move {
+                    let xml = if body.contains("Action=GetCallerIdentity") {
+                        format!(
+                            "<GetCallerIdentityResponse xmlns=\"{STS_NS}\"><GetCallerIdentityResult><Arn>arn:aws:sts::444455556666:assumed-role/causeway-agent/i-0abc</Arn><UserId>AROAAGENT:i-0abc</UserId><Account>444455556666</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+                        )
+                    } else {
+                        format!(
+                            "<AssumeRoleResponse xmlns=\"{STS_NS}\"><AssumeRoleResult><Credentials><AccessKeyId>ASIAROLE</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey><SessionToken>role-session-token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAINVOKER:claims</AssumedRoleId><Arn>arn:aws:sts::111122223333:assumed-role/causeway-invoker/claims</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata></AssumeRoleResponse>"
+                        )
+                    };
+                    ([("content-type", "text/xml")], xml)
+                }),
+            )
+            .route(
+                "/healthz",
+                get(move |headers: HeaderMap| async move {
+                    if gateway && !signed(&headers) {
+                        return denied();
+                    }
+                    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+                }),
+            )
+            .route(
+                "/v1/models",
+                get(move |headers: HeaderMap| async move {
+                    let token = if gateway {
+                        if !signed(&headers) {
+                            return denied();
+                        }
+                        headers.get(USER_TOKEN_HEADER)
+                    } else {
+                        headers
+                            .get("authorization")
+                            .filter(|v| v.as_bytes().starts_with(b"Bearer "))
+                    };
+                    if token.is_none_or(|t| t != "Bearer user.jwt") {
+                        return (
+                            StatusCode::UNAUTHORIZED,
+                            axum::Json(serde_json::json!({"error": {"message": "missing bearer token: send `authorization: Bearer <token>`"}})),
+                        )
+                            .into_response();
+                    }
+                    axum::Json(serde_json::json!({"data": [{"id": "claude-sonnet"}]})).into_response()
+                }),
+            )
+    }
+
+    /// The doctor's report in `sigv4` mode against `fake_aws(gateway)`, with the port hidden.
+    async fn sigv4_doctor(gateway: bool, region: &str) -> (u8, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}");
+        let text = format!(
+            r#"
+hub_url = "{url}"
+application = "claims-triage"
+default_purpose = "evaluation"
+
+[workload_identity]
+mode = "sigv4"
+role_arn = "arn:aws:iam::111122223333:role/causeway-invoker"
+sts_endpoint = "{url}"
+region = "{region}"
+"#
+        );
+        let config = AgentConfig::from_toml("agent.toml", &text, |_| None).unwrap();
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-2"))
+            .endpoint_url(&url)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        "AKIAWORKLOAD",
+                        "workload-secret",
+                        None,
+                        None,
+                        "test",
+                    ),
+                ),
+            )
+            .build();
+        let workload = Workload::from_config(&config, &sdk, "test-host").unwrap();
+        assert_eq!(workload.signer.kind(), "sigv4");
+        let token = SecretString::from("user.jwt".to_owned());
+        let peer = async move {
+            let _ = axum::serve(listener, fake_aws(gateway)).await;
+        };
+        let report = tokio::select! {
+            biased;
+            report = run(&config, &workload, Some(&token)) => report,
+            () = peer => unreachable!("the fake peer stopped before the doctor finished"),
+        };
+        let mut out = Vec::new();
+        report.write_to(&mut out).unwrap();
+        let text = String::from_utf8(out)
+            .unwrap()
+            .replace(&port.to_string(), "PORT");
+        (report.exit_code(), text)
+    }
+
+    #[tokio::test]
+    async fn sigv4_doctor_signs_its_calls_and_the_gateway_accepts_them() {
+        let (code, text) = sigv4_doctor(true, "eu-west-2").await;
+        assert_eq!(code, 0, "{text}");
+        insta::assert_snapshot!(text, @r#"
+        causeway-agent doctor: hub `http://127.0.0.1:PORT`
+          ok    local credentials  arn:aws:sts::444455556666:assumed-role/causeway-agent/i-0abc
+          ok    assume role        arn:aws:sts::111122223333:assumed-role/causeway-invoker/claims
+          ok    hub reachable      `/healthz` answered 200
+          ok    identity accepted  api gateway accepted the signature of `arn:aws:iam::111122223333:role/causeway-invoker` and the hub accepted the user and the workload
+          ok    authorization      purpose `evaluation`: claude-sonnet
+        every link works
+        "#);
+    }
+
+    #[tokio::test]
+    async fn sigv4_doctor_says_a_hub_reached_directly_cannot_check_the_signature() {
+        let (code, text) = sigv4_doctor(false, "eu-west-2").await;
+        assert_eq!(code, 13, "{text}");
+        insta::assert_snapshot!(text, @r#"
+        causeway-agent doctor: hub `http://127.0.0.1:PORT`
+          ok    local credentials  arn:aws:sts::444455556666:assumed-role/causeway-agent/i-0abc
+          ok    assume role        arn:aws:sts::111122223333:assumed-role/causeway-invoker/claims
+          ok    hub reachable      `/healthz` answered 200
+          FAIL  identity accepted  the hub answered 401: missing bearer token: send `authorization: Bearer <token>`; it is not behind api gateway with iam authorization, which alone checks the signature and hands the user's token on, so this link cannot be checked here
+                                   what to do: point `hub_url` at the hub's api stage url, or use `workload_identity.mode = "sts_proof"` for a hub reached directly
+          --    authorization      not checked
+        `identity accepted` failed (exit code 13)
+        "#);
+    }
+
+    #[tokio::test]
+    async fn sigv4_doctor_names_a_signature_the_gateway_refuses() {
+        let (code, text) = sigv4_doctor(true, "eu-west-1").await;
+        assert_eq!(code, 12, "{text}");
+        insta::assert_snapshot!(text, @r#"
+        causeway-agent doctor: hub `http://127.0.0.1:PORT`
+          ok    local credentials  arn:aws:sts::444455556666:assumed-role/causeway-agent/i-0abc
+          ok    assume role        arn:aws:sts::111122223333:assumed-role/causeway-invoker/claims
+          FAIL  hub reachable      `/healthz` answered 403: Missing Authentication Token
+                                   what to do: check that the hub api's resource policy allows `arn:aws:iam::111122223333:role/causeway-invoker` to call it, that `workload_identity.region` is the api's region, and that `hub_url` is the api's stage url
+          --    identity accepted  not checked
+          --    authorization      not checked
+        `hub reachable` failed (exit code 12)
+        "#);
+    }
 
     #[test]
     fn exit_codes_are_distinct_per_link() {

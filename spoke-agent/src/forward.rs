@@ -2,7 +2,8 @@
 //!
 //! Rules, each for a reason:
 //! - The end user's `authorization` header goes to the hub byte for byte and is never logged: the hub, not
-//!   the agent, verifies it.
+//!   the agent, verifies it. (In `sigv4` mode the signer moves it, unchanged, to `x-causeway-user-token`,
+//!   since `authorization` then carries the request's SigV4 signature.)
 //! - `x-causeway-application` is the agent's to set (from config); a value sent by the app is replaced, so an
 //!   app cannot speak for another. `x-causeway-purpose` is added from `default_purpose` on the
 //!   OpenAI-compatible door only when the app sent none, since OpenAI clients have no field for it.

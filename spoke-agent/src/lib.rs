@@ -3,7 +3,8 @@
 //!
 //! Apps call the agent as they would call the hub, through the native `POST /v1/invoke`, the OpenAI-compatible
 //! `POST /v1/chat/completions` (streamed as server-sent events with `stream: true`) and `GET /v1/models`.
-//! The agent passes the end user's bearer token through untouched, names the application, fills in the
+//! The agent passes the end user's bearer token through unchanged (in `x-causeway-user-token` when it signs
+//! the whole request for a hub behind API Gateway with IAM authorization), names the application, fills in the
 //! declared purpose OpenAI clients cannot send, proves the workload's identity through a
 //! [`identity::WorkloadSigner`], and relays the hub's answer (errors included) unchanged. `GET /healthz`
 //! answers for the agent itself.

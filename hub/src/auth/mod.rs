@@ -3,6 +3,11 @@
 //! Identity is never taken from a client-supplied field: the user comes from a bearer token verified against
 //! keys the hub trusts. In `oidc` mode that is the issuer's JWKS; in `dev` mode it is the development key in
 //! the data directory, which is never trusted in any other mode.
+//!
+//! Where the token travels depends on how the call arrived, never on what the client chooses: a direct call
+//! carries it in `authorization: Bearer …`; a call API Gateway (or a function URL) verified with IAM
+//! authorization uses `authorization` for its SigV4 signature, so the token travels in [`USER_TOKEN_HEADER`].
+//! That header is read only when the request context holds a verified IAM caller, and ignored otherwise.
 
 pub mod dev;
 pub mod jwt;
@@ -14,6 +19,10 @@ use axum::http::header::AUTHORIZATION;
 pub use jwt::JwtVerifier;
 
 use crate::error::HubError;
+
+/// Request header carrying the user's token on calls that arrive with IAM authorization (a bare JWT or
+/// `Bearer <jwt>`).
+pub const USER_TOKEN_HEADER: &str = "x-causeway-user-token";
 
 /// A verified human caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +67,14 @@ pub enum AuthError {
     /// The header is not a bearer token.
     #[error("the `authorization` header must be `Bearer <token>`")]
     Malformed,
+    /// A call with IAM authorization has no `x-causeway-user-token` header.
+    #[error(
+        "missing user token: with iam authorization `authorization` carries the aws signature, so send the user's token in `{USER_TOKEN_HEADER}`"
+    )]
+    MissingUserToken,
+    /// The `x-causeway-user-token` header is empty or not readable.
+    #[error("the `{USER_TOKEN_HEADER}` header must be `<token>` or `Bearer <token>`")]
+    MalformedUserToken,
     /// The token does not verify.
     #[error("invalid token: {0}")]
     Invalid(String),
@@ -86,6 +103,38 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         return Err(AuthError::Malformed);
     }
     Ok(token.trim())
+}
+
+/// Extracts the user's token from [`USER_TOKEN_HEADER`], for a call whose IAM caller AWS verified. Only
+/// call this for such a call: on any other, the header is the client's word and means nothing.
+pub fn iam_user_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let value = headers
+        .get(USER_TOKEN_HEADER)
+        .ok_or(AuthError::MissingUserToken)?;
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::MalformedUserToken)?
+        .trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        Some(_) => return Err(AuthError::MalformedUserToken),
+        None if value.eq_ignore_ascii_case("bearer") => return Err(AuthError::MalformedUserToken),
+        None => value,
+    };
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return Err(AuthError::MalformedUserToken);
+    }
+    Ok(token)
+}
+
+/// The user's token for a call: from [`USER_TOKEN_HEADER`] when AWS verified an IAM caller for it
+/// (`iam_verified`), else from `authorization: Bearer …`.
+pub fn user_token(headers: &HeaderMap, iam_verified: bool) -> Result<&str, AuthError> {
+    if iam_verified {
+        iam_user_token(headers)
+    } else {
+        bearer_token(headers)
+    }
 }
 
 #[cfg(test)]

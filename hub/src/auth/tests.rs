@@ -323,3 +323,48 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     // The known key keeps working throughout.
     assert!(v.verify(&key.token(&claims())).await.is_ok());
 }
+
+#[test]
+fn the_user_token_header_is_read_only_for_a_verified_iam_call() {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::{AuthError, USER_TOKEN_HEADER, user_token};
+
+    let headers = |pairs: &[(&'static str, &str)]| {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    };
+    let sigv4 = "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261121/eu-west-2/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+
+    let bare = headers(&[("authorization", sigv4), (USER_TOKEN_HEADER, "h.p.s")]);
+    assert_eq!(user_token(&bare, true).unwrap(), "h.p.s");
+    let prefixed = headers(&[(USER_TOKEN_HEADER, "Bearer  h.p.s ")]);
+    assert_eq!(user_token(&prefixed, true).unwrap(), "h.p.s");
+
+    // Without a verified IAM caller the header means nothing.
+    assert!(matches!(
+        user_token(&bare, false),
+        Err(AuthError::Malformed)
+    ));
+    assert!(matches!(
+        user_token(&prefixed, false),
+        Err(AuthError::Missing)
+    ));
+
+    // With one, `authorization` holds the signature and is never read as the user's token.
+    let only_bearer = headers(&[("authorization", "Bearer h.p.s")]);
+    let err = user_token(&only_bearer, true).unwrap_err();
+    assert!(matches!(err, AuthError::MissingUserToken));
+    assert_eq!(
+        err.to_string(),
+        "missing user token: with iam authorization `authorization` carries the aws signature, so send the user's token in `x-causeway-user-token`"
+    );
+    assert_eq!(HubError::from(err).status_code().as_u16(), 401);
+    for bad in ["", "Bearer ", "Basic abc", "a b"] {
+        let err = user_token(&headers(&[(USER_TOKEN_HEADER, bad)]), true).unwrap_err();
+        assert!(matches!(err, AuthError::MalformedUserToken), "{bad}: {err}");
+    }
+}

@@ -14,7 +14,7 @@ use super::{CLASSIFICATION_HEADER, DATA_CLASSIFICATIONS, PURPOSE_HEADER};
 use crate::app::AppState;
 use crate::audit::{draft, refuse};
 use crate::auth::workload::WorkloadError;
-use crate::auth::{Caller, WorkloadIdentity, bearer_token};
+use crate::auth::{Caller, WorkloadIdentity, user_token};
 use crate::error::{ApiError, HubError};
 use crate::governed::CallMeta;
 use causeway_contract::audit::Outcome;
@@ -78,7 +78,9 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
 
 /// The verified caller: the user from the bearer token (401 when it is missing or does not verify) and the
 /// workload from IAM (401 when its proof does not verify; 403, audited, when the principal is not a registered
-/// active spoke).
+/// active spoke). On a call API Gateway verified with IAM authorization, `authorization` holds the SigV4
+/// signature and the user's token is read from `x-causeway-user-token` instead; on any other call that header
+/// is ignored.
 #[derive(Debug)]
 pub struct Authenticated(pub Caller);
 
@@ -89,10 +91,12 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers).map_err(HubError::from)?;
+        let context_arn = lambda_caller_arn(parts);
+        // INVARIANT: the user token's header follows from the verified request context alone, so a client
+        // cannot pick where the hub looks for it.
+        let token = user_token(&parts.headers, context_arn.is_some()).map_err(HubError::from)?;
         let user = state.verifier.verify(token).await.map_err(HubError::from)?;
         tracing::Span::current().record("sub", user.sub.as_str());
-        let context_arn = lambda_caller_arn(parts);
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         match state
             .workload
