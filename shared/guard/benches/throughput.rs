@@ -3,7 +3,7 @@
 //! ([`GuardEngine::check_input`]) on one message, and the streaming output guard fed in 16-byte chunks as a
 //! model would stream an answer. Criterion runs one thread, so MB/s is per core.
 //!
-//! Run: `cargo bench -p causeway-guard --bench throughput -- --warm-up-time 1 --measurement-time 5`
+//! Run: `cargo bench -p causeway-guard --bench throughput -- --warm-up-time 1 --measurement-time 3`
 
 #![expect(clippy::unwrap_used, reason = "benchmark set-up fails loudly")]
 

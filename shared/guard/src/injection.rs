@@ -6,12 +6,15 @@
 //! ("ignore all previous instructions") crosses the default 0.7 threshold alone; weaker signals (a role-play
 //! request, a stray `</user>`, a zero-width space) only do so together. The score is deterministic and
 //! every pattern is a linear-time `regex`.
+//!
+//! Most text holds none of the phrasings, so one [`RegexSet`] pass over every pattern first says which can
+//! match at all, and only those are searched again for their count.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use regex::Regex;
+use regex::{Regex, RegexSet, SetMatches};
 
 /// Decodes standard base64 with or without padding, tolerating non-zero trailing bits (runs are cut out
 /// of free text, so their ends are not always clean).
@@ -90,6 +93,10 @@ pub(crate) struct InjectionDetector {
     prompt_reference: Regex,
     delimiters: Regex,
     base64_run: Regex,
+    /// Every pattern above in one set: the text signals in order, then the prompt reference, the
+    /// delimiters and the base64 run, whose places [`Self::PROMPT_REFERENCE`], [`Self::DELIMITERS`] and
+    /// [`Self::BASE64_RUN`] count from the end.
+    any: RegexSet,
 }
 
 impl InjectionDetector {
@@ -184,25 +191,55 @@ impl InjectionDetector {
             r"|(?im)^[ \t]*#{2,}[ \t]*(?:system|instructions?|assistant)\b",
             r"|(?i)CAUSEWAY_DATA",
         ))?;
+        let base64_run = Regex::new(r"[A-Za-z0-9+/]{24,}={0,2}")?;
+        let any = RegexSet::new(
+            text_signals
+                .iter()
+                .map(|(_, re)| re)
+                .chain([&prompt_reference, &delimiters, &base64_run])
+                .map(Regex::as_str),
+        )?;
         Ok(InjectionDetector {
             text_signals,
             prompt_reference,
             delimiters,
-            base64_run: Regex::new(r"[A-Za-z0-9+/]{24,}={0,2}")?,
+            base64_run,
+            any,
         })
     }
 
-    /// Adds the phrasing signals found in `text`.
-    fn scan_phrasing(&self, text: &str, signals: &mut Signals) {
+    /// Index in [`Self::any`] of the prompt-reference pattern.
+    const PROMPT_REFERENCE: usize = 3;
+    /// Index in [`Self::any`] of the delimiter pattern.
+    const DELIMITERS: usize = 2;
+    /// Index in [`Self::any`] of the base64 run pattern.
+    const BASE64_RUN: usize = 1;
+
+    /// Which patterns match somewhere in `text`, in one pass.
+    fn present(&self, text: &str) -> SetMatches {
+        self.any.matches(text)
+    }
+
+    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched.
+    fn matched(&self, present: &SetMatches, from_end: usize) -> bool {
+        present.matched(self.any.len() - from_end)
+    }
+
+    /// Adds the phrasing signals found in `text`; `present` is [`Self::present`] of `text`.
+    fn scan_phrasing(&self, text: &str, present: &SetMatches, signals: &mut Signals) {
         let mut extraction = 0;
-        for (name, re) in &self.text_signals {
-            let n = count(re.find_iter(text).count());
+        for (i, (name, re)) in self.text_signals.iter().enumerate() {
+            let n = if present.matched(i) {
+                count(re.find_iter(text).count())
+            } else {
+                0
+            };
             if *name == signal::SYSTEM_PROMPT_EXTRACTION {
                 extraction = n;
             }
             signals.add(name, n);
         }
-        if extraction == 0 {
+        if extraction == 0 && self.matched(present, Self::PROMPT_REFERENCE) {
             signals.add(
                 signal::PROMPT_REFERENCE,
                 count(self.prompt_reference.find_iter(text).count()),
@@ -212,11 +249,17 @@ impl InjectionDetector {
 
     /// Adds every signal found in one (normalised) input text.
     pub(crate) fn scan(&self, text: &str, signals: &mut Signals) {
-        self.scan_phrasing(text, signals);
-        signals.add(
-            signal::DELIMITER_INJECTION,
-            count(self.delimiters.find_iter(text).count()),
-        );
+        let present = self.present(text);
+        self.scan_phrasing(text, &present, signals);
+        if self.matched(&present, Self::DELIMITERS) {
+            signals.add(
+                signal::DELIMITER_INJECTION,
+                count(self.delimiters.find_iter(text).count()),
+            );
+        }
+        if !self.matched(&present, Self::BASE64_RUN) {
+            return;
+        }
         let mut encoded = 0;
         for m in self.base64_run.find_iter(text) {
             if m.len() > MAX_ENCODED_RUN {
@@ -226,7 +269,7 @@ impl InjectionDetector {
                 continue;
             };
             let mut inner = Signals::default();
-            self.scan_phrasing(&decoded, &mut inner);
+            self.scan_phrasing(&decoded, &self.present(&decoded), &mut inner);
             if !inner.counts.is_empty() {
                 encoded += 1;
             }
@@ -270,6 +313,29 @@ fn decode_text(run: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_places_name_the_patterns() {
+        let d = InjectionDetector::new().unwrap();
+        let patterns = d.any.patterns();
+        for (i, (_, re)) in d.text_signals.iter().enumerate() {
+            assert_eq!(patterns[i], re.as_str());
+        }
+        let from_end = |n: usize| patterns[patterns.len() - n].as_str();
+        assert_eq!(
+            from_end(InjectionDetector::PROMPT_REFERENCE),
+            d.prompt_reference.as_str()
+        );
+        assert_eq!(
+            from_end(InjectionDetector::DELIMITERS),
+            d.delimiters.as_str()
+        );
+        assert_eq!(
+            from_end(InjectionDetector::BASE64_RUN),
+            d.base64_run.as_str()
+        );
+        assert_eq!(patterns.len(), d.text_signals.len() + 3);
+    }
 
     fn score(text: &str) -> (f32, Vec<&'static str>) {
         let d = InjectionDetector::new().unwrap();

@@ -7,8 +7,10 @@
 //!
 //! Every function here is a single pass over the input.
 
+use std::borrow::Cow;
+
 use causeway_contract::{GuardAction, GuardReport, GuardStage};
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Counts of characters removed from one text, by category.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,9 +73,19 @@ fn classify(c: char) -> Class {
     }
 }
 
+/// True when `text` may hold a character [`classify`] removes. Each of them is encoded in UTF-8 with the
+/// lead byte `C2` (U+00AD), `E2` (U+200B..U+2069), `EF` (U+FEFF) or `F3` (tags), so text without those
+/// bytes (ASCII, and the letters of most scripts) is returned as it is without decoding a character.
+fn may_hold_invisible(text: &str) -> bool {
+    text.bytes().any(|b| matches!(b, 0xC2 | 0xE2 | 0xEF | 0xF3))
+}
+
 /// Removes invisible, bidi-control and tag characters without any other change. Used on answers, where
 /// NFKC would alter the model's formatting (superscripts, ligatures, full-width punctuation).
-pub(crate) fn strip_invisible(text: &str) -> (String, Stripped, String) {
+pub(crate) fn strip_invisible(text: &str) -> (Cow<'_, str>, Stripped, String) {
+    if !may_hold_invisible(text) {
+        return (Cow::Borrowed(text), Stripped::default(), String::new());
+    }
     let mut out = String::with_capacity(text.len());
     let mut stripped = Stripped::default();
     let mut hidden = String::new();
@@ -93,13 +105,19 @@ pub(crate) fn strip_invisible(text: &str) -> (String, Stripped, String) {
             }
         }
     }
-    (out, stripped, hidden)
+    (Cow::Owned(out), stripped, hidden)
 }
 
 /// Full input normalisation: strip invisible characters, then NFKC.
 pub(crate) fn normalize(text: &str) -> Normalized {
     let (visible, stripped, hidden) = strip_invisible(text);
-    let text: String = visible.nfkc().collect();
+    // ASCII, and most text in any script, is already NFKC; the quick check decides without decomposing.
+    let text: String = if visible.is_ascii() || is_nfkc_quick(visible.chars()) == IsNormalized::Yes
+    {
+        visible.into_owned()
+    } else {
+        visible.nfkc().collect()
+    };
     Normalized {
         text,
         stripped,

@@ -10,12 +10,16 @@
 //! bounded window): a dotted quad after "version" or before "upgrade" is a version, not an address; a
 //! Luhn-valid number after "order" or "invoice" (and no card word) is a reference, not a card; a bare group
 //! of digits is a phone number only next to a phone word.
+//!
+//! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
+//! can match at all, and only those are searched again for their matches; a text without digits, `@` or
+//! key headers costs one pass, not one per detector.
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
-use regex::Regex;
+use regex::{Regex, RegexSet, SetMatches};
 
 use crate::profile::EntityType;
 
@@ -51,11 +55,34 @@ pub(crate) struct PiiDetector {
     pem_header: Regex,
     bearer: Regex,
     jwt: Regex,
+    /// The candidate patterns in [`slot`] order (all but the anchored `phone_ext`).
+    any: RegexSet,
+}
+
+/// Index of each candidate pattern in [`PiiDetector::any`].
+mod slot {
+    pub(super) const EMAIL: usize = 0;
+    pub(super) const PHONE_INTL: usize = 1;
+    pub(super) const PHONE_US: usize = 2;
+    pub(super) const PHONE_UK: usize = 3;
+    pub(super) const PHONE_NATIONAL: usize = 4;
+    pub(super) const PHONE_LOOSE: usize = 5;
+    pub(super) const CARD: usize = 6;
+    pub(super) const SSN: usize = 7;
+    pub(super) const IBAN: usize = 8;
+    pub(super) const AWS_ACCESS: usize = 9;
+    pub(super) const AWS_SECRET: usize = 10;
+    pub(super) const IPV4: usize = 11;
+    pub(super) const IPV6: usize = 12;
+    pub(super) const PEM_BLOCK: usize = 13;
+    pub(super) const PEM_HEADER: usize = 14;
+    pub(super) const BEARER: usize = 15;
+    pub(super) const JWT: usize = 16;
 }
 
 impl PiiDetector {
     pub(crate) fn new() -> Result<Self, regex::Error> {
-        Ok(PiiDetector {
+        let mut detector = PiiDetector {
             email: Regex::new(
                 r"[A-Za-z0-9._%+_\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63}",
             )?,
@@ -82,11 +109,36 @@ impl PiiDetector {
             pem_header: Regex::new(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]*")?,
             bearer: Regex::new(r"(?i:bearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*")?,
             jwt: Regex::new(r"eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")?,
-        })
+            any: RegexSet::empty(),
+        };
+        detector.any = RegexSet::new(
+            [
+                &detector.email,
+                &detector.phone_intl,
+                &detector.phone_us,
+                &detector.phone_uk,
+                &detector.phone_national,
+                &detector.phone_loose,
+                &detector.card,
+                &detector.ssn,
+                &detector.iban,
+                &detector.aws_access,
+                &detector.aws_secret,
+                &detector.ipv4,
+                &detector.ipv6,
+                &detector.pem_block,
+                &detector.pem_header,
+                &detector.bearer,
+                &detector.jwt,
+            ]
+            .map(Regex::as_str),
+        )?;
+        Ok(detector)
     }
 
     /// Every entity in `text`, non-overlapping, sorted by start.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
+        let on = self.any.matches(text);
         let mut found = Vec::new();
         let mut push = |entity, span: Range<usize>, confidence| {
             found.push(Finding {
@@ -96,23 +148,31 @@ impl PiiDetector {
             });
         };
 
-        for m in self.email.find_iter(text) {
+        for m in live(&on, slot::EMAIL, &self.email, text) {
             if email_ok(m.as_str()) && !word_char_before(text, m.start()) {
                 push(EntityType::Email, m.range(), 0.95);
             }
         }
         // (pattern, confidence, digits, shape checks, needs a phone word next to it)
-        for (re, confidence, min, max, strict, context) in [
-            (&self.phone_intl, 0.8, 7, 15, false, false),
+        for (slot, re, confidence, min, max, strict, context) in [
+            (slot::PHONE_INTL, &self.phone_intl, 0.8, 7, 15, false, false),
             // 10 digits, 11 with the country code 1, up to 14 with an international prefix (`001`, `0111`).
-            (&self.phone_us, 0.75, 10, 14, false, false),
-            (&self.phone_uk, 0.7, 10, 11, false, false),
+            (slot::PHONE_US, &self.phone_us, 0.75, 10, 14, false, false),
+            (slot::PHONE_UK, &self.phone_uk, 0.7, 10, 11, false, false),
             // National numbers with a trunk `0` (`06-10446904`, `03.57.67.20.11`, `043 289 16 80`).
-            (&self.phone_national, 0.6, 9, 11, true, false),
+            (
+                slot::PHONE_NATIONAL,
+                &self.phone_national,
+                0.6,
+                9,
+                11,
+                true,
+                false,
+            ),
             // Anything else shaped like a phone number counts only next to a phone word.
-            (&self.phone_loose, 0.5, 7, 12, true, true),
+            (slot::PHONE_LOOSE, &self.phone_loose, 0.5, 7, 12, true, true),
         ] {
-            for m in re.find_iter(text) {
+            for m in live(&on, slot, re, text) {
                 let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
                 // An extension (`x1234`, ` ext. 12`) belongs to the number.
                 let end = self
@@ -129,14 +189,14 @@ impl PiiDetector {
                 }
             }
         }
-        for m in self.card.find_iter(text) {
+        for m in live(&on, slot::CARD, &self.card, text) {
             if let Some(span) = card_within(text, m.range())
                 && !reference_context(text, span.start)
             {
                 push(EntityType::CreditCard, span, 0.9);
             }
         }
-        for m in self.ssn.find_iter(text) {
+        for m in live(&on, slot::SSN, &self.ssn, text) {
             if ssn_ok(m.as_str())
                 && !alnum_before(text, m.start())
                 && !text[..m.start()].ends_with('-')
@@ -145,7 +205,7 @@ impl PiiDetector {
                 push(EntityType::UsSsn, m.range(), 0.85);
             }
         }
-        for m in self.iban.find_iter(text) {
+        for m in live(&on, slot::IBAN, &self.iban, text) {
             if alnum_before(text, m.start()) {
                 continue;
             }
@@ -157,12 +217,12 @@ impl PiiDetector {
                 );
             }
         }
-        for m in self.aws_access.find_iter(text) {
+        for m in live(&on, slot::AWS_ACCESS, &self.aws_access, text) {
             if !alnum_before(text, m.start()) && !alnum_after(text, m.end()) {
                 push(EntityType::AwsAccessKey, m.range(), 0.95);
             }
         }
-        for m in self.aws_secret.find_iter(text) {
+        for m in live(&on, slot::AWS_SECRET, &self.aws_secret, text) {
             if m.len() == 40
                 && !text[m.end()..].starts_with('=')
                 && secret_shape(m.as_str())
@@ -171,7 +231,7 @@ impl PiiDetector {
                 push(EntityType::AwsSecretKey, m.range(), 0.85);
             }
         }
-        for m in self.ipv4.find_iter(text) {
+        for m in live(&on, slot::IPV4, &self.ipv4, text) {
             let after = &text[m.end()..];
             let dotted_more =
                 after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit());
@@ -185,7 +245,7 @@ impl PiiDetector {
                 push(EntityType::IpAddress, m.range(), 0.8);
             }
         }
-        for m in self.ipv6.find_iter(text) {
+        for m in live(&on, slot::IPV6, &self.ipv6, text) {
             let before_ok =
                 !alnum_before(text, m.start()) && !text[..m.start()].ends_with([':', '.']);
             let after_ok = !alnum_after(text, m.end()) && !text[m.end()..].starts_with(':');
@@ -193,24 +253,37 @@ impl PiiDetector {
                 push(EntityType::IpAddress, m.range(), 0.8);
             }
         }
-        for m in self.pem_block.find_iter(text) {
+        for m in live(&on, slot::PEM_BLOCK, &self.pem_block, text) {
             push(EntityType::PrivateKey, m.range(), 0.99);
         }
-        for m in self.pem_header.find_iter(text) {
+        for m in live(&on, slot::PEM_HEADER, &self.pem_header, text) {
             push(EntityType::PrivateKey, m.range(), 0.98);
         }
-        for m in self.bearer.find_iter(text) {
+        for m in live(&on, slot::BEARER, &self.bearer, text) {
             if !alnum_before(text, m.start()) && token_shape(m.as_str()) {
                 push(EntityType::BearerToken, m.range(), 0.95);
             }
         }
-        for m in self.jwt.find_iter(text) {
+        for m in live(&on, slot::JWT, &self.jwt, text) {
             if !alnum_before(text, m.start()) {
                 push(EntityType::BearerToken, m.range(), 0.95);
             }
         }
         resolve_overlaps(found)
     }
+}
+
+/// The matches of `re` in `text`, or none without searching when the set pass `on` found it cannot match.
+fn live<'t>(
+    on: &SetMatches,
+    slot: usize,
+    re: &Regex,
+    text: &'t str,
+) -> impl Iterator<Item = regex::Match<'t>> {
+    on.matched(slot)
+        .then(|| re.find_iter(text))
+        .into_iter()
+        .flatten()
 }
 
 /// Keeps the most confident finding where findings overlap, then the longer one, then the earlier one.
@@ -772,6 +845,34 @@ fn ipv6_ok(candidate: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_slots_name_the_detectors_patterns() {
+        let d = PiiDetector::new().unwrap();
+        let patterns = d.any.patterns();
+        for (at, re) in [
+            (slot::EMAIL, &d.email),
+            (slot::PHONE_INTL, &d.phone_intl),
+            (slot::PHONE_US, &d.phone_us),
+            (slot::PHONE_UK, &d.phone_uk),
+            (slot::PHONE_NATIONAL, &d.phone_national),
+            (slot::PHONE_LOOSE, &d.phone_loose),
+            (slot::CARD, &d.card),
+            (slot::SSN, &d.ssn),
+            (slot::IBAN, &d.iban),
+            (slot::AWS_ACCESS, &d.aws_access),
+            (slot::AWS_SECRET, &d.aws_secret),
+            (slot::IPV4, &d.ipv4),
+            (slot::IPV6, &d.ipv6),
+            (slot::PEM_BLOCK, &d.pem_block),
+            (slot::PEM_HEADER, &d.pem_header),
+            (slot::BEARER, &d.bearer),
+            (slot::JWT, &d.jwt),
+        ] {
+            assert_eq!(patterns[at], re.as_str());
+        }
+        assert_eq!(patterns.len(), 17);
+    }
 
     fn detect(text: &str) -> Vec<(EntityType, String)> {
         let d = PiiDetector::new().unwrap();

@@ -46,8 +46,10 @@ pub enum StreamStep {
 pub struct OutputStreamGuard<'a> {
     engine: &'a GuardEngine,
     pseudonyms: &'a PseudonymMap,
-    pending: String,
-    context: String,
+    /// The look-behind context (`buf[..context_len]`) followed by the pending text, in one buffer that is
+    /// reused for the whole stream: each step scans it in place, with no copy.
+    buf: String,
+    context_len: usize,
     blocked: Option<String>,
     /// No cut is allowed anywhere in `pending[..no_cut_until]` (a run of value characters); `pending` only
     /// grows at the end between emits, so this stays true and spares rescanning the run on every chunk.
@@ -58,8 +60,8 @@ impl fmt::Debug for OutputStreamGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // INVARIANT: the buffers hold answer text that may contain values; print sizes only.
         f.debug_struct("OutputStreamGuard")
-            .field("pending_bytes", &self.pending.len())
-            .field("context_bytes", &self.context.len())
+            .field("pending_bytes", &self.pending().len())
+            .field("context_bytes", &self.context_len)
             .field("blocked", &self.blocked.is_some())
             .finish_non_exhaustive()
     }
@@ -70,8 +72,8 @@ impl<'a> OutputStreamGuard<'a> {
         OutputStreamGuard {
             engine,
             pseudonyms,
-            pending: String::new(),
-            context: String::new(),
+            buf: String::new(),
+            context_len: 0,
             blocked: None,
             no_cut_until: 0,
         }
@@ -86,7 +88,7 @@ impl<'a> OutputStreamGuard<'a> {
         }
         let (clean, stripped, _) = strip_invisible(chunk);
         stripped.record(GuardStage::Output, report);
-        self.pending.push_str(&clean);
+        self.buf.push_str(&clean);
         self.step(false, report)
     }
 
@@ -101,19 +103,18 @@ impl<'a> OutputStreamGuard<'a> {
     fn step(&mut self, last: bool, report: &mut GuardReport) -> StreamStep {
         let stage = GuardStage::Output;
         let window_cut = if last {
-            self.pending.len()
+            self.pending().len()
         } else {
             self.window_cut()
         };
-        if window_cut < MIN_EMIT_BYTES && !last && self.pending.len() < MAX_HOLD_BYTES {
+        if window_cut < MIN_EMIT_BYTES && !last && self.pending().len() < MAX_HOLD_BYTES {
             return StreamStep::Emit(String::new());
         }
 
-        let offset = self.context.len();
-        let scan = format!("{}{}", self.context, self.pending);
+        let offset = self.context_len;
         let hits: Vec<Hit> = self
             .engine
-            .hits(&scan, stage)
+            .hits(&self.buf, stage)
             .into_iter()
             .filter(|h| h.span.end > offset)
             .collect();
@@ -133,8 +134,8 @@ impl<'a> OutputStreamGuard<'a> {
             }
             let reason = reasons.join("; ");
             self.blocked = Some(reason.clone());
-            self.pending.clear();
-            self.context.clear();
+            self.buf.clear();
+            self.context_len = 0;
             self.no_cut_until = 0;
             return StreamStep::Blocked(reason);
         }
@@ -148,7 +149,7 @@ impl<'a> OutputStreamGuard<'a> {
                     None => break,
                 }
             }
-            if cut == offset && self.pending.len() >= MAX_HOLD_BYTES {
+            if cut == offset && self.pending().len() >= MAX_HOLD_BYTES {
                 // Forced release: cut at the window and replace any straddling finding whole.
                 cut = offset + self.raw_window_cut();
                 while let Some(h) = hits.iter().find(|h| h.span.start < cut && h.span.end > cut) {
@@ -171,22 +172,27 @@ impl<'a> OutputStreamGuard<'a> {
         for hit in &committed {
             hit.record(stage, report);
         }
-        let segment = apply(&scan[offset..cut], &committed, None);
+        let segment = apply(&self.buf[offset..cut], &committed, None);
         let text = self.pseudonyms.restore(&segment);
 
         let mut keep_from = cut.saturating_sub(CONTEXT_BYTES);
-        while !scan.is_char_boundary(keep_from) {
+        while !self.buf.is_char_boundary(keep_from) {
             keep_from += 1;
         }
-        self.context = scan[keep_from..cut].to_owned();
-        self.pending = scan[cut..].to_owned();
+        self.buf.drain(..keep_from);
+        self.context_len = cut - keep_from;
         self.no_cut_until = 0;
         StreamStep::Emit(text)
     }
 
+    /// The text not yet emitted.
+    fn pending(&self) -> &str {
+        self.buf.get(self.context_len..).unwrap_or_default()
+    }
+
     /// Byte index in `pending` that leaves [`STREAM_WINDOW_CHARS`] characters after it, or 0.
     fn raw_window_cut(&self) -> usize {
-        self.pending
+        self.pending()
             .char_indices()
             .rev()
             .nth(STREAM_WINDOW_CHARS - 1)
@@ -198,8 +204,9 @@ impl<'a> OutputStreamGuard<'a> {
         let raw = self.raw_window_cut();
         let mut cut = raw;
         while cut > self.no_cut_until {
-            let prev = self.pending[..cut].chars().next_back();
-            let next = self.pending[cut..].chars().next();
+            let pending = self.pending();
+            let prev = pending[..cut].chars().next_back();
+            let next = pending[cut..].chars().next();
             match (prev, next) {
                 (Some(p), Some(n)) if is_value_char(p) && is_value_char(n) => cut -= p.len_utf8(),
                 _ => return cut,
