@@ -53,6 +53,7 @@ examples = {
     "HubApiId": "a1b2c3d4e5",
     "HubApiStage": "v1",
     "PayloadKey.Arn": "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "CheckpointSigningKey.Arn": "arn:aws:kms:us-east-1:111111111111:key/5678abcd-12ab-34cd-56ef-1234567890ab",
 }
 
 

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use causeway_audit::pack::{self, FORMAT};
 use causeway_audit::{
-    ChainBreak, Ed25519FileSigner, EmbeddedStore, PublicKeyInfo, RecordFilter, Verification,
+    ChainBreak, CheckpointSigner, Ed25519FileSigner, EmbeddedStore, PublicKeyInfo, RecordFilter,
+    Verification,
 };
+use causeway_hub::audit_aws::kms;
+use causeway_hub::audit_aws::{AwsAuditReader, IndexKey};
 use clap::{Args, Subcommand};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Duration, OffsetDateTime};
@@ -26,6 +29,33 @@ pub struct StoreArgs {
     /// The hub's data directory (holds `audit.db` and its key files).
     #[arg(long, default_value = ".causeway", env = "CAUSEWAY_DATA_DIR")]
     pub data_dir: PathBuf,
+}
+
+/// Which audit store a command reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// The embedded store in the data directory.
+    #[default]
+    Embedded,
+    /// The AWS store: the DynamoDB audit table (and KMS for `keys`).
+    Aws,
+}
+
+/// Where the AWS store is (`--store aws`).
+#[derive(Debug, Clone, Args)]
+pub struct AwsStoreArgs {
+    /// `embedded` (default: `--data-dir`) or `aws` (`--table`).
+    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// The DynamoDB audit table (`--store aws`).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The AWS region. Default: from the AWS environment.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// An endpoint override for DynamoDB and KMS, e.g. a VPC endpoint.
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 /// Evidence commands.
@@ -60,6 +90,9 @@ pub enum EvidenceCommand {
         limit: usize,
         #[command(flatten)]
         store: StoreArgs,
+        /// With `--store aws`, exactly one of `--user`, `--account` and `--model` (the table's indexes).
+        #[command(flatten)]
+        aws: AwsStoreArgs,
     },
     /// Write a self-contained evidence pack of the records in a time range.
     Export {
@@ -74,6 +107,11 @@ pub enum EvidenceCommand {
         out: PathBuf,
         #[command(flatten)]
         store: StoreArgs,
+        /// With `--store aws`: the KMS key that signs the table's checkpoints; it also signs the manifest.
+        #[arg(long)]
+        signing_key_id: Option<String>,
+        #[command(flatten)]
+        aws: AwsStoreArgs,
     },
     /// Verify an evidence pack (`--pack`, needs nothing else) or the live store (`--data-dir`).
     Verify {
@@ -84,14 +122,22 @@ pub enum EvidenceCommand {
         #[arg(long, env = "CAUSEWAY_DATA_DIR")]
         data_dir: Option<PathBuf>,
         /// Trust only the public keys in this file (the output of `causeway evidence keys`, or a pack's
-        /// `public-keys.json` kept from earlier), instead of the keys the pack or store carries.
+        /// `public-keys.json` kept from earlier), instead of the keys the pack or store carries. Required with
+        /// `--store aws`: the table does not carry its keys.
         #[arg(long)]
         key: Option<PathBuf>,
+        #[command(flatten)]
+        aws: AwsStoreArgs,
     },
     /// Print the public keys that sign the store's checkpoints, to keep apart and pin with `verify --key`.
     Keys {
         #[command(flatten)]
         store: StoreArgs,
+        /// With `--store aws`: the KMS signing key (id, ARN or alias) whose public half to print.
+        #[arg(long)]
+        signing_key_id: Option<String>,
+        #[command(flatten)]
+        aws: AwsStoreArgs,
     },
     /// Erase a day's payloads (prompts and answers) by destroying its data key; the records still verify.
     Erase {
@@ -170,6 +216,48 @@ const OUTCOMES: [&str; 8] = [
 
 /// Runs an evidence command.
 pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Result<(), CliError> {
+    run_with_aws(command, output, out, None)
+}
+
+/// The SDK config for `--store aws`: `base` (or the standard provider chain) with `--region` and
+/// `--endpoint-url` on top.
+async fn aws_sdk_config(
+    args: &AwsStoreArgs,
+    base: Option<&aws_config::SdkConfig>,
+) -> aws_config::SdkConfig {
+    let mut config = match base {
+        Some(base) => base.clone().into_builder(),
+        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+            .await
+            .into_builder(),
+    };
+    if let Some(region) = &args.region {
+        config = config.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &args.endpoint_url {
+        config = config.endpoint_url(endpoint);
+    }
+    config.build()
+}
+
+/// Runs `future` on a runtime of its own: the AWS store is read through the async SDK.
+fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
+        .block_on(future)
+}
+
+/// Runs an evidence command; `--store aws` starts from `aws` (credentials, region, endpoint) when given.
+pub fn run_with_aws(
+    command: EvidenceCommand,
+    output: Output,
+    out: &mut dyn Write,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<(), CliError> {
     let now = OffsetDateTime::now_utc();
     match command {
         EvidenceCommand::Query {
@@ -182,6 +270,7 @@ pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Res
             until,
             limit,
             store,
+            aws: aws_store,
         } => {
             if let Some(outcome) = &outcome
                 && !OUTCOMES.contains(&outcome.as_str())
@@ -201,8 +290,10 @@ pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Res
                 until_unix_ms: until.map(|s| parse_time(&s, now)).transpose()?.map(unix_ms),
                 limit,
             };
-            let store = open_store(&store.data_dir)?;
-            let rows = store.query(&filter).map_err(io)?;
+            let rows = match aws_store.store {
+                StoreKind::Embedded => open_store(&store.data_dir)?.query(&filter).map_err(io)?,
+                StoreKind::Aws => query_aws(&aws_store, aws, &filter)?,
+            };
             match output {
                 Output::Json => {
                     let records: Vec<serde_json::Value> = rows
@@ -267,6 +358,8 @@ pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Res
             until,
             out: dir,
             store,
+            signing_key_id,
+            aws: aws_store,
         } => {
             let since = parse_time(&since, now)?;
             let until = until
@@ -276,9 +369,17 @@ pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Res
             if until <= since {
                 return Err(CliError::usage("`--until` must be after `--since`"));
             }
-            let db = open_store(&store.data_dir)?;
-            let signer = Ed25519FileSigner::load(db.key_dir()).map_err(io)?;
-            let summary = pack::export(&db, &signer, since, until, &dir).map_err(io)?;
+            let summary = match aws_store.store {
+                StoreKind::Embedded => {
+                    if signing_key_id.is_some() {
+                        return Err(CliError::usage("`--signing-key-id` needs `--store aws`"));
+                    }
+                    let db = open_store(&store.data_dir)?;
+                    let signer = Ed25519FileSigner::load(db.key_dir()).map_err(io)?;
+                    pack::export(&db, &signer, since, until, &dir).map_err(io)?
+                }
+                StoreKind::Aws => export_aws(&aws_store, aws, signing_key_id, since, until, &dir)?,
+            };
             // Check what was written, so a pack is never handed over broken.
             let report = pack::verify_pack(&dir, None).map_err(io)?;
             if let Some(first) = report.breaks.first() {
@@ -312,14 +413,39 @@ pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Res
             pack: pack_dir,
             data_dir,
             key,
+            aws: store,
         } => {
             let trusted = key.as_deref().map(read_keys).transpose()?;
-            let (what, report) = match pack_dir {
-                Some(dir) => {
+            let (what, report) = match (pack_dir, store.store) {
+                (Some(_), StoreKind::Aws) => {
+                    return Err(CliError::usage(
+                        "`--pack` and `--store aws` cannot be used together",
+                    ));
+                }
+                (None, StoreKind::Aws) => {
+                    let table = store
+                        .table
+                        .clone()
+                        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
+                    let keys = trusted.clone().ok_or_else(|| {
+                        CliError::usage(
+                            "`--store aws` needs `--key`: the table does not carry its public keys; print them with `causeway evidence keys --store aws --signing-key-id …`",
+                        )
+                    })?;
+                    let report = block_on(async {
+                        let sdk = aws_sdk_config(&store, aws).await;
+                        AwsAuditReader::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone())
+                            .verify_report(&keys)
+                            .await
+                            .map_err(io)
+                    })?;
+                    (format!("table {table}"), report)
+                }
+                (Some(dir), StoreKind::Embedded) => {
                     let report = pack::verify_pack(&dir, trusted.as_deref()).map_err(io)?;
                     (format!("pack {}", dir.display()), report)
                 }
-                None => {
+                (None, StoreKind::Embedded) => {
                     let dir = data_dir.unwrap_or_else(|| PathBuf::from(".causeway"));
                     let store = open_store(&dir)?;
                     let report = store.verify_report(trusted.as_deref()).map_err(io)?;
@@ -332,8 +458,31 @@ pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Res
                 None => Ok(()),
             }
         }
-        EvidenceCommand::Keys { store } => {
-            let keys = open_store(&store.data_dir)?.public_keys().map_err(io)?;
+        EvidenceCommand::Keys {
+            store,
+            signing_key_id,
+            aws: aws_store,
+        } => {
+            let keys = match (aws_store.store, signing_key_id) {
+                (StoreKind::Embedded, None) => {
+                    open_store(&store.data_dir)?.public_keys().map_err(io)?
+                }
+                (StoreKind::Aws, Some(key_id)) => block_on(async {
+                    let sdk = aws_sdk_config(&aws_store, aws).await;
+                    kms::public_key(&aws_sdk_kms::Client::new(&sdk), &key_id)
+                        .await
+                        .map(|key| vec![key])
+                        .map_err(io)
+                })?,
+                (StoreKind::Aws, None) => {
+                    return Err(CliError::usage(
+                        "`--store aws` needs `--signing-key-id`, the KMS key that signs checkpoints",
+                    ));
+                }
+                (StoreKind::Embedded, Some(_)) => {
+                    return Err(CliError::usage("`--signing-key-id` needs `--store aws`"));
+                }
+            };
             let text = serde_json::to_string_pretty(&keys).map_err(io)?;
             writeln!(out, "{text}").map_err(write_err)
         }
@@ -361,6 +510,84 @@ pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Res
             .map_err(write_err)
         }
     }
+}
+
+/// `export --store aws`: reads the table, then writes the pack with the manifest signed by the KMS key (on
+/// a multi-threaded runtime, so the signer can block on KMS from the synchronous export).
+fn export_aws(
+    args: &AwsStoreArgs,
+    base: Option<&aws_config::SdkConfig>,
+    signing_key_id: Option<String>,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    dir: &Path,
+) -> Result<pack::ExportSummary, CliError> {
+    let table = args
+        .table
+        .clone()
+        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
+    let key_id = signing_key_id.ok_or_else(|| {
+        CliError::usage(
+            "`--store aws` needs `--signing-key-id`, the KMS key that signs checkpoints",
+        )
+    })?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
+        .block_on(async {
+            let sdk = aws_sdk_config(args, base).await;
+            let signer = kms::KmsSigner::new(aws_sdk_kms::Client::new(&sdk), &key_id)
+                .await
+                .map_err(io)?;
+            let source = AwsAuditReader::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+                .pack_source(vec![signer.public_key().clone()])
+                .await
+                .map_err(io)?;
+            tokio::task::block_in_place(|| pack::export(&source, &signer, since, until, dir))
+                .map_err(io)
+        })
+}
+
+/// `query --store aws`: one index of the table, by user, account or model, over the time range.
+fn query_aws(
+    args: &AwsStoreArgs,
+    base: Option<&aws_config::SdkConfig>,
+    filter: &RecordFilter,
+) -> Result<Vec<(causeway_contract::audit::AuditRecord, String)>, CliError> {
+    let table = args
+        .table
+        .clone()
+        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
+    if filter.purpose.is_some() || filter.outcome.is_some() {
+        return Err(CliError::usage(
+            "`--purpose` and `--outcome` need the embedded store; the table is indexed by user, account and model",
+        ));
+    }
+    let (key, value) = match (&filter.user_sub, &filter.spoke_account, &filter.model_alias) {
+        (Some(user), None, None) => (IndexKey::User, user.clone()),
+        (None, Some(account), None) => (IndexKey::Account, account.clone()),
+        (None, None, Some(model)) => (IndexKey::Model, model.clone()),
+        _ => {
+            return Err(CliError::usage(
+                "`--store aws` needs exactly one of `--user`, `--account` and `--model`",
+            ));
+        }
+    };
+    block_on(async {
+        let sdk = aws_sdk_config(args, base).await;
+        AwsAuditReader::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+            .query_index(
+                key,
+                &value,
+                filter.since_unix_ms.unwrap_or(0),
+                filter.until_unix_ms.unwrap_or(i64::MAX),
+                filter.limit,
+            )
+            .await
+            .map_err(io)
+    })
 }
 
 fn read_keys(path: &Path) -> Result<Vec<PublicKeyInfo>, CliError> {

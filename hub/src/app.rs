@@ -9,7 +9,7 @@ use axum::http::{HeaderName, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use causeway_audit::{AuditSink, EmbeddedStore};
+use causeway_audit::{AuditSink, CheckpointSigner, EmbeddedStore};
 use causeway_contract::catalog::ProviderKind;
 use causeway_guard::GuardEngine;
 use causeway_policy::PolicyBundle;
@@ -23,13 +23,15 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use uuid::Uuid;
 
+use crate::audit_aws::kms::KmsSigner;
+use crate::audit_aws::{AwsAuditOptions, AwsAuditStore};
 use crate::auth::JwtVerifier;
 use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 use crate::auth::jwt::KeySource;
 use crate::auth::workload::{CallerIdentityResolver, StsForwarder, WorkloadVerifier};
 use crate::budget::dynamodb::DynamoDbStore;
 use crate::budget::{BudgetStore, Budgets, MemoryStore};
-use crate::config::{BudgetStoreKind, HubConfig, IdentityMode, RegistryStoreKind};
+use crate::config::{AuditStoreKind, BudgetStoreKind, HubConfig, IdentityMode, RegistryStoreKind};
 use crate::error::HubError;
 use crate::invoke::ModelInvoker;
 use crate::invoke::bedrock::BedrockInvoker;
@@ -81,7 +83,8 @@ impl AppState {
 /// Parts a caller may supply instead of the ones built from config (tests, embedding).
 #[derive(Debug, Default)]
 pub struct Overrides {
-    /// The AWS SDK config for Bedrock (credentials, region). Default: the standard provider chain.
+    /// The AWS SDK config for Bedrock and the AWS audit store (credentials, region). Default: the standard
+    /// provider chain. The `region` and `endpoint_url` of a section still apply on top of it.
     pub aws: Option<aws_config::SdkConfig>,
     /// The audit sink. Default: the embedded store at `audit.path`.
     pub audit: Option<Arc<dyn AuditSink>>,
@@ -123,6 +126,68 @@ async fn aws_sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> aws
         loader = loader.endpoint_url(endpoint);
     }
     loader.load().await
+}
+
+/// Opens the AWS audit store of `[audit]`: its DynamoDB and S3 clients are built here, once, from `base` (or
+/// the standard provider chain) with the section's region and endpoint. Checkpoints are signed by the KMS key
+/// `signing_key_id`, or else (not on Lambda) by the Ed25519 key file in the data directory.
+async fn open_aws_audit(
+    config: &HubConfig,
+    base: Option<&aws_config::SdkConfig>,
+    on_lambda: bool,
+) -> Result<AwsAuditStore, StartupError> {
+    let section = &config.audit;
+    let sdk = match base {
+        Some(sdk) => sdk.clone(),
+        None => aws_sdk_config(section.region.as_deref(), None).await,
+    };
+    let mut ddb = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
+    let mut kms = aws_sdk_kms::config::Builder::from(&sdk);
+    if let Some(region) = &section.region {
+        ddb = ddb.region(aws_config::Region::new(region.clone()));
+        s3 = s3.region(aws_config::Region::new(region.clone()));
+        kms = kms.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &section.endpoint_url {
+        ddb = ddb.endpoint_url(endpoint);
+        s3 = s3.endpoint_url(endpoint).force_path_style(true);
+        kms = kms.endpoint_url(endpoint);
+    }
+    let chain_id = section.chain_id.clone().unwrap_or_else(|| {
+        let prefix = if on_lambda { "lambda" } else { "hub" };
+        format!("{prefix}-{}", Uuid::now_v7())
+    });
+    let signer: Arc<dyn CheckpointSigner> = match &section.signing_key_id {
+        Some(key_id) => {
+            Arc::new(KmsSigner::new(aws_sdk_kms::Client::from_conf(kms.build()), key_id).await?)
+        }
+        None if on_lambda => {
+            return Err(StartupError::Config(
+                "`audit.signing_key_id` is required on AWS Lambda: a key file there does not outlive the instance"
+                    .to_owned(),
+            ));
+        }
+        None => Arc::new(causeway_audit::Ed25519FileSigner::load_or_create(
+            &config.data_dir.0,
+        )?),
+    };
+    let options = AwsAuditOptions {
+        table: section.table.clone().unwrap_or_default(),
+        bucket: section.bucket.clone().unwrap_or_default(),
+        kms_key_id: section.kms_key_id.clone(),
+        retention_days: section.retention_days,
+        chain_id,
+        checkpoint_every: section.checkpoint_every,
+        checkpoint_interval: Duration::from_secs(section.checkpoint_interval_secs),
+    };
+    Ok(AwsAuditStore::open(
+        aws_sdk_dynamodb::Client::from_conf(ddb.build()),
+        aws_sdk_s3::Client::from_conf(s3.build()),
+        options,
+        signer,
+    )
+    .await?)
 }
 
 /// Builds the state from a validated config. `on_lambda` refuses development identity.
@@ -206,9 +271,9 @@ pub async fn build_state(
         registry,
     );
 
-    let audit: Arc<dyn AuditSink> = match overrides.audit {
-        Some(sink) => sink,
-        None => Arc::new(EmbeddedStore::open_with(
+    let audit: Arc<dyn AuditSink> = match (overrides.audit, config.audit.store) {
+        (Some(sink), _) => sink,
+        (None, AuditStoreKind::Embedded) => Arc::new(EmbeddedStore::open_with(
             config.audit_path(),
             causeway_audit::StoreOptions {
                 checkpoint_every: config.audit.checkpoint_every,
@@ -216,8 +281,10 @@ pub async fn build_state(
                 ..causeway_audit::StoreOptions::default()
             },
         )?),
+        (None, AuditStoreKind::Aws) => {
+            Arc::new(open_aws_audit(&config, overrides.aws.as_ref(), on_lambda).await?)
+        }
     };
-
     let local: Option<Arc<dyn ModelInvoker>> = config
         .providers
         .local

@@ -20,6 +20,8 @@
 //! Each writer (a Lambda instance, a container) owns its own chain and serialises its appends; a Lambda
 //! instance handles one request at a time, so this costs no concurrency there.
 
+pub mod kms;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +58,17 @@ pub const INDEXES: [(&str, &str); 3] = [
     ("by_model", "model_alias"),
 ];
 
+/// The attribute an index query selects on, in the order of [`INDEXES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKey {
+    /// `by_user`: the user's `sub`.
+    User = 0,
+    /// `by_account`: the spoke account.
+    Account = 1,
+    /// `by_model`: the model alias.
+    Model = 2,
+}
+
 /// Where and how the AWS store writes.
 #[derive(Debug, Clone)]
 pub struct AwsAuditOptions {
@@ -85,6 +98,7 @@ struct Head {
 /// The AWS audit store. See the module documentation.
 pub struct AwsAuditStore {
     ddb: aws_sdk_dynamodb::Client,
+    reader: AwsAuditReader,
     s3: aws_sdk_s3::Client,
     options: AwsAuditOptions,
     signer: Arc<dyn CheckpointSigner>,
@@ -146,6 +160,7 @@ impl AwsAuditStore {
         signer: Arc<dyn CheckpointSigner>,
     ) -> Result<Self, AuditError> {
         let store = Self {
+            reader: AwsAuditReader::new(ddb.clone(), options.table.clone()),
             ddb,
             s3,
             signer,
@@ -249,7 +264,7 @@ impl AwsAuditStore {
             let bytes = checkpoint
                 .canonical_bytes()
                 .map_err(|e| AuditError::Encode(e.to_string()))?;
-            let signature = hex::encode(self.signer.sign(&bytes)?);
+            let signature = hex::encode(self.signer.sign_async(&bytes).await?);
             let body = String::from_utf8(bytes).map_err(|e| AuditError::Encode(e.to_string()))?;
             let put = self
                 .ddb
@@ -306,16 +321,73 @@ impl AwsAuditStore {
         since_unix_ms: i64,
         until_unix_ms: i64,
     ) -> Result<Vec<AuditRecord>, AuditError> {
+        self.reader
+            .query_user(user_sub, since_unix_ms, until_unix_ms)
+            .await
+    }
+
+    /// Verifies the table; see [`AwsAuditReader::verify_report`].
+    pub async fn verify_report(
+        &self,
+        trusted: &[PublicKeyInfo],
+    ) -> Result<Verification, AuditError> {
+        self.reader.verify_report(trusted).await
+    }
+}
+
+// === impl AwsAuditReader ===
+
+/// Reads an AWS audit table without writing to it: queries and verification (`causeway evidence`).
+#[derive(Debug, Clone)]
+pub struct AwsAuditReader {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl AwsAuditReader {
+    /// A reader of `table`.
+    pub fn new(ddb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            ddb,
+            table: table.into(),
+        }
+    }
+
+    /// Records of one user in `[since, until)` (Unix ms), newest first, from the `by_user` index.
+    pub async fn query_user(
+        &self,
+        user_sub: &str,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let rows = self
+            .query_index(IndexKey::User, user_sub, since_unix_ms, until_unix_ms, 0)
+            .await?;
+        Ok(rows.into_iter().map(|(record, _)| record).collect())
+    }
+
+    /// Records whose `key` attribute is `value`, in `[since, until)` (Unix ms), newest first, with their stored
+    /// `record_hash`, from that attribute's index; at most `limit` (0 for all).
+    pub async fn query_index(
+        &self,
+        key: IndexKey,
+        value: &str,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditRecord, String)>, AuditError> {
+        let (index, attribute) = INDEXES[key as usize];
         let mut records = Vec::new();
         let mut start = None;
         loop {
             let out = self
                 .ddb
                 .query()
-                .table_name(&self.options.table)
-                .index_name("by_user")
-                .key_condition_expression("user_sub = :u AND ts BETWEEN :a AND :b")
-                .expression_attribute_values(":u", s(user_sub))
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#k = :v AND ts BETWEEN :a AND :b")
+                .expression_attribute_names("#k", attribute)
+                .expression_attribute_values(":v", s(value))
                 .expression_attribute_values(":a", n(since_unix_ms))
                 .expression_attribute_values(":b", n(until_unix_ms.saturating_sub(1)))
                 .scan_index_forward(false)
@@ -325,7 +397,11 @@ impl AwsAuditStore {
                 .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
             for item in out.items() {
                 let body = get_s(item, "body").unwrap_or_default();
-                records.push(serde_json::from_str(body).map_err(read)?);
+                let hash = get_s(item, "record_hash").unwrap_or_default().to_owned();
+                records.push((serde_json::from_str(body).map_err(read)?, hash));
+                if records.len() == limit {
+                    return Ok(records);
+                }
             }
             start = out.last_evaluated_key().cloned();
             if start.is_none() {
@@ -344,7 +420,7 @@ impl AwsAuditStore {
             let out = self
                 .ddb
                 .query()
-                .table_name(&self.options.table)
+                .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk))
                 .consistent_read(true)
@@ -403,6 +479,107 @@ impl AwsAuditStore {
         }
         report.breaks.extend(log.broken);
         Ok(report)
+    }
+}
+
+// === impl AwsPackSource ===
+
+/// The table read once for `causeway evidence export`: the checkpoint log and every registered chain in full
+/// (records are found by time only within a chain, so each chain is read whole), served to
+/// [`causeway_audit::pack::export`] from memory.
+#[derive(Debug)]
+pub struct AwsPackSource {
+    checkpoints: Vec<(String, String, String)>,
+    /// Per chain: `(sequence, ts, body, record_hash)` in sequence order.
+    chains: std::collections::BTreeMap<String, Vec<(u64, i64, String, String)>>,
+    keys: Vec<PublicKeyInfo>,
+}
+
+impl AwsAuditReader {
+    /// Reads the table for an export; `keys` are the public keys the pack carries (the KMS key's).
+    pub async fn pack_source(&self, keys: Vec<PublicKeyInfo>) -> Result<AwsPackSource, AuditError> {
+        let items = self.partition(CHECKPOINTS_PK).await?;
+        let mut chains = std::collections::BTreeMap::new();
+        let mut checkpoints = Vec::with_capacity(items.len());
+        for item in &items {
+            if let Some(chain) = get_s(item, "chain_id") {
+                chains.entry(chain.to_owned()).or_insert_with(Vec::new);
+            }
+            checkpoints.push((
+                get_s(item, "body").unwrap_or_default().to_owned(),
+                get_s(item, "checkpoint_hash")
+                    .unwrap_or_default()
+                    .to_owned(),
+                get_s(item, "signature").unwrap_or_default().to_owned(),
+            ));
+        }
+        for (chain, records) in &mut chains {
+            for item in self.partition(&chain_pk(chain)).await? {
+                records.push((
+                    get_n(&item, "sk").unwrap_or(0),
+                    item.get("ts")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                    get_s(&item, "body").unwrap_or_default().to_owned(),
+                    get_s(&item, "record_hash").unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        Ok(AwsPackSource {
+            checkpoints,
+            chains,
+            keys,
+        })
+    }
+}
+
+impl causeway_audit::pack::PackSource for AwsPackSource {
+    fn chain_ranges(
+        &self,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> Result<Vec<(String, u64, u64)>, AuditError> {
+        Ok(self
+            .chains
+            .iter()
+            .filter_map(|(chain, records)| {
+                let mut inside = records
+                    .iter()
+                    .filter(|(_, ts, _, _)| (since_unix_ms..until_unix_ms).contains(ts))
+                    .map(|(sequence, _, _, _)| *sequence);
+                let first = inside.next()?;
+                let last = inside.next_back().unwrap_or(first);
+                Some((chain.clone(), first, last))
+            })
+            .collect())
+    }
+
+    fn for_each_record(
+        &self,
+        chain_id: &str,
+        first: u64,
+        last: u64,
+        f: &mut dyn FnMut(&str, &str) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        for (_, _, body, hash) in self
+            .chains
+            .get(chain_id)
+            .into_iter()
+            .flatten()
+            .filter(|(sequence, _, _, _)| (first..=last).contains(sequence))
+        {
+            f(body, hash)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_rows(&self) -> Result<Vec<(String, String, String)>, AuditError> {
+        Ok(self.checkpoints.clone())
+    }
+
+    fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError> {
+        Ok(self.keys.clone())
     }
 }
 

@@ -418,10 +418,23 @@ pub struct RegistryConfig {
     pub endpoint_url: Option<String>,
 }
 
+/// Where audit records live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditStoreKind {
+    /// A single-file database under the data directory (default).
+    #[default]
+    Embedded,
+    /// A DynamoDB index table and an S3 payload bucket with SSE-KMS and Object Lock.
+    Aws,
+}
+
 /// `[audit]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
+    /// `embedded` (default) or `aws`.
+    pub store: AuditStoreKind,
     /// The embedded store's file. Default `<data_dir>/audit.db`. Its signing and master key files live in the
     /// same directory.
     pub path: Option<PathBuf>,
@@ -429,15 +442,98 @@ pub struct AuditConfig {
     pub checkpoint_every: u64,
     /// A signed checkpoint at least this often (seconds) while records arrive. Default 60.
     pub checkpoint_interval_secs: u64,
+    /// The DynamoDB index table (store `aws`).
+    pub table: Option<String>,
+    /// The S3 payload bucket, created with Object Lock enabled (store `aws`).
+    pub bucket: Option<String>,
+    /// The KMS key for the payloads' SSE-KMS (store `aws`). Default: the bucket's default `aws:kms` key.
+    pub kms_key_id: Option<String>,
+    /// How long payloads stay locked in compliance mode, in days (store `aws`). Default 365.
+    pub retention_days: u32,
+    /// The KMS asymmetric key (`ECC_NIST_P256`, `SIGN_VERIFY`; id, ARN or alias) that signs checkpoints (store
+    /// `aws`). Default: an Ed25519 key file in the data directory (refused on AWS Lambda).
+    pub signing_key_id: Option<String>,
+    /// This instance's chain (store `aws`). Default: `lambda-<UUID v7>` on Lambda, `hub-<UUID v7>` elsewhere,
+    /// new at every start, so no two instances ever share a chain.
+    pub chain_id: Option<String>,
+    /// DynamoDB and S3 region (store `aws`). Default: from the AWS environment.
+    pub region: Option<String>,
+    /// DynamoDB and S3 endpoint override (store `aws`), e.g. a VPC endpoint; S3 is then addressed path-style.
+    pub endpoint_url: Option<String>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         Self {
+            store: AuditStoreKind::Embedded,
             path: None,
             checkpoint_every: 1000,
             checkpoint_interval_secs: 60,
+            table: None,
+            bucket: None,
+            kms_key_id: None,
+            signing_key_id: None,
+            retention_days: 365,
+            chain_id: None,
+            region: None,
+            endpoint_url: None,
         }
+    }
+}
+
+impl AuditConfig {
+    /// Settings of `[audit]` that cannot be used together.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let aws_keys = [
+            ("table", self.table.is_some()),
+            ("bucket", self.bucket.is_some()),
+            ("kms_key_id", self.kms_key_id.is_some()),
+            ("signing_key_id", self.signing_key_id.is_some()),
+            ("chain_id", self.chain_id.is_some()),
+            ("region", self.region.is_some()),
+            ("endpoint_url", self.endpoint_url.is_some()),
+        ];
+        match self.store {
+            AuditStoreKind::Aws => {
+                if self.table.as_deref().is_none_or(str::is_empty) {
+                    problems
+                        .push("`audit.table` is required when `audit.store` is `aws`".to_owned());
+                }
+                if self.bucket.as_deref().is_none_or(str::is_empty) {
+                    problems
+                        .push("`audit.bucket` is required when `audit.store` is `aws`".to_owned());
+                }
+                if self.retention_days == 0 {
+                    problems.push("`audit.retention_days` must be at least 1".to_owned());
+                }
+                if self.path.is_some() {
+                    problems.push(
+                        "`audit.path` applies only when `audit.store` is `embedded`".to_owned(),
+                    );
+                }
+                if let Some(chain) = &self.chain_id
+                    && (chain.is_empty()
+                        || !chain
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+                {
+                    problems.push(format!(
+                        "`audit.chain_id` `{chain}` must be letters, digits, `-`, `_` or `.`"
+                    ));
+                }
+            }
+            AuditStoreKind::Embedded => {
+                for (key, set) in aws_keys {
+                    if set {
+                        problems.push(format!(
+                            "`audit.{key}` applies only when `audit.store` is `aws`"
+                        ));
+                    }
+                }
+            }
+        }
+        problems
     }
 }
 
@@ -545,6 +641,7 @@ impl HubConfig {
             }
         }
         problems.extend(crate::auth::workload::config_problems(self));
+        problems.extend(self.audit.problems());
         if self.registry.store == RegistryStoreKind::Dynamodb
             && self.registry.table.as_deref().is_none_or(str::is_empty)
         {
@@ -625,6 +722,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs` (line 3)");
+    }
+
+    #[test]
+    fn aws_audit_store_reports_every_problem() {
+        let err = HubConfig::parse(
+            "c.toml",
+            "[audit]\nstore = \"aws\"\npath = \"a.db\"\nretention_days = 0\nchain_id = \"a/b\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        insta::assert_snapshot!(err, @"`c.toml`: `audit.table` is required when `audit.store` is `aws`; `audit.bucket` is required when `audit.store` is `aws`; `audit.retention_days` must be at least 1; `audit.path` applies only when `audit.store` is `embedded`; `audit.chain_id` `a/b` must be letters, digits, `-`, `_` or `.`");
+        let err = HubConfig::parse("c.toml", "[audit]\ntable = \"t\"\n")
+            .unwrap_err()
+            .to_string();
+        insta::assert_snapshot!(err, @"`c.toml`: `audit.table` applies only when `audit.store` is `aws`");
+        let config = HubConfig::parse(
+            "c.toml",
+            "[audit]\nstore = \"aws\"\ntable = \"t\"\nbucket = \"b\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.audit.store, AuditStoreKind::Aws);
+        assert_eq!(config.audit.retention_days, 365);
     }
 
     #[test]

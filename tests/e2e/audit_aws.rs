@@ -1,6 +1,7 @@
 //! The AWS audit store against moto: conditional record writes that refuse a fork, the by-user index, payloads
 //! in S3 with SSE-KMS and Object Lock compliance retention, the lifecycle rule, and verification against the
-//! signed checkpoint log.
+//! signed checkpoint log; checkpoints signed by a KMS key (moto) verified offline; a hub configured with `audit.store = "aws"` writing there, and refusing calls when
+//! it cannot; `causeway evidence query|export|verify --store aws`, naming altered and deleted records.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +10,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use causeway_audit::{
     AuditError, AuditSink, ChainBreak, CheckpointSigner, Ed25519FileSigner, Payload,
 };
+use causeway_cli::CliExit;
 use causeway_contract::TokenUsage;
-use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
+use causeway_contract::audit::{AuditEvent, AuditRecord, Outcome, sha256_hex};
+use causeway_hub::audit_aws::kms::KmsSigner;
 use causeway_hub::audit_aws::{AwsAuditOptions, AwsAuditStore, configure_bucket, create_table};
+use causeway_hub::config::HubConfig;
+use causeway_testkit::hub::{HubOptions, spawn_hub_with};
 use causeway_testkit::moto::MotoServer;
+use clap::Parser;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -229,5 +236,403 @@ async fn aws_store_writes_conditionally_locks_payloads_and_verifies() {
             chain_id: "lambda-a".into(),
             sequence: 2
         }]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hub_configured_for_aws_audits_to_dynamodb_and_s3_and_refuses_when_it_cannot() {
+    let moto = MotoServer::start().await.unwrap();
+    let sdk = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    create_table(&ddb, TABLE).await.unwrap();
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    configure_bucket(&s3, BUCKET, 30).await.unwrap();
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    kms.create_alias()
+        .alias_name("alias/causeway-checkpoints")
+        .target_key_id(key.key_metadata().unwrap().key_id())
+        .send()
+        .await
+        .unwrap();
+
+    let config = HubConfig::parse(
+        "causeway.toml",
+        &format!(
+            "[audit]\nstore = \"aws\"\ntable = \"{TABLE}\"\nbucket = \"{BUCKET}\"\n\
+             kms_key_id = \"alias/causeway-audit\"\nsigning_key_id = \"alias/causeway-checkpoints\"\n\
+             retention_days = 30\nchain_id = \"hub-e2e\"\n\
+             region = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            moto.endpoint_url()
+        ),
+    )
+    .unwrap();
+    let hub = spawn_hub_with(HubOptions {
+        config,
+        aws: Some(sdk.clone()),
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(hub.state.audit.kind(), "aws");
+    let token = hub.token("alice", &[]);
+    let body = json!({"model": "local-dev", "purpose": "evaluation",
+        "messages": [{"role": "user", "content": "hello from the hub"}]});
+
+    let response = reqwest::Client::new()
+        .post(hub.url("/v1/invoke"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().await.unwrap();
+    let text = answer["answer"].as_str().unwrap().to_owned();
+
+    // The record is in the table, at the head of the configured chain.
+    let item = ddb
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S("chain#hub-e2e".into()))
+        .key("sk", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .unwrap()
+        .clone();
+    let record: AuditRecord = serde_json::from_str(item["body"].as_s().unwrap()).unwrap();
+    assert_eq!(record.chain_id, "hub-e2e");
+    assert_eq!(record.event.user_sub.as_deref(), Some("alice"));
+    assert_eq!(record.event.outcome, Outcome::Answered);
+
+    // Its payload is in the bucket and hashes to what the record holds.
+    let key = format!(
+        "payloads/{}/{}.json",
+        causeway_audit::period_of(record.event.timestamp),
+        record.event.id
+    );
+    let object = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        object.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+    );
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let payload: Payload = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        payload.prompt.contains("hello from the hub"),
+        "{}",
+        payload.prompt
+    );
+    assert_eq!(payload.response, text);
+    assert_eq!(
+        record.event.response_sha256,
+        Some(sha256_hex(payload.response.as_bytes()))
+    );
+
+    // Checkpoints are signed by the KMS key; its public key verifies them with no AWS access.
+    let signer = KmsSigner::new(kms.clone(), "alias/causeway-checkpoints")
+        .await
+        .unwrap();
+    let public = signer.public_key().clone();
+    assert!(
+        public.key_id.starts_with("ecdsa-p256:"),
+        "{}",
+        public.key_id
+    );
+    let genesis = ddb
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S("checkpoints".into()))
+        .key("sk", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .unwrap()
+        .clone();
+    let signed = genesis["body"].as_s().unwrap();
+    assert!(signed.contains(&public.key_id), "{signed}");
+    assert!(public.verify(signed.as_bytes(), genesis["signature"].as_s().unwrap()));
+    assert!(!public.verify(b"another body", genesis["signature"].as_s().unwrap()));
+    let blocking: String = signer
+        .sign(b"from blocking code")
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(public.verify(b"from blocking code", &blocking));
+    let reader = AwsAuditStore::open(ddb.clone(), s3.clone(), options("reader"), Arc::new(signer))
+        .await
+        .unwrap();
+    let report = reader.verify_report(&[public]).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.breaks);
+    assert_eq!((report.records, report.chains), (1, 2));
+    let files = tempfile::tempdir().unwrap();
+    let stranger = Ed25519FileSigner::load_or_create(files.path()).unwrap();
+    let report = reader
+        .verify_report(&[stranger.public_key().clone()])
+        .await
+        .unwrap();
+    assert!(!report.is_ok());
+
+    // When DynamoDB refuses the write, the caller gets 503 and no answer.
+    ddb.delete_table().table_name(TABLE).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(hub.url("/v1/invoke"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let refused: Value = response.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "audit_unavailable", "{refused}");
+    assert!(refused.get("answer").is_none(), "{refused}");
+}
+
+/// Runs `causeway <args>` (an `evidence` command) against moto, off the async runtime as the CLI blocks.
+async fn causeway(
+    sdk: &aws_config::SdkConfig,
+    args: Vec<String>,
+) -> (Result<(), causeway_cli::CliError>, String) {
+    let sdk = sdk.clone();
+    tokio::task::spawn_blocking(move || {
+        let cli = causeway_cli::Cli::parse_from(std::iter::once("causeway".to_owned()).chain(args));
+        let causeway_cli::Command::Evidence(command) = cli.command else {
+            unreachable!("only evidence commands are run here")
+        };
+        let mut out = Vec::new();
+        let result =
+            causeway_cli::evidence::run_with_aws(command, cli.output, &mut out, Some(&sdk));
+        (result, String::from_utf8(out).unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_cli_queries_exports_and_verifies_the_aws_table_and_names_altered_and_deleted_records()
+ {
+    let moto = MotoServer::start().await.unwrap();
+    let sdk = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    create_table(&ddb, TABLE).await.unwrap();
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let signer = Arc::new(KmsSigner::new(kms.clone(), &key_id).await.unwrap());
+    for chain in ["lambda-a", "lambda-b"] {
+        let store = AwsAuditStore::open(ddb.clone(), s3.clone(), options(chain), signer.clone())
+            .await
+            .unwrap();
+        for i in 0..5 {
+            let (event, payload) = call("alice", &format!("prompt {i}"), &format!("answer {i}"));
+            store.append(event, Some(payload)).await.unwrap();
+        }
+    }
+    let aws = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .map(|a| (*a).to_owned())
+            .chain([
+                "--store".into(),
+                "aws".into(),
+                "--region".into(),
+                "us-east-1".into(),
+                "--endpoint-url".into(),
+                moto.endpoint_url(),
+            ])
+            .collect()
+    };
+
+    // The public key comes from KMS, to keep apart from the table and pin.
+    let (result, keys) = causeway(
+        &sdk,
+        aws(&["evidence", "keys", "--signing-key-id", &key_id]),
+    )
+    .await;
+    result.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keys.json");
+    std::fs::write(&key_file, &keys).unwrap();
+    let key_path = key_file.display().to_string();
+    let verify = aws(&["evidence", "verify", "--table", TABLE, "--key", &key_path]);
+
+    let (result, text) = causeway(&sdk, verify.clone()).await;
+    result.unwrap();
+    assert!(
+        text.starts_with("verified table causeway-audit: 10 record(s) in 2 chain(s)"),
+        "{text}"
+    );
+
+    // Queries go through the table's indexes.
+    let (result, text) = causeway(
+        &sdk,
+        aws(&[
+            "evidence", "query", "--table", TABLE, "--user", "alice", "--limit", "0",
+        ]),
+    )
+    .await;
+    result.unwrap();
+    assert!(text.ends_with("10 record(s)\n"), "{text}");
+    let (result, text) = causeway(
+        &sdk,
+        aws(&[
+            "evidence",
+            "query",
+            "--table",
+            TABLE,
+            "--account",
+            "111122223333",
+            "--limit",
+            "3",
+            "--output",
+            "json",
+        ]),
+    )
+    .await;
+    result.unwrap();
+    let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r["record_hash"].as_str().unwrap().len() == 64)
+    );
+    let (result, _) = causeway(
+        &sdk,
+        aws(&[
+            "evidence", "query", "--table", TABLE, "--user", "alice", "--model", "m",
+        ]),
+    )
+    .await;
+    assert_eq!(result.unwrap_err().exit, CliExit::Usage);
+
+    // An evidence pack exported from the table, its manifest signed by the KMS key, verifies with no AWS.
+    let pack = dir.path().join("pack").display().to_string();
+    let (result, text) = causeway(
+        &sdk,
+        aws(&[
+            "evidence",
+            "export",
+            "--table",
+            TABLE,
+            "--signing-key-id",
+            &key_id,
+            "--since",
+            "1d",
+            "--out",
+            &pack,
+        ]),
+    )
+    .await;
+    result.unwrap();
+    assert!(text.contains("10 record(s) in 2 chain(s)"), "{text}");
+    let args = [
+        "causeway", "evidence", "verify", "--pack", &pack, "--key", &key_path,
+    ];
+    let cli = causeway_cli::Cli::parse_from(args);
+    let causeway_cli::Command::Evidence(command) = cli.command else {
+        unreachable!("an evidence command")
+    };
+    let mut out = Vec::new();
+    causeway_cli::evidence::run(command, cli.output, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("10 record(s) in 2 chain(s)"), "{text}");
+
+    // Without a pinned key there is nothing to trust: a usage error.
+    let (result, _) = causeway(&sdk, aws(&["evidence", "verify", "--table", TABLE])).await;
+    assert_eq!(result.unwrap_err().exit, CliExit::Usage);
+
+    // Alter a field in one chain's item, delete an item of the other: both are named.
+    let item = |chain: &str, sequence: u64| {
+        (
+            AttributeValue::S(format!("chain#{chain}")),
+            AttributeValue::N(sequence.to_string()),
+        )
+    };
+    let (pk, sk) = item("lambda-a", 2);
+    let body = ddb
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", pk.clone())
+        .key("sk", sk.clone())
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .unwrap()["body"]
+        .as_s()
+        .unwrap()
+        .replace("\"purpose\":\"support\"", "\"purpose\":\"marketing\"");
+    ddb.update_item()
+        .table_name(TABLE)
+        .key("pk", pk)
+        .key("sk", sk)
+        .update_expression("SET body = :b")
+        .expression_attribute_values(":b", AttributeValue::S(body))
+        .send()
+        .await
+        .unwrap();
+    let (pk, sk) = item("lambda-b", 3);
+    ddb.delete_item()
+        .table_name(TABLE)
+        .key("pk", pk)
+        .key("sk", sk)
+        .send()
+        .await
+        .unwrap();
+
+    let (result, text) = causeway(&sdk, verify).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.exit, CliExit::VerificationFailed);
+    assert!(
+        err.message
+            .contains("chain `lambda-a`: record 2 was altered"),
+        "{}",
+        err.message
+    );
+    assert!(
+        text.contains("chain `lambda-b`: record 4 stands where record 3 should"),
+        "{text}"
     );
 }

@@ -29,6 +29,9 @@ pub struct HubOptions {
     pub budget_store: Option<Arc<dyn BudgetStore>>,
     /// Replace the spoke registry (e.g. a DynamoDB registry on moto).
     pub registry: Option<Arc<dyn SpokeRegistry>>,
+    /// The AWS SDK config the hub's AWS clients start from (e.g. moto's, for `audit.store = "aws"`); the
+    /// Bedrock mock replaces it when `bedrock` is set.
+    pub aws: Option<aws_config::SdkConfig>,
 }
 
 /// A running hub. Dropping it stops the server.
@@ -108,6 +111,7 @@ pub async fn spawn_hub_with(options: HubOptions) -> anyhow::Result<TestHub> {
         audit: options.audit,
         budget_store: options.budget_store,
         registry: options.registry,
+        aws: options.aws,
         ..Overrides::default()
     };
     if let Some(endpoint) = options.bedrock {

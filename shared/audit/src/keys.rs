@@ -16,8 +16,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_ASN1, ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -29,15 +32,19 @@ pub const SIGNING_KEY_FILE: &str = "audit-signing-key.p8";
 pub const MASTER_KEY_FILE: &str = "audit-master.key";
 /// The only signature algorithm the embedded mode writes.
 pub const ED25519_ALG: &str = "ed25519";
+/// ECDSA on P-256 with SHA-256, signatures DER-encoded: a KMS `ECC_NIST_P256` key with `ECDSA_SHA_256`.
+pub const ECDSA_P256_ALG: &str = "ecdsa-p256-sha256";
 
 /// A public key that can check checkpoint signatures, as exported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKeyInfo {
-    /// `ed25519:` and the first 32 hex digits of the SHA-256 of the raw public key.
+    /// The algorithm's prefix (`ed25519:`, `ecdsa-p256:`) and the first 32 hex digits of the SHA-256 of the
+    /// public key bytes.
     pub key_id: String,
-    /// `ed25519`.
+    /// `ed25519` or `ecdsa-p256-sha256`.
     pub algorithm: String,
-    /// The raw public key, hex (32 bytes for Ed25519).
+    /// The public key, hex: the raw 32 bytes for Ed25519, the DER `SubjectPublicKeyInfo` for ECDSA (as KMS
+    /// `GetPublicKey` returns it).
     pub public_key: String,
 }
 
@@ -51,23 +58,44 @@ impl PublicKeyInfo {
         }
     }
 
+    /// Describes an ECDSA P-256 public key given as DER `SubjectPublicKeyInfo`.
+    pub fn ecdsa_p256(spki_der: &[u8]) -> Self {
+        Self {
+            key_id: ecdsa_p256_key_id(spki_der),
+            algorithm: ECDSA_P256_ALG.to_owned(),
+            public_key: hex::encode(spki_der),
+        }
+    }
+
     /// Checks `signature` (hex) over `message`. Also checks that the key id belongs to the key, so a key
     /// cannot be passed off under another key's id.
     pub fn verify(&self, message: &[u8], signature_hex: &str) -> bool {
-        if self.algorithm != ED25519_ALG {
-            return false;
-        }
         let (Ok(raw), Ok(signature)) = (hex::decode(&self.public_key), hex::decode(signature_hex))
         else {
             return false;
         };
-        if ed25519_key_id(&raw) != self.key_id {
-            return false;
+        match self.algorithm.as_str() {
+            ED25519_ALG if ed25519_key_id(&raw) == self.key_id => {
+                UnparsedPublicKey::new(&ED25519, &raw)
+                    .verify(message, &signature)
+                    .is_ok()
+            }
+            ECDSA_P256_ALG if ecdsa_p256_key_id(&raw) == self.key_id => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &raw)
+                    .verify(message, &signature)
+                    .is_ok()
+            }
+            _ => false,
         }
-        UnparsedPublicKey::new(&ED25519, &raw)
-            .verify(message, &signature)
-            .is_ok()
     }
+}
+
+/// The key id of an ECDSA P-256 public key (DER `SubjectPublicKeyInfo`).
+pub fn ecdsa_p256_key_id(spki_der: &[u8]) -> String {
+    format!(
+        "ecdsa-p256:{}",
+        &hex::encode(Sha256::digest(spki_der))[..32]
+    )
 }
 
 /// The key id of a raw Ed25519 public key.
@@ -77,14 +105,21 @@ pub fn ed25519_key_id(raw: &[u8]) -> String {
 
 /// Signs checkpoints and pack manifests.
 ///
-/// Called on the store's writer thread (and by `causeway evidence export`); an implementation may block, e.g. on
-/// a KMS `Sign` call.
+/// `sign` is called on the embedded store's writer thread (and by `causeway evidence export`) and may block;
+/// asynchronous writers (the AWS store) call `sign_async`, which a remote signer (KMS `Sign`) implements
+/// without blocking.
+#[async_trait]
 pub trait CheckpointSigner: Send + Sync + std::fmt::Debug {
     /// The public half, with its key id (written into every checkpoint).
     fn public_key(&self) -> &PublicKeyInfo;
 
     /// Signs `message`, returning the raw signature bytes.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuditError>;
+
+    /// Signs `message` from asynchronous code. Default: [`CheckpointSigner::sign`].
+    async fn sign_async(&self, message: &[u8]) -> Result<Vec<u8>, AuditError> {
+        self.sign(message)
+    }
 }
 
 /// An Ed25519 key kept in a PKCS#8 file: the embedded mode's signer.
@@ -301,6 +336,26 @@ pub(crate) fn payload_aad(record_id: &str, period: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ecdsa_p256_signatures_verify_offline_under_their_own_key_id() {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
+        let der: PublicKeyX509Der<'static> = pair.public_key().as_der().unwrap();
+        let public = PublicKeyInfo::ecdsa_p256(der.as_ref());
+        assert!(public.key_id.starts_with("ecdsa-p256:"));
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = hex::encode(pair.sign(&rng, b"checkpoint").unwrap().as_ref());
+        assert!(public.verify(b"checkpoint", &sig));
+        assert!(!public.verify(b"checkpoinT", &sig));
+        let mut renamed = public.clone();
+        renamed.key_id = "ecdsa-p256:00000000000000000000000000000000".into();
+        assert!(!renamed.verify(b"checkpoint", &sig));
+        let mut relabelled = public.clone();
+        relabelled.algorithm = ED25519_ALG.into();
+        assert!(!relabelled.verify(b"checkpoint", &sig));
+    }
 
     #[test]
     fn signer_round_trip_and_key_file_mode() {

@@ -5,7 +5,7 @@
 //! | file | content |
 //! | --- | --- |
 //! | `records.jsonl` | one record a line, chain by chain in sequence order: `{"record_hash":"…","record":{…}}`, where `record` is the record's canonical bytes exactly as stored and `record_hash` their hex SHA-256 |
-//! | `checkpoints.jsonl` | the whole checkpoint log: `{"checkpoint_hash":"…","signature":"…","checkpoint":{…}}`, `checkpoint` being its canonical bytes and `signature` the hex Ed25519 signature over them |
+//! | `checkpoints.jsonl` | the whole checkpoint log: `{"checkpoint_hash":"…","signature":"…","checkpoint":{…}}`, `checkpoint` being its canonical bytes and `signature` the hex signature over them (Ed25519, or DER ECDSA P-256 for a KMS key) |
 //! | `public-keys.json` | the keys that signed checkpoints and the manifest: `[{"key_id","algorithm","public_key"}]` |
 //! | `context.json` | the policy hashes, catalog versions and guard profile versions in force for the records, with counts and first/last times |
 //! | `README.txt` | how to verify by hand |
@@ -104,7 +104,7 @@ pub struct FileEntry {
 pub struct ManifestSignature {
     /// The signing key.
     pub key_id: String,
-    /// `ed25519`.
+    /// `ed25519` or `ecdsa-p256-sha256`.
     pub algorithm: String,
     /// Hex signature over the bytes of `manifest.json`.
     pub signature: String,
@@ -264,8 +264,10 @@ const README: &str = "Causeway evidence pack (format causeway-evidence-pack/1)
 
 Verify it with `causeway evidence verify --pack DIR` (add `--key FILE` to pin the public key you trust).
 To verify by hand:
-1. manifest.sig holds an Ed25519 signature over the bytes of manifest.json by a key in public-keys.json
-   (key_id = \"ed25519:\" + the first 32 hex digits of SHA-256 of the raw 32-byte public key).
+1. manifest.sig holds a signature over the bytes of manifest.json by a key in public-keys.json: Ed25519
+   (key_id = \"ed25519:\" + the first 32 hex digits of SHA-256 of the raw 32-byte public key), or, for a
+   KMS key, DER-encoded ECDSA P-256 SHA-256 (public_key the hex DER SubjectPublicKeyInfo, key_id =
+   \"ecdsa-p256:\" + the first 32 hex digits of SHA-256 of those DER bytes).
 2. Every file in manifest.json `files` has the SHA-256 and size given there.
 3. checkpoints.jsonl: line n holds checkpoint n; SHA-256 of the `checkpoint` value's bytes equals
    `checkpoint_hash`, `signature` verifies over those bytes, and `prev_hash` equals the previous line's
@@ -279,10 +281,63 @@ The canonical bytes of records and checkpoints are compact JSON with fields in d
 shared/contract/src/audit.rs and shared/audit/RULES.md), so a record re-encoded that way hashes the same.
 ";
 
+/// What an evidence pack is exported from: a store's chains, its checkpoint log and its signing keys.
+pub trait PackSource {
+    /// Per chain, the first and last sequence of the records stamped in `[since, until)` (Unix ms).
+    fn chain_ranges(
+        &self,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> Result<Vec<(String, u64, u64)>, AuditError>;
+
+    /// Calls `f(canonical bytes, stored hash)` for the chain's records `first..=last`, in order.
+    fn for_each_record(
+        &self,
+        chain_id: &str,
+        first: u64,
+        last: u64,
+        f: &mut dyn FnMut(&str, &str) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError>;
+
+    /// The checkpoint log, in order: `(canonical bytes, stored hash, signature)`.
+    fn checkpoint_rows(&self) -> Result<Vec<(String, String, String)>, AuditError>;
+
+    /// Every public key that signed the log.
+    fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError>;
+}
+
+impl PackSource for EmbeddedStore {
+    fn chain_ranges(
+        &self,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> Result<Vec<(String, u64, u64)>, AuditError> {
+        Self::chain_ranges(self, since_unix_ms, until_unix_ms)
+    }
+
+    fn for_each_record(
+        &self,
+        chain_id: &str,
+        first: u64,
+        last: u64,
+        f: &mut dyn FnMut(&str, &str) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        Self::for_each_record(self, chain_id, first, last, f)
+    }
+
+    fn checkpoint_rows(&self) -> Result<Vec<(String, String, String)>, AuditError> {
+        Self::checkpoint_rows(self)
+    }
+
+    fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError> {
+        Self::public_keys(self)
+    }
+}
+
 /// Writes an evidence pack of the records stamped in `[since, until)` to `out`, which must not exist or be
 /// empty, and signs its manifest with `signer`.
 pub fn export(
-    store: &EmbeddedStore,
+    store: &dyn PackSource,
     signer: &dyn CheckpointSigner,
     since: OffsetDateTime,
     until: OffsetDateTime,
@@ -308,7 +363,7 @@ pub fn export(
     for (chain_id, first, last) in store.chain_ranges(ms(since), ms(until))? {
         let mut first_prev_hash = None;
         let mut last_record_hash = String::new();
-        store.for_each_record(&chain_id, first, last, |body, hash| {
+        store.for_each_record(&chain_id, first, last, &mut |body, hash| {
             let record: AuditRecord = serde_json::from_str(body)
                 .map_err(|e| AuditError::Read(format!("stored record does not decode: {e}")))?;
             first_prev_hash.get_or_insert_with(|| record.prev_hash.clone());
