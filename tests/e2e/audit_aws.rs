@@ -636,3 +636,206 @@ async fn evidence_cli_queries_exports_and_verifies_the_aws_table_and_names_alter
         "{text}"
     );
 }
+
+/// A moto-backed table and bucket, an Ed25519 checkpoint signer and the key that verifies it.
+struct Tamper {
+    _moto: MotoServer,
+    _keys: tempfile::TempDir,
+    ddb: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    signer: Arc<Ed25519FileSigner>,
+    trusted: Vec<causeway_audit::PublicKeyInfo>,
+}
+
+impl Tamper {
+    async fn start() -> Self {
+        let moto = MotoServer::start().await.unwrap();
+        let config = moto.sdk_config().await;
+        let ddb = aws_sdk_dynamodb::Client::new(&config);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        create_table(&ddb, TABLE).await.unwrap();
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let signer = Arc::new(Ed25519FileSigner::load_or_create(keys.path()).unwrap());
+        let trusted = vec![signer.public_key().clone()];
+        Self {
+            _moto: moto,
+            _keys: keys,
+            ddb,
+            s3,
+            signer,
+            trusted,
+        }
+    }
+
+    /// Opens `chain` (registering it) and appends `records` records; returns the store.
+    async fn write(&self, chain: &str, records: usize) -> AwsAuditStore {
+        let store = AwsAuditStore::open(
+            self.ddb.clone(),
+            self.s3.clone(),
+            options(chain),
+            self.signer.clone(),
+        )
+        .await
+        .unwrap();
+        for i in 0..records {
+            let (event, payload) = call("alice", &format!("prompt {i}"), &format!("answer {i}"));
+            store.append(event, Some(payload)).await.unwrap();
+        }
+        store
+    }
+
+    async fn item(&self, pk: &str, sk: u64) -> std::collections::HashMap<String, AttributeValue> {
+        self.ddb
+            .get_item()
+            .table_name(TABLE)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::N(sk.to_string()))
+            .send()
+            .await
+            .unwrap()
+            .item()
+            .unwrap()
+            .clone()
+    }
+
+    async fn put(&self, item: std::collections::HashMap<String, AttributeValue>) {
+        self.ddb
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn delete(&self, pk: &str, sk: u64) {
+        self.ddb
+            .delete_item()
+            .table_name(TABLE)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::N(sk.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// What verification of the table reports, one line per break.
+    async fn breaks(&self, store: &AwsAuditStore) -> Vec<String> {
+        let report = store.verify_report(&self.trusted).await.unwrap();
+        let key = &self.trusted[0].key_id;
+        report
+            .breaks
+            .iter()
+            .map(|b| b.to_string().replace(key, "<trusted key>"))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_verify_names_two_reordered_records() {
+    let t = Tamper::start().await;
+    let store = t.write("lambda-a", 6).await;
+    assert_eq!(t.breaks(&store).await, Vec::<String>::new());
+
+    // Swap the contents of records 2 and 3, keeping each item's key.
+    let mut second = t.item("chain#lambda-a", 2).await;
+    let mut third = t.item("chain#lambda-a", 3).await;
+    for key in ["pk", "sk"] {
+        let (a, b) = (second[key].clone(), third[key].clone());
+        second.insert(key.into(), b);
+        third.insert(key.into(), a);
+    }
+    t.put(second).await;
+    t.put(third).await;
+
+    insta::assert_debug_snapshot!(t.breaks(&store).await, @r#"
+    [
+        "chain `lambda-a`: record 3 stands where record 2 should: record 2 was deleted or moved",
+    ]
+    "#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_verify_names_the_records_truncated_behind_a_signed_checkpoint() {
+    let t = Tamper::start().await;
+    // `checkpoint_every: 4`: checkpoints 2 and 3 of the log cover records 4 and 8.
+    let store = t.write("lambda-a", 8).await;
+    assert_eq!(t.breaks(&store).await, Vec::<String>::new());
+
+    t.delete("chain#lambda-a", 8).await;
+    t.delete("chain#lambda-a", 7).await;
+
+    insta::assert_debug_snapshot!(t.breaks(&store).await, @r#"
+    [
+        "chain `lambda-a`: records 7 to 8 are missing: signed checkpoint 3 vouches for 8 records, the chain ends at 6",
+    ]
+    "#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_verify_says_a_deleted_chain_is_missing() {
+    let t = Tamper::start().await;
+    let store = t.write("lambda-a", 5).await;
+    t.write("lambda-b", 5).await;
+    let report = store.verify_report(&t.trusted).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.breaks);
+    assert_eq!((report.records, report.chains), (10, 2));
+
+    for sequence in 1..=5 {
+        t.delete("chain#lambda-b", sequence).await;
+    }
+
+    insta::assert_debug_snapshot!(t.breaks(&store).await, @r#"
+    [
+        "chain `lambda-b` is missing: signed checkpoint 4 vouches for 4 records in it",
+    ]
+    "#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_verify_reports_an_altered_checkpoint() {
+    let t = Tamper::start().await;
+    let store = t.write("lambda-a", 8).await;
+    assert_eq!(t.breaks(&store).await, Vec::<String>::new());
+
+    // Checkpoint 2 vouched for record 4; make it vouch for record 3. Its stored hash gives that away...
+    let mut item = t.item("checkpoints", 2).await;
+    let body = item["body"]
+        .as_s()
+        .unwrap()
+        .replace("\"chain_sequence\":4", "\"chain_sequence\":3");
+    assert_ne!(&body, item["body"].as_s().unwrap());
+    let mut stale = item.clone();
+    stale.insert("body".into(), AttributeValue::S(body.clone()));
+    t.put(stale).await;
+    insta::assert_debug_snapshot!(t.breaks(&store).await, @r#"
+    [
+        "checkpoint log: checkpoint 2 was altered (its content does not match its hash)",
+    ]
+    "#);
+
+    // ...and with a matching stored hash, its signature does (the log reports its first break).
+    item.insert(
+        "checkpoint_hash".into(),
+        AttributeValue::S(sha256_hex(body.as_bytes())),
+    );
+    item.insert("chain_sequence".into(), AttributeValue::N("3".into()));
+    item.insert("body".into(), AttributeValue::S(body));
+    t.put(item).await;
+
+    insta::assert_debug_snapshot!(t.breaks(&store).await, @r#"
+    [
+        "checkpoint log: checkpoint 2 does not carry a valid signature of key `<trusted key>`",
+    ]
+    "#);
+}
