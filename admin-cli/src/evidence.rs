@@ -142,10 +142,15 @@ pub enum EvidenceCommand {
     /// Erase a day's payloads (prompts and answers) by destroying its data key; the records still verify.
     Erase {
         /// The UTC day, `YYYY-MM-DD`; it must have ended more than a day ago.
-        #[arg(long)]
+        #[arg(long, alias = "day")]
         period: String,
         #[command(flatten)]
         store: StoreArgs,
+        /// With `--store aws`: the S3 payload bucket.
+        #[arg(long)]
+        bucket: Option<String>,
+        #[command(flatten)]
+        aws: AwsStoreArgs,
     },
 }
 
@@ -486,15 +491,42 @@ pub fn run_with_aws(
             let text = serde_json::to_string_pretty(&keys).map_err(io)?;
             writeln!(out, "{text}").map_err(write_err)
         }
-        EvidenceCommand::Erase { period, store } => {
+        EvidenceCommand::Erase {
+            period,
+            store,
+            bucket,
+            aws: aws_store,
+        } => {
             let date = Date::parse(
                 &period,
                 &time::macros::format_description!("[year]-[month]-[day]"),
             )
             .map_err(|_| CliError::usage(format!("`{period}` is not a date (`YYYY-MM-DD`)")))?;
-            let erased = open_store(&store.data_dir)?
-                .erase_period(date)
-                .map_err(io)?;
+            let erased = match aws_store.store {
+                StoreKind::Embedded => open_store(&store.data_dir)?
+                    .erase_period(date)
+                    .map_err(io)?,
+                StoreKind::Aws => {
+                    let table = aws_store
+                        .table
+                        .clone()
+                        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
+                    let bucket =
+                        bucket.ok_or_else(|| CliError::usage("`--store aws` needs `--bucket`"))?;
+                    block_on(async {
+                        let sdk = aws_sdk_config(&aws_store, aws).await;
+                        causeway_hub::audit_aws::erase_period_with(
+                            &sdk,
+                            aws_store.endpoint_url.is_some(),
+                            &table,
+                            &bucket,
+                            date,
+                        )
+                        .await
+                        .map_err(io)
+                    })?
+                }
+            };
             match output {
                 Output::Json => writeln!(
                     out,

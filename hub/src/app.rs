@@ -158,10 +158,9 @@ async fn open_aws_audit(
         let prefix = if on_lambda { "lambda" } else { "hub" };
         format!("{prefix}-{}", Uuid::now_v7())
     });
+    let kms = aws_sdk_kms::Client::from_conf(kms.build());
     let signer: Arc<dyn CheckpointSigner> = match &section.signing_key_id {
-        Some(key_id) => {
-            Arc::new(KmsSigner::new(aws_sdk_kms::Client::from_conf(kms.build()), key_id).await?)
-        }
+        Some(key_id) => Arc::new(KmsSigner::new(kms.clone(), key_id).await?),
         None if on_lambda => {
             return Err(StartupError::Config(
                 "`audit.signing_key_id` is required on AWS Lambda: a key file there does not outlive the instance"
@@ -181,13 +180,21 @@ async fn open_aws_audit(
         checkpoint_every: section.checkpoint_every,
         checkpoint_interval: Duration::from_secs(section.checkpoint_interval_secs),
     };
-    Ok(AwsAuditStore::open(
+    let encrypt_payloads = options.kms_key_id.is_some();
+    let store = AwsAuditStore::open(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
         aws_sdk_s3::Client::from_conf(s3.build()),
         options,
         signer,
     )
-    .await?)
+    .await?;
+    // With a payload key, payloads are sealed under per-day data keys so a day can be erased; without one,
+    // S3's default encryption is the only layer and erasure is not available.
+    Ok(if encrypt_payloads {
+        store.with_payload_kms(kms)
+    } else {
+        store
+    })
 }
 
 /// Builds the state from a validated config. `on_lambda` refuses development identity.

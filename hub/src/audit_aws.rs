@@ -13,6 +13,11 @@
 //! - **Payloads**: S3 objects `payloads/<UTC day>/<record id>.json`, put *before* the record, with SSE-KMS
 //!   (`aws:kms`, the configured key) and Object Lock in compliance mode until the retention date; a lifecycle
 //!   rule ([`configure_bucket`]) expires them after it. The record keeps only their SHA-256.
+//! - **Payload encryption and erasure** ([`AwsAuditStore::with_payload_kms`]): payloads are also sealed
+//!   client-side (AES-256-GCM bound to record id and day, as in the embedded store) under a per-UTC-day data
+//!   key from KMS `GenerateDataKey`, stored wrapped in the table (`pk = "datakey#<day>"`). [`erase_period`]
+//!   deletes that item and records `erased#<day>`: the day's payloads can no longer be read, the records still
+//!   verify.
 //!
 //! INVARIANT (as for every sink): `append` returns `Ok` only when the record's `PutItem` succeeded — DynamoDB
 //! acknowledges a write once it is durable in several availability zones.
@@ -39,7 +44,8 @@ use aws_sdk_s3::types::{
 };
 use causeway_audit::verify::{ChainCheck, CheckpointLog, Verification, Voucher};
 use causeway_audit::{
-    AuditError, AuditReceipt, AuditSink, CheckpointSigner, Payload, PublicKeyInfo, period_of,
+    AuditError, AuditReceipt, AuditSink, CheckpointSigner, ErasedPeriod, Payload, PublicKeyInfo,
+    period_of,
 };
 use causeway_contract::audit::{
     AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, sha256_hex,
@@ -103,6 +109,47 @@ pub struct AwsAuditStore {
     options: AwsAuditOptions,
     signer: Arc<dyn CheckpointSigner>,
     head: Mutex<Head>,
+    kms: Option<aws_sdk_kms::Client>,
+    day_keys: Mutex<DayKeys>,
+}
+
+/// The unwrapped data keys of the days this store used, cached for the process's life.
+#[derive(Default)]
+struct DayKeys(HashMap<String, [u8; 32]>);
+
+impl std::fmt::Debug for DayKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DayKeys")
+            .field("days", &self.0.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn datakey_pk(day: &str) -> String {
+    format!("datakey#{day}")
+}
+
+fn erased_pk(day: &str) -> String {
+    format!("erased#{day}")
+}
+
+fn erased_error(day: &str) -> AuditError {
+    AuditError::Read(format!(
+        "the payloads of {day} are erased: its data key is destroyed"
+    ))
+}
+
+fn kms_err(e: impl std::fmt::Display) -> AuditError {
+    AuditError::Unavailable(format!("kms: {e}"))
+}
+
+fn format_day(day: time::Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
 }
 
 impl std::fmt::Debug for AwsAuditStore {
@@ -164,6 +211,8 @@ impl AwsAuditStore {
             ddb,
             s3,
             signer,
+            kms: None,
+            day_keys: Mutex::new(DayKeys::default()),
             head: Mutex::new(Head {
                 sequence: 0,
                 hash: GENESIS_HASH.to_owned(),
@@ -192,6 +241,15 @@ impl AwsAuditStore {
             .await
             .map_err(|e| AuditError::Unavailable(e.to_string()))?;
         Ok(store)
+    }
+
+    /// Envelope-encrypts payloads client-side: a per-UTC-day data key from KMS `GenerateDataKey` under
+    /// `kms_key_id`, wrapped in the table (`pk = "datakey#<day>"`), AES-256-GCM bound to record id and day.
+    /// Required for [`Self::payload`] and for payload writes once set; [`Self::erase_period`] destroys a day.
+    #[must_use]
+    pub fn with_payload_kms(mut self, kms: aws_sdk_kms::Client) -> Self {
+        self.kms = Some(kms);
+        self
     }
 
     /// The chain this store appends to.
@@ -293,9 +351,166 @@ impl AwsAuditStore {
         )))
     }
 
+    async fn item(&self, pk: &str) -> Result<Option<HashMap<String, AttributeValue>>, AuditError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.options.table)
+            .key("pk", s(pk))
+            .key("sk", n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        Ok(out.item().cloned())
+    }
+
+    async fn unwrap_key(
+        &self,
+        kms: &aws_sdk_kms::Client,
+        day: &str,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<[u8; 32], AuditError> {
+        let wrapped = item
+            .get("wrapped_key")
+            .and_then(|v| v.as_b().ok())
+            .ok_or_else(|| read(format!("the data key item of {day} has no wrapped key")))?;
+        let out = kms
+            .decrypt()
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped.as_ref()))
+            .encryption_context("causeway-day", day)
+            .send()
+            .await
+            .map_err(|e| kms_err(aws_sdk_kms::error::DisplayErrorContext(e)))?;
+        out.plaintext()
+            .and_then(|p| <[u8; 32]>::try_from(p.as_ref()).ok())
+            .ok_or_else(|| kms_err(format!("the data key of {day} does not unwrap to 256 bits")))
+    }
+
+    /// The data key of `day`: from the cache, else unwrapped from the table, else (when `create`) generated by
+    /// KMS and stored wrapped. An erased day is refused.
+    async fn day_key(&self, day: &str, create: bool) -> Result<[u8; 32], AuditError> {
+        let kms = self.kms.as_ref().ok_or_else(|| {
+            AuditError::Unavailable("the store has no kms client for payload keys".into())
+        })?;
+        // The cache serves writes of the current days only: a day that can already be erased (ended a full
+        // day ago) and every read go to the table, so an erasure made elsewhere is seen at once.
+        let today = OffsetDateTime::now_utc().date();
+        let recent = today
+            .previous_day()
+            .is_some_and(|yesterday| day >= format_day(yesterday).as_str());
+        if create
+            && recent
+            && let Some(key) = self.day_keys.lock().await.0.get(day)
+        {
+            return Ok(*key);
+        }
+        for _ in 0..2 {
+            if let Some(item) = self.item(&datakey_pk(day)).await? {
+                let key = self.unwrap_key(kms, day, &item).await?;
+                self.day_keys.lock().await.0.insert(day.to_owned(), key);
+                return Ok(key);
+            }
+            if self.item(&erased_pk(day)).await?.is_some() {
+                return Err(erased_error(day));
+            }
+            if !create {
+                return Err(read(format!("no data key for {day}")));
+            }
+            let key_id = self.options.kms_key_id.as_deref().ok_or_else(|| {
+                AuditError::Unavailable("payload encryption needs `kms_key_id`".into())
+            })?;
+            let out = kms
+                .generate_data_key()
+                .key_id(key_id)
+                .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+                .encryption_context("causeway-day", day)
+                .send()
+                .await
+                .map_err(|e| kms_err(aws_sdk_kms::error::DisplayErrorContext(e)))?;
+            let key = out
+                .plaintext()
+                .and_then(|p| <[u8; 32]>::try_from(p.as_ref()).ok())
+                .ok_or_else(|| kms_err("generate data key returned no 256-bit key"))?;
+            let wrapped = out
+                .ciphertext_blob()
+                .ok_or_else(|| kms_err("generate data key returned no wrapped key"))?;
+            let put = self
+                .ddb
+                .put_item()
+                .table_name(&self.options.table)
+                .item("pk", s(datakey_pk(day)))
+                .item("sk", n(0))
+                .item(
+                    "wrapped_key",
+                    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(wrapped.as_ref())),
+                )
+                .item("created", n(unix_ms(OffsetDateTime::now_utc())))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match put {
+                Ok(_) => {
+                    self.day_keys.lock().await.0.insert(day.to_owned(), key);
+                    return Ok(key);
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            }
+        }
+        Err(write(format!("the data key of {day} stayed contended")))
+    }
+
+    /// Reads the payload of record `id` made on UTC day `day`, decrypted and decoded. A day erased with
+    /// [`Self::erase_period`] gives an error naming the day as erased.
+    pub async fn payload(&self, id: uuid::Uuid, day: time::Date) -> Result<Payload, AuditError> {
+        let day = format_day(day);
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.options.bucket)
+            .key(format!("payloads/{day}/{id}.json"))
+            .send()
+            .await
+            .map_err(|e| read(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let sealed = object.body.collect().await.map_err(read)?.into_bytes();
+        let key = self.day_key(&day, false).await?;
+        let plain = causeway_audit::open_payload(&key, &id.to_string(), &day, &sealed)?
+            .ok_or_else(|| read(format!("the payload of {id} does not decrypt")))?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| read(format!("the payload of {id} does not decode: {e}")))
+    }
+
+    /// Erases a UTC day: records the erasure (`erased#<day>`, so no later write of the day gets a key) and
+    /// deletes the day's wrapped data key, so its payloads can no longer be decrypted. Records and checkpoints
+    /// are untouched and still verify. Refused until a whole day has passed since the day ended.
+    pub async fn erase_period(&self, period: time::Date) -> Result<ErasedPeriod, AuditError> {
+        let erased = erase_period(
+            &self.ddb,
+            &self.s3,
+            &self.options.table,
+            &self.options.bucket,
+            period,
+        )
+        .await?;
+        self.day_keys.lock().await.0.remove(&erased.period);
+        Ok(erased)
+    }
+
     async fn put_payload(&self, event: &AuditEvent, payload: &Payload) -> Result<(), AuditError> {
-        let key = format!("payloads/{}/{}.json", period_of(event.timestamp), event.id);
-        let body = serde_json::to_vec(payload).map_err(|e| AuditError::Encode(e.to_string()))?;
+        let day = period_of(event.timestamp);
+        let key = format!("payloads/{day}/{}.json", event.id);
+        let mut body =
+            serde_json::to_vec(payload).map_err(|e| AuditError::Encode(e.to_string()))?;
+        if self.kms.is_some() {
+            let data_key = self.day_key(&day, true).await.map_err(|e| match e {
+                AuditError::Read(m) => AuditError::Write(m),
+                other => other,
+            })?;
+            body = causeway_audit::seal_payload(&data_key, &event.id.to_string(), &day, &body)?;
+        }
         let until = OffsetDateTime::now_utc()
             + time::Duration::days(i64::from(self.options.retention_days));
         self.s3
@@ -303,7 +518,11 @@ impl AwsAuditStore {
             .bucket(&self.options.bucket)
             .key(key)
             .body(ByteStream::from(body))
-            .content_type("application/json")
+            .content_type(if self.kms.is_some() {
+                "application/octet-stream"
+            } else {
+                "application/json"
+            })
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .set_ssekms_key_id(self.options.kms_key_id.clone())
             .object_lock_mode(ObjectLockMode::Compliance)
@@ -333,6 +552,98 @@ impl AwsAuditStore {
     ) -> Result<Verification, AuditError> {
         self.reader.verify_report(trusted).await
     }
+}
+
+/// Erases a UTC day of the AWS store (`table`, `bucket`): records the erasure (`erased#<day>`, so no later
+/// write of the day gets a key) and deletes the day's wrapped data key, so its payloads can no longer be
+/// decrypted. Records and checkpoints are untouched and still verify. Refused until a whole day has passed
+/// since the day ended. Counts the day's payload objects (S3 `ListObjectsV2`).
+pub async fn erase_period(
+    ddb: &aws_sdk_dynamodb::Client,
+    s3: &aws_sdk_s3::Client,
+    table: &str,
+    bucket: &str,
+    period: time::Date,
+) -> Result<ErasedPeriod, AuditError> {
+    let today = OffsetDateTime::now_utc().date();
+    let name = format_day(period);
+    if period.next_day().is_none_or(|next| next >= today) {
+        return Err(AuditError::Write(format!(
+            "period {name} can be erased from {} on",
+            period
+                .next_day()
+                .and_then(time::Date::next_day)
+                .map_or_else(|| "never".to_owned(), format_day)
+        )));
+    }
+    ddb.put_item()
+        .table_name(table)
+        .item("pk", s(erased_pk(&name)))
+        .item("sk", n(0))
+        .item("erased", n(unix_ms(OffsetDateTime::now_utc())))
+        .send()
+        .await
+        .map_err(|e| write(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    let deleted = ddb
+        .delete_item()
+        .table_name(table)
+        .key("pk", s(datakey_pk(&name)))
+        .key("sk", n(0))
+        .condition_expression("attribute_exists(pk)")
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+        Err(e) => return Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+    }
+    let mut payloads = 0_u64;
+    let mut token = None;
+    loop {
+        let out = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(format!("payloads/{name}/"))
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| read(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        payloads += u64::try_from(out.contents().len()).unwrap_or(0);
+        token = out.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(ErasedPeriod {
+        period: name,
+        payloads,
+    })
+}
+
+/// [`erase_period`] with DynamoDB and S3 clients built from `sdk` (S3 path-style when `path_style`, as an
+/// endpoint override such as a local emulator needs): what `causeway evidence erase --store aws` runs.
+pub async fn erase_period_with(
+    sdk: &aws_config::SdkConfig,
+    path_style: bool,
+    table: &str,
+    bucket: &str,
+    period: time::Date,
+) -> Result<ErasedPeriod, AuditError> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build(),
+    );
+    erase_period(
+        &aws_sdk_dynamodb::Client::new(sdk),
+        &s3,
+        table,
+        bucket,
+        period,
+    )
+    .await
 }
 
 // === impl AwsAuditReader ===

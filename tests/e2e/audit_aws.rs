@@ -1,7 +1,8 @@
 //! The AWS audit store against moto: conditional record writes that refuse a fork, the by-user index, payloads
 //! in S3 with SSE-KMS and Object Lock compliance retention, the lifecycle rule, and verification against the
 //! signed checkpoint log; checkpoints signed by a KMS key (moto) verified offline; a hub configured with `audit.store = "aws"` writing there, and refusing calls when
-//! it cannot; `causeway evidence query|export|verify --store aws`, naming altered and deleted records.
+//! it cannot; `causeway evidence query|export|verify --store aws`, naming altered and deleted records; payloads
+//! envelope-encrypted under per-day KMS data keys and a day erased with `causeway evidence erase --store aws`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -271,6 +272,14 @@ async fn hub_configured_for_aws_audits_to_dynamodb_and_s3_and_refuses_when_it_ca
         .send()
         .await
         .unwrap();
+    // The payload key: payloads are sealed under per-day data keys generated with it.
+    let payload_key = kms.create_key().send().await.unwrap();
+    kms.create_alias()
+        .alias_name("alias/causeway-audit")
+        .target_key_id(payload_key.key_metadata().unwrap().key_id())
+        .send()
+        .await
+        .unwrap();
 
     let config = HubConfig::parse(
         "causeway.toml",
@@ -341,7 +350,41 @@ async fn hub_configured_for_aws_audits_to_dynamodb_and_s3_and_refuses_when_it_ca
         Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
     );
     let bytes = object.body.collect().await.unwrap().into_bytes();
-    let payload: Payload = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("hello from the hub"),
+        "payloads are sealed before they reach S3"
+    );
+    // Open it the way an auditor with KMS access would: unwrap the day's data key, then AES-GCM.
+    let day = causeway_audit::period_of(record.event.timestamp);
+    let key_item = ddb
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S(format!("datakey#{day}")))
+        .key("sk", AttributeValue::N("0".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let wrapped = key_item.item().unwrap()["wrapped_key"]
+        .as_b()
+        .unwrap()
+        .clone();
+    let data_key = kms
+        .decrypt()
+        .ciphertext_blob(wrapped)
+        .encryption_context("causeway-day", &day)
+        .send()
+        .await
+        .unwrap();
+    let plain = causeway_audit::open_payload(
+        data_key.plaintext().unwrap().as_ref(),
+        &record.event.id.to_string(),
+        &day,
+        &bytes,
+    )
+    .unwrap()
+    .unwrap();
+    let payload: Payload = serde_json::from_slice(&plain).unwrap();
     assert!(
         payload.prompt.contains("hello from the hub"),
         "{}",
@@ -838,4 +881,162 @@ async fn aws_verify_reports_an_altered_checkpoint() {
         "checkpoint log: checkpoint 2 does not carry a valid signature of key `<trusted key>`",
     ]
     "#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_store_envelope_encrypts_payloads_per_day_and_erases_a_day() {
+    let moto = MotoServer::start().await.unwrap();
+    let sdk = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    create_table(&ddb, TABLE).await.unwrap();
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let key = kms.create_key().send().await.unwrap();
+    let payload_key = key.key_metadata().unwrap().key_id().to_owned();
+    let keys = tempfile::tempdir().unwrap();
+    let signer = Arc::new(Ed25519FileSigner::load_or_create(keys.path()).unwrap());
+    let trusted = [signer.public_key().clone()];
+    let mut opts = options("lambda-erase");
+    opts.kms_key_id = Some(payload_key);
+    let store = AwsAuditStore::open(ddb.clone(), s3.clone(), opts, signer.clone())
+        .await
+        .unwrap()
+        .with_payload_kms(kms.clone());
+
+    // Two records three days ago, one today: the record's day is its event's timestamp.
+    let now = OffsetDateTime::now_utc();
+    let old_day = (now - time::Duration::days(3)).date();
+    let mut written = Vec::new();
+    for (i, at) in [
+        now - time::Duration::days(3),
+        now - time::Duration::days(3),
+        now,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (mut event, payload) = call("alice", &format!("prompt {i}"), &format!("answer {i}"));
+        event.timestamp = at;
+        written.push((event.id, at.date()));
+        store.append(event, Some(payload)).await.unwrap();
+    }
+    let (old_id, _) = written[0];
+    let (new_id, today) = written[2];
+
+    // Sealed client-side: the S3 object is not the plaintext; the store reads it back.
+    let object = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(format!(
+            "payloads/{}/{old_id}.json",
+            causeway_audit::period_of(now - time::Duration::days(3))
+        ))
+        .send()
+        .await
+        .unwrap();
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    assert!(serde_json::from_slice::<Payload>(&bytes).is_err());
+    assert_eq!(
+        store.payload(old_id, old_day).await.unwrap().prompt,
+        "prompt 0"
+    );
+    assert_eq!(
+        store.payload(new_id, today).await.unwrap().response,
+        "answer 2"
+    );
+    // One wrapped key per day in the table.
+    let wrapped = ddb
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "pk",
+            AttributeValue::S(format!("datakey#{}", causeway_audit::period_of(now))),
+        )
+        .key("sk", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(wrapped.item().is_some());
+
+    // A day that has not ended a full day ago is refused.
+    let yesterday = (now - time::Duration::days(1)).date();
+    let refused = store.erase_period(yesterday).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("can be erased from"),
+        "{refused}"
+    );
+    let refused = store.erase_period(today).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("can be erased from"),
+        "{refused}"
+    );
+
+    // Erasing the older day through the CLI: its payloads become unreadable, today's still read.
+    let day = causeway_audit::period_of(now - time::Duration::days(3));
+    let args: Vec<String> = [
+        "--output",
+        "json",
+        "evidence",
+        "erase",
+        "--store",
+        "aws",
+        "--table",
+        TABLE,
+        "--bucket",
+        BUCKET,
+        "--day",
+        &day,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &moto.endpoint_url(),
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let (result, out) = causeway(&sdk, args).await;
+    result.unwrap();
+    let out: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(out, json!({"period": day, "payloads": 2}));
+
+    let fresh = AwsAuditStore::open(
+        ddb.clone(),
+        s3.clone(),
+        options("reader-erase"),
+        signer.clone(),
+    )
+    .await
+    .unwrap()
+    .with_payload_kms(kms.clone());
+    for reader in [&store, &fresh] {
+        let err = reader.payload(old_id, old_day).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("the payloads of {day} are erased")),
+            "{err}"
+        );
+        assert_eq!(
+            reader.payload(new_id, today).await.unwrap().prompt,
+            "prompt 2"
+        );
+    }
+    // A later write for the erased day is refused.
+    let (mut event, payload) = call("alice", "late", "late");
+    event.timestamp = now - time::Duration::days(3);
+    let err = store.append(event, Some(payload)).await.unwrap_err();
+    assert!(err.to_string().contains("erased"), "{err}");
+
+    // Records and checkpoints are untouched: the table still verifies.
+    let report = store.verify_report(&trusted).await.unwrap();
+    assert!(report.breaks.is_empty(), "{:?}", report.breaks);
 }

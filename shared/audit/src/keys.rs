@@ -333,6 +333,28 @@ pub(crate) fn payload_aad(record_id: &str, period: &str) -> Vec<u8> {
     format!("causeway-payload-v1:{record_id}:{period}").into_bytes()
 }
 
+/// Seals a payload under a raw 256-bit data key exactly as the embedded store does: AES-256-GCM,
+/// `nonce (12) || ciphertext || tag (16)`, associated data `causeway-payload-v1:<record id>:<period>`.
+pub fn seal_payload(
+    data_key: &[u8],
+    record_id: &str,
+    period: &str,
+    plain: &[u8],
+) -> Result<Vec<u8>, AuditError> {
+    AeadKey::new(data_key)?.seal(&payload_aad(record_id, period), plain)
+}
+
+/// Opens a payload sealed by [`seal_payload`]; `None` when it was altered or sealed under another key, record
+/// or period.
+pub fn open_payload(
+    data_key: &[u8],
+    record_id: &str,
+    period: &str,
+    sealed: &[u8],
+) -> Result<Option<Vec<u8>>, AuditError> {
+    Ok(AeadKey::new(data_key)?.open(&payload_aad(record_id, period), sealed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

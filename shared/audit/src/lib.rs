@@ -27,7 +27,7 @@ pub use causeway_contract::audit::{
 pub use embedded::{
     EmbeddedStore, ErasedPeriod, PayloadState, RecordFilter, StoreOptions, period_of,
 };
-pub use keys::{CheckpointSigner, Ed25519FileSigner, PublicKeyInfo};
+pub use keys::{CheckpointSigner, Ed25519FileSigner, PublicKeyInfo, open_payload, seal_payload};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 pub use verify::Verification;
