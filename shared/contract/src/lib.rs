@@ -13,6 +13,7 @@ pub mod audit;
 pub mod catalog;
 pub mod error;
 pub mod guard;
+pub mod logging;
 pub mod openai;
 
 pub use api::{InvokeRequest, InvokeResponse, Message, Role, TokenUsage};
