@@ -357,11 +357,8 @@ async fn prepare(
             },
         );
     }
-    let mut report = GuardReport {
-        profile: state.guard.profile().name.clone(),
-        profile_version: state.guard.profile().version.clone(),
-        ..GuardReport::default()
-    };
+    // The guard stamps its profile name and version on the report.
+    let mut report = GuardReport::default();
     let verdict = state.guard.check_input(&messages, &mut report);
     apply_guards(&mut event, &report);
     if let Some(reason) = verdict.blocked {
