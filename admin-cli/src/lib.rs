@@ -6,7 +6,10 @@
 pub mod dev;
 pub mod evidence;
 pub mod guard;
+pub mod org;
+pub mod orgfile;
 pub mod policy;
+pub mod scp;
 
 use std::io::{Read, Write};
 
@@ -50,9 +53,17 @@ pub enum Command {
     /// Try a guard profile on sample text (`guard scan`) before rolling it out.
     #[command(subcommand)]
     Guard(guard::GuardCommand),
+    /// The Organization as code: `init` an org file from the live Organization, `plan` and `apply` changes,
+    /// report `drift`.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
     /// Would this principal be allowed? Decide a request against the Cedar policies (`policy check`).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Service control policies: render them from the model catalog and the org file, lint them against the
+    /// Organizations limits.
+    #[command(subcommand)]
+    Scp(scp::ScpCommand),
 }
 
 /// Exit codes that mean something to scripts.
@@ -72,6 +83,12 @@ pub enum CliExit {
     VerificationFailed = 5,
     /// `policy check`: the policies deny the request.
     Denied = 6,
+    /// `org plan`: the Organization differs from the org file; `org apply` would make changes.
+    ChangesPending = 7,
+    /// `org drift`: something changed outside Causeway (an SCP edited, an account moved, a boundary detached).
+    DriftFound = 8,
+    /// `scp lint`: a policy breaks a rule or an Organizations limit.
+    LintFailed = 9,
 }
 
 /// A command failure: an exit code and a one-line message.
@@ -113,6 +130,8 @@ pub fn run_with_stdin(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Re
         Command::Dev(command) => dev::run(command, cli.output, out),
         Command::Evidence(command) => evidence::run(command, cli.output, out),
         Command::Guard(command) => guard::run(command, stdin, out),
+        Command::Org(command) => org::run(command, cli.output, out),
         Command::Policy(command) => policy::run(command, cli.output, out),
+        Command::Scp(command) => scp::run(command, cli.output, out),
     }
 }

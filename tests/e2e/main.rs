@@ -14,4 +14,5 @@ mod harness_selftest;
 mod identity;
 mod infra;
 mod least_privilege;
+mod org;
 mod policy;

@@ -1,0 +1,562 @@
+//! The Organization as code, end to end against moto: `org init` reads a live organization of a dozen
+//! accounts, the org file is reshaped into nested OUs with SCPs and spokes, `org plan` lists the changes,
+//! `org apply` (failing midway, then re-run) makes them, a second apply is a no-op, and changes made behind
+//! Causeway's back show in `org drift` and are put right by the next apply.
+//!
+//! Every check reads the live state through the real SDK clients; the spoke side is checked from inside the
+//! spoke accounts (their IAM, through `OrganizationAccountAccessRole`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_organizations::types::{OrganizationFeatureSet, PolicyType};
+use causeway_cli::{Cli, CliError, CliExit};
+use causeway_testkit::moto::{MOTO_DEFAULT_ACCOUNT_ID, MotoServer};
+use clap::Parser;
+use tokio::runtime::Runtime;
+
+/// Runs `causeway <args>` against `sdk` (moto) and returns its exit code and output.
+fn causeway(sdk: &SdkConfig, args: &[&str]) -> (CliExit, String) {
+    let cli = Cli::try_parse_from(std::iter::once("causeway").chain(args.iter().copied())).unwrap();
+    let mut out = Vec::new();
+    let causeway_cli::Command::Org(command) = cli.command else {
+        return (CliExit::Usage, format!("not an org command: {args:?}"));
+    };
+    let result = causeway_cli::org::run_with_aws(command, cli.output, &mut out, Some(sdk));
+    let text = String::from_utf8(out).unwrap();
+    match result {
+        Ok(()) => (CliExit::Ok, text),
+        Err(CliError { exit, message }) => (exit, format!("{text}\nerror: {message}")),
+    }
+}
+
+async fn assume(base: &SdkConfig, account: &str) -> SdkConfig {
+    let sts = aws_sdk_sts::Client::new(base);
+    let assumed = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("causeway-org-test")
+        .send()
+        .await
+        .unwrap();
+    let c = assumed.credentials().unwrap();
+    base.clone()
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_owned()),
+                None,
+                "test",
+            )),
+        )
+        .build()
+}
+
+/// An organization as a customer has it before Causeway: a dozen accounts at the root and one legacy OU.
+async fn brownfield(sdk: &SdkConfig) -> BTreeMap<String, String> {
+    let org = aws_sdk_organizations::Client::new(sdk);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let root = org.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_owned();
+    org.create_organizational_unit()
+        .parent_id(&root)
+        .name("Legacy")
+        .send()
+        .await
+        .unwrap();
+    let mut accounts = BTreeMap::new();
+    for name in [
+        "payments-prod",
+        "payments-dev",
+        "claims-prod",
+        "claims-dev",
+        "risk-prod",
+        "risk-dev",
+        "data-lake",
+        "analytics",
+        "sandbox-1",
+        "sandbox-2",
+        "security-tooling",
+        "log-archive",
+    ] {
+        let request = org
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        let id = request
+            .create_account_status()
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_owned();
+        let status = org
+            .describe_create_account_status()
+            .create_account_request_id(id)
+            .send()
+            .await
+            .unwrap();
+        accounts.insert(
+            name.to_owned(),
+            status
+                .create_account_status()
+                .unwrap()
+                .account_id()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // The hub's spoke registry (the hub stack creates it on AWS).
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name("causeway-spoke-registry")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    accounts
+}
+
+/// The org file the platform team writes: nested OUs, SCPs at three levels, spokes under Workloads, and two
+/// accounts to create.
+fn desired_file(ids: &BTreeMap<String, String>) -> String {
+    let account = |name: &str| format!("{{ id: \"{}\", name: {name} }}", ids[name]);
+    format!(
+        r#"version: 1
+hub:
+  account: "{MOTO_DEFAULT_ACCOUNT_ID}"
+  region: us-east-1
+  approved_regions: [us-east-1, us-east-2, us-west-2]
+  api_id: a1b2c3d4e5
+spoke_deployment:
+  mode: assume_role
+root:
+  scps: [deny-leave-organization, protect-cloudtrail]
+  accounts:
+    - {{ id: "{MOTO_DEFAULT_ACCOUNT_ID}", name: master }}
+  ous:
+    - name: Legacy
+    - name: Security
+      accounts: [{security}, {log_archive}]
+    - name: Workloads
+      scps: [deny-direct-model-invocation, deny-bedrock-api-keys]
+      spoke: {{ team: platform, applications: [assistant] }}
+      ous:
+        - name: Prod
+          scps: [protect-spoke-role]
+          accounts:
+            - {{ id: "{pp}", name: payments-prod, spoke: {{ team: payments, applications: [fraud-summary, chat] }} }}
+            - {claims_prod}
+            - {risk_prod}
+            - {{ name: lending-prod, email: lending-prod@example.com }}
+        - name: Dev
+          accounts: [{payments_dev}, {claims_dev}, {risk_dev}]
+    - name: Data
+      accounts: [{data_lake}, {analytics}]
+    - name: Sandbox
+      scps: [approved-regions]
+      accounts: [{sandbox_1}, {sandbox_2}, {{ name: sandbox-3, email: sandbox-3@example.com }}]
+"#,
+        security = account("security-tooling"),
+        log_archive = account("log-archive"),
+        pp = ids["payments-prod"],
+        claims_prod = account("claims-prod"),
+        risk_prod = account("risk-prod"),
+        payments_dev = account("payments-dev"),
+        claims_dev = account("claims-dev"),
+        risk_dev = account("risk-dev"),
+        data_lake = account("data-lake"),
+        analytics = account("analytics"),
+        sandbox_1 = account("sandbox-1"),
+        sandbox_2 = account("sandbox-2"),
+    )
+}
+
+/// The Organizations policy names attached to a target.
+async fn scps_on(org: &aws_sdk_organizations::Client, target: &str) -> BTreeSet<String> {
+    org.list_policies_for_target()
+        .target_id(target)
+        .filter(PolicyType::ServiceControlPolicy)
+        .send()
+        .await
+        .unwrap()
+        .policies()
+        .iter()
+        .map(|p| p.name().unwrap().to_owned())
+        .collect()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
+    let runtime = Runtime::new().unwrap();
+    let moto = runtime.block_on(MotoServer::start()).unwrap();
+    let sdk = runtime.block_on(moto.sdk_config());
+    let ids = runtime.block_on(brownfield(&sdk));
+    let dir = tempfile::tempdir().unwrap();
+
+    // init: the live organization as a file.
+    let init_path = dir.path().join("live.yaml");
+    let (exit, text) = causeway(&sdk, &["org", "init", "--out", init_path.to_str().unwrap()]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    let live_file = causeway_cli::orgfile::OrgFile::load(&init_path).unwrap();
+    let desired = live_file.desired();
+    assert_eq!(
+        desired.accounts.len(),
+        13,
+        "the dozen accounts and the management account"
+    );
+    assert!(desired.ous.iter().any(|o| o.path == ["Legacy"]));
+    // The file as it is describes the organization exactly: nothing to do.
+    let (exit, text) = causeway(&sdk, &["org", "plan", "--org", init_path.to_str().unwrap()]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("no changes"), "{text}");
+
+    // plan: the reshaped file.
+    let org_path = dir.path().join("org.yaml");
+    write(&org_path, &desired_file(&ids));
+    let org_arg = org_path.to_str().unwrap();
+    let (exit, text) = causeway(&sdk, &["--output", "json", "org", "plan", "--org", org_arg]);
+    assert_eq!(exit, CliExit::ChangesPending, "{text}");
+    let plan: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let actions: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    let count = |action: &str| actions.iter().filter(|a| **a == action).count();
+    assert_eq!(count("enable_scps"), 1);
+    assert_eq!(
+        count("create_ou"),
+        6,
+        "Security, Workloads, Prod, Dev, Data, Sandbox: {actions:?}"
+    );
+    assert_eq!(count("create_account"), 2);
+    assert_eq!(count("move_account"), 12);
+    assert_eq!(count("create_policy"), 6);
+    // Spokes: everything under Workloads (3 prod + 1 new + 3 dev).
+    assert_eq!(count("deploy_spoke_stack"), 7);
+    assert_eq!(count("deploy_invoker"), 7);
+    assert_eq!(count("register_spoke"), 7);
+    assert!(plan["api_calls"].as_u64().unwrap() > 0);
+
+    // apply, failing midway: the invoker roles' secrets cannot be written, so the waves before them are
+    // made and the invoker and registry waves are not.
+    let blocker = dir.path().join("not-a-directory");
+    write(&blocker, "");
+    let bad_secrets = blocker.join("secrets");
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "org",
+            "apply",
+            "--org",
+            org_arg,
+            "--secrets-dir",
+            bad_secrets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(exit, CliExit::Failure, "{text}");
+    assert!(text.contains("FAILED deploy invoker role"), "{text}");
+    assert!(text.contains("skipped register spoke"), "{text}");
+    assert!(text.contains("run `causeway org apply` again"), "{text}");
+
+    // The re-run plans only what is left, and finishes it.
+    let (exit, text) = causeway(&sdk, &["--output", "json", "org", "plan", "--org", org_arg]);
+    assert_eq!(exit, CliExit::ChangesPending, "{text}");
+    let left: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let left: BTreeSet<&str> = left["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, BTreeSet::from(["deploy_invoker", "register_spoke"]));
+    let secrets = dir.path().join("secrets");
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "--output",
+            "json",
+            "org",
+            "apply",
+            "--org",
+            org_arg,
+            "--secrets-dir",
+            secrets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["applied"], 14, "{text}");
+    assert_eq!(summary["failed"], 0);
+    for line in text.lines() {
+        assert!(
+            !line.contains("external_id\""),
+            "no secret in the output: {line}"
+        );
+    }
+
+    // Re-applying is a no-op.
+    let (exit, text) = causeway(&sdk, &["org", "plan", "--org", org_arg]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("no changes"), "{text}");
+    let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+
+    // What was made, checked through the live APIs.
+    let file = causeway_cli::orgfile::OrgFile::load(&org_path).unwrap();
+    runtime.block_on(async {
+        let org = aws_sdk_organizations::Client::new(&sdk);
+        let root = org.list_roots().send().await.unwrap().roots()[0]
+            .id()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            scps_on(&org, &root).await,
+            BTreeSet::from([
+                "FullAWSAccess".to_owned(),
+                "causeway-deny-leave-organization".to_owned(),
+                "causeway-protect-cloudtrail".to_owned()
+            ])
+        );
+        let workloads = org
+            .list_organizational_units_for_parent()
+            .parent_id(&root)
+            .send()
+            .await
+            .unwrap()
+            .organizational_units()
+            .iter()
+            .find(|ou| ou.name() == Some("Workloads"))
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_owned();
+        assert!(
+            scps_on(&org, &workloads)
+                .await
+                .contains("causeway-deny-direct-model-invocation")
+        );
+        let prod = org
+            .list_organizational_units_for_parent()
+            .parent_id(&workloads)
+            .send()
+            .await
+            .unwrap()
+            .organizational_units()
+            .iter()
+            .find(|ou| ou.name() == Some("Prod"))
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_owned();
+        let in_prod: BTreeMap<String, String> = org
+            .list_accounts_for_parent()
+            .parent_id(&prod)
+            .send()
+            .await
+            .unwrap()
+            .accounts()
+            .iter()
+            .map(|a| (a.name().unwrap().to_owned(), a.id().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            in_prod.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["claims-prod", "lending-prod", "payments-prod", "risk-prod"],
+            "moved and created accounts are in Prod"
+        );
+        let registry = aws_sdk_dynamodb::Client::new(&sdk);
+        for (name, account) in &in_prod {
+            // The spoke role with its boundary, seen from inside the spoke account.
+            let inside = assume(&sdk, account).await;
+            let role = aws_sdk_iam::Client::new(&inside)
+                .get_role()
+                .role_name("causeway-agent")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                role.role()
+                    .unwrap()
+                    .permissions_boundary()
+                    .unwrap()
+                    .permissions_boundary_arn(),
+                Some(format!("arn:aws:iam::{account}:policy/causeway-agent-boundary").as_str()),
+                "{name}"
+            );
+            // The invoker role in the hub trusts this spoke's agent role; the registry knows the spoke.
+            let invoker = aws_sdk_iam::Client::new(&sdk)
+                .get_role()
+                .role_name(format!("causeway-invoker-{account}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(invoker.role().is_some());
+            let item = registry
+                .get_item()
+                .table_name("causeway-spoke-registry")
+                .key(
+                    "pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(file.invoker_role_arn(account)),
+                )
+                .send()
+                .await
+                .unwrap();
+            let item = item.item().unwrap();
+            assert_eq!(item["ou"].as_s().unwrap(), "workloads-prod");
+            let team = if name == "payments-prod" {
+                "payments"
+            } else {
+                "platform"
+            };
+            assert_eq!(item["team"].as_s().unwrap(), team);
+            let secret =
+                std::fs::read_to_string(secrets.join(format!("{account}.external-id"))).unwrap();
+            assert_eq!(secret.len(), 64);
+        }
+    });
+
+    // Behind Causeway's back: an SCP edited in the console, an account moved, a boundary detached.
+    let payments = ids["payments-prod"].clone();
+    let analytics = ids["analytics"].clone();
+    runtime.block_on(async {
+        let org = aws_sdk_organizations::Client::new(&sdk);
+        let policies = org
+            .list_policies()
+            .filter(PolicyType::ServiceControlPolicy)
+            .send()
+            .await
+            .unwrap();
+        let cloudtrail = policies
+            .policies()
+            .iter()
+            .find(|p| p.name() == Some("causeway-protect-cloudtrail"))
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_owned();
+        org.update_policy()
+            .policy_id(&cloudtrail)
+            .content(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"cloudtrail:StopLogging","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let root = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_owned();
+        let parent = org.list_parents().child_id(&analytics).send().await.unwrap().parents()[0]
+            .id()
+            .unwrap()
+            .to_owned();
+        org.move_account()
+            .account_id(&analytics)
+            .source_parent_id(&parent)
+            .destination_parent_id(&root)
+            .send()
+            .await
+            .unwrap();
+        let inside = assume(&sdk, &payments).await;
+        aws_sdk_iam::Client::new(&inside)
+            .delete_role_permissions_boundary()
+            .role_name("causeway-agent")
+            .send()
+            .await
+            .unwrap();
+    });
+    let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
+    assert_eq!(exit, CliExit::DriftFound, "{text}");
+    assert!(
+        text.contains("SCP causeway-protect-cloudtrail was edited outside Causeway"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "account {analytics} (analytics) is in Root, the org file puts it in Root/Data"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "account {payments}: the agent role has no permission boundary"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("  ")).count(),
+        3,
+        "exactly the three changes: {text}"
+    );
+
+    // The next apply puts it right.
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "org",
+            "apply",
+            "--org",
+            org_arg,
+            "--secrets-dir",
+            secrets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+}
+
+#[test]
+fn a_bad_org_file_is_refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("org.yaml");
+    write(
+        &path,
+        "version: 1\nhub: { account: \"1234\", region: us-east-1, approved_regions: [us-east-1] }\nroot: {}\n",
+    );
+    // No endpoint is reachable: the file is refused before anything is called.
+    let sdk = Runtime::new()
+        .unwrap()
+        .block_on(causeway_testkit::moto::local_sdk_config(
+            "http://127.0.0.1:9",
+        ));
+    let (exit, text) = causeway(&sdk, &["org", "plan", "--org", path.to_str().unwrap()]);
+    assert_eq!(exit, CliExit::Usage, "{text}");
+    assert!(
+        text.contains("`hub.account` \"1234\" is not a 12-digit account id"),
+        "{text}"
+    );
+}
