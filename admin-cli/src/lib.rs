@@ -3,6 +3,7 @@
 //! Every command returns a [`CliError`] (an exit code and a one-line message) on failure; `main` only parses and
 //! runs. Output for people goes to stdout as text; `--output json` prints one JSON document for scripts.
 
+pub mod account;
 pub mod dev;
 pub mod evidence;
 pub mod guard;
@@ -44,6 +45,10 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// One account at a time: `create` a new account, `onboard` an existing one (SCPs, spoke role and
+    /// boundary, invoker role, registry), as the org file says.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
     /// Development helpers for the embedded default (never for production).
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -127,6 +132,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 /// Runs a parsed command with `stdin` as its standard input, writing its output to `out`.
 pub fn run_with_stdin(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
+        Command::Account(command) => account::run(command, cli.output, out),
         Command::Dev(command) => dev::run(command, cli.output, out),
         Command::Evidence(command) => evidence::run(command, cli.output, out),
         Command::Guard(command) => guard::run(command, stdin, out),

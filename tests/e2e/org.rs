@@ -24,10 +24,20 @@ use tokio::runtime::Runtime;
 fn causeway(sdk: &SdkConfig, args: &[&str]) -> (CliExit, String) {
     let cli = Cli::try_parse_from(std::iter::once("causeway").chain(args.iter().copied())).unwrap();
     let mut out = Vec::new();
-    let causeway_cli::Command::Org(command) = cli.command else {
-        return (CliExit::Usage, format!("not an org command: {args:?}"));
+    let result = match cli.command {
+        causeway_cli::Command::Org(command) => {
+            causeway_cli::org::run_with_aws(command, cli.output, &mut out, Some(sdk))
+        }
+        causeway_cli::Command::Account(command) => {
+            causeway_cli::account::run_with_aws(command, cli.output, &mut out, Some(sdk))
+        }
+        _ => {
+            return (
+                CliExit::Usage,
+                format!("not an org or account command: {args:?}"),
+            );
+        }
     };
-    let result = causeway_cli::org::run_with_aws(command, cli.output, &mut out, Some(sdk));
     let text = String::from_utf8(out).unwrap();
     match result {
         Ok(()) => (CliExit::Ok, text),
@@ -559,4 +569,157 @@ fn a_bad_org_file_is_refused_before_any_call() {
         text.contains("`hub.account` \"1234\" is not a 12-digit account id"),
         "{text}"
     );
+}
+
+#[test]
+fn account_create_and_onboard_touch_only_their_account() {
+    let runtime = Runtime::new().unwrap();
+    let moto = runtime.block_on(MotoServer::start()).unwrap();
+    let sdk = runtime.block_on(moto.sdk_config());
+    let ids = runtime.block_on(brownfield(&sdk));
+    let dir = tempfile::tempdir().unwrap();
+    let org_path = dir.path().join("org.toml");
+    let (claims, risk) = (&ids["claims-prod"], &ids["risk-prod"]);
+    write(
+        &org_path,
+        &format!(
+            r#"version = 1
+[hub]
+account = "{MOTO_DEFAULT_ACCOUNT_ID}"
+region = "us-east-1"
+approved_regions = ["us-east-1", "us-east-2", "us-west-2"]
+api_id = "a1b2c3d4e5"
+[spoke_deployment]
+mode = "assume_role"
+[[root.ous]]
+name = "Workloads"
+scps = ["deny-direct-model-invocation"]
+spoke = {{ team = "platform", applications = ["assistant"] }}
+accounts = [
+  {{ id = "{claims}", name = "claims-prod", scps = ["protect-spoke-role"] }},
+  {{ id = "{risk}", name = "risk-prod" }},
+  {{ name = "lending-prod", email = "lending-prod@example.com" }},
+]
+"#
+        ),
+    );
+    let org_arg = org_path.to_str().unwrap();
+    let secrets = dir.path().join("secrets");
+
+    // create: the new account exists, in its OU, and nothing else changed.
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "account",
+            "create",
+            "--org",
+            org_arg,
+            "--name",
+            "lending-prod",
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("create account lending-prod"), "{text}");
+    assert!(
+        !text.contains("attach SCP"),
+        "create does only creating: {text}"
+    );
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "account",
+            "create",
+            "--org",
+            org_arg,
+            "--name",
+            "lending-prod",
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("exists already"), "{text}");
+
+    // onboard: claims-prod is moved, gets its SCPs, spoke role with boundary, invoker role, registry entry.
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "account",
+            "onboard",
+            "--org",
+            org_arg,
+            "--account",
+            claims,
+            "--secrets-dir",
+            secrets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    runtime.block_on(async {
+        let org = aws_sdk_organizations::Client::new(&sdk);
+        let scps = scps_on(&org, claims).await;
+        assert!(scps.contains("causeway-protect-spoke-role"), "{scps:?}");
+        let inside = assume(&sdk, claims).await;
+        let role = aws_sdk_iam::Client::new(&inside)
+            .get_role()
+            .role_name("causeway-agent")
+            .send()
+            .await
+            .unwrap();
+        assert!(role.role().unwrap().permissions_boundary().is_some());
+        // risk-prod, in the same OU in the file, was not touched: still at the root, no spoke role.
+        let parent = org
+            .list_parents()
+            .child_id(risk)
+            .send()
+            .await
+            .unwrap()
+            .parents()[0]
+            .id()
+            .unwrap()
+            .to_owned();
+        let root = org.list_roots().send().await.unwrap().roots()[0]
+            .id()
+            .unwrap()
+            .to_owned();
+        assert_eq!(parent, root);
+        let inside = assume(&sdk, risk).await;
+        assert!(
+            aws_sdk_iam::Client::new(&inside)
+                .get_role()
+                .role_name("causeway-agent")
+                .send()
+                .await
+                .is_err()
+        );
+    });
+    assert!(secrets.join(format!("{claims}.external-id")).exists());
+
+    // Onboarding again has nothing to do; an account the file does not name is refused with a hint.
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "account",
+            "onboard",
+            "--org",
+            org_arg,
+            "--account",
+            claims,
+            "--secrets-dir",
+            secrets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("0 of 0 change(s) applied"), "{text}");
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "account",
+            "onboard",
+            "--org",
+            org_arg,
+            "--account",
+            &ids["analytics"],
+        ],
+    );
+    assert_eq!(exit, CliExit::Usage, "{text}");
+    assert!(text.contains("add it to the org file first"), "{text}");
 }

@@ -125,7 +125,7 @@ pub fn run_with_aws(
         }
         OrgCommand::Plan { org, aws } => block_on(async {
             let file = OrgFile::load(&org)?;
-            let session = session(&aws, &file, base).await;
+            let session = session_for(&aws, &file, base).await;
             let started = Instant::now();
             let planned = plan_org(&session, &file, usize::from(aws.concurrency)).await?;
             print_plan(
@@ -155,7 +155,7 @@ pub fn run_with_aws(
             aws,
         } => block_on(async {
             let file = OrgFile::load(&org)?;
-            let session = session(&aws, &file, base).await;
+            let session = session_for(&aws, &file, base).await;
             let options = ApplyOptions {
                 concurrency: usize::from(aws.concurrency),
                 secrets_dir,
@@ -164,7 +164,7 @@ pub fn run_with_aws(
         }),
         OrgCommand::Drift { org, aws } => block_on(async {
             let file = OrgFile::load(&org)?;
-            let session = session(&aws, &file, base).await;
+            let session = session_for(&aws, &file, base).await;
             let planned = plan_org(&session, &file, usize::from(aws.concurrency)).await?;
             print_drift(&org, &planned, output, out)
         }),
@@ -241,7 +241,12 @@ async fn sdk_config(args: &AwsArgs, base: Option<&aws_config::SdkConfig>) -> aws
     config.build()
 }
 
-async fn session(args: &AwsArgs, file: &OrgFile, base: Option<&aws_config::SdkConfig>) -> Aws {
+/// The sessions for `file`'s organization from `args` on top of `base`.
+pub async fn session_for(
+    args: &AwsArgs,
+    file: &OrgFile,
+    base: Option<&aws_config::SdkConfig>,
+) -> Aws {
     Aws::new(
         &sdk_config(args, base).await,
         &file.spoke_deployment.admin_role,
@@ -249,7 +254,7 @@ async fn session(args: &AwsArgs, file: &OrgFile, base: Option<&aws_config::SdkCo
 }
 
 /// Runs `future` on a runtime of its own.
-fn block_on<T>(
+pub(crate) fn block_on<T>(
     future: impl std::future::Future<Output = Result<T, CliError>>,
 ) -> Result<T, CliError> {
     tokio::runtime::Builder::new_current_thread()
@@ -259,7 +264,7 @@ fn block_on<T>(
         .block_on(future)
 }
 
-fn write_error(e: std::io::Error) -> CliError {
+pub(crate) fn write_error(e: std::io::Error) -> CliError {
     CliError::io(format!("cannot write the output: {e}"))
 }
 
@@ -526,8 +531,20 @@ pub async fn apply_org(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let started = Instant::now();
     let planned = plan_org(aws, file, options.concurrency).await?;
+    apply_changes(aws, file, &planned, options, output, out).await
+}
+
+/// Applies a plan (or part of one), reporting progress; fails when any change failed.
+pub async fn apply_changes(
+    aws: &Aws,
+    file: &OrgFile,
+    planned: &Planned,
+    options: &ApplyOptions,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let started = Instant::now();
     let total = planned.plan.changes.len();
     if options.secrets_dir.is_none()
         && planned
