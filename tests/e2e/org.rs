@@ -723,3 +723,91 @@ accounts = [
     assert_eq!(exit, CliExit::Usage, "{text}");
     assert!(text.contains("add it to the org file first"), "{text}");
 }
+
+#[test]
+fn stackset_mode_deploys_the_spoke_stackset_to_the_spoke_ous() {
+    let runtime = Runtime::new().unwrap();
+    let moto = runtime.block_on(MotoServer::start()).unwrap();
+    let sdk = runtime.block_on(moto.sdk_config());
+    let ids = runtime.block_on(brownfield(&sdk));
+    let dir = tempfile::tempdir().unwrap();
+    let org_path = dir.path().join("org.yaml");
+    write(
+        &org_path,
+        &format!(
+            r#"version: 1
+hub: {{ account: "{MOTO_DEFAULT_ACCOUNT_ID}", region: us-east-1, approved_regions: [us-east-1, us-east-2, us-west-2], api_id: a1b2c3d4e5 }}
+root:
+  ous:
+    - name: Workloads
+      spoke: {{ team: platform, applications: [assistant] }}
+      accounts:
+        - {{ id: "{a}", name: claims-prod }}
+        - {{ id: "{b}", name: risk-prod }}
+"#,
+            a = ids["claims-prod"],
+            b = ids["risk-prod"]
+        ),
+    );
+    let org_arg = org_path.to_str().unwrap();
+    let secrets = dir.path().join("secrets");
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "org",
+            "apply",
+            "--org",
+            org_arg,
+            "--secrets-dir",
+            secrets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(
+        text.contains("deploy spoke StackSet create, deploy to Root/Workloads"),
+        "{text}"
+    );
+    runtime.block_on(async {
+        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+        let set = cfn
+            .describe_stack_set()
+            .stack_set_name("causeway-spoke")
+            .send()
+            .await
+            .unwrap();
+        let set = set.stack_set().unwrap();
+        assert_eq!(
+            set.permission_model(),
+            Some(&aws_sdk_cloudformation::types::PermissionModels::ServiceManaged)
+        );
+        let instances = cfn
+            .list_stack_instances()
+            .stack_set_name("causeway-spoke")
+            .send()
+            .await
+            .unwrap();
+        let accounts: BTreeSet<&str> = instances
+            .summaries()
+            .iter()
+            .filter_map(|i| i.account())
+            .collect();
+        assert_eq!(
+            accounts,
+            BTreeSet::from([ids["claims-prod"].as_str(), ids["risk-prod"].as_str()]),
+            "one instance per account of the OU"
+        );
+        // The instance's resources: the agent role with its boundary, in the spoke account.
+        let inside = assume(&sdk, &ids["claims-prod"]).await;
+        let role = aws_sdk_iam::Client::new(&inside)
+            .get_role()
+            .role_name("causeway-agent")
+            .send()
+            .await
+            .unwrap();
+        assert!(role.role().unwrap().permissions_boundary().is_some());
+    });
+    // Re-applying has nothing to do.
+    let (exit, text) = causeway(&sdk, &["org", "plan", "--org", org_arg]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("no changes"), "{text}");
+}

@@ -515,12 +515,21 @@ fn spoke_changes(
     }
     if file.spoke_deployment.mode == DeploymentMode::Stackset {
         let mut paths: BTreeSet<OuPath> = BTreeSet::new();
+        // An OU target is deployed when the StackSet lists it, or when every spoke account it holds has a
+        // current instance (instances do not always name their OU).
         for ou in desired.ous.iter().filter(|o| o.spoke_target) {
-            let deployed = live
+            let listed = live
                 .ous
                 .get(&ou.path)
                 .is_some_and(|id| live.stackset_ous.contains(id));
-            if !deployed {
+            let mut held = spokes
+                .iter()
+                .filter(|a| a.ou.starts_with(&ou.path))
+                .map(|a| account_ids.get(&a.name).cloned().flatten())
+                .peekable();
+            let covered = held.peek().is_some()
+                && held.all(|id| id.is_some_and(|id| live.spoke_stacks.contains(&id)));
+            if !listed && !covered {
                 paths.insert(ou.path.clone());
             }
         }
