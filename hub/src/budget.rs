@@ -10,6 +10,10 @@
 //! - Counters live behind [`BudgetStore`]. [`MemoryStore`] is exact for one instance; [`dynamodb::DynamoDbStore`]
 //!   makes every add a conditional update, so any number of instances share one exact limit.
 //! - A store that cannot answer refuses the call (fail closed).
+//! - A spoke's own limits come from the spoke registry with each call ([`BudgetSubjects::spoke_limits`]) and
+//!   are counted in addition to the configured ones, on counters of their own (`spoke#<account>#…`), so they
+//!   never share a counter with a configured `spoke_account` limit and hold across hub instances. A limit of 0
+//!   allows nothing; only an absent limit means no limit.
 
 pub mod dynamodb;
 
@@ -113,6 +117,56 @@ pub fn budget_name(limit: &BudgetLimitConfig) -> String {
     )
 }
 
+// === spoke limits ===
+
+/// The largest `cost_usd_per_month` a spoke may be given (a trillion US dollars), so the micro-dollar limit
+/// always fits a counter.
+pub const MAX_SPOKE_COST_USD: f64 = 1e12;
+
+/// A dollar amount in micro-dollars, or `None` when it is negative, not finite or above
+/// [`MAX_SPOKE_COST_USD`].
+pub fn micro_usd(dollars: f64) -> Option<u64> {
+    if !dollars.is_finite() || !(0.0..=MAX_SPOKE_COST_USD).contains(&dollars) {
+        return None;
+    }
+    // In range by the check above, so the conversion neither saturates nor truncates anything but the
+    // sub-micro-dollar fraction, which is rounded.
+    Some((dollars * 1_000_000.0).round() as u64)
+}
+
+/// A spoke's own limits, registered with the spoke (`[[spokes]] budgets` or the registry item's `budget_*`
+/// attributes). `None` means no limit of that kind; `Some(0)` allows nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpokeLimits {
+    /// Calls per UTC day.
+    pub requests_per_day: Option<u64>,
+    /// Input plus output tokens per UTC day.
+    pub tokens_per_day: Option<u64>,
+    /// Cost per UTC calendar month, in micro-dollars.
+    pub cost_micro_usd_per_month: Option<u64>,
+}
+
+impl SpokeLimits {
+    /// Each limit that is set, as metric, window and limit.
+    fn entries(self) -> impl Iterator<Item = (BudgetMetric, BudgetWindow, u64)> {
+        [
+            (
+                BudgetMetric::Requests,
+                BudgetWindow::Day,
+                self.requests_per_day,
+            ),
+            (BudgetMetric::Tokens, BudgetWindow::Day, self.tokens_per_day),
+            (
+                BudgetMetric::CostMicroUsd,
+                BudgetWindow::Month,
+                self.cost_micro_usd_per_month,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(metric, window, limit)| limit.map(|l| (metric, window, l)))
+    }
+}
+
 // === budgets ===
 
 /// Who a call counts for.
@@ -124,6 +178,9 @@ pub struct BudgetSubjects<'a> {
     pub application: Option<&'a str>,
     /// The spoke account, when a workload was verified.
     pub spoke_account: Option<&'a str>,
+    /// The spoke's own limits from the registry, counted for `spoke_account` in addition to the configured
+    /// limits; ignored without a `spoke_account`.
+    pub spoke_limits: SpokeLimits,
 }
 
 /// A call's worst case, reserved before the model is called.
@@ -157,6 +214,17 @@ pub enum BudgetRefusal {
     /// The store cannot answer; the call is refused (fail closed).
     #[error(transparent)]
     Unavailable(#[from] BudgetError),
+}
+
+/// One counter a call must fit in.
+#[derive(Debug)]
+struct Counter {
+    key: String,
+    budget: String,
+    subject: String,
+    metric: BudgetMetric,
+    limit: u64,
+    end: i64,
 }
 
 #[derive(Debug)]
@@ -211,8 +279,6 @@ impl Budgets {
         ];
         limits.extend(config.limits.iter().copied());
         limits.retain(|l| l.limit > 0);
-        // Request counts first: a call refused for its rate never touches token or cost counters.
-        limits.sort_by_key(|l| l.metric != BudgetMetric::Requests);
         Self { limits, store }
     }
 
@@ -236,6 +302,45 @@ impl Budgets {
         Some((key, subject.to_owned(), end))
     }
 
+    /// Every counter a call at `now_unix` must fit in: the configured limits, then the spoke's own, request
+    /// counts first so a call refused for its rate never touches token or cost counters.
+    fn counters(&self, subjects: &BudgetSubjects<'_>, now_unix: i64) -> Vec<Counter> {
+        let configured = self.limits.iter().filter_map(|limit| {
+            let (key, subject, end) = Self::key(limit, subjects, now_unix)?;
+            Some(Counter {
+                key,
+                budget: budget_name(limit),
+                subject,
+                metric: limit.metric,
+                limit: limit.limit,
+                end,
+            })
+        });
+        let spoke = subjects.spoke_account.into_iter().flat_map(|account| {
+            subjects
+                .spoke_limits
+                .entries()
+                .map(move |(metric, window, limit)| {
+                    let (window_id, end) = window_bounds(window, now_unix);
+                    Counter {
+                        key: format!("spoke#{account}#{}#{window_id}", metric_name(metric)),
+                        budget: format!(
+                            "spoke_{}_per_{}",
+                            metric_name(metric),
+                            window_name(window)
+                        ),
+                        subject: account.to_owned(),
+                        metric,
+                        limit,
+                        end,
+                    }
+                })
+        });
+        let mut counters: Vec<Counter> = configured.chain(spoke).collect();
+        counters.sort_by_key(|c| c.metric != BudgetMetric::Requests);
+        counters
+    }
+
     /// Reserves one request and `worst` for a call at `now_unix`, or says which budget ran out.
     pub async fn reserve(
         &self,
@@ -244,36 +349,35 @@ impl Budgets {
         now_unix: i64,
     ) -> Result<Reservation, BudgetRefusal> {
         let mut reservation = Reservation { held: Vec::new() };
-        for limit in &self.limits {
-            let Some((key, subject, end)) = Self::key(limit, subjects, now_unix) else {
-                continue;
-            };
-            let amount = match limit.metric {
+        for counter in self.counters(subjects, now_unix) {
+            let amount = match counter.metric {
                 BudgetMetric::Requests => 1,
                 BudgetMetric::Tokens => worst.tokens,
                 BudgetMetric::CostMicroUsd => worst.cost_micro_usd,
             };
             // Counters outlive their window by a day, so a late settle still finds them.
-            let expires = end + 86_400;
-            let added = if amount > limit.limit {
+            let expires = counter.end + 86_400;
+            let added = if amount > counter.limit {
                 Ok(false)
             } else {
-                self.store.try_add(&key, amount, limit.limit, expires).await
+                self.store
+                    .try_add(&counter.key, amount, counter.limit, expires)
+                    .await
             };
             match added {
                 Ok(true) => reservation.held.push(Held {
-                    key,
-                    metric: limit.metric,
+                    key: counter.key,
+                    metric: counter.metric,
                     amount,
                     expires,
                 }),
                 Ok(false) => {
                     self.give_back(reservation, true).await;
                     return Err(BudgetRefusal::Exceeded(BudgetExceeded {
-                        budget: budget_name(limit),
-                        limit: limit.limit,
-                        subject,
-                        retry_after_secs: u64::try_from(end - now_unix).unwrap_or(1).max(1),
+                        budget: counter.budget,
+                        limit: counter.limit,
+                        subject: counter.subject,
+                        retry_after_secs: u64::try_from(counter.end - now_unix).unwrap_or(1).max(1),
                     }));
                 }
                 Err(err) => {
@@ -336,6 +440,7 @@ impl Budgets {
             user,
             application: None,
             spoke_account: None,
+            spoke_limits: SpokeLimits::default(),
         };
         match Self::key(&limit, &subjects, now_unix) {
             Some((key, _, _)) => self.store.used(&key).await.unwrap_or(0),

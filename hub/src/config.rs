@@ -391,6 +391,25 @@ pub struct SpokeConfig {
     /// `active` (default) or `suspended`.
     #[serde(default)]
     pub status: SpokeStatus,
+    /// Catalog model aliases this spoke may use. Empty (default): every model its Cedar policies allow.
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    /// The spoke's own budgets, counted for its account in addition to `[budgets]`.
+    #[serde(default)]
+    pub budgets: SpokeBudgetsConfig,
+}
+
+/// `[spokes.budgets]`: a spoke's own limits, named as in the org file. An absent limit means no limit; 0
+/// allows nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpokeBudgetsConfig {
+    /// Calls per UTC day.
+    pub requests_per_day: Option<u64>,
+    /// Input plus output tokens per UTC day.
+    pub tokens_per_day: Option<u64>,
+    /// Cost per UTC calendar month, in US dollars (from the catalog's prices).
+    pub cost_usd_per_month: Option<f64>,
 }
 
 /// Where the spoke registry lives.
@@ -789,6 +808,76 @@ store = "dynamodb"
         .unwrap_err()
         .to_string();
         assert!(err.contains("no `[[spokes]]` are registered"), "{err}");
+    }
+
+    #[test]
+    fn a_spokes_allowed_models_and_budgets_parse_and_are_checked() {
+        let config = HubConfig::parse(
+            "c.toml",
+            r#"
+[[spokes]]
+principal = "arn:aws:iam::111122223333:role/causeway-invoker"
+account = "111122223333"
+applications = ["claims-triage"]
+allowed_models = ["claude-haiku", "nova-lite"]
+
+[spokes.budgets]
+requests_per_day = 50000
+cost_usd_per_month = 2000
+
+[[spokes]]
+principal = "arn:aws:iam::444455556666:role/causeway-invoker"
+account = "444455556666"
+applications = ["fraud-summary"]
+budgets = { tokens_per_day = 20000000 }
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.spokes[0].allowed_models,
+            ["claude-haiku", "nova-lite"]
+        );
+        assert_eq!(
+            config.spokes[0].budgets,
+            SpokeBudgetsConfig {
+                requests_per_day: Some(50_000),
+                tokens_per_day: None,
+                cost_usd_per_month: Some(2000.0),
+            }
+        );
+        assert!(config.spokes[1].allowed_models.is_empty());
+        assert_eq!(config.spokes[1].budgets.tokens_per_day, Some(20_000_000));
+
+        let err = HubConfig::parse(
+            "c.toml",
+            r#"
+[[spokes]]
+principal = "arn:aws:iam::111122223333:role/causeway-invoker"
+account = "111122223333"
+applications = ["claims-triage"]
+allowed_models = [""]
+budgets = { cost_usd_per_month = -5.0 }
+"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`spokes[0].allowed_models` must not contain an empty alias"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "`spokes[0].budgets.cost_usd_per_month` `-5` must be a number of US dollars"
+            ),
+            "{err}"
+        );
+        // A budget key the org file does not have is refused, never ignored; so is a negative count.
+        for budgets in ["cost_micro_usd_per_month = 5", "requests_per_day = -1"] {
+            let text = format!(
+                "[[spokes]]\nprincipal = \"arn:aws:iam::111122223333:role/r\"\naccount = \"111122223333\"\napplications = [\"a\"]\nbudgets = {{ {budgets} }}\n"
+            );
+            assert!(HubConfig::parse("c.toml", &text).is_err(), "{budgets}");
+        }
     }
 
     #[test]

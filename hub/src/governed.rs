@@ -128,6 +128,7 @@ pub fn visible_models(
         .iter()
         .filter(|(_, entry)| state.invoker_for(entry.provider).is_some())
         .map(|(alias, _)| alias)
+        .filter(|alias| workload.is_none_or(|w| w.may_use(alias)))
         .filter(|alias| {
             policy
                 .authorize(&AccessRequest {
@@ -294,8 +295,25 @@ async fn prepare(
     event.provider = Some(entry.provider.as_str().to_owned());
     event.development_model = entry.provider == ProviderKind::Local;
 
-    // Authorize.
+    // Authorize: the spoke's registration first, then Cedar.
     let workload = meta.caller.workload.as_ref();
+    if let Some(w) = workload.filter(|w| !w.may_use(&req.model)) {
+        let err = HubError::Forbidden(format!(
+            "spoke account `{}` may not use the model `{}`; its allowed models: {}",
+            w.spoke_account,
+            req.model,
+            backticked(&w.allowed_models)
+        ));
+        return Err(refuse(
+            state,
+            meta,
+            event,
+            Outcome::Denied,
+            vec!["spoke:model_not_allowed".into()],
+            err,
+        )
+        .await);
+    }
     let decision = meta.policy.authorize(&AccessRequest {
         user: &user.sub,
         groups: &user.groups,
@@ -401,6 +419,7 @@ async fn prepare(
         user: &user.sub,
         application: workload.map(|w| w.application.as_str()),
         spoke_account: workload.map(|w| w.spoke_account.as_str()),
+        spoke_limits: workload.map(|w| w.limits).unwrap_or_default(),
     };
     let reservation = match state
         .budgets

@@ -8,12 +8,16 @@
 //! - A suspended spoke is refused like an unknown one, and both refusals are audited.
 //! - The embedded registry comes from the hub's config (`[[spokes]]`); other stores implement
 //!   [`SpokeRegistry`].
+//! - A spoke's `allowed_models` and own budgets travel with it to every call. A missing one means no
+//!   restriction; a malformed one makes the whole registration unusable, so the spoke is refused rather than
+//!   run unrestricted.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::config::{SpokeConfig, SpokeStatus};
+use crate::budget::{SpokeLimits, micro_usd};
+use crate::config::{SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
 
 /// One registered spoke principal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +34,23 @@ pub struct Spoke {
     pub applications: Vec<String>,
     /// Active or suspended.
     pub status: SpokeStatus,
+    /// Catalog model aliases the spoke may use; empty means every model its Cedar policies allow.
+    pub allowed_models: Vec<String>,
+    /// The spoke's own budgets.
+    pub limits: SpokeLimits,
+}
+
+impl From<&SpokeBudgetsConfig> for SpokeLimits {
+    fn from(config: &SpokeBudgetsConfig) -> Self {
+        Self {
+            requests_per_day: config.requests_per_day,
+            tokens_per_day: config.tokens_per_day,
+            // Config validation refuses a cost out of range; should one get here anyway, it allows nothing.
+            cost_micro_usd_per_month: config
+                .cost_usd_per_month
+                .map(|dollars| micro_usd(dollars).unwrap_or(0)),
+        }
+    }
 }
 
 impl From<&SpokeConfig> for Spoke {
@@ -42,6 +63,8 @@ impl From<&SpokeConfig> for Spoke {
             team: config.team.clone(),
             applications: config.applications.clone(),
             status: config.status,
+            allowed_models: config.allowed_models.clone(),
+            limits: SpokeLimits::from(&config.budgets),
         }
     }
 }
@@ -93,8 +116,11 @@ impl SpokeRegistry for EmbeddedRegistry {
 /// The registry in a DynamoDB table, shared by every hub instance and written by onboarding.
 ///
 /// One item per principal: `pk` (string, the normalised principal ARN), `account`, `ou`, `team` (strings),
-/// `applications` (a string set or a list of strings) and `status` (`active` or `suspended`). An item that does
-/// not have this shape is refused (fail closed), never read as active.
+/// `applications` (a string set or a list of strings), `status` (`active` or `suspended`), and optionally
+/// `allowed_models` (a string set or a list of strings; empty or absent: no restriction beyond the policies)
+/// and the numbers `budget_requests_per_day`, `budget_tokens_per_day` and `budget_cost_usd_per_month` (US
+/// dollars), as `causeway org apply` writes them. An item that does not have this shape is refused (fail
+/// closed), never read as active or unrestricted.
 #[derive(Debug, Clone)]
 pub struct DynamoDbRegistry {
     client: aws_sdk_dynamodb::Client,
@@ -132,13 +158,46 @@ fn spoke_from_item(
     if account.is_empty() {
         return Err(malformed("account"));
     }
-    let applications = match item.get("applications") {
-        Some(AttributeValue::Ss(apps)) => apps.clone(),
-        Some(AttributeValue::L(values)) => values
-            .iter()
-            .map(|v| v.as_s().cloned().map_err(|_| malformed("applications")))
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err(malformed("applications")),
+    let strings = |field: &str| -> Result<Option<Vec<String>>, RegistryError> {
+        match item.get(field) {
+            None => Ok(None),
+            Some(AttributeValue::Ss(values)) => Ok(Some(values.clone())),
+            Some(AttributeValue::L(values)) => values
+                .iter()
+                .map(|v| v.as_s().cloned().map_err(|_| malformed(field)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(malformed(field)),
+        }
+    };
+    let number = |field: &str| -> Result<Option<&str>, RegistryError> {
+        match item.get(field) {
+            None => Ok(None),
+            Some(AttributeValue::N(n)) => Ok(Some(n.trim())),
+            Some(_) => Err(malformed(field)),
+        }
+    };
+    let count = |field: &str| -> Result<Option<u64>, RegistryError> {
+        number(field)?
+            .map(|n| n.parse::<u64>().map_err(|_| malformed(field)))
+            .transpose()
+    };
+    let applications = strings("applications")?.ok_or_else(|| malformed("applications"))?;
+    let allowed_models = strings("allowed_models")?.unwrap_or_default();
+    if allowed_models.iter().any(|m| m.trim().is_empty()) {
+        return Err(malformed("allowed_models"));
+    }
+    let limits = SpokeLimits {
+        requests_per_day: count("budget_requests_per_day")?,
+        tokens_per_day: count("budget_tokens_per_day")?,
+        cost_micro_usd_per_month: number("budget_cost_usd_per_month")?
+            .map(|n| {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(micro_usd)
+                    .ok_or_else(|| malformed("budget_cost_usd_per_month"))
+            })
+            .transpose()?,
     };
     let status = match text("status")?.as_str() {
         "active" => SpokeStatus::Active,
@@ -152,6 +211,8 @@ fn spoke_from_item(
         team: text("team")?,
         applications,
         status,
+        allowed_models,
+        limits,
     })
 }
 
@@ -184,11 +245,12 @@ impl SpokeRegistry for DynamoDbRegistry {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
     use super::*;
 
     #[test]
     fn registry_items_with_a_bad_shape_are_refused() {
-        use aws_sdk_dynamodb::types::AttributeValue;
         let principal = "arn:aws:iam::111122223333:role/r";
         let mut item = HashMap::from([
             ("pk".to_owned(), AttributeValue::S(principal.into())),
@@ -216,6 +278,122 @@ mod tests {
         assert!(spoke_from_item(principal, &item).is_err());
     }
 
+    fn item_as_org_apply_writes_it() -> HashMap<String, AttributeValue> {
+        let principal = "arn:aws:iam::111122223333:role/r";
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(principal.into())),
+            (
+                "account".to_owned(),
+                AttributeValue::S("111122223333".into()),
+            ),
+            (
+                "applications".to_owned(),
+                AttributeValue::L(vec![AttributeValue::S("claims-triage".into())]),
+            ),
+            ("status".to_owned(), AttributeValue::S("active".into())),
+            ("allowed_models".to_owned(), AttributeValue::L(Vec::new())),
+            (
+                "managed_by".to_owned(),
+                AttributeValue::S("causeway-org".into()),
+            ),
+        ])
+    }
+
+    #[test]
+    fn missing_or_empty_spoke_restrictions_mean_none() {
+        let principal = "arn:aws:iam::111122223333:role/r";
+        let mut item = item_as_org_apply_writes_it();
+        let spoke = spoke_from_item(principal, &item).unwrap();
+        assert!(spoke.allowed_models.is_empty());
+        assert_eq!(spoke.limits, SpokeLimits::default());
+        item.remove("allowed_models");
+        let spoke = spoke_from_item(principal, &item).unwrap();
+        assert!(spoke.allowed_models.is_empty());
+    }
+
+    #[test]
+    fn allowed_models_and_budgets_are_read_from_the_item() {
+        let principal = "arn:aws:iam::111122223333:role/r";
+        let mut item = item_as_org_apply_writes_it();
+        item.insert(
+            "allowed_models".into(),
+            AttributeValue::L(vec![
+                AttributeValue::S("claude-haiku".into()),
+                AttributeValue::S("nova-lite".into()),
+            ]),
+        );
+        item.insert(
+            "budget_requests_per_day".into(),
+            AttributeValue::N("50000".into()),
+        );
+        item.insert(
+            "budget_tokens_per_day".into(),
+            AttributeValue::N("20000000".into()),
+        );
+        item.insert(
+            "budget_cost_usd_per_month".into(),
+            AttributeValue::N("2000.25".into()),
+        );
+        let spoke = spoke_from_item(principal, &item).unwrap();
+        assert_eq!(spoke.allowed_models, vec!["claude-haiku", "nova-lite"]);
+        assert_eq!(
+            spoke.limits,
+            SpokeLimits {
+                requests_per_day: Some(50_000),
+                tokens_per_day: Some(20_000_000),
+                cost_micro_usd_per_month: Some(2_000_250_000),
+            }
+        );
+        // A string set is read like a list.
+        item.insert(
+            "allowed_models".into(),
+            AttributeValue::Ss(vec!["nova-lite".into()]),
+        );
+        let spoke = spoke_from_item(principal, &item).unwrap();
+        assert_eq!(spoke.allowed_models, vec!["nova-lite"]);
+    }
+
+    #[test]
+    fn malformed_spoke_restrictions_refuse_the_spoke() {
+        let principal = "arn:aws:iam::111122223333:role/r";
+        let cases = [
+            ("allowed_models", AttributeValue::S("claude-haiku".into())),
+            (
+                "allowed_models",
+                AttributeValue::L(vec![AttributeValue::N("1".into())]),
+            ),
+            (
+                "allowed_models",
+                AttributeValue::L(vec![AttributeValue::S(" ".into())]),
+            ),
+            ("budget_requests_per_day", AttributeValue::S("10".into())),
+            ("budget_requests_per_day", AttributeValue::N("-1".into())),
+            ("budget_requests_per_day", AttributeValue::N("2.5".into())),
+            ("budget_tokens_per_day", AttributeValue::Bool(true)),
+            ("budget_cost_usd_per_month", AttributeValue::N("-5".into())),
+            (
+                "budget_cost_usd_per_month",
+                AttributeValue::S("2000".into()),
+            ),
+            (
+                "budget_cost_usd_per_month",
+                AttributeValue::N("1e13".into()),
+            ),
+        ];
+        for (field, value) in cases {
+            let mut item = item_as_org_apply_writes_it();
+            item.insert(field.into(), value.clone());
+            let err = spoke_from_item(principal, &item).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the spoke registry is unavailable: the registry item of `{principal}` has no valid `{field}`"
+                ),
+                "{field} = {value:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn roles_are_found_by_their_normalised_arn() {
         let registry = EmbeddedRegistry::from_config(&[SpokeConfig {
@@ -225,6 +403,12 @@ mod tests {
             team: "claims".into(),
             applications: vec!["claims-triage".into()],
             status: SpokeStatus::Active,
+            allowed_models: vec!["claude-haiku".into()],
+            budgets: SpokeBudgetsConfig {
+                requests_per_day: Some(50_000),
+                tokens_per_day: None,
+                cost_usd_per_month: Some(2000.5),
+            },
         }]);
         let spoke = registry
             .lookup("arn:aws:iam::111122223333:role/causeway-invoker")
@@ -232,6 +416,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(spoke.ou, "workloads-prod");
+        assert_eq!(spoke.allowed_models, vec!["claude-haiku".to_owned()]);
+        assert_eq!(
+            spoke.limits,
+            SpokeLimits {
+                requests_per_day: Some(50_000),
+                tokens_per_day: None,
+                cost_micro_usd_per_month: Some(2_000_500_000),
+            }
+        );
         assert!(
             registry
                 .lookup("arn:aws:iam::444455556666:role/causeway-invoker")

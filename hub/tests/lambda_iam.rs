@@ -15,7 +15,7 @@ use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
 use causeway_hub::app::{AppState, Overrides, build_state, router};
 use causeway_hub::auth::dev::DevKey;
-use causeway_hub::config::{HubConfig, SpokeConfig, SpokeStatus};
+use causeway_hub::config::{HubConfig, SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -30,6 +30,8 @@ async fn state(dir: &std::path::Path) -> Arc<AppState> {
         team: "claims".into(),
         applications: vec!["claims-triage".into()],
         status: SpokeStatus::Active,
+        allowed_models: Vec::new(),
+        budgets: SpokeBudgetsConfig::default(),
     }];
     Arc::new(
         build_state(config, Overrides::default(), false)

@@ -23,7 +23,7 @@ use causeway_agent::identity::{StsProofSigner, Workload};
 use causeway_agent::{AgentState, serve_state};
 use causeway_audit::RecordFilter;
 use causeway_contract::audit::{AuditRecord, Outcome};
-use causeway_hub::config::{HubConfig, SpokeConfig, SpokeStatus};
+use causeway_hub::config::{HubConfig, SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
 use causeway_testkit::moto::MotoServer;
 use secrecy::SecretString;
@@ -53,6 +53,8 @@ async fn hub_for(moto: &MotoServer) -> TestHub {
         team: "claims".into(),
         applications: vec![APPLICATION.into()],
         status,
+        allowed_models: Vec::new(),
+        budgets: SpokeBudgetsConfig::default(),
     };
     config.spokes = vec![
         spoke(INVOKER_ROLE, SpokeStatus::Active),

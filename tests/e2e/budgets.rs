@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const TABLE: &str = "causeway-budgets";
 const BUDGET: usize = 5;
 
-async fn budget_table(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
+pub(crate) async fn budget_table(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     client
         .create_table()

@@ -11,13 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use causeway_audit::RecordFilter;
 use causeway_contract::audit::{AuditRecord, Outcome};
 use causeway_hub::auth::workload::{SignedCallerIdentity, WORKLOAD_HEADER};
-use causeway_hub::config::{HubConfig, SpokeConfig, SpokeStatus};
+use causeway_hub::budget::dynamodb::DynamoDbStore;
+use causeway_hub::config::{HubConfig, SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
 use causeway_hub::registry::DynamoDbRegistry;
+use causeway_testkit::bedrock_mock::BedrockMock;
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
 use causeway_testkit::moto::MotoServer;
 use serde_json::{Value, json};
@@ -110,6 +113,8 @@ fn spoke(principal: &str, account: &str, status: SpokeStatus) -> SpokeConfig {
         team: "claims".into(),
         applications: vec!["claims-triage".into(), "claims-search".into()],
         status,
+        allowed_models: Vec::new(),
+        budgets: SpokeBudgetsConfig::default(),
     }
 }
 
@@ -367,7 +372,6 @@ async fn registry_table(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
 }
 
 async fn register(dynamodb: &aws_sdk_dynamodb::Client, status: &str) {
-    use aws_sdk_dynamodb::types::AttributeValue;
     dynamodb
         .put_item()
         .table_name(REGISTRY_TABLE)
@@ -425,5 +429,297 @@ async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
     assert_eq!(
         all[1].event.reasons,
         vec!["workload:spoke_suspended".to_owned()]
+    );
+}
+
+// === a spoke's own allowed models and budgets ===
+
+const OTHER_ACCOUNT: &str = "555566667777";
+const OTHER_ROLE: &str = "arn:aws:iam::555566667777:role/causeway-invoker";
+
+/// A hub with Bedrock (the wire mock) whose first spoke is `restricted` and whose second is not.
+async fn hub_with_spokes(
+    moto: &MotoServer,
+    mock: &BedrockMock,
+    restricted: SpokeConfig,
+) -> TestHub {
+    let mut config = HubConfig::default();
+    config.identity.require_workload = Some(true);
+    config.identity.sts_endpoint = moto.endpoint_url();
+    config.identity.server_id = Some(SERVER_ID.into());
+    config.spokes = vec![
+        restricted,
+        spoke(OTHER_ROLE, OTHER_ACCOUNT, SpokeStatus::Active),
+    ];
+    spawn_hub_with(HubOptions {
+        config,
+        bedrock: Some(mock.endpoint_url()),
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn proof_for(moto: &MotoServer, role: &str) -> SignedCallerIdentity {
+    let creds = assume(moto, role, "claims-agent").await;
+    let url = format!("{}/", moto.endpoint_url());
+    presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID))
+}
+
+async fn invoke_model(
+    hub: &TestHub,
+    proof: &SignedCallerIdentity,
+    model: &str,
+) -> (u16, Option<String>, Value) {
+    let response = reqwest::Client::new()
+        .post(hub.url("/v1/invoke"))
+        .bearer_auth(hub.token("alice", &["engineers"]))
+        .header("x-causeway-application", "claims-triage")
+        .header(WORKLOAD_HEADER, proof.to_header_value())
+        .json(&json!({
+            "model": model, "purpose": "evaluation",
+            "messages": [{"role": "user", "content": "hello"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (
+        status,
+        retry_after,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn models(hub: &TestHub, proof: &SignedCallerIdentity) -> Vec<String> {
+    let body: Value = reqwest::Client::new()
+        .get(hub.url("/v1/models"))
+        .bearer_auth(hub.token("alice", &["engineers"]))
+        .header("x-causeway-application", "claims-triage")
+        .header("x-causeway-purpose", "evaluation")
+        .header(WORKLOAD_HEADER, proof.to_header_value())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spoke_may_use_only_its_allowed_models() {
+    let moto = MotoServer::start().await.unwrap();
+    let mock = BedrockMock::start().await.unwrap();
+    let restricted = SpokeConfig {
+        allowed_models: vec!["nova-lite".into()],
+        ..spoke(INVOKER_ROLE, SPOKE_ACCOUNT, SpokeStatus::Active)
+    };
+    let hub = hub_with_spokes(&moto, &mock, restricted).await;
+    let proof = proof_for(&moto, INVOKER_ROLE).await;
+    let other = proof_for(&moto, OTHER_ROLE).await;
+
+    let (status, _, body) = invoke_model(&hub, &proof, "nova-lite").await;
+    assert_eq!(status, 200, "{body}");
+    // Cedar lets engineers use every Bedrock model for evaluation; the spoke's registration does not.
+    let (status, _, denied) = invoke_model(&hub, &proof, "claude-haiku").await;
+    assert_eq!(status, 403, "{denied}");
+    assert_eq!(denied["error"]["code"], "forbidden", "{denied}");
+    assert_eq!(
+        message(&denied),
+        "spoke account `111122223333` may not use the model `claude-haiku`; its allowed models: `nova-lite`"
+    );
+    let (status, _, body) = invoke_model(&hub, &other, "claude-haiku").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(mock.requests().len(), 2);
+
+    // The model list shows a spoke only what it may use.
+    assert_eq!(models(&hub, &proof).await, vec!["nova-lite".to_owned()]);
+    let unrestricted = models(&hub, &other).await;
+    assert!(
+        unrestricted.contains(&"claude-haiku".to_owned())
+            && unrestricted.contains(&"nova-lite".to_owned()),
+        "{unrestricted:?}"
+    );
+
+    let all = records(&hub);
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[1].event.outcome, Outcome::Denied);
+    assert_eq!(
+        all[1].event.reasons,
+        vec!["spoke:model_not_allowed".to_owned()]
+    );
+    assert_eq!(all[1].event.spoke_account.as_deref(), Some(SPOKE_ACCOUNT));
+    assert_eq!(all[1].event.model_alias.as_deref(), Some("claude-haiku"));
+    assert_eq!(
+        denied["error"]["audit_id"].as_str().unwrap(),
+        all[1].event.id.to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spokes_daily_request_budget_stops_it_and_no_other_spoke() {
+    let moto = MotoServer::start().await.unwrap();
+    let mock = BedrockMock::start().await.unwrap();
+    let limited = SpokeConfig {
+        budgets: SpokeBudgetsConfig {
+            requests_per_day: Some(2),
+            ..SpokeBudgetsConfig::default()
+        },
+        ..spoke(INVOKER_ROLE, SPOKE_ACCOUNT, SpokeStatus::Active)
+    };
+    let hub = hub_with_spokes(&moto, &mock, limited).await;
+    let proof = proof_for(&moto, INVOKER_ROLE).await;
+    let other = proof_for(&moto, OTHER_ROLE).await;
+
+    for _ in 0..2 {
+        let (status, _, body) = invoke_model(&hub, &proof, "local-dev").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, retry_after, body) = invoke_model(&hub, &proof, "local-dev").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        message(&body).starts_with(
+            "budget `spoke_requests_per_day` (2) is exhausted for `111122223333`; retry in"
+        ),
+        "{body}"
+    );
+    let retry_after: u64 = retry_after.unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry_after), "{retry_after}");
+    for _ in 0..3 {
+        let (status, _, body) = invoke_model(&hub, &other, "local-dev").await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let all = records(&hub);
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[2].event.outcome, Outcome::Throttled);
+    // After the Cedar reasons that let the call through.
+    assert_eq!(
+        all[2].event.reasons.last().map(String::as_str),
+        Some("budget:spoke_requests_per_day")
+    );
+    assert_eq!(all[2].event.spoke_account.as_deref(), Some(SPOKE_ACCOUNT));
+    assert!(all[3..].iter().all(|r| r.event.outcome == Outcome::Answered
+        && r.event.spoke_account.as_deref() == Some(OTHER_ACCOUNT)));
+}
+
+/// The registry item exactly as `causeway org apply` writes it (lists as `L`, budgets as numbers), with a
+/// spoke block of `allowed_models: [local-dev]` and `budgets: { requests_per_day: 2, tokens_per_day,
+/// cost_usd_per_month }`.
+async fn register_as_org_apply(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    requests_per_day: AttributeValue,
+) {
+    dynamodb
+        .put_item()
+        .table_name(REGISTRY_TABLE)
+        .item("pk", AttributeValue::S(INVOKER_ROLE.into()))
+        .item("account", AttributeValue::S(SPOKE_ACCOUNT.into()))
+        .item("ou", AttributeValue::S("workloads-prod".into()))
+        .item("team", AttributeValue::S("claims".into()))
+        .item(
+            "applications",
+            AttributeValue::L(vec![AttributeValue::S("claims-triage".into())]),
+        )
+        .item("status", AttributeValue::S("active".into()))
+        .item(
+            "allowed_models",
+            AttributeValue::L(vec![AttributeValue::S("local-dev".into())]),
+        )
+        .item("managed_by", AttributeValue::S("causeway-org".into()))
+        .item("budget_requests_per_day", requests_per_day)
+        .item(
+            "budget_tokens_per_day",
+            AttributeValue::N("20000000".into()),
+        )
+        .item(
+            "budget_cost_usd_per_month",
+            AttributeValue::N("2000.5".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A hub on the DynamoDB registry and the DynamoDB budget table in moto.
+async fn dynamodb_hub(moto: &MotoServer) -> TestHub {
+    let mut config = HubConfig::default();
+    config.identity.require_workload = Some(true);
+    config.identity.sts_endpoint = moto.endpoint_url();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    spawn_hub_with(HubOptions {
+        config,
+        registry: Some(Arc::new(DynamoDbRegistry::new(
+            client.clone(),
+            REGISTRY_TABLE,
+        ))),
+        budget_store: Some(Arc::new(DynamoDbStore::new(client, "causeway-budgets"))),
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hubs_honour_a_dynamodb_registry_items_models_and_budget() {
+    let moto = MotoServer::start().await.unwrap();
+    let registry = registry_table(&moto).await;
+    crate::budgets::budget_table(&moto).await;
+    // A budget as onboarding would record it by mistake, as text: the spoke is refused, not unlimited.
+    register_as_org_apply(&registry, AttributeValue::S("2".into())).await;
+
+    let hubs = [dynamodb_hub(&moto).await, dynamodb_hub(&moto).await];
+    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let url = format!("{}/", moto.endpoint_url());
+    let proof = presign(&creds, &url, BODY, SystemTime::now(), None);
+
+    let (status, _, body) = invoke_model(&hubs[0], &proof, "local-dev").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(records(&hubs[0]).is_empty());
+
+    register_as_org_apply(&registry, AttributeValue::N("2".into())).await;
+    // Only the allowed model, and two calls a day across both hubs.
+    let (status, _, body) = invoke_model(&hubs[0], &proof, "nova-lite").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        message(&body).contains("its allowed models: `local-dev`"),
+        "{body}"
+    );
+    let (status, _, body) = invoke_model(&hubs[0], &proof, "local-dev").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = invoke_model(&hubs[1], &proof, "local-dev").await;
+    assert_eq!(status, 200, "{body}");
+    for hub in &hubs {
+        let (status, _, body) = invoke_model(hub, &proof, "local-dev").await;
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            message(&body).contains("`spoke_requests_per_day` (2)"),
+            "{body}"
+        );
+    }
+
+    let first = records(&hubs[0]);
+    assert_eq!(
+        first[0].event.reasons,
+        vec!["spoke:model_not_allowed".to_owned()]
+    );
+    assert_eq!(first[2].event.outcome, Outcome::Throttled);
+    assert_eq!(
+        records(&hubs[1])[1]
+            .event
+            .reasons
+            .last()
+            .map(String::as_str),
+        Some("budget:spoke_requests_per_day")
     );
 }

@@ -18,6 +18,7 @@ use axum::http::header::AUTHORIZATION;
 
 pub use jwt::JwtVerifier;
 
+use crate::budget::SpokeLimits;
 use crate::error::HubError;
 
 /// Request header carrying the user's token on calls that arrive with IAM authorization (a bare JWT or
@@ -47,6 +48,17 @@ pub struct WorkloadIdentity {
     pub ou: String,
     /// The application id.
     pub application: String,
+    /// Catalog model aliases the spoke may use; empty means every model its Cedar policies allow.
+    pub allowed_models: Vec<String>,
+    /// The spoke's own budgets, counted for `spoke_account`.
+    pub limits: SpokeLimits,
+}
+
+impl WorkloadIdentity {
+    /// Whether the spoke's registration lets it use the model `alias` (Cedar still decides the call).
+    pub fn may_use(&self, alias: &str) -> bool {
+        self.allowed_models.is_empty() || self.allowed_models.iter().any(|m| m == alias)
+    }
 }
 
 /// Everyone behind one request.

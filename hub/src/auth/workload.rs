@@ -535,6 +535,8 @@ impl WorkloadVerifier {
             spoke_account: spoke.account,
             ou: spoke.ou,
             application,
+            allowed_models: spoke.allowed_models,
+            limits: spoke.limits,
         }))
     }
 }
@@ -604,6 +606,19 @@ pub fn config_problems(config: &HubConfig) -> Vec<String> {
         if spoke.applications.is_empty() || spoke.applications.iter().any(|a| a.trim().is_empty()) {
             problems.push(format!(
                 "`spokes[{i}].applications` must list at least one non-empty application"
+            ));
+        }
+        if spoke.allowed_models.iter().any(|m| m.trim().is_empty()) {
+            problems.push(format!(
+                "`spokes[{i}].allowed_models` must not contain an empty alias"
+            ));
+        }
+        if let Some(dollars) = spoke.budgets.cost_usd_per_month
+            && crate::budget::micro_usd(dollars).is_none()
+        {
+            problems.push(format!(
+                "`spokes[{i}].budgets.cost_usd_per_month` `{dollars}` must be a number of US dollars from 0 to {}",
+                crate::budget::MAX_SPOKE_COST_USD
             ));
         }
     }

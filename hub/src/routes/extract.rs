@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::audit::{draft, refuse};
 use crate::auth::workload::WorkloadError;
 use crate::auth::{Caller, WorkloadIdentity, user_token};
+use crate::budget::SpokeLimits;
 use crate::error::{ApiError, HubError};
 use crate::governed::CallMeta;
 use causeway_contract::audit::Outcome;
@@ -118,6 +119,8 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
                         spoke_account: account,
                         ou: String::new(),
                         application: String::new(),
+                        allowed_models: Vec::new(),
+                        limits: SpokeLimits::default(),
                     }),
                 };
                 let api = match parts.uri.path() {

@@ -3,7 +3,8 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderValue};
 
 use super::*;
-use crate::config::SpokeConfig;
+use crate::budget::SpokeLimits;
+use crate::config::{SpokeBudgetsConfig, SpokeConfig};
 use crate::registry::EmbeddedRegistry;
 
 const NOW: i64 = 1_795_000_000; // 2026-11-18T…Z
@@ -155,6 +156,8 @@ fn registry() -> Arc<EmbeddedRegistry> {
         team: "claims".into(),
         applications: apps.iter().map(|a| (*a).to_owned()).collect(),
         status,
+        allowed_models: Vec::new(),
+        budgets: SpokeBudgetsConfig::default(),
     };
     Arc::new(EmbeddedRegistry::from_config(&[
         spoke(
@@ -210,6 +213,8 @@ async fn a_verified_role_session_maps_to_its_spoke() {
             spoke_account: "111122223333".into(),
             ou: "workloads-prod".into(),
             application: "claims-triage".into(),
+            allowed_models: Vec::new(),
+            limits: SpokeLimits::default(),
         }
     );
     // The Lambda request context wins over a header: API Gateway already verified it.
