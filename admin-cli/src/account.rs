@@ -90,7 +90,7 @@ pub fn run_with_aws(
             org.display()
         )));
     }
-    crate::org::block_on(async {
+    crate::block_on(async {
         let session = session_for(&aws, &file, base).await;
         let mut planned = plan_org(&session, &file, usize::from(aws.concurrency)).await?;
         let live_id = entry.id.clone().or_else(|| {

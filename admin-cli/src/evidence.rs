@@ -18,7 +18,7 @@ use clap::{Args, Subcommand};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::{CliError, CliExit, Output};
+use crate::{CliError, CliExit, Output, block_on};
 
 /// The embedded store's file name inside the data directory.
 const STORE_FILE: &str = "audit.db";
@@ -230,30 +230,7 @@ async fn aws_sdk_config(
     args: &AwsStoreArgs,
     base: Option<&aws_config::SdkConfig>,
 ) -> aws_config::SdkConfig {
-    let mut config = match base {
-        Some(base) => base.clone().into_builder(),
-        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-            .await
-            .into_builder(),
-    };
-    if let Some(region) = &args.region {
-        config = config.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &args.endpoint_url {
-        config = config.endpoint_url(endpoint);
-    }
-    config.build()
-}
-
-/// Runs `future` on a runtime of its own: the AWS store is read through the async SDK.
-fn block_on<T>(
-    future: impl std::future::Future<Output = Result<T, CliError>>,
-) -> Result<T, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
-        .block_on(future)
+    crate::aws_sdk_config(args.region.as_deref(), args.endpoint_url.as_deref(), base).await
 }
 
 /// Runs an evidence command; `--store aws` starts from `aws` (credentials, region, endpoint) when given.

@@ -141,3 +141,36 @@ pub fn run_with_stdin(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Re
         Command::Scp(command) => scp::run(command, cli.output, out),
     }
 }
+
+/// The SDK config a command runs with: `base` (or the standard provider chain) with `--region` and
+/// `--endpoint-url` on top.
+pub(crate) async fn aws_sdk_config(
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+    base: Option<&aws_config::SdkConfig>,
+) -> aws_config::SdkConfig {
+    let mut config = match base {
+        Some(base) => base.clone().into_builder(),
+        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+            .await
+            .into_builder(),
+    };
+    if let Some(region) = region {
+        config = config.region(aws_config::Region::new(region.to_owned()));
+    }
+    if let Some(endpoint) = endpoint_url {
+        config = config.endpoint_url(endpoint);
+    }
+    config.build()
+}
+
+/// Runs `future` on a runtime of its own: AWS is reached through the async SDK.
+pub(crate) fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
+        .block_on(future)
+}

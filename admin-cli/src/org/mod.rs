@@ -28,7 +28,7 @@ use self::aws::Aws;
 use self::live::{Live, ReadOptions};
 use self::plan::{Change, DesiredPolicy, Plan};
 use crate::orgfile::{AccountSpec, HubSettings, OrgFile, OuSpec, RootSpec, SpokeDeployment};
-use crate::{CliError, CliExit, Output};
+use crate::{CliError, CliExit, Output, block_on};
 
 /// The AWS connection options every org command takes.
 #[derive(Debug, Clone, Args)]
@@ -226,19 +226,7 @@ pub fn run_with_aws(
 }
 
 async fn sdk_config(args: &AwsArgs, base: Option<&aws_config::SdkConfig>) -> aws_config::SdkConfig {
-    let mut config = match base {
-        Some(base) => base.clone().into_builder(),
-        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest())
-            .await
-            .into_builder(),
-    };
-    if let Some(region) = &args.region {
-        config = config.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &args.endpoint_url {
-        config = config.endpoint_url(endpoint);
-    }
-    config.build()
+    crate::aws_sdk_config(args.region.as_deref(), args.endpoint_url.as_deref(), base).await
 }
 
 /// The sessions for `file`'s organization from `args` on top of `base`.
@@ -251,17 +239,6 @@ pub async fn session_for(
         &sdk_config(args, base).await,
         &file.spoke_deployment.admin_role,
     )
-}
-
-/// Runs `future` on a runtime of its own.
-pub(crate) fn block_on<T>(
-    future: impl std::future::Future<Output = Result<T, CliError>>,
-) -> Result<T, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
-        .block_on(future)
 }
 
 pub(crate) fn write_error(e: std::io::Error) -> CliError {
