@@ -60,26 +60,26 @@ pub struct HubSettings {
     /// Regions where model access is allowed at all (the hub's region and its inference-profile regions).
     pub approved_regions: Vec<String>,
     /// The hub API id (hub stack output `ApiId`), for the spoke invoker roles.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_id: Option<String>,
     /// The hub API stage (hub stack output `ApiStage`).
     #[serde(default = "default_stage")]
     pub api_stage: String,
     /// The spoke registry table. Default `<prefix>-spoke-registry`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_table: Option<String>,
     /// The audit index table. Default `<prefix>-audit-index`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_table: Option<String>,
     /// The audit payload bucket. Default `<prefix>-audit-<hub account>-<hub region>`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_bucket: Option<String>,
     /// The Bedrock guardrail every model call must name (its ARN), if the hub uses one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail_arn: Option<String>,
     /// The model catalog, relative to the org file. Default: the catalog built into this CLI
     /// (`policies/catalog.toml`), the one the hub ships with.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<PathBuf>,
 }
 
@@ -169,13 +169,13 @@ fn default_scps_per_target() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct RootSpec {
     /// Causeway SCPs attached to the root (template names).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scps: Vec<String>,
     /// Accounts directly under the root (the management account usually).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountSpec>,
     /// Top-level OUs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ous: Vec<OuSpec>,
 }
 
@@ -186,16 +186,16 @@ pub struct OuSpec {
     /// The OU's name, unique among its siblings.
     pub name: String,
     /// Causeway SCPs attached to this OU (template names).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scps: Vec<String>,
     /// Every account in this OU and below is a spoke with these settings (accounts may override them).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spoke: Option<SpokeSettings>,
     /// Accounts directly in this OU.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountSpec>,
     /// Child OUs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ous: Vec<OuSpec>,
 }
 
@@ -204,18 +204,18 @@ pub struct OuSpec {
 #[serde(deny_unknown_fields)]
 pub struct AccountSpec {
     /// The account id (12 digits); absent for an account `org apply` creates.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The account name.
     pub name: String,
     /// The root user's e-mail; required to create the account.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Causeway SCPs attached to this account (template names).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scps: Vec<String>,
     /// Spoke settings; the account's OU settings apply when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spoke: Option<SpokeSettings>,
 }
 
@@ -224,19 +224,19 @@ pub struct AccountSpec {
 #[serde(deny_unknown_fields)]
 pub struct SpokeSettings {
     /// The owning team.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
     /// Applications that may call the hub from this account.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applications: Option<Vec<String>>,
     /// Model aliases this spoke may use (catalog aliases); empty means every model its policies allow.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_models: Option<Vec<String>>,
     /// Budgets recorded with the spoke.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgets: Option<SpokeBudgets>,
     /// `active` (default) or `suspended`: a suspended spoke is refused by the hub.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<bool>,
 }
 
@@ -264,13 +264,13 @@ impl SpokeSettings {
 #[serde(deny_unknown_fields)]
 pub struct SpokeBudgets {
     /// Requests per day.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_day: Option<u64>,
     /// Tokens per day.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_day: Option<u64>,
     /// Cost per month in US dollars.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd_per_month: Option<f64>,
 }
 

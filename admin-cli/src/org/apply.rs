@@ -635,6 +635,7 @@ async fn deploy_spoke_stack(context: &Context<'_>, account: &str) -> Result<(), 
     let created = cfn
         .create_stack()
         .stack_name(&name)
+        .client_request_token(request_token()?)
         .template_body(SPOKE_TEMPLATE)
         .set_parameters(Some(spoke_parameters(context.file)))
         .capabilities(Capability::CapabilityNamedIam)
@@ -690,11 +691,22 @@ async fn wait_for_stack(
     }
 }
 
-/// A fresh external id: 32 random bytes, hex.
-fn external_id() -> Result<String, String> {
-    let mut bytes = [0u8; 32];
+/// `n` random bytes from the system source, hex.
+fn random_hex(n: usize) -> Result<String, String> {
+    let mut bytes = vec![0u8; n];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random source failed".to_owned())?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A fresh external id: 32 random bytes, hex.
+fn external_id() -> Result<String, String> {
+    random_hex(32)
+}
+
+/// A `ClientRequestToken` for `CreateStack`: the SDK's retries of one request then create one stack, never
+/// fail on the stack their first attempt created.
+fn request_token() -> Result<String, String> {
+    Ok(format!("causeway-{}", random_hex(16)?))
 }
 
 async fn deploy_invoker(context: &Context<'_>, account: &str) -> Result<String, String> {
@@ -719,6 +731,7 @@ async fn deploy_invoker(context: &Context<'_>, account: &str) -> Result<String, 
     let created = cfn
         .create_stack()
         .stack_name(&name)
+        .client_request_token(request_token()?)
         .template_body(INVOKER_TEMPLATE)
         .parameters(parameter("SpokeAccountId", account))
         .parameters(parameter("ExternalId", &secret))
