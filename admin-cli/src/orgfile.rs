@@ -777,6 +777,23 @@ root:
     }
 
     #[test]
+    fn the_committed_schema_and_example_are_current() {
+        let committed: serde_json::Value =
+            serde_json::from_str(include_str!("../../policies/org.schema.json")).unwrap();
+        assert_eq!(
+            committed,
+            OrgFile::schema(),
+            "policies/org.schema.json is stale: `causeway org schema > policies/org.schema.json`"
+        );
+        let example = OrgFile::parse(
+            "org.example.yaml",
+            include_str!("../../policies/org.example.yaml"),
+        )
+        .unwrap();
+        assert!(!example.scp_templates().is_empty());
+    }
+
+    #[test]
     fn managed_policy_names_round_trip() {
         let file = OrgFile::parse("org.yaml", SAMPLE).unwrap();
         let name = file.policy_name("deny-leave-organization");

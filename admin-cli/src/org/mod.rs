@@ -541,6 +541,7 @@ pub async fn apply_changes(
         ),
         Output::Json => indicatif::ProgressBar::hidden(),
     };
+    progress.enable_steady_tick(Duration::from_millis(250));
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {elapsed} {msg}")
     {
