@@ -244,7 +244,10 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
     let (exit, text) = causeway(&sdk, &["org", "init", "--out", init_path.to_str().unwrap()]);
     assert_eq!(exit, CliExit::Ok, "{text}");
     let written = std::fs::read_to_string(&init_path).unwrap();
-    assert!(!written.contains("null"), "unset fields are left out:\n{written}");
+    assert!(
+        !written.contains("null"),
+        "unset fields are left out:\n{written}"
+    );
     let live_file = causeway_cli::orgfile::OrgFile::load(&init_path).unwrap();
     let desired = live_file.desired();
     assert_eq!(
