@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the moto server virtualenv used by the end-to-end tests exists and holds the pinned moto.
 #
-# The test harness (tests/src/moto.rs) starts `<venv>/bin/moto_server` from this virtualenv; the test command
+# The test harness (tests/src/moto.rs) starts moto's server from this virtualenv (through tests/moto_server.py); the test command
 # and CI run this script first. It is idempotent: it creates the virtualenv only when missing and installs
 # only when the installed moto is not the pinned one. The virtualenv is `$CAUSEWAY_MOTO_VENV` when set, else
 # `.venv-moto` at the repository root (ignored by git).

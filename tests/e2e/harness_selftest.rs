@@ -762,17 +762,28 @@ async fn moto_without_its_virtualenv_fails_with_a_clear_message() -> anyhow::Res
 
 #[tokio::test(flavor = "multi_thread")]
 async fn moto_that_exits_at_once_fails_with_its_log() -> anyhow::Result<()> {
-    // A `moto_server` that is a shell: it rejects `-H` on stderr and exits, as a broken install would.
+    // A virtualenv whose Python complains on stderr and exits, as a broken install would.
+    use std::os::unix::fs::PermissionsExt as _;
     let venv = tempfile::tempdir()?;
-    std::fs::create_dir(venv.path().join("bin"))?;
-    std::os::unix::fs::symlink("/bin/sh", venv.path().join("bin").join("moto_server"))?;
+    let bin = venv.path().join("bin");
+    std::fs::create_dir(&bin)?;
+    std::os::unix::fs::symlink("/bin/sh", bin.join("moto_server"))?;
+    let python = bin.join("python");
+    std::fs::write(
+        &python,
+        "#!/bin/sh\necho \"broken python: cannot import moto\" >&2\nexit 1\n",
+    )?;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755))?;
 
     let err = MotoServer::start_in(venv.path())
         .await
-        .expect_err("a moto_server that exits cannot be ready");
+        .expect_err("a moto server that exits cannot be ready");
     let message = format!("{err:#}");
     assert!(message.contains("exited"), "{message}");
-    assert!(message.contains("-H"), "the log is in the error: {message}");
+    assert!(
+        message.contains("broken python: cannot import moto"),
+        "the log is in the error: {message}"
+    );
     Ok(())
 }
 

@@ -66,7 +66,8 @@ impl MotoServer {
         Self::start_in(&Self::venv_path()).await
     }
 
-    /// Starts `<venv>/bin/moto_server` on `127.0.0.1` and a free port and waits until it answers HTTP.
+    /// Starts moto from `<venv>` (through `tests/moto_server.py`, which applies one request at a time, as AWS
+    /// applies conditional writes atomically) on `127.0.0.1` and a free port, and waits until it answers HTTP.
     ///
     /// Fails, naming the path and `scripts/ensure-moto.sh`, when the executable is missing; fails with the
     /// tail of moto's log when it exits or does not answer in time.
@@ -135,17 +136,18 @@ impl MotoServer {
             .as_file()
             .try_clone()
             .context("open moto's log for its stderr")?;
-        let child = Command::new(executable)
-            .arg("-H")
+        // moto's own server, with a lock around each request (tests/moto_server.py says why).
+        let python = executable.with_file_name("python");
+        let child = Command::new(&python)
+            .arg(workspace_root().join("tests").join("moto_server.py"))
             .arg("127.0.0.1")
-            .arg("-p")
             .arg(port.to_string())
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .with_context(|| format!("start `{}`", executable.display()))?;
+            .with_context(|| format!("start `{}` with moto's server", python.display()))?;
         Ok(Self { child, port, log })
     }
 
