@@ -8,9 +8,15 @@
 //!   which carry `client_id` instead of `aud`, are accepted when `client_id` equals the audience.
 //! - A JWKS fetched from a URL is cached; a token with an unknown `kid` triggers at most one refetch per
 //!   [`REFRESH_INTERVAL`], so key rotation works and a flood of bad tokens cannot hammer the issuer.
+//! - A token that verified is remembered by its SHA-256 for at most [`VERIFIED_TTL`] and never past its
+//!   `exp` (plus the leeway), so a client's repeated calls with one token skip the signature check. Only
+//!   successes are remembered, keyed by the whole token (any change is a different key), at most
+//!   [`VERIFIED_CAPACITY`] of them; reloading the keys forgets them all, so a key removed from the JWKS stops
+//!   being honoured at the next reload.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -18,11 +24,25 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::{AuthError, UserIdentity};
 
 /// Least time between two JWKS fetches caused by unknown key ids.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Longest time a verified token is remembered (never past its `exp`).
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
+/// Most verified tokens remembered at once.
+pub const VERIFIED_CAPACITY: usize = 10_000;
+
+/// A token that verified, and until when (unix seconds) it may be taken without verifying again.
+#[derive(Debug, Clone)]
+struct Verified {
+    identity: UserIdentity,
+    until: i64,
+}
 
 /// Where the trusted keys come from.
 #[derive(Debug, Clone)]
@@ -52,6 +72,7 @@ pub struct JwtVerifier {
     cache: RwLock<KeyCache>,
     refresh_interval: Duration,
     http: reqwest::Client,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 /// A clear, lowercase reason for a token that failed the library's checks. Never contains the token.
@@ -128,6 +149,7 @@ impl JwtVerifier {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -172,6 +194,9 @@ impl JwtVerifier {
             cache.keys = keys;
             cache.fetched = Some(Instant::now());
         }
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.clear();
+        }
         Ok(())
     }
 
@@ -200,6 +225,43 @@ impl JwtVerifier {
 
     /// Verifies a token and returns the user it names.
     pub async fn verify(&self, token: &str) -> Result<UserIdentity, AuthError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(identity) = self.remembered(&key, now) {
+            return Ok(identity);
+        }
+        let (identity, exp) = self.verify_fully(token).await?;
+        self.remember(key, identity.clone(), exp, now);
+        Ok(identity)
+    }
+
+    /// The identity of a token that verified before, if it may still be taken at `now`.
+    fn remembered(&self, key: &[u8; 32], now: i64) -> Option<UserIdentity> {
+        let verified = self.verified.lock().ok()?;
+        verified
+            .get(key)
+            .filter(|v| now < v.until)
+            .map(|v| v.identity.clone())
+    }
+
+    /// Remembers a verified token until `exp` (plus the leeway) or [`VERIFIED_TTL`], whichever is sooner.
+    fn remember(&self, key: [u8; 32], identity: UserIdentity, exp: i64, now: i64) {
+        let ttl = i64::try_from(VERIFIED_TTL.as_secs()).unwrap_or(60);
+        let leeway = i64::try_from(self.leeway_secs).unwrap_or(0);
+        let until = (now + ttl).min(exp.saturating_add(leeway));
+        let Ok(mut verified) = self.verified.lock() else {
+            return;
+        };
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, v| now < v.until);
+        }
+        if verified.len() < VERIFIED_CAPACITY {
+            verified.insert(key, Verified { identity, until });
+        }
+    }
+
+    /// Verifies a token with its signature and claims; returns the user and the token's `exp`.
+    async fn verify_fully(&self, token: &str) -> Result<(UserIdentity, i64), AuthError> {
         // Refuse any algorithm but the two accepted ones by name, before any key is looked at.
         let alg = token
             .split('.')
@@ -273,11 +335,18 @@ impl JwtVerifier {
         }
         groups.sort();
         groups.dedup();
-        Ok(UserIdentity {
-            sub,
-            issuer: self.issuer.clone(),
-            groups,
-        })
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| AuthError::Invalid("the `exp` claim is malformed".to_owned()))?;
+        Ok((
+            UserIdentity {
+                sub,
+                issuer: self.issuer.clone(),
+                groups,
+            },
+            exp,
+        ))
     }
 }
 
@@ -311,6 +380,66 @@ mod tests {
         // Reloading reads the same key.
         let again = DevKey::load_or_create(dir.path()).unwrap();
         assert!(verifier(&again).verify(&token).await.is_ok());
+    }
+
+    fn key_of(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_remembered_until_its_exp_or_the_ttl_and_no_longer() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let v = verifier(&key);
+        let start = now();
+        // Expires in 20 s (leeway 30 s): remembered until exp + leeway, not for the whole TTL.
+        let short = key.mint("alice", &[], start, 20).unwrap();
+        v.verify(&short).await.unwrap();
+        assert!(v.remembered(&key_of(&short), start + 49).is_some());
+        assert!(v.remembered(&key_of(&short), start + 51).is_none());
+        // Expires in an hour: remembered for the TTL only.
+        let long = key.mint("alice", &[], start, 3600).unwrap();
+        v.verify(&long).await.unwrap();
+        assert!(v.remembered(&key_of(&long), start + 59).is_some());
+        assert!(v.remembered(&key_of(&long), start + 61).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_changed_token_is_verified_again_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let v = verifier(&key);
+        let token = key.mint("alice", &[], now(), 300).unwrap();
+        v.verify(&token).await.unwrap();
+        let (head, signature) = token.rsplit_once('.').unwrap();
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("{head}.{flipped}{}", &signature[1..]);
+        assert!(v.verify(&tampered).await.is_err());
+        assert!(v.remembered(&key_of(&tampered), now()).is_none());
+    }
+
+    #[tokio::test]
+    async fn reloading_the_keys_forgets_verified_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(dir.path()).unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, serde_json::to_string(&key.jwks()).unwrap()).unwrap();
+        let v = JwtVerifier::new(
+            DEV_ISSUER.into(),
+            DEV_AUDIENCE.into(),
+            30,
+            "groups".into(),
+            KeySource::File(jwks.clone()),
+        );
+        v.refresh().await.unwrap();
+        let token = key.mint("alice", &[], now(), 300).unwrap();
+        v.verify(&token).await.unwrap();
+        assert!(v.remembered(&key_of(&token), now()).is_some());
+        // The key is rotated out of the JWKS: after the reload the token is checked again, and refused.
+        std::fs::write(&jwks, r#"{"keys":[]}"#).unwrap();
+        v.refresh().await.unwrap();
+        assert!(v.remembered(&key_of(&token), now()).is_none());
+        assert!(v.verify(&token).await.is_err());
     }
 
     #[tokio::test]
