@@ -167,7 +167,9 @@ fn concerns(
         Change::DetachPolicy { target, .. } => {
             id.is_some_and(|id| target.starts_with(&format!("account {id} ")))
         }
-        Change::DeletePolicy { .. } => false,
+        Change::DeletePolicy { .. }
+        | Change::DeregisterSpoke { .. }
+        | Change::RemoveInvoker { .. } => false,
         Change::DeploySpokeStackSet { paths, .. } => paths.iter().any(|p| on_path(p)),
         Change::DeploySpokeStack { account }
         | Change::RepairBoundary { account, .. }

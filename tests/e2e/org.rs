@@ -552,6 +552,83 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
     assert_eq!(exit, CliExit::Ok, "{text}");
     let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
     assert_eq!(exit, CliExit::Ok, "{text}");
+
+    // risk-prod leaves the spokes (moved to Security): its registry entry and invoker role go, nothing else.
+    let risk = ids["risk-prod"].clone();
+    let reshaped = desired_file(&ids)
+        .replace(
+            &format!("            - {{ id: \"{risk}\", name: risk-prod }}\n"),
+            "",
+        )
+        .replacen(
+            "      accounts: [{ id: \"",
+            &format!("      accounts: [{{ id: \"{risk}\", name: risk-prod }}, {{ id: \""),
+            1,
+        );
+    assert_ne!(reshaped, desired_file(&ids));
+    write(&org_path, &reshaped);
+    let (exit, text) = causeway(&sdk, &["--output", "json", "org", "plan", "--org", org_arg]);
+    assert_eq!(exit, CliExit::ChangesPending, "{text}");
+    let plan: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let summaries: BTreeSet<String> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["summary"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        summaries.contains(&format!(
+            "deregister spoke {risk}: no longer a spoke in the org file"
+        )),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.contains(&format!(
+            "remove invoker role {risk}: no longer a spoke in the org file"
+        )),
+        "{summaries:?}"
+    );
+    assert_eq!(
+        summaries.len(),
+        3,
+        "the move, the entry and the role: {summaries:?}"
+    );
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "org",
+            "apply",
+            "--org",
+            org_arg,
+            "--secrets-dir",
+            secrets.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    runtime.block_on(async {
+        let item = aws_sdk_dynamodb::Client::new(&sdk)
+            .get_item()
+            .table_name("causeway-spoke-registry")
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(file.invoker_role_arn(&risk)),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            item.item().is_none(),
+            "the hub no longer knows risk-prod's principal"
+        );
+        let role = aws_sdk_iam::Client::new(&sdk)
+            .get_role()
+            .role_name(format!("causeway-invoker-{risk}"))
+            .send()
+            .await;
+        assert!(role.is_err(), "the invoker role is gone");
+    });
+    let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
 }
 
 #[test]

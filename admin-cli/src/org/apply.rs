@@ -420,6 +420,25 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
             register(context, &id).await?;
             Ok(None)
         }
+        Change::DeregisterSpoke { principal, .. } => {
+            deregister(context, principal).await?;
+            Ok(None)
+        }
+        Change::RemoveInvoker { account } => {
+            let hub = context
+                .aws
+                .session(&context.file.hub.account, &context.live.management_account)
+                .await?;
+            let cfn = aws.cloudformation(&hub);
+            let name = context.file.invoker_stack_name(account);
+            cfn.delete_stack()
+                .stack_name(&name)
+                .send()
+                .await
+                .map_err(|e| sdk_error("cloudformation:DeleteStack", &e))?;
+            wait_for_stack(context, &cfn, &name, true).await?;
+            Ok(None)
+        }
     }
 }
 
@@ -801,6 +820,34 @@ async fn register(context: &Context<'_>, account: &str) -> Result<(), String> {
         .await
         .map_err(|e| sdk_error("dynamodb:PutItem", &e))?;
     Ok(())
+}
+
+/// Removes a registry entry by its principal, only if `org apply` wrote it.
+async fn deregister(context: &Context<'_>, principal: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let file = context.file;
+    let hub = context
+        .aws
+        .session(&file.hub.account, &context.live.management_account)
+        .await?;
+    let dynamodb: aws_sdk_dynamodb::Client = context.aws.dynamodb(&hub);
+    let deleted = dynamodb
+        .delete_item()
+        .table_name(file.registry_table())
+        .key("pk", AttributeValue::S(principal.to_owned()))
+        .condition_expression("managed_by = :causeway")
+        .expression_attribute_values(
+            ":causeway",
+            AttributeValue::S(registry::MANAGED_BY.to_owned()),
+        )
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => Ok(()),
+        // Gone already, or no longer Causeway's: nothing to remove.
+        Err(e) if format!("{e:?}").contains("ConditionalCheckFailed") => Ok(()),
+        Err(e) => Err(sdk_error("dynamodb:DeleteItem", &e)),
+    }
 }
 
 /// Whether a message is worth retrying later: used by callers to word their advice.

@@ -92,6 +92,9 @@ pub struct Live {
     pub invoker_stacks: BTreeSet<String>,
     /// Registry entries by spoke account.
     pub registry: BTreeMap<String, RegistryEntry>,
+    /// Every spoke account `org apply` registered (entries marked `managed_by = causeway-org`), whether or not
+    /// the file still names it, with the principal it is registered under.
+    pub registered: BTreeMap<String, String>,
     /// The spoke role's state by spoke account (accounts that have a spoke stack).
     pub roles: BTreeMap<String, RoleState>,
 }
@@ -122,6 +125,8 @@ pub struct ReadOptions {
     pub concurrency: usize,
     /// Look into each spoke account's IAM (role and boundary). Without it, `RoleState` is not read.
     pub spoke_roles: bool,
+    /// Read the hub account's side (invoker stacks, registry). `org init` does not know the hub yet.
+    pub hub_side: bool,
 }
 
 /// Reads the live Organization and the spoke side of what `file` manages.
@@ -159,6 +164,9 @@ pub async fn read(aws: &Aws, file: &OrgFile, options: ReadOptions) -> Result<Liv
     });
     read_tree(aws, &mut live, options.concurrency).await?;
     read_policies(aws, file, &mut live, options.concurrency).await?;
+    if options.hub_side {
+        read_hub_side(aws, file, &mut live).await?;
+    }
     read_spokes(aws, file, &mut live, options).await?;
     Ok(live)
 }
@@ -382,6 +390,36 @@ async fn read_spokes(
             live.spoke_stacks = found.into_iter().flatten().collect();
         }
     }
+    if options.hub_side {
+        let hub = aws.session(&file.hub.account, &management).await?;
+        live.registry = read_registry(aws, file, &hub, &spokes).await?;
+    }
+    if options.spoke_roles {
+        let roles: Vec<(String, RoleState)> = stream::iter(spokes)
+            .map(|account| {
+                let management = management.clone();
+                async move {
+                    let state = super::spoke_role::state(aws, file, &account, &management).await;
+                    (account, state)
+                }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        live.roles = roles.into_iter().collect();
+    }
+    Ok(())
+}
+
+fn is_not_found<E: std::error::Error + 'static>(err: &E) -> bool {
+    let text = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    text.contains("StackSetNotFound") || text.contains("does not exist")
+}
+
+/// The hub account's side: which spokes have an invoker stack, and which accounts `org apply` registered.
+async fn read_hub_side(aws: &Aws, file: &OrgFile, live: &mut Live) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let management = live.management_account.clone();
     let hub = aws.session(&file.hub.account, &management).await?;
     let hub_cfn = aws.cloudformation(&hub);
     let prefix = format!("{}-invoker-", file.name_prefix);
@@ -405,27 +443,39 @@ async fn read_spokes(
             live.invoker_stacks.insert(account.to_owned());
         }
     }
-    live.registry = read_registry(aws, file, &hub, &spokes).await?;
-    if options.spoke_roles {
-        let roles: Vec<(String, RoleState)> = stream::iter(spokes)
-            .map(|account| {
-                let management = management.clone();
-                async move {
-                    let state = super::spoke_role::state(aws, file, &account, &management).await;
-                    (account, state)
-                }
-            })
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
-        live.roles = roles.into_iter().collect();
+    let dynamodb = aws.dynamodb(&hub);
+    let table = file.registry_table();
+    let pages = dynamodb
+        .scan()
+        .table_name(&table)
+        .filter_expression("managed_by = :causeway")
+        .expression_attribute_values(
+            ":causeway",
+            AttributeValue::S(super::registry::MANAGED_BY.to_owned()),
+        )
+        .projection_expression("pk, account")
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await;
+    match pages {
+        Ok(items) => {
+            live.registered = items
+                .iter()
+                .filter_map(|item| {
+                    let account = item.get("account").and_then(|a| a.as_s().ok())?;
+                    let principal = item.get("pk").and_then(|p| p.as_s().ok())?;
+                    Some((account.clone(), principal.clone()))
+                })
+                .collect();
+        }
+        // No registry table yet: nothing is registered.
+        Err(e) if format!("{e:?}").contains("ResourceNotFoundException") => {}
+        Err(e) => return Err(sdk_error("dynamodb:Scan", &e)),
     }
     Ok(())
-}
-
-fn is_not_found<E: std::error::Error + 'static>(err: &E) -> bool {
-    let text = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-    text.contains("StackSetNotFound") || text.contains("does not exist")
 }
 
 /// Whether a live stack (not deleted, not failed to create) with this name exists in the session's account.

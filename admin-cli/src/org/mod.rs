@@ -284,6 +284,7 @@ pub async fn plan_org(aws: &Aws, file: &OrgFile, concurrency: usize) -> Result<P
         ReadOptions {
             concurrency,
             spoke_roles: true,
+            hub_side: true,
         },
     )
     .await
@@ -491,6 +492,14 @@ fn drift_text(change: &Change) -> String {
             update: false,
             ..
         } => format!("spoke {account} is not in the hub's registry"),
+        Change::DeregisterSpoke { account, .. } => {
+            format!(
+                "account {account} is registered as a spoke but the org file no longer makes it one"
+            )
+        }
+        Change::RemoveInvoker { account } => format!(
+            "account {account} has an invoker role in the hub but the org file no longer makes it a spoke"
+        ),
         Change::RegisterSpoke {
             account, differs, ..
         } => format!(
@@ -671,6 +680,7 @@ pub async fn init(
         ReadOptions {
             concurrency,
             spoke_roles: false,
+            hub_side: false,
         },
     )
     .await

@@ -177,6 +177,18 @@ pub enum Change {
         /// The spoke account id (or name, for an account this apply creates).
         account: String,
     },
+    /// Remove the registry entry of an account that is no longer a spoke: the hub then refuses its principal.
+    DeregisterSpoke {
+        /// The account id.
+        account: String,
+        /// The principal it is registered under.
+        principal: String,
+    },
+    /// Delete the invoker role stack of an account that is no longer a spoke.
+    RemoveInvoker {
+        /// The account id.
+        account: String,
+    },
     /// Write the spoke's registry entry.
     RegisterSpoke {
         /// The spoke account id (or name, for an account this apply creates).
@@ -207,6 +219,9 @@ impl Change {
             Self::RepairBoundary { .. } => 105,
             Self::DeployInvoker { .. } => 106,
             Self::RegisterSpoke { .. } => 107,
+            // Access goes first, then the role that carried it.
+            Self::DeregisterSpoke { .. } => 108,
+            Self::RemoveInvoker { .. } => 109,
         }
     }
 
@@ -218,7 +233,10 @@ impl Change {
             | Self::RepairBoundary { .. }
             | Self::RedeploySpokeStack { .. }
             | Self::RegisterSpoke { update: true, .. } => '~',
-            Self::DetachPolicy { .. } | Self::DeletePolicy { .. } => '-',
+            Self::DetachPolicy { .. }
+            | Self::DeletePolicy { .. }
+            | Self::DeregisterSpoke { .. }
+            | Self::RemoveInvoker { .. } => '-',
             _ => '+',
         }
     }
@@ -243,6 +261,8 @@ impl Change {
             Self::DeployInvoker { .. } => "deploy invoker role",
             Self::RegisterSpoke { update: false, .. } => "register spoke",
             Self::RegisterSpoke { update: true, .. } => "update spoke",
+            Self::DeregisterSpoke { .. } => "deregister spoke",
+            Self::RemoveInvoker { .. } => "remove invoker role",
         }
     }
 
@@ -287,6 +307,9 @@ impl Change {
                 ous.join(", ")
             ),
             Self::DeploySpokeStack { account } | Self::DeployInvoker { account } => account.clone(),
+            Self::DeregisterSpoke { account, .. } | Self::RemoveInvoker { account } => {
+                format!("{account}: no longer a spoke in the org file")
+            }
             Self::RepairBoundary { account, found }
             | Self::RedeploySpokeStack { account, found } => format!("{account}: {found}"),
             Self::RegisterSpoke {
@@ -484,6 +507,28 @@ pub fn plan(
     }
 
     spoke_changes(file, live, &account_ids, &mut changes)?;
+    // Accounts that were spokes and no longer are: their registry entry, then their invoker role.
+    let spoke_ids: BTreeSet<String> = desired
+        .accounts
+        .iter()
+        .filter(|a| a.spoke.is_some())
+        .filter_map(|a| account_ids.get(&a.name).cloned().flatten())
+        .collect();
+    for (account, principal) in &live.registered {
+        if !spoke_ids.contains(account) {
+            changes.push(Change::DeregisterSpoke {
+                account: account.clone(),
+                principal: principal.clone(),
+            });
+        }
+    }
+    for account in live.invoker_stacks.difference(&spoke_ids) {
+        if live.registered.contains_key(account) {
+            changes.push(Change::RemoveInvoker {
+                account: account.clone(),
+            });
+        }
+    }
     changes.sort_by_key(Change::wave);
     Ok(Plan {
         changes,

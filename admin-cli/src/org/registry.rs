@@ -7,6 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::orgfile::{DesiredAccount, OrgFile, SpokeSettings};
 
+/// The `managed_by` value of the registry entries `org apply` writes: only these are ever removed by it.
+pub const MANAGED_BY: &str = "causeway-org";
+
 /// The `ou` the hub puts in the Cedar context: the OU path below the root, lowercase, joined with `-`
 /// (`Root/Workloads/Prod` is `workloads-prod`; the root itself is `root`).
 pub fn ou_label(path: &[String]) -> String {
