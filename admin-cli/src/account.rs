@@ -109,7 +109,16 @@ pub fn run_with_aws(
             .map_err(crate::org::write_error)?;
             return Ok(());
         }
-        let keep = |change: &Change| concerns(change, entry, live_id.as_deref(), &file, create);
+        // The SCPs the account's OUs and the account itself carry.
+        let needed: Vec<String> = desired
+            .ous
+            .iter()
+            .filter(|o| entry.ou.starts_with(&o.path))
+            .flat_map(|o| o.scps.iter())
+            .chain(entry.scps.iter())
+            .map(|t| file.policy_name(t))
+            .collect();
+        let keep = |change: &Change| concerns(change, entry, live_id.as_deref(), &needed, create);
         planned.plan.changes.retain(keep);
         planned.plan.untracked.clear();
         let options = ApplyOptions {
@@ -133,20 +142,12 @@ fn concerns(
     change: &Change,
     entry: &DesiredAccount,
     id: Option<&str>,
-    file: &OrgFile,
+    needed: &[String],
     create: bool,
 ) -> bool {
     let this = |account: &str| Some(account) == id || account == entry.name;
     let on_path = |path: &[String]| entry.ou.starts_with(path);
-    let needed_policy = |policy: &str| {
-        let on_ou = file
-            .desired()
-            .ous
-            .iter()
-            .filter(|o| on_path(&o.path))
-            .any(|o| o.scps.iter().any(|t| file.policy_name(t) == policy));
-        on_ou || entry.scps.iter().any(|t| file.policy_name(t) == policy)
-    };
+    let needed_policy = |policy: &str| needed.iter().any(|name| name == policy);
     match change {
         Change::EnableScps => true,
         Change::CreateOu { parts, .. } => on_path(parts),

@@ -3,42 +3,20 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveSpecification};
 use causeway_hub::budget::dynamodb::DynamoDbStore;
 use causeway_hub::config::{
     BudgetLimitConfig, BudgetMetric, BudgetSubject, BudgetWindow, HubConfig,
 };
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
-use causeway_testkit::moto::MotoServer;
+use causeway_testkit::moto::{MotoServer, create_pk_table};
 use serde_json::{Value, json};
 
 const TABLE: &str = "causeway-budgets";
 const BUDGET: usize = 5;
 
 pub(crate) async fn budget_table(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    client
-        .create_table()
-        .table_name(TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    let client = create_pk_table(&moto.sdk_config().await, TABLE)
         .await
         .unwrap();
     client

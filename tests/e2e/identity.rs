@@ -343,32 +343,9 @@ async fn the_spoke_ou_reaches_the_cedar_context() {
 
 /// The registry in DynamoDB (moto), as onboarding writes it.
 async fn registry_table(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    client
-        .create_table()
-        .table_name(REGISTRY_TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
+    causeway_testkit::moto::create_pk_table(&moto.sdk_config().await, REGISTRY_TABLE)
         .await
-        .unwrap();
-    client
+        .unwrap()
 }
 
 async fn register(dynamodb: &aws_sdk_dynamodb::Client, status: &str) {

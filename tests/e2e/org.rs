@@ -11,12 +11,9 @@ use std::path::Path;
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_organizations::types::{OrganizationFeatureSet, PolicyType};
 use causeway_cli::{Cli, CliError, CliExit};
-use causeway_testkit::moto::{MOTO_DEFAULT_ACCOUNT_ID, MotoServer};
+use causeway_testkit::moto::{MOTO_DEFAULT_ACCOUNT_ID, MotoServer, create_pk_table};
 use clap::Parser;
 use tokio::runtime::Runtime;
 
@@ -134,25 +131,7 @@ async fn brownfield(sdk: &SdkConfig) -> BTreeMap<String, String> {
         );
     }
     // The hub's spoke registry (the hub stack creates it on AWS).
-    aws_sdk_dynamodb::Client::new(sdk)
-        .create_table()
-        .table_name("causeway-spoke-registry")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    create_pk_table(sdk, "causeway-spoke-registry")
         .await
         .unwrap();
     accounts

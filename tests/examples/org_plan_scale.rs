@@ -10,16 +10,13 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use causeway_cli::Output;
 use causeway_cli::org::apply::ApplyOptions;
 use causeway_cli::org::aws::Aws;
 use causeway_cli::org::{apply_changes, plan_org};
 use causeway_cli::orgfile::OrgFile;
-use causeway_testkit::moto::{MOTO_DEFAULT_ACCOUNT_ID, MotoServer};
+use causeway_testkit::moto::{MOTO_DEFAULT_ACCOUNT_ID, MotoServer, create_pk_table};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 const UNITS: usize = 10;
@@ -68,24 +65,7 @@ async fn main() -> anyhow::Result<()> {
         .buffered(concurrency)
         .try_collect()
         .await?;
-    aws_sdk_dynamodb::Client::new(&sdk)
-        .create_table()
-        .table_name("causeway-spoke-registry")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await?;
+    create_pk_table(&sdk, "causeway-spoke-registry").await?;
 
     // The org file: 10 units × {Prod, Dev}, accounts spread over the 20 leaf OUs, spokes in Unit-00/Prod.
     let mut text = format!(

@@ -236,6 +236,38 @@ pub async fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
         .await
 }
 
+/// Creates an on-demand DynamoDB table keyed by the string `pk`, the shape of the hub's budget and spoke
+/// registry tables (the hub stack creates them on AWS), and returns a client for it.
+pub async fn create_pk_table(
+    config: &SdkConfig,
+    name: &str,
+) -> anyhow::Result<aws_sdk_dynamodb::Client> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let client = aws_sdk_dynamodb::Client::new(config);
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("create the table `{name}` in moto"))?;
+    Ok(client)
+}
+
 // === Helpers ===
 
 fn workspace_root() -> PathBuf {

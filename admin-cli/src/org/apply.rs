@@ -22,7 +22,7 @@ use aws_sdk_cloudformation::types::{
 use aws_sdk_organizations::types::PolicyType;
 use futures::stream::{self, StreamExt};
 
-use super::aws::{Aws, is_busy, is_not_ready, retry, sdk_error};
+use super::aws::{Aws, is_busy, retry, sdk_error};
 use super::live::Live;
 use super::plan::{Change, DesiredPolicy, Plan, Target};
 use super::registry;
@@ -848,9 +848,4 @@ async fn deregister(context: &Context<'_>, principal: &str) -> Result<(), String
         Err(e) if format!("{e:?}").contains("ConditionalCheckFailed") => Ok(()),
         Err(e) => Err(sdk_error("dynamodb:DeleteItem", &e)),
     }
-}
-
-/// Whether a message is worth retrying later: used by callers to word their advice.
-pub fn is_transient(message: &str) -> bool {
-    is_busy(message) || is_not_ready(message)
 }

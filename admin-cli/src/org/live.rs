@@ -368,7 +368,7 @@ async fn read_spokes(
                         }
                     }
                 }
-                Err(e) if e.to_string().contains("NotFound") || is_not_found(&e) => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(sdk_error("cloudformation:DescribeStackSet", &e)),
             }
         }

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::live::{Live, RoleState};
 use super::registry;
-use crate::orgfile::{DeploymentMode, OrgFile, OuPath, show_path};
+use crate::orgfile::{DeploymentMode, Desired, OrgFile, OuPath, show_path};
 
 /// An SCP as the file wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -506,7 +506,7 @@ pub fn plan(
         }
     }
 
-    spoke_changes(file, live, &account_ids, &mut changes)?;
+    spoke_changes(file, &desired, live, &account_ids, &mut changes)?;
     // Accounts that were spokes and no longer are: their registry entry, then their invoker role.
     let spoke_ids: BTreeSet<String> = desired
         .accounts
@@ -532,17 +532,17 @@ pub fn plan(
     changes.sort_by_key(Change::wave);
     Ok(Plan {
         changes,
-        untracked: untracked(file, live),
+        untracked: untracked(&desired, live),
     })
 }
 
 fn spoke_changes(
     file: &OrgFile,
+    desired: &Desired,
     live: &Live,
     account_ids: &BTreeMap<String, Option<String>>,
     changes: &mut Vec<Change>,
 ) -> Result<(), String> {
-    let desired = file.desired();
     let spokes: Vec<_> = desired
         .accounts
         .iter()
@@ -690,8 +690,7 @@ fn target_labels(live: &Live) -> BTreeMap<String, String> {
 }
 
 /// OUs and accounts the file does not name.
-fn untracked(file: &OrgFile, live: &Live) -> Vec<String> {
-    let desired = file.desired();
+fn untracked(desired: &Desired, live: &Live) -> Vec<String> {
     let paths: BTreeSet<&OuPath> = desired.ous.iter().map(|o| &o.path).collect();
     let mut out: Vec<String> = live
         .ous
