@@ -352,7 +352,7 @@ impl GuardEngine {
         let stage = GuardStage::Output;
         let (text, stripped, _) = strip_invisible(answer);
         stripped.record(stage, report);
-        let hits = self.hits(&text, stage);
+        let hits = self.output_hits(&text);
         let mut reasons = Vec::new();
         for hit in &hits {
             hit.record(stage, report);
@@ -400,6 +400,14 @@ impl GuardEngine {
     /// A guard for a streamed answer; see [`OutputStreamGuard`].
     pub fn output_stream<'a>(&'a self, pseudonyms: &'a PseudonymMap) -> OutputStreamGuard<'a> {
         OutputStreamGuard::new(self, pseudonyms)
+    }
+
+    pub(crate) fn pii(&self) -> &PiiDetector {
+        &self.pii
+    }
+
+    pub(crate) fn words(&self) -> &WordMatcher {
+        &self.words
     }
 
     /// Topic matches and hits as [`ScanFinding`]s with character spans, sorted by start.
@@ -456,9 +464,9 @@ impl GuardEngine {
         report.profile_version.clone_from(&self.profile.version);
     }
 
-    /// PII and denied-word hits with their actions for `stage`, sorted by start.
-    pub(crate) fn hits(&self, text: &str, stage: GuardStage) -> Vec<Hit> {
-        self.hits_with(text, stage, &self.words.find(text))
+    /// PII and denied-word hits of the output rules, sorted by start.
+    pub(crate) fn output_hits(&self, text: &str) -> Vec<Hit> {
+        self.hits_with(text, GuardStage::Output, &self.words.find_denied(text))
     }
 
     /// As [`Self::hits`], with the word matches already found (one automaton pass serves denied words and

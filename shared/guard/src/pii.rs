@@ -14,12 +14,18 @@
 //! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
 //! can match at all, and only those are searched again for their matches; a text without digits, `@` or
 //! key headers costs one pass, not one per detector.
+//!
+//! For streamed answers the same patterns also run as one lazy DFA anchored at a given start
+//! ([`PiiDetector::reach_from`]): it tells whether a candidate starting there is final in a growing text, so
+//! the stream guard releases text as soon as nothing before it can still turn into a value.
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use regex::{Regex, RegexSet, SetMatches};
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::{Anchored, Input, MatchKind};
 
 use crate::profile::EntityType;
 
@@ -57,6 +63,40 @@ pub(crate) struct PiiDetector {
     jwt: Regex,
     /// The candidate patterns in [`slot`] order (all but the anchored `phone_ext`).
     any: RegexSet,
+    /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
+    reach: DFA,
+}
+
+/// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
+const PHONE_EXT_MAX_BYTES: usize = 20;
+
+/// Text after a candidate's end that settles the checks reading what follows it, even without two whole words.
+const LOOKAHEAD_BYTES: usize = 64;
+
+/// Where a candidate starting at a given place stands in the text seen so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// More text could still start, extend or change a value there.
+    Open,
+    /// Final, and no value can start there.
+    Nothing,
+    /// Final: a value may start there and end no later than this byte offset.
+    Until(usize),
+}
+
+/// Builds a [`PiiDetector`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DetectorError {
+    #[error(transparent)]
+    Regex(#[from] regex::Error),
+    #[error(transparent)]
+    Dfa(Box<regex_automata::hybrid::BuildError>),
+}
+
+impl From<regex_automata::hybrid::BuildError> for DetectorError {
+    fn from(e: regex_automata::hybrid::BuildError) -> Self {
+        DetectorError::Dfa(Box::new(e))
+    }
 }
 
 /// Index of each candidate pattern in [`PiiDetector::any`].
@@ -81,7 +121,7 @@ mod slot {
 }
 
 impl PiiDetector {
-    pub(crate) fn new() -> Result<Self, regex::Error> {
+    pub(crate) fn new() -> Result<Self, DetectorError> {
         let mut detector = PiiDetector {
             email: Regex::new(
                 r"[A-Za-z0-9._%+_\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63}",
@@ -110,30 +150,90 @@ impl PiiDetector {
             bearer: Regex::new(r"(?i:bearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*")?,
             jwt: Regex::new(r"eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")?,
             any: RegexSet::empty(),
+            reach: DFA::new("")?,
         };
-        detector.any = RegexSet::new(
-            [
-                &detector.email,
-                &detector.phone_intl,
-                &detector.phone_us,
-                &detector.phone_uk,
-                &detector.phone_national,
-                &detector.phone_loose,
-                &detector.card,
-                &detector.ssn,
-                &detector.iban,
-                &detector.aws_access,
-                &detector.aws_secret,
-                &detector.ipv4,
-                &detector.ipv6,
-                &detector.pem_block,
-                &detector.pem_header,
-                &detector.bearer,
-                &detector.jwt,
-            ]
-            .map(Regex::as_str),
-        )?;
+        let candidates = [
+            &detector.email,
+            &detector.phone_intl,
+            &detector.phone_us,
+            &detector.phone_uk,
+            &detector.phone_national,
+            &detector.phone_loose,
+            &detector.card,
+            &detector.ssn,
+            &detector.iban,
+            &detector.aws_access,
+            &detector.aws_secret,
+            &detector.ipv4,
+            &detector.ipv6,
+            &detector.pem_block,
+            &detector.pem_header,
+            &detector.bearer,
+            &detector.jwt,
+        ]
+        .map(Regex::as_str);
+        detector.any = RegexSet::new(candidates)?;
+        detector.reach = DFA::builder()
+            .configure(
+                DFA::config()
+                    // Every pattern's every match, so no pattern hides another's continuation.
+                    .match_kind(MatchKind::All)
+                    // Never give up on a cache that fills: clear it and go on.
+                    .minimum_cache_clear_count(None),
+            )
+            .build_many(&candidates)?;
         Ok(detector)
+    }
+
+    /// A cache for [`Self::reach_from`]; one per stream.
+    pub(crate) fn reach_cache(&self) -> Cache {
+        self.reach.create_cache()
+    }
+
+    /// Whether a candidate starting at byte `start` of `text` (a text that may still grow) is final.
+    ///
+    /// `Open` when a candidate pattern could still match from `start` with more text, or when one matched
+    /// and ends at or after `lookahead_from` (see [`lookahead_from`]): the checks around a candidate read
+    /// the characters and the word after it. Otherwise the matches from `start` cannot change, and
+    /// `Until` gives the furthest one's end plus room for a phone extension (the most a finding from
+    /// `start` can cover). A DFA error counts as `Open`, which holds text back rather than release it.
+    pub(crate) fn reach_from(
+        &self,
+        cache: &mut Cache,
+        text: &str,
+        start: usize,
+        lookahead_from: usize,
+    ) -> Reach {
+        let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+        let Ok(mut state) = self.reach.start_state_forward(cache, &input) else {
+            return Reach::Open;
+        };
+        let mut furthest = None;
+        for (at, &byte) in text.as_bytes().iter().enumerate().skip(start) {
+            let Ok(next) = self.reach.next_state(cache, state, byte) else {
+                return Reach::Open;
+            };
+            state = next;
+            if state.is_tagged() {
+                if state.is_dead() {
+                    return match furthest {
+                        None => Reach::Nothing,
+                        Some(end) => Reach::Until(end + PHONE_EXT_MAX_BYTES),
+                    };
+                }
+                if state.is_quit() {
+                    return Reach::Open;
+                }
+                // Matches are reported one byte late: this state says a match ended just before `at`.
+                if state.is_match() {
+                    if at >= lookahead_from {
+                        return Reach::Open;
+                    }
+                    furthest = Some(at);
+                }
+            }
+        }
+        Reach::Open
     }
 
     /// Every entity in `text`, non-overlapping, sorted by start.
@@ -284,6 +384,23 @@ fn live<'t>(
         .then(|| re.find_iter(text))
         .into_iter()
         .flatten()
+}
+
+/// The offset from which a candidate's end is too close to the end of a growing `text` for the checks that
+/// read after it: an end before it has two whole words after it (an extension like ` ext 12` and the word
+/// a context check reads both end there) or [`LOOKAHEAD_BYTES`] of text.
+pub(crate) fn lookahead_from(text: &str) -> usize {
+    // Ends of alphanumeric runs followed by another character, the last two.
+    let mut ends = [0usize; 2];
+    let mut prev_alnum = false;
+    for (i, c) in text.char_indices() {
+        let alnum = c.is_alphanumeric();
+        if prev_alnum && !alnum {
+            ends = [ends[1], i];
+        }
+        prev_alnum = alnum;
+    }
+    ends[0].max(text.len().saturating_sub(LOOKAHEAD_BYTES))
 }
 
 /// Keeps the most confident finding where findings overlap, then the longer one, then the earlier one.

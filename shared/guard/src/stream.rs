@@ -1,26 +1,38 @@
 //! The output guard for streamed answers.
 //!
 //! Chunks arrive in arbitrary places, so a value can be split across them (`jane.doe@exa` + `mple.com`).
-//! The guard holds back a carry-over window of the last [`STREAM_WINDOW_CHARS`] characters and only
-//! emits text before it, after running the same filters as [`GuardEngine::check_output`]. The cut point
-//! is moved back so that it never falls inside a finding or between two characters that could belong to
-//! one value (ASCII letters, digits and `+/=_.-@:<>%~`), so no partial match is ever emitted and pseudonym
-//! tokens are restored whole. The last emitted characters are kept as look-behind context for boundary
-//! and context checks.
+//! The guard releases text as soon as nothing in it can still change with more text, after running the same
+//! filters as [`GuardEngine::check_output`] over it; the rest is held back. A place is settled when:
+//! - no detector pattern can still match from it, or every match from it ended with two whole words (or
+//!   [`LOOKAHEAD_BYTES`](crate::pii) bytes) after it, since the checks around a value read what follows it;
+//!   this comes from one lazy DFA over the detectors' patterns run anchored at each place
+//!   ([`PiiDetector::reach_from`](crate::pii::PiiDetector)), so ordinary prose is released word by word;
+//! - it lies more than the longest denied word (plus one character) before the end;
+//! - no final candidate before it reaches past the first unsettled place, whose value could otherwise win
+//!   an overlap with it.
 //!
-//! A run of value characters longer than [`MAX_HOLD_BYTES`] (no real entity is that long, but a PEM body
-//! is close) is released anyway, with any finding that straddles the cut replaced whole, so memory stays
-//! bounded. Detection only runs when something could be emitted, which keeps the work per byte constant.
+//! The cut is also never put inside a finding or between two characters that could belong to one value
+//! (ASCII letters, digits and `+/=_.-@:<>%~`), so pseudonym tokens are restored whole. The last emitted
+//! characters are kept as look-behind context for boundary and context checks.
+//!
+//! A run of held text longer than [`MAX_HOLD_BYTES`] (no real entity is that long, but a PEM body is close)
+//! is released anyway, all but the last [`STREAM_WINDOW_CHARS`] characters, with any finding that straddles
+//! the cut replaced whole, so memory stays bounded. Places already found settled are not searched again,
+//! and the filters run only when at least [`MIN_EMIT_BYTES`] can be released (any amount for the first
+//! piece, which decides the time to first token), which keeps the work per byte bounded.
 
 use std::fmt;
 
 use causeway_contract::{GuardAction, GuardReport, GuardStage};
 
+use regex_automata::hybrid::dfa::Cache;
+
 use crate::engine::{GuardEngine, Hit, apply};
 use crate::normalize::strip_invisible;
+use crate::pii::{Reach, lookahead_from};
 use crate::pseudonym::PseudonymMap;
 
-/// Characters held back at the end of the stream until more text (or the end) shows what they are.
+/// Characters still held back when [`MAX_HOLD_BYTES`] forces a release.
 pub const STREAM_WINDOW_CHARS: usize = 128;
 
 /// Most bytes held back waiting for a run of value characters to end.
@@ -29,9 +41,9 @@ pub const MAX_HOLD_BYTES: usize = 8 * 1024;
 /// Bytes of already-emitted text kept for look-behind (context words, boundaries).
 const CONTEXT_BYTES: usize = 128;
 
-/// Text is released in pieces of at least this many bytes (except at the end), so the filters run once
-/// per few model tokens rather than once per token.
-const MIN_EMIT_BYTES: usize = 32;
+/// Text is released in pieces of at least this many bytes (except the first and the last), so the filters
+/// run once per few model tokens rather than once per token.
+pub const MIN_EMIT_BYTES: usize = 32;
 
 /// What to do after a chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +66,13 @@ pub struct OutputStreamGuard<'a> {
     /// No cut is allowed anywhere in `pending[..no_cut_until]` (a run of value characters); `pending` only
     /// grows at the end between emits, so this stays true and spares rescanning the run on every chunk.
     no_cut_until: usize,
+    /// Every place in `buf[context_len..settled]` is settled for the PII detectors; settled places stay
+    /// settled as text is added, so they are searched once.
+    settled: usize,
+    /// `(start, end)` in `buf` of the final candidates found in `buf[context_len..settled]`.
+    candidates: Vec<(usize, usize)>,
+    reach_cache: Cache,
+    emitted: bool,
 }
 
 impl fmt::Debug for OutputStreamGuard<'_> {
@@ -63,6 +82,10 @@ impl fmt::Debug for OutputStreamGuard<'_> {
             .field("pending_bytes", &self.pending().len())
             .field("context_bytes", &self.context_len)
             .field("blocked", &self.blocked.is_some())
+            .field(
+                "settled_bytes",
+                &self.settled.saturating_sub(self.context_len),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +99,10 @@ impl<'a> OutputStreamGuard<'a> {
             context_len: 0,
             blocked: None,
             no_cut_until: 0,
+            settled: 0,
+            candidates: Vec::new(),
+            reach_cache: engine.pii().reach_cache(),
+            emitted: false,
         }
     }
 
@@ -107,14 +134,15 @@ impl<'a> OutputStreamGuard<'a> {
         } else {
             self.window_cut()
         };
-        if window_cut < MIN_EMIT_BYTES && !last && self.pending().len() < MAX_HOLD_BYTES {
+        let too_small = window_cut == 0 || (self.emitted && window_cut < MIN_EMIT_BYTES);
+        if too_small && !last && self.pending().len() < MAX_HOLD_BYTES {
             return StreamStep::Emit(String::new());
         }
 
         let offset = self.context_len;
         let hits: Vec<Hit> = self
             .engine
-            .hits(&self.buf, stage)
+            .output_hits(&self.buf)
             .into_iter()
             .filter(|h| h.span.end > offset)
             .collect();
@@ -137,6 +165,8 @@ impl<'a> OutputStreamGuard<'a> {
             self.buf.clear();
             self.context_len = 0;
             self.no_cut_until = 0;
+            self.settled = 0;
+            self.candidates.clear();
             return StreamStep::Blocked(reason);
         }
 
@@ -182,6 +212,13 @@ impl<'a> OutputStreamGuard<'a> {
         self.buf.drain(..keep_from);
         self.context_len = cut - keep_from;
         self.no_cut_until = 0;
+        self.settled = self.settled.max(cut) - keep_from;
+        self.candidates.retain(|&(start, _)| start >= cut);
+        for (start, end) in &mut self.candidates {
+            *start -= keep_from;
+            *end -= keep_from;
+        }
+        self.emitted = true;
         StreamStep::Emit(text)
     }
 
@@ -199,9 +236,45 @@ impl<'a> OutputStreamGuard<'a> {
             .map_or(0, |(i, _)| i)
     }
 
-    /// [`Self::raw_window_cut`] moved back so it does not split a run of value characters.
+    /// Byte index in `pending` before which all text is settled (see the module docs), moved back so it
+    /// does not split a run of value characters; 0 when nothing can be released.
     fn window_cut(&mut self) -> usize {
-        let raw = self.raw_window_cut();
+        let offset = self.context_len;
+        let mut words_bound = self
+            .buf
+            .len()
+            .saturating_sub(self.engine.words().unsettled_tail_bytes());
+        while !self.buf.is_char_boundary(words_bound) {
+            words_bound -= 1;
+        }
+        let lookahead = lookahead_from(&self.buf);
+        let mut at = self.settled.max(offset);
+        while at < words_bound {
+            if self.buf.is_char_boundary(at) {
+                match self
+                    .engine
+                    .pii()
+                    .reach_from(&mut self.reach_cache, &self.buf, at, lookahead)
+                {
+                    Reach::Open => break,
+                    Reach::Nothing => {}
+                    Reach::Until(end) => self.candidates.push((at, end)),
+                }
+            }
+            at += 1;
+        }
+        self.settled = at;
+        let mut raw = at.min(words_bound.max(offset));
+        // A final candidate reaching past the cut might lose or win an overlap with a value not final yet.
+        while let Some(&(start, _)) = self
+            .candidates
+            .iter()
+            .find(|&&(start, end)| start < raw && end > raw)
+        {
+            raw = start;
+        }
+        let raw = raw - offset;
+
         let mut cut = raw;
         while cut > self.no_cut_until {
             let pending = self.pending();

@@ -754,7 +754,9 @@ fn stream_blocks_card_split_across_chunks_before_emitting_it() {
         lead.as_str(),
         "card: 4111 11",
         "11 1111 1111 ",
-        "and more text",
+        "and more text ",
+        "follows it here, ",
+        "enough to settle it.",
     ] {
         match guard.push(chunk, &mut report) {
             StreamStep::Emit(t) => emitted.push_str(&t),
@@ -828,6 +830,151 @@ fn stream_holds_a_long_token_until_it_ends() {
         .collect();
     let result = stream(&engine, &map, &chunks, &mut report);
     assert_eq!(result, Err("answer contains BEARER_TOKEN".to_owned()));
+}
+
+/// Answers with values of every type, near misses, and values whose verdict depends on what follows them
+/// (an extension, a phone or version word after a number, an overlapping longer candidate).
+const STREAM_CORPUS: &[&str] = &[
+    "Summary: the customer was charged twice and will be refunded within five working days.",
+    "Write to jane.doe@example.com, or j@x.io. Not an address: foo@bar or a@b.c!",
+    "Call 555-123-4567 ext 12 tomorrow, or (020) 7946 0958 x 55 at the office.",
+    "Reach me on 4958 3734 mobile; the order 4958 3734 is unrelated.",
+    // The word that decides is far behind the number.
+    "Values 4958 3734\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t mobile.",
+    "The host 10.2.0.7                              upgrade is due.",
+    "The 10.2.0.1 upgrade ships Monday; connect to 10.0.0.7 for the proxy and 1.2.3.4 release notes.",
+    "Ping 2001:db8::1 or fe80::1:2 and not 12:30:45 which is a time.",
+    "Refund to IBAN GB82 WEST 1234 5698 7654 32 please.",
+    "Card 4111 1111 1111 1111 expires soon.",
+    "Order 4111 1111 1111 1111 shipped; invoice 4111-1111-1111-1111 paid by card 5500 0000 0000 0004.",
+    "SSN 123-45-6789 on file, not 123-45-67890 and not 000-12-3456.",
+    "Keys: AKIAIOSFODNN7EXAMPLE with secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY end.",
+    "Authorization: Bearer abc123DEF456ghi789xyz then the rest.",
+    "A jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghij done.",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY----- after.",
+    "uuid 123e4567-e89b-12d3-a456-426614174000 and version 2.0.0.1 and build 20240101-1234567.",
+    "Codename project-bluebird must not appear; project-bluebirds is another word.",
+    "Grüße — schreiben Sie an zoë@example.org über +49 30 901820 oder 030 901820 Büro.",
+    "Numbers 12345678 and 1234567890123 and +1 (555) 010-9999 extension 123456 done",
+];
+
+/// `text` in pieces of `size` bytes, moved forward to character boundaries.
+fn pieces_of(text: &str, size: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + size).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
+#[test]
+fn stream_matches_the_whole_answer_check_for_every_chunking() {
+    assert_stream_matches_whole_answer(|_| {});
+}
+
+/// Without denied words nothing but the PII detectors holds text back.
+#[test]
+fn stream_matches_the_whole_answer_check_without_denied_words() {
+    assert_stream_matches_whole_answer(|p| p.denied_words.clear());
+}
+
+fn assert_stream_matches_whole_answer(edit: impl Fn(&mut GuardProfile)) {
+    let engine = engine_with(&edit);
+    let map = PseudonymMap::new();
+    let unblocking = engine_with(|p| {
+        edit(p);
+        for action in p.pii.entities.values_mut() {
+            if *action == GuardAction::Block {
+                *action = GuardAction::Mask;
+            }
+        }
+        p.denied_word_action = GuardAction::Mask;
+    });
+    for text in STREAM_CORPUS {
+        let whole = engine.check_output(text, &map, &mut GuardReport::default());
+        let unblocked = unblocking.check_output(text, &map, &mut GuardReport::default());
+        let mut chunkings: Vec<Vec<&str>> = (1..=17).map(|size| pieces_of(text, size)).collect();
+        // Every two-piece split.
+        chunkings.extend(
+            (1..text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .map(|i| vec![&text[..i], &text[i..]]),
+        );
+        for chunks in chunkings {
+            let mut report = GuardReport::default();
+            let mut guard = engine.output_stream(&map);
+            let mut emitted = String::new();
+            let mut outcome = None;
+            for chunk in &chunks {
+                match guard.push(chunk, &mut report) {
+                    StreamStep::Emit(piece) => emitted.push_str(&piece),
+                    StreamStep::Blocked(reason) => {
+                        outcome = Some(Err(reason));
+                        break;
+                    }
+                }
+            }
+            let outcome = outcome.unwrap_or_else(|| match guard.finish(&mut report) {
+                StreamStep::Emit(piece) => {
+                    emitted.push_str(&piece);
+                    Ok(())
+                }
+                StreamStep::Blocked(reason) => Err(reason),
+            });
+            match &whole.blocked {
+                None => {
+                    assert_eq!(outcome, Ok(()), "{text:?} in {chunks:?}");
+                    assert_eq!(emitted, whole.text, "{text:?} in {chunks:?}");
+                }
+                Some(_) => {
+                    assert!(outcome.is_err(), "{text:?} in {chunks:?} was not blocked");
+                    // What was released before the block is a clean prefix of the answer.
+                    assert!(
+                        unblocked.text.starts_with(&emitted),
+                        "{text:?} in {chunks:?}: released {emitted:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The released text of a step, or a marker no assertion on released text accepts.
+fn released(step: StreamStep) -> String {
+    match step {
+        StreamStep::Emit(text) => text,
+        StreamStep::Blocked(reason) => format!("<blocked: {reason}>"),
+    }
+}
+
+#[test]
+fn stream_releases_prose_as_soon_as_it_is_settled() {
+    let engine = default_engine();
+    let map = PseudonymMap::new();
+    let mut report = GuardReport::default();
+    let mut guard = engine.output_stream(&map);
+    // The first piece goes out as soon as anything is settled: only the longest denied word's reach (20
+    // bytes in the default profile) and the word it cuts into are held.
+    let first = released(guard.push(
+        "Summary: the customer was charged twice for the ",
+        &mut report,
+    ));
+    assert_eq!(first, "Summary: the customer was ");
+    // A number that could still grow into a phone number is held, with the words before it released.
+    let second = released(guard.push(
+        "March direct debit on the business account. Call us on 555 01",
+        &mut report,
+    ));
+    assert!(second.starts_with("charged twice"), "{second:?}");
+    assert!(!second.contains("555"), "{second:?}");
+    let rest = released(guard.finish(&mut report));
+    assert!(rest.ends_with("Call us on 555 01"), "{rest:?}");
 }
 
 #[test]

@@ -35,6 +35,8 @@ pub(crate) struct WordMatch {
 pub(crate) struct WordMatcher {
     automaton: Option<AhoCorasick>,
     kinds: Vec<WordKind>,
+    /// Bytes of the longest denied word.
+    longest_denied: usize,
 }
 
 impl WordMatcher {
@@ -62,11 +64,43 @@ impl WordMatcher {
                     .map_err(|e| ProfileError::Compile(e.to_string()))?,
             )
         };
-        Ok(WordMatcher { automaton, kinds })
+        let longest_denied = patterns
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, kind)| **kind == WordKind::Denied)
+            .map(|(pattern, _)| pattern.len())
+            .max()
+            .unwrap_or(0);
+        Ok(WordMatcher {
+            automaton,
+            kinds,
+            longest_denied,
+        })
     }
 
-    /// Whole-word, non-overlapping, leftmost-longest matches, sorted by start.
+    /// Bytes at the end of a growing text within which a [`Self::find_denied`] match could still appear or
+    /// change: the longest denied word's length, plus one character for the whole-word test after it.
+    /// Matching is ASCII case-insensitive, so a match is exactly as long as its pattern. 0 without any.
+    pub(crate) fn unsettled_tail_bytes(&self) -> usize {
+        if self.longest_denied == 0 {
+            0
+        } else {
+            self.longest_denied + char::MAX.len_utf8()
+        }
+    }
+
+    /// Whole-word, non-overlapping, leftmost-longest matches of both lists, sorted by start.
     pub(crate) fn find(&self, text: &str) -> Vec<WordMatch> {
+        self.find_where(text, |_| true)
+    }
+
+    /// As [`Self::find`], for denied words alone (the output rule): a topic phrase, which is not applied
+    /// there, cannot hide a denied word it overlaps.
+    pub(crate) fn find_denied(&self, text: &str) -> Vec<WordMatch> {
+        self.find_where(text, |kind| kind == WordKind::Denied)
+    }
+
+    fn find_where(&self, text: &str, keep: impl Fn(WordKind) -> bool) -> Vec<WordMatch> {
         let Some(automaton) = &self.automaton else {
             return Vec::new();
         };
@@ -76,6 +110,7 @@ impl WordMatcher {
             .filter_map(|m| {
                 self.kinds
                     .get(m.pattern().as_usize())
+                    .filter(|k| keep(**k))
                     .map(|k| (m.range(), *k))
             })
             .collect();
