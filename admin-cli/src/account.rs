@@ -170,7 +170,8 @@ fn concerns(
         }
         Change::DeletePolicy { .. }
         | Change::DeregisterSpoke { .. }
-        | Change::RemoveInvoker { .. } => false,
+        | Change::RemoveInvoker { .. }
+        | Change::RemoveSpokeRole { .. } => false,
         Change::DeploySpokeStackSet { paths, .. } => paths.iter().any(|p| on_path(p)),
         Change::DeploySpokeStack { account }
         | Change::RepairBoundary { account, .. }

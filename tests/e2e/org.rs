@@ -532,7 +532,8 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
     let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
     assert_eq!(exit, CliExit::Ok, "{text}");
 
-    // risk-prod leaves the spokes (moved to Security): its registry entry and invoker role go, nothing else.
+    // risk-prod leaves the spokes (moved to Security): its registry entry, its invoker role and (assume_role
+    // mode) its spoke role go, nothing else.
     let risk = ids["risk-prod"].clone();
     let reshaped = desired_file(&ids)
         .replace(
@@ -567,10 +568,24 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
         )),
         "{summaries:?}"
     );
+    assert!(
+        summaries.contains(&format!(
+            "remove spoke role {risk}: no longer a spoke in the org file"
+        )),
+        "{summaries:?}"
+    );
     assert_eq!(
         summaries.len(),
-        3,
-        "the move, the entry and the role: {summaries:?}"
+        4,
+        "the move, the entry, the invoker role and the spoke role: {summaries:?}"
+    );
+    let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
+    assert_eq!(exit, CliExit::DriftFound, "{text}");
+    assert!(
+        text.contains(&format!(
+            "account {risk} still has the spoke role stack but the org file no longer makes it a spoke"
+        )),
+        "{text}"
     );
     let (exit, text) = causeway(
         &sdk,
@@ -605,7 +620,42 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
             .send()
             .await;
         assert!(role.is_err(), "the invoker role is gone");
+        // Seen from inside risk-prod: the spoke stack is deleted, and with it the agent role.
+        let inside = assume(&sdk, &risk).await;
+        let stack = aws_sdk_cloudformation::Client::new(&inside)
+            .describe_stacks()
+            .stack_name("causeway-spoke")
+            .send()
+            .await;
+        match &stack {
+            Ok(out) => assert!(
+                out.stacks().iter().all(|s| s.stack_status()
+                    == Some(&aws_sdk_cloudformation::types::StackStatus::DeleteComplete)),
+                "the spoke stack is deleted: {out:?}"
+            ),
+            Err(e) => assert!(
+                aws_smithy_types::error::display::DisplayErrorContext(e)
+                    .to_string()
+                    .contains("does not exist"),
+                "the spoke stack is deleted: {e:?}"
+            ),
+        }
+        let iam = aws_sdk_iam::Client::new(&inside);
+        let agent = iam.get_role().role_name("causeway-agent").send().await;
+        assert!(
+            agent
+                .as_ref()
+                .err()
+                .and_then(|e| e.as_service_error())
+                .is_some_and(|e| e.is_no_such_entity_exception()),
+            "the agent role is gone: {agent:?}"
+        );
+        // The boundary policy goes with the stack on AWS, but is not checked here: moto 5.2.5 deletes no
+        // `AWS::IAM::ManagedPolicy` with its stack (the resource has no CloudFormation delete there).
     });
+    let (exit, text) = causeway(&sdk, &["org", "plan", "--org", org_arg]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("no changes"), "{text}");
     let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
     assert_eq!(exit, CliExit::Ok, "{text}");
 }

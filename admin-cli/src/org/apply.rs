@@ -439,6 +439,10 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
             wait_for_stack(context, &cfn, &name, true).await?;
             Ok(None)
         }
+        Change::RemoveSpokeRole { account } => {
+            remove_spoke_stack(context, account).await?;
+            Ok(None)
+        }
     }
 }
 
@@ -667,6 +671,30 @@ async fn deploy_spoke_stack(context: &Context<'_>, account: &str) -> Result<(), 
         }
     }
     wait_for_stack(context, &cfn, &name, false)
+        .await
+        .map_err(|e| format!("account {account}: {e}"))
+}
+
+/// Deletes the spoke stack (the agent role and its boundary) in a former spoke account through its admin
+/// role, as [`deploy_spoke_stack`] created it, and waits until it is gone.
+async fn remove_spoke_stack(context: &Context<'_>, account: &str) -> Result<(), String> {
+    let session = context
+        .aws
+        .session(account, &context.live.management_account)
+        .await?;
+    let cfn = context.aws.cloudformation(&session);
+    let name = context.file.spoke_stack_name();
+    cfn.delete_stack()
+        .stack_name(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "account {account}: {}",
+                sdk_error("cloudformation:DeleteStack", &e)
+            )
+        })?;
+    wait_for_stack(context, &cfn, &name, true)
         .await
         .map_err(|e| format!("account {account}: {e}"))
 }

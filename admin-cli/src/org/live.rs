@@ -5,7 +5,9 @@
 //! their contents (contents only for Causeway's), `p + t/20` for the attachments (listed per policy, not per
 //! target), and for spokes: one paged listing of the StackSet's instances or the hub's stacks, `s/100`
 //! registry reads, and three calls per spoke account for its role and boundary (assume the admin role,
-//! `GetRole`, `GetPolicy`), all with bounded concurrency.
+//! `GetRole`, `GetPolicy`), all with bounded concurrency. In `assume_role` mode the spoke stack is described
+//! in each spoke account and in each former spoke (registered, or with an invoker stack, but no longer a spoke)
+//! (`DescribeStacks` through the account's admin role), so that a former spoke's stack can be removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,7 +88,9 @@ pub struct Live {
     pub stackset_exists: bool,
     /// OU ids the StackSet deploys to, and accounts with a current stack instance.
     pub stackset_ous: BTreeSet<String>,
-    /// Spoke accounts with a current spoke stack (an instance of the StackSet, or the per-account stack).
+    /// Spoke accounts with a current spoke stack (an instance of the StackSet, or the per-account stack); in
+    /// `assume_role` mode also the former spokes (in `registered` or `invoker_stacks`, no longer spokes in the
+    /// file) that still have their per-account stack.
     pub spoke_stacks: BTreeSet<String>,
     /// Spoke accounts whose invoker stack exists in the hub account.
     pub invoker_stacks: BTreeSet<String>,
@@ -333,7 +337,21 @@ async fn read_spokes(
         })
         .filter(|id| live.accounts.contains_key(id))
         .collect();
-    if spokes.is_empty() {
+    // Former spokes (registered, or with an invoker stack, but no longer spokes in the file) still in the
+    // Organization, so their admin role is assumable: in `assume_role` mode their stack is Causeway's to remove.
+    // In `stackset` mode CloudFormation removes the instance itself when the account leaves the spoke OUs.
+    let former: Vec<String> = if file.spoke_deployment.mode == DeploymentMode::AssumeRole {
+        let former: BTreeSet<&String> = live
+            .registered
+            .keys()
+            .chain(&live.invoker_stacks)
+            .filter(|id| !spokes.contains(id) && live.accounts.contains_key(*id))
+            .collect();
+        former.into_iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
+    if spokes.is_empty() && former.is_empty() {
         return Ok(());
     }
     let management = live.management_account.clone();
@@ -374,7 +392,7 @@ async fn read_spokes(
         }
         DeploymentMode::AssumeRole => {
             let stack = file.spoke_stack_name();
-            let found: Vec<Option<String>> = stream::iter(spokes.clone())
+            let found: Vec<Option<String>> = stream::iter(spokes.iter().chain(&former).cloned())
                 .map(|account| {
                     let stack = stack.clone();
                     let management = management.clone();
@@ -390,7 +408,7 @@ async fn read_spokes(
             live.spoke_stacks = found.into_iter().flatten().collect();
         }
     }
-    if options.hub_side {
+    if options.hub_side && !spokes.is_empty() {
         let hub = aws.session(&file.hub.account, &management).await?;
         live.registry = read_registry(aws, file, &hub, &spokes).await?;
     }

@@ -500,6 +500,9 @@ fn drift_text(change: &Change) -> String {
         Change::RemoveInvoker { account } => format!(
             "account {account} has an invoker role in the hub but the org file no longer makes it a spoke"
         ),
+        Change::RemoveSpokeRole { account } => format!(
+            "account {account} still has the spoke role stack but the org file no longer makes it a spoke"
+        ),
         Change::RegisterSpoke {
             account, differs, ..
         } => format!(

@@ -2,7 +2,8 @@
 //!
 //! Constraints:
 //! - Only what Causeway manages is changed: OUs and accounts the file names, SCPs named `<prefix>-<template>`,
-//!   the spoke stacks, invoker roles and registry entries of the file's spokes. Other policies are never
+//!   the spoke stacks, invoker roles and registry entries of the file's spokes, and those of the accounts
+//!   `org apply` registered as spokes that the file no longer makes spokes. Other policies are never
 //!   detached; other OUs and accounts are only reported (as untracked).
 //! - The plan is computed from live state each time, so `org apply` after a failure plans only what is left.
 //! - Per-target SCP counts are checked before anything is sent: the live policies Causeway does not manage
@@ -189,6 +190,12 @@ pub enum Change {
         /// The account id.
         account: String,
     },
+    /// Delete the spoke stack (the agent role and its permission boundary) of an account that is no longer a
+    /// spoke, through the account's admin role (`assume_role` mode).
+    RemoveSpokeRole {
+        /// The account id.
+        account: String,
+    },
     /// Write the spoke's registry entry.
     RegisterSpoke {
         /// The spoke account id (or name, for an account this apply creates).
@@ -219,9 +226,12 @@ impl Change {
             Self::RepairBoundary { .. } => 105,
             Self::DeployInvoker { .. } => 106,
             Self::RegisterSpoke { .. } => 107,
-            // Access goes first, then the role that carried it.
+            // Access goes first (the hub refuses the account once its entry is gone), then the agent role, and
+            // the invoker role last: its stack, named after the account, is how a re-run after a failure still
+            // finds a former spoke.
             Self::DeregisterSpoke { .. } => 108,
-            Self::RemoveInvoker { .. } => 109,
+            Self::RemoveSpokeRole { .. } => 109,
+            Self::RemoveInvoker { .. } => 110,
         }
     }
 
@@ -236,7 +246,8 @@ impl Change {
             Self::DetachPolicy { .. }
             | Self::DeletePolicy { .. }
             | Self::DeregisterSpoke { .. }
-            | Self::RemoveInvoker { .. } => '-',
+            | Self::RemoveInvoker { .. }
+            | Self::RemoveSpokeRole { .. } => '-',
             _ => '+',
         }
     }
@@ -263,6 +274,7 @@ impl Change {
             Self::RegisterSpoke { update: true, .. } => "update spoke",
             Self::DeregisterSpoke { .. } => "deregister spoke",
             Self::RemoveInvoker { .. } => "remove invoker role",
+            Self::RemoveSpokeRole { .. } => "remove spoke role",
         }
     }
 
@@ -307,7 +319,9 @@ impl Change {
                 ous.join(", ")
             ),
             Self::DeploySpokeStack { account } | Self::DeployInvoker { account } => account.clone(),
-            Self::DeregisterSpoke { account, .. } | Self::RemoveInvoker { account } => {
+            Self::DeregisterSpoke { account, .. }
+            | Self::RemoveInvoker { account }
+            | Self::RemoveSpokeRole { account } => {
                 format!("{account}: no longer a spoke in the org file")
             }
             Self::RepairBoundary { account, found }
@@ -507,7 +521,8 @@ pub fn plan(
     }
 
     spoke_changes(file, &desired, live, &account_ids, &mut changes)?;
-    // Accounts that were spokes and no longer are: their registry entry, then their invoker role.
+    // Accounts that were spokes and no longer are: their registry entry, then (in `assume_role` mode) their
+    // spoke stack, then their invoker role.
     let spoke_ids: BTreeSet<String> = desired
         .accounts
         .iter()
@@ -522,18 +537,50 @@ pub fn plan(
             });
         }
     }
+    // The invoker stack goes last: while it is there, a re-run after a failure still finds the former spoke.
     for account in live.invoker_stacks.difference(&spoke_ids) {
-        if live.registered.contains_key(account) {
-            changes.push(Change::RemoveInvoker {
-                account: account.clone(),
-            });
-        }
+        changes.push(Change::RemoveInvoker {
+            account: account.clone(),
+        });
     }
+    remove_spoke_roles(file, live, &spoke_ids, &mut changes);
     changes.sort_by_key(Change::wave);
     Ok(Plan {
         changes,
         untracked: untracked(&desired, live),
     })
+}
+
+/// The spoke stacks of former spokes: accounts `org apply` registered, or gave an invoker stack, that the file
+/// no longer makes spokes.
+///
+/// Only in `assume_role` mode, where Causeway created each stack through the account's admin role and so
+/// must delete it the same way. In `stackset` mode nothing is planned: the service-managed StackSet is created
+/// with auto-deployment and `retain_stacks_on_account_removal(false)`, so CloudFormation deletes the stack
+/// instance (and with it the agent role and its boundary) when the account leaves the spoke OUs; an account
+/// that stays in a spoke OU keeps its instance, as the StackSet deploys to whole OUs.
+fn remove_spoke_roles(
+    file: &OrgFile,
+    live: &Live,
+    spoke_ids: &BTreeSet<String>,
+    changes: &mut Vec<Change>,
+) {
+    if file.spoke_deployment.mode != DeploymentMode::AssumeRole {
+        return;
+    }
+    let former: BTreeSet<&String> = live
+        .registered
+        .keys()
+        .chain(&live.invoker_stacks)
+        .filter(|account| !spoke_ids.contains(*account))
+        .collect();
+    for account in former {
+        if live.spoke_stacks.contains(account) {
+            changes.push(Change::RemoveSpokeRole {
+                account: account.clone(),
+            });
+        }
+    }
 }
 
 fn spoke_changes(
@@ -716,4 +763,124 @@ fn untracked(desired: &Desired, live: &Live) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::org::live::LiveAccount;
+    use crate::orgfile::OrgFile;
+
+    const FORMER: &str = "222222222222";
+
+    /// An org file that names the former spoke as a plain account at the root.
+    fn file(mode: &str) -> OrgFile {
+        OrgFile::parse(
+            "org.yaml",
+            &format!(
+                "version: 1\n\
+                 hub: {{ account: \"111111111111\", region: us-east-1, approved_regions: [us-east-1] }}\n\
+                 spoke_deployment: {{ mode: {mode} }}\n\
+                 root:\n  accounts:\n    - {{ id: \"{FORMER}\", name: claims-prod }}\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    /// The former spoke as `org apply` left it: registered, with its invoker and spoke stacks.
+    fn live() -> Live {
+        let mut live = Live {
+            management_account: "111111111111".to_owned(),
+            root_id: "r-root".to_owned(),
+            ..Live::default()
+        };
+        live.ous.insert(Vec::new(), "r-root".to_owned());
+        live.accounts.insert(
+            FORMER.to_owned(),
+            LiveAccount {
+                id: FORMER.to_owned(),
+                name: "claims-prod".to_owned(),
+                email: "claims-prod@example.com".to_owned(),
+                parent: Vec::new(),
+            },
+        );
+        live.registered.insert(
+            FORMER.to_owned(),
+            format!("arn:aws:iam::111111111111:role/causeway-invoker-{FORMER}"),
+        );
+        live.invoker_stacks.insert(FORMER.to_owned());
+        live.spoke_stacks.insert(FORMER.to_owned());
+        live
+    }
+
+    fn actions(plan: &Plan) -> Vec<(&'static str, char, String)> {
+        plan.changes
+            .iter()
+            .map(|c| (c.verb(), c.sign(), c.detail()))
+            .collect()
+    }
+
+    #[test]
+    fn a_former_spoke_loses_its_entry_then_its_spoke_role_then_its_invoker() {
+        let plan = plan(&file("assume_role"), &BTreeMap::new(), &live()).unwrap();
+        let gone = format!("{FORMER}: no longer a spoke in the org file");
+        assert_eq!(
+            actions(&plan),
+            [
+                ("deregister spoke", '-', gone.clone()),
+                ("remove spoke role", '-', gone.clone()),
+                ("remove invoker role", '-', gone),
+            ]
+        );
+        assert!(
+            plan.changes.windows(2).all(|w| w[0].wave() < w[1].wave()),
+            "each waits for the one before"
+        );
+    }
+
+    #[test]
+    fn a_rerun_after_the_entry_went_still_removes_the_roles() {
+        // An apply that deregistered the spoke and then failed: the invoker stack still names the account.
+        let mut live = live();
+        live.registered.clear();
+        let plan = plan(&file("assume_role"), &BTreeMap::new(), &live).unwrap();
+        assert_eq!(
+            plan.changes.iter().map(Change::verb).collect::<Vec<_>>(),
+            ["remove spoke role", "remove invoker role"]
+        );
+    }
+
+    #[test]
+    fn a_former_spoke_without_its_stack_has_no_spoke_role_to_remove() {
+        let mut live = live();
+        live.spoke_stacks.clear();
+        let plan = plan(&file("assume_role"), &BTreeMap::new(), &live).unwrap();
+        assert!(
+            !plan
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::RemoveSpokeRole { .. })),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn stackset_mode_leaves_the_spoke_role_to_cloudformation() {
+        // Even with a current instance listed, the StackSet's auto-deployment removes it, not Causeway.
+        let plan = plan(&file("stackset"), &BTreeMap::new(), &live()).unwrap();
+        assert_eq!(
+            plan.changes.iter().map(Change::verb).collect::<Vec<_>>(),
+            ["deregister spoke", "remove invoker role"]
+        );
+    }
+
+    #[test]
+    fn once_offboarded_nothing_is_planned() {
+        let mut live = live();
+        live.registered.clear();
+        live.invoker_stacks.clear();
+        live.spoke_stacks.clear();
+        let plan = plan(&file("assume_role"), &BTreeMap::new(), &live).unwrap();
+        assert!(plan.changes.is_empty(), "{plan:?}");
+    }
 }
