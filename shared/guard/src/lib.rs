@@ -5,9 +5,9 @@
 //!   block, mask or reversibly pseudonymise them, match denied words and topics, score prompt-injection
 //!   signals, then assemble the prompt with the profile's guardrail instructions first and user text fenced
 //!   as data ("spotlighting").
-//! - Output: the same PII and word filters on whole or streamed answers (with a carry-over window so a
-//!   value split across chunks is still caught), pseudonym restoration, JSON-schema validation of
-//!   structured answers and a lexical grounding score.
+//! - Output: the same PII and word filters on whole or streamed answers (streamed text is held back only
+//!   where a value could still be forming, so a value split across chunks is still caught), pseudonym
+//!   restoration, JSON-schema validation of structured answers and a lexical grounding score.
 //! - Trying a profile: [`GuardEngine::scan`] runs the input guard on one text and also says where each
 //!   finding is (type, span, confidence, action; never the value), for `causeway guard scan`.
 //!
