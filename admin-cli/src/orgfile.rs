@@ -124,8 +124,11 @@ fn default_trusted_service() -> String {
 }
 
 /// Spoke deployment mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum DeploymentMode {
     /// A service-managed StackSet with auto-deployment to the OUs that have a `spoke` block.
     #[default]

@@ -334,6 +334,106 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
     let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
     assert_eq!(exit, CliExit::Ok, "{text}");
 
+    // init on the Organization brought in line: the registered spokes come back as `spoke` blocks, so the
+    // file it writes plans nothing, and above all offboards no spoke.
+    let again_path = dir.path().join("again.yaml");
+    let (exit, text) = causeway(
+        &sdk,
+        &["org", "init", "--out", again_path.to_str().unwrap()],
+    );
+    assert_eq!(exit, CliExit::Usage, "{text}");
+    assert!(
+        text.contains("has 7 spoke(s) `org apply` registered: pass --hub-api-id"),
+        "{text}"
+    );
+    assert!(!again_path.exists(), "nothing is written");
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "org",
+            "init",
+            "--out",
+            again_path.to_str().unwrap(),
+            "--hub-api-id",
+            "a1b2c3d4e5",
+            "--approved-region",
+            "us-east-1",
+            "--approved-region",
+            "us-east-2",
+            "--approved-region",
+            "us-west-2",
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("7 spokes"), "{text}");
+    let again = causeway_cli::orgfile::OrgFile::load(&again_path).unwrap();
+    assert_eq!(
+        again.spoke_deployment.mode,
+        causeway_cli::orgfile::DeploymentMode::AssumeRole,
+        "no StackSet: the spoke stacks were made per account"
+    );
+    let spokes: BTreeMap<String, causeway_cli::orgfile::SpokeSettings> = again
+        .desired()
+        .accounts
+        .into_iter()
+        .filter_map(|a| Some((a.name, a.spoke?)))
+        .collect();
+    assert_eq!(
+        spokes.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "claims-dev",
+            "claims-prod",
+            "lending-prod",
+            "payments-dev",
+            "payments-prod",
+            "risk-dev",
+            "risk-prod"
+        ]
+    );
+    let payments_spoke = &spokes["payments-prod"];
+    assert_eq!(payments_spoke.team.as_deref(), Some("payments"));
+    assert_eq!(
+        payments_spoke.applications.as_deref(),
+        Some(&["chat".to_owned(), "fraud-summary".to_owned()][..])
+    );
+    assert_eq!(spokes["claims-dev"].team.as_deref(), Some("platform"));
+    assert_eq!(
+        spokes["claims-dev"].applications.as_deref(),
+        Some(&["assistant".to_owned()][..])
+    );
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "--output",
+            "json",
+            "org",
+            "plan",
+            "--org",
+            again_path.to_str().unwrap(),
+        ],
+    );
+    let replanned: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let spoke_changes: Vec<&str> = replanned["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["summary"].as_str().unwrap())
+        .filter(|s| {
+            [
+                "deregister spoke",
+                "remove invoker role",
+                "remove spoke role",
+                "register spoke",
+                "update spoke",
+            ]
+            .iter()
+            .any(|verb| s.starts_with(verb))
+        })
+        .collect();
+    assert_eq!(spoke_changes, Vec::<&str>::new(), "{text}");
+    assert_eq!(exit, CliExit::Ok, "the whole plan is a no-op: {text}");
+    assert_eq!(replanned["changes"], serde_json::json!([]), "{text}");
+
     // What was made, checked through the live APIs.
     let file = causeway_cli::orgfile::OrgFile::load(&org_path).unwrap();
     runtime.block_on(async {
@@ -921,4 +1021,71 @@ root:
     let (exit, text) = causeway(&sdk, &["org", "plan", "--org", org_arg]);
     assert_eq!(exit, CliExit::Ok, "{text}");
     assert!(text.contains("no changes"), "{text}");
+
+    // init finds the StackSet: the OU it deploys to gets a `spoke` block, each spoke its own settings, and the
+    // file it writes plans nothing.
+    let again_path = dir.path().join("again.toml");
+    let again_arg = again_path.to_str().unwrap();
+    let (exit, text) = causeway(
+        &sdk,
+        &[
+            "org",
+            "init",
+            "--out",
+            again_arg,
+            "--hub-api-id",
+            "a1b2c3d4e5",
+            "--approved-region",
+            "us-east-1",
+            "--approved-region",
+            "us-east-2",
+            "--approved-region",
+            "us-west-2",
+        ],
+    );
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    let again = causeway_cli::orgfile::OrgFile::load(&again_path).unwrap();
+    assert_eq!(
+        again.spoke_deployment.mode,
+        causeway_cli::orgfile::DeploymentMode::Stackset
+    );
+    let workloads = again
+        .root
+        .ous
+        .iter()
+        .find(|ou| ou.name == "Workloads")
+        .unwrap();
+    assert!(workloads.spoke.is_some(), "{workloads:?}");
+    for account in &workloads.accounts {
+        let spoke = account.spoke.as_ref().unwrap();
+        assert_eq!(spoke.team.as_deref(), Some("platform"), "{account:?}");
+        assert_eq!(
+            spoke.applications.as_deref(),
+            Some(&["assistant".to_owned()][..])
+        );
+    }
+    let (exit, text) = causeway(&sdk, &["org", "plan", "--org", again_arg]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    assert!(text.contains("no changes"), "{text}");
+}
+
+#[test]
+fn init_without_a_hub_writes_no_spokes() {
+    let runtime = Runtime::new().unwrap();
+    let moto = runtime.block_on(MotoServer::start()).unwrap();
+    let sdk = runtime.block_on(moto.sdk_config());
+    runtime.block_on(async {
+        aws_sdk_organizations::Client::new(&sdk)
+            .create_organization()
+            .feature_set(OrganizationFeatureSet::All)
+            .send()
+            .await
+            .unwrap();
+    });
+    // No registry table: nothing is registered, and init does not need the hub's API id.
+    let (exit, text) = causeway(&sdk, &["org", "init", "--region", "us-east-1"]);
+    assert_eq!(exit, CliExit::Ok, "{text}");
+    let file = causeway_cli::orgfile::OrgFile::parse("org.yaml", &text).unwrap();
+    assert!(file.desired().accounts.iter().all(|a| a.spoke.is_none()));
+    assert!(!text.contains("spoke:"), "{text}");
 }

@@ -9,8 +9,9 @@
 //! in each spoke account and in each former spoke (registered, or with an invoker stack, but no longer a spoke)
 //! (`DescribeStacks` through the account's admin role), so that a former spoke's stack can be removed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -129,7 +130,8 @@ pub struct ReadOptions {
     pub concurrency: usize,
     /// Look into each spoke account's IAM (role and boundary). Without it, `RoleState` is not read.
     pub spoke_roles: bool,
-    /// Read the hub account's side (invoker stacks, registry). `org init` does not know the hub yet.
+    /// Read the hub account's side (invoker stacks, registry). `org init` reads the registry itself
+    /// ([`managed_entries`]), before its file names any spoke.
     pub hub_side: bool,
 }
 
@@ -357,37 +359,10 @@ async fn read_spokes(
     let management = live.management_account.clone();
     match file.spoke_deployment.mode {
         DeploymentMode::Stackset => {
-            let cfn = aws.cloudformation(aws.management());
-            let name = file.stackset_name();
-            match cfn.describe_stack_set().stack_set_name(&name).send().await {
-                Ok(_) => {
-                    live.stackset_exists = true;
-                    let instances = cfn
-                        .list_stack_instances()
-                        .stack_set_name(&name)
-                        .into_paginator()
-                        .items()
-                        .send()
-                        .collect::<Result<Vec<_>, _>>()
-                        .await
-                        .map_err(|e| sdk_error("cloudformation:ListStackInstances", &e))?;
-                    for instance in instances {
-                        if let Some(ou) = instance.organizational_unit_id() {
-                            live.stackset_ous.insert(ou.to_owned());
-                        }
-                        let current = instance.status().is_some_and(|s| {
-                            *s == aws_sdk_cloudformation::types::StackInstanceStatus::Current
-                        });
-                        if current
-                            && instance.region() == Some(file.hub.region.as_str())
-                            && let Some(account) = instance.account()
-                        {
-                            live.spoke_stacks.insert(account.to_owned());
-                        }
-                    }
-                }
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(sdk_error("cloudformation:DescribeStackSet", &e)),
+            if let Some(targets) = read_stackset(aws, file).await? {
+                live.stackset_exists = true;
+                live.stackset_ous = targets.ous;
+                live.spoke_stacks = targets.accounts;
             }
         }
         DeploymentMode::AssumeRole => {
@@ -436,7 +411,6 @@ fn is_not_found<E: std::error::Error + 'static>(err: &E) -> bool {
 
 /// The hub account's side: which spokes have an invoker stack, and which accounts `org apply` registered.
 async fn read_hub_side(aws: &Aws, file: &OrgFile, live: &mut Live) -> Result<(), String> {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let management = live.management_account.clone();
     let hub = aws.session(&file.hub.account, &management).await?;
     let hub_cfn = aws.cloudformation(&hub);
@@ -461,17 +435,40 @@ async fn read_hub_side(aws: &Aws, file: &OrgFile, live: &mut Live) -> Result<(),
             live.invoker_stacks.insert(account.to_owned());
         }
     }
-    let dynamodb = aws.dynamodb(&hub);
-    let table = file.registry_table();
-    let pages = dynamodb
+    // No registry table yet: nothing is registered.
+    let items = managed_entries(aws, file, &hub, Some("pk, account"))
+        .await?
+        .unwrap_or_default();
+    live.registered = items
+        .iter()
+        .filter_map(|item| {
+            let account = item.get("account").and_then(|a| a.as_s().ok())?;
+            let principal = item.get("pk").and_then(|p| p.as_s().ok())?;
+            Some((account.clone(), principal.clone()))
+        })
+        .collect();
+    Ok(())
+}
+
+/// The registry entries `org apply` wrote (`managed_by = causeway-org`), read through `hub` (a session in the
+/// hub account), with only the `projection` attributes when given; `None` when the registry table does not
+/// exist (no hub yet).
+pub async fn managed_entries(
+    aws: &Aws,
+    file: &OrgFile,
+    hub: &aws_config::SdkConfig,
+    projection: Option<&str>,
+) -> Result<Option<Vec<HashMap<String, AttributeValue>>>, String> {
+    let pages = aws
+        .dynamodb(hub)
         .scan()
-        .table_name(&table)
+        .table_name(file.registry_table())
         .filter_expression("managed_by = :causeway")
         .expression_attribute_values(
             ":causeway",
             AttributeValue::S(super::registry::MANAGED_BY.to_owned()),
         )
-        .projection_expression("pk, account")
+        .set_projection_expression(projection.map(str::to_owned))
         .consistent_read(true)
         .into_paginator()
         .items()
@@ -479,21 +476,55 @@ async fn read_hub_side(aws: &Aws, file: &OrgFile, live: &mut Live) -> Result<(),
         .collect::<Result<Vec<_>, _>>()
         .await;
     match pages {
-        Ok(items) => {
-            live.registered = items
-                .iter()
-                .filter_map(|item| {
-                    let account = item.get("account").and_then(|a| a.as_s().ok())?;
-                    let principal = item.get("pk").and_then(|p| p.as_s().ok())?;
-                    Some((account.clone(), principal.clone()))
-                })
-                .collect();
-        }
-        // No registry table yet: nothing is registered.
-        Err(e) if format!("{e:?}").contains("ResourceNotFoundException") => {}
-        Err(e) => return Err(sdk_error("dynamodb:Scan", &e)),
+        Ok(items) => Ok(Some(items)),
+        Err(e) if format!("{e:?}").contains("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(sdk_error("dynamodb:Scan", &e)),
     }
-    Ok(())
+}
+
+/// What the spoke StackSet deploys, in the hub's region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackSetTargets {
+    /// OU ids its instances name.
+    pub ous: BTreeSet<String>,
+    /// Accounts with a current instance.
+    pub accounts: BTreeSet<String>,
+}
+
+/// The spoke StackSet's targets, read in the management account; `None` when the StackSet does not exist.
+pub async fn read_stackset(aws: &Aws, file: &OrgFile) -> Result<Option<StackSetTargets>, String> {
+    let cfn = aws.cloudformation(aws.management());
+    let name = file.stackset_name();
+    match cfn.describe_stack_set().stack_set_name(&name).send().await {
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(sdk_error("cloudformation:DescribeStackSet", &e)),
+    }
+    let instances = cfn
+        .list_stack_instances()
+        .stack_set_name(&name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| sdk_error("cloudformation:ListStackInstances", &e))?;
+    let mut targets = StackSetTargets::default();
+    for instance in instances {
+        if let Some(ou) = instance.organizational_unit_id() {
+            targets.ous.insert(ou.to_owned());
+        }
+        let current = instance
+            .status()
+            .is_some_and(|s| *s == aws_sdk_cloudformation::types::StackInstanceStatus::Current);
+        if current
+            && instance.region() == Some(file.hub.region.as_str())
+            && let Some(account) = instance.account()
+        {
+            targets.accounts.insert(account.to_owned());
+        }
+    }
+    Ok(Some(targets))
 }
 
 /// Whether a live stack (not deleted, not failed to create) with this name exists in the session's account.
@@ -525,7 +556,7 @@ async fn read_registry(
     hub: &aws_config::SdkConfig,
     spokes: &[String],
 ) -> Result<BTreeMap<String, RegistryEntry>, String> {
-    use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
     let dynamodb = aws.dynamodb(hub);
     let table = file.registry_table();
     let mut entries = BTreeMap::new();
@@ -533,7 +564,7 @@ async fn read_registry(
         let mut keys: Vec<_> = chunk
             .iter()
             .map(|account| {
-                std::collections::HashMap::from([(
+                HashMap::from([(
                     "pk".to_owned(),
                     AttributeValue::S(file.invoker_role_arn(account)),
                 )])

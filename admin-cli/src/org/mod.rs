@@ -2,7 +2,7 @@
 //!
 //! `plan` prints the exact changes that would make the live Organization match the org file and nothing
 //! else; `apply` makes them (idempotently, resumable after a failure); `drift` reports every difference with a
-//! non-zero exit code; `init` writes an org file from the live Organization.
+//! non-zero exit code; `init` writes an org file from the live Organization and the hub's spoke registry.
 //!
 //! Exit codes: 0 nothing to do / applied / no drift, [`CliExit::ChangesPending`] (7) when `plan` has changes,
 //! [`CliExit::DriftFound`] (8) when `drift` finds differences, 1 when a change or an AWS call failed, 2 for a
@@ -15,7 +15,7 @@ pub mod plan;
 pub mod registry;
 pub mod spoke_role;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,7 +27,10 @@ use self::apply::{ApplyOptions, Outcome};
 use self::aws::Aws;
 use self::live::{Live, ReadOptions};
 use self::plan::{Change, DesiredPolicy, Plan};
-use crate::orgfile::{AccountSpec, HubSettings, OrgFile, OuSpec, RootSpec, SpokeDeployment};
+use crate::orgfile::{
+    AccountSpec, DeploymentMode, HubSettings, OrgFile, OuSpec, RootSpec, SpokeDeployment,
+    SpokeSettings, show_path,
+};
 use crate::{CliError, CliExit, Output, block_on};
 
 /// The AWS connection options every org command takes.
@@ -47,7 +50,8 @@ pub struct AwsArgs {
 /// Org commands.
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
-    /// Write an org file from the live Organization (OU tree, accounts, the Causeway SCPs attached).
+    /// Write an org file from the live Organization (OU tree, accounts, the Causeway SCPs attached) and the
+    /// hub's spoke registry (a `spoke` block for every account `org apply` registered).
     Init {
         /// Where to write it (`.yaml` or `.toml`); standard output when absent.
         #[arg(long)]
@@ -67,6 +71,20 @@ pub enum OrgCommand {
         /// The name prefix of Causeway's resources.
         #[arg(long, default_value = "causeway")]
         name_prefix: String,
+        /// The hub API id (hub stack output `ApiId`); required when the hub's registry has spokes
+        /// `org apply` registered, which the file then keeps.
+        #[arg(long)]
+        hub_api_id: Option<String>,
+        /// The hub API stage (hub stack output `ApiStage`).
+        #[arg(long, default_value = "v1")]
+        hub_api_stage: String,
+        /// The hub's spoke registry table (default: `<name-prefix>-spoke-registry`).
+        #[arg(long)]
+        registry_table: Option<String>,
+        /// How spoke roles are deployed (default: `stackset` when the spoke StackSet exists or no spoke is
+        /// registered, `assume_role` otherwise).
+        #[arg(long, value_enum)]
+        spoke_deployment: Option<DeploymentMode>,
         /// AWS options.
         #[command(flatten)]
         aws: AwsArgs,
@@ -175,6 +193,10 @@ pub fn run_with_aws(
             hub_region,
             approved_regions,
             name_prefix,
+            hub_api_id,
+            hub_api_stage,
+            registry_table,
+            spoke_deployment,
             aws,
         } => block_on(async {
             if let Some(path) = &path
@@ -191,15 +213,18 @@ pub fn run_with_aws(
                 .or_else(|| base.region().map(ToString::to_string))
                 .ok_or_else(|| CliError::usage("no region: pass --hub-region or --region"))?;
             let session = Aws::new(&base, &SpokeDeployment::default().admin_role);
-            let file = init(
-                &session,
+            let options = InitOptions {
                 hub_account,
-                region,
+                hub_region: region,
                 approved_regions,
                 name_prefix,
-                usize::from(aws.concurrency),
-            )
-            .await?;
+                hub_api_id,
+                hub_api_stage,
+                registry_table,
+                spoke_deployment,
+                concurrency: usize::from(aws.concurrency),
+            };
+            let file = init(&session, options).await?;
             let text = match &path {
                 Some(p) if p.extension().is_some_and(|e| e == "toml") => toml::to_string(&file)
                     .map_err(|e| CliError::usage(format!("cannot write TOML: {e}")))?,
@@ -212,10 +237,15 @@ pub fn run_with_aws(
                     let summary = file.desired();
                     writeln!(
                         out,
-                        "wrote {}: {} OUs, {} accounts",
+                        "wrote {}: {} OUs, {} accounts, {} spokes",
                         p.display(),
                         summary.ous.len() - 1,
-                        summary.accounts.len()
+                        summary.accounts.len(),
+                        summary
+                            .accounts
+                            .iter()
+                            .filter(|a| a.spoke.is_some())
+                            .count()
                     )
                     .map_err(write_error)
                 }
@@ -643,15 +673,43 @@ pub async fn apply_changes(
     }
 }
 
-/// An org file describing the live Organization.
-pub async fn init(
-    aws: &Aws,
-    hub_account: Option<String>,
-    hub_region: String,
-    approved_regions: Vec<String>,
-    name_prefix: String,
-    concurrency: usize,
-) -> Result<OrgFile, CliError> {
+/// What `org init` is told about the hub.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The hub account (default: the management account).
+    pub hub_account: Option<String>,
+    /// The hub region.
+    pub hub_region: String,
+    /// Approved regions (default: the hub region).
+    pub approved_regions: Vec<String>,
+    /// The name prefix.
+    pub name_prefix: String,
+    /// The hub API id.
+    pub hub_api_id: Option<String>,
+    /// The hub API stage.
+    pub hub_api_stage: String,
+    /// The registry table, when not the default one.
+    pub registry_table: Option<String>,
+    /// The spoke deployment mode (default: found out, see [`OrgCommand::Init`]).
+    pub spoke_deployment: Option<DeploymentMode>,
+    /// Calls in flight at once.
+    pub concurrency: usize,
+}
+
+/// An org file describing the live Organization, with a `spoke` block for every account in it that `org apply`
+/// registered in the hub's registry, so that `org plan` with the file offboards no spoke.
+pub async fn init(aws: &Aws, options: InitOptions) -> Result<OrgFile, CliError> {
+    let InitOptions {
+        hub_account,
+        hub_region,
+        approved_regions,
+        name_prefix,
+        hub_api_id,
+        hub_api_stage,
+        registry_table,
+        spoke_deployment,
+        concurrency,
+    } = options;
     let mut file = OrgFile {
         version: crate::orgfile::VERSION,
         name_prefix,
@@ -665,9 +723,9 @@ pub async fn init(
             } else {
                 approved_regions
             },
-            api_id: None,
-            api_stage: "v1".to_owned(),
-            registry_table: None,
+            api_id: hub_api_id,
+            api_stage: hub_api_stage,
+            registry_table,
             audit_table: None,
             audit_bucket: None,
             guardrail_arn: None,
@@ -691,6 +749,51 @@ pub async fn init(
     if hub_account.is_none() {
         file.hub.account.clone_from(&live.management_account);
     }
+    let spokes = registered_spokes(aws, &file, &live).await?;
+    // In `stackset` mode a spoke must sit under an OU with a `spoke` block: the OUs the StackSet deploys to get
+    // an empty one (so each account's settings are its own), and so does the OU of a spoke with a current
+    // instance (instances do not always name their OU).
+    let mut spoke_ous: BTreeSet<String> = BTreeSet::new();
+    if !spokes.is_empty() {
+        if file.hub.api_id.is_none() {
+            return Err(CliError::usage(format!(
+                "the hub's registry `{}` has {} spoke(s) `org apply` registered: pass --hub-api-id (the hub \
+                 stack's `ApiId` output) so that the org file keeps them",
+                file.registry_table(),
+                spokes.len()
+            )));
+        }
+        let stackset = live::read_stackset(aws, &file).await.map_err(aws_error)?;
+        file.spoke_deployment.mode = spoke_deployment.unwrap_or(if stackset.is_some() {
+            DeploymentMode::Stackset
+        } else {
+            DeploymentMode::AssumeRole
+        });
+        if file.spoke_deployment.mode == DeploymentMode::Stackset {
+            let targets = stackset.unwrap_or_default();
+            spoke_ous.extend(targets.ous);
+            for account in spokes.keys().filter_map(|id| live.accounts.get(id)) {
+                if !live.ous.iter().any(|(path, id)| {
+                    spoke_ous.contains(id) && account.parent.starts_with(path) && !path.is_empty()
+                }) {
+                    if account.parent.is_empty() {
+                        return Err(CliError::usage(format!(
+                            "account {} ({}) is a registered spoke in {}, where `stackset` mode cannot deploy \
+                             spokes: pass --spoke-deployment assume_role",
+                            account.id,
+                            account.name,
+                            show_path(&account.parent)
+                        )));
+                    }
+                    if let Some(id) = live.ous.get(&account.parent) {
+                        spoke_ous.insert(id.clone());
+                    }
+                }
+            }
+        }
+    } else if let Some(mode) = spoke_deployment {
+        file.spoke_deployment.mode = mode;
+    }
     let templates_on = |target: &str| -> Vec<String> {
         live.attached_to(target)
             .into_iter()
@@ -706,13 +809,14 @@ pub async fn init(
                 name: a.name.clone(),
                 email: None,
                 scps: templates_on(&a.id),
-                spoke: None,
+                spoke: spokes.get(&a.id).cloned(),
             })
             .collect()
     };
     fn children(
         live: &Live,
         path: &[String],
+        spoke_ous: &BTreeSet<String>,
         templates_on: &dyn Fn(&str) -> Vec<String>,
         accounts_in: &dyn Fn(&[String]) -> Vec<AccountSpec>,
     ) -> Vec<OuSpec> {
@@ -722,16 +826,47 @@ pub async fn init(
             .map(|(p, id)| OuSpec {
                 name: p.last().cloned().unwrap_or_default(),
                 scps: templates_on(id),
-                spoke: None,
+                spoke: spoke_ous.contains(id).then(SpokeSettings::default),
                 accounts: accounts_in(p),
-                ous: children(live, p, templates_on, accounts_in),
+                ous: children(live, p, spoke_ous, templates_on, accounts_in),
             })
             .collect()
     }
-    file.root = RootSpec {
+    let root = RootSpec {
         scps: templates_on(&live.root_id),
         accounts: accounts_in(&[]),
-        ous: children(&live, &[], &templates_on, &accounts_in),
+        ous: children(&live, &[], &spoke_ous, &templates_on, &accounts_in),
     };
+    file.root = root;
     Ok(file)
+}
+
+/// The spoke settings of every account in the Organization that `org apply` registered, by account id, read
+/// from the hub's registry through the hub account; none when the registry table does not exist yet.
+async fn registered_spokes(
+    aws: &Aws,
+    file: &OrgFile,
+    live: &Live,
+) -> Result<BTreeMap<String, SpokeSettings>, CliError> {
+    let hub = aws
+        .session(&file.hub.account, &live.management_account)
+        .await
+        .map_err(aws_error)?;
+    let entries = live::managed_entries(aws, file, &hub, None)
+        .await
+        .map_err(aws_error)?
+        .unwrap_or_default();
+    let mut spokes = BTreeMap::new();
+    for entry in &entries {
+        let Some(account) = entry
+            .get("account")
+            .and_then(|a| a.as_s().ok())
+            .and_then(|id| live.accounts.get(id))
+        else {
+            continue;
+        };
+        let settings = registry::spoke_settings(entry, &account.name).map_err(aws_error)?;
+        spokes.insert(account.id.clone(), settings);
+    }
+    Ok(spokes)
 }
