@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, router};
@@ -12,11 +13,20 @@ pub fn on_lambda(lookup: impl Fn(&str) -> Option<String>) -> bool {
 }
 
 /// Serves the router on `listener` until `shutdown` resolves.
+///
+/// Accepted connections have Nagle's algorithm off: a streamed answer is written as many small events, and
+/// with Nagle each one after the first would wait for the caller's delayed acknowledgement (tens of
+/// milliseconds on a kept-alive connection) before leaving.
 pub async fn serve_local(
     state: Arc<AppState>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "could not turn off Nagle's algorithm on a connection");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

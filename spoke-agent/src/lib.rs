@@ -37,6 +37,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -122,7 +123,8 @@ pub async fn serve(
 }
 
 /// Serves an agent built with [`AgentState::new`] on `listener` until `shutdown` resolves. Open streams are
-/// allowed to finish.
+/// allowed to finish. Accepted connections have Nagle's algorithm off, so each streamed event leaves when it
+/// is relayed instead of waiting for the application's delayed acknowledgement.
 pub async fn serve_state(
     state: Arc<AgentState>,
     listener: TcpListener,
@@ -134,6 +136,11 @@ pub async fn serve_state(
             "causeway-agent listening"
         );
     }
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "could not turn off Nagle's algorithm on a connection");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
