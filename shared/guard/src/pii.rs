@@ -24,7 +24,10 @@ use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use regex::{Regex, RegexSet, SetMatches};
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
 use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::util::pool::{Pool, PoolGuard};
 use regex_automata::{Anchored, Input, MatchKind};
 
 use crate::profile::EntityType;
@@ -65,7 +68,30 @@ pub(crate) struct PiiDetector {
     any: RegexSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
     reach: DFA,
+    reach_caches: ReachCaches,
 }
+
+type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
+/// Caches of the [`PiiDetector::reach_from`] DFA, reused from one stream to the next: a lazy DFA builds its
+/// states in its cache as it meets them, so a fresh cache per stream would build them all again.
+struct ReachCaches(Pool<Cache, NewCache>);
+
+impl ReachCaches {
+    fn new(dfa: &DFA) -> Self {
+        let dfa = dfa.clone();
+        ReachCaches(Pool::new(Box::new(move || dfa.create_cache())))
+    }
+}
+
+impl std::fmt::Debug for ReachCaches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReachCaches")
+    }
+}
+
+/// A cache for [`PiiDetector::reach_from`], back in the pool when dropped.
+pub(crate) type ReachCache<'a> = PoolGuard<'a, Cache, NewCache>;
 
 /// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
 const PHONE_EXT_MAX_BYTES: usize = 20;
@@ -122,6 +148,8 @@ mod slot {
 
 impl PiiDetector {
     pub(crate) fn new() -> Result<Self, DetectorError> {
+        // Replaced below, once the patterns are compiled.
+        let placeholder = DFA::new("")?;
         let mut detector = PiiDetector {
             email: Regex::new(
                 r"[A-Za-z0-9._%+_\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63}",
@@ -150,7 +178,8 @@ impl PiiDetector {
             bearer: Regex::new(r"(?i:bearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*")?,
             jwt: Regex::new(r"eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")?,
             any: RegexSet::empty(),
-            reach: DFA::new("")?,
+            reach_caches: ReachCaches::new(&placeholder),
+            reach: placeholder,
         };
         let candidates = [
             &detector.email,
@@ -182,12 +211,13 @@ impl PiiDetector {
                     .minimum_cache_clear_count(None),
             )
             .build_many(&candidates)?;
+        detector.reach_caches = ReachCaches::new(&detector.reach);
         Ok(detector)
     }
 
-    /// A cache for [`Self::reach_from`]; one per stream.
-    pub(crate) fn reach_cache(&self) -> Cache {
-        self.reach.create_cache()
+    /// A cache for [`Self::reach_from`], taken from the pool for one stream.
+    pub(crate) fn reach_cache(&self) -> ReachCache<'_> {
+        self.reach_caches.0.get()
     }
 
     /// Whether a candidate starting at byte `start` of `text` (a text that may still grow) is final.

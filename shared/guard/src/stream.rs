@@ -25,11 +25,9 @@ use std::fmt;
 
 use causeway_contract::{GuardAction, GuardReport, GuardStage};
 
-use regex_automata::hybrid::dfa::Cache;
-
 use crate::engine::{GuardEngine, Hit, apply};
 use crate::normalize::strip_invisible;
-use crate::pii::{Reach, lookahead_from};
+use crate::pii::{Reach, ReachCache, lookahead_from};
 use crate::pseudonym::PseudonymMap;
 
 /// Characters still held back when [`MAX_HOLD_BYTES`] forces a release.
@@ -71,7 +69,7 @@ pub struct OutputStreamGuard<'a> {
     settled: usize,
     /// `(start, end)` in `buf` of the final candidates found in `buf[context_len..settled]`.
     candidates: Vec<(usize, usize)>,
-    reach_cache: Cache,
+    reach_cache: ReachCache<'a>,
     emitted: bool,
 }
 
