@@ -1064,7 +1064,7 @@ fn machine() -> Value {
 /// What the hub had on, for the record.
 pub fn hub_features() -> Vec<String> {
     [
-        "identity: oidc mode, ES256 JWT verified against a JWKS file on every call (iss, aud, exp, nbf)",
+        "identity: oidc mode, ES256 JWT verified against a JWKS file (iss, aud, exp, nbf); a verified token is remembered for up to 60 s",
         "authorization: Cedar, the repository's policies/ (default deny; permit analysts-analytics)",
         "budgets: per-user requests per minute, per-user tokens per day, global requests per minute; limits high enough not to trip",
         "input guard: default guard profile (NFKC normalisation, PII detection: the e-mail address and phone number are masked, denied words, topics, injection scoring), guardrail system instructions prepended",
