@@ -65,20 +65,25 @@ perf record -F 999 -e cpu-clock --call-graph dwarf,16384 -p "$hub" -o "$SCRATCH/
   -- sleep "$DURATION" 2> "$SCRATCH/perf-record.log"
 wait "$load"
 
+# Each report is cut with `head`; perf then dies of SIGPIPE, which is expected, not a failure.
+report() {
+  local lines=$1
+  shift
+  perf report -i "$SCRATCH/perf.data" "$@" --stdio -g none --no-inline 2>/dev/null | grep -v '^$' | head -"$lines" || true
+}
+
 {
   echo "# bench/profile.sh: perf record -F 999 -e cpu-clock --call-graph dwarf -p <hub> -- sleep $DURATION"
   echo "# load: oha -c 64 against the hub, 0 ms mock; hub on CPU 0, mock and oha on CPU 1"
   echo "# $(grep -o '"requestsPerSec": *[0-9.]*' "$SCRATCH/profile-oha.json")"
   echo
   echo "## self time by shared object"
-  perf report -i "$SCRATCH/perf.data" --no-children --sort dso --stdio -g none --no-inline 2>/dev/null | grep -v '^$' | head -20
+  report 20 --no-children --sort dso
   echo
   echo "## self time by symbol (top 60)"
-  perf report -i "$SCRATCH/perf.data" --no-children --sort sym --stdio -g none --no-inline 2>/dev/null \
-    | grep -v '^$' | head -70
+  report 70 --no-children --sort sym
   echo
   echo "## inclusive time by symbol (top 120)"
-  perf report -i "$SCRATCH/perf.data" --children --sort sym --stdio -g none --no-inline 2>/dev/null \
-    | grep -v '^$' | head -130
+  report 130 --children --sort sym
 } > "$RESULTS/hub-profile.txt"
 echo "profile written to bench/results/hub-profile.txt" >&2
