@@ -193,6 +193,27 @@ root:
 }
 
 /// The Organizations policy names attached to a target.
+/// `org init` with the hub settings the tests' org files use, writing to `out`.
+fn init_with_hub(sdk: &SdkConfig, out: &Path) -> (CliExit, String) {
+    causeway(
+        sdk,
+        &[
+            "org",
+            "init",
+            "--out",
+            out.to_str().unwrap(),
+            "--hub-api-id",
+            "a1b2c3d4e5",
+            "--approved-region",
+            "us-east-1",
+            "--approved-region",
+            "us-east-2",
+            "--approved-region",
+            "us-west-2",
+        ],
+    )
+}
+
 async fn scps_on(org: &aws_sdk_organizations::Client, target: &str) -> BTreeSet<String> {
     org.list_policies_for_target()
         .target_id(target)
@@ -347,23 +368,7 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
         "{text}"
     );
     assert!(!again_path.exists(), "nothing is written");
-    let (exit, text) = causeway(
-        &sdk,
-        &[
-            "org",
-            "init",
-            "--out",
-            again_path.to_str().unwrap(),
-            "--hub-api-id",
-            "a1b2c3d4e5",
-            "--approved-region",
-            "us-east-1",
-            "--approved-region",
-            "us-east-2",
-            "--approved-region",
-            "us-west-2",
-        ],
-    );
+    let (exit, text) = init_with_hub(&sdk, &again_path);
     assert_eq!(exit, CliExit::Ok, "{text}");
     assert!(text.contains("7 spokes"), "{text}");
     let again = causeway_cli::orgfile::OrgFile::load(&again_path).unwrap();
@@ -1026,23 +1031,7 @@ root:
     // file it writes plans nothing.
     let again_path = dir.path().join("again.toml");
     let again_arg = again_path.to_str().unwrap();
-    let (exit, text) = causeway(
-        &sdk,
-        &[
-            "org",
-            "init",
-            "--out",
-            again_arg,
-            "--hub-api-id",
-            "a1b2c3d4e5",
-            "--approved-region",
-            "us-east-1",
-            "--approved-region",
-            "us-east-2",
-            "--approved-region",
-            "us-west-2",
-        ],
-    );
+    let (exit, text) = init_with_hub(&sdk, &again_path);
     assert_eq!(exit, CliExit::Ok, "{text}");
     let again = causeway_cli::orgfile::OrgFile::load(&again_path).unwrap();
     assert_eq!(
