@@ -755,8 +755,23 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
                 .is_some_and(|e| e.is_no_such_entity_exception()),
             "the agent role is gone: {agent:?}"
         );
-        // The boundary policy goes with the stack on AWS, but is not checked here: moto 5.2.5 deletes no
-        // `AWS::IAM::ManagedPolicy` with its stack (the resource has no CloudFormation delete there).
+        // The boundary policy goes with its stack (tests/moto_server.py gives moto CloudFormation's deletion of
+        // managed policies).
+        let boundary = iam
+            .get_policy()
+            .policy_arn(format!(
+                "arn:aws:iam::{risk}:policy/causeway-agent-boundary"
+            ))
+            .send()
+            .await;
+        assert!(
+            boundary
+                .as_ref()
+                .err()
+                .and_then(|e| e.as_service_error())
+                .is_some_and(|e| e.is_no_such_entity_exception()),
+            "the boundary policy is gone: {boundary:?}"
+        );
     });
     let (exit, text) = causeway(&sdk, &["org", "plan", "--org", org_arg]);
     assert_eq!(exit, CliExit::Ok, "{text}");
