@@ -193,6 +193,21 @@ root:
 }
 
 /// The Organizations policy names attached to a target.
+/// `org apply` of the org file at `org`, writing invoker secrets under `secrets`.
+fn org_apply(sdk: &SdkConfig, org: &str, secrets: &Path) -> (CliExit, String) {
+    causeway(
+        sdk,
+        &[
+            "org",
+            "apply",
+            "--org",
+            org,
+            "--secrets-dir",
+            secrets.to_str().unwrap(),
+        ],
+    )
+}
+
 /// `org init` with the hub settings the tests' org files use, writing to `out`.
 fn init_with_hub(sdk: &SdkConfig, out: &Path) -> (CliExit, String) {
     causeway(
@@ -295,17 +310,7 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
     let blocker = dir.path().join("not-a-directory");
     write(&blocker, "");
     let bad_secrets = blocker.join("secrets");
-    let (exit, text) = causeway(
-        &sdk,
-        &[
-            "org",
-            "apply",
-            "--org",
-            org_arg,
-            "--secrets-dir",
-            bad_secrets.to_str().unwrap(),
-        ],
-    );
+    let (exit, text) = org_apply(&sdk, org_arg, &bad_secrets);
     assert_eq!(exit, CliExit::Failure, "{text}");
     assert!(text.contains("FAILED deploy invoker role"), "{text}");
     assert!(text.contains("skipped register spoke"), "{text}");
@@ -622,17 +627,7 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
     );
 
     // The next apply puts it right.
-    let (exit, text) = causeway(
-        &sdk,
-        &[
-            "org",
-            "apply",
-            "--org",
-            org_arg,
-            "--secrets-dir",
-            secrets.to_str().unwrap(),
-        ],
-    );
+    let (exit, text) = org_apply(&sdk, org_arg, &secrets);
     assert_eq!(exit, CliExit::Ok, "{text}");
     let (exit, text) = causeway(&sdk, &["org", "drift", "--org", org_arg]);
     assert_eq!(exit, CliExit::Ok, "{text}");
@@ -692,17 +687,7 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
         )),
         "{text}"
     );
-    let (exit, text) = causeway(
-        &sdk,
-        &[
-            "org",
-            "apply",
-            "--org",
-            org_arg,
-            "--secrets-dir",
-            secrets.to_str().unwrap(),
-        ],
-    );
+    let (exit, text) = org_apply(&sdk, org_arg, &secrets);
     assert_eq!(exit, CliExit::Ok, "{text}");
     runtime.block_on(async {
         let item = aws_sdk_dynamodb::Client::new(&sdk)
@@ -982,17 +967,7 @@ root:
     );
     let org_arg = org_path.to_str().unwrap();
     let secrets = dir.path().join("secrets");
-    let (exit, text) = causeway(
-        &sdk,
-        &[
-            "org",
-            "apply",
-            "--org",
-            org_arg,
-            "--secrets-dir",
-            secrets.to_str().unwrap(),
-        ],
-    );
+    let (exit, text) = org_apply(&sdk, org_arg, &secrets);
     assert_eq!(exit, CliExit::Ok, "{text}");
     assert!(
         text.contains("deploy spoke StackSet create, deploy to Root/Workloads"),
