@@ -3,30 +3,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::content::{ContentBlock, ToolChoice, ToolDefinition};
+pub use crate::content::{Message, Role, TokenUsage};
 use crate::guard::GuardReport;
-
-/// Who wrote a message in a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Instructions from the calling application. They are placed *after* the hub's guardrail
-    /// instructions and never replace them.
-    System,
-    /// The end user.
-    User,
-    /// Earlier model turns.
-    Assistant,
-}
-
-/// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Message {
-    /// Who wrote it.
-    pub role: Role,
-    /// Plain text content.
-    pub content: String,
-}
 
 /// A governed model call in the hub's native form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,8 +15,15 @@ pub struct InvokeRequest {
     pub model: String,
     /// The declared purpose of the call, from the purpose catalog.
     pub purpose: String,
-    /// The conversation; at least one `user` message.
+    /// The conversation; at least one `user` message. A message's `content` is a string or a list of
+    /// content blocks (text, image, document, tool use, tool result).
     pub messages: Vec<Message>,
+    /// Tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDefinition>,
+    /// Which tools the model may or must call; `auto` when tools are offered and this is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
     /// Upper bound on answer tokens; clamped to the catalog's limit for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
@@ -47,22 +33,6 @@ pub struct InvokeRequest {
     /// Source passages the answer should be grounded in; the hub scores the answer against them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Vec<String>>,
-}
-
-/// Token counts reported by the model provider.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenUsage {
-    /// Tokens in the prompt as the provider counted them.
-    pub input_tokens: u32,
-    /// Tokens in the answer.
-    pub output_tokens: u32,
-}
-
-impl TokenUsage {
-    /// Input plus output tokens.
-    pub fn total(&self) -> u32 {
-        self.input_tokens.saturating_add(self.output_tokens)
-    }
 }
 
 /// The answer to a governed call.
@@ -76,12 +46,14 @@ pub struct InvokeResponse {
     pub model_id: String,
     /// True when the answer came from the local development model, never a real model.
     pub development_model: bool,
-    /// The answer text, after output guards.
+    /// The answer text, after output guards: the text of the answer's text blocks.
     pub answer: String,
+    /// The answer's blocks, after output guards: text and the model's tool calls, in order.
+    pub content: Vec<ContentBlock>,
     /// The answer parsed as JSON, when a `response_schema` was given and the answer validated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured: Option<serde_json::Value>,
-    /// Why the model stopped.
+    /// Why the model stopped: `end_turn`, `max_tokens`, `stop_sequence`, `tool_use` or `content_filtered`.
     pub stop_reason: String,
     /// Token usage.
     pub usage: TokenUsage,

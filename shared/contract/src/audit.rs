@@ -4,7 +4,10 @@
 //! A record's hash is SHA-256 over its canonical bytes: the record serialised as compact JSON (no
 //! whitespace) with the fields in the order they are declared here, `null` for absent optional fields, and
 //! integers only (scores are stored in permille, cost in micro-dollars), so any third party can recompute it
-//! with an ordinary JSON library by emitting the keys in this order. `record_hash` itself is not part of the
+//! with an ordinary JSON library by emitting the keys in this order. Two fields added after the first
+//! release are omitted when they hold their empty value, so older records keep their bytes: `content` on
+//! the record (omitted when the call carried only text and offered no tools) and `source` on a guard event
+//! (omitted when `text`). `record_hash` itself is not part of the
 //! hashed bytes. Each record carries the hash of the one before it in its chain (`prev_hash`), so removing,
 //! altering or reordering a record breaks every later link.
 //!
@@ -141,6 +144,63 @@ pub struct AuditEvent {
     pub prompt_sha256: Option<String>,
     /// SHA-256 of the answer as returned to the caller, hex.
     pub response_sha256: Option<String>,
+    /// What the call carried besides text, and the tools offered and called (names and counts, never
+    /// arguments or contents). Omitted when empty, so records of text-only calls keep the bytes they had
+    /// before content blocks existed.
+    #[serde(default, skip_serializing_if = "ContentSummary::is_empty")]
+    pub content: ContentSummary,
+}
+
+/// Counts of one kind of content block in a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockCount {
+    /// `image`, `document`, `tool_use` or `tool_result`.
+    pub kind: String,
+    /// How many blocks of the kind the prompt carried.
+    pub count: u32,
+    /// Their size in bytes (images and documents: the decoded bytes; tool blocks: their JSON or text).
+    pub bytes: u64,
+}
+
+/// A tool name with a count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCount {
+    /// The tool's name.
+    pub name: String,
+    /// How many calls.
+    pub count: u32,
+}
+
+/// What a call carried besides text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentSummary {
+    /// Non-text blocks of the prompt by kind, in the order `image`, `document`, `tool_use`, `tool_result`.
+    #[serde(default)]
+    pub blocks: Vec<BlockCount>,
+    /// Names of the tools offered to the model, in the caller's order.
+    #[serde(default)]
+    pub tools_offered: Vec<String>,
+    /// Tools the model called in its answer, by name in first-call order.
+    #[serde(default)]
+    pub tools_called: Vec<ToolCount>,
+}
+
+impl ContentSummary {
+    /// True for a text-only call that offered no tools.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty() && self.tools_offered.is_empty() && self.tools_called.is_empty()
+    }
+
+    /// Counts a tool call by name.
+    pub fn count_call(&mut self, name: &str) {
+        match self.tools_called.iter_mut().find(|t| t.name == name) {
+            Some(tool) => tool.count = tool.count.saturating_add(1),
+            None => self.tools_called.push(ToolCount {
+                name: name.to_owned(),
+                count: 1,
+            }),
+        }
+    }
 }
 
 /// A record as stored: the event placed in a chain.
@@ -281,6 +341,7 @@ mod tests {
             latency_us: 10,
             prompt_sha256: None,
             response_sha256: None,
+            content: Default::default(),
         }
     }
 

@@ -41,6 +41,22 @@ pub struct GuardEvent {
     pub action: GuardAction,
     /// How many times.
     pub count: u32,
+    /// Which kind of content it was found in: `text` (message text), `tool_use`, `tool_result`,
+    /// `document`, `image` or `tool_definition`. Omitted on the wire (and in a record's canonical bytes)
+    /// when `text`, so records written before content blocks existed keep their bytes.
+    #[serde(default = "text_source", skip_serializing_if = "is_text_source")]
+    pub source: String,
+}
+
+/// The source of findings in message text.
+pub const TEXT_SOURCE: &str = "text";
+
+fn text_source() -> String {
+    TEXT_SOURCE.to_owned()
+}
+
+fn is_text_source(source: &str) -> bool {
+    source == TEXT_SOURCE
 }
 
 /// Everything the guards did on one call.
@@ -71,11 +87,28 @@ impl GuardReport {
         action: GuardAction,
         count: u32,
     ) {
+        self.record_in(stage, TEXT_SOURCE, kind, entity, action, count);
+    }
+
+    /// [`Self::record`] for findings in another kind of content (`source`, see [`GuardEvent::source`]).
+    pub fn record_in(
+        &mut self,
+        stage: GuardStage,
+        source: &str,
+        kind: &str,
+        entity: &str,
+        action: GuardAction,
+        count: u32,
+    ) {
         if count == 0 {
             return;
         }
         if let Some(event) = self.events.iter_mut().find(|e| {
-            e.stage == stage && e.kind == kind && e.entity == entity && e.action == action
+            e.stage == stage
+                && e.kind == kind
+                && e.entity == entity
+                && e.action == action
+                && e.source == source
         }) {
             event.count = event.count.saturating_add(count);
         } else {
@@ -85,6 +118,7 @@ impl GuardReport {
                 entity: entity.to_owned(),
                 action,
                 count,
+                source: source.to_owned(),
             });
         }
     }

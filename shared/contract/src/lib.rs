@@ -1,7 +1,7 @@
 //! Wire types shared by every Causeway component.
 //!
 //! This crate is the contract between the hub, the spoke agent, the admin CLI and anyone who reads an
-//! evidence pack: the native invoke API and the OpenAI-compatible subset the hub speaks, the error body,
+//! evidence pack: the content model every door and provider maps to, the native invoke API and the OpenAI-compatible subset the hub speaks, the error body,
 //! the model catalog and purposes, what the guards report, and the audit record.
 //!
 //! Constraints: no network, no AWS SDK, no web framework. Every type here is plain data with serde, so it can
@@ -11,6 +11,7 @@
 pub mod api;
 pub mod audit;
 pub mod catalog;
+pub mod content;
 pub mod error;
 pub mod guard;
 pub mod logging;
@@ -19,5 +20,9 @@ pub mod openai;
 pub use api::{InvokeRequest, InvokeResponse, Message, Role, TokenUsage};
 pub use audit::{AuditRecord, Outcome};
 pub use catalog::{Catalog, CatalogError, ModelEntry, ProviderKind, Purpose};
+pub use content::{
+    ContentBlock, DocumentFormat, ImageFormat, ModelStreamEvent, StopReason, ToolChoice,
+    ToolDefinition,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use guard::{GuardAction, GuardEvent, GuardReport, GuardStage};

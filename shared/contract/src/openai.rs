@@ -2,12 +2,12 @@
 //! with `base_url` pointed at the hub.
 //!
 //! Unknown request fields are accepted and ignored (the SDKs send many optional ones), except those that would
-//! change what the call does and that the hub does not support (tools, functions, several choices): those are
-//! refused by the hub with a message naming the field.
+//! change what the call does and that the hub does not support (legacy `functions`, several choices, remote
+//! image URLs, uploaded file ids): those are refused by the hub with a message naming the field.
 
 use serde::{Deserialize, Serialize};
 
-/// Message content: a string, or a list of typed parts of which only `text` is supported.
+/// Message content: a string, or a list of typed parts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ChatContent {
@@ -17,25 +17,109 @@ pub enum ChatContent {
     Parts(Vec<ChatContentPart>),
 }
 
-/// One typed content part.
+/// One typed content part: `text`, `image_url` (a `data:` URI) or `file` (`file_data`, a `data:` URI).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatContentPart {
-    /// `text` is the only supported type.
+    /// The part type.
     #[serde(rename = "type")]
     pub kind: String,
     /// The text, for `text` parts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The image, for `image_url` parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<ChatImageUrl>,
+    /// The file, for `file` parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<ChatFile>,
+}
+
+/// `image_url` of an image part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatImageUrl {
+    /// A `data:image/...;base64,...` URI (remote URLs are refused: the hub fetches nothing for a caller).
+    pub url: String,
+    /// `auto`, `low` or `high`; accepted and not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `file` of a file part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatFile {
+    /// The file as a `data:<media type>;base64,...` URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_data: Option<String>,
+    /// An uploaded file's id; not supported (the hub keeps no files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    /// The file name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
+
+/// A tool call the model made, in an assistant message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatToolCall {
+    /// The call id; the `tool` message with the result carries it as `tool_call_id`.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function called.
+    pub function: ChatFunctionCall,
+}
+
+/// The function of a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatFunctionCall {
+    /// The function name.
+    pub name: String,
+    /// The arguments: a JSON object serialised as a string.
+    pub arguments: String,
 }
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// `system`, `developer`, `user` or `assistant`.
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: String,
     /// The content.
     #[serde(default)]
     pub content: Option<ChatContent>,
+    /// Tool calls of an assistant message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ChatToolCall>>,
+    /// For `tool` messages: the call this is the result of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatTool {
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function.
+    #[serde(default)]
+    pub function: Option<ChatFunction>,
+}
+
+/// A function definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatFunction {
+    /// The function name.
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments; an empty object schema when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+    /// Strict schema adherence; accepted and passed on as a hint only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
 }
 
 /// `response_format`.
@@ -93,10 +177,16 @@ pub struct ChatCompletionRequest {
     /// Number of choices; only 1 is supported.
     #[serde(default)]
     pub n: Option<u32>,
-    /// Tool definitions; not supported.
+    /// Tools the model may call.
     #[serde(default)]
-    pub tools: Option<serde_json::Value>,
-    /// Legacy function definitions; not supported.
+    pub tools: Option<Vec<ChatTool>>,
+    /// `none`, `auto`, `required`, or `{"type":"function","function":{"name":…}}`.
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
+    /// Whether the model may call several tools in one answer; `false` is passed on as a single-call hint.
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// Legacy function definitions; refused with a message pointing to `tools`.
     #[serde(default)]
     pub functions: Option<serde_json::Value>,
 }
@@ -117,8 +207,11 @@ pub struct ChatUsage {
 pub struct ChatAnswerMessage {
     /// Always `assistant`.
     pub role: String,
-    /// The answer text.
-    pub content: String,
+    /// The answer text; `null` when the model only called tools.
+    pub content: Option<String>,
+    /// The model's tool calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ChatToolCall>>,
 }
 
 /// One choice.
@@ -128,7 +221,7 @@ pub struct ChatChoice {
     pub index: u32,
     /// The answer.
     pub message: ChatAnswerMessage,
-    /// `stop`, `length` or `content_filter`.
+    /// `stop`, `length`, `tool_calls` or `content_filter`.
     pub finish_reason: String,
 }
 
@@ -171,6 +264,35 @@ pub struct ChatDelta {
     /// Text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Tool-call fragments: the first for a call carries its index, id and name, later ones argument text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ChatToolCallDelta>>,
+}
+
+/// A streamed fragment of a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatToolCallDelta {
+    /// The call's position among the answer's tool calls.
+    pub index: u32,
+    /// The call id, on its first fragment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `function`, on its first fragment.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name (first fragment) and argument text.
+    pub function: ChatFunctionDelta,
+}
+
+/// A streamed fragment of a function call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatFunctionDelta {
+    /// The function name, on the first fragment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// More argument text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
 }
 
 /// One streamed choice.

@@ -67,10 +67,7 @@ fn check_input(c: &mut Criterion) {
     let engine = engine();
     let mut group = c.benchmark_group("check_input");
     for (name, size) in SIZES {
-        let messages = vec![Message {
-            role: Role::User,
-            content: mixed_text(size),
-        }];
+        let messages = vec![Message::text(Role::User, mixed_text(size))];
         // Sanity: the text is guarded (masked), not blocked, so the whole input is processed.
         let mut report = GuardReport::default();
         assert!(engine.check_input(&messages, &mut report).blocked.is_none());

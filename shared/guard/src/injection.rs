@@ -60,7 +60,11 @@ fn weight(name: &str) -> f32 {
 /// Signal counts for one input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Signals {
+    /// Signals in message text.
     pub(crate) counts: BTreeMap<&'static str, u32>,
+    /// Signals in other content (tool results, documents, tool definitions), by source; they count towards
+    /// the same score and are reported with their source.
+    pub(crate) by_source: BTreeMap<String, BTreeMap<&'static str, u32>>,
 }
 
 impl Signals {
@@ -71,10 +75,29 @@ impl Signals {
         }
     }
 
-    /// The combined score in `[0, 1]`.
+    /// Adds the signals found in `source` content.
+    pub(crate) fn merge_from(&mut self, source: &str, other: Signals) {
+        if other.counts.is_empty() {
+            return;
+        }
+        let counts = self.by_source.entry(source.to_owned()).or_default();
+        for (name, count) in other.counts {
+            let entry = counts.entry(name).or_insert(0);
+            *entry = entry.saturating_add(count);
+        }
+    }
+
+    /// The combined score in `[0, 1]` over every source.
     pub(crate) fn score(&self) -> f32 {
+        let mut all = self.counts.clone();
+        for counts in self.by_source.values() {
+            for (name, count) in counts {
+                let entry = all.entry(name).or_insert(0);
+                *entry = entry.saturating_add(*count);
+            }
+        }
         let mut clean = 1.0_f32;
-        for (name, count) in &self.counts {
+        for (name, count) in &all {
             let w = weight(name);
             clean *= 1.0 - w;
             let extra = count.saturating_sub(1).min(3);

@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+mod document;
 mod engine;
 mod grounding;
 mod injection;
@@ -36,15 +37,19 @@ mod stream;
 mod words;
 
 #[cfg(test)]
+mod content_tests;
+#[cfg(test)]
 mod tests;
 
+pub use document::{DocumentError, ExtractedText, extract_text};
 pub use engine::{
-    AssembledPrompt, GuardEngine, InputVerdict, OutputVerdict, ScanFinding, TextScan,
+    AssembledPrompt, GuardEngine, InputVerdict, OutputBlocks, OutputVerdict, ScanFinding, TextScan,
 };
 pub use grounding::grounding_score;
 pub use pii::Finding;
 pub use profile::{
-    EntityType, GuardProfile, InjectionPolicy, OutputPolicy, PiiPolicy, ProfileError, Topic,
+    ContentPolicy, ContentRule, EntityType, GuardProfile, InjectionPolicy, OutputPolicy, PiiPolicy,
+    ProfileError, Topic,
 };
 pub use pseudonym::PseudonymMap;
 pub use schema::{SchemaError, check_schema, validate_structured};

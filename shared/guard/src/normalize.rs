@@ -32,12 +32,24 @@ impl Stripped {
 
     /// Records the counts as `normalization` events with action `strip`.
     pub(crate) fn record(&self, stage: GuardStage, report: &mut GuardReport) {
+        self.record_in(stage, causeway_contract::guard::TEXT_SOURCE, report);
+    }
+
+    /// [`Self::record`] for characters removed from `source` content.
+    pub(crate) fn record_in(&self, stage: GuardStage, source: &str, report: &mut GuardReport) {
         for (entity, count) in [
             ("zero_width", self.zero_width),
             ("bidi_control", self.bidi),
             ("tag_character", self.tags),
         ] {
-            report.record(stage, "normalization", entity, GuardAction::Strip, count);
+            report.record_in(
+                stage,
+                source,
+                "normalization",
+                entity,
+                GuardAction::Strip,
+                count,
+            );
         }
     }
 }

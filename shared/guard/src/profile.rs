@@ -114,6 +114,91 @@ pub struct GuardProfile {
     /// Checks on the model's answer.
     #[serde(default)]
     pub output: OutputPolicy,
+    /// What a call may carry besides text: images, documents, tools.
+    #[serde(default)]
+    pub content: ContentPolicy,
+}
+
+/// Allow or block a kind of content the guards cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentRule {
+    /// Let it through; the guard report and the audit record count it.
+    Allow,
+    /// Refuse the call.
+    Block,
+}
+
+/// What a call may carry besides text. Images cannot be scanned for text; documents are scanned through
+/// their extracted text, and a document whose text cannot be extracted is "unscanned".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentPolicy {
+    /// Images: `allow` (counted) or `block`.
+    #[serde(default = "default_images")]
+    pub images: ContentRule,
+    /// Documents whose text cannot be extracted (corrupt, scanned images, legacy formats): `block` or
+    /// `allow` (sent unscanned; the guard report and the audit record say so).
+    #[serde(default = "default_unscanned_documents")]
+    pub unscanned_documents: ContentRule,
+    /// Most images in one call.
+    #[serde(default = "default_max_images")]
+    pub max_images: u32,
+    /// Largest image, in bytes.
+    #[serde(default = "default_max_image_bytes")]
+    pub max_image_bytes: u64,
+    /// Most documents in one call.
+    #[serde(default = "default_max_documents")]
+    pub max_documents: u32,
+    /// Largest document, in bytes.
+    #[serde(default = "default_max_document_bytes")]
+    pub max_document_bytes: u64,
+    /// Most tool definitions in one call.
+    #[serde(default = "default_max_tools")]
+    pub max_tools: u32,
+}
+
+impl Default for ContentPolicy {
+    fn default() -> Self {
+        ContentPolicy {
+            images: default_images(),
+            unscanned_documents: default_unscanned_documents(),
+            max_images: default_max_images(),
+            max_image_bytes: default_max_image_bytes(),
+            max_documents: default_max_documents(),
+            max_document_bytes: default_max_document_bytes(),
+            max_tools: default_max_tools(),
+        }
+    }
+}
+
+fn default_images() -> ContentRule {
+    ContentRule::Allow
+}
+
+fn default_unscanned_documents() -> ContentRule {
+    ContentRule::Block
+}
+
+// The limits default to Amazon Bedrock Converse's: 20 images of up to 3.75 MB, 5 documents of up to 4.5 MB.
+fn default_max_images() -> u32 {
+    20
+}
+
+fn default_max_image_bytes() -> u64 {
+    3_750_000
+}
+
+fn default_max_documents() -> u32 {
+    5
+}
+
+fn default_max_document_bytes() -> u64 {
+    4_500_000
+}
+
+fn default_max_tools() -> u32 {
+    128
 }
 
 /// What to do with each PII entity type.
