@@ -117,6 +117,9 @@ pub fn run(command: PolicyCommand, output: Output, out: &mut dyn Write) -> Resul
         spoke_account: &spoke_account,
         ou: &ou,
         application: &application,
+        tools: &[],
+        has_images: false,
+        has_documents: false,
     });
     let verdict = if decision.is_allowed() {
         "allow"

@@ -60,6 +60,7 @@ fn event(n: u128, user: &str, minute: i64) -> AuditEvent {
         latency_us: 1,
         prompt_sha256: None,
         response_sha256: None,
+        content: Default::default(),
     }
 }
 

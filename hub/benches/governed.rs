@@ -29,10 +29,7 @@ fn prompt() -> String {
 
 fn guard(c: &mut Criterion) {
     let engine = causeway_hub::guardrails::load_engine(None).unwrap();
-    let messages = vec![Message {
-        role: Role::User,
-        content: prompt(),
-    }];
+    let messages = vec![Message::text(Role::User, prompt())];
     let mut group = c.benchmark_group("guard");
     group.throughput(Throughput::Bytes(prompt().len() as u64));
     group.bench_function("check_input_3kb", |b| {

@@ -94,6 +94,9 @@ pub struct Overrides {
     pub registry: Option<Arc<dyn SpokeRegistry>>,
     /// The budget counter store. Default: per `budgets.store`.
     pub budget_store: Option<Arc<dyn BudgetStore>>,
+    /// The model provider serving `bedrock` catalog entries. Default: Amazon Bedrock Runtime, when
+    /// `providers.bedrock` is configured.
+    pub bedrock_invoker: Option<Arc<dyn ModelInvoker>>,
 }
 
 /// The hub cannot start.
@@ -298,6 +301,7 @@ pub async fn build_state(
         .enabled
         .then(|| Arc::new(LocalModel) as Arc<dyn ModelInvoker>);
     let bedrock: Option<Arc<dyn ModelInvoker>> = match &config.providers.bedrock {
+        _ if overrides.bedrock_invoker.is_some() => overrides.bedrock_invoker.clone(),
         Some(section) => {
             let base = match overrides.aws {
                 Some(sdk) => sdk,

@@ -10,6 +10,7 @@
 
 use causeway_audit::Payload;
 use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
+use causeway_contract::content::{ToolChoice, ToolDefinition};
 use causeway_contract::{GuardReport, Message, TokenUsage};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -17,24 +18,33 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::{ApiError, HubError};
-use crate::governed::CallMeta;
+use crate::governed::{CallMeta, Refusal};
 use crate::invoke::ModelCall;
 
 /// The prompt exactly as sent to the model, in the form stored as the payload's `prompt` and hashed into
-/// `prompt_sha256`: compact JSON `{"model_id":…,"system":[…],"messages":[{"role":…,"content":…}],
-/// "max_tokens":…}`, keys in that order.
+/// `prompt_sha256`: compact JSON `{"model_id":…,"system":[…],"messages":[{"role":…,"content":[blocks]}],
+/// "tools":[…],"tool_choice":…,"max_tokens":…}`, keys in that order. Blocks are the native content blocks
+/// (`{"type":"text","text":…}`, images and documents with their bytes in standard base64, tool uses and
+/// results); `tools` and `tool_choice` are left out when the call offers no tools. This one encoding covers
+/// every block, so `prompt_sha256` commits to images, documents and tool traffic too.
 pub fn prompt_text(call: &ModelCall) -> String {
     #[derive(Serialize)]
     struct Prompt<'a> {
         model_id: &'a str,
         system: &'a [String],
         messages: &'a [Message],
+        #[serde(skip_serializing_if = "<[ToolDefinition]>::is_empty")]
+        tools: &'a [ToolDefinition],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_choice: Option<&'a ToolChoice>,
         max_tokens: u32,
     }
     serde_json::to_string(&Prompt {
         model_id: &call.model_id,
         system: &call.system,
         messages: &call.messages,
+        tools: &call.tools,
+        tool_choice: call.tool_choice.as_ref(),
         max_tokens: call.max_tokens,
     })
     // Strings, integers and enums only: serialisation cannot fail.
@@ -87,6 +97,7 @@ pub fn draft(state: &AppState, meta: &CallMeta, model_alias: &str, purpose: &str
         latency_us: 0,
         prompt_sha256: None,
         response_sha256: None,
+        content: Default::default(),
     }
 }
 
@@ -160,10 +171,13 @@ pub async fn refuse(
     state: &AppState,
     meta: &CallMeta,
     mut event: AuditEvent,
-    outcome: Outcome,
-    reasons: Vec<String>,
-    error: HubError,
+    refusal: Refusal,
 ) -> ApiError {
+    let Refusal {
+        outcome,
+        reasons,
+        error,
+    } = refusal;
     event.outcome = outcome;
     event.error_code = Some(error.code().as_str().to_owned());
     event.reasons.extend(reasons);

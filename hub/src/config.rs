@@ -55,7 +55,7 @@ impl Default for DataDir {
 pub struct ServerConfig {
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// Largest request body accepted, in bytes. Default 1 MiB.
+    /// Largest request body accepted, in bytes. Default 8 MiB, room for a few images or documents (as base64) in one call.
     pub max_body_bytes: usize,
     /// Seconds a whole request may take, model call included. Default 120.
     pub request_timeout_secs: u64,
@@ -65,7 +65,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: 8 * 1024 * 1024,
             request_timeout_secs: 120,
         }
     }

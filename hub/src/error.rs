@@ -37,6 +37,10 @@ pub enum HubError {
     /// 413: the body exceeds `server.max_body_bytes`.
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// 413: an image or document is larger than the guard profile allows; the message names the block and
+    /// the limit.
+    #[error("{0}")]
+    ContentTooLarge(String),
     /// 415: the body is not declared as JSON.
     #[error("request body must be JSON (`content-type: application/json`)")]
     UnsupportedMediaType,
@@ -76,7 +80,7 @@ impl HubError {
             Self::ModelNotFound(_) => ErrorCode::ModelNotFound,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
-            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::PayloadTooLarge(_) | Self::ContentTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::BudgetExceeded { .. } => ErrorCode::BudgetExceeded,
             Self::ModelError(_) => ErrorCode::ModelError,

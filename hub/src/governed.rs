@@ -1,6 +1,19 @@
-//! The governed request path. Every model call, whatever door it came in by, passes these stages in order:
-//! validate → resolve purpose and model → authorize (Cedar) → budget → input guard and prompt assembly →
-//! invoke → output guard → audit. Each refusal is audited like an answer.
+//! The governed request path. Every model call, whatever door it came in by, enters through [`call`] and
+//! passes these stages in order, each a plain function over our own types returning `Result<_, Refusal>`:
+//!
+//! 1. `validate`: the request's shape and the profile's content limits (400 / 413, not audited: nothing
+//!    was asked of the hub yet);
+//! 2. `admit`: declared purpose, model alias, the spoke's allowed models, Cedar (with the tools, images and
+//!    documents the call carries), a configured provider;
+//! 3. `guard_input`: every block through the input guard, then the prompt assembled;
+//! 4. `reserve`: the worst case of the call reserved against every budget;
+//! 5. invoke the model (complete, or streamed);
+//! 6. `guard_output`: text and tool-call arguments through the output guard, the response schema, the
+//!    grounding score (streamed answers: `run_stream`, chunk by chunk);
+//! 7. record: the audit record of the answer.
+//!
+//! A [`Refusal`] carries the outcome, the audit reasons and the caller's error; [`call`] records it with the
+//! fields the stages filled in so far, so every ending is audited by one recorder.
 //!
 //! INVARIANT: no answer leaves the hub before its audit record is durable. For a complete answer that is the
 //! `answered` record. For a streamed answer it is the `stream_started` record, written before the first byte;
@@ -10,23 +23,27 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
+use causeway_audit::Payload;
+use causeway_contract::audit::{AuditEvent, BlockCount, ContentSummary, Outcome};
 use causeway_contract::catalog::{ModelEntry, ProviderKind};
+use causeway_contract::content::ContentBlock;
 use causeway_contract::{
     GuardAction, GuardReport, GuardStage, InvokeRequest, InvokeResponse, Message, Role, TokenUsage,
 };
-use causeway_guard::{PseudonymMap, StreamStep};
+use causeway_guard::{ContentPolicy, PseudonymMap, StreamStep};
 use causeway_policy::{AccessRequest, PolicyBundle};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::audit::{apply_guards, draft, record, refuse};
+use crate::audit::{apply_guards, draft, record_with_payload, refuse};
 use crate::auth::Caller;
 use crate::budget::{BudgetRefusal, BudgetSubjects, Reservation, Usage};
 use crate::error::{ApiError, HubError};
-use crate::invoke::{InvokeError, ModelCall, ModelInvoker, StopReason, StreamEvent};
+use crate::invoke::{
+    InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
+};
 
 /// Everything about a call that is not in its body.
 #[derive(Debug, Clone)]
@@ -47,55 +64,272 @@ pub struct CallMeta {
     pub started: Instant,
 }
 
-/// A call that passed every check before the model.
-struct Prepared {
-    alias: String,
-    entry: ModelEntry,
-    invoker: Arc<dyn ModelInvoker>,
-    call: ModelCall,
-    pseudonyms: PseudonymMap,
-    report: GuardReport,
-    reservation: Reservation,
-    event: AuditEvent,
+/// Why a call ended without an answer: the outcome and reasons of its audit record and the caller's error.
+///
+/// One type for every stage, so a stage refuses with `?` and [`call`] writes the record.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The record's outcome.
+    pub outcome: Outcome,
+    /// The record's reasons (policy ids, guard rules, budget names, error kinds; never prompt text).
+    pub reasons: Vec<String>,
+    /// What the caller gets.
+    pub error: HubError,
 }
 
-fn validate(req: &InvokeRequest) -> Result<(), HubError> {
+impl Refusal {
+    fn new(outcome: Outcome, reason: impl Into<String>, error: HubError) -> Self {
+        Self {
+            outcome,
+            reasons: vec![reason.into()],
+            error,
+        }
+    }
+
+    /// A model call that failed (`Some(error)`) or timed out (`None`) before answering.
+    fn invoke_failed(alias: &str, error: Option<InvokeError>, timeout: Duration) -> Self {
+        let (error, reason) = match error {
+            Some(err) => invoke_error(alias, &err),
+            None => (
+                HubError::Timeout(format!(
+                    "model `{alias}` did not answer within {} s",
+                    timeout.as_secs()
+                )),
+                "provider_timeout",
+            ),
+        };
+        Self::new(Outcome::Failed, reason, error)
+    }
+}
+
+/// How the caller wants the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// One complete answer.
+    Complete,
+    /// Streamed as it is produced.
+    Stream,
+}
+
+/// A governed answer: complete, or a stream that has started.
+#[derive(Debug)]
+pub enum Governed {
+    /// The complete answer; its record is durable.
+    Complete(Box<InvokeResponse>),
+    /// A started stream; its opening record is durable.
+    Stream(GovernedStream),
+}
+
+/// How a call ended before an answer: refused (to be recorded), or the audit store failed (nothing more can
+/// be recorded; the caller gets the 503).
+enum Ending {
+    Refused(Refusal),
+    Unrecorded(ApiError),
+}
+
+impl From<Refusal> for Ending {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
+/// Runs one governed call.
+///
+/// # Errors
+///
+/// The caller's error, carrying the audit id of the refusal's record; a 503 `audit_unavailable` when the
+/// record could not be written.
+pub async fn call(
+    state: &Arc<AppState>,
+    meta: CallMeta,
+    req: InvokeRequest,
+    delivery: Delivery,
+) -> Result<Governed, ApiError> {
+    validate(&req, &state.guard.profile().content, delivery)?;
+    let mut event = draft(state, &meta, &req.model, &req.purpose);
+    match govern(state, &meta, req, delivery, &mut event).await {
+        Ok(governed) => Ok(governed),
+        Err(Ending::Refused(refusal)) => Err(refuse(state, &meta, event, refusal).await),
+        Err(Ending::Unrecorded(err)) => Err(err),
+    }
+}
+
+async fn govern(
+    state: &Arc<AppState>,
+    meta: &CallMeta,
+    req: InvokeRequest,
+    delivery: Delivery,
+    event: &mut AuditEvent,
+) -> Result<Governed, Ending> {
+    event.content = summarize(&req);
+    let admitted = admit(state, meta, &req, event)?;
+    let guarded = guard_input(state, meta, &req, &admitted, event)?;
+    let reservation = reserve(state, meta, &guarded.call, &admitted.entry).await?;
+    let timeout = Duration::from_secs(state.config.providers.timeout_secs);
+    match delivery {
+        Delivery::Complete => {
+            let outcome =
+                tokio::time::timeout(timeout, admitted.invoker.invoke(&guarded.call)).await;
+            let reply = match outcome {
+                Ok(Ok(reply)) => reply,
+                other => {
+                    state.budgets.release(reservation).await;
+                    let err = other.map_or(None, Result::err);
+                    return Err(Refusal::invoke_failed(&admitted.alias, err, timeout).into());
+                }
+            };
+            state
+                .budgets
+                .settle(reservation, used(&admitted.entry, reply.usage))
+                .await;
+            event.usage = reply.usage;
+            event.cost_micro_usd = admitted
+                .entry
+                .cost_micro_usd(reply.usage.input_tokens, reply.usage.output_tokens);
+            let answer = guard_output(
+                state,
+                &req,
+                guarded.pseudonyms,
+                guarded.report,
+                reply,
+                event,
+            )?;
+            record_answer(state, meta, admitted, &guarded.call, answer, event.clone())
+                .await
+                .map(|answer| Governed::Complete(Box::new(answer)))
+                .map_err(Ending::Unrecorded)
+        }
+        Delivery::Stream => {
+            let outcome =
+                tokio::time::timeout(timeout, admitted.invoker.invoke_stream(&guarded.call)).await;
+            let stream = match outcome {
+                Ok(Ok(stream)) => stream,
+                other => {
+                    state.budgets.release(reservation).await;
+                    let err = other.map_or(None, Result::err);
+                    return Err(Refusal::invoke_failed(&admitted.alias, err, timeout).into());
+                }
+            };
+            // INVARIANT: the opening record is durable before the first byte of the answer.
+            let mut opening = event.clone();
+            opening.outcome = Outcome::StreamStarted;
+            let audit_id = match record_with_payload(state, meta, opening, None).await {
+                Ok(id) => id,
+                Err(err) => {
+                    state.budgets.release(reservation).await;
+                    return Err(Ending::Unrecorded(err));
+                }
+            };
+            let (tx, items) = mpsc::channel(32);
+            let development_model = admitted.invoker.is_development();
+            let model = admitted.alias.clone();
+            let task = StreamTask {
+                state: state.clone(),
+                meta: meta.clone(),
+                event: event.clone(),
+                alias: admitted.alias,
+                entry: admitted.entry,
+                prompt: crate::audit::prompt_text(&guarded.call),
+                prompt_estimate: prompt_tokens(&guarded.call),
+                report: guarded.report,
+                reservation,
+                timeout,
+            };
+            crate::spawn(run_stream(task, guarded.pseudonyms, stream, tx));
+            Ok(Governed::Stream(GovernedStream {
+                audit_id,
+                development_model,
+                model,
+                items,
+            }))
+        }
+    }
+}
+
+// === validate ===
+
+/// The request's shape and the guard profile's content limits. Runs before anything is recorded.
+fn validate(
+    req: &InvokeRequest,
+    limits: &ContentPolicy,
+    delivery: Delivery,
+) -> Result<(), HubError> {
+    let invalid = |message: String| Err(HubError::InvalidRequest(message));
     if req.model.trim().is_empty() {
-        return Err(HubError::InvalidRequest(
-            "`model` must not be empty".to_owned(),
-        ));
+        return invalid("`model` must not be empty".to_owned());
     }
     if req.purpose.trim().is_empty() {
-        return Err(HubError::InvalidRequest(
-            "`purpose` must not be empty".to_owned(),
-        ));
+        return invalid("`purpose` must not be empty".to_owned());
     }
     if req.messages.is_empty() {
-        return Err(HubError::InvalidRequest(
-            "`messages` must contain at least one message".to_owned(),
-        ));
+        return invalid("`messages` must contain at least one message".to_owned());
     }
     if !req.messages.iter().any(|m| m.role == Role::User) {
-        return Err(HubError::InvalidRequest(
-            "`messages` must contain a `user` message".to_owned(),
+        return invalid("`messages` must contain a `user` message".to_owned());
+    }
+    let mut images = 0_u32;
+    let mut documents = 0_u32;
+    for (i, message) in req.messages.iter().enumerate() {
+        if message.content.is_empty() {
+            return invalid(format!("`messages[{i}].content` must not be empty"));
+        }
+        for (j, block) in message.content.iter().enumerate() {
+            let at = format!("messages[{i}].content[{j}]");
+            check_block(
+                block,
+                message.role,
+                &at,
+                limits,
+                &mut images,
+                &mut documents,
+            )?;
+        }
+    }
+    if images > limits.max_images {
+        return invalid(format!(
+            "the call carries {images} images; the limit is {}",
+            limits.max_images
         ));
     }
-    if let Some((i, _)) = req
-        .messages
-        .iter()
-        .enumerate()
-        .find(|(_, m)| m.content.trim().is_empty())
+    if documents > limits.max_documents {
+        return invalid(format!(
+            "the call carries {documents} documents; the limit is {}",
+            limits.max_documents
+        ));
+    }
+    if req.tools.len() > usize::try_from(limits.max_tools).unwrap_or(usize::MAX) {
+        return invalid(format!(
+            "`tools` offers {} tools; the limit is {}",
+            req.tools.len(),
+            limits.max_tools
+        ));
+    }
+    for (i, tool) in req.tools.iter().enumerate() {
+        tool.check()
+            .or_else(|problem| invalid(format!("`tools[{i}]`: {problem}")))?;
+        if req.tools[..i].iter().any(|t| t.name == tool.name) {
+            return invalid(format!(
+                "`tools[{i}]`: tool `{}` is offered twice",
+                tool.name
+            ));
+        }
+    }
+    if let Some(causeway_contract::ToolChoice::Tool { name }) = &req.tool_choice
+        && !req.tools.iter().any(|t| &t.name == name)
     {
-        return Err(HubError::InvalidRequest(format!(
-            "`messages[{i}].content` must not be empty"
-        )));
+        return invalid(format!(
+            "`tool_choice` names tool `{name}`, which `tools` does not offer"
+        ));
     }
     if req.max_tokens == Some(0) {
-        return Err(HubError::InvalidRequest(
-            "`max_tokens` must be at least 1".to_owned(),
-        ));
+        return invalid("`max_tokens` must be at least 1".to_owned());
     }
     if let Some(schema) = &req.response_schema {
+        if delivery == Delivery::Stream {
+            return invalid(
+                "structured output (`response_format` with a JSON schema) cannot be streamed; set `stream` to false".into(),
+            );
+        }
         causeway_guard::check_schema(schema).map_err(|e| {
             HubError::InvalidRequest(format!("`response_schema` is not a valid JSON Schema: {e}"))
         })?;
@@ -106,12 +340,933 @@ fn validate(req: &InvokeRequest) -> Result<(), HubError> {
             .enumerate()
             .find(|(_, c)| c.trim().is_empty())
     {
-        return Err(HubError::InvalidRequest(format!(
-            "`context[{i}]` must not be empty"
-        )));
+        return invalid(format!("`context[{i}]` must not be empty"));
     }
     Ok(())
 }
+
+fn check_block(
+    block: &ContentBlock,
+    role: Role,
+    at: &str,
+    limits: &ContentPolicy,
+    images: &mut u32,
+    documents: &mut u32,
+) -> Result<(), HubError> {
+    let invalid = |message: String| Err(HubError::InvalidRequest(message));
+    match block {
+        ContentBlock::Text { text } if text.trim().is_empty() => {
+            invalid(format!("`{at}.text` must not be empty"))
+        }
+        ContentBlock::Text { .. } => Ok(()),
+        ContentBlock::Image { data, .. } => {
+            *images += 1;
+            if role == Role::System {
+                return invalid(format!(
+                    "`{at}`: images are not allowed in `system` messages"
+                ));
+            }
+            if data.0.is_empty() {
+                return invalid(format!("`{at}.data` must not be empty"));
+            }
+            let size = u64::try_from(data.0.len()).unwrap_or(u64::MAX);
+            if size > limits.max_image_bytes {
+                return Err(HubError::ContentTooLarge(format!(
+                    "`{at}` is an image of {size} bytes; the limit is {} bytes",
+                    limits.max_image_bytes
+                )));
+            }
+            Ok(())
+        }
+        ContentBlock::Document { name, data, .. } => {
+            *documents += 1;
+            if role == Role::System {
+                return invalid(format!(
+                    "`{at}`: documents are not allowed in `system` messages"
+                ));
+            }
+            if name.trim().is_empty() || name.len() > 200 {
+                return invalid(format!("`{at}.name` must be 1 to 200 characters"));
+            }
+            if data.0.is_empty() {
+                return invalid(format!("`{at}.data` must not be empty"));
+            }
+            let size = u64::try_from(data.0.len()).unwrap_or(u64::MAX);
+            if size > limits.max_document_bytes {
+                return Err(HubError::ContentTooLarge(format!(
+                    "`{at}` is a document of {size} bytes; the limit is {} bytes",
+                    limits.max_document_bytes
+                )));
+            }
+            Ok(())
+        }
+        ContentBlock::ToolUse { id, name, input } => {
+            if role != Role::Assistant {
+                return invalid(format!("`{at}`: tool calls belong in `assistant` messages"));
+            }
+            if id.trim().is_empty() || name.trim().is_empty() {
+                return invalid(format!("`{at}` needs an `id` and a `name`"));
+            }
+            if !input.is_object() {
+                return invalid(format!("`{at}.input` must be a JSON object"));
+            }
+            Ok(())
+        }
+        ContentBlock::ToolResult {
+            tool_use_id,
+            content,
+            ..
+        } => {
+            if role != Role::User {
+                return invalid(format!(
+                    "`{at}`: tool results belong in `user` messages (OpenAI: `tool` messages)"
+                ));
+            }
+            if tool_use_id.trim().is_empty() {
+                return invalid(format!("`{at}.tool_use_id` must not be empty"));
+            }
+            for (k, inner) in content.iter().enumerate() {
+                if matches!(
+                    inner,
+                    ContentBlock::ToolUse { .. } | ContentBlock::ToolResult { .. }
+                ) {
+                    return invalid(format!(
+                        "`{at}.content[{k}]`: a tool result holds text, images or documents"
+                    ));
+                }
+                check_block(
+                    inner,
+                    role,
+                    &format!("{at}.content[{k}]"),
+                    limits,
+                    images,
+                    documents,
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+// === admit ===
+
+/// A call whose purpose, model and policy checks passed.
+struct Admitted {
+    alias: String,
+    entry: ModelEntry,
+    invoker: Arc<dyn ModelInvoker>,
+}
+
+/// What the call carries, for the policy context and the audit record.
+fn carries(messages: &[Message]) -> (bool, bool) {
+    fn walk(blocks: &[ContentBlock], images: &mut bool, documents: &mut bool) {
+        for block in blocks {
+            match block {
+                ContentBlock::Image { .. } => *images = true,
+                ContentBlock::Document { .. } => *documents = true,
+                ContentBlock::ToolResult { content, .. } => walk(content, images, documents),
+                _ => {}
+            }
+        }
+    }
+    let (mut images, mut documents) = (false, false);
+    for message in messages {
+        walk(&message.content, &mut images, &mut documents);
+    }
+    (images, documents)
+}
+
+fn admit(
+    state: &AppState,
+    meta: &CallMeta,
+    req: &InvokeRequest,
+    event: &mut AuditEvent,
+) -> Result<Admitted, Refusal> {
+    let purposes = meta.policy.purposes();
+    if !purposes.contains(&req.purpose) {
+        return Err(Refusal::new(
+            Outcome::Rejected,
+            "unknown_purpose",
+            HubError::InvalidRequest(format!(
+                "unknown purpose `{}`; declare one of {}",
+                req.purpose,
+                purposes.allowed_list()
+            )),
+        ));
+    }
+
+    let user = &meta.caller.user;
+    let Some(entry) = meta.policy.catalog().get(&req.model).cloned() else {
+        let visible = visible_models(state, &meta.caller, &req.purpose, &meta.data_classification);
+        return Err(Refusal::new(
+            Outcome::Rejected,
+            "unknown_model",
+            HubError::ModelNotFound(format!(
+                "unknown model `{}`; models available to you for purpose `{}`: {}",
+                req.model,
+                req.purpose,
+                backticked(&visible)
+            )),
+        ));
+    };
+    event.model_id = Some(entry.model_id.clone());
+    event.model_version = Some(entry.version.clone());
+    event.provider = Some(entry.provider.as_str().to_owned());
+    event.development_model = entry.provider == ProviderKind::Local;
+
+    // The spoke's registration first, then Cedar.
+    let workload = meta.caller.workload.as_ref();
+    if let Some(w) = workload.filter(|w| !w.may_use(&req.model)) {
+        return Err(Refusal::new(
+            Outcome::Denied,
+            "spoke:model_not_allowed",
+            HubError::Forbidden(format!(
+                "spoke account `{}` may not use the model `{}`; its allowed models: {}",
+                w.spoke_account,
+                req.model,
+                backticked(&w.allowed_models)
+            )),
+        ));
+    }
+    let tools: Vec<String> = req.tools.iter().map(|t| t.name.clone()).collect();
+    let (has_images, has_documents) = carries(&req.messages);
+    let decision = meta.policy.authorize(&AccessRequest {
+        user: &user.sub,
+        groups: &user.groups,
+        model_alias: &req.model,
+        purpose: &req.purpose,
+        data_classification: &meta.data_classification,
+        spoke_account: workload.map_or("", |w| w.spoke_account.as_str()),
+        ou: workload.map_or("", |w| w.ou.as_str()),
+        application: workload.map_or("", |w| w.application.as_str()),
+        tools: &tools,
+        has_images,
+        has_documents,
+    });
+    if !decision.is_allowed() {
+        let reasons = decision.audit_reasons();
+        let error = HubError::Forbidden(format!(
+            "policy denies `{}` the model `{}` for purpose `{}` ({})",
+            user.sub,
+            req.model,
+            req.purpose,
+            reasons.join(", ")
+        ));
+        return Err(Refusal {
+            outcome: Outcome::Denied,
+            reasons,
+            error,
+        });
+    }
+    event.reasons = decision.audit_reasons();
+
+    let Some(invoker) = state.invoker_for(entry.provider) else {
+        return Err(Refusal::new(
+            Outcome::Failed,
+            "provider_not_configured",
+            HubError::ModelUnavailable(format!(
+                "model `{}` is served by provider `{}`, which this hub does not have configured",
+                req.model,
+                entry.provider.as_str()
+            )),
+        ));
+    };
+    Ok(Admitted {
+        alias: req.model.clone(),
+        entry,
+        invoker,
+    })
+}
+
+// === guard input ===
+
+/// A call whose prompt passed the input guard and is assembled for the model.
+struct Guarded {
+    call: ModelCall,
+    pseudonyms: PseudonymMap,
+    report: GuardReport,
+}
+
+/// Non-text blocks by kind, for the audit record.
+fn summarize(req: &InvokeRequest) -> ContentSummary {
+    fn walk(blocks: &[ContentBlock], counts: &mut [(u32, u64); 4]) {
+        for block in blocks {
+            let (slot, bytes) = match block {
+                ContentBlock::Text { .. } => continue,
+                ContentBlock::Image { data, .. } => (0, data.0.len()),
+                ContentBlock::Document { data, .. } => (1, data.0.len()),
+                ContentBlock::ToolUse { input, .. } => (2, input.to_string().len()),
+                ContentBlock::ToolResult { content, .. } => {
+                    walk(content, counts);
+                    let text: usize = content
+                        .iter()
+                        .filter_map(ContentBlock::as_text)
+                        .map(str::len)
+                        .sum();
+                    (3, text)
+                }
+            };
+            counts[slot].0 += 1;
+            counts[slot].1 += u64::try_from(bytes).unwrap_or(u64::MAX);
+        }
+    }
+    let mut counts = [(0_u32, 0_u64); 4];
+    for message in &req.messages {
+        walk(&message.content, &mut counts);
+    }
+    ContentSummary {
+        blocks: ["image", "document", "tool_use", "tool_result"]
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, (count, _))| *count > 0)
+            .map(|(kind, (count, bytes))| BlockCount {
+                kind: kind.to_owned(),
+                count,
+                bytes,
+            })
+            .collect(),
+        tools_offered: req.tools.iter().map(|t| t.name.clone()).collect(),
+        tools_called: Vec::new(),
+    }
+}
+
+fn guard_input(
+    state: &AppState,
+    meta: &CallMeta,
+    req: &InvokeRequest,
+    admitted: &Admitted,
+    event: &mut AuditEvent,
+) -> Result<Guarded, Refusal> {
+    // Grounding context is sent to the model as source material, so it is guarded too.
+    let mut messages = req.messages.clone();
+    if let Some(context) = &req.context {
+        let sources = context
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("[{}] {c}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let at = messages
+            .iter()
+            .rposition(|m| m.role == Role::User)
+            .unwrap_or(0);
+        messages.insert(
+            at,
+            Message::text(
+                Role::User,
+                format!("Source passages for the question that follows:\n\n{sources}"),
+            ),
+        );
+    }
+    // The guard stamps its profile name and version on the report.
+    let mut report = GuardReport::default();
+    let verdict = state
+        .guard
+        .check_input_with_tools(&messages, &req.tools, &mut report);
+    apply_guards(event, &report);
+    if let Some(reason) = verdict.blocked {
+        return Err(Refusal::new(
+            Outcome::Blocked,
+            format!("input_guard:{reason}"),
+            HubError::GuardBlocked(format!(
+                "the prompt was blocked by guard profile `{}`: {reason}",
+                report.profile
+            )),
+        ));
+    }
+
+    let nonce = meta.call_id.simple().to_string();
+    let prompt = state.guard.assemble_prompt(&verdict.messages, &nonce);
+    let mut system = prompt.system;
+    if let Some(schema) = &req.response_schema {
+        system.push(format!(
+            "Answer with a single JSON value and nothing else. It must validate against this JSON Schema:\n{schema}"
+        ));
+    }
+    let entry = &admitted.entry;
+    let call = ModelCall {
+        model_id: entry.model_id.clone(),
+        system,
+        messages: prompt.messages,
+        tools: verdict.tools,
+        tool_choice: req.tool_choice.clone(),
+        max_tokens: req
+            .max_tokens
+            .map_or(entry.max_tokens, |m| m.min(entry.max_tokens)),
+        response_schema: req.response_schema.clone(),
+    };
+    Ok(Guarded {
+        call,
+        pseudonyms: verdict.pseudonyms,
+        report,
+    })
+}
+
+// === reserve ===
+
+async fn reserve(
+    state: &AppState,
+    meta: &CallMeta,
+    call: &ModelCall,
+    entry: &ModelEntry,
+) -> Result<Reservation, Refusal> {
+    let user = &meta.caller.user;
+    let workload = meta.caller.workload.as_ref();
+    let subjects = BudgetSubjects {
+        user: &user.sub,
+        application: workload.map(|w| w.application.as_str()),
+        spoke_account: workload.map(|w| w.spoke_account.as_str()),
+        spoke_limits: workload.map(|w| w.limits).unwrap_or_default(),
+    };
+    state
+        .budgets
+        .reserve(&subjects, worst_case(call, entry), now_unix())
+        .await
+        .map_err(|refusal| match &refusal {
+            BudgetRefusal::Exceeded(exceeded) => Refusal::new(
+                Outcome::Throttled,
+                format!("budget:{}", exceeded.budget),
+                HubError::BudgetExceeded {
+                    message: refusal.to_string(),
+                    retry_after_secs: exceeded.retry_after_secs,
+                },
+            ),
+            BudgetRefusal::Unavailable(_) => Refusal::new(
+                Outcome::Failed,
+                "budget_unavailable",
+                HubError::Internal(refusal.to_string()),
+            ),
+        })
+}
+
+/// Tokens an image is counted as before the provider reports real usage: the most a 1.15-megapixel image
+/// costs on Claude models, the largest of the catalog's providers.
+const IMAGE_TOKENS_ESTIMATE: u64 = 1_600;
+
+/// About how many tokens a call's prompt is: four characters per token for text (documents: four bytes of
+/// their text formats, eight bytes of binary formats) and [`IMAGE_TOKENS_ESTIMATE`] per image, tools
+/// included.
+fn prompt_tokens(call: &ModelCall) -> u64 {
+    fn chars(n: usize) -> u64 {
+        u64::try_from(n.div_ceil(4)).unwrap_or(u64::MAX)
+    }
+    fn block_tokens(block: &ContentBlock) -> u64 {
+        match block {
+            ContentBlock::Text { text } => chars(text.len()),
+            ContentBlock::Image { .. } => IMAGE_TOKENS_ESTIMATE,
+            ContentBlock::Document { format, data, .. } if format.is_text() => chars(data.0.len()),
+            ContentBlock::Document { data, .. } => {
+                u64::try_from(data.0.len().div_ceil(8)).unwrap_or(u64::MAX)
+            }
+            ContentBlock::ToolUse { input, .. } => chars(input.to_string().len()),
+            ContentBlock::ToolResult { content, .. } => content.iter().map(block_tokens).sum(),
+        }
+    }
+    let tools: u64 = call
+        .tools
+        .iter()
+        .map(|t| {
+            chars(
+                t.name.len()
+                    + t.description.as_ref().map_or(0, String::len)
+                    + t.input_schema.to_string().len(),
+            )
+        })
+        .sum();
+    let system: u64 = call.system.iter().map(|s| chars(s.len())).sum();
+    let messages: u64 = call
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .map(block_tokens)
+        .sum();
+    system.saturating_add(messages).saturating_add(tools)
+}
+
+/// The worst case of a call: its prompt estimate plus the whole answer allowance, and what that costs at
+/// the catalog's prices. Settlement uses the provider's real usage.
+fn worst_case(call: &ModelCall, entry: &ModelEntry) -> Usage {
+    let input = u32::try_from(prompt_tokens(call)).unwrap_or(u32::MAX);
+    Usage {
+        tokens: u64::from(input) + u64::from(call.max_tokens),
+        cost_micro_usd: entry.cost_micro_usd(input, call.max_tokens),
+    }
+}
+
+/// What a call really used, for settling its reservation.
+fn used(entry: &ModelEntry, usage: TokenUsage) -> Usage {
+    Usage {
+        tokens: u64::from(usage.total()),
+        cost_micro_usd: entry.cost_micro_usd(usage.input_tokens, usage.output_tokens),
+    }
+}
+
+// === guard output ===
+
+/// An answer that passed the output guard.
+struct Answer {
+    content: Vec<ContentBlock>,
+    text: String,
+    structured: Option<serde_json::Value>,
+    stop_reason: StopReason,
+    usage: TokenUsage,
+    report: GuardReport,
+}
+
+fn guard_output(
+    state: &AppState,
+    req: &InvokeRequest,
+    pseudonyms: PseudonymMap,
+    mut report: GuardReport,
+    reply: ModelReply,
+    event: &mut AuditEvent,
+) -> Result<Answer, Refusal> {
+    let output = state
+        .guard
+        .check_output_blocks(&reply.content, &pseudonyms, &mut report);
+    apply_guards(event, &report);
+    if let Some(reason) = output.blocked {
+        return Err(Refusal::new(
+            Outcome::Blocked,
+            format!("output_guard:{reason}"),
+            HubError::GuardBlocked(format!(
+                "the answer was withheld by guard profile `{}`: {reason}",
+                report.profile
+            )),
+        ));
+    }
+    let text: String = output
+        .content
+        .iter()
+        .filter_map(ContentBlock::as_text)
+        .collect();
+    let structured = match &req.response_schema {
+        Some(schema) => match causeway_guard::validate_structured(schema, &text) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                report.record(
+                    GuardStage::Output,
+                    "schema",
+                    "response_schema",
+                    GuardAction::Block,
+                    1,
+                );
+                apply_guards(event, &report);
+                return Err(Refusal::new(
+                    Outcome::Failed,
+                    "schema_mismatch",
+                    HubError::ModelError(format!(
+                        "the model's answer does not match `response_schema`: {e}"
+                    )),
+                ));
+            }
+        },
+        None => None,
+    };
+    if let Some(context) = &req.context {
+        state.guard.check_grounding(&text, context, &mut report);
+    }
+    apply_guards(event, &report);
+    for block in &output.content {
+        if let ContentBlock::ToolUse { name, .. } = block {
+            event.content.count_call(name);
+        }
+    }
+    Ok(Answer {
+        content: output.content,
+        text,
+        structured,
+        stop_reason: reply.stop_reason,
+        usage: reply.usage,
+        report,
+    })
+}
+
+// === record ===
+
+/// The answer as stored in the payload: its text when it is text only, else the compact JSON of its blocks.
+fn answer_payload(content: &[ContentBlock]) -> String {
+    if content
+        .iter()
+        .all(|b| matches!(b, ContentBlock::Text { .. }))
+    {
+        content.iter().filter_map(ContentBlock::as_text).collect()
+    } else {
+        serde_json::to_string(content).unwrap_or_default()
+    }
+}
+
+async fn record_answer(
+    state: &AppState,
+    meta: &CallMeta,
+    admitted: Admitted,
+    call: &ModelCall,
+    answer: Answer,
+    mut event: AuditEvent,
+) -> Result<InvokeResponse, ApiError> {
+    event.outcome = Outcome::Answered;
+    event
+        .reasons
+        .push(format!("stop:{}", answer.stop_reason.as_str()));
+    // INVARIANT: the record is durable before the answer is returned.
+    let payload = Payload {
+        prompt: crate::audit::prompt_text(call),
+        response: answer_payload(&answer.content),
+    };
+    let audit_id = record_with_payload(state, meta, event, Some(payload)).await?;
+    Ok(InvokeResponse {
+        audit_id,
+        model: admitted.alias,
+        model_id: admitted.entry.model_id,
+        development_model: admitted.invoker.is_development(),
+        answer: answer.text,
+        content: answer.content,
+        structured: answer.structured,
+        stop_reason: answer.stop_reason.as_str().to_owned(),
+        usage: answer.usage,
+        guards: answer.report,
+    })
+}
+
+// === streams ===
+
+/// One item of a governed stream.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// Answer text that passed the output guard.
+    Text(String),
+    /// The model starts a tool call (numbered from 0 in the answer).
+    ToolUseStart {
+        /// The call's position among the answer's tool calls.
+        index: u32,
+        /// The call id.
+        id: String,
+        /// The tool's name.
+        name: String,
+    },
+    /// A tool call's arguments, guarded value by value. Sent once per call, when its input is complete.
+    ToolInput {
+        /// The call's position among the answer's tool calls.
+        index: u32,
+        /// The arguments as compact JSON.
+        json: String,
+    },
+    /// The answer ended normally and its closing record is durable.
+    Done {
+        /// Why the model stopped.
+        stop_reason: StopReason,
+        /// Token usage.
+        usage: TokenUsage,
+        /// What the guards did.
+        guards: Box<GuardReport>,
+    },
+    /// The answer ended abnormally; nothing more follows.
+    Failed(ApiError),
+}
+
+/// A governed stream that has started: its `stream_started` record is durable.
+#[derive(Debug)]
+pub struct GovernedStream {
+    /// The `stream_started` record.
+    pub audit_id: Uuid,
+    /// True when the local development model answers.
+    pub development_model: bool,
+    /// The model alias.
+    pub model: String,
+    /// Items, ending with `Done` or `Failed`.
+    pub items: mpsc::Receiver<StreamItem>,
+}
+
+/// Everything the stream's task needs to guard, settle and record the answer.
+struct StreamTask {
+    state: Arc<AppState>,
+    meta: CallMeta,
+    event: AuditEvent,
+    alias: String,
+    entry: ModelEntry,
+    prompt: String,
+    prompt_estimate: u64,
+    report: GuardReport,
+    reservation: Reservation,
+    timeout: Duration,
+}
+
+/// A tool call being streamed: its input is held until complete, then guarded as a whole.
+struct PendingTool {
+    index: u32,
+    id: String,
+    name: String,
+    input: String,
+}
+
+fn output_blocked(profile: &str, reason: &str) -> Refusal {
+    Refusal::new(
+        Outcome::Blocked,
+        format!("output_guard:{reason}"),
+        HubError::GuardBlocked(format!(
+            "the rest of the answer was withheld by guard profile `{profile}`: {reason}"
+        )),
+    )
+}
+
+/// How a stream ended.
+enum StreamEnd {
+    Done(StopReason, TokenUsage),
+    ClientGone,
+    Refused(Refusal),
+}
+
+/// Guards a tool call's complete input and sends it; `Err` ends the stream.
+async fn release_tool(
+    task: &mut StreamTask,
+    pseudonyms: &PseudonymMap,
+    tool: PendingTool,
+    answer: &mut Vec<ContentBlock>,
+    tx: &mpsc::Sender<StreamItem>,
+) -> Result<(), StreamEnd> {
+    let input = if tool.input.trim().is_empty() {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_str(&tool.input).map_err(|_| {
+            StreamEnd::Refused(Refusal::new(
+                Outcome::Failed,
+                "provider_protocol",
+                HubError::ModelError(format!(
+                    "model `{}` streamed tool call arguments that are not JSON",
+                    task.alias
+                )),
+            ))
+        })?
+    };
+    let guarded = task
+        .state
+        .guard
+        .check_output_json(&input, pseudonyms, &mut task.report)
+        .map_err(|reason| StreamEnd::Refused(output_blocked(&task.report.profile, &reason)))?;
+    task.event.content.count_call(&tool.name);
+    let json = guarded.to_string();
+    answer.push(ContentBlock::ToolUse {
+        id: tool.id,
+        name: tool.name,
+        input: guarded,
+    });
+    tx.send(StreamItem::ToolInput {
+        index: tool.index,
+        json,
+    })
+    .await
+    .map_err(|_| StreamEnd::ClientGone)
+}
+
+/// Reads the model's stream, guards it, forwards it, then settles the budget and writes the closing record.
+async fn run_stream(
+    mut task: StreamTask,
+    pseudonyms: PseudonymMap,
+    mut stream: ModelStream,
+    tx: mpsc::Sender<StreamItem>,
+) {
+    let state = task.state.clone();
+    let mut guard = state.guard.output_stream(&pseudonyms);
+    let mut answer: Vec<ContentBlock> = Vec::new();
+    let mut text = String::new();
+    let mut pending: Vec<PendingTool> = Vec::new();
+    let mut emitted_chars = 0_usize;
+    let timeout = task.timeout;
+
+    let end = loop {
+        let item = match tokio::time::timeout(timeout, stream.next()).await {
+            Ok(Some(item)) => item,
+            Ok(None) => {
+                break StreamEnd::Refused(Refusal::new(
+                    Outcome::Failed,
+                    "provider_protocol",
+                    HubError::ModelError(format!(
+                        "model `{}` stream ended without an end event",
+                        task.alias
+                    )),
+                ));
+            }
+            Err(_) => {
+                break StreamEnd::Refused(Refusal::new(
+                    Outcome::Failed,
+                    "provider_timeout",
+                    HubError::Timeout(format!(
+                        "model `{}` stalled for {} s",
+                        task.alias,
+                        timeout.as_secs()
+                    )),
+                ));
+            }
+        };
+        match item {
+            Ok(StreamEvent::TextDelta(delta)) => {
+                let emit = match guard.push(&delta, &mut task.report) {
+                    StreamStep::Emit(emit) => emit,
+                    StreamStep::Blocked(reason) => {
+                        break StreamEnd::Refused(output_blocked(&task.report.profile, &reason));
+                    }
+                };
+                if !emit.is_empty() {
+                    text.push_str(&emit);
+                    emitted_chars += emit.len();
+                    if tx.send(StreamItem::Text(emit)).await.is_err() {
+                        break StreamEnd::ClientGone;
+                    }
+                }
+            }
+            Ok(StreamEvent::ToolUseStart { index, id, name }) => {
+                if tx
+                    .send(StreamItem::ToolUseStart {
+                        index,
+                        id: id.clone(),
+                        name: name.clone(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    break StreamEnd::ClientGone;
+                }
+                pending.push(PendingTool {
+                    index,
+                    id,
+                    name,
+                    input: String::new(),
+                });
+            }
+            Ok(StreamEvent::ToolInputDelta {
+                index,
+                partial_json,
+            }) => {
+                emitted_chars += partial_json.len();
+                match pending.iter_mut().find(|t| t.index == index) {
+                    Some(tool) if tool.input.len() + partial_json.len() <= MAX_TOOL_INPUT_BYTES => {
+                        tool.input.push_str(&partial_json);
+                    }
+                    Some(_) => {
+                        break StreamEnd::Refused(Refusal::new(
+                            Outcome::Failed,
+                            "provider_protocol",
+                            HubError::ModelError(format!(
+                                "model `{}` streamed tool call arguments longer than {MAX_TOOL_INPUT_BYTES} bytes",
+                                task.alias
+                            )),
+                        ));
+                    }
+                    None => {
+                        break StreamEnd::Refused(Refusal::new(
+                            Outcome::Failed,
+                            "provider_protocol",
+                            HubError::ModelError(format!(
+                                "model `{}` streamed input for a tool call it never started",
+                                task.alias
+                            )),
+                        ));
+                    }
+                }
+            }
+            Ok(StreamEvent::Done { stop_reason, usage }) => {
+                match guard.finish(&mut task.report) {
+                    StreamStep::Blocked(reason) => {
+                        break StreamEnd::Refused(output_blocked(&task.report.profile, &reason));
+                    }
+                    StreamStep::Emit(emit) => {
+                        if !emit.is_empty() {
+                            text.push_str(&emit);
+                            if tx.send(StreamItem::Text(emit)).await.is_err() {
+                                break StreamEnd::ClientGone;
+                            }
+                        }
+                    }
+                }
+                if !text.is_empty() {
+                    answer.insert(0, ContentBlock::text(std::mem::take(&mut text)));
+                }
+                let mut ended = None;
+                for tool in std::mem::take(&mut pending) {
+                    if let Err(end) =
+                        release_tool(&mut task, &pseudonyms, tool, &mut answer, &tx).await
+                    {
+                        ended = Some(end);
+                        break;
+                    }
+                }
+                break ended.unwrap_or(StreamEnd::Done(stop_reason, usage));
+            }
+            Err(err) => {
+                let (error, reason) = invoke_error(&task.alias, &err);
+                break StreamEnd::Refused(Refusal::new(Outcome::Failed, reason, error));
+            }
+        }
+    };
+    if !text.is_empty() {
+        answer.insert(0, ContentBlock::text(text));
+    }
+
+    // Settle: the provider's usage when the answer ended normally; otherwise never less than what was
+    // produced (about four characters a token) plus the prompt estimate.
+    // Some providers end a stream without reporting usage; the estimate stands in for it.
+    let usage = match &end {
+        StreamEnd::Done(_, usage) if usage.total() > 0 => *usage,
+        _ => TokenUsage {
+            input_tokens: u32::try_from(task.prompt_estimate).unwrap_or(u32::MAX),
+            output_tokens: u32::try_from(emitted_chars.div_ceil(4)).unwrap_or(u32::MAX),
+        },
+    };
+    let StreamTask {
+        state,
+        meta,
+        event,
+        entry,
+        prompt,
+        report,
+        reservation,
+        ..
+    } = task;
+    state.budgets.settle(reservation, used(&entry, usage)).await;
+    let mut closing = event;
+    closing.id = Uuid::now_v7();
+    closing.usage = usage;
+    closing.cost_micro_usd = entry.cost_micro_usd(usage.input_tokens, usage.output_tokens);
+    apply_guards(&mut closing, &report);
+    let payload = Payload {
+        prompt,
+        response: answer_payload(&answer),
+    };
+    match end {
+        StreamEnd::Done(stop_reason, usage) => {
+            closing.outcome = Outcome::StreamCompleted;
+            closing
+                .reasons
+                .push(format!("stop:{}", stop_reason.as_str()));
+            let item = match record_with_payload(&state, &meta, closing, Some(payload)).await {
+                Ok(_) => StreamItem::Done {
+                    stop_reason,
+                    usage,
+                    guards: Box::new(report),
+                },
+                Err(err) => StreamItem::Failed(err),
+            };
+            let _ = tx.send(item).await;
+        }
+        StreamEnd::ClientGone => {
+            // The caller went away mid-answer: not an error of the hub's, but the record says so.
+            closing.outcome = Outcome::StreamCompleted;
+            closing.reasons.push("client_disconnected".to_owned());
+            if let Err(err) = record_with_payload(&state, &meta, closing, Some(payload)).await {
+                tracing::error!(error = %err.error, "closing record of an abandoned stream failed");
+            }
+        }
+        StreamEnd::Refused(refusal) => {
+            let err = refuse(&state, &meta, closing, refusal).await;
+            let _ = tx.send(StreamItem::Failed(err)).await;
+        }
+    }
+}
+
+/// Longest tool-call input a streamed answer may carry; it is held in memory until complete.
+const MAX_TOOL_INPUT_BYTES: usize = 1024 * 1024;
+
+// === shared helpers ===
 
 /// The aliases `caller` may use for `purpose`, in catalog order.
 pub fn visible_models(
@@ -140,6 +1295,9 @@ pub fn visible_models(
                     spoke_account: workload.map_or("", |w| w.spoke_account.as_str()),
                     ou: workload.map_or("", |w| w.ou.as_str()),
                     application: workload.map_or("", |w| w.application.as_str()),
+                    tools: &[],
+                    has_images: false,
+                    has_documents: false,
                 })
                 .is_allowed()
         })
@@ -157,31 +1315,6 @@ fn backticked(items: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
-}
-
-/// The worst case of a call: about four characters per token for the prompt, plus the whole answer
-/// allowance, and what that costs at the catalog's prices.
-fn worst_case(call: &ModelCall, entry: &ModelEntry) -> Usage {
-    let chars: usize = call.system.iter().map(String::len).sum::<usize>()
-        + call.messages.iter().map(|m| m.content.len()).sum::<usize>();
-    let input = u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX);
-    Usage {
-        tokens: u64::from(input) + u64::from(call.max_tokens),
-        cost_micro_usd: entry.cost_micro_usd(input, call.max_tokens),
-    }
-}
-
-/// What a call really used, for settling its reservation.
-fn used(entry: &ModelEntry, usage: TokenUsage) -> Usage {
-    Usage {
-        tokens: u64::from(usage.total()),
-        cost_micro_usd: entry.cost_micro_usd(usage.input_tokens, usage.output_tokens),
-    }
-}
-
-fn prompt_digest(call: &ModelCall) -> String {
-    // The same bytes the audit store keeps as the payload's prompt.
-    sha256_hex(crate::audit::prompt_text(call).as_bytes())
 }
 
 fn now_unix() -> i64 {
@@ -211,580 +1344,4 @@ fn invoke_error(alias: &str, err: &InvokeError) -> (HubError, &'static str) {
             "provider_protocol",
         ),
     }
-}
-
-/// A model call that failed (`Some(error)`) or timed out (`None`) before answering: give the budget back,
-/// audit the failure, and return the caller's error.
-async fn call_failed(
-    state: &AppState,
-    meta: &CallMeta,
-    event: AuditEvent,
-    reservation: Reservation,
-    alias: &str,
-    error: Option<InvokeError>,
-    timeout: Duration,
-) -> ApiError {
-    state.budgets.release(reservation).await;
-    let (error, reason) = match error {
-        Some(err) => invoke_error(alias, &err),
-        None => (
-            HubError::Timeout(format!(
-                "model `{alias}` did not answer within {} s",
-                timeout.as_secs()
-            )),
-            "provider_timeout",
-        ),
-    };
-    refuse(
-        state,
-        meta,
-        event,
-        Outcome::Failed,
-        vec![reason.into()],
-        error,
-    )
-    .await
-}
-
-async fn prepare(
-    state: &AppState,
-    meta: &CallMeta,
-    req: InvokeRequest,
-) -> Result<Prepared, ApiError> {
-    validate(&req)?;
-    let mut event = draft(state, meta, &req.model, &req.purpose);
-    let purposes = meta.policy.purposes();
-    if !purposes.contains(&req.purpose) {
-        let err = HubError::InvalidRequest(format!(
-            "unknown purpose `{}`; declare one of {}",
-            req.purpose,
-            purposes.allowed_list()
-        ));
-        return Err(refuse(
-            state,
-            meta,
-            event,
-            Outcome::Rejected,
-            vec!["unknown_purpose".into()],
-            err,
-        )
-        .await);
-    }
-
-    let user = &meta.caller.user;
-    let visible = || visible_models(state, &meta.caller, &req.purpose, &meta.data_classification);
-    let Some(entry) = meta.policy.catalog().get(&req.model).cloned() else {
-        let err = HubError::ModelNotFound(format!(
-            "unknown model `{}`; models available to you for purpose `{}`: {}",
-            req.model,
-            req.purpose,
-            backticked(&visible())
-        ));
-        return Err(refuse(
-            state,
-            meta,
-            event,
-            Outcome::Rejected,
-            vec!["unknown_model".into()],
-            err,
-        )
-        .await);
-    };
-    event.model_id = Some(entry.model_id.clone());
-    event.model_version = Some(entry.version.clone());
-    event.provider = Some(entry.provider.as_str().to_owned());
-    event.development_model = entry.provider == ProviderKind::Local;
-
-    // Authorize: the spoke's registration first, then Cedar.
-    let workload = meta.caller.workload.as_ref();
-    if let Some(w) = workload.filter(|w| !w.may_use(&req.model)) {
-        let err = HubError::Forbidden(format!(
-            "spoke account `{}` may not use the model `{}`; its allowed models: {}",
-            w.spoke_account,
-            req.model,
-            backticked(&w.allowed_models)
-        ));
-        return Err(refuse(
-            state,
-            meta,
-            event,
-            Outcome::Denied,
-            vec!["spoke:model_not_allowed".into()],
-            err,
-        )
-        .await);
-    }
-    let decision = meta.policy.authorize(&AccessRequest {
-        user: &user.sub,
-        groups: &user.groups,
-        model_alias: &req.model,
-        purpose: &req.purpose,
-        data_classification: &meta.data_classification,
-        spoke_account: workload.map_or("", |w| w.spoke_account.as_str()),
-        ou: workload.map_or("", |w| w.ou.as_str()),
-        application: workload.map_or("", |w| w.application.as_str()),
-    });
-    if !decision.is_allowed() {
-        let reasons = decision.audit_reasons();
-        let err = HubError::Forbidden(format!(
-            "policy denies `{}` the model `{}` for purpose `{}` ({})",
-            user.sub,
-            req.model,
-            req.purpose,
-            reasons.join(", ")
-        ));
-        return Err(refuse(state, meta, event, Outcome::Denied, reasons, err).await);
-    }
-    event.reasons = decision.audit_reasons();
-
-    let Some(invoker) = state.invoker_for(entry.provider) else {
-        let err = HubError::ModelUnavailable(format!(
-            "model `{}` is served by provider `{}`, which this hub does not have configured",
-            req.model,
-            entry.provider.as_str()
-        ));
-        return Err(refuse(
-            state,
-            meta,
-            event,
-            Outcome::Failed,
-            vec!["provider_not_configured".into()],
-            err,
-        )
-        .await);
-    };
-
-    // Input guard. Grounding context is sent to the model as source material, so it is guarded too.
-    let mut messages = req.messages.clone();
-    if let Some(context) = &req.context {
-        let sources = context
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("[{}] {c}", i + 1))
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        let at = messages
-            .iter()
-            .rposition(|m| m.role == Role::User)
-            .unwrap_or(0);
-        messages.insert(
-            at,
-            Message {
-                role: Role::User,
-                content: format!("Source passages for the question that follows:\n\n{sources}"),
-            },
-        );
-    }
-    // The guard stamps its profile name and version on the report.
-    let mut report = GuardReport::default();
-    let verdict = state.guard.check_input(&messages, &mut report);
-    apply_guards(&mut event, &report);
-    if let Some(reason) = verdict.blocked {
-        let err = HubError::GuardBlocked(format!(
-            "the prompt was blocked by guard profile `{}`: {reason}",
-            report.profile
-        ));
-        return Err(refuse(
-            state,
-            meta,
-            event,
-            Outcome::Blocked,
-            vec![format!("input_guard:{reason}")],
-            err,
-        )
-        .await);
-    }
-
-    let nonce = meta.call_id.simple().to_string();
-    let prompt = state.guard.assemble_prompt(&verdict.messages, &nonce);
-    let mut system = prompt.system;
-    if let Some(schema) = &req.response_schema {
-        system.push(format!(
-            "Answer with a single JSON value and nothing else. It must validate against this JSON Schema:\n{schema}"
-        ));
-    }
-    let call = ModelCall {
-        model_id: entry.model_id.clone(),
-        system,
-        messages: prompt.messages,
-        max_tokens: req
-            .max_tokens
-            .map_or(entry.max_tokens, |m| m.min(entry.max_tokens)),
-        response_schema: req.response_schema.clone(),
-    };
-    event.prompt_sha256 = Some(prompt_digest(&call));
-
-    // Budget: reserve the worst case now, settle with real usage after the call.
-    let subjects = BudgetSubjects {
-        user: &user.sub,
-        application: workload.map(|w| w.application.as_str()),
-        spoke_account: workload.map(|w| w.spoke_account.as_str()),
-        spoke_limits: workload.map(|w| w.limits).unwrap_or_default(),
-    };
-    let reservation = match state
-        .budgets
-        .reserve(&subjects, worst_case(&call, &entry), now_unix())
-        .await
-    {
-        Ok(reservation) => reservation,
-        Err(refusal) => {
-            let (outcome, reason, err) = match &refusal {
-                BudgetRefusal::Exceeded(exceeded) => (
-                    Outcome::Throttled,
-                    format!("budget:{}", exceeded.budget),
-                    HubError::BudgetExceeded {
-                        message: refusal.to_string(),
-                        retry_after_secs: exceeded.retry_after_secs,
-                    },
-                ),
-                BudgetRefusal::Unavailable(_) => (
-                    Outcome::Failed,
-                    "budget_unavailable".to_owned(),
-                    HubError::Internal(refusal.to_string()),
-                ),
-            };
-            return Err(refuse(state, meta, event, outcome, vec![reason], err).await);
-        }
-    };
-
-    Ok(Prepared {
-        alias: req.model,
-        entry,
-        invoker,
-        call,
-        pseudonyms: verdict.pseudonyms,
-        report,
-        reservation,
-        event,
-    })
-}
-
-/// A governed, complete (non-streamed) call.
-pub async fn invoke(
-    state: &AppState,
-    meta: &CallMeta,
-    req: InvokeRequest,
-) -> Result<InvokeResponse, ApiError> {
-    let context = req.context.clone();
-    let schema = req.response_schema.clone();
-    let Prepared {
-        alias,
-        entry,
-        invoker,
-        call,
-        pseudonyms,
-        mut report,
-        reservation,
-        mut event,
-    } = prepare(state, meta, req).await?;
-
-    let timeout = Duration::from_secs(state.config.providers.timeout_secs);
-    let reply = match tokio::time::timeout(timeout, invoker.invoke(&call)).await {
-        Ok(Ok(reply)) => reply,
-        outcome => {
-            let err = outcome.map_or(None, Result::err);
-            return Err(call_failed(state, meta, event, reservation, &alias, err, timeout).await);
-        }
-    };
-    state
-        .budgets
-        .settle(reservation, used(&entry, reply.usage))
-        .await;
-    event.usage = reply.usage;
-    event.cost_micro_usd =
-        entry.cost_micro_usd(reply.usage.input_tokens, reply.usage.output_tokens);
-
-    // Output guard.
-    let output = state
-        .guard
-        .check_output(&reply.text, &pseudonyms, &mut report);
-    if let Some(reason) = output.blocked {
-        apply_guards(&mut event, &report);
-        let err = HubError::GuardBlocked(format!(
-            "the answer was withheld by guard profile `{}`: {reason}",
-            report.profile
-        ));
-        return Err(refuse(
-            state,
-            meta,
-            event,
-            Outcome::Blocked,
-            vec![format!("output_guard:{reason}")],
-            err,
-        )
-        .await);
-    }
-    let structured = match &schema {
-        Some(schema) => match causeway_guard::validate_structured(schema, &output.text) {
-            Ok(value) => Some(value),
-            Err(e) => {
-                report.record(
-                    GuardStage::Output,
-                    "schema",
-                    "response_schema",
-                    GuardAction::Block,
-                    1,
-                );
-                apply_guards(&mut event, &report);
-                let err = HubError::ModelError(format!(
-                    "the model's answer does not match `response_schema`: {e}"
-                ));
-                return Err(refuse(
-                    state,
-                    meta,
-                    event,
-                    Outcome::Failed,
-                    vec!["schema_mismatch".into()],
-                    err,
-                )
-                .await);
-            }
-        },
-        None => None,
-    };
-    if let Some(context) = &context {
-        state
-            .guard
-            .check_grounding(&output.text, context, &mut report);
-    }
-    apply_guards(&mut event, &report);
-    event.outcome = Outcome::Answered;
-    event.response_sha256 = Some(sha256_hex(output.text.as_bytes()));
-    event
-        .reasons
-        .push(format!("stop:{}", reply.stop_reason.as_str()));
-    let development_model = invoker.is_development();
-
-    // INVARIANT: the record is durable before the answer is returned.
-    let payload = crate::audit::payload(&crate::audit::prompt_text(&call), &output.text);
-    let audit_id = crate::audit::record_with_payload(state, meta, event, Some(payload)).await?;
-    Ok(InvokeResponse {
-        audit_id,
-        model: alias,
-        model_id: entry.model_id,
-        development_model,
-        answer: output.text,
-        structured,
-        stop_reason: reply.stop_reason.as_str().to_owned(),
-        usage: reply.usage,
-        guards: report,
-    })
-}
-
-fn output_blocked(profile: &str, reason: &str) -> (Outcome, String, HubError) {
-    (
-        Outcome::Blocked,
-        format!("output_guard:{reason}"),
-        HubError::GuardBlocked(format!(
-            "the rest of the answer was withheld by guard profile `{profile}`: {reason}"
-        )),
-    )
-}
-
-/// One item of a governed stream.
-#[derive(Debug)]
-pub enum StreamItem {
-    /// Answer text that passed the output guard.
-    Delta(String),
-    /// The answer ended normally and its closing record is durable.
-    Done {
-        /// Why the model stopped.
-        stop_reason: StopReason,
-        /// Token usage.
-        usage: TokenUsage,
-        /// What the guards did.
-        guards: Box<GuardReport>,
-    },
-    /// The answer ended abnormally; nothing more follows.
-    Failed(ApiError),
-}
-
-/// A governed stream that has started: its `stream_started` record is durable.
-#[derive(Debug)]
-pub struct GovernedStream {
-    /// The `stream_started` record.
-    pub audit_id: Uuid,
-    /// True when the local development model answers.
-    pub development_model: bool,
-    /// The model alias.
-    pub model: String,
-    /// Items, ending with `Done` or `Failed`.
-    pub items: mpsc::Receiver<StreamItem>,
-}
-
-/// A governed, streamed call.
-pub async fn invoke_stream(
-    state: Arc<AppState>,
-    meta: CallMeta,
-    req: InvokeRequest,
-) -> Result<GovernedStream, ApiError> {
-    if req.response_schema.is_some() {
-        return Err(HubError::InvalidRequest(
-            "structured output (`response_format` with a JSON schema) cannot be streamed; set `stream` to false".into(),
-        )
-        .into());
-    }
-    let Prepared {
-        alias,
-        entry,
-        invoker,
-        call,
-        pseudonyms,
-        mut report,
-        reservation,
-        event,
-    } = prepare(&state, &meta, req).await?;
-
-    let timeout = Duration::from_secs(state.config.providers.timeout_secs);
-    let mut stream = match tokio::time::timeout(timeout, invoker.invoke_stream(&call)).await {
-        Ok(Ok(stream)) => stream,
-        outcome => {
-            let err = outcome.map_or(None, Result::err);
-            return Err(call_failed(&state, &meta, event, reservation, &alias, err, timeout).await);
-        }
-    };
-
-    // INVARIANT: the opening record is durable before the first byte of the answer.
-    let mut opening = event.clone();
-    opening.outcome = Outcome::StreamStarted;
-    let audit_id = match record(&state, &meta, opening).await {
-        Ok(id) => id,
-        Err(err) => {
-            state.budgets.release(reservation).await;
-            return Err(err);
-        }
-    };
-
-    let stream_alias = alias.clone();
-    let (tx, items) = mpsc::channel(32);
-    let development_model = invoker.is_development();
-    let task_state = state.clone();
-    let prompt = crate::audit::prompt_text(&call);
-    crate::spawn(async move {
-        let state = task_state;
-        let mut guard = state.guard.output_stream(&pseudonyms);
-        let mut answer = String::new();
-        let mut client_gone = false;
-        let mut ending: Result<(StopReason, TokenUsage), (Outcome, String, HubError)> = Err((
-            Outcome::Failed,
-            "provider_protocol".into(),
-            HubError::ModelError(format!("model `{alias}` stream ended without an end event")),
-        ));
-        loop {
-            let next = tokio::time::timeout(timeout, stream.next()).await;
-            let event_item = match next {
-                Ok(Some(item)) => item,
-                Ok(None) => break,
-                Err(_) => {
-                    ending = Err((
-                        Outcome::Failed,
-                        "provider_timeout".into(),
-                        HubError::Timeout(format!(
-                            "model `{alias}` stalled for {} s",
-                            timeout.as_secs()
-                        )),
-                    ));
-                    break;
-                }
-            };
-            match event_item {
-                Ok(StreamEvent::Delta(text)) => {
-                    let emit = match guard.push(&text, &mut report) {
-                        StreamStep::Emit(emit) => emit,
-                        StreamStep::Blocked(reason) => {
-                            ending = Err(output_blocked(&report.profile, &reason));
-                            break;
-                        }
-                    };
-                    if !emit.is_empty() {
-                        answer.push_str(&emit);
-                        if tx.send(StreamItem::Delta(emit)).await.is_err() {
-                            client_gone = true;
-                            ending = Err((
-                                Outcome::StreamCompleted,
-                                "client_disconnected".into(),
-                                HubError::Internal("client disconnected".into()),
-                            ));
-                            break;
-                        }
-                    }
-                }
-                Ok(StreamEvent::Done { stop_reason, usage }) => {
-                    match guard.finish(&mut report) {
-                        StreamStep::Blocked(reason) => {
-                            ending = Err(output_blocked(&report.profile, &reason))
-                        }
-                        StreamStep::Emit(emit) => {
-                            if !emit.is_empty() {
-                                answer.push_str(&emit);
-                                client_gone = tx.send(StreamItem::Delta(emit)).await.is_err();
-                            }
-                            ending = Ok((stop_reason, usage));
-                        }
-                    }
-                    break;
-                }
-                Err(err) => {
-                    let (error, reason) = invoke_error(&alias, &err);
-                    ending = Err((Outcome::Failed, reason.into(), error));
-                    break;
-                }
-            }
-        }
-
-        let usage = ending.as_ref().map(|(_, u)| *u).unwrap_or_default();
-        state.budgets.settle(reservation, used(&entry, usage)).await;
-        let mut closing = event.clone();
-        closing.id = Uuid::now_v7();
-        closing.usage = usage;
-        closing.cost_micro_usd = entry.cost_micro_usd(usage.input_tokens, usage.output_tokens);
-        closing.response_sha256 = Some(sha256_hex(answer.as_bytes()));
-        apply_guards(&mut closing, &report);
-        match ending {
-            Ok((stop_reason, usage)) => {
-                closing.outcome = Outcome::StreamCompleted;
-                closing
-                    .reasons
-                    .push(format!("stop:{}", stop_reason.as_str()));
-                let payload = crate::audit::payload(&prompt, &answer);
-                let written =
-                    crate::audit::record_with_payload(&state, &meta, closing, Some(payload)).await;
-                let item = match written {
-                    Ok(_) => StreamItem::Done {
-                        stop_reason,
-                        usage,
-                        guards: Box::new(report),
-                    },
-                    Err(err) => StreamItem::Failed(err),
-                };
-                if !client_gone {
-                    let _ = tx.send(item).await;
-                }
-            }
-            Err((Outcome::StreamCompleted, reason, _)) => {
-                // The caller went away mid-answer: not an error of the hub's, but the record says so.
-                closing.outcome = Outcome::StreamCompleted;
-                closing.reasons.push(reason);
-                let payload = crate::audit::payload(&prompt, &answer);
-                if let Err(err) =
-                    crate::audit::record_with_payload(&state, &meta, closing, Some(payload)).await
-                {
-                    tracing::error!(error = %err.error, "closing record of an abandoned stream failed");
-                }
-            }
-            Err((outcome, reason, error)) => {
-                let err = refuse(&state, &meta, closing, outcome, vec![reason], error).await;
-                if !client_gone {
-                    let _ = tx.send(StreamItem::Failed(err)).await;
-                }
-            }
-        }
-    });
-
-    Ok(GovernedStream {
-        audit_id,
-        development_model,
-        model: stream_alias,
-        items,
-    })
 }

@@ -1,5 +1,9 @@
 //! Amazon Bedrock Runtime through the official SDK: Converse and ConverseStream.
 //!
+//! Every block of the content model maps to its Converse form: text, images and documents as bytes, the
+//! model's tool calls (`toolUse`) and the application's results (`toolResult`), tool definitions and tool
+//! choice (`toolConfig`); streamed tool calls arrive as `contentBlockStart` and `contentBlockDelta` events.
+//!
 //! In AWS the client reaches Bedrock through the bedrock-runtime VPC endpoint only (set `endpoint_url` to the
 //! endpoint's DNS name, or rely on private DNS). An optional Bedrock Guardrail is applied to every call on top
 //! of the hub's own guards. Provider error messages are not passed on (they can quote input); only the error
@@ -10,12 +14,19 @@ use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::Region;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput,
-    GuardrailConfiguration, GuardrailStreamConfiguration, InferenceConfiguration,
-    Message as BedrockMessage, StopReason as BedrockStop, SystemContentBlock,
-    TokenUsage as BedrockUsage,
+    AnyToolChoice, AutoToolChoice, ContentBlock, ContentBlockDelta, ContentBlockStart,
+    ConversationRole, ConverseOutput, ConverseStreamOutput, DocumentBlock,
+    DocumentFormat as BedrockDocumentFormat, DocumentSource, GuardrailConfiguration,
+    GuardrailStreamConfiguration, ImageBlock, ImageFormat as BedrockImageFormat, ImageSource,
+    InferenceConfiguration, Message as BedrockMessage, SpecificToolChoice,
+    StopReason as BedrockStop, SystemContentBlock, TokenUsage as BedrockUsage, Tool,
+    ToolChoice as BedrockToolChoice, ToolConfiguration, ToolInputSchema, ToolResultBlock,
+    ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
 };
+use aws_smithy_types::{Document, Number};
+use causeway_contract::content::{DocumentFormat, ImageFormat, ToolChoice};
 use causeway_contract::{Role, TokenUsage};
 
 use super::{
@@ -53,31 +64,82 @@ impl BedrockInvoker {
 
     fn messages(call: &ModelCall) -> Result<Vec<BedrockMessage>, InvokeError> {
         // Converse wants alternating user/assistant turns; merge consecutive turns of the same role.
-        let mut merged: Vec<(ConversationRole, String)> = Vec::new();
+        let mut merged: Vec<(ConversationRole, Vec<ContentBlock>)> = Vec::new();
         for message in &call.messages {
             let role = match message.role {
                 Role::User => ConversationRole::User,
                 Role::Assistant => ConversationRole::Assistant,
                 Role::System => continue,
             };
+            let blocks = message
+                .content
+                .iter()
+                .map(block)
+                .collect::<Result<Vec<_>, _>>()?;
             match merged.last_mut() {
-                Some((last, text)) if *last == role => {
-                    text.push_str("\n\n");
-                    text.push_str(&message.content);
-                }
-                _ => merged.push((role, message.content.clone())),
+                Some((last, content)) if *last == role => content.extend(blocks),
+                _ => merged.push((role, blocks)),
             }
         }
         merged
             .into_iter()
-            .map(|(role, text)| {
+            .map(|(role, content)| {
                 BedrockMessage::builder()
                     .role(role)
-                    .content(ContentBlock::Text(text))
+                    .set_content(Some(content))
                     .build()
-                    .map_err(|e| InvokeError::Rejected(e.to_string()))
+                    .map_err(rejected)
             })
             .collect()
+    }
+
+    /// The tool configuration; `None` when the call offers no tools. Converse has no "no tool" choice: with
+    /// `none` the tools are still declared when earlier turns used them (Converse requires it) and the model
+    /// is told not to call one; otherwise they are left out.
+    fn tool_config(call: &ModelCall) -> Result<Option<ToolConfiguration>, InvokeError> {
+        if call.tools.is_empty() {
+            return Ok(None);
+        }
+        let history_uses_tools = call.messages.iter().flat_map(|m| &m.content).any(|b| {
+            matches!(
+                b,
+                causeway_contract::ContentBlock::ToolUse { .. }
+                    | causeway_contract::ContentBlock::ToolResult { .. }
+            )
+        });
+        let choice = match &call.tool_choice {
+            None | Some(ToolChoice::Auto) => {
+                Some(BedrockToolChoice::Auto(AutoToolChoice::builder().build()))
+            }
+            Some(ToolChoice::Any) => Some(BedrockToolChoice::Any(AnyToolChoice::builder().build())),
+            Some(ToolChoice::Tool { name }) => Some(BedrockToolChoice::Tool(
+                SpecificToolChoice::builder()
+                    .name(name)
+                    .build()
+                    .map_err(rejected)?,
+            )),
+            Some(ToolChoice::None) if history_uses_tools => None,
+            Some(ToolChoice::None) => return Ok(None),
+        };
+        let tools = call
+            .tools
+            .iter()
+            .map(|tool| {
+                ToolSpecification::builder()
+                    .name(&tool.name)
+                    .set_description(tool.description.clone())
+                    .input_schema(ToolInputSchema::Json(to_document(&tool.input_schema)))
+                    .build()
+                    .map(Tool::ToolSpec)
+                    .map_err(rejected)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        ToolConfiguration::builder()
+            .set_tools(Some(tools))
+            .set_tool_choice(choice)
+            .build()
+            .map(Some)
+            .map_err(rejected)
     }
 
     fn inference(call: &ModelCall) -> InferenceConfiguration {
@@ -87,11 +149,188 @@ impl BedrockInvoker {
     }
 
     fn system(call: &ModelCall) -> Vec<SystemContentBlock> {
-        call.system
+        let mut system: Vec<SystemContentBlock> = call
+            .system
             .iter()
             .cloned()
             .map(SystemContentBlock::Text)
-            .collect()
+            .collect();
+        if call.tool_choice == Some(ToolChoice::None) && !call.tools.is_empty() {
+            system.push(SystemContentBlock::Text(
+                "Do not call any tool in this answer; answer in text.".to_owned(),
+            ));
+        }
+        system
+    }
+}
+
+fn rejected(err: impl std::fmt::Display) -> InvokeError {
+    InvokeError::Rejected(err.to_string())
+}
+
+/// A JSON value as a Smithy document (tool inputs and schemas).
+fn to_document(value: &serde_json::Value) -> Document {
+    match value {
+        serde_json::Value::Null => Document::Null,
+        serde_json::Value::Bool(b) => Document::Bool(*b),
+        serde_json::Value::Number(n) => Document::Number(if let Some(u) = n.as_u64() {
+            Number::PosInt(u)
+        } else if let Some(i) = n.as_i64() {
+            Number::NegInt(i)
+        } else {
+            Number::Float(n.as_f64().unwrap_or_default())
+        }),
+        serde_json::Value::String(s) => Document::String(s.clone()),
+        serde_json::Value::Array(items) => Document::Array(items.iter().map(to_document).collect()),
+        serde_json::Value::Object(map) => Document::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_document(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A Smithy document as a JSON value.
+fn from_document(document: &Document) -> serde_json::Value {
+    match document {
+        Document::Null => serde_json::Value::Null,
+        Document::Bool(b) => serde_json::Value::Bool(*b),
+        Document::Number(Number::PosInt(u)) => serde_json::Value::from(*u),
+        Document::Number(Number::NegInt(i)) => serde_json::Value::from(*i),
+        Document::Number(Number::Float(f)) => serde_json::Value::from(*f),
+        Document::String(s) => serde_json::Value::String(s.clone()),
+        Document::Array(items) => {
+            serde_json::Value::Array(items.iter().map(from_document).collect())
+        }
+        Document::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), from_document(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A document name as Converse accepts it: letters, digits, single spaces, hyphens, parentheses and square
+/// brackets, at most 200 characters.
+fn document_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '(' | ')' | '[' | ']') {
+            c
+        } else {
+            ' '
+        };
+        if !(c == ' ' && (out.is_empty() || out.ends_with(' '))) {
+            out.push(c);
+        }
+    }
+    let out: String = out.trim_end().chars().take(200).collect();
+    if out.is_empty() {
+        "document".to_owned()
+    } else {
+        out
+    }
+}
+
+fn image_block(format: ImageFormat, data: &[u8]) -> Result<ImageBlock, InvokeError> {
+    ImageBlock::builder()
+        .format(match format {
+            ImageFormat::Png => BedrockImageFormat::Png,
+            ImageFormat::Jpeg => BedrockImageFormat::Jpeg,
+            ImageFormat::Gif => BedrockImageFormat::Gif,
+            ImageFormat::Webp => BedrockImageFormat::Webp,
+        })
+        .source(ImageSource::Bytes(Blob::new(data.to_vec())))
+        .build()
+        .map_err(rejected)
+}
+
+fn document_block(
+    format: DocumentFormat,
+    name: &str,
+    data: &[u8],
+) -> Result<DocumentBlock, InvokeError> {
+    DocumentBlock::builder()
+        .format(match format {
+            DocumentFormat::Pdf => BedrockDocumentFormat::Pdf,
+            DocumentFormat::Docx => BedrockDocumentFormat::Docx,
+            DocumentFormat::Txt | DocumentFormat::Json => BedrockDocumentFormat::Txt,
+            DocumentFormat::Md => BedrockDocumentFormat::Md,
+            DocumentFormat::Csv => BedrockDocumentFormat::Csv,
+            DocumentFormat::Html => BedrockDocumentFormat::Html,
+            DocumentFormat::Doc => BedrockDocumentFormat::Doc,
+            DocumentFormat::Xls => BedrockDocumentFormat::Xls,
+            DocumentFormat::Xlsx => BedrockDocumentFormat::Xlsx,
+        })
+        .name(document_name(name))
+        .source(DocumentSource::Bytes(Blob::new(data.to_vec())))
+        .build()
+        .map_err(rejected)
+}
+
+/// One of our blocks as a Converse block.
+fn block(block: &causeway_contract::ContentBlock) -> Result<ContentBlock, InvokeError> {
+    use causeway_contract::ContentBlock as Ours;
+    Ok(match block {
+        Ours::Text { text } => ContentBlock::Text(text.clone()),
+        Ours::Image { media_type, data } => ContentBlock::Image(image_block(*media_type, &data.0)?),
+        Ours::Document { format, name, data } => {
+            ContentBlock::Document(document_block(*format, name, &data.0)?)
+        }
+        Ours::ToolUse { id, name, input } => ContentBlock::ToolUse(
+            ToolUseBlock::builder()
+                .tool_use_id(id)
+                .name(name)
+                .input(to_document(input))
+                .build()
+                .map_err(rejected)?,
+        ),
+        Ours::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+        } => {
+            let content = content
+                .iter()
+                .map(|inner| {
+                    Ok(match inner {
+                        Ours::Text { text } => ToolResultContentBlock::Text(text.clone()),
+                        Ours::Image { media_type, data } => {
+                            ToolResultContentBlock::Image(image_block(*media_type, &data.0)?)
+                        }
+                        Ours::Document { format, name, data } => ToolResultContentBlock::Document(
+                            document_block(*format, name, &data.0)?,
+                        ),
+                        Ours::ToolUse { .. } | Ours::ToolResult { .. } => {
+                            return Err(InvokeError::Rejected(
+                                "a tool result holds text, images or documents".to_owned(),
+                            ));
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>, InvokeError>>()?;
+            ContentBlock::ToolResult(
+                ToolResultBlock::builder()
+                    .tool_use_id(tool_use_id)
+                    .set_content(Some(content))
+                    .set_status(is_error.then_some(ToolResultStatus::Error))
+                    .build()
+                    .map_err(rejected)?,
+            )
+        }
+    })
+}
+
+/// A Converse answer block as ours; blocks the hub does not carry (reasoning, citations) are dropped.
+fn answer_block(block: &ContentBlock) -> Option<causeway_contract::ContentBlock> {
+    match block {
+        ContentBlock::Text(text) => Some(causeway_contract::ContentBlock::text(text.clone())),
+        ContentBlock::ToolUse(tool) => Some(causeway_contract::ContentBlock::ToolUse {
+            id: tool.tool_use_id().to_owned(),
+            name: tool.name().to_owned(),
+            input: from_document(tool.input()),
+        }),
+        _ => None,
     }
 }
 
@@ -102,6 +341,7 @@ fn stop_reason(reason: &BedrockStop) -> StopReason {
             StopReason::ContentFiltered
         }
         BedrockStop::StopSequence => StopReason::StopSequence,
+        BedrockStop::ToolUse => StopReason::ToolUse,
         _ => StopReason::EndTurn,
     }
 }
@@ -157,6 +397,7 @@ impl ModelInvoker for BedrockInvoker {
             .model_id(&call.model_id)
             .set_messages(Some(Self::messages(call)?))
             .set_system(Some(Self::system(call)))
+            .set_tool_config(Self::tool_config(call)?)
             .inference_config(Self::inference(call));
         if let Some((id, version)) = &self.guardrail {
             request = request.guardrail_config(
@@ -167,16 +408,10 @@ impl ModelInvoker for BedrockInvoker {
             );
         }
         let output = request.send().await.map_err(|e| classify(&e))?;
-        let text = match output.output() {
-            Some(ConverseOutput::Message(message)) => message
-                .content()
-                .iter()
-                .filter_map(|block| match block {
-                    ContentBlock::Text(text) => Some(text.as_str()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-                .join(""),
+        let content = match output.output() {
+            Some(ConverseOutput::Message(message)) => {
+                message.content().iter().filter_map(answer_block).collect()
+            }
             _ => {
                 return Err(InvokeError::Protocol(
                     "no message in the Converse output".to_owned(),
@@ -184,7 +419,7 @@ impl ModelInvoker for BedrockInvoker {
             }
         };
         Ok(ModelReply {
-            text,
+            content,
             stop_reason: stop_reason(output.stop_reason()),
             usage: usage(output.usage()),
         })
@@ -197,6 +432,7 @@ impl ModelInvoker for BedrockInvoker {
             .model_id(&call.model_id)
             .set_messages(Some(Self::messages(call)?))
             .set_system(Some(Self::system(call)))
+            .set_tool_config(Self::tool_config(call)?)
             .inference_config(Self::inference(call));
         if let Some((id, version)) = &self.guardrail {
             request = request.guardrail_config(
@@ -214,11 +450,14 @@ impl ModelInvoker for BedrockInvoker {
             >,
             stop: Option<StopReason>,
             finished: bool,
+            /// Converse content block index → our tool-call index.
+            tools: Vec<i32>,
         }
         let state = State {
             receiver: output.stream,
             stop: None,
             finished: false,
+            tools: Vec::new(),
         };
         let stream = futures::stream::unfold(state, |mut state| async move {
             if state.finished {
@@ -226,11 +465,41 @@ impl ModelInvoker for BedrockInvoker {
             }
             loop {
                 match state.receiver.recv().await {
-                    Ok(Some(ConverseStreamOutput::ContentBlockDelta(event))) => {
-                        if let Some(ContentBlockDelta::Text(text)) = event.delta() {
-                            return Some((Ok(StreamEvent::Delta(text.clone())), state));
+                    Ok(Some(ConverseStreamOutput::ContentBlockStart(event))) => {
+                        if let Some(ContentBlockStart::ToolUse(tool)) = event.start() {
+                            let index = u32::try_from(state.tools.len()).unwrap_or(u32::MAX);
+                            state.tools.push(event.content_block_index());
+                            let start = StreamEvent::ToolUseStart {
+                                index,
+                                id: tool.tool_use_id().to_owned(),
+                                name: tool.name().to_owned(),
+                            };
+                            return Some((Ok(start), state));
                         }
                     }
+                    Ok(Some(ConverseStreamOutput::ContentBlockDelta(event))) => match event.delta()
+                    {
+                        Some(ContentBlockDelta::Text(text)) => {
+                            return Some((Ok(StreamEvent::TextDelta(text.clone())), state));
+                        }
+                        Some(ContentBlockDelta::ToolUse(delta)) => {
+                            let block = event.content_block_index();
+                            let Some(index) = state.tools.iter().position(|b| *b == block) else {
+                                state.finished = true;
+                                let err = InvokeError::Protocol(
+                                    "tool input for a block that did not start as a tool call"
+                                        .to_owned(),
+                                );
+                                return Some((Err(err), state));
+                            };
+                            let delta = StreamEvent::ToolInputDelta {
+                                index: u32::try_from(index).unwrap_or(u32::MAX),
+                                partial_json: delta.input().to_owned(),
+                            };
+                            return Some((Ok(delta), state));
+                        }
+                        _ => {}
+                    },
                     Ok(Some(ConverseStreamOutput::MessageStop(event))) => {
                         state.stop = Some(stop_reason(event.stop_reason()));
                     }

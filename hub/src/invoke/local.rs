@@ -2,11 +2,18 @@
 //!
 //! It exists so a new user can run the whole governed path (identity, policy, guards, audit) on a laptop
 //! with no AWS account. It is served only for catalog entries whose provider is `local`, and only while
-//! `providers.local.enabled` is true. Its answers describe what it received (counts, never content), and
-//! when the caller asks for structured output it returns the smallest value that satisfies the schema.
+//! `providers.local.enabled` is true. Its answers describe what it received (counts, never content). When
+//! the caller asks for structured output it returns the smallest value that satisfies the schema. When the
+//! call offers tools (and `tool_choice` is not `none`) it calls one, the named one or else the first, with
+//! the smallest arguments its schema accepts; after a tool result it answers in text, so a whole tool loop
+//! runs without AWS.
+//!
+//! What it generates from a caller's schema is bounded ([`MAX_EXAMPLE_VALUES`] values, [`MAX_EXAMPLE_DEPTH`]
+//! levels), so a schema cannot make it build an answer of unbounded size.
 
 use async_trait::async_trait;
 use causeway_contract::TokenUsage;
+use causeway_contract::content::{ContentBlock, Role, ToolChoice};
 use futures::stream;
 use serde_json::{Map, Value};
 
@@ -17,6 +24,12 @@ use super::{
 /// The label every local answer starts with.
 pub const LABEL: &str = "[causeway local development model]";
 
+/// Most JSON values in one generated example.
+pub const MAX_EXAMPLE_VALUES: usize = 1024;
+
+/// Deepest nesting of a generated example.
+pub const MAX_EXAMPLE_DEPTH: usize = 16;
+
 /// The local development model.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalModel;
@@ -26,8 +39,18 @@ fn words(text: &str) -> u32 {
 }
 
 /// The smallest JSON value that validates against common schemas: objects with their required properties,
-/// the first `enum` value, the `minimum`, `minLength` characters, `minItems` items.
+/// the first `enum` value, the `minimum`, `minLength` characters, `minItems` items; within the bounds above
+/// (past them, `null`).
 fn example_for(schema: &Value) -> Value {
+    let mut budget = MAX_EXAMPLE_VALUES;
+    example_within(schema, &mut budget, 0)
+}
+
+fn example_within(schema: &Value, budget: &mut usize, depth: usize) -> Value {
+    if *budget == 0 || depth > MAX_EXAMPLE_DEPTH {
+        return Value::Null;
+    }
+    *budget -= 1;
     if let Some(first) = schema.get("const") {
         return first.clone();
     }
@@ -53,15 +76,20 @@ fn example_for(schema: &Value) -> Value {
             {
                 for name in required.iter().filter_map(Value::as_str) {
                     let sub = props.get(name).cloned().unwrap_or(Value::Null);
-                    out.insert(name.to_owned(), example_for(&sub));
+                    out.insert(name.to_owned(), example_within(&sub, budget, depth + 1));
                 }
             }
             Value::Object(out)
         }
         "array" => {
             let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-            let item = schema.get("items").map_or(Value::Null, example_for);
-            Value::Array((0..min.min(16)).map(|_| item.clone()).collect())
+            let items = schema.get("items").unwrap_or(&Value::Null);
+            // Each item is generated on its own, so the budget counts every value.
+            Value::Array(
+                (0..min.min(16))
+                    .map(|_| example_within(items, budget, depth + 1))
+                    .collect(),
+            )
         }
         "string" => {
             let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0);
@@ -80,32 +108,110 @@ fn example_for(schema: &Value) -> Value {
     }
 }
 
+/// Counts of what a call carries, for the local model's description of it.
+#[derive(Default)]
+struct Received {
+    words: u32,
+    images: u32,
+    documents: u32,
+    tool_results: u32,
+    tool_uses: u32,
+}
+
+impl Received {
+    fn add(&mut self, block: &ContentBlock) {
+        match block {
+            ContentBlock::Text { text } => self.words = self.words.saturating_add(words(text)),
+            ContentBlock::Image { .. } => self.images += 1,
+            ContentBlock::Document { .. } => self.documents += 1,
+            ContentBlock::ToolUse { input, .. } => {
+                self.tool_uses += 1;
+                self.words = self.words.saturating_add(words(&input.to_string()));
+            }
+            ContentBlock::ToolResult { content, .. } => {
+                self.tool_results += 1;
+                for inner in content {
+                    self.add(inner);
+                }
+            }
+        }
+    }
+}
+
 impl LocalModel {
     fn answer(call: &ModelCall) -> ModelReply {
-        let input_words: u32 = call
-            .system
+        let mut received = Received::default();
+        for text in &call.system {
+            received.words = received.words.saturating_add(words(text));
+        }
+        for block in call.messages.iter().flat_map(|m| &m.content) {
+            received.add(block);
+        }
+        let input_tokens = received.words;
+        let last_has_results = call
+            .messages
             .iter()
-            .map(|s| words(s))
-            .chain(call.messages.iter().map(|m| words(&m.content)))
-            .sum();
-        let text = match &call.response_schema {
-            Some(schema) => example_for(schema).to_string(),
-            None => format!(
-                "{LABEL} This answer was produced locally, without any AI model. The request passed identity, \
-                 policy, guard and budget checks and reached the model as {} message(s) of {input_words} words \
-                 under {} system instruction block(s).",
-                call.messages.len(),
-                call.system.len()
-            ),
+            .rev()
+            .find(|m| m.role == Role::User)
+            .is_some_and(|m| {
+                m.content
+                    .iter()
+                    .any(|b| matches!(b, ContentBlock::ToolResult { .. }))
+            });
+        let tool = match &call.tool_choice {
+            Some(ToolChoice::None) => None,
+            Some(ToolChoice::Tool { name }) => call.tools.iter().find(|t| &t.name == name),
+            _ => call.tools.first(),
+        }
+        .filter(|_| !last_has_results && call.response_schema.is_none());
+
+        let (content, stop_reason) = if let Some(tool) = tool {
+            let input = example_for(&tool.input_schema);
+            let id = format!("call_local_{}", received.tool_uses + 1);
+            (
+                vec![ContentBlock::ToolUse {
+                    id,
+                    name: tool.name.clone(),
+                    input,
+                }],
+                StopReason::ToolUse,
+            )
+        } else {
+            let text = match &call.response_schema {
+                Some(schema) => example_for(schema).to_string(),
+                None if last_has_results => format!(
+                    "{LABEL} This answer was produced locally, without any AI model, after {} tool result(s). \
+                     The request passed identity, policy, guard and budget checks.",
+                    received.tool_results
+                ),
+                None => format!(
+                    "{LABEL} This answer was produced locally, without any AI model. The request passed identity, \
+                     policy, guard and budget checks and reached the model as {} message(s) of {} words, {} \
+                     image(s) and {} document(s) under {} system instruction block(s).",
+                    call.messages.len(),
+                    received.words,
+                    received.images,
+                    received.documents,
+                    call.system.len()
+                ),
+            };
+            (vec![ContentBlock::text(text)], StopReason::EndTurn)
         };
-        let output_words = words(&text).min(call.max_tokens);
+        let produced: u32 = content
+            .iter()
+            .map(|b| match b {
+                ContentBlock::Text { text } => words(text),
+                ContentBlock::ToolUse { input, .. } => words(&input.to_string()).max(1),
+                _ => 0,
+            })
+            .sum();
         ModelReply {
-            stop_reason: StopReason::EndTurn,
+            stop_reason,
             usage: TokenUsage {
-                input_tokens: input_words,
-                output_tokens: output_words,
+                input_tokens,
+                output_tokens: produced.min(call.max_tokens),
             },
-            text,
+            content,
         }
     }
 }
@@ -126,11 +232,34 @@ impl ModelInvoker for LocalModel {
 
     async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError> {
         let reply = Self::answer(call);
-        let mut events: Vec<Result<StreamEvent, InvokeError>> = reply
-            .text
-            .split_inclusive(' ')
-            .map(|piece| Ok(StreamEvent::Delta(piece.to_owned())))
-            .collect();
+        let mut events: Vec<Result<StreamEvent, InvokeError>> = Vec::new();
+        let mut tool_index = 0;
+        for block in &reply.content {
+            match block {
+                ContentBlock::Text { text } => events.extend(
+                    text.split_inclusive(' ')
+                        .map(|piece| Ok(StreamEvent::TextDelta(piece.to_owned()))),
+                ),
+                ContentBlock::ToolUse { id, name, input } => {
+                    events.push(Ok(StreamEvent::ToolUseStart {
+                        index: tool_index,
+                        id: id.clone(),
+                        name: name.clone(),
+                    }));
+                    // Fragments cut anywhere, as real models send them.
+                    let json = input.to_string();
+                    let chars: Vec<char> = json.chars().collect();
+                    events.extend(chars.chunks(8).map(|piece| {
+                        Ok(StreamEvent::ToolInputDelta {
+                            index: tool_index,
+                            partial_json: piece.iter().collect(),
+                        })
+                    }));
+                    tool_index += 1;
+                }
+                _ => {}
+            }
+        }
         events.push(Ok(StreamEvent::Done {
             stop_reason: reply.stop_reason,
             usage: reply.usage,
@@ -141,6 +270,7 @@ impl ModelInvoker for LocalModel {
 
 #[cfg(test)]
 mod tests {
+    use causeway_contract::content::ToolDefinition;
     use causeway_contract::{Message, Role};
     use futures::StreamExt;
 
@@ -150,10 +280,9 @@ mod tests {
         ModelCall {
             model_id: "causeway-local-dev".into(),
             system: vec!["be careful".into()],
-            messages: vec![Message {
-                role: Role::User,
-                content: "hello there model".into(),
-            }],
+            messages: vec![Message::text(Role::User, "hello there model")],
+            tools: Vec::new(),
+            tool_choice: None,
             max_tokens: 100,
             response_schema: schema,
         }
@@ -163,9 +292,10 @@ mod tests {
     async fn labelled_and_deterministic() {
         let a = LocalModel.invoke(&call(None)).await.unwrap();
         let b = LocalModel.invoke(&call(None)).await.unwrap();
-        assert!(a.text.starts_with(LABEL));
-        assert_eq!(a.text, b.text);
-        assert!(a.text.contains("1 message(s) of 5 words"), "{}", a.text);
+        let text = a.content[0].as_text().unwrap();
+        assert!(text.starts_with(LABEL));
+        assert_eq!(a.content, b.content);
+        assert!(text.contains("1 message(s) of 5 words"), "{text}");
         assert_eq!(a.usage.input_tokens, 5);
     }
 
@@ -181,11 +311,11 @@ mod tests {
         let text: String = events
             .iter()
             .filter_map(|e| match e {
-                Ok(StreamEvent::Delta(t)) => Some(t.as_str()),
+                Ok(StreamEvent::TextDelta(t)) => Some(t.as_str()),
                 _ => None,
             })
             .collect();
-        assert_eq!(text, whole.text);
+        assert_eq!(text, whole.content[0].as_text().unwrap());
         assert!(matches!(events.last(), Some(Ok(StreamEvent::Done { .. }))));
     }
 
@@ -201,10 +331,105 @@ mod tests {
             }
         });
         let reply = LocalModel.invoke(&call(Some(schema))).await.unwrap();
-        let value: Value = serde_json::from_str(&reply.text).unwrap();
+        let value: Value = serde_json::from_str(reply.content[0].as_text().unwrap()).unwrap();
         assert_eq!(
             value,
             serde_json::json!({"sentiment": "positive", "score": 1, "tags": ["xx"]})
         );
+    }
+
+    #[tokio::test]
+    async fn hostile_schemas_make_bounded_answers() {
+        // Seven levels of 16 items each would be 16^7 values if generated naively.
+        let mut schema = serde_json::json!({"type": "string"});
+        for _ in 0..7 {
+            schema = serde_json::json!({"type": "array", "minItems": 16, "items": schema});
+        }
+        let reply = LocalModel.invoke(&call(Some(schema))).await.unwrap();
+        let text = reply.content[0].as_text().unwrap();
+        assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    }
+
+    fn weather() -> ToolDefinition {
+        ToolDefinition {
+            name: "get_weather".into(),
+            description: Some("Current weather for a city".into()),
+            input_schema: serde_json::json!({
+                "type": "object",
+                "required": ["city"],
+                "properties": {"city": {"type": "string", "minLength": 2}}
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_an_offered_tool_then_answers_its_result() {
+        let mut first = call(None);
+        first.tools = vec![weather()];
+        let reply = LocalModel.invoke(&first).await.unwrap();
+        assert_eq!(reply.stop_reason, StopReason::ToolUse);
+        let ContentBlock::ToolUse { id, name, input } = &reply.content[0] else {
+            unreachable!("{:?}", reply.content)
+        };
+        assert_eq!(name, "get_weather");
+        assert_eq!(input, &serde_json::json!({"city": "xx"}));
+
+        let mut second = first.clone();
+        second.messages.push(Message {
+            role: Role::Assistant,
+            content: reply.content.clone(),
+        });
+        second.messages.push(Message {
+            role: Role::User,
+            content: vec![ContentBlock::ToolResult {
+                tool_use_id: id.clone(),
+                content: vec![ContentBlock::text("{\"temp_c\": 21}")],
+                is_error: false,
+            }],
+        });
+        let answer = LocalModel.invoke(&second).await.unwrap();
+        assert_eq!(answer.stop_reason, StopReason::EndTurn);
+        assert!(
+            answer.content[0]
+                .as_text()
+                .unwrap()
+                .contains("after 1 tool result(s)")
+        );
+
+        let mut none = first.clone();
+        none.tool_choice = Some(ToolChoice::None);
+        let text = LocalModel.invoke(&none).await.unwrap();
+        assert_eq!(text.stop_reason, StopReason::EndTurn);
+    }
+
+    #[tokio::test]
+    async fn streamed_tool_call_arrives_as_start_then_fragments() {
+        let mut first = call(None);
+        first.tools = vec![weather()];
+        let events: Vec<_> = LocalModel
+            .invoke_stream(&first)
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        assert!(matches!(
+            &events[0],
+            Ok(StreamEvent::ToolUseStart { index: 0, name, .. }) if name == "get_weather"
+        ));
+        let json: String = events
+            .iter()
+            .filter_map(|e| match e {
+                Ok(StreamEvent::ToolInputDelta { partial_json, .. }) => Some(partial_json.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(json, r#"{"city":"xx"}"#);
+        assert!(matches!(
+            events.last(),
+            Some(Ok(StreamEvent::Done {
+                stop_reason: StopReason::ToolUse,
+                ..
+            }))
+        ));
     }
 }

@@ -10,42 +10,10 @@ pub mod openai;
 use std::pin::Pin;
 
 use async_trait::async_trait;
+use causeway_contract::content::{ContentBlock, ToolChoice, ToolDefinition};
+pub use causeway_contract::content::{ModelStreamEvent as StreamEvent, StopReason};
 use causeway_contract::{Message, TokenUsage};
 use futures::Stream;
-
-/// Why a model stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// Natural end of the answer.
-    EndTurn,
-    /// `max_tokens` reached.
-    MaxTokens,
-    /// The provider's own content filter (e.g. a Bedrock Guardrail) intervened.
-    ContentFiltered,
-    /// A stop sequence matched.
-    StopSequence,
-}
-
-impl StopReason {
-    /// The native API's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EndTurn => "end_turn",
-            Self::MaxTokens => "max_tokens",
-            Self::ContentFiltered => "content_filtered",
-            Self::StopSequence => "stop_sequence",
-        }
-    }
-
-    /// The OpenAI `finish_reason`.
-    pub fn openai_finish_reason(self) -> &'static str {
-        match self {
-            Self::EndTurn | Self::StopSequence => "stop",
-            Self::MaxTokens => "length",
-            Self::ContentFiltered => "content_filter",
-        }
-    }
-}
 
 /// A fully governed model call: the prompt is already guarded and assembled.
 #[derive(Debug, Clone)]
@@ -54,8 +22,12 @@ pub struct ModelCall {
     pub model_id: String,
     /// System instructions, guardrail instructions first.
     pub system: Vec<String>,
-    /// The conversation (user and assistant turns only).
+    /// The conversation (user and assistant turns only), guarded block by block.
     pub messages: Vec<Message>,
+    /// Tools the model may call (descriptions guarded).
+    pub tools: Vec<ToolDefinition>,
+    /// Which tools the model may or must call; `None` leaves it to the provider's default (auto).
+    pub tool_choice: Option<ToolChoice>,
     /// Answer token limit, already clamped by the catalog.
     pub max_tokens: u32,
     /// A JSON Schema the answer must follow, if any.
@@ -65,26 +37,12 @@ pub struct ModelCall {
 /// A complete answer.
 #[derive(Debug, Clone)]
 pub struct ModelReply {
-    /// The answer text.
-    pub text: String,
+    /// The answer's blocks: text and tool calls, in order.
+    pub content: Vec<ContentBlock>,
     /// Why it stopped.
     pub stop_reason: StopReason,
     /// Token usage.
     pub usage: TokenUsage,
-}
-
-/// One event of a streamed answer.
-#[derive(Debug, Clone)]
-pub enum StreamEvent {
-    /// More answer text.
-    Delta(String),
-    /// The end, with usage.
-    Done {
-        /// Why it stopped.
-        stop_reason: StopReason,
-        /// Token usage.
-        usage: TokenUsage,
-    },
 }
 
 /// A streamed answer.

@@ -1,8 +1,14 @@
 //! Any OpenAI-compatible chat completions endpoint, such as a self-hosted model inside the VPC.
+//!
+//! The content model maps to chat completions as the OpenAI SDKs send it: images and documents as `data:`
+//! URI parts, tool results as `tool` messages, tool calls as an assistant's `tool_calls`, tools and tool
+//! choice as `tools` / `tool_choice`; streamed tool calls come back as `delta.tool_calls` fragments.
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use causeway_contract::content::{ContentBlock, ToolChoice};
 use causeway_contract::openai::ChatCompletionChunk;
-use causeway_contract::{Role, TokenUsage};
+use causeway_contract::{Message, Role, TokenUsage};
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -23,8 +29,123 @@ fn finish(reason: Option<&str>) -> StopReason {
     match reason {
         Some("length") => StopReason::MaxTokens,
         Some("content_filter") => StopReason::ContentFiltered,
+        Some("tool_calls" | "function_call") => StopReason::ToolUse,
         _ => StopReason::EndTurn,
     }
+}
+
+fn data_uri(media_type: &str, data: &[u8]) -> String {
+    format!(
+        "data:{media_type};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(data)
+    )
+}
+
+/// A text, image or document block as a chat content part.
+fn part(block: &ContentBlock) -> Option<serde_json::Value> {
+    match block {
+        ContentBlock::Text { text } => Some(json!({"type": "text", "text": text})),
+        ContentBlock::Image { media_type, data } => Some(json!({
+            "type": "image_url",
+            "image_url": {"url": data_uri(media_type.media_type(), &data.0)}
+        })),
+        ContentBlock::Document { format, name, data } => Some(json!({
+            "type": "file",
+            "file": {"filename": name, "file_data": data_uri(format.media_type(), &data.0)}
+        })),
+        ContentBlock::ToolUse { .. } | ContentBlock::ToolResult { .. } => None,
+    }
+}
+
+/// One of our messages as chat messages: tool results become `tool` messages, tool calls an assistant's
+/// `tool_calls`.
+fn chat_messages(message: &Message) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    match message.role {
+        Role::Assistant => {
+            let text: String = message
+                .content
+                .iter()
+                .filter_map(ContentBlock::as_text)
+                .collect();
+            let calls: Vec<serde_json::Value> = message
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    ContentBlock::ToolUse { id, name, input } => Some(json!({
+                        "id": id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": input.to_string()}
+                    })),
+                    _ => None,
+                })
+                .collect();
+            let mut m = json!({"role": "assistant", "content": if text.is_empty() { serde_json::Value::Null } else { json!(text) }});
+            if !calls.is_empty() {
+                m["tool_calls"] = json!(calls);
+            }
+            out.push(m);
+        }
+        Role::User | Role::System => {
+            let role = if message.role == Role::System {
+                "system"
+            } else {
+                "user"
+            };
+            for block in &message.content {
+                if let ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    ..
+                } = block
+                {
+                    let parts: Vec<serde_json::Value> = content.iter().filter_map(part).collect();
+                    out.push(
+                        json!({"role": "tool", "tool_call_id": tool_use_id, "content": parts}),
+                    );
+                }
+            }
+            let parts: Vec<serde_json::Value> = message.content.iter().filter_map(part).collect();
+            if !parts.is_empty() {
+                out.push(json!({"role": role, "content": parts}));
+            }
+        }
+    }
+    out
+}
+
+/// The answer message's blocks: text, then tool calls.
+fn answer_blocks(message: &serde_json::Value) -> Result<Vec<ContentBlock>, InvokeError> {
+    let mut blocks = Vec::new();
+    if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
+        blocks.push(ContentBlock::text(text));
+    }
+    for call in message["tool_calls"].as_array().into_iter().flatten() {
+        let (Some(id), Some(name)) = (call["id"].as_str(), call["function"]["name"].as_str())
+        else {
+            return Err(InvokeError::Protocol(
+                "a tool call without `id` or `name`".to_owned(),
+            ));
+        };
+        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
+        let input = serde_json::from_str(if arguments.trim().is_empty() {
+            "{}"
+        } else {
+            arguments
+        })
+        .map_err(|_| InvokeError::Protocol("tool call arguments that are not JSON".to_owned()))?;
+        blocks.push(ContentBlock::ToolUse {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            input,
+        });
+    }
+    if blocks.is_empty() && message["content"].is_null() {
+        return Err(InvokeError::Protocol(
+            "no `choices[0].message.content` or `tool_calls`".to_owned(),
+        ));
+    }
+    Ok(blocks)
 }
 
 impl OpenAiInvoker {
@@ -43,16 +164,34 @@ impl OpenAiInvoker {
             .iter()
             .map(|s| json!({"role": "system", "content": s}))
             .collect();
-        messages.extend(call.messages.iter().map(|m| {
-            let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({"role": role, "content": m.content})
-        }));
+        for message in &call.messages {
+            messages.extend(chat_messages(message));
+        }
         let mut body =
             json!({"model": call.model_id, "messages": messages, "max_tokens": call.max_tokens});
+        if !call.tools.is_empty() {
+            body["tools"] = call
+                .tools
+                .iter()
+                .map(|t| {
+                    let mut function = json!({"name": t.name, "parameters": t.input_schema});
+                    if let Some(description) = &t.description {
+                        function["description"] = json!(description);
+                    }
+                    json!({"type": "function", "function": function})
+                })
+                .collect();
+            if let Some(choice) = &call.tool_choice {
+                body["tool_choice"] = match choice {
+                    ToolChoice::Auto => json!("auto"),
+                    ToolChoice::Any => json!("required"),
+                    ToolChoice::None => json!("none"),
+                    ToolChoice::Tool { name } => {
+                        json!({"type": "function", "function": {"name": name}})
+                    }
+                };
+            }
+        }
         if stream {
             body["stream"] = json!(true);
             body["stream_options"] = json!({"include_usage": true});
@@ -101,14 +240,11 @@ impl ModelInvoker for OpenAiInvoker {
             .await
             .map_err(|_| InvokeError::Protocol("the body is not JSON".to_owned()))?;
         let choice = &body["choices"][0];
-        let text = choice["message"]["content"]
-            .as_str()
-            .ok_or_else(|| InvokeError::Protocol("no `choices[0].message.content`".to_owned()))?
-            .to_owned();
+        let content = answer_blocks(&choice["message"])?;
         let tokens =
             |key: &str| u32::try_from(body["usage"][key].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
         Ok(ModelReply {
-            text,
+            content,
             stop_reason: finish(choice["finish_reason"].as_str()),
             usage: TokenUsage {
                 input_tokens: tokens("prompt_tokens"),
@@ -171,7 +307,30 @@ impl ModelInvoker for OpenAiInvoker {
                                     if let Some(text) =
                                         choice.delta.content.filter(|t| !t.is_empty())
                                     {
-                                        state.pending.push_back(Ok(StreamEvent::Delta(text)));
+                                        state.pending.push_back(Ok(StreamEvent::TextDelta(text)));
+                                    }
+                                    for call in choice.delta.tool_calls.into_iter().flatten() {
+                                        if let (Some(id), Some(name)) =
+                                            (call.id, call.function.name)
+                                        {
+                                            state.pending.push_back(Ok(
+                                                StreamEvent::ToolUseStart {
+                                                    index: call.index,
+                                                    id,
+                                                    name,
+                                                },
+                                            ));
+                                        }
+                                        if let Some(partial_json) =
+                                            call.function.arguments.filter(|a| !a.is_empty())
+                                        {
+                                            state.pending.push_back(Ok(
+                                                StreamEvent::ToolInputDelta {
+                                                    index: call.index,
+                                                    partial_json,
+                                                },
+                                            ));
+                                        }
                                     }
                                     if let Some(reason) = choice.finish_reason {
                                         state.stop = Some(finish(Some(&reason)));

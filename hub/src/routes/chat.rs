@@ -1,7 +1,9 @@
 //! `POST /v1/chat/completions`: the OpenAI-compatible door, streamed as server-sent events with `stream: true`.
 //!
 //! The declared purpose comes from the `x-causeway-purpose` header or `defaults.purpose`. The body is mapped to
-//! the native request and goes through exactly the same governed path.
+//! the native content model (text, `image_url` and `file` parts as `data:` URIs, tools, assistant tool calls,
+//! `tool` messages as tool results) and goes through exactly the same governed path. `parallel_tool_calls`
+//! is accepted; the model decides how many tools it calls.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,9 +13,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use causeway_contract::content::{
+    Bytes, ContentBlock, DocumentFormat, ImageFormat, ToolChoice, ToolDefinition,
+};
 use causeway_contract::openai::{
     CausewayExtension, ChatAnswerMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk,
-    ChatCompletionRequest, ChatCompletionResponse, ChatContent, ChatDelta, ChatUsage,
+    ChatCompletionRequest, ChatCompletionResponse, ChatContent, ChatContentPart, ChatDelta,
+    ChatFunctionCall, ChatFunctionDelta, ChatTool, ChatToolCall, ChatToolCallDelta, ChatUsage,
 };
 use causeway_contract::{ErrorBody, ErrorDetail, InvokeRequest, Message, Role, TokenUsage};
 use futures::StreamExt;
@@ -23,58 +30,258 @@ use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta, purpose_header};
 use crate::app::AppState;
 use crate::error::{ApiError, HubError};
-use crate::governed::{self, StreamItem};
+use crate::governed::{self, Delivery, Governed, StreamItem};
 use crate::invoke::StopReason;
+
+/// `data:<media type>;base64,<data>` → (media type, bytes). The message names the field and the problem.
+fn data_uri(uri: &str, at: &str) -> Result<(String, Vec<u8>), HubError> {
+    let invalid = |problem: &str| HubError::InvalidRequest(format!("`{at}` {problem}"));
+    let Some(rest) = uri.strip_prefix("data:") else {
+        return Err(invalid(
+            "must be a `data:` URI carrying the bytes (base64); the hub fetches nothing on a caller's behalf",
+        ));
+    };
+    let Some((header, data)) = rest.split_once(',') else {
+        return Err(invalid("is a `data:` URI without a `,`"));
+    };
+    let Some(media_type) = header.strip_suffix(";base64") else {
+        return Err(invalid(
+            "must be a base64 `data:` URI (`data:<media type>;base64,…`)",
+        ));
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim().as_bytes())
+        .map_err(|e| invalid(&format!("is not valid base64: {e}")))?;
+    Ok((media_type.to_owned(), bytes))
+}
+
+/// One content part of a user, system or tool message.
+fn part_block(part: ChatContentPart, at: &str) -> Result<ContentBlock, HubError> {
+    let invalid = |message: String| Err(HubError::InvalidRequest(message));
+    match part.kind.as_str() {
+        "text" => match part.text {
+            Some(text) => Ok(ContentBlock::text(text)),
+            None => invalid(format!("`{at}.text` is required")),
+        },
+        "image_url" => {
+            let Some(image) = part.image_url else {
+                return invalid(format!("`{at}.image_url` is required"));
+            };
+            let (media_type, bytes) = data_uri(&image.url, &format!("{at}.image_url.url"))?;
+            let Some(format) = ImageFormat::from_media_type(&media_type) else {
+                return invalid(format!(
+                    "`{at}.image_url.url` has media type `{media_type}`; use `image/png`, `image/jpeg`, `image/gif` or `image/webp`"
+                ));
+            };
+            Ok(ContentBlock::Image {
+                media_type: format,
+                data: Bytes(bytes),
+            })
+        }
+        "file" => {
+            let Some(file) = part.file else {
+                return invalid(format!("`{at}.file` is required"));
+            };
+            if file.file_id.is_some() && file.file_data.is_none() {
+                return invalid(format!(
+                    "`{at}.file.file_id` is not supported (the hub keeps no files); send the bytes in `file_data`"
+                ));
+            }
+            let Some(uri) = file.file_data else {
+                return invalid(format!("`{at}.file.file_data` is required"));
+            };
+            let (media_type, bytes) = data_uri(&uri, &format!("{at}.file.file_data"))?;
+            let name = file.filename.unwrap_or_else(|| "document".to_owned());
+            let extension = name.rsplit_once('.').map(|(_, e)| e);
+            let Some(format) = DocumentFormat::from_media_type(&media_type)
+                .or_else(|| extension.and_then(DocumentFormat::from_name))
+            else {
+                return invalid(format!(
+                    "`{at}.file.file_data` has media type `{media_type}`, which is not a supported document format (pdf, docx, txt, md, csv, html, json, doc, xls, xlsx)"
+                ));
+            };
+            // The model sees the name; keep it to a plain file name.
+            let name = name
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            Ok(ContentBlock::Document {
+                format,
+                name,
+                data: Bytes(bytes),
+            })
+        }
+        other => invalid(format!(
+            "`{at}.type` `{other}` is not supported; use `text`, `image_url` or `file`"
+        )),
+    }
+}
+
+fn content_blocks(content: Option<ChatContent>, at: &str) -> Result<Vec<ContentBlock>, HubError> {
+    match content {
+        Some(ChatContent::Text(text)) => Ok(vec![ContentBlock::text(text)]),
+        Some(ChatContent::Parts(parts)) => parts
+            .into_iter()
+            .enumerate()
+            .map(|(j, part)| part_block(part, &format!("{at}[{j}]")))
+            .collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn to_tools(tools: Option<Vec<ChatTool>>) -> Result<Vec<ToolDefinition>, HubError> {
+    tools
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            if tool.kind != "function" {
+                return Err(HubError::InvalidRequest(format!(
+                    "`tools[{i}].type` `{}` is not supported; use `function`",
+                    tool.kind
+                )));
+            }
+            let Some(function) = tool.function else {
+                return Err(HubError::InvalidRequest(format!(
+                    "`tools[{i}].function` is required"
+                )));
+            };
+            Ok(ToolDefinition {
+                name: function.name,
+                description: function.description,
+                input_schema: function
+                    .parameters
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect()
+}
+
+fn to_tool_choice(choice: Option<serde_json::Value>) -> Result<Option<ToolChoice>, HubError> {
+    let Some(choice) = choice.filter(|c| !c.is_null()) else {
+        return Ok(None);
+    };
+    match &choice {
+        serde_json::Value::String(mode) => match mode.as_str() {
+            "auto" => Ok(Some(ToolChoice::Auto)),
+            "required" => Ok(Some(ToolChoice::Any)),
+            "none" => Ok(Some(ToolChoice::None)),
+            other => Err(HubError::InvalidRequest(format!(
+                "`tool_choice` `{other}` is not supported; use `auto`, `required`, `none` or a named function"
+            ))),
+        },
+        _ => match choice
+            .pointer("/function/name")
+            .and_then(serde_json::Value::as_str)
+        {
+            Some(name) if choice.get("type").and_then(serde_json::Value::as_str) == Some("function") => {
+                Ok(Some(ToolChoice::Tool {
+                    name: name.to_owned(),
+                }))
+            }
+            _ => Err(HubError::InvalidRequest(
+                "`tool_choice` must be `auto`, `required`, `none` or `{\"type\":\"function\",\"function\":{\"name\":…}}`".to_owned(),
+            )),
+        },
+    }
+}
 
 fn to_native(
     req: ChatCompletionRequest,
     purpose: String,
 ) -> Result<(InvokeRequest, bool, bool), HubError> {
-    if req.tools.as_ref().is_some_and(|t| !t.is_null())
-        || req.functions.as_ref().is_some_and(|f| !f.is_null())
-    {
+    if req.functions.as_ref().is_some_and(|f| !f.is_null()) {
         return Err(HubError::InvalidRequest(
-            "`tools` and `functions` are not supported by this hub".to_owned(),
+            "`functions` is not supported; offer the functions as `tools`".to_owned(),
         ));
     }
     if req.n.is_some_and(|n| n != 1) {
         return Err(HubError::InvalidRequest("`n` must be 1".to_owned()));
     }
-    let mut messages = Vec::with_capacity(req.messages.len());
+    let mut messages: Vec<Message> = Vec::with_capacity(req.messages.len());
     for (i, m) in req.messages.into_iter().enumerate() {
-        let role = match m.role.as_str() {
-            "system" | "developer" => Role::System,
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
+        let at = format!("messages[{i}].content");
+        let message = match m.role.as_str() {
+            "system" | "developer" => {
+                let content = content_blocks(m.content, &at)?;
+                if content.iter().any(|b| b.as_text().is_none()) {
+                    return Err(HubError::InvalidRequest(format!(
+                        "`{at}`: `{}` messages take text parts only",
+                        m.role
+                    )));
+                }
+                Message {
+                    role: Role::System,
+                    content,
+                }
+            }
+            "user" => Message {
+                role: Role::User,
+                content: content_blocks(m.content, &at)?,
+            },
+            "assistant" => {
+                let mut content = content_blocks(m.content, &at)?;
+                content.retain(|b| b.as_text().is_none_or(|t| !t.is_empty()));
+                for (j, call) in m.tool_calls.unwrap_or_default().into_iter().enumerate() {
+                    let input = serde_json::from_str::<serde_json::Value>(&call.function.arguments)
+                        .ok()
+                        .filter(serde_json::Value::is_object)
+                        .ok_or_else(|| {
+                            HubError::InvalidRequest(format!(
+                                "`messages[{i}].tool_calls[{j}].function.arguments` must be a JSON object"
+                            ))
+                        })?;
+                    content.push(ContentBlock::ToolUse {
+                        id: call.id,
+                        name: call.function.name,
+                        input,
+                    });
+                }
+                Message {
+                    role: Role::Assistant,
+                    content,
+                }
+            }
+            "tool" => {
+                let Some(tool_use_id) = m.tool_call_id else {
+                    return Err(HubError::InvalidRequest(format!(
+                        "`messages[{i}].tool_call_id` is required for `tool` messages"
+                    )));
+                };
+                let result = ContentBlock::ToolResult {
+                    tool_use_id,
+                    content: content_blocks(m.content, &at)?,
+                    is_error: false,
+                };
+                // Consecutive tool messages answer one assistant turn: one user turn of results.
+                match messages.last_mut() {
+                    Some(last)
+                        if last.role == Role::User
+                            && last
+                                .content
+                                .iter()
+                                .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
+                    {
+                        last.content.push(result);
+                        continue;
+                    }
+                    _ => Message {
+                        role: Role::User,
+                        content: vec![result],
+                    },
+                }
+            }
             other => {
                 return Err(HubError::InvalidRequest(format!(
-                    "`messages[{i}].role` `{other}` is not supported; use `system`, `developer`, `user` or `assistant`"
+                    "`messages[{i}].role` `{other}` is not supported; use `system`, `developer`, `user`, `assistant` or `tool`"
                 )));
             }
         };
-        let content = match m.content {
-            Some(ChatContent::Text(text)) => text,
-            Some(ChatContent::Parts(parts)) => {
-                let mut text = String::new();
-                for (j, part) in parts.into_iter().enumerate() {
-                    match (part.kind.as_str(), part.text) {
-                        ("text", Some(t)) => text.push_str(&t),
-                        (kind, _) => {
-                            return Err(HubError::InvalidRequest(format!(
-                                "`messages[{i}].content[{j}].type` `{kind}` is not supported; only `text` parts are"
-                            )));
-                        }
-                    }
-                }
-                text
-            }
-            None => {
-                return Err(HubError::InvalidRequest(format!(
-                    "`messages[{i}].content` is required"
-                )));
-            }
-        };
-        messages.push(Message { role, content });
+        if message.content.is_empty() {
+            return Err(HubError::InvalidRequest(format!("`{at}` is required")));
+        }
+        messages.push(message);
     }
     let response_schema = match req.response_format {
         None => None,
@@ -99,6 +306,8 @@ fn to_native(
             model: req.model,
             purpose,
             messages,
+            tools: to_tools(req.tools)?,
+            tool_choice: to_tool_choice(req.tool_choice)?,
             max_tokens: req.max_completion_tokens.or(req.max_tokens),
             response_schema,
             context: None,
@@ -106,6 +315,31 @@ fn to_native(
         req.stream.unwrap_or(false),
         include_usage,
     ))
+}
+
+/// The answer's blocks as an OpenAI message: text joined (`null` when there is none) and tool calls.
+fn answer_message(content: Vec<ContentBlock>) -> ChatAnswerMessage {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for block in content {
+        match block {
+            ContentBlock::Text { text: t } => text.push_str(&t),
+            ContentBlock::ToolUse { id, name, input } => calls.push(ChatToolCall {
+                id,
+                kind: "function".to_owned(),
+                function: ChatFunctionCall {
+                    name,
+                    arguments: input.to_string(),
+                },
+            }),
+            _ => {}
+        }
+    }
+    ChatAnswerMessage {
+        role: "assistant".to_owned(),
+        content: (!text.is_empty() || calls.is_empty()).then_some(text),
+        tool_calls: (!calls.is_empty()).then_some(calls),
+    }
 }
 
 fn usage(u: TokenUsage) -> ChatUsage {
@@ -138,41 +372,41 @@ pub async fn chat_completions_create(
     let (native, stream, include_usage) = to_native(request, purpose)?;
     let meta = call_meta(&headers, &state, caller, "chat_completions")?;
 
-    if !stream {
-        let answer = governed::invoke(&state, &meta, native).await?;
-        let finish = match answer.stop_reason.as_str() {
-            "max_tokens" => "length",
-            "content_filtered" => "content_filter",
-            _ => "stop",
-        };
-        let body = ChatCompletionResponse {
-            id: format!("chatcmpl-{}", answer.audit_id),
-            object: "chat.completion".to_owned(),
-            created: created(),
-            model: answer.model.clone(),
-            choices: vec![ChatChoice {
-                index: 0,
-                message: ChatAnswerMessage {
-                    role: "assistant".to_owned(),
-                    content: answer.answer,
+    let delivery = if stream {
+        Delivery::Stream
+    } else {
+        Delivery::Complete
+    };
+    let governed = match governed::call(&state, meta, native, delivery).await? {
+        Governed::Complete(answer) => {
+            let audit_id = answer.audit_id;
+            let stop = StopReason::from_name(&answer.stop_reason).unwrap_or(StopReason::EndTurn);
+            let body = ChatCompletionResponse {
+                id: format!("chatcmpl-{audit_id}"),
+                object: "chat.completion".to_owned(),
+                created: created(),
+                model: answer.model.clone(),
+                choices: vec![ChatChoice {
+                    index: 0,
+                    message: answer_message(answer.content),
+                    finish_reason: stop.openai_finish_reason().to_owned(),
+                }],
+                usage: usage(answer.usage),
+                causeway: CausewayExtension {
+                    audit_id: audit_id.to_string(),
+                    development_model: answer.development_model,
+                    guards: answer.guards,
                 },
-                finish_reason: finish.to_owned(),
-            }],
-            usage: usage(answer.usage),
-            causeway: CausewayExtension {
-                audit_id: answer.audit_id.to_string(),
-                development_model: answer.development_model,
-                guards: answer.guards,
-            },
-        };
-        let mut response = Json(body).into_response();
-        if let Ok(id) = HeaderValue::from_str(&answer.audit_id.to_string()) {
-            response.headers_mut().insert(AUDIT_ID_HEADER, id);
+            };
+            let mut response = Json(body).into_response();
+            if let Ok(id) = HeaderValue::from_str(&audit_id.to_string()) {
+                response.headers_mut().insert(AUDIT_ID_HEADER, id);
+            }
+            return Ok(response);
         }
-        return Ok(response);
-    }
+        Governed::Stream(governed) => governed,
+    };
 
-    let governed = governed::invoke_stream(state.clone(), meta, native).await?;
     let id = format!("chatcmpl-{}", governed.audit_id);
     let model = governed.model.clone();
     let chunk = {
@@ -203,20 +437,45 @@ pub async fn chat_completions_create(
         ChatDelta {
             role: Some("assistant".to_owned()),
             content: Some(String::new()),
+            tool_calls: None,
         },
         None,
         None,
     );
+    let tool_delta =
+        |index: u32, id: Option<String>, name: Option<String>, arguments: String| ChatDelta {
+            role: None,
+            content: None,
+            tool_calls: Some(vec![ChatToolCallDelta {
+                index,
+                kind: id.as_ref().map(|_| "function".to_owned()),
+                id,
+                function: ChatFunctionDelta {
+                    name,
+                    arguments: Some(arguments),
+                },
+            }]),
+        };
     let body = ReceiverStream::new(governed.items).flat_map(move |item| {
         let events = match item {
-            StreamItem::Delta(text) => vec![chunk(
+            StreamItem::Text(text) => vec![chunk(
                 ChatDelta {
                     role: None,
                     content: Some(text),
+                    tool_calls: None,
                 },
                 None,
                 None,
             )],
+            // As OpenAI streams tool calls: index, id and name first, then the argument text.
+            StreamItem::ToolUseStart { index, id, name } => vec![chunk(
+                tool_delta(index, Some(id), Some(name), String::new()),
+                None,
+                None,
+            )],
+            StreamItem::ToolInput { index, json } => {
+                vec![chunk(tool_delta(index, None, None, json), None, None)]
+            }
             StreamItem::Done {
                 stop_reason,
                 usage: u,

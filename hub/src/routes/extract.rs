@@ -17,7 +17,7 @@ use crate::auth::workload::WorkloadError;
 use crate::auth::{Caller, WorkloadIdentity, user_token};
 use crate::budget::SpokeLimits;
 use crate::error::{ApiError, HubError};
-use crate::governed::CallMeta;
+use crate::governed::{CallMeta, Refusal};
 use causeway_contract::audit::Outcome;
 
 /// A JSON body, limited to `server.max_body_bytes`, whose errors name the offending field.
@@ -130,15 +130,12 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
                 };
                 let meta = call_meta(&parts.headers, state, caller, api)?;
                 let event = draft(state, &meta, "", "");
-                Err(refuse(
-                    state,
-                    &meta,
-                    event,
-                    Outcome::Denied,
-                    vec![reason.to_owned()],
-                    HubError::Forbidden(message),
-                )
-                .await)
+                let refusal = Refusal {
+                    outcome: Outcome::Denied,
+                    reasons: vec![reason.to_owned()],
+                    error: HubError::Forbidden(message),
+                };
+                Err(refuse(state, &meta, event, refusal).await)
             }
             Err(err) => Err(HubError::from(err).into()),
         }

@@ -6,6 +6,9 @@ pub mod health;
 pub mod invoke;
 pub mod models;
 
+#[cfg(test)]
+mod tests;
+
 /// Data classifications a call may declare with `x-causeway-data-classification`.
 pub const DATA_CLASSIFICATIONS: &[&str] = &["public", "internal", "confidential", "restricted"];
 

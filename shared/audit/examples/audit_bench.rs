@@ -68,6 +68,7 @@ fn event(n: u64, records: u64) -> AuditEvent {
         latency_us: 812_345,
         prompt_sha256: Some(sha256_hex(b"prompt")),
         response_sha256: Some(sha256_hex(b"answer")),
+        content: Default::default(),
     }
 }
 

@@ -1212,6 +1212,7 @@ mod tests {
             latency_us: 1,
             prompt_sha256: None,
             response_sha256: None,
+            content: Default::default(),
         }
     }
 

@@ -53,6 +53,7 @@ fn event(user: &str, at: OffsetDateTime) -> AuditEvent {
         latency_us: 1,
         prompt_sha256: None,
         response_sha256: None,
+        content: Default::default(),
     }
 }
 

@@ -20,6 +20,9 @@ fn authorize(c: &mut Criterion) {
         spoke_account: "111122223333",
         ou: "ou-apps",
         application: "chatbot",
+        tools: &[],
+        has_images: false,
+        has_documents: false,
     };
     let forbidden = AccessRequest {
         model_alias: "llama-internal",

@@ -178,6 +178,12 @@ pub struct AccessRequest<'a> {
     pub ou: &'a str,
     /// Application id, or empty.
     pub application: &'a str,
+    /// Names of the tools the call offers the model (empty when none).
+    pub tools: &'a [String],
+    /// True when the call carries images.
+    pub has_images: bool,
+    /// True when the call carries documents.
+    pub has_documents: bool,
 }
 
 /// Catalog, purposes and Cedar policies, validated together.
@@ -351,6 +357,22 @@ impl PolicyBundle {
             (
                 "application".to_owned(),
                 RestrictedExpression::new_string(req.application.to_owned()),
+            ),
+            (
+                "tools".to_owned(),
+                RestrictedExpression::new_set(
+                    req.tools
+                        .iter()
+                        .map(|t| RestrictedExpression::new_string(t.clone())),
+                ),
+            ),
+            (
+                "has_images".to_owned(),
+                RestrictedExpression::new_bool(req.has_images),
+            ),
+            (
+                "has_documents".to_owned(),
+                RestrictedExpression::new_bool(req.has_documents),
             ),
         ])
         .map_err(|e| one_line(&e.to_string()))?;

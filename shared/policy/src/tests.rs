@@ -15,6 +15,9 @@ fn request<'a>(
         spoke_account: "111122223333",
         ou: "ou-apps",
         application: "chatbot",
+        tools: &[],
+        has_images: false,
+        has_documents: false,
     }
 }
 

@@ -1,0 +1,378 @@
+//! The governed path through the router (`oneshot`, no sockets), with a fake model and a fake audit sink:
+//! every refusal is answered with the right status and audited with its outcome and reasons; tools, images
+//! and documents reach the model guarded; the answer's tool calls pass the output guard.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::Request;
+use causeway_audit::{AuditError, AuditReceipt, AuditSink, Payload};
+use causeway_contract::audit::{AuditEvent, Outcome};
+use causeway_contract::content::ContentBlock;
+use causeway_contract::{StopReason, TokenUsage};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::app::{AppState, Overrides, build_state, router};
+use crate::auth::dev::DevKey;
+use crate::config::{BedrockConfig, HubConfig};
+use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream};
+
+/// An audit sink that keeps what it is given, or refuses every write.
+#[derive(Debug, Default)]
+struct Recording {
+    events: Mutex<Vec<AuditEvent>>,
+    down: bool,
+}
+
+#[async_trait]
+impl AuditSink for Recording {
+    async fn append(
+        &self,
+        event: AuditEvent,
+        _payload: Option<Payload>,
+    ) -> Result<AuditReceipt, AuditError> {
+        if self.down {
+            return Err(AuditError::Unavailable("disk full".into()));
+        }
+        let id = event.id;
+        self.events.lock().unwrap().push(event);
+        Ok(AuditReceipt {
+            id,
+            chain_id: "test".into(),
+            sequence: 1,
+            record_hash: String::new(),
+        })
+    }
+
+    async fn health(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "recording"
+    }
+}
+
+/// A model that answers with fixed blocks, or fails, and keeps the calls it received.
+#[derive(Debug)]
+struct Fake {
+    answer: Result<Vec<ContentBlock>, InvokeError>,
+    calls: Mutex<Vec<ModelCall>>,
+}
+
+impl Fake {
+    fn answering(blocks: Vec<ContentBlock>) -> Arc<Self> {
+        Arc::new(Self {
+            answer: Ok(blocks),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl ModelInvoker for Fake {
+    fn provider(&self) -> &'static str {
+        "bedrock"
+    }
+
+    async fn invoke(&self, call: &ModelCall) -> Result<ModelReply, InvokeError> {
+        self.calls.lock().unwrap().push(call.clone());
+        let content = self.answer.clone()?;
+        let stop_reason = if content
+            .iter()
+            .any(|b| matches!(b, ContentBlock::ToolUse { .. }))
+        {
+            StopReason::ToolUse
+        } else {
+            StopReason::EndTurn
+        };
+        Ok(ModelReply {
+            content,
+            stop_reason,
+            usage: TokenUsage {
+                input_tokens: 10,
+                output_tokens: 5,
+            },
+        })
+    }
+
+    async fn invoke_stream(&self, _call: &ModelCall) -> Result<ModelStream, InvokeError> {
+        Err(InvokeError::Unavailable(
+            "not streamed in these tests".into(),
+        ))
+    }
+}
+
+struct Hub {
+    state: Arc<AppState>,
+    audit: Arc<Recording>,
+    token: String,
+    support_token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn hub(model: Arc<Fake>, audit: Recording) -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = HubConfig::default();
+    config.data_dir.0 = dir.path().to_path_buf();
+    config.providers.bedrock = Some(BedrockConfig {
+        region: Some("us-east-1".into()),
+        endpoint_url: None,
+        guardrail_id: None,
+        guardrail_version: None,
+        max_attempts: 1,
+    });
+    let audit = Arc::new(audit);
+    let overrides = Overrides {
+        audit: Some(audit.clone()),
+        bedrock_invoker: Some(model),
+        ..Overrides::default()
+    };
+    let state = Arc::new(build_state(config, overrides, false).await.unwrap());
+    let key = DevKey::load_or_create(dir.path()).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = key
+        .mint("alice", &["engineers".to_owned()], now, 300)
+        .unwrap();
+    let support_token = key
+        .mint("sam", &["support-agents".to_owned()], now, 300)
+        .unwrap();
+    Hub {
+        state,
+        audit,
+        token,
+        support_token,
+        _dir: dir,
+    }
+}
+
+impl Hub {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_as(&self.token, path, body).await
+    }
+
+    async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let request = Request::post(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("x-causeway-purpose", "evaluation")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn last_event(&self) -> AuditEvent {
+        self.audit.events.lock().unwrap().last().cloned().unwrap()
+    }
+
+    fn event_count(&self) -> usize {
+        self.audit.events.lock().unwrap().len()
+    }
+}
+
+fn invoke(purpose: &str, messages: Value) -> Value {
+    json!({"model": "claude-haiku", "purpose": purpose, "messages": messages})
+}
+
+fn weather_tool() -> Value {
+    json!({"name": "get_weather", "description": "Current weather", "input_schema": {"type": "object"}})
+}
+
+fn text_answer() -> Vec<ContentBlock> {
+    vec![ContentBlock::text("It is sunny.")]
+}
+
+#[tokio::test]
+async fn refusals_are_answered_and_audited_with_their_outcome() {
+    let hub = hub(Fake::answering(text_answer()), Recording::default()).await;
+    let user = json!([{"role": "user", "content": "hello"}]);
+
+    let (status, body) = hub.post("/v1/invoke", invoke("gossip", user.clone())).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request");
+    assert_eq!(hub.last_event().outcome, Outcome::Rejected);
+    assert_eq!(hub.last_event().reasons, vec!["unknown_purpose"]);
+
+    let mut unknown = invoke("evaluation", user.clone());
+    unknown["model"] = json!("gpt-9");
+    let (status, _) = hub.post("/v1/invoke", unknown).await;
+    assert_eq!(status, 404);
+    assert_eq!(hub.last_event().reasons, vec!["unknown_model"]);
+
+    // The Cedar context carries the tools offered: a support agent may call the model for customer support,
+    // but not offer it tools.
+    let support = invoke("customer_support", user.clone());
+    let (status, body) = hub
+        .post_as(&hub.support_token, "/v1/invoke", support.clone())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut with_tools = support;
+    with_tools["tools"] = json!([weather_tool()]);
+    let (status, body) = hub
+        .post_as(&hub.support_token, "/v1/invoke", with_tools)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let event = hub.last_event();
+    assert_eq!(event.outcome, Outcome::Denied);
+    assert_eq!(event.reasons, vec!["forbid:customer-support-no-tools"]);
+    assert_eq!(event.content.tools_offered, vec!["get_weather"]);
+
+    // PII the profile blocks, inside a tool result.
+    let blocked = invoke(
+        "evaluation",
+        json!([
+            {"role": "user", "content": "file my claim"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "lookup", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                "content": [{"type": "text", "text": "{\"ssn\": \"123-45-6789\"}"}]}]}
+        ]),
+    );
+    let (status, body) = hub.post("/v1/invoke", blocked).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "guard_blocked");
+    let event = hub.last_event();
+    assert_eq!(event.outcome, Outcome::Blocked);
+    assert!(
+        event
+            .guard_events
+            .iter()
+            .any(|e| e.source == "tool_result" && e.entity == "US_SSN")
+    );
+
+    // Shape errors are 400s and 413s that name the block; nothing was asked of the hub, nothing recorded.
+    let before = hub.event_count();
+    let remote = invoke(
+        "evaluation",
+        json!([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "",
+            "content": [{"type": "text", "text": "x"}]}]}]),
+    );
+    let (status, body) = hub.post("/v1/invoke", remote).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tool_use_id")
+    );
+    let big = vec![0_u8; 4_000_000];
+    let image = invoke(
+        "evaluation",
+        json!([{"role": "user", "content": [{"type": "image", "media_type": "image/png",
+            "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &big)}]}]),
+    );
+    let (status, body) = hub.post("/v1/invoke", image).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the limit is 3750000 bytes")
+    );
+    assert_eq!(hub.event_count(), before);
+}
+
+#[tokio::test]
+async fn a_failing_model_is_audited_as_failed() {
+    let model = Arc::new(Fake {
+        answer: Err(InvokeError::Throttled),
+        calls: Mutex::new(Vec::new()),
+    });
+    let hub = hub(model, Recording::default()).await;
+    let (status, body) = hub
+        .post(
+            "/v1/invoke",
+            invoke("evaluation", json!([{"role": "user", "content": "hi"}])),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(hub.last_event().outcome, Outcome::Failed);
+    assert_eq!(
+        hub.last_event().reasons.last().unwrap(),
+        "provider_throttled"
+    );
+}
+
+#[tokio::test]
+async fn no_answer_leaves_when_the_audit_store_is_down() {
+    let hub = hub(
+        Fake::answering(text_answer()),
+        Recording {
+            down: true,
+            ..Recording::default()
+        },
+    )
+    .await;
+    let (status, body) = hub
+        .post(
+            "/v1/invoke",
+            invoke("evaluation", json!([{"role": "user", "content": "hi"}])),
+        )
+        .await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["code"], "audit_unavailable");
+    assert!(body.get("answer").is_none());
+}
+
+#[tokio::test]
+async fn tool_calls_are_guarded_and_counted_on_both_doors() {
+    let model = Fake::answering(vec![ContentBlock::ToolUse {
+        id: "call_1".into(),
+        name: "send_mail".into(),
+        input: json!({"to": "jane.doe@example.com", "subject": "hello"}),
+    }]);
+    let hub = hub(model.clone(), Recording::default()).await;
+    let mut body = invoke(
+        "evaluation",
+        json!([{"role": "user", "content": [
+            {"type": "text", "text": "Mail the summary"},
+            {"type": "document", "format": "txt", "name": "notes.txt",
+             "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"call 555-0100 or mail bob@example.com")}
+        ]}]),
+    );
+    body["tools"] = json!([{"name": "send_mail", "input_schema": {"type": "object"}}]);
+    let (status, answer) = hub.post("/v1/invoke", body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["stop_reason"], "tool_use");
+    assert_eq!(answer["content"][0]["type"], "tool_use");
+    assert_eq!(answer["content"][0]["input"]["to"], "{EMAIL}");
+
+    // The model saw the document with the e-mail masked, and the tool it was offered.
+    let call = model.calls.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(call.tools[0].name, "send_mail");
+    let ContentBlock::Document { data, .. } = &call.messages[0].content[1] else {
+        unreachable!("{:?}", call.messages[0].content)
+    };
+    assert!(!String::from_utf8_lossy(&data.0).contains("bob@example.com"));
+
+    let event = hub.last_event();
+    assert_eq!(event.outcome, Outcome::Answered);
+    assert_eq!(event.content.tools_called[0].name, "send_mail");
+    assert_eq!(event.content.blocks[0].kind, "document");
+    assert!(event.reasons.contains(&"stop:tool_use".to_owned()));
+
+    // The OpenAI door answers the same call with `tool_calls`.
+    let chat = json!({
+        "model": "claude-haiku",
+        "messages": [{"role": "user", "content": "Mail the summary"}],
+        "tools": [{"type": "function", "function": {"name": "send_mail", "parameters": {"type": "object"}}}]
+    });
+    let (status, answer) = hub.post("/v1/chat/completions", chat).await;
+    assert_eq!(status, 200, "{answer}");
+    let choice = &answer["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert!(choice["message"]["content"].is_null());
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "send_mail");
+    let arguments: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments["to"], "{EMAIL}");
+}
