@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
-# Make sure the moto server virtualenv used by the end-to-end tests exists and holds the pinned moto.
+# Make sure the test virtualenv used by the end-to-end tests exists and holds the pinned moto server and the
+# pinned client SDKs the tests drive the hub with (the official OpenAI Python SDK).
 #
-# The test harness (tests/src/moto.rs) starts moto's server from this virtualenv (through tests/moto_server.py); the test command
-# and CI run this script first. It is idempotent: it creates the virtualenv only when missing and installs
+# The test harness (tests/src/moto.rs) starts moto's server from this virtualenv (through tests/moto_server.py),
+# and tests/e2e/client_sdks.rs runs the scripts in tests/clients/ with its Python; the test command and CI run
+# this script first. It is idempotent: it creates the virtualenv only when missing and installs
 # only when the installed moto is not the pinned one. The virtualenv is `$CAUSEWAY_MOTO_VENV` when set, else
 # `.venv-moto` at the repository root (ignored by git).
 set -euo pipefail
 
 MOTO_VERSION="5.2.5"
+OPENAI_VERSION="3.63.0"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${CAUSEWAY_MOTO_VENV:-${repo_root}/.venv-moto}"
 python="${venv}/bin/python"
 
+wanted="moto=${MOTO_VERSION} openai=${OPENAI_VERSION}"
+
 installed_version() {
-    # Prints the installed moto version, or nothing when moto (or its server extra) is not usable.
+    # Prints `moto=V openai=V` for what is installed and usable, or nothing when moto (or its server extra)
+    # is not usable.
     [[ -x "${venv}/bin/moto_server" ]] || return 0
     "${python}" - <<'PY' 2>/dev/null || true
 import importlib.metadata as metadata
 import flask  # noqa: F401  (the `server` extra; moto_server cannot start without it)
-print(metadata.version("moto"))
+versions = {}
+for name in ("moto", "openai"):
+    try:
+        versions[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        versions[name] = "missing"
+print(" ".join(f"{name}={version}" for name, version in versions.items()))
 PY
 }
 
-action="installed moto[server]==${MOTO_VERSION} in ${venv}"
+action="installed ${wanted} in ${venv}"
 if [[ ! -x "${python}" ]]; then
     if ! command -v python3 >/dev/null 2>&1; then
         echo "ensure-moto: python3 not found; install Python 3 (with its venv module) and run again" >&2
@@ -35,23 +47,27 @@ if [[ ! -x "${python}" ]]; then
     fi
     # --clear also repairs a virtualenv whose interpreter went away (e.g. its base Python was removed).
     python3 -m venv --clear "${venv}"
-    action="created ${venv} with moto[server]==${MOTO_VERSION}"
+    action="created ${venv} with ${wanted}"
 fi
 
 current="$(installed_version)"
-if [[ "${current}" == "${MOTO_VERSION}" ]]; then
-    echo "ensure-moto: moto ${MOTO_VERSION} already installed in ${venv}"
+if [[ "${current}" == "${wanted}" ]]; then
+    echo "ensure-moto: ${wanted} already installed in ${venv}"
     exit 0
 fi
 if [[ -n "${current}" ]]; then
-    action="replaced moto ${current} with moto[server]==${MOTO_VERSION} in ${venv}"
+    action="replaced ${current} with ${wanted} in ${venv}"
 fi
 
-"${python}" -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
+if ! "${python}" -m pip install --quiet --disable-pip-version-check \
+    "moto[server]==${MOTO_VERSION}" "openai==${OPENAI_VERSION}"; then
+    echo "ensure-moto: pip could not install ${wanted} into ${venv}; check that PyPI is reachable" >&2
+    exit 1
+fi
 
 installed="$(installed_version)"
-if [[ "${installed}" != "${MOTO_VERSION}" ]]; then
-    echo "ensure-moto: installed moto[server]==${MOTO_VERSION} in ${venv} but found '${installed:-nothing usable}' afterwards" >&2
+if [[ "${installed}" != "${wanted}" ]]; then
+    echo "ensure-moto: installed ${wanted} in ${venv} but found '${installed:-nothing usable}' afterwards" >&2
     exit 1
 fi
 echo "ensure-moto: ${action}"

@@ -41,7 +41,7 @@ pub struct AgentConfig {
     /// Purpose sent as `x-causeway-purpose` on the OpenAI-compatible door (`/v1/chat/completions`,
     /// `/v1/models`) when the app sends none; OpenAI clients have no field for it. Default: none.
     pub default_purpose: Option<String>,
-    /// Largest request body accepted from an app, in bytes. Default 1 MiB, the hub's own default.
+    /// Largest request body accepted from an app, in bytes. Default 8 MiB, the hub's own default.
     pub max_body_bytes: usize,
     /// Seconds to wait for a connection to the hub. Default 5.
     pub connect_timeout_secs: u64,
@@ -70,7 +70,7 @@ impl Default for AgentConfig {
             hub_url: "http://127.0.0.1:8080".to_owned(),
             application: None,
             default_purpose: None,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: 8 * 1024 * 1024,
             connect_timeout_secs: 5,
             request_timeout_secs: 130,
             stream_idle_timeout_secs: 60,
@@ -502,7 +502,7 @@ mod tests {
         assert_eq!(config.hub_url, "http://127.0.0.1:8080");
         assert_eq!(config.application, None);
         assert_eq!(config.default_purpose, None);
-        assert_eq!(config.max_body_bytes, 1_048_576);
+        assert_eq!(config.max_body_bytes, 8 * 1024 * 1024);
         assert_eq!(config.connect_timeout_secs, 5);
         assert_eq!(config.request_timeout_secs, 130);
         assert_eq!(config.stream_idle_timeout_secs, 60);

@@ -63,6 +63,7 @@ fn call(user: &str, prompt: &str, answer: &str) -> (AuditEvent, Payload) {
         latency_us: 1,
         prompt_sha256: Some(sha256_hex(prompt.as_bytes())),
         response_sha256: Some(sha256_hex(answer.as_bytes())),
+        content: Default::default(),
     };
     let payload = Payload {
         prompt: prompt.into(),

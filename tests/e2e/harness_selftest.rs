@@ -14,11 +14,14 @@ use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput as ConverseOutputKind,
-    ConverseStreamOutput, GuardrailConfiguration, GuardrailStreamConfiguration,
-    InferenceConfiguration, Message, StopReason, SystemContentBlock,
+    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole,
+    ConverseOutput as ConverseOutputKind, ConverseStreamOutput, GuardrailConfiguration,
+    GuardrailStreamConfiguration, InferenceConfiguration, Message, StopReason, SystemContentBlock,
+    Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
+    ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::event_stream::RawMessage;
+use aws_smithy_types::{Document, Number};
 use causeway_testkit::bedrock_mock::{
     BedrockMock, ECHO_PREFIX, Failure, Operation, Reply, StreamException, TokenCounts,
 };
@@ -126,10 +129,20 @@ async fn converse_stream(
     client: &aws_sdk_bedrockruntime::Client,
     text: &str,
 ) -> anyhow::Result<StreamTranscript> {
+    converse_stream_with(client, text, None).await
+}
+
+/// [`converse_stream`], declaring `tools`.
+async fn converse_stream_with(
+    client: &aws_sdk_bedrockruntime::Client,
+    text: &str,
+    tools: Option<ToolConfiguration>,
+) -> anyhow::Result<StreamTranscript> {
     let mut output = client
         .converse_stream()
         .model_id(MODEL_ARN)
         .messages(user_message(text)?)
+        .set_tool_config(tools)
         .send()
         .await
         .context("start converse-stream")?;
@@ -145,6 +158,48 @@ async fn converse_stream(
         }
     }
     Ok(transcript)
+}
+
+fn json_to_document(value: &serde_json::Value) -> Document {
+    use serde_json::Value;
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(flag) => Document::Bool(*flag),
+        Value::Number(number) => Document::Number(if let Some(n) = number.as_u64() {
+            Number::PosInt(n)
+        } else if let Some(n) = number.as_i64() {
+            Number::NegInt(n)
+        } else {
+            Number::Float(number.as_f64().unwrap_or(f64::NAN))
+        }),
+        Value::String(text) => Document::String(text.clone()),
+        Value::Array(items) => Document::Array(items.iter().map(json_to_document).collect()),
+        Value::Object(fields) => Document::Object(
+            fields
+                .iter()
+                .map(|(key, field)| (key.clone(), json_to_document(field)))
+                .collect(),
+        ),
+    }
+}
+
+/// A `get_weather` tool declaration, as a client sends it in `toolConfig`.
+fn weather_tool_config() -> anyhow::Result<ToolConfiguration> {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": { "city": { "type": "string" } },
+        "required": ["city"],
+    });
+    let spec = ToolSpecification::builder()
+        .name("get_weather")
+        .description("the current weather in a city")
+        .input_schema(ToolInputSchema::Json(json_to_document(&schema)))
+        .build()
+        .context("build a tool specification")?;
+    ToolConfiguration::builder()
+        .tools(Tool::ToolSpec(spec))
+        .build()
+        .context("build a tool configuration")
 }
 
 /// Whether a TCP connection to `endpoint` (an `http://host:port` URL) is refused.
@@ -316,6 +371,226 @@ async fn a_conversation_bedrock_would_reject_is_a_validation_exception() -> anyh
         1,
         "rejected requests are recorded too"
     );
+    Ok(())
+}
+
+// === Bedrock mock: tool use ===
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converse_tool_use_returns_the_call_and_stop_reason() -> anyhow::Result<()> {
+    let mock = BedrockMock::start().await?;
+    let arguments =
+        serde_json::json!({ "city": "Paris", "unit": "celsius", "days": [1, 2], "hourly": false });
+    mock.set_reply(Reply::tool_use("get_weather", arguments.clone()));
+    let client = bedrock_client(&mock).await;
+
+    let output = client
+        .converse()
+        .model_id(MODEL_ARN)
+        .messages(user_message("what is the weather in Paris")?)
+        .tool_config(weather_tool_config()?)
+        .send()
+        .await?;
+
+    assert_eq!(output.stop_reason(), &StopReason::ToolUse);
+    let Some(ConverseOutputKind::Message(message)) = output.output() else {
+        bail!("the converse output holds no message: {output:?}");
+    };
+    assert_eq!(message.role(), &ConversationRole::Assistant);
+    let [ContentBlock::ToolUse(call)] = message.content() else {
+        bail!("expected one toolUse block: {:?}", message.content());
+    };
+    assert_eq!(call.tool_use_id(), "tooluse_mock_1");
+    assert_eq!(call.name(), "get_weather");
+    assert_eq!(call.input(), &json_to_document(&arguments));
+    let usage = output.usage().context("usage")?;
+    assert_eq!(usage.input_tokens(), 6);
+    assert!(usage.output_tokens() > 0);
+
+    let request = mock.last_request().context("the request is recorded")?;
+    assert_eq!(
+        request.body.pointer("/toolConfig/tools/0/toolSpec/name"),
+        Some(&serde_json::json!("get_weather")),
+        "the tool configuration is recorded as sent: {}",
+        request.body
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converse_stream_tool_use_streams_the_arguments_in_fragments() -> anyhow::Result<()> {
+    let mock = BedrockMock::start().await?;
+    let arguments = serde_json::json!({ "city": "San Francisco", "unit": "celsius" });
+    let compact = arguments.to_string();
+    mock.set_reply(Reply::tool_use("get_weather", arguments));
+    mock.set_stream_chunk_chars(7);
+    let client = bedrock_client(&mock).await;
+
+    // A first request so the tool-use id shows it counts requests.
+    converse(&client, "warm up").await??;
+    let transcript = converse_stream_with(
+        &client,
+        "what is the weather in San Francisco",
+        Some(weather_tool_config()?),
+    )
+    .await?;
+    assert!(transcript.error.is_none(), "{:?}", transcript.error);
+
+    let fragments: Vec<String> = transcript
+        .events
+        .iter()
+        .filter_map(|(_, event)| match event {
+            ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta() {
+                Some(ContentBlockDelta::ToolUse(tool_use)) => Some(tool_use.input().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let expected_fragments = compact.len().div_ceil(7);
+    assert_eq!(fragments.len(), expected_fragments, "{fragments:?}");
+    assert!(fragments.len() > 1, "the arguments arrive in pieces");
+    assert_eq!(fragments.concat(), compact);
+    assert!(transcript.deltas().is_empty(), "no text deltas");
+
+    let mut kinds = vec!["messageStart", "contentBlockStart"];
+    kinds.extend(std::iter::repeat_n("contentBlockDelta", expected_fragments));
+    kinds.extend(["contentBlockStop", "messageStop", "metadata"]);
+    assert_eq!(transcript.kinds(), kinds);
+
+    for (_, event) in &transcript.events {
+        match event {
+            ConverseStreamOutput::ContentBlockStart(start) => {
+                assert_eq!(start.content_block_index(), 0);
+                let Some(ContentBlockStart::ToolUse(tool_use)) = start.start() else {
+                    bail!("the block start names no tool: {start:?}");
+                };
+                assert_eq!(tool_use.tool_use_id(), "tooluse_mock_2");
+                assert_eq!(tool_use.name(), "get_weather");
+            }
+            ConverseStreamOutput::ContentBlockDelta(delta) => {
+                assert_eq!(delta.content_block_index(), 0);
+            }
+            ConverseStreamOutput::MessageStop(stop) => {
+                assert_eq!(stop.stop_reason(), &StopReason::ToolUse);
+            }
+            ConverseStreamOutput::Metadata(metadata) => {
+                let usage = metadata.usage().context("metadata usage")?;
+                assert_eq!(usage.input_tokens(), 7);
+                assert!(metadata.metrics().is_some());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_result_ends_the_tool_loop_with_text() -> anyhow::Result<()> {
+    let mock = BedrockMock::start().await?;
+    mock.set_reply(Reply::tool_use(
+        "get_weather",
+        serde_json::json!({ "city": "Paris" }),
+    ));
+    let client = bedrock_client(&mock).await;
+
+    let question = user_message("what is the weather in Paris")?;
+    let first = client
+        .converse()
+        .model_id(MODEL_ARN)
+        .messages(question.clone())
+        .tool_config(weather_tool_config()?)
+        .send()
+        .await?;
+    let Some(ConverseOutputKind::Message(call_message)) = first.output() else {
+        bail!("the converse output holds no message: {first:?}");
+    };
+    let [ContentBlock::ToolUse(call)] = call_message.content() else {
+        bail!("expected one toolUse block: {:?}", call_message.content());
+    };
+    let echoed_call = ToolUseBlock::builder()
+        .tool_use_id(call.tool_use_id())
+        .name(call.name())
+        .input(call.input().clone())
+        .build()
+        .context("build the tool-use block")?;
+    let result = ToolResultBlock::builder()
+        .tool_use_id(call.tool_use_id())
+        .content(ToolResultContentBlock::Text("18 degrees".to_owned()))
+        .content(ToolResultContentBlock::Text("light rain".to_owned()))
+        .build()
+        .context("build the tool-result block")?;
+    let result_message = Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::ToolResult(result))
+        .build()
+        .context("build the tool-result message")?;
+
+    let second = client
+        .converse()
+        .model_id(MODEL_ARN)
+        .messages(question.clone())
+        .messages(
+            Message::builder()
+                .role(ConversationRole::Assistant)
+                .content(ContentBlock::ToolUse(echoed_call.clone()))
+                .build()
+                .context("build the tool-call message")?,
+        )
+        .messages(result_message.clone())
+        .tool_config(weather_tool_config()?)
+        .send()
+        .await?;
+    assert_eq!(second.stop_reason(), &StopReason::EndTurn);
+    assert_eq!(
+        answer_text(&second)?,
+        format!("{ECHO_PREFIX}18 degrees\nlight rain")
+    );
+    let usage = second.usage().context("usage")?;
+    assert_eq!(usage.input_tokens(), 6 + 2 + 2, "tool-result text counts");
+
+    let request = mock.last_request().context("the request is recorded")?;
+    assert_eq!(
+        request
+            .body
+            .pointer("/messages/1/content/0/toolUse/toolUseId"),
+        Some(&serde_json::json!("tooluse_mock_1"))
+    );
+    assert_eq!(
+        request
+            .body
+            .pointer("/messages/2/content/0/toolResult/content/0/text"),
+        Some(&serde_json::json!("18 degrees"))
+    );
+
+    // The stream ends the loop the same way.
+    let mut output = client
+        .converse_stream()
+        .model_id(MODEL_ARN)
+        .messages(question)
+        .messages(
+            Message::builder()
+                .role(ConversationRole::Assistant)
+                .content(ContentBlock::ToolUse(echoed_call))
+                .build()
+                .context("build the tool-call message")?,
+        )
+        .messages(result_message)
+        .tool_config(weather_tool_config()?)
+        .send()
+        .await?;
+    let mut transcript = StreamTranscript::default();
+    while let Some(event) = output.stream.recv().await? {
+        transcript.events.push((Instant::now(), event));
+    }
+    assert_eq!(
+        transcript.deltas().concat(),
+        format!("{ECHO_PREFIX}18 degrees\nlight rain")
+    );
+    assert!(transcript.events.iter().any(|(_, event)| matches!(
+        event,
+        ConverseStreamOutput::MessageStop(stop) if stop.stop_reason() == &StopReason::EndTurn
+    )));
     Ok(())
 }
 

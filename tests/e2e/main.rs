@@ -10,6 +10,7 @@ mod agent_identity;
 mod api;
 mod audit_aws;
 mod budgets;
+mod client_sdks;
 mod harness_selftest;
 mod identity;
 mod infra;

@@ -6,14 +6,21 @@
 //! the SDK at [`BedrockMock::endpoint_url`] (or build it from [`BedrockMock::sdk_config`]) and its signing,
 //! serialisation, retries and error mapping run as they would against Bedrock.
 //!
+//! The answer is text or, with [`Reply::ToolUse`], a tool call: a `toolUse` content block in `Converse`,
+//! and in `ConverseStream` a `contentBlockStart` naming the tool followed by `contentBlockDelta` events
+//! whose `toolUse.input` fragments concatenate to the compact JSON of the arguments.
+//!
 //! Constraints that tests rely on:
-//! - Answers are deterministic: they depend only on the request and the configured [`Reply`], and token
-//!   counts are whitespace word counts unless fixed with [`TokenCounts::Fixed`].
+//! - Answers are deterministic: they depend only on the request, the configured [`Reply`] and (for a
+//!   tool-use id) how many requests came before, and token counts are whitespace word counts unless fixed
+//!   with [`TokenCounts::Fixed`].
 //! - Every request is recorded before anything else happens, injected failures included, so a test can
 //!   count the SDK's retries and assert what the hub sent (guardrail, fenced prompt, clamped `maxTokens`).
 //! - Like Bedrock, it answers `ValidationException` to a body that is not JSON, a conversation that is empty,
-//!   does not start with a user message or does not alternate roles, and a `maxTokens` below 1. It does not
-//!   verify SigV4 signatures; it only records whether the request carried one.
+//!   does not start with a user message or does not alternate roles, and a `maxTokens` below 1. Anything
+//!   else is accepted and recorded as sent: `toolConfig`, and `toolUse`, `toolResult`, `image` or
+//!   `document` blocks in any message. It does not verify SigV4 signatures; it only records whether the
+//!   request carried one.
 //! - Behaviour changes through the handle at any time and applies to requests that arrive afterwards.
 //! - Dropping the handle shuts the server down.
 
@@ -50,16 +57,30 @@ const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
 // === Configuration types ===
 
+/// The prefix of every tool-use id the mock hands out; see [`Reply::ToolUse`].
+pub const TOOL_USE_ID_PREFIX: &str = "tooluse_mock_";
+
 /// What the mock answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// Always this text.
     Text(String),
     /// [`ECHO_PREFIX`] followed by the text of the last user message (its text blocks joined by a newline),
-    /// so a test can see what the model received.
+    /// so a test can see what the model received. When that message carries `toolResult` blocks, their
+    /// `content[].text` entries are echoed instead, joined by a newline.
     Echo,
     /// A Bedrock Guardrail intervened: this text, with stop reason `guardrail_intervened`.
     GuardrailIntervened(String),
+    /// The model calls this tool with these arguments (stop reason `tool_use`). The tool-use id is
+    /// `tooluse_mock_<n>` where n counts requests from 1. When the last user message carries a `toolResult`
+    /// block, or the request declares no tools, the mock answers text instead (as `Echo` would, with the
+    /// tool result's text as the user text), so a tool loop ends.
+    ToolUse {
+        /// The tool's name, as declared in the request's `toolConfig`.
+        name: String,
+        /// The arguments, sent as the `toolUse.input` document.
+        input: Value,
+    },
 }
 
 impl Reply {
@@ -67,13 +88,22 @@ impl Reply {
     pub fn text(text: impl Into<String>) -> Self {
         Self::Text(text.into())
     }
+
+    /// A call of the tool `name` with the arguments `input`.
+    pub fn tool_use(name: impl Into<String>, input: Value) -> Self {
+        Self::ToolUse {
+            name: name.into(),
+            input,
+        }
+    }
 }
 
 /// How the mock reports token usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCounts {
-    /// `inputTokens` is the number of whitespace-separated words in all input text (system blocks and every
-    /// message), `outputTokens` the number of words in the answer.
+    /// `inputTokens` is the number of whitespace-separated words in all input text (system blocks, and the
+    /// text blocks and tool-result text of every message), `outputTokens` the number of words in the answer;
+    /// for a tool call, the words of the tool's name and of the compact JSON of its arguments.
     WordCount,
     /// These numbers, whatever the request.
     Fixed {
@@ -109,10 +139,11 @@ pub enum Failure {
     ResourceNotFound,
     /// 500 `InternalServerException`.
     InternalServer,
-    /// `ConverseStream` only: the stream starts normally, sends up to `after_deltas` text deltas, then an
-    /// exception event and ends. `Converse` requests pass over this entry and leave it queued.
+    /// `ConverseStream` only: the stream starts normally, sends up to `after_deltas` deltas (text, or the
+    /// tool-use input fragments of a tool call after its `contentBlockStart`), then an exception event and
+    /// ends. `Converse` requests pass over this entry and leave it queued.
     MidStream {
-        /// How many text deltas are sent before the exception.
+        /// How many deltas are sent before the exception.
         after_deltas: usize,
         /// The exception event that ends the stream.
         exception: StreamException,
@@ -348,7 +379,8 @@ impl BedrockMock {
         self.shared.lock().behaviour.token_counts = counts;
     }
 
-    /// Sets how many characters (not bytes) each streamed text delta carries; 0 is taken as 1.
+    /// Sets how many characters (not bytes) each streamed delta carries (text, or a fragment of a tool
+    /// call's JSON arguments); 0 is taken as 1.
     pub fn set_stream_chunk_chars(&self, chars: usize) {
         self.shared.lock().behaviour.stream_chunk_chars = chars.max(1);
     }
@@ -376,6 +408,11 @@ impl BedrockMock {
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()
+    }
+
+    /// The most recent request, if any; its `body` is the JSON exactly as the client sent it.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.shared.lock().requests.last().cloned()
     }
 
     /// Forgets the requests received so far.
@@ -422,6 +459,7 @@ impl Shared {
         Admission {
             behaviour: inner.behaviour.clone(),
             failure,
+            seq: inner.request_seq,
             request_id: format!("mock-{:012}", inner.request_seq),
         }
     }
@@ -460,6 +498,8 @@ impl Default for Behaviour {
 struct Admission {
     behaviour: Behaviour,
     failure: Option<Failure>,
+    /// This request's position among all requests received, from 1.
+    seq: u64,
     request_id: String,
 }
 
@@ -562,6 +602,7 @@ async fn answer_request(
     let Admission {
         behaviour,
         failure,
+        seq,
         request_id,
     } = admission;
 
@@ -597,7 +638,7 @@ async fn answer_request(
         return validation_error(&message, &request_id);
     }
 
-    let answer = compose_answer(&behaviour, &request);
+    let answer = compose_answer(&behaviour, &request, seq);
     match (operation, failure) {
         (
             Operation::ConverseStream,
@@ -623,10 +664,35 @@ async fn answer_request(
 
 #[derive(Debug)]
 struct Answer {
-    text: String,
+    content: AnswerContent,
     stop_reason: &'static str,
     input_tokens: u64,
     output_tokens: u64,
+}
+
+/// The single content block of an answer.
+#[derive(Debug)]
+enum AnswerContent {
+    Text(String),
+    ToolUse {
+        tool_use_id: String,
+        name: String,
+        input: Value,
+    },
+}
+
+impl AnswerContent {
+    /// The block as the `content` entry of a `Converse` output message.
+    fn converse_block(&self) -> Value {
+        match self {
+            Self::Text(text) => json!({ "text": text }),
+            Self::ToolUse {
+                tool_use_id,
+                name,
+                input,
+            } => json!({ "toolUse": { "toolUseId": tool_use_id, "name": name, "input": input } }),
+        }
+    }
 }
 
 impl Answer {
@@ -639,31 +705,53 @@ impl Answer {
     }
 }
 
-fn compose_answer(behaviour: &Behaviour, request: &Value) -> Answer {
-    let (mut text, mut stop_reason) = match &behaviour.reply {
-        Reply::Text(text) => (text.clone(), "end_turn"),
-        Reply::Echo => (
-            format!(
-                "{ECHO_PREFIX}{}",
-                last_user_text(request).unwrap_or_default()
-            ),
-            "end_turn",
+/// `seq` is the request's position among all requests received, from 1; it numbers tool-use ids.
+fn compose_answer(behaviour: &Behaviour, request: &Value, seq: u64) -> Answer {
+    let echo = || format!("{ECHO_PREFIX}{}", echo_text(request).unwrap_or_default());
+    let (mut content, mut stop_reason) = match &behaviour.reply {
+        Reply::Text(text) => (AnswerContent::Text(text.clone()), "end_turn"),
+        Reply::Echo => (AnswerContent::Text(echo()), "end_turn"),
+        Reply::GuardrailIntervened(text) => {
+            (AnswerContent::Text(text.clone()), "guardrail_intervened")
+        }
+        // The tool's result came back, or no tool was offered: answer in text, as a model would, so a
+        // client's tool loop ends.
+        Reply::ToolUse { .. }
+            if last_user_has_tool_result(request) || request.get("toolConfig").is_none() =>
+        {
+            (AnswerContent::Text(echo()), "end_turn")
+        }
+        Reply::ToolUse { name, input } => (
+            AnswerContent::ToolUse {
+                tool_use_id: format!("{TOOL_USE_ID_PREFIX}{seq}"),
+                name: name.clone(),
+                input: input.clone(),
+            },
+            "tool_use",
         ),
-        Reply::GuardrailIntervened(text) => (text.clone(), "guardrail_intervened"),
     };
     if stop_reason == "end_turn"
+        && let AnswerContent::Text(text) = &mut content
         && let Some(limit) = max_tokens(request)
-        && let Some(cut) = truncate_words(&text, limit)
+        && let Some(cut) = truncate_words(text, limit)
     {
-        text = cut.to_owned();
+        *text = cut.to_owned();
         stop_reason = "max_tokens";
     }
     let (input_tokens, output_tokens) = match behaviour.token_counts {
-        TokenCounts::WordCount => (input_word_count(request), word_count(&text)),
+        TokenCounts::WordCount => {
+            let output = match &content {
+                AnswerContent::Text(text) => word_count(text),
+                AnswerContent::ToolUse { name, input, .. } => {
+                    word_count(name) + word_count(&input.to_string())
+                }
+            };
+            (input_word_count(request), output)
+        }
         TokenCounts::Fixed { input, output } => (u64::from(input), u64::from(output)),
     };
     Answer {
-        text,
+        content,
         stop_reason,
         input_tokens,
         output_tokens,
@@ -672,7 +760,9 @@ fn compose_answer(behaviour: &Behaviour, request: &Value) -> Answer {
 
 fn converse_response(answer: &Answer, started: Instant, request_id: &str) -> Response {
     let body = json!({
-        "output": { "message": { "role": "assistant", "content": [{ "text": answer.text }] } },
+        "output": {
+            "message": { "role": "assistant", "content": [answer.content.converse_block()] },
+        },
         "stopReason": answer.stop_reason,
         "usage": answer.usage(),
         "metrics": { "latencyMs": elapsed_ms(started) },
@@ -687,7 +777,14 @@ fn converse_response(answer: &Answer, started: Instant, request_id: &str) -> Res
 #[derive(Debug)]
 enum Frame {
     MessageStart,
-    Delta(String),
+    /// Opens a tool-use block; a text block has no start event, as on Bedrock.
+    ToolUseStart {
+        tool_use_id: String,
+        name: String,
+    },
+    TextDelta(String),
+    /// A fragment of the compact JSON of a tool call's arguments.
+    ToolUseDelta(String),
     BlockStop,
     MessageStop(&'static str),
     Metadata(Value),
@@ -698,9 +795,20 @@ impl Frame {
     fn encode(&self, started: Instant) -> anyhow::Result<Bytes> {
         let message = match self {
             Self::MessageStart => event_message("messageStart", &json!({ "role": "assistant" })),
-            Self::Delta(text) => event_message(
+            Self::ToolUseStart { tool_use_id, name } => event_message(
+                "contentBlockStart",
+                &json!({
+                    "contentBlockIndex": 0,
+                    "start": { "toolUse": { "toolUseId": tool_use_id, "name": name } },
+                }),
+            ),
+            Self::TextDelta(text) => event_message(
                 "contentBlockDelta",
                 &json!({ "contentBlockIndex": 0, "delta": { "text": text } }),
+            ),
+            Self::ToolUseDelta(fragment) => event_message(
+                "contentBlockDelta",
+                &json!({ "contentBlockIndex": 0, "delta": { "toolUse": { "input": fragment } } }),
             ),
             Self::BlockStop => {
                 event_message("contentBlockStop", &json!({ "contentBlockIndex": 0 }))
@@ -741,15 +849,35 @@ fn stream_response(
     started: Instant,
     request_id: &str,
 ) -> Response {
-    let deltas = chunk_chars(&answer.text, behaviour.stream_chunk_chars);
     let mut frames = vec![Frame::MessageStart];
+    let chunk = behaviour.stream_chunk_chars;
+    let deltas: Vec<Frame> = match &answer.content {
+        AnswerContent::Text(text) => chunk_chars(text, chunk)
+            .into_iter()
+            .map(Frame::TextDelta)
+            .collect(),
+        AnswerContent::ToolUse {
+            tool_use_id,
+            name,
+            input,
+        } => {
+            frames.push(Frame::ToolUseStart {
+                tool_use_id: tool_use_id.clone(),
+                name: name.clone(),
+            });
+            chunk_chars(&input.to_string(), chunk)
+                .into_iter()
+                .map(Frame::ToolUseDelta)
+                .collect()
+        }
+    };
     match fail_after {
         Some((after_deltas, exception)) => {
-            frames.extend(deltas.into_iter().take(after_deltas).map(Frame::Delta));
+            frames.extend(deltas.into_iter().take(after_deltas));
             frames.push(Frame::Exception(exception));
         }
         None => {
-            frames.extend(deltas.into_iter().map(Frame::Delta));
+            frames.extend(deltas);
             frames.push(Frame::BlockStop);
             frames.push(Frame::MessageStop(answer.stop_reason));
             frames.push(Frame::Metadata(answer.usage()));
@@ -867,22 +995,59 @@ fn block_text(block: &Value) -> Option<&str> {
     })
 }
 
-fn message_texts(message: &Value) -> impl Iterator<Item = &str> {
+/// The `text` entries of a `toolResult` block's content (none for any other block).
+fn tool_result_texts(block: &Value) -> impl Iterator<Item = &str> {
+    block
+        .pointer("/toolResult/content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.get("text").and_then(Value::as_str))
+}
+
+fn message_blocks(message: &Value) -> impl Iterator<Item = &Value> {
     message
         .get("content")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(block_text)
+}
+
+fn message_texts(message: &Value) -> impl Iterator<Item = &str> {
+    message_blocks(message).filter_map(block_text)
+}
+
+fn last_user_message(request: &Value) -> Option<&Value> {
+    request
+        .get("messages")?
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|message| message.get("role").and_then(Value::as_str) == Some("user"))
 }
 
 fn last_user_text(request: &Value) -> Option<String> {
-    let messages = request.get("messages")?.as_array()?;
-    let last_user = messages
-        .iter()
-        .rev()
-        .find(|message| message.get("role").and_then(Value::as_str) == Some("user"))?;
+    let last_user = last_user_message(request)?;
     Some(message_texts(last_user).collect::<Vec<_>>().join("\n"))
+}
+
+fn last_user_has_tool_result(request: &Value) -> bool {
+    last_user_message(request).is_some_and(|message| {
+        message_blocks(message).any(|block| block.get("toolResult").is_some())
+    })
+}
+
+/// What [`Reply::Echo`] echoes: the text of the last user message, or the text of its tool results when it
+/// carries any.
+fn echo_text(request: &Value) -> Option<String> {
+    if last_user_has_tool_result(request) {
+        let last_user = last_user_message(request)?;
+        let texts: Vec<&str> = message_blocks(last_user)
+            .flat_map(tool_result_texts)
+            .collect();
+        return Some(texts.join("\n"));
+    }
+    last_user_text(request)
 }
 
 fn max_tokens(request: &Value) -> Option<u64> {
@@ -903,7 +1068,12 @@ fn input_word_count(request: &Value) -> u64 {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .flat_map(message_texts);
+        .flat_map(message_blocks)
+        .flat_map(|block| {
+            block_text(block)
+                .into_iter()
+                .chain(tool_result_texts(block))
+        });
     system.chain(messages).map(word_count).sum()
 }
 
@@ -992,5 +1162,84 @@ mod tests {
             "inferenceConfig": { "maxTokens": 0 },
         });
         assert!(validate(&zero_tokens).is_err());
+    }
+
+    /// A tool loop as a client sends it: the tool declared, the assistant's call, the user's result, with
+    /// an image and a document alongside.
+    fn tool_loop_request() -> Value {
+        json!({
+            "messages": [
+                { "role": "user", "content": [
+                    { "text": "weather in Paris" },
+                    { "image": { "format": "png", "source": { "bytes": "iVBORw0KGgo=" } } },
+                    { "document": { "format": "txt", "name": "notes", "source": { "bytes": "aGk=" } } },
+                ] },
+                { "role": "assistant", "content": [
+                    { "toolUse": { "toolUseId": "tooluse_mock_1", "name": "get_weather",
+                                   "input": { "city": "Paris" } } },
+                ] },
+                { "role": "user", "content": [
+                    { "toolResult": { "toolUseId": "tooluse_mock_1", "status": "success", "content": [
+                        { "text": "18 degrees" }, { "json": { "celsius": 18 } }, { "text": "light rain" },
+                    ] } },
+                ] },
+            ],
+            "toolConfig": { "tools": [{ "toolSpec": {
+                "name": "get_weather",
+                "inputSchema": { "json": { "type": "object" } },
+            } }] },
+        })
+    }
+
+    #[test]
+    fn validate_accepts_tool_blocks_and_messages_without_text() {
+        assert_eq!(validate(&tool_loop_request()), Ok(()));
+    }
+
+    #[test]
+    fn tool_results_are_echoed_and_counted() {
+        let request = tool_loop_request();
+        assert_eq!(
+            echo_text(&request).as_deref(),
+            Some("18 degrees\nlight rain")
+        );
+        assert_eq!(last_user_text(&request).as_deref(), Some(""));
+        assert_eq!(input_word_count(&request), 3 + 2 + 2);
+    }
+
+    #[test]
+    fn tool_use_answers_a_call_then_text_once_the_result_is_back() {
+        let behaviour = Behaviour {
+            reply: Reply::tool_use("get_weather", json!({ "city": "Paris" })),
+            ..Behaviour::default()
+        };
+        let question = json!({
+            "messages": [{ "role": "user", "content": [{ "text": "weather?" }] }],
+            "toolConfig": { "tools": [{ "toolSpec": { "name": "get_weather" } }] },
+        });
+        let call = compose_answer(&behaviour, &question, 7);
+        assert_eq!(call.stop_reason, "tool_use");
+        assert_eq!(
+            call.content.converse_block(),
+            json!({ "toolUse": {
+                "toolUseId": "tooluse_mock_7", "name": "get_weather", "input": { "city": "Paris" },
+            } })
+        );
+        assert_eq!(call.output_tokens, 2);
+
+        // Without tools declared, a model answers in text.
+        let plain =
+            json!({ "messages": [{ "role": "user", "content": [{ "text": "weather?" }] }] });
+        assert_eq!(
+            compose_answer(&behaviour, &plain, 8).stop_reason,
+            "end_turn"
+        );
+
+        let answer = compose_answer(&behaviour, &tool_loop_request(), 8);
+        assert_eq!(answer.stop_reason, "end_turn");
+        assert_eq!(
+            answer.content.converse_block(),
+            json!({ "text": format!("{ECHO_PREFIX}18 degrees\nlight rain") })
+        );
     }
 }
