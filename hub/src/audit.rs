@@ -51,14 +51,6 @@ pub fn prompt_text(call: &ModelCall) -> String {
     .unwrap_or_default()
 }
 
-/// The payload of a call: the prompt from [`prompt_text`] and the answer as returned to the caller.
-pub fn payload(prompt: &str, answer: &str) -> Payload {
-    Payload {
-        prompt: prompt.to_owned(),
-        response: answer.to_owned(),
-    }
-}
-
 /// A fresh event for a call, with everything known before the model alias is resolved.
 pub fn draft(state: &AppState, meta: &CallMeta, model_alias: &str, purpose: &str) -> AuditEvent {
     let workload = meta.caller.workload.as_ref();

@@ -384,23 +384,12 @@ impl GuardEngine {
                         .iter()
                         .map(|block| match block {
                             ContentBlock::Text { text } => ContentBlock::text(fence(text)),
-                            ContentBlock::ToolResult {
-                                tool_use_id,
-                                content,
-                                is_error,
-                            } => ContentBlock::ToolResult {
-                                tool_use_id: tool_use_id.clone(),
-                                content: content
-                                    .iter()
-                                    .map(|inner| match inner {
-                                        ContentBlock::Text { text } => {
-                                            ContentBlock::text(fence(text))
-                                        }
-                                        other => other.clone(),
-                                    })
-                                    .collect(),
-                                is_error: *is_error,
-                            },
+                            ContentBlock::ToolResult { .. } => {
+                                map_result(block, |inner| match inner {
+                                    ContentBlock::Text { text } => ContentBlock::text(fence(text)),
+                                    other => other.clone(),
+                                })
+                            }
                             other => other.clone(),
                         })
                         .collect(),
@@ -777,23 +766,12 @@ impl InputPass<'_, '_> {
                 name: name.clone(),
                 input: self.json(input, SOURCE_TOOL_USE),
             },
-            ContentBlock::ToolResult {
-                tool_use_id,
-                content,
-                is_error,
-            } => ContentBlock::ToolResult {
-                tool_use_id: tool_use_id.clone(),
-                content: content
-                    .iter()
-                    .map(|inner| match inner {
-                        ContentBlock::Text { text } => {
-                            ContentBlock::text(self.data_text(text, SOURCE_TOOL_RESULT))
-                        }
-                        other => self.block(other, role),
-                    })
-                    .collect(),
-                is_error: *is_error,
-            },
+            ContentBlock::ToolResult { .. } => map_result(block, |inner| match inner {
+                ContentBlock::Text { text } => {
+                    ContentBlock::text(self.data_text(text, SOURCE_TOOL_RESULT))
+                }
+                other => self.block(other, role),
+            }),
             ContentBlock::Image { .. } => {
                 let rule = self.engine.profile.content.images;
                 let action = match rule {
@@ -876,6 +854,25 @@ impl InputPass<'_, '_> {
             name: name.to_owned(),
             data: Bytes(guarded.into_bytes()),
         }
+    }
+}
+
+/// A tool result with each of its content blocks passed through `f`; any other block is cloned.
+fn map_result(
+    block: &ContentBlock,
+    mut f: impl FnMut(&ContentBlock) -> ContentBlock,
+) -> ContentBlock {
+    match block {
+        ContentBlock::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+        } => ContentBlock::ToolResult {
+            tool_use_id: tool_use_id.clone(),
+            content: content.iter().map(&mut f).collect(),
+            is_error: *is_error,
+        },
+        other => other.clone(),
     }
 }
 
