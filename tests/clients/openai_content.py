@@ -3,8 +3,8 @@ endpoint. Run by tests/e2e/client_sdks.rs with the test virtualenv's Python; exi
 failed check, when the hub does not behave as the SDK expects.
 
 Environment: CAUSEWAY_HUB_URL (base URL up to /v1), CAUSEWAY_TOKEN (the user's bearer token),
-CAUSEWAY_MODEL (an alias the user may call with purpose `evaluation`), CAUSEWAY_SSN_PDF (a PDF whose text
-holds a US SSN).
+CAUSEWAY_MODEL (an alias the user may call), CAUSEWAY_PURPOSE (the declared purpose; default `evaluation`),
+CAUSEWAY_SSN_PDF (a PDF whose text holds a US SSN).
 """
 
 import base64
@@ -43,7 +43,7 @@ def main():
     client = OpenAI(
         base_url=os.environ["CAUSEWAY_HUB_URL"],
         api_key=os.environ["CAUSEWAY_TOKEN"],
-        default_headers={"x-causeway-purpose": "evaluation"},
+        default_headers={"x-causeway-purpose": os.environ.get("CAUSEWAY_PURPOSE", "evaluation")},
         max_retries=0,
     )
     model = os.environ["CAUSEWAY_MODEL"]

@@ -3,65 +3,15 @@
 
 use std::time::Duration;
 
-use causeway_agent::config::AgentConfig;
 use causeway_audit::RecordFilter;
 use causeway_contract::InvokeResponse;
 use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_testkit::agent::{agent_config, spawn_agent};
 use causeway_testkit::hub::{TestHub, spawn_hub};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 // === helpers ===
-
-/// A running agent. Dropping it stops the server.
-struct TestAgent {
-    base_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl TestAgent {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// The agent's config as an operator would write it, pointed at `hub_url`.
-fn agent_config(hub_url: &str, default_purpose: Option<&str>) -> AgentConfig {
-    let mut text =
-        format!("hub_url = \"{hub_url}\"\napplication = \"claims-triage\"\nconnect_retries = 0\n");
-    if let Some(purpose) = default_purpose {
-        text.push_str(&format!("default_purpose = \"{purpose}\"\n"));
-    }
-    AgentConfig::from_toml("agent.toml", &text, |_| None).unwrap()
-}
-
-async fn spawn_agent(config: AgentConfig) -> TestAgent {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    causeway_hub::spawn(async move {
-        let stopped = causeway_agent::serve(config, listener, async {
-            let _ = rx.await;
-        })
-        .await;
-        if let Err(err) = stopped {
-            eprintln!("the test agent stopped: {err}");
-        }
-    });
-    TestAgent {
-        base_url: format!("http://{addr}"),
-        shutdown: Some(tx),
-    }
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::new()
@@ -98,7 +48,9 @@ fn sse_data(text: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn native_invoke_through_the_agent_is_answered_and_audited() {
     let hub = spawn_hub().await.unwrap();
-    let agent = spawn_agent(agent_config(&hub.base_url, None)).await;
+    let agent = spawn_agent(agent_config(&hub.base_url, None).unwrap())
+        .await
+        .unwrap();
     let token = hub.token("alice", &["engineers"]);
 
     let response = http()
@@ -144,7 +96,9 @@ async fn native_invoke_through_the_agent_is_answered_and_audited() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_streamed_chat_completion_arrives_as_events_with_the_agents_purpose() {
     let hub = spawn_hub().await.unwrap();
-    let agent = spawn_agent(agent_config(&hub.base_url, Some("evaluation"))).await;
+    let agent = spawn_agent(agent_config(&hub.base_url, Some("evaluation")).unwrap())
+        .await
+        .unwrap();
     let token = hub.token("alice", &["engineers"]);
 
     // No `x-causeway-purpose`: an OpenAI client cannot send one; the agent supplies it.
@@ -246,7 +200,9 @@ async fn a_streamed_chat_completion_arrives_as_events_with_the_agents_purpose() 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_default_purpose_the_hubs_refusal_reaches_the_app() {
     let hub = spawn_hub().await.unwrap();
-    let agent = spawn_agent(agent_config(&hub.base_url, None)).await;
+    let agent = spawn_agent(agent_config(&hub.base_url, None).unwrap())
+        .await
+        .unwrap();
     let token = hub.token("alice", &["engineers"]);
 
     let response = http()
@@ -289,7 +245,9 @@ async fn without_a_default_purpose_the_hubs_refusal_reaches_the_app() {
 #[tokio::test(flavor = "multi_thread")]
 async fn models_are_listed_through_the_agent() {
     let hub = spawn_hub().await.unwrap();
-    let agent = spawn_agent(agent_config(&hub.base_url, Some("evaluation"))).await;
+    let agent = spawn_agent(agent_config(&hub.base_url, Some("evaluation")).unwrap())
+        .await
+        .unwrap();
     let token = hub.token("alice", &["engineers"]);
 
     let response = http()
@@ -313,7 +271,9 @@ async fn models_are_listed_through_the_agent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hub_error_is_passed_through_with_its_body() {
     let hub = spawn_hub().await.unwrap();
-    let agent = spawn_agent(agent_config(&hub.base_url, None)).await;
+    let agent = spawn_agent(agent_config(&hub.base_url, None).unwrap())
+        .await
+        .unwrap();
 
     let direct = http()
         .post(hub.url("/v1/invoke"))
@@ -343,7 +303,9 @@ async fn a_hub_error_is_passed_through_with_its_body() {
 async fn a_hub_that_is_down_is_a_502_naming_it() {
     let hub = spawn_hub().await.unwrap();
     let hub_url = hub.base_url.clone();
-    let agent = spawn_agent(agent_config(&hub_url, None)).await;
+    let agent = spawn_agent(agent_config(&hub_url, None).unwrap())
+        .await
+        .unwrap();
     let token = hub.token("alice", &["engineers"]);
 
     let up = http()

@@ -14,21 +14,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use causeway_agent::AgentState;
 use causeway_agent::config::{AgentConfig, WorkloadIdentityMode};
 use causeway_agent::credentials::{
     AssumeError, AssumeRoleSettings, CredentialCache, RoleAssumer, RoleCredentials, StsRoleAssumer,
 };
 use causeway_agent::doctor;
 use causeway_agent::identity::{StsProofSigner, Workload};
-use causeway_agent::{AgentState, serve_state};
 use causeway_audit::RecordFilter;
 use causeway_contract::audit::{AuditRecord, Outcome};
 use causeway_hub::config::{HubConfig, SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
+use causeway_testkit::agent::{TestAgent, spawn_agent_state};
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
 use causeway_testkit::moto::MotoServer;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 const HUB_ACCOUNT: &str = "111122223333";
 const INVOKER_ROLE: &str = "arn:aws:iam::111122223333:role/causeway-invoker-444455556666";
@@ -93,39 +93,6 @@ server_id = "{SERVER_ID}"
         WorkloadIdentityMode::StsProof
     );
     config
-}
-
-/// A running agent. Dropping it stops the server.
-struct TestAgent {
-    base_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-async fn spawn_agent(state: AgentState) -> TestAgent {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    causeway_hub::spawn(async move {
-        let stopped = serve_state(Arc::new(state), listener, async {
-            let _ = rx.await;
-        })
-        .await;
-        if let Err(err) = stopped {
-            eprintln!("the test agent stopped: {err}");
-        }
-    });
-    TestAgent {
-        base_url: format!("http://{addr}"),
-        shutdown: Some(tx),
-    }
 }
 
 /// Counts `AssumeRole` calls made through the real STS assumer.
@@ -206,7 +173,9 @@ async fn an_app_reaches_the_hub_as_its_spoke_through_the_agent() {
     let hub = hub_for(&moto).await;
     let config = agent_config(&hub.base_url, &moto, INVOKER_ROLE, "evaluation");
     let workload = Workload::from_config(&config, &moto.sdk_config().await, "test-host").unwrap();
-    let agent = spawn_agent(AgentState::new(config, workload.signer).unwrap()).await;
+    let agent = spawn_agent_state(AgentState::new(config, workload.signer).unwrap())
+        .await
+        .unwrap();
 
     let (status, body) = chat(&agent, &hub.token("alice", &["engineers"])).await;
     assert_eq!(status, 200, "{body}");
@@ -270,7 +239,9 @@ async fn credentials_rotate_under_continuous_traffic_without_a_failed_call() {
         "us-east-1",
         Some(SERVER_ID.into()),
     );
-    let agent = spawn_agent(AgentState::new(config, Arc::new(signer)).unwrap()).await;
+    let agent = spawn_agent_state(AgentState::new(config, Arc::new(signer)).unwrap())
+        .await
+        .unwrap();
     let token = hub.token("alice", &["engineers"]);
 
     let calls = AtomicUsize::new(0);
@@ -493,7 +464,9 @@ async fn an_app_gets_a_clear_error_when_the_role_cannot_be_assumed() {
     // A session name STS refuses: the one AssumeRole failure moto raises.
     config.workload_identity.session_name = Some("s".repeat(65));
     let workload = Workload::from_config(&config, &moto.sdk_config().await, "test-host").unwrap();
-    let agent = spawn_agent(AgentState::new(config, workload.signer).unwrap()).await;
+    let agent = spawn_agent_state(AgentState::new(config, workload.signer).unwrap())
+        .await
+        .unwrap();
 
     let (status, body) = chat(&agent, &hub.token("alice", &["engineers"])).await;
     assert_eq!(status, 503, "{body}");
