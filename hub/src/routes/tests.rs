@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use crate::app::{AppState, Overrides, build_state, router};
 use crate::auth::dev::DevKey;
 use crate::config::{BedrockConfig, HubConfig};
-use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream};
+use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StreamEvent};
 
 /// An audit sink that keeps what it is given, or refuses every write.
 #[derive(Debug, Default)]
@@ -99,10 +99,39 @@ impl ModelInvoker for Fake {
         })
     }
 
-    async fn invoke_stream(&self, _call: &ModelCall) -> Result<ModelStream, InvokeError> {
-        Err(InvokeError::Unavailable(
-            "not streamed in these tests".into(),
-        ))
+    /// The same blocks as events, as a provider streams them: text in small deltas, each tool call as a
+    /// start (id and name) then its JSON input in fragments that split values mid-token.
+    async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError> {
+        let reply = self.invoke(call).await?;
+        let mut events = Vec::new();
+        let mut index = 0;
+        for block in reply.content {
+            match block {
+                ContentBlock::Text { text } => {
+                    let chars: Vec<char> = text.chars().collect();
+                    events.extend(
+                        chars
+                            .chunks(4)
+                            .map(|c| StreamEvent::TextDelta(c.iter().collect())),
+                    );
+                }
+                ContentBlock::ToolUse { id, name, input } => {
+                    events.push(StreamEvent::ToolUseStart { index, id, name });
+                    let json: Vec<char> = input.to_string().chars().collect();
+                    events.extend(json.chunks(5).map(|c| StreamEvent::ToolInputDelta {
+                        index,
+                        partial_json: c.iter().collect(),
+                    }));
+                    index += 1;
+                }
+                _ => {}
+            }
+        }
+        events.push(StreamEvent::Done {
+            stop_reason: reply.stop_reason,
+            usage: reply.usage,
+        });
+        Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
     }
 }
 
@@ -168,6 +197,31 @@ impl Hub {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    /// Posts a streamed call; returns the status and the `data:` payloads of the events, in order.
+    async fn post_stream(&self, path: &str, body: Value) -> (u16, Vec<String>) {
+        let request = Request::post(path)
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .header("x-causeway-purpose", "evaluation")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let data = text
+            .split("\n\n")
+            .filter_map(|event| {
+                let lines: Vec<&str> = event
+                    .lines()
+                    .filter_map(|line| line.strip_prefix("data: "))
+                    .collect();
+                (!lines.is_empty()).then(|| lines.join("\n"))
+            })
+            .collect();
+        (status, data)
     }
 
     fn last_event(&self) -> AuditEvent {
@@ -375,4 +429,77 @@ async fn tool_calls_are_guarded_and_counted_on_both_doors() {
     let arguments: Value =
         serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(arguments["to"], "{EMAIL}");
+}
+
+#[tokio::test]
+async fn streamed_tool_call_arguments_are_guarded_before_they_leave() {
+    let model = Fake::answering(vec![
+        ContentBlock::text("Sending it now."),
+        ContentBlock::ToolUse {
+            id: "call_1".into(),
+            name: "send_mail".into(),
+            input: json!({"to": "jane.doe@example.com", "subject": "hello", "cc": ["bob@example.com"]}),
+        },
+    ]);
+    let hub = hub(model, Recording::default()).await;
+    let chat = json!({
+        "model": "claude-haiku",
+        "stream": true,
+        "messages": [{"role": "user", "content": "Mail the summary"}],
+        "tools": [{"type": "function", "function": {"name": "send_mail", "parameters": {"type": "object"}}}]
+    });
+    let (status, events) = hub.post_stream("/v1/chat/completions", chat).await;
+    assert_eq!(status, 200, "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let everything = events.join("\n");
+    assert!(
+        !everything.contains("jane.doe") && !everything.contains("bob@example.com"),
+        "an address left the hub: {everything}"
+    );
+
+    // As OpenAI streams a tool call: index, id and name first, then fragments that concatenate to JSON.
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let fragments: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect();
+    assert_eq!(fragments[0]["index"], 0);
+    assert_eq!(fragments[0]["id"], "call_1");
+    assert_eq!(fragments[0]["function"]["name"], "send_mail");
+    assert!(fragments[1..].iter().all(|f| f.get("id").is_none()));
+    let arguments: String = fragments
+        .iter()
+        .filter_map(|f| f["function"]["arguments"].as_str())
+        .collect();
+    let arguments: Value = serde_json::from_str(&arguments).unwrap();
+    assert_eq!(
+        arguments,
+        json!({"to": "{EMAIL}", "subject": "hello", "cc": ["{EMAIL}"]})
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Sending it now.");
+    let finish: Vec<&str> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .collect();
+    assert_eq!(finish, vec!["tool_calls"]);
+
+    // The closing record names the tool called and what the output guard did to its arguments.
+    let event = hub.last_event();
+    assert_eq!(event.outcome, Outcome::StreamCompleted);
+    assert_eq!(event.content.tools_called[0].name, "send_mail");
+    assert!(
+        event
+            .guard_events
+            .iter()
+            .any(|e| e.source == "tool_use" && e.entity == "EMAIL"),
+        "{:?}",
+        event.guard_events
+    );
 }
