@@ -45,6 +45,15 @@ pub enum PolicyCommand {
         /// The data classification.
         #[arg(long, default_value = "internal")]
         classification: String,
+        /// A tool the call offers the model (its name); repeat for several.
+        #[arg(long = "tool")]
+        tools: Vec<String>,
+        /// The call carries images.
+        #[arg(long)]
+        images: bool,
+        /// The call carries documents.
+        #[arg(long)]
+        documents: bool,
         /// A directory laid out like `policies/`. Default: the policies built into the hub.
         #[arg(long)]
         policy_dir: Option<PathBuf>,
@@ -81,6 +90,9 @@ pub fn run(command: PolicyCommand, output: Output, out: &mut dyn Write) -> Resul
         ou,
         application,
         classification,
+        tools,
+        images,
+        documents,
         policy_dir,
     } = command;
     let bundle = load(policy_dir.as_ref())?;
@@ -117,9 +129,9 @@ pub fn run(command: PolicyCommand, output: Output, out: &mut dyn Write) -> Resul
         spoke_account: &spoke_account,
         ou: &ou,
         application: &application,
-        tools: &[],
-        has_images: false,
-        has_documents: false,
+        tools: &tools,
+        has_images: images,
+        has_documents: documents,
     });
     let verdict = if decision.is_allowed() {
         "allow"
@@ -138,6 +150,7 @@ pub fn run(command: PolicyCommand, output: Output, out: &mut dyn Write) -> Resul
                     "provider": entry.provider.as_str(), "purpose": purpose,
                     "data_classification": classification, "spoke_account": spoke_account,
                     "ou": ou, "application": application,
+                    "tools": tools, "images": images, "documents": documents,
                 },
                 "policy_hash": bundle.hash(),
             });
@@ -160,6 +173,24 @@ pub fn run(command: PolicyCommand, output: Output, out: &mut dyn Write) -> Resul
                 ("spoke account", or_dash(&spoke_account).to_owned()),
                 ("ou", or_dash(&ou).to_owned()),
                 ("application", or_dash(&application).to_owned()),
+                (
+                    "tools",
+                    if tools.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        tools.join(", ")
+                    },
+                ),
+                (
+                    "carries",
+                    match (images, documents) {
+                        (true, true) => "images, documents",
+                        (true, false) => "images",
+                        (false, true) => "documents",
+                        (false, false) => "text only",
+                    }
+                    .to_owned(),
+                ),
                 ("policy hash", bundle.hash().to_owned()),
             ];
             for (label, value) in lines {
@@ -258,6 +289,61 @@ mod tests {
             "analytics",
         ]);
         assert!(result.unwrap_err().to_string().ends_with("(default_deny)"));
+    }
+
+    #[test]
+    fn tools_images_and_documents_reach_the_policies() {
+        let support = [
+            "--user",
+            "sam",
+            "--group",
+            "support-agents",
+            "--model",
+            "claude-haiku",
+            "--purpose",
+            "customer_support",
+        ];
+        let (_, result) = check(&support);
+        assert!(result.is_ok());
+        let with_tool: Vec<&str> = support
+            .iter()
+            .copied()
+            .chain(["--tool", "refund"])
+            .collect();
+        let (_, result) = check(&with_tool);
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .ends_with("(forbid:customer-support-no-tools)")
+        );
+
+        let restricted = [
+            "--user",
+            "alice",
+            "--group",
+            "engineers",
+            "--model",
+            "claude-haiku",
+            "--purpose",
+            "evaluation",
+            "--classification",
+            "restricted",
+            "--output",
+            "json",
+        ];
+        let (_, result) = check(&restricted);
+        assert!(result.is_ok());
+        let with_images: Vec<&str> = restricted.iter().copied().chain(["--images"]).collect();
+        let (out, result) = check(&with_images);
+        assert_eq!(result.unwrap_err().exit, CliExit::Denied);
+        let document: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            document["reasons"],
+            serde_json::json!(["forbid:restricted-data-no-images"])
+        );
+        assert_eq!(document["request"]["images"], true);
+        assert_eq!(document["request"]["documents"], false);
     }
 
     #[test]
