@@ -1,13 +1,15 @@
 //! Wire types shared by every Causeway component.
 //!
 //! This crate is the contract between the hub, the spoke agent, the admin CLI and anyone who reads an
-//! evidence pack: the content model every door and provider maps to, the native invoke API and the OpenAI-compatible subset the hub speaks, the error body,
-//! the model catalog and purposes, what the guards report, and the audit record.
+//! evidence pack: the content model every door and provider maps to, the native invoke API, the
+//! OpenAI-compatible and Anthropic Messages subsets the hub speaks, the error body, the model catalog and
+//! purposes, what the guards report, and the audit record.
 //!
 //! Constraints: no network, no AWS SDK, no web framework. Every type here is plain data with serde, so it can
 //! be used from a Lambda, a CLI, a test or a third-party verifier alike. Changes to the audit record are
 //! versioned (`AuditRecord::SCHEMA_VERSION`) and recorded in `CHANGELOG.md`.
 
+pub mod anthropic;
 pub mod api;
 pub mod audit;
 pub mod catalog;
