@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use causeway_audit::Payload;
+use causeway_contract::api::{MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES};
 use causeway_contract::audit::{AuditEvent, BlockCount, ContentSummary, Outcome};
 use causeway_contract::catalog::{ModelEntry, ProviderKind};
 use causeway_contract::content::ContentBlock;
@@ -323,6 +324,20 @@ fn validate(
     }
     if req.max_tokens == Some(0) {
         return invalid("`max_tokens` must be at least 1".to_owned());
+    }
+    if req.stop_sequences.len() > MAX_STOP_SEQUENCES {
+        return invalid(format!(
+            "`stop_sequences` has {} entries; the limit is {MAX_STOP_SEQUENCES}",
+            req.stop_sequences.len()
+        ));
+    }
+    for (i, stop) in req.stop_sequences.iter().enumerate() {
+        let chars = stop.chars().count();
+        if chars == 0 || chars > MAX_STOP_SEQUENCE_CHARS {
+            return invalid(format!(
+                "`stop_sequences[{i}]` must be 1 to {MAX_STOP_SEQUENCE_CHARS} characters"
+            ));
+        }
     }
     if let Some(schema) = &req.response_schema {
         if delivery == Delivery::Stream {
@@ -693,6 +708,7 @@ fn guard_input(
         max_tokens: req
             .max_tokens
             .map_or(entry.max_tokens, |m| m.min(entry.max_tokens)),
+        stop_sequences: req.stop_sequences.clone(),
         response_schema: req.response_schema.clone(),
     };
     Ok(Guarded {

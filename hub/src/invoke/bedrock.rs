@@ -145,6 +145,9 @@ impl BedrockInvoker {
     fn inference(call: &ModelCall) -> InferenceConfiguration {
         InferenceConfiguration::builder()
             .max_tokens(i32::try_from(call.max_tokens).unwrap_or(i32::MAX))
+            .set_stop_sequences(
+                (!call.stop_sequences.is_empty()).then(|| call.stop_sequences.clone()),
+            )
             .build()
     }
 

@@ -6,7 +6,8 @@
 //! the caller asks for structured output it returns the smallest value that satisfies the schema. When the
 //! call offers tools (and `tool_choice` is not `none`) it calls one, the named one or else the first, with
 //! the smallest arguments its schema accepts; after a tool result it answers in text, so a whole tool loop
-//! runs without AWS.
+//! runs without AWS. Its text ends before the first stop sequence of the call it contains, with stop reason
+//! `stop_sequence`, as a model's would.
 //!
 //! What it generates from a caller's schema is bounded ([`MAX_EXAMPLE_VALUES`] values, [`MAX_EXAMPLE_DEPTH`]
 //! levels), so a schema cannot make it build an answer of unbounded size.
@@ -139,6 +140,16 @@ impl Received {
 }
 
 impl LocalModel {
+    /// The text up to the earliest stop sequence it contains, if it contains one.
+    fn cut_at_stop(text: &str, stops: &[String]) -> Option<String> {
+        stops
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+            .map(|at| text[..at].to_owned())
+    }
+
     fn answer(call: &ModelCall) -> ModelReply {
         let mut received = Received::default();
         for text in &call.system {
@@ -195,7 +206,10 @@ impl LocalModel {
                     call.system.len()
                 ),
             };
-            (vec![ContentBlock::text(text)], StopReason::EndTurn)
+            match Self::cut_at_stop(&text, &call.stop_sequences) {
+                Some(cut) => (vec![ContentBlock::text(cut)], StopReason::StopSequence),
+                None => (vec![ContentBlock::text(text)], StopReason::EndTurn),
+            }
         };
         let produced: u32 = content
             .iter()
@@ -284,6 +298,7 @@ mod tests {
             tools: Vec::new(),
             tool_choice: None,
             max_tokens: 100,
+            stop_sequences: Vec::new(),
             response_schema: schema,
         }
     }
@@ -297,6 +312,19 @@ mod tests {
         assert_eq!(a.content, b.content);
         assert!(text.contains("1 message(s) of 5 words"), "{text}");
         assert_eq!(a.usage.input_tokens, 5);
+    }
+
+    #[tokio::test]
+    async fn text_ends_before_the_first_stop_sequence() {
+        let mut stopped = call(None);
+        stopped.stop_sequences = vec!["policy".into(), "locally".into()];
+        let reply = LocalModel.invoke(&stopped).await.unwrap();
+        assert_eq!(reply.stop_reason, StopReason::StopSequence);
+        let text = reply.content[0].as_text().unwrap();
+        assert!(text.ends_with("was produced "), "{text}");
+        stopped.stop_sequences = vec!["not in the answer".into()];
+        let reply = LocalModel.invoke(&stopped).await.unwrap();
+        assert_eq!(reply.stop_reason, StopReason::EndTurn);
     }
 
     #[tokio::test]

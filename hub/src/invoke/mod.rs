@@ -30,6 +30,8 @@ pub struct ModelCall {
     pub tool_choice: Option<ToolChoice>,
     /// Answer token limit, already clamped by the catalog.
     pub max_tokens: u32,
+    /// Texts that end the answer (validated: at most four, none empty).
+    pub stop_sequences: Vec<String>,
     /// A JSON Schema the answer must follow, if any.
     pub response_schema: Option<serde_json::Value>,
 }

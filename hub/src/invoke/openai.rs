@@ -192,6 +192,9 @@ impl OpenAiInvoker {
                 };
             }
         }
+        if !call.stop_sequences.is_empty() {
+            body["stop"] = json!(call.stop_sequences);
+        }
         if stream {
             body["stream"] = json!(true);
             body["stream_options"] = json!({"include_usage": true});

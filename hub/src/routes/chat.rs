@@ -3,7 +3,8 @@
 //! The declared purpose comes from the `x-causeway-purpose` header or `defaults.purpose`. The body is mapped to
 //! the native content model (text, `image_url` and `file` parts as `data:` URIs, tools, assistant tool calls,
 //! `tool` messages as tool results) and goes through exactly the same governed path. `parallel_tool_calls`
-//! is accepted; the model decides how many tools it calls.
+//! is accepted; the model decides how many tools it calls. `stop` (a string or a list) becomes the call's stop
+//! sequences.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -187,6 +188,24 @@ fn to_tool_choice(choice: Option<serde_json::Value>) -> Result<Option<ToolChoice
     }
 }
 
+/// `stop`: a string or a list of strings (`null` for none).
+fn to_stop_sequences(stop: Option<serde_json::Value>) -> Result<Vec<String>, HubError> {
+    let invalid =
+        || HubError::InvalidRequest("`stop` must be a string or a list of strings".to_owned());
+    match stop {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::String(stop)) => Ok(vec![stop]),
+        Some(serde_json::Value::Array(stops)) => stops
+            .into_iter()
+            .map(|s| match s {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(invalid()),
+            })
+            .collect(),
+        Some(_) => Err(invalid()),
+    }
+}
+
 fn to_native(
     req: ChatCompletionRequest,
     purpose: String,
@@ -309,6 +328,7 @@ fn to_native(
             tools: to_tools(req.tools)?,
             tool_choice: to_tool_choice(req.tool_choice)?,
             max_tokens: req.max_completion_tokens.or(req.max_tokens),
+            stop_sequences: to_stop_sequences(req.stop)?,
             response_schema,
             context: None,
         },

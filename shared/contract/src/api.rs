@@ -7,6 +7,13 @@ use crate::content::{ContentBlock, ToolChoice, ToolDefinition};
 pub use crate::content::{Message, Role, TokenUsage};
 use crate::guard::GuardReport;
 
+/// Most stop sequences a call may carry: what every provider the hub serves accepts (OpenAI-compatible
+/// upstreams take at most four).
+pub const MAX_STOP_SEQUENCES: usize = 4;
+
+/// Longest stop sequence, in characters.
+pub const MAX_STOP_SEQUENCE_CHARS: usize = 100;
+
 /// A governed model call in the hub's native form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +34,11 @@ pub struct InvokeRequest {
     /// Upper bound on answer tokens; clamped to the catalog's limit for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Texts that end the answer when the model produces one (not included in the answer, which then stops
+    /// with `stop_sequence`): at most [`MAX_STOP_SEQUENCES`], each 1 to [`MAX_STOP_SEQUENCE_CHARS`]
+    /// characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_sequences: Vec<String>,
     /// A JSON Schema the answer must validate against; the answer is then returned as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_schema: Option<serde_json::Value>,

@@ -189,6 +189,9 @@ pub struct ChatCompletionRequest {
     /// Legacy function definitions; refused with a message pointing to `tools`.
     #[serde(default)]
     pub functions: Option<serde_json::Value>,
+    /// Stop sequences: a string or a list of strings.
+    #[serde(default)]
+    pub stop: Option<serde_json::Value>,
 }
 
 /// Token usage in OpenAI's shape.
