@@ -62,7 +62,7 @@ pub enum AgentError {
     WorkloadIdentity(#[from] SignError),
     /// No such route on the agent.
     #[error(
-        "no route `{0}`; the agent serves `/v1/invoke`, `/v1/chat/completions`, `/v1/models` and `/healthz`"
+        "no route `{0}`; the agent serves the hub's doors (`/v1/invoke`, `/v1/chat/completions`, `/v1/responses`, `/v1/embeddings`, `/v1/models`, `/v1/messages`, `/model/{{modelId}}/…`) and `/healthz`"
     )]
     NotFound(String),
     /// The route exists with another method.

@@ -5,14 +5,18 @@
 //!   the agent, verifies it. (In `sigv4` mode the signer moves it, unchanged, to `x-causeway-user-token`,
 //!   since `authorization` then carries the request's SigV4 signature.)
 //! - `x-causeway-application` is the agent's to set (from config); a value sent by the app is replaced, so an
-//!   app cannot speak for another. `x-causeway-purpose` is added from `default_purpose` on the
-//!   OpenAI-compatible door only when the app sent none, since OpenAI clients have no field for it.
+//!   app cannot speak for another. `x-causeway-purpose` is added from `default_purpose` on every door but the
+//!   native one, only when the app sent none, since OpenAI, Anthropic and AWS clients have no field for it.
+//! - The user's token reaches the hub in `authorization` whichever client sent it: the Anthropic SDK's
+//!   `x-api-key` moves there, and an AWS SDK's SigV4 signature and credential headers are dropped in favour
+//!   of the token the app put in `x-causeway-user-token` (see [`Door`]).
 //! - Hop-by-hop headers (RFC 9110 §7.6.1, and any named in `connection`) are dropped in both directions.
 //! - Every call carries an `x-request-id`: the app's, or a new UUID v7, so agent and hub logs line up.
 //! - A call is retried only when the hub refused the connection, which means no byte of it was sent; once
 //!   a request has gone out it is never sent again, since the hub may already have answered (and audited) it.
-//! - Hub answers, errors included, reach the app with their status and body unchanged. Server-sent events are
-//!   relayed chunk by chunk as they arrive; other answers are read whole within the request timeout.
+//! - Hub answers, errors included, reach the app with their status and body unchanged. Server-sent events and
+//!   AWS event streams are relayed chunk by chunk as they arrive; other answers are read whole within the
+//!   request timeout.
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -29,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::config::{AgentConfig, parse_hub_url};
 use crate::error::{AgentError, RelayError, StartError};
-use crate::identity::{HubRequest, WorkloadSigner};
+use crate::identity::{HubRequest, USER_TOKEN_HEADER, WorkloadSigner};
 
 /// Header naming the calling application.
 pub const APPLICATION_HEADER: &str = "x-causeway-application";
@@ -39,6 +43,8 @@ pub const PURPOSE_HEADER: &str = "x-causeway-purpose";
 pub const CLASSIFICATION_HEADER: &str = "x-causeway-data-classification";
 /// Header carrying the request id; passed through, or set by the agent.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Header in which the Anthropic SDKs send their key: here, the user's token.
+pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Headers that describe one connection, not the message, and must not be forwarded (RFC 9110 §7.6.1).
 /// `proxy-connection` is not standard but old clients still send it.
@@ -54,13 +60,28 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// The door a request came in by; it decides which headers the agent adds.
+/// Headers a SigV4-signed request carries that belong to the app's own AWS credentials: the signature's
+/// date, payload hash and, for temporary credentials, the session token. None of them means anything to the
+/// hub, and the session token is a credential that must not leave the workload.
+const SIGV4_HEADERS: &[&str] = &["x-amz-date", "x-amz-content-sha256", "x-amz-security-token"];
+
+/// The door a request came in by; it decides which headers the agent adds or moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Door {
     /// `POST /v1/invoke`: the purpose is in the body.
     Native,
-    /// `POST /v1/chat/completions` and `GET /v1/models`: the purpose travels in a header.
-    OpenAi,
+    /// OpenAI-shaped doors (`/v1/chat/completions`, `/v1/responses`, `/v1/embeddings`, `GET /v1/models`):
+    /// the purpose travels in a header, filled in from `default_purpose` when the app sent none.
+    PurposeHeader,
+    /// Anthropic Messages (`/v1/messages`, `/v1/messages/count_tokens`): as [`Door::PurposeHeader`], and a
+    /// token sent the Anthropic SDK's way, in `x-api-key`, moves to `authorization: Bearer` so the hub (or
+    /// the SigV4 signer) finds it where every other door puts it.
+    Anthropic,
+    /// Bedrock Runtime (`/model/{modelId}/…`): as [`Door::PurposeHeader`]. An AWS SDK signs its calls with
+    /// SigV4; the agent drops that signature and the app's credential headers (the session token never
+    /// leaves the workload) and sends the user's token, which the app puts in `x-causeway-user-token`, as
+    /// `authorization: Bearer`. A bearer token (`AWS_BEARER_TOKEN_BEDROCK`) passes as it is.
+    BedrockRuntime,
 }
 
 // === impl HeaderRules ===
@@ -102,15 +123,55 @@ impl HeaderRules {
         if let Some(application) = &self.application {
             headers.insert(APPLICATION_HEADER, application.clone());
         }
-        if door == Door::OpenAi
+        if door != Door::Native
             && !headers.contains_key(PURPOSE_HEADER)
             && let Some(purpose) = &self.default_purpose
         {
             headers.insert(PURPOSE_HEADER, purpose.clone());
         }
+        match door {
+            Door::Anthropic => {
+                if let Some(key) = headers.remove(API_KEY_HEADER)
+                    && !headers.contains_key(header::AUTHORIZATION)
+                    && let Ok(bearer) = bearer(&key)
+                {
+                    headers.insert(header::AUTHORIZATION, bearer);
+                }
+            }
+            Door::BedrockRuntime => {
+                let signed = headers
+                    .get(header::AUTHORIZATION)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"AWS4-"));
+                if signed {
+                    headers.remove(header::AUTHORIZATION);
+                    for name in SIGV4_HEADERS {
+                        headers.remove(*name);
+                    }
+                }
+                if let Some(token) = headers.remove(USER_TOKEN_HEADER)
+                    && !headers.contains_key(header::AUTHORIZATION)
+                    && let Ok(bearer) = bearer(&token)
+                {
+                    headers.insert(header::AUTHORIZATION, bearer);
+                }
+            }
+            Door::Native | Door::PurposeHeader => {}
+        }
         headers.insert(REQUEST_ID_HEADER, request_id.clone());
         headers
     }
+}
+
+/// `Bearer <token>` for a token sent bare (a value that already says `Bearer` is kept as it is).
+fn bearer(token: &HeaderValue) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
+    if token.as_bytes().starts_with(b"Bearer ") {
+        return Ok(token.clone());
+    }
+    let mut value = b"Bearer ".to_vec();
+    value.extend_from_slice(token.as_bytes());
+    let mut value = HeaderValue::from_bytes(&value)?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// `headers` without hop-by-hop headers, including those the `connection` header names.
@@ -152,12 +213,17 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
         })
 }
 
+/// A streamed answer: server-sent events, or the AWS event stream of Bedrock's streaming operations.
 fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/event-stream"))
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("text/event-stream")
+                || mime.eq_ignore_ascii_case("application/vnd.amazon.eventstream")
+        })
 }
 
 /// True when the hub refused the connection: nothing of the request was sent.
@@ -479,8 +545,11 @@ mod tests {
             ("content-type", "application/json"),
             ("accept", "text/event-stream"),
         ]);
-        let out =
-            rules(Some("claims"), Some("evaluation")).outbound(&incoming, Door::OpenAi, &id());
+        let out = rules(Some("claims"), Some("evaluation")).outbound(
+            &incoming,
+            Door::PurposeHeader,
+            &id(),
+        );
         assert_eq!(out["authorization"], "Bearer eyJhbGciOi.secret.sig");
         assert_eq!(out["x-causeway-data-classification"], "confidential");
         assert_eq!(
@@ -495,17 +564,76 @@ mod tests {
     }
 
     #[test]
-    fn the_default_purpose_fills_in_on_the_openai_door_only() {
+    fn the_default_purpose_fills_in_on_every_door_but_the_native_one() {
         let rules = rules(None, Some("evaluation"));
-        let out = rules.outbound(&HeaderMap::new(), Door::OpenAi, &id());
+        let out = rules.outbound(&HeaderMap::new(), Door::PurposeHeader, &id());
         assert_eq!(out["x-causeway-purpose"], "evaluation");
         let out = rules.outbound(&HeaderMap::new(), Door::Native, &id());
         assert!(!out.contains_key("x-causeway-purpose"));
     }
 
     #[test]
+    fn an_anthropic_key_becomes_the_bearer_token() {
+        let incoming = headers(&[
+            ("x-api-key", "eyJ.user.token"),
+            ("anthropic-version", "2023-06-01"),
+        ]);
+        let out = rules(None, Some("evaluation")).outbound(&incoming, Door::Anthropic, &id());
+        assert_eq!(out["authorization"], "Bearer eyJ.user.token");
+        assert!(!out.contains_key("x-api-key"));
+        assert_eq!(out["anthropic-version"], "2023-06-01");
+        assert_eq!(out["x-causeway-purpose"], "evaluation");
+
+        // Claude Code sends `authorization: Bearer`; a stray key does not replace it.
+        let incoming = headers(&[
+            ("authorization", "Bearer eyJ.user.token"),
+            ("x-api-key", "other"),
+        ]);
+        let out = rules(None, None).outbound(&incoming, Door::Anthropic, &id());
+        assert_eq!(out["authorization"], "Bearer eyJ.user.token");
+        assert!(!out.contains_key("x-api-key"));
+    }
+
+    #[test]
+    fn a_sigv4_signed_bedrock_call_sends_the_user_token_and_not_the_apps_credentials() {
+        let incoming = headers(&[
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=ASIA.../20261205/us-east-1/bedrock/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=abc",
+            ),
+            ("x-amz-date", "20261205T100000Z"),
+            ("x-amz-security-token", "IQoJb3JpZ2luX2VjE...session"),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            ("x-causeway-user-token", "eyJ.user.token"),
+            ("content-type", "application/json"),
+        ]);
+        let out = rules(None, Some("evaluation")).outbound(&incoming, Door::BedrockRuntime, &id());
+        assert_eq!(out["authorization"], "Bearer eyJ.user.token");
+        for gone in [
+            "x-amz-date",
+            "x-amz-security-token",
+            "x-amz-content-sha256",
+            "x-causeway-user-token",
+        ] {
+            assert!(!out.contains_key(gone), "{gone} was forwarded");
+        }
+        assert_eq!(out["x-causeway-purpose"], "evaluation");
+
+        // Signed but without a user token: nothing to authenticate with, and the signature stays behind.
+        let incoming = headers(&[("authorization", "AWS4-HMAC-SHA256 Credential=x")]);
+        let out = rules(None, None).outbound(&incoming, Door::BedrockRuntime, &id());
+        assert!(!out.contains_key("authorization"));
+
+        // `AWS_BEARER_TOKEN_BEDROCK`: already a bearer token.
+        let incoming = headers(&[("authorization", "Bearer eyJ.user.token")]);
+        let out = rules(None, None).outbound(&incoming, Door::BedrockRuntime, &id());
+        assert_eq!(out["authorization"], "Bearer eyJ.user.token");
+    }
+
+    #[test]
     fn without_a_default_purpose_none_is_invented() {
-        let out = rules(None, None).outbound(&HeaderMap::new(), Door::OpenAi, &id());
+        let out = rules(None, None).outbound(&HeaderMap::new(), Door::PurposeHeader, &id());
         assert!(!out.contains_key("x-causeway-purpose"));
         assert!(!out.contains_key("x-causeway-application"));
     }

@@ -1,8 +1,11 @@
 //! The Causeway spoke agent: a local endpoint next to spoke workloads that forwards their model calls to the
 //! hub, so app code never holds a model credential or a hub secret.
 //!
-//! Apps call the agent as they would call the hub, through the native `POST /v1/invoke`, the OpenAI-compatible
-//! `POST /v1/chat/completions` (streamed as server-sent events with `stream: true`) and `GET /v1/models`.
+//! Apps call the agent as they would call the hub, through every door the hub has: the native
+//! `POST /v1/invoke`, OpenAI's `POST /v1/chat/completions`, `/v1/responses` and `/v1/embeddings` (streamed as
+//! server-sent events with `stream: true`), `GET /v1/models`, Anthropic's `POST /v1/messages` (and
+//! `/count_tokens`), and Bedrock Runtime's `POST /model/{modelId}/…` operations (streams relayed as AWS event
+//! streams).
 //! The agent passes the end user's bearer token through unchanged (in `x-causeway-user-token` when it signs
 //! the whole request for a hub behind API Gateway with IAM authorization), names the application, fills in the
 //! declared purpose OpenAI clients cannot send, proves the workload's identity through a
@@ -71,11 +74,28 @@ async fn chat_completions_create(
     State(state): State<Arc<AgentState>>,
     request: Request,
 ) -> Response {
-    state.forwarder.forward(Door::OpenAi, request).await
+    state.forwarder.forward(Door::PurposeHeader, request).await
 }
 
 async fn models_list(State(state): State<Arc<AgentState>>, request: Request) -> Response {
-    state.forwarder.forward(Door::OpenAi, request).await
+    state.forwarder.forward(Door::PurposeHeader, request).await
+}
+
+async fn responses_create(State(state): State<Arc<AgentState>>, request: Request) -> Response {
+    state.forwarder.forward(Door::PurposeHeader, request).await
+}
+
+async fn embeddings_create(State(state): State<Arc<AgentState>>, request: Request) -> Response {
+    state.forwarder.forward(Door::PurposeHeader, request).await
+}
+
+async fn messages_create(State(state): State<Arc<AgentState>>, request: Request) -> Response {
+    state.forwarder.forward(Door::Anthropic, request).await
+}
+
+/// `POST /model/{modelId}/{converse | converse-stream | invoke | invoke-with-response-stream}`.
+async fn model_operation(State(state): State<Arc<AgentState>>, request: Request) -> Response {
+    state.forwarder.forward(Door::BedrockRuntime, request).await
 }
 
 /// The agent itself is up; says where it forwards to. It does not call the hub, so an app's health check
@@ -104,6 +124,11 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route("/v1/invoke", post(invoke_create))
         .route("/v1/chat/completions", post(chat_completions_create))
         .route("/v1/models", get(models_list))
+        .route("/v1/responses", post(responses_create))
+        .route("/v1/embeddings", post(embeddings_create))
+        .route("/v1/messages", post(messages_create))
+        .route("/v1/messages/count_tokens", post(messages_create))
+        .route("/model/{model_id}/{operation}", post(model_operation))
         .route("/healthz", get(health_show))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -128,13 +128,13 @@ async fn unknown_routes_and_methods_get_the_error_shape() {
     let agent = agent(config_for("http://127.0.0.1:1"));
     let response = agent
         .clone()
-        .oneshot(Request::get("/v1/embeddings").body(Body::empty()).unwrap())
+        .oneshot(Request::get("/v1/files").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         json_of(response).await,
-        json!({"error": {"code": "not_found", "message": "no route `/v1/embeddings`; the agent serves `/v1/invoke`, `/v1/chat/completions`, `/v1/models` and `/healthz`"}})
+        json!({"error": {"code": "not_found", "message": "no route `/v1/files`; the agent serves the hub's doors (`/v1/invoke`, `/v1/chat/completions`, `/v1/responses`, `/v1/embeddings`, `/v1/models`, `/v1/messages`, `/model/{modelId}/…`) and `/healthz`"}})
     );
     let response = agent
         .oneshot(Request::get("/v1/invoke").body(Body::empty()).unwrap())
