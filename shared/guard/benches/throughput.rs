@@ -3,10 +3,15 @@
 //! ([`GuardEngine::check_input`]) on one message, and the streaming output guard fed in 16-byte chunks as a
 //! model would stream an answer. Criterion runs one thread, so MB/s is per core.
 //!
+//! `tool_result_json` is the input guard on a tool result holding a JSON array of records built from the same
+//! text (masked value by value so it stays JSON), and `pdf_extract` the text extraction of a one-page PDF
+//! before it is scanned.
+//!
 //! Run: `cargo bench -p causeway-guard --bench throughput -- --warm-up-time 1 --measurement-time 3`
 
 #![expect(clippy::unwrap_used, reason = "benchmark set-up fails loudly")]
 
+use causeway_contract::content::{ContentBlock, DocumentFormat};
 use causeway_contract::{GuardReport, Message, Role};
 use causeway_guard::{DEFAULT_PROFILE, GuardEngine, GuardProfile, PseudonymMap, StreamStep};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -117,6 +122,66 @@ fn output_stream(c: &mut Criterion) {
     group.finish();
 }
 
+/// A JSON array of records whose `note` values are the mixed text's blocks, about `size` bytes.
+fn json_records(size: usize) -> String {
+    let mut records = Vec::new();
+    let mut len = 2;
+    let mut i = 0;
+    while len < size {
+        let record = serde_json::json!({
+            "id": i, "status": "open", "note": BLOCKS[i % BLOCKS.len()].trim_end(),
+        });
+        len += record.to_string().len() + 1;
+        records.push(record);
+        i += 1;
+    }
+    serde_json::Value::Array(records).to_string()
+}
+
+fn tool_result_json(c: &mut Criterion) {
+    let engine = engine();
+    let mut group = c.benchmark_group("tool_result_json");
+    for (name, size) in &SIZES[..3] {
+        let json = json_records(*size);
+        let messages = vec![
+            Message::text(Role::User, "Summarise the open cases."),
+            Message {
+                role: Role::User,
+                content: vec![ContentBlock::ToolResult {
+                    tool_use_id: "call_1".to_owned(),
+                    content: vec![ContentBlock::text(json.clone())],
+                    is_error: false,
+                }],
+            },
+        ];
+        let mut report = GuardReport::default();
+        assert!(engine.check_input(&messages, &mut report).blocked.is_none());
+        group.throughput(Throughput::Bytes(json.len() as u64));
+        if *size >= 256 * 1024 {
+            group.sample_size(20);
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(name), &messages, |b, m| {
+            b.iter(|| {
+                let mut report = GuardReport::default();
+                engine.check_input(m, &mut report)
+            });
+        });
+    }
+    group.finish();
+}
+
+fn pdf_extract(c: &mut Criterion) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ssn.pdf");
+    let pdf = std::fs::read(path).unwrap();
+    assert!(causeway_guard::extract_text(DocumentFormat::Pdf, &pdf).is_ok());
+    let mut group = c.benchmark_group("pdf_extract");
+    group.throughput(Throughput::Bytes(pdf.len() as u64));
+    group.bench_function("one_page", |b| {
+        b.iter(|| causeway_guard::extract_text(DocumentFormat::Pdf, &pdf))
+    });
+    group.finish();
+}
+
 /// `text` in pieces of about `size` bytes, each cut on a character boundary.
 fn chunk(text: &str, size: usize) -> Vec<&str> {
     let mut out = Vec::with_capacity(text.len() / size + 1);
@@ -132,5 +197,11 @@ fn chunk(text: &str, size: usize) -> Vec<&str> {
     out
 }
 
-criterion_group!(benches, check_input, output_stream);
+criterion_group!(
+    benches,
+    check_input,
+    output_stream,
+    tool_result_json,
+    pdf_extract
+);
 criterion_main!(benches);
