@@ -432,6 +432,18 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The hub's router.
 pub fn router(state: Arc<AppState>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    // The Anthropic door has its own edge (the `x-api-key` header, Anthropic's error bodies) around the same
+    // tracking as every route.
+    let anthropic = Router::new()
+        .route("/v1/messages", post(routes::messages::messages_create))
+        .route(
+            "/v1/messages/count_tokens",
+            post(routes::messages::message_tokens_count),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(routes::messages::anthropic_door));
     Router::new()
         .route("/v1/invoke", post(routes::invoke::invoke_create))
         .route("/v1/chat/completions", post(routes::chat::chat_completions_create))
@@ -441,9 +453,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .merge(anthropic)
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    axum::http::header::AUTHORIZATION,
+                    HeaderName::from_static("x-api-key"),
+                ]))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuidV7))
                 .layer(
                     TraceLayer::new_for_http()

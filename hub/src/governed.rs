@@ -762,7 +762,7 @@ const IMAGE_TOKENS_ESTIMATE: u64 = 1_600;
 /// About how many tokens a call's prompt is: four characters per token for text (documents: four bytes of
 /// their text formats, eight bytes of binary formats) and [`IMAGE_TOKENS_ESTIMATE`] per image, tools
 /// included.
-fn prompt_tokens(call: &ModelCall) -> u64 {
+pub(crate) fn prompt_tokens(call: &ModelCall) -> u64 {
     fn chars(n: usize) -> u64 {
         u64::try_from(n.div_ceil(4)).unwrap_or(u64::MAX)
     }

@@ -4,8 +4,11 @@ pub mod chat;
 pub mod extract;
 pub mod health;
 pub mod invoke;
+pub mod messages;
 pub mod models;
 
+#[cfg(test)]
+mod messages_tests;
 #[cfg(test)]
 mod tests;
 
