@@ -59,6 +59,13 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds a whole request may take, model call included. Default 120.
     pub request_timeout_secs: u64,
+    /// PEM certificate chain (leaf first): with `tls_key_file`, the hub serves HTTPS. Default: plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Seconds between checks of the certificate files; a renewed pair is served without a restart.
+    /// Default 60.
+    pub tls_reload_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +74,22 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 8 * 1024 * 1024,
             request_timeout_secs: 120,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_reload_secs: 60,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The certificate and key files when HTTPS is configured.
+    pub fn tls(&self) -> Option<causeway_server::tls::TlsFiles> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some(causeway_server::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
         }
     }
 }
@@ -648,6 +671,14 @@ impl HubConfig {
         }
         if self.server.max_body_bytes < 1024 {
             problems.push("`server.max_body_bytes` must be at least 1024".to_owned());
+        }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            problems.push(
+                "`server.tls_cert_file` and `server.tls_key_file` must be set together".to_owned(),
+            );
+        }
+        if self.server.tls_reload_secs == 0 {
+            problems.push("`server.tls_reload_secs` must be at least 1".to_owned());
         }
         if self.server.request_timeout_secs == 0 || self.providers.timeout_secs == 0 {
             problems.push("timeouts must be at least 1 second".to_owned());

@@ -24,18 +24,4 @@ pub mod registry;
 pub mod routes;
 pub mod serve;
 
-use std::future::Future;
-
-use tracing::Instrument;
-
-/// Spawns a task that keeps the current tracing span (request id, user), so its log lines stay attributable.
-pub fn spawn<F>(future: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the one place tasks are spawned; it carries the span"
-    )]
-    tokio::spawn(future.in_current_span());
-}
+pub use causeway_server::spawn;

@@ -59,15 +59,20 @@ fn init_tracing(config: &HubConfig) {
 
 fn banner(config: &HubConfig, addr: std::net::SocketAddr) {
     let data = config.data_dir.0.display();
+    let scheme = if config.server.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     eprintln!(
-        "\nCauseway hub listening on http://{addr}\n\n\
+        "\nCauseway hub listening on {scheme}://{addr}\n\n\
          Mint a development token (trusted only in dev identity mode) and call the local development model:\n\n\
          \x20 TOKEN=$(cargo run -q -p causeway-cli -- dev token --sub alice --group engineers --data-dir {data})\n\
-         \x20 curl -s http://{addr}/v1/invoke -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n\
+         \x20 curl -s {scheme}://{addr}/v1/invoke -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n\
          \x20   -d '{{\"model\":\"local-dev\",\"purpose\":\"evaluation\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'\n\n\
          Or with the OpenAI Python SDK:\n\n\
          \x20 from openai import OpenAI\n\
-         \x20 client = OpenAI(base_url=\"http://{addr}/v1\", api_key=TOKEN,\n\
+         \x20 client = OpenAI(base_url=\"{scheme}://{addr}/v1\", api_key=TOKEN,\n\
          \x20                 default_headers={{\"x-causeway-purpose\": \"evaluation\"}})\n\
          \x20 print(client.chat.completions.create(model=\"local-dev\",\n\
          \x20       messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)\n"

@@ -1,8 +1,11 @@
-//! Running the router: a local listener with graceful shutdown, or the AWS Lambda runtime.
+//! Running the router: a local listener (HTTPS or plain HTTP) with graceful shutdown, or the AWS Lambda
+//! runtime.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
+use causeway_server::tls::{CertStore, TlsListener};
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, router};
@@ -12,16 +15,34 @@ pub fn on_lambda(lookup: impl Fn(&str) -> Option<String>) -> bool {
     lookup("AWS_LAMBDA_RUNTIME_API").is_some()
 }
 
-/// Serves the router on `listener` until `shutdown` resolves.
+/// Serves the router on `listener` until `shutdown` resolves: HTTPS when `[server]` names a certificate and
+/// key (reloaded every `tls_reload_secs` when renewed), plain HTTP otherwise, with a warning when plain HTTP
+/// is reachable beyond this host.
 ///
 /// Accepted connections have Nagle's algorithm off: a streamed answer is written as many small events, and
 /// with Nagle each one after the first would wait for the caller's delayed acknowledgement (tens of
 /// milliseconds on a kept-alive connection) before leaving.
+///
+/// # Errors
+///
+/// When the certificate pair does not load (the server does not start without it), or the server fails.
 pub async fn serve_local(
     state: Arc<AppState>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let server = &state.config.server;
+    if let Some(files) = server.tls() {
+        let store = CertStore::load(files).map_err(std::io::Error::other)?;
+        store.watch(Duration::from_secs(server.tls_reload_secs));
+        let listener = TlsListener::new(listener, &store).map_err(std::io::Error::other)?;
+        return axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+    }
+    if let Ok(addr) = listener.local_addr() {
+        causeway_server::warn_if_plain_http_beyond_loopback("the hub", addr);
+    }
     let listener = listener.tap_io(|tcp| {
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!(%err, "could not turn off Nagle's algorithm on a connection");
@@ -38,26 +59,4 @@ pub async fn serve_lambda(state: Arc<AppState>) -> Result<(), lambda_http::Error
     lambda_http::run_with_streaming_response(router(state)).await
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-}
+pub use causeway_server::shutdown_signal;

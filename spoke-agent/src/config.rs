@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -38,8 +38,9 @@ pub struct AgentConfig {
     /// The application these calls come from, sent as `x-causeway-application` on every call (replacing
     /// any value the app sent). Default: none, and the header is not sent.
     pub application: Option<String>,
-    /// Purpose sent as `x-causeway-purpose` on the OpenAI-compatible door (`/v1/chat/completions`,
-    /// `/v1/models`) when the app sends none; OpenAI clients have no field for it. Default: none.
+    /// Purpose sent as `x-causeway-purpose` on every door but the native one (OpenAI, Anthropic and Bedrock
+    /// Runtime, and `/v1/models`) when the app sends none; those clients have no field for it. Default:
+    /// none.
     pub default_purpose: Option<String>,
     /// Largest request body accepted from an app, in bytes. Default 8 MiB, the hub's own default.
     pub max_body_bytes: usize,
@@ -57,6 +58,18 @@ pub struct AgentConfig {
     pub connect_retries: u32,
     /// Wait before the first retry, in milliseconds; doubled for each further retry. Default 100.
     pub retry_backoff_ms: u64,
+    /// A PEM bundle of the certificate authorities that may sign the hub's certificate (for a hub on a
+    /// private CA), trusted instead of the system's roots. Default: none, the system's roots.
+    pub hub_ca_file: Option<PathBuf>,
+    /// PEM certificate chain (leaf first): with `tls_key_file`, the agent itself serves HTTPS (needed by
+    /// clients that send tokens only over TLS, such as boto3 with `AWS_BEARER_TOKEN_BEDROCK`). Default:
+    /// plain HTTP on the loopback address.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Seconds between checks of the certificate files; a renewed pair is served without a restart.
+    /// Default 60.
+    pub tls_reload_secs: u64,
     /// Log output.
     pub log: LogConfig,
     /// How the agent proves the workload's identity to the hub.
@@ -76,6 +89,10 @@ impl Default for AgentConfig {
             stream_idle_timeout_secs: 60,
             connect_retries: 2,
             retry_backoff_ms: 100,
+            hub_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_reload_secs: 60,
             log: LogConfig::default(),
             workload_identity: WorkloadIdentityConfig::default(),
         }
@@ -434,6 +451,12 @@ impl AgentConfig {
         if self.retry_backoff_ms > 60_000 {
             problems.push("`retry_backoff_ms` must be at most 60000".to_owned());
         }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            problems.push("`tls_cert_file` and `tls_key_file` must be set together".to_owned());
+        }
+        if self.tls_reload_secs == 0 {
+            problems.push("`tls_reload_secs` must be at least 1".to_owned());
+        }
         self.workload_identity.problems(&mut problems);
         if problems.is_empty() {
             Ok(())
@@ -442,6 +465,19 @@ impl AgentConfig {
                 source_name: source_name.to_owned(),
                 problems,
             })
+        }
+    }
+}
+
+impl AgentConfig {
+    /// The certificate and key files when the agent serves HTTPS.
+    pub fn tls(&self) -> Option<causeway_server::tls::TlsFiles> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some(causeway_server::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
         }
     }
 }

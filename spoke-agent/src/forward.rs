@@ -258,6 +258,22 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
     innermost
 }
 
+/// The certificate authorities in the PEM bundle at `path`, the only ones trusted for the hub.
+fn hub_authorities(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, StartError> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| StartError::Config(format!("cannot read `hub_ca_file` `{shown}`: {e}")))?;
+    let authorities = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        StartError::Config(format!("`hub_ca_file` `{shown}` is not a PEM bundle: {e}"))
+    })?;
+    if authorities.is_empty() {
+        return Err(StartError::Config(format!(
+            "`hub_ca_file` `{shown}` holds no certificate"
+        )));
+    }
+    Ok(authorities)
+}
+
 /// Wait before retry number `attempt` (0-based): `base`, doubled each time.
 fn backoff(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(2_u32.saturating_pow(attempt))
@@ -288,10 +304,14 @@ impl Forwarder {
     pub fn new(config: &AgentConfig, signer: Arc<dyn WorkloadSigner>) -> Result<Self, StartError> {
         let url = parse_hub_url(&config.hub_url).map_err(StartError::Config)?;
         let connect_timeout = Duration::from_secs(config.connect_timeout_secs);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             // The app sees the hub's redirects; following them would send the user's token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = &config.hub_ca_file {
+            builder = builder.tls_certs_only(hub_authorities(path)?);
+        }
+        let client = builder
             .build()
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
         Ok(Self {

@@ -33,6 +33,7 @@ pub mod identity;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -41,6 +42,7 @@ use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
+use causeway_server::tls::{CertStore, TlsListener};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -147,19 +149,35 @@ pub async fn serve(
     serve_state(Arc::new(state), listener, shutdown).await
 }
 
-/// Serves an agent built with [`AgentState::new`] on `listener` until `shutdown` resolves. Open streams are
-/// allowed to finish. Accepted connections have Nagle's algorithm off, so each streamed event leaves when it
-/// is relayed instead of waiting for the application's delayed acknowledgement.
+/// Serves an agent built with [`AgentState::new`] on `listener` until `shutdown` resolves: HTTPS when the
+/// config names a certificate and key (reloaded every `tls_reload_secs` when renewed), plain HTTP
+/// otherwise, with a warning when plain HTTP is reachable beyond this host. Open streams are allowed to
+/// finish. Accepted connections have Nagle's algorithm off, so each streamed event leaves when it is
+/// relayed instead of waiting for the application's delayed acknowledgement.
 pub async fn serve_state(
     state: Arc<AgentState>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let tls = state.config.tls();
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(
-            %addr, hub = state.forwarder.hub_url(), workload_identity = state.forwarder.signer().kind(),
-            "causeway-agent listening"
+            %addr, tls = tls.is_some(), hub = state.forwarder.hub_url(),
+            workload_identity = state.forwarder.signer().kind(), "causeway-agent listening"
         );
+        if tls.is_none() {
+            causeway_server::warn_if_plain_http_beyond_loopback("the agent", addr);
+        }
+    }
+    if let Some(files) = tls {
+        let store = CertStore::load(files).map_err(|e| StartError::Config(e.to_string()))?;
+        store.watch(Duration::from_secs(state.config.tls_reload_secs));
+        let listener =
+            TlsListener::new(listener, &store).map_err(|e| StartError::Config(e.to_string()))?;
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        return Ok(());
     }
     let listener = listener.tap_io(|tcp| {
         if let Err(err) = tcp.set_nodelay(true) {
@@ -172,29 +190,7 @@ pub async fn serve_state(
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-}
+pub use causeway_server::shutdown_signal;
 
 #[cfg(test)]
 mod tests;

@@ -17,3 +17,4 @@ mod infra;
 mod least_privilege;
 mod org;
 mod policy;
+mod tls;

@@ -37,7 +37,7 @@ pub struct HubOptions {
 /// A running hub. Dropping it stops the server.
 #[derive(Debug)]
 pub struct TestHub {
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` when `[server]` configures TLS
     pub base_url: String,
     /// The hub's state (metrics, audit sink, policy).
     pub state: Arc<AppState>,
@@ -151,8 +151,14 @@ pub async fn spawn_hub_with(options: HubOptions) -> anyhow::Result<TestHub> {
         })
         .await;
     });
+    // With TLS configured the certificate names `localhost`, so clients must use that name.
+    let base_url = if state.config.server.tls().is_some() {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    };
     Ok(TestHub {
-        base_url: format!("http://{addr}"),
+        base_url,
         state,
         dev_key,
         data_dir,
