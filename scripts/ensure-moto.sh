@@ -1,32 +1,33 @@
 #!/usr/bin/env bash
 # Make sure the test virtualenv used by the end-to-end tests exists and holds the pinned moto server and the
-# pinned client SDKs the tests drive the hub with (the official OpenAI Python SDK).
+# pinned client SDKs the tests drive the hub with (the official OpenAI and Anthropic Python SDKs).
 #
 # The test harness (tests/src/moto.rs) starts moto's server from this virtualenv (through tests/moto_server.py),
-# and tests/e2e/client_sdks.rs runs the scripts in tests/clients/ with its Python; the test command and CI run
-# this script first. It is idempotent: it creates the virtualenv only when missing and installs
-# only when the installed moto is not the pinned one. The virtualenv is `$CAUSEWAY_MOTO_VENV` when set, else
-# `.venv-moto` at the repository root (ignored by git).
+# and tests/e2e/client_sdks.rs and tests/e2e/anthropic.rs run the scripts in tests/clients/ with its Python;
+# the test command and CI run this script first. It is idempotent: it creates the virtualenv only when missing
+# and installs only when an installed version is not the pinned one. The virtualenv is `$CAUSEWAY_MOTO_VENV`
+# when set, else `.venv-moto` at the repository root (ignored by git).
 set -euo pipefail
 
 MOTO_VERSION="5.2.5"
 OPENAI_VERSION="3.63.0"
+ANTHROPIC_VERSION="2.17.0"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${CAUSEWAY_MOTO_VENV:-${repo_root}/.venv-moto}"
 python="${venv}/bin/python"
 
-wanted="moto=${MOTO_VERSION} openai=${OPENAI_VERSION}"
+wanted="moto=${MOTO_VERSION} openai=${OPENAI_VERSION} anthropic=${ANTHROPIC_VERSION}"
 
 installed_version() {
-    # Prints `moto=V openai=V` for what is installed and usable, or nothing when moto (or its server extra)
-    # is not usable.
+    # Prints `moto=V openai=V anthropic=V` for what is installed and usable, or nothing when moto (or its
+    # server extra) is not usable.
     [[ -x "${venv}/bin/moto_server" ]] || return 0
     "${python}" - <<'PY' 2>/dev/null || true
 import importlib.metadata as metadata
 import flask  # noqa: F401  (the `server` extra; moto_server cannot start without it)
 versions = {}
-for name in ("moto", "openai"):
+for name in ("moto", "openai", "anthropic"):
     try:
         versions[name] = metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -60,7 +61,7 @@ if [[ -n "${current}" ]]; then
 fi
 
 if ! "${python}" -m pip install --quiet --disable-pip-version-check \
-    "moto[server]==${MOTO_VERSION}" "openai==${OPENAI_VERSION}"; then
+    "moto[server]==${MOTO_VERSION}" "openai==${OPENAI_VERSION}" "anthropic==${ANTHROPIC_VERSION}"; then
     echo "ensure-moto: pip could not install ${wanted} into ${venv}; check that PyPI is reachable" >&2
     exit 1
 fi

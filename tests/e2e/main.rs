@@ -7,6 +7,7 @@
 
 mod agent;
 mod agent_identity;
+mod anthropic;
 mod api;
 mod audit_aws;
 mod budgets;
