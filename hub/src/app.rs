@@ -444,6 +444,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(routes::messages::anthropic_door));
+    // The Bedrock Runtime door answers errors as Bedrock does, so the AWS SDKs raise their exceptions.
+    let bedrock = Router::new()
+        .route(
+            "/model/{model_id}/converse",
+            post(routes::bedrock::converse_create),
+        )
+        .route(
+            "/model/{model_id}/converse-stream",
+            post(routes::bedrock::converse_stream_create),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(routes::bedrock::bedrock_door));
     Router::new()
         .route("/v1/invoke", post(routes::invoke::invoke_create))
         .route("/v1/chat/completions", post(routes::chat::chat_completions_create))
@@ -454,6 +468,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .merge(anthropic)
+        .merge(bedrock)
         .layer(
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([

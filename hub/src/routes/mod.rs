@@ -1,5 +1,6 @@
 //! HTTP handlers. Each one extracts, calls one domain function and converts the result.
 
+pub mod bedrock;
 pub mod chat;
 pub mod extract;
 pub mod health;

@@ -2,7 +2,7 @@
 //!
 //! This crate is the contract between the hub, the spoke agent, the admin CLI and anyone who reads an
 //! evidence pack: the content model every door and provider maps to, the native invoke API, the
-//! OpenAI-compatible and Anthropic Messages subsets the hub speaks, the error body, the model catalog and
+//! OpenAI-compatible, Anthropic Messages and Bedrock Runtime subsets the hub speaks, the error body, the model catalog and
 //! purposes, what the guards report, and the audit record.
 //!
 //! Constraints: no network, no AWS SDK, no web framework. Every type here is plain data with serde, so it can
@@ -12,6 +12,7 @@
 pub mod anthropic;
 pub mod api;
 pub mod audit;
+pub mod bedrock;
 pub mod catalog;
 pub mod content;
 pub mod error;

@@ -1,0 +1,841 @@
+//! The Bedrock Runtime door: `POST /model/{modelId}/converse` and `/converse-stream`, so
+//! `boto3.client("bedrock-runtime", endpoint_url=<hub>)` and the other AWS SDKs work with only the endpoint
+//! changed.
+//!
+//! `modelId` is a catalog alias, or a Bedrock model id, inference-profile id or ARN that a catalog entry
+//! serves (it is mapped to that alias, so code written against Bedrock keeps its model ids); anything else
+//! is refused. The caller authenticates with a bearer token (boto3's `AWS_BEARER_TOKEN_BEDROCK`, sent only
+//! over TLS; at the agent, the token a SigV4-signing app puts in `x-causeway-user-token`). The purpose
+//! comes from `x-causeway-purpose` or `defaults.purpose`. The body maps to the content model as
+//! [`causeway_contract::bedrock`] describes, and the call takes exactly the governed path of every door.
+//!
+//! Streams are AWS event streams (`application/vnd.amazon.eventstream`, each frame length-prefixed with
+//! CRCs), with Bedrock's event sequence: `messageStart`, per block `contentBlockStart` (tool calls only),
+//! `contentBlockDelta`, `contentBlockStop`, then `messageStop` and `metadata`. A failure after the stream
+//! started is an exception frame, which the SDKs raise as an `EventStreamError`.
+//!
+//! Every error on these routes, including authentication and body errors, leaves in Bedrock's shape
+//! ([`bedrock_door`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue as FrameHeader, Message as Frame};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use causeway_contract::bedrock::{
+    self, ContentBlock as WireBlock, ConverseMessage, ConverseOutput, ConverseRequest,
+    ConverseResponse, DocumentBlock, ErrorResponse, ImageBlock, Metrics, Source, StreamEvent,
+    SystemBlock, Tool, ToolChoice as WireToolChoice, ToolResultContent,
+};
+use causeway_contract::catalog::Catalog;
+use causeway_contract::content::{
+    Bytes as BlockBytes, ContentBlock, DocumentFormat, ImageFormat, ToolChoice, ToolDefinition,
+};
+use causeway_contract::{ErrorBody, ErrorCode, InvokeRequest, Message, Role};
+use futures::StreamExt as _;
+use serde_json::json;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::AUDIT_ID_HEADER;
+use super::extract::{Authenticated, JsonBody, call_meta, purpose_header, request_id};
+use crate::app::AppState;
+use crate::error::{ApiError, HubError};
+use crate::governed::{self, Delivery, Governed, StreamItem};
+use crate::invoke::StopReason;
+
+/// The media type of an AWS event stream.
+pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
+
+/// The header the AWS SDKs read an error's exception name from.
+const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
+
+/// The header the AWS SDKs read a request id from.
+const AWS_REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// Largest error body the edge rewrites; the hub's own are a few hundred bytes.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Cross-region inference-profile prefixes: `us.anthropic.…` serves `anthropic.…`.
+const GEO_PREFIXES: [&str; 5] = ["us.", "eu.", "apac.", "us-gov.", "global."];
+
+fn invalid<T>(message: String) -> Result<T, HubError> {
+    Err(HubError::InvalidRequest(message))
+}
+
+fn strip_geo(id: &str) -> &str {
+    GEO_PREFIXES
+        .iter()
+        .find_map(|p| id.strip_prefix(p))
+        .unwrap_or(id)
+}
+
+/// The catalog alias `model_id` names: an alias itself, the provider model id of an entry, an ARN ending in
+/// one (`…:foundation-model/<id>`, `…:inference-profile/<id>`), or the same model without its
+/// cross-region prefix.
+pub fn resolve_model(catalog: &Catalog, model_id: &str) -> Result<String, HubError> {
+    if catalog.get(model_id).is_some() {
+        return Ok(model_id.to_owned());
+    }
+    let id = if model_id.starts_with("arn:") {
+        model_id.rsplit('/').next().unwrap_or(model_id)
+    } else {
+        model_id
+    };
+    let exact = catalog.models.iter().find(|(_, e)| e.model_id == id);
+    let loose = || {
+        catalog
+            .models
+            .iter()
+            .find(|(_, e)| strip_geo(&e.model_id) == strip_geo(id))
+    };
+    match exact.or_else(loose) {
+        Some((alias, _)) => Ok(alias.clone()),
+        None => Err(HubError::ModelNotFound(format!(
+            "model `{model_id}` is not served by this hub; use a catalog alias ({}) or the Bedrock model id of one",
+            catalog
+                .models
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn base64_bytes(data: &str, at: &str) -> Result<Vec<u8>, HubError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim().as_bytes())
+        .map_err(|e| HubError::InvalidRequest(format!("`{at}` is not valid base64: {e}")))
+}
+
+fn refused_source(source: &Source, at: &str) -> HubError {
+    let kind = match source {
+        Source::S3Location(_) => "`s3Location`",
+        Source::Content(_) => "`content`",
+        Source::Bytes(_) | Source::Text(_) => "this",
+    };
+    HubError::InvalidRequest(format!(
+        "`{at}.source`: {kind} sources are not supported; send the bytes inline (`bytes`), the hub fetches nothing on a caller's behalf"
+    ))
+}
+
+fn image_block(image: ImageBlock, at: &str) -> Result<ContentBlock, HubError> {
+    let Some(format) = ImageFormat::from_name(&image.format) else {
+        return invalid(format!(
+            "`{at}.format` `{}` is not supported; use `png`, `jpeg`, `gif` or `webp`",
+            image.format
+        ));
+    };
+    let Source::Bytes(data) = &image.source else {
+        return Err(refused_source(&image.source, at));
+    };
+    Ok(ContentBlock::Image {
+        media_type: format,
+        data: BlockBytes(base64_bytes(data, &format!("{at}.source.bytes"))?),
+    })
+}
+
+fn document_block(document: DocumentBlock, at: &str) -> Result<ContentBlock, HubError> {
+    if document.citations.is_some() || document.context.is_some() {
+        return invalid(format!(
+            "`{at}`: `citations` and `context` are not supported"
+        ));
+    }
+    let (format, data) = match &document.source {
+        Source::Bytes(data) => {
+            let Some(name) = document.format.as_deref() else {
+                return invalid(format!("`{at}.format` is required with `bytes`"));
+            };
+            let Some(format) = DocumentFormat::from_name(name) else {
+                return invalid(format!(
+                    "`{at}.format` `{name}` is not supported; use pdf, csv, doc, docx, xls, xlsx, html, txt or md"
+                ));
+            };
+            (format, base64_bytes(data, &format!("{at}.source.bytes"))?)
+        }
+        Source::Text(text) => (
+            document
+                .format
+                .as_deref()
+                .and_then(DocumentFormat::from_name)
+                .filter(|f| f.is_text())
+                .unwrap_or(DocumentFormat::Txt),
+            text.clone().into_bytes(),
+        ),
+        other => return Err(refused_source(other, at)),
+    };
+    Ok(ContentBlock::Document {
+        format,
+        name: document.name,
+        data: BlockBytes(data),
+    })
+}
+
+fn refused_block(kind: &str, at: &str) -> HubError {
+    HubError::InvalidRequest(format!("`{at}`: `{kind}` blocks are not supported"))
+}
+
+/// One wire block as content; `None` for a block with no effect (`cachePoint`).
+fn content_block(block: WireBlock, at: &str) -> Result<Option<ContentBlock>, HubError> {
+    Ok(Some(match block {
+        WireBlock::Text(text) => ContentBlock::text(text),
+        WireBlock::Image(image) => image_block(image, at)?,
+        WireBlock::Document(document) => document_block(document, at)?,
+        WireBlock::ToolUse(call) => {
+            if !call.input.is_object() {
+                return invalid(format!("`{at}.toolUse.input` must be a JSON object"));
+            }
+            ContentBlock::ToolUse {
+                id: call.tool_use_id,
+                name: call.name,
+                input: call.input,
+            }
+        }
+        WireBlock::ToolResult(result) => {
+            let mut content = Vec::with_capacity(result.content.len());
+            for (k, part) in result.content.into_iter().enumerate() {
+                let at = format!("{at}.toolResult.content[{k}]");
+                content.push(match part {
+                    ToolResultContent::Text(text) => ContentBlock::text(text),
+                    // JSON stays JSON: the guard masks it value by value.
+                    ToolResultContent::Json(value) => ContentBlock::text(value.to_string()),
+                    ToolResultContent::Image(image) => image_block(image, &at)?,
+                    ToolResultContent::Document(document) => document_block(document, &at)?,
+                    ToolResultContent::Video(_) => return Err(refused_block("video", &at)),
+                });
+            }
+            ContentBlock::ToolResult {
+                tool_use_id: result.tool_use_id,
+                content,
+                is_error: result.status.as_deref() == Some("error"),
+            }
+        }
+        WireBlock::CachePoint(_) => return Ok(None),
+        WireBlock::GuardContent(_) => return Err(refused_block("guardContent", at)),
+        WireBlock::Video(_) => return Err(refused_block("video", at)),
+        WireBlock::ReasoningContent(_) => return Err(refused_block("reasoningContent", at)),
+        WireBlock::CitationsContent(_) => return Err(refused_block("citationsContent", at)),
+    }))
+}
+
+fn to_tools(
+    config: Option<bedrock::ToolConfiguration>,
+) -> Result<(Vec<ToolDefinition>, Option<ToolChoice>), HubError> {
+    let Some(config) = config else {
+        return Ok((Vec::new(), None));
+    };
+    let mut tools = Vec::new();
+    for (i, tool) in config.tools.into_iter().enumerate() {
+        match tool {
+            Tool::ToolSpec(spec) => tools.push(ToolDefinition {
+                name: spec.name,
+                description: spec.description,
+                input_schema: spec.input_schema.json,
+            }),
+            Tool::CachePoint(_) => {}
+            Tool::SystemTool(_) => {
+                return invalid(format!(
+                    "`toolConfig.tools[{i}].systemTool` is not supported: the hub runs no provider tools"
+                ));
+            }
+        }
+    }
+    let choice = config.tool_choice.map(|c| match c {
+        WireToolChoice::Auto(_) => ToolChoice::Auto,
+        WireToolChoice::Any(_) => ToolChoice::Any,
+        WireToolChoice::Tool(tool) => ToolChoice::Tool { name: tool.name },
+    });
+    Ok((tools, choice))
+}
+
+/// The Converse body as a native request for `alias`.
+fn to_native(
+    req: ConverseRequest,
+    alias: String,
+    purpose: String,
+) -> Result<InvokeRequest, HubError> {
+    for (name, present) in [
+        ("guardrailConfig", req.guardrail_config.is_some()),
+        (
+            "additionalModelRequestFields",
+            req.additional_model_request_fields.is_some(),
+        ),
+        (
+            "additionalModelResponseFieldPaths",
+            req.additional_model_response_field_paths.is_some(),
+        ),
+        ("promptVariables", req.prompt_variables.is_some()),
+    ] {
+        if present {
+            let why = if name == "guardrailConfig" {
+                "the hub applies its own guardrail to every call and never one a caller names"
+            } else {
+                "the hub sends only what it can check"
+            };
+            return invalid(format!("`{name}` is not supported: {why}"));
+        }
+    }
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    let mut system = Vec::new();
+    for (i, block) in req.system.into_iter().enumerate() {
+        match block {
+            SystemBlock::Text(text) => system.push(ContentBlock::text(text)),
+            SystemBlock::CachePoint(_) => {}
+            SystemBlock::GuardContent(_) => {
+                return Err(refused_block("guardContent", &format!("system[{i}]")));
+            }
+        }
+    }
+    if !system.is_empty() {
+        messages.push(Message {
+            role: Role::System,
+            content: system,
+        });
+    }
+    for (i, message) in req.messages.into_iter().enumerate() {
+        let role = match message.role.as_str() {
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            other => {
+                return invalid(format!(
+                    "`messages[{i}].role` `{other}` is not supported; use `user` or `assistant`"
+                ));
+            }
+        };
+        let mut content = Vec::with_capacity(message.content.len());
+        for (j, block) in message.content.into_iter().enumerate() {
+            if let Some(block) = content_block(block, &format!("messages[{i}].content[{j}]"))? {
+                content.push(block);
+            }
+        }
+        if content.is_empty() {
+            return invalid(format!("`messages[{i}].content` is empty"));
+        }
+        messages.push(Message { role, content });
+    }
+    let (tools, tool_choice) = to_tools(req.tool_config)?;
+    let inference = req.inference_config.unwrap_or_default();
+    Ok(InvokeRequest {
+        model: alias,
+        purpose,
+        messages,
+        tools,
+        tool_choice,
+        max_tokens: inference.max_tokens,
+        response_schema: None,
+        context: None,
+        stop_sequences: inference.stop_sequences,
+    })
+}
+
+/// The answer's blocks in Bedrock's form: text and tool-use blocks, in order.
+fn wire_blocks(content: Vec<ContentBlock>) -> Vec<WireBlock> {
+    content
+        .into_iter()
+        .filter_map(|block| match block {
+            ContentBlock::Text { text } => Some(WireBlock::Text(text)),
+            ContentBlock::ToolUse { id, name, input } => {
+                Some(WireBlock::ToolUse(bedrock::ToolUseBlock {
+                    tool_use_id: id,
+                    name,
+                    input,
+                }))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn latency_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The purpose, the alias and the native request of a Converse call.
+fn prepare(
+    state: &AppState,
+    headers: &HeaderMap,
+    model_id: &str,
+    request: ConverseRequest,
+) -> Result<InvokeRequest, HubError> {
+    let purpose = purpose_header(headers)?
+        .or_else(|| state.config.defaults.purpose.clone())
+        .ok_or_else(|| {
+            HubError::InvalidRequest(format!(
+                "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
+                state.policy.current().purposes().allowed_list()
+            ))
+        })?;
+    let alias = resolve_model(state.policy.current().catalog(), model_id)?;
+    to_native(request, alias, purpose)
+}
+
+fn with_ids(mut response: Response, audit_id: uuid::Uuid, headers: &HeaderMap) -> Response {
+    if let Ok(id) = HeaderValue::from_str(&audit_id.to_string()) {
+        response.headers_mut().insert(AUDIT_ID_HEADER, id);
+    }
+    if let Ok(id) = HeaderValue::from_str(&request_id(headers)) {
+        response.headers_mut().insert(AWS_REQUEST_ID_HEADER, id);
+    }
+    response
+}
+
+/// `POST /model/{modelId}/converse`.
+pub async fn converse_create(
+    State(state): State<Arc<AppState>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
+    JsonBody(request): JsonBody<ConverseRequest>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let native = prepare(&state, &headers, &model_id, request)?;
+    let meta = call_meta(&headers, &state, caller, "bedrock_converse")?;
+    let Governed::Complete(answer) =
+        governed::call(&state, meta, native, Delivery::Complete).await?
+    else {
+        return Err(HubError::Internal("a stream answered a complete call".to_owned()).into());
+    };
+    let stop = StopReason::from_name(&answer.stop_reason).unwrap_or(StopReason::EndTurn);
+    let body = ConverseResponse {
+        output: ConverseOutput {
+            message: ConverseMessage {
+                role: "assistant".to_owned(),
+                content: wire_blocks(answer.content),
+            },
+        },
+        stop_reason: bedrock::stop_reason(stop).to_owned(),
+        usage: answer.usage.into(),
+        metrics: Metrics {
+            latency_ms: latency_ms(started),
+        },
+    };
+    Ok(with_ids(
+        Json(body).into_response(),
+        answer.audit_id,
+        &headers,
+    ))
+}
+
+/// Bedrock's block numbering for a governed stream: text blocks open at their first delta, each tool call
+/// is a block of its own, numbered in the order they start.
+#[derive(Debug, Default)]
+struct BlockEvents {
+    next: u32,
+    open_text: Option<u32>,
+    tools: HashMap<u32, u32>,
+    open: Vec<u32>,
+}
+
+impl BlockEvents {
+    fn close_all(&mut self, out: &mut Vec<StreamEvent>) {
+        for index in self.open.drain(..) {
+            out.push(StreamEvent::ContentBlockStop {
+                content_block_index: index,
+            });
+        }
+        self.open_text = None;
+    }
+
+    fn open(&mut self) -> u32 {
+        let index = self.next;
+        self.next += 1;
+        self.open.push(index);
+        index
+    }
+
+    /// The events for one governed item; `Err` carries the frame of a failure.
+    fn translate(
+        &mut self,
+        item: StreamItem,
+        started: Instant,
+    ) -> Result<Vec<StreamEvent>, ApiError> {
+        let mut out = Vec::new();
+        match item {
+            StreamItem::Text(text) => {
+                let index = match self.open_text {
+                    Some(index) => index,
+                    None => {
+                        self.close_all(&mut out);
+                        let index = self.open();
+                        self.open_text = Some(index);
+                        index
+                    }
+                };
+                out.push(StreamEvent::ContentBlockDelta {
+                    delta: json!({ "text": text }),
+                    content_block_index: index,
+                });
+            }
+            StreamItem::ToolUseStart { index, id, name } => {
+                self.close_all(&mut out);
+                let block = self.open();
+                self.tools.insert(index, block);
+                out.push(StreamEvent::ContentBlockStart {
+                    start: json!({"toolUse": {"toolUseId": id, "name": name}}),
+                    content_block_index: block,
+                });
+            }
+            StreamItem::ToolInput { index, json } => {
+                let block = self.tools.get(&index).copied().unwrap_or(index);
+                out.push(StreamEvent::ContentBlockDelta {
+                    delta: json!({"toolUse": {"input": json}}),
+                    content_block_index: block,
+                });
+            }
+            StreamItem::Done {
+                stop_reason, usage, ..
+            } => {
+                self.close_all(&mut out);
+                out.push(StreamEvent::MessageStop {
+                    stop_reason: bedrock::stop_reason(stop_reason).to_owned(),
+                });
+                out.push(StreamEvent::Metadata {
+                    usage: usage.into(),
+                    metrics: Metrics {
+                        latency_ms: latency_ms(started),
+                    },
+                });
+            }
+            StreamItem::Failed(err) => return Err(err),
+        }
+        Ok(out)
+    }
+}
+
+fn frame_header(name: &'static str, value: &str) -> Header {
+    Header::new(name, FrameHeader::String(value.to_owned().into()))
+}
+
+fn encode(frame: &Frame) -> Bytes {
+    let mut buffer = Vec::new();
+    match write_message_to(frame, &mut buffer) {
+        Ok(()) => Bytes::from(buffer),
+        Err(err) => {
+            // Only headers over the format's size limits fail to encode; ours are fixed and short.
+            tracing::error!(error = %err, "an event-stream frame could not be encoded");
+            Bytes::new()
+        }
+    }
+}
+
+fn event_frame(event: &StreamEvent) -> Bytes {
+    let payload = serde_json::to_vec(event).unwrap_or_default();
+    encode(
+        &Frame::new(payload)
+            .add_header(frame_header(":event-type", event.name()))
+            .add_header(frame_header(":message-type", "event"))
+            .add_header(frame_header(":content-type", "application/json")),
+    )
+}
+
+/// An exception frame: the SDKs raise it as an `EventStreamError` carrying the exception name.
+fn exception_frame(err: &ApiError) -> Bytes {
+    let code = err.error.code();
+    let name = bedrock::exception_name(code);
+    let mut stream_name = name.to_owned();
+    if let Some(first) = stream_name.get_mut(..1) {
+        first.make_ascii_lowercase();
+    }
+    let body = ErrorResponse {
+        message: err.error.public_message(),
+        audit_id: err.audit_id.map(|a| a.to_string()),
+    };
+    encode(
+        &Frame::new(serde_json::to_vec(&body).unwrap_or_default())
+            .add_header(frame_header(":message-type", "exception"))
+            .add_header(frame_header(":exception-type", &stream_name))
+            .add_header(frame_header(":content-type", "application/json")),
+    )
+}
+
+/// `POST /model/{modelId}/converse-stream`.
+pub async fn converse_stream_create(
+    State(state): State<Arc<AppState>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
+    JsonBody(request): JsonBody<ConverseRequest>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let native = prepare(&state, &headers, &model_id, request)?;
+    let meta = call_meta(&headers, &state, caller, "bedrock_converse_stream")?;
+    let Governed::Stream(governed) = governed::call(&state, meta, native, Delivery::Stream).await?
+    else {
+        return Err(HubError::Internal("a complete answer to a streamed call".to_owned()).into());
+    };
+    let first = event_frame(&StreamEvent::MessageStart {
+        role: "assistant".to_owned(),
+    });
+    let mut blocks = BlockEvents::default();
+    let frames = ReceiverStream::new(governed.items).flat_map(move |item| {
+        let frames: Vec<Bytes> = match blocks.translate(item, started) {
+            Ok(events) => events.iter().map(event_frame).collect(),
+            Err(err) => vec![exception_frame(&err)],
+        };
+        futures::stream::iter(frames.into_iter().map(Ok::<_, std::convert::Infallible>))
+    });
+    let body = futures::stream::once(async move { Ok(first) }).chain(frames);
+    let mut response = Response::new(Body::from_stream(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+    );
+    Ok(with_ids(response, governed.audit_id, &headers))
+}
+
+// === edge ===
+
+/// The edge of the Bedrock door: every error response leaves as Bedrock answers errors, with the exception
+/// name in `x-amzn-errortype`, Bedrock's status for it and a body `{"message": …}` (the audit id alongside
+/// and in `x-causeway-audit-id`), so the AWS SDKs raise their modelled exceptions.
+pub async fn bedrock_door(request: Request, next: Next) -> Response {
+    let id = request_id(request.headers());
+    let response = next.run(request).await;
+    if !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let (code, body) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(hub) => (
+            hub.error.code,
+            ErrorResponse {
+                message: hub.error.message,
+                audit_id: hub.error.audit_id,
+            },
+        ),
+        Err(_) => (
+            match parts.status.as_u16() {
+                401 => ErrorCode::Unauthenticated,
+                403 => ErrorCode::Forbidden,
+                404 => ErrorCode::NotFound,
+                429 => ErrorCode::BudgetExceeded,
+                503 => ErrorCode::ModelUnavailable,
+                504 => ErrorCode::Timeout,
+                400..=499 => ErrorCode::InvalidRequest,
+                _ => ErrorCode::Internal,
+            },
+            ErrorResponse {
+                message: parts
+                    .status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_ascii_lowercase(),
+                audit_id: None,
+            },
+        ),
+    };
+    parts.status = StatusCode::from_u16(bedrock::exception_status(code)).unwrap_or(parts.status);
+    parts.headers.insert(
+        ERROR_TYPE_HEADER,
+        HeaderValue::from_static(bedrock::exception_name(code)),
+    );
+    if let Some(audit) = body
+        .audit_id
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        parts.headers.insert(AUDIT_ID_HEADER, audit);
+    }
+    if let Ok(id) = HeaderValue::from_str(&id) {
+        parts.headers.insert(AWS_REQUEST_ID_HEADER, id);
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(
+        parts,
+        Body::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        causeway_policy::PolicyBundle::embedded()
+            .unwrap()
+            .catalog()
+            .clone()
+    }
+
+    #[test]
+    fn bedrock_model_ids_and_arns_map_to_their_alias() {
+        let catalog = catalog();
+        for id in [
+            "claude-haiku",
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+            "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        ] {
+            assert_eq!(resolve_model(&catalog, id).unwrap(), "claude-haiku", "{id}");
+        }
+        assert_eq!(
+            resolve_model(&catalog, "amazon.nova-lite-v1:0").unwrap(),
+            "nova-lite"
+        );
+        let err = resolve_model(&catalog, "anthropic.claude-3-opus-20240229-v1:0").unwrap_err();
+        assert!(err.to_string().contains("not served by this hub"), "{err}");
+    }
+
+    #[test]
+    fn guardrails_and_model_specific_fields_are_refused() {
+        for member in [
+            "guardrailConfig",
+            "additionalModelRequestFields",
+            "promptVariables",
+        ] {
+            let body = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}], member: {"x": 1}});
+            let request: ConverseRequest = serde_json::from_value(body).unwrap();
+            let err = to_native(request, "claude-haiku".into(), "evaluation".into()).unwrap_err();
+            assert!(err.to_string().contains(member), "{err}");
+        }
+        let s3 = json!({"messages": [{"role": "user", "content": [
+            {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://bucket/cat.png"}}}}
+        ]}]});
+        let err = to_native(
+            serde_json::from_value(s3).unwrap(),
+            "claude-haiku".into(),
+            "evaluation".into(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("messages[0].content[0].source"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("s3Location"), "{err}");
+    }
+
+    #[test]
+    fn a_converse_body_maps_to_the_content_model() {
+        let body = json!({
+            "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}],
+            "messages": [
+                {"role": "user", "content": [{"text": "Weather?"},
+                    {"document": {"format": "txt", "name": "notes", "source": {"text": "dry"}}}]},
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Leeds"}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "status": "error",
+                    "content": [{"json": {"error": "down"}}]}}]}
+            ],
+            "inferenceConfig": {"maxTokens": 64, "stopSequences": ["END"]},
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}],
+                           "toolChoice": {"any": {}}}
+        });
+        let native = to_native(
+            serde_json::from_value(body).unwrap(),
+            "claude-haiku".into(),
+            "evaluation".into(),
+        )
+        .unwrap();
+        assert_eq!(native.messages[0].role, Role::System);
+        assert_eq!(native.messages[0].content.len(), 1);
+        assert!(matches!(
+            &native.messages[1].content[1],
+            ContentBlock::Document {
+                format: DocumentFormat::Txt,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &native.messages[3].content[0],
+            ContentBlock::ToolResult { is_error: true, content, .. }
+                if content[0].as_text() == Some("{\"error\":\"down\"}")
+        ));
+        assert_eq!(native.tool_choice, Some(ToolChoice::Any));
+        assert_eq!(native.max_tokens, Some(64));
+        assert_eq!(native.stop_sequences, vec!["END"]);
+    }
+
+    #[test]
+    fn stream_items_become_bedrocks_block_sequence() {
+        let started = Instant::now();
+        let mut blocks = BlockEvents::default();
+        let mut names = Vec::new();
+        let mut indexes = Vec::new();
+        for item in [
+            StreamItem::Text("Let me ".into()),
+            StreamItem::Text("check.".into()),
+            StreamItem::ToolUseStart {
+                index: 0,
+                id: "t1".into(),
+                name: "get_weather".into(),
+            },
+            StreamItem::ToolInput {
+                index: 0,
+                json: "{\"city\":".into(),
+            },
+            StreamItem::ToolInput {
+                index: 0,
+                json: "\"Leeds\"}".into(),
+            },
+            StreamItem::Done {
+                stop_reason: StopReason::ToolUse,
+                usage: causeway_contract::TokenUsage {
+                    input_tokens: 5,
+                    output_tokens: 7,
+                },
+                guards: Box::default(),
+            },
+        ] {
+            for event in blocks.translate(item, started).unwrap() {
+                names.push(event.name());
+                indexes.push(match &event {
+                    StreamEvent::ContentBlockStart {
+                        content_block_index,
+                        ..
+                    }
+                    | StreamEvent::ContentBlockDelta {
+                        content_block_index,
+                        ..
+                    }
+                    | StreamEvent::ContentBlockStop {
+                        content_block_index,
+                    } => Some(*content_block_index),
+                    _ => None,
+                });
+            }
+        }
+        assert_eq!(
+            names,
+            vec![
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockStop",
+                "contentBlockStart",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockStop",
+                "messageStop",
+                "metadata"
+            ]
+        );
+        assert_eq!(
+            indexes,
+            vec![
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(1),
+                Some(1),
+                Some(1),
+                Some(1),
+                None,
+                None
+            ]
+        );
+    }
+}
