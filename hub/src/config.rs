@@ -743,7 +743,24 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs` (line 3)");
+        insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs`, `tls_cert_file`, `tls_key_file`, `tls_reload_secs` (line 3)");
+    }
+
+    #[test]
+    fn tls_files_are_set_together() {
+        let err = HubConfig::parse("c.toml", "[server]\ntls_cert_file = \"hub.crt\"\n")
+            .unwrap_err()
+            .to_string();
+        insta::assert_snapshot!(err, @"`c.toml`: `server.tls_cert_file` and `server.tls_key_file` must be set together");
+        let config = HubConfig::parse(
+            "c.toml",
+            "[server]\ntls_cert_file = \"hub.crt\"\ntls_key_file = \"hub.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.server.tls().map(|f| f.key),
+            Some(std::path::PathBuf::from("hub.key"))
+        );
     }
 
     #[test]
