@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the test virtualenv used by the end-to-end tests exists and holds the pinned moto server and the
-# pinned client SDKs the tests drive the hub with (the official OpenAI and Anthropic Python SDKs).
+# pinned client SDKs the tests drive the hub with (the official OpenAI and Anthropic Python SDKs, and boto3
+# for the Bedrock Runtime door).
 #
 # The test harness (tests/src/moto.rs) starts moto's server from this virtualenv (through tests/moto_server.py),
 # and tests/e2e/client_sdks.rs and tests/e2e/anthropic.rs run the scripts in tests/clients/ with its Python;
@@ -12,22 +13,23 @@ set -euo pipefail
 MOTO_VERSION="5.2.5"
 OPENAI_VERSION="3.63.0"
 ANTHROPIC_VERSION="2.17.0"
+BOTO3_VERSION="1.44.18"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${CAUSEWAY_MOTO_VENV:-${repo_root}/.venv-moto}"
 python="${venv}/bin/python"
 
-wanted="moto=${MOTO_VERSION} openai=${OPENAI_VERSION} anthropic=${ANTHROPIC_VERSION}"
+wanted="moto=${MOTO_VERSION} openai=${OPENAI_VERSION} anthropic=${ANTHROPIC_VERSION} boto3=${BOTO3_VERSION}"
 
 installed_version() {
-    # Prints `moto=V openai=V anthropic=V` for what is installed and usable, or nothing when moto (or its
+    # Prints `moto=V openai=V anthropic=V boto3=V` for what is installed and usable, or nothing when moto (or its
     # server extra) is not usable.
     [[ -x "${venv}/bin/moto_server" ]] || return 0
     "${python}" - <<'PY' 2>/dev/null || true
 import importlib.metadata as metadata
 import flask  # noqa: F401  (the `server` extra; moto_server cannot start without it)
 versions = {}
-for name in ("moto", "openai", "anthropic"):
+for name in ("moto", "openai", "anthropic", "boto3"):
     try:
         versions[name] = metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -61,7 +63,8 @@ if [[ -n "${current}" ]]; then
 fi
 
 if ! "${python}" -m pip install --quiet --disable-pip-version-check \
-    "moto[server]==${MOTO_VERSION}" "openai==${OPENAI_VERSION}" "anthropic==${ANTHROPIC_VERSION}"; then
+    "moto[server]==${MOTO_VERSION}" "openai==${OPENAI_VERSION}" "anthropic==${ANTHROPIC_VERSION}" \
+    "boto3==${BOTO3_VERSION}"; then
     echo "ensure-moto: pip could not install ${wanted} into ${venv}; check that PyPI is reachable" >&2
     exit 1
 fi

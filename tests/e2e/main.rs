@@ -10,6 +10,7 @@ mod agent_identity;
 mod anthropic;
 mod api;
 mod audit_aws;
+mod bedrock_runtime;
 mod budgets;
 mod client_sdks;
 mod harness_selftest;
