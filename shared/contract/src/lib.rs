@@ -19,6 +19,7 @@ pub mod error;
 pub mod guard;
 pub mod logging;
 pub mod openai;
+pub mod responses;
 
 pub use api::{InvokeRequest, InvokeResponse, Message, Role, TokenUsage};
 pub use audit::{AuditRecord, Outcome};
