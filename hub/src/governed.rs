@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use causeway_audit::Payload;
 use causeway_contract::api::{MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES};
 use causeway_contract::audit::{AuditEvent, BlockCount, ContentSummary, Outcome};
-use causeway_contract::catalog::{ModelEntry, ProviderKind};
+use causeway_contract::catalog::{ModelEntry, ModelKind, ProviderKind};
 use causeway_contract::content::ContentBlock;
 use causeway_contract::{
     GuardAction, GuardReport, GuardStage, InvokeRequest, InvokeResponse, Message, Role, TokenUsage,
@@ -79,7 +79,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(outcome: Outcome, reason: impl Into<String>, error: HubError) -> Self {
+    pub(crate) fn new(outcome: Outcome, reason: impl Into<String>, error: HubError) -> Self {
         Self {
             outcome,
             reasons: vec![reason.into()],
@@ -88,7 +88,11 @@ impl Refusal {
     }
 
     /// A model call that failed (`Some(error)`) or timed out (`None`) before answering.
-    fn invoke_failed(alias: &str, error: Option<InvokeError>, timeout: Duration) -> Self {
+    pub(crate) fn invoke_failed(
+        alias: &str,
+        error: Option<InvokeError>,
+        timeout: Duration,
+    ) -> Self {
         let (error, reason) = match error {
             Some(err) => invoke_error(alias, &err),
             None => (
@@ -123,7 +127,7 @@ pub enum Governed {
 
 /// How a call ended before an answer: refused (to be recorded), or the audit store failed (nothing more can
 /// be recorded; the caller gets the 503).
-enum Ending {
+pub(crate) enum Ending {
     Refused(Refusal),
     Unrecorded(ApiError),
 }
@@ -163,9 +167,9 @@ async fn govern(
     event: &mut AuditEvent,
 ) -> Result<Governed, Ending> {
     event.content = summarize(&req);
-    let admitted = admit(state, meta, &req, event)?;
+    let admitted = admit(state, meta, &Ask::chat(&req), event)?;
     let guarded = guard_input(state, meta, &req, &admitted, event)?;
-    let reservation = reserve(state, meta, &guarded.call, &admitted.entry).await?;
+    let reservation = reserve(state, meta, worst_case(&guarded.call, &admitted.entry)).await?;
     let timeout = Duration::from_secs(state.config.providers.timeout_secs);
     match delivery {
         Delivery::Complete => {
@@ -466,10 +470,35 @@ fn check_block(
 // === admit ===
 
 /// A call whose purpose, model and policy checks passed.
-struct Admitted {
-    alias: String,
-    entry: ModelEntry,
-    invoker: Arc<dyn ModelInvoker>,
+pub(crate) struct Admitted {
+    pub(crate) alias: String,
+    pub(crate) entry: ModelEntry,
+    pub(crate) invoker: Arc<dyn ModelInvoker>,
+}
+
+/// What admission decides on: the model and purpose asked for, the kind of model the door needs, and what
+/// the call carries (for the Cedar context).
+pub(crate) struct Ask<'a> {
+    pub(crate) model: &'a str,
+    pub(crate) purpose: &'a str,
+    pub(crate) kind: ModelKind,
+    pub(crate) tools: Vec<String>,
+    pub(crate) has_images: bool,
+    pub(crate) has_documents: bool,
+}
+
+impl<'a> Ask<'a> {
+    fn chat(req: &'a InvokeRequest) -> Self {
+        let (has_images, has_documents) = carries(&req.messages);
+        Self {
+            model: &req.model,
+            purpose: &req.purpose,
+            kind: ModelKind::Chat,
+            tools: req.tools.iter().map(|t| t.name.clone()).collect(),
+            has_images,
+            has_documents,
+        }
+    }
 }
 
 /// What the call carries, for the policy context and the audit record.
@@ -491,14 +520,14 @@ fn carries(messages: &[Message]) -> (bool, bool) {
     (images, documents)
 }
 
-fn admit(
+pub(crate) fn admit(
     state: &AppState,
     meta: &CallMeta,
-    req: &InvokeRequest,
+    req: &Ask<'_>,
     event: &mut AuditEvent,
 ) -> Result<Admitted, Refusal> {
     let purposes = meta.policy.purposes();
-    if !purposes.contains(&req.purpose) {
+    if !purposes.contains(req.purpose) {
         return Err(Refusal::new(
             Outcome::Rejected,
             "unknown_purpose",
@@ -511,8 +540,8 @@ fn admit(
     }
 
     let user = &meta.caller.user;
-    let Some(entry) = meta.policy.catalog().get(&req.model).cloned() else {
-        let visible = visible_models(state, &meta.caller, &req.purpose, &meta.data_classification);
+    let Some(entry) = meta.policy.catalog().get(req.model).cloned() else {
+        let visible = visible_models(state, &meta.caller, req.purpose, &meta.data_classification);
         return Err(Refusal::new(
             Outcome::Rejected,
             "unknown_model",
@@ -531,7 +560,7 @@ fn admit(
 
     // The spoke's registration first, then Cedar.
     let workload = meta.caller.workload.as_ref();
-    if let Some(w) = workload.filter(|w| !w.may_use(&req.model)) {
+    if let Some(w) = workload.filter(|w| !w.may_use(req.model)) {
         return Err(Refusal::new(
             Outcome::Denied,
             "spoke:model_not_allowed",
@@ -543,20 +572,33 @@ fn admit(
             )),
         ));
     }
-    let tools: Vec<String> = req.tools.iter().map(|t| t.name.clone()).collect();
-    let (has_images, has_documents) = carries(&req.messages);
+    if entry.kind != req.kind {
+        let door = match entry.kind {
+            ModelKind::Embedding => "`POST /v1/embeddings` (or Bedrock `invoke`)",
+            ModelKind::Chat => "a chat door (`/v1/chat/completions`, `/v1/messages`, `/v1/invoke`, …)",
+        };
+        return Err(Refusal::new(
+            Outcome::Rejected,
+            "wrong_model_kind",
+            HubError::InvalidRequest(format!(
+                "model `{}` is a {} model; call it through {door}",
+                req.model,
+                entry.kind.as_str()
+            )),
+        ));
+    }
     let decision = meta.policy.authorize(&AccessRequest {
         user: &user.sub,
         groups: &user.groups,
-        model_alias: &req.model,
-        purpose: &req.purpose,
+        model_alias: req.model,
+        purpose: req.purpose,
         data_classification: &meta.data_classification,
         spoke_account: workload.map_or("", |w| w.spoke_account.as_str()),
         ou: workload.map_or("", |w| w.ou.as_str()),
         application: workload.map_or("", |w| w.application.as_str()),
-        tools: &tools,
-        has_images,
-        has_documents,
+        tools: &req.tools,
+        has_images: req.has_images,
+        has_documents: req.has_documents,
     });
     if !decision.is_allowed() {
         let reasons = decision.audit_reasons();
@@ -587,7 +629,7 @@ fn admit(
         ));
     };
     Ok(Admitted {
-        alias: req.model.clone(),
+        alias: req.model.to_owned(),
         entry,
         invoker,
     })
@@ -720,11 +762,10 @@ fn guard_input(
 
 // === reserve ===
 
-async fn reserve(
+pub(crate) async fn reserve(
     state: &AppState,
     meta: &CallMeta,
-    call: &ModelCall,
-    entry: &ModelEntry,
+    worst: Usage,
 ) -> Result<Reservation, Refusal> {
     let user = &meta.caller.user;
     let workload = meta.caller.workload.as_ref();
@@ -736,7 +777,7 @@ async fn reserve(
     };
     state
         .budgets
-        .reserve(&subjects, worst_case(call, entry), now_unix())
+        .reserve(&subjects, worst, now_unix())
         .await
         .map_err(|refusal| match &refusal {
             BudgetRefusal::Exceeded(exceeded) => Refusal::new(
@@ -810,7 +851,7 @@ fn worst_case(call: &ModelCall, entry: &ModelEntry) -> Usage {
 }
 
 /// What a call really used, for settling its reservation.
-fn used(entry: &ModelEntry, usage: TokenUsage) -> Usage {
+pub(crate) fn used(entry: &ModelEntry, usage: TokenUsage) -> Usage {
     Usage {
         tokens: u64::from(usage.total()),
         cost_micro_usd: entry.cost_micro_usd(usage.input_tokens, usage.output_tokens),

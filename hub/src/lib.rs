@@ -14,6 +14,7 @@ pub mod audit_aws;
 pub mod auth;
 pub mod budget;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod governed;
 pub mod guardrails;

@@ -6,6 +6,9 @@
 //! the SDK at [`BedrockMock::endpoint_url`] (or build it from [`BedrockMock::sdk_config`]) and its signing,
 //! serialisation, retries and error mapping run as they would against Bedrock.
 //!
+//! `InvokeModel` (`POST /model/{modelId}/invoke`) answers embedding bodies only, with deterministic vectors
+//! ([`mock_embedding`]).
+//!
 //! The answer is text or, with [`Reply::ToolUse`], a tool call: a `toolUse` content block in `Converse`,
 //! and in `ConverseStream` a `contentBlockStart` naming the tool followed by `contentBlockDelta` events
 //! whose `toolUse.input` fragments concatenate to the compact JSON of the arguments.
@@ -155,7 +158,7 @@ impl Failure {
         match (self, operation) {
             (_, Operation::Unsupported) => false,
             (Self::MidStream { .. }, operation) => operation == Operation::ConverseStream,
-            (_, Operation::Converse | Operation::ConverseStream) => true,
+            (_, Operation::Converse | Operation::ConverseStream | Operation::InvokeModel) => true,
         }
     }
 
@@ -228,6 +231,8 @@ pub enum Operation {
     Converse,
     /// `POST /model/{modelId}/converse-stream`.
     ConverseStream,
+    /// `POST /model/{modelId}/invoke` with an embedding body (Titan Text Embeddings or Cohere Embed).
+    InvokeModel,
     /// Any other path (answered 404 `UnknownOperationException`); see [`RecordedRequest::path`].
     Unsupported,
 }
@@ -512,6 +517,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/model/{model_id}/converse-stream",
             post(model_converse_stream),
         )
+        .route("/model/{model_id}/invoke", post(model_invoke))
         .fallback(operation_unsupported)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
@@ -545,6 +551,24 @@ async fn model_converse_stream(
     answer_request(
         &shared,
         Operation::ConverseStream,
+        model_id,
+        &uri,
+        &headers,
+        &body,
+    )
+    .await
+}
+
+async fn model_invoke(
+    State(shared): State<Arc<Shared>>,
+    Path(model_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer_request(
+        &shared,
+        Operation::InvokeModel,
         model_id,
         &uri,
         &headers,
@@ -634,6 +658,16 @@ async fn answer_request(
             return validation_error(&message, &request_id);
         }
     };
+    if operation == Operation::InvokeModel {
+        return match embedding_answer(&request) {
+            Ok(answer) => {
+                let mut response = axum::Json(answer).into_response();
+                insert_request_id(&mut response, &request_id);
+                response
+            }
+            Err(message) => validation_error(&message, &request_id),
+        };
+    }
     if let Err(message) = validate(&request) {
         return validation_error(&message, &request_id);
     }
@@ -661,6 +695,62 @@ async fn answer_request(
 }
 
 // === Answers ===
+
+/// The mock's embedding of `text` in `dimensions`: deterministic (a function of the text's bytes), so a test
+/// can compare what it got with [`mock_embedding`].
+pub fn mock_embedding(text: &str, dimensions: usize) -> Vec<f32> {
+    let seed = text
+        .bytes()
+        .fold(0_u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (0..dimensions)
+        .map(|i| {
+            let mixed =
+                seed.wrapping_add(u32::try_from(i).unwrap_or(0).wrapping_mul(2_654_435_761));
+            // Spread over [-1, 1) in steps of 1/1000.
+            f32::from(u16::try_from(mixed % 2000).unwrap_or(0)) / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+/// The InvokeModel answer to an embedding body, as Bedrock's Titan Text Embeddings V2 (`inputText`, optional
+/// `dimensions`, default 1024) and Cohere Embed v3 (`texts`, 1024 dimensions, `embeddings_by_type` when
+/// `embedding_types` is given) answer it.
+fn embedding_answer(request: &Value) -> Result<Value, String> {
+    if let Some(text) = request.get("inputText").and_then(Value::as_str) {
+        let dimensions = request
+            .get("dimensions")
+            .and_then(Value::as_u64)
+            .unwrap_or(1024);
+        if ![256, 512, 1024].contains(&dimensions) {
+            return Err(format!(
+                "mock: Titan does not return {dimensions} dimensions"
+            ));
+        }
+        return Ok(json!({
+            "embedding": mock_embedding(text, usize::try_from(dimensions).unwrap_or(1024)),
+            "inputTextTokenCount": word_count(text),
+        }));
+    }
+    if let Some(texts) = request.get("texts").and_then(Value::as_array) {
+        let texts: Vec<&str> = texts.iter().filter_map(Value::as_str).collect();
+        if texts.is_empty() || texts.len() > 96 {
+            return Err("mock: Cohere takes 1 to 96 texts".to_owned());
+        }
+        let vectors: Vec<Vec<f32>> = texts.iter().map(|t| mock_embedding(t, 1024)).collect();
+        let embeddings = if request.get("embedding_types").is_some() {
+            json!({ "float": vectors })
+        } else {
+            json!(vectors)
+        };
+        return Ok(json!({
+            "id": "mock-embed",
+            "embeddings": embeddings,
+            "texts": texts,
+            "response_type": if request.get("embedding_types").is_some() { "embeddings_by_type" } else { "embeddings_floats" },
+        }));
+    }
+    Err("mock: InvokeModel serves embedding bodies only (`inputText` or `texts`)".to_owned())
+}
 
 #[derive(Debug)]
 struct Answer {

@@ -13,6 +13,9 @@
 //!   index, id, type and name, then argument fragments that concatenate to the compact JSON of the input.
 //! - `GuardrailIntervened(text)` answers `text` with `finish_reason: "content_filter"`.
 //!
+//! `POST /v1/embeddings` answers each text of `input` with the Bedrock mock's deterministic vector
+//! ([`crate::bedrock_mock::mock_embedding`]) of `dimensions` (default 1024).
+//!
 //! Every request is recorded, body as sent, before it is answered. Usage counts whitespace-separated words
 //! (the input's text, the answer's text or the tool call's name and arguments); a streamed answer sends a
 //! usage chunk when `stream_options.include_usage` is set. Bodies that are not JSON or have no `messages`
@@ -91,6 +94,7 @@ impl OpenAiMock {
         })));
         let app = Router::new()
             .route("/v1/chat/completions", post(chat_completions_create))
+            .route("/v1/embeddings", post(embeddings_create))
             .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(Arc::clone(&shared));
         let (shutdown, signal) = oneshot::channel::<()>();
@@ -363,6 +367,47 @@ async fn chat_completions_create(
         .header(header::CONTENT_TYPE, "text/event-stream")
         .body(Body::from(text))
         .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "building the stream"))
+}
+
+async fn embeddings_create(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the body is not JSON");
+    };
+    shared.lock().requests.push(UpstreamRequest {
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: body.clone(),
+    });
+    let texts: Vec<String> = match &body["input"] {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => return error(StatusCode::BAD_REQUEST, "`input` is required"),
+    };
+    let dimensions = usize::try_from(body["dimensions"].as_u64().unwrap_or(1024)).unwrap_or(1024);
+    let data: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            json!({"object": "embedding", "index": i,
+                   "embedding": crate::bedrock_mock::mock_embedding(t, dimensions)})
+        })
+        .collect();
+    let tokens: usize = texts.iter().map(|t| words(t)).sum();
+    axum::Json(json!({
+        "object": "list", "data": data, "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
+    .into_response()
 }
 
 #[cfg(test)]

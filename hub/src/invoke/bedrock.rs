@@ -1,4 +1,6 @@
-//! Amazon Bedrock Runtime through the official SDK: Converse and ConverseStream.
+//! Amazon Bedrock Runtime through the official SDK: Converse and ConverseStream, and InvokeModel for the
+//! embedding models (Amazon Titan Text Embeddings, one text a request; Cohere Embed, up to 96 texts a
+//! request).
 //!
 //! Every block of the content model maps to its Converse form: text, images and documents as bytes, the
 //! model's tool calls (`toolUse`) and the application's results (`toolResult`), tool definitions and tool
@@ -30,7 +32,8 @@ use causeway_contract::content::{DocumentFormat, ImageFormat, ToolChoice};
 use causeway_contract::{Role, TokenUsage};
 
 use super::{
-    InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
+    EmbedCall, EmbedReply, InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream,
+    StopReason, StreamEvent, estimate_tokens,
 };
 use crate::config::BedrockConfig;
 
@@ -387,6 +390,115 @@ fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> InvokeError {
     }
 }
 
+/// Texts per Cohere Embed request (Bedrock's limit).
+const COHERE_BATCH: usize = 96;
+
+/// Vector lengths Titan Text Embeddings V2 returns.
+const TITAN_DIMENSIONS: [u32; 3] = [256, 512, 1024];
+
+impl BedrockInvoker {
+    /// One InvokeModel call with a JSON body; the JSON answer.
+    async fn invoke_json(
+        &self,
+        model_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, InvokeError> {
+        let output = self
+            .client
+            .invoke_model()
+            .model_id(model_id)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(body.to_string()))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        serde_json::from_slice(output.body().as_ref())
+            .map_err(|_| InvokeError::Protocol("the InvokeModel answer is not JSON".to_owned()))
+    }
+
+    async fn embed_titan(&self, call: &EmbedCall) -> Result<EmbedReply, InvokeError> {
+        if let Some(d) = call.dimensions.filter(|d| !TITAN_DIMENSIONS.contains(d)) {
+            return Err(InvokeError::Rejected(format!(
+                "Titan Text Embeddings returns 256, 512 or 1024 dimensions, not {d}"
+            )));
+        }
+        let requests = call.inputs.iter().map(|text| {
+            let mut body = serde_json::json!({"inputText": text, "normalize": true});
+            if let Some(d) = call.dimensions {
+                body["dimensions"] = d.into();
+            }
+            async move { self.invoke_json(&call.model_id, &body).await }
+        });
+        let answers = futures::future::try_join_all(requests).await?;
+        let mut reply = EmbedReply {
+            vectors: Vec::with_capacity(answers.len()),
+            input_tokens: 0,
+        };
+        for answer in answers {
+            reply.vectors.push(vector(&answer["embedding"])?);
+            let tokens = answer["inputTextTokenCount"].as_u64().unwrap_or(0);
+            reply.input_tokens = reply
+                .input_tokens
+                .saturating_add(u32::try_from(tokens).unwrap_or(u32::MAX));
+        }
+        Ok(reply)
+    }
+
+    async fn embed_cohere(&self, call: &EmbedCall) -> Result<EmbedReply, InvokeError> {
+        let mut vectors = Vec::with_capacity(call.inputs.len());
+        for batch in call.inputs.chunks(COHERE_BATCH) {
+            let body = serde_json::json!({
+                "texts": batch, "input_type": "search_document", "embedding_types": ["float"],
+            });
+            let answer = self.invoke_json(&call.model_id, &body).await?;
+            // `embeddings_by_type` answers carry `embeddings.float`; older ones a bare list.
+            let list = answer["embeddings"]
+                .get("float")
+                .unwrap_or(&answer["embeddings"]);
+            let batch_vectors = list
+                .as_array()
+                .ok_or_else(|| InvokeError::Protocol("no `embeddings` in the answer".to_owned()))?;
+            for v in batch_vectors {
+                vectors.push(vector(v)?);
+            }
+        }
+        if vectors.len() != call.inputs.len() {
+            return Err(InvokeError::Protocol(format!(
+                "{} vectors for {} texts",
+                vectors.len(),
+                call.inputs.len()
+            )));
+        }
+        Ok(EmbedReply {
+            vectors,
+            // Cohere's body reports no token count: the hub's estimate stands in.
+            input_tokens: call
+                .inputs
+                .iter()
+                .map(|t| estimate_tokens(t))
+                .fold(0, u32::saturating_add),
+        })
+    }
+}
+
+/// A JSON array of numbers as a vector.
+fn vector(value: &serde_json::Value) -> Result<Vec<f32>, InvokeError> {
+    let numbers = value
+        .as_array()
+        .ok_or_else(|| InvokeError::Protocol("an embedding that is not a list".to_owned()))?;
+    numbers
+        .iter()
+        .map(|n| {
+            // Embedding values are 32-bit floats; narrowing the JSON number is the intent.
+            #[expect(clippy::cast_possible_truncation, reason = "vectors are f32")]
+            n.as_f64().map(|f| f as f32).ok_or_else(|| {
+                InvokeError::Protocol("an embedding value that is not a number".to_owned())
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl ModelInvoker for BedrockInvoker {
     fn provider(&self) -> &'static str {
@@ -426,6 +538,24 @@ impl ModelInvoker for BedrockInvoker {
             stop_reason: stop_reason(output.stop_reason()),
             usage: usage(output.usage()),
         })
+    }
+
+    async fn embed(&self, call: &EmbedCall) -> Result<EmbedReply, InvokeError> {
+        let family = call.model_id.rsplit('/').next().unwrap_or(&call.model_id);
+        let family = ["us.", "eu.", "apac.", "global."]
+            .iter()
+            .find_map(|p| family.strip_prefix(p))
+            .unwrap_or(family);
+        if family.starts_with("amazon.titan-embed") {
+            self.embed_titan(call).await
+        } else if family.starts_with("cohere.embed") {
+            self.embed_cohere(call).await
+        } else {
+            Err(InvokeError::Rejected(format!(
+                "`{}` is not an embedding model the hub knows the body of (Amazon Titan Text Embeddings, Cohere Embed)",
+                call.model_id
+            )))
+        }
     }
 
     async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError> {

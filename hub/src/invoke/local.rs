@@ -9,6 +9,10 @@
 //! runs without AWS. Its text ends before the first stop sequence of the call it contains, with stop reason
 //! `stop_sequence`, as a model's would.
 //!
+//! It also serves `local` embedding entries: each text becomes a unit vector by feature hashing its lowercase
+//! words and word pairs, so equal texts get equal vectors and texts sharing words point the same way
+//! (enough to try a retrieval pipeline, not a real embedding model).
+//!
 //! What it generates from a caller's schema is bounded ([`MAX_EXAMPLE_VALUES`] values, [`MAX_EXAMPLE_DEPTH`]
 //! levels), so a schema cannot make it build an answer of unbounded size.
 
@@ -19,7 +23,8 @@ use futures::stream;
 use serde_json::{Map, Value};
 
 use super::{
-    InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
+    EmbedCall, EmbedReply, InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream,
+    StopReason, StreamEvent, estimate_tokens,
 };
 
 /// The label every local answer starts with.
@@ -34,6 +39,45 @@ pub const MAX_EXAMPLE_DEPTH: usize = 16;
 /// The local development model.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalModel;
+
+/// Vector length of a local embedding when the call names none.
+pub const DEFAULT_EMBED_DIMENSIONS: u32 = 256;
+
+/// FNV-1a: a stable hash, so a text's vector is the same on every machine and release.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A unit vector of `dimensions` for `text`: each lowercase word and each pair of neighbouring words adds
+/// ±1 to the slot its hash picks (the sign from another bit of the hash).
+pub fn embed_text(text: &str, dimensions: u32) -> Vec<f32> {
+    let size = usize::try_from(dimensions.max(1)).unwrap_or(1);
+    let mut vector = vec![0.0_f32; size];
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let pairs = words.windows(2).map(|w| format!("{} {}", w[0], w[1]));
+    for feature in words.iter().cloned().chain(pairs) {
+        let hash = fnv1a(feature.as_bytes());
+        // The slot is the hash modulo the length; both fit in usize on every supported target.
+        let slot = usize::try_from(hash % size as u64).unwrap_or(0);
+        let sign = if hash >> 63 == 0 { 1.0 } else { -1.0 };
+        if let Some(value) = vector.get_mut(slot) {
+            *value += sign;
+        }
+    }
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for value in &mut vector {
+            *value /= norm;
+        }
+    }
+    vector
+}
 
 fn words(text: &str) -> u32 {
     u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)
@@ -244,6 +288,22 @@ impl ModelInvoker for LocalModel {
         Ok(Self::answer(call))
     }
 
+    async fn embed(&self, call: &EmbedCall) -> Result<EmbedReply, InvokeError> {
+        let dimensions = call.dimensions.unwrap_or(DEFAULT_EMBED_DIMENSIONS);
+        Ok(EmbedReply {
+            vectors: call
+                .inputs
+                .iter()
+                .map(|text| embed_text(text, dimensions))
+                .collect(),
+            input_tokens: call
+                .inputs
+                .iter()
+                .map(|t| estimate_tokens(t))
+                .fold(0, u32::saturating_add),
+        })
+    }
+
     async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError> {
         let reply = Self::answer(call);
         let mut events: Vec<Result<StreamEvent, InvokeError>> = Vec::new();
@@ -289,6 +349,44 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[tokio::test]
+    async fn local_embeddings_are_stable_unit_vectors_that_follow_shared_words() {
+        let call = EmbedCall {
+            model_id: "causeway-local-embed".into(),
+            inputs: vec![
+                "refund the duplicated direct debit".into(),
+                "Refund the duplicated direct debit!".into(),
+                "quarterly headcount planning notes".into(),
+            ],
+            dimensions: Some(64),
+        };
+        let reply = LocalModel.embed(&call).await.unwrap();
+        assert_eq!(reply.vectors.len(), 3);
+        assert!(reply.vectors.iter().all(|v| v.len() == 64));
+        let norm: f32 = cosine(&reply.vectors[0], &reply.vectors[0]);
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        // Case and punctuation aside, the same words give the same vector.
+        assert!((cosine(&reply.vectors[0], &reply.vectors[1]) - 1.0).abs() < 1e-5);
+        assert!(cosine(&reply.vectors[0], &reply.vectors[2]) < 0.5);
+        assert_eq!(
+            reply.vectors[0],
+            embed_text("refund the duplicated direct debit", 64)
+        );
+        // Without dimensions, the default length.
+        let reply = LocalModel
+            .embed(&EmbedCall {
+                dimensions: None,
+                ..call
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply.vectors[0].len(), DEFAULT_EMBED_DIMENSIONS as usize);
+    }
 
     fn call(schema: Option<Value>) -> ModelCall {
         ModelCall {

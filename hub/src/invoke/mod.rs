@@ -50,6 +50,26 @@ pub struct ModelReply {
 /// A streamed answer.
 pub type ModelStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, InvokeError>> + Send>>;
 
+/// A governed embedding call: the texts are already guarded (masked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedCall {
+    /// Provider model id, from the catalog.
+    pub model_id: String,
+    /// The texts, in order.
+    pub inputs: Vec<String>,
+    /// The vector length asked for; `None` for the model's default.
+    pub dimensions: Option<u32>,
+}
+
+/// The vectors of an embedding call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedReply {
+    /// One vector per input, in order.
+    pub vectors: Vec<Vec<f32>>,
+    /// Input tokens, as the provider counted them (or the hub's estimate where it reports none).
+    pub input_tokens: u32,
+}
+
 /// A provider failure, classified for the caller's status code.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum InvokeError {
@@ -84,4 +104,18 @@ pub trait ModelInvoker: Send + Sync + std::fmt::Debug {
 
     /// A streamed answer. Errors before the first event are returned here; later ones come in the stream.
     async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError>;
+
+    /// Embeddings of the call's texts. Providers without embedding models refuse.
+    async fn embed(&self, call: &EmbedCall) -> Result<EmbedReply, InvokeError> {
+        Err(InvokeError::Rejected(format!(
+            "provider `{}` serves no embedding model (`{}`)",
+            self.provider(),
+            call.model_id
+        )))
+    }
+}
+
+/// About how many tokens a text is before a provider counts it: four bytes a token.
+pub fn estimate_tokens(text: &str) -> u32 {
+    u32::try_from(text.len().div_ceil(4)).unwrap_or(u32::MAX)
 }

@@ -1,4 +1,5 @@
-//! Any OpenAI-compatible chat completions endpoint, such as a self-hosted model inside the VPC.
+//! Any OpenAI-compatible chat completions and embeddings endpoint, such as a self-hosted model inside the
+//! VPC.
 //!
 //! The content model maps to chat completions as the OpenAI SDKs send it: images and documents as `data:`
 //! URI parts, tool results as `tool` messages, tool calls as an assistant's `tool_calls`, tools and tool
@@ -14,7 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{
-    InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
+    EmbedCall, EmbedReply, InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream,
+    StopReason, StreamEvent,
 };
 
 /// The OpenAI-compatible invoker.
@@ -203,10 +205,19 @@ impl OpenAiInvoker {
     }
 
     async fn post(&self, call: &ModelCall, stream: bool) -> Result<reqwest::Response, InvokeError> {
+        self.post_json("chat/completions", &Self::body(call, stream))
+            .await
+    }
+
+    async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, InvokeError> {
         let mut request = self
             .http
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(&Self::body(call, stream));
+            .post(format!("{}/{path}", self.base_url))
+            .json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
@@ -253,6 +264,62 @@ impl ModelInvoker for OpenAiInvoker {
                 input_tokens: tokens("prompt_tokens"),
                 output_tokens: tokens("completion_tokens"),
             },
+        })
+    }
+
+    async fn embed(&self, call: &EmbedCall) -> Result<EmbedReply, InvokeError> {
+        let mut body =
+            json!({"model": call.model_id, "input": call.inputs, "encoding_format": "float"});
+        if let Some(dimensions) = call.dimensions {
+            body["dimensions"] = json!(dimensions);
+        }
+        let response = self.post_json("embeddings", &body).await?;
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|_| InvokeError::Protocol("the body is not JSON".to_owned()))?;
+        let mut data: Vec<&serde_json::Value> = body["data"]
+            .as_array()
+            .ok_or_else(|| InvokeError::Protocol("no `data` in the answer".to_owned()))?
+            .iter()
+            .collect();
+        data.sort_by_key(|d| d["index"].as_u64().unwrap_or(0));
+        if data.len() != call.inputs.len() {
+            return Err(InvokeError::Protocol(format!(
+                "{} vectors for {} texts",
+                data.len(),
+                call.inputs.len()
+            )));
+        }
+        let vectors = data
+            .into_iter()
+            .map(|d| {
+                d["embedding"]
+                    .as_array()
+                    .map(|values| {
+                        values
+                            .iter()
+                            .filter_map(serde_json::Value::as_f64)
+                            // Embedding values are 32-bit floats; narrowing is the intent.
+                            .map(|f| {
+                                #[expect(
+                                    clippy::cast_possible_truncation,
+                                    reason = "vectors are f32"
+                                )]
+                                let v = f as f32;
+                                v
+                            })
+                            .collect()
+                    })
+                    .ok_or_else(|| {
+                        InvokeError::Protocol("an embedding that is not a list".to_owned())
+                    })
+            })
+            .collect::<Result<Vec<Vec<f32>>, InvokeError>>()?;
+        Ok(EmbedReply {
+            vectors,
+            input_tokens: u32::try_from(body["usage"]["prompt_tokens"].as_u64().unwrap_or(0))
+                .unwrap_or(u32::MAX),
         })
     }
 

@@ -2,6 +2,7 @@
 
 pub mod bedrock;
 pub mod chat;
+pub mod embeddings;
 pub mod extract;
 pub mod health;
 pub mod invoke;

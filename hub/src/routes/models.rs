@@ -1,4 +1,4 @@
-//! `GET /v1/models`: the aliases this caller may use.
+//! `GET /v1/models`: the aliases this caller may use, and which kind (chat or embedding) each is.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -47,6 +47,8 @@ pub async fn models_list(
                 owned_by: "causeway".to_owned(),
                 description: entry.description.clone(),
                 max_tokens: entry.max_tokens,
+                kind: entry.kind,
+                dimensions: entry.dimensions,
             })
         })
         .collect();

@@ -85,8 +85,13 @@ pub struct ModelInfo {
     /// Human description from the catalog.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
-    /// Largest answer the catalog allows.
+    /// Largest answer the catalog allows (for an embedding model, the longest input text).
     pub max_tokens: u32,
+    /// `chat` or `embedding`.
+    pub kind: crate::catalog::ModelKind,
+    /// Embedding models: the length of their vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
 }
 
 /// `GET /v1/models` body (OpenAI list shape).

@@ -31,12 +31,40 @@ impl ProviderKind {
     }
 }
 
+/// What a model does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Answers a conversation (every door but embeddings).
+    #[default]
+    Chat,
+    /// Turns text into vectors (`/v1/embeddings`, Bedrock `invoke` with an embedding body).
+    Embedding,
+}
+
+impl ModelKind {
+    /// The lowercase name used in the catalog, `/v1/models` and Cedar (`resource.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chat => "chat",
+            Self::Embedding => "embedding",
+        }
+    }
+}
+
 /// One model behind an alias.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEntry {
     /// Which provider serves it.
     pub provider: ProviderKind,
+    /// `chat` (default) or `embedding`.
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// Embedding models: the length of the vectors they return by default (and the most a caller may ask
+    /// for with `dimensions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
     /// Provider model id, inference profile id or ARN.
     pub model_id: String,
     /// The model version recorded on every audit record.
@@ -156,6 +184,19 @@ impl Catalog {
             if !(model.input_price_per_1k >= 0.0 && model.output_price_per_1k >= 0.0) {
                 return Err(invalid(format!("model `{alias}` has a negative price")));
             }
+            match (model.kind, model.dimensions) {
+                (ModelKind::Embedding, None | Some(0)) => {
+                    return Err(invalid(format!(
+                        "embedding model `{alias}` needs `dimensions` (the length of its vectors)"
+                    )));
+                }
+                (ModelKind::Chat, Some(_)) => {
+                    return Err(invalid(format!(
+                        "model `{alias}` has `dimensions` but is not `kind = \"embedding\"`"
+                    )));
+                }
+                _ => {}
+            }
         }
         Ok(catalog)
     }
@@ -262,6 +303,20 @@ output_price_per_1k = 1.5
         let text = CATALOG.replace("max_tokens = 100", "max_tokens = 0");
         let err = Catalog::from_toml("c", &text).unwrap_err().to_string();
         assert!(err.contains("max_tokens"), "{err}");
+    }
+
+    #[test]
+    fn embedding_models_carry_their_dimensions() {
+        let text = format!(
+            "{CATALOG}[models.embed]\nprovider = \"bedrock\"\nkind = \"embedding\"\nmodel_id = \"amazon.titan-embed-text-v2:0\"\nversion = \"2\"\nmax_tokens = 8192\ndimensions = 1024\n"
+        );
+        let catalog = Catalog::from_toml("c", &text).unwrap();
+        assert_eq!(catalog.get("embed").unwrap().kind, ModelKind::Embedding);
+        assert_eq!(catalog.get("small").unwrap().kind, ModelKind::Chat);
+        let err = Catalog::from_toml("c", &text.replace("dimensions = 1024\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs `dimensions`"), "{err}");
     }
 
     #[test]

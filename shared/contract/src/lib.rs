@@ -23,7 +23,7 @@ pub mod responses;
 
 pub use api::{InvokeRequest, InvokeResponse, Message, Role, TokenUsage};
 pub use audit::{AuditRecord, Outcome};
-pub use catalog::{Catalog, CatalogError, ModelEntry, ProviderKind, Purpose};
+pub use catalog::{Catalog, CatalogError, ModelEntry, ModelKind, ProviderKind, Purpose};
 pub use content::{
     ContentBlock, DocumentFormat, ImageFormat, ModelStreamEvent, StopReason, ToolChoice,
     ToolDefinition,

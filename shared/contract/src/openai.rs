@@ -1,5 +1,5 @@
-//! The subset of the OpenAI chat completions API the hub speaks, so the official OpenAI SDKs work unchanged
-//! with `base_url` pointed at the hub.
+//! The subset of the OpenAI chat completions and embeddings APIs the hub speaks, so the official OpenAI SDKs
+//! work unchanged with `base_url` pointed at the hub.
 //!
 //! Unknown request fields are accepted and ignored (the SDKs send many optional ones), except those that would
 //! change what the call does and that the hub does not support (legacy `functions`, several choices, remote
@@ -325,4 +325,81 @@ pub struct ChatCompletionChunk {
     /// Only on the final usage chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<ChatUsage>,
+}
+
+// === embeddings ===
+
+/// `input` of an embeddings request: one text or several. Token arrays are refused (the hub guards text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    /// One text.
+    Text(String),
+    /// Several texts, embedded in order.
+    Texts(Vec<String>),
+    /// Token ids: refused.
+    Tokens(Vec<serde_json::Value>),
+}
+
+/// `POST /v1/embeddings` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingsRequest {
+    /// An embedding model alias.
+    pub model: String,
+    /// What to embed.
+    pub input: EmbeddingInput,
+    /// Shorter vectors, where the model supports them; at most the catalog's `dimensions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// `float` (default) or `base64` (little-endian 32-bit floats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_format: Option<String>,
+    /// Accepted, no effect (the hub identifies the user from the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// One vector, as numbers or as base64 of little-endian 32-bit floats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    /// `encoding_format: "float"`.
+    Float(Vec<f32>),
+    /// `encoding_format: "base64"`.
+    Base64(String),
+}
+
+/// One embedding of the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// Always `embedding`.
+    pub object: String,
+    /// The position of its input.
+    pub index: u32,
+    /// The vector.
+    pub embedding: EmbeddingVector,
+}
+
+/// `usage` of an embeddings answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingUsage {
+    /// Input tokens.
+    pub prompt_tokens: u32,
+    /// The same: embeddings have no output tokens.
+    pub total_tokens: u32,
+}
+
+/// `POST /v1/embeddings` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingsResponse {
+    /// Always `list`.
+    pub object: String,
+    /// One per input, in order.
+    pub data: Vec<Embedding>,
+    /// The alias.
+    pub model: String,
+    /// Token usage.
+    pub usage: EmbeddingUsage,
+    /// The audit record and what the guards did.
+    pub causeway: CausewayExtension,
 }

@@ -258,10 +258,16 @@ impl PolicyBundle {
         let mut models = HashMap::new();
         for (alias, entry) in &catalog.models {
             let uid = EntityUid::from_type_name_and_id(model_type.clone(), EntityId::new(alias));
-            let attrs = HashMap::from([(
-                "provider".to_owned(),
-                RestrictedExpression::new_string(entry.provider.as_str().to_owned()),
-            )]);
+            let attrs = HashMap::from([
+                (
+                    "provider".to_owned(),
+                    RestrictedExpression::new_string(entry.provider.as_str().to_owned()),
+                ),
+                (
+                    "kind".to_owned(),
+                    RestrictedExpression::new_string(entry.kind.as_str().to_owned()),
+                ),
+            ]);
             let entity = Entity::new(uid, attrs, HashSet::new())
                 .map_err(|e| PolicyError::Schema(e.to_string()))?;
             models.insert(alias.clone(), entity);
