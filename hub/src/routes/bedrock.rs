@@ -17,7 +17,6 @@
 //! Every error on these routes, including authentication and body errors, leaves in Bedrock's shape
 //! ([`bedrock_door`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -424,34 +423,28 @@ pub async fn converse_create(
     ))
 }
 
-/// Bedrock's block numbering for a governed stream: text blocks open at their first delta, each tool call
-/// is a block of its own, numbered in the order they start.
+/// Bedrock's block numbering for a governed stream. A text block opens at its first delta and closes when a
+/// tool block opens or the answer ends. A tool block opens when the tool's input is complete (the governed
+/// stream sends it whole, after guarding, and may send held-back text between a tool's start and its
+/// input), so blocks never interleave. Indexes count from 0 across text and tool blocks.
 #[derive(Debug, Default)]
 struct BlockEvents {
     next: u32,
-    open_text: Option<u32>,
-    tools: HashMap<u32, u32>,
-    open: Vec<u32>,
+    text: Option<u32>,
+    /// Tools started and awaiting their input: (the governed stream's tool index, id, name).
+    started: Vec<(u32, String, String)>,
 }
 
 impl BlockEvents {
-    fn close_all(&mut self, out: &mut Vec<StreamEvent>) {
-        for index in self.open.drain(..) {
+    fn close_text(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some(index) = self.text.take() {
             out.push(StreamEvent::ContentBlockStop {
                 content_block_index: index,
             });
         }
-        self.open_text = None;
     }
 
-    fn open(&mut self) -> u32 {
-        let index = self.next;
-        self.next += 1;
-        self.open.push(index);
-        index
-    }
-
-    /// The events for one governed item; `Err` carries the frame of a failure.
+    /// The events for one governed item; `Err` carries the failure to send as an exception frame.
     fn translate(
         &mut self,
         item: StreamItem,
@@ -459,13 +452,14 @@ impl BlockEvents {
     ) -> Result<Vec<StreamEvent>, ApiError> {
         let mut out = Vec::new();
         match item {
+            StreamItem::Text(text) if text.is_empty() => {}
             StreamItem::Text(text) => {
-                let index = match self.open_text {
+                let index = match self.text {
                     Some(index) => index,
                     None => {
-                        self.close_all(&mut out);
-                        let index = self.open();
-                        self.open_text = Some(index);
+                        let index = self.next;
+                        self.next += 1;
+                        self.text = Some(index);
                         index
                     }
                 };
@@ -474,26 +468,31 @@ impl BlockEvents {
                     content_block_index: index,
                 });
             }
-            StreamItem::ToolUseStart { index, id, name } => {
-                self.close_all(&mut out);
-                let block = self.open();
-                self.tools.insert(index, block);
+            StreamItem::ToolUseStart { index, id, name } => self.started.push((index, id, name)),
+            StreamItem::ToolInput { index, json } => {
+                let Some(at) = self.started.iter().position(|(i, _, _)| *i == index) else {
+                    return Ok(out);
+                };
+                let (_, id, name) = self.started.remove(at);
+                self.close_text(&mut out);
+                let block = self.next;
+                self.next += 1;
                 out.push(StreamEvent::ContentBlockStart {
                     start: json!({"toolUse": {"toolUseId": id, "name": name}}),
                     content_block_index: block,
                 });
-            }
-            StreamItem::ToolInput { index, json } => {
-                let block = self.tools.get(&index).copied().unwrap_or(index);
                 out.push(StreamEvent::ContentBlockDelta {
                     delta: json!({"toolUse": {"input": json}}),
+                    content_block_index: block,
+                });
+                out.push(StreamEvent::ContentBlockStop {
                     content_block_index: block,
                 });
             }
             StreamItem::Done {
                 stop_reason, usage, ..
             } => {
-                self.close_all(&mut out);
+                self.close_text(&mut out);
                 out.push(StreamEvent::MessageStop {
                     stop_reason: bedrock::stop_reason(stop_reason).to_owned(),
                 });
@@ -774,13 +773,11 @@ mod tests {
                 id: "t1".into(),
                 name: "get_weather".into(),
             },
+            // Text held back by the output guard arrives after the tool started.
+            StreamItem::Text(" Done.".into()),
             StreamItem::ToolInput {
                 index: 0,
-                json: "{\"city\":".into(),
-            },
-            StreamItem::ToolInput {
-                index: 0,
-                json: "\"Leeds\"}".into(),
+                json: "{\"city\":\"Leeds\"}".into(),
             },
             StreamItem::Done {
                 stop_reason: StopReason::ToolUse,
@@ -814,9 +811,9 @@ mod tests {
             vec![
                 "contentBlockDelta",
                 "contentBlockDelta",
+                "contentBlockDelta",
                 "contentBlockStop",
                 "contentBlockStart",
-                "contentBlockDelta",
                 "contentBlockDelta",
                 "contentBlockStop",
                 "messageStop",
@@ -829,7 +826,7 @@ mod tests {
                 Some(0),
                 Some(0),
                 Some(0),
-                Some(1),
+                Some(0),
                 Some(1),
                 Some(1),
                 Some(1),
