@@ -462,6 +462,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/invoke", post(routes::invoke::invoke_create))
         .route("/v1/chat/completions", post(routes::chat::chat_completions_create))
         .route("/v1/embeddings", post(routes::embeddings::embeddings_create))
+        .route("/v1/responses", post(routes::responses::responses_create))
         .route("/v1/models", get(routes::models::models_list))
         .route("/healthz", get(routes::health::health_show))
         .route("/metrics", get(routes::health::metrics_show))

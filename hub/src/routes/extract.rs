@@ -123,12 +123,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
                         limits: SpokeLimits::default(),
                     }),
                 };
-                let api = match parts.uri.path() {
-                    "/v1/invoke" => "invoke",
-                    "/v1/chat/completions" => "chat_completions",
-                    _ => "models",
-                };
-                let meta = call_meta(&parts.headers, state, caller, api)?;
+                let meta = call_meta(&parts.headers, state, caller, door_api(parts.uri.path()))?;
                 let event = draft(state, &meta, "", "");
                 let refusal = Refusal {
                     outcome: Outcome::Denied,
@@ -139,6 +134,22 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
             }
             Err(err) => Err(HubError::from(err).into()),
         }
+    }
+}
+
+/// The audit `api` of the door at `path`, as its handler names it in [`call_meta`], for a call refused
+/// before it reached the handler. Paths of no governed door (`/v1/models`) are `models`.
+fn door_api(path: &str) -> &'static str {
+    match path {
+        "/v1/invoke" => "invoke",
+        "/v1/chat/completions" => "chat_completions",
+        "/v1/responses" => "responses",
+        "/v1/messages" => "messages",
+        _ if path.starts_with("/model/") && path.ends_with("/converse") => "bedrock_converse",
+        _ if path.starts_with("/model/") && path.ends_with("/converse-stream") => {
+            "bedrock_converse_stream"
+        }
+        _ => "models",
     }
 }
 
@@ -217,4 +228,28 @@ pub fn call_meta(
         policy: state.policy.current(),
         started: Instant::now(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::door_api;
+
+    #[test]
+    fn a_refused_workload_is_audited_under_the_door_it_called() {
+        for (path, api) in [
+            ("/v1/invoke", "invoke"),
+            ("/v1/chat/completions", "chat_completions"),
+            ("/v1/responses", "responses"),
+            ("/v1/messages", "messages"),
+            ("/model/claude-haiku/converse", "bedrock_converse"),
+            (
+                "/model/anthropic.claude-3-haiku-20240307-v1:0/converse-stream",
+                "bedrock_converse_stream",
+            ),
+            ("/v1/models", "models"),
+            ("/v1/messages/count_tokens", "models"),
+        ] {
+            assert_eq!(door_api(path), api, "{path}");
+        }
+    }
 }

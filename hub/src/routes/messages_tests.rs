@@ -3,227 +3,14 @@
 //! Anthropic's error body with the type the SDKs map to their exception classes, `count_tokens`, and stop
 //! sequences from both the Anthropic and the OpenAI door.
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request};
-use causeway_audit::{AuditError, AuditReceipt, AuditSink, Payload};
-use causeway_contract::audit::{AuditEvent, Outcome};
+use axum::http::Request;
+use causeway_contract::StopReason;
+use causeway_contract::audit::Outcome;
 use causeway_contract::content::ContentBlock;
-use causeway_contract::{StopReason, TokenUsage};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use crate::app::{AppState, Overrides, build_state, router};
-use crate::auth::dev::DevKey;
-use crate::config::{BedrockConfig, HubConfig};
-use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StreamEvent};
-
-/// An audit sink that keeps what it is given.
-#[derive(Debug, Default)]
-struct Recording {
-    events: Mutex<Vec<AuditEvent>>,
-}
-
-#[async_trait]
-impl AuditSink for Recording {
-    async fn append(
-        &self,
-        event: AuditEvent,
-        _payload: Option<Payload>,
-    ) -> Result<AuditReceipt, AuditError> {
-        let id = event.id;
-        self.events.lock().unwrap().push(event);
-        Ok(AuditReceipt {
-            id,
-            chain_id: "test".into(),
-            sequence: 1,
-            record_hash: String::new(),
-        })
-    }
-
-    async fn health(&self) -> Result<(), AuditError> {
-        Ok(())
-    }
-
-    fn kind(&self) -> &'static str {
-        "recording"
-    }
-}
-
-/// A model that answers with fixed blocks, complete or streamed (text in two pieces, each tool call as a
-/// start and two input fragments), or fails; it keeps the calls it received.
-#[derive(Debug)]
-struct Fake {
-    answer: Result<Vec<ContentBlock>, InvokeError>,
-    stop: Option<StopReason>,
-    calls: Mutex<Vec<ModelCall>>,
-}
-
-impl Fake {
-    fn answering(blocks: Vec<ContentBlock>) -> Arc<Self> {
-        Arc::new(Self {
-            answer: Ok(blocks),
-            stop: None,
-            calls: Mutex::new(Vec::new()),
-        })
-    }
-
-    fn reply(&self, call: &ModelCall) -> Result<ModelReply, InvokeError> {
-        self.calls.lock().unwrap().push(call.clone());
-        let content = self.answer.clone()?;
-        let calls_tool = content
-            .iter()
-            .any(|b| matches!(b, ContentBlock::ToolUse { .. }));
-        let stop_reason = self.stop.unwrap_or(if calls_tool {
-            StopReason::ToolUse
-        } else {
-            StopReason::EndTurn
-        });
-        Ok(ModelReply {
-            content,
-            stop_reason,
-            usage: TokenUsage {
-                input_tokens: 10,
-                output_tokens: 5,
-            },
-        })
-    }
-
-    fn last_call(&self) -> ModelCall {
-        self.calls.lock().unwrap().last().cloned().unwrap()
-    }
-}
-
-#[async_trait]
-impl ModelInvoker for Fake {
-    fn provider(&self) -> &'static str {
-        "bedrock"
-    }
-
-    async fn invoke(&self, call: &ModelCall) -> Result<ModelReply, InvokeError> {
-        self.reply(call)
-    }
-
-    async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError> {
-        let reply = self.reply(call)?;
-        let mut events = Vec::new();
-        let mut tool = 0;
-        for block in reply.content {
-            match block {
-                ContentBlock::Text { text } => {
-                    let (a, b) = text.split_at(text.len() / 2);
-                    events.push(Ok(StreamEvent::TextDelta(a.to_owned())));
-                    events.push(Ok(StreamEvent::TextDelta(b.to_owned())));
-                }
-                ContentBlock::ToolUse { id, name, input } => {
-                    events.push(Ok(StreamEvent::ToolUseStart {
-                        index: tool,
-                        id,
-                        name,
-                    }));
-                    let json = input.to_string();
-                    let (a, b) = json.split_at(json.len() / 2);
-                    for piece in [a, b] {
-                        events.push(Ok(StreamEvent::ToolInputDelta {
-                            index: tool,
-                            partial_json: piece.to_owned(),
-                        }));
-                    }
-                    tool += 1;
-                }
-                _ => {}
-            }
-        }
-        events.push(Ok(StreamEvent::Done {
-            stop_reason: reply.stop_reason,
-            usage: reply.usage,
-        }));
-        Ok(Box::pin(futures::stream::iter(events)))
-    }
-}
-
-struct Hub {
-    state: Arc<AppState>,
-    audit: Arc<Recording>,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
-}
-
-async fn hub(model: Arc<Fake>) -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = HubConfig::default();
-    config.data_dir.0 = dir.path().to_path_buf();
-    config.providers.bedrock = Some(BedrockConfig {
-        region: Some("us-east-1".into()),
-        endpoint_url: None,
-        guardrail_id: None,
-        guardrail_version: None,
-        max_attempts: 1,
-    });
-    let audit = Arc::new(Recording::default());
-    let overrides = Overrides {
-        audit: Some(audit.clone()),
-        bedrock_invoker: Some(model),
-        ..Overrides::default()
-    };
-    let state = Arc::new(build_state(config, overrides, false).await.unwrap());
-    let key = DevKey::load_or_create(dir.path()).unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let token = key
-        .mint("alice", &["engineers".to_owned()], now, 300)
-        .unwrap();
-    Hub {
-        state,
-        audit,
-        token,
-        _dir: dir,
-    }
-}
-
-impl Hub {
-    /// Sends `body` as the Anthropic Python SDK does: the token in `x-api-key`, `anthropic-version`.
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        self.send(
-            Request::post(path)
-                .header("x-api-key", &self.token)
-                .header("anthropic-version", "2023-06-01")
-                .header("x-causeway-purpose", "evaluation"),
-            body.to_string(),
-        )
-        .await
-    }
-
-    async fn send(&self, request: axum::http::request::Builder, body: String) -> Answer {
-        let request = request
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let response = router(self.state.clone()).oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
-    fn events(&self) -> Vec<AuditEvent> {
-        self.audit.events.lock().unwrap().clone()
-    }
-}
+use super::test_support::{Answer, Fake, hub, sse_events};
+use crate::invoke::InvokeError;
 
 fn message(messages: Value) -> Value {
     json!({"model": "claude-haiku", "max_tokens": 256, "messages": messages})
@@ -231,25 +18,6 @@ fn message(messages: Value) -> Value {
 
 fn weather_tool() -> Value {
     json!({"name": "get_weather", "description": "Current weather", "input_schema": {"type": "object"}})
-}
-
-/// `(event name, data)` of each server-sent event.
-fn sse_events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|chunk| !chunk.trim().is_empty())
-        .map(|chunk| {
-            let mut name = String::new();
-            let mut data = Value::Null;
-            for line in chunk.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_owned();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data = serde_json::from_str(d).unwrap();
-                }
-            }
-            (name, data)
-        })
-        .collect()
 }
 
 /// Checks an Anthropic error body and returns its `error` object.
@@ -274,7 +42,7 @@ async fn a_plain_message_is_answered_in_anthropic_shape() {
         json!([{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}]);
     body["metadata"] = json!({"user_id": "u-1"});
     body["temperature"] = json!(0.2);
-    let answer = hub.post("/v1/messages", body).await;
+    let answer = hub.anthropic("/v1/messages", body).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let audit_id = answer.headers["x-causeway-audit-id"].to_str().unwrap();
     let simple = uuid::Uuid::parse_str(audit_id)
@@ -331,7 +99,7 @@ async fn a_tool_call_and_its_result_make_a_round_trip() {
     let mut body = message(json!([{"role": "user", "content": "Weather in Leeds?"}]));
     body["tools"] = json!([weather_tool()]);
     body["tool_choice"] = json!({"type": "any"});
-    let answer = hub.post("/v1/messages", body.clone()).await;
+    let answer = hub.anthropic("/v1/messages", body.clone()).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.body["stop_reason"], "tool_use");
     assert_eq!(
@@ -352,7 +120,7 @@ async fn a_tool_call_and_its_result_make_a_round_trip() {
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
             "content": [{"type": "text", "text": "{\"temp_c\": 14, \"reported_by\": \"jane.doe@example.com\"}"}]}]}
     ]);
-    let answer = hub.post("/v1/messages", body).await;
+    let answer = hub.anthropic("/v1/messages", body).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let call = model.last_call();
     assert_eq!(call.messages.len(), 3);
@@ -392,7 +160,7 @@ async fn a_streamed_answer_follows_anthropic_event_order() {
     let mut body = message(json!([{"role": "user", "content": "Weather in York?"}]));
     body["tools"] = json!([weather_tool()]);
     body["stream"] = json!(true);
-    let answer = hub.post("/v1/messages", body).await;
+    let answer = hub.anthropic("/v1/messages", body).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(
         answer.headers["content-type"]
@@ -519,7 +287,7 @@ async fn every_error_is_an_anthropic_error() {
     let mut no_limit = hello.clone();
     no_limit.as_object_mut().unwrap().remove("max_tokens");
     let error = anthropic_error(
-        &hub.post("/v1/messages", no_limit).await,
+        &hub.anthropic("/v1/messages", no_limit).await,
         400,
         "invalid_request_error",
     );
@@ -529,7 +297,7 @@ async fn every_error_is_an_anthropic_error() {
         {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}
     ]}]));
     let error = anthropic_error(
-        &hub.post("/v1/messages", remote_image).await,
+        &hub.anthropic("/v1/messages", remote_image).await,
         400,
         "invalid_request_error",
     );
@@ -541,7 +309,7 @@ async fn every_error_is_an_anthropic_error() {
     let mut server_tool = hello.clone();
     server_tool["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
     let error = anthropic_error(
-        &hub.post("/v1/messages", server_tool).await,
+        &hub.anthropic("/v1/messages", server_tool).await,
         400,
         "invalid_request_error",
     );
@@ -555,7 +323,7 @@ async fn every_error_is_an_anthropic_error() {
     bad_block["messages"][0]["content"] =
         json!([{"type": "text", "text": "a"}, {"type": "search_result"}]);
     let error = anthropic_error(
-        &hub.post("/v1/messages", bad_block).await,
+        &hub.anthropic("/v1/messages", bad_block).await,
         400,
         "invalid_request_error",
     );
@@ -564,7 +332,7 @@ async fn every_error_is_an_anthropic_error() {
     let mut stops = hello.clone();
     stops["stop_sequences"] = json!(["a", "b", "c", "d", "e"]);
     let error = anthropic_error(
-        &hub.post("/v1/messages", stops).await,
+        &hub.anthropic("/v1/messages", stops).await,
         400,
         "invalid_request_error",
     );
@@ -582,7 +350,7 @@ async fn every_error_is_an_anthropic_error() {
         {"type": "text", "text": "file my claim"},
         {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "SSN 123-45-6789"}}
     ]}]));
-    let blocked = hub.post("/v1/messages", ssn).await;
+    let blocked = hub.anthropic("/v1/messages", ssn).await;
     let error = anthropic_error(&blocked, 403, "permission_error");
     assert_eq!(error["code"], "guard_blocked");
     let audit_id = error["audit_id"].as_str().unwrap();
@@ -596,17 +364,12 @@ async fn every_error_is_an_anthropic_error() {
     // 403: policy denies a model; 404: an unknown model.
     let mut denied = hello.clone();
     denied["model"] = json!("claude-haiku");
-    let support = {
-        let key = DevKey::load_or_create(&hub.state.config.data_dir.0).unwrap();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        key.mint("sam", &["support-agents".to_owned()], now, 300)
-            .unwrap()
-    };
+    let support = &hub.support_token;
     denied["tools"] = json!([weather_tool()]);
     let refused = hub
         .send(
             Request::post("/v1/messages")
-                .header("x-api-key", &support)
+                .header("x-api-key", support)
                 .header("x-causeway-purpose", "customer_support"),
             denied.to_string(),
         )
@@ -616,7 +379,7 @@ async fn every_error_is_an_anthropic_error() {
     let mut unknown = hello.clone();
     unknown["model"] = json!("claude-9");
     anthropic_error(
-        &hub.post("/v1/messages", unknown).await,
+        &hub.anthropic("/v1/messages", unknown).await,
         404,
         "not_found_error",
     );
@@ -641,14 +404,10 @@ async fn every_error_is_an_anthropic_error() {
 
 #[tokio::test]
 async fn provider_failures_are_anthropic_server_errors() {
-    let model = Arc::new(Fake {
-        answer: Err(InvokeError::Throttled),
-        stop: None,
-        calls: Mutex::new(Vec::new()),
-    });
+    let model = Fake::failing(InvokeError::Throttled);
     let hub = hub(model).await;
     let answer = hub
-        .post(
+        .anthropic(
             "/v1/messages",
             message(json!([{"role": "user", "content": "hi"}])),
         )
@@ -667,14 +426,16 @@ async fn count_tokens_estimates_without_calling_the_model() {
     let hub = hub(model.clone()).await;
     let short =
         json!({"model": "claude-haiku", "messages": [{"role": "user", "content": "hello"}]});
-    let answer = hub.post("/v1/messages/count_tokens", short.clone()).await;
+    let answer = hub
+        .anthropic("/v1/messages/count_tokens", short.clone())
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let few = answer.body["input_tokens"].as_u64().unwrap();
     assert!(few > 0);
     let mut long = short.clone();
     long["system"] = json!("Answer in the voice of a ship's captain, briefly.");
     long["tools"] = json!([weather_tool()]);
-    let more = hub.post("/v1/messages/count_tokens", long).await.body["input_tokens"]
+    let more = hub.anthropic("/v1/messages/count_tokens", long).await.body["input_tokens"]
         .as_u64()
         .unwrap();
     assert!(more > few, "{more} <= {few}");
@@ -691,7 +452,7 @@ async fn count_tokens_estimates_without_calling_the_model() {
     let mut unknown = short;
     unknown["model"] = json!("claude-9");
     anthropic_error(
-        &hub.post("/v1/messages/count_tokens", unknown).await,
+        &hub.anthropic("/v1/messages/count_tokens", unknown).await,
         404,
         "not_found_error",
     );
@@ -699,15 +460,14 @@ async fn count_tokens_estimates_without_calling_the_model() {
 
 #[tokio::test]
 async fn stop_sequences_reach_the_model_from_both_doors() {
-    let model = Arc::new(Fake {
-        answer: Ok(vec![ContentBlock::text("Step one")]),
-        stop: Some(StopReason::StopSequence),
-        calls: Mutex::new(Vec::new()),
-    });
+    let model = Fake::stopping(
+        vec![ContentBlock::text("Step one")],
+        StopReason::StopSequence,
+    );
     let hub = hub(model.clone()).await;
     let mut body = message(json!([{"role": "user", "content": "List the steps"}]));
     body["stop_sequences"] = json!(["STEP 2"]);
-    let answer = hub.post("/v1/messages", body.clone()).await;
+    let answer = hub.anthropic("/v1/messages", body.clone()).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.body["stop_reason"], "stop_sequence");
     assert_eq!(answer.body["stop_sequence"], "STEP 2");
@@ -715,7 +475,7 @@ async fn stop_sequences_reach_the_model_from_both_doors() {
 
     // Streamed, the stop sequence is on `message_delta`.
     body["stream"] = json!(true);
-    let answer = hub.post("/v1/messages", body).await;
+    let answer = hub.anthropic("/v1/messages", body).await;
     let events = sse_events(&answer.text);
     let delta = &events.iter().find(|(n, _)| n == "message_delta").unwrap().1;
     assert_eq!(delta["delta"]["stop_sequence"], "STEP 2");

@@ -8,9 +8,14 @@ pub mod health;
 pub mod invoke;
 pub mod messages;
 pub mod models;
+pub mod responses;
 
 #[cfg(test)]
 mod messages_tests;
+#[cfg(test)]
+mod responses_tests;
+#[cfg(test)]
+pub(super) mod test_support;
 #[cfg(test)]
 mod tests;
 

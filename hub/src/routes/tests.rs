@@ -2,236 +2,12 @@
 //! every refusal is answered with the right status and audited with its outcome and reasons; tools, images
 //! and documents reach the model guarded; the answer's tool calls pass the output guard.
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use axum::body::Body;
-use axum::http::Request;
-use causeway_audit::{AuditError, AuditReceipt, AuditSink, Payload};
-use causeway_contract::audit::{AuditEvent, Outcome};
+use causeway_contract::audit::Outcome;
 use causeway_contract::content::ContentBlock;
-use causeway_contract::{StopReason, TokenUsage};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use crate::app::{AppState, Overrides, build_state, router};
-use crate::auth::dev::DevKey;
-use crate::config::{BedrockConfig, HubConfig};
-use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StreamEvent};
-
-/// An audit sink that keeps what it is given, or refuses every write.
-#[derive(Debug, Default)]
-struct Recording {
-    events: Mutex<Vec<AuditEvent>>,
-    down: bool,
-}
-
-#[async_trait]
-impl AuditSink for Recording {
-    async fn append(
-        &self,
-        event: AuditEvent,
-        _payload: Option<Payload>,
-    ) -> Result<AuditReceipt, AuditError> {
-        if self.down {
-            return Err(AuditError::Unavailable("disk full".into()));
-        }
-        let id = event.id;
-        self.events.lock().unwrap().push(event);
-        Ok(AuditReceipt {
-            id,
-            chain_id: "test".into(),
-            sequence: 1,
-            record_hash: String::new(),
-        })
-    }
-
-    async fn health(&self) -> Result<(), AuditError> {
-        Ok(())
-    }
-
-    fn kind(&self) -> &'static str {
-        "recording"
-    }
-}
-
-/// A model that answers with fixed blocks, or fails, and keeps the calls it received.
-#[derive(Debug)]
-struct Fake {
-    answer: Result<Vec<ContentBlock>, InvokeError>,
-    calls: Mutex<Vec<ModelCall>>,
-}
-
-impl Fake {
-    fn answering(blocks: Vec<ContentBlock>) -> Arc<Self> {
-        Arc::new(Self {
-            answer: Ok(blocks),
-            calls: Mutex::new(Vec::new()),
-        })
-    }
-}
-
-#[async_trait]
-impl ModelInvoker for Fake {
-    fn provider(&self) -> &'static str {
-        "bedrock"
-    }
-
-    async fn invoke(&self, call: &ModelCall) -> Result<ModelReply, InvokeError> {
-        self.calls.lock().unwrap().push(call.clone());
-        let content = self.answer.clone()?;
-        let stop_reason = if content
-            .iter()
-            .any(|b| matches!(b, ContentBlock::ToolUse { .. }))
-        {
-            StopReason::ToolUse
-        } else {
-            StopReason::EndTurn
-        };
-        Ok(ModelReply {
-            content,
-            stop_reason,
-            usage: TokenUsage {
-                input_tokens: 10,
-                output_tokens: 5,
-            },
-        })
-    }
-
-    /// The same blocks as events, as a provider streams them: text in small deltas, each tool call as a
-    /// start (id and name) then its JSON input in fragments that split values mid-token.
-    async fn invoke_stream(&self, call: &ModelCall) -> Result<ModelStream, InvokeError> {
-        let reply = self.invoke(call).await?;
-        let mut events = Vec::new();
-        let mut index = 0;
-        for block in reply.content {
-            match block {
-                ContentBlock::Text { text } => {
-                    let chars: Vec<char> = text.chars().collect();
-                    events.extend(
-                        chars
-                            .chunks(4)
-                            .map(|c| StreamEvent::TextDelta(c.iter().collect())),
-                    );
-                }
-                ContentBlock::ToolUse { id, name, input } => {
-                    events.push(StreamEvent::ToolUseStart { index, id, name });
-                    let json: Vec<char> = input.to_string().chars().collect();
-                    events.extend(json.chunks(5).map(|c| StreamEvent::ToolInputDelta {
-                        index,
-                        partial_json: c.iter().collect(),
-                    }));
-                    index += 1;
-                }
-                _ => {}
-            }
-        }
-        events.push(StreamEvent::Done {
-            stop_reason: reply.stop_reason,
-            usage: reply.usage,
-        });
-        Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
-    }
-}
-
-struct Hub {
-    state: Arc<AppState>,
-    audit: Arc<Recording>,
-    token: String,
-    support_token: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn hub(model: Arc<Fake>, audit: Recording) -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = HubConfig::default();
-    config.data_dir.0 = dir.path().to_path_buf();
-    config.providers.bedrock = Some(BedrockConfig {
-        region: Some("us-east-1".into()),
-        endpoint_url: None,
-        guardrail_id: None,
-        guardrail_version: None,
-        max_attempts: 1,
-    });
-    let audit = Arc::new(audit);
-    let overrides = Overrides {
-        audit: Some(audit.clone()),
-        bedrock_invoker: Some(model),
-        ..Overrides::default()
-    };
-    let state = Arc::new(build_state(config, overrides, false).await.unwrap());
-    let key = DevKey::load_or_create(dir.path()).unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let token = key
-        .mint("alice", &["engineers".to_owned()], now, 300)
-        .unwrap();
-    let support_token = key
-        .mint("sam", &["support-agents".to_owned()], now, 300)
-        .unwrap();
-    Hub {
-        state,
-        audit,
-        token,
-        support_token,
-        _dir: dir,
-    }
-}
-
-impl Hub {
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.post_as(&self.token, path, body).await
-    }
-
-    async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let request = Request::post(path)
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .header("x-causeway-purpose", "evaluation")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = router(self.state.clone()).oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    /// Posts a streamed call; returns the status and the `data:` payloads of the events, in order.
-    async fn post_stream(&self, path: &str, body: Value) -> (u16, Vec<String>) {
-        let request = Request::post(path)
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
-            .header("x-causeway-purpose", "evaluation")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = router(self.state.clone()).oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8(bytes.to_vec()).unwrap();
-        let data = text
-            .split("\n\n")
-            .filter_map(|event| {
-                let lines: Vec<&str> = event
-                    .lines()
-                    .filter_map(|line| line.strip_prefix("data: "))
-                    .collect();
-                (!lines.is_empty()).then(|| lines.join("\n"))
-            })
-            .collect();
-        (status, data)
-    }
-
-    fn last_event(&self) -> AuditEvent {
-        self.audit.events.lock().unwrap().last().cloned().unwrap()
-    }
-
-    fn event_count(&self) -> usize {
-        self.audit.events.lock().unwrap().len()
-    }
-}
+use super::test_support::{Fake, Recording, hub, hub_with};
+use crate::invoke::InvokeError;
 
 fn invoke(purpose: &str, messages: Value) -> Value {
     json!({"model": "claude-haiku", "purpose": purpose, "messages": messages})
@@ -247,7 +23,7 @@ fn text_answer() -> Vec<ContentBlock> {
 
 #[tokio::test]
 async fn refusals_are_answered_and_audited_with_their_outcome() {
-    let hub = hub(Fake::answering(text_answer()), Recording::default()).await;
+    let hub = hub(Fake::answering(text_answer())).await;
     let user = json!([{"role": "user", "content": "hello"}]);
 
     let (status, body) = hub.post("/v1/invoke", invoke("gossip", user.clone())).await;
@@ -336,11 +112,7 @@ async fn refusals_are_answered_and_audited_with_their_outcome() {
 
 #[tokio::test]
 async fn a_failing_model_is_audited_as_failed() {
-    let model = Arc::new(Fake {
-        answer: Err(InvokeError::Throttled),
-        calls: Mutex::new(Vec::new()),
-    });
-    let hub = hub(model, Recording::default()).await;
+    let hub = hub(Fake::failing(InvokeError::Throttled)).await;
     let (status, body) = hub
         .post(
             "/v1/invoke",
@@ -357,7 +129,7 @@ async fn a_failing_model_is_audited_as_failed() {
 
 #[tokio::test]
 async fn no_answer_leaves_when_the_audit_store_is_down() {
-    let hub = hub(
+    let hub = hub_with(
         Fake::answering(text_answer()),
         Recording {
             down: true,
@@ -383,7 +155,7 @@ async fn tool_calls_are_guarded_and_counted_on_both_doors() {
         name: "send_mail".into(),
         input: json!({"to": "jane.doe@example.com", "subject": "hello"}),
     }]);
-    let hub = hub(model.clone(), Recording::default()).await;
+    let hub = hub(model.clone()).await;
     let mut body = invoke(
         "evaluation",
         json!([{"role": "user", "content": [
@@ -441,7 +213,7 @@ async fn streamed_tool_call_arguments_are_guarded_before_they_leave() {
             input: json!({"to": "jane.doe@example.com", "subject": "hello", "cc": ["bob@example.com"]}),
         },
     ]);
-    let hub = hub(model, Recording::default()).await;
+    let hub = hub(model).await;
     let chat = json!({
         "model": "claude-haiku",
         "stream": true,
