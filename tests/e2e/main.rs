@@ -20,4 +20,5 @@ mod infra;
 mod least_privilege;
 mod org;
 mod policy;
+mod responses;
 mod tls;
