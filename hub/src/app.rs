@@ -454,6 +454,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/model/{model_id}/converse-stream",
             post(routes::bedrock::converse_stream_create),
         )
+        .route("/model/{model_id}/invoke", post(routes::bedrock::invoke_create))
+        .route(
+            "/model/{model_id}/invoke-with-response-stream",
+            post(routes::bedrock::invoke_stream_create),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -9,7 +9,8 @@ Environment:
   `x-causeway-user-token`, as an app does in front of the agent).
 - CAUSEWAY_TOKEN: the user's token. CAUSEWAY_DENIED_TOKEN: a user no policy allows. CAUSEWAY_THROTTLED_TOKEN:
   a user whose request budget the script exhausts.
-- CAUSEWAY_MODEL: a Bedrock model id the catalog serves. CAUSEWAY_PURPOSE: the declared purpose.
+- CAUSEWAY_MODEL: a Bedrock model id the catalog serves. CAUSEWAY_EMBED_MODEL: an embedding model id it
+  serves. CAUSEWAY_PURPOSE: the declared purpose.
 """
 
 import base64
@@ -132,6 +133,33 @@ def main():
                    if "contentBlockDelta" in e)
     check(text, "the streamed answer has no text")
     results["streamed_text"] = text
+
+    # InvokeModel with Claude's own (Anthropic Messages) body, complete and streamed.
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 200,
+                       "messages": [{"role": "user", "content": "Hello from invoke_model"}]})
+    answer = json.loads(bedrock.invoke_model(modelId=model, body=body)["body"].read())
+    check(answer["type"] == "message" and answer["content"][0]["type"] == "text", f"invoke answer {answer}")
+    check(answer["stop_reason"] == "end_turn", f"invoke stop_reason {answer['stop_reason']!r}")
+    results["invoke_text"] = answer["content"][0]["text"]
+    stream = bedrock.invoke_model_with_response_stream(modelId=model, body=body)
+    types, text = [], ""
+    for event in stream["body"]:
+        chunk = json.loads(event["chunk"]["bytes"])
+        types.append(chunk["type"])
+        if chunk["type"] == "content_block_delta":
+            text += chunk["delta"]["text"]
+    check(types[0] == "message_start" and types[-1] == "message_stop", f"invoke stream events {types}")
+    # The mock echoes the prompt, fenced with a per-call nonce: the words are the same, the fence is not.
+    check("Hello from invoke_model" in text, f"the streamed invoke answer {text!r}")
+
+    # InvokeModel with an embedding model's body; the address in the text is masked before the model.
+    embedding = json.loads(bedrock.invoke_model(
+        modelId=os.environ["CAUSEWAY_EMBED_MODEL"],
+        body=json.dumps({"inputText": "Write to jane.doe@example.com", "dimensions": 256}),
+    )["body"].read())
+    check(len(embedding["embedding"]) == 256, f"embedding length {len(embedding['embedding'])}")
+    check(embedding["inputTextTokenCount"] > 0, "no embedding token count")
+    results["embedding"] = embedding["embedding"]
 
     # An image.
     answer = bedrock.converse(modelId=model, messages=[{"role": "user", "content": [

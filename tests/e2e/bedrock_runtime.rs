@@ -9,7 +9,7 @@ use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
 use causeway_hub::config::HubConfig;
 use causeway_testkit::agent::{agent_config, spawn_agent};
-use causeway_testkit::bedrock_mock::{BedrockMock, Reply};
+use causeway_testkit::bedrock_mock::{BedrockMock, Reply, mock_embedding};
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
 use causeway_testkit::moto::MotoServer;
 use serde_json::{Value, json};
@@ -71,6 +71,7 @@ async fn run_boto3(hub: &TestHub, endpoint: &str, mode: &str, ca: Option<&Path>)
             hub.token("carol", &["engineers"]),
         )
         .env("CAUSEWAY_MODEL", MODEL_ID)
+        .env("CAUSEWAY_EMBED_MODEL", "amazon.titan-embed-text-v2:0")
         .env("CAUSEWAY_PURPOSE", "evaluation")
         .env("NO_PROXY", "127.0.0.1,localhost")
         // Nothing from the machine's own AWS setup may leak in.
@@ -102,6 +103,14 @@ fn check_results(results: &Value, mock: &BedrockMock) {
         "{answer}"
     );
     assert_eq!(results["denied"], "AccessDeniedException");
+    // The embedding model saw the masked text.
+    let embedding: Vec<f32> = results["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(embedding, mock_embedding("Write to {EMAIL}", 256));
     assert_eq!(results["throttled"], "ThrottlingException");
     for request in mock.requests() {
         let body = serde_json::to_string(&request.body).unwrap();

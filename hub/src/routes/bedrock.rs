@@ -1,4 +1,6 @@
-//! The Bedrock Runtime door: `POST /model/{modelId}/converse` and `/converse-stream`, so
+//! The Bedrock Runtime door: `POST /model/{modelId}/converse` and `/converse-stream`, and `/invoke` and
+//! `/invoke-with-response-stream` with the bodies of the catalog's models (the Anthropic Messages body of
+//! Claude on Bedrock; the Titan Text Embeddings and Cohere Embed bodies of the embedding models), so
 //! `boto3.client("bedrock-runtime", endpoint_url=<hub>)` and the other AWS SDKs work with only the endpoint
 //! changed.
 //!
@@ -29,12 +31,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use causeway_contract::anthropic::{self, MessagesRequest, MessagesResponse};
 use causeway_contract::bedrock::{
     self, ContentBlock as WireBlock, ConverseMessage, ConverseOutput, ConverseRequest,
     ConverseResponse, DocumentBlock, ErrorResponse, ImageBlock, Metrics, Source, StreamEvent,
     SystemBlock, Tool, ToolChoice as WireToolChoice, ToolResultContent,
 };
-use causeway_contract::catalog::Catalog;
+use causeway_contract::catalog::{Catalog, ModelKind};
 use causeway_contract::content::{
     Bytes as BlockBytes, ContentBlock, DocumentFormat, ImageFormat, ToolChoice, ToolDefinition,
 };
@@ -45,7 +48,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta, purpose_header, request_id};
+use super::messages;
 use crate::app::AppState;
+use crate::embed::EmbedRequest;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, Delivery, Governed, StreamItem};
 use crate::invoke::StopReason;
@@ -578,6 +583,303 @@ pub async fn converse_stream_create(
         let frames: Vec<Bytes> = match blocks.translate(item, started) {
             Ok(events) => events.iter().map(event_frame).collect(),
             Err(err) => vec![exception_frame(&err)],
+        };
+        futures::stream::iter(frames.into_iter().map(Ok::<_, std::convert::Infallible>))
+    });
+    let body = futures::stream::once(async move { Ok(first) }).chain(frames);
+    let mut response = Response::new(Body::from_stream(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+    );
+    Ok(with_ids(response, governed.audit_id, &headers))
+}
+
+// === invoke ===
+
+/// An `invoke` body for an embedding model, in the family its shape names.
+enum EmbeddingBody {
+    /// Titan Text Embeddings: one `inputText`.
+    Titan {
+        text: String,
+        dimensions: Option<u32>,
+    },
+    /// Cohere Embed: `texts`.
+    Cohere { texts: Vec<String> },
+}
+
+fn embedding_body(body: &serde_json::Value) -> Result<EmbeddingBody, HubError> {
+    if let Some(text) = body.get("inputText") {
+        let Some(text) = text.as_str() else {
+            return invalid("`inputText` must be a string".to_owned());
+        };
+        if body.get("normalize").is_some_and(|n| n != &json!(true)) {
+            return invalid(
+                "`normalize: false` is not supported: the hub returns normalised vectors"
+                    .to_owned(),
+            );
+        }
+        if body
+            .get("embeddingTypes")
+            .is_some_and(|t| t != &json!(["float"]))
+        {
+            return invalid("`embeddingTypes` must be `[\"float\"]`".to_owned());
+        }
+        let dimensions =
+            match body.get("dimensions") {
+                None => None,
+                Some(d) => Some(d.as_u64().and_then(|d| u32::try_from(d).ok()).ok_or_else(
+                    || HubError::InvalidRequest("`dimensions` must be a whole number".to_owned()),
+                )?),
+            };
+        return Ok(EmbeddingBody::Titan {
+            text: text.to_owned(),
+            dimensions,
+        });
+    }
+    if let Some(texts) = body.get("texts").and_then(serde_json::Value::as_array) {
+        if body
+            .get("embedding_types")
+            .is_some_and(|t| t != &json!(["float"]))
+        {
+            return invalid("`embedding_types` must be `[\"float\"]`".to_owned());
+        }
+        if body.get("images").is_some() {
+            return invalid("`images` is not supported: the hub embeds text".to_owned());
+        }
+        let texts = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.as_str().map(str::to_owned).ok_or_else(|| {
+                    HubError::InvalidRequest(format!("`texts[{i}]` must be a string"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(EmbeddingBody::Cohere { texts });
+    }
+    invalid(
+        "an embedding model's `invoke` body needs `inputText` (Titan Text Embeddings) or `texts` (Cohere Embed)"
+            .to_owned(),
+    )
+}
+
+/// The body of an `invoke` call: a JSON object, read within `server.max_body_bytes`. The AWS SDKs send it as
+/// a blob, with the `contentType` the caller named or none; anything but JSON is refused.
+#[derive(Debug)]
+pub struct InvokeBody(serde_json::Value);
+
+impl axum::extract::FromRequest<Arc<AppState>> for InvokeBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if content_type.is_some_and(|c| c != "application/json" && !c.ends_with("+json")) {
+            return Err(HubError::UnsupportedMediaType.into());
+        }
+        let limit = state.config.server.max_body_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| HubError::PayloadTooLarge(limit))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| HubError::InvalidRequest(format!("invalid JSON body: {e}")))?;
+        if !value.is_object() {
+            return Err(HubError::InvalidRequest("the body must be a JSON object".to_owned()).into());
+        }
+        Ok(Self(value))
+    }
+}
+
+/// An Anthropic Messages body (Claude on Bedrock) as a native request for `alias`.
+fn anthropic_body(
+    mut body: serde_json::Value,
+    alias: &str,
+    purpose: String,
+) -> Result<InvokeRequest, HubError> {
+    if body.get("messages").is_none() {
+        return invalid(format!(
+            "model `{alias}` takes the Anthropic Messages body on `invoke` (`anthropic_version`, `max_tokens`, `messages`); other chat bodies go through `converse`"
+        ));
+    }
+    if let Some(object) = body.as_object_mut() {
+        object.remove("anthropic_version");
+        object.insert("model".to_owned(), json!(alias));
+    }
+    let request: MessagesRequest = serde_path_to_error::deserialize(body).map_err(|err| {
+        HubError::InvalidRequest(format!(
+            "invalid Anthropic body at `{}`: {}",
+            err.path(),
+            err.inner()
+        ))
+    })?;
+    if request.stream.is_some() {
+        return invalid(
+            "`stream` is not part of an `invoke` body; call `invoke-with-response-stream`"
+                .to_owned(),
+        );
+    }
+    Ok(messages::to_native(request, purpose)?.0)
+}
+
+fn json_response(body: &serde_json::Value, audit_id: uuid::Uuid, headers: &HeaderMap) -> Response {
+    let mut response = Json(body).into_response();
+    response = with_ids(response, audit_id, headers);
+    response
+}
+
+fn token_headers(response: &mut Response, usage: causeway_contract::TokenUsage) {
+    for (name, value) in [
+        ("x-amzn-bedrock-input-token-count", usage.input_tokens),
+        ("x-amzn-bedrock-output-token-count", usage.output_tokens),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value.to_string()) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
+/// `POST /model/{modelId}/invoke`: an embedding body for an embedding model, the Anthropic Messages body
+/// for a chat model.
+pub async fn invoke_create(
+    State(state): State<Arc<AppState>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
+    InvokeBody(body): InvokeBody,
+) -> Result<Response, ApiError> {
+    let purpose = super::embeddings::declared_purpose(&state, &headers)?;
+    let policy = state.policy.current();
+    let alias = resolve_model(policy.catalog(), &model_id)?;
+    let kind = policy
+        .catalog()
+        .get(&alias)
+        .map_or(ModelKind::Chat, |e| e.kind);
+    if kind == ModelKind::Embedding {
+        let (inputs, dimensions, titan) = match embedding_body(&body)? {
+            EmbeddingBody::Titan { text, dimensions } => (vec![text], dimensions, true),
+            EmbeddingBody::Cohere { texts } => (texts, None, false),
+        };
+        let meta = call_meta(&headers, &state, caller, "bedrock_invoke")?;
+        let native = EmbedRequest {
+            model: alias,
+            purpose,
+            inputs,
+            dimensions,
+        };
+        let answer = crate::embed::embed(&state, meta, native).await?;
+        let body = if titan {
+            json!({
+                "embedding": answer.vectors.first(),
+                "inputTextTokenCount": answer.usage.input_tokens,
+            })
+        } else {
+            let by_type = body.get("embedding_types").is_some();
+            json!({
+                "id": answer.audit_id.to_string(),
+                "embeddings": if by_type { json!({"float": answer.vectors}) } else { json!(answer.vectors) },
+                "texts": body.get("texts"),
+                "response_type": if by_type { "embeddings_by_type" } else { "embeddings_floats" },
+            })
+        };
+        let mut response = json_response(&body, answer.audit_id, &headers);
+        token_headers(&mut response, answer.usage);
+        return Ok(response);
+    }
+    let native = anthropic_body(body, &alias, purpose)?;
+    let stop_sequences = native.stop_sequences.clone();
+    let meta = call_meta(&headers, &state, caller, "bedrock_invoke")?;
+    let Governed::Complete(answer) =
+        governed::call(&state, meta, native, Delivery::Complete).await?
+    else {
+        return Err(HubError::Internal("a stream answered a complete call".to_owned()).into());
+    };
+    let stop = StopReason::from_name(&answer.stop_reason).unwrap_or(StopReason::EndTurn);
+    let body = MessagesResponse {
+        id: messages::message_id(answer.audit_id),
+        kind: "message".to_owned(),
+        role: "assistant".to_owned(),
+        content: messages::response_blocks(answer.content),
+        model: answer.model,
+        stop_reason: Some(anthropic::stop_reason(stop).to_owned()),
+        stop_sequence: messages::stop_sequence(stop, &stop_sequences),
+        usage: messages::usage(answer.usage),
+        causeway: None,
+    };
+    let body = serde_json::to_value(&body).unwrap_or_default();
+    let mut response = json_response(&body, answer.audit_id, &headers);
+    token_headers(&mut response, answer.usage);
+    Ok(response)
+}
+
+/// A `chunk` frame carrying one Anthropic stream event, base64 in `bytes`, as Bedrock streams Claude.
+fn chunk_frame(event: &anthropic::StreamEvent) -> Bytes {
+    let json = serde_json::to_vec(event).unwrap_or_default();
+    let payload = json!({ "bytes": base64::engine::general_purpose::STANDARD.encode(json) });
+    encode(
+        &Frame::new(payload.to_string().into_bytes())
+            .add_header(frame_header(":event-type", "chunk"))
+            .add_header(frame_header(":message-type", "event"))
+            .add_header(frame_header(":content-type", "application/json")),
+    )
+}
+
+/// `POST /model/{modelId}/invoke-with-response-stream`: the Anthropic Messages body of a chat model,
+/// answered as Bedrock streams Claude: `chunk` frames, each an Anthropic stream event.
+pub async fn invoke_stream_create(
+    State(state): State<Arc<AppState>>,
+    Path(model_id): Path<String>,
+    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
+    InvokeBody(body): InvokeBody,
+) -> Result<Response, ApiError> {
+    let purpose = super::embeddings::declared_purpose(&state, &headers)?;
+    let policy = state.policy.current();
+    let alias = resolve_model(policy.catalog(), &model_id)?;
+    if policy
+        .catalog()
+        .get(&alias)
+        .is_some_and(|e| e.kind == ModelKind::Embedding)
+    {
+        return Err(HubError::InvalidRequest(format!(
+            "model `{alias}` is an embedding model; call `invoke`, which answers at once"
+        ))
+        .into());
+    }
+    let native = anthropic_body(body, &alias, purpose)?;
+    let stop_sequences = native.stop_sequences.clone();
+    let meta = call_meta(&headers, &state, caller, "bedrock_invoke_stream")?;
+    let Governed::Stream(governed) = governed::call(&state, meta, native, Delivery::Stream).await?
+    else {
+        return Err(HubError::Internal("a complete answer to a streamed call".to_owned()).into());
+    };
+    let start = anthropic::StreamEvent::MessageStart {
+        message: Box::new(MessagesResponse {
+            id: messages::message_id(governed.audit_id),
+            kind: "message".to_owned(),
+            role: "assistant".to_owned(),
+            content: Vec::new(),
+            model: governed.model.clone(),
+            stop_reason: None,
+            stop_sequence: None,
+            usage: messages::usage(causeway_contract::TokenUsage::default()),
+            causeway: None,
+        }),
+    };
+    let first = chunk_frame(&start);
+    let mut blocks = messages::BlockEvents::default();
+    let frames = ReceiverStream::new(governed.items).flat_map(move |item| {
+        let frames: Vec<Bytes> = match item {
+            StreamItem::Failed(err) => vec![exception_frame(&err)],
+            item => blocks
+                .translate(item, &stop_sequences)
+                .iter()
+                .map(chunk_frame)
+                .collect(),
         };
         futures::stream::iter(frames.into_iter().map(Ok::<_, std::convert::Infallible>))
     });

@@ -302,7 +302,10 @@ fn to_tool_choice(choice: Option<ToolChoiceParam>) -> Result<Option<ToolChoice>,
 }
 
 /// The message request as a native call, and whether it is to be streamed.
-fn to_native(req: MessagesRequest, purpose: String) -> Result<(InvokeRequest, bool), HubError> {
+pub(crate) fn to_native(
+    req: MessagesRequest,
+    purpose: String,
+) -> Result<(InvokeRequest, bool), HubError> {
     let refused = [
         (
             "mcp_servers",
@@ -401,11 +404,11 @@ fn input_estimate(native: &mut InvokeRequest) -> u32 {
 
 // === answer ===
 
-fn message_id(audit_id: Uuid) -> String {
+pub(crate) fn message_id(audit_id: Uuid) -> String {
     format!("msg_{}", audit_id.simple())
 }
 
-fn usage(u: TokenUsage) -> Usage {
+pub(crate) fn usage(u: TokenUsage) -> Usage {
     Usage {
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens,
@@ -415,14 +418,14 @@ fn usage(u: TokenUsage) -> Usage {
 }
 
 /// The sequence that ended the answer, when the call carried exactly one.
-fn stop_sequence(stop: StopReason, sequences: &[String]) -> Option<String> {
+pub(crate) fn stop_sequence(stop: StopReason, sequences: &[String]) -> Option<String> {
     match sequences {
         [only] if stop == StopReason::StopSequence => Some(only.clone()),
         _ => None,
     }
 }
 
-fn response_blocks(content: Vec<ContentBlock>) -> Vec<ResponseBlock> {
+pub(crate) fn response_blocks(content: Vec<ContentBlock>) -> Vec<ResponseBlock> {
     content
         .into_iter()
         .filter_map(|block| match block {
@@ -459,7 +462,7 @@ fn error_object(err: &ApiError) -> ErrorObject {
 /// tool block opens when the tool's input is complete (the governed stream sends it whole, after guarding),
 /// so blocks never interleave. Block indexes count from 0 across text and tool blocks.
 #[derive(Debug, Default)]
-struct BlockEvents {
+pub(crate) struct BlockEvents {
     next: u32,
     text: Option<u32>,
     /// Tools started and awaiting their input: (the governed stream's tool index, id, name).
@@ -473,7 +476,11 @@ impl BlockEvents {
         }
     }
 
-    fn translate(&mut self, item: StreamItem, stop_sequences: &[String]) -> Vec<StreamEvent> {
+    pub(crate) fn translate(
+        &mut self,
+        item: StreamItem,
+        stop_sequences: &[String],
+    ) -> Vec<StreamEvent> {
         let mut out = Vec::new();
         match item {
             StreamItem::Text(text) if text.is_empty() => {}
