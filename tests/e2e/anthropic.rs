@@ -1,12 +1,14 @@
 //! The Anthropic Messages door with the official Anthropic Python SDK (`tests/clients/anthropic_messages.py`,
 //! run with the test virtualenv's Python): messages, streams, tools, images, stop sequences, token counting
 //! and errors as the SDK's exception classes, to the local development model and to Amazon Bedrock through
-//! the wire mock; every call audited as the `messages` door.
+//! the wire mock, and through the spoke agent (the SDK's `x-api-key` reaching the hub as the user's bearer
+//! token); every call audited as the `messages` door.
 
 use std::path::PathBuf;
 
 use causeway_audit::RecordFilter;
 use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_testkit::agent::{agent_config, spawn_agent};
 use causeway_testkit::bedrock_mock::{BedrockMock, Reply};
 use causeway_testkit::hub::{TestHub, spawn_hub, spawn_hub_with_bedrock};
 use causeway_testkit::moto::MotoServer;
@@ -22,6 +24,11 @@ fn workspace_root() -> PathBuf {
 /// Runs the Anthropic SDK script against `hub` as `alice` (an engineer) calling `model`; returns what it
 /// printed. Fails loudly when the virtualenv or the SDK is missing: `scripts/ensure-moto.sh` installs both.
 async fn run_anthropic_script(hub: &TestHub, model: &str) -> Value {
+    run_anthropic_script_at(hub, &hub.url(""), model).await
+}
+
+/// [`run_anthropic_script`] with the SDK's base URL at `base_url` (the hub's, or an agent's).
+async fn run_anthropic_script_at(hub: &TestHub, base_url: &str, model: &str) -> Value {
     let python = MotoServer::venv_path().join("bin").join("python");
     assert!(
         python.exists(),
@@ -30,7 +37,7 @@ async fn run_anthropic_script(hub: &TestHub, model: &str) -> Value {
     );
     let output = tokio::process::Command::new(&python)
         .arg(workspace_root().join("tests/clients/anthropic_messages.py"))
-        .env("CAUSEWAY_HUB_URL", hub.url(""))
+        .env("CAUSEWAY_HUB_URL", base_url)
         .env("CAUSEWAY_TOKEN", hub.token("alice", &["engineers"]))
         .env("CAUSEWAY_MODEL", model)
         .env("NO_PROXY", "127.0.0.1")
@@ -176,4 +183,28 @@ async fn anthropic_sdk_tool_loop_through_bedrock_never_shows_the_model_pii() {
             .iter()
             .any(|b| b["inferenceConfig"]["stopSequences"] == json!(["locally"]))
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anthropic_sdk_through_the_agent() {
+    let mock = BedrockMock::start().await.unwrap();
+    mock.set_reply(Reply::tool_use("get_weather", json!({"city": "Leeds"})));
+    let hub = spawn_hub_with_bedrock(&mock).await.unwrap();
+    let agent = spawn_agent(agent_config(&hub.base_url, None).unwrap())
+        .await
+        .unwrap();
+    let results = run_anthropic_script_at(&hub, &agent.base_url, "claude-haiku").await;
+    assert_eq!(results["tool_call"]["input"], json!({"city": "Leeds"}));
+    assert_eq!(results["streamed_input"], json!({"city": "Leeds"}));
+    let answer = results["tool_result_answer"].as_str().unwrap();
+    assert!(answer.contains("{EMAIL}"), "{answer}");
+    // Errors keep Anthropic's shape through the agent, and every call is recorded under the user.
+    check_common(&hub, &results);
+    for request in mock.requests() {
+        let body = serde_json::to_string(&request.body).unwrap();
+        assert!(
+            !body.contains("jane.doe@example.com"),
+            "PII reached the model"
+        );
+    }
 }
