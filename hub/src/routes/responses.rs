@@ -40,6 +40,7 @@ use uuid::Uuid;
 use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta, purpose_header};
 use crate::app::AppState;
+use crate::auth::Caller;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, Delivery, Governed, StreamItem};
 
@@ -308,8 +309,8 @@ fn conversation(input: TextOr<InputItem>) -> Result<Vec<Message>, HubError> {
                     last.content.iter().all(is_tool_result)
                 });
             }
-            // Earlier reasoning is not part of the conversation the model sees, as OpenAI leaves it out of
-            // later turns' context unless it was stored.
+            // Reasoning items hold another model's thinking in an earlier turn (the hub's answers carry none);
+            // the conversation the model sees is the turns' messages and function calls.
             InputItem::Reasoning => {}
             InputItem::ItemReference { id } => {
                 return invalid(format!(
@@ -499,6 +500,15 @@ fn item_id(prefix: &str, audit_id: Uuid, index: usize) -> String {
     format!("{prefix}_{}_{index}", audit_id.simple())
 }
 
+/// The status of the answer's last message: cut short when the response is incomplete.
+fn text_status(status: ResponseStatus) -> ItemStatus {
+    if status == ResponseStatus::Incomplete {
+        ItemStatus::Incomplete
+    } else {
+        ItemStatus::Completed
+    }
+}
+
 fn usage(u: TokenUsage) -> Usage {
     Usage::new(u.input_tokens, u.output_tokens)
 }
@@ -507,11 +517,12 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The answer's blocks as output items: each run of text one message, each tool call a function call.
+/// The answer's blocks as output items: each run of text one message, each tool call a function call. A
+/// message that ends the answer has the status `last_text`.
 fn output_items(
     content: Vec<ContentBlock>,
     audit_id: Uuid,
-    text_status: ItemStatus,
+    last_text: ItemStatus,
 ) -> Vec<OutputItem> {
     let mut items: Vec<OutputItem> = Vec::new();
     for block in content {
@@ -526,7 +537,7 @@ fn output_items(
                 }
                 items.push(OutputItem::Message {
                     id: item_id("msg", audit_id, items.len()),
-                    status: text_status,
+                    status: ItemStatus::Completed,
                     role: "assistant".to_owned(),
                     content: vec![OutputContent::text(text)],
                 });
@@ -540,6 +551,9 @@ fn output_items(
             }),
             _ => {}
         }
+    }
+    if let Some(OutputItem::Message { status, .. }) = items.last_mut() {
+        *status = last_text;
     }
     items
 }
@@ -775,12 +789,7 @@ impl OutputEvents {
                 guards,
             } => {
                 let (status, incomplete) = responses::status_for(stop_reason);
-                let text_status = if status == ResponseStatus::Incomplete {
-                    ItemStatus::Incomplete
-                } else {
-                    ItemStatus::Completed
-                };
-                self.close_text(text_status, &mut out);
+                self.close_text(text_status(status), &mut out);
                 self.response.status = status;
                 self.response.incomplete_details = incomplete;
                 self.response.usage = Some(usage(u));
@@ -852,7 +861,7 @@ pub async fn responses_create(
 async fn respond(
     state: Arc<AppState>,
     headers: HeaderMap,
-    caller: crate::auth::Caller,
+    caller: Caller,
     request: CreateResponseRequest,
 ) -> Result<Response, ApiError> {
     let purpose = purpose_header(&headers)?
@@ -881,18 +890,13 @@ async fn respond(
             let audit_id = answer.audit_id;
             let stop = StopReason::from_name(&answer.stop_reason).unwrap_or(StopReason::EndTurn);
             let (status, incomplete) = responses::status_for(stop);
-            let text_status = if status == ResponseStatus::Incomplete {
-                ItemStatus::Incomplete
-            } else {
-                ItemStatus::Completed
-            };
             let body = ResponseObject {
                 id: response_id(audit_id),
                 status,
                 completed_at: (status == ResponseStatus::Completed).then(now),
                 incomplete_details: incomplete,
                 model: answer.model,
-                output: output_items(answer.content, audit_id, text_status),
+                output: output_items(answer.content, audit_id, text_status(status)),
                 usage: Some(usage(answer.usage)),
                 causeway: Some(CausewayExtension {
                     audit_id: audit_id.to_string(),

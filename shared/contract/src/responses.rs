@@ -28,8 +28,6 @@
 //! fails after it started ends with an `error` event carrying the hub's code and the audit id, then
 //! `response.failed`.
 
-use std::fmt;
-
 use serde::de::{self, Deserializer};
 use serde::ser::{self, Serializer};
 use serde::{Deserialize, Serialize};
@@ -64,12 +62,6 @@ impl InputRole {
             Self::System => "system",
             Self::Developer => "developer",
         }
-    }
-}
-
-impl fmt::Display for InputRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
