@@ -1,6 +1,7 @@
 //! Embeddings through the governed path with the official OpenAI Python SDK
 //! (`tests/clients/openai_embeddings.py`): the local development embedding model, Amazon Titan Text
-//! Embeddings through the Bedrock wire mock, and a self-hosted model behind an OpenAI-compatible upstream.
+//! Embeddings through the Bedrock wire mock (through the spoke agent), and a self-hosted model behind an
+//! OpenAI-compatible upstream.
 //! The texts are guarded before any model sees them, and every call is audited.
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
 use causeway_hub::config::{HubConfig, OpenAiConfig};
 use causeway_hub::invoke::local::embed_text;
+use causeway_testkit::agent::{agent_config, spawn_agent};
 use causeway_testkit::bedrock_mock::{BedrockMock, mock_embedding};
 use causeway_testkit::hub::{
     HubOptions, TestHub, spawn_hub, spawn_hub_with, spawn_hub_with_bedrock,
@@ -30,9 +32,20 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Runs the script as `user` in `groups` declaring `purpose`.
+/// Runs the script against `hub` as `user` in `groups` declaring `purpose`.
 async fn run_script(
     hub: &TestHub,
+    who: (&str, &[&str], &str),
+    model: &str,
+    dimensions: u32,
+) -> Value {
+    run_script_at(hub, &hub.url("/v1"), who, model, dimensions).await
+}
+
+/// [`run_script`] with the SDK's base URL at `base_url` (the hub's, or an agent's).
+async fn run_script_at(
+    hub: &TestHub,
+    base_url: &str,
     (user, groups, purpose): (&str, &[&str], &str),
     model: &str,
     dimensions: u32,
@@ -45,7 +58,7 @@ async fn run_script(
     );
     let output = tokio::process::Command::new(&python)
         .arg(workspace_root().join("tests/clients/openai_embeddings.py"))
-        .env("CAUSEWAY_HUB_URL", hub.url("/v1"))
+        .env("CAUSEWAY_HUB_URL", base_url)
         .env("CAUSEWAY_TOKEN", hub.token(user, groups))
         .env("CAUSEWAY_PURPOSE", purpose)
         .env("CAUSEWAY_MODEL", model)
@@ -90,7 +103,11 @@ fn answered_records(hub: &TestHub) -> Vec<causeway_contract::AuditRecord> {
         .iter()
         .find(|r| r.event.content.blocks[0].count == 2)
         .unwrap();
-    assert!(records.iter().all(|r| r.event.content.blocks[0].kind == "embedding_input"));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.event.content.blocks[0].kind == "embedding_input")
+    );
     assert!(batch.event.guard_events.iter().any(|e| e.entity == "EMAIL"));
     assert!(batch.event.usage.input_tokens > 0);
     assert!(batch.event.prompt_sha256.is_some() && batch.event.response_sha256.is_some());
@@ -114,7 +131,11 @@ async fn the_local_embedding_model_embeds_masked_text() {
 async fn titan_embeddings_through_bedrock_never_see_the_pii() {
     let mock = BedrockMock::start().await.unwrap();
     let hub = spawn_hub_with_bedrock(&mock).await.unwrap();
-    let results = run_script(&hub, ENGINEER, "titan-embed", 256).await;
+    // Through the spoke agent, as a RAG application in a spoke account calls it.
+    let agent = spawn_agent(agent_config(&hub.base_url, None).unwrap())
+        .await
+        .unwrap();
+    let results = run_script_at(&hub, &agent.url("/v1"), ENGINEER, "titan-embed", 256).await;
     assert_eq!(vector(&results["vectors"][1]), mock_embedding(MASKED, 1024));
     assert_eq!(vector(&results["short_vector"]).len(), 256);
     let requests = mock.requests();
