@@ -454,7 +454,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/model/{model_id}/converse-stream",
             post(routes::bedrock::converse_stream_create),
         )
-        .route("/model/{model_id}/invoke", post(routes::bedrock::invoke_create))
+        .route(
+            "/model/{model_id}/invoke",
+            post(routes::bedrock::invoke_create),
+        )
         .route(
             "/model/{model_id}/invoke-with-response-stream",
             post(routes::bedrock::invoke_stream_create),

@@ -575,7 +575,9 @@ pub(crate) fn admit(
     if entry.kind != req.kind {
         let door = match entry.kind {
             ModelKind::Embedding => "`POST /v1/embeddings` (or Bedrock `invoke`)",
-            ModelKind::Chat => "a chat door (`/v1/chat/completions`, `/v1/messages`, `/v1/invoke`, …)",
+            ModelKind::Chat => {
+                "a chat door (`/v1/chat/completions`, `/v1/messages`, `/v1/invoke`, …)"
+            }
         };
         return Err(Refusal::new(
             Outcome::Rejected,

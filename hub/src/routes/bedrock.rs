@@ -689,7 +689,9 @@ impl axum::extract::FromRequest<Arc<AppState>> for InvokeBody {
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| HubError::InvalidRequest(format!("invalid JSON body: {e}")))?;
         if !value.is_object() {
-            return Err(HubError::InvalidRequest("the body must be a JSON object".to_owned()).into());
+            return Err(
+                HubError::InvalidRequest("the body must be a JSON object".to_owned()).into(),
+            );
         }
         Ok(Self(value))
     }

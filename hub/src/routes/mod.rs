@@ -11,6 +11,8 @@ pub mod models;
 pub mod responses;
 
 #[cfg(test)]
+mod doors_tests;
+#[cfg(test)]
 mod messages_tests;
 #[cfg(test)]
 mod responses_tests;

@@ -19,7 +19,10 @@ use tower::ServiceExt;
 use crate::app::{AppState, Overrides, build_state, router};
 use crate::auth::dev::DevKey;
 use crate::config::{BedrockConfig, HubConfig};
-use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StreamEvent};
+use crate::invoke::{
+    EmbedCall, EmbedReply, InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream,
+    StreamEvent,
+};
 
 /// An audit sink that keeps what it is given, or refuses every write.
 #[derive(Debug, Default)]
@@ -64,6 +67,8 @@ pub(super) struct Fake {
     pub(super) answer: Result<Vec<ContentBlock>, InvokeError>,
     pub(super) stop: Option<StopReason>,
     pub(super) calls: Mutex<Vec<ModelCall>>,
+    /// The embedding calls received; each text gets the vector `[its length, 1.0]`.
+    pub(super) embedded: Mutex<Vec<EmbedCall>>,
 }
 
 impl Fake {
@@ -72,6 +77,7 @@ impl Fake {
             answer: Ok(blocks),
             stop: None,
             calls: Mutex::new(Vec::new()),
+            embedded: Mutex::new(Vec::new()),
         })
     }
 
@@ -81,6 +87,7 @@ impl Fake {
             answer: Ok(blocks),
             stop: Some(stop),
             calls: Mutex::new(Vec::new()),
+            embedded: Mutex::new(Vec::new()),
         })
     }
 
@@ -90,6 +97,7 @@ impl Fake {
             answer: Err(error),
             stop: None,
             calls: Mutex::new(Vec::new()),
+            embedded: Mutex::new(Vec::new()),
         })
     }
 
@@ -128,6 +136,19 @@ impl ModelInvoker for Fake {
 
     async fn invoke(&self, call: &ModelCall) -> Result<ModelReply, InvokeError> {
         self.reply(call)
+    }
+
+    async fn embed(&self, call: &EmbedCall) -> Result<EmbedReply, InvokeError> {
+        self.embedded.lock().unwrap().push(call.clone());
+        self.answer.clone()?;
+        Ok(EmbedReply {
+            vectors: call
+                .inputs
+                .iter()
+                .map(|t| vec![t.len() as f32, 1.0])
+                .collect(),
+            input_tokens: 10,
+        })
     }
 
     /// The same blocks as events, as a provider streams them: text in small deltas, each tool call as a
