@@ -541,7 +541,13 @@ pub(crate) fn admit(
 
     let user = &meta.caller.user;
     let Some(entry) = meta.policy.catalog().get(req.model).cloned() else {
-        let visible = visible_models(state, &meta.caller, req.purpose, &meta.data_classification);
+        // Only the models this door can call: chat models for a chat door, embedding models for embeddings.
+        let catalog = meta.policy.catalog();
+        let visible: Vec<String> =
+            visible_models(state, &meta.caller, req.purpose, &meta.data_classification)
+                .into_iter()
+                .filter(|alias| catalog.get(alias).is_some_and(|e| e.kind == req.kind))
+                .collect();
         return Err(Refusal::new(
             Outcome::Rejected,
             "unknown_model",

@@ -299,7 +299,7 @@ async fn doctor_passes_every_link_of_a_healthy_setup() {
       ok    assume role        arn:aws:sts::111122223333:assumed-role/causeway-invoker-444455556666/claims-triage@test-host
       ok    hub reachable      `/healthz` answered 200
       ok    identity accepted  the hub accepted the user and the workload `arn:aws:iam::111122223333:role/causeway-invoker-444455556666`
-      ok    authorization      purpose `evaluation`: local-dev
+      ok    authorization      purpose `evaluation`: local-dev, local-embed
     every link works
     ");
 }

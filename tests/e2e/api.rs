@@ -737,7 +737,18 @@ async fn models_health_metrics_and_unknown_routes() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec!["claude-haiku", "local-dev", "nova-lite"]);
+    // Chat and embedding models alike, each saying which kind it is.
+    assert_eq!(
+        ids,
+        vec!["claude-haiku", "local-dev", "local-embed", "nova-lite"]
+    );
+    let kinds: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["chat", "chat", "embedding", "chat"]);
 
     let health: Value = http()
         .get(hub.url("/healthz"))
