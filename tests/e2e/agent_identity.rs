@@ -21,8 +21,7 @@ use causeway_agent::credentials::{
 };
 use causeway_agent::doctor;
 use causeway_agent::identity::{StsProofSigner, Workload};
-use causeway_audit::RecordFilter;
-use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_contract::audit::Outcome;
 use causeway_hub::config::{HubConfig, SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
 use causeway_testkit::agent::{TestAgent, spawn_agent_state};
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
@@ -130,19 +129,6 @@ async fn chat(agent: &TestAgent, token: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn records(hub: &TestHub) -> Vec<AuditRecord> {
-    let mut records: Vec<_> = hub
-        .audit_reader()
-        .unwrap()
-        .query(&RecordFilter::default())
-        .unwrap()
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect();
-    records.sort_by_key(|r| r.sequence);
-    records
-}
-
 /// The doctor's output with ports made stable.
 async fn doctor_text(
     config: &AgentConfig,
@@ -181,7 +167,7 @@ async fn an_app_reaches_the_hub_as_its_spoke_through_the_agent() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["object"], "chat.completion", "{body}");
 
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all.len(), 1);
     let event = &all[0].event;
     assert_eq!(event.outcome, Outcome::Answered);
@@ -270,7 +256,7 @@ async fn credentials_rotate_under_continuous_traffic_without_a_failed_call() {
         assumed <= made / WORKERS,
         "{assumed} AssumeRole calls for {made} requests"
     );
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert!(
         all.len() >= made.saturating_sub(WORKERS),
         "{} records",
@@ -479,5 +465,8 @@ async fn an_app_gets_a_clear_error_when_the_role_cannot_be_assumed() {
         "{message}"
     );
     assert!(!message.contains("spoke-444455556666-secret"), "{message}");
-    assert!(records(&hub).is_empty(), "nothing reached the hub");
+    assert!(
+        hub.audit_records().unwrap().is_empty(),
+        "nothing reached the hub"
+    );
 }

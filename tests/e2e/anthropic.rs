@@ -4,22 +4,11 @@
 //! the wire mock, and through the spoke agent (the SDK's `x-api-key` reaching the hub as the user's bearer
 //! token); every call audited as the `messages` door.
 
-use std::path::PathBuf;
-
-use causeway_audit::RecordFilter;
-use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_contract::audit::Outcome;
 use causeway_testkit::agent::{agent_config, spawn_agent};
 use causeway_testkit::bedrock_mock::{BedrockMock, Reply};
 use causeway_testkit::hub::{TestHub, spawn_hub, spawn_hub_with_bedrock};
-use causeway_testkit::moto::MotoServer;
 use serde_json::{Value, json};
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
 
 /// Runs the Anthropic SDK script against `hub` as `alice` (an engineer) calling `model`; returns what it
 /// printed. Fails loudly when the virtualenv or the SDK is missing: `scripts/ensure-moto.sh` installs both.
@@ -29,39 +18,16 @@ async fn run_anthropic_script(hub: &TestHub, model: &str) -> Value {
 
 /// [`run_anthropic_script`] with the SDK's base URL at `base_url` (the hub's, or an agent's).
 async fn run_anthropic_script_at(hub: &TestHub, base_url: &str, model: &str) -> Value {
-    let python = MotoServer::venv_path().join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} is missing; run scripts/ensure-moto.sh",
-        python.display()
-    );
-    let output = tokio::process::Command::new(&python)
-        .arg(workspace_root().join("tests/clients/anthropic_messages.py"))
-        .env("CAUSEWAY_HUB_URL", base_url)
-        .env("CAUSEWAY_TOKEN", hub.token("alice", &["engineers"]))
-        .env("CAUSEWAY_MODEL", model)
-        .env("NO_PROXY", "127.0.0.1")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the Anthropic SDK script failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
-}
-
-fn records(hub: &TestHub) -> Vec<AuditRecord> {
-    hub.audit_reader()
-        .unwrap()
-        .query(&RecordFilter::default())
-        .unwrap()
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect()
+    causeway_testkit::clients::run_client_script(
+        "anthropic_messages.py",
+        &[
+            ("CAUSEWAY_HUB_URL", String::from(base_url)),
+            ("CAUSEWAY_TOKEN", hub.token("alice", &["engineers"])),
+            ("CAUSEWAY_MODEL", String::from(model)),
+        ],
+    )
+    .await
+    .unwrap()
 }
 
 /// What holds whatever model answered: the errors' classes, and every call audited as the `messages` door.
@@ -79,7 +45,7 @@ fn check_common(hub: &TestHub, results: &Value) {
     assert!(results["input_tokens"].as_u64().unwrap() > 0);
 
     // The records named by the answer's `x-causeway-audit-id` and by the blocked call's error.
-    let records = records(hub);
+    let records = hub.audit_records().unwrap();
     let answered = records
         .iter()
         .find(|r| Some(r.event.id.to_string().as_str()) == results["audit_id"].as_str())

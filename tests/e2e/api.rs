@@ -1,7 +1,6 @@
 //! The governed invoke path through the real hub over HTTP, with the Bedrock provider against the wire mock
 //! and the embedded audit store.
 
-use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
 use causeway_hub::config::HubConfig;
 use causeway_testkit::bedrock_mock::{BedrockMock, ECHO_PREFIX, Failure, Reply};
@@ -35,19 +34,6 @@ fn error_code(body: &Value) -> &str {
 
 fn error_message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or("<none>")
-}
-
-fn records(hub: &TestHub) -> Vec<causeway_contract::audit::AuditRecord> {
-    let mut records: Vec<_> = hub
-        .audit_reader()
-        .unwrap()
-        .query(&RecordFilter::default())
-        .unwrap()
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect();
-    records.sort_by_key(|r| r.sequence);
-    records
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,7 +87,7 @@ async fn native_invoke_through_bedrock_is_governed_and_audited() {
     assert_eq!(pii["count"], 1);
 
     // The audit record is there, names the user and the decision, and holds no prompt text.
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all.len(), 1);
     let record = &all[0];
     assert_eq!(
@@ -204,7 +190,7 @@ async fn chat_completions_non_streaming() {
     let system = mock.requests()[0].system_texts();
     assert!(system[0].contains("Causeway governance hub"));
     assert!(system.iter().any(|s| s.contains("Be brief.")));
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].event.api, "chat_completions");
     assert_eq!(all[0].event.user_sub.as_deref(), Some("bob"));
@@ -288,7 +274,7 @@ async fn chat_completions_streaming_through_bedrock() {
     );
 
     // Two records: the opening one (written before the first byte) and the closing one with usage.
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[0].event.outcome, Outcome::StreamStarted);
     assert_eq!(all[0].event.id.to_string(), audit_id);
@@ -320,7 +306,7 @@ async fn local_development_model_is_labelled() {
             .unwrap()
             .starts_with("[causeway local development model]")
     );
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert!(all[0].event.development_model);
     assert_eq!(all[0].event.provider.as_deref(), Some("local"));
 }
@@ -412,7 +398,7 @@ async fn missing_or_bad_token_is_401() {
         "invalid token: signed by an unknown key"
     );
     assert!(
-        records(&hub).is_empty(),
+        hub.audit_records().unwrap().is_empty(),
         "unidentified callers leave no governed-call record"
     );
 }
@@ -435,7 +421,7 @@ async fn policy_deny_is_403_and_audited() {
     assert_eq!(error_code(&body), "forbidden");
     assert!(error_message(&body).contains("default_deny"), "{body}");
     let audit_id = body["error"]["audit_id"].as_str().unwrap();
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].event.id.to_string(), audit_id);
     assert_eq!(all[0].event.outcome, Outcome::Denied);
@@ -553,7 +539,7 @@ async fn budget_exhausted_is_429_with_retry_after() {
         error_message(&body).contains("`user_requests_per_minute` (1)"),
         "{body}"
     );
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all[1].event.outcome, Outcome::Throttled);
 }
 
@@ -581,7 +567,7 @@ async fn guard_block_is_403_and_audited_without_the_value() {
         mock.requests().is_empty(),
         "a blocked prompt never reaches the model"
     );
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all[0].event.outcome, Outcome::Blocked);
     assert!(!serde_json::to_string(&all[0]).unwrap().contains("4111"));
 }
@@ -691,7 +677,7 @@ async fn model_unavailable_is_503_and_audited() {
         error_message(&body),
         "model `claude-haiku` is throttling requests; retry later"
     );
-    let all = records(&hub);
+    let all = hub.audit_records().unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|r| r.event.outcome == Outcome::Failed));
     assert_eq!(

@@ -5,24 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
-use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
 use causeway_hub::config::HubConfig;
 use causeway_testkit::agent::{agent_config, spawn_agent};
 use causeway_testkit::bedrock_mock::{BedrockMock, Reply, mock_embedding};
+use causeway_testkit::clients::run_client_script;
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
-use causeway_testkit::moto::MotoServer;
 use serde_json::{Value, json};
 
 /// The Bedrock model id code written against Bedrock uses; the catalog serves it as `claude-haiku`.
 const MODEL_ID: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
 
 /// A self-signed certificate for `localhost` in `dir`: (certificate, key).
 fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
@@ -53,44 +45,26 @@ async fn hub(mock: &BedrockMock, cert: &Path, key: &Path) -> TestHub {
 
 /// Runs the boto3 script against `endpoint` in `mode`; returns what it printed.
 async fn run_boto3(hub: &TestHub, endpoint: &str, mode: &str, ca: Option<&Path>) -> Value {
-    let python = MotoServer::venv_path().join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} is missing; run scripts/ensure-moto.sh",
-        python.display()
-    );
-    let mut command = tokio::process::Command::new(&python);
-    command
-        .arg(workspace_root().join("tests/clients/boto3_bedrock.py"))
-        .env("CAUSEWAY_ENDPOINT", endpoint)
-        .env("CAUSEWAY_MODE", mode)
-        .env("CAUSEWAY_TOKEN", hub.token("alice", &["engineers"]))
-        .env("CAUSEWAY_DENIED_TOKEN", hub.token("mallory", &[]))
-        .env(
+    let mut env = vec![
+        ("CAUSEWAY_ENDPOINT", endpoint.to_owned()),
+        ("CAUSEWAY_MODE", mode.to_owned()),
+        ("CAUSEWAY_TOKEN", hub.token("alice", &["engineers"])),
+        ("CAUSEWAY_DENIED_TOKEN", hub.token("mallory", &[])),
+        (
             "CAUSEWAY_THROTTLED_TOKEN",
             hub.token("carol", &["engineers"]),
-        )
-        .env("CAUSEWAY_MODEL", MODEL_ID)
-        .env("CAUSEWAY_EMBED_MODEL", "amazon.titan-embed-text-v2:0")
-        .env("CAUSEWAY_PURPOSE", "evaluation")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        // Nothing from the machine's own AWS setup may leak in.
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_BEARER_TOKEN_BEDROCK");
+        ),
+        ("CAUSEWAY_MODEL", MODEL_ID.to_owned()),
+        (
+            "CAUSEWAY_EMBED_MODEL",
+            "amazon.titan-embed-text-v2:0".to_owned(),
+        ),
+        ("CAUSEWAY_PURPOSE", "evaluation".to_owned()),
+    ];
     if let Some(ca) = ca {
-        command.env("CAUSEWAY_CA", ca);
+        env.push(("CAUSEWAY_CA", ca.display().to_string()));
     }
-    let output = command.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the boto3 script failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    run_client_script("boto3_bedrock.py", &env).await.unwrap()
 }
 
 fn check_results(results: &Value, mock: &BedrockMock) {
@@ -123,16 +97,6 @@ fn check_results(results: &Value, mock: &BedrockMock) {
     }
 }
 
-fn records(hub: &TestHub) -> Vec<causeway_contract::AuditRecord> {
-    hub.audit_reader()
-        .unwrap()
-        .query(&RecordFilter::default())
-        .unwrap()
-        .into_iter()
-        .map(|(record, _)| record)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_converses_with_the_hub_over_tls_with_a_bearer_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,7 +107,7 @@ async fn boto3_converses_with_the_hub_over_tls_with_a_bearer_token() {
     check_results(&results, &mock);
 
     // Every call is audited as the Bedrock door, under the alias the model id maps to.
-    let records = records(&hub);
+    let records = hub.audit_records().unwrap();
     let alice: Vec<_> = records
         .iter()
         .filter(|r| r.event.user_sub.as_deref() == Some("alice"))
@@ -176,7 +140,7 @@ async fn boto3_signing_with_its_own_credentials_reaches_the_hub_through_the_agen
     let agent = spawn_agent(config).await.unwrap();
     let results = run_boto3(&hub, &agent.base_url, "sigv4", None).await;
     check_results(&results, &mock);
-    let records = records(&hub);
+    let records = hub.audit_records().unwrap();
     assert!(
         records
             .iter()

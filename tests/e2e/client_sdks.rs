@@ -3,25 +3,16 @@
 //! to the local development model, to Amazon Bedrock through the wire mock and to an OpenAI-compatible
 //! upstream, directly and through the spoke agent.
 
-use std::path::PathBuf;
-
 use causeway_contract::audit::Outcome;
 use causeway_hub::config::{HubConfig, OpenAiConfig};
 use causeway_testkit::agent::{agent_config, spawn_agent};
 use causeway_testkit::bedrock_mock::{BedrockMock, Reply};
+use causeway_testkit::clients::workspace_root;
 use causeway_testkit::hub::{
     HubOptions, TestHub, spawn_hub, spawn_hub_with, spawn_hub_with_bedrock,
 };
-use causeway_testkit::moto::MotoServer;
 use causeway_testkit::openai_mock::OpenAiMock;
 use serde_json::{Value, json};
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
 
 /// Who runs the script, against what.
 struct Run<'a> {
@@ -51,32 +42,24 @@ impl<'a> Run<'a> {
 /// Runs the OpenAI SDK script as `run` says; returns what it printed. Fails loudly when the virtualenv or
 /// the SDK is missing: `scripts/ensure-moto.sh` installs both.
 async fn run_openai_script(run: Run<'_>) -> Value {
-    let python = MotoServer::venv_path().join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} is missing; run scripts/ensure-moto.sh",
-        python.display()
-    );
-    let root = workspace_root();
-    let output = tokio::process::Command::new(&python)
-        .arg(root.join("tests/clients/openai_content.py"))
-        .env("CAUSEWAY_HUB_URL", &run.base_url)
-        .env("CAUSEWAY_TOKEN", run.hub.token(run.user, run.groups))
-        .env("CAUSEWAY_MODEL", run.model)
-        .env("CAUSEWAY_PURPOSE", run.purpose)
-        .env("CAUSEWAY_SSN_PDF", root.join("tests/data/ssn.pdf"))
-        .env("NO_PROXY", "127.0.0.1")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the OpenAI SDK script failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    causeway_testkit::clients::run_client_script(
+        "openai_content.py",
+        &[
+            ("CAUSEWAY_HUB_URL", String::from(&run.base_url)),
+            ("CAUSEWAY_TOKEN", run.hub.token(run.user, run.groups)),
+            ("CAUSEWAY_MODEL", String::from(run.model)),
+            ("CAUSEWAY_PURPOSE", String::from(run.purpose)),
+            (
+                "CAUSEWAY_SSN_PDF",
+                workspace_root()
+                    .join("tests/data/ssn.pdf")
+                    .display()
+                    .to_string(),
+            ),
+        ],
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,8 +4,6 @@
 //! OpenAI-compatible upstream.
 //! The texts are guarded before any model sees them, and every call is audited.
 
-use std::path::PathBuf;
-
 use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
 use causeway_hub::config::{HubConfig, OpenAiConfig};
@@ -15,7 +13,6 @@ use causeway_testkit::bedrock_mock::{BedrockMock, mock_embedding};
 use causeway_testkit::hub::{
     HubOptions, TestHub, spawn_hub, spawn_hub_with, spawn_hub_with_bedrock,
 };
-use causeway_testkit::moto::MotoServer;
 use causeway_testkit::openai_mock::OpenAiMock;
 use serde_json::Value;
 
@@ -24,13 +21,6 @@ const ENGINEER: (&str, &[&str], &str) = ("alice", &["engineers"], "evaluation");
 
 /// The second text of the script as the model must receive it: the e-mail address masked.
 const MASKED: &str = "Contact the customer at {EMAIL} about the refund.";
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
 
 /// Runs the script against `hub` as `user` in `groups` declaring `purpose`.
 async fn run_script(
@@ -50,32 +40,19 @@ async fn run_script_at(
     model: &str,
     dimensions: u32,
 ) -> Value {
-    let python = MotoServer::venv_path().join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} is missing; run scripts/ensure-moto.sh",
-        python.display()
-    );
-    let output = tokio::process::Command::new(&python)
-        .arg(workspace_root().join("tests/clients/openai_embeddings.py"))
-        .env("CAUSEWAY_HUB_URL", base_url)
-        .env("CAUSEWAY_TOKEN", hub.token(user, groups))
-        .env("CAUSEWAY_PURPOSE", purpose)
-        .env("CAUSEWAY_MODEL", model)
-        .env("CAUSEWAY_CHAT_MODEL", "local-dev")
-        .env("CAUSEWAY_DIMENSIONS", dimensions.to_string())
-        .env("NO_PROXY", "127.0.0.1")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the OpenAI SDK script failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    causeway_testkit::clients::run_client_script(
+        "openai_embeddings.py",
+        &[
+            ("CAUSEWAY_HUB_URL", String::from(base_url)),
+            ("CAUSEWAY_TOKEN", hub.token(user, groups)),
+            ("CAUSEWAY_PURPOSE", String::from(purpose)),
+            ("CAUSEWAY_MODEL", String::from(model)),
+            ("CAUSEWAY_CHAT_MODEL", String::from("local-dev")),
+            ("CAUSEWAY_DIMENSIONS", dimensions.to_string()),
+        ],
+    )
+    .await
+    .unwrap()
 }
 
 fn vector(value: &Value) -> Vec<f32> {

@@ -4,22 +4,11 @@
 //! wire mock, and through the spoke agent; every call audited as the `responses` door, and PII in a function's
 //! output never reaches the model.
 
-use std::path::PathBuf;
-
-use causeway_audit::RecordFilter;
-use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_contract::audit::Outcome;
 use causeway_testkit::agent::{agent_config, spawn_agent};
 use causeway_testkit::bedrock_mock::{BedrockMock, Reply};
 use causeway_testkit::hub::{TestHub, spawn_hub, spawn_hub_with_bedrock};
-use causeway_testkit::moto::MotoServer;
 use serde_json::{Value, json};
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
 
 /// Runs the Responses script against `base_url` (the hub's or an agent's, up to `/v1`) as `alice` (an
 /// engineer) calling `model`; returns what it printed. Fails loudly when the virtualenv or the SDK is missing:
@@ -30,40 +19,20 @@ async fn run_responses_script(
     model: &str,
     structured: bool,
 ) -> Value {
-    let python = MotoServer::venv_path().join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} is missing; run scripts/ensure-moto.sh",
-        python.display()
-    );
-    let output = tokio::process::Command::new(&python)
-        .arg(workspace_root().join("tests/clients/openai_responses.py"))
-        .env("CAUSEWAY_HUB_URL", base_url)
-        .env("CAUSEWAY_TOKEN", hub.token("alice", &["engineers"]))
-        .env("CAUSEWAY_MODEL", model)
-        .env("CAUSEWAY_STRUCTURED", if structured { "1" } else { "0" })
-        .env("NO_PROXY", "127.0.0.1")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the OpenAI Responses script failed: {}{}",
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
-}
-
-fn records(hub: &TestHub) -> Vec<AuditRecord> {
-    hub.audit_reader()
-        .unwrap()
-        .query(&RecordFilter::default())
-        .unwrap()
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect()
+    causeway_testkit::clients::run_client_script(
+        "openai_responses.py",
+        &[
+            ("CAUSEWAY_HUB_URL", String::from(base_url)),
+            ("CAUSEWAY_TOKEN", hub.token("alice", &["engineers"])),
+            ("CAUSEWAY_MODEL", String::from(model)),
+            (
+                "CAUSEWAY_STRUCTURED",
+                String::from(if structured { "1" } else { "0" }),
+            ),
+        ],
+    )
+    .await
+    .unwrap()
 }
 
 /// What holds whatever model answered: the refusals' statuses, and every call audited as the `responses`
@@ -80,7 +49,7 @@ fn check_common(hub: &TestHub, results: &Value) {
         })
     );
 
-    let records = records(hub);
+    let records = hub.audit_records().unwrap();
     let answered = records
         .iter()
         .find(|r| Some(r.event.id.to_string().as_str()) == results["audit_id"].as_str())

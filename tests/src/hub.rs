@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use causeway_audit::{AuditSink, EmbeddedStore};
+use causeway_audit::{AuditSink, EmbeddedStore, RecordFilter};
+use causeway_contract::AuditRecord;
 use causeway_hub::app::{AppState, Overrides, build_state};
 use causeway_hub::auth::dev::DevKey;
 use causeway_hub::budget::BudgetStore;
@@ -72,6 +73,19 @@ impl TestHub {
     /// A read handle on the embedded audit store (a second connection to the same file).
     pub fn audit_reader(&self) -> anyhow::Result<EmbeddedStore> {
         EmbeddedStore::open(self.audit_path()).context("opening the audit store for reading")
+    }
+
+    /// Every audit record so far, oldest first (in chain order).
+    pub fn audit_records(&self) -> anyhow::Result<Vec<AuditRecord>> {
+        let mut records: Vec<AuditRecord> = self
+            .audit_reader()?
+            .query(&RecordFilter::default())
+            .context("reading the audit records")?
+            .into_iter()
+            .map(|(record, _)| record)
+            .collect();
+        records.sort_by_key(|r| r.sequence);
+        Ok(records)
     }
 }
 

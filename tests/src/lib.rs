@@ -6,6 +6,7 @@
 //! - [`bedrock_mock`]: a wire-level Amazon Bedrock Runtime (Converse JSON and ConverseStream event-stream
 //!   framing) that the real `aws-sdk-bedrockruntime` client talks to.
 //! - [`openai_mock`]: an OpenAI-compatible chat completions upstream (complete and streamed, tool calls).
+//! - [`clients::run_client_script`]: the official client SDK scripts in `tests/clients/`.
 //! - [`moto`]: launches moto server from the virtualenv `scripts/ensure-moto.sh` creates; fails loudly when it
 //!   is missing.
 //!
@@ -13,6 +14,7 @@
 
 pub mod agent;
 pub mod bedrock_mock;
+pub mod clients;
 pub mod hub;
 pub mod moto;
 pub mod openai_mock;
