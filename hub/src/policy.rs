@@ -169,11 +169,15 @@ mod tests {
         dir
     }
 
+    /// Appends `text` to the policy file as a deployment does: the new file is written beside it and renamed
+    /// over it, so a watcher never reads a half-written file.
     fn append_policy(dir: &Path, text: &str) {
         let path = dir.join(files::POLICIES);
         let mut policies = std::fs::read_to_string(&path).unwrap();
         policies.push_str(text);
-        std::fs::write(path, policies).unwrap();
+        let staged = path.with_extension("cedar.new");
+        std::fs::write(&staged, policies).unwrap();
+        std::fs::rename(staged, path).unwrap();
     }
 
     #[test]

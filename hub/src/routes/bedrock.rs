@@ -47,7 +47,7 @@ use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::AUDIT_ID_HEADER;
-use super::extract::{Authenticated, JsonBody, call_meta, purpose_header, request_id};
+use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose, request_id};
 use super::messages;
 use crate::app::AppState;
 use crate::embed::EmbedRequest;
@@ -369,14 +369,7 @@ fn prepare(
     model_id: &str,
     request: ConverseRequest,
 ) -> Result<InvokeRequest, HubError> {
-    let purpose = purpose_header(headers)?
-        .or_else(|| state.config.defaults.purpose.clone())
-        .ok_or_else(|| {
-            HubError::InvalidRequest(format!(
-                "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
-                state.policy.current().purposes().allowed_list()
-            ))
-        })?;
+    let purpose = declared_purpose(state, headers)?;
     let alias = resolve_model(state.policy.current().catalog(), model_id)?;
     to_native(request, alias, purpose)
 }
@@ -754,7 +747,7 @@ pub async fn invoke_create(
     Authenticated(caller): Authenticated,
     InvokeBody(body): InvokeBody,
 ) -> Result<Response, ApiError> {
-    let purpose = super::embeddings::declared_purpose(&state, &headers)?;
+    let purpose = declared_purpose(&state, &headers)?;
     let policy = state.policy.current();
     let alias = resolve_model(policy.catalog(), &model_id)?;
     let kind = policy
@@ -839,7 +832,7 @@ pub async fn invoke_stream_create(
     Authenticated(caller): Authenticated,
     InvokeBody(body): InvokeBody,
 ) -> Result<Response, ApiError> {
-    let purpose = super::embeddings::declared_purpose(&state, &headers)?;
+    let purpose = declared_purpose(&state, &headers)?;
     let policy = state.policy.current();
     let alias = resolve_model(policy.catalog(), &model_id)?;
     if policy

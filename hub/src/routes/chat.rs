@@ -14,10 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use causeway_contract::content::{
-    Bytes, ContentBlock, DocumentFormat, ImageFormat, ToolChoice, ToolDefinition,
-};
+use causeway_contract::content::{ContentBlock, ToolChoice, ToolDefinition};
 use causeway_contract::openai::{
     CausewayExtension, ChatAnswerMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk,
     ChatCompletionRequest, ChatCompletionResponse, ChatContent, ChatContentPart, ChatDelta,
@@ -27,34 +24,12 @@ use causeway_contract::{ErrorBody, ErrorDetail, InvokeRequest, Message, Role, To
 use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::AUDIT_ID_HEADER;
-use super::extract::{Authenticated, JsonBody, call_meta, purpose_header};
+use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose};
+use super::{AUDIT_ID_HEADER, parts};
 use crate::app::AppState;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, Delivery, Governed, StreamItem};
 use crate::invoke::StopReason;
-
-/// `data:<media type>;base64,<data>` → (media type, bytes). The message names the field and the problem.
-fn data_uri(uri: &str, at: &str) -> Result<(String, Vec<u8>), HubError> {
-    let invalid = |problem: &str| HubError::InvalidRequest(format!("`{at}` {problem}"));
-    let Some(rest) = uri.strip_prefix("data:") else {
-        return Err(invalid(
-            "must be a `data:` URI carrying the bytes (base64); the hub fetches nothing on a caller's behalf",
-        ));
-    };
-    let Some((header, data)) = rest.split_once(',') else {
-        return Err(invalid("is a `data:` URI without a `,`"));
-    };
-    let Some(media_type) = header.strip_suffix(";base64") else {
-        return Err(invalid(
-            "must be a base64 `data:` URI (`data:<media type>;base64,…`)",
-        ));
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.trim().as_bytes())
-        .map_err(|e| invalid(&format!("is not valid base64: {e}")))?;
-    Ok((media_type.to_owned(), bytes))
-}
 
 /// One content part of a user, system or tool message.
 fn part_block(part: ChatContentPart, at: &str) -> Result<ContentBlock, HubError> {
@@ -68,16 +43,7 @@ fn part_block(part: ChatContentPart, at: &str) -> Result<ContentBlock, HubError>
             let Some(image) = part.image_url else {
                 return invalid(format!("`{at}.image_url` is required"));
             };
-            let (media_type, bytes) = data_uri(&image.url, &format!("{at}.image_url.url"))?;
-            let Some(format) = ImageFormat::from_media_type(&media_type) else {
-                return invalid(format!(
-                    "`{at}.image_url.url` has media type `{media_type}`; use `image/png`, `image/jpeg`, `image/gif` or `image/webp`"
-                ));
-            };
-            Ok(ContentBlock::Image {
-                media_type: format,
-                data: Bytes(bytes),
-            })
+            parts::image(&image.url, &format!("{at}.image_url.url"))
         }
         "file" => {
             let Some(file) = part.file else {
@@ -91,27 +57,11 @@ fn part_block(part: ChatContentPart, at: &str) -> Result<ContentBlock, HubError>
             let Some(uri) = file.file_data else {
                 return invalid(format!("`{at}.file.file_data` is required"));
             };
-            let (media_type, bytes) = data_uri(&uri, &format!("{at}.file.file_data"))?;
-            let name = file.filename.unwrap_or_else(|| "document".to_owned());
-            let extension = name.rsplit_once('.').map(|(_, e)| e);
-            let Some(format) = DocumentFormat::from_media_type(&media_type)
-                .or_else(|| extension.and_then(DocumentFormat::from_name))
-            else {
-                return invalid(format!(
-                    "`{at}.file.file_data` has media type `{media_type}`, which is not a supported document format (pdf, docx, txt, md, csv, html, json, doc, xls, xlsx)"
-                ));
-            };
-            // The model sees the name; keep it to a plain file name.
-            let name = name
-                .rsplit(['/', '\\'])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            Ok(ContentBlock::Document {
-                format,
-                name,
-                data: Bytes(bytes),
-            })
+            parts::document(
+                &uri,
+                file.filename.as_deref(),
+                &format!("{at}.file.file_data"),
+            )
         }
         other => invalid(format!(
             "`{at}.type` `{other}` is not supported; use `text`, `image_url` or `file`"
@@ -381,14 +331,7 @@ pub async fn chat_completions_create(
     Authenticated(caller): Authenticated,
     JsonBody(request): JsonBody<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let purpose = purpose_header(&headers)?
-        .or_else(|| state.config.defaults.purpose.clone())
-        .ok_or_else(|| {
-            HubError::InvalidRequest(format!(
-                "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
-                state.policy.current().purposes().allowed_list()
-            ))
-        })?;
+    let purpose = declared_purpose(&state, &headers)?;
     let (native, stream, include_usage) = to_native(request, purpose)?;
     let meta = call_meta(&headers, &state, caller, "chat_completions")?;
 

@@ -17,22 +17,10 @@ use causeway_contract::openai::{
 };
 
 use super::AUDIT_ID_HEADER;
-use super::extract::{Authenticated, JsonBody, call_meta, purpose_header};
+use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose};
 use crate::app::AppState;
 use crate::embed::{EmbedRequest, EmbedResponse, embed};
 use crate::error::{ApiError, HubError};
-
-/// The declared purpose, from the header or the configured default.
-pub(crate) fn declared_purpose(state: &AppState, headers: &HeaderMap) -> Result<String, HubError> {
-    purpose_header(headers)?
-        .or_else(|| state.config.defaults.purpose.clone())
-        .ok_or_else(|| {
-            HubError::InvalidRequest(format!(
-                "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
-                state.policy.current().purposes().allowed_list()
-            ))
-        })
-}
 
 fn inputs(input: EmbeddingInput) -> Result<Vec<String>, HubError> {
     match input {

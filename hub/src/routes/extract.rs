@@ -188,6 +188,19 @@ pub fn purpose_header(headers: &HeaderMap) -> Result<Option<String>, HubError> {
     }
 }
 
+/// The declared purpose of a call on a door whose body has no field for it: the `x-causeway-purpose`
+/// header, or `defaults.purpose`; a 400 naming the allowed purposes when neither is set.
+pub fn declared_purpose(state: &AppState, headers: &HeaderMap) -> Result<String, HubError> {
+    purpose_header(headers)?
+        .or_else(|| state.config.defaults.purpose.clone())
+        .ok_or_else(|| {
+            HubError::InvalidRequest(format!(
+                "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
+                state.policy.current().purposes().allowed_list()
+            ))
+        })
+}
+
 /// The data classification, from its header or the configured default.
 pub fn classification(headers: &HeaderMap, state: &AppState) -> Result<String, HubError> {
     let Some(value) = headers.get(CLASSIFICATION_HEADER) else {

@@ -44,7 +44,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 use super::AUDIT_ID_HEADER;
-use super::extract::{Authenticated, JsonBody, call_meta, purpose_header, request_id};
+use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose, request_id};
 use crate::app::AppState;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, Delivery, Governed, StreamItem};
@@ -567,14 +567,7 @@ pub async fn messages_create(
     Authenticated(caller): Authenticated,
     JsonBody(request): JsonBody<MessagesRequest>,
 ) -> Result<Response, ApiError> {
-    let purpose = purpose_header(&headers)?
-        .or_else(|| state.config.defaults.purpose.clone())
-        .ok_or_else(|| {
-            HubError::InvalidRequest(format!(
-                "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
-                state.policy.current().purposes().allowed_list()
-            ))
-        })?;
+    let purpose = declared_purpose(&state, &headers)?;
     let (mut native, stream) = to_native(request, purpose)?;
     let stop_sequences = native.stop_sequences.clone();
     let meta = call_meta(&headers, &state, caller, "messages")?;

@@ -8,6 +8,7 @@ pub mod health;
 pub mod invoke;
 pub mod messages;
 pub mod models;
+mod parts;
 pub mod responses;
 
 #[cfg(test)]

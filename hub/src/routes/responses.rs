@@ -22,10 +22,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use causeway_contract::content::{
-    Bytes, ContentBlock, DocumentFormat, ImageFormat, StopReason, ToolChoice, ToolDefinition,
-};
+use causeway_contract::content::{ContentBlock, StopReason, ToolChoice, ToolDefinition};
 use causeway_contract::responses::{
     self, CausewayExtension, ContentPart, CreateResponseRequest, FunctionCallItem,
     FunctionCallOutputItem, InputItem, InputMessage, InputRole, ItemStatus, OutputContent,
@@ -37,8 +34,8 @@ use futures::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
-use super::AUDIT_ID_HEADER;
-use super::extract::{Authenticated, JsonBody, call_meta, purpose_header};
+use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose};
+use super::{AUDIT_ID_HEADER, parts};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, HubError};
@@ -48,28 +45,6 @@ use crate::governed::{self, Delivery, Governed, StreamItem};
 
 fn invalid<T>(message: String) -> Result<T, HubError> {
     Err(HubError::InvalidRequest(message))
-}
-
-/// `data:<media type>;base64,<data>` → (media type, bytes). The message names the field and the problem.
-fn data_uri(uri: &str, at: &str) -> Result<(String, Vec<u8>), HubError> {
-    let problem = |what: &str| HubError::InvalidRequest(format!("`{at}` {what}"));
-    let Some(rest) = uri.strip_prefix("data:") else {
-        return Err(problem(
-            "must be a `data:` URI carrying the bytes (base64); the hub fetches nothing on a caller's behalf",
-        ));
-    };
-    let Some((header, data)) = rest.split_once(',') else {
-        return Err(problem("is a `data:` URI without a `,`"));
-    };
-    let Some(media_type) = header.strip_suffix(";base64") else {
-        return Err(problem(
-            "must be a base64 `data:` URI (`data:<media type>;base64,…`)",
-        ));
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.trim().as_bytes())
-        .map_err(|e| problem(&format!("is not valid base64: {e}")))?;
-    Ok((media_type.to_owned(), bytes))
 }
 
 fn image_block(
@@ -85,16 +60,7 @@ fn image_block(
         }
         return invalid(format!("`{at}.image_url` is required"));
     };
-    let (media_type, bytes) = data_uri(&url, &format!("{at}.image_url"))?;
-    let Some(format) = ImageFormat::from_media_type(&media_type) else {
-        return invalid(format!(
-            "`{at}.image_url` has media type `{media_type}`; use `image/png`, `image/jpeg`, `image/gif` or `image/webp`"
-        ));
-    };
-    Ok(ContentBlock::Image {
-        media_type: format,
-        data: Bytes(bytes),
-    })
+    parts::image(&url, &format!("{at}.image_url"))
 }
 
 fn file_block(
@@ -117,28 +83,7 @@ fn file_block(
         }
         return invalid(format!("`{at}.file_data` is required"));
     };
-    let (media_type, bytes) = data_uri(&uri, &format!("{at}.file_data"))?;
-    // The model sees the name; keep it to a plain file name.
-    let name = filename
-        .as_deref()
-        .and_then(|n| n.rsplit(['/', '\\']).next())
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or("document")
-        .to_owned();
-    let extension = name.rsplit_once('.').map(|(_, e)| e);
-    let Some(format) = DocumentFormat::from_media_type(&media_type)
-        .or_else(|| extension.and_then(DocumentFormat::from_name))
-    else {
-        return invalid(format!(
-            "`{at}.file_data` has media type `{media_type}`, which is not a supported document format (pdf, docx, txt, md, csv, html, json, doc, xls, xlsx)"
-        ));
-    };
-    Ok(ContentBlock::Document {
-        format,
-        name,
-        data: Bytes(bytes),
-    })
+    parts::document(&uri, filename.as_deref(), &format!("{at}.file_data"))
 }
 
 /// Where a content part is, which decides what it may hold.
@@ -864,14 +809,7 @@ async fn respond(
     caller: Caller,
     request: CreateResponseRequest,
 ) -> Result<Response, ApiError> {
-    let purpose = purpose_header(&headers)?
-        .or_else(|| state.config.defaults.purpose.clone())
-        .ok_or_else(|| {
-            HubError::InvalidRequest(format!(
-                "declare the purpose of this call in header `x-causeway-purpose`; one of {}",
-                state.policy.current().purposes().allowed_list()
-            ))
-        })?;
+    let purpose = declared_purpose(&state, &headers)?;
     let Mapped {
         native,
         mut template,
