@@ -59,6 +59,10 @@ pub struct AppState {
     pub audit: Arc<dyn AuditSink>,
     /// Budgets.
     pub budgets: Arc<Budgets>,
+    /// Per-user and per-workload admission rate limits, ahead of policy and the guard.
+    pub admission: Arc<crate::admission::Admission>,
+    /// Repeated refusals, counted instead of recorded one by one.
+    pub refusals: Arc<crate::audit::collapse::Collapser>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The local development model, when enabled.
@@ -367,8 +371,20 @@ pub async fn build_state(
         ));
     }
 
+    let refusals = Arc::new(crate::audit::collapse::Collapser::default());
+    crate::spawn(crate::audit::collapse::close_every_second(
+        Arc::downgrade(&refusals),
+        Arc::downgrade(&audit),
+        Arc::downgrade(&metrics),
+    ));
+
     Ok(AppState {
+        refusals,
         budgets: Arc::new(Budgets::with_store(&config.budgets, budget_store)),
+        admission: Arc::new(crate::admission::Admission::new(
+            config.budgets.user_requests_per_minute,
+            config.budgets.workload_requests_per_minute,
+        )),
         config,
         policy,
         guard: Arc::new(guard),

@@ -8,6 +8,8 @@
 //! model ([`prompt_text`]) and the answer as returned. The store keeps it encrypted apart from the record, and
 //! the record's `prompt_sha256` / `response_sha256` are set here from exactly those bytes.
 
+pub mod collapse;
+
 use causeway_audit::Payload;
 use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
 use causeway_contract::content::{ToolChoice, ToolDefinition};
@@ -130,7 +132,7 @@ pub async fn record_with_payload(
     event.timestamp = OffsetDateTime::now_utc();
     event.latency_us = u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let outcome = event.outcome.as_str();
-    let model = event.model_alias.clone().unwrap_or_default();
+    let model = metric_model(meta, event.model_alias.as_deref());
     let usage = event.usage;
     for e in &event.guard_events {
         let stage = match e.stage {
@@ -173,11 +175,37 @@ pub async fn refuse(
     event.outcome = outcome;
     event.error_code = Some(error.code().as_str().to_owned());
     event.reasons.extend(reasons);
-    match record(state, meta, event).await {
-        Ok(id) => ApiError {
+    // A repeat of a refusal already recorded this second is counted, not recorded (see `collapse`).
+    let group = collapse::Group::of(&event);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if let collapse::Decision::Repeat(first) = state.refusals.decide(&group, now) {
+        let model = metric_model(meta, event.model_alias.as_deref());
+        state.metrics.call(event.outcome.as_str(), &model, 0, 0);
+        return ApiError {
             error,
-            audit_id: Some(id),
-        },
+            audit_id: Some(first),
+        };
+    }
+    let template = event.clone();
+    match record(state, meta, event).await {
+        Ok(id) => {
+            if let Some(summary) = state.refusals.opened(group, now, id, template) {
+                collapse::write_summary(state.audit.as_ref(), &state.metrics, summary).await;
+            }
+            ApiError {
+                error,
+                audit_id: Some(id),
+            }
+        }
         Err(audit_error) => audit_error,
     }
+}
+
+/// The model label of a call's metrics: a catalog alias, or `other`, so what a caller sends cannot grow the
+/// label set.
+fn metric_model(meta: &CallMeta, alias: Option<&str>) -> String {
+    alias
+        .filter(|alias| meta.policy.catalog().get(alias).is_some())
+        .unwrap_or("other")
+        .to_owned()
 }

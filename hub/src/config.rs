@@ -286,12 +286,18 @@ pub struct OpenAiConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
-    /// Calls per minute per user. Default 60.
+    /// Calls per minute per user. Default 60. Counted twice over: as a budget of admitted calls (shared
+    /// across instances with the `dynamodb` store) and, on each instance, as an admission limit that counts
+    /// refused calls too, before policy and the guard run.
     pub user_requests_per_minute: u32,
     /// Tokens (input + output) per UTC day per user. Default 1,000,000.
     pub user_tokens_per_day: u64,
     /// Calls per minute for the whole hub (across instances with the `dynamodb` store). Default 0 (off).
     pub global_requests_per_minute: u32,
+    /// Calls per minute one workload (a spoke's invoker role) may start on each hub instance, refused calls
+    /// included; checked with the per-user `user_requests_per_minute` before policy and the guard. Default
+    /// 600; 0 turns it off.
+    pub workload_requests_per_minute: u32,
     /// Further limits: `{ subject, metric, window, limit }`.
     pub limits: Vec<BudgetLimitConfig>,
     /// Where counters live: `memory` (this instance only; default) or `dynamodb` (shared by every instance).
@@ -310,6 +316,7 @@ impl Default for BudgetConfig {
             user_requests_per_minute: 60,
             user_tokens_per_day: 1_000_000,
             global_requests_per_minute: 0,
+            workload_requests_per_minute: 600,
             limits: Vec::new(),
             store: BudgetStoreKind::Memory,
             table: None,

@@ -2,7 +2,8 @@
 //! with an embedding body). The same stages as a chat call, over texts instead of a conversation:
 //!
 //! 1. validate: at least one text, none empty, at most [`MAX_INPUTS`] (400, not audited);
-//! 2. admit: purpose, an alias of `kind = "embedding"`, the spoke's allowed models, Cedar;
+//! 2. admit: the caller's admission rate, purpose, an alias of `kind = "embedding"`, the spoke's allowed
+//!    models, Cedar;
 //!    the vector length asked for is at most the catalog's `dimensions`, each text within the model's
 //!    `max_tokens`;
 //! 3. guard: every text through the input guard, as a user message: PII is masked (or the call blocked) per
@@ -26,7 +27,9 @@ use crate::app::AppState;
 use crate::audit::{apply_guards, draft, record_with_payload, refuse};
 use crate::budget::Usage;
 use crate::error::{ApiError, HubError};
-use crate::governed::{Ask, CallMeta, Ending, Refusal, admit, reserve, used};
+use crate::governed::{
+    Ask, CallMeta, Ending, Refusal, admit, admit_rate, check_catalog_name, reserve, used,
+};
 use crate::invoke::{EmbedCall, InvokeError, estimate_tokens};
 
 /// Most texts one call may embed.
@@ -64,12 +67,8 @@ pub struct EmbedResponse {
 
 fn validate(req: &EmbedRequest) -> Result<(), HubError> {
     let invalid = |message: String| Err(HubError::InvalidRequest(message));
-    if req.model.trim().is_empty() {
-        return invalid("`model` must not be empty".to_owned());
-    }
-    if req.purpose.trim().is_empty() {
-        return invalid("`purpose` must not be empty".to_owned());
-    }
+    check_catalog_name(&req.model, "model")?;
+    check_catalog_name(&req.purpose, "purpose")?;
     if req.inputs.is_empty() {
         return invalid("`input` must hold at least one text".to_owned());
     }
@@ -147,6 +146,7 @@ async fn govern(
         }],
         ..ContentSummary::default()
     };
+    admit_rate(state, meta)?;
     let admitted = admit(
         state,
         meta,

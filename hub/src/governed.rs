@@ -3,8 +3,9 @@
 //!
 //! 1. `validate`: the request's shape and the profile's content limits (400 / 413, not audited: nothing
 //!    was asked of the hub yet);
-//! 2. `admit`: declared purpose, model alias, the spoke's allowed models, Cedar (with the tools, images and
-//!    documents the call carries), a configured provider;
+//! 2. `admit`: the caller's admission rate (every call counts, refused ones too), declared purpose, model
+//!    alias, the spoke's allowed models, Cedar (with the tools, images and documents the call carries), a
+//!    configured provider;
 //! 3. `guard_input`: every block through the input guard, then the prompt assembled;
 //! 4. `reserve`: the worst case of the call reserved against every budget;
 //! 5. invoke the model (complete, or streamed);
@@ -167,6 +168,7 @@ async fn govern(
     event: &mut AuditEvent,
 ) -> Result<Governed, Ending> {
     event.content = summarize(&req);
+    admit_rate(state, meta)?;
     let admitted = admit(state, meta, &Ask::chat(&req), event)?;
     let guarded = guard_input(state, meta, &req, &admitted, event)?;
     let reservation = reserve(state, meta, worst_case(&guarded.call, &admitted.entry)).await?;
@@ -253,6 +255,66 @@ async fn govern(
 
 // === validate ===
 
+/// Largest JSON document a caller may send as a schema (the response schema, a tool's input schema), or as a
+/// tool call's input, in bytes of compact JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+
+/// Deepest nesting of such a document.
+pub const MAX_SCHEMA_DEPTH: usize = 32;
+
+/// Longest model alias, purpose, tool name or tool-use id, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// True when `value` nests deeper than `limit` (arrays and objects count one level each).
+fn deeper_than(value: &serde_json::Value, limit: usize) -> bool {
+    let mut stack = vec![(value, 1_usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth > limit {
+            return true;
+        }
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    false
+}
+
+/// A caller's JSON document within [`MAX_SCHEMA_BYTES`] and [`MAX_SCHEMA_DEPTH`]; `at` names the field.
+pub(crate) fn check_json_bounds(value: &serde_json::Value, at: &str) -> Result<(), HubError> {
+    let size = value.to_string().len();
+    if size > MAX_SCHEMA_BYTES {
+        return Err(HubError::ContentTooLarge(format!(
+            "`{at}` is {size} bytes of JSON; the limit is {MAX_SCHEMA_BYTES}"
+        )));
+    }
+    if deeper_than(value, MAX_SCHEMA_DEPTH) {
+        return Err(HubError::InvalidRequest(format!(
+            "`{at}` nests deeper than {MAX_SCHEMA_DEPTH} levels"
+        )));
+    }
+    Ok(())
+}
+
+/// A model alias or purpose as the catalogs spell them: 1 to [`MAX_NAME_BYTES`] of `a-z`, `0-9`, `-`, `_`,
+/// `.`. Anything else cannot name a catalog entry, so it is refused before it reaches a record or a log.
+pub(crate) fn check_catalog_name(value: &str, field: &str) -> Result<(), HubError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_NAME_BYTES
+        && value.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(HubError::InvalidRequest(format!(
+            "`{field}` must be 1 to {MAX_NAME_BYTES} characters of a-z, 0-9, `-`, `_` or `.`"
+        )))
+    }
+}
+
 /// The request's shape and the guard profile's content limits. Runs before anything is recorded.
 fn validate(
     req: &InvokeRequest,
@@ -260,12 +322,8 @@ fn validate(
     delivery: Delivery,
 ) -> Result<(), HubError> {
     let invalid = |message: String| Err(HubError::InvalidRequest(message));
-    if req.model.trim().is_empty() {
-        return invalid("`model` must not be empty".to_owned());
-    }
-    if req.purpose.trim().is_empty() {
-        return invalid("`purpose` must not be empty".to_owned());
-    }
+    check_catalog_name(&req.model, "model")?;
+    check_catalog_name(&req.purpose, "purpose")?;
     if req.messages.is_empty() {
         return invalid("`messages` must contain at least one message".to_owned());
     }
@@ -312,6 +370,16 @@ fn validate(
     for (i, tool) in req.tools.iter().enumerate() {
         tool.check()
             .or_else(|problem| invalid(format!("`tools[{i}]`: {problem}")))?;
+        check_json_bounds(&tool.input_schema, &format!("tools[{i}].input_schema"))?;
+        if tool
+            .description
+            .as_ref()
+            .is_some_and(|d| d.len() > MAX_SCHEMA_BYTES)
+        {
+            return Err(HubError::ContentTooLarge(format!(
+                "`tools[{i}].description` is longer than {MAX_SCHEMA_BYTES} bytes"
+            )));
+        }
         if req.tools[..i].iter().any(|t| t.name == tool.name) {
             return invalid(format!(
                 "`tools[{i}]`: tool `{}` is offered twice",
@@ -349,6 +417,7 @@ fn validate(
                 "structured output (`response_format` with a JSON schema) cannot be streamed; set `stream` to false".into(),
             );
         }
+        check_json_bounds(schema, "response_schema")?;
         causeway_guard::check_schema(schema).map_err(|e| {
             HubError::InvalidRequest(format!("`response_schema` is not a valid JSON Schema: {e}"))
         })?;
@@ -426,10 +495,15 @@ fn check_block(
             if id.trim().is_empty() || name.trim().is_empty() {
                 return invalid(format!("`{at}` needs an `id` and a `name`"));
             }
+            if id.len() > MAX_NAME_BYTES || name.len() > MAX_NAME_BYTES {
+                return invalid(format!(
+                    "`{at}`: `id` and `name` are at most {MAX_NAME_BYTES} bytes"
+                ));
+            }
             if !input.is_object() {
                 return invalid(format!("`{at}.input` must be a JSON object"));
             }
-            Ok(())
+            check_json_bounds(input, &format!("{at}.input"))
         }
         ContentBlock::ToolResult {
             tool_use_id,
@@ -441,8 +515,10 @@ fn check_block(
                     "`{at}`: tool results belong in `user` messages (OpenAI: `tool` messages)"
                 ));
             }
-            if tool_use_id.trim().is_empty() {
-                return invalid(format!("`{at}.tool_use_id` must not be empty"));
+            if tool_use_id.trim().is_empty() || tool_use_id.len() > MAX_NAME_BYTES {
+                return invalid(format!(
+                    "`{at}.tool_use_id` must be 1 to {MAX_NAME_BYTES} bytes"
+                ));
             }
             for (k, inner) in content.iter().enumerate() {
                 if matches!(
@@ -499,6 +575,30 @@ impl<'a> Ask<'a> {
             has_documents,
         }
     }
+}
+
+/// The caller's admission rate: every call counts, refused ones included, before any policy or guard work.
+pub(crate) fn admit_rate(state: &AppState, meta: &CallMeta) -> Result<(), Refusal> {
+    let user = &meta.caller.user;
+    let key = format!("{}|{}", user.issuer, user.sub);
+    let workload = meta.caller.workload.as_ref().map(|w| w.principal.as_str());
+    state.admission.admit(&key, workload).map_err(|exceeded| {
+        let limit = match exceeded.subject {
+            "workload" => "workload_requests_per_minute",
+            _ => "user_requests_per_minute",
+        };
+        Refusal::new(
+            Outcome::Throttled,
+            format!("admission:{limit}"),
+            HubError::BudgetExceeded {
+                message: format!(
+                    "`{limit}` ({}) reached for this {}; retry in {} s",
+                    exceeded.per_minute, exceeded.subject, exceeded.retry_after_secs
+                ),
+                retry_after_secs: exceeded.retry_after_secs,
+            },
+        )
+    })
 }
 
 /// What the call carries, for the policy context and the audit record.

@@ -8,6 +8,7 @@
 //! Constraints: handlers only extract and convert; domain stages are plain functions over our own types; SDK
 //! types stay inside their adapters in [`invoke`]; prompts, answers, tokens and PII values are never logged.
 
+pub mod admission;
 pub mod app;
 pub mod audit;
 pub mod audit_aws;

@@ -12,6 +12,8 @@ mod parts;
 pub mod responses;
 
 #[cfg(test)]
+mod abuse_tests;
+#[cfg(test)]
 mod doors_tests;
 #[cfg(test)]
 mod messages_tests;

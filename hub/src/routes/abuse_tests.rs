@@ -1,0 +1,140 @@
+//! What a caller with a valid token can make the hub do by repeating bad or refused calls: each refusal
+//! costs little, counts against the caller, and cannot fill the audit store or the metrics.
+
+use causeway_contract::audit::Outcome;
+use causeway_contract::content::ContentBlock;
+use serde_json::{Value, json};
+
+use super::test_support::{Fake, hub};
+
+fn invoke(model: &str, purpose: &str) -> Value {
+    json!({"model": model, "purpose": purpose, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+/// `{"type":"array","items":{…}}` nested `depth` times.
+fn nested_schema(depth: usize) -> Value {
+    let mut schema = json!({"type": "string"});
+    for _ in 0..depth {
+        schema = json!({"type": "array", "minItems": 16, "items": schema});
+    }
+    schema
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_calls_is_counted_not_recorded_one_by_one() {
+    let hub = hub(Fake::answering(vec![ContentBlock::text("ok")])).await;
+    let calls = 200_u32;
+    for _ in 0..calls {
+        let (status, _) = hub.post("/v1/invoke", invoke("gpt-9", "evaluation")).await;
+        // Unknown model first; once the caller's admission rate is spent, throttled.
+        assert!(status == 404 || status == 429, "{status}");
+    }
+    let written = hub.event_count();
+    assert!(
+        written < 50,
+        "{written} records for {calls} refused calls: repeats were not collapsed"
+    );
+    // Once the seconds are over, the summaries account for every refused call.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let events = hub.events();
+    let counted: u32 = events
+        .iter()
+        .map(|e| {
+            e.reasons
+                .iter()
+                .find_map(|r| r.strip_prefix("repeats:"))
+                .map_or(1, |n| n.parse::<u32>().unwrap())
+        })
+        .sum();
+    assert_eq!(counted, calls, "{events:#?}");
+    assert!(events.iter().any(|e| e.outcome == Outcome::Throttled));
+}
+
+#[tokio::test]
+async fn refused_calls_spend_the_callers_admission_rate() {
+    let hub = hub(Fake::answering(vec![ContentBlock::text("ok")])).await;
+    // A support agent offering tools is denied by Cedar; the default allows 60 calls a minute.
+    let mut denied = invoke("claude-haiku", "customer_support");
+    denied["tools"] = json!([{"name": "refund", "input_schema": {"type": "object"}}]);
+    for _ in 0..60 {
+        let (status, _) = hub
+            .post_as(&hub.support_token, "/v1/invoke", denied.clone())
+            .await;
+        assert_eq!(status, 403);
+    }
+    let (status, body) = hub.post_as(&hub.support_token, "/v1/invoke", denied).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`user_requests_per_minute` (60)"),
+        "{body}"
+    );
+    // Another user is unaffected.
+    let (status, _) = hub
+        .post("/v1/invoke", invoke("claude-haiku", "evaluation"))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_oversized_model_string_is_refused_unrecorded_and_never_becomes_a_metric_label() {
+    let hub = hub(Fake::answering(vec![ContentBlock::text("ok")])).await;
+    let long = "m".repeat(2048);
+    let (status, body) = hub.post("/v1/invoke", invoke(&long, "evaluation")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        !body.to_string().contains(&long[..200]),
+        "the value was echoed"
+    );
+    let (status, _) = hub
+        .post("/v1/invoke", invoke("Robert'); DROP TABLE", "evaluation"))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(hub.event_count(), 0);
+
+    // A well-formed alias the catalog does not have is refused and recorded, labelled `other`.
+    let (status, _) = hub.post("/v1/invoke", invoke("gpt-9", "evaluation")).await;
+    assert_eq!(status, 404);
+    let metrics = hub.state.metrics.render().unwrap();
+    assert!(
+        !metrics.contains("gpt-9"),
+        "a caller's value became a label"
+    );
+    assert!(metrics.contains("model=\"other\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_schema_bomb_is_refused_at_the_door_for_every_provider() {
+    let hub = hub(Fake::answering(vec![ContentBlock::text("ok")])).await;
+    for model in ["local-dev", "claude-haiku"] {
+        let mut body = invoke(model, "evaluation");
+        body["response_schema"] = nested_schema(40);
+        let (status, answer) = hub.post("/v1/invoke", body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nests deeper than 32 levels"),
+            "{answer}"
+        );
+
+        let mut body = invoke(model, "evaluation");
+        let wide: serde_json::Map<String, Value> = (0..4000)
+            .map(|i| (format!("field_{i}"), json!({"type": "string"})))
+            .collect();
+        body["response_schema"] = json!({"type": "object", "properties": wide});
+        let (status, answer) = hub.post("/v1/invoke", body).await;
+        assert_eq!(status, 413, "{answer}");
+
+        // The same bomb as a tool's input schema.
+        let mut body = invoke(model, "evaluation");
+        body["tools"] = json!([{"name": "t", "input_schema": {"type": "object",
+            "properties": {"deep": nested_schema(40)}}}]);
+        let (status, _) = hub.post("/v1/invoke", body).await;
+        assert_eq!(status, 400);
+    }
+    assert_eq!(hub.event_count(), 0, "nothing was asked of the hub");
+}
