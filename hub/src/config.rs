@@ -57,7 +57,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes. Default 8 MiB, room for a few images or documents (as base64) in one call.
     pub max_body_bytes: usize,
-    /// Seconds a whole request may take, model call included. Default 120.
+    /// Seconds a whole request may take, model call included. Default 120. Must be above
+    /// `providers.timeout_secs`, so a model call that runs out of time still ends with its audit record
+    /// before the request is cut.
     pub request_timeout_secs: u64,
     /// PEM certificate chain (leaf first): with `tls_key_file`, the hub serves HTTPS. Default: plain HTTP.
     pub tls_cert_file: Option<PathBuf>,
@@ -99,7 +101,7 @@ impl ServerConfig {
 #[serde(rename_all = "lowercase")]
 pub enum IdentityMode {
     /// Trust tokens signed by the development key in the data directory (`causeway dev token`). Refused on
-    /// Lambda.
+    /// Lambda, and on a listener beyond loopback unless `identity.allow_dev_on_network` says otherwise.
     #[default]
     Dev,
     /// Verify OIDC tokens from `issuer` against its JWKS.
@@ -130,9 +132,13 @@ pub struct IdentityConfig {
     /// The STS endpoint pre-signed `GetCallerIdentity` requests must target and are forwarded to. Default
     /// `https://sts.amazonaws.com`.
     pub sts_endpoint: String,
-    /// When set, a workload proof must sign the header `x-causeway-server-id` with this value, so a proof
-    /// made for another service cannot be replayed here.
+    /// The value a workload proof must sign in the header `x-causeway-server-id`, so a proof made for
+    /// another service cannot be replayed here. Required whenever workload identity is required.
     pub server_id: Option<String>,
+    /// Serve development identity on a listener beyond loopback. Default false: in `dev` mode anyone who
+    /// holds the data directory's key can mint a token for any user and group, so `server.listen` must be a
+    /// loopback address unless this is set; when it is, every start logs a warning.
+    pub allow_dev_on_network: bool,
 }
 
 /// The STS endpoint used when `identity.sts_endpoint` is not set.
@@ -143,6 +149,49 @@ impl IdentityConfig {
     pub fn workload_required(&self) -> bool {
         self.require_workload
             .unwrap_or(self.mode == IdentityMode::Oidc)
+    }
+
+    /// Problems with the identity mode for a hub listening on `listen`.
+    fn problems(&self, listen: SocketAddr) -> Vec<String> {
+        let mut problems = Vec::new();
+        match self.mode {
+            IdentityMode::Dev => {
+                if !listen.ip().to_canonical().is_loopback() && !self.allow_dev_on_network {
+                    problems.push(format!(
+                        "`server.listen` `{listen}` is reachable beyond this host, and `identity.mode` is `dev` (the default without `[identity]`), where anyone holding the data directory's key mints tokens for any user: configure `oidc`, listen on `127.0.0.1`, or accept the risk with `identity.allow_dev_on_network = true`"
+                    ));
+                }
+            }
+            IdentityMode::Oidc => {
+                if self.issuer.is_none() {
+                    problems.push(
+                        "`identity.issuer` is required when `identity.mode` is `oidc`".to_owned(),
+                    );
+                }
+                if self.audience.is_none() {
+                    problems.push(
+                        "`identity.audience` is required when `identity.mode` is `oidc`".to_owned(),
+                    );
+                }
+                match (&self.jwks_url, &self.jwks_file) {
+                    (None, None) => problems.push(
+                        "one of `identity.jwks_url` and `identity.jwks_file` is required in `oidc` mode"
+                            .to_owned(),
+                    ),
+                    (Some(_), Some(_)) => problems.push(
+                        "set only one of `identity.jwks_url` and `identity.jwks_file`".to_owned(),
+                    ),
+                    _ => {}
+                }
+                if self.allow_dev_on_network {
+                    problems.push(
+                        "`identity.allow_dev_on_network` applies only when `identity.mode` is `dev`"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+        problems
     }
 }
 
@@ -159,6 +208,7 @@ impl Default for IdentityConfig {
             require_workload: None,
             sts_endpoint: DEFAULT_STS_ENDPOINT.to_owned(),
             server_id: None,
+            allow_dev_on_network: false,
         }
     }
 }
@@ -640,27 +690,7 @@ impl HubConfig {
 
     /// Checks settings that depend on each other; reports every problem at once.
     pub fn validate(&self, source: &str) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        if self.identity.mode == IdentityMode::Oidc {
-            if self.identity.issuer.is_none() {
-                problems.push(
-                    "`identity.issuer` is required when `identity.mode` is `oidc`".to_owned(),
-                );
-            }
-            if self.identity.audience.is_none() {
-                problems.push(
-                    "`identity.audience` is required when `identity.mode` is `oidc`".to_owned(),
-                );
-            }
-            match (&self.identity.jwks_url, &self.identity.jwks_file) {
-                (None, None) => problems
-                    .push("one of `identity.jwks_url` and `identity.jwks_file` is required in `oidc` mode".to_owned()),
-                (Some(_), Some(_)) => {
-                    problems.push("set only one of `identity.jwks_url` and `identity.jwks_file`".to_owned());
-                }
-                _ => {}
-            }
-        }
+        let mut problems = self.identity.problems(self.server.listen);
         problems.extend(crate::auth::workload::config_problems(self));
         problems.extend(self.audit.problems());
         if self.registry.store == RegistryStoreKind::Dynamodb
@@ -689,6 +719,12 @@ impl HubConfig {
         }
         if self.server.request_timeout_secs == 0 || self.providers.timeout_secs == 0 {
             problems.push("timeouts must be at least 1 second".to_owned());
+        } else if self.server.request_timeout_secs <= self.providers.timeout_secs {
+            // A request cut while its model call still runs would leave the call with no closing record.
+            problems.push(format!(
+                "`server.request_timeout_secs` ({}) must be above `providers.timeout_secs` ({}), so a model call that runs out of time is recorded before the request is cut",
+                self.server.request_timeout_secs, self.providers.timeout_secs
+            ));
         }
         if let Some(bedrock) = &self.providers.bedrock {
             if bedrock.guardrail_id.is_some() != bedrock.guardrail_version.is_some() {
@@ -933,6 +969,109 @@ budgets = { cost_usd_per_month = -5.0 }
             );
             assert!(HubConfig::parse("c.toml", &text).is_err(), "{budgets}");
         }
+    }
+
+    #[test]
+    fn a_dev_hub_on_a_network_address_refuses_to_start() {
+        for listen in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "10.0.3.7:8080",
+            "[::ffff:10.0.3.7]:8080",
+        ] {
+            let text = format!("[server]\nlisten = \"{listen}\"\n");
+            let err = HubConfig::parse("c.toml", &text).unwrap_err().to_string();
+            assert!(err.contains("`server.listen` `"), "{listen}: {err}");
+            assert!(
+                err.contains("`identity.allow_dev_on_network = true`"),
+                "{listen}: {err}"
+            );
+        }
+        let err = HubConfig::parse("c.toml", "[server]\nlisten = \"0.0.0.0:8080\"\n")
+            .unwrap_err()
+            .to_string();
+        insta::assert_snapshot!(err, @"`c.toml`: `server.listen` `0.0.0.0:8080` is reachable beyond this host, and `identity.mode` is `dev` (the default without `[identity]`), where anyone holding the data directory's key mints tokens for any user: configure `oidc`, listen on `127.0.0.1`, or accept the risk with `identity.allow_dev_on_network = true`");
+
+        // Loopback keeps working, IPv4, IPv6 and IPv4-mapped alike.
+        for listen in [
+            "127.0.0.1:9000",
+            "127.8.9.10:9000",
+            "[::1]:9000",
+            "[::ffff:127.0.0.1]:9000",
+        ] {
+            let text = format!("[server]\nlisten = \"{listen}\"\n");
+            assert!(HubConfig::parse("c.toml", &text).is_ok(), "{listen}");
+        }
+        // An operator may accept the risk, in so many words.
+        let config = HubConfig::parse(
+            "c.toml",
+            "[server]\nlisten = \"0.0.0.0:8080\"\n\n[identity]\nallow_dev_on_network = true\n",
+        )
+        .unwrap();
+        assert!(config.identity.allow_dev_on_network);
+        // An OIDC hub listens where it likes; the dev-only setting is refused there.
+        let oidc = "[server]\nlisten = \"0.0.0.0:8080\"\n\n[identity]\nmode = \"oidc\"\nissuer = \"i\"\naudience = \"a\"\njwks_file = \"j.json\"\nserver_id = \"hub-prod\"\n\n[[spokes]]\nprincipal = \"arn:aws:iam::111122223333:role/r\"\naccount = \"111122223333\"\napplications = [\"a\"]\n";
+        assert!(HubConfig::parse("c.toml", oidc).is_ok());
+        let err = HubConfig::parse(
+            "c.toml",
+            &oidc.replace("[identity]\n", "[identity]\nallow_dev_on_network = true\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "`identity.allow_dev_on_network` applies only when `identity.mode` is `dev`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_replayed_proof_for_another_service_is_refused() {
+        // Without `server_id` a proof signed for any other service that checks `GetCallerIdentity` would be
+        // accepted here while fresh: wherever workloads are required, the hub refuses to start without it.
+        let spoke = "[[spokes]]\nprincipal = \"arn:aws:iam::111122223333:role/r\"\naccount = \"111122223333\"\napplications = [\"a\"]\n";
+        let required = format!("[identity]\nrequire_workload = true\n\n{spoke}");
+        let oidc = format!(
+            "[identity]\nmode = \"oidc\"\nissuer = \"i\"\naudience = \"a\"\njwks_file = \"j.json\"\n\n{spoke}"
+        );
+        for text in [&required, &oidc] {
+            let err = HubConfig::parse("c.toml", text).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "`c.toml`: `identity.server_id` is required when workload identity is required (`identity.require_workload`, on by default in `oidc` mode): without it a proof signed for another service is accepted here for 5 minutes"
+            );
+        }
+        let bound = required.replace(
+            "require_workload = true\n",
+            "require_workload = true\nserver_id = \"hub-prod\"\n",
+        );
+        assert!(HubConfig::parse("c.toml", &bound).is_ok());
+        // A hub that does not require workloads (dev's default, or oidc that opts out) needs none.
+        assert!(HubConfig::parse("c.toml", spoke).is_ok());
+        let optional = oidc.replace(
+            "mode = \"oidc\"\n",
+            "mode = \"oidc\"\nrequire_workload = false\n",
+        );
+        assert!(HubConfig::parse("c.toml", &optional).is_ok());
+    }
+
+    #[test]
+    fn a_request_timeout_that_would_cut_a_model_call_short_is_refused() {
+        for (request, provider) in [(60, 60), (30, 60)] {
+            let text = format!(
+                "[server]\nrequest_timeout_secs = {request}\n\n[providers]\ntimeout_secs = {provider}\n"
+            );
+            let err = HubConfig::parse("c.toml", &text).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "`c.toml`: `server.request_timeout_secs` ({request}) must be above `providers.timeout_secs` ({provider}), so a model call that runs out of time is recorded before the request is cut"
+                )
+            );
+        }
+        let text = "[server]\nrequest_timeout_secs = 61\n\n[providers]\ntimeout_secs = 60\n";
+        assert!(HubConfig::parse("c.toml", text).is_ok());
     }
 
     #[test]

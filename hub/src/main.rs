@@ -138,6 +138,14 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(listen);
+    if dev_mode && !addr.ip().to_canonical().is_loopback() {
+        // Config validation lets this through only with `identity.allow_dev_on_network = true`.
+        tracing::warn!(
+            %addr,
+            "development identity on a network address (`identity.allow_dev_on_network = true`): anyone who \
+             holds the data directory's key can mint a token for any user and group and call this hub as them"
+        );
+    }
     banner(&state.config, addr);
     tracing::info!(%addr, audit = state.audit.kind(), "hub started");
     match serve::serve_local(state, listener, serve::shutdown_signal()).await {

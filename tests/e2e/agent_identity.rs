@@ -59,6 +59,8 @@ async fn hub_for(moto: &MotoServer) -> TestHub {
         spoke(INVOKER_ROLE, SpokeStatus::Active),
         spoke(SUSPENDED_ROLE, SpokeStatus::Suspended),
     ];
+    // The hub's own validation accepts it, as it would an operator's file.
+    config.validate("hub.toml").unwrap();
     spawn_hub_with(HubOptions {
         config,
         ..HubOptions::default()

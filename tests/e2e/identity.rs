@@ -18,7 +18,9 @@ use causeway_audit::RecordFilter;
 use causeway_contract::audit::{AuditRecord, Outcome};
 use causeway_hub::auth::workload::{SignedCallerIdentity, WORKLOAD_HEADER};
 use causeway_hub::budget::dynamodb::DynamoDbStore;
-use causeway_hub::config::{HubConfig, SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
+use causeway_hub::config::{
+    BudgetStoreKind, HubConfig, RegistryStoreKind, SpokeBudgetsConfig, SpokeConfig, SpokeStatus,
+};
 use causeway_hub::registry::DynamoDbRegistry;
 use causeway_testkit::bedrock_mock::BedrockMock;
 use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
@@ -105,6 +107,12 @@ fn presign(
     }
 }
 
+/// `config`, after checking that the hub's own validation accepts it as an operator's file would be.
+fn valid(config: HubConfig) -> HubConfig {
+    config.validate("hub.toml").unwrap();
+    config
+}
+
 fn spoke(principal: &str, account: &str, status: SpokeStatus) -> SpokeConfig {
     SpokeConfig {
         principal: principal.into(),
@@ -132,7 +140,7 @@ async fn hub_for(moto: &MotoServer) -> TestHub {
         },
     ];
     spawn_hub_with(HubOptions {
-        config,
+        config: valid(config),
         ..HubOptions::default()
     })
     .await
@@ -377,12 +385,15 @@ async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
     let mut config = HubConfig::default();
     config.identity.require_workload = Some(true);
     config.identity.sts_endpoint = moto.endpoint_url();
+    config.identity.server_id = Some(SERVER_ID.into());
+    config.registry.store = RegistryStoreKind::Dynamodb;
+    config.registry.table = Some(REGISTRY_TABLE.into());
     let registry = DynamoDbRegistry::new(
         aws_sdk_dynamodb::Client::new(&moto.sdk_config().await),
         REGISTRY_TABLE,
     );
     let hub = spawn_hub_with(HubOptions {
-        config,
+        config: valid(config),
         registry: Some(Arc::new(registry)),
         ..HubOptions::default()
     })
@@ -391,7 +402,7 @@ async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
 
     let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
     let url = format!("{}/", moto.endpoint_url());
-    let proof = presign(&creds, &url, BODY, SystemTime::now(), None);
+    let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
     let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
     assert_eq!(status, 200, "{body}");
 
@@ -429,7 +440,7 @@ async fn hub_with_spokes(
         spoke(OTHER_ROLE, OTHER_ACCOUNT, SpokeStatus::Active),
     ];
     spawn_hub_with(HubOptions {
-        config,
+        config: valid(config),
         bedrock: Some(mock.endpoint_url()),
         ..HubOptions::default()
     })
@@ -633,9 +644,14 @@ async fn dynamodb_hub(moto: &MotoServer) -> TestHub {
     let mut config = HubConfig::default();
     config.identity.require_workload = Some(true);
     config.identity.sts_endpoint = moto.endpoint_url();
+    config.identity.server_id = Some(SERVER_ID.into());
+    config.registry.store = RegistryStoreKind::Dynamodb;
+    config.registry.table = Some(REGISTRY_TABLE.into());
+    config.budgets.store = BudgetStoreKind::Dynamodb;
+    config.budgets.table = Some("causeway-budgets".into());
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     spawn_hub_with(HubOptions {
-        config,
+        config: valid(config),
         registry: Some(Arc::new(DynamoDbRegistry::new(
             client.clone(),
             REGISTRY_TABLE,
@@ -658,7 +674,7 @@ async fn two_hubs_honour_a_dynamodb_registry_items_models_and_budget() {
     let hubs = [dynamodb_hub(&moto).await, dynamodb_hub(&moto).await];
     let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
     let url = format!("{}/", moto.endpoint_url());
-    let proof = presign(&creds, &url, BODY, SystemTime::now(), None);
+    let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
 
     let (status, _, body) = invoke_model(&hubs[0], &proof, "local-dev").await;
     assert_eq!(status, 500, "{body}");

@@ -8,8 +8,8 @@
 //!   Vault's AWS auth method. The hub checks it before anything is sent: it must target the configured STS
 //!   endpoint, be a `POST` of exactly `Action=GetCallerIdentity&Version=2011-06-15`, carry a SigV4
 //!   `authorization` for the `sts` service that signs `host` and `x-amz-date`, be fresh (`x-amz-date` within
-//!   [`MAX_SKEW_SECS`] of the hub's clock) and, when `identity.server_id` is set, sign
-//!   [`SERVER_ID_HEADER`] with that value. Then it forwards the request, unchanged, to that endpoint; STS
+//!   [`MAX_SKEW_SECS`] of the hub's clock) and, when `identity.server_id` is set (configuration requires it
+//!   whenever workload identity is required), sign [`SERVER_ID_HEADER`] with that value. Then it forwards the request, unchanged, to that endpoint; STS
 //!   checks the signature and answers with the caller's ARN.
 //!
 //! The ARN is normalised (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` → `arn:aws:iam::ACCOUNT:role/ROLE`)
@@ -569,6 +569,12 @@ pub fn config_problems(config: &HubConfig) -> Vec<String> {
         .is_some_and(|s| s.trim().is_empty())
     {
         problems.push("`identity.server_id` must not be empty when set".to_owned());
+    }
+    if config.identity.workload_required() && config.identity.server_id.is_none() {
+        problems.push(
+            "`identity.server_id` is required when workload identity is required (`identity.require_workload`, on by default in `oidc` mode): without it a proof signed for another service is accepted here for 5 minutes"
+                .to_owned(),
+        );
     }
     if config.identity.workload_required()
         && config.spokes.is_empty()
