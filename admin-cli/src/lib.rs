@@ -7,6 +7,7 @@ pub mod account;
 pub mod dev;
 pub mod evidence;
 pub mod guard;
+pub mod iam;
 pub mod org;
 pub mod orgfile;
 pub mod policy;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Try a guard profile on sample text (`guard scan`) before rolling it out.
     #[command(subcommand)]
     Guard(guard::GuardCommand),
+    /// IAM rendered from the model catalog: the hub stack's model parameters (`iam hub-parameters`).
+    #[command(subcommand)]
+    Iam(iam::IamCommand),
     /// The Organization as code: `init` an org file from the live Organization, `plan` and `apply` changes,
     /// report `drift`.
     #[command(subcommand)]
@@ -136,6 +140,7 @@ pub fn run_with_stdin(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Re
         Command::Dev(command) => dev::run(command, cli.output, out),
         Command::Evidence(command) => evidence::run(command, cli.output, out),
         Command::Guard(command) => guard::run(command, stdin, out),
+        Command::Iam(command) => iam::run(command, cli.output, out),
         Command::Org(command) => org::run(command, cli.output, out),
         Command::Policy(command) => policy::run(command, cli.output, out),
         Command::Scp(command) => scp::run(command, cli.output, out),

@@ -447,6 +447,18 @@ struct Variables {
 /// Cross-region inference profile id prefixes (`us.anthropic…`): the geography, then the model id.
 const PROFILE_GEOGRAPHIES: &[&str] = &["us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"];
 
+/// The tag `causeway org apply` puts on every SCP it creates, with the org file's `name_prefix` as value.
+/// The admin role (`infra/admin.yaml`) may update, attach, detach and delete only SCPs that carry it, so it
+/// cannot lift a guardrail the organisation set outside Causeway.
+pub const MANAGED_SCP_TAG: &str = "causeway:managed-by";
+
+/// A cross-region inference profile id (`us.anthropic.claude…`) split into its geography and the foundation
+/// model it routes to; `None` for a foundation model id or an ARN.
+pub(crate) fn inference_profile(id: &str) -> Option<(&str, &str)> {
+    id.split_once('.')
+        .filter(|(geo, _)| PROFILE_GEOGRAPHIES.contains(geo))
+}
+
 impl Variables {
     fn from_org(file: &OrgFile) -> Result<Self, CliError> {
         let catalog = load_catalog(file)?;
@@ -517,7 +529,8 @@ impl Variables {
     }
 }
 
-fn load_catalog(file: &OrgFile) -> Result<Catalog, CliError> {
+/// The model catalog the org file names (`hub.catalog`), or the one built into this CLI.
+pub(crate) fn load_catalog(file: &OrgFile) -> Result<Catalog, CliError> {
     let (name, text) = match &file.hub.catalog {
         Some(path) => (
             path.display().to_string(),
@@ -601,10 +614,7 @@ fn approved_model_arns(catalog: &Catalog, file: &OrgFile) -> (Vec<String>, Vec<F
                 ));
             }
         }
-        let profile = id
-            .split_once('.')
-            .filter(|(geo, _)| PROFILE_GEOGRAPHIES.contains(geo));
-        match profile {
+        match inference_profile(id) {
             Some((geo, foundation)) => {
                 for region in &regions {
                     arns.insert(format!("arn:aws:bedrock:{region}:*:inference-profile/{id}"));
