@@ -28,7 +28,8 @@ use crate::audit::{apply_guards, draft, record_with_payload, refuse};
 use crate::budget::Usage;
 use crate::error::{ApiError, HubError};
 use crate::governed::{
-    Ask, CallMeta, Ending, Refusal, admit, admit_rate, check_catalog_name, reserve, used,
+    Ask, CallMeta, Ending, Refusal, admit, admit_rate, check_catalog_name, reserve, to_the_record,
+    used,
 };
 use crate::invoke::{EmbedCall, InvokeError, estimate_tokens};
 
@@ -99,12 +100,16 @@ pub async fn embed(
     req: EmbedRequest,
 ) -> Result<EmbedResponse, ApiError> {
     validate(&req)?;
-    let mut event = draft(state, &meta, &req.model, &req.purpose);
-    match govern(state, &meta, req, &mut event).await {
-        Ok(answer) => Ok(answer),
-        Err(Ending::Refused(refusal)) => Err(refuse(state, &meta, event, refusal).await),
-        Err(Ending::Unrecorded(err)) => Err(err),
-    }
+    let state = Arc::clone(state);
+    to_the_record(async move {
+        let mut event = draft(&state, &meta, &req.model, &req.purpose);
+        match govern(&state, &meta, req, &mut event).await {
+            Ok(answer) => Ok(answer),
+            Err(Ending::Refused(refusal)) => Err(refuse(&state, &meta, event, refusal).await),
+            Err(Ending::Unrecorded(err)) => Err(err),
+        }
+    })
+    .await
 }
 
 fn rejected(reason: &str, message: String) -> Refusal {

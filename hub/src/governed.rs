@@ -152,12 +152,32 @@ pub async fn call(
     delivery: Delivery,
 ) -> Result<Governed, ApiError> {
     validate(&req, &state.guard.profile().content, delivery)?;
-    let mut event = draft(state, &meta, &req.model, &req.purpose);
-    match govern(state, &meta, req, delivery, &mut event).await {
-        Ok(governed) => Ok(governed),
-        Err(Ending::Refused(refusal)) => Err(refuse(state, &meta, event, refusal).await),
-        Err(Ending::Unrecorded(err)) => Err(err),
-    }
+    let state = Arc::clone(state);
+    to_the_record(async move {
+        let mut event = draft(&state, &meta, &req.model, &req.purpose);
+        match govern(&state, &meta, req, delivery, &mut event).await {
+            Ok(governed) => Ok(governed),
+            Err(Ending::Refused(refusal)) => Err(refuse(&state, &meta, event, refusal).await),
+            Err(Ending::Unrecorded(err)) => Err(err),
+        }
+    })
+    .await
+}
+
+/// Runs a governed call in a task of its own and waits for it. The request handler waiting here may be
+/// dropped (the client went away, or the request timed out); the call is not, so once the hub has asked a
+/// model anything it always goes on to write the record of what happened.
+pub(crate) async fn to_the_record<T: Send + 'static>(
+    call: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    crate::spawn(async move {
+        // The caller may be gone; the record is written either way.
+        let _ = tx.send(call.await);
+    });
+    rx.await.unwrap_or_else(|_| {
+        Err(HubError::Internal("the governed call ended without an answer".to_owned()).into())
+    })
 }
 
 async fn govern(

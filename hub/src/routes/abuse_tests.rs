@@ -1,11 +1,48 @@
 //! What a caller with a valid token can make the hub do by repeating bad or refused calls: each refusal
 //! costs little, counts against the caller, and cannot fill the audit store or the metrics.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
 use causeway_contract::audit::Outcome;
 use causeway_contract::content::ContentBlock;
+use causeway_contract::{StopReason, TokenUsage};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
-use super::test_support::{Fake, hub};
+use super::test_support::{Fake, Recording, hub, hub_with_invoker};
+use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream};
+
+/// A model that says when it has been called, then takes a while to answer.
+#[derive(Debug, Default)]
+struct Slow {
+    called: Notify,
+}
+
+#[async_trait]
+impl ModelInvoker for Slow {
+    fn provider(&self) -> &'static str {
+        "bedrock"
+    }
+
+    async fn invoke(&self, _call: &ModelCall) -> Result<ModelReply, InvokeError> {
+        self.called.notify_one();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(ModelReply {
+            content: vec![ContentBlock::text("late answer")],
+            stop_reason: StopReason::EndTurn,
+            usage: TokenUsage {
+                input_tokens: 7,
+                output_tokens: 2,
+            },
+        })
+    }
+
+    async fn invoke_stream(&self, _call: &ModelCall) -> Result<ModelStream, InvokeError> {
+        Err(InvokeError::Unavailable("not streamed here".into()))
+    }
+}
 
 fn invoke(model: &str, purpose: &str) -> Value {
     json!({"model": model, "purpose": purpose, "messages": [{"role": "user", "content": "hello"}]})
@@ -137,4 +174,28 @@ async fn a_schema_bomb_is_refused_at_the_door_for_every_provider() {
         assert_eq!(status, 400);
     }
     assert_eq!(hub.event_count(), 0, "nothing was asked of the hub");
+}
+
+#[tokio::test]
+async fn a_request_dropped_after_the_model_was_asked_still_leaves_its_record() {
+    let slow = Arc::new(Slow::default());
+    let hub = hub_with_invoker(slow.clone(), Recording::default()).await;
+    let body = invoke("claude-haiku", "evaluation").to_string();
+    let request = hub.send(hub.bearer("/v1/invoke"), body);
+    // The client goes away once the prompt has reached the model.
+    let dropped = tokio::select! {
+        _ = request => false,
+        () = slow.called.notified() => true,
+    };
+    assert!(dropped, "the call answered before the model was asked");
+    let mut waited = 0;
+    while hub.event_count() == 0 {
+        waited += 1;
+        assert!(waited < 1000, "no record was ever written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let event = hub.last_event();
+    assert_eq!(event.outcome, Outcome::Answered);
+    assert_eq!(event.usage.input_tokens, 7);
+    assert!(event.prompt_sha256.is_some());
 }

@@ -213,6 +213,11 @@ pub(super) async fn hub(model: Arc<Fake>) -> Hub {
 }
 
 pub(super) async fn hub_with(model: Arc<Fake>, audit: Recording) -> Hub {
+    hub_with_invoker(model, audit).await
+}
+
+/// A hub whose Bedrock models are answered by `model`, whatever it is.
+pub(super) async fn hub_with_invoker(model: Arc<dyn ModelInvoker>, audit: Recording) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let mut config = HubConfig::default();
     config.data_dir.0 = dir.path().to_path_buf();
