@@ -6,8 +6,11 @@
 //!   verify.
 //! - `iss`, `aud`, `exp` and `nbf` are checked, with a small leeway for clock skew. Cognito access tokens,
 //!   which carry `client_id` instead of `aud`, are accepted when `client_id` equals the audience.
-//! - A JWKS fetched from a URL is cached; a token with an unknown `kid` triggers at most one refetch per
-//!   [`REFRESH_INTERVAL`], so key rotation works and a flood of bad tokens cannot hammer the issuer.
+//! - A JWKS fetched from a URL is cached. A token with an unknown `kid` may trigger a refetch, single-flight:
+//!   one fetch at a time, and the tokens that arrive meanwhile wait for it and use its result. Every attempt
+//!   is timed, failed or not, and the next may start only [`REFRESH_INTERVAL`] after it; after consecutive
+//!   failures that wait doubles up to [`MAX_REFRESH_BACKOFF`]. So key rotation works, and neither a flood of
+//!   bad tokens nor an issuer that is down makes the hub hammer the issuer.
 //! - A token that verified is remembered by its SHA-256 for at most [`VERIFIED_TTL`] and never past its
 //!   `exp` (plus the leeway), so a client's repeated calls with one token skip the signature check. Only
 //!   successes are remembered, keyed by the whole token (any change is a different key), at most
@@ -28,8 +31,14 @@ use sha2::{Digest, Sha256};
 
 use super::{AuthError, UserIdentity};
 
-/// Least time between two JWKS fetches caused by unknown key ids.
+/// Least time between two JWKS fetch attempts caused by unknown key ids.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Least wait after a failed fetch, when the refresh interval is shorter.
+pub const MIN_REFRESH_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Longest wait between fetch attempts while the issuer keeps failing.
+pub const MAX_REFRESH_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Longest time a verified token is remembered (never past its `exp`).
 pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
@@ -58,7 +67,36 @@ pub enum KeySource {
 #[derive(Debug)]
 struct KeyCache {
     keys: JwkSet,
-    fetched: Option<Instant>,
+    /// Counts the key sets loaded, so a caller that waited for a fetch can tell whether it brought new keys.
+    generation: u64,
+}
+
+/// The state of fetches, held by the one fetch in flight.
+#[derive(Debug, Default)]
+struct Refresher {
+    /// When the last attempt started, whether it succeeded or not.
+    attempted: Option<Instant>,
+    /// Failed attempts since the last success.
+    failures: u32,
+}
+
+impl Refresher {
+    /// How long after the last attempt the next one may start.
+    fn wait(&self, interval: Duration) -> Duration {
+        if self.failures == 0 {
+            return interval;
+        }
+        let doubled = interval
+            .max(MIN_REFRESH_BACKOFF)
+            .saturating_mul(2_u32.saturating_pow(self.failures - 1));
+        doubled.min(MAX_REFRESH_BACKOFF)
+    }
+
+    /// Whether an attempt may start at `now`.
+    fn may_attempt(&self, now: Instant, interval: Duration) -> bool {
+        self.attempted
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.wait(interval))
+    }
 }
 
 /// Verifies bearer tokens from one issuer.
@@ -70,6 +108,7 @@ pub struct JwtVerifier {
     groups_claim: String,
     source: KeySource,
     cache: RwLock<KeyCache>,
+    refresher: tokio::sync::Mutex<Refresher>,
     refresh_interval: Duration,
     http: reqwest::Client,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
@@ -142,8 +181,9 @@ impl JwtVerifier {
             source,
             cache: RwLock::new(KeyCache {
                 keys,
-                fetched: None,
+                generation: 0,
             }),
+            refresher: tokio::sync::Mutex::new(Refresher::default()),
             refresh_interval: REFRESH_INTERVAL,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -153,7 +193,9 @@ impl JwtVerifier {
         }
     }
 
-    /// Changes the least time between two fetches caused by unknown key ids (default [`REFRESH_INTERVAL`]).
+    /// Changes the least time between two fetch attempts caused by unknown key ids (default
+    /// [`REFRESH_INTERVAL`]); after failures the wait doubles from it (at least [`MIN_REFRESH_BACKOFF`]) up to
+    /// [`MAX_REFRESH_BACKOFF`].
     pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = interval;
         self
@@ -164,17 +206,71 @@ impl JwtVerifier {
         &self.issuer
     }
 
-    /// Reloads the keys from the source.
+    /// Reloads the keys from the source now (at start-up, to fail fast), waiting for a fetch already in
+    /// flight. The attempt counts for the refetch interval and backoff like any other.
     pub async fn refresh(&self) -> Result<(), AuthError> {
-        let keys = match &self.source {
-            KeySource::Static(_) => return Ok(()),
+        if matches!(self.source, KeySource::Static(_)) {
+            return Ok(());
+        }
+        let mut refresher = self.refresher.lock().await;
+        self.fetch(&mut refresher).await
+    }
+
+    /// Refetches the keys for a token whose key was not in the set of generation `seen`: single-flight, so
+    /// a caller that waited for another's fetch takes its result, and no attempt starts before the interval
+    /// (or the backoff after failures) since the last one has passed.
+    async fn refresh_for_unknown_key(&self, seen: u64) -> Result<(), AuthError> {
+        if matches!(self.source, KeySource::Static(_)) {
+            return Ok(());
+        }
+        let mut refresher = self.refresher.lock().await;
+        if self.generation() != seen
+            || !refresher.may_attempt(Instant::now(), self.refresh_interval)
+        {
+            return Ok(());
+        }
+        self.fetch(&mut refresher).await
+    }
+
+    /// One fetch, with the refresher held: records the attempt, and the keys or the failure.
+    async fn fetch(&self, refresher: &mut Refresher) -> Result<(), AuthError> {
+        refresher.attempted = Some(Instant::now());
+        match self.load().await {
+            Ok(keys) => {
+                refresher.failures = 0;
+                if let Ok(mut cache) = self.cache.write() {
+                    cache.keys = keys;
+                    cache.generation = cache.generation.wrapping_add(1);
+                }
+                if let Ok(mut verified) = self.verified.lock() {
+                    verified.clear();
+                }
+                Ok(())
+            }
+            Err(err) => {
+                refresher.failures = refresher.failures.saturating_add(1);
+                tracing::warn!(
+                    error = %err,
+                    failures = refresher.failures,
+                    retry_after_secs = refresher.wait(self.refresh_interval).as_secs(),
+                    "cannot refresh the issuer's signing keys"
+                );
+                Err(err)
+            }
+        }
+    }
+
+    /// Reads the key set from the source.
+    async fn load(&self) -> Result<JwkSet, AuthError> {
+        match &self.source {
+            KeySource::Static(keys) => Ok(keys.clone()),
             KeySource::File(path) => {
                 let text = tokio::fs::read_to_string(path)
                     .await
                     .map_err(|e| AuthError::Keys(format!("`{}`: {e}", path.display())))?;
                 serde_json::from_str::<JwkSet>(&text).map_err(|e| {
                     AuthError::Keys(format!("`{}` is not a JWKS: {e}", path.display()))
-                })?
+                })
             }
             KeySource::Url(url) => {
                 let response = self
@@ -187,40 +283,27 @@ impl JwtVerifier {
                 response
                     .json::<JwkSet>()
                     .await
-                    .map_err(|e| AuthError::Keys(format!("`{url}` is not a JWKS: {e}")))?
+                    .map_err(|e| AuthError::Keys(format!("`{url}` is not a JWKS: {e}")))
             }
-        };
-        if let Ok(mut cache) = self.cache.write() {
-            cache.keys = keys;
-            cache.fetched = Some(Instant::now());
         }
-        if let Ok(mut verified) = self.verified.lock() {
-            verified.clear();
-        }
-        Ok(())
     }
 
-    fn find_key(&self, kid: Option<&str>) -> Option<Jwk> {
-        let cache = self.cache.read().ok()?;
-        match kid {
+    fn generation(&self) -> u64 {
+        self.cache.read().map_or(0, |c| c.generation)
+    }
+
+    /// The key for `kid`, and the generation of the key set it was looked up in.
+    fn find_key(&self, kid: Option<&str>) -> (Option<Jwk>, u64) {
+        let Ok(cache) = self.cache.read() else {
+            return (None, 0);
+        };
+        let key = match kid {
             Some(kid) => cache.keys.find(kid).cloned(),
             // Without a kid, only an unambiguous single key is acceptable.
             None if cache.keys.keys.len() == 1 => cache.keys.keys.first().cloned(),
             None => None,
-        }
-    }
-
-    fn may_refresh(&self) -> bool {
-        if matches!(self.source, KeySource::Static(_)) {
-            return false;
-        }
-        self.cache
-            .read()
-            .map(|c| {
-                c.fetched
-                    .is_none_or(|at| at.elapsed() >= self.refresh_interval)
-            })
-            .unwrap_or(false)
+        };
+        (key, cache.generation)
     }
 
     /// Verifies a token and returns the user it names.
@@ -279,13 +362,13 @@ impl JwtVerifier {
         let header = jsonwebtoken::decode_header(token).map_err(|e| rejection(&e))?;
         let kid = header.kid.as_deref();
         let jwk = match self.find_key(kid) {
-            Some(jwk) => jwk,
-            None if self.may_refresh() => {
-                self.refresh().await?;
+            (Some(jwk), _) => jwk,
+            (None, seen) => {
+                self.refresh_for_unknown_key(seen).await?;
                 self.find_key(kid)
+                    .0
                     .ok_or_else(|| AuthError::Invalid("signed by an unknown key".to_owned()))?
             }
-            None => return Err(AuthError::Invalid("signed by an unknown key".to_owned())),
         };
         let algorithm = key_algorithm(&jwk).ok_or_else(|| {
             AuthError::Invalid("the signing key is not RS256 or ES256".to_owned())
@@ -500,6 +583,39 @@ mod tests {
             err,
             "invalid token: the token's algorithm `HS256` is not accepted (only RS256 and ES256)"
         );
+    }
+
+    #[test]
+    fn the_refetch_wait_doubles_after_failures_up_to_its_bound() {
+        let waits = |interval: Duration| -> Vec<u64> {
+            (0..12)
+                .map(|failures| {
+                    Refresher {
+                        attempted: None,
+                        failures,
+                    }
+                    .wait(interval)
+                    .as_secs()
+                })
+                .collect()
+        };
+        assert_eq!(
+            waits(REFRESH_INTERVAL),
+            [30, 30, 60, 120, 240, 300, 300, 300, 300, 300, 300, 300]
+        );
+        assert_eq!(
+            waits(Duration::ZERO),
+            [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+        );
+        let mut refresher = Refresher::default();
+        let now = Instant::now();
+        assert!(refresher.may_attempt(now, REFRESH_INTERVAL));
+        refresher.attempted = Some(now);
+        assert!(!refresher.may_attempt(now + Duration::from_secs(29), REFRESH_INTERVAL));
+        assert!(refresher.may_attempt(now + Duration::from_secs(30), REFRESH_INTERVAL));
+        refresher.failures = 3;
+        assert!(!refresher.may_attempt(now + Duration::from_secs(119), REFRESH_INTERVAL));
+        assert!(refresher.may_attempt(now + Duration::from_secs(120), REFRESH_INTERVAL));
     }
 
     #[tokio::test]

@@ -1,8 +1,8 @@
 //! Token verification against an RS256 issuer whose JWKS is served over HTTP on 127.0.0.1: every way a token
 //! can be wrong is refused with its own reason (a 401 at the boundary), keys rotate by `kid`, and unknown key
-//! ids cannot make the hub hammer the issuer.
+//! ids cannot make the hub hammer the issuer, whether it answers or fails.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
@@ -100,17 +101,26 @@ fn with(mut claims: Value, key: &str, value: Value) -> Value {
     claims
 }
 
-/// A JWKS endpoint on 127.0.0.1 that counts its fetches.
+/// A JWKS endpoint on 127.0.0.1 that counts its fetches, and can be made slow or failing.
 #[derive(Clone)]
 struct Issuer {
     keys: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
 }
 
-async fn jwks_show(State(issuer): State<Issuer>) -> Json<Value> {
+async fn jwks_show(State(issuer): State<Issuer>) -> Result<Json<Value>, StatusCode> {
     issuer.fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = issuer.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if issuer.failing.load(Ordering::SeqCst) {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
     let keys = issuer.keys.lock().unwrap().clone();
-    Json(json!({ "keys": keys }))
+    Ok(Json(json!({ "keys": keys })))
 }
 
 impl Issuer {
@@ -119,6 +129,8 @@ impl Issuer {
         let issuer = Self {
             keys: Arc::new(Mutex::new(keys)),
             fetches: Arc::new(AtomicUsize::new(0)),
+            failing: Arc::new(AtomicBool::new(false)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
         };
         let app = Router::new()
             .route("/.well-known/jwks.json", get(jwks_show))
@@ -137,6 +149,17 @@ impl Issuer {
 
     fn publish(&self, jwk: Value) {
         self.keys.lock().unwrap().push(jwk);
+    }
+
+    /// Answers every fetch with a 503 (`true`) or the keys (`false`).
+    fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Holds every answer for `delay`, so concurrent fetches would overlap.
+    fn slow_down(&self, delay: Duration) {
+        self.delay_ms
+            .store(u64::try_from(delay.as_millis()).unwrap(), Ordering::SeqCst);
     }
 }
 
@@ -322,6 +345,80 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     assert_eq!(issuer.fetches(), 1);
     // The known key keeps working throughout.
     assert!(v.verify(&key.token(&claims())).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_burst_of_tokens_with_a_new_kid_fetches_the_jwks_once() {
+    let old = RsaKey::generate("2026-10");
+    let (issuer, url) = Issuer::serve(vec![old.jwk()]).await;
+    // No least interval: only single-flight stands between the burst and the issuer.
+    let v = verifier(&url, Duration::ZERO);
+    v.refresh().await.unwrap();
+    assert_eq!(issuer.fetches(), 1);
+
+    // The issuer rotates; 16 requests signed with the new key arrive while its JWKS is slow to answer.
+    let new = RsaKey::generate("2026-11");
+    issuer.publish(new.jwk());
+    issuer.slow_down(Duration::from_millis(200));
+    let tokens: Vec<String> = (0..16)
+        .map(|i| new.token(&with(claims(), "sub", json!(format!("user-{i}")))))
+        .collect();
+    let users = futures::future::join_all(tokens.iter().map(|t| v.verify(t))).await;
+    // One fetch served them all: the others waited for it and took its keys.
+    assert_eq!(issuer.fetches(), 2);
+    for (i, user) in users.into_iter().enumerate() {
+        assert_eq!(user.unwrap().sub, format!("user-{i}"));
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_that_is_down_is_not_hammered_by_unknown_kids() {
+    let key = RsaKey::generate("key-1");
+    let (issuer, url) = Issuer::serve(vec![key.jwk()]).await;
+    let v = verifier(&url, Duration::ZERO);
+    v.refresh().await.unwrap();
+    issuer.fail(true);
+    let stranger = RsaKey::generate("flood");
+    let unknown = |i: usize| stranger.token_as(&format!("flood-{i}"), &claims());
+
+    // The first unknown kid tries once; the failure is the hub's (the issuer is down), not the caller's.
+    let (status, _) = refusal(&v, &unknown(0)).await;
+    assert_eq!(status, 500);
+    assert_eq!(issuer.fetches(), 2);
+    // Within the backoff after that failure, unknown kids (one after another, or all at once) fetch nothing.
+    for i in 1..10 {
+        let (status, message) = refusal(&v, &unknown(i)).await;
+        assert_eq!(status, 401);
+        assert_eq!(message, "invalid token: signed by an unknown key");
+    }
+    let burst: Vec<String> = (10..26).map(unknown).collect();
+    for result in futures::future::join_all(burst.iter().map(|t| v.verify(t))).await {
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "invalid token: signed by an unknown key"
+        );
+    }
+    assert_eq!(issuer.fetches(), 2);
+    // The known key keeps working throughout.
+    assert!(v.verify(&key.token(&claims())).await.is_ok());
+
+    // After the backoff (1 s) one more attempt; it fails too, and the next wait is longer (2 s).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(refusal(&v, &unknown(26)).await.0, 500);
+    assert_eq!(issuer.fetches(), 3);
+    assert_eq!(refusal(&v, &unknown(27)).await.0, 401);
+    assert_eq!(issuer.fetches(), 3);
+
+    // The issuer recovers with a rotated key: once the backoff is over, one fetch brings it in.
+    issuer.fail(false);
+    let rotated = RsaKey::generate("key-2");
+    issuer.publish(rotated.jwk());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        v.verify(&rotated.token(&claims())).await.unwrap().sub,
+        "alice"
+    );
+    assert_eq!(issuer.fetches(), 4);
 }
 
 #[test]
