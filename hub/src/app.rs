@@ -302,7 +302,7 @@ pub async fn build_state(
     let local: Option<Arc<dyn ModelInvoker>> = config
         .providers
         .local
-        .enabled
+        .serves(config.identity.mode)
         .then(|| Arc::new(LocalModel) as Arc<dyn ModelInvoker>);
     let bedrock: Option<Arc<dyn ModelInvoker>> = match &config.providers.bedrock {
         _ if overrides.bedrock_invoker.is_some() => overrides.bedrock_invoker.clone(),

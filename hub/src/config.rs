@@ -285,13 +285,22 @@ impl Default for ProvidersConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalProviderConfig {
-    /// Serve `local`-provider catalog entries with the deterministic development model. Default true.
-    pub enabled: bool,
+    /// Serve `local`-provider catalog entries with the deterministic development models. Default: only in
+    /// `dev` identity mode, so a production hub never answers with a development model (whose answers are
+    /// built from the request: a response schema becomes an example answer) unless this says so.
+    pub enabled: Option<bool>,
+}
+
+impl LocalProviderConfig {
+    /// Whether the local development models are served by a hub identifying callers with `mode`.
+    pub fn serves(&self, mode: IdentityMode) -> bool {
+        self.enabled.unwrap_or(mode == IdentityMode::Dev)
+    }
 }
 
 impl Default for LocalProviderConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self { enabled: None }
     }
 }
 
@@ -773,7 +782,7 @@ mod tests {
         let config = HubConfig::parse("causeway.toml", "").unwrap();
         assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.identity.mode, IdentityMode::Dev);
-        assert!(config.providers.local.enabled);
+        assert!(config.providers.local.serves(config.identity.mode));
         assert!(config.providers.bedrock.is_none());
         assert_eq!(config.audit_path(), PathBuf::from(".causeway/audit.db"));
     }
@@ -787,6 +796,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs`, `tls_cert_file`, `tls_key_file`, `tls_reload_secs` (line 3)");
+    }
+
+    #[test]
+    fn a_production_hub_does_not_serve_the_development_model_unless_told() {
+        let dev = HubConfig::default();
+        assert!(dev.providers.local.serves(dev.identity.mode));
+        let oidc = LocalProviderConfig::default();
+        assert!(!oidc.serves(IdentityMode::Oidc));
+        let explicit: HubConfig = toml::from_str("[providers.local]\nenabled = true\n").unwrap();
+        assert!(explicit.providers.local.serves(IdentityMode::Oidc));
+        let off: HubConfig = toml::from_str("[providers.local]\nenabled = false\n").unwrap();
+        assert!(!off.providers.local.serves(IdentityMode::Dev));
     }
 
     #[test]

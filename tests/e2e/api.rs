@@ -408,7 +408,7 @@ async fn policy_deny_is_403_and_audited() {
     let hub = spawn_hub().await.unwrap();
     let token = hub.token("dave", &["support-agents"]);
     let mut config = HubConfig::default();
-    config.providers.local.enabled = true;
+    config.providers.local.enabled = Some(true);
     // support-agents may use claude-haiku only for customer_support.
     let (status, body) = post(
         &hub,
