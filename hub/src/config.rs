@@ -282,7 +282,7 @@ impl Default for ProvidersConfig {
 }
 
 /// `[providers.local]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalProviderConfig {
     /// Serve `local`-provider catalog entries with the deterministic development models. Default: only in
@@ -295,12 +295,6 @@ impl LocalProviderConfig {
     /// Whether the local development models are served by a hub identifying callers with `mode`.
     pub fn serves(&self, mode: IdentityMode) -> bool {
         self.enabled.unwrap_or(mode == IdentityMode::Dev)
-    }
-}
-
-impl Default for LocalProviderConfig {
-    fn default() -> Self {
-        Self { enabled: None }
     }
 }
 
