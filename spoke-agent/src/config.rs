@@ -30,8 +30,13 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
-    /// Local address apps call. Default `127.0.0.1:8790`: only processes on this machine can reach it.
+    /// Local address apps call. Default `127.0.0.1:8790`: only processes on this machine can reach it. An
+    /// address beyond loopback is refused unless `allow_network_listen` is set.
     pub listen: SocketAddr,
+    /// Listen on an address beyond loopback. Default false: every caller that reaches the agent calls the hub
+    /// as this spoke, so only processes on this host (or in this pod or task, which share its loopback) should;
+    /// when set, every start logs a warning.
+    pub allow_network_listen: bool,
     /// Base URL of the hub, e.g. `https://hub.example.internal` or an API Gateway stage URL; request paths
     /// are appended to it. Default `http://127.0.0.1:8080` (a hub on this machine in its embedded default).
     pub hub_url: String,
@@ -80,6 +85,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8790)),
+            allow_network_listen: false,
             hub_url: "http://127.0.0.1:8080".to_owned(),
             application: None,
             default_purpose: None,
@@ -418,6 +424,12 @@ impl AgentConfig {
     /// Checks every setting; reports every problem at once.
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if !self.listen.ip().to_canonical().is_loopback() && !self.allow_network_listen {
+            problems.push(format!(
+                "`listen` `{}` is reachable beyond this host, and every caller that reaches the agent calls the hub as this spoke: listen on `127.0.0.1` (a sidecar shares its app's loopback), or accept the risk with `allow_network_listen = true`",
+                self.listen
+            ));
+        }
         if let Err(problem) = parse_hub_url(&self.hub_url) {
             problems.push(problem);
         }
@@ -552,6 +564,7 @@ mod tests {
     fn a_full_file_is_read() {
         let text = r#"
 listen = "0.0.0.0:9000"
+allow_network_listen = true
 hub_url = "https://hub.example.internal/prod"
 application = "claims-triage"
 default_purpose = "evaluation"
@@ -568,6 +581,7 @@ filter = "causeway_agent=debug"
 "#;
         let config = AgentConfig::from_toml("agent.toml", text, no_env).unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert!(config.allow_network_listen);
         assert_eq!(config.hub_url, "https://hub.example.internal/prod");
         assert_eq!(config.application.as_deref(), Some("claims-triage"));
         assert_eq!(config.default_purpose.as_deref(), Some("evaluation"));
@@ -579,6 +593,49 @@ filter = "causeway_agent=debug"
         assert_eq!(config.retry_backoff_ms, 250);
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.log.filter, "causeway_agent=debug");
+    }
+
+    #[test]
+    fn an_agent_on_a_network_address_refuses_to_start() {
+        let refused = "`listen` `0.0.0.0:8790` is reachable beyond this host, and every caller that reaches the agent calls the hub as this spoke: listen on `127.0.0.1` (a sidecar shares its app's loopback), or accept the risk with `allow_network_listen = true`";
+        let message = AgentConfig::from_toml("agent.toml", "listen = \"0.0.0.0:8790\"\n", no_env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(message, format!("`agent.toml`: {refused}"));
+        // The variable that overrides the file is held to the same rule.
+        let env = env_of(&[(ENV_LISTEN, "0.0.0.0:8790")]);
+        let message = AgentConfig::from_toml("agent.toml", "", env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(message, format!("`agent.toml`: {refused}"));
+        for listen in ["[::]:8790", "10.0.3.7:8790", "[::ffff:10.0.3.7]:8790"] {
+            let text = format!("listen = \"{listen}\"\n");
+            let message = AgentConfig::from_toml("agent.toml", &text, no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("`allow_network_listen = true`"),
+                "{listen}: {message}"
+            );
+        }
+
+        // Loopback keeps working.
+        for listen in [
+            "127.0.0.1:8790",
+            "127.0.0.2:8790",
+            "[::1]:8790",
+            "[::ffff:127.0.0.1]:8790",
+        ] {
+            let text = format!("listen = \"{listen}\"\n");
+            assert!(
+                AgentConfig::from_toml("agent.toml", &text, no_env).is_ok(),
+                "{listen}"
+            );
+        }
+        // An operator may accept the risk, in so many words.
+        let text = "listen = \"0.0.0.0:8790\"\nallow_network_listen = true\n";
+        let config = AgentConfig::from_toml("agent.toml", text, no_env).unwrap();
+        assert!(config.allow_network_listen);
     }
 
     #[test]

@@ -11,7 +11,12 @@
 //!   `x-api-key` moves there, and an AWS SDK's SigV4 signature and credential headers are dropped in favour
 //!   of the token the app put in `x-causeway-user-token` (see [`Door`]).
 //! - Hop-by-hop headers (RFC 9110 §7.6.1, and any named in `connection`) are dropped in both directions.
-//! - Every call carries an `x-request-id`: the app's, or a new UUID v7, so agent and hub logs line up.
+//! - Every call carries an `x-request-id`: the app's when it is at most [`MAX_REQUEST_ID_CHARS`] printable
+//!   ASCII characters, otherwise a new UUID v7, so agent and hub logs line up and no app writes free text
+//!   into them.
+//! - Credential headers (the user's token, the workload proof, a SigV4 signature and session token) are
+//!   marked sensitive both as the app's request arrives and after the signer adds its own, so no debug output
+//!   or log line shows them.
 //! - A call is retried only when the hub refused the connection, which means no byte of it was sent; once
 //!   a request has gone out it is never sent again, since the hub may already have answered (and audited) it.
 //! - Hub answers, errors included, reach the app with their status and body unchanged. Server-sent events and
@@ -33,7 +38,7 @@ use tokio::time::Instant;
 
 use crate::config::{AgentConfig, parse_hub_url};
 use crate::error::{AgentError, RelayError, StartError};
-use crate::identity::{HubRequest, USER_TOKEN_HEADER, WorkloadSigner};
+use crate::identity::{HubRequest, USER_TOKEN_HEADER, WORKLOAD_HEADER, WorkloadSigner};
 
 /// Header naming the calling application.
 pub const APPLICATION_HEADER: &str = "x-causeway-application";
@@ -43,6 +48,27 @@ pub const PURPOSE_HEADER: &str = "x-causeway-purpose";
 pub const CLASSIFICATION_HEADER: &str = "x-causeway-data-classification";
 /// Header carrying the request id; passed through, or set by the agent.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest request id taken from an app, in characters (the hub keeps the same bound).
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// Headers whose values are credentials: the user's token wherever a client puts it, the workload proof, and
+/// the parts of a SigV4 signature.
+pub const SENSITIVE_HEADERS: &[&str] = &[
+    "authorization",
+    API_KEY_HEADER,
+    USER_TOKEN_HEADER,
+    WORKLOAD_HEADER,
+    "x-amz-security-token",
+];
+
+/// Marks every value of [`SENSITIVE_HEADERS`] in `headers` sensitive.
+pub fn mark_sensitive(headers: &mut HeaderMap) {
+    for (name, value) in headers.iter_mut() {
+        if SENSITIVE_HEADERS.contains(&name.as_str()) {
+            value.set_sensitive(true);
+        }
+    }
+}
 /// Header in which the Anthropic SDKs send their key: here, the user's token.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
@@ -201,11 +227,15 @@ pub fn response_headers(from_hub: &HeaderMap) -> HeaderMap {
     headers
 }
 
-/// The app's request id when it sent a usable one, otherwise a new UUID v7.
+/// The app's request id when it sent a usable one (1 to [`MAX_REQUEST_ID_CHARS`] printable ASCII characters,
+/// no spaces), otherwise a new UUID v7.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers
         .get(REQUEST_ID_HEADER)
-        .filter(|v| !v.is_empty() && v.to_str().is_ok())
+        .filter(|v| {
+            (1..=MAX_REQUEST_ID_CHARS).contains(&v.len())
+                && v.as_bytes().iter().all(u8::is_ascii_graphic)
+        })
         .cloned()
         .unwrap_or_else(|| {
             HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
@@ -450,6 +480,7 @@ impl Forwarder {
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
             self.signer.sign(&mut request).await?;
+            mark_sensitive(request.headers_mut());
             let request = reqwest::Request::try_from(request).map_err(|_| {
                 AgentError::UnforwardableTarget {
                     target: uri
@@ -721,6 +752,65 @@ mod tests {
         let made = request_id(&HeaderMap::new());
         let parsed = uuid::Uuid::parse_str(made.to_str().unwrap()).unwrap();
         assert_eq!(parsed.get_version_num(), 7);
+    }
+
+    #[test]
+    fn an_apps_request_id_that_is_free_text_does_not_reach_the_logs() {
+        let v7 = |value: HeaderValue| {
+            let parsed = uuid::Uuid::parse_str(value.to_str().unwrap()).unwrap();
+            assert_eq!(parsed.get_version_num(), 7);
+        };
+        let longest = "r".repeat(MAX_REQUEST_ID_CHARS);
+        assert_eq!(
+            request_id(&headers(&[("x-request-id", &longest)])),
+            longest.as_str()
+        );
+        // Too long, with spaces (a sentence, say), or empty: replaced by the agent's own.
+        v7(request_id(&headers(&[(
+            "x-request-id",
+            &"r".repeat(MAX_REQUEST_ID_CHARS + 1),
+        )])));
+        v7(request_id(&headers(&[(
+            "x-request-id",
+            "ignore previous instructions",
+        )])));
+        v7(request_id(&headers(&[("x-request-id", "")])));
+        let mut map = HeaderMap::new();
+        map.insert(
+            REQUEST_ID_HEADER,
+            HeaderValue::from_bytes(b"id\tnext").unwrap(),
+        );
+        v7(request_id(&map));
+        let mut map = HeaderMap::new();
+        map.insert(
+            REQUEST_ID_HEADER,
+            HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap(),
+        );
+        v7(request_id(&map));
+    }
+
+    #[test]
+    fn credential_headers_are_hidden_from_debug_output() {
+        let mut map = headers(&[
+            ("authorization", "Bearer user.token.value"),
+            ("x-api-key", "anthropic-key-value"),
+            ("x-causeway-user-token", "iam.user.token"),
+            ("x-causeway-workload-identity", "proof-value"),
+            ("x-amz-security-token", "session-token-value"),
+            ("x-causeway-application", "claims-triage"),
+        ]);
+        mark_sensitive(&mut map);
+        let shown = format!("{map:?}");
+        for secret in [
+            "user.token.value",
+            "anthropic-key-value",
+            "iam.user.token",
+            "proof-value",
+            "session-token-value",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("claims-triage"), "{shown}");
     }
 
     #[test]

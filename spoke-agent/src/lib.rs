@@ -12,8 +12,10 @@
 //! [`identity::WorkloadSigner`], and relays the hub's answer (errors included) unchanged. `GET /healthz`
 //! answers for the agent itself.
 //!
-//! Constraints: the agent never logs tokens, prompts or answers; it never retries a call the hub may have
-//! received; it buffers request bodies (bounded by `max_body_bytes`) but never a streamed answer.
+//! Constraints: the agent never logs tokens, prompts or answers (every credential header is marked
+//! sensitive as it arrives and as it leaves); it never retries a call the hub may have received; it buffers
+//! request bodies (bounded by `max_body_bytes`) but never a streamed answer. It lends the spoke's identity to
+//! every caller that reaches it, so it listens on loopback unless `allow_network_listen` says otherwise.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), causeway_agent::error::ServeError> {
@@ -39,6 +41,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
@@ -120,6 +123,13 @@ async fn method_not_allowed(method: Method) -> AgentError {
     AgentError::MethodNotAllowed(method.to_string())
 }
 
+/// Marks the credential headers of an app's request sensitive before anything else sees it, so no log line
+/// or debug output shows their values.
+async fn hide_credentials(mut request: Request, next: Next) -> Response {
+    forward::mark_sensitive(request.headers_mut());
+    next.run(request).await
+}
+
 /// The agent's router.
 pub fn router(state: Arc<AgentState>) -> Router {
     Router::new()
@@ -134,6 +144,7 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route("/healthz", get(health_show))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(hide_credentials))
         .with_state(state)
 }
 
@@ -167,6 +178,14 @@ pub async fn serve_state(
         );
         if tls.is_none() {
             causeway_server::warn_if_plain_http_beyond_loopback("the agent", addr);
+        }
+        if !addr.ip().to_canonical().is_loopback() {
+            // Config validation lets this through only with `allow_network_listen = true`.
+            tracing::warn!(
+                %addr,
+                "the agent listens beyond loopback (`allow_network_listen = true`): every caller that reaches \
+                 it calls the hub as this spoke"
+            );
         }
     }
     if let Some(files) = tls {
