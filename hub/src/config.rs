@@ -480,6 +480,10 @@ pub struct SpokeConfig {
     /// The spoke's own budgets, counted for its account in addition to `[budgets]`.
     #[serde(default)]
     pub budgets: SpokeBudgetsConfig,
+    /// The data classification of this spoke's calls (`public`, `internal`, `confidential`, `restricted`).
+    /// It is the floor: a call may declare a higher one, never a lower. Absent: `defaults.data_classification`.
+    #[serde(default)]
+    pub data_classification: Option<String>,
 }
 
 /// `[spokes.budgets]`: a spoke's own limits, named as in the org file. An absent limit means no limit; 0

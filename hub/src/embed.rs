@@ -28,8 +28,8 @@ use crate::audit::{apply_guards, draft, record_with_payload, refuse};
 use crate::budget::Usage;
 use crate::error::{ApiError, HubError};
 use crate::governed::{
-    Ask, CallMeta, Ending, Refusal, admit, admit_rate, check_catalog_name, reserve, to_the_record,
-    used,
+    Ask, CallMeta, Ending, Refusal, admit, admit_rate, check_catalog_name, raise_for_findings,
+    reserve, to_the_record, used,
 };
 use crate::invoke::{EmbedCall, InvokeError, estimate_tokens};
 
@@ -152,19 +152,15 @@ async fn govern(
         ..ContentSummary::default()
     };
     admit_rate(state, meta)?;
-    let admitted = admit(
-        state,
-        meta,
-        &Ask {
-            model: &req.model,
-            purpose: &req.purpose,
-            kind: ModelKind::Embedding,
-            tools: Vec::new(),
-            has_images: false,
-            has_documents: false,
-        },
-        event,
-    )?;
+    let ask = Ask {
+        model: &req.model,
+        purpose: &req.purpose,
+        kind: ModelKind::Embedding,
+        tools: Vec::new(),
+        has_images: false,
+        has_documents: false,
+    };
+    let admitted = admit(state, meta, &ask, event)?;
     let entry = &admitted.entry;
     let most = entry.dimensions.unwrap_or(0);
     if let Some(asked) = req.dimensions.filter(|d| *d > most) {
@@ -214,6 +210,8 @@ async fn govern(
         )
         .into());
     }
+    let raised = raise_for_findings(meta, &ask, &report, event)?;
+    let meta = raised.as_ref().unwrap_or(meta);
     let call = EmbedCall {
         model_id: entry.model_id.clone(),
         inputs: verdict.messages.iter().map(Message::joined_text).collect(),

@@ -189,8 +189,11 @@ async fn govern(
 ) -> Result<Governed, Ending> {
     event.content = summarize(&req);
     admit_rate(state, meta)?;
-    let admitted = admit(state, meta, &Ask::chat(&req), event)?;
+    let ask = Ask::chat(&req);
+    let admitted = admit(state, meta, &ask, event)?;
     let guarded = guard_input(state, meta, &req, &admitted, event)?;
+    let raised = raise_for_findings(meta, &ask, &guarded.report, event)?;
+    let meta = raised.as_ref().unwrap_or(meta);
     let reservation = reserve(state, meta, worst_case(&guarded.call, &admitted.entry)).await?;
     let timeout = Duration::from_secs(state.config.providers.timeout_secs);
     match delivery {
@@ -621,6 +624,78 @@ pub(crate) fn admit_rate(state: &AppState, meta: &CallMeta) -> Result<(), Refusa
     })
 }
 
+/// Cedar's decision on `req` by the caller of `meta`, in its data classification.
+fn authorize(meta: &CallMeta, req: &Ask<'_>) -> causeway_policy::Decision {
+    let user = &meta.caller.user;
+    let workload = meta.caller.workload.as_ref();
+    meta.policy.authorize(&AccessRequest {
+        user: &user.sub,
+        groups: &user.groups,
+        model_alias: req.model,
+        purpose: req.purpose,
+        data_classification: &meta.data_classification,
+        spoke_account: workload.map_or("", |w| w.spoke_account.as_str()),
+        ou: workload.map_or("", |w| w.ou.as_str()),
+        application: workload.map_or("", |w| w.application.as_str()),
+        tools: &req.tools,
+        has_images: req.has_images,
+        has_documents: req.has_documents,
+    })
+}
+
+/// Guard findings that make a call at least `confidential`, whatever it was declared: payment and bank
+/// account numbers, government identifiers and credentials.
+pub const CONFIDENTIAL_FINDINGS: &[&str] = &[
+    "CREDIT_CARD",
+    "IBAN",
+    "US_SSN",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "PRIVATE_KEY",
+    "BEARER_TOKEN",
+];
+
+/// Raises the call's data classification to `confidential` when the input guard found what
+/// [`CONFIDENTIAL_FINDINGS`] lists, and asks Cedar again in the raised classification. Returns the raised
+/// metadata, or `None` when the classification stands.
+pub(crate) fn raise_for_findings(
+    meta: &CallMeta,
+    req: &Ask<'_>,
+    report: &GuardReport,
+    event: &mut AuditEvent,
+) -> Result<Option<CallMeta>, Refusal> {
+    const RAISED: &str = "confidential";
+    let Some(found) = report.events.iter().find(|e| {
+        e.stage == GuardStage::Input && CONFIDENTIAL_FINDINGS.contains(&e.entity.as_str())
+    }) else {
+        return Ok(None);
+    };
+    let rank = crate::routes::extract::classification_rank;
+    if rank(&meta.data_classification) >= rank(RAISED) {
+        return Ok(None);
+    }
+    let mut raised = meta.clone();
+    raised.data_classification = RAISED.to_owned();
+    event.data_classification = Some(RAISED.to_owned());
+    event
+        .reasons
+        .push(format!("classification_raised:{RAISED}"));
+    let decision = authorize(&raised, req);
+    if !decision.is_allowed() {
+        let reasons = decision.audit_reasons();
+        return Err(Refusal {
+            outcome: Outcome::Denied,
+            error: HubError::Forbidden(format!(
+                "the input holds {}, which makes the call `{RAISED}`; policy denies it then ({})",
+                found.entity,
+                reasons.join(", ")
+            )),
+            reasons,
+        });
+    }
+    Ok(Some(raised))
+}
+
 /// What the call carries, for the policy context and the audit record.
 fn carries(messages: &[Message]) -> (bool, bool) {
     fn walk(blocks: &[ContentBlock], images: &mut bool, documents: &mut bool) {
@@ -715,19 +790,7 @@ pub(crate) fn admit(
             )),
         ));
     }
-    let decision = meta.policy.authorize(&AccessRequest {
-        user: &user.sub,
-        groups: &user.groups,
-        model_alias: req.model,
-        purpose: req.purpose,
-        data_classification: &meta.data_classification,
-        spoke_account: workload.map_or("", |w| w.spoke_account.as_str()),
-        ou: workload.map_or("", |w| w.ou.as_str()),
-        application: workload.map_or("", |w| w.application.as_str()),
-        tools: &req.tools,
-        has_images: req.has_images,
-        has_documents: req.has_documents,
-    });
+    let decision = authorize(meta, req);
     if !decision.is_allowed() {
         let reasons = decision.audit_reasons();
         let error = HubError::Forbidden(format!(

@@ -38,6 +38,8 @@ pub struct Spoke {
     pub allowed_models: Vec<String>,
     /// The spoke's own budgets.
     pub limits: SpokeLimits,
+    /// The floor of its calls' data classification; `None`: the hub's default.
+    pub data_classification: Option<String>,
 }
 
 impl From<&SpokeBudgetsConfig> for SpokeLimits {
@@ -65,6 +67,7 @@ impl From<&SpokeConfig> for Spoke {
             status: config.status,
             allowed_models: config.allowed_models.clone(),
             limits: SpokeLimits::from(&config.budgets),
+            data_classification: config.data_classification.clone(),
         }
     }
 }
@@ -199,6 +202,13 @@ fn spoke_from_item(
             })
             .transpose()?,
     };
+    let data_classification = Some(text("data_classification")?).filter(|c| !c.is_empty());
+    if data_classification
+        .as_deref()
+        .is_some_and(|c| !crate::routes::DATA_CLASSIFICATIONS.contains(&c))
+    {
+        return Err(malformed("data_classification"));
+    }
     let status = match text("status")?.as_str() {
         "active" => SpokeStatus::Active,
         "suspended" => SpokeStatus::Suspended,
@@ -213,6 +223,7 @@ fn spoke_from_item(
         status,
         allowed_models,
         limits,
+        data_classification,
     })
 }
 
@@ -409,6 +420,7 @@ mod tests {
                 tokens_per_day: None,
                 cost_usd_per_month: Some(2000.5),
             },
+            data_classification: None,
         }]);
         let spoke = registry
             .lookup("arn:aws:iam::111122223333:role/causeway-invoker")

@@ -32,6 +32,7 @@ async fn state(dir: &std::path::Path) -> Arc<AppState> {
         status: SpokeStatus::Active,
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
+        data_classification: None,
     }];
     Arc::new(
         build_state(config, Overrides::default(), false)

@@ -54,6 +54,7 @@ async fn hub_for(moto: &MotoServer) -> TestHub {
         status,
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
+        data_classification: None,
     };
     config.spokes = vec![
         spoke(INVOKER_ROLE, SpokeStatus::Active),

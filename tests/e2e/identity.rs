@@ -123,6 +123,7 @@ fn spoke(principal: &str, account: &str, status: SpokeStatus) -> SpokeConfig {
         status,
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
+        data_classification: None,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct WorkloadIdentity {
     pub allowed_models: Vec<String>,
     /// The spoke's own budgets, counted for `spoke_account`.
     pub limits: SpokeLimits,
+    /// The floor of the data classification of the spoke's calls, from its registration.
+    pub data_classification: Option<String>,
 }
 
 impl WorkloadIdentity {

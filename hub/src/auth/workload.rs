@@ -537,6 +537,7 @@ impl WorkloadVerifier {
             application,
             allowed_models: spoke.allowed_models,
             limits: spoke.limits,
+            data_classification: spoke.data_classification,
         }))
     }
 }
@@ -608,6 +609,16 @@ pub fn config_problems(config: &HubConfig) -> Vec<String> {
                     ));
                 }
             }
+        }
+        if let Some(class) = spoke
+            .data_classification
+            .as_deref()
+            .filter(|c| !crate::routes::DATA_CLASSIFICATIONS.contains(c))
+        {
+            problems.push(format!(
+                "`spokes[{i}].data_classification` `{class}` must be one of {}",
+                crate::routes::DATA_CLASSIFICATIONS.join(", ")
+            ));
         }
         if spoke.applications.is_empty() || spoke.applications.iter().any(|a| a.trim().is_empty()) {
             problems.push(format!(

@@ -11,7 +11,7 @@ use causeway_contract::{StopReason, TokenUsage};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::test_support::{Fake, Recording, hub, hub_with_invoker};
+use super::test_support::{Fake, Recording, hub, hub_configured, hub_with_invoker};
 use crate::invoke::{InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream};
 
 /// A model that says when it has been called, then takes a while to answer.
@@ -198,4 +198,96 @@ async fn a_request_dropped_after_the_model_was_asked_still_leaves_its_record() {
     assert_eq!(event.outcome, Outcome::Answered);
     assert_eq!(event.usage.input_tokens, 7);
     assert!(event.prompt_sha256.is_some());
+}
+
+#[tokio::test]
+async fn omitting_or_lowering_the_classification_does_not_evade_a_policy() {
+    // The hub's default says restricted: restricted data stays on Bedrock.
+    let hub = hub_configured(
+        Fake::answering(vec![ContentBlock::text("ok")]),
+        Recording::default(),
+        |config| config.defaults.data_classification = "restricted".into(),
+    )
+    .await;
+    for declared in [None, Some("public"), Some("internal")] {
+        let mut request = hub.bearer("/v1/invoke");
+        if let Some(declared) = declared {
+            request = request.header("x-causeway-data-classification", declared);
+        }
+        let answer = hub
+            .send(request, invoke("local-dev", "evaluation").to_string())
+            .await;
+        assert_eq!(answer.status, 403, "{declared:?}: {}", answer.body);
+        let event = hub.last_event();
+        assert_eq!(event.data_classification.as_deref(), Some("restricted"));
+        assert!(
+            event
+                .reasons
+                .contains(&"forbid:restricted-data-stays-on-bedrock".to_owned()),
+            "{:?}",
+            event.reasons
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_spokes_registered_classification_is_the_floor_and_a_caller_may_only_raise_it() {
+    use crate::auth::WorkloadIdentity;
+    use crate::routes::extract::classification;
+    let hub = hub(Fake::answering(vec![ContentBlock::text("ok")])).await;
+    let workload = WorkloadIdentity {
+        principal: "arn:aws:iam::111122223333:role/causeway-invoker".into(),
+        spoke_account: "111122223333".into(),
+        ou: "workloads-prod".into(),
+        application: "claims-triage".into(),
+        allowed_models: Vec::new(),
+        limits: crate::budget::SpokeLimits::default(),
+        data_classification: Some("confidential".into()),
+    };
+    let headers = |value: Option<&str>| {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Some(value) = value {
+            headers.insert("x-causeway-data-classification", value.parse().unwrap());
+        }
+        headers
+    };
+    let class = |value| classification(&headers(value), &hub.state, Some(&workload)).unwrap();
+    assert_eq!(class(None), "confidential");
+    assert_eq!(class(Some("public")), "confidential");
+    assert_eq!(class(Some("restricted")), "restricted");
+    // Without a registered classification, the hub's default is the floor.
+    let no_floor = classification(&headers(Some("public")), &hub.state, None).unwrap();
+    assert_eq!(no_floor, "internal");
+}
+
+#[tokio::test]
+async fn a_card_number_in_the_prompt_makes_the_call_confidential() {
+    // A profile that masks card numbers rather than blocking them (the default blocks them).
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("masking.toml");
+    std::fs::write(
+        &profile,
+        causeway_guard::DEFAULT_PROFILE
+            .replace("CREDIT_CARD = \"block\"", "CREDIT_CARD = \"mask\""),
+    )
+    .unwrap();
+    let hub = hub_configured(
+        Fake::answering(vec![ContentBlock::text("ok")]),
+        Recording::default(),
+        |config| config.policy.guard_profile = Some(profile.clone()),
+    )
+    .await;
+    let mut body = invoke("claude-haiku", "evaluation");
+    body["messages"][0]["content"] = json!("Refund the card 4111 1111 1111 1111 today.");
+    let (status, answer) = hub.post("/v1/invoke", body).await;
+    assert_eq!(status, 200, "{answer}");
+    let event = hub.last_event();
+    assert_eq!(event.data_classification.as_deref(), Some("confidential"));
+    assert!(
+        event
+            .reasons
+            .contains(&"classification_raised:confidential".to_owned()),
+        "{:?}",
+        event.reasons
+    );
 }

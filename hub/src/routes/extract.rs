@@ -121,6 +121,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
                         application: String::new(),
                         allowed_models: Vec::new(),
                         limits: SpokeLimits::default(),
+                        data_classification: None,
                     }),
                 };
                 let meta = call_meta(&parts.headers, state, caller, door_api(parts.uri.path()))?;
@@ -201,27 +202,45 @@ pub fn declared_purpose(state: &AppState, headers: &HeaderMap) -> Result<String,
         })
 }
 
-/// The data classification, from its header or the configured default.
-pub fn classification(headers: &HeaderMap, state: &AppState) -> Result<String, HubError> {
+/// The rank of a data classification, lowest first; `None` for a name that is not one.
+pub fn classification_rank(name: &str) -> Option<usize> {
+    DATA_CLASSIFICATIONS.iter().position(|c| *c == name)
+}
+
+/// The data classification of a call: the floor is the calling spoke's registered classification, or else
+/// `defaults.data_classification`; the `x-causeway-data-classification` header may raise it, never lower it
+/// (a lower declaration is ignored, so leaving the header out or sending `public` cannot evade a policy
+/// written for the floor).
+pub fn classification(
+    headers: &HeaderMap,
+    state: &AppState,
+    workload: Option<&WorkloadIdentity>,
+) -> Result<String, HubError> {
+    let floor = workload
+        .and_then(|w| w.data_classification.clone())
+        .unwrap_or_else(|| state.config.defaults.data_classification.clone());
     let Some(value) = headers.get(CLASSIFICATION_HEADER) else {
-        return Ok(state.config.defaults.data_classification.clone());
+        return Ok(floor);
     };
     let value = value
         .to_str()
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    if DATA_CLASSIFICATIONS.contains(&value.as_str()) {
-        Ok(value)
-    } else {
-        Err(HubError::InvalidRequest(format!(
+    let Some(declared) = classification_rank(&value) else {
+        return Err(HubError::InvalidRequest(format!(
             "header `{CLASSIFICATION_HEADER}` must be one of {}",
             DATA_CLASSIFICATIONS
                 .iter()
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )))
+        )));
+    };
+    if classification_rank(&floor).is_some_and(|f| declared <= f) {
+        Ok(floor)
+    } else {
+        Ok(value)
     }
 }
 
@@ -232,12 +251,13 @@ pub fn call_meta(
     caller: Caller,
     api: &'static str,
 ) -> Result<CallMeta, HubError> {
+    let data_classification = classification(headers, state, caller.workload.as_ref())?;
     Ok(CallMeta {
         call_id: Uuid::now_v7(),
         request_id: request_id(headers),
         api,
         caller,
-        data_classification: classification(headers, state)?,
+        data_classification,
         policy: state.policy.current(),
         started: Instant::now(),
     })

@@ -20,7 +20,7 @@ pub async fn models_list(
     headers: HeaderMap,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<ModelList>, ApiError> {
-    let class = classification(&headers, &state)?;
+    let class = classification(&headers, &state, caller.workload.as_ref())?;
     let purpose = purpose_header(&headers)?.or_else(|| state.config.defaults.purpose.clone());
     let policy = state.policy.current();
     let purposes: Vec<String> = match purpose {

@@ -218,8 +218,18 @@ pub(super) async fn hub_with(model: Arc<Fake>, audit: Recording) -> Hub {
 
 /// A hub whose Bedrock models are answered by `model`, whatever it is.
 pub(super) async fn hub_with_invoker(model: Arc<dyn ModelInvoker>, audit: Recording) -> Hub {
+    hub_configured(model, audit, |_| {}).await
+}
+
+/// [`hub_with_invoker`] with `edit` applied to the configuration first.
+pub(super) async fn hub_configured(
+    model: Arc<dyn ModelInvoker>,
+    audit: Recording,
+    edit: impl FnOnce(&mut HubConfig),
+) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let mut config = HubConfig::default();
+    edit(&mut config);
     config.data_dir.0 = dir.path().to_path_buf();
     config.providers.bedrock = Some(BedrockConfig {
         region: Some("us-east-1".into()),

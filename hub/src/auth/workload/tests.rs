@@ -158,6 +158,7 @@ fn registry() -> Arc<EmbeddedRegistry> {
         status,
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
+        data_classification: None,
     };
     Arc::new(EmbeddedRegistry::from_config(&[
         spoke(
@@ -215,6 +216,7 @@ async fn a_verified_role_session_maps_to_its_spoke() {
             application: "claims-triage".into(),
             allowed_models: Vec::new(),
             limits: SpokeLimits::default(),
+            data_classification: None,
         }
     );
     // The Lambda request context wins over a header: API Gateway already verified it.
