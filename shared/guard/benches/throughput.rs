@@ -3,6 +3,9 @@
 //! ([`GuardEngine::check_input`]) on one message, and the streaming output guard fed in 16-byte chunks as a
 //! model would stream an answer. Criterion runs one thread, so MB/s is per core.
 //!
+//! `check_input_non_latin` is the input guard on prose in Russian, Greek, Chinese and accented Latin, where
+//! most characters go through the look-alike folding of the denied-word matcher.
+//!
 //! `tool_result_json` is the input guard on a tool result holding a JSON array of records built from the same
 //! text (masked value by value so it stays JSON), and `pdf_extract` the text extraction of a one-page PDF
 //! before it is scanned.
@@ -78,6 +81,55 @@ fn check_input(c: &mut Criterion) {
         assert!(engine.check_input(&messages, &mut report).blocked.is_none());
         group.throughput(Throughput::Bytes(size as u64));
         if size >= 256 * 1024 {
+            group.sample_size(20);
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(name), &messages, |b, m| {
+            b.iter(|| {
+                let mut report = GuardReport::default();
+                engine.check_input(m, &mut report)
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Prose in other scripts, for the cost of folding look-alikes: Russian, Greek, Chinese and accented Latin
+/// text with an e-mail address, emoji and a variation selector, none of it blocked.
+const NON_LATIN_BLOCKS: [&str; 4] = [
+    "Клиент сообщает, что в ежемесячной выписке по счёту дважды списан один и тот же платёж. Он просит \
+     вернуть второе списание и прислать ответ на ivan.petrov@example.com до пятницы.\n",
+    "Ο πελάτης αναφέρει ότι η μηνιαία κατάσταση του λογαριασμού δείχνει διπλή χρέωση και ζητά επιστροφή \
+     του δεύτερου ποσού το συντομότερο δυνατό. ❤️\n",
+    "客户反映本月的账单中同一笔直接借记被扣了两次，希望知道第二笔是否会自动退款，以及通常需要多长时间。\n",
+    "Le client signale un prélèvement en double sur le relevé mensuel ; il souhaite être remboursé et \
+     recevoir un résumé de l’historique du dossier. Über die Rückerstattung wird später entschieden.\n",
+];
+
+/// About `size` bytes of [`NON_LATIN_BLOCKS`], cut on a character boundary.
+fn non_latin_text(size: usize) -> String {
+    let mut text = String::with_capacity(size + 512);
+    let mut i = 0;
+    while text.len() < size {
+        text.push_str(NON_LATIN_BLOCKS[i % NON_LATIN_BLOCKS.len()]);
+        i += 1;
+    }
+    let mut end = size;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text
+}
+
+fn check_input_non_latin(c: &mut Criterion) {
+    let engine = engine();
+    let mut group = c.benchmark_group("check_input_non_latin");
+    for (name, size) in &SIZES[..3] {
+        let messages = vec![Message::text(Role::User, non_latin_text(*size))];
+        let mut report = GuardReport::default();
+        assert!(engine.check_input(&messages, &mut report).blocked.is_none());
+        group.throughput(Throughput::Bytes(*size as u64));
+        if *size >= 256 * 1024 {
             group.sample_size(20);
         }
         group.bench_with_input(BenchmarkId::from_parameter(name), &messages, |b, m| {
@@ -200,6 +252,7 @@ fn chunk(text: &str, size: usize) -> Vec<&str> {
 criterion_group!(
     benches,
     check_input,
+    check_input_non_latin,
     output_stream,
     tool_result_json,
     pdf_extract

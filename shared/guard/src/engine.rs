@@ -410,7 +410,7 @@ impl GuardEngine {
     ) -> OutputVerdict {
         self.stamp(report);
         let stage = GuardStage::Output;
-        let (text, stripped, _) = strip_invisible(answer);
+        let (text, stripped, _) = strip_invisible(answer, None);
         stripped.record(stage, report);
         let hits = self.output_hits(&text);
         let mut reasons = Vec::new();
@@ -490,7 +490,7 @@ impl GuardEngine {
         let stage = GuardStage::Output;
         let mut reasons = Vec::new();
         let guarded = map_strings(input, &mut |text: &str| {
-            let (clean, stripped, _) = strip_invisible(text);
+            let (clean, stripped, _) = strip_invisible(text, None);
             stripped.record_in(stage, SOURCE_TOOL_USE, report);
             let hits = self.output_hits(&clean);
             for hit in &hits {

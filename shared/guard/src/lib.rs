@@ -1,10 +1,11 @@
 //! The Causeway guard engine: what the hub does to a prompt before a model sees it and to an answer before
 //! the caller sees it (steps 5 and 7 of the governed request path in `DESIGN.md`).
 //!
-//! - Input: normalise (NFKC; strip zero-width, bidi-control and tag characters), detect PII and secrets and
-//!   block, mask or reversibly pseudonymise them, match denied words and topics, score prompt-injection
-//!   signals, then assemble the prompt with the profile's guardrail instructions first and user text fenced
-//!   as data ("spotlighting").
+//! - Input: normalise (NFKC; strip every default-ignorable character: zero-width, bidi-control, variation
+//!   selectors, tags), detect PII and secrets and block, mask or reversibly pseudonymise them, match denied
+//!   words and topics (with look-alikes, dashes, invisible characters and whitespace runs folded), score
+//!   prompt-injection signals, then assemble the prompt with the profile's guardrail instructions first and
+//!   user text fenced as data ("spotlighting").
 //! - Output: the same PII and word filters on whole or streamed answers (streamed text is held back only
 //!   where a value could still be forming, so a value split across chunks is still caught), pseudonym
 //!   restoration, JSON-schema validation of structured answers and a lexical grounding score.
@@ -26,6 +27,7 @@
 
 mod document;
 mod engine;
+mod fold;
 mod grounding;
 mod injection;
 mod normalize;

@@ -5,6 +5,12 @@
 //! like their plain forms. Unicode tag characters (U+E0000..U+E007F) shadow ASCII and are a known way to
 //! smuggle instructions past a reader; their hidden text is decoded and handed to the injection scorer.
 //!
+//! "Invisible" is Unicode's `Default_Ignorable_Code_Point` property ([`is_default_ignorable`]): zero-width
+//! characters, joiners, the combining grapheme joiner, Hangul fillers, soft hyphen, variation selectors,
+//! bidi controls and tags. Every one of them is removed except a variation selector after a symbol, where
+//! it picks the emoji or text presentation (`❤️`); after a letter or digit one changes nothing a reader
+//! sees, so it is removed there.
+//!
 //! Every function here is a single pass over the input.
 
 use std::borrow::Cow;
@@ -15,12 +21,14 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 /// Counts of characters removed from one text, by category.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Stripped {
-    /// Zero-width and other invisible formatting characters.
+    /// Zero-width, joiner, filler and other invisible formatting characters.
     pub(crate) zero_width: u32,
-    /// Bidirectional embedding, override and isolate controls.
+    /// Bidirectional embedding, override, isolate and mark controls.
     pub(crate) bidi: u32,
     /// Unicode tag characters.
     pub(crate) tags: u32,
+    /// Variation selectors after a letter, digit or space, where they change nothing visible.
+    pub(crate) variation_selectors: u32,
 }
 
 impl Stripped {
@@ -28,6 +36,9 @@ impl Stripped {
         self.zero_width = self.zero_width.saturating_add(other.zero_width);
         self.bidi = self.bidi.saturating_add(other.bidi);
         self.tags = self.tags.saturating_add(other.tags);
+        self.variation_selectors = self
+            .variation_selectors
+            .saturating_add(other.variation_selectors);
     }
 
     /// Records the counts as `normalization` events with action `strip`.
@@ -41,6 +52,7 @@ impl Stripped {
             ("zero_width", self.zero_width),
             ("bidi_control", self.bidi),
             ("tag_character", self.tags),
+            ("variation_selector", self.variation_selectors),
         ] {
             report.record_in(
                 stage,
@@ -65,45 +77,107 @@ pub(crate) struct Normalized {
     pub(crate) hidden: String,
 }
 
+/// Unicode's `Default_Ignorable_Code_Point` property (`DerivedCoreProperties.txt`, stable since Unicode
+/// 4.0 apart from newly assigned characters in reserved ranges, which are already in it): characters a
+/// renderer shows as nothing when it does not support them.
+pub(crate) fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
 enum Class {
     Keep,
     ZeroWidth,
     Bidi,
     Tag,
+    Variation,
 }
 
 fn classify(c: char) -> Class {
     match c {
-        // U+00AD SOFT HYPHEN is not in the brief's list but is invisible in most renderers and is used the
-        // same way to break up words.
-        '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' => {
-            Class::ZeroWidth
-        }
-        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => Class::Bidi,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' => Class::Bidi,
         '\u{E0000}'..='\u{E007F}' => Class::Tag,
+        '\u{FE00}'..='\u{FE0F}'
+        | '\u{E0100}'..='\u{E01EF}'
+        | '\u{180B}'..='\u{180D}'
+        | '\u{180F}' => Class::Variation,
+        c if is_default_ignorable(c) => Class::ZeroWidth,
         _ => Class::Keep,
     }
 }
 
-/// True when `text` may hold a character [`classify`] removes. Each of them is encoded in UTF-8 with the
-/// lead byte `C2` (U+00AD), `E2` (U+200B..U+2069), `EF` (U+FEFF) or `F3` (tags), so text without those
-/// bytes (ASCII, and the letters of most scripts) is returned as it is without decoding a character.
+/// True when a variation selector after `prev` selects a presentation a reader sees: after a symbol
+/// (emoji and their text forms), not after a letter, digit, space or the start of the text.
+fn selects_presentation(prev: Option<char>) -> bool {
+    prev.is_some_and(|p| !p.is_alphanumeric() && !p.is_whitespace())
+}
+
+/// True when `text` may hold a character [`classify`] removes. Each of them starts with one of a few
+/// two-byte UTF-8 prefixes (`C2 AD` for U+00AD, `E2 80`/`E2 81` for U+200B..U+206F, `F3 A0` for tags, ...),
+/// so text without those (ASCII, and the letters of most scripts, CJK and emoji included) is returned as
+/// it is without decoding a character.
 fn may_hold_invisible(text: &str) -> bool {
-    text.bytes().any(|b| matches!(b, 0xC2 | 0xE2 | 0xEF | 0xF3))
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &lead)| {
+        lead >= 0xC2
+            && matches!(
+                (lead, bytes.get(i + 1).copied().unwrap_or(0)),
+                (0xC2, 0xAD)
+                    | (0xCD, 0x8F)
+                    | (0xD8, 0x9C)
+                    | (0xE1, 0x85 | 0x9E | 0xA0)
+                    | (0xE2, 0x80 | 0x81)
+                    | (0xE3, 0x85)
+                    | (0xEF, 0xB8 | 0xBB | 0xBE | 0xBF)
+                    | (0xF0, 0x9B | 0x9D)
+                    | (0xF3, 0xA0)
+            )
+    })
 }
 
 /// Removes invisible, bidi-control and tag characters without any other change. Used on answers, where
-/// NFKC would alter the model's formatting (superscripts, ligatures, full-width punctuation).
-pub(crate) fn strip_invisible(text: &str) -> (Cow<'_, str>, Stripped, String) {
+/// NFKC would alter the model's formatting (superscripts, ligatures, full-width punctuation). `prev` is the
+/// character before `text`, when it continues an earlier text (a streamed answer), so a variation selector
+/// at its start is judged as it would be in the whole.
+pub(crate) fn strip_invisible(text: &str, prev: Option<char>) -> (Cow<'_, str>, Stripped, String) {
     if !may_hold_invisible(text) {
         return (Cow::Borrowed(text), Stripped::default(), String::new());
     }
     let mut out = String::with_capacity(text.len());
     let mut stripped = Stripped::default();
     let mut hidden = String::new();
+    let mut last = prev;
     for c in text.chars() {
         match classify(c) {
-            Class::Keep => out.push(c),
+            Class::Keep => {
+                out.push(c);
+                last = Some(c);
+            }
+            Class::Variation if selects_presentation(last) => {
+                out.push(c);
+                last = Some(c);
+            }
+            Class::Variation => {
+                stripped.variation_selectors = stripped.variation_selectors.saturating_add(1);
+            }
             Class::ZeroWidth => stripped.zero_width = stripped.zero_width.saturating_add(1),
             Class::Bidi => stripped.bidi = stripped.bidi.saturating_add(1),
             Class::Tag => {
@@ -122,7 +196,7 @@ pub(crate) fn strip_invisible(text: &str) -> (Cow<'_, str>, Stripped, String) {
 
 /// Full input normalisation: strip invisible characters, then NFKC.
 pub(crate) fn normalize(text: &str) -> Normalized {
-    let (visible, stripped, hidden) = strip_invisible(text);
+    let (visible, stripped, hidden) = strip_invisible(text, None);
     // ASCII, and most text in any script, is already NFKC; the quick check decides without decomposing.
     let text: String = if visible.is_ascii() || is_nfkc_quick(visible.chars()) == IsNormalized::Yes
     {
@@ -171,7 +245,7 @@ mod tests {
 
     #[test]
     fn strip_invisible_keeps_formatting() {
-        let (text, stripped, _) = strip_invisible("x² ﬁne\u{200B}");
+        let (text, stripped, _) = strip_invisible("x² ﬁne\u{200B}", None);
         assert_eq!(text, "x² ﬁne");
         assert_eq!(stripped.zero_width, 1);
     }

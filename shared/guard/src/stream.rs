@@ -7,7 +7,8 @@
 //!   [`LOOKAHEAD_BYTES`](crate::pii) bytes) after it, since the checks around a value read what follows it;
 //!   this comes from one lazy DFA over the detectors' patterns run anchored at each place
 //!   ([`PiiDetector::reach_from`](crate::pii::PiiDetector)), so ordinary prose is released word by word;
-//! - it lies more than the longest denied word (plus one character) before the end;
+//! - it lies more than the longest denied word (plus one character) before the end, counted in the
+//!   characters and whitespace runs the word matcher folds (a look-alike letter can take four bytes);
 //! - no final candidate before it reaches past the first unsettled place, whose value could otherwise win
 //!   an overlap with it.
 //!
@@ -111,7 +112,7 @@ impl<'a> OutputStreamGuard<'a> {
         if let Some(reason) = &self.blocked {
             return StreamStep::Blocked(reason.clone());
         }
-        let (clean, stripped, _) = strip_invisible(chunk);
+        let (clean, stripped, _) = strip_invisible(chunk, self.buf.chars().next_back());
         stripped.record(GuardStage::Output, report);
         self.buf.push_str(&clean);
         self.step(false, report)
@@ -238,13 +239,7 @@ impl<'a> OutputStreamGuard<'a> {
     /// does not split a run of value characters; 0 when nothing can be released.
     fn window_cut(&mut self) -> usize {
         let offset = self.context_len;
-        let mut words_bound = self
-            .buf
-            .len()
-            .saturating_sub(self.engine.words().unsettled_tail_bytes());
-        while !self.buf.is_char_boundary(words_bound) {
-            words_bound -= 1;
-        }
+        let words_bound = self.engine.words().unsettled_tail_start(&self.buf);
         let lookahead = lookahead_from(&self.buf);
         let mut at = self.settled.max(offset);
         while at < words_bound {

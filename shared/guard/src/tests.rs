@@ -319,6 +319,155 @@ fn topics_block_with_topic_name() {
     );
 }
 
+// === denied words and topics: look-alikes, dashes, invisible characters, whitespace ===
+
+/// The denied-word block reason of `text` as one user message under the default profile.
+fn denied(engine: &GuardEngine, text: &str) -> Option<String> {
+    engine
+        .check_input(&[user(text)], &mut GuardReport::default())
+        .blocked
+}
+
+#[test]
+fn a_denied_word_with_a_unicode_dash_is_still_denied() {
+    let engine = default_engine();
+    for dash in [
+        '\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}', '\u{2014}', '\u{2015}', '\u{2212}',
+        '\u{FE58}', '\u{FE63}', '\u{FF0D}',
+    ] {
+        let text = format!("Status of project{dash}bluebird?");
+        assert_eq!(
+            denied(&engine, &text).as_deref(),
+            Some("input contains a denied word"),
+            "U+{:04X}",
+            u32::from(dash)
+        );
+    }
+}
+
+#[test]
+fn a_denied_word_with_cyrillic_or_greek_look_alike_letters_is_still_denied() {
+    let engine = default_engine();
+    for text in [
+        "Status of proj\u{0435}ct-bluebird?",          // Cyrillic е
+        "Status of pr\u{043E}ject-blu\u{0435}bird?",   // Cyrillic о and е
+        "Status of \u{0440}roject-bluebird?",          // Cyrillic р
+        "Status of pr\u{03BF}ject-bluebird?",          // Greek ο
+        "Status of PR\u{039F}JECT-BLUEBIRD?",          // Greek Ο
+        "Status of \u{1D429}\u{1D42B}oject-bluebird?", // mathematical bold p, r
+        "Status of ｐｒｏｊｅｃｔ－ｂｌｕｅｂｉｒｄ?", // full-width forms
+    ] {
+        assert_eq!(
+            denied(&engine, text).as_deref(),
+            Some("input contains a denied word"),
+            "{text:?}"
+        );
+    }
+    // A look-alike letter glued to the word makes a longer word, as a Latin letter would.
+    assert_eq!(denied(&engine, "Status of project-bluebird\u{0456}s"), None);
+}
+
+#[test]
+fn a_denied_word_split_by_an_invisible_character_is_still_denied() {
+    let engine = default_engine();
+    for invisible in [
+        '\u{034F}',  // combining grapheme joiner
+        '\u{FE0F}',  // variation selector 16
+        '\u{FE00}',  // variation selector 1
+        '\u{E0100}', // variation selector 17
+        '\u{180B}',  // Mongolian free variation selector
+        '\u{00AD}',  // soft hyphen
+        '\u{200B}',  // zero width space
+        '\u{2060}',  // word joiner
+        '\u{115F}',  // Hangul choseong filler
+        '\u{3164}',  // Hangul filler
+        '\u{FFA0}',  // half-width Hangul filler
+        '\u{E0041}', // tag latin capital letter a
+    ] {
+        let text = format!("Status of project-blue{invisible}bird?");
+        assert_eq!(
+            denied(&engine, &text).as_deref(),
+            Some("input contains a denied word"),
+            "U+{:04X}",
+            u32::from(invisible)
+        );
+    }
+}
+
+#[test]
+fn a_topic_phrase_with_a_double_space_or_line_break_still_matches() {
+    let engine = default_engine();
+    for text in [
+        "Honestly, which  stocks should I buy?",
+        "Honestly, which stocks\nshould I buy?",
+        "Honestly, which\r\n\tstocks should   I buy?",
+        "Honestly, which\u{00A0}stocks should\u{3000}I buy?",
+        "Honestly, which \u{200B} stocks should I buy?",
+    ] {
+        assert_eq!(
+            denied(&engine, text).as_deref(),
+            Some("input matches denied topic `investment_advice`"),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_masked_look_alike_word_is_masked_whole_in_prompts_and_answers() {
+    let engine = engine_with(|p| p.denied_word_action = GuardAction::Mask);
+    let mut report = GuardReport::default();
+    let verdict = engine.check_input(
+        &[user("Is pr\u{043E}ject\u{2010}blue\u{034F}bird late?")],
+        &mut report,
+    );
+    assert_eq!(verdict.blocked, None);
+    assert_eq!(verdict.messages[0].joined_text(), "Is {DENIED_WORD} late?");
+
+    // Answers are not NFKC-normalised; the matcher folds them all the same.
+    let map = PseudonymMap::new();
+    for answer in [
+        "It is \u{1D429}\u{1D42B}\u{1D428}\u{1D423}\u{1D41E}\u{1D41C}\u{1D42D}-bluebird, late.",
+        "It is ｐｒｏｊｅｃｔ－ｂｌｕｅｂｉｒｄ, late.",
+        "It is proj\u{0435}ct\u{2212}bluebird, late.",
+        "It is project-blue\u{FE0F}bird, late.",
+    ] {
+        let verdict = engine.check_output(answer, &map, &mut GuardReport::default());
+        assert_eq!(verdict.text, "It is {DENIED_WORD}, late.", "{answer:?}");
+    }
+}
+
+#[test]
+fn russian_and_greek_words_that_only_share_some_letters_with_a_denied_word_do_not_match() {
+    // Each Latin word is the fold of a real word with one letter that looks like no Latin letter left
+    // out: `рука` (hand) folds to `pyкa`, `море` (sea) to `мope`, `ορος` (term) to `opoς`.
+    let engine = engine_with(|p| {
+        p.denied_words = vec!["pyka".into(), "mope".into(), "opos".into(), "cop".into()];
+    });
+    let text = "Рука об руку. Волнуется море. Ο όρος ορος του συμβολαίου. Καλημέρα, κόσμε.";
+    let mut report = GuardReport::default();
+    let verdict = engine.check_input(&[user(text)], &mut report);
+    assert_eq!(verdict.blocked, None);
+    assert!(report.events.is_empty(), "{:?}", report.events);
+    assert_eq!(verdict.messages[0].joined_text(), text);
+    let answer = engine.check_output(text, &PseudonymMap::new(), &mut GuardReport::default());
+    assert_eq!(answer.text, text);
+    // A word made only of look-alikes is the word it looks like: `сор` (litter) reads `cop`, and with a
+    // capital `М`, `Море` reads `Mope`.
+    assert!(denied(&engine, "Убери этот сор.").is_some());
+    assert!(denied(&engine, "Море волнуется.").is_some());
+    // Ordinary prose in both scripts against the default profile: nothing found.
+    let engine = default_engine();
+    for text in [
+        "Проект «Синяя птица» закрыт; отчёт о продажах за квартал готов.",
+        "Το έργο ολοκληρώθηκε· η αναφορά πωλήσεων του τριμήνου είναι έτοιμη.",
+    ] {
+        let mut report = GuardReport::default();
+        let verdict = engine.check_input(&[user(text)], &mut report);
+        assert_eq!(verdict.blocked, None, "{text}");
+        assert!(report.events.is_empty(), "{text}: {:?}", report.events);
+    }
+}
+
 #[test]
 fn injection_above_threshold_blocks_and_sets_score() {
     let engine = default_engine();
@@ -839,6 +988,11 @@ const STREAM_CORPUS: &[&str] = &[
     "Codename project-bluebird must not appear; project-bluebirds is another word.",
     "Grüße — schreiben Sie an zoë@example.org über +49 30 901820 oder 030 901820 Büro.",
     "Numbers 12345678 and 1234567890123 and +1 (555) 010-9999 extension 123456 done",
+    // Look-alikes of a denied word: mathematical and full-width letters, a Cyrillic е, a unicode dash, a
+    // variation selector inside the word; the emoji keeps its own.
+    "Codename \u{1D429}\u{1D42B}\u{1D428}\u{1D423}\u{1D41E}\u{1D41C}\u{1D42D}\u{2010}ｂｌｕｅｂｉｒｄ now.",
+    "Codename proj\u{0435}ct-blue\u{FE0F}bird \u{2764}\u{FE0F} and project\u{2212}bluebird\u{0456}s.",
+    "The North\n\n  Star\u{00A0}  programme starts; the north starry programme does not.",
 ];
 
 /// `text` in pieces of `size` bytes, moved forward to character boundaries.
@@ -859,6 +1013,12 @@ fn pieces_of(text: &str, size: usize) -> Vec<&str> {
 #[test]
 fn stream_matches_the_whole_answer_check_for_every_chunking() {
     assert_stream_matches_whole_answer(|_| {});
+}
+
+/// A denied phrase may be broken by any run of whitespace, which the stream cannot bound in bytes.
+#[test]
+fn stream_matches_the_whole_answer_check_with_a_denied_phrase() {
+    assert_stream_matches_whole_answer(|p| p.denied_words.push("north star programme".into()));
 }
 
 /// Without denied words nothing but the PII detectors holds text back.
@@ -968,7 +1128,8 @@ fn stream_guard_debug_shows_no_text() {
     guard.push("secret jane@example.com", &mut GuardReport::default());
     let debug = format!("{guard:?}");
     assert!(!debug.contains("jane"), "{debug}");
-    assert!(debug.contains("pending_bytes: 23"), "{debug}");
+    // `secret ` is settled and released; the rest is held back, and only its size is shown.
+    assert!(debug.contains("pending_bytes: 17"), "{debug}");
 }
 
 #[test]

@@ -1,17 +1,24 @@
 //! Denied words and topic phrases: one Aho-Corasick automaton over both lists.
 //!
-//! Matching is ASCII case-insensitive over the normalised text and whole-word aware: a pattern that starts
-//! (ends) with a letter or digit only counts when the character before (after) it is not one, so `bluebird`
-//! does not fire inside `bluebirds`. The automaton reports every overlapping candidate in one pass; the
-//! whole-word filter runs on those, then the leftmost-longest survivors are kept. Doing the selection after
-//! the filter means a longer pattern that fails the boundary test cannot hide a shorter one that passes.
-//! Non-ASCII letters in patterns match case-sensitively (after NFKC).
+//! Matching runs over the folded text ([`crate::fold`]): default-ignorable characters removed, whitespace
+//! runs collapsed to one space, dashes folded to `-`, compatibility forms and confusable look-alikes of ASCII
+//! (Cyrillic `е`, Greek `ο`, full-width and mathematical letters) folded to ASCII. Patterns are folded the
+//! same way, and matches are mapped back to the characters of the text that formed them, so masking
+//! replaces exactly those.
+//!
+//! Matching is ASCII case-insensitive and whole-word aware: a pattern that starts (ends) with a letter or
+//! digit only counts when the character before (after) it is not one, so `bluebird` does not fire inside
+//! `bluebirds`. The automaton reports every overlapping candidate in one pass; the whole-word filter runs
+//! on those, then the leftmost-longest survivors are kept. Doing the selection after the filter means a
+//! longer pattern that fails the boundary test cannot hide a shorter one that passes. Non-ASCII letters
+//! that do not fold to ASCII match case-sensitively (after NFKC).
 
 use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::fold::{fold, fold_pattern, start_of_last_units};
 use crate::profile::{GuardProfile, ProfileError};
 
 /// What a pattern stands for.
@@ -27,6 +34,7 @@ pub(crate) enum WordKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WordMatch {
     pub(crate) kind: WordKind,
+    /// Byte range in the text searched (not the folded text).
     pub(crate) span: Range<usize>,
 }
 
@@ -35,7 +43,7 @@ pub(crate) struct WordMatch {
 pub(crate) struct WordMatcher {
     automaton: Option<AhoCorasick>,
     kinds: Vec<WordKind>,
-    /// Bytes of the longest denied word.
+    /// Folded characters of the longest denied word.
     longest_denied: usize,
 }
 
@@ -43,13 +51,14 @@ impl WordMatcher {
     pub(crate) fn new(profile: &GuardProfile) -> Result<Self, ProfileError> {
         let mut patterns: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
+        let folded = |text: &str| fold_pattern(&text.trim().nfkc().collect::<String>());
         for word in &profile.denied_words {
-            patterns.push(word.trim().nfkc().collect());
+            patterns.push(folded(word));
             kinds.push(WordKind::Denied);
         }
         for (i, topic) in profile.topics.iter().enumerate() {
             for phrase in &topic.phrases {
-                patterns.push(phrase.trim().nfkc().collect());
+                patterns.push(folded(phrase));
                 kinds.push(WordKind::Topic(i));
             }
         }
@@ -68,7 +77,7 @@ impl WordMatcher {
             .iter()
             .zip(&kinds)
             .filter(|(_, kind)| **kind == WordKind::Denied)
-            .map(|(pattern, _)| pattern.len())
+            .map(|(pattern, _)| pattern.chars().count())
             .max()
             .unwrap_or(0);
         Ok(WordMatcher {
@@ -78,14 +87,15 @@ impl WordMatcher {
         })
     }
 
-    /// Bytes at the end of a growing text within which a [`Self::find_denied`] match could still appear or
-    /// change: the longest denied word's length, plus one character for the whole-word test after it.
-    /// Matching is ASCII case-insensitive, so a match is exactly as long as its pattern. 0 without any.
-    pub(crate) fn unsettled_tail_bytes(&self) -> usize {
+    /// The byte index in a growing `text` from which a [`Self::find_denied`] match could still appear or
+    /// change as text is added at its end: the longest denied word, plus one character for the whole-word
+    /// test after it, counted back in characters and whitespace runs (see
+    /// [`start_of_last_units`](crate::fold::start_of_last_units)). `text.len()` without any denied word.
+    pub(crate) fn unsettled_tail_start(&self, text: &str) -> usize {
         if self.longest_denied == 0 {
-            0
+            text.len()
         } else {
-            self.longest_denied + char::MAX.len_utf8()
+            start_of_last_units(text, self.longest_denied + 1)
         }
     }
 
@@ -104,9 +114,11 @@ impl WordMatcher {
         let Some(automaton) = &self.automaton else {
             return Vec::new();
         };
+        let folded = fold(text);
+        let view: &str = &folded.text;
         let mut candidates: Vec<(Range<usize>, WordKind)> = automaton
-            .find_overlapping_iter(text)
-            .filter(|m| whole_word(text, m.range()))
+            .find_overlapping_iter(view)
+            .filter(|m| whole_word(view, m.range()))
             .filter_map(|m| {
                 self.kinds
                     .get(m.pattern().as_usize())
@@ -116,9 +128,14 @@ impl WordMatcher {
             .collect();
         candidates.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
         let mut out: Vec<WordMatch> = Vec::new();
+        let mut last_end = 0;
         for (span, kind) in candidates {
-            if out.last().is_none_or(|last| span.start >= last.span.end) {
-                out.push(WordMatch { kind, span });
+            if out.is_empty() || span.start >= last_end {
+                last_end = span.end;
+                out.push(WordMatch {
+                    kind,
+                    span: folded.original(span),
+                });
             }
         }
         out
