@@ -906,11 +906,24 @@ fn guard_input(
             ),
         );
     }
+    // Every string the caller sends that reaches the model is guarded: messages, tools, the response
+    // schema, names and ids. System text is the application's own only when the workload is verified.
+    let trust = if meta.caller.workload.is_some() {
+        causeway_guard::SystemTrust::Workload
+    } else {
+        causeway_guard::SystemTrust::Unverified
+    };
     // The guard stamps its profile name and version on the report.
     let mut report = GuardReport::default();
-    let verdict = state
-        .guard
-        .check_input_with_tools(&messages, &req.tools, &mut report);
+    let verdict = state.guard.check_call(
+        causeway_guard::CallInput {
+            messages: &messages,
+            tools: &req.tools,
+            response_schema: req.response_schema.as_ref(),
+            system: trust,
+        },
+        &mut report,
+    );
     apply_guards(event, &report);
     if let Some(reason) = verdict.blocked {
         return Err(Refusal::new(
@@ -924,9 +937,11 @@ fn guard_input(
     }
 
     let nonce = meta.call_id.simple().to_string();
-    let prompt = state.guard.assemble_prompt(&verdict.messages, &nonce);
+    let prompt = state
+        .guard
+        .assemble_prompt(&verdict.messages, trust, &nonce);
     let mut system = prompt.system;
-    if let Some(schema) = &req.response_schema {
+    if let Some(schema) = &verdict.response_schema {
         system.push(format!(
             "Answer with a single JSON value and nothing else. It must validate against this JSON Schema:\n{schema}"
         ));
@@ -942,7 +957,7 @@ fn guard_input(
             .max_tokens
             .map_or(entry.max_tokens, |m| m.min(entry.max_tokens)),
         stop_sequences: req.stop_sequences.clone(),
-        response_schema: req.response_schema.clone(),
+        response_schema: verdict.response_schema,
     };
     Ok(Guarded {
         call,

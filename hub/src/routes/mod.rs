@@ -16,6 +16,8 @@ mod abuse_tests;
 #[cfg(test)]
 mod doors_tests;
 #[cfg(test)]
+mod guard_tests;
+#[cfg(test)]
 mod messages_tests;
 #[cfg(test)]
 mod responses_tests;

@@ -62,8 +62,8 @@ fn weight(name: &str) -> f32 {
 pub(crate) struct Signals {
     /// Signals in message text.
     pub(crate) counts: BTreeMap<&'static str, u32>,
-    /// Signals in other content (tool results, documents, tool definitions), by source; they count towards
-    /// the same score and are reported with their source.
+    /// Signals in other content (tool results, documents, tool definitions, the response schema, system
+    /// messages), by source; they count towards the same score and are reported with their source.
     pub(crate) by_source: BTreeMap<String, BTreeMap<&'static str, u32>>,
 }
 
@@ -72,6 +72,13 @@ impl Signals {
         if count > 0 {
             let entry = self.counts.entry(name).or_insert(0);
             *entry = entry.saturating_add(count);
+        }
+    }
+
+    /// Adds the signals found in message text.
+    pub(crate) fn merge(&mut self, other: Signals) {
+        for (name, count) in other.counts {
+            self.add(name, count);
         }
     }
 

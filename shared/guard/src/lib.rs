@@ -5,7 +5,9 @@
 //!   selectors, tags), detect PII and secrets and block, mask or reversibly pseudonymise them, match denied
 //!   words and topics (with look-alikes, dashes, invisible characters and whitespace runs folded), score
 //!   prompt-injection signals, then assemble the prompt with the profile's guardrail instructions first and
-//!   user text fenced as data ("spotlighting").
+//!   user text fenced as data ("spotlighting"). Every string the caller sends that reaches the model is
+//!   guarded: messages, tool definitions, the response schema, names and ids; system messages are trusted
+//!   above the fence only from a verified workload (see [`SystemTrust`]).
 //! - Output: the same PII and word filters on whole or streamed answers (streamed text is held back only
 //!   where a value could still be forming, so a value split across chunks is still caught), pseudonym
 //!   restoration, JSON-schema validation of structured answers and a lexical grounding score.
@@ -45,7 +47,8 @@ mod tests;
 
 pub use document::{DocumentError, ExtractedText, extract_text};
 pub use engine::{
-    AssembledPrompt, GuardEngine, InputVerdict, OutputBlocks, OutputVerdict, ScanFinding, TextScan,
+    AssembledPrompt, CallInput, GuardEngine, InputVerdict, MAX_NAME_CHARS, OutputBlocks,
+    OutputVerdict, ScanFinding, SystemTrust, TextScan,
 };
 pub use grounding::grounding_score;
 pub use pii::Finding;
