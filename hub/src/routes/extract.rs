@@ -1,5 +1,5 @@
 //! Extractors: the JSON body with errors that name the field, the verified caller, the request id and the
-//! declared headers.
+//! declared headers; and [`shown`], how a value the caller sent may appear in an error message.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,11 +66,15 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
-            let inner = err.into_inner();
+            // The parser's message quotes what it could not take (a whole string value, an unknown key).
+            let inner = shown_up_to(&err.into_inner().to_string(), SHOWN_DETAIL_CHARS);
             if path == "." || path == "?" || path.is_empty() {
                 HubError::InvalidRequest(format!("invalid JSON body: {inner}"))
             } else {
-                HubError::InvalidRequest(format!("invalid JSON at `{path}`: {inner}"))
+                HubError::InvalidRequest(format!(
+                    "invalid JSON at `{}`: {inner}",
+                    shown_up_to(&path, SHOWN_DETAIL_CHARS)
+                ))
             }
         })?;
         Ok(Self(value))
@@ -124,7 +128,17 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
                         data_classification: None,
                     }),
                 };
-                let meta = call_meta(&parts.headers, state, caller, door_api(parts.uri.path()))?;
+                // INVARIANT: the refusal is recorded whatever else the request got wrong: a malformed
+                // classification header must not turn an audited 403 into an unaudited 400.
+                let api = door_api(parts.uri.path());
+                let meta = match call_meta(&parts.headers, state, caller.clone(), api) {
+                    Ok(meta) => meta,
+                    Err(_) => {
+                        let mut headers = parts.headers.clone();
+                        headers.remove(CLASSIFICATION_HEADER);
+                        call_meta(&headers, state, caller, api)?
+                    }
+                };
                 let event = draft(state, &meta, "", "");
                 let refusal = Refusal {
                     outcome: Outcome::Denied,
@@ -165,6 +179,61 @@ fn lambda_caller_arn(parts: &Parts) -> Option<String> {
         _ => None,
     }
     .filter(|arn| !arn.is_empty())
+}
+
+/// Longest value a caller sent that an error message shows, in characters.
+pub const SHOWN_CHARS: usize = 64;
+
+/// Longest parser message (which quotes the caller's input) an error message shows, in characters.
+pub const SHOWN_DETAIL_CHARS: usize = 256;
+
+/// A value the caller sent (a model, a purpose, a header, a field's value), as an error message may show it:
+/// at most [`SHOWN_CHARS`] characters, cut with `…`; control characters, line breaks and invisible or
+/// direction-changing characters dropped; backticks turned into `'` so the value cannot close the quoting
+/// around it. Error messages reach the caller and the log, and neither should carry a caller's free text.
+pub fn shown(value: &str) -> String {
+    shown_up_to(value, SHOWN_CHARS)
+}
+
+/// [`shown`], cut at `limit` characters.
+pub fn shown_up_to(value: &str, limit: usize) -> String {
+    let mut out = String::with_capacity(value.len().min(limit * 4 + 3));
+    let visible = value.chars().filter(|&c| !c.is_control() && !invisible(c));
+    for (kept, c) in visible.enumerate() {
+        if kept == limit {
+            out.push('…');
+            break;
+        }
+        out.push(if c == '`' { '\'' } else { c });
+    }
+    out
+}
+
+/// Characters that show nothing, join or reorder text, or break lines: Unicode's default-ignorable code
+/// points, the directional controls and the line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// The request id set by the request-id layer.
@@ -265,7 +334,96 @@ pub fn call_meta(
 
 #[cfg(test)]
 mod tests {
-    use super::door_api;
+    use std::sync::Arc;
+
+    use causeway_audit::RecordFilter;
+    use causeway_contract::audit::Outcome;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::{door_api, shown};
+    use crate::app::{Overrides, build_state, router};
+    use crate::auth::dev::DevKey;
+    use crate::config::HubConfig;
+
+    #[tokio::test]
+    async fn an_unregistered_principal_cannot_dodge_the_audit_with_a_bad_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HubConfig::parse(
+            "hub.toml",
+            r#"
+[identity]
+require_workload = true
+server_id = "hub-test"
+
+[[spokes]]
+principal = "arn:aws:iam::111122223333:role/causeway-invoker"
+account = "111122223333"
+applications = ["claims-triage"]
+"#,
+        )
+        .unwrap();
+        config.data_dir.0 = dir.path().to_path_buf();
+        let state = Arc::new(
+            build_state(config, Overrides::default(), false)
+                .await
+                .unwrap(),
+        );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let token = DevKey::load_or_create(dir.path())
+            .unwrap()
+            .mint("mallory", &[], now, 300)
+            .unwrap();
+        // A caller AWS verified, that no spoke registered, sends a classification the hub does not know.
+        let event = include_str!("../../tests/data/function_url_iam_invoke.json")
+            .replace("__TOKEN__", &token)
+            .replace(
+                "__CALLER_ARN__",
+                "arn:aws:sts::999988887777:assumed-role/causeway-invoker/intruder",
+            );
+        let mut request = lambda_http::request::from_str(&event).unwrap();
+        request.headers_mut().insert(
+            super::CLASSIFICATION_HEADER,
+            axum::http::HeaderValue::from_static("not-a-level"),
+        );
+        let response = router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        // Refused as the unregistered principal it is, and recorded.
+        assert_eq!(status, 403, "{body}");
+        let audit_id = body["error"]["audit_id"].as_str().unwrap().to_owned();
+        let store = causeway_audit::EmbeddedStore::open(state.config.audit_path()).unwrap();
+        let records = store.query(&RecordFilter::default()).unwrap();
+        assert_eq!(records.len(), 1);
+        let record = &records[0].0.event;
+        assert_eq!(record.id.to_string(), audit_id);
+        assert_eq!(record.outcome, Outcome::Denied);
+        assert_eq!(
+            record.reasons,
+            vec!["workload:unknown_principal".to_owned()]
+        );
+        assert_eq!(
+            record.workload_principal.as_deref(),
+            Some("arn:aws:iam::999988887777:role/causeway-invoker")
+        );
+    }
+
+    #[test]
+    fn a_callers_value_in_an_error_message_is_bounded_and_plain() {
+        assert_eq!(shown("claude-haiku"), "claude-haiku");
+        let long = "m".repeat(2048);
+        let cut = shown(&long);
+        assert_eq!(cut.chars().count(), super::SHOWN_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        // Line breaks and control characters would forge log lines; bidi overrides and zero-width
+        // characters would make the message read as something else; a backtick would close the quoting.
+        assert_eq!(
+            shown("a\nb\r\tc\u{7}d\u{202E}e\u{200B}f\u{2028}g\u{E0041}h`i"),
+            "abcdefgh'i"
+        );
+        assert_eq!(shown(""), "");
+    }
 
     #[test]
     fn a_refused_workload_is_audited_under_the_door_it_called() {
