@@ -135,8 +135,10 @@ async fn hub_for(moto: &MotoServer) -> TestHub {
     config.spokes = vec![
         spoke(INVOKER_ROLE, SPOKE_ACCOUNT, SpokeStatus::Active),
         spoke(SUSPENDED_ROLE, SUSPENDED_ACCOUNT, SpokeStatus::Suspended),
+        // The sandbox's data is registered as public: it may declare more, never less.
         SpokeConfig {
             ou: "sandbox".into(),
+            data_classification: Some("public".into()),
             ..spoke(SANDBOX_ROLE, "777788889999", SpokeStatus::Active)
         },
     ];
@@ -196,7 +198,7 @@ fn message(body: &Value) -> &str {
 async fn a_workload_with_a_presigned_identity_is_mapped_to_its_spoke() {
     let moto = MotoServer::start().await.unwrap();
     let hub = hub_for(&moto).await;
-    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let creds = assume(&moto, INVOKER_ROLE, "claims-triage@claims-host").await;
     let url = format!("{}/", moto.endpoint_url());
     let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
 
@@ -224,7 +226,7 @@ async fn a_workload_with_a_presigned_identity_is_mapped_to_its_spoke() {
 async fn proofs_that_do_not_hold_are_refused() {
     let moto = MotoServer::start().await.unwrap();
     let hub = hub_for(&moto).await;
-    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let creds = assume(&moto, INVOKER_ROLE, "claims-triage@claims-host").await;
     let url = format!("{}/", moto.endpoint_url());
 
     // No proof at all, with workload identity required.
@@ -331,7 +333,7 @@ async fn the_spoke_ou_reaches_the_cedar_context() {
     let moto = MotoServer::start().await.unwrap();
     let hub = hub_for(&moto).await;
     let url = format!("{}/", moto.endpoint_url());
-    let creds = assume(&moto, SANDBOX_ROLE, "experiment").await;
+    let creds = assume(&moto, SANDBOX_ROLE, "claims-search@lab-host").await;
     let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
 
     // The sandbox OU may send public data only (policy `sandbox-ou-public-data-only`).
@@ -401,7 +403,7 @@ async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
     .await
     .unwrap();
 
-    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let creds = assume(&moto, INVOKER_ROLE, "claims-triage@claims-host").await;
     let url = format!("{}/", moto.endpoint_url());
     let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
     let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
@@ -450,7 +452,7 @@ async fn hub_with_spokes(
 }
 
 async fn proof_for(moto: &MotoServer, role: &str) -> SignedCallerIdentity {
-    let creds = assume(moto, role, "claims-agent").await;
+    let creds = assume(moto, role, "claims-triage@claims-host").await;
     let url = format!("{}/", moto.endpoint_url());
     presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID))
 }
@@ -673,7 +675,7 @@ async fn two_hubs_honour_a_dynamodb_registry_items_models_and_budget() {
     register_as_org_apply(&registry, AttributeValue::S("2".into())).await;
 
     let hubs = [dynamodb_hub(&moto).await, dynamodb_hub(&moto).await];
-    let creds = assume(&moto, INVOKER_ROLE, "claims-agent").await;
+    let creds = assume(&moto, INVOKER_ROLE, "claims-triage@claims-host").await;
     let url = format!("{}/", moto.endpoint_url());
     let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
 

@@ -530,6 +530,19 @@ impl WorkloadVerifier {
                 )));
             }
         };
+        // A principal shared by several applications would let any of them claim another's name: each
+        // must then call in a role session named after its application (`<application>@…`, the agent's
+        // default), which the invoker role's trust policy restricts per caller with `sts:RoleSessionName`.
+        if spoke.applications.len() > 1 {
+            let session = role_session(&arn);
+            if !session.is_some_and(|s| s.starts_with(&format!("{application}@"))) {
+                return Err(WorkloadError::Application(format!(
+                    "principal `{}` serves several applications, so a call for `{application}` must come from a role session named `{application}@…`; this one is `{}`",
+                    principal.arn,
+                    session.unwrap_or("(not a role session)")
+                )));
+            }
+        }
         Ok(Some(WorkloadIdentity {
             principal: principal.arn,
             spoke_account: spoke.account,
@@ -540,6 +553,13 @@ impl WorkloadVerifier {
             data_classification: spoke.data_classification,
         }))
     }
+}
+
+/// The session name of a role session ARN (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`).
+fn role_session(arn: &str) -> Option<&str> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let rest = resource.strip_prefix("assumed-role/")?;
+    rest.split_once('/').map(|(_, session)| session)
 }
 
 fn listed(items: &[String]) -> String {

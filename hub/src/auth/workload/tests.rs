@@ -232,7 +232,7 @@ async fn a_verified_role_session_maps_to_its_spoke() {
 
 #[tokio::test]
 async fn applications_must_be_registered_for_the_principal() {
-    let v = verifier("arn:aws:sts::111122223333:assumed-role/shared-invoker/s");
+    let v = verifier("arn:aws:sts::111122223333:assumed-role/shared-invoker/hr-chat@host-1");
     let ok = v
         .identify(&headers(Some("hr-chat")), None, NOW)
         .await
@@ -250,6 +250,29 @@ async fn applications_must_be_registered_for_the_principal() {
     assert_eq!(HubError::from(err).status_code().as_u16(), 403);
     let err = v.identify(&headers(None), None, NOW).await.unwrap_err();
     assert!(err.to_string().starts_with("send `x-causeway-application`"));
+}
+
+#[tokio::test]
+async fn one_application_cannot_speak_for_another_through_a_shared_role() {
+    // `payroll` and `hr-chat` share an invoker role: a payroll session claiming hr-chat is refused.
+    let v = verifier("arn:aws:sts::111122223333:assumed-role/shared-invoker/payroll@host-1");
+    let err = v
+        .identify(&headers(Some("hr-chat")), None, NOW)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "must come from a role session named `hr-chat@…`; this one is `payroll@host-1`"
+        ),
+        "{err}"
+    );
+    assert_eq!(HubError::from(err).status_code().as_u16(), 403);
+    let own = v
+        .identify(&headers(Some("payroll")), None, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(own.application, "payroll");
 }
 
 #[tokio::test]
