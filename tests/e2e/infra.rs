@@ -60,7 +60,7 @@ fn expected_policy(file: &str, substitutions: &BTreeMap<&str, &str>) -> Value {
 /// IAM returns policy documents URL-encoded (RFC 3986) JSON. moto returns the inline policies a stack
 /// created as the Python rendering of the parsed document (`{'Version': '2012-10-17', …}`); the documents
 /// here hold no quote characters, so swapping the quotes restores the JSON.
-fn policy_document(encoded: &str) -> Value {
+pub(crate) fn policy_document(encoded: &str) -> Value {
     if encoded.starts_with("{'") {
         let json = encoded.replace('\'', "\"");
         return serde_json::from_str(&json)

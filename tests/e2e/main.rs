@@ -15,6 +15,7 @@ mod budgets;
 mod client_sdks;
 mod embeddings;
 mod harness_selftest;
+mod iam_attacks;
 mod identity;
 mod infra;
 mod least_privilege;
