@@ -103,7 +103,8 @@ pub fn resolve_model(catalog: &Catalog, model_id: &str) -> Result<String, HubErr
     match exact.or_else(loose) {
         Some((alias, _)) => Ok(alias.clone()),
         None => Err(HubError::ModelNotFound(format!(
-            "model `{model_id}` is not served by this hub; use a catalog alias ({}) or the Bedrock model id of one",
+            "model `{}` is not served by this hub; use a catalog alias ({}) or the Bedrock model id of one",
+            super::extract::shown(model_id),
             catalog
                 .models
                 .keys()
@@ -135,7 +136,7 @@ fn image_block(image: ImageBlock, at: &str) -> Result<ContentBlock, HubError> {
     let Some(format) = ImageFormat::from_name(&image.format) else {
         return invalid(format!(
             "`{at}.format` `{}` is not supported; use `png`, `jpeg`, `gif` or `webp`",
-            image.format
+            super::extract::shown(&image.format)
         ));
     };
     let Source::Bytes(data) = &image.source else {
@@ -160,7 +161,8 @@ fn document_block(document: DocumentBlock, at: &str) -> Result<ContentBlock, Hub
             };
             let Some(format) = DocumentFormat::from_name(name) else {
                 return invalid(format!(
-                    "`{at}.format` `{name}` is not supported; use pdf, csv, doc, docx, xls, xlsx, html, txt or md"
+                    "`{at}.format` `{}` is not supported; use pdf, csv, doc, docx, xls, xlsx, html, txt or md",
+                    super::extract::shown(name)
                 ));
             };
             (format, base64_bytes(data, &format!("{at}.source.bytes"))?)
@@ -310,7 +312,8 @@ fn to_native(
             "assistant" => Role::Assistant,
             other => {
                 return invalid(format!(
-                    "`messages[{i}].role` `{other}` is not supported; use `user` or `assistant`"
+                    "`messages[{i}].role` `{}` is not supported; use `user` or `assistant`",
+                    super::extract::shown(other)
                 ));
             }
         };
@@ -708,8 +711,14 @@ fn anthropic_body(
     let request: MessagesRequest = serde_path_to_error::deserialize(body).map_err(|err| {
         HubError::InvalidRequest(format!(
             "invalid Anthropic body at `{}`: {}",
-            err.path(),
-            err.inner()
+            super::extract::shown_up_to(
+                &err.path().to_string(),
+                super::extract::SHOWN_DETAIL_CHARS
+            ),
+            super::extract::shown_up_to(
+                &err.inner().to_string(),
+                super::extract::SHOWN_DETAIL_CHARS
+            )
         ))
     })?;
     if request.stream.is_some() {

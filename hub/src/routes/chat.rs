@@ -64,7 +64,8 @@ fn part_block(part: ChatContentPart, at: &str) -> Result<ContentBlock, HubError>
             )
         }
         other => invalid(format!(
-            "`{at}.type` `{other}` is not supported; use `text`, `image_url` or `file`"
+            "`{at}.type` `{}` is not supported; use `text`, `image_url` or `file`",
+            super::extract::shown(other)
         )),
     }
 }
@@ -90,7 +91,7 @@ fn to_tools(tools: Option<Vec<ChatTool>>) -> Result<Vec<ToolDefinition>, HubErro
             if tool.kind != "function" {
                 return Err(HubError::InvalidRequest(format!(
                     "`tools[{i}].type` `{}` is not supported; use `function`",
-                    tool.kind
+                    super::extract::shown(&tool.kind)
                 )));
             }
             let Some(function) = tool.function else {
@@ -119,7 +120,8 @@ fn to_tool_choice(choice: Option<serde_json::Value>) -> Result<Option<ToolChoice
             "required" => Ok(Some(ToolChoice::Any)),
             "none" => Ok(Some(ToolChoice::None)),
             other => Err(HubError::InvalidRequest(format!(
-                "`tool_choice` `{other}` is not supported; use `auto`, `required`, `none` or a named function"
+                "`tool_choice` `{}` is not supported; use `auto`, `required`, `none` or a named function",
+                super::extract::shown(other)
             ))),
         },
         _ => match choice
@@ -243,7 +245,8 @@ fn to_native(
             }
             other => {
                 return Err(HubError::InvalidRequest(format!(
-                    "`messages[{i}].role` `{other}` is not supported; use `system`, `developer`, `user`, `assistant` or `tool`"
+                    "`messages[{i}].role` `{}` is not supported; use `system`, `developer`, `user`, `assistant` or `tool`",
+                    super::extract::shown(other)
                 )));
             }
         };
@@ -264,7 +267,8 @@ fn to_native(
             })?),
             other => {
                 return Err(HubError::InvalidRequest(format!(
-                    "`response_format.type` `{other}` is not supported; use `text`, `json_object` or `json_schema`"
+                    "`response_format.type` `{}` is not supported; use `text`, `json_object` or `json_schema`",
+                    super::extract::shown(other)
                 )));
             }
         },

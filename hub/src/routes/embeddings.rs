@@ -79,7 +79,8 @@ pub async fn embeddings_create(
         Some("base64") => true,
         Some(other) => {
             return Err(HubError::InvalidRequest(format!(
-                "`encoding_format` `{other}` is not supported; use `float` or `base64`"
+                "`encoding_format` `{}` is not supported; use `float` or `base64`",
+                super::extract::shown(other)
             ))
             .into());
         }

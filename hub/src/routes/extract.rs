@@ -409,6 +409,62 @@ applications = ["claims-triage"]
         );
     }
 
+    #[tokio::test]
+    async fn a_long_value_sent_by_a_caller_is_not_echoed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HubConfig::default();
+        config.data_dir.0 = dir.path().to_path_buf();
+        let state = Arc::new(
+            build_state(config, Overrides::default(), false)
+                .await
+                .unwrap(),
+        );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let token = DevKey::load_or_create(dir.path())
+            .unwrap()
+            .mint("alice", &["engineers".to_owned()], now, 300)
+            .unwrap();
+        let filler = "A".repeat(4096);
+        let send = |path: String, body: String| {
+            let request = axum::http::Request::post(path)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header("x-causeway-purpose", "evaluation")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let router = router(state.clone());
+            async move {
+                let response = router.oneshot(request).await.unwrap();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                String::from_utf8_lossy(&body).into_owned()
+            }
+        };
+        let answers = [
+            // A model id in the path, a value the parser quotes, a value a door names back.
+            send(
+                format!("/model/{filler}/converse"),
+                r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#.to_owned(),
+            )
+            .await,
+            send(
+                "/v1/invoke".to_owned(),
+                format!(r#"{{"model":"local-dev","purpose":"evaluation","messages":"{filler}"}}"#),
+            )
+            .await,
+            send(
+                "/v1/chat/completions".to_owned(),
+                format!(
+                    r#"{{"model":"local-dev","messages":[{{"role":"{filler}","content":"hi"}}]}}"#
+                ),
+            )
+            .await,
+        ];
+        for answer in answers {
+            assert!(answer.contains("AAAA…"), "{answer}");
+            assert!(answer.len() < 1024, "{} bytes: {answer}", answer.len());
+        }
+    }
+
     #[test]
     fn a_callers_value_in_an_error_message_is_bounded_and_plain() {
         assert_eq!(shown("claude-haiku"), "claude-haiku");

@@ -73,7 +73,8 @@ fn image_block(source: ImageSource, at: &str) -> Result<ContentBlock, HubError> 
         ImageSource::Base64 { media_type, data } => {
             let Some(format) = ImageFormat::from_media_type(&media_type) else {
                 return invalid(format!(
-                    "`{at}.source.media_type` `{media_type}` is not supported; use `image/png`, `image/jpeg`, `image/gif` or `image/webp`"
+                    "`{at}.source.media_type` `{}` is not supported; use `image/png`, `image/jpeg`, `image/gif` or `image/webp`",
+                    super::extract::shown(&media_type)
                 ));
             };
             Ok(ContentBlock::Image {
@@ -119,7 +120,8 @@ fn document_block(
         DocumentSource::Base64 { media_type, data } => {
             let Some(format) = DocumentFormat::from_media_type(&media_type) else {
                 return invalid(format!(
-                    "`{at}.source.media_type` `{media_type}` is not a supported document format (application/pdf, or docx, txt, md, csv, html, json, doc, xls, xlsx by media type)"
+                    "`{at}.source.media_type` `{}` is not a supported document format (application/pdf, or docx, txt, md, csv, html, json, doc, xls, xlsx by media type)",
+                    super::extract::shown(&media_type)
                 ));
             };
             Ok(ContentBlock::Document {
@@ -133,7 +135,8 @@ fn document_block(
                 && DocumentFormat::from_media_type(&media_type) != Some(DocumentFormat::Txt)
             {
                 return invalid(format!(
-                    "`{at}.source.media_type` must be `text/plain` for a `text` source, not `{media_type}`"
+                    "`{at}.source.media_type` must be `text/plain` for a `text` source, not `{}`",
+                    super::extract::shown(&media_type)
                 ));
             }
             Ok(ContentBlock::Document {
@@ -262,7 +265,8 @@ fn to_tools(tools: Option<Vec<Tool>>) -> Result<Vec<ToolDefinition>, HubError> {
         .map(|(i, tool)| {
             if let Some(kind) = tool.kind.as_deref().filter(|k| *k != "custom") {
                 return invalid(format!(
-                    "`tools[{i}].type` `{kind}` names a server tool, which the hub does not run; offer tools your application runs (no `type`, or `custom`)"
+                    "`tools[{i}].type` `{}` names a server tool, which the hub does not run; offer tools your application runs (no `type`, or `custom`)",
+                    super::extract::shown(kind)
                 ));
             }
             let Some(input_schema) = tool.input_schema else {
@@ -339,7 +343,7 @@ pub(crate) fn to_native(
         Some(format) => {
             return invalid(format!(
                 "`output_config.format.type` `{}` is not supported; use `json_schema`",
-                format.kind
+                super::extract::shown(&format.kind)
             ));
         }
     };
@@ -674,7 +678,11 @@ pub async fn message_tokens_count(
         .get(&native.model)
         .is_none()
     {
-        return Err(HubError::ModelNotFound(format!("unknown model `{}`", native.model)).into());
+        return Err(HubError::ModelNotFound(format!(
+            "unknown model `{}`",
+            super::extract::shown(&native.model)
+        ))
+        .into());
     }
     let body = CountTokensResponse {
         input_tokens: input_estimate(&mut native),

@@ -27,7 +27,8 @@ pub async fn models_list(
         Some(p) if policy.purposes().contains(&p) => vec![p],
         Some(p) => {
             return Err(HubError::InvalidRequest(format!(
-                "unknown purpose `{p}`; declare one of {}",
+                "unknown purpose `{}`; declare one of {}",
+                super::extract::shown(&p),
                 policy.purposes().allowed_list()
             ))
             .into());

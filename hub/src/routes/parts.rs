@@ -38,7 +38,8 @@ pub(crate) fn image(uri: &str, at: &str) -> Result<ContentBlock, HubError> {
     let (media_type, bytes) = data_uri(uri, at)?;
     let Some(format) = ImageFormat::from_media_type(&media_type) else {
         return invalid(format!(
-            "`{at}` has media type `{media_type}`; use `image/png`, `image/jpeg`, `image/gif` or `image/webp`"
+            "`{at}` has media type `{}`; use `image/png`, `image/jpeg`, `image/gif` or `image/webp`",
+            super::extract::shown(&media_type)
         ));
     };
     Ok(ContentBlock::Image {
@@ -66,7 +67,8 @@ pub(crate) fn document(
         .or_else(|| extension.and_then(DocumentFormat::from_name))
     else {
         return invalid(format!(
-            "`{at}` has media type `{media_type}`, which is not a supported document format (pdf, docx, txt, md, csv, html, json, doc, xls, xlsx)"
+            "`{at}` has media type `{}`, which is not a supported document format (pdf, docx, txt, md, csv, html, json, doc, xls, xlsx)",
+            super::extract::shown(&media_type)
         ));
     };
     Ok(ContentBlock::Document {
