@@ -406,7 +406,7 @@ fn validate(
         if req.tools[..i].iter().any(|t| t.name == tool.name) {
             return invalid(format!(
                 "`tools[{i}]`: tool `{}` is offered twice",
-                tool.name
+                crate::routes::extract::shown(&tool.name)
             ));
         }
     }
@@ -414,7 +414,8 @@ fn validate(
         && !req.tools.iter().any(|t| &t.name == name)
     {
         return invalid(format!(
-            "`tool_choice` names tool `{name}`, which `tools` does not offer"
+            "`tool_choice` names tool `{}`, which `tools` does not offer",
+            crate::routes::extract::shown(name)
         ));
     }
     if req.max_tokens == Some(0) {
@@ -728,7 +729,7 @@ pub(crate) fn admit(
             "unknown_purpose",
             HubError::InvalidRequest(format!(
                 "unknown purpose `{}`; declare one of {}",
-                req.purpose,
+                crate::routes::extract::shown(req.purpose),
                 purposes.allowed_list()
             )),
         ));
@@ -748,7 +749,7 @@ pub(crate) fn admit(
             "unknown_model",
             HubError::ModelNotFound(format!(
                 "unknown model `{}`; models available to you for purpose `{}`: {}",
-                req.model,
+                crate::routes::extract::shown(req.model),
                 req.purpose,
                 backticked(&visible)
             )),
@@ -1521,6 +1522,7 @@ async fn run_stream(
         }
         StreamEnd::Refused(refusal) => {
             let err = refuse(&state, &meta, closing, refusal).await;
+            tracing::warn!(code = err.error.code().as_str(), audit_id = ?err.audit_id, "a streamed answer ended with an error");
             let _ = tx.send(StreamItem::Failed(err)).await;
         }
     }
