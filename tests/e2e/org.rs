@@ -576,6 +576,26 @@ fn init_plan_apply_rerun_and_drift_on_a_dozen_accounts() {
             .id()
             .unwrap()
             .to_owned();
+        // Every SCP Causeway created carries the tag the admin role's permissions are scoped to.
+        for policy in policies
+            .policies()
+            .iter()
+            .filter(|p| p.name().is_some_and(|n| n.starts_with("causeway-")))
+        {
+            let tags = org
+                .list_tags_for_resource()
+                .resource_id(policy.id().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                tags.tags()
+                    .iter()
+                    .any(|t| t.key() == "causeway:managed-by" && t.value() == "causeway"),
+                "{:?} is untagged",
+                policy.name()
+            );
+        }
         org.update_policy()
             .policy_id(&cloudtrail)
             .content(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"cloudtrail:StopLogging","Resource":"*"}]}"#)

@@ -289,12 +289,19 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
                 .policies
                 .get(policy)
                 .ok_or_else(|| format!("SCP {policy} was not rendered"))?;
+            // The tag marks the SCP as Causeway's: the admin role may manage only SCPs that carry it.
+            let tag = aws_sdk_organizations::types::Tag::builder()
+                .key(crate::scp::MANAGED_SCP_TAG)
+                .value(&context.file.name_prefix)
+                .build()
+                .map_err(|e| format!("the SCP tag cannot be built: {e}"))?;
             let created = retry(aws, "organizations:CreatePolicy", is_busy, || {
                 org.create_policy()
                     .name(&desired.name)
                     .description(&desired.description)
                     .content(&desired.document)
                     .r#type(PolicyType::ServiceControlPolicy)
+                    .tags(tag.clone())
                     .send()
             })
             .await?;
