@@ -199,9 +199,12 @@ pub fn decode_proof(value: &str) -> Result<SignedCallerIdentity, WorkloadError> 
     let bytes = STANDARD
         .decode(value.trim())
         .map_err(|_| WorkloadError::Malformed(format!("`{WORKLOAD_HEADER}` is not base64")))?;
+    // The parser's own message may quote the proof, a credential: only where it went wrong is shown.
     serde_json::from_slice(&bytes).map_err(|e| {
         WorkloadError::Malformed(format!(
-            "`{WORKLOAD_HEADER}` must be base64 of {{\"method\",\"url\",\"headers\",\"body\"}}: {e}"
+            "`{WORKLOAD_HEADER}` must be base64 of {{\"method\",\"url\",\"headers\",\"body\"}} (the decoded JSON is not that object at line {}, column {})",
+            e.line(),
+            e.column()
         ))
     })
 }
@@ -241,7 +244,7 @@ pub fn check_proof(
     if !same_target(&url, endpoint) {
         return refuse(format!(
             "the signed request targets `{}`; this hub accepts only `{endpoint}`",
-            url.origin().ascii_serialization()
+            crate::routes::extract::shown(&url.origin().ascii_serialization())
         ));
     }
     let mut params: Vec<&str> = proof.body.trim().split('&').collect();
@@ -517,7 +520,8 @@ impl WorkloadVerifier {
             (None, [only]) => only.clone(),
             (Some(app), apps) => {
                 return Err(WorkloadError::Application(format!(
-                    "application `{app}` is not registered for principal `{}`; registered: {}",
+                    "application `{}` is not registered for principal `{}`; registered: {}",
+                    crate::routes::extract::shown(&app),
                     principal.arn,
                     listed(apps)
                 )));

@@ -417,3 +417,29 @@ async fn the_forwarder_sends_the_signed_request_and_reads_the_arn_or_the_refusal
     );
     assert_eq!(HubError::from(err).status_code().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn a_proof_or_an_application_name_is_never_quoted_back_whole() {
+    // A proof whose headers are a string: the JSON parser would quote that string, a signature with it.
+    let garbled = STANDARD.encode(
+        r#"{"method":"POST","url":"https://sts.amazonaws.com/","headers":"AWS4-HMAC-SHA256 Signature=5ec7e75160a7","body":""}"#,
+    );
+    let err = decode_proof(&garbled).unwrap_err().to_string();
+    assert!(!err.contains("5ec7e75160a7"), "{err}");
+    assert!(err.contains("line 1, column"), "{err}");
+
+    // A target or an application name the caller chose is shown cut short.
+    let mut far = proof();
+    far.url = format!("https://{}.example/", "h".repeat(300));
+    let err = refusal(&far, None);
+    assert!(err.contains("hhhh…"), "{err}");
+    assert!(err.len() < 300, "{err}");
+    let v = verifier("arn:aws:sts::111122223333:assumed-role/shared-invoker/s");
+    let err = v
+        .identify(&headers(Some(&"x".repeat(2048))), None, NOW)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("xxxx…"), "{err}");
+    assert!(err.len() < 300, "{err}");
+}
