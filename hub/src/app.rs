@@ -462,11 +462,11 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
 }
 
 async fn not_found(uri: Uri) -> HubError {
-    HubError::NotFound(uri.path().to_owned())
+    HubError::NotFound(crate::routes::extract::shown(uri.path()))
 }
 
 async fn method_not_allowed(method: Method) -> HubError {
-    HubError::MethodNotAllowed(method.to_string())
+    HubError::MethodNotAllowed(crate::routes::extract::shown(method.as_str()))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -646,6 +646,22 @@ mod tests {
         let ids: std::collections::HashSet<_> =
             records.iter().map(|(r, _)| &r.event.request_id).collect();
         assert_eq!(ids.len(), 5, "each request has its own id");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_not_echoed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _) = hub(dir.path()).await;
+        let path = format!("/{}", "p".repeat(4096));
+        let response = router(state)
+            .oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("pppp…"), "{body}");
+        assert!(body.len() < 300, "{body}");
     }
 
     #[test]
