@@ -534,6 +534,13 @@ pub fn router(state: Arc<AppState>) -> Router {
                     HeaderName::from_static("x-amz-security-token"),
                 ]))
                 .layer(middleware::from_fn(request_ids))
+                // A flood from one address is cut before identity, policy or the audit store see it.
+                .layer(middleware::from_fn_with_state(
+                    crate::flood::SourceLimit::new(
+                        state.config.server.max_requests_per_source_per_second,
+                    ),
+                    crate::flood::limit_sources,
+                ))
                 .layer(
                     TraceLayer::new_for_http()
                         .on_request(DefaultOnRequest::new().level(tracing::Level::DEBUG))

@@ -68,6 +68,10 @@ pub struct ServerConfig {
     /// Seconds between checks of the certificate files; a renewed pair is served without a restart.
     /// Default 60.
     pub tls_reload_secs: u64,
+    /// Requests a second one source address (the connection's peer) may send, counted before identity;
+    /// over it, 429. Default 200; 0 turns it off. Behind a load balancer every request has the balancer's
+    /// address: raise it or turn it off there, and limit at the balancer.
+    pub max_requests_per_source_per_second: u32,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             tls_cert_file: None,
             tls_key_file: None,
             tls_reload_secs: 60,
+            max_requests_per_source_per_second: 200,
         }
     }
 }
@@ -793,7 +798,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs`, `tls_cert_file`, `tls_key_file`, `tls_reload_secs` (line 3)");
+        insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs`, `tls_cert_file`, `tls_key_file`, `tls_reload_secs`, `max_requests_per_source_per_second` (line 3)");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod budget;
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod flood;
 pub mod governed;
 pub mod guardrails;
 pub mod invoke;

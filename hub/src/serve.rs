@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt as _;
+use causeway_server::{NoDelayListener, PeerAddr};
 use causeway_server::tls::{CertStore, TlsListener};
 use tokio::net::TcpListener;
 
@@ -36,21 +36,23 @@ pub async fn serve_local(
         let store = CertStore::load(files).map_err(std::io::Error::other)?;
         store.watch(Duration::from_secs(server.tls_reload_secs));
         let listener = TlsListener::new(listener, &store).map_err(std::io::Error::other)?;
-        return axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        return axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<PeerAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
     }
     if let Ok(addr) = listener.local_addr() {
         causeway_server::warn_if_plain_http_beyond_loopback("the hub", addr);
     }
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "could not turn off Nagle's algorithm on a connection");
-        }
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let listener = NoDelayListener(listener);
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Serves the router on AWS Lambda, streaming responses so server-sent events reach the caller as they are

@@ -44,7 +44,6 @@ use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 use causeway_server::tls::{CertStore, TlsListener};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -198,12 +197,7 @@ pub async fn serve_state(
             .await?;
         return Ok(());
     }
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "could not turn off Nagle's algorithm on a connection");
-        }
-    });
-    axum::serve(listener, router(state))
+    axum::serve(causeway_server::NoDelayListener(listener), router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -781,3 +781,33 @@ async fn models_health_metrics_and_unknown_routes() {
     assert_eq!(response.status(), 405);
     assert!(response.headers().contains_key("x-request-id"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_from_one_address_is_cut_before_identity() {
+    let mut config = HubConfig::default();
+    config.server.max_requests_per_source_per_second = 1;
+    let hub = spawn_hub_with(HubOptions {
+        config,
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        // No token at all: without the ceiling every one would cost a token check and a 401.
+        let response = http()
+            .post(hub.url("/v1/invoke"))
+            .json(&invoke_body("local-dev", "evaluation", "hi"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(refused >= 20, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(hub.audit_records().unwrap().is_empty());
+}

@@ -7,6 +7,11 @@
 pub mod tls;
 
 use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use tokio::net::{TcpListener, TcpStream};
 
 use tracing::Instrument as _;
 
@@ -55,5 +60,45 @@ pub fn warn_if_plain_http_beyond_loopback(server: &str, addr: std::net::SocketAd
             "{server} serves plain HTTP on a non-loopback address: bearer tokens and prompts cross the \
              network unencrypted; set `tls_cert_file` and `tls_key_file` or put a TLS terminator in front"
         );
+    }
+}
+
+/// The address of a connection's peer, as the router sees it (`ConnectInfo<PeerAddr>`), over plain TCP and
+/// over TLS alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tls::TlsListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, NoDelayListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, NoDelayListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// A plain TCP listener whose connections have Nagle's algorithm off: a streamed answer is written as many
+/// small events, and with Nagle each one after the first would wait for the peer's delayed acknowledgement
+/// (tens of milliseconds on a kept-alive connection) before leaving.
+#[derive(Debug)]
+pub struct NoDelayListener(pub TcpListener);
+
+impl axum::serve::Listener for NoDelayListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::warn!(%err, "could not turn off Nagle's algorithm on a connection");
+        }
+        (stream, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
     }
 }
