@@ -715,10 +715,7 @@ fn anthropic_body(
                 &err.path().to_string(),
                 super::extract::SHOWN_DETAIL_CHARS
             ),
-            super::extract::shown_up_to(
-                &err.inner().to_string(),
-                super::extract::SHOWN_DETAIL_CHARS
-            )
+            super::extract::shown_detail(&err.inner().to_string())
         ))
     })?;
     if request.stream.is_some() {

@@ -67,7 +67,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
         let value = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
             // The parser's message quotes what it could not take (a whole string value, an unknown key).
-            let inner = shown_up_to(&err.into_inner().to_string(), SHOWN_DETAIL_CHARS);
+            let inner = shown_detail(&err.into_inner().to_string());
             if path == "." || path == "?" || path.is_empty() {
                 HubError::InvalidRequest(format!("invalid JSON body: {inner}"))
             } else {
@@ -197,6 +197,17 @@ pub fn shown(value: &str) -> String {
 
 /// [`shown`], cut at `limit` characters.
 pub fn shown_up_to(value: &str, limit: usize) -> String {
+    cleaned(value, limit, true)
+}
+
+/// A parser's message about the caller's input, which quotes what it could not take (an unknown variant, a
+/// string where a number belongs), as an error message may show it: as [`shown`], up to
+/// [`SHOWN_DETAIL_CHARS`], with the parser's own backtick quoting kept.
+pub fn shown_detail(message: &str) -> String {
+    cleaned(message, SHOWN_DETAIL_CHARS, false)
+}
+
+fn cleaned(value: &str, limit: usize, neutralise_backticks: bool) -> String {
     let mut out = String::with_capacity(value.len().min(limit * 4 + 3));
     let visible = value.chars().filter(|&c| !c.is_control() && !invisible(c));
     for (kept, c) in visible.enumerate() {
@@ -204,7 +215,11 @@ pub fn shown_up_to(value: &str, limit: usize) -> String {
             out.push('…');
             break;
         }
-        out.push(if c == '`' { '\'' } else { c });
+        out.push(if neutralise_backticks && c == '`' {
+            '\''
+        } else {
+            c
+        });
     }
     out
 }
@@ -479,6 +494,12 @@ applications = ["claims-triage"]
             "abcdefgh'i"
         );
         assert_eq!(shown(""), "");
+        // A parser's message keeps its own quoting, and is cut too.
+        assert_eq!(
+            super::shown_detail("unknown variant `robot`, expected `user`"),
+            "unknown variant `robot`, expected `user`"
+        );
+        assert!(super::shown_detail(&long).ends_with('…'));
     }
 
     #[test]
