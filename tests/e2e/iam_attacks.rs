@@ -6,7 +6,12 @@
 //! decisions come from [`Evaluator`]: IAM's evaluation logic for identity policies (an explicit deny wins,
 //! then an allow, else the implicit deny), with `Action`/`NotAction`, `Resource`/`NotResource` and the
 //! condition operators these policies use. An operator or policy variable it does not know fails the test
-//! instead of being guessed at.
+//! instead of being guessed at. A principal in an account with service control policies is decided by
+//! [`UnderScps`]: its identity policies and the SCPs as `causeway scp render` renders them must both allow.
+//!
+//! The hub account's admin role (`spoke_deployment.admin_role`, `OrganizationAccountAccessRole` by default)
+//! is not a Causeway template: Organizations creates it with `AdministratorAccess`, and what narrows it on the
+//! audit store is `protect-audit-store`, so its tests need no moto.
 //!
 //! A template is read with its intrinsic functions (`!Ref`, `!Sub`, `!GetAtt`, …) kept, and only the role and
 //! what it references (parameters, conditions, keys, the policies attached to it) is deployed; a resource moto
@@ -350,7 +355,7 @@ async fn role_policies(config: &SdkConfig, role: &str) -> Vec<Value> {
 
 /// What IAM decides for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decision {
+pub(crate) enum Decision {
     Allowed,
     ExplicitDeny,
     ImplicitDeny,
@@ -358,8 +363,8 @@ enum Decision {
 
 /// One request: an action on a resource, with its condition keys (names are case-insensitive).
 #[derive(Debug, Clone)]
-struct Request {
-    action: String,
+pub(crate) struct Request {
+    pub(crate) action: String,
     resource: String,
     context: BTreeMap<String, Vec<String>>,
 }
@@ -392,7 +397,7 @@ impl std::fmt::Display for Request {
     }
 }
 
-/// The identity policies of one principal.
+/// The policies of one kind that apply to a principal: its identity policies, or the SCPs on its account.
 struct Evaluator {
     statements: Vec<Value>,
 }
@@ -447,34 +452,6 @@ impl Evaluator {
             })
             .collect();
         Self { statements }
-    }
-
-    fn decide(&self, request: &Request) -> Decision {
-        let matching: Vec<&Value> = self
-            .statements
-            .iter()
-            .filter(|statement| Self::applies(statement, request))
-            .collect();
-        if matching.iter().any(|s| s["Effect"] == "Deny") {
-            Decision::ExplicitDeny
-        } else if matching.iter().any(|s| s["Effect"] == "Allow") {
-            Decision::Allowed
-        } else {
-            Decision::ImplicitDeny
-        }
-    }
-
-    /// A request on several resources at once (Organizations' attach and detach name the policy and the
-    /// target) is allowed only when each is.
-    fn decide_all(&self, requests: &[Request]) -> Decision {
-        let decisions: Vec<Decision> = requests.iter().map(|r| self.decide(r)).collect();
-        if decisions.contains(&Decision::ExplicitDeny) {
-            Decision::ExplicitDeny
-        } else if decisions.iter().all(|d| *d == Decision::Allowed) {
-            Decision::Allowed
-        } else {
-            Decision::ImplicitDeny
-        }
     }
 
     fn applies(statement: &Value, request: &Request) -> bool {
@@ -564,6 +541,24 @@ impl Evaluator {
             (None, true) => !actual.iter().any(matches_one),
         }
     }
+}
+
+/// Decides requests the way AWS does for one principal.
+pub(crate) trait Decides {
+    fn decide(&self, request: &Request) -> Decision;
+
+    /// A request on several resources at once (Organizations' attach and detach name the policy and the
+    /// target) is allowed only when each is.
+    fn decide_all(&self, requests: &[Request]) -> Decision {
+        let decisions: Vec<Decision> = requests.iter().map(|r| self.decide(r)).collect();
+        if decisions.contains(&Decision::ExplicitDeny) {
+            Decision::ExplicitDeny
+        } else if decisions.iter().all(|d| *d == Decision::Allowed) {
+            Decision::Allowed
+        } else {
+            Decision::ImplicitDeny
+        }
+    }
 
     /// Panics naming every request whose decision is not `allowed` (true) or a deny (false).
     fn expect(&self, role: &str, cases: &[(bool, Vec<Request>)]) {
@@ -585,6 +580,44 @@ impl Evaluator {
             "the {role} role's policies decide wrongly:\n{}",
             wrong.join("\n")
         );
+    }
+}
+
+impl Decides for Evaluator {
+    fn decide(&self, request: &Request) -> Decision {
+        let matching: Vec<&Value> = self
+            .statements
+            .iter()
+            .filter(|statement| Self::applies(statement, request))
+            .collect();
+        if matching.iter().any(|s| s["Effect"] == "Deny") {
+            Decision::ExplicitDeny
+        } else if matching.iter().any(|s| s["Effect"] == "Allow") {
+            Decision::Allowed
+        } else {
+            Decision::ImplicitDeny
+        }
+    }
+}
+
+/// A principal in a member account: its identity policies decide together with the service control policies
+/// on its account, which see the principal's ARN (`aws:PrincipalArn`). Both must allow (Organizations keeps
+/// `FullAWSAccess` attached to every target, so the SCPs allow what they do not deny) and a deny in either
+/// wins.
+pub(crate) struct UnderScps {
+    principal: String,
+    identity: Evaluator,
+    scps: Evaluator,
+}
+
+impl Decides for UnderScps {
+    fn decide(&self, request: &Request) -> Decision {
+        let request = request.clone().with("aws:PrincipalArn", &self.principal);
+        match (self.identity.decide(&request), self.scps.decide(&request)) {
+            (Decision::ExplicitDeny, _) | (_, Decision::ExplicitDeny) => Decision::ExplicitDeny,
+            (Decision::Allowed, Decision::Allowed) => Decision::Allowed,
+            _ => Decision::ImplicitDeny,
+        }
     }
 }
 
@@ -683,6 +716,69 @@ fn the_evaluator_follows_iam_evaluation_logic() {
         ]),
         Decision::ImplicitDeny,
         "a request on two resources needs both"
+    );
+}
+
+#[test]
+fn the_evaluator_decides_a_principal_under_scps() {
+    let everything = json!({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let scp = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "dynamodb:DeleteItem", "Resource": "*", "Condition": {
+            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::1:role/eraser"},
+            "ForAnyValue:StringNotLike": {"dynamodb:LeadingKeys": "day#*"}}},
+    ]});
+    let under = |principal: &str| UnderScps {
+        principal: format!("arn:aws:iam::1:role/{principal}"),
+        identity: Evaluator::new(std::slice::from_ref(&everything)),
+        scps: Evaluator::new(&[everything.clone(), scp.clone()]),
+    };
+    let delete = || {
+        Request::new(
+            "dynamodb:DeleteItem",
+            "arn:aws:dynamodb:us-east-1:1:table/t",
+        )
+    };
+    let eraser = under("eraser");
+    assert_eq!(
+        eraser.decide(&delete().with("dynamodb:LeadingKeys", "day#1")),
+        Decision::Allowed
+    );
+    assert_eq!(
+        eraser.decide(&delete().with("dynamodb:LeadingKeys", "record#1")),
+        Decision::ExplicitDeny,
+        "a deny in an SCP wins over the identity policy's allow"
+    );
+    assert_eq!(
+        eraser.decide(
+            &delete()
+                .with("dynamodb:LeadingKeys", "day#1")
+                .with("dynamodb:LeadingKeys", "record#1")
+        ),
+        Decision::ExplicitDeny,
+        "ForAnyValue with a negated operator holds when one value is outside the pattern"
+    );
+    assert_eq!(
+        eraser.decide(&delete()),
+        Decision::Allowed,
+        "ForAnyValue never holds over a missing key, so a deny-unless needs its own `Null` statement"
+    );
+    assert_eq!(
+        under("someone").decide(&delete().with("dynamodb:LeadingKeys", "record#1")),
+        Decision::Allowed,
+        "the deny names one principal"
+    );
+    let narrow = UnderScps {
+        principal: "arn:aws:iam::1:role/reader".to_owned(),
+        identity: Evaluator::new(&[json!({"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})]),
+        scps: Evaluator::new(&[json!({"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})]),
+    };
+    assert_eq!(
+        narrow.decide(&delete().with("dynamodb:LeadingKeys", "day#1")),
+        Decision::ImplicitDeny,
+        "an SCP's allow grants nothing the identity policies do not"
     );
 }
 
@@ -910,6 +1006,14 @@ async fn the_hub_role_cannot_crypto_shred_a_day_of_payloads() {
         audit_item("dynamodb:PutItem", &format!("erased#{day}")),
     ));
     cases.push((false, audit_item("dynamodb:PutItem", "anything-else")));
+    // Counting a day's payloads is erasure's too; the hub never lists the bucket.
+    cases.push((
+        false,
+        vec![
+            Request::new("s3:ListBucket", &audit_bucket())
+                .with("s3:prefix", &format!("payloads/{day}/")),
+        ],
+    ));
     for action in [
         "kms:ScheduleKeyDeletion",
         "kms:DisableKey",
@@ -1016,6 +1120,208 @@ async fn the_hub_role_cannot_invoke_a_model_outside_the_catalog() {
         cases.push((false, vec![Request::new("bedrock:ApplyGuardrail", &other)]));
     }
     role.evaluator.expect("hub", &cases);
+}
+
+// === the hub account's admin role: erasure ===
+
+/// An org file whose hub is moto's account in the test region, with `protect-audit-store` on the hub account
+/// and the admin role at its default (`OrganizationAccountAccessRole`).
+fn hub_account_org() -> OrgFile {
+    let org = format!(
+        "version: 1\nname_prefix: {NAME_PREFIX}\nhub:\n  account: \"{MOTO_DEFAULT_ACCOUNT_ID}\"\n  \
+         region: {TEST_REGION}\n  approved_regions: [{TEST_REGION}]\nroot:\n  accounts:\n    \
+         - {{ id: \"{MOTO_DEFAULT_ACCOUNT_ID}\", name: hub, scps: [protect-audit-store] }}\n"
+    );
+    OrgFile::parse("org.yaml", &org).unwrap()
+}
+
+/// `Allow *` on everything: the `FullAWSAccess` SCP Organizations keeps on every target, and the
+/// `AdministratorAccess` policy it attaches to the admin role of every account it creates.
+fn allow_everything() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+}
+
+/// The SCPs on the hub account: `FullAWSAccess` and what `causeway scp render` renders for the org file.
+fn hub_account_scps(org: &OrgFile) -> Evaluator {
+    let rendered = causeway_cli::scp::render_all(org).unwrap();
+    assert_eq!(
+        rendered.keys().collect::<Vec<_>>(),
+        ["protect-audit-store"],
+        "the hub account carries protect-audit-store"
+    );
+    let mut policies = vec![allow_everything()];
+    policies.extend(
+        rendered
+            .values()
+            .map(|scp| serde_json::from_str::<Value>(&scp.document).unwrap()),
+    );
+    Evaluator::new(&policies)
+}
+
+/// The ARN of the hub account's admin role, as the org file names it.
+fn hub_admin_arn(org: &OrgFile) -> String {
+    format!(
+        "arn:aws:iam::{}:role/{}",
+        org.hub.account, org.spoke_deployment.admin_role
+    )
+}
+
+/// The hub account's admin role: `AdministratorAccess` under the hub account's SCPs.
+pub(crate) fn hub_admin_role() -> UnderScps {
+    let org = hub_account_org();
+    UnderScps {
+        principal: hub_admin_arn(&org),
+        identity: Evaluator::new(&[allow_everything()]),
+        scps: hub_account_scps(&org),
+    }
+}
+
+fn audit_bucket() -> String {
+    format!("arn:aws:s3:::{NAME_PREFIX}-audit-{MOTO_DEFAULT_ACCOUNT_ID}-{TEST_REGION}")
+}
+
+/// `requests` as `principal` makes them (`aws:PrincipalArn`, which the SCPs decide on).
+fn made_by(principal: &str, requests: Vec<Request>) -> Vec<Request> {
+    requests
+        .into_iter()
+        .map(|request| request.with("aws:PrincipalArn", principal))
+        .collect()
+}
+
+/// The requests `erase_period` (`causeway evidence erase --store aws`) makes to erase `day`: it marks the day
+/// erased, deletes the day's data key and lists the day's payloads to count them.
+pub(crate) fn erasure_requests(day: &str) -> Vec<Request> {
+    vec![
+        Request::new("dynamodb:PutItem", &audit_table())
+            .with("dynamodb:LeadingKeys", &format!("erased#{day}")),
+        Request::new("dynamodb:DeleteItem", &audit_table())
+            .with("dynamodb:LeadingKeys", &format!("datakey#{day}")),
+        Request::new("s3:ListBucket", &audit_bucket())
+            .with("s3:prefix", &format!("payloads/{day}/")),
+    ]
+}
+
+/// Writes to the audit store that are not erasure: rewriting or removing records and checkpoints, undoing
+/// an erasure, putting back a day key, and every write form erasure does not use.
+fn audit_writes_other_than_erasure(day: &str) -> Vec<Vec<Request>> {
+    let mut writes = Vec::new();
+    for pk in ["chain#lambda-0190b7a2", "checkpoints"] {
+        for action in ["dynamodb:PutItem", "dynamodb:DeleteItem"] {
+            writes.push(audit_item(action, pk));
+        }
+    }
+    writes.push(audit_item("dynamodb:DeleteItem", &format!("erased#{day}")));
+    writes.push(audit_item("dynamodb:PutItem", &format!("datakey#{day}")));
+    for pk in [format!("datakey#{day}"), format!("erased#{day}")] {
+        for action in [
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:PartiQLInsert",
+            "dynamodb:PartiQLUpdate",
+            "dynamodb:PartiQLDelete",
+        ] {
+            writes.push(audit_item(action, &pk));
+        }
+    }
+    // A request that names no partition key, or one that names an erasure key with another.
+    for action in ["dynamodb:PutItem", "dynamodb:DeleteItem"] {
+        writes.push(vec![Request::new(action, &audit_table())]);
+    }
+    writes.push(vec![
+        Request::new("dynamodb:DeleteItem", &audit_table())
+            .with("dynamodb:LeadingKeys", &format!("datakey#{day}"))
+            .with("dynamodb:LeadingKeys", "checkpoints"),
+    ]);
+    for action in ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectRetention"] {
+        writes.push(vec![Request::new(action, &payload_object(day))]);
+    }
+    writes
+}
+
+#[test]
+fn the_admin_role_may_erase_a_day_but_not_delete_a_record() {
+    let role = hub_admin_role();
+    assert_eq!(
+        role.principal,
+        format!("arn:aws:iam::{MOTO_DEFAULT_ACCOUNT_ID}:role/OrganizationAccountAccessRole"),
+        "the SCPs' `hub_deployer_arn`: the admin role of the hub account"
+    );
+    let day = "2026-01-01";
+    let mut cases: Vec<(bool, Vec<Request>)> = erasure_requests(day)
+        .into_iter()
+        .map(|request| (true, vec![request]))
+        .collect();
+    // Reading the index (`causeway evidence query`, `verify`) stays open to it.
+    cases.push((true, audit_item("dynamodb:Query", "chain#lambda-0190b7a2")));
+    for pk in ["chain#lambda-0190b7a2", "checkpoints"] {
+        cases.push((false, audit_item("dynamodb:DeleteItem", pk)));
+    }
+    for write in audit_writes_other_than_erasure(day) {
+        cases.push((false, write));
+    }
+    for action in ["dynamodb:DeleteTable", "dynamodb:DeleteBackup"] {
+        cases.push((false, vec![Request::new(action, &audit_table())]));
+    }
+    cases.push((
+        false,
+        vec![Request::new("s3:DeleteObjectVersion", &payload_object(day))],
+    ));
+    role.expect("hub account's admin", &cases);
+}
+
+#[test]
+fn protect_audit_store_leaves_records_to_the_hub_and_erasure_to_the_admin_role() {
+    let org = hub_account_org();
+    let scps = hub_account_scps(&org);
+    let hub = format!("arn:aws:iam::{MOTO_DEFAULT_ACCOUNT_ID}:role/{NAME_PREFIX}-hub");
+    let admin = hub_admin_arn(&org);
+    let day = "2026-01-01";
+    let erasure = || {
+        erasure_requests(day)
+            .into_iter()
+            .filter(|request| request.action.starts_with("dynamodb:"))
+            .map(|request| vec![request])
+    };
+    // The hub role: the SCP leaves its appends to it, and what it may not do is its IAM policy's to refuse.
+    let mut cases = Vec::new();
+    for pk in [
+        "chain#lambda-0190b7a2",
+        "checkpoints",
+        &format!("datakey#{day}"),
+    ] {
+        cases.push((true, made_by(&hub, audit_item("dynamodb:PutItem", pk))));
+    }
+    cases.push((
+        true,
+        made_by(
+            &hub,
+            vec![Request::new("s3:PutObject", &payload_object(day))],
+        ),
+    ));
+    scps.expect("hub (SCPs only)", &cases);
+    // The admin role: erasure's two item writes and nothing else.
+    let mut cases: Vec<(bool, Vec<Request>)> = erasure()
+        .map(|request| (true, made_by(&admin, request)))
+        .collect();
+    for write in audit_writes_other_than_erasure(day) {
+        cases.push((false, made_by(&admin, write)));
+    }
+    scps.expect("hub account's admin (SCPs only)", &cases);
+    // Anyone else in the hub account, and a role of the admin role's name in another account (which the hub
+    // account's SCPs do not govern, but which must not match the exception either): no item write.
+    for other in [
+        format!("arn:aws:iam::{MOTO_DEFAULT_ACCOUNT_ID}:role/ccoe-break-glass"),
+        format!("arn:aws:iam::{MOTO_DEFAULT_ACCOUNT_ID}:role/OrganizationAccountAccessRole-2"),
+        "arn:aws:iam::444444444444:role/OrganizationAccountAccessRole".to_owned(),
+    ] {
+        let mut cases: Vec<(bool, Vec<Request>)> = erasure()
+            .map(|request| (false, made_by(&other, request)))
+            .collect();
+        for write in audit_writes_other_than_erasure(day) {
+            cases.push((false, made_by(&other, write)));
+        }
+        scps.expect(&format!("{other} (SCPs only)"), &cases);
+    }
 }
 
 // === the admin role ===
