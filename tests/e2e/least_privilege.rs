@@ -15,7 +15,8 @@
 //! 4. A few actions are needed whatever the scan finds (a SigV4-signed HTTPS request, the purpose a role
 //!    exists for); each role lists them in [`ROLES`] with the reason. Calls that only provision what the
 //!    templates create (for tests and local setups) are listed in [`PROVISIONING_ONLY`], and the role does
-//!    not get them.
+//!    not get them. Calls a component's crate makes under another principal are listed in
+//!    [`RUN_BY_ANOTHER_ROLE`]; erasure's are held to what the hub account's admin role may do instead.
 //!
 //! The templates in `infra/` embed the same policy documents; [`templates_embed_the_policy_files`] checks
 //! that every resource marked `Metadata: CausewayPolicy: <name>` carries exactly `policies/iam/<name>.json`.
@@ -160,23 +161,40 @@ const PROVISIONING_ONLY: &[(&str, &str, &str)] = &[
 /// Calls in a component's crate that run under another principal, not the component's role: (package,
 /// action, file, function, reason). Only the uses inside that function are excused; the same action anywhere
 /// else in the package is still the role's. An entry the scan no longer finds there is an error.
+///
+/// Erasure (`erase_period`) runs as the hub account's admin role (`spoke_deployment.admin_role`), never as
+/// the hub: [`erasure_is_the_hub_admin_roles_and_not_the_hub_roles`] holds its calls to what that role may
+/// do under `protect-audit-store`.
 const RUN_BY_ANOTHER_ROLE: &[(&str, &str, &str, &str, &str)] = &[
     (
         "causeway-hub",
+        "dynamodb:PutItem",
+        ERASURE_FILE,
+        ERASURE_FUNCTION,
+        "marks a day erased (`erased#<day>`) for `causeway evidence erase --store aws`, which runs with the \
+         hub account's admin role; the hub role puts only records, checkpoints and day keys",
+    ),
+    (
+        "causeway-hub",
         "dynamodb:DeleteItem",
-        "hub/src/audit_aws.rs",
-        "erase_period",
-        "erasure destroys a day's data key; `causeway evidence erase --store aws` runs it with the admin role's \
-         credentials, and the hub role may never delete an audit item",
+        ERASURE_FILE,
+        ERASURE_FUNCTION,
+        "erasure destroys a day's data key; `causeway evidence erase --store aws` runs it with the hub \
+         account's admin role, and the hub role may never delete an audit item",
     ),
     (
         "causeway-hub",
         "s3:ListBucket",
-        "hub/src/audit_aws.rs",
-        "erase_period",
-        "counts the erased day's payloads for `causeway evidence erase`; the hub never lists the bucket",
+        ERASURE_FILE,
+        ERASURE_FUNCTION,
+        "counts the erased day's payloads for `causeway evidence erase`, as the hub account's admin role; the \
+         hub never lists the bucket",
     ),
 ];
+
+/// Where erasure of a day is: what `causeway evidence erase --store aws` calls.
+const ERASURE_FILE: &str = "hub/src/audit_aws.rs";
+const ERASURE_FUNCTION: &str = "erase_period";
 
 /// Calls the admin CLI makes only inside other accounts, with the session of the account's admin role
 /// (`OrganizationAccountAccessRole`): spoke stacks and the agent role's boundary in spoke accounts, invoker
@@ -475,6 +493,15 @@ fn function_lines(file: &str, name: &str) -> Vec<(usize, usize)> {
     ranges
 }
 
+/// Whether a use (`path:line (operation)`) is in `file` within one of `ranges`.
+fn inside(place: &str, file: &str, ranges: &[(usize, usize)]) -> bool {
+    place
+        .strip_prefix(&format!("{file}:"))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|line| line.parse::<usize>().ok())
+        .is_some_and(|line| ranges.iter().any(|(a, b)| (*a..=*b).contains(&line)))
+}
+
 /// Removes from `needed` the uses of `action` inside `function` of `file`; false when there were none.
 fn excuse(needed: &mut Uses, action: &str, file: &str, function: &str) -> bool {
     let ranges = function_lines(file, function);
@@ -482,13 +509,7 @@ fn excuse(needed: &mut Uses, action: &str, file: &str, function: &str) -> bool {
         return false;
     };
     let before = places.len();
-    places.retain(|place| {
-        let line = place
-            .strip_prefix(&format!("{file}:"))
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|line| line.parse::<usize>().ok());
-        !line.is_some_and(|line| ranges.iter().any(|(a, b)| (*a..=*b).contains(&line)))
-    });
+    places.retain(|place| !inside(place, file, &ranges));
     let excused = places.len() < before;
     if places.is_empty() {
         needed.remove(action);
@@ -744,6 +765,56 @@ fn every_role_grants_exactly_what_its_component_calls() {
         }
     }
     assert!(report.is_empty(), "least privilege:\n{report}");
+}
+
+#[test]
+fn erasure_is_the_hub_admin_roles_and_not_the_hub_roles() {
+    use crate::iam_attacks::{Decides, erasure_requests, hub_admin_role};
+
+    let workspace = Workspace::load();
+    let ranges = function_lines(ERASURE_FILE, ERASURE_FUNCTION);
+    assert!(
+        !ranges.is_empty(),
+        "`fn {ERASURE_FUNCTION}(` is not in {ERASURE_FILE}"
+    );
+    let called: BTreeSet<String> = package_uses(&workspace, "causeway-hub")
+        .into_iter()
+        .filter(|(_, places)| {
+            places
+                .iter()
+                .any(|place| inside(place, ERASURE_FILE, &ranges))
+        })
+        .map(|(action, _)| action)
+        .collect();
+    let requests = erasure_requests("2026-01-01");
+    let listed: BTreeSet<String> = requests.iter().map(|r| r.action.clone()).collect();
+    assert_eq!(
+        called, listed,
+        "the calls in `{ERASURE_FUNCTION}` of {ERASURE_FILE} and the requests \
+         `iam_attacks::erasure_requests` lists for them differ: list each call's request there"
+    );
+    // The hub account's admin role may make every one of them under the hub account's SCPs.
+    let cases: Vec<_> = requests.into_iter().map(|r| (true, vec![r])).collect();
+    hub_admin_role().expect("hub account's admin", &cases);
+    // None of them counts towards the hub role: each is excused from its policy (RUN_BY_ANOTHER_ROLE), so
+    // hub.json grants one only where the hub makes the same call itself (its own puts, which the policy's
+    // LeadingKeys condition keeps off `erased#…`; `iam_attacks` decides that request).
+    let excused: BTreeSet<&str> = RUN_BY_ANOTHER_ROLE
+        .iter()
+        .filter(|(package, _, file, function, _)| {
+            *package == "causeway-hub" && *file == ERASURE_FILE && *function == ERASURE_FUNCTION
+        })
+        .map(|(_, action, _, _, _)| *action)
+        .collect();
+    let unexcused: Vec<&String> = called
+        .iter()
+        .filter(|action| !excused.contains(action.as_str()))
+        .collect();
+    assert!(
+        unexcused.is_empty(),
+        "erasure runs as the hub account's admin role: add {unexcused:?} in `{ERASURE_FUNCTION}` to \
+         RUN_BY_ANOTHER_ROLE"
+    );
 }
 
 #[test]
