@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod detectors;
 mod document;
 mod engine;
 mod fold;

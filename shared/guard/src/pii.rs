@@ -23,13 +23,14 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
-use regex::{Regex, RegexSet, SetMatches};
+use regex::{Regex, RegexSet};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::pool::{Pool, PoolGuard};
 use regex_automata::{Anchored, Input, MatchKind};
 
+use crate::detectors::{DETECTORS, Need, Valid, context_near};
 use crate::profile::EntityType;
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
@@ -43,28 +44,12 @@ pub struct Finding {
     pub confidence: f32,
 }
 
-/// The compiled detectors.
+/// The compiled detectors of [`DETECTORS`].
 #[derive(Debug)]
 pub(crate) struct PiiDetector {
-    email: Regex,
-    phone_intl: Regex,
-    phone_us: Regex,
-    phone_ext: Regex,
-    phone_uk: Regex,
-    phone_national: Regex,
-    phone_loose: Regex,
-    card: Regex,
-    ssn: Regex,
-    iban: Regex,
-    aws_access: Regex,
-    aws_secret: Regex,
-    ipv4: Regex,
-    ipv6: Regex,
-    pem_block: Regex,
-    pem_header: Regex,
-    bearer: Regex,
-    jwt: Regex,
-    /// The candidate patterns in [`slot`] order (all but the anchored `phone_ext`).
+    /// Each row's pattern, in table order.
+    patterns: Vec<Regex>,
+    /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
     reach: DFA,
@@ -125,84 +110,15 @@ impl From<regex_automata::hybrid::BuildError> for DetectorError {
     }
 }
 
-/// Index of each candidate pattern in [`PiiDetector::any`].
-mod slot {
-    pub(super) const EMAIL: usize = 0;
-    pub(super) const PHONE_INTL: usize = 1;
-    pub(super) const PHONE_US: usize = 2;
-    pub(super) const PHONE_UK: usize = 3;
-    pub(super) const PHONE_NATIONAL: usize = 4;
-    pub(super) const PHONE_LOOSE: usize = 5;
-    pub(super) const CARD: usize = 6;
-    pub(super) const SSN: usize = 7;
-    pub(super) const IBAN: usize = 8;
-    pub(super) const AWS_ACCESS: usize = 9;
-    pub(super) const AWS_SECRET: usize = 10;
-    pub(super) const IPV4: usize = 11;
-    pub(super) const IPV6: usize = 12;
-    pub(super) const PEM_BLOCK: usize = 13;
-    pub(super) const PEM_HEADER: usize = 14;
-    pub(super) const BEARER: usize = 15;
-    pub(super) const JWT: usize = 16;
-}
-
 impl PiiDetector {
     pub(crate) fn new() -> Result<Self, DetectorError> {
-        // Replaced below, once the patterns are compiled.
-        let placeholder = DFA::new("")?;
-        let mut detector = PiiDetector {
-            email: Regex::new(
-                r"[A-Za-z0-9._%+_\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63}",
-            )?,
-            phone_intl: Regex::new(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,4}\)?){1,6}")?,
-            phone_us: Regex::new(
-                r"(?:(?:(?:00|011)[ .\-]?)?1[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
-            )?,
-            phone_ext: Regex::new(r"^(?:[ ]?(?:x|ext\.?|extension)[ ]?[0-9]{1,6})")?,
-            phone_uk: Regex::new(r"\(?0[0-9]{2,4}\)?[ \-]?[0-9]{3,4}[ \-]?[0-9]{3,4}")?,
-            phone_national: Regex::new(r"\(?0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,4}")?,
-            phone_loose: Regex::new(
-                r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
-            )?,
-            card: Regex::new(r"[0-9](?:[ \-]?[0-9]){12,18}")?,
-            ssn: Regex::new(r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}")?,
-            iban: Regex::new(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}")?,
-            aws_access: Regex::new(r"(?:AKIA|ASIA)[A-Z0-9]{16}")?,
-            aws_secret: Regex::new(r"[A-Za-z0-9/+]{40,}")?,
-            ipv4: Regex::new(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")?,
-            ipv6: Regex::new(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}")?,
-            pem_block: Regex::new(
-                r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s:,.\-]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----",
-            )?,
-            pem_header: Regex::new(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]*")?,
-            bearer: Regex::new(r"(?i:bearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*")?,
-            jwt: Regex::new(r"eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")?,
-            any: RegexSet::empty(),
-            reach_caches: ReachCaches::new(&placeholder),
-            reach: placeholder,
-        };
-        let candidates = [
-            &detector.email,
-            &detector.phone_intl,
-            &detector.phone_us,
-            &detector.phone_uk,
-            &detector.phone_national,
-            &detector.phone_loose,
-            &detector.card,
-            &detector.ssn,
-            &detector.iban,
-            &detector.aws_access,
-            &detector.aws_secret,
-            &detector.ipv4,
-            &detector.ipv6,
-            &detector.pem_block,
-            &detector.pem_header,
-            &detector.bearer,
-            &detector.jwt,
-        ]
-        .map(Regex::as_str);
-        detector.any = RegexSet::new(candidates)?;
-        detector.reach = DFA::builder()
+        let sources: Vec<&str> = DETECTORS.iter().map(|d| d.pattern).collect();
+        let patterns = sources
+            .iter()
+            .map(|p| Regex::new(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let any = RegexSet::new(&sources)?;
+        let reach = DFA::builder()
             .configure(
                 DFA::config()
                     // Every pattern's every match, so no pattern hides another's continuation.
@@ -210,9 +126,14 @@ impl PiiDetector {
                     // Never give up on a cache that fills: clear it and go on.
                     .minimum_cache_clear_count(None),
             )
-            .build_many(&candidates)?;
-        detector.reach_caches = ReachCaches::new(&detector.reach);
-        Ok(detector)
+            .build_many(&sources)?;
+        let reach_caches = ReachCaches::new(&reach);
+        Ok(PiiDetector {
+            patterns,
+            any,
+            reach,
+            reach_caches,
+        })
     }
 
     /// A cache for [`Self::reach_from`], taken from the pool for one stream.
@@ -267,153 +188,177 @@ impl PiiDetector {
     }
 
     /// Every entity in `text`, non-overlapping, sorted by start.
+    ///
+    /// One set pass says which rows can match; only those are searched, and each match goes through its
+    /// row's validator and context words.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
         let on = self.any.matches(text);
         let mut found = Vec::new();
-        let mut push = |entity, span: Range<usize>, confidence| {
-            found.push(Finding {
-                entity,
-                span,
-                confidence,
-            });
-        };
-
-        for m in live(&on, slot::EMAIL, &self.email, text) {
-            if email_ok(m.as_str()) && !word_char_before(text, m.start()) {
-                push(EntityType::Email, m.range(), 0.95);
-            }
-        }
-        // (pattern, confidence, digits, shape checks, needs a phone word next to it)
-        for (slot, re, confidence, min, max, strict, context) in [
-            (slot::PHONE_INTL, &self.phone_intl, 0.8, 7, 15, false, false),
-            // 10 digits, 11 with the country code 1, up to 14 with an international prefix (`001`, `0111`).
-            (slot::PHONE_US, &self.phone_us, 0.75, 10, 14, false, false),
-            (slot::PHONE_UK, &self.phone_uk, 0.7, 10, 11, false, false),
-            // National numbers with a trunk `0` (`06-10446904`, `03.57.67.20.11`, `043 289 16 80`).
-            (
-                slot::PHONE_NATIONAL,
-                &self.phone_national,
-                0.6,
-                9,
-                11,
-                true,
-                false,
-            ),
-            // Anything else shaped like a phone number counts only next to a phone word.
-            (slot::PHONE_LOOSE, &self.phone_loose, 0.5, 7, 12, true, true),
-        ] {
-            for m in live(&on, slot, re, text) {
-                let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-                // An extension (`x1234`, ` ext. 12`) belongs to the number.
-                let end = self
-                    .phone_ext
-                    .find(&text[m.end()..])
-                    .map_or(m.end(), |ext| m.end() + ext.end());
-                if (min..=max).contains(&digits)
-                    && !alnum_before(text, m.start())
-                    && !alnum_after(text, end)
-                    && (!strict || phone_shape_ok(text, m.range()))
-                    && (!context || phone_context(text, m.start()..end))
-                {
-                    push(EntityType::Phone, m.start()..end, confidence);
+        for i in on.iter() {
+            let row = &DETECTORS[i];
+            for m in self.patterns[i].find_iter(text) {
+                let valid = match row.validate {
+                    Some(check) => check(text, m.range()),
+                    None => Valid::at(m.range()),
+                };
+                let Some(valid) = valid else { continue };
+                let mut confidence = valid.confidence.unwrap_or(row.confidence);
+                if let Some(context) = &row.context {
+                    let near = context_near(text, valid.span.clone(), context);
+                    match context.need {
+                        Need::Required if !near => continue,
+                        Need::Boost(by) if near => confidence = (confidence + by).min(1.0),
+                        _ => {}
+                    }
                 }
-            }
-        }
-        for m in live(&on, slot::CARD, &self.card, text) {
-            if let Some(span) = card_within(text, m.range())
-                && !reference_context(text, span.start)
-            {
-                push(EntityType::CreditCard, span, 0.9);
-            }
-        }
-        for m in live(&on, slot::SSN, &self.ssn, text) {
-            if ssn_ok(m.as_str())
-                && !alnum_before(text, m.start())
-                && !text[..m.start()].ends_with('-')
-                && !alnum_after(text, m.end())
-            {
-                push(EntityType::UsSsn, m.range(), 0.85);
-            }
-        }
-        for m in live(&on, slot::IBAN, &self.iban, text) {
-            if alnum_before(text, m.start()) {
-                continue;
-            }
-            if let Some((span, known_country)) = iban_within(text, m.range()) {
-                push(
-                    EntityType::Iban,
-                    span,
-                    if known_country { 0.95 } else { 0.8 },
-                );
-            }
-        }
-        for m in live(&on, slot::AWS_ACCESS, &self.aws_access, text) {
-            if !alnum_before(text, m.start()) && !alnum_after(text, m.end()) {
-                push(EntityType::AwsAccessKey, m.range(), 0.95);
-            }
-        }
-        for m in live(&on, slot::AWS_SECRET, &self.aws_secret, text) {
-            if m.len() == 40
-                && !text[m.end()..].starts_with('=')
-                && secret_shape(m.as_str())
-                && secret_context(text, m.start())
-            {
-                push(EntityType::AwsSecretKey, m.range(), 0.85);
-            }
-        }
-        for m in live(&on, slot::IPV4, &self.ipv4, text) {
-            let after = &text[m.end()..];
-            let dotted_more =
-                after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit());
-            if ipv4_ok(m.as_str())
-                && !alnum_before(text, m.start())
-                && !text[..m.start()].ends_with('.')
-                && !alnum_after(text, m.end())
-                && !dotted_more
-                && !version_like(text, m.range())
-            {
-                push(EntityType::IpAddress, m.range(), 0.8);
-            }
-        }
-        for m in live(&on, slot::IPV6, &self.ipv6, text) {
-            let before_ok =
-                !alnum_before(text, m.start()) && !text[..m.start()].ends_with([':', '.']);
-            let after_ok = !alnum_after(text, m.end()) && !text[m.end()..].starts_with(':');
-            if before_ok && after_ok && ipv6_ok(m.as_str()) {
-                push(EntityType::IpAddress, m.range(), 0.8);
-            }
-        }
-        for m in live(&on, slot::PEM_BLOCK, &self.pem_block, text) {
-            push(EntityType::PrivateKey, m.range(), 0.99);
-        }
-        for m in live(&on, slot::PEM_HEADER, &self.pem_header, text) {
-            push(EntityType::PrivateKey, m.range(), 0.98);
-        }
-        for m in live(&on, slot::BEARER, &self.bearer, text) {
-            if !alnum_before(text, m.start()) && token_shape(m.as_str()) {
-                push(EntityType::BearerToken, m.range(), 0.95);
-            }
-        }
-        for m in live(&on, slot::JWT, &self.jwt, text) {
-            if !alnum_before(text, m.start()) {
-                push(EntityType::BearerToken, m.range(), 0.95);
+                found.push(Finding {
+                    entity: row.entity,
+                    span: valid.span,
+                    confidence,
+                });
             }
         }
         resolve_overlaps(found)
     }
 }
 
-/// The matches of `re` in `text`, or none without searching when the set pass `on` found it cannot match.
-fn live<'t>(
-    on: &SetMatches,
-    slot: usize,
-    re: &Regex,
-    text: &'t str,
-) -> impl Iterator<Item = regex::Match<'t>> {
-    on.matched(slot)
-        .then(|| re.find_iter(text))
+// === the existing types' validators, as table rows call them ===
+
+/// Not preceded or followed by a letter or digit.
+pub(crate) fn word_bounded(text: &str, span: Range<usize>) -> Option<Valid> {
+    (!alnum_before(text, span.start) && !alnum_after(text, span.end)).then_some(())?;
+    Valid::at(span)
+}
+
+pub(crate) fn email_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    (email_ok(&text[span.clone()]) && !word_char_before(text, span.start)).then_some(())?;
+    Valid::at(span)
+}
+
+/// A phone extension (`x1234`, ` ext. 12`) right after a number.
+fn phone_extension(after: &str) -> usize {
+    let b = after.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b' '));
+    let rest = &after[i..];
+    let label = ["extension", "ext.", "ext", "x"]
         .into_iter()
-        .flatten()
+        .find(|l| rest.starts_with(l));
+    let Some(label) = label else { return 0 };
+    i += label.len();
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let digits = b[i.min(b.len())..]
+        .iter()
+        .take(6)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits == 0 { 0 } else { i + digits }
+}
+
+/// The checks every phone row shares: digit count, boundaries, the separator shape (`strict`) and a phone
+/// word next to it (`context`); an extension belongs to the number.
+fn phone_checked(
+    text: &str,
+    span: Range<usize>,
+    (min, max): (usize, usize),
+    strict: bool,
+    context: bool,
+) -> Option<Valid> {
+    let digits = text[span.clone()]
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
+    let end = span.end + phone_extension(&text[span.end..]);
+    let ok = (min..=max).contains(&digits)
+        && !alnum_before(text, span.start)
+        && !alnum_after(text, end)
+        && (!strict || phone_shape_ok(text, span.clone()))
+        && (!context || phone_context(text, span.start..end));
+    ok.then_some(())?;
+    Valid::at(span.start..end)
+}
+
+pub(crate) fn phone_intl(text: &str, span: Range<usize>) -> Option<Valid> {
+    phone_checked(text, span, (7, 15), false, false)
+}
+
+pub(crate) fn phone_us(text: &str, span: Range<usize>) -> Option<Valid> {
+    phone_checked(text, span, (10, 14), false, false)
+}
+
+pub(crate) fn phone_uk(text: &str, span: Range<usize>) -> Option<Valid> {
+    phone_checked(text, span, (10, 11), false, false)
+}
+
+pub(crate) fn phone_national(text: &str, span: Range<usize>) -> Option<Valid> {
+    phone_checked(text, span, (9, 11), true, false)
+}
+
+pub(crate) fn phone_loose(text: &str, span: Range<usize>) -> Option<Valid> {
+    phone_checked(text, span, (7, 12), true, true)
+}
+
+pub(crate) fn card_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let span = card_within(text, span)?;
+    (!reference_context(text, span.start)).then_some(())?;
+    Valid::at(span)
+}
+
+pub(crate) fn ssn_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let ok = ssn_ok(&text[span.clone()])
+        && !alnum_before(text, span.start)
+        && !text[..span.start].ends_with('-')
+        && !alnum_after(text, span.end);
+    ok.then_some(())?;
+    Valid::at(span)
+}
+
+pub(crate) fn iban_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    if alnum_before(text, span.start) {
+        return None;
+    }
+    let (span, known_country) = iban_within(text, span)?;
+    Some(Valid {
+        span,
+        confidence: (!known_country).then_some(0.8),
+    })
+}
+
+pub(crate) fn secret_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let candidate = &text[span.clone()];
+    let ok = candidate.len() == 40
+        && !text[span.end..].starts_with('=')
+        && secret_shape(candidate)
+        && secret_context(text, span.start);
+    ok.then_some(())?;
+    Valid::at(span)
+}
+
+pub(crate) fn ipv4_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let after = &text[span.end..];
+    let dotted_more =
+        after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit());
+    let ok = ipv4_ok(&text[span.clone()])
+        && !alnum_before(text, span.start)
+        && !text[..span.start].ends_with('.')
+        && !alnum_after(text, span.end)
+        && !dotted_more
+        && !version_like(text, span.clone());
+    ok.then_some(())?;
+    Valid::at(span)
+}
+
+pub(crate) fn ipv6_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let before_ok = !alnum_before(text, span.start) && !text[..span.start].ends_with([':', '.']);
+    let after_ok = !alnum_after(text, span.end) && !text[span.end..].starts_with(':');
+    (before_ok && after_ok && ipv6_ok(&text[span.clone()])).then_some(())?;
+    Valid::at(span)
+}
+
+pub(crate) fn token_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    (!alnum_before(text, span.start) && token_shape(&text[span.clone()])).then_some(())?;
+    Valid::at(span)
 }
 
 /// The offset from which a candidate's end is too close to the end of a growing `text` for the checks that
@@ -466,11 +411,11 @@ fn char_after(text: &str, at: usize) -> Option<char> {
     text.get(at..).and_then(|s| s.chars().next())
 }
 
-fn alnum_before(text: &str, at: usize) -> bool {
+pub(crate) fn alnum_before(text: &str, at: usize) -> bool {
     char_before(text, at).is_some_and(char::is_alphanumeric)
 }
 
-fn alnum_after(text: &str, at: usize) -> bool {
+pub(crate) fn alnum_after(text: &str, at: usize) -> bool {
     char_after(text, at).is_some_and(char::is_alphanumeric)
 }
 
@@ -994,31 +939,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_slots_name_the_detectors_patterns() {
+    fn the_set_and_the_patterns_follow_the_table() {
         let d = PiiDetector::new().unwrap();
-        let patterns = d.any.patterns();
-        for (at, re) in [
-            (slot::EMAIL, &d.email),
-            (slot::PHONE_INTL, &d.phone_intl),
-            (slot::PHONE_US, &d.phone_us),
-            (slot::PHONE_UK, &d.phone_uk),
-            (slot::PHONE_NATIONAL, &d.phone_national),
-            (slot::PHONE_LOOSE, &d.phone_loose),
-            (slot::CARD, &d.card),
-            (slot::SSN, &d.ssn),
-            (slot::IBAN, &d.iban),
-            (slot::AWS_ACCESS, &d.aws_access),
-            (slot::AWS_SECRET, &d.aws_secret),
-            (slot::IPV4, &d.ipv4),
-            (slot::IPV6, &d.ipv6),
-            (slot::PEM_BLOCK, &d.pem_block),
-            (slot::PEM_HEADER, &d.pem_header),
-            (slot::BEARER, &d.bearer),
-            (slot::JWT, &d.jwt),
-        ] {
-            assert_eq!(patterns[at], re.as_str());
+        assert_eq!(d.any.patterns().len(), DETECTORS.len());
+        assert_eq!(d.patterns.len(), DETECTORS.len());
+        for (i, row) in DETECTORS.iter().enumerate() {
+            assert_eq!(d.any.patterns()[i], row.pattern);
+            assert_eq!(d.patterns[i].as_str(), row.pattern);
+            assert!((0.0..=1.0).contains(&row.confidence), "{}", row.entity);
         }
-        assert_eq!(patterns.len(), 17);
+        // Every entity type has at least one row.
+        for entity in EntityType::ALL {
+            assert!(DETECTORS.iter().any(|r| r.entity == entity), "{entity}");
+        }
     }
 
     fn detect(text: &str) -> Vec<(EntityType, String)> {
@@ -1161,7 +1094,11 @@ mod tests {
             one(EntityType::IpAddress, "fe80::1")
         );
         assert!(detect("256.1.1.1 and 1.2.3.4.5 and 01.2.3.4").is_empty());
-        assert!(detect("std::vector at 10:30:45, mac 00:1A:2B:3C:4D:5E").is_empty());
+        assert!(detect("std::vector at 10:30:45").is_empty());
+        assert_eq!(
+            detect("mac 00:1A:2B:3C:4D:5E"),
+            one(EntityType::MacAddress, "00:1A:2B:3C:4D:5E")
+        );
     }
 
     #[test]

@@ -36,11 +36,39 @@ pub enum EntityType {
     PrivateKey,
     /// An HTTP bearer token or a JSON Web Token.
     BearerToken,
+    /// A Canadian social insurance number (nine digits, Luhn).
+    CaSin,
+    /// A UK National Insurance number (two prefix letters under the issuing rules, six digits, a suffix).
+    UkNino,
+    /// A UK NHS number (ten digits, mod-11) next to a health word.
+    UkNhs,
+    /// A US individual taxpayer identification number (`9XX-7X-XXXX`).
+    UsItin,
+    /// An Indian Aadhaar number (twelve digits, Verhoeff check digit).
+    InAadhaar,
+    /// An Indian permanent account number (`AAAPA1234A`).
+    InPan,
+    /// A SWIFT/BIC bank code with a known country code.
+    SwiftBic,
+    /// A US ABA routing number (checksum) next to a routing word.
+    UsBankRouting,
+    /// A bank account number (8 to 17 digits) next to an account word.
+    UsBankAccount,
+    /// A network hardware (MAC) address.
+    MacAddress,
+    /// A URL that carries a user name and password.
+    UrlCredentials,
+    /// A GitHub, Slack, Stripe, Google Cloud or Azure credential.
+    ApiKey,
+    /// A password after its label (`password: ...`).
+    Password,
+    /// A date next to a birth word (`DOB`, `born`, `date of birth`).
+    DateOfBirth,
 }
 
 impl EntityType {
     /// Every entity type, in a stable order.
-    pub const ALL: [EntityType; 10] = [
+    pub const ALL: [EntityType; 24] = [
         EntityType::Email,
         EntityType::Phone,
         EntityType::CreditCard,
@@ -51,6 +79,20 @@ impl EntityType {
         EntityType::IpAddress,
         EntityType::PrivateKey,
         EntityType::BearerToken,
+        EntityType::CaSin,
+        EntityType::UkNino,
+        EntityType::UkNhs,
+        EntityType::UsItin,
+        EntityType::InAadhaar,
+        EntityType::InPan,
+        EntityType::SwiftBic,
+        EntityType::UsBankRouting,
+        EntityType::UsBankAccount,
+        EntityType::MacAddress,
+        EntityType::UrlCredentials,
+        EntityType::ApiKey,
+        EntityType::Password,
+        EntityType::DateOfBirth,
     ];
 
     /// The name used in profiles, reports, mask placeholders and pseudonym tokens.
@@ -66,6 +108,20 @@ impl EntityType {
             EntityType::IpAddress => "IP_ADDRESS",
             EntityType::PrivateKey => "PRIVATE_KEY",
             EntityType::BearerToken => "BEARER_TOKEN",
+            EntityType::CaSin => "CA_SIN",
+            EntityType::UkNino => "UK_NINO",
+            EntityType::UkNhs => "UK_NHS",
+            EntityType::UsItin => "US_ITIN",
+            EntityType::InAadhaar => "IN_AADHAAR",
+            EntityType::InPan => "IN_PAN",
+            EntityType::SwiftBic => "SWIFT_BIC",
+            EntityType::UsBankRouting => "US_BANK_ROUTING",
+            EntityType::UsBankAccount => "US_BANK_ACCOUNT",
+            EntityType::MacAddress => "MAC_ADDRESS",
+            EntityType::UrlCredentials => "URL_CREDENTIALS",
+            EntityType::ApiKey => "API_KEY",
+            EntityType::Password => "PASSWORD",
+            EntityType::DateOfBirth => "DATE_OF_BIRTH",
         }
     }
 

@@ -1,0 +1,610 @@
+//! The table of PII and secret detectors, and the validators of the identifier types that need one.
+//!
+//! Each row is one detector: the entity type it reports, a linear-time pattern for its candidates, a
+//! confidence, a validator (checksum, structure, boundaries; it may trim or extend the span) and context
+//! words (required, or raising the confidence) looked for in a bounded window around the candidate. A new
+//! type is one row and, when its shape is not enough, one validator.
+//!
+//! Context windows stay short ([`MAX_CONTEXT_WINDOW`] bytes before, one word after): the stream guard keeps
+//! that much released text as look-behind and holds a candidate back until two words follow it, so a
+//! streamed answer is judged on the same words as the whole answer.
+
+use std::ops::Range;
+
+use crate::pii::{
+    alnum_after, alnum_before, card_checked, email_checked, iban_checked, ipv4_checked,
+    ipv6_checked, luhn_ok, phone_intl, phone_loose, phone_national, phone_uk, phone_us,
+    secret_checked, ssn_checked, token_checked, word_bounded,
+};
+use crate::profile::EntityType;
+
+/// What a validator accepted: the finding's span and, when it differs from the row's, its confidence.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Valid {
+    pub(crate) span: Range<usize>,
+    pub(crate) confidence: Option<f32>,
+}
+
+impl Valid {
+    pub(crate) fn at(span: Range<usize>) -> Option<Valid> {
+        Some(Valid {
+            span,
+            confidence: None,
+        })
+    }
+}
+
+/// Checks a candidate match (`text[span]`) in its text.
+pub(crate) type Validator = fn(&str, Range<usize>) -> Option<Valid>;
+
+/// How a row uses its context words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Need {
+    /// No finding without a context word.
+    Required,
+    /// A context word adds this much confidence.
+    Boost(f32),
+}
+
+/// Context words of a row: looked for in the `window` bytes before the candidate (same line) and as the
+/// word right after it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Context {
+    pub(crate) words: &'static [&'static str],
+    pub(crate) window: usize,
+    pub(crate) need: Need,
+}
+
+/// Longest context window; the stream guard's look-behind is longer.
+pub(crate) const MAX_CONTEXT_WINDOW: usize = 64;
+
+/// One detector.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Detector {
+    pub(crate) entity: EntityType,
+    pub(crate) pattern: &'static str,
+    pub(crate) confidence: f32,
+    pub(crate) validate: Option<Validator>,
+    pub(crate) context: Option<Context>,
+}
+
+const fn row(
+    entity: EntityType,
+    pattern: &'static str,
+    confidence: f32,
+    validate: Validator,
+) -> Detector {
+    Detector {
+        entity,
+        pattern,
+        confidence,
+        validate: Some(validate),
+        context: None,
+    }
+}
+
+const fn with_context(
+    entity: EntityType,
+    pattern: &'static str,
+    confidence: f32,
+    validate: Validator,
+    words: &'static [&'static str],
+    need: Need,
+) -> Detector {
+    Detector {
+        entity,
+        pattern,
+        confidence,
+        validate: Some(validate),
+        context: Some(Context {
+            words,
+            window: 48,
+            need,
+        }),
+    }
+}
+
+#[rustfmt::skip]
+const SIN_WORDS: &[&str] = &["sin", "social", "insurance", "nas", "canada", "canadian", "cra"];
+#[rustfmt::skip]
+const NHS_WORDS: &[&str] = &["nhs", "health", "patient", "chi", "hospital", "gp", "medical", "nhsno"];
+#[rustfmt::skip]
+const ROUTING_WORDS: &[&str] = &["routing", "aba", "rtn", "transit", "ach", "wire", "fedwire", "routingnumber"];
+#[rustfmt::skip]
+const ACCOUNT_WORDS: &[&str] = &[
+    "account", "acct", "acc", "accountnumber", "checking", "savings", "deposit", "bank", "dda",
+    "beneficiary",
+];
+#[rustfmt::skip]
+const ITIN_WORDS: &[&str] = &["itin", "taxpayer", "tax", "tin", "irs", "w7"];
+#[rustfmt::skip]
+const AADHAAR_WORDS: &[&str] = &["aadhaar", "aadhar", "uidai", "uid", "adhaar"];
+#[rustfmt::skip]
+const SWIFT_WORDS: &[&str] = &["swift", "bic", "swiftbic", "bank", "wire", "transfer", "beneficiary", "correspondent"];
+#[rustfmt::skip]
+const DOB_WORDS: &[&str] = &["dob", "birth", "born", "birthday", "birthdate", "dateofbirth", "b", "d"];
+
+/// The detectors, in the order their patterns are compiled into one set.
+#[rustfmt::skip]
+pub(crate) const DETECTORS: &[Detector] = &[
+    row(EntityType::Email,
+        r"[A-Za-z0-9._%+_\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63}",
+        0.95, email_checked),
+    row(EntityType::Phone, r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(?[0-9]{1,4}\)?){1,6}", 0.8, phone_intl),
+    // 10 digits, 11 with the country code 1, up to 14 with an international prefix (`001`, `0111`).
+    row(EntityType::Phone,
+        r"(?:(?:(?:00|011)[ .\-]?)?1[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
+        0.75, phone_us),
+    row(EntityType::Phone, r"\(?0[0-9]{2,4}\)?[ \-]?[0-9]{3,4}[ \-]?[0-9]{3,4}", 0.7, phone_uk),
+    // National numbers with a trunk `0` (`06-10446904`, `03.57.67.20.11`, `043 289 16 80`).
+    row(EntityType::Phone, r"\(?0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,4}", 0.6, phone_national),
+    // Anything else shaped like a phone number counts only next to a phone word.
+    row(EntityType::Phone,
+        r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
+        0.5, phone_loose),
+    row(EntityType::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", 0.9, card_checked),
+    row(EntityType::UsSsn, r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}", 0.85, ssn_checked),
+    row(EntityType::Iban, r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}", 0.95, iban_checked),
+    row(EntityType::AwsAccessKey, r"(?:AKIA|ASIA)[A-Z0-9]{16}", 0.95, word_bounded),
+    row(EntityType::AwsSecretKey, r"[A-Za-z0-9/+]{40,}", 0.85, secret_checked),
+    row(EntityType::IpAddress, r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", 0.8, ipv4_checked),
+    row(EntityType::IpAddress, r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}", 0.8, ipv6_checked),
+    Detector {
+        entity: EntityType::PrivateKey,
+        pattern: r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s:,.\-]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----",
+        confidence: 0.99,
+        validate: None,
+        context: None,
+    },
+    Detector {
+        entity: EntityType::PrivateKey,
+        pattern: r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]*",
+        confidence: 0.98,
+        validate: None,
+        context: None,
+    },
+    row(EntityType::BearerToken, r"(?i:bearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*", 0.95, token_checked),
+    row(EntityType::BearerToken, r"eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*", 0.95, not_after_word),
+    // --- Government identifiers ---
+    // Canadian SIN: 3-3-3 with one separator throughout, or nine digits next to a SIN word.
+    row(EntityType::CaSin, r"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 0.7, sin_grouped),
+    with_context(EntityType::CaSin, r"[0-9]{9}", 0.65, sin_plain, SIN_WORDS, Need::Required),
+    // UK National Insurance number: two prefix letters, six digits, suffix A-D.
+    row(EntityType::UkNino, r"[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d]?", 0.85, nino_checked),
+    // UK NHS number: ten digits (3-3-4), mod-11; a US phone has the same shape, so only next to an NHS word.
+    with_context(EntityType::UkNhs, r"[0-9]{3}[ \-]?[0-9]{3}[ \-]?[0-9]{4}", 0.8, nhs_checked, NHS_WORDS, Need::Required),
+    // US ITIN: 9XX-7X-XXXX (fourth and fifth digits 50-65, 70-88, 90-92, 94-99).
+    row(EntityType::UsItin, r"9[0-9]{2}[ \-][0-9]{2}[ \-][0-9]{4}", 0.85, itin_checked),
+    with_context(EntityType::UsItin, r"9[0-9]{8}", 0.75, itin_checked, ITIN_WORDS, Need::Required),
+    // Indian Aadhaar: 12 digits (4-4-4), first 2-9, Verhoeff check digit; unbroken only next to its word.
+    row(EntityType::InAadhaar, r"[2-9][0-9]{3}[ \-][0-9]{4}[ \-][0-9]{4}", 0.75, aadhaar_checked),
+    with_context(EntityType::InAadhaar, r"[2-9][0-9]{11}", 0.7, aadhaar_checked, AADHAAR_WORDS, Need::Required),
+    // Indian PAN: five letters (the fourth says the holder's kind), four digits, a letter.
+    row(EntityType::InPan, r"[A-Z]{3}[ABCFGHJLPT][A-Z][0-9]{4}[A-Z]", 0.85, word_bounded),
+    // --- Financial ---
+    // SWIFT/BIC: bank (4 letters), ISO country, location, optional branch.
+    with_context(EntityType::SwiftBic, r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?", 0.7, bic_checked, SWIFT_WORDS, Need::Boost(0.2)),
+    // US ABA routing number: nine digits with the 3-7-1 checksum, next to a routing word.
+    with_context(EntityType::UsBankRouting, r"[0-9]{9}", 0.75, routing_checked, ROUTING_WORDS, Need::Required),
+    // US bank account number: 8 to 17 digits, next to an account word.
+    with_context(EntityType::UsBankAccount, r"[0-9]{8,17}", 0.55, word_bounded, ACCOUNT_WORDS, Need::Required),
+    // --- Network ---
+    // MAC address: six hex pairs with `:` or `-` throughout, or three dotted hex quads.
+    row(EntityType::MacAddress, r"[0-9A-Fa-f]{2}(?:[:\-][0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}", 0.8, mac_checked),
+    // A URL carrying a user name and password.
+    row(EntityType::UrlCredentials, r"[A-Za-z][A-Za-z0-9+.\-]{1,15}://[^\s:/@]{1,64}:[^\s/@]{1,128}@[A-Za-z0-9.\-\[\]]+", 0.95, url_credentials_checked),
+    // --- Credentials ---
+    row(EntityType::ApiKey, r"gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255}", 0.95, word_bounded),
+    row(EntityType::ApiKey, r"xox[abposr]-[A-Za-z0-9\-]{10,200}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,120}", 0.95, not_after_word),
+    row(EntityType::ApiKey, r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,128}|whsec_[A-Za-z0-9]{24,64}", 0.95, word_bounded),
+    row(EntityType::ApiKey, r"AIza[0-9A-Za-z_\-]{35}|ya29\.[0-9A-Za-z_\-]{20,}", 0.9, word_bounded),
+    row(EntityType::ApiKey, r"AccountKey=[A-Za-z0-9+/]{86}==|SharedAccessSignature=[^\s;]{20,}|sig=[A-Za-z0-9%]{40,}|[A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}", 0.9, not_after_word),
+    // A password after its label (`password: ...`, `pwd=...`); only the value is reported.
+    row(EntityType::Password, r"(?i:password|passwd|passphrase|passcode|pwd)[ \t]{0,3}(?:[:=]|is)[ \t]{0,3}[^\s]{1,64}", 0.8, password_checked),
+    // A date next to a birth word (`DOB: 04/11/1987`, `born 4 Nov 1987`).
+    with_context(EntityType::DateOfBirth,
+        r"[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{4}[/.\-][0-9]{1,2}[/.\-][0-9]{1,2}|[0-9]{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}",
+        0.75, date_checked, DOB_WORDS, Need::Required),
+];
+
+/// True when a context word of `context` is among the words in its window before `span` (same line) or
+/// is the word right after it.
+pub(crate) fn context_near(text: &str, span: Range<usize>, context: &Context) -> bool {
+    let next: String = text[span.end..]
+        .trim_start_matches([' ', '\t', ')', ']', ',', ':', '(', '.'])
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if !next.is_empty() && context.words.contains(&next.as_str()) {
+        return true;
+    }
+    let mut from = span
+        .start
+        .saturating_sub(context.window.min(MAX_CONTEXT_WINDOW));
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut window = &text[from..span.start];
+    if let Some(i) = window.rfind('\n') {
+        window = &window[i + 1..];
+    }
+    window
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .any(|w| context.words.contains(&w.to_ascii_lowercase().as_str()))
+}
+
+// === validators ===
+
+fn not_after_word(text: &str, span: Range<usize>) -> Option<Valid> {
+    if alnum_before(text, span.start) {
+        return None;
+    }
+    Valid::at(span)
+}
+
+fn digits(s: &str) -> Vec<u8> {
+    s.bytes().filter(u8::is_ascii_digit).collect()
+}
+
+/// One kind of separator between the groups of `s` (or none).
+fn one_separator(s: &str) -> bool {
+    let mut seps = s.chars().filter(|c| !c.is_ascii_alphanumeric());
+    match seps.next() {
+        Some(first) => seps.all(|c| c == first),
+        None => true,
+    }
+}
+
+/// Not glued by `-`, `.` or `/` to more digits or letters (a longer reference, a UUID, a version).
+fn not_joined(text: &str, span: &Range<usize>) -> bool {
+    let before = &text[..span.start];
+    let after = &text[span.end..];
+    let joined_before =
+        before.ends_with(['-', '.', '/', ':']) && alnum_before(text, span.start - 1);
+    let joined_after = after.starts_with(['-', '.', '/', ':']) && alnum_after(text, span.end + 1);
+    !alnum_before(text, span.start)
+        && !alnum_after(text, span.end)
+        && !joined_before
+        && !joined_after
+}
+
+fn sin_valid(d: &[u8]) -> bool {
+    // 0 and 8 are not issued.
+    d.len() == 9 && !matches!(d[0], b'0' | b'8') && luhn_ok(d)
+}
+
+fn sin_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    (one_separator(s) && not_joined(text, &span) && sin_valid(&digits(s))).then_some(())?;
+    Valid::at(span)
+}
+
+fn sin_plain(text: &str, span: Range<usize>) -> Option<Valid> {
+    (not_joined(text, &span) && sin_valid(text[span.clone()].as_bytes())).then_some(())?;
+    Valid::at(span)
+}
+
+/// UK NINO prefix rules: neither letter D, F, I, Q, U or V; the second not O; not BG, GB, KN, NK, NT, TN
+/// or ZZ (administrative or never issued).
+pub(crate) fn nino_prefix_ok(prefix: &[u8]) -> bool {
+    let [a, b] = [
+        prefix[0].to_ascii_uppercase(),
+        prefix[1].to_ascii_uppercase(),
+    ];
+    let bad = |c: u8| matches!(c, b'D' | b'F' | b'I' | b'Q' | b'U' | b'V');
+    let pair = [a, b];
+    !bad(a)
+        && !bad(b)
+        && b != b'O'
+        && !matches!(&pair, b"BG" | b"GB" | b"KN" | b"NK" | b"NT" | b"TN" | b"ZZ")
+}
+
+fn nino_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let letters: Vec<u8> = s.bytes().filter(u8::is_ascii_alphabetic).collect();
+    // Either all capitals or all lower case; a mixed-case word is not an identifier.
+    let upper = letters.iter().all(u8::is_ascii_uppercase);
+    let lower = letters.iter().all(u8::is_ascii_lowercase);
+    let spaces = s.bytes().filter(|&b| b == b' ').count();
+    // Written unbroken or in pairs (`AB 12 34 56 C`), nothing in between.
+    let layout = spaces == 0 || spaces >= 3;
+    (not_joined(text, &span) && (upper || lower) && layout && nino_prefix_ok(s.as_bytes()))
+        .then_some(())?;
+    Valid::at(span)
+}
+
+/// NHS number: mod-11 over the first nine digits, weights 10 down to 2; 10 is never a valid check digit.
+pub(crate) fn nhs_ok(d: &[u8]) -> bool {
+    if d.len() != 10 {
+        return false;
+    }
+    let sum: u32 = d[..9]
+        .iter()
+        .zip((2..=10).rev())
+        .map(|(x, w)| u32::from(x - b'0') * w)
+        .sum();
+    let check = 11 - sum % 11;
+    let check = if check == 11 { 0 } else { check };
+    check != 10 && check == u32::from(d[9] - b'0')
+}
+
+fn nhs_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let d = digits(s);
+    let seps = s.len() - d.len();
+    (one_separator(s) && (seps == 0 || seps == 2) && not_joined(text, &span) && nhs_ok(&d))
+        .then_some(())?;
+    Valid::at(span)
+}
+
+fn itin_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let d = digits(s);
+    let group = u32::from(d[3] - b'0') * 10 + u32::from(d[4] - b'0');
+    let group_ok = matches!(group, 50..=65 | 70..=88 | 90..=92 | 94..=99);
+    (group_ok && one_separator(s) && not_joined(text, &span)).then_some(())?;
+    Valid::at(span)
+}
+
+/// The Verhoeff checksum over ASCII digits (the check digit last).
+pub(crate) fn verhoeff_ok(d: &[u8]) -> bool {
+    const MUL: [[u8; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const PERM: [[u8; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 8, 7, 0, 6],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let mut c = 0u8;
+    for (i, x) in d.iter().rev().enumerate() {
+        c = MUL[usize::from(c)][usize::from(PERM[i % 8][usize::from(x - b'0')])];
+    }
+    c == 0
+}
+
+fn aadhaar_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let d = digits(s);
+    // A palindrome-free real number never repeats one digit throughout.
+    let repeated = d.iter().all(|&x| x == d[0]);
+    (one_separator(s) && not_joined(text, &span) && !repeated && verhoeff_ok(&d)).then_some(())?;
+    Valid::at(span)
+}
+
+/// ISO 3166-1 alpha-2 country codes (and XK, used by banks for Kosovo).
+#[rustfmt::skip]
+const COUNTRIES: &[&str] = &[
+    "AD","AE","AF","AG","AI","AL","AM","AO","AQ","AR","AS","AT","AU","AW","AX","AZ","BA","BB","BD","BE",
+    "BF","BG","BH","BI","BJ","BL","BM","BN","BO","BQ","BR","BS","BT","BV","BW","BY","BZ","CA","CC","CD",
+    "CF","CG","CH","CI","CK","CL","CM","CN","CO","CR","CU","CV","CW","CX","CY","CZ","DE","DJ","DK","DM",
+    "DO","DZ","EC","EE","EG","EH","ER","ES","ET","FI","FJ","FK","FM","FO","FR","GA","GB","GD","GE","GF",
+    "GG","GH","GI","GL","GM","GN","GP","GQ","GR","GS","GT","GU","GW","GY","HK","HM","HN","HR","HT","HU",
+    "ID","IE","IL","IM","IN","IO","IQ","IR","IS","IT","JE","JM","JO","JP","KE","KG","KH","KI","KM","KN",
+    "KP","KR","KW","KY","KZ","LA","LB","LC","LI","LK","LR","LS","LT","LU","LV","LY","MA","MC","MD","ME",
+    "MF","MG","MH","MK","ML","MM","MN","MO","MP","MQ","MR","MS","MT","MU","MV","MW","MX","MY","MZ","NA",
+    "NC","NE","NF","NG","NI","NL","NO","NP","NR","NU","NZ","OM","PA","PE","PF","PG","PH","PK","PL","PM",
+    "PN","PR","PS","PT","PW","PY","QA","RE","RO","RS","RU","RW","SA","SB","SC","SD","SE","SG","SH","SI",
+    "SJ","SK","SL","SM","SN","SO","SR","SS","ST","SV","SX","SY","SZ","TC","TD","TF","TG","TH","TJ","TK",
+    "TL","TM","TN","TO","TR","TT","TV","TW","TZ","UA","UG","UM","US","UY","UZ","VA","VC","VE","VG","VI",
+    "VN","VU","WF","WS","XK","YE","YT","ZA","ZM","ZW",
+];
+
+/// SWIFT/BIC structure: a known country in places 5-6, a location whose second character is not `O`
+/// (reserved), a branch that does not start with `X` unless it is `XXX`.
+pub(crate) fn bic_ok(code: &[u8]) -> bool {
+    if !matches!(code.len(), 8 | 11) {
+        return false;
+    }
+    let country = std::str::from_utf8(&code[4..6]).unwrap_or("");
+    let branch_ok = code.len() == 8 || &code[8..] == b"XXX" || code[8] != b'X';
+    COUNTRIES.contains(&country) && code[7] != b'O' && branch_ok
+}
+
+/// A BIC written in capitals reads like a shouted word unless it has a digit, the `XXX` branch or a bank
+/// word next to it, so those without one get a confidence below any action's reach in the table: they are
+/// kept only with the context boost.
+fn bic_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    if !word_bounded_ok(text, &span) || !bic_ok(s.as_bytes()) {
+        return None;
+    }
+    let coded = s.bytes().any(|b| b.is_ascii_digit()) || s.ends_with("XXX");
+    let context = Context {
+        words: SWIFT_WORDS,
+        window: 48,
+        need: Need::Required,
+    };
+    if !coded && !context_near(text, span.clone(), &context) {
+        return None;
+    }
+    Valid::at(span)
+}
+
+fn word_bounded_ok(text: &str, span: &Range<usize>) -> bool {
+    !alnum_before(text, span.start)
+        && !alnum_after(text, span.end)
+        && !text[..span.start].ends_with(['_', '-', '/'])
+        && !text[span.end..].starts_with(['_', '-'])
+}
+
+/// The ABA checksum: 3, 7, 1 weights over the nine digits sum to a multiple of 10; the first two digits are
+/// a Federal Reserve routing symbol (00-12, 21-32, 61-72, 80).
+pub(crate) fn aba_ok(d: &[u8]) -> bool {
+    if d.len() != 9 {
+        return false;
+    }
+    let prefix = u32::from(d[0] - b'0') * 10 + u32::from(d[1] - b'0');
+    let sum: u32 = d
+        .iter()
+        .zip([3, 7, 1].iter().cycle())
+        .map(|(x, w)| u32::from(x - b'0') * w)
+        .sum();
+    matches!(prefix, 0..=12 | 21..=32 | 61..=72 | 80) && sum.is_multiple_of(10) && sum > 0
+}
+
+fn routing_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    (not_joined(text, &span) && aba_ok(text[span.clone()].as_bytes())).then_some(())?;
+    Valid::at(span)
+}
+
+fn mac_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let before = &text[..span.start];
+    let after = &text[span.end..];
+    // Not a piece of a longer hex run or IPv6 address.
+    let glued = |c: char| c.is_ascii_hexdigit() || c == ':' || c == '-' || c == '.';
+    let clean_before = !before
+        .chars()
+        .next_back()
+        .is_some_and(|c| glued(c) || c.is_alphanumeric());
+    let clean_after = !after.chars().next().is_some_and(|c| {
+        c.is_alphanumeric() || ((c == ':' || c == '-') && alnum_after(text, span.end + 1))
+    });
+    // Three dotted quads of pure digits are a version or a date, not a Cisco-style MAC.
+    let dotted_digits = s.contains('.') && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    (one_separator(s) && clean_before && clean_after && !dotted_digits).then_some(())?;
+    Valid::at(span)
+}
+
+fn url_credentials_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let (_, rest) = s.split_once("://")?;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    // `user:@host` and `${VAR}`-style templates carry no password.
+    let templated = password.starts_with(['$', '{', '<', '*']);
+    (!password.is_empty() && !templated && !alnum_before(text, span.start)).then_some(())?;
+    Valid::at(span)
+}
+
+/// Placeholder values after a password label that are not passwords.
+#[rustfmt::skip]
+const NOT_PASSWORDS: &[&str] = &[
+    "required", "incorrect", "invalid", "wrong", "expired", "reset", "changed", "set", "empty", "null",
+    "none", "missing", "hidden", "redacted", "masked", "optional", "too", "not", "the", "your", "a",
+    "correct", "strong", "weak", "updated", "<password>", "password",
+];
+
+fn password_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    if alnum_before(text, span.start) {
+        return None;
+    }
+    let s = &text[span.clone()];
+    // The value starts after the label and its `:`, `=` or `is`.
+    let lower = s.to_ascii_lowercase();
+    let label_end = lower
+        .find([':', '='])
+        .map(|i| i + 1)
+        .or_else(|| lower.find(" is").map(|i| i + 3))?;
+    let value_rel = s[label_end..].len() - s[label_end..].trim_start().len();
+    let start = span.start + label_end + value_rel;
+    let mut value = &text[start..span.end];
+    // Closing punctuation belongs to the sentence.
+    value = value.trim_end_matches(['.', ',', ';', ')', '"', '\'', '`']);
+    value = value.trim_start_matches(['"', '\'', '`']);
+    let start = start
+        + (text[start..span.end].len()
+            - text[start..span.end]
+                .trim_start_matches(['"', '\'', '`'])
+                .len());
+    let end = start + value.len();
+    if value.len() < 4 {
+        return None;
+    }
+    let word = value.to_ascii_lowercase();
+    let placeholder = NOT_PASSWORDS.contains(&word.as_str())
+        || value
+            .bytes()
+            .all(|b| b == b'*' || b == b'x' || b == b'X' || b == b'.')
+        || value.starts_with(['$', '{', '<', '%']);
+    // After "is", a plain lower-case word is prose ("password is case sensitive"), not a value.
+    let after_is = !lower[..label_end].ends_with([':', '=']);
+    let plain_word = value.bytes().all(|b| b.is_ascii_lowercase());
+    (!placeholder && (!after_is || !plain_word)).then_some(())?;
+    Valid::at(start..end)
+}
+
+fn date_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    if !not_joined(text, &span) {
+        return None;
+    }
+    let nums: Vec<u32> = s
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let year_ok = |y: u32| (1900..=2030).contains(&y) || y < 100;
+    let ok = match nums.as_slice() {
+        // Month-name forms: day and year.
+        [d, y] => (1..=31).contains(d) && year_ok(*y),
+        // Year first.
+        [y, m, d] if *y >= 1000 => year_ok(*y) && (1..=12).contains(m) && (1..=31).contains(d),
+        // Day-month or month-day first.
+        [a, b, y] => {
+            year_ok(*y)
+                && (1..=31).contains(a)
+                && (1..=31).contains(b)
+                && ((1..=12).contains(a) || (1..=12).contains(b))
+        }
+        _ => false,
+    };
+    ok.then_some(())?;
+    Valid::at(span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_windows_fit_the_stream_look_behind() {
+        for d in DETECTORS {
+            if let Some(c) = d.context {
+                assert!(c.window <= MAX_CONTEXT_WINDOW, "{}", d.entity);
+                assert!(!c.words.is_empty());
+                assert!(c.words.iter().all(|w| *w == w.to_ascii_lowercase()));
+            }
+        }
+    }
+
+    #[test]
+    fn checksums() {
+        assert!(sin_valid(b"130692544"));
+        assert!(!sin_valid(b"046454286"), "0 is not issued");
+        assert!(!sin_valid(b"130692545"));
+        assert!(nhs_ok(b"9434765919"));
+        assert!(!nhs_ok(b"9434765918"));
+        assert!(aba_ok(b"021000021"));
+        assert!(aba_ok(b"011000015"));
+        assert!(!aba_ok(b"021000022"));
+        assert!(!aba_ok(b"000000000"));
+        assert!(verhoeff_ok(b"234123412346"));
+        assert!(!verhoeff_ok(b"234123412347"));
+        assert!(bic_ok(b"DEUTDEFF"));
+        assert!(bic_ok(b"NWBKGB2LXXX"));
+        assert!(!bic_ok(b"DEUTQQFF"));
+        assert!(!bic_ok(b"DEUTDEFO"));
+        assert!(nino_prefix_ok(b"AB"));
+        assert!(!nino_prefix_ok(b"GB"));
+        assert!(!nino_prefix_ok(b"DA"));
+        assert!(!nino_prefix_ok(b"AO"));
+    }
+}
