@@ -14,7 +14,7 @@ use std::ops::Range;
 use crate::pii::{
     alnum_after, alnum_before, card_checked, email_checked, iban_checked, ipv4_checked,
     ipv6_checked, luhn_ok, phone_intl, phone_loose, phone_national, phone_uk, phone_us,
-    secret_checked, ssn_checked, token_checked, word_bounded,
+    reference_context, secret_checked, ssn_checked, token_checked, word_bounded,
 };
 use crate::profile::EntityType;
 
@@ -277,7 +277,11 @@ fn sin_valid(d: &[u8]) -> bool {
 
 fn sin_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
     let s = &text[span.clone()];
-    (one_separator(s) && not_joined(text, &span) && sin_valid(&digits(s))).then_some(())?;
+    let ok = one_separator(s)
+        && not_joined(text, &span)
+        && !reference_context(text, span.start)
+        && sin_valid(&digits(s));
+    ok.then_some(())?;
     Valid::at(span)
 }
 
@@ -344,7 +348,11 @@ fn itin_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let d = digits(s);
     let group = u32::from(d[3] - b'0') * 10 + u32::from(d[4] - b'0');
     let group_ok = matches!(group, 50..=65 | 70..=88 | 90..=92 | 94..=99);
-    (group_ok && one_separator(s) && not_joined(text, &span)).then_some(())?;
+    let ok = group_ok
+        && one_separator(s)
+        && not_joined(text, &span)
+        && !reference_context(text, span.start);
+    ok.then_some(())?;
     Valid::at(span)
 }
 
@@ -384,7 +392,12 @@ fn aadhaar_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let d = digits(s);
     // A palindrome-free real number never repeats one digit throughout.
     let repeated = d.iter().all(|&x| x == d[0]);
-    (one_separator(s) && not_joined(text, &span) && !repeated && verhoeff_ok(&d)).then_some(())?;
+    let ok = one_separator(s)
+        && not_joined(text, &span)
+        && !repeated
+        && !reference_context(text, span.start)
+        && verhoeff_ok(&d);
+    ok.then_some(())?;
     Valid::at(span)
 }
 

@@ -697,7 +697,7 @@ fn words_before(text: &str, at: usize, same_line: bool) -> Vec<String> {
 
 /// True when the words before a card-shaped number call it an order, invoice, tracking or other
 /// reference number and none calls it a card.
-fn reference_context(text: &str, at: usize) -> bool {
+pub(crate) fn reference_context(text: &str, at: usize) -> bool {
     let words = words_before(text, at, true);
     let any = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
     !any(CARD_WORDS) && any(REFERENCE_WORDS)

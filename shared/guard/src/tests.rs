@@ -1218,3 +1218,416 @@ fn denied_word_overlapping_a_value_is_replaced_with_it() {
         1
     );
 }
+
+// === the detector table's identifier types ===
+
+/// The values of `entity` the default engine finds in `text`.
+fn found_of(engine: &GuardEngine, text: &str, entity: EntityType) -> Vec<String> {
+    engine
+        .detect_pii(text)
+        .into_iter()
+        .filter(|f| f.entity == entity)
+        .map(|f| text[f.span].to_owned())
+        .collect()
+}
+
+/// A type, sentences with the value that must be found in them, sentences where the type must not be found.
+type IdentifierCase = (
+    EntityType,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+/// Each new type: values found in several formats (the whole value), look-alikes one check away that are
+/// not found as that type, and, for types that need context, the same value with and without its words.
+#[test]
+fn identifier_types_true_positives_and_validator_rejected_look_alikes() {
+    let engine = default_engine();
+    // (type, sentences whose marked value must be found, sentences where the type must not be found)
+    let cases: &[IdentifierCase] = &[
+        (
+            EntityType::CaSin,
+            &[
+                ("SIN 130 692 544 on file", "130 692 544"),
+                ("her sin: 130-692-544.", "130-692-544"),
+                ("Social insurance number 130692544", "130692544"),
+                ("temporary resident 946 454 287", "946 454 287"),
+            ],
+            &[
+                "SIN 130 692 545 on file",  // Luhn fails
+                "SIN 046 454 286 on file",  // Luhn passes, 0 is never issued
+                "SIN 130-692 544 on file",  // mixed separators
+                "parcel 130692544 arrived", // unbroken, no SIN word
+                "id 130-692-544-12",        // part of a longer reference
+            ],
+        ),
+        (
+            EntityType::UkNino,
+            &[
+                ("NI number AB123456C.", "AB123456C"),
+                ("nino: AB 12 34 56 C", "AB 12 34 56 C"),
+                ("ni ce123456a here", "ce123456a"),
+            ],
+            &[
+                "code GB123456A",  // GB is never issued
+                "code DA123456A",  // D is not a prefix letter
+                "code AO123456A",  // O is not a second letter
+                "code Ab123456C",  // mixed case
+                "part XAB123456C", // inside a longer code
+            ],
+        ),
+        (
+            EntityType::UkNhs,
+            &[
+                ("NHS number 943 476 5919", "943 476 5919"),
+                ("patient 943-476-5919 seen", "943-476-5919"),
+                ("NHS no. 9434765919", "9434765919"),
+            ],
+            &[
+                "NHS number 943 476 5918", // mod-11 fails
+                "call 943 476 5919 today", // no health word: a phone shape
+                "NHS number 943 476-5919", // mixed separators
+            ],
+        ),
+        (
+            EntityType::UsItin,
+            &[
+                ("ITIN 912-70-1234 filed", "912-70-1234"),
+                ("itin 999 88 7777.", "999 88 7777"),
+                ("ITIN: 912701234", "912701234"),
+            ],
+            &[
+                "ITIN 912-40-1234", // group 40 is not issued
+                "ITIN 912-89-1234", // nor 89
+                "ITIN 912-93-1234", // nor 93
+                "ref 912701234 ok", // unbroken, no tax word
+            ],
+        ),
+        (
+            EntityType::InAadhaar,
+            &[
+                ("Aadhaar 2341 2341 2346", "2341 2341 2346"),
+                ("UID: 4994-1234-5679", "4994-1234-5679"),
+                ("my aadhaar is 234123412346", "234123412346"),
+            ],
+            &[
+                "Aadhaar 2341 2341 2347", // Verhoeff fails
+                "Aadhaar 1341 2341 2346", // cannot start with 1
+                "Aadhaar 2222 2222 2222", // one digit throughout
+                "serial 234123412346 ok", // unbroken, no Aadhaar word
+            ],
+        ),
+        (
+            EntityType::InPan,
+            &[
+                ("PAN ABCPE1234F on record", "ABCPE1234F"),
+                ("pan:AAAHA9999Z", "AAAHA9999Z"),
+            ],
+            &["PAN ABCDE1234F", "PAN ABCPE12345F", "xABCPE1234F"],
+        ),
+        (
+            EntityType::SwiftBic,
+            &[
+                ("BIC NWBKGB2L please", "NWBKGB2L"),
+                ("swift code DEUTDEFF500", "DEUTDEFF500"),
+                ("wire to DEUTDEFF today", "DEUTDEFF"),
+                ("code CHASUS33XXX", "CHASUS33XXX"),
+            ],
+            &[
+                "STOP SHOUTING PLEASE",   // no code shape without a bank word
+                "swift code DEUTQQFF",    // QQ is no country
+                "swift code DEUTDEFO",    // location with a second-place O
+                "the word CONTINUE here", // reads like a BIC only with a bank word
+            ],
+        ),
+        (
+            EntityType::UsBankRouting,
+            &[
+                ("routing number 021000021", "021000021"),
+                ("ABA: 011000015 and", "011000015"),
+            ],
+            &[
+                "routing number 021000022", // checksum fails
+                "routing number 991000021", // 99 is no Federal Reserve symbol
+                "tracking 021000021 now",   // no routing word
+            ],
+        ),
+        (
+            EntityType::UsBankAccount,
+            &[
+                ("account number 12345678901", "12345678901"),
+                ("checking acct 000123456789", "000123456789"),
+            ],
+            &[
+                "order 12345678901 shipped",
+                "account 1234567",
+                "account 12345678901234567890",
+            ],
+        ),
+        (
+            EntityType::MacAddress,
+            &[
+                ("mac 00:1A:2B:3C:4D:5E up", "00:1A:2B:3C:4D:5E"),
+                ("nic 00-1a-2b-3c-4d-5e", "00-1a-2b-3c-4d-5e"),
+                ("switch 001a.2b3c.4d5e", "001a.2b3c.4d5e"),
+            ],
+            &[
+                "mac 00:1A:2B-3C:4D:5E",  // mixed separators
+                "ts 10:30:45:12:00",      // five groups
+                "v 1234.5678.9012",       // dotted digits: a version
+                "x 00:1A:2B:3C:4D:5E:6F", // a longer hex run
+            ],
+        ),
+        (
+            EntityType::UrlCredentials,
+            &[
+                (
+                    "db postgres://admin:s3cr3t@db.internal:5432/app",
+                    "postgres://admin:s3cr3t@db.internal",
+                ),
+                (
+                    "see https://bob:hunter2@example.com/x",
+                    "https://bob:hunter2@example.com",
+                ),
+            ],
+            &[
+                "see https://example.com/a:b@c",
+                "db postgres://admin:${DB_PASSWORD}@db.internal",
+                "mail bob@example.com",
+            ],
+        ),
+        (
+            EntityType::ApiKey,
+            &[
+                (
+                    "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 here",
+                    "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+                ),
+                (
+                    "slack xoxb-123456789012-abcdefABCDEF ok",
+                    "xoxb-123456789012-abcdefABCDEF",
+                ),
+                (
+                    "stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+                    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+                ),
+                (
+                    "gcp AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY ok",
+                    "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+                ),
+                (
+                    "azure secret abc8Q~abcdefghijklmnopqrstuvwxyz0123456 .",
+                    "abc8Q~abcdefghijklmnopqrstuvwxyz0123456",
+                ),
+            ],
+            &[
+                "branch ghp_short",
+                "xoxb- is a prefix",
+                "sk_live_ alone",
+                "AIzaShort",
+                "the ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ012345 one short",
+            ],
+        ),
+        (
+            EntityType::Password,
+            &[
+                ("password: Tr0ub4dor&3 thanks", "Tr0ub4dor&3"),
+                ("PWD=hunter22;", "hunter22"),
+                ("my password is Xk9#mmPq.", "Xk9#mmPq"),
+            ],
+            &[
+                "password is required",
+                "password: ********",
+                "password: ${DB_PASSWORD}",
+                "password is case sensitive",
+                "reset your password",
+            ],
+        ),
+        (
+            EntityType::DateOfBirth,
+            &[
+                ("DOB: 04/11/1987", "04/11/1987"),
+                ("born 4 Nov 1987 in Leeds", "4 Nov 1987"),
+                ("date of birth 1987-11-04.", "1987-11-04"),
+                ("Birthday: March 3rd, 1990", "March 3rd, 1990"),
+            ],
+            &[
+                "meeting 04/11/1987",  // no birth word
+                "DOB: 44/11/1987",     // no such day or month
+                "DOB: 04/11/1987-2",   // part of a reference
+                "released 2024-01-15", // a plain date
+            ],
+        ),
+    ];
+    for (entity, positives, negatives) in cases {
+        for (text, value) in *positives {
+            assert_eq!(
+                found_of(&engine, text, *entity),
+                vec![(*value).to_owned()],
+                "{entity} in {text:?}: {:?}",
+                engine.detect_pii(text)
+            );
+        }
+        for text in *negatives {
+            assert!(
+                found_of(&engine, text, *entity).is_empty(),
+                "{entity} wrongly found in {text:?}"
+            );
+        }
+    }
+}
+
+/// Values whose type only shows in context: the same value is found next to its words and not without.
+#[test]
+fn context_dependent_types_need_their_words() {
+    let engine = default_engine();
+    for (entity, with, without) in [
+        (
+            EntityType::UkNhs,
+            "NHS number 943 476 5919",
+            "number 943 476 5919",
+        ),
+        (EntityType::UsBankRouting, "ABA 021000021", "id 021000021"),
+        (
+            EntityType::UsBankAccount,
+            "acct 12345678901",
+            "sku 12345678901",
+        ),
+        (EntityType::DateOfBirth, "DOB 04/11/1987", "due 04/11/1987"),
+        (EntityType::CaSin, "SIN 130692544", "pin 130692544"),
+        (
+            EntityType::InAadhaar,
+            "Aadhaar 234123412346",
+            "item 234123412346",
+        ),
+        (EntityType::UsItin, "ITIN 912701234", "code 912701234"),
+        // After the value also counts.
+        (
+            EntityType::DateOfBirth,
+            "04/11/1987 (birth)",
+            "04/11/1987 (due)",
+        ),
+    ] {
+        assert_eq!(
+            found_of(&engine, with, entity).len(),
+            1,
+            "{entity}: {with:?}"
+        );
+        assert!(
+            found_of(&engine, without, entity).is_empty(),
+            "{entity}: {without:?}"
+        );
+    }
+    // A context word on the line before does not count for the next line's value.
+    assert!(found_of(&engine, "NHS\n943 476 5919", EntityType::UkNhs).is_empty());
+}
+
+/// Hard negatives of the kinds the new types could confuse: none is reported as any type.
+#[test]
+fn new_types_leave_references_versions_timestamps_uuids_and_isbns_alone() {
+    let engine = default_engine();
+    for text in [
+        "Order #130692544 shipped",
+        "Order 130-692-544 shipped",
+        "ISBN 978-0-306-40615-7 and ISBN-10 0-306-40615-2",
+        "ISBN 9780306406157",
+        "version 2.4.1, build 10.0.19045.3803",
+        "at 2024-01-15T10:30:45Z and 10:30:45.123",
+        "request 550e8400-e29b-41d4-a716-446655440000",
+        "commit 9434765919abcdef",
+        "invoice 2341 2341 2346 due",
+        "THE QUICK BROWN FOXES JUMPED OVER",
+        "HTTP/1.1 200 OK",
+        "the password reset link expired",
+    ] {
+        let found = engine.detect_pii(text);
+        assert!(found.is_empty(), "{text:?}: {found:?}");
+    }
+}
+
+/// Government ids, account numbers and credentials block in the default profile; contact data is masked.
+#[test]
+fn default_profile_acts_on_each_new_type() {
+    let profile = GuardProfile::from_toml(DEFAULT_PROFILE).unwrap();
+    for entity in [
+        EntityType::CaSin,
+        EntityType::UkNino,
+        EntityType::UkNhs,
+        EntityType::UsItin,
+        EntityType::InAadhaar,
+        EntityType::InPan,
+        EntityType::UsBankAccount,
+        EntityType::UrlCredentials,
+        EntityType::ApiKey,
+        EntityType::Password,
+    ] {
+        assert_eq!(
+            profile.pii.action_for(entity),
+            GuardAction::Block,
+            "{entity}"
+        );
+    }
+    for entity in [
+        EntityType::MacAddress,
+        EntityType::DateOfBirth,
+        EntityType::SwiftBic,
+        EntityType::UsBankRouting,
+    ] {
+        assert_eq!(
+            profile.pii.action_for(entity),
+            GuardAction::Mask,
+            "{entity}"
+        );
+    }
+    // Every type's name reads back as the same type.
+    for entity in EntityType::ALL {
+        assert_eq!(EntityType::from_name(entity.as_str()), Some(entity));
+        assert_eq!(
+            serde_json::to_string(&entity).unwrap(),
+            format!("\"{}\"", entity.as_str())
+        );
+    }
+}
+
+/// Answers holding the new types, streamed in every chunking, release what the whole-answer check returns.
+#[test]
+fn stream_matches_the_whole_answer_check_for_the_new_types() {
+    let engine = engine_with(|p| {
+        for action in p.pii.entities.values_mut() {
+            *action = GuardAction::Mask;
+        }
+        p.denied_words.clear();
+    });
+    let map = PseudonymMap::new();
+    for text in [
+        "Your SIN 130 692 544 and NI AB123456C are on file; NHS number 943 476 5919.",
+        "Wire to DEUTDEFF500, routing 021000021, account 12345678901, thanks.",
+        "mac 00:1A:2B:3C:4D:5E and db postgres://admin:s3cr3t@db.internal:5432/app ok",
+        "password: Tr0ub4dor&3 then DOB: 04/11/1987 (born 4 Nov 1987), ITIN 912-70-1234.",
+        "Aadhaar 2341 2341 2346 PAN ABCPE1234F token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+    ] {
+        let whole = engine.check_output(text, &map, &mut GuardReport::default());
+        assert!(whole.blocked.is_none());
+        assert_ne!(whole.text, text, "{text:?}: nothing masked");
+        let mut chunkings: Vec<Vec<&str>> = (1..=13).map(|size| pieces_of(text, size)).collect();
+        chunkings.extend(
+            (1..text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .map(|i| vec![&text[..i], &text[i..]]),
+        );
+        for chunks in chunkings {
+            let mut report = GuardReport::default();
+            let mut guard = engine.output_stream(&map);
+            let mut emitted = String::new();
+            for chunk in &chunks {
+                let step = guard.push(chunk, &mut report);
+                assert!(matches!(step, StreamStep::Emit(_)), "{text:?} blocked");
+                emitted.push_str(&released(step));
+            }
+            let step = guard.finish(&mut report);
+            assert!(matches!(step, StreamStep::Emit(_)), "{text:?} blocked");
+            emitted.push_str(&released(step));
+            assert_eq!(emitted, whole.text, "{text:?} in {chunks:?}");
+        }
+    }
+}
