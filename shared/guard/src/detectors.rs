@@ -13,8 +13,8 @@ use std::ops::Range;
 
 use crate::pii::{
     alnum_after, alnum_before, card_checked, email_checked, iban_checked, ipv4_checked,
-    ipv6_checked, luhn_ok, phone_intl, phone_loose, phone_national, phone_uk, phone_us,
-    reference_context, secret_checked, ssn_checked, token_checked, word_bounded,
+    ipv6_checked, luhn_ok, phone_context, phone_intl, phone_loose, phone_national, phone_uk,
+    phone_us, reference_context, secret_checked, ssn_checked, token_checked, word_bounded,
 };
 use crate::profile::EntityType;
 
@@ -275,11 +275,16 @@ fn sin_valid(d: &[u8]) -> bool {
     d.len() == 9 && !matches!(d[0], b'0' | b'8') && luhn_ok(d)
 }
 
+/// A grouped number after a phone word (`call me on 358 130 573`) is a phone number, whatever its checksum.
+fn grouped_id_context_ok(text: &str, span: &Range<usize>) -> bool {
+    !reference_context(text, span.start) && !phone_context(text, span.clone())
+}
+
 fn sin_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
     let s = &text[span.clone()];
     let ok = one_separator(s)
         && not_joined(text, &span)
-        && !reference_context(text, span.start)
+        && grouped_id_context_ok(text, &span)
         && sin_valid(&digits(s));
     ok.then_some(())?;
     Valid::at(span)
@@ -351,7 +356,7 @@ fn itin_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let ok = group_ok
         && one_separator(s)
         && not_joined(text, &span)
-        && !reference_context(text, span.start);
+        && grouped_id_context_ok(text, &span);
     ok.then_some(())?;
     Valid::at(span)
 }
@@ -395,7 +400,7 @@ fn aadhaar_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let ok = one_separator(s)
         && not_joined(text, &span)
         && !repeated
-        && !reference_context(text, span.start)
+        && grouped_id_context_ok(text, &span)
         && verhoeff_ok(&d);
     ok.then_some(())?;
     Valid::at(span)
@@ -542,11 +547,21 @@ fn password_checked(text: &str, span: Range<usize>) -> Option<Valid> {
         return None;
     }
     let word = value.to_ascii_lowercase();
+    // Template variables: `${DB_PASSWORD}`, `$(cat file)`, `{{ secret }}`, `<password>`, `%(pw)s`, `$DB_PASS`.
+    let variable = value.starts_with("${")
+        || value.starts_with("$(")
+        || value.starts_with("{{")
+        || value.starts_with("%(")
+        || (value.starts_with('<') && value.ends_with('>'))
+        || (value.starts_with('$')
+            && value[1..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
     let placeholder = NOT_PASSWORDS.contains(&word.as_str())
         || value
             .bytes()
             .all(|b| b == b'*' || b == b'x' || b == b'X' || b == b'.')
-        || value.starts_with(['$', '{', '<', '%']);
+        || variable;
     // After "is", a plain lower-case word is prose ("password is case sensitive"), not a value.
     let after_is = !lower[..label_end].ends_with([':', '=']);
     let plain_word = value.bytes().all(|b| b.is_ascii_lowercase());

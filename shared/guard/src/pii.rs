@@ -605,7 +605,7 @@ fn phone_shape_ok(text: &str, span: Range<usize>) -> bool {
 
 /// A phone word in the few words before `span` (see [`words_before`]) or right after it (`... 661 office`),
 /// and no reference word (`order`, `invoice`, ...) closer to it.
-fn phone_context(text: &str, span: Range<usize>) -> bool {
+pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
     let next_word: String = text[span.end..]
         .trim_start_matches([' ', '\t', ')', ']', '-', ',', ':', '('])
         .chars()

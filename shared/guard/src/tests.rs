@@ -1259,6 +1259,7 @@ fn identifier_types_true_positives_and_validator_rejected_look_alikes() {
                 "SIN 130-692 544 on file",  // mixed separators
                 "parcel 130692544 arrived", // unbroken, no SIN word
                 "id 130-692-544-12",        // part of a longer reference
+                "call me on 130 692 544",   // after a phone word: a phone number
             ],
         ),
         (
@@ -1434,11 +1435,15 @@ fn identifier_types_true_positives_and_validator_rejected_look_alikes() {
                 ("password: Tr0ub4dor&3 thanks", "Tr0ub4dor&3"),
                 ("PWD=hunter22;", "hunter22"),
                 ("my password is Xk9#mmPq.", "Xk9#mmPq"),
+                ("password: $9yC4+Je now", "$9yC4+Je"),
+                ("pwd=%WxK(vLjos0F)%", "%WxK(vLjos0F)%"),
             ],
             &[
                 "password is required",
                 "password: ********",
                 "password: ${DB_PASSWORD}",
+                "password: $DB_PASSWORD",
+                "password={{ vault_password }}",
                 "password is case sensitive",
                 "reset your password",
             ],
