@@ -192,18 +192,18 @@ pub(crate) const DETECTORS: &[Detector] = &[
     // MAC address: six hex pairs with `:` or `-` throughout, or three dotted hex quads.
     row(EntityType::MacAddress, r"[0-9A-Fa-f]{2}(?:[:\-][0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}", 0.8, mac_checked),
     // A URL carrying a user name and password.
-    row(EntityType::UrlCredentials, r"[A-Za-z][A-Za-z0-9+.\-]{1,15}://[^\s:/@]{1,64}:[^\s/@]{1,128}@[A-Za-z0-9.\-\[\]]+", 0.95, url_credentials_checked),
+    row(EntityType::UrlCredentials, r"[A-Za-z][A-Za-z0-9+.\-]*://[!-.0-9;-?A-~]+:[!-.0-?A-~]+@[A-Za-z0-9.\-\[\]]+", 0.95, url_credentials_checked),
     // --- Credentials ---
-    row(EntityType::ApiKey, r"gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255}", 0.95, word_bounded),
-    row(EntityType::ApiKey, r"xox[abposr]-[A-Za-z0-9\-]{10,200}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,120}", 0.95, not_after_word),
-    row(EntityType::ApiKey, r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,128}|whsec_[A-Za-z0-9]{24,64}", 0.95, word_bounded),
+    row(EntityType::ApiKey, r"gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,}", 0.95, word_bounded),
+    row(EntityType::ApiKey, r"xox[abposr]-[A-Za-z0-9\-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}", 0.95, not_after_word),
+    row(EntityType::ApiKey, r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,}", 0.95, word_bounded),
     row(EntityType::ApiKey, r"AIza[0-9A-Za-z_\-]{35}|ya29\.[0-9A-Za-z_\-]{20,}", 0.9, word_bounded),
-    row(EntityType::ApiKey, r"AccountKey=[A-Za-z0-9+/]{86}==|SharedAccessSignature=[^\s;]{20,}|sig=[A-Za-z0-9%]{40,}|[A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}", 0.9, not_after_word),
+    row(EntityType::ApiKey, r"AccountKey=[A-Za-z0-9+/]{86}==|SharedAccessSignature=[!-:<-~]{20,}|sig=[A-Za-z0-9%]{40,}|[A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}", 0.9, not_after_word),
     // A password after its label (`password: ...`, `pwd=...`); only the value is reported.
-    row(EntityType::Password, r"(?i:password|passwd|passphrase|passcode|pwd)[ \t]{0,3}(?:[:=]|is)[ \t]{0,3}[^\s]{1,64}", 0.8, password_checked),
+    row(EntityType::Password, r"(?i-u:password|passwd|passphrase|passcode|pwd)[ \t]{0,3}(?:[:=]|is)[ \t]{0,3}[!-~]+", 0.8, password_checked),
     // A date next to a birth word (`DOB: 04/11/1987`, `born 4 Nov 1987`).
     with_context(EntityType::DateOfBirth,
-        r"[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{4}[/.\-][0-9]{1,2}[/.\-][0-9]{1,2}|[0-9]{1,2}(?:st|nd|rd|th)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}",
+        r"[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{4}[/.\-][0-9]{1,2}[/.\-][0-9]{1,2}|[0-9]{1,2}(?:st|nd|rd|th)? (?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,? [0-9]{4}|(?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}",
         0.75, date_checked, DOB_WORDS, Need::Required),
 ];
 
@@ -543,7 +543,7 @@ fn password_checked(text: &str, span: Range<usize>) -> Option<Valid> {
                 .trim_start_matches(['"', '\'', '`'])
                 .len());
     let end = start + value.len();
-    if value.len() < 4 {
+    if !(4..=64).contains(&value.len()) {
         return None;
     }
     let word = value.to_ascii_lowercase();
