@@ -93,8 +93,36 @@ pub(crate) fn fold(text: &str) -> Folded<'_> {
         run: None,
         scratch: Scratch::default(),
     };
-    for (at, c) in text.char_indices() {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < text.len() {
+        // Printable ASCII folds to itself, and so does a single space between two printable characters
+        // (unless it continues a run of whitespace): copied a stretch at a time.
+        let printable = |b: u8| (0x21..=0x7E).contains(&b);
+        let mut plain_end = at;
+        while let Some(&b) = bytes.get(plain_end) {
+            let plain = printable(b)
+                || (b == b' '
+                    && !(plain_end == at && builder.run.is_some())
+                    && bytes
+                        .get(plain_end + 1)
+                        .is_some_and(|&next| printable(next)));
+            if !plain {
+                break;
+            }
+            plain_end += 1;
+        }
+        if plain_end > at {
+            builder.end_run();
+            builder.out.push_str(&text[at..plain_end]);
+            at = plain_end;
+            continue;
+        }
+        let Some(c) = text[at..].chars().next() else {
+            break;
+        };
         builder.push(at, c);
+        at += c.len_utf8();
     }
     builder.end_run();
     Folded {
@@ -177,10 +205,76 @@ fn is_dash(c: char) -> bool {
     )
 }
 
-#[derive(Debug, Default)]
+/// Buffers reused across the characters of one text, and the folds already worked out for it: text in
+/// one script repeats a few dozen letters, so each is decomposed and looked up once.
+#[derive(Debug)]
 struct Scratch {
     decomposed: String,
     skeleton: String,
+    cache: [Cached; CACHE_SLOTS],
+}
+
+/// Slots of [`Scratch::cache`], indexed by the low bits of the code point (a script's letters are
+/// contiguous, so they rarely share a slot).
+const CACHE_SLOTS: usize = 128;
+
+/// A character and its fold: `len` ASCII bytes in `bytes`, or [`KEEP`] when it folds to itself.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    key: char,
+    len: u8,
+    bytes: [u8; 7],
+}
+
+const KEEP: u8 = u8::MAX;
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            decomposed: String::new(),
+            skeleton: String::new(),
+            // Only non-ASCII characters are looked up, so NUL marks an empty slot.
+            cache: [Cached {
+                key: '\0',
+                len: KEEP,
+                bytes: [0; 7],
+            }; CACHE_SLOTS],
+        }
+    }
+}
+
+impl Scratch {
+    /// [`fold_char`], remembered per character.
+    fn fold(&mut self, c: char, out: &mut String) -> bool {
+        let slot = (u32::from(c) as usize) % CACHE_SLOTS;
+        let cached = self.cache[slot];
+        if cached.key == c {
+            if cached.len == KEEP {
+                return false;
+            }
+            if let Ok(ascii) = std::str::from_utf8(&cached.bytes[..usize::from(cached.len)]) {
+                out.push_str(ascii);
+                return true;
+            }
+        }
+        let start = out.len();
+        let folded = fold_char(c, &mut self.decomposed, &mut self.skeleton, out);
+        let added = &out.as_bytes()[start..];
+        if !folded {
+            self.cache[slot] = Cached {
+                key: c,
+                len: KEEP,
+                bytes: [0; 7],
+            };
+        } else if let Ok(len) = u8::try_from(added.len())
+            && added.len() <= 7
+        {
+            let mut bytes = [0; 7];
+            bytes[..added.len()].copy_from_slice(added);
+            self.cache[slot] = Cached { key: c, len, bytes };
+        }
+        folded
+    }
 }
 
 struct Builder {
@@ -221,7 +315,7 @@ impl Builder {
         let view_start = self.out.len();
         if is_dash(c) {
             self.out.push('-');
-        } else if !fold_char(c, &mut self.scratch, &mut self.out) {
+        } else if !self.scratch.fold(c, &mut self.out) {
             self.out.push(c);
             return;
         }
@@ -254,11 +348,7 @@ impl Builder {
 
 /// Pushes the ASCII form of the non-ASCII character `c` onto `out` and returns true, or returns false
 /// when it has none (see the module docs).
-fn fold_char(c: char, scratch: &mut Scratch, out: &mut String) -> bool {
-    let Scratch {
-        decomposed,
-        skeleton,
-    } = scratch;
+fn fold_char(c: char, decomposed: &mut String, skeleton: &mut String, out: &mut String) -> bool {
     decomposed.clear();
     decompose_compatible(c, |d| decomposed.push(d));
     if decomposed.is_ascii() {
