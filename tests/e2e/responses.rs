@@ -128,11 +128,11 @@ fn check_bedrock_requests(mock: &BedrockMock) {
             .any(|b| blocks(b, "toolUse") && blocks(b, "toolResult"))
     );
     // The instructions follow the hub's guardrail instructions.
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.system_texts().last().map(String::as_str) == Some("You are terse."))
-    );
+    assert!(requests.iter().any(|r| {
+        r.system_texts()
+            .last()
+            .is_some_and(|s| fenced_as_data(s, "You are terse."))
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,4 +198,10 @@ async fn openai_responses_through_the_agent() {
     );
     check_common(&hub, &results);
     check_bedrock_requests(&mock);
+}
+
+/// True when `system` is `text` fenced as data, as the hub sends a caller's system text when the call has no
+/// verified workload identity (it may not instruct above the fence).
+fn fenced_as_data(system: &str, text: &str) -> bool {
+    system.starts_with("<<<CAUSEWAY_DATA_") && system.contains(&format!("\n{text}\n"))
 }

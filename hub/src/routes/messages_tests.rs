@@ -66,7 +66,12 @@ async fn a_plain_message_is_answered_in_anthropic_shape() {
 
     // The caller's system text follows the hub's guardrail instructions; the conversation is one user turn.
     let call = model.last_call();
-    assert_eq!(call.system.last().unwrap(), "You are terse.");
+    // Without a verified workload, the caller's system text is fenced as data below the hub's own.
+    let system = call.system.last().unwrap();
+    assert!(
+        system.starts_with("<<<CAUSEWAY_DATA_") && system.contains("\nYou are terse.\n"),
+        "{system}"
+    );
     assert_eq!(call.messages.len(), 1);
     assert_eq!(call.max_tokens, 256);
 

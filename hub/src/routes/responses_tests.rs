@@ -87,7 +87,12 @@ async fn a_plain_input_is_answered_in_the_responses_shape() {
 
     // The instructions follow the hub's guardrail instructions; the input is one user turn.
     let call = model.last_call();
-    assert_eq!(call.system.last().unwrap(), "You are terse.");
+    // Without a verified workload, the caller's system text is fenced as data below the hub's own.
+    let system = call.system.last().unwrap();
+    assert!(
+        system.starts_with("<<<CAUSEWAY_DATA_") && system.contains("\nYou are terse.\n"),
+        "{system}"
+    );
     assert_eq!(call.messages.len(), 1);
     assert_eq!(call.messages[0].role, causeway_contract::Role::User);
     assert!(call.messages[0].joined_text().contains("Weather in Leeds?"));
