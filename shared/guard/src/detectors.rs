@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use crate::pii::{
-    alnum_after, alnum_before, card_checked, email_checked, iban_checked, ipv4_checked,
+    CARD_WORDS, alnum_after, alnum_before, card_checked, email_checked, iban_checked, ipv4_checked,
     ipv6_checked, luhn_ok, phone_context, phone_intl, phone_loose, phone_national, phone_uk,
     phone_us, reference_context, secret_checked, ssn_checked, token_checked, word_bounded,
 };
@@ -143,6 +143,8 @@ pub(crate) const DETECTORS: &[Detector] = &[
         r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
         0.5, phone_loose),
     row(EntityType::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", 0.9, card_checked),
+    // 12-digit Maestro cards share their length with many references, so only next to a card word.
+    with_context(EntityType::CreditCard, r"(?:50|5[6-9]|6[0-9])[0-9]{10}", 0.7, maestro12_checked, CARD_WORDS, Need::Required),
     row(EntityType::UsSsn, r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}", 0.85, ssn_checked),
     row(EntityType::Iban, r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}", 0.95, iban_checked),
     row(EntityType::AwsAccessKey, r"(?:AKIA|ASIA)[A-Z0-9]{16}", 0.95, word_bounded),
@@ -268,6 +270,11 @@ fn not_joined(text: &str, span: &Range<usize>) -> bool {
         && !alnum_after(text, span.end)
         && !joined_before
         && !joined_after
+}
+
+fn maestro12_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    (not_joined(text, &span) && luhn_ok(text[span.clone()].as_bytes())).then_some(())?;
+    Valid::at(span)
 }
 
 fn sin_valid(d: &[u8]) -> bool {

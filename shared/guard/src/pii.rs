@@ -635,7 +635,7 @@ pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
 
 /// Words that say a number is a card (they win over reference words).
 #[rustfmt::skip]
-const CARD_WORDS: &[&str] = &[
+pub(crate) const CARD_WORDS: &[&str] = &[
     "card", "cards", "cc", "ccn", "pan", "visa", "mastercard", "amex", "discover", "maestro", "jcb",
     "diners", "unionpay", "credit", "debit", "payment", "pay", "paid", "cardholder",
 ];

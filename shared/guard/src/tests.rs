@@ -1506,6 +1506,11 @@ fn context_dependent_types_need_their_words() {
             "item 234123412346",
         ),
         (EntityType::UsItin, "ITIN 912701234", "code 912701234"),
+        (
+            EntityType::CreditCard,
+            "Maestro card 501879478797",
+            "order 501879478797",
+        ),
         // After the value also counts.
         (
             EntityType::DateOfBirth,
