@@ -296,7 +296,7 @@ pub(crate) fn phone_national(text: &str, span: Range<usize>) -> Option<Valid> {
 }
 
 pub(crate) fn phone_loose(text: &str, span: Range<usize>) -> Option<Valid> {
-    phone_checked(text, span, (7, 12), true, true)
+    phone_checked(text, span, (6, 12), true, true)
 }
 
 pub(crate) fn card_checked(text: &str, span: Range<usize>) -> Option<Valid> {
