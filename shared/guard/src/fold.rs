@@ -18,8 +18,10 @@
 //!   ASCII: Cyrillic `е` and `р`, Greek `ο` and `ν`, Cherokee `Ꭺ`. A skeleton that is the prototype of
 //!   ASCII characters becomes one of them, the one of the same case or kind (`rn` is the prototype of `m`,
 //!   and `l` of `l`, `I`, `1` and `|`: Cyrillic `І` folds to `I`, Cyrillic `ӏ` to `l`);
-//! - itself otherwise. Words in Cyrillic, Greek or any other script keep every letter that does not look
-//!   Latin, so only a word every letter of which is a look-alike can match a Latin word.
+//! - itself otherwise, and also when the ASCII form is not of the character's kind (a letter or digit
+//!   whose form holds punctuation, or a symbol whose form holds letters), so a fold never splits a word or
+//!   joins two. Words in Cyrillic, Greek or any other script keep every letter that does not look Latin, so
+//!   only a word every letter of which is a look-alike can match a Latin word.
 //!
 //! Patterns go through the same folding, so a denied word written in another script still matches itself.
 //!
@@ -352,8 +354,7 @@ fn fold_char(c: char, decomposed: &mut String, skeleton: &mut String, out: &mut 
     decomposed.clear();
     decompose_compatible(c, |d| decomposed.push(d));
     if decomposed.is_ascii() {
-        out.push_str(decomposed);
-        return true;
+        return push_same_kind(c, decomposed, out);
     }
     skeleton.clear();
     skeleton.extend(unicode_security::skeleton(decomposed));
@@ -361,10 +362,29 @@ fn fold_char(c: char, decomposed: &mut String, skeleton: &mut String, out: &mut 
         return false;
     }
     match ascii_prototypes().get(skeleton.as_str()) {
-        Some(candidates) => out.push(pick(candidates, c, skeleton)),
-        None => out.push_str(skeleton),
+        Some(candidates) => {
+            let mut buf = [0; 4];
+            push_same_kind(c, pick(candidates, c, skeleton).encode_utf8(&mut buf), out)
+        }
+        None => push_same_kind(c, skeleton, out),
     }
+}
+
+/// Pushes `folded` for `c` when every character of it is of `c`'s kind (word character or not), so a fold
+/// never splits a word or joins two: Ukrainian `ґ` has the skeleton `r'`, which would make `Тсонґа` read as
+/// `Tcoнr'` and `a`.
+fn push_same_kind(c: char, folded: &str, out: &mut String) -> bool {
+    let kind = is_word(c);
+    if folded.is_empty() || folded.chars().any(|f| is_word(f) != kind) {
+        return false;
+    }
+    out.push_str(folded);
     true
+}
+
+/// A letter, digit or `_`: what the whole-word test of the matcher treats as part of a word.
+pub(crate) fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 /// The printable ASCII characters that have each TR39 prototype.
@@ -446,6 +466,14 @@ mod tests {
         // The prototype of `m` is `rn`: a look-alike of `m` is `m`, and ASCII `rn` stays `rn`.
         assert_eq!(folded("rn"), "rn");
         assert_eq!(folded("\u{217F}"), "m"); // small roman numeral one thousand
+    }
+
+    #[test]
+    fn a_fold_never_splits_or_joins_words() {
+        // Ukrainian ґ has the skeleton `r'`: kept, so the word stays one word.
+        assert_eq!(folded("Тсонґа"), "Tcoнґa");
+        // A symbol that looks like a letter does not join the words around it.
+        assert!(!folded("blue\u{2223}bird").contains("bluelbird"));
     }
 
     #[test]

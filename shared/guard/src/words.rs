@@ -18,7 +18,7 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::fold::{fold, fold_pattern, start_of_last_units};
+use crate::fold::{fold, fold_pattern, is_word, start_of_last_units};
 use crate::profile::{GuardProfile, ProfileError};
 
 /// What a pattern stands for.
@@ -140,10 +140,6 @@ impl WordMatcher {
         }
         out
     }
-}
-
-fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
 }
 
 fn whole_word(text: &str, span: Range<usize>) -> bool {
