@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use causeway_server::{NoDelayListener, PeerAddr};
 use causeway_server::tls::{CertStore, TlsListener};
+use causeway_server::{NoDelayListener, PeerAddr};
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, router};
