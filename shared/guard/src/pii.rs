@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
+use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexSet};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
@@ -54,6 +55,10 @@ pub(crate) struct PiiDetector {
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
     reach: DFA,
     reach_caches: ReachCaches,
+    /// Every row's context words (ASCII case-insensitive), with the rows each word belongs to: a row that
+    /// requires context is not searched in a text holding none of its words.
+    context_words: AhoCorasick,
+    context_rows: Vec<Vec<usize>>,
 }
 
 type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
@@ -102,6 +107,8 @@ pub(crate) enum DetectorError {
     Regex(#[from] regex::Error),
     #[error(transparent)]
     Dfa(Box<regex_automata::hybrid::BuildError>),
+    #[error("context words: {0}")]
+    Context(String),
 }
 
 impl From<regex_automata::hybrid::BuildError> for DetectorError {
@@ -128,11 +135,31 @@ impl PiiDetector {
             )
             .build_many(&sources)?;
         let reach_caches = ReachCaches::new(&reach);
+        let mut words: Vec<&str> = Vec::new();
+        let mut context_rows: Vec<Vec<usize>> = Vec::new();
+        for (i, row) in DETECTORS.iter().enumerate() {
+            for word in row.context.iter().flat_map(|c| c.words) {
+                match words.iter().position(|w| w == word) {
+                    Some(at) => context_rows[at].push(i),
+                    None => {
+                        words.push(word);
+                        context_rows.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let context_words = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&words)
+            .map_err(|e| DetectorError::Context(e.to_string()))?;
         Ok(PiiDetector {
             patterns,
             any,
             reach,
             reach_caches,
+            context_words,
+            context_rows,
         })
     }
 
@@ -194,8 +221,26 @@ impl PiiDetector {
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
         let on = self.any.matches(text);
         let mut found = Vec::new();
+        // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
+        // looked up only when a row that requires context can match.
+        let needs_context = |i: usize| {
+            DETECTORS[i]
+                .context
+                .is_some_and(|c| c.need == Need::Required)
+        };
+        let mut with_words = vec![false; DETECTORS.len()];
+        if on.iter().any(needs_context) {
+            for m in self.context_words.find_overlapping_iter(text) {
+                for &row in &self.context_rows[m.pattern().as_usize()] {
+                    with_words[row] = true;
+                }
+            }
+        }
         for i in on.iter() {
             let row = &DETECTORS[i];
+            if needs_context(i) && !with_words[i] {
+                continue;
+            }
             for m in self.patterns[i].find_iter(text) {
                 let valid = match row.validate {
                     Some(check) => check(text, m.range()),
