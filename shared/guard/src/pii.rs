@@ -1,5 +1,6 @@
-//! PII and secret detectors: a linear-time regex finds candidates, a validator (Luhn, mod-97, SSN rules,
-//! octet ranges, context words) rejects near misses.
+//! PII and secret detectors: the rows of the detector table ([`DETECTORS`], one per entity type and shape)
+//! compiled and run. A linear-time regex finds candidates, a validator (Luhn, mod-97, mod-11, Verhoeff, ABA,
+//! SSN and NINO rules, octet ranges, context words) rejects near misses.
 //!
 //! Constraints: only the `regex` crate (no backtracking, no look-around), so boundaries and context are
 //! checked in code around each match, and a rejected candidate is never re-searched from inside itself;
@@ -13,7 +14,8 @@
 //!
 //! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
 //! can match at all, and only those are searched again for their matches; a text without digits, `@` or
-//! key headers costs one pass, not one per detector.
+//! key headers costs one pass, not one per detector. A row that requires context words is searched only
+//! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
 //!
 //! For streamed answers the same patterns also run as one lazy DFA anchored at a given start
 //! ([`PiiDetector::reach_from`]): it tells whether a candidate starting there is final in a growing text, so
