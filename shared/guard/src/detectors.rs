@@ -189,7 +189,7 @@ pub(crate) const DETECTORS: &[Detector] = &[
     // US ABA routing number: nine digits with the 3-7-1 checksum, next to a routing word.
     with_context(EntityType::UsBankRouting, r"[0-9]{9}", 0.75, routing_checked, ROUTING_WORDS, Need::Required),
     // US bank account number: 8 to 17 digits, next to an account word.
-    with_context(EntityType::UsBankAccount, r"[0-9]{8,17}", 0.55, word_bounded, ACCOUNT_WORDS, Need::Required),
+    with_context(EntityType::UsBankAccount, r"[0-9]{8,17}", 0.55, bank_account_checked, ACCOUNT_WORDS, Need::Required),
     // --- Network ---
     // MAC address: six hex pairs with `:` or `-` throughout, or three dotted hex quads.
     row(EntityType::MacAddress, r"[0-9A-Fa-f]{2}(?:[:\-][0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}", 0.8, mac_checked),
@@ -486,6 +486,23 @@ pub(crate) fn aba_ok(d: &[u8]) -> bool {
 
 fn routing_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     (not_joined(text, &span) && aba_ok(text[span.clone()].as_bytes())).then_some(())?;
+    Valid::at(span)
+}
+
+/// Words that make an "account" a cloud or organisation account (`AWS account 123456789012`), not a bank's.
+#[rustfmt::skip]
+const CLOUD_ACCOUNT_WORDS: &[&str] = &[
+    "aws", "arn", "amazon", "iam", "organization", "organisation", "org", "ou", "spoke", "hub",
+    "tenant", "subscription", "project", "gcp", "azure", "cloud", "sandbox", "workload", "principal",
+];
+
+fn bank_account_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let cloud = Context {
+        words: CLOUD_ACCOUNT_WORDS,
+        window: 48,
+        need: Need::Required,
+    };
+    (not_joined(text, &span) && !context_near(text, span.clone(), &cloud)).then_some(())?;
     Valid::at(span)
 }
 

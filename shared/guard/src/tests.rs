@@ -1363,6 +1363,10 @@ fn identifier_types_true_positives_and_validator_rejected_look_alikes() {
                 "order 12345678901 shipped",
                 "account 1234567",
                 "account 12345678901234567890",
+                // Cloud accounts are not bank accounts.
+                "AWS account 123456789012",
+                "the spoke account 111111111111 in the workloads OU",
+                "role arn:aws:iam::123456789012:role/app for the account",
             ],
         ),
         (
