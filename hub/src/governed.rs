@@ -649,11 +649,21 @@ fn authorize(meta: &CallMeta, req: &Ask<'_>) -> causeway_policy::Decision {
 pub const CONFIDENTIAL_FINDINGS: &[&str] = &[
     "CREDIT_CARD",
     "IBAN",
+    "US_BANK_ACCOUNT",
     "US_SSN",
+    "US_ITIN",
+    "CA_SIN",
+    "UK_NINO",
+    "UK_NHS",
+    "IN_AADHAAR",
+    "IN_PAN",
     "AWS_ACCESS_KEY",
     "AWS_SECRET_KEY",
+    "API_KEY",
     "PRIVATE_KEY",
     "BEARER_TOKEN",
+    "PASSWORD",
+    "URL_CREDENTIALS",
 ];
 
 /// Raises the call's data classification to `confidential` when the input guard found what
