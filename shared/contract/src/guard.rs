@@ -41,9 +41,10 @@ pub struct GuardEvent {
     pub action: GuardAction,
     /// How many times.
     pub count: u32,
-    /// Which kind of content it was found in: `text` (message text), `tool_use`, `tool_result`,
-    /// `document`, `image` or `tool_definition`. Omitted on the wire (and in a record's canonical bytes)
-    /// when `text`, so records written before content blocks existed keep their bytes.
+    /// Which kind of content it was found in: `text` (message text), `system` (a caller's system or
+    /// developer instructions), `tool_use`, `tool_result`, `document`, `image`, `tool_definition` or
+    /// `response_schema`. Omitted on the wire (and in a record's canonical bytes) when `text`, so records
+    /// written before content blocks existed keep their bytes.
     #[serde(default = "text_source", skip_serializing_if = "is_text_source")]
     pub source: String,
 }
