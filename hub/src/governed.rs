@@ -164,6 +164,42 @@ pub async fn call(
     .await
 }
 
+/// [`call`] for a door that wants one complete answer.
+///
+/// # Errors
+///
+/// As [`call`].
+pub async fn complete(
+    state: &Arc<AppState>,
+    meta: CallMeta,
+    req: InvokeRequest,
+) -> Result<Box<InvokeResponse>, ApiError> {
+    match call(state, meta, req, Delivery::Complete).await? {
+        Governed::Complete(answer) => Ok(answer),
+        Governed::Stream(_) => {
+            Err(HubError::Internal("a complete call was answered with a stream".to_owned()).into())
+        }
+    }
+}
+
+/// [`call`] for a door that streams the answer.
+///
+/// # Errors
+///
+/// As [`call`].
+pub async fn stream(
+    state: &Arc<AppState>,
+    meta: CallMeta,
+    req: InvokeRequest,
+) -> Result<GovernedStream, ApiError> {
+    match call(state, meta, req, Delivery::Stream).await? {
+        Governed::Stream(stream) => Ok(stream),
+        Governed::Complete(_) => {
+            Err(HubError::Internal("a streamed call was answered at once".to_owned()).into())
+        }
+    }
+}
+
 /// Runs a governed call in a task of its own and waits for it. The request handler waiting here may be
 /// dropped (the client went away, or the request timed out); the call is not, so once the hub has asked a
 /// model anything it always goes on to write the record of what happened.

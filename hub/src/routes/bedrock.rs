@@ -52,7 +52,7 @@ use super::messages;
 use crate::app::AppState;
 use crate::embed::EmbedRequest;
 use crate::error::{ApiError, HubError};
-use crate::governed::{self, Delivery, Governed, StreamItem};
+use crate::governed::{self, StreamItem};
 use crate::invoke::StopReason;
 
 /// The media type of an AWS event stream.
@@ -398,11 +398,7 @@ pub async fn converse_create(
     let started = Instant::now();
     let native = prepare(&state, &headers, &model_id, request)?;
     let meta = call_meta(&headers, &state, caller, "bedrock_converse")?;
-    let Governed::Complete(answer) =
-        governed::call(&state, meta, native, Delivery::Complete).await?
-    else {
-        return Err(HubError::Internal("a stream answered a complete call".to_owned()).into());
-    };
+    let answer = governed::complete(&state, meta, native).await?;
     let stop = StopReason::from_name(&answer.stop_reason).unwrap_or(StopReason::EndTurn);
     let body = ConverseResponse {
         output: ConverseOutput {
@@ -567,10 +563,7 @@ pub async fn converse_stream_create(
     let started = Instant::now();
     let native = prepare(&state, &headers, &model_id, request)?;
     let meta = call_meta(&headers, &state, caller, "bedrock_converse_stream")?;
-    let Governed::Stream(governed) = governed::call(&state, meta, native, Delivery::Stream).await?
-    else {
-        return Err(HubError::Internal("a complete answer to a streamed call".to_owned()).into());
-    };
+    let governed = governed::stream(&state, meta, native).await?;
     let first = event_frame(&StreamEvent::MessageStart {
         role: "assistant".to_owned(),
     });
@@ -794,11 +787,7 @@ pub async fn invoke_create(
     let native = anthropic_body(body, &alias, purpose)?;
     let stop_sequences = native.stop_sequences.clone();
     let meta = call_meta(&headers, &state, caller, "bedrock_invoke")?;
-    let Governed::Complete(answer) =
-        governed::call(&state, meta, native, Delivery::Complete).await?
-    else {
-        return Err(HubError::Internal("a stream answered a complete call".to_owned()).into());
-    };
+    let answer = governed::complete(&state, meta, native).await?;
     let stop = StopReason::from_name(&answer.stop_reason).unwrap_or(StopReason::EndTurn);
     let body = MessagesResponse {
         id: messages::message_id(answer.audit_id),
@@ -854,10 +843,7 @@ pub async fn invoke_stream_create(
     let native = anthropic_body(body, &alias, purpose)?;
     let stop_sequences = native.stop_sequences.clone();
     let meta = call_meta(&headers, &state, caller, "bedrock_invoke_stream")?;
-    let Governed::Stream(governed) = governed::call(&state, meta, native, Delivery::Stream).await?
-    else {
-        return Err(HubError::Internal("a complete answer to a streamed call".to_owned()).into());
-    };
+    let governed = governed::stream(&state, meta, native).await?;
     let start = anthropic::StreamEvent::MessageStart {
         message: Box::new(MessagesResponse {
             id: messages::message_id(governed.audit_id),

@@ -11,8 +11,8 @@ use causeway_contract::InvokeRequest;
 use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta};
 use crate::app::AppState;
-use crate::error::{ApiError, HubError};
-use crate::governed::{self, Delivery, Governed};
+use crate::error::ApiError;
+use crate::governed;
 
 /// Runs one governed call and returns the answer with its audit id.
 pub async fn invoke_create(
@@ -22,11 +22,7 @@ pub async fn invoke_create(
     JsonBody(request): JsonBody<InvokeRequest>,
 ) -> Result<Response, ApiError> {
     let meta = call_meta(&headers, &state, caller, "invoke")?;
-    let Governed::Complete(answer) =
-        governed::call(&state, meta, request, Delivery::Complete).await?
-    else {
-        return Err(HubError::Internal("a complete call answered with a stream".to_owned()).into());
-    };
+    let answer = governed::complete(&state, meta, request).await?;
     let audit_id = HeaderValue::from_str(&answer.audit_id.to_string()).ok();
     let mut response = Json(answer).into_response();
     if let Some(id) = audit_id {
