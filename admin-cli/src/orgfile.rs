@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use causeway_hub::routes::DATA_CLASSIFICATIONS;
+
 use crate::CliError;
 
 /// The org file's format version this CLI reads.
@@ -241,6 +243,13 @@ pub struct SpokeSettings {
     /// `active` (default) or `suspended`: a suspended spoke is refused by the hub.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended: Option<bool>,
+    /// The floor of the data classification of the spoke's calls (`public`, `internal`, `confidential`,
+    /// `restricted`); a caller may raise it, never lower it. Absent: the hub's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_classification: Option<String>,
+    /// An application's own floor, where it differs from the spoke's (`{ claims-triage: restricted }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_classifications: Option<BTreeMap<String, String>>,
 }
 
 impl SpokeSettings {
@@ -258,7 +267,43 @@ impl SpokeSettings {
                 .or_else(|| base.allowed_models.clone()),
             budgets: self.budgets.clone().or_else(|| base.budgets.clone()),
             suspended: self.suspended.or(base.suspended),
+            data_classification: self
+                .data_classification
+                .clone()
+                .or_else(|| base.data_classification.clone()),
+            application_classifications: self
+                .application_classifications
+                .clone()
+                .or_else(|| base.application_classifications.clone()),
         }
+    }
+
+    /// Refuses a classification the hub would refuse (so the spoke's calls would all fail), and an
+    /// application floor for an application the spoke does not list.
+    fn validate_classifications(&self, at: &str) -> Result<(), String> {
+        let known = |class: &str| DATA_CLASSIFICATIONS.contains(&class);
+        let choices = || DATA_CLASSIFICATIONS.join(", ");
+        if let Some(class) = self.data_classification.as_deref().filter(|c| !known(c)) {
+            return Err(format!(
+                "{at}: `spoke.data_classification` `{class}` must be one of {}",
+                choices()
+            ));
+        }
+        let applications = self.applications.as_deref().unwrap_or_default();
+        for (application, class) in self.application_classifications.iter().flatten() {
+            if !applications.contains(application) {
+                return Err(format!(
+                    "{at}: `spoke.application_classifications` names `{application}`, which is not in `spoke.applications`"
+                ));
+            }
+            if !known(class) {
+                return Err(format!(
+                    "{at}: `spoke.application_classifications.{application}` `{class}` must be one of {}",
+                    choices()
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -450,6 +495,9 @@ impl OrgFile {
                     "account name `{}` appears more than once",
                     account.name
                 ));
+            }
+            if let Some(spoke) = &account.spoke {
+                spoke.validate_classifications(&at)?;
             }
             if self.spoke_deployment.mode == DeploymentMode::Stackset
                 && account.spoke.is_some()
@@ -752,6 +800,20 @@ root:
             (
                 SAMPLE.replace("[us-east-1, us-west-2]", "[us-west-2]"),
                 "does not include the hub's region",
+            ),
+            (
+                SAMPLE.replace(
+                    "spoke: { team: payments }",
+                    "spoke: { team: payments, data_classification: secret }",
+                ),
+                "`spoke.data_classification` `secret` must be one of",
+            ),
+            (
+                SAMPLE.replace(
+                    "spoke: { team: payments }",
+                    "spoke: { team: payments, application_classifications: { fraud: restricted } }",
+                ),
+                "names `fraud`, which is not in `spoke.applications`",
             ),
         ];
         for (text, expected) in cases {

@@ -5,6 +5,7 @@
 //! `.causeway/`. Unknown keys are refused with a message naming the key and its line, so a typo never
 //! silently falls back to a default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -489,6 +490,10 @@ pub struct SpokeConfig {
     /// It is the floor: a call may declare a higher one, never a lower. Absent: `defaults.data_classification`.
     #[serde(default)]
     pub data_classification: Option<String>,
+    /// The floor per application, where one of `applications` differs from the spoke's
+    /// (`[spokes.application_classifications]`, `claims-triage = "restricted"`).
+    #[serde(default)]
+    pub application_classifications: BTreeMap<String, String>,
 }
 
 /// `[spokes.budgets]`: a spoke's own limits, named as in the org file. An absent limit means no limit; 0
@@ -901,6 +906,7 @@ limit = 50000000
 principal = "arn:aws:iam::111122223333:role/causeway-invoker"
 account = "4444-5555-6666"
 applications = []
+application_classifications = { chat = "secret" }
 
 [budgets]
 store = "dynamodb"
@@ -913,6 +919,14 @@ store = "dynamodb"
             "{err}"
         );
         assert!(err.contains("`spokes[0].applications` must list"), "{err}");
+        assert!(
+            err.contains("`spokes[0].application_classifications` names `chat`, which is not in `applications`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`spokes[0].application_classifications.chat` `secret` must be one of"),
+            "{err}"
+        );
         assert!(err.contains("`budgets.table` is required"), "{err}");
 
         // oidc mode requires a workload identity unless told otherwise, so it needs spokes.

@@ -12,7 +12,7 @@
 //!   restriction; a malformed one makes the whole registration unusable, so the spoke is refused rather than
 //!   run unrestricted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 
@@ -40,6 +40,19 @@ pub struct Spoke {
     pub limits: SpokeLimits,
     /// The floor of its calls' data classification; `None`: the hub's default.
     pub data_classification: Option<String>,
+    /// The floor per application where it differs from the spoke's.
+    pub application_classifications: BTreeMap<String, String>,
+}
+
+impl Spoke {
+    /// The floor of the data classification of `application`'s calls: its own, else the spoke's, else
+    /// `None` (the hub's default).
+    pub fn classification_of(&self, application: &str) -> Option<String> {
+        self.application_classifications
+            .get(application)
+            .or(self.data_classification.as_ref())
+            .cloned()
+    }
 }
 
 impl From<&SpokeBudgetsConfig> for SpokeLimits {
@@ -68,6 +81,7 @@ impl From<&SpokeConfig> for Spoke {
             allowed_models: config.allowed_models.clone(),
             limits: SpokeLimits::from(&config.budgets),
             data_classification: config.data_classification.clone(),
+            application_classifications: config.application_classifications.clone(),
         }
     }
 }
@@ -122,7 +136,8 @@ impl SpokeRegistry for EmbeddedRegistry {
 /// `applications` (a string set or a list of strings), `status` (`active` or `suspended`), and optionally
 /// `allowed_models` (a string set or a list of strings; empty or absent: no restriction beyond the policies)
 /// and the numbers `budget_requests_per_day`, `budget_tokens_per_day` and `budget_cost_usd_per_month` (US
-/// dollars), as `causeway org apply` writes them. An item that does not have this shape is refused (fail
+/// dollars), `data_classification` (a string) and `application_classifications` (a map from application to
+/// classification), as `causeway org apply` writes them. An item that does not have this shape is refused (fail
 /// closed), never read as active or unrestricted.
 #[derive(Debug, Clone)]
 pub struct DynamoDbRegistry {
@@ -209,6 +224,24 @@ fn spoke_from_item(
     {
         return Err(malformed("data_classification"));
     }
+    let mut application_classifications = BTreeMap::new();
+    match item.get("application_classifications") {
+        None => {}
+        Some(AttributeValue::M(map)) => {
+            for (application, class) in map {
+                let class = class
+                    .as_s()
+                    .map_err(|_| malformed("application_classifications"))?;
+                if !applications.contains(application)
+                    || !crate::routes::DATA_CLASSIFICATIONS.contains(&class.as_str())
+                {
+                    return Err(malformed("application_classifications"));
+                }
+                application_classifications.insert(application.clone(), class.clone());
+            }
+        }
+        Some(_) => return Err(malformed("application_classifications")),
+    }
     let status = match text("status")?.as_str() {
         "active" => SpokeStatus::Active,
         "suspended" => SpokeStatus::Suspended,
@@ -224,6 +257,7 @@ fn spoke_from_item(
         allowed_models,
         limits,
         data_classification,
+        application_classifications,
     })
 }
 
@@ -287,6 +321,59 @@ mod tests {
         item.insert("status".into(), AttributeValue::S("active".into()));
         item.remove("applications");
         assert!(spoke_from_item(principal, &item).is_err());
+    }
+
+    #[test]
+    fn an_application_has_its_own_classification_floor_and_a_bad_one_refuses_the_spoke() {
+        let principal = "arn:aws:iam::111122223333:role/r";
+        let apps = |names: &[&str]| {
+            AttributeValue::L(
+                names
+                    .iter()
+                    .map(|n| AttributeValue::S((*n).to_owned()))
+                    .collect(),
+            )
+        };
+        let classes = |pairs: &[(&str, &str)]| {
+            AttributeValue::M(
+                pairs
+                    .iter()
+                    .map(|(a, c)| ((*a).to_owned(), AttributeValue::S((*c).to_owned())))
+                    .collect(),
+            )
+        };
+        let mut item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(principal.into())),
+            (
+                "account".to_owned(),
+                AttributeValue::S("111122223333".into()),
+            ),
+            ("applications".to_owned(), apps(&["chat", "claims-triage"])),
+            ("status".to_owned(), AttributeValue::S("active".into())),
+            (
+                "data_classification".to_owned(),
+                AttributeValue::S("internal".into()),
+            ),
+            (
+                "application_classifications".to_owned(),
+                classes(&[("claims-triage", "restricted")]),
+            ),
+        ]);
+        let spoke = spoke_from_item(principal, &item).unwrap();
+        assert_eq!(
+            spoke.classification_of("claims-triage").as_deref(),
+            Some("restricted")
+        );
+        assert_eq!(spoke.classification_of("chat").as_deref(), Some("internal"));
+
+        for bad in [
+            classes(&[("claims-triage", "secret")]),
+            classes(&[("fraud", "restricted")]),
+            AttributeValue::S("restricted".into()),
+        ] {
+            item.insert("application_classifications".into(), bad);
+            assert!(spoke_from_item(principal, &item).is_err());
+        }
     }
 
     fn item_as_org_apply_writes_it() -> HashMap<String, AttributeValue> {
@@ -421,6 +508,7 @@ mod tests {
                 cost_usd_per_month: Some(2000.5),
             },
             data_classification: None,
+            application_classifications: BTreeMap::new(),
         }]);
         let spoke = registry
             .lookup("arn:aws:iam::111122223333:role/causeway-invoker")

@@ -33,6 +33,7 @@ async fn state(dir: &std::path::Path) -> Arc<AppState> {
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
         data_classification: None,
+        application_classifications: std::collections::BTreeMap::new(),
     }];
     Arc::new(
         build_state(config, Overrides::default(), false)

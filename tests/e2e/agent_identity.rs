@@ -55,6 +55,7 @@ async fn hub_for(moto: &MotoServer) -> TestHub {
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
         data_classification: None,
+        application_classifications: std::collections::BTreeMap::new(),
     };
     config.spokes = vec![
         spoke(INVOKER_ROLE, SpokeStatus::Active),

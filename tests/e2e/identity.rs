@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use causeway_audit::RecordFilter;
+use causeway_cli::orgfile::{DesiredAccount, OrgFile, SpokeBudgets, SpokeSettings};
 use causeway_contract::audit::{AuditRecord, Outcome};
 use causeway_hub::auth::workload::{SignedCallerIdentity, WORKLOAD_HEADER};
 use causeway_hub::budget::dynamodb::DynamoDbStore;
@@ -124,6 +125,7 @@ fn spoke(principal: &str, account: &str, status: SpokeStatus) -> SpokeConfig {
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
         data_classification: None,
+        application_classifications: BTreeMap::new(),
     }
 }
 
@@ -604,39 +606,48 @@ async fn a_spokes_daily_request_budget_stops_it_and_no_other_spoke() {
         && r.event.spoke_account.as_deref() == Some(OTHER_ACCOUNT)));
 }
 
-/// The registry item exactly as `causeway org apply` writes it (lists as `L`, budgets as numbers), with a
-/// spoke block of `allowed_models: [local-dev]` and `budgets: { requests_per_day: 2, tokens_per_day,
-/// cost_usd_per_month }`.
+/// Writes the registry item `causeway org apply` writes for the claims spoke (its own codec, not a copy),
+/// under the test's invoker role: `allowed_models: [local-dev]`, `budgets: { requests_per_day,
+/// tokens_per_day: 20000000, cost_usd_per_month: 2000.5 }` plus `extra`'s settings; `requests_per_day`
+/// replaces the budget attribute as stored, so a mistyped one can be written too.
 async fn register_as_org_apply(
     dynamodb: &aws_sdk_dynamodb::Client,
     requests_per_day: AttributeValue,
+    extra: SpokeSettings,
 ) {
+    let file = OrgFile::parse(
+        "org.yaml",
+        "version: 1\n\
+         hub: { account: \"999999999999\", region: us-east-1, approved_regions: [us-east-1] }\n\
+         root: {}\n",
+    )
+    .unwrap();
+    let account = DesiredAccount {
+        id: Some(SPOKE_ACCOUNT.to_owned()),
+        name: "claims-prod".to_owned(),
+        email: None,
+        ou: vec!["Workloads".to_owned(), "Prod".to_owned()],
+        scps: std::collections::BTreeSet::new(),
+        spoke: None,
+    };
+    let settings = SpokeSettings {
+        team: Some("claims".to_owned()),
+        applications: Some(vec!["claims-triage".to_owned()]),
+        allowed_models: Some(vec!["local-dev".to_owned()]),
+        budgets: Some(SpokeBudgets {
+            requests_per_day: Some(2),
+            tokens_per_day: Some(20_000_000),
+            cost_usd_per_month: Some(2000.5),
+        }),
+        ..extra
+    };
+    let mut item = causeway_cli::org::registry::item(&file, SPOKE_ACCOUNT, &account, &settings);
+    item.insert("pk".to_owned(), AttributeValue::S(INVOKER_ROLE.into()));
+    item.insert("budget_requests_per_day".to_owned(), requests_per_day);
     dynamodb
         .put_item()
         .table_name(REGISTRY_TABLE)
-        .item("pk", AttributeValue::S(INVOKER_ROLE.into()))
-        .item("account", AttributeValue::S(SPOKE_ACCOUNT.into()))
-        .item("ou", AttributeValue::S("workloads-prod".into()))
-        .item("team", AttributeValue::S("claims".into()))
-        .item(
-            "applications",
-            AttributeValue::L(vec![AttributeValue::S("claims-triage".into())]),
-        )
-        .item("status", AttributeValue::S("active".into()))
-        .item(
-            "allowed_models",
-            AttributeValue::L(vec![AttributeValue::S("local-dev".into())]),
-        )
-        .item("managed_by", AttributeValue::S("causeway-org".into()))
-        .item("budget_requests_per_day", requests_per_day)
-        .item(
-            "budget_tokens_per_day",
-            AttributeValue::N("20000000".into()),
-        )
-        .item(
-            "budget_cost_usd_per_month",
-            AttributeValue::N("2000.5".into()),
-        )
+        .set_item(Some(item))
         .send()
         .await
         .unwrap();
@@ -672,7 +683,12 @@ async fn two_hubs_honour_a_dynamodb_registry_items_models_and_budget() {
     let registry = registry_table(&moto).await;
     crate::budgets::budget_table(&moto).await;
     // A budget as onboarding would record it by mistake, as text: the spoke is refused, not unlimited.
-    register_as_org_apply(&registry, AttributeValue::S("2".into())).await;
+    register_as_org_apply(
+        &registry,
+        AttributeValue::S("2".into()),
+        SpokeSettings::default(),
+    )
+    .await;
 
     let hubs = [dynamodb_hub(&moto).await, dynamodb_hub(&moto).await];
     let creds = assume(&moto, INVOKER_ROLE, "claims-triage@claims-host").await;
@@ -683,7 +699,12 @@ async fn two_hubs_honour_a_dynamodb_registry_items_models_and_budget() {
     assert_eq!(status, 500, "{body}");
     assert!(records(&hubs[0]).is_empty());
 
-    register_as_org_apply(&registry, AttributeValue::N("2".into())).await;
+    register_as_org_apply(
+        &registry,
+        AttributeValue::N("2".into()),
+        SpokeSettings::default(),
+    )
+    .await;
     // Only the allowed model, and two calls a day across both hubs.
     let (status, _, body) = invoke_model(&hubs[0], &proof, "nova-lite").await;
     assert_eq!(status, 403, "{body}");
@@ -717,5 +738,51 @@ async fn two_hubs_honour_a_dynamodb_registry_items_models_and_budget() {
             .last()
             .map(String::as_str),
         Some("budget:spoke_requests_per_day")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_application_registered_restricted_by_org_apply_cannot_declare_itself_public() {
+    let moto = MotoServer::start().await.unwrap();
+    let registry = registry_table(&moto).await;
+    crate::budgets::budget_table(&moto).await;
+    register_as_org_apply(
+        &registry,
+        AttributeValue::N("100".into()),
+        SpokeSettings {
+            data_classification: Some("internal".to_owned()),
+            application_classifications: Some(
+                [("claims-triage".to_owned(), "restricted".to_owned())].into(),
+            ),
+            ..SpokeSettings::default()
+        },
+    )
+    .await;
+    let hub = dynamodb_hub(&moto).await;
+    let creds = assume(&moto, INVOKER_ROLE, "claims-triage@claims-host").await;
+    let url = format!("{}/", moto.endpoint_url());
+    let proof = presign(&creds, &url, BODY, SystemTime::now(), Some(SERVER_ID));
+    let response = reqwest::Client::new()
+        .post(hub.url("/v1/invoke"))
+        .bearer_auth(hub.token("alice", &["engineers"]))
+        .header("x-causeway-application", "claims-triage")
+        .header("x-causeway-data-classification", "public")
+        .header(WORKLOAD_HEADER, proof.to_header_value())
+        .json(&json!({
+            "model": "local-dev", "purpose": "evaluation",
+            "messages": [{"role": "user", "content": "hello"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    // Restricted data stays on Bedrock: the local model is denied, whatever the caller declared.
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 403, "{body}");
+    let all = records(&hub);
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].event.data_classification.as_deref(),
+        Some("restricted")
     );
 }

@@ -73,6 +73,27 @@ pub fn item(
             AttributeValue::S("causeway-org".to_owned()),
         ),
     ]);
+    if let Some(class) = &spoke.data_classification {
+        item.insert(
+            "data_classification".to_owned(),
+            AttributeValue::S(class.clone()),
+        );
+    }
+    if let Some(classes) = spoke
+        .application_classifications
+        .as_ref()
+        .filter(|c| !c.is_empty())
+    {
+        item.insert(
+            "application_classifications".to_owned(),
+            AttributeValue::M(
+                classes
+                    .iter()
+                    .map(|(app, class)| (app.clone(), AttributeValue::S(class.clone())))
+                    .collect(),
+            ),
+        );
+    }
     if let Some(budgets) = &spoke.budgets {
         if let Some(n) = budgets.requests_per_day {
             item.insert(
@@ -186,6 +207,26 @@ pub fn spoke_settings(
             ));
         }
     };
+    let application_classifications = match entry.get("application_classifications") {
+        None => None,
+        Some(AttributeValue::M(map)) => Some(
+            map.iter()
+                .map(|(app, class)| {
+                    class.as_s().map(|c| (app.clone(), c.clone())).map_err(|_| {
+                        format!(
+                            "registry entry of account {account}: `application_classifications` holds a value that is not a string"
+                        )
+                    })
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?,
+        )
+        .filter(|m| !m.is_empty()),
+        Some(_) => {
+            return Err(format!(
+                "registry entry of account {account}: `application_classifications` is not a map"
+            ));
+        }
+    };
     Ok(SpokeSettings {
         team: text("team")?
             .filter(|team| team.as_str() != account_name)
@@ -194,6 +235,8 @@ pub fn spoke_settings(
         allowed_models: list("allowed_models")?,
         budgets,
         suspended,
+        data_classification: text("data_classification")?.cloned(),
+        application_classifications,
     })
 }
 
@@ -218,6 +261,14 @@ fn value_text(value: &AttributeValue) -> String {
         }
         AttributeValue::L(values) => {
             let mut items: Vec<String> = values.iter().map(value_text).collect();
+            items.sort();
+            items.join(",")
+        }
+        AttributeValue::M(map) => {
+            let mut items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}={}", value_text(v)))
+                .collect();
             items.sort();
             items.join(",")
         }
@@ -275,6 +326,11 @@ mod tests {
                     cost_usd_per_month: Some(1250.5),
                 }),
                 suspended: Some(true),
+                data_classification: Some("internal".to_owned()),
+                application_classifications: Some(BTreeMap::from([(
+                    "fraud-summary".to_owned(),
+                    "restricted".to_owned(),
+                )])),
             },
             SpokeSettings {
                 budgets: Some(SpokeBudgets {
@@ -306,6 +362,8 @@ mod tests {
             allowed_models: Some(Vec::new()),
             budgets: Some(SpokeBudgets::default()),
             suspended: Some(false),
+            data_classification: None,
+            application_classifications: Some(BTreeMap::new()),
         };
         let item = item(&file, "222222222222", &account, &spelled_out);
         let parsed = spoke_settings(&item, &account.name).unwrap();

@@ -548,13 +548,13 @@ impl WorkloadVerifier {
             }
         }
         Ok(Some(WorkloadIdentity {
+            data_classification: spoke.classification_of(&application),
             principal: principal.arn,
             spoke_account: spoke.account,
             ou: spoke.ou,
             application,
             allowed_models: spoke.allowed_models,
             limits: spoke.limits,
-            data_classification: spoke.data_classification,
         }))
     }
 }
@@ -643,6 +643,19 @@ pub fn config_problems(config: &HubConfig) -> Vec<String> {
                 "`spokes[{i}].data_classification` `{class}` must be one of {}",
                 crate::routes::DATA_CLASSIFICATIONS.join(", ")
             ));
+        }
+        for (application, class) in &spoke.application_classifications {
+            if !spoke.applications.contains(application) {
+                problems.push(format!(
+                    "`spokes[{i}].application_classifications` names `{application}`, which is not in `applications`"
+                ));
+            }
+            if !crate::routes::DATA_CLASSIFICATIONS.contains(&class.as_str()) {
+                problems.push(format!(
+                    "`spokes[{i}].application_classifications.{application}` `{class}` must be one of {}",
+                    crate::routes::DATA_CLASSIFICATIONS.join(", ")
+                ));
+            }
         }
         if spoke.applications.is_empty() || spoke.applications.iter().any(|a| a.trim().is_empty()) {
             problems.push(format!(

@@ -159,6 +159,7 @@ fn registry() -> Arc<EmbeddedRegistry> {
         allowed_models: Vec::new(),
         budgets: SpokeBudgetsConfig::default(),
         data_classification: None,
+        application_classifications: std::collections::BTreeMap::new(),
     };
     Arc::new(EmbeddedRegistry::from_config(&[
         spoke(
@@ -166,11 +167,15 @@ fn registry() -> Arc<EmbeddedRegistry> {
             &["claims-triage"],
             SpokeStatus::Active,
         ),
-        spoke(
-            "arn:aws:iam::111122223333:role/shared-invoker",
-            &["payroll", "hr-chat"],
-            SpokeStatus::Active,
-        ),
+        SpokeConfig {
+            data_classification: Some("internal".into()),
+            application_classifications: [("payroll".to_owned(), "restricted".to_owned())].into(),
+            ..spoke(
+                "arn:aws:iam::111122223333:role/shared-invoker",
+                &["payroll", "hr-chat"],
+                SpokeStatus::Active,
+            )
+        },
         spoke(
             "arn:aws:iam::444455556666:role/old-invoker",
             &["legacy"],
@@ -250,6 +255,24 @@ async fn applications_must_be_registered_for_the_principal() {
     assert_eq!(HubError::from(err).status_code().as_u16(), 403);
     let err = v.identify(&headers(None), None, NOW).await.unwrap_err();
     assert!(err.to_string().starts_with("send `x-causeway-application`"));
+}
+
+#[tokio::test]
+async fn an_application_cannot_borrow_a_lower_classification_from_its_spoke() {
+    // The spoke is `internal`, its payroll application `restricted`: payroll's calls carry payroll's floor,
+    // whatever the spoke's other applications are registered as.
+    let payroll = verifier("arn:aws:sts::111122223333:assumed-role/shared-invoker/payroll@host-1")
+        .identify(&headers(Some("payroll")), None, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(payroll.data_classification.as_deref(), Some("restricted"));
+    let hr = verifier("arn:aws:sts::111122223333:assumed-role/shared-invoker/hr-chat@host-1")
+        .identify(&headers(Some("hr-chat")), None, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hr.data_classification.as_deref(), Some("internal"));
 }
 
 #[tokio::test]
