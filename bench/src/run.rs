@@ -408,6 +408,9 @@ data_dir = {data}
 
 [server]
 listen = "127.0.0.1:{port}"
+# One load generator on one address: the flood ceilings would measure themselves.
+max_requests_per_source_per_second = 0
+max_requests_per_connection_per_second = 0
 
 [identity]
 mode = "oidc"

@@ -534,11 +534,15 @@ pub fn router(state: Arc<AppState>) -> Router {
                     HeaderName::from_static("x-amz-security-token"),
                 ]))
                 .layer(middleware::from_fn(request_ids))
-                // A flood from one address is cut before identity, policy or the audit store see it.
+                // A flood from one connection or one address is cut before identity, policy or the audit
+                // store see it.
                 .layer(middleware::from_fn_with_state(
-                    crate::flood::SourceLimit::new(
-                        state.config.server.max_requests_per_source_per_second,
-                    ),
+                    crate::flood::FloodLimits {
+                        source: crate::flood::SourceLimit::new(
+                            state.config.server.max_requests_per_source_per_second,
+                        ),
+                        per_connection: state.config.server.max_requests_per_connection_per_second,
+                    },
                     crate::flood::limit_sources,
                 ))
                 .layer(

@@ -73,6 +73,10 @@ pub struct ServerConfig {
     /// over it, 429. Default 200; 0 turns it off. Behind a load balancer every request has the balancer's
     /// address: raise it or turn it off there, and limit at the balancer.
     pub max_requests_per_source_per_second: u32,
+    /// Requests a second one connection may send (HTTP/1.1 keep-alive, pipelining, HTTP/2 streams),
+    /// counted before identity; over it, 429 and the connection is closed. Default 100; 0 turns it off.
+    /// Behind a load balancer that pools its connections to the hub, raise it or turn it off there.
+    pub max_requests_per_connection_per_second: u32,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +89,7 @@ impl Default for ServerConfig {
             tls_key_file: None,
             tls_reload_secs: 60,
             max_requests_per_source_per_second: 200,
+            max_requests_per_connection_per_second: 100,
         }
     }
 }
@@ -803,7 +808,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs`, `tls_cert_file`, `tls_key_file`, `tls_reload_secs`, `max_requests_per_source_per_second` (line 3)");
+        insta::assert_snapshot!(err, @"`causeway.toml`: unknown field `listen_port`, expected one of `listen`, `max_body_bytes`, `request_timeout_secs`, `tls_cert_file`, `tls_key_file`, `tls_reload_secs`, `max_requests_per_source_per_second`, `max_requests_per_connection_per_second` (line 3)");
     }
 
     #[test]

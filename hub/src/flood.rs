@@ -1,5 +1,9 @@
-//! A ceiling on requests per source address, ahead of identity: a flood from one address is cut with a 429
-//! before it costs a token verification, a policy decision or an audit write.
+//! Ceilings on requests per connection and per source address, ahead of identity: a flood is cut with a
+//! 429 before it costs a token verification, a policy decision or an audit write.
+//!
+//! A connection over its ceiling (`server.max_requests_per_connection_per_second`) gets its 429 with
+//! `connection: close` and is closed, so a client that pipelines or keeps a connection busy must open new
+//! ones, each counted against its address.
 //!
 //! The source is the TCP peer of the connection. Behind a load balancer or proxy every request shares the
 //! proxy's address, so there the ceiling must be raised or turned off (`server.max_requests_per_source_per_second
@@ -14,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use causeway_server::PeerAddr;
@@ -61,19 +66,45 @@ impl SourceLimit {
     }
 }
 
-/// The middleware: requests over their address's ceiling get a 429 before anything else runs. Requests
-/// without a peer address (Lambda, in-process tests) pass.
+/// The ceilings the middleware applies.
+#[derive(Debug, Clone)]
+pub struct FloodLimits {
+    /// Requests per second per source address; `None`: off.
+    pub source: Option<Arc<SourceLimit>>,
+    /// Requests per second per connection; 0: off.
+    pub per_connection: u32,
+}
+
+/// The middleware: requests over their connection's or their address's ceiling get a 429 before anything
+/// else runs, and a connection over its ceiling is closed. Requests without connection info (Lambda,
+/// in-process tests) pass.
 pub async fn limit_sources(
-    State(limit): State<Option<Arc<SourceLimit>>>,
+    State(limits): State<FloodLimits>,
     request: Request,
     next: Next,
 ) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<PeerAddr>>()
-        .map(|ConnectInfo(PeerAddr(addr))| addr.ip());
-    if let (Some(limit), Some(peer)) = (limit.as_deref(), peer)
-        && let Err(retry_after_secs) = limit.admit(peer)
+    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<PeerAddr>>() else {
+        return next.run(request).await;
+    };
+    if limits.per_connection > 0 && !peer.requests.admit(limits.per_connection) {
+        let mut response = HubError::BudgetExceeded {
+            message: format!(
+                "more than {} requests a second on one connection; the connection is closed",
+                limits.per_connection
+            ),
+            retry_after_secs: 1,
+        }
+        .into_response();
+        // HTTP/2 has no `connection` header; there the stream is refused and the connection stays.
+        if request.version() <= Version::HTTP_11 {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        return response;
+    }
+    if let Some(limit) = limits.source.as_deref()
+        && let Err(retry_after_secs) = limit.admit(peer.addr.ip())
     {
         return HubError::BudgetExceeded {
             message: format!(

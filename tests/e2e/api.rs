@@ -782,6 +782,100 @@ async fn models_health_metrics_and_unknown_routes() {
     assert!(response.headers().contains_key("x-request-id"));
 }
 
+/// One HTTP/1.1 request on `stream`, and its status, headers (lowercase names) and body; `None` when the
+/// server has closed the connection.
+async fn exchange(
+    stream: &mut tokio::net::TcpStream,
+    host: &str,
+) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = r#"{"model":"local-dev","purpose":"evaluation","messages":[{"role":"user","content":"hi"}]}"#;
+    let request = format!(
+        "POST /v1/invoke HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return None;
+    }
+    let mut received = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    let head_end = loop {
+        if let Some(at) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8(received[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    // Every answer here has a length (none is streamed).
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let mut body = received[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection closed inside a body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some((status, headers, body))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_on_one_kept_alive_connection_is_cut_and_the_connection_closed() {
+    use tokio::io::AsyncReadExt as _;
+    let mut config = HubConfig::default();
+    config.server.max_requests_per_source_per_second = 0;
+    config.server.max_requests_per_connection_per_second = 5;
+    let hub = spawn_hub_with(HubOptions {
+        config,
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap();
+    let url = reqwest::Url::parse(&hub.url("/")).unwrap();
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let mut statuses = Vec::new();
+    let closing = loop {
+        let (status, headers, _) = exchange(&mut stream, &host)
+            .await
+            .expect("the hub answers before it closes");
+        statuses.push(status);
+        if status == 429 {
+            break headers;
+        }
+        // Unauthenticated calls within the ceiling reach identity and get a 401.
+        assert_eq!(status, 401, "{statuses:?}");
+        // Five a second: however slowly this machine sends, 50 requests cannot all fit.
+        assert!(statuses.len() < 50, "{statuses:?}");
+    };
+    assert!(statuses.len() >= 2, "{statuses:?}");
+    assert!(
+        closing.contains(&("connection".to_owned(), "close".to_owned())),
+        "{closing:?}"
+    );
+    // The hub has closed this connection: the next read is the end of the stream.
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).await.unwrap_or(0), 0);
+    // A new connection starts with its own count.
+    let mut fresh = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let (status, _, _) = exchange(&mut fresh, &host).await.unwrap();
+    assert_eq!(status, 401);
+    assert!(hub.audit_records().unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_from_one_address_is_cut_before_identity() {
     let mut config = HubConfig::default();

@@ -1,5 +1,6 @@
 //! What the hub and the spoke agent share to serve HTTP: the TLS listener with certificate reload
-//! ([`tls`]), the shutdown signal and the instrumented task spawner.
+//! ([`tls`]), the connection info with its per-connection request count ([`PeerAddr`]), the shutdown signal
+//! and the instrumented task spawner.
 //!
 //! Both servers run the same `axum::serve` loop over plain TCP or over [`tls::TlsListener`]; nothing here
 //! knows about the routes they serve.
@@ -8,6 +9,8 @@ pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
@@ -63,20 +66,72 @@ pub fn warn_if_plain_http_beyond_loopback(server: &str, addr: std::net::SocketAd
     }
 }
 
-/// The address of a connection's peer, as the router sees it (`ConnectInfo<PeerAddr>`), over plain TCP and
-/// over TLS alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+/// A connection as the router sees it (`ConnectInfo<PeerAddr>`), over plain TCP and over TLS alike: the
+/// peer's address, and a count of the requests the connection has sent in the current second, shared by
+/// every request on it (one connection, many requests: HTTP/1.1 keep-alive, HTTP/2 streams).
+#[derive(Debug, Clone)]
+pub struct PeerAddr {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The connection's requests.
+    pub requests: Arc<ConnectionRequests>,
+}
+
+impl PeerAddr {
+    /// A new connection from `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            requests: Arc::new(ConnectionRequests::new()),
+        }
+    }
+}
 
 impl Connected<IncomingStream<'_, tls::TlsListener>> for PeerAddr {
     fn connect_info(stream: IncomingStream<'_, tls::TlsListener>) -> Self {
-        Self(*stream.remote_addr())
+        Self::new(*stream.remote_addr())
     }
 }
 
 impl Connected<IncomingStream<'_, NoDelayListener>> for PeerAddr {
     fn connect_info(stream: IncomingStream<'_, NoDelayListener>) -> Self {
-        Self(*stream.remote_addr())
+        Self::new(*stream.remote_addr())
+    }
+}
+
+/// Requests on one connection, counted in whole-second windows since the connection opened.
+#[derive(Debug)]
+pub struct ConnectionRequests {
+    opened: Instant,
+    /// The current window (seconds since `opened`) and the requests counted in it.
+    window: Mutex<(u64, u32)>,
+}
+
+impl ConnectionRequests {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            window: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Counts one request and says whether it is within `per_second` requests in this connection's current
+    /// second.
+    pub fn admit(&self, per_second: u32) -> bool {
+        self.admit_at(Instant::now(), per_second)
+    }
+
+    fn admit_at(&self, now: Instant, per_second: u32) -> bool {
+        let second = now.saturating_duration_since(self.opened).as_secs();
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        window.1 = window.1.saturating_add(1);
+        window.1 <= per_second
     }
 }
 
@@ -100,5 +155,24 @@ impl axum::serve::Listener for NoDelayListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.0.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_connection_is_admitted_up_to_its_ceiling_each_second() {
+        let requests = ConnectionRequests::new();
+        let start = requests.opened;
+        for _ in 0..3 {
+            assert!(requests.admit_at(start, 3));
+        }
+        assert!(!requests.admit_at(start + Duration::from_millis(900), 3));
+        // The next second starts a new count.
+        assert!(requests.admit_at(start + Duration::from_millis(1000), 3));
     }
 }
