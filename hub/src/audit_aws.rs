@@ -4,11 +4,11 @@
 //! (`shared/audit/RULES.md`), so `causeway_audit::verify` checks it record by record:
 //!
 //! - **Records**: one item per record, `pk = "chain#<chain_id>"`, `sk = sequence`, with the canonical bytes in
-//!   `body` and the indexed attributes beside them. Every write is conditional (`attribute_not_exists(pk)`), so
-//!   two writers can never put two records at one position: a stale writer fails (and its caller gets a 503)
-//!   instead of forking the chain. Global secondary indexes `by_user`, `by_account` and `by_model` (each
+//!   `body` and the indexed attributes beside them. Every write is a PartiQL `INSERT`, which fails on an
+//!   existing key, so two writers can never put two records at one position: a stale writer fails (and its
+//!   caller gets a 503) instead of forking the chain, and nothing the hub writes can replace an item. Global secondary indexes `by_user`, `by_account` and `by_model` (each
 //!   keyed by the attribute and `ts`, milliseconds) answer "one user over a day" without a scan.
-//! - **Checkpoints**: items `pk = "checkpoints"`, `sk = log sequence`, written conditionally the same way, so
+//! - **Checkpoints**: items `pk = "checkpoints"`, `sk = log sequence`, inserted the same way, so
 //!   the one log of the table stays linear across every instance. A chain's start is a genesis checkpoint.
 //! - **Payloads**: S3 objects `payloads/<UTC day>/<record id>.json`, put *before* the record, with SSE-KMS
 //!   (`aws:kms`, the configured key) and Object Lock in compliance mode until the retention date; a lifecycle
@@ -19,7 +19,7 @@
 //!   deletes that item and records `erased#<day>`: the day's payloads can no longer be read, the records still
 //!   verify.
 //!
-//! INVARIANT (as for every sink): `append` returns `Ok` only when the record's `PutItem` succeeded — DynamoDB
+//! INVARIANT (as for every sink): `append` returns `Ok` only when the record's `INSERT` succeeded — DynamoDB
 //! acknowledges a write once it is durable in several availability zones.
 //!
 //! Each writer (a Lambda instance, a container) owns its own chain and serialises its appends; a Lambda
@@ -197,6 +197,43 @@ fn unix_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// Adds `item` to `table` unless an item with its key is there already, in which case `Ok(false)`.
+///
+/// A PartiQL `INSERT`, not a conditional `PutItem`: an `INSERT` can never replace an item, and IAM can grant
+/// it on its own (`dynamodb:PartiQLInsert`), while it has no condition that makes a `PutItem` conditional. So
+/// the hub role appends records, checkpoints and day keys and cannot overwrite one (`infra/hub.yaml`).
+async fn insert(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<bool, AuditError> {
+    let mut attributes: Vec<(String, AttributeValue)> = item.into_iter().collect();
+    attributes.sort_by(|a, b| a.0.cmp(&b.0));
+    // Table names are `[A-Za-z0-9_.-]` and attribute names are this module's constants: neither can close
+    // the quotes they sit in. Every value is a parameter.
+    let fields = attributes
+        .iter()
+        .map(|(name, _)| format!("'{name}': ?"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let inserted = ddb
+        .execute_statement()
+        .statement(format!("INSERT INTO \"{table}\" VALUE {{{fields}}}"))
+        .set_parameters(Some(attributes.into_iter().map(|(_, v)| v).collect()))
+        .send()
+        .await;
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_duplicate_item_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+    }
+}
+
 impl AwsAuditStore {
     /// Opens the store for `options.chain_id`: reads the chain's head, and registers the chain with a genesis
     /// checkpoint when it is new (or checkpoints the head a previous writer of the chain left).
@@ -281,8 +318,8 @@ impl AwsAuditStore {
         })
     }
 
-    /// Appends a checkpoint to the table's log: reads the log head, links to it, signs, and writes
-    /// conditionally; retries when another writer took the position.
+    /// Appends a checkpoint to the table's log: reads the log head, links to it, signs, and inserts it;
+    /// retries when another writer took the position.
     async fn append_checkpoint(
         &self,
         kind: CheckpointKind,
@@ -324,26 +361,18 @@ impl AwsAuditStore {
                 .map_err(|e| AuditError::Encode(e.to_string()))?;
             let signature = hex::encode(self.signer.sign_async(&bytes).await?);
             let body = String::from_utf8(bytes).map_err(|e| AuditError::Encode(e.to_string()))?;
-            let put = self
-                .ddb
-                .put_item()
-                .table_name(&self.options.table)
-                .item("pk", s(CHECKPOINTS_PK))
-                .item("sk", n(checkpoint.sequence))
-                .item("chain_id", s(&self.options.chain_id))
-                .item("chain_sequence", n(chain_sequence))
-                .item("checkpoint_hash", s(sha256_hex(body.as_bytes())))
-                .item("signature", s(signature))
-                .item("body", s(body))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match put {
-                Ok(_) => return Ok(checkpoint),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            let item = HashMap::from([
+                ("pk".to_owned(), s(CHECKPOINTS_PK)),
+                ("sk".to_owned(), n(checkpoint.sequence)),
+                ("chain_id".to_owned(), s(&self.options.chain_id)),
+                ("chain_sequence".to_owned(), n(chain_sequence)),
+                ("checkpoint_hash".to_owned(), s(sha256_hex(body.as_bytes()))),
+                ("signature".to_owned(), s(signature)),
+                ("body".to_owned(), s(body)),
+            ]);
+            // When another instance took this position first, read the log's head again.
+            if insert(&self.ddb, &self.options.table, item).await? {
+                return Ok(checkpoint);
             }
         }
         Err(AuditError::Write(format!(
@@ -435,29 +464,19 @@ impl AwsAuditStore {
             let wrapped = out
                 .ciphertext_blob()
                 .ok_or_else(|| kms_err("generate data key returned no wrapped key"))?;
-            let put = self
-                .ddb
-                .put_item()
-                .table_name(&self.options.table)
-                .item("pk", s(datakey_pk(day)))
-                .item("sk", n(0))
-                .item(
-                    "wrapped_key",
+            let item = HashMap::from([
+                ("pk".to_owned(), s(datakey_pk(day))),
+                ("sk".to_owned(), n(0)),
+                (
+                    "wrapped_key".to_owned(),
                     AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(wrapped.as_ref())),
-                )
-                .item("created", n(unix_ms(OffsetDateTime::now_utc())))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match put {
-                Ok(_) => {
-                    self.day_keys.lock().await.0.insert(day.to_owned(), key);
-                    return Ok(key);
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+                ),
+                ("created".to_owned(), n(unix_ms(OffsetDateTime::now_utc()))),
+            ]);
+            // When another instance made the day's key first, the next round reads and uses that one.
+            if insert(&self.ddb, &self.options.table, item).await? {
+                self.day_keys.lock().await.0.insert(day.to_owned(), key);
+                return Ok(key);
             }
         }
         Err(write(format!("the data key of {day} stayed contended")))
@@ -527,6 +546,8 @@ impl AwsAuditStore {
             .set_ssekms_key_id(self.options.kms_key_id.clone())
             .object_lock_mode(ObjectLockMode::Compliance)
             .object_lock_retain_until_date(DateTime::from_secs(until.unix_timestamp()))
+            // Never over an existing payload (each record's key is new); the hub role may not put without it.
+            .if_none_match("*")
             .send()
             .await
             .map(|_| ())
@@ -947,30 +968,16 @@ impl AuditSink for AwsAuditStore {
                 item.insert(name.to_owned(), s(value));
             }
         }
-        let put = self
-            .ddb
-            .put_item()
-            .table_name(&self.options.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if let Err(err) = put {
-            let conflict = err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception());
-            if conflict {
-                // Another writer holds this chain: never fork it. Re-read the head so the next append is
-                // placed right, and fail this one.
-                if let Ok((seq, hash)) = self.chain_head().await {
-                    head.sequence = seq;
-                    head.hash = hash;
-                }
-                return Err(AuditError::Write(format!(
-                    "chain `{chain_id}` already has a record {sequence}: another writer appends to it"
-                )));
+        if !insert(&self.ddb, &self.options.table, item).await? {
+            // Another writer holds this chain: never fork it. Re-read the head so the next append is placed
+            // right, and fail this one.
+            if let Ok((seq, hash)) = self.chain_head().await {
+                head.sequence = seq;
+                head.hash = hash;
             }
-            return Err(write(aws_sdk_dynamodb::error::DisplayErrorContext(err)));
+            return Err(AuditError::Write(format!(
+                "chain `{chain_id}` already has a record {sequence}: another writer appends to it"
+            )));
         }
         head.sequence = sequence;
         head.hash.clone_from(&hash);

@@ -871,10 +871,13 @@ fn the_hub_still_appends_and_reads(role: &HubRole) -> Vec<(bool, Vec<Request>)> 
     vec![
         (
             true,
-            audit_item("dynamodb:PutItem", "chain#lambda-0190b7a2"),
+            audit_item("dynamodb:PartiQLInsert", "chain#lambda-0190b7a2"),
         ),
-        (true, audit_item("dynamodb:PutItem", "checkpoints")),
-        (true, audit_item("dynamodb:PutItem", "datakey#2026-01-01")),
+        (true, audit_item("dynamodb:PartiQLInsert", "checkpoints")),
+        (
+            true,
+            audit_item("dynamodb:PartiQLInsert", "datakey#2026-01-01"),
+        ),
         (true, audit_item("dynamodb:GetItem", "datakey#2026-01-01")),
         (true, audit_item("dynamodb:GetItem", "erased#2026-01-01")),
         (true, audit_item("dynamodb:Query", "chain#lambda-0190b7a2")),
@@ -888,7 +891,10 @@ fn the_hub_still_appends_and_reads(role: &HubRole) -> Vec<(bool, Vec<Request>)> 
         (true, vec![Request::new("dynamodb:DescribeTable", &table)]),
         (
             true,
-            vec![Request::new("s3:PutObject", &payload_object("2026-01-01"))],
+            vec![
+                Request::new("s3:PutObject", &payload_object("2026-01-01"))
+                    .with("s3:if-none-match", "*"),
+            ],
         ),
         (
             true,
@@ -981,6 +987,37 @@ async fn the_hub_role_cannot_delete_an_audit_record() {
 }
 
 #[tokio::test]
+async fn the_hub_role_cannot_overwrite_a_record_a_checkpoint_a_day_key_or_a_payload() {
+    let moto = MotoServer::start().await.unwrap();
+    let config = moto.sdk_config().await;
+    let role = hub_role(&config).await;
+    let mut cases = the_hub_still_appends_and_reads(&role);
+    // `PutItem` replaces an item whose key exists, and IAM cannot require it to be conditional: the hub
+    // inserts with PartiQL, which cannot replace, and may not put at all.
+    for pk in ["chain#lambda-0190b7a2", "checkpoints", "datakey#2026-01-01"] {
+        cases.push((false, audit_item("dynamodb:PutItem", pk)));
+    }
+    // A request that names no key is not one of the hub's partitions.
+    cases.push((
+        false,
+        vec![Request::new("dynamodb:PartiQLInsert", &audit_table())],
+    ));
+    // A payload is only put where none is: without `If-None-Match: *` a put could replace a newer version.
+    cases.push((
+        false,
+        vec![Request::new("s3:PutObject", &payload_object("2026-01-01"))],
+    ));
+    cases.push((
+        false,
+        vec![
+            Request::new("s3:PutObject", &payload_object("2026-01-01"))
+                .with("s3:if-none-match", "\"0123abcd\""),
+        ],
+    ));
+    role.evaluator.expect("hub", &cases);
+}
+
+#[tokio::test]
 async fn the_hub_role_cannot_crypto_shred_a_day_of_payloads() {
     let moto = MotoServer::start().await.unwrap();
     let config = moto.sdk_config().await;
@@ -1005,7 +1042,12 @@ async fn the_hub_role_cannot_crypto_shred_a_day_of_payloads() {
         false,
         audit_item("dynamodb:PutItem", &format!("erased#{day}")),
     ));
+    cases.push((
+        false,
+        audit_item("dynamodb:PartiQLInsert", &format!("erased#{day}")),
+    ));
     cases.push((false, audit_item("dynamodb:PutItem", "anything-else")));
+    cases.push((false, audit_item("dynamodb:PartiQLInsert", "anything-else")));
     // Counting a day's payloads is erasure's too; the hub never lists the bucket.
     cases.push((
         false,

@@ -129,6 +129,9 @@ const OPERATION_ACTIONS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("dynamodb", "TransactGetItems", &["dynamodb:GetItem"]),
+    // PartiQL is authorized by statement kind; the one statement Causeway sends is the audit store's
+    // `INSERT` (`hub/src/audit_aws.rs`, `insert`), which cannot replace an item.
+    ("dynamodb", "ExecuteStatement", &["dynamodb:PartiQLInsert"]),
     // The admin role may create only SCPs that carry Causeway's tag (`causeway_cli::scp::MANAGED_SCP_TAG`);
     // Organizations authorizes a tag given at creation as TagResource too.
     (
