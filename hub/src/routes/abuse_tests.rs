@@ -89,11 +89,17 @@ async fn a_flood_of_refused_calls_is_counted_not_recorded_one_by_one() {
 
 #[tokio::test]
 async fn refused_calls_spend_the_callers_admission_rate() {
-    let hub = hub(Fake::answering(vec![ContentBlock::text("ok")])).await;
-    // A support agent offering tools is denied by Cedar; the default allows 60 calls a minute.
+    // Three calls a minute: the rate refills one call every 20 seconds, far slower than these calls come.
+    let hub = hub_configured(
+        Fake::answering(vec![ContentBlock::text("ok")]),
+        Recording::default(),
+        |config| config.budgets.user_requests_per_minute = 3,
+    )
+    .await;
+    // A support agent offering tools is denied by Cedar.
     let mut denied = invoke("claude-haiku", "customer_support");
     denied["tools"] = json!([{"name": "refund", "input_schema": {"type": "object"}}]);
-    for _ in 0..60 {
+    for _ in 0..3 {
         let (status, _) = hub
             .post_as(&hub.support_token, "/v1/invoke", denied.clone())
             .await;
@@ -105,7 +111,7 @@ async fn refused_calls_spend_the_callers_admission_rate() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("`user_requests_per_minute` (60)"),
+            .contains("`user_requests_per_minute` (3)"),
         "{body}"
     );
     // Another user is unaffected.
