@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use causeway_hub::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
+use causeway_contract::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 use clap::Subcommand;
 
 use crate::{CliError, Output};
@@ -109,7 +109,7 @@ mod tests {
         .unwrap();
         let token = String::from_utf8(out).unwrap();
         assert_eq!(token.matches('.').count(), 2, "{token}");
-        assert!(dir.path().join(causeway_hub::auth::dev::KEY_FILE).exists());
+        assert!(dir.path().join(causeway_contract::dev::KEY_FILE).exists());
     }
 
     #[test]

@@ -9,19 +9,14 @@ use std::path::{Path, PathBuf};
 
 use causeway_audit::pack::{self, FORMAT};
 use causeway_audit::{
-    ChainBreak, CheckpointSigner, Ed25519FileSigner, EmbeddedStore, PublicKeyInfo, RecordFilter,
-    Verification,
+    AuditError, AuditReader, ChainBreak, EmbeddedReader, PublicKeyInfo, RecordFilter, Verification,
 };
-use causeway_hub::audit_aws::kms;
-use causeway_hub::audit_aws::{AwsAuditReader, IndexKey};
+use causeway_audit_aws::AwsReader;
 use clap::{Args, Subcommand};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::{CliError, CliExit, Output, block_on};
-
-/// The embedded store's file name inside the data directory.
-const STORE_FILE: &str = "audit.db";
+use crate::{CliError, CliExit, Output};
 
 /// Where the embedded store is.
 #[derive(Debug, Clone, Args)]
@@ -188,9 +183,55 @@ fn unix_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn open_store(data_dir: &Path) -> Result<EmbeddedStore, CliError> {
-    EmbeddedStore::open_read_only(data_dir.join(STORE_FILE), Some(data_dir.to_owned()))
-        .map_err(|e| CliError::io(e.to_string()))
+/// Opens the store a command reads: the one place the store's kind matters. `bucket` and
+/// `signing_key_id` are the AWS store's own settings, refused for the embedded store.
+async fn open_reader(
+    data_dir: &Path,
+    args: &AwsStoreArgs,
+    bucket: Option<String>,
+    signing_key_id: Option<String>,
+    base: Option<&aws_config::SdkConfig>,
+) -> Result<Box<dyn AuditReader>, CliError> {
+    match args.store {
+        StoreKind::Embedded => {
+            if signing_key_id.is_some() {
+                return Err(CliError::usage("`--signing-key-id` needs `--store aws`"));
+            }
+            if bucket.is_some() {
+                return Err(CliError::usage("`--bucket` needs `--store aws`"));
+            }
+            Ok(Box::new(EmbeddedReader::open(data_dir).map_err(io)?))
+        }
+        StoreKind::Aws => {
+            let sdk = aws_sdk_config(args, base).await;
+            Ok(Box::new(
+                AwsReader::new(sdk, args.table.clone())
+                    .with_bucket(bucket)
+                    .with_signing_key_id(signing_key_id)
+                    .with_path_style(args.endpoint_url.is_some()),
+            ))
+        }
+    }
+}
+
+/// A store error: what the store cannot do without a setting is a usage error, the rest is I/O.
+fn store_err(e: AuditError) -> CliError {
+    match e {
+        AuditError::Unsupported(message) => CliError::usage(message),
+        other => io(other),
+    }
+}
+
+/// Runs `future` on a runtime with one worker thread, where the AWS store's export may block on KMS.
+fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
+        .block_on(future)
 }
 
 fn io(e: impl std::fmt::Display) -> CliError {
@@ -272,10 +313,10 @@ pub fn run_with_aws(
                 until_unix_ms: until.map(|s| parse_time(&s, now)).transpose()?.map(unix_ms),
                 limit,
             };
-            let rows = match aws_store.store {
-                StoreKind::Embedded => open_store(&store.data_dir)?.query(&filter).map_err(io)?,
-                StoreKind::Aws => query_aws(&aws_store, aws, &filter)?,
-            };
+            let rows = block_on(async {
+                let reader = open_reader(&store.data_dir, &aws_store, None, None, aws).await?;
+                reader.query(&filter).await.map_err(store_err)
+            })?;
             match output {
                 Output::Json => {
                     let records: Vec<serde_json::Value> = rows
@@ -351,17 +392,11 @@ pub fn run_with_aws(
             if until <= since {
                 return Err(CliError::usage("`--until` must be after `--since`"));
             }
-            let summary = match aws_store.store {
-                StoreKind::Embedded => {
-                    if signing_key_id.is_some() {
-                        return Err(CliError::usage("`--signing-key-id` needs `--store aws`"));
-                    }
-                    let db = open_store(&store.data_dir)?;
-                    let signer = Ed25519FileSigner::load(db.key_dir()).map_err(io)?;
-                    pack::export(&db, &signer, since, until, &dir).map_err(io)?
-                }
-                StoreKind::Aws => export_aws(&aws_store, aws, signing_key_id, since, until, &dir)?,
-            };
+            let summary = block_on(async {
+                let reader =
+                    open_reader(&store.data_dir, &aws_store, None, signing_key_id, aws).await?;
+                reader.export(since, until, &dir).await.map_err(store_err)
+            })?;
             // Check what was written, so a pack is never handed over broken.
             let report = pack::verify_pack(&dir, None).map_err(io)?;
             if let Some(first) = report.breaks.first() {
@@ -398,40 +433,23 @@ pub fn run_with_aws(
             aws: store,
         } => {
             let trusted = key.as_deref().map(read_keys).transpose()?;
-            let (what, report) = match (pack_dir, store.store) {
-                (Some(_), StoreKind::Aws) => {
+            let (what, report) = match pack_dir {
+                Some(_) if store.store == StoreKind::Aws => {
                     return Err(CliError::usage(
                         "`--pack` and `--store aws` cannot be used together",
                     ));
                 }
-                (None, StoreKind::Aws) => {
-                    let table = store
-                        .table
-                        .clone()
-                        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
-                    let keys = trusted.clone().ok_or_else(|| {
-                        CliError::usage(
-                            "`--store aws` needs `--key`: the table does not carry its public keys; print them with `causeway evidence keys --store aws --signing-key-id …`",
-                        )
-                    })?;
-                    let report = block_on(async {
-                        let sdk = aws_sdk_config(&store, aws).await;
-                        AwsAuditReader::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone())
-                            .verify_report(&keys)
-                            .await
-                            .map_err(io)
-                    })?;
-                    (format!("table {table}"), report)
-                }
-                (Some(dir), StoreKind::Embedded) => {
+                Some(dir) => {
                     let report = pack::verify_pack(&dir, trusted.as_deref()).map_err(io)?;
                     (format!("pack {}", dir.display()), report)
                 }
-                (None, StoreKind::Embedded) => {
+                None => {
                     let dir = data_dir.unwrap_or_else(|| PathBuf::from(".causeway"));
-                    let store = open_store(&dir)?;
-                    let report = store.verify_report(trusted.as_deref()).map_err(io)?;
-                    (format!("store {}", dir.display()), report)
+                    block_on(async {
+                        let reader = open_reader(&dir, &store, None, None, aws).await?;
+                        let report = reader.verify(trusted.as_deref()).await.map_err(store_err)?;
+                        Ok((reader.describe(), report))
+                    })?
                 }
             };
             print_report(out, output, &what, &report, trusted.is_some())?;
@@ -445,26 +463,11 @@ pub fn run_with_aws(
             signing_key_id,
             aws: aws_store,
         } => {
-            let keys = match (aws_store.store, signing_key_id) {
-                (StoreKind::Embedded, None) => {
-                    open_store(&store.data_dir)?.public_keys().map_err(io)?
-                }
-                (StoreKind::Aws, Some(key_id)) => block_on(async {
-                    let sdk = aws_sdk_config(&aws_store, aws).await;
-                    kms::public_key(&aws_sdk_kms::Client::new(&sdk), &key_id)
-                        .await
-                        .map(|key| vec![key])
-                        .map_err(io)
-                })?,
-                (StoreKind::Aws, None) => {
-                    return Err(CliError::usage(
-                        "`--store aws` needs `--signing-key-id`, the KMS key that signs checkpoints",
-                    ));
-                }
-                (StoreKind::Embedded, Some(_)) => {
-                    return Err(CliError::usage("`--signing-key-id` needs `--store aws`"));
-                }
-            };
+            let keys = block_on(async {
+                let reader =
+                    open_reader(&store.data_dir, &aws_store, None, signing_key_id, aws).await?;
+                reader.public_keys().await.map_err(store_err)
+            })?;
             let text = serde_json::to_string_pretty(&keys).map_err(io)?;
             writeln!(out, "{text}").map_err(write_err)
         }
@@ -479,31 +482,10 @@ pub fn run_with_aws(
                 &time::macros::format_description!("[year]-[month]-[day]"),
             )
             .map_err(|_| CliError::usage(format!("`{period}` is not a date (`YYYY-MM-DD`)")))?;
-            let erased = match aws_store.store {
-                StoreKind::Embedded => open_store(&store.data_dir)?
-                    .erase_period(date)
-                    .map_err(io)?,
-                StoreKind::Aws => {
-                    let table = aws_store
-                        .table
-                        .clone()
-                        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
-                    let bucket =
-                        bucket.ok_or_else(|| CliError::usage("`--store aws` needs `--bucket`"))?;
-                    block_on(async {
-                        let sdk = aws_sdk_config(&aws_store, aws).await;
-                        causeway_hub::audit_aws::erase_period_with(
-                            &sdk,
-                            aws_store.endpoint_url.is_some(),
-                            &table,
-                            &bucket,
-                            date,
-                        )
-                        .await
-                        .map_err(io)
-                    })?
-                }
-            };
+            let erased = block_on(async {
+                let reader = open_reader(&store.data_dir, &aws_store, bucket, None, aws).await?;
+                reader.erase_period(date).await.map_err(store_err)
+            })?;
             match output {
                 Output::Json => writeln!(
                     out,
@@ -519,84 +501,6 @@ pub fn run_with_aws(
             .map_err(write_err)
         }
     }
-}
-
-/// `export --store aws`: reads the table, then writes the pack with the manifest signed by the KMS key (on
-/// a multi-threaded runtime, so the signer can block on KMS from the synchronous export).
-fn export_aws(
-    args: &AwsStoreArgs,
-    base: Option<&aws_config::SdkConfig>,
-    signing_key_id: Option<String>,
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    dir: &Path,
-) -> Result<pack::ExportSummary, CliError> {
-    let table = args
-        .table
-        .clone()
-        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
-    let key_id = signing_key_id.ok_or_else(|| {
-        CliError::usage(
-            "`--store aws` needs `--signing-key-id`, the KMS key that signs checkpoints",
-        )
-    })?;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}")))?
-        .block_on(async {
-            let sdk = aws_sdk_config(args, base).await;
-            let signer = kms::KmsSigner::new(aws_sdk_kms::Client::new(&sdk), &key_id)
-                .await
-                .map_err(io)?;
-            let source = AwsAuditReader::new(aws_sdk_dynamodb::Client::new(&sdk), table)
-                .pack_source(vec![signer.public_key().clone()])
-                .await
-                .map_err(io)?;
-            tokio::task::block_in_place(|| pack::export(&source, &signer, since, until, dir))
-                .map_err(io)
-        })
-}
-
-/// `query --store aws`: one index of the table, by user, account or model, over the time range.
-fn query_aws(
-    args: &AwsStoreArgs,
-    base: Option<&aws_config::SdkConfig>,
-    filter: &RecordFilter,
-) -> Result<Vec<(causeway_contract::audit::AuditRecord, String)>, CliError> {
-    let table = args
-        .table
-        .clone()
-        .ok_or_else(|| CliError::usage("`--store aws` needs `--table`"))?;
-    if filter.purpose.is_some() || filter.outcome.is_some() {
-        return Err(CliError::usage(
-            "`--purpose` and `--outcome` need the embedded store; the table is indexed by user, account and model",
-        ));
-    }
-    let (key, value) = match (&filter.user_sub, &filter.spoke_account, &filter.model_alias) {
-        (Some(user), None, None) => (IndexKey::User, user.clone()),
-        (None, Some(account), None) => (IndexKey::Account, account.clone()),
-        (None, None, Some(model)) => (IndexKey::Model, model.clone()),
-        _ => {
-            return Err(CliError::usage(
-                "`--store aws` needs exactly one of `--user`, `--account` and `--model`",
-            ));
-        }
-    };
-    block_on(async {
-        let sdk = aws_sdk_config(args, base).await;
-        AwsAuditReader::new(aws_sdk_dynamodb::Client::new(&sdk), table)
-            .query_index(
-                key,
-                &value,
-                filter.since_unix_ms.unwrap_or(0),
-                filter.until_unix_ms.unwrap_or(i64::MAX),
-                filter.limit,
-            )
-            .await
-            .map_err(io)
-    })
 }
 
 fn read_keys(path: &Path) -> Result<Vec<PublicKeyInfo>, CliError> {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use causeway_hub::routes::DATA_CLASSIFICATIONS;
+use causeway_contract::classification::DataClassification;
 
 use crate::CliError;
 
@@ -281,8 +281,8 @@ impl SpokeSettings {
     /// Refuses a classification the hub would refuse (so the spoke's calls would all fail), and an
     /// application floor for an application the spoke does not list.
     fn validate_classifications(&self, at: &str) -> Result<(), String> {
-        let known = |class: &str| DATA_CLASSIFICATIONS.contains(&class);
-        let choices = || DATA_CLASSIFICATIONS.join(", ");
+        let known = |class: &str| DataClassification::NAMES.contains(&class);
+        let choices = || DataClassification::choices();
         if let Some(class) = self.data_classification.as_deref().filter(|c| !known(c)) {
             return Err(format!(
                 "{at}: `spoke.data_classification` `{class}` must be one of {}",

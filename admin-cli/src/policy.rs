@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use causeway_hub::routes::DATA_CLASSIFICATIONS;
+use causeway_contract::classification::DataClassification;
 use causeway_policy::{AccessRequest, PolicyBundle, PolicyError};
 use clap::Subcommand;
 use serde_json::json;
@@ -114,10 +114,10 @@ pub fn run(command: PolicyCommand, output: Output, out: &mut dyn Write) -> Resul
             bundle.purposes().allowed_list()
         )));
     }
-    if !DATA_CLASSIFICATIONS.contains(&classification.as_str()) {
+    if !DataClassification::NAMES.contains(&classification.as_str()) {
         return Err(CliError::usage(format!(
             "`--classification` must be one of {}",
-            DATA_CLASSIFICATIONS.join(", ")
+            DataClassification::choices()
         )));
     }
     let decision = bundle.authorize(&AccessRequest {

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use causeway_contract::dev::DevKey;
 use causeway_contract::{GuardReport, Message, Role};
 use causeway_hub::app::{Overrides, build_state, router};
-use causeway_hub::auth::dev::DevKey;
 use causeway_hub::config::HubConfig;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::BodyExt;

@@ -20,10 +20,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use uuid::Uuid;
 
-use crate::audit_aws::kms::KmsSigner;
-use crate::audit_aws::{AwsAuditOptions, AwsAuditStore};
 use crate::auth::JwtVerifier;
-use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 use crate::auth::jwt::KeySource;
 use crate::auth::workload::{CallerIdentityResolver, StsForwarder, WorkloadVerifier};
 use crate::budget::dynamodb::DynamoDbStore;
@@ -38,6 +35,9 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyStore;
 use crate::registry::{DynamoDbRegistry, EmbeddedRegistry, SpokeRegistry};
 use crate::routes;
+use causeway_audit_aws::kms::KmsSigner;
+use causeway_audit_aws::{AwsAuditOptions, AwsAuditStore};
+use causeway_contract::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 
 /// Everything a request needs, built once at start-up.
 #[derive(Debug)]
@@ -575,7 +575,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::auth::dev::DevKey;
+    use causeway_contract::dev::DevKey;
 
     async fn hub(dir: &std::path::Path) -> (Arc<AppState>, String) {
         let mut config = HubConfig::default();

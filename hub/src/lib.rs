@@ -11,7 +11,6 @@
 pub mod admission;
 pub mod app;
 pub mod audit;
-pub mod audit_aws;
 pub mod auth;
 pub mod budget;
 pub mod config;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use causeway_audit::{EmbeddedStore, PayloadState};
-use causeway_hub::auth::dev::DevKey;
+use causeway_contract::dev::DevKey;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use causeway_contract::dev::DevKey;
 use causeway_hub::app::{Overrides, build_state, router};
-use causeway_hub::auth::dev::DevKey;
 use causeway_hub::config::HubConfig;
 use http_body_util::BodyExt;
 use tower::ServiceExt;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use causeway_audit::RecordFilter;
 use causeway_contract::audit::Outcome;
+use causeway_contract::dev::DevKey;
 use causeway_hub::app::{AppState, Overrides, build_state, router};
-use causeway_hub::auth::dev::DevKey;
 use causeway_hub::config::{HubConfig, SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
 use http_body_util::BodyExt;
 use tower::ServiceExt;

@@ -40,12 +40,7 @@ use crate::config::{AgentConfig, parse_hub_url};
 use crate::error::{AgentError, RelayError, StartError};
 use crate::identity::{HubRequest, USER_TOKEN_HEADER, WORKLOAD_HEADER, WorkloadSigner};
 
-/// Header naming the calling application.
-pub const APPLICATION_HEADER: &str = "x-causeway-application";
-/// Header declaring the purpose of a call on the OpenAI-compatible door.
-pub const PURPOSE_HEADER: &str = "x-causeway-purpose";
-/// Header declaring the data classification of a call; passed through.
-pub const CLASSIFICATION_HEADER: &str = "x-causeway-data-classification";
+pub use causeway_contract::headers::{APPLICATION_HEADER, CLASSIFICATION_HEADER, PURPOSE_HEADER};
 /// Header carrying the request id; passed through, or set by the agent.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest request id taken from an app, in characters (the hub keeps the same bound).

@@ -34,21 +34,13 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue};
-use serde::Serialize;
 
 use crate::config::{AgentConfig, WorkloadIdentityMode, default_session_name};
 use crate::credentials::{AssumeRoleSettings, CredentialCache, RoleCredentials, StsRoleAssumer};
 use crate::error::StartError;
 
-/// Request header carrying the pre-signed `sts:GetCallerIdentity` request.
-pub const WORKLOAD_HEADER: &str = "x-causeway-workload-identity";
-/// Signed header binding a proof to one hub (the hub's `identity.server_id`).
-pub const SERVER_ID_HEADER: &str = "x-causeway-server-id";
-/// The body of every proof.
-pub const GET_CALLER_IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
-/// Header carrying the user's token to a hub behind IAM authorization, where `authorization` holds the
-/// SigV4 signature.
-pub const USER_TOKEN_HEADER: &str = "x-causeway-user-token";
+pub use causeway_contract::headers::{SERVER_ID_HEADER, USER_TOKEN_HEADER, WORKLOAD_HEADER};
+pub use causeway_contract::workload::{GET_CALLER_IDENTITY, SignedCallerIdentity};
 /// The service API Gateway checks signatures for.
 pub const EXECUTE_API: &str = "execute-api";
 
@@ -103,19 +95,6 @@ impl WorkloadSigner for NoWorkloadIdentity {
 }
 
 // === impl StsProofSigner ===
-
-/// A pre-signed `sts:GetCallerIdentity` request, as the hub reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct SignedCallerIdentity {
-    /// `POST`.
-    pub method: String,
-    /// The STS endpoint, ending in `/`.
-    pub url: String,
-    /// The signed headers, `authorization` and `x-amz-date` included.
-    pub headers: BTreeMap<String, String>,
-    /// [`GET_CALLER_IDENTITY`].
-    pub body: String,
-}
 
 /// Adds a fresh pre-signed `sts:GetCallerIdentity` proof, made with the invoker role's credentials, to each
 /// request.

@@ -11,11 +11,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use causeway_audit::{
     AuditError, AuditSink, ChainBreak, CheckpointSigner, Ed25519FileSigner, Payload,
 };
+use causeway_audit_aws::kms::KmsSigner;
+use causeway_audit_aws::{AwsAuditOptions, AwsAuditStore, configure_bucket, create_table};
 use causeway_cli::CliExit;
 use causeway_contract::TokenUsage;
 use causeway_contract::audit::{AuditEvent, AuditRecord, Outcome, sha256_hex};
-use causeway_hub::audit_aws::kms::KmsSigner;
-use causeway_hub::audit_aws::{AwsAuditOptions, AwsAuditStore, configure_bucket, create_table};
 use causeway_hub::config::HubConfig;
 use causeway_testkit::hub::{HubOptions, spawn_hub_with};
 use causeway_testkit::moto::MotoServer;

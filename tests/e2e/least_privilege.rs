@@ -44,6 +44,16 @@ struct RoleSpec {
     outside_sdk: &'static [(&'static str, &'static str)],
 }
 
+/// Adapter crates whose AWS calls are one component's role's, though other components link them:
+/// (adapter package, owning component package, why).
+const ADAPTERS_OWNED_BY: &[(&str, &str, &str)] = &[(
+    "causeway-audit-aws",
+    "causeway-hub",
+    "the hub role appends records with it; `causeway evidence --store aws` links it to read, verify, export \
+     and erase with the hub account's credentials (erasure with its admin role), never with the \
+     management-account role of admin-cli.json",
+)];
+
 /// Every component role. A component whose scan finds no call and that lists nothing here has no policy file.
 const ROLES: &[RoleSpec] = &[
     RoleSpec {
@@ -130,7 +140,7 @@ const OPERATION_ACTIONS: &[(&str, &str, &[&str])] = &[
     ),
     ("dynamodb", "TransactGetItems", &["dynamodb:GetItem"]),
     // PartiQL is authorized by statement kind; the one statement Causeway sends is the audit store's
-    // `INSERT` (`hub/src/audit_aws.rs`, `insert`), which cannot replace an item.
+    // `INSERT` (`adapters/audit-aws`, `insert`), which cannot replace an item.
     ("dynamodb", "ExecuteStatement", &["dynamodb:PartiQLInsert"]),
     // The admin role may create only SCPs that carry Causeway's tag (`causeway_cli::scp::MANAGED_SCP_TAG`);
     // Organizations authorizes a tag given at creation as TagResource too.
@@ -196,7 +206,7 @@ const RUN_BY_ANOTHER_ROLE: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 /// Where erasure of a day is: what `causeway evidence erase --store aws` calls.
-const ERASURE_FILE: &str = "hub/src/audit_aws.rs";
+const ERASURE_FILE: &str = "adapters/audit-aws/src/lib.rs";
 const ERASURE_FUNCTION: &str = "erase_period";
 
 /// Calls the admin CLI makes only inside other accounts, with the session of the account's admin role
@@ -288,10 +298,17 @@ impl Workspace {
     /// component's role covers the calls its own code makes.
     fn closure(&self, package: &str) -> BTreeSet<String> {
         let components: BTreeSet<&str> = ROLES.iter().filter_map(|role| role.package).collect();
+        let owned_elsewhere = |name: &str| {
+            ADAPTERS_OWNED_BY
+                .iter()
+                .any(|(adapter, owner, _)| *adapter == name && *owner != package)
+        };
         let mut seen = BTreeSet::new();
         let mut todo = vec![package.to_owned()];
         while let Some(next) = todo.pop() {
-            if (next == package || !components.contains(next.as_str())) && seen.insert(next.clone())
+            if (next == package || !components.contains(next.as_str()))
+                && !owned_elsewhere(&next)
+                && seen.insert(next.clone())
             {
                 todo.extend(self.members.get(&next).into_iter().flatten().cloned());
             }

@@ -436,7 +436,7 @@ impl JwtVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
+    use causeway_contract::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 
     fn now() -> i64 {
         time::OffsetDateTime::now_utc().unix_timestamp()

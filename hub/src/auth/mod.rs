@@ -9,7 +9,6 @@
 //! authorization uses `authorization` for its SigV4 signature, so the token travels in [`USER_TOKEN_HEADER`].
 //! That header is read only when the request context holds a verified IAM caller, and ignored otherwise.
 
-pub mod dev;
 pub mod jwt;
 pub mod workload;
 
@@ -23,7 +22,7 @@ use crate::error::HubError;
 
 /// Request header carrying the user's token on calls that arrive with IAM authorization (a bare JWT or
 /// `Bearer <jwt>`).
-pub const USER_TOKEN_HEADER: &str = "x-causeway-user-token";
+pub use causeway_contract::headers::USER_TOKEN_HEADER;
 
 /// A verified human caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,15 +19,12 @@
 //! Constraints: the proof is a bearer credential for a few minutes, so it is never logged; the hub sends it
 //! only to the configured endpoint, whatever URL the proof names.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::HeaderMap;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::WorkloadIdentity;
@@ -35,47 +32,13 @@ use crate::config::{HubConfig, SpokeStatus};
 use crate::error::HubError;
 use crate::registry::{RegistryError, SpokeRegistry};
 
-/// Request header carrying the pre-signed `sts:GetCallerIdentity` request.
-pub const WORKLOAD_HEADER: &str = "x-causeway-workload-identity";
-/// Signed header binding a proof to one hub (`identity.server_id`).
-pub const SERVER_ID_HEADER: &str = "x-causeway-server-id";
-/// Request header naming the calling application.
-pub const APPLICATION_HEADER: &str = "x-causeway-application";
+pub use causeway_contract::headers::{APPLICATION_HEADER, SERVER_ID_HEADER, WORKLOAD_HEADER};
+pub use causeway_contract::workload::{Principal, SignedCallerIdentity, normalise_principal};
 /// Largest accepted clock difference between `x-amz-date` and the hub, seconds.
 pub const MAX_SKEW_SECS: i64 = 300;
-/// Largest accepted proof header, bytes.
-const MAX_PROOF_BYTES: usize = 16 * 1024;
 /// The only body a proof may carry (parameters in any order).
 const ACTION: &str = "Action=GetCallerIdentity";
 const VERSION: &str = "Version=2011-06-15";
-
-/// A pre-signed `sts:GetCallerIdentity` request, as the caller sends it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedCallerIdentity {
-    /// `POST`.
-    pub method: String,
-    /// The STS endpoint the request was signed for, e.g. `https://sts.amazonaws.com/`.
-    pub url: String,
-    /// The request headers, `authorization` and `x-amz-date` included.
-    pub headers: BTreeMap<String, String>,
-    /// `Action=GetCallerIdentity&Version=2011-06-15`.
-    pub body: String,
-}
-
-impl SignedCallerIdentity {
-    /// The value for [`WORKLOAD_HEADER`].
-    pub fn to_header_value(&self) -> String {
-        STANDARD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// Why a workload was not accepted. Messages never contain the proof or its signature.
 #[derive(Debug, thiserror::Error)]
@@ -134,79 +97,12 @@ impl From<WorkloadError> for HubError {
     }
 }
 
-// === ARNs ===
-
-/// A caller ARN reduced to the principal the registry is keyed by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// `arn:<partition>:iam::<account>:role/<name>` or `…:user/<name>`.
-    pub arn: String,
-    /// The account id.
-    pub account: String,
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
-}
-
-/// Normalises an IAM or STS caller ARN: a role session (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`) and
-/// a role with a path (`arn:aws:iam::ACCOUNT:role/PATH/ROLE`) both become `arn:aws:iam::ACCOUNT:role/ROLE`;
-/// users lose their path the same way. Anything else (root, federated users, malformed text) is `None`.
-pub fn normalise_principal(arn: &str) -> Option<Principal> {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
-        || account.len() != 12
-        || !account.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let segments: Vec<&str> = resource.split('/').collect();
-    let (kind, name) = match (service, segments.as_slice()) {
-        ("sts", ["assumed-role", role, session]) if valid_name(session) => ("role", *role),
-        ("iam", ["role", .., role]) if segments.len() >= 2 => ("role", *role),
-        ("iam", ["user", .., user]) if segments.len() >= 2 => ("user", *user),
-        _ => return None,
-    };
-    valid_name(name).then(|| Principal {
-        arn: format!("arn:{partition}:iam::{account}:{kind}/{name}"),
-        account: account.to_owned(),
-    })
-}
-
 // === proof checks ===
 
 /// Decodes the header value.
 pub fn decode_proof(value: &str) -> Result<SignedCallerIdentity, WorkloadError> {
-    if value.len() > MAX_PROOF_BYTES {
-        return Err(WorkloadError::Malformed(format!(
-            "`{WORKLOAD_HEADER}` is larger than {MAX_PROOF_BYTES} bytes"
-        )));
-    }
-    let bytes = STANDARD
-        .decode(value.trim())
-        .map_err(|_| WorkloadError::Malformed(format!("`{WORKLOAD_HEADER}` is not base64")))?;
-    // The parser's own message may quote the proof, a credential: only where it went wrong is shown.
-    serde_json::from_slice(&bytes).map_err(|e| {
-        WorkloadError::Malformed(format!(
-            "`{WORKLOAD_HEADER}` must be base64 of {{\"method\",\"url\",\"headers\",\"body\"}} (the decoded JSON is not that object at line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })
+    SignedCallerIdentity::from_header_value(value)
+        .map_err(|e| WorkloadError::Malformed(e.to_string()))
 }
 
 fn same_target(url: &reqwest::Url, endpoint: &reqwest::Url) -> bool {
@@ -538,7 +434,7 @@ impl WorkloadVerifier {
         // must then call in a role session named after its application (`<application>@…`, the agent's
         // default), which the invoker role's trust policy restricts per caller with `sts:RoleSessionName`.
         if spoke.applications.len() > 1 {
-            let session = role_session(&arn);
+            let session = causeway_contract::workload::role_session(&arn);
             if !session.is_some_and(|s| s.starts_with(&format!("{application}@"))) {
                 return Err(WorkloadError::Application(format!(
                     "principal `{}` serves several applications, so a call for `{application}` must come from a role session named `{application}@…`; this one is `{}`",
@@ -557,13 +453,6 @@ impl WorkloadVerifier {
             limits: spoke.limits,
         }))
     }
-}
-
-/// The session name of a role session ARN (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`).
-fn role_session(arn: &str) -> Option<&str> {
-    let resource = arn.splitn(6, ':').nth(5)?;
-    let rest = resource.strip_prefix("assumed-role/")?;
-    rest.split_once('/').map(|(_, session)| session)
 }
 
 fn listed(items: &[String]) -> String {

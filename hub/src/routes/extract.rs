@@ -288,7 +288,9 @@ pub fn declared_purpose(state: &AppState, headers: &HeaderMap) -> Result<String,
 
 /// The rank of a data classification, lowest first; `None` for a name that is not one.
 pub fn classification_rank(name: &str) -> Option<usize> {
-    DATA_CLASSIFICATIONS.iter().position(|c| *c == name)
+    name.parse::<super::DataClassification>()
+        .ok()
+        .map(|c| c as usize)
 }
 
 /// The data classification of a call: the floor is the calling spoke's registered classification, or else
@@ -358,8 +360,8 @@ mod tests {
 
     use super::{door_api, shown};
     use crate::app::{Overrides, build_state, router};
-    use crate::auth::dev::DevKey;
     use crate::config::HubConfig;
+    use causeway_contract::dev::DevKey;
 
     #[tokio::test]
     async fn an_unregistered_principal_cannot_dodge_the_audit_with_a_bad_header() {

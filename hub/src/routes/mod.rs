@@ -26,12 +26,8 @@ pub(super) mod test_support;
 #[cfg(test)]
 mod tests;
 
-/// Data classifications a call may declare with `x-causeway-data-classification`.
-pub const DATA_CLASSIFICATIONS: &[&str] = &["public", "internal", "confidential", "restricted"];
+/// Data classifications a call may declare with `x-causeway-data-classification`, least sensitive first.
+pub const DATA_CLASSIFICATIONS: &[&str] = &DataClassification::NAMES;
 
-/// Header declaring the purpose of a call on the OpenAI-compatible door (and for `GET /v1/models`).
-pub const PURPOSE_HEADER: &str = "x-causeway-purpose";
-/// Header declaring the data classification of a call.
-pub const CLASSIFICATION_HEADER: &str = "x-causeway-data-classification";
-/// Response header carrying the audit record id.
-pub const AUDIT_ID_HEADER: &str = "x-causeway-audit-id";
+pub use causeway_contract::classification::DataClassification;
+pub use causeway_contract::headers::{AUDIT_ID_HEADER, CLASSIFICATION_HEADER, PURPOSE_HEADER};

@@ -17,12 +17,12 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::app::{AppState, Overrides, build_state, router};
-use crate::auth::dev::DevKey;
 use crate::config::{BedrockConfig, HubConfig};
 use crate::invoke::{
     EmbedCall, EmbedReply, InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream,
     StreamEvent,
 };
+use causeway_contract::dev::DevKey;
 
 /// An audit sink that keeps what it is given, or refuses every write.
 #[derive(Debug, Default)]

@@ -18,6 +18,7 @@
 mod embedded;
 pub mod keys;
 pub mod pack;
+pub mod reader;
 pub mod verify;
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ pub use embedded::{
     EmbeddedStore, ErasedPeriod, PayloadState, RecordFilter, StoreOptions, period_of,
 };
 pub use keys::{CheckpointSigner, Ed25519FileSigner, PublicKeyInfo, open_payload, seal_payload};
+pub use reader::{AuditReader, EmbeddedReader};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 pub use verify::Verification;
@@ -94,6 +96,9 @@ pub enum AuditError {
     /// A stored record could not be read back.
     #[error("audit store read failed: {0}")]
     Read(String),
+    /// The store cannot do this without a setting it was not given (the message names it).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Where audit records go.

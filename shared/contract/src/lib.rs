@@ -3,7 +3,9 @@
 //! This crate is the contract between the hub, the spoke agent, the admin CLI and anyone who reads an
 //! evidence pack: the content model every door and provider maps to, the native invoke API, the
 //! OpenAI-compatible, Anthropic Messages and Bedrock Runtime subsets the hub speaks, the error body, the model catalog and
-//! purposes, what the guards report, and the audit record.
+//! purposes, what the guards report, the audit record, the `x-causeway-*` headers ([`headers`]), the workload
+//! proof and principal normalisation ([`workload`]), the data classifications ([`classification`]) and the
+//! development tokens the embedded default trusts ([`dev`]).
 //!
 //! Constraints: no network, no AWS SDK, no web framework. Every type here is plain data with serde, so it can
 //! be used from a Lambda, a CLI, a test or a third-party verifier alike. Changes to the audit record are
@@ -14,12 +16,16 @@ pub mod api;
 pub mod audit;
 pub mod bedrock;
 pub mod catalog;
+pub mod classification;
 pub mod content;
+pub mod dev;
 pub mod error;
 pub mod guard;
+pub mod headers;
 pub mod logging;
 pub mod openai;
 pub mod responses;
+pub mod workload;
 
 pub use api::{InvokeRequest, InvokeResponse, Message, Role, TokenUsage};
 pub use audit::{AuditRecord, Outcome};

@@ -1,6 +1,7 @@
 //! The AWS audit store: records in a DynamoDB index table, payloads in S3.
 //!
-//! It implements the same [`AuditSink`] as the embedded store, with the same record and checkpoint encodings
+//! This adapter owns every AWS call of the audit trail. [`AwsAuditStore`] is the hub's writer; [`AwsReader`]
+//! is the read side compliance uses (`causeway_audit::AuditReader`). It implements the same [`AuditSink`] as the embedded store, with the same record and checkpoint encodings
 //! (`shared/audit/RULES.md`), so `causeway_audit::verify` checks it record by record:
 //!
 //! - **Records**: one item per record, `pk = "chain#<chain_id>"`, `sk = sequence`, with the canonical bytes in
@@ -26,6 +27,9 @@
 //! instance handles one request at a time, so this costs no concurrency there.
 
 pub mod kms;
+mod reader;
+
+pub use reader::AwsReader;
 
 use std::collections::HashMap;
 use std::sync::Arc;

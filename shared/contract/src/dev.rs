@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The `iss` of development tokens.
@@ -62,15 +62,23 @@ impl std::fmt::Debug for DevKey {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct DevClaims<'a> {
-    iss: &'a str,
-    aud: &'a str,
-    sub: &'a str,
-    groups: &'a [String],
-    iat: i64,
-    nbf: i64,
-    exp: i64,
+/// The claims of a development token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevClaims {
+    /// [`DEV_ISSUER`].
+    pub iss: String,
+    /// [`DEV_AUDIENCE`].
+    pub aud: String,
+    /// The user.
+    pub sub: String,
+    /// The user's groups.
+    pub groups: Vec<String>,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expires.
+    pub exp: i64,
 }
 
 impl DevKey {
@@ -151,10 +159,10 @@ impl DevKey {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = self.jwk.common.key_id.clone();
         let claims = DevClaims {
-            iss: DEV_ISSUER,
-            aud: DEV_AUDIENCE,
-            sub,
-            groups,
+            iss: DEV_ISSUER.to_owned(),
+            aud: DEV_AUDIENCE.to_owned(),
+            sub: sub.to_owned(),
+            groups: groups.to_vec(),
             iat: now_unix,
             nbf: now_unix,
             exp: now_unix.saturating_add(ttl_secs),

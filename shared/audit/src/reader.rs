@@ -1,0 +1,113 @@
+//! The read side of an audit store, the same for every store: what compliance does with evidence (query,
+//! verify, export a pack, erase a period, read the checkpoint keys). A tool opens one `dyn AuditReader`
+//! whatever the store is, and never matches on its kind again.
+//!
+//! The embedded store's implementation is [`EmbeddedReader`]; the AWS store's lives with the store, in its
+//! adapter crate. A store that cannot do something without a setting it was not given says so with
+//! [`AuditError::Unsupported`], naming the setting.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use time::{Date, OffsetDateTime};
+
+use crate::keys::Ed25519FileSigner;
+use crate::pack::{self, ExportSummary};
+use crate::{
+    AuditError, AuditRecord, EmbeddedStore, ErasedPeriod, PublicKeyInfo, RecordFilter, Verification,
+};
+
+/// The file of the embedded store inside its data directory.
+pub const EMBEDDED_STORE_FILE: &str = "audit.db";
+
+/// Reads an audit store.
+#[async_trait]
+pub trait AuditReader: Send + Sync + std::fmt::Debug {
+    /// What is read, for reports: `store .causeway`, `table causeway-audit-index`.
+    fn describe(&self) -> String;
+
+    /// The records `filter` selects, newest first, each with its record hash.
+    async fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError>;
+
+    /// Verifies every chain and the checkpoint log; signatures against `trusted` when given, else against
+    /// the keys the store carries.
+    async fn verify(&self, trusted: Option<&[PublicKeyInfo]>) -> Result<Verification, AuditError>;
+
+    /// Writes the records of `[since, until)` with everything needed to verify them as an evidence pack in
+    /// `dir` (new or empty), its manifest signed with the store's checkpoint key.
+    async fn export(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        dir: &Path,
+    ) -> Result<ExportSummary, AuditError>;
+
+    /// Erases the payloads of UTC day `period` (its data key is destroyed; the records still verify).
+    async fn erase_period(&self, period: Date) -> Result<ErasedPeriod, AuditError>;
+
+    /// The public keys of the keys that sign checkpoints.
+    async fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError>;
+}
+
+/// The embedded store of a data directory, opened for reading (erasure aside, nothing is written).
+#[derive(Debug)]
+pub struct EmbeddedReader {
+    store: EmbeddedStore,
+    data_dir: PathBuf,
+}
+
+impl EmbeddedReader {
+    /// Opens the store in `data_dir` (its payload key beside it).
+    ///
+    /// # Errors
+    ///
+    /// When there is no store there, or it cannot be opened.
+    pub fn open(data_dir: &Path) -> Result<Self, AuditError> {
+        let store = EmbeddedStore::open_read_only(
+            data_dir.join(EMBEDDED_STORE_FILE),
+            Some(data_dir.to_owned()),
+        )?;
+        Ok(Self {
+            store,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// The store.
+    pub const fn store(&self) -> &EmbeddedStore {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl AuditReader for EmbeddedReader {
+    fn describe(&self) -> String {
+        format!("store {}", self.data_dir.display())
+    }
+
+    async fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError> {
+        self.store.query(filter)
+    }
+
+    async fn verify(&self, trusted: Option<&[PublicKeyInfo]>) -> Result<Verification, AuditError> {
+        self.store.verify_report(trusted)
+    }
+
+    async fn export(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        dir: &Path,
+    ) -> Result<ExportSummary, AuditError> {
+        let signer = Ed25519FileSigner::load(self.store.key_dir())?;
+        pack::export(&self.store, &signer, since, until, dir)
+    }
+
+    async fn erase_period(&self, period: Date) -> Result<ErasedPeriod, AuditError> {
+        self.store.erase_period(period)
+    }
+
+    async fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError> {
+        self.store.public_keys()
+    }
+}
