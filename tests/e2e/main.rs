@@ -18,6 +18,7 @@ mod harness_selftest;
 mod iam_attacks;
 mod identity;
 mod infra;
+mod layering;
 mod least_privilege;
 mod org;
 mod policy;
