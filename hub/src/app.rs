@@ -377,7 +377,7 @@ pub async fn build_state(
 
     Ok(AppState {
         refusals,
-        budgets: Arc::new(Budgets::with_store(&config.budgets, budget_store)),
+        budgets: Arc::new(Budgets::with_store(config.budgets.limits(), budget_store)),
         admission: Arc::new(crate::admission::Admission::new(
             config.budgets.user_requests_per_minute,
             config.budgets.workload_requests_per_minute,
@@ -462,11 +462,11 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
 }
 
 async fn not_found(uri: Uri) -> HubError {
-    HubError::NotFound(crate::routes::extract::shown(uri.path()))
+    HubError::NotFound(crate::error::shown(uri.path()))
 }
 
 async fn method_not_allowed(method: Method) -> HubError {
-    HubError::MethodNotAllowed(crate::routes::extract::shown(method.as_str()))
+    HubError::MethodNotAllowed(crate::error::shown(method.as_str()))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::config::{BudgetConfig, BudgetLimitConfig, BudgetMetric, BudgetSubject, BudgetWindow};
+use serde::Deserialize;
 
 /// A counter store failed.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +242,58 @@ pub struct Reservation {
     held: Vec<Held>,
 }
 
+/// Who a budget counts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetSubject {
+    /// Each user (`sub`).
+    User,
+    /// Each application (needs a verified workload).
+    Application,
+    /// Each spoke account (needs a verified workload).
+    SpokeAccount,
+    /// The whole hub.
+    Global,
+}
+
+/// What a budget counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetMetric {
+    /// Calls.
+    Requests,
+    /// Input plus output tokens.
+    Tokens,
+    /// Cost in micro-dollars, from the catalog's prices.
+    CostMicroUsd,
+}
+
+/// The fixed window a budget counts over (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetWindow {
+    /// A clock minute.
+    Minute,
+    /// A UTC day.
+    Day,
+    /// A UTC calendar month.
+    Month,
+}
+
+/// `[[budgets.limits]]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetLimitConfig {
+    /// `user`, `application`, `spoke_account` or `global`.
+    pub subject: BudgetSubject,
+    /// `requests`, `tokens` or `cost_micro_usd`.
+    pub metric: BudgetMetric,
+    /// `minute`, `day` or `month`.
+    pub window: BudgetWindow,
+    /// The limit; 0 disables it.
+    pub limit: u64,
+}
+
 /// The configured limits over a counter store.
 #[derive(Debug)]
 pub struct Budgets {
@@ -250,35 +302,13 @@ pub struct Budgets {
 }
 
 impl Budgets {
-    /// Budgets with the configured limits, counted in process.
-    pub fn new(config: BudgetConfig) -> Self {
-        Self::with_store(&config, Arc::new(MemoryStore::default()))
+    /// Budgets with `limits` (from `BudgetConfig::limits`), counted in process.
+    pub fn new(limits: Vec<BudgetLimitConfig>) -> Self {
+        Self::with_store(limits, Arc::new(MemoryStore::default()))
     }
 
-    /// Budgets with the configured limits over `store`.
-    pub fn with_store(config: &BudgetConfig, store: Arc<dyn BudgetStore>) -> Self {
-        let mut limits = vec![
-            BudgetLimitConfig {
-                subject: BudgetSubject::Global,
-                metric: BudgetMetric::Requests,
-                window: BudgetWindow::Minute,
-                limit: u64::from(config.global_requests_per_minute),
-            },
-            BudgetLimitConfig {
-                subject: BudgetSubject::User,
-                metric: BudgetMetric::Requests,
-                window: BudgetWindow::Minute,
-                limit: u64::from(config.user_requests_per_minute),
-            },
-            BudgetLimitConfig {
-                subject: BudgetSubject::User,
-                metric: BudgetMetric::Tokens,
-                window: BudgetWindow::Day,
-                limit: config.user_tokens_per_day,
-            },
-        ];
-        limits.extend(config.limits.iter().copied());
-        limits.retain(|l| l.limit > 0);
+    /// Budgets with `limits` over `store`.
+    pub fn with_store(limits: Vec<BudgetLimitConfig>, store: Arc<dyn BudgetStore>) -> Self {
         Self { limits, store }
     }
 

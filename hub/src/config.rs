@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use causeway_contract::classification::DataClassification;
+
+use crate::budget::{SpokeLimits, micro_usd};
+use crate::registry::{EmbeddedRegistry, Spoke};
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -374,6 +378,35 @@ pub struct BudgetConfig {
     pub endpoint_url: Option<String>,
 }
 
+impl BudgetConfig {
+    /// Every limit in force: the per-minute and per-day defaults, then `[[budgets.limits]]`; 0 disables one.
+    pub fn limits(&self) -> Vec<BudgetLimitConfig> {
+        let mut limits = vec![
+            BudgetLimitConfig {
+                subject: BudgetSubject::Global,
+                metric: BudgetMetric::Requests,
+                window: BudgetWindow::Minute,
+                limit: u64::from(self.global_requests_per_minute),
+            },
+            BudgetLimitConfig {
+                subject: BudgetSubject::User,
+                metric: BudgetMetric::Requests,
+                window: BudgetWindow::Minute,
+                limit: u64::from(self.user_requests_per_minute),
+            },
+            BudgetLimitConfig {
+                subject: BudgetSubject::User,
+                metric: BudgetMetric::Tokens,
+                window: BudgetWindow::Day,
+                limit: self.user_tokens_per_day,
+            },
+        ];
+        limits.extend(self.limits.iter().copied());
+        limits.retain(|l| l.limit > 0);
+        limits
+    }
+}
+
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {
@@ -401,68 +434,9 @@ pub enum BudgetStoreKind {
     Dynamodb,
 }
 
-/// Who a budget counts for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BudgetSubject {
-    /// Each user (`sub`).
-    User,
-    /// Each application (needs a verified workload).
-    Application,
-    /// Each spoke account (needs a verified workload).
-    SpokeAccount,
-    /// The whole hub.
-    Global,
-}
+pub use crate::budget::{BudgetLimitConfig, BudgetMetric, BudgetSubject, BudgetWindow};
 
-/// What a budget counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BudgetMetric {
-    /// Calls.
-    Requests,
-    /// Input plus output tokens.
-    Tokens,
-    /// Cost in micro-dollars, from the catalog's prices.
-    CostMicroUsd,
-}
-
-/// The fixed window a budget counts over (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BudgetWindow {
-    /// A clock minute.
-    Minute,
-    /// A UTC day.
-    Day,
-    /// A UTC calendar month.
-    Month,
-}
-
-/// `[[budgets.limits]]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetLimitConfig {
-    /// `user`, `application`, `spoke_account` or `global`.
-    pub subject: BudgetSubject,
-    /// `requests`, `tokens` or `cost_micro_usd`.
-    pub metric: BudgetMetric,
-    /// `minute`, `day` or `month`.
-    pub window: BudgetWindow,
-    /// The limit; 0 disables it.
-    pub limit: u64,
-}
-
-/// Whether a registered spoke may call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpokeStatus {
-    /// Calls are accepted (default).
-    #[default]
-    Active,
-    /// Calls are refused with 403 and audited.
-    Suspended,
-}
+pub use crate::registry::SpokeStatus;
 
 /// `[[spokes]]`: one IAM principal allowed to call the hub.
 #[derive(Debug, Clone, Deserialize)]
@@ -512,6 +486,46 @@ pub struct SpokeBudgetsConfig {
     pub tokens_per_day: Option<u64>,
     /// Cost per UTC calendar month, in US dollars (from the catalog's prices).
     pub cost_usd_per_month: Option<f64>,
+}
+
+// === the spoke registry from `[[spokes]]` ===
+
+impl From<&SpokeBudgetsConfig> for SpokeLimits {
+    fn from(config: &SpokeBudgetsConfig) -> Self {
+        Self {
+            requests_per_day: config.requests_per_day,
+            tokens_per_day: config.tokens_per_day,
+            // Config validation refuses a cost out of range; should one get here anyway, it allows nothing.
+            cost_micro_usd_per_month: config
+                .cost_usd_per_month
+                .map(|dollars| micro_usd(dollars).unwrap_or(0)),
+        }
+    }
+}
+
+impl From<&SpokeConfig> for Spoke {
+    fn from(config: &SpokeConfig) -> Self {
+        Self {
+            principal: causeway_contract::workload::normalise_principal(&config.principal)
+                .map_or_else(|| config.principal.clone(), |p| p.arn),
+            account: config.account.clone(),
+            ou: config.ou.clone(),
+            team: config.team.clone(),
+            applications: config.applications.clone(),
+            status: config.status,
+            allowed_models: config.allowed_models.clone(),
+            limits: SpokeLimits::from(&config.budgets),
+            data_classification: config.data_classification.clone(),
+            application_classifications: config.application_classifications.clone(),
+        }
+    }
+}
+
+impl EmbeddedRegistry {
+    /// A registry of the configured spokes.
+    pub fn from_config(spokes: &[SpokeConfig]) -> Self {
+        Self::new(spokes.iter().map(Spoke::from))
+    }
 }
 
 /// Where the spoke registry lives.
@@ -713,7 +727,7 @@ impl HubConfig {
     /// Checks settings that depend on each other; reports every problem at once.
     pub fn validate(&self, source: &str) -> Result<(), ConfigError> {
         let mut problems = self.identity.problems(self.server.listen);
-        problems.extend(crate::auth::workload::config_problems(self));
+        problems.extend(workload_problems(self));
         problems.extend(self.audit.problems());
         if self.registry.store == RegistryStoreKind::Dynamodb
             && self.registry.table.as_deref().is_none_or(str::is_empty)
@@ -759,12 +773,10 @@ impl HubConfig {
                 problems.push("`providers.bedrock.max_attempts` must be at least 1".to_owned());
             }
         }
-        if !crate::routes::DATA_CLASSIFICATIONS
-            .contains(&self.defaults.data_classification.as_str())
-        {
+        if !DataClassification::NAMES.contains(&self.defaults.data_classification.as_str()) {
             problems.push(format!(
                 "`defaults.data_classification` must be one of {}",
-                crate::routes::DATA_CLASSIFICATIONS.join(", ")
+                DataClassification::NAMES.join(", ")
             ));
         }
         if problems.is_empty() {
@@ -784,6 +796,108 @@ impl HubConfig {
             .clone()
             .unwrap_or_else(|| self.data_dir.0.join("audit.db"))
     }
+}
+
+/// Problems with `[identity]` workload settings and `[[spokes]]`, for config validation.
+fn workload_problems(config: &HubConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    match reqwest::Url::parse(&config.identity.sts_endpoint) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.query().is_none() => {}
+        _ => problems.push(format!(
+            "`identity.sts_endpoint` must be an http(s) URL with no query, not `{}`",
+            config.identity.sts_endpoint
+        )),
+    }
+    if config
+        .identity
+        .server_id
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        problems.push("`identity.server_id` must not be empty when set".to_owned());
+    }
+    if config.identity.workload_required() && config.identity.server_id.is_none() {
+        problems.push(
+            "`identity.server_id` is required when workload identity is required (`identity.require_workload`, on by default in `oidc` mode): without it a proof signed for another service is accepted here for 5 minutes"
+                .to_owned(),
+        );
+    }
+    if config.identity.workload_required()
+        && config.spokes.is_empty()
+        && config.registry.store == RegistryStoreKind::Config
+    {
+        problems.push(
+            "workload identity is required (`identity.require_workload`, on by default in `oidc` mode) but no `[[spokes]]` are registered"
+                .to_owned(),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, spoke) in config.spokes.iter().enumerate() {
+        match causeway_contract::workload::normalise_principal(&spoke.principal) {
+            None => problems.push(format!(
+                "`spokes[{i}].principal` `{}` is not an IAM role or user ARN",
+                spoke.principal
+            )),
+            Some(p) => {
+                // The principal is usually the spoke's invoker role in the hub account, so the spoke
+                // account is its own setting, not derived from the principal's ARN.
+                if spoke.account.len() != 12 || !spoke.account.bytes().all(|b| b.is_ascii_digit()) {
+                    problems.push(format!(
+                        "`spokes[{i}].account` `{}` is not a 12-digit AWS account id",
+                        spoke.account
+                    ));
+                }
+                if !seen.insert(p.arn.clone()) {
+                    problems.push(format!(
+                        "`spokes[{i}].principal` `{}` is registered twice",
+                        p.arn
+                    ));
+                }
+            }
+        }
+        if let Some(class) = spoke
+            .data_classification
+            .as_deref()
+            .filter(|c| !DataClassification::NAMES.contains(c))
+        {
+            problems.push(format!(
+                "`spokes[{i}].data_classification` `{class}` must be one of {}",
+                DataClassification::NAMES.join(", ")
+            ));
+        }
+        for (application, class) in &spoke.application_classifications {
+            if !spoke.applications.contains(application) {
+                problems.push(format!(
+                    "`spokes[{i}].application_classifications` names `{application}`, which is not in `applications`"
+                ));
+            }
+            if !DataClassification::NAMES.contains(&class.as_str()) {
+                problems.push(format!(
+                    "`spokes[{i}].application_classifications.{application}` `{class}` must be one of {}",
+                    DataClassification::NAMES.join(", ")
+                ));
+            }
+        }
+        if spoke.applications.is_empty() || spoke.applications.iter().any(|a| a.trim().is_empty()) {
+            problems.push(format!(
+                "`spokes[{i}].applications` must list at least one non-empty application"
+            ));
+        }
+        if spoke.allowed_models.iter().any(|m| m.trim().is_empty()) {
+            problems.push(format!(
+                "`spokes[{i}].allowed_models` must not contain an empty alias"
+            ));
+        }
+        if let Some(dollars) = spoke.budgets.cost_usd_per_month
+            && crate::budget::micro_usd(dollars).is_none()
+        {
+            problems.push(format!(
+                "`spokes[{i}].budgets.cost_usd_per_month` `{dollars}` must be a number of US dollars from 0 to {}",
+                crate::budget::MAX_SPOKE_COST_USD
+            ));
+        }
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -181,3 +181,75 @@ impl IntoResponse for HubError {
         ApiError::from(self).into_response()
     }
 }
+
+// === showing what the caller sent ===
+
+/// Longest value a caller sent that an error message shows, in characters.
+pub const SHOWN_CHARS: usize = 64;
+
+/// Longest parser message (which quotes the caller's input) an error message shows, in characters.
+pub const SHOWN_DETAIL_CHARS: usize = 256;
+
+/// A value the caller sent (a model, a purpose, a header, a field's value), as an error message may show it:
+/// at most [`SHOWN_CHARS`] characters, cut with `…`; control characters, line breaks and invisible or
+/// direction-changing characters dropped; backticks turned into `'` so the value cannot close the quoting
+/// around it. Error messages reach the caller and the log, and neither should carry a caller's free text.
+pub fn shown(value: &str) -> String {
+    shown_up_to(value, SHOWN_CHARS)
+}
+
+/// [`shown`], cut at `limit` characters.
+pub fn shown_up_to(value: &str, limit: usize) -> String {
+    cleaned(value, limit, true)
+}
+
+/// A parser's message about the caller's input, which quotes what it could not take (an unknown variant, a
+/// string where a number belongs), as an error message may show it: as [`shown`], up to
+/// [`SHOWN_DETAIL_CHARS`], with the parser's own backtick quoting kept.
+pub fn shown_detail(message: &str) -> String {
+    cleaned(message, SHOWN_DETAIL_CHARS, false)
+}
+
+fn cleaned(value: &str, limit: usize, neutralise_backticks: bool) -> String {
+    let mut out = String::with_capacity(value.len().min(limit * 4 + 3));
+    let visible = value.chars().filter(|&c| !c.is_control() && !invisible(c));
+    for (kept, c) in visible.enumerate() {
+        if kept == limit {
+            out.push('…');
+            break;
+        }
+        out.push(if neutralise_backticks && c == '`' {
+            '\''
+        } else {
+            c
+        });
+    }
+    out
+}
+
+/// Characters that show nothing, join or reorder text, or break lines: Unicode's default-ignorable code
+/// points, the directional controls and the line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}

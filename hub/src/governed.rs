@@ -442,7 +442,7 @@ fn validate(
         if req.tools[..i].iter().any(|t| t.name == tool.name) {
             return invalid(format!(
                 "`tools[{i}]`: tool `{}` is offered twice",
-                crate::routes::extract::shown(&tool.name)
+                crate::error::shown(&tool.name)
             ));
         }
     }
@@ -451,7 +451,7 @@ fn validate(
     {
         return invalid(format!(
             "`tool_choice` names tool `{}`, which `tools` does not offer",
-            crate::routes::extract::shown(name)
+            crate::error::shown(name)
         ));
     }
     if req.max_tokens == Some(0) {
@@ -717,7 +717,10 @@ pub(crate) fn raise_for_findings(
     }) else {
         return Ok(None);
     };
-    let rank = crate::routes::extract::classification_rank;
+    let rank = |name: &str| {
+        name.parse::<causeway_contract::classification::DataClassification>()
+            .ok()
+    };
     if rank(&meta.data_classification) >= rank(RAISED) {
         return Ok(None);
     }
@@ -775,7 +778,7 @@ pub(crate) fn admit(
             "unknown_purpose",
             HubError::InvalidRequest(format!(
                 "unknown purpose `{}`; declare one of {}",
-                crate::routes::extract::shown(req.purpose),
+                crate::error::shown(req.purpose),
                 purposes.allowed_list()
             )),
         ));
@@ -795,7 +798,7 @@ pub(crate) fn admit(
             "unknown_model",
             HubError::ModelNotFound(format!(
                 "unknown model `{}`; models available to you for purpose `{}`: {}",
-                crate::routes::extract::shown(req.model),
+                crate::error::shown(req.model),
                 req.purpose,
                 backticked(&visible)
             )),

@@ -3,7 +3,7 @@
 //!
 //! Constraints:
 //! - The registry is keyed by the normalised principal (`arn:<partition>:iam::<account>:role/<name>`, see
-//!   [`crate::auth::workload::normalise_principal`]); a principal that is not registered is refused, never
+//!   [`causeway_contract::workload::normalise_principal`]); a principal that is not registered is refused, never
 //!   guessed.
 //! - A suspended spoke is refused like an unknown one, and both refusals are audited.
 //! - The embedded registry comes from the hub's config (`[[spokes]]`); other stores implement
@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 
 use crate::budget::{SpokeLimits, micro_usd};
-use crate::config::{SpokeBudgetsConfig, SpokeConfig, SpokeStatus};
 
 /// One registered spoke principal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,35 +54,15 @@ impl Spoke {
     }
 }
 
-impl From<&SpokeBudgetsConfig> for SpokeLimits {
-    fn from(config: &SpokeBudgetsConfig) -> Self {
-        Self {
-            requests_per_day: config.requests_per_day,
-            tokens_per_day: config.tokens_per_day,
-            // Config validation refuses a cost out of range; should one get here anyway, it allows nothing.
-            cost_micro_usd_per_month: config
-                .cost_usd_per_month
-                .map(|dollars| micro_usd(dollars).unwrap_or(0)),
-        }
-    }
-}
-
-impl From<&SpokeConfig> for Spoke {
-    fn from(config: &SpokeConfig) -> Self {
-        Self {
-            principal: crate::auth::workload::normalise_principal(&config.principal)
-                .map_or_else(|| config.principal.clone(), |p| p.arn),
-            account: config.account.clone(),
-            ou: config.ou.clone(),
-            team: config.team.clone(),
-            applications: config.applications.clone(),
-            status: config.status,
-            allowed_models: config.allowed_models.clone(),
-            limits: SpokeLimits::from(&config.budgets),
-            data_classification: config.data_classification.clone(),
-            application_classifications: config.application_classifications.clone(),
-        }
-    }
+/// Whether a registered spoke may call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpokeStatus {
+    /// Calls are accepted (default).
+    #[default]
+    Active,
+    /// Calls are refused with 403 and audited.
+    Suspended,
 }
 
 /// The registry cannot answer.
@@ -109,12 +88,11 @@ pub struct EmbeddedRegistry {
 }
 
 impl EmbeddedRegistry {
-    /// A registry of the configured spokes.
-    pub fn from_config(spokes: &[SpokeConfig]) -> Self {
+    /// A registry of `spokes`, keyed by their principals.
+    pub fn new(spokes: impl IntoIterator<Item = Spoke>) -> Self {
         Self {
             spokes: spokes
-                .iter()
-                .map(Spoke::from)
+                .into_iter()
                 .map(|s| (s.principal.clone(), s))
                 .collect(),
         }
@@ -220,7 +198,7 @@ fn spoke_from_item(
     let data_classification = Some(text("data_classification")?).filter(|c| !c.is_empty());
     if data_classification
         .as_deref()
-        .is_some_and(|c| !crate::routes::DATA_CLASSIFICATIONS.contains(&c))
+        .is_some_and(|c| !causeway_contract::classification::DataClassification::NAMES.contains(&c))
     {
         return Err(malformed("data_classification"));
     }
@@ -233,7 +211,8 @@ fn spoke_from_item(
                     .as_s()
                     .map_err(|_| malformed("application_classifications"))?;
                 if !applications.contains(application)
-                    || !crate::routes::DATA_CLASSIFICATIONS.contains(&class.as_str())
+                    || !causeway_contract::classification::DataClassification::NAMES
+                        .contains(&class.as_str())
                 {
                     return Err(malformed("application_classifications"));
                 }
@@ -293,6 +272,7 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     use super::*;
+    use crate::config::{SpokeBudgetsConfig, SpokeConfig};
 
     #[test]
     fn registry_items_with_a_bad_shape_are_refused() {

@@ -356,7 +356,7 @@ impl JwtVerifier {
         if alg != "RS256" && alg != "ES256" {
             return Err(AuthError::Invalid(format!(
                 "the token's algorithm `{}` is not accepted (only RS256 and ES256)",
-                crate::routes::extract::shown_up_to(&alg, 16)
+                crate::error::shown_up_to(&alg, 16)
             )));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|e| rejection(&e))?;

@@ -28,8 +28,8 @@ use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::WorkloadIdentity;
-use crate::config::{HubConfig, SpokeStatus};
 use crate::error::HubError;
+use crate::registry::SpokeStatus;
 use crate::registry::{RegistryError, SpokeRegistry};
 
 pub use causeway_contract::headers::{APPLICATION_HEADER, SERVER_ID_HEADER, WORKLOAD_HEADER};
@@ -140,7 +140,7 @@ pub fn check_proof(
     if !same_target(&url, endpoint) {
         return refuse(format!(
             "the signed request targets `{}`; this hub accepts only `{endpoint}`",
-            crate::routes::extract::shown(&url.origin().ascii_serialization())
+            crate::error::shown(&url.origin().ascii_serialization())
         ));
     }
     let mut params: Vec<&str> = proof.body.trim().split('&').collect();
@@ -417,7 +417,7 @@ impl WorkloadVerifier {
             (Some(app), apps) => {
                 return Err(WorkloadError::Application(format!(
                     "application `{}` is not registered for principal `{}`; registered: {}",
-                    crate::routes::extract::shown(&app),
+                    crate::error::shown(&app),
                     principal.arn,
                     listed(apps)
                 )));
@@ -464,108 +464,6 @@ fn listed(items: &[String]) -> String {
         .map(|i| format!("`{i}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Problems with `[identity]` workload settings and `[[spokes]]`, for config validation.
-pub fn config_problems(config: &HubConfig) -> Vec<String> {
-    let mut problems = Vec::new();
-    match reqwest::Url::parse(&config.identity.sts_endpoint) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") && url.query().is_none() => {}
-        _ => problems.push(format!(
-            "`identity.sts_endpoint` must be an http(s) URL with no query, not `{}`",
-            config.identity.sts_endpoint
-        )),
-    }
-    if config
-        .identity
-        .server_id
-        .as_deref()
-        .is_some_and(|s| s.trim().is_empty())
-    {
-        problems.push("`identity.server_id` must not be empty when set".to_owned());
-    }
-    if config.identity.workload_required() && config.identity.server_id.is_none() {
-        problems.push(
-            "`identity.server_id` is required when workload identity is required (`identity.require_workload`, on by default in `oidc` mode): without it a proof signed for another service is accepted here for 5 minutes"
-                .to_owned(),
-        );
-    }
-    if config.identity.workload_required()
-        && config.spokes.is_empty()
-        && config.registry.store == crate::config::RegistryStoreKind::Config
-    {
-        problems.push(
-            "workload identity is required (`identity.require_workload`, on by default in `oidc` mode) but no `[[spokes]]` are registered"
-                .to_owned(),
-        );
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (i, spoke) in config.spokes.iter().enumerate() {
-        match normalise_principal(&spoke.principal) {
-            None => problems.push(format!(
-                "`spokes[{i}].principal` `{}` is not an IAM role or user ARN",
-                spoke.principal
-            )),
-            Some(p) => {
-                // The principal is usually the spoke's invoker role in the hub account, so the spoke
-                // account is its own setting, not derived from the principal's ARN.
-                if spoke.account.len() != 12 || !spoke.account.bytes().all(|b| b.is_ascii_digit()) {
-                    problems.push(format!(
-                        "`spokes[{i}].account` `{}` is not a 12-digit AWS account id",
-                        spoke.account
-                    ));
-                }
-                if !seen.insert(p.arn.clone()) {
-                    problems.push(format!(
-                        "`spokes[{i}].principal` `{}` is registered twice",
-                        p.arn
-                    ));
-                }
-            }
-        }
-        if let Some(class) = spoke
-            .data_classification
-            .as_deref()
-            .filter(|c| !crate::routes::DATA_CLASSIFICATIONS.contains(c))
-        {
-            problems.push(format!(
-                "`spokes[{i}].data_classification` `{class}` must be one of {}",
-                crate::routes::DATA_CLASSIFICATIONS.join(", ")
-            ));
-        }
-        for (application, class) in &spoke.application_classifications {
-            if !spoke.applications.contains(application) {
-                problems.push(format!(
-                    "`spokes[{i}].application_classifications` names `{application}`, which is not in `applications`"
-                ));
-            }
-            if !crate::routes::DATA_CLASSIFICATIONS.contains(&class.as_str()) {
-                problems.push(format!(
-                    "`spokes[{i}].application_classifications.{application}` `{class}` must be one of {}",
-                    crate::routes::DATA_CLASSIFICATIONS.join(", ")
-                ));
-            }
-        }
-        if spoke.applications.is_empty() || spoke.applications.iter().any(|a| a.trim().is_empty()) {
-            problems.push(format!(
-                "`spokes[{i}].applications` must list at least one non-empty application"
-            ));
-        }
-        if spoke.allowed_models.iter().any(|m| m.trim().is_empty()) {
-            problems.push(format!(
-                "`spokes[{i}].allowed_models` must not contain an empty alias"
-            ));
-        }
-        if let Some(dollars) = spoke.budgets.cost_usd_per_month
-            && crate::budget::micro_usd(dollars).is_none()
-        {
-            problems.push(format!(
-                "`spokes[{i}].budgets.cost_usd_per_month` `{dollars}` must be a number of US dollars from 0 to {}",
-                crate::budget::MAX_SPOKE_COST_USD
-            ));
-        }
-    }
-    problems
 }
 
 #[cfg(test)]

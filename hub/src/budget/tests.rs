@@ -1,6 +1,7 @@
 use super::*;
+use crate::config::BudgetConfig;
 
-fn config(rate: u32, tokens: u64, limits: Vec<BudgetLimitConfig>) -> BudgetConfig {
+fn config(rate: u32, tokens: u64, limits: Vec<BudgetLimitConfig>) -> Vec<BudgetLimitConfig> {
     BudgetConfig {
         user_requests_per_minute: rate,
         user_tokens_per_day: tokens,
@@ -8,6 +9,7 @@ fn config(rate: u32, tokens: u64, limits: Vec<BudgetLimitConfig>) -> BudgetConfi
         limits,
         ..BudgetConfig::default()
     }
+    .limits()
 }
 
 fn budgets(rate: u32, tokens: u64) -> Budgets {
@@ -142,7 +144,7 @@ async fn a_store_that_cannot_answer_refuses_the_call() {
     store
         .expect_try_add()
         .returning(|_, _, _, _| Err(BudgetError::Unavailable("connection refused".into())));
-    let b = Budgets::with_store(&config(10, 0, Vec::new()), Arc::new(store));
+    let b = Budgets::with_store(config(10, 0, Vec::new()), Arc::new(store));
     let refusal = b.reserve(&alice(), tokens(1), 0).await.unwrap_err();
     assert_eq!(
         refusal.to_string(),
