@@ -10,8 +10,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use causeway_audit::{AuditSink, CheckpointSigner, EmbeddedStore};
-use causeway_contract::catalog::ProviderKind;
-use causeway_guard::GuardEngine;
 use causeway_policy::PolicyBundle;
 use secrecy::SecretString;
 use tower::ServiceBuilder;
@@ -39,47 +37,7 @@ use causeway_audit_aws::kms::KmsSigner;
 use causeway_audit_aws::{AwsAuditOptions, AwsAuditStore};
 use causeway_contract::dev::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 
-/// Everything a request needs, built once at start-up.
-#[derive(Debug)]
-pub struct AppState {
-    /// The validated configuration.
-    pub config: HubConfig,
-    /// Catalog, purposes and Cedar policies in force; reloaded from `policy.dir` without a restart.
-    pub policy: Arc<PolicyStore>,
-    /// The guard engine with its profile.
-    pub guard: Arc<GuardEngine>,
-    /// Verifies bearer tokens.
-    pub verifier: Arc<JwtVerifier>,
-    /// Verifies workload identities and maps them to registered spokes.
-    pub workload: Arc<WorkloadVerifier>,
-    /// The audit store.
-    pub audit: Arc<dyn AuditSink>,
-    /// Budgets.
-    pub budgets: Arc<Budgets>,
-    /// Per-user and per-workload admission rate limits, ahead of policy and the guard.
-    pub admission: Arc<crate::admission::Admission>,
-    /// Repeated refusals, counted instead of recorded one by one.
-    pub refusals: Arc<crate::audit::collapse::Collapser>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// The local development model, when enabled.
-    pub local: Option<Arc<dyn ModelInvoker>>,
-    /// Bedrock, when configured.
-    pub bedrock: Option<Arc<dyn ModelInvoker>>,
-    /// The OpenAI-compatible upstream, when configured.
-    pub openai: Option<Arc<dyn ModelInvoker>>,
-}
-
-impl AppState {
-    /// The invoker serving a provider, if this hub has it.
-    pub fn invoker_for(&self, provider: ProviderKind) -> Option<Arc<dyn ModelInvoker>> {
-        match provider {
-            ProviderKind::Local => self.local.clone(),
-            ProviderKind::Bedrock => self.bedrock.clone(),
-            ProviderKind::Openai => self.openai.clone(),
-        }
-    }
-}
+pub use crate::state::AppState;
 
 /// Parts a caller may supply instead of the ones built from config (tests, embedding).
 #[derive(Debug, Default)]
@@ -368,8 +326,8 @@ pub async fn build_state(
         ));
     }
 
-    let refusals = Arc::new(crate::audit::collapse::Collapser::default());
-    crate::spawn(crate::audit::collapse::close_every_second(
+    let refusals = Arc::new(crate::collapse::Collapser::default());
+    crate::spawn(crate::collapse::close_every_second(
         Arc::downgrade(&refusals),
         Arc::downgrade(&audit),
         Arc::downgrade(&metrics),

@@ -8,8 +8,6 @@
 //! model ([`prompt_text`]) and the answer as returned. The store keeps it encrypted apart from the record, and
 //! the record's `prompt_sha256` / `response_sha256` are set here from exactly those bytes.
 
-pub mod collapse;
-
 use causeway_audit::Payload;
 use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
 use causeway_contract::content::{ToolChoice, ToolDefinition};
@@ -18,10 +16,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::call::{CallMeta, Refusal};
+use crate::collapse;
 use crate::error::{ApiError, HubError};
-use crate::governed::{CallMeta, Refusal};
 use crate::invoke::ModelCall;
+use crate::state::AppState;
 
 /// The prompt exactly as sent to the model, in the form stored as the payload's `prompt` and hashed into
 /// `prompt_sha256`: compact JSON `{"model_id":…,"system":[…],"messages":[{"role":…,"content":[blocks]}],

@@ -23,7 +23,6 @@ use causeway_contract::{GuardReport, Message, Role, TokenUsage};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{apply_guards, draft, record_with_payload, refuse};
 use crate::budget::Usage;
 use crate::error::{ApiError, HubError};
@@ -32,6 +31,7 @@ use crate::governed::{
     reserve, to_the_record, used,
 };
 use crate::invoke::{EmbedCall, InvokeError, estimate_tokens};
+use crate::state::AppState;
 
 /// Most texts one call may embed.
 pub const MAX_INPUTS: usize = 256;

@@ -22,7 +22,7 @@
 //! that one cannot be written the stream ends with an error instead of its normal end.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use causeway_audit::Payload;
 use causeway_contract::api::{MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES};
@@ -33,12 +33,11 @@ use causeway_contract::{
     GuardAction, GuardReport, GuardStage, InvokeRequest, InvokeResponse, Message, Role, TokenUsage,
 };
 use causeway_guard::{ContentPolicy, PseudonymMap, StreamStep};
-use causeway_policy::{AccessRequest, PolicyBundle};
+use causeway_policy::AccessRequest;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{apply_guards, draft, record_with_payload, refuse};
 use crate::auth::Caller;
 use crate::budget::{BudgetRefusal, BudgetSubjects, Reservation, Usage};
@@ -46,48 +45,11 @@ use crate::error::{ApiError, HubError};
 use crate::invoke::{
     InvokeError, ModelCall, ModelInvoker, ModelReply, ModelStream, StopReason, StreamEvent,
 };
+use crate::state::AppState;
 
-/// Everything about a call that is not in its body.
-#[derive(Debug, Clone)]
-pub struct CallMeta {
-    /// Groups the audit records of this call.
-    pub call_id: Uuid,
-    /// The HTTP request id.
-    pub request_id: String,
-    /// Which door: `invoke` or `chat_completions`.
-    pub api: &'static str,
-    /// The verified caller.
-    pub caller: Caller,
-    /// The data classification in context.
-    pub data_classification: String,
-    /// The policy bundle in force when the call arrived; every decision and audit record of the call uses it.
-    pub policy: Arc<PolicyBundle>,
-    /// When the request arrived.
-    pub started: Instant,
-}
-
-/// Why a call ended without an answer: the outcome and reasons of its audit record and the caller's error.
-///
-/// One type for every stage, so a stage refuses with `?` and [`call`] writes the record.
-#[derive(Debug)]
-pub struct Refusal {
-    /// The record's outcome.
-    pub outcome: Outcome,
-    /// The record's reasons (policy ids, guard rules, budget names, error kinds; never prompt text).
-    pub reasons: Vec<String>,
-    /// What the caller gets.
-    pub error: HubError,
-}
+pub use crate::call::{CallMeta, Refusal};
 
 impl Refusal {
-    pub(crate) fn new(outcome: Outcome, reason: impl Into<String>, error: HubError) -> Self {
-        Self {
-            outcome,
-            reasons: vec![reason.into()],
-            error,
-        }
-    }
-
     /// A model call that failed (`Some(error)`) or timed out (`None`) before answering.
     pub(crate) fn invoke_failed(
         alias: &str,

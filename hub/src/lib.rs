@@ -13,6 +13,8 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod budget;
+pub mod call;
+pub mod collapse;
 pub mod config;
 pub mod embed;
 pub mod error;
@@ -25,5 +27,6 @@ pub mod policy;
 pub mod registry;
 pub mod routes;
 pub mod serve;
+pub mod state;
 
 pub use causeway_server::spawn;

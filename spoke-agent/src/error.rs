@@ -13,8 +13,6 @@ use axum::response::{IntoResponse, Response};
 use causeway_contract::ErrorCode;
 use serde_json::json;
 
-use crate::identity::SignError;
-
 /// What the agent could not do for one request.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -237,6 +235,22 @@ mod tests {
                 message.starts_with(|c: char| !c.is_uppercase()),
                 "{message}"
             );
+        }
+    }
+}
+
+/// The workload's credentials could not be used to sign a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SignError {
+    message: String,
+}
+
+impl SignError {
+    /// A signing failure; `message` is one lowercase line that holds no secret.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
         }
     }
 }

@@ -47,21 +47,7 @@ pub const EXECUTE_API: &str = "execute-api";
 /// A request to the hub, complete but for the workload's proof of identity.
 pub type HubRequest = http::Request<Bytes>;
 
-/// The workload's credentials could not be used to sign a call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct SignError {
-    message: String,
-}
-
-impl SignError {
-    /// A signing failure; `message` is one lowercase line that holds no secret.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
+pub use crate::error::SignError;
 
 /// Proves the workload's identity to the hub on each forwarded request.
 #[async_trait]

@@ -49,11 +49,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose, request_id};
 use super::messages;
-use crate::app::AppState;
 use crate::embed::EmbedRequest;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, StreamItem};
 use crate::invoke::StopReason;
+use crate::state::AppState;
 
 /// The media type of an AWS event stream.
 pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";

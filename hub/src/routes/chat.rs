@@ -26,10 +26,10 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose};
 use super::{AUDIT_ID_HEADER, parts};
-use crate::app::AppState;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, Delivery, Governed, StreamItem};
 use crate::invoke::StopReason;
+use crate::state::AppState;
 
 /// One content part of a user, system or tool message.
 fn part_block(part: ChatContentPart, at: &str) -> Result<ContentBlock, HubError> {

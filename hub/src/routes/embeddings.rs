@@ -18,9 +18,9 @@ use causeway_contract::openai::{
 
 use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose};
-use crate::app::AppState;
 use crate::embed::{EmbedRequest, EmbedResponse, embed};
 use crate::error::{ApiError, HubError};
+use crate::state::AppState;
 
 fn inputs(input: EmbeddingInput) -> Result<Vec<String>, HubError> {
     match input {

@@ -11,13 +11,13 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{CLASSIFICATION_HEADER, DATA_CLASSIFICATIONS, PURPOSE_HEADER};
-use crate::app::AppState;
 use crate::audit::{draft, refuse};
 use crate::auth::workload::WorkloadError;
 use crate::auth::{Caller, WorkloadIdentity, user_token};
 use crate::budget::SpokeLimits;
+use crate::call::{CallMeta, Refusal};
 use crate::error::{ApiError, HubError};
-use crate::governed::{CallMeta, Refusal};
+use crate::state::AppState;
 use causeway_contract::audit::Outcome;
 
 /// A JSON body, limited to `server.max_body_bytes`, whose errors name the offending field.

@@ -8,8 +8,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::error::{ApiError, HubError};
+use crate::state::AppState;
 
 /// Healthy when the audit store can take writes: a hub that cannot audit cannot answer.
 pub async fn health_show(

@@ -10,9 +10,9 @@ use causeway_contract::InvokeRequest;
 
 use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::governed;
+use crate::state::AppState;
 
 /// Runs one governed call and returns the answer with its audit id.
 pub async fn invoke_create(

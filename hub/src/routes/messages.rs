@@ -45,10 +45,10 @@ use uuid::Uuid;
 
 use super::AUDIT_ID_HEADER;
 use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose, request_id};
-use crate::app::AppState;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, Delivery, Governed, StreamItem};
 use crate::invoke::ModelCall;
+use crate::state::AppState;
 
 /// The header the Anthropic SDKs send the API key in.
 const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");

@@ -9,9 +9,9 @@ use axum::http::HeaderMap;
 use causeway_contract::api::{ModelInfo, ModelList};
 
 use super::extract::{Authenticated, classification, purpose_header};
-use crate::app::AppState;
 use crate::error::{ApiError, HubError};
 use crate::governed::visible_models;
+use crate::state::AppState;
 
 /// Lists the models the caller may use: for the purpose in `x-causeway-purpose` (or the configured default),
 /// or for any purpose when neither is set.

@@ -36,10 +36,10 @@ use uuid::Uuid;
 
 use super::extract::{Authenticated, JsonBody, call_meta, declared_purpose};
 use super::{AUDIT_ID_HEADER, parts};
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, HubError};
 use crate::governed::{self, Delivery, Governed, StreamItem};
+use crate::state::AppState;
 
 // === request ===
 
