@@ -27,6 +27,7 @@ pub mod policy;
 pub mod registry;
 pub mod routes;
 pub mod serve;
+pub mod startup;
 pub mod state;
 
 pub use causeway_server::spawn;

@@ -1,6 +1,7 @@
-//! The hub's state: everything a request needs, built once at start-up (`crate::app::build_state`) and
+//! The hub's state: everything a request needs, built once at start-up (`crate::startup::build_state`) and
 //! shared by every door and stage.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use causeway_audit::AuditSink;
@@ -38,21 +39,14 @@ pub struct AppState {
     pub refusals: Arc<crate::collapse::Collapser>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// The local development model, when enabled.
-    pub local: Option<Arc<dyn ModelInvoker>>,
-    /// Bedrock, when configured.
-    pub bedrock: Option<Arc<dyn ModelInvoker>>,
-    /// The OpenAI-compatible upstream, when configured.
-    pub openai: Option<Arc<dyn ModelInvoker>>,
+    /// The model providers this hub has (the local development model when enabled, Bedrock and the
+    /// OpenAI-compatible upstream when configured).
+    pub providers: HashMap<ProviderKind, Arc<dyn ModelInvoker>>,
 }
 
 impl AppState {
     /// The invoker serving a provider, if this hub has it.
     pub fn invoker_for(&self, provider: ProviderKind) -> Option<Arc<dyn ModelInvoker>> {
-        match provider {
-            ProviderKind::Local => self.local.clone(),
-            ProviderKind::Bedrock => self.bedrock.clone(),
-            ProviderKind::Openai => self.openai.clone(),
-        }
+        self.providers.get(&provider).cloned()
     }
 }
