@@ -20,8 +20,6 @@ fn event(n: u128, user: &str, minute: i64) -> AuditEvent {
         call_id: Uuid::from_u128(n),
         timestamp: datetime!(2026-01-02 03:00 UTC) + Duration::minutes(minute),
         request_id: format!("req-{n}"),
-        api: "invoke".into(),
-        workload_principal: None,
         spoke_account: Some(
             if n.is_multiple_of(2) {
                 "111122223333"
@@ -30,18 +28,8 @@ fn event(n: u128, user: &str, minute: i64) -> AuditEvent {
             }
             .into(),
         ),
-        application: None,
         user_sub: Some(user.into()),
-        user_issuer: Some("causeway-dev".into()),
-        purpose: Some("support".into()),
-        data_classification: Some("internal".into()),
-        model_alias: Some("local-dev".into()),
-        model_id: Some("causeway-local-dev".into()),
-        model_version: Some("1".into()),
-        provider: Some("local".into()),
-        development_model: true,
         catalog_version: "2026-01".into(),
-        guard_profile: "default".into(),
         guard_profile_version: "3".into(),
         policy_hash: "ab12".into(),
         outcome: if n.is_multiple_of(5) {
@@ -49,18 +37,10 @@ fn event(n: u128, user: &str, minute: i64) -> AuditEvent {
         } else {
             Outcome::Answered
         },
-        error_code: None,
         reasons: vec![],
-        guard_events: vec![],
-        injection_permille: 0,
-        grounding_permille: None,
-        low_trust: false,
         usage: TokenUsage::default(),
-        cost_micro_usd: 0,
         latency_us: 1,
-        prompt_sha256: None,
-        response_sha256: None,
-        content: Default::default(),
+        ..AuditEvent::sample()
     }
 }
 

@@ -29,21 +29,16 @@ fn event(n: u64, records: u64) -> AuditEvent {
         call_id: id,
         timestamp: DAY + time::Duration::milliseconds(offset_ms),
         request_id: format!("{id}"),
-        api: "invoke".into(),
         workload_principal: Some("arn:aws:sts::111122223333:assumed-role/app/session".into()),
         spoke_account: Some(format!("{:012}", 111_122_223_333 + n % 20)),
         application: Some("support-bot".into()),
         user_sub: Some(format!("user-{}", n % USERS)),
         user_issuer: Some("https://idp.example.com".into()),
-        purpose: Some("support".into()),
-        data_classification: Some("internal".into()),
         model_alias: Some(["claude-haiku", "claude-sonnet", "local-dev"][(n % 3) as usize].into()),
         model_id: Some("anthropic.claude-3-haiku-20240307-v1:0".into()),
-        model_version: Some("1".into()),
         provider: Some("bedrock".into()),
         development_model: false,
         catalog_version: "2026-01".into(),
-        guard_profile: "default".into(),
         guard_profile_version: "3".into(),
         policy_hash: sha256_hex(b"policy"),
         outcome: if n.is_multiple_of(17) {
@@ -51,15 +46,11 @@ fn event(n: u64, records: u64) -> AuditEvent {
         } else {
             Outcome::Answered
         },
-        error_code: None,
         reasons: vec![
             "policy:engineers-code-and-evaluation".into(),
             "stop:end_turn".into(),
         ],
-        guard_events: vec![],
         injection_permille: 12,
-        grounding_permille: None,
-        low_trust: false,
         usage: TokenUsage {
             input_tokens: 420,
             output_tokens: 180,
@@ -68,7 +59,7 @@ fn event(n: u64, records: u64) -> AuditEvent {
         latency_us: 812_345,
         prompt_sha256: Some(sha256_hex(b"prompt")),
         response_sha256: Some(sha256_hex(b"answer")),
-        content: Default::default(),
+        ..AuditEvent::sample()
     }
 }
 

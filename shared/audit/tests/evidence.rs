@@ -11,7 +11,7 @@ use causeway_audit::{
     RecordFilter, StoreOptions,
 };
 use causeway_contract::TokenUsage;
-use causeway_contract::audit::{AuditEvent, AuditRecord, Outcome, sha256_hex};
+use causeway_contract::audit::{AuditEvent, AuditRecord, sha256_hex};
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -24,36 +24,18 @@ fn event(user: &str, at: OffsetDateTime) -> AuditEvent {
         call_id: id,
         timestamp: at,
         request_id: "req".into(),
-        api: "invoke".into(),
-        workload_principal: None,
         spoke_account: Some("111122223333".into()),
-        application: None,
         user_sub: Some(user.into()),
         user_issuer: None,
-        purpose: Some("support".into()),
         data_classification: None,
-        model_alias: Some("local-dev".into()),
         model_id: None,
         model_version: None,
         provider: None,
-        development_model: true,
         catalog_version: "c".into(),
-        guard_profile: "default".into(),
-        guard_profile_version: "1".into(),
-        policy_hash: "p".into(),
-        outcome: Outcome::Answered,
-        error_code: None,
         reasons: vec![],
-        guard_events: vec![],
-        injection_permille: 0,
-        grounding_permille: None,
-        low_trust: false,
         usage: TokenUsage::default(),
-        cost_micro_usd: 0,
         latency_us: 1,
-        prompt_sha256: None,
-        response_sha256: None,
-        content: Default::default(),
+        ..AuditEvent::sample()
     }
 }
 

@@ -294,17 +294,12 @@ pub struct SignedCheckpoint {
     pub signature: String,
 }
 
-/// Hex SHA-256 of some text, for prompt and answer hashes.
-pub fn sha256_hex(text: &[u8]) -> String {
-    hex::encode(Sha256::digest(text))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(crate) fn sample_event() -> AuditEvent {
-        AuditEvent {
+#[cfg(any(test, feature = "test-support"))]
+impl AuditEvent {
+    /// A complete event with fixed values (an answered call of `alice` on the local model), for tests that
+    /// change the fields they are about: `AuditEvent { outcome: Outcome::Denied, ..AuditEvent::sample() }`.
+    pub fn sample() -> Self {
+        Self {
             id: Uuid::from_u128(1),
             call_id: Uuid::from_u128(1),
             timestamp: time::macros::datetime!(2026-01-02 03:04:05 UTC),
@@ -343,6 +338,20 @@ mod tests {
             response_sha256: None,
             content: Default::default(),
         }
+    }
+}
+
+/// Hex SHA-256 of some text, for prompt and answer hashes.
+pub fn sha256_hex(text: &[u8]) -> String {
+    hex::encode(Sha256::digest(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_event() -> AuditEvent {
+        AuditEvent::sample()
     }
 
     #[test]
