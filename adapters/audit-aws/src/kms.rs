@@ -127,3 +127,65 @@ impl CheckpointSigner for KmsSigner {
         self.sign_remote(message).await
     }
 }
+
+/// Per-day payload data keys from KMS: `GenerateDataKey` (AES-256) under the payload key, unwrapped with
+/// `Decrypt`; both bound to the day by the encryption context `causeway-day`, which the hub role's policy
+/// requires.
+#[derive(Debug, Clone)]
+pub struct KmsDataKeys {
+    kms: aws_sdk_kms::Client,
+    key_id: Option<String>,
+}
+
+impl KmsDataKeys {
+    /// Keys wrapped under `key_id` (needed to make new ones; unwrapping needs only the client).
+    pub const fn new(kms: aws_sdk_kms::Client, key_id: Option<String>) -> Self {
+        Self { kms, key_id }
+    }
+}
+
+#[async_trait]
+impl causeway_audit::DataKeys for KmsDataKeys {
+    async fn generate(&self, period: &str) -> Result<causeway_audit::NewDataKey, AuditError> {
+        let key_id = self.key_id.as_deref().ok_or_else(|| {
+            AuditError::Unavailable("payload encryption needs `kms_key_id`".into())
+        })?;
+        let out = self
+            .kms
+            .generate_data_key()
+            .key_id(key_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context("causeway-day", period)
+            .send()
+            .await
+            .map_err(|e| kms_error(aws_sdk_kms::error::DisplayErrorContext(e)))?;
+        let key = out
+            .plaintext()
+            .and_then(|p| <[u8; 32]>::try_from(p.as_ref()).ok())
+            .ok_or_else(|| kms_error("generate data key returned no 256-bit key"))?;
+        let wrapped = out
+            .ciphertext_blob()
+            .ok_or_else(|| kms_error("generate data key returned no wrapped key"))?
+            .as_ref()
+            .to_vec();
+        Ok(causeway_audit::NewDataKey { key, wrapped })
+    }
+
+    async fn unwrap(&self, period: &str, wrapped: &[u8]) -> Result<[u8; 32], AuditError> {
+        let out = self
+            .kms
+            .decrypt()
+            .ciphertext_blob(Blob::new(wrapped))
+            .encryption_context("causeway-day", period)
+            .send()
+            .await
+            .map_err(|e| kms_error(aws_sdk_kms::error::DisplayErrorContext(e)))?;
+        out.plaintext()
+            .and_then(|p| <[u8; 32]>::try_from(p.as_ref()).ok())
+            .ok_or_else(|| {
+                kms_error(format!(
+                    "the data key of {period} does not unwrap to 256 bits"
+                ))
+            })
+    }
+}

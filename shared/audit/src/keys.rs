@@ -103,6 +103,35 @@ pub fn ed25519_key_id(raw: &[u8]) -> String {
     format!("ed25519:{}", &hex::encode(Sha256::digest(raw))[..32])
 }
 
+/// A new data key for a period: the key, and the form of it to store (wrapped by a key the store never
+/// holds).
+pub struct NewDataKey {
+    /// The AES-256 key payloads of the period are sealed with.
+    pub key: [u8; 32],
+    /// The key wrapped, to store beside the records.
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for NewDataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDataKey")
+            .field("wrapped_bytes", &self.wrapped.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes and unwraps the per-period data keys payloads are sealed under. Destroying a period's wrapped key
+/// erases its payloads (crypto-shredding); the wrapping key itself never leaves its keeper (KMS in the AWS
+/// store), and every key is bound to its period, so a wrapped key cannot be replayed for another.
+#[async_trait]
+pub trait DataKeys: Send + Sync + std::fmt::Debug {
+    /// A new key for `period` (a UTC day, `YYYY-MM-DD`).
+    async fn generate(&self, period: &str) -> Result<NewDataKey, AuditError>;
+
+    /// The key `wrapped` holds, which must have been made for `period`.
+    async fn unwrap(&self, period: &str, wrapped: &[u8]) -> Result<[u8; 32], AuditError>;
+}
+
 /// Signs checkpoints and pack manifests.
 ///
 /// `sign` is called on the embedded store's writer thread (and by `causeway evidence export`) and may block;

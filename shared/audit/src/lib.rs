@@ -28,7 +28,10 @@ pub use causeway_contract::audit::{
 pub use embedded::{
     EmbeddedStore, ErasedPeriod, PayloadState, RecordFilter, StoreOptions, period_of,
 };
-pub use keys::{CheckpointSigner, Ed25519FileSigner, PublicKeyInfo, open_payload, seal_payload};
+pub use keys::{
+    CheckpointSigner, DataKeys, Ed25519FileSigner, NewDataKey, PublicKeyInfo, open_payload,
+    seal_payload,
+};
 pub use reader::{AuditReader, EmbeddedReader};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
