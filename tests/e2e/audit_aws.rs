@@ -16,6 +16,7 @@ use causeway_audit_aws::{AwsAuditOptions, AwsAuditStore, configure_bucket, creat
 use causeway_cli::CliExit;
 use causeway_contract::TokenUsage;
 use causeway_contract::audit::{AuditEvent, AuditRecord, Outcome, sha256_hex};
+use causeway_hub::app::Overrides;
 use causeway_hub::config::HubConfig;
 use causeway_testkit::hub::{HubOptions, spawn_hub_with};
 use causeway_testkit::moto::MotoServer;
@@ -282,7 +283,10 @@ async fn hub_configured_for_aws_audits_to_dynamodb_and_s3_and_refuses_when_it_ca
     .unwrap();
     let hub = spawn_hub_with(HubOptions {
         config,
-        aws: Some(sdk.clone()),
+        overrides: Overrides {
+            aws: Some(sdk.clone()),
+            ..Overrides::default()
+        },
         ..HubOptions::default()
     })
     .await

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveSpecification};
+use causeway_hub::app::Overrides;
 use causeway_hub::budget::dynamodb::DynamoDbStore;
 use causeway_hub::config::{
     BudgetLimitConfig, BudgetMetric, BudgetSubject, BudgetWindow, HubConfig,
@@ -51,7 +52,10 @@ async fn hub(moto: &MotoServer) -> TestHub {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     spawn_hub_with(HubOptions {
         config,
-        budget_store: Some(Arc::new(DynamoDbStore::new(client, TABLE))),
+        overrides: Overrides {
+            budget_store: Some(Arc::new(DynamoDbStore::new(client, TABLE))),
+            ..Overrides::default()
+        },
         ..HubOptions::default()
     })
     .await

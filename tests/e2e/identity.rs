@@ -17,6 +17,7 @@ use aws_sigv4::sign::v4;
 use causeway_audit::RecordFilter;
 use causeway_cli::orgfile::{DesiredAccount, OrgFile, SpokeBudgets, SpokeSettings};
 use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_hub::app::Overrides;
 use causeway_hub::auth::workload::{SignedCallerIdentity, WORKLOAD_HEADER};
 use causeway_hub::budget::dynamodb::DynamoDbStore;
 use causeway_hub::config::{
@@ -399,7 +400,10 @@ async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
     );
     let hub = spawn_hub_with(HubOptions {
         config: valid(config),
-        registry: Some(Arc::new(registry)),
+        overrides: Overrides {
+            registry: Some(Arc::new(registry)),
+            ..Overrides::default()
+        },
         ..HubOptions::default()
     })
     .await
@@ -666,11 +670,14 @@ async fn dynamodb_hub(moto: &MotoServer) -> TestHub {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     spawn_hub_with(HubOptions {
         config: valid(config),
-        registry: Some(Arc::new(DynamoDbRegistry::new(
-            client.clone(),
-            REGISTRY_TABLE,
-        ))),
-        budget_store: Some(Arc::new(DynamoDbStore::new(client, "causeway-budgets"))),
+        overrides: Overrides {
+            registry: Some(Arc::new(DynamoDbRegistry::new(
+                client.clone(),
+                REGISTRY_TABLE,
+            ))),
+            budget_store: Some(Arc::new(DynamoDbStore::new(client, "causeway-budgets"))),
+            ..Overrides::default()
+        },
         ..HubOptions::default()
     })
     .await

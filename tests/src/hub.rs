@@ -4,13 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use causeway_audit::{AuditSink, EmbeddedStore, RecordFilter};
+use causeway_audit::{EmbeddedStore, RecordFilter};
 use causeway_contract::AuditRecord;
 use causeway_contract::dev::DevKey;
 use causeway_hub::app::{AppState, Overrides, build_state};
-use causeway_hub::budget::BudgetStore;
 use causeway_hub::config::{BedrockConfig, HubConfig};
-use causeway_hub::registry::SpokeRegistry;
 use tokio::sync::oneshot;
 
 use crate::bedrock_mock::BedrockMock;
@@ -24,15 +22,9 @@ pub struct HubOptions {
     pub keep_data_dir: bool,
     /// Wire the Bedrock provider to this mock (endpoint, test credentials, one attempt per call).
     pub bedrock: Option<String>,
-    /// Replace the audit sink.
-    pub audit: Option<Arc<dyn AuditSink>>,
-    /// Replace the budget counter store (e.g. a DynamoDB store on moto shared by several hubs).
-    pub budget_store: Option<Arc<dyn BudgetStore>>,
-    /// Replace the spoke registry (e.g. a DynamoDB registry on moto).
-    pub registry: Option<Arc<dyn SpokeRegistry>>,
-    /// The AWS SDK config the hub's AWS clients start from (e.g. moto's, for `audit.store = "aws"`); the
-    /// Bedrock mock replaces it when `bedrock` is set.
-    pub aws: Option<aws_config::SdkConfig>,
+    /// What replaces the parts built from config (audit sink, budget store, spoke registry, the AWS SDK
+    /// config the hub's AWS clients start from); the Bedrock mock replaces `aws` when `bedrock` is set.
+    pub overrides: Overrides,
 }
 
 /// A running hub. Dropping it stops the server.
@@ -121,13 +113,7 @@ pub async fn spawn_hub_with(options: HubOptions) -> anyhow::Result<TestHub> {
         config.data_dir.0 = dir.path().to_path_buf();
         Some(dir)
     };
-    let mut overrides = Overrides {
-        audit: options.audit,
-        budget_store: options.budget_store,
-        registry: options.registry,
-        aws: options.aws,
-        ..Overrides::default()
-    };
+    let mut overrides = options.overrides;
     if let Some(endpoint) = options.bedrock {
         config.providers.bedrock = Some(BedrockConfig {
             region: Some(crate::moto::TEST_REGION.to_owned()),

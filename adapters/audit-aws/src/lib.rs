@@ -143,7 +143,6 @@ fn erased_error(day: &str) -> AuditError {
     ))
 }
 
-
 fn format_day(day: time::Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
