@@ -8,7 +8,9 @@
 //!
 //! Each writer owns its own chain (`chain_id`), so writers never contend. Stores: [`EmbeddedStore`], a
 //! single SQLite file in WAL mode with group commit (the default); the AWS store (DynamoDB index plus S3
-//! Object Lock payloads) implements the same trait.
+//! Object Lock payloads, in the `causeway-audit-aws` adapter crate) implements the same trait. The read side
+//! compliance uses (query, verify, export, erase, keys) is one [`AuditReader`] trait for both stores; payload
+//! data keys come from a [`DataKeys`].
 //!
 //! Beside the records, a store keeps a signed checkpoint log ([`Checkpoint`], signed by a
 //! [`CheckpointSigner`]) and the calls' payloads, encrypted under per-day data keys that can be erased. The
