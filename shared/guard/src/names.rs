@@ -46,6 +46,7 @@ const GREETINGS: &[&str] = &["hi", "hello", "hey", "dear", "thanks", "cheers", "
 #[rustfmt::skip]
 const NAMING: &[&[&str]] = &[
     &["name", "is"], &["name", "was"], &["named"], &["called"], &["i", "am"], &["this", "is"],
+    &["call", "me"], &["calls", "me"], &["mr"], &["mrs"], &["ms"], &["dr"], &["miss"],
     &["name"], &["signed"], &["regards"], &["patient"], &["applicant"], &["employee"],
 ];
 
@@ -78,7 +79,7 @@ const PLACE_WORDS: &[&str] = &[
 #[rustfmt::skip]
 const PERSON_VERBS: &[&str] = &[
     "is", "was", "said", "says", "told", "asked", "wrote", "writes", "called", "has", "had", "will",
-    "would", "can", "wants", "thinks", "and", "s", "just", "also",
+    "would", "can", "wants", "thinks", "and", "s", "just", "also", "were", "are",
 ];
 
 /// Capitalised words that open sentences and headings: never a name on their own, whatever the lists say.
@@ -163,10 +164,14 @@ fn word_at(text: &str, at: usize) -> Word {
         .find(|&(_, c)| !is_word_char(c))
         .map_or(rest.len(), |(i, _)| i);
     let end_dots = at + len;
-    let end = at
-        + text[at..end_dots]
-            .trim_end_matches(['.', '-', '\'', '’'])
-            .len();
+    let core = text[at..end_dots].trim_end_matches(['.', '-', '\'', '’']);
+    // A possessive is not part of the name: `Brandt's`.
+    let core = core
+        .strip_suffix("'s")
+        .or_else(|| core.strip_suffix("’s"))
+        .filter(|c| !c.is_empty())
+        .unwrap_or(core);
+    let end = at + core.len();
     Word {
         start: at,
         end,
@@ -534,11 +539,19 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
                 .trim_end()
                 .ends_with(|c: char| c.is_ascii_digit());
             let long = text[run[i].start..run[i].end].chars().count() >= 3;
+            // A known surname alone followed by a verb of people (`Jones were precision engineers`).
+            let surname = k.has(Kinds::LAST) && single(i) && plain(i) && !first;
+            if surname && !(tight(i) || (i > 0 && tight(i - 1))) && long && !at_start {
+                let verb = PERSON_VERBS.contains(&next_word(text, run[i].end).as_str());
+                if verb {
+                    push(out, EntityType::Person, run[i].start, run[i].end, 0.65);
+                }
+            }
             // Not joined by a single space to another capitalised word (`Todd, Victoria and Zachary`).
             let isolated = !(tight(i) || (i > 0 && tight(i - 1)));
             if first && isolated && !after_digit && long {
                 let after = &text[run[i].end_dots..];
-                let verb = PERSON_VERBS.contains(&next_word(text, run[i].end_dots).as_str());
+                let verb = PERSON_VERBS.contains(&next_word(text, run[i].end).as_str());
                 // A speaker in a transcript or a form label's value: `Casey: ...` at a line start.
                 let speaker = after.starts_with(':') && line_start(text, run[i].start);
                 // Opening a sentence and followed by a lower-case word (`Sabrina spent a year`).
@@ -633,6 +646,18 @@ mod tests {
             "Tamara is a very sympathetic person.",
             EntityType::Person,
             "Tamara"
+        ));
+        let text = "the verses from Mineko Kimura's songs";
+        assert!(has(text, EntityType::Person, "Mineko Kimura"));
+        assert!(has(
+            "Sometimes people call me Vuk",
+            EntityType::Person,
+            "Vuk"
+        ));
+        assert!(has(
+            "join accounts with ms. Fruzsina",
+            EntityType::Person,
+            "Fruzsina"
         ));
     }
 
