@@ -30,7 +30,7 @@ use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use aho_corasick::AhoCorasick;
-use regex::{Regex, RegexSet};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -58,8 +58,12 @@ pub struct Finding {
 pub(crate) struct PiiDetector {
     /// Each row's pattern, in table order.
     patterns: Vec<Regex>,
-    /// The same patterns as one set: one pass says which can match at all.
+    /// The patterns of the rows that need no context word, as one set: one pass says which can match at all.
+    /// The rows that require a context word are left out (many of them are short runs of digits, which
+    /// multiply a set's states); they are searched when one of their words occurs.
     any: RegexSet,
+    /// The row of each pattern in `any`.
+    set_rows: Vec<usize>,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
     reach: DFA,
     reach_caches: ReachCaches,
@@ -92,6 +96,11 @@ impl std::fmt::Debug for ReachCaches {
 
 /// A cache for [`PiiDetector::reach_from`], back in the pool when dropped.
 pub(crate) type ReachCache<'a> = PoolGuard<'a, Cache, NewCache>;
+
+/// Cache of each lazy DFA. The street-address rows hold Latin letter classes and long alternations; with the
+/// default 2 MB cache the set's DFA on name-dense text kept clearing its cache and fell back to the (much
+/// slower, still linear) NFA simulation.
+const DFA_CACHE_BYTES: usize = 16 << 20;
 
 /// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
 const PHONE_EXT_MAX_BYTES: usize = 20;
@@ -134,9 +143,14 @@ impl PiiDetector {
         let sources: Vec<&str> = DETECTORS.iter().map(|d| d.pattern).collect();
         let patterns = sources
             .iter()
-            .map(|p| Regex::new(p))
+            .map(|p| RegexBuilder::new(p).dfa_size_limit(DFA_CACHE_BYTES).build())
             .collect::<Result<Vec<_>, _>>()?;
-        let any = RegexSet::new(&sources)?;
+        let set_rows: Vec<usize> = (0..DETECTORS.len())
+            .filter(|&i| !requires_context(i))
+            .collect();
+        let any = RegexSetBuilder::new(set_rows.iter().map(|&i| sources[i]))
+            .dfa_size_limit(DFA_CACHE_BYTES)
+            .build()?;
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
@@ -171,6 +185,7 @@ impl PiiDetector {
         Ok(PiiDetector {
             patterns,
             any,
+            set_rows,
             reach,
             reach_caches,
             context_words,
@@ -235,28 +250,26 @@ impl PiiDetector {
     /// One set pass says which rows can match; only those are searched, and each match goes through its
     /// row's validator and context words.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
-        let on = self.any.matches(text);
+        let mut on: Vec<usize> = self
+            .any
+            .matches(text)
+            .iter()
+            .map(|k| self.set_rows[k])
+            .collect();
         let mut found = Vec::new();
-        // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
-        // looked up only when a row that requires context can match.
-        let needs_context = |i: usize| {
-            DETECTORS[i]
-                .context
-                .is_some_and(|c| c.need == Need::Required)
-        };
-        let mut with_words = vec![false; DETECTORS.len()];
-        if on.iter().any(needs_context) {
+        // Rows that require context words, where one of their words occurs in the text (as a substring: a
+        // superset of whole words). Every such row's pattern holds a digit.
+        if text.bytes().any(|b| b.is_ascii_digit()) {
+            let mut with_words = vec![false; DETECTORS.len()];
             for m in self.context_words.find_overlapping_iter(text) {
                 for &row in &self.context_rows[m.pattern().as_usize()] {
                     with_words[row] = true;
                 }
             }
+            on.extend((0..DETECTORS.len()).filter(|&i| requires_context(i) && with_words[i]));
         }
-        for i in on.iter() {
+        for i in on {
             let row = &DETECTORS[i];
-            if needs_context(i) && !with_words[i] {
-                continue;
-            }
             for m in self.patterns[i].find_iter(text) {
                 let valid = match row.validate {
                     Some(check) => check(text, m.range()),
@@ -282,6 +295,13 @@ impl PiiDetector {
         names::detect(text, self.gazetteer, &mut found);
         resolve_overlaps(found)
     }
+}
+
+/// Whether row `i` reports nothing without one of its context words.
+fn requires_context(i: usize) -> bool {
+    DETECTORS[i]
+        .context
+        .is_some_and(|c| c.need == Need::Required)
 }
 
 // === the existing types' validators, as table rows call them ===
@@ -1005,10 +1025,17 @@ mod tests {
     #[test]
     fn the_set_and_the_patterns_follow_the_table() {
         let d = PiiDetector::new().unwrap();
-        assert_eq!(d.any.patterns().len(), DETECTORS.len());
+        assert_eq!(d.any.patterns().len(), d.set_rows.len());
+        for (k, &i) in d.set_rows.iter().enumerate() {
+            assert_eq!(d.any.patterns()[k], DETECTORS[i].pattern);
+            assert!(!requires_context(i));
+        }
+        // Every row is in the set or searched by its context words.
+        for (i, row) in DETECTORS.iter().enumerate() {
+            assert!(d.set_rows.contains(&i) || row.context.is_some_and(|c| !c.words.is_empty()));
+        }
         assert_eq!(d.patterns.len(), DETECTORS.len());
         for (i, row) in DETECTORS.iter().enumerate() {
-            assert_eq!(d.any.patterns()[i], row.pattern);
             assert_eq!(d.patterns[i].as_str(), row.pattern);
             assert!((0.0..=1.0).contains(&row.confidence), "{}", row.entity);
         }
