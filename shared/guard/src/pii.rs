@@ -30,7 +30,7 @@ use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use aho_corasick::AhoCorasick;
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexSet};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -97,11 +97,6 @@ impl std::fmt::Debug for ReachCaches {
 /// A cache for [`PiiDetector::reach_from`], back in the pool when dropped.
 pub(crate) type ReachCache<'a> = PoolGuard<'a, Cache, NewCache>;
 
-/// Cache of each lazy DFA. The street-address rows hold Latin letter classes and long alternations; with the
-/// default 2 MB cache the set's DFA on name-dense text kept clearing its cache and fell back to the (much
-/// slower, still linear) NFA simulation.
-const DFA_CACHE_BYTES: usize = 16 << 20;
-
 /// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
 const PHONE_EXT_MAX_BYTES: usize = 20;
 
@@ -143,14 +138,12 @@ impl PiiDetector {
         let sources: Vec<&str> = DETECTORS.iter().map(|d| d.pattern).collect();
         let patterns = sources
             .iter()
-            .map(|p| RegexBuilder::new(p).dfa_size_limit(DFA_CACHE_BYTES).build())
+            .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()?;
         let set_rows: Vec<usize> = (0..DETECTORS.len())
             .filter(|&i| !requires_context(i))
             .collect();
-        let any = RegexSetBuilder::new(set_rows.iter().map(|&i| sources[i]))
-            .dfa_size_limit(DFA_CACHE_BYTES)
-            .build()?;
+        let any = RegexSet::new(set_rows.iter().map(|&i| sources[i]))?;
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
