@@ -12,10 +12,11 @@
 //! Luhn-valid number after "order" or "invoice" (and no card word) is a reference, not a card; a bare group
 //! of digits is a phone number only next to a phone word.
 //!
-//! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
-//! can match at all, and only those are searched again for their matches; a text without digits, `@` or
-//! key headers costs one pass, not one per detector. A row that requires context words is searched only
-//! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
+//! Most text holds few kinds of value, so one [`RegexSet`] pass over the patterns of the rows that need no
+//! context word first says which can match at all, and only those are searched again for their matches; a
+//! text without digits, `@` or key headers costs one pass, not one per detector. A row that requires context
+//! words is not in that set (short runs of digits would multiply its states): it is searched only when one
+//! of its words occurs in a text holding a digit (one Aho-Corasick pass over every row's words).
 //!
 //! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
 //! the gazetteers (one Aho-Corasick automaton, built once per process) after the rows have run, and their
