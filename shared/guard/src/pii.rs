@@ -12,11 +12,10 @@
 //! Luhn-valid number after "order" or "invoice" (and no card word) is a reference, not a card; a bare group
 //! of digits is a phone number only next to a phone word.
 //!
-//! Most text holds few kinds of value, so one [`RegexSet`] pass over the patterns of the rows that need no
-//! context word first says which can match at all, and only those are searched again for their matches; a
-//! text without digits, `@` or key headers costs one pass, not one per detector. A row that requires context
-//! words is not in that set (short runs of digits would multiply its states): it is searched only when one
-//! of its words occurs in a text holding a digit (one Aho-Corasick pass over every row's words).
+//! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
+//! can match at all, and only those are searched again for their matches; a text without digits, `@` or
+//! key headers costs one pass, not one per detector. A row that requires context words is searched only
+//! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
 //!
 //! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
 //! the gazetteers (one Aho-Corasick automaton, built once per process) after the rows have run, and their
@@ -59,12 +58,8 @@ pub struct Finding {
 pub(crate) struct PiiDetector {
     /// Each row's pattern, in table order.
     patterns: Vec<Regex>,
-    /// The patterns of the rows that need no context word, as one set: one pass says which can match at all.
-    /// The rows that require a context word are left out (many of them are short runs of digits, which
-    /// multiply a set's states); they are searched when one of their words occurs.
+    /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
-    /// The row of each pattern in `any`.
-    set_rows: Vec<usize>,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
     reach: DFA,
     reach_caches: ReachCaches,
@@ -141,10 +136,7 @@ impl PiiDetector {
             .iter()
             .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let set_rows: Vec<usize> = (0..DETECTORS.len())
-            .filter(|&i| !requires_context(i))
-            .collect();
-        let any = RegexSet::new(set_rows.iter().map(|&i| sources[i]))?;
+        let any = RegexSet::new(&sources)?;
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
@@ -179,7 +171,6 @@ impl PiiDetector {
         Ok(PiiDetector {
             patterns,
             any,
-            set_rows,
             reach,
             reach_caches,
             context_words,
@@ -244,26 +235,28 @@ impl PiiDetector {
     /// One set pass says which rows can match; only those are searched, and each match goes through its
     /// row's validator and context words.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
-        let mut on: Vec<usize> = self
-            .any
-            .matches(text)
-            .iter()
-            .map(|k| self.set_rows[k])
-            .collect();
+        let on = self.any.matches(text);
         let mut found = Vec::new();
-        // Rows that require context words, where one of their words occurs in the text (as a substring: a
-        // superset of whole words). Every such row's pattern holds a digit.
-        if text.bytes().any(|b| b.is_ascii_digit()) {
-            let mut with_words = vec![false; DETECTORS.len()];
+        // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
+        // looked up only when a row that requires context can match.
+        let needs_context = |i: usize| {
+            DETECTORS[i]
+                .context
+                .is_some_and(|c| c.need == Need::Required)
+        };
+        let mut with_words = vec![false; DETECTORS.len()];
+        if on.iter().any(needs_context) {
             for m in self.context_words.find_overlapping_iter(text) {
                 for &row in &self.context_rows[m.pattern().as_usize()] {
                     with_words[row] = true;
                 }
             }
-            on.extend((0..DETECTORS.len()).filter(|&i| requires_context(i) && with_words[i]));
         }
-        for i in on {
+        for i in on.iter() {
             let row = &DETECTORS[i];
+            if needs_context(i) && !with_words[i] {
+                continue;
+            }
             for m in self.patterns[i].find_iter(text) {
                 let valid = match row.validate {
                     Some(check) => check(text, m.range()),
@@ -289,13 +282,6 @@ impl PiiDetector {
         names::detect(text, self.gazetteer, &mut found);
         resolve_overlaps(found)
     }
-}
-
-/// Whether row `i` reports nothing without one of its context words.
-fn requires_context(i: usize) -> bool {
-    DETECTORS[i]
-        .context
-        .is_some_and(|c| c.need == Need::Required)
 }
 
 // === the existing types' validators, as table rows call them ===
@@ -1019,17 +1005,10 @@ mod tests {
     #[test]
     fn the_set_and_the_patterns_follow_the_table() {
         let d = PiiDetector::new().unwrap();
-        assert_eq!(d.any.patterns().len(), d.set_rows.len());
-        for (k, &i) in d.set_rows.iter().enumerate() {
-            assert_eq!(d.any.patterns()[k], DETECTORS[i].pattern);
-            assert!(!requires_context(i));
-        }
-        // Every row is in the set or searched by its context words.
-        for (i, row) in DETECTORS.iter().enumerate() {
-            assert!(d.set_rows.contains(&i) || row.context.is_some_and(|c| !c.words.is_empty()));
-        }
+        assert_eq!(d.any.patterns().len(), DETECTORS.len());
         assert_eq!(d.patterns.len(), DETECTORS.len());
         for (i, row) in DETECTORS.iter().enumerate() {
+            assert_eq!(d.any.patterns()[i], row.pattern);
             assert_eq!(d.patterns[i].as_str(), row.pattern);
             assert!((0.0..=1.0).contains(&row.confidence), "{}", row.entity);
         }
