@@ -685,37 +685,40 @@ fn licence_checked(text: &str, span: Range<usize>) -> Option<Valid> {
 const AGE_BEFORE: &[&str] = &["age", "aged", "ages", "turn", "turned", "turning", "turns"];
 
 /// An age: 1 to 120, after an age word or phrase, or before `years old`, `year old`, `-year-old`,
-/// `years of age`, `yo` or `y/o`.
+/// `years of age`, `yo` or `y/o`. Runs on every short number next to one of the row's words, so it reads the
+/// words around it in place, without allocating.
 fn age_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let n: u32 = text[span.clone()].parse().ok()?;
     if !(1..=120).contains(&n) || alnum_before(text, span.start) || alnum_after(text, span.end) {
         return None;
     }
-    let before: Vec<String> = text[..span.start]
-        .rsplit(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .take(3)
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let after: Vec<String> = text[span.end..]
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(3)
-        .map(str::to_ascii_lowercase)
-        .collect();
-    fn word(list: &[String], i: usize) -> &str {
-        list.get(i).map_or("", String::as_str)
-    }
-    let age_word = AGE_BEFORE.contains(&word(&before, 0))
-        || (word(&before, 0) == "of" && word(&before, 1) == "age");
-    let years_old = matches!(word(&after, 0), "years" | "year" | "yrs" | "yr")
-        && (word(&after, 1) == "old" || (word(&after, 1) == "of" && word(&after, 2) == "age"));
-    let short = word(&after, 0) == "yo" || text[span.end..].starts_with(" y/o");
-    // Not glued to more digits by a separator (`46-47`, `46.5`), but `46-year-old` is fine.
-    let joined = text[span.end..].starts_with(['.', '/', ':', ','])
-        && alnum_after(text, span.end + 1)
+    // Not glued to more digits by a separator (`46.5`, `1/46`), but `46-year-old` is fine.
+    let joined = (text[span.end..].starts_with(['.', '/', ':', ','])
+        && alnum_after(text, span.end + 1))
         || text[..span.start].ends_with(['-', '.', '/', ':']);
-    (!joined && (age_word || years_old || short)).then_some(())?;
+    if joined {
+        return None;
+    }
+    let mut after = text[span.end..]
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    let (a0, a1, a2) = (
+        after.next().unwrap_or(""),
+        after.next().unwrap_or(""),
+        after.next().unwrap_or(""),
+    );
+    let is = |w: &str, list: &[&str]| list.iter().any(|l| w.eq_ignore_ascii_case(l));
+    let years_old = is(a0, &["years", "year", "yrs", "yr"])
+        && (a1.eq_ignore_ascii_case("old")
+            || (a1.eq_ignore_ascii_case("of") && a2.eq_ignore_ascii_case("age")));
+    let short = a0.eq_ignore_ascii_case("yo") || text[span.end..].starts_with(" y/o");
+    let mut before = text[..span.start]
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty());
+    let (b0, b1) = (before.next().unwrap_or(""), before.next().unwrap_or(""));
+    let age_word =
+        is(b0, AGE_BEFORE) || (b0.eq_ignore_ascii_case("of") && b1.eq_ignore_ascii_case("age"));
+    (age_word || years_old || short).then_some(())?;
     Valid::at(span)
 }
 

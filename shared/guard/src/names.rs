@@ -185,6 +185,12 @@ fn runs(text: &str) -> Vec<Vec<Word>> {
     let mut i = 0;
     let bytes = text.as_bytes();
     while i < text.len() {
+        // A capital is an ASCII capital or a Latin-1 / Latin Extended-A letter (lead byte C3 to C5): skip the
+        // rest without decoding.
+        if !(bytes[i].is_ascii_uppercase() || (0xC3..=0xC5).contains(&bytes[i])) {
+            i += 1;
+            continue;
+        }
         let Some(c) = text[i..].chars().next() else {
             break;
         };
@@ -373,6 +379,10 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
     let tight = |i: usize| {
         i + 1 < run.len() && matches!(text[run[i].end_dots..run[i + 1].start].as_ref(), " ")
     };
+    // Runs with no word that could be a name or an entry (`SELECT`, `INFO`, `API`) need nothing more.
+    if !(0..run.len()).any(|i| entries[i].is_some() || namish(i)) {
+        return;
+    }
     let before = words_before(text, run[0].start);
 
     // Organisations: the words before a legal form or organisation noun, back to the previous one.
