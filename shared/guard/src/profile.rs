@@ -64,11 +64,29 @@ pub enum EntityType {
     Password,
     /// A date next to a birth word (`DOB`, `born`, `date of birth`).
     DateOfBirth,
+    /// A person's name (gazetteers of first names and surnames, titles, greetings and naming phrases).
+    Person,
+    /// A street address, a post-office or military box (a building number and a street, or the box).
+    Address,
+    /// A named place: a country, a region, a city next to a place word.
+    Location,
+    /// An organisation's name ending in a legal form or an organisation noun (`Inc.`, `GmbH`, `Bank`).
+    Organization,
+    /// An age in years next to an age phrase (`aged 46`, `turned 46`, `46 years old`).
+    Age,
+    /// A passport number next to the word passport.
+    Passport,
+    /// A driving licence number next to a licence word.
+    DriverLicense,
+    /// A payment card security code (CVV, CVC) next to its label.
+    CardCvv,
+    /// A payment card expiry date (`MM/YY`) next to an expiry word.
+    CardExpiry,
 }
 
 impl EntityType {
     /// Every entity type, in a stable order.
-    pub const ALL: [EntityType; 24] = [
+    pub const ALL: [EntityType; 33] = [
         EntityType::Email,
         EntityType::Phone,
         EntityType::CreditCard,
@@ -93,6 +111,15 @@ impl EntityType {
         EntityType::ApiKey,
         EntityType::Password,
         EntityType::DateOfBirth,
+        EntityType::Person,
+        EntityType::Address,
+        EntityType::Location,
+        EntityType::Organization,
+        EntityType::Age,
+        EntityType::Passport,
+        EntityType::DriverLicense,
+        EntityType::CardCvv,
+        EntityType::CardExpiry,
     ];
 
     /// The name used in profiles, reports, mask placeholders and pseudonym tokens.
@@ -122,6 +149,15 @@ impl EntityType {
             EntityType::ApiKey => "API_KEY",
             EntityType::Password => "PASSWORD",
             EntityType::DateOfBirth => "DATE_OF_BIRTH",
+            EntityType::Person => "PERSON",
+            EntityType::Address => "ADDRESS",
+            EntityType::Location => "LOCATION",
+            EntityType::Organization => "ORGANIZATION",
+            EntityType::Age => "AGE",
+            EntityType::Passport => "PASSPORT",
+            EntityType::DriverLicense => "DRIVER_LICENSE",
+            EntityType::CardCvv => "CARD_CVV",
+            EntityType::CardExpiry => "CARD_EXPIRY",
         }
     }
 

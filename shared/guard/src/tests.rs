@@ -92,10 +92,10 @@ fn unknown_key_is_named() {
 
 #[test]
 fn unknown_entity_type_is_named() {
-    let err = GuardProfile::from_toml("name = \"x\"\nversion = \"1\"\nsystem_instructions = \"s\"\n[pii.entities]\nPASSPORT = \"mask\"\n")
+    let err = GuardProfile::from_toml("name = \"x\"\nversion = \"1\"\nsystem_instructions = \"s\"\n[pii.entities]\nVEHICLE_ID = \"mask\"\n")
         .unwrap_err();
     assert!(
-        err.to_string().contains("unknown variant `PASSPORT`"),
+        err.to_string().contains("unknown variant `VEHICLE_ID`"),
         "{err}"
     );
     assert!(
@@ -1619,6 +1619,9 @@ fn stream_matches_the_whole_answer_check_for_the_new_types() {
         "mac 00:1A:2B:3C:4D:5E and db postgres://admin:s3cr3t@db.internal:5432/app ok",
         "password: Tr0ub4dor&3 then DOB: 04/11/1987 (born 4 Nov 1987), ITIN 912-70-1234.",
         "Aadhaar 2341 2341 2346 PAN ABCPE1234F token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        "Dear Helena Gregorová, the parcel for 22 Baker Street Apt. 4, London went to Mr Okafor at Prosus N.V. in Lisbon.",
+        "Hi Elbio, my name is Namihiko and I moved here from Eiðar; Tamara is 46 years old, card 3512 3456 7890 1236 exp 09/28 CVV 123.",
+        "Passport no. YK3979629, driver's license Y555223900, P.O. Box 255\nPSC 0747, Box 6735\nAPO AA 93918: Kimura's notes, Jones were fine.",
     ] {
         let whole = engine.check_output(text, &map, &mut GuardReport::default());
         assert!(whole.blocked.is_none());

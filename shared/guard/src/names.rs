@@ -1,0 +1,738 @@
+//! Names of people, places and organisations, found without a model: runs of capitalised words are read
+//! against the gazetteers ([`crate::gazetteer`]) and the words around them.
+//!
+//! - A person: a first name followed by a surname or another capitalised word (`Helena Gregorová`), a
+//!   surname after a known first name or a title (`Dr Okafor`), any capitalised word after a greeting or a
+//!   naming phrase (`Hi Elbio`, `my name is Namihiko`), and a known first name on its own when it is not the
+//!   first word of a sentence (a capitalised word there says little).
+//! - A place: a country or a US state; a city after a place word (`in`, `from`, `near` ...) or before `,`
+//!   and a region or country; any capitalised words after a moving or living phrase (`moved here from Eiðar`).
+//! - An organisation: capitalised words ending in a legal form or an organisation noun (`Prosus N.V.`,
+//!   `McCormick & Company Incorporated`).
+//!
+//! Constraints, for the stream guard to stay exact: a finding starts at a capitalised word and ends inside
+//! the run of capitalised words it starts in (the run is the [`SHAPE`] pattern, which the stream guard's
+//! automaton includes); the words read before a run lie within [`MAX_CONTEXT_WINDOW`] bytes of it, and the
+//! only text read after a run is the next word. Every step is a bounded look at a word or a gazetteer
+//! lookup, so the pass is linear in the text.
+
+use crate::detectors::MAX_CONTEXT_WINDOW;
+use crate::gazetteer::{Gazetteer, Kinds};
+use crate::pii::Finding;
+use crate::profile::EntityType;
+
+/// A run of capitalised words (with the joining words of names: `&`, `of`, `de`, `van` ...), as a pattern:
+/// every name finding starts where this matches and ends no later than the furthest match from there.
+pub(crate) const SHAPE: &str = r"[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?:,? (?:(?:&|and|of|de|del|della|di|da|das|do|dos|du|la|le|les|van|von|der|den|y|the) )*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*)*";
+
+/// Joining words allowed inside a run (must match [`SHAPE`]).
+const JOINERS: &[&str] = &[
+    "&", "and", "of", "de", "del", "della", "di", "da", "das", "do", "dos", "du", "la", "le",
+    "les", "van", "von", "der", "den", "y", "the",
+];
+
+/// Titles before a name.
+#[rustfmt::skip]
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "madam", "madame",
+    "mister", "monsieur", "mme", "herr", "frau", "señor", "señora", "sr", "sra", "rev", "fr",
+];
+
+/// Greetings and sign-offs that put a name right after them.
+#[rustfmt::skip]
+const GREETINGS: &[&str] = &["hi", "hello", "hey", "dear", "thanks", "cheers", "attn", "regards"];
+
+/// Phrases (lower case, the words right before a run) after which any capitalised word is a person's name.
+#[rustfmt::skip]
+const NAMING: &[&[&str]] = &[
+    &["name", "is"], &["name", "was"], &["named"], &["called"], &["i", "am"], &["this", "is"],
+    &["call", "me"], &["calls", "me"], &["mr"], &["mrs"], &["ms"], &["dr"], &["miss"],
+    &["name"], &["signed"], &["regards"], &["patient"], &["applicant"], &["employee"],
+];
+
+/// Words after which a capitalised word is a person's name when the gazetteers know it as a first name or
+/// a surname (`by Lundberg`, not `by Amazon`).
+#[rustfmt::skip]
+const NAMING_WEAK: &[&[&str]] = &[
+    &["by"], &["with"], &["contact"], &["ask"], &["from"], &["customer"], &["client"], &["user"],
+    &["and"], &["to"], &["for"], &["cc"], &["starring"],
+];
+
+/// Phrases after which capitalised words are a place, known or not.
+#[rustfmt::skip]
+const PLACE_PHRASES: &[&[&str]] = &[
+    &["live", "in"], &["lives", "in"], &["lived", "in"], &["living", "in"], &["moved", "to"],
+    &["moved", "from"], &["here", "from"], &["born", "in"], &["based", "in"], &["located", "in"],
+    &["relocated", "to"], &["come", "from"], &["comes", "from"], &["came", "from"], &["grew", "up", "in"],
+    &["travel", "to"], &["travelling", "to"], &["traveling", "to"], &["flew", "to"], &["flying", "to"],
+    &["resident", "of"], &["citizen", "of"], &["office", "in"],
+];
+
+/// Words before a known city that make it a place.
+#[rustfmt::skip]
+const PLACE_WORDS: &[&str] = &[
+    "in", "from", "to", "at", "near", "around", "outside", "visit", "visiting", "via", "city", "town",
+    "where", "address", "located", "based",
+];
+
+/// Words right after a lone first name that make it a person.
+#[rustfmt::skip]
+const PERSON_VERBS: &[&str] = &[
+    "is", "was", "said", "says", "told", "asked", "wrote", "writes", "called", "has", "had", "will",
+    "would", "can", "wants", "thinks", "and", "s", "just", "also", "were", "are",
+];
+
+/// Capitalised words that open sentences and headings: never a name on their own, whatever the lists say.
+#[rustfmt::skip]
+const NOT_NAMES: &[&str] = &[
+    "the", "a", "an", "this", "that", "these", "those", "i", "we", "you", "he", "she", "it", "they",
+    "my", "our", "your", "his", "her", "their", "its", "please", "thanks", "thank", "hi", "hello",
+    "dear", "yes", "no", "ok", "if", "when", "where", "why", "how", "what", "who", "which", "can",
+    "could", "would", "should", "will", "may", "might", "must", "do", "does", "did", "is", "are",
+    "was", "were", "be", "in", "on", "at", "to", "for", "from", "with", "by", "of", "and", "or", "but",
+    "not", "all", "any", "some", "each", "every", "new", "old", "mr", "mrs", "ms", "dr", "miss",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
+    "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december", "name", "address", "phone", "email", "city", "state", "country",
+    "street", "road", "avenue", "apt", "suite", "unit", "box", "inc", "ltd", "llc", "corp", "co",
+    "company", "group", "bank", "user", "bot", "customer", "agent", "patient", "client", "team",
+    "account", "order", "note", "notes", "re", "fw", "fwd", "cc", "subject", "from", "sent", "date",
+    "time", "today", "tomorrow", "yesterday", "also", "after", "before", "then", "there", "here",
+    "so", "just", "still", "only", "even", "very", "more", "most", "such", "other", "one", "two",
+    "first", "last", "next", "same", "well", "now", "let", "lets", "let's", "see", "get", "go",
+    "make", "use", "add", "set", "run", "check", "send", "call", "help", "find", "show", "tell",
+    "give", "take", "keep", "write", "read", "ask", "try", "need", "want", "like", "know",
+    "directed", "starring", "dept", "department", "director", "manager", "officer", "president",
+    "ceo", "cto", "cfo", "vp", "head", "lead", "senior", "junior", "chief", "jan", "feb", "mar",
+    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed",
+    "thu", "thur", "thurs", "fri", "sat", "sun", "i'm", "i'll", "i've", "i'd", "im",
+];
+
+/// A word of the text.
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    start: usize,
+    /// End of the word without trailing dots.
+    end: usize,
+    /// End with trailing dots (`D.`, `Inc.`).
+    end_dots: usize,
+}
+
+/// Confidence at or above which a name finding is reported; weaker ones are dropped here.
+pub(crate) const MIN_NAME_CONFIDENCE: f32 = 0.6;
+
+fn is_upper_start(c: char) -> bool {
+    c.is_ascii_uppercase()
+        || matches!(c, 'À'..='Ö' | 'Ø'..='Þ')
+        || (matches!(c, 'Ā'..='ž') && c.is_uppercase())
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || matches!(c, 'À'..='Ö' | 'Ø'..='ö' | 'ø'..='ÿ' | 'Ā'..='ž' | '\'' | '’' | '.' | '-')
+}
+
+/// Written like a name: a capital, then lower case, with a capital again only after `Mc`, `Mac`, `O'`, a
+/// hyphen or an apostrophe (`McDonald`, `O'Brien`, `Jean-Luc`), not inside a product name (`ChatGPT`,
+/// `OpenAI`, `JailBreak`).
+fn name_shaped(word: &str) -> bool {
+    let mut prev: Option<char> = None;
+    let mut lower = false;
+    for (i, c) in word.char_indices() {
+        if i > 0 && c.is_uppercase() {
+            let after_mark = matches!(prev, Some('-' | '\'' | '’'));
+            let prefix = matches!(
+                &word[..i],
+                "Mc" | "Mac" | "De" | "Di" | "La" | "Le" | "Van" | "O"
+            );
+            if !(after_mark || prefix) {
+                return false;
+            }
+        }
+        lower |= c.is_lowercase();
+        prev = Some(c);
+    }
+    lower
+}
+
+/// The capitalised word at `at` (which starts with a capital), if the character before it does not glue
+/// it to a longer word.
+fn word_at(text: &str, at: usize) -> Word {
+    let rest = &text[at..];
+    let len = rest
+        .char_indices()
+        .find(|&(_, c)| !is_word_char(c))
+        .map_or(rest.len(), |(i, _)| i);
+    let end_dots = at + len;
+    let core = text[at..end_dots].trim_end_matches(['.', '-', '\'', '’']);
+    // A possessive is not part of the name: `Brandt's`.
+    let core = core
+        .strip_suffix("'s")
+        .or_else(|| core.strip_suffix("’s"))
+        .filter(|c| !c.is_empty())
+        .unwrap_or(core);
+    let end = at + core.len();
+    Word {
+        start: at,
+        end,
+        end_dots,
+    }
+}
+
+/// The runs of capitalised words in `text`, each as its words.
+fn runs(text: &str) -> Vec<Vec<Word>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < text.len() {
+        // A capital is an ASCII capital or a Latin-1 / Latin Extended-A letter (lead byte C3 to C5): skip the
+        // rest without decoding.
+        if !(bytes[i].is_ascii_uppercase() || (0xC3..=0xC5).contains(&bytes[i])) {
+            i += 1;
+            continue;
+        }
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        let glued = text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|p| p.is_alphanumeric() || is_word_char(p) || p == '_' || p == '@');
+        if !is_upper_start(c) || glued {
+            i += c.len_utf8();
+            continue;
+        }
+        let mut run = vec![word_at(text, i)];
+        let mut at = run[0].end_dots;
+        // Further words: `,`? ` ` (joiner ` `)* capitalised word.
+        loop {
+            let mut j = at;
+            if bytes.get(j) == Some(&b',') {
+                j += 1;
+            }
+            if bytes.get(j) != Some(&b' ') {
+                break;
+            }
+            j += 1;
+            loop {
+                let joiner = JOINERS.iter().find(|w| {
+                    text[j..].starts_with(*w) && text.as_bytes().get(j + w.len()) == Some(&b' ')
+                });
+                match joiner {
+                    Some(w) => j += w.len() + 1,
+                    None => break,
+                }
+            }
+            match text[j..].chars().next() {
+                Some(c) if is_upper_start(c) => {
+                    let w = word_at(text, j);
+                    at = w.end_dots;
+                    run.push(w);
+                }
+                _ => break,
+            }
+        }
+        i = at.max(i + c.len_utf8());
+        out.push(run);
+    }
+    out
+}
+
+fn lower(text: &str, w: &Word) -> String {
+    text[w.start..w.end].to_lowercase()
+}
+
+/// The lower-case words in the [`MAX_CONTEXT_WINDOW`] bytes before `at`, on the same line.
+fn words_before(text: &str, at: usize) -> Vec<String> {
+    let mut from = at.saturating_sub(MAX_CONTEXT_WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut window = &text[from..at];
+    if let Some(i) = window.rfind('\n') {
+        window = &window[i + 1..];
+    }
+    window
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn ends_with_phrase(words: &[String], phrases: &[&[&str]]) -> bool {
+    phrases.iter().any(|p| {
+        words.len() >= p.len()
+            && words[words.len() - p.len()..]
+                .iter()
+                .zip(p.iter())
+                .all(|(a, b)| a == b)
+    })
+}
+
+/// True when the word at `at` opens a sentence: nothing but spaces before it in the window, or the last
+/// character before it ends a sentence.
+fn sentence_start(text: &str, at: usize) -> bool {
+    let mut from = at.saturating_sub(MAX_CONTEXT_WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    match text[from..at]
+        .trim_end_matches([' ', '\t', '"', '\'', '(', '*', '-'])
+        .chars()
+        .next_back()
+    {
+        None => true,
+        Some(c) => matches!(
+            c,
+            '.' | '!' | '?' | '\n' | ':' | ';' | '>' | '}' | ']' | '|'
+        ),
+    }
+}
+
+/// True when `text[start..end]` is all of its line but spaces and leading punctuation (a form's field, a
+/// signature, an address block): `}} Korneli Czarnecki`.
+fn alone_on_line(text: &str, start: usize, end: usize) -> bool {
+    let mut from = start.saturating_sub(MAX_CONTEXT_WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = &text[from..start];
+    let head = match window.rfind('\n') {
+        Some(i) => &window[i + 1..],
+        None if from == 0 => window,
+        None => return false,
+    };
+    let head_ok = head.chars().all(|c| !c.is_alphanumeric());
+    let tail_ok =
+        text[end..].starts_with('\n') || text[end..].trim_end_matches([' ', '\t']).is_empty();
+    head_ok && tail_ok
+}
+
+/// True when only spaces stand between the start of the line and `at`.
+fn line_start(text: &str, at: usize) -> bool {
+    let mut from = at.saturating_sub(MAX_CONTEXT_WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = &text[from..at];
+    match window.rfind('\n') {
+        Some(i) => window[i + 1..].trim().is_empty(),
+        None => from == 0 && window.trim().is_empty(),
+    }
+}
+
+/// The word right after `at`, lower case (`'s` counts as `s`).
+fn next_word(text: &str, at: usize) -> String {
+    text[at..]
+        .trim_start_matches([' ', '\'', '’', ','])
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Finds people, places and organisations in `text` and appends them to `out`.
+pub(crate) fn detect(text: &str, gazetteer: &Gazetteer, out: &mut Vec<Finding>) {
+    for run in runs(text) {
+        detect_run(text, gazetteer, &run, out);
+    }
+}
+
+fn push(out: &mut Vec<Finding>, entity: EntityType, start: usize, end: usize, confidence: f32) {
+    if confidence >= MIN_NAME_CONFIDENCE && start < end {
+        out.push(Finding {
+            entity,
+            span: start..end,
+            confidence,
+        });
+    }
+}
+
+/// The gazetteer entry at word `i` of `run`, as the index of the word it ends in and its kinds.
+fn entry_at(text: &str, g: &Gazetteer, run: &[Word], i: usize) -> Option<(usize, Kinds)> {
+    let e = g.lookup(text, run[i].start)?;
+    let last = (i..run.len()).find(|&k| run[k].end_dots >= e.end)?;
+    // The entry must end where a word of the run ends.
+    (run[last].end == e.end || run[last].end_dots == e.end).then_some((last, e.kinds))
+}
+
+fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
+    let entries: Vec<Option<(usize, Kinds)>> =
+        (0..run.len()).map(|i| entry_at(text, g, run, i)).collect();
+    let kinds = |i: usize| entries[i].map(|(_, k)| k).unwrap_or_default();
+    let single = |i: usize| entries[i].is_some_and(|(last, _)| last == i);
+    let stop = |i: usize| NOT_NAMES.contains(&lower(text, &run[i]).as_str());
+    let initial = |i: usize| {
+        let w = &run[i];
+        text[w.start..w.end].chars().count() == 1
+    };
+    // A word that may be part of a name: not a stop word, not an organisation form, not a place.
+    let namish = |i: usize| {
+        !stop(i)
+            && !kinds(i).has(Kinds::ORG_SUFFIX)
+            && !kinds(i).has(Kinds::COUNTRY)
+            && name_shaped(&text[run[i].start..run[i].end])
+    };
+    // A known name that is not also an ordinary word.
+    let plain = |i: usize| !kinds(i).has(Kinds::COMMON);
+    // Two words of one name: a space between them, no comma or joining word (an initial keeps its dot).
+    let tight = |i: usize| {
+        i + 1 < run.len() && matches!(text[run[i].end_dots..run[i + 1].start].as_ref(), " ")
+    };
+    // Runs with no word that could be a name or an entry (`SELECT`, `INFO`, `API`) need nothing more.
+    if !(0..run.len()).any(|i| entries[i].is_some() || namish(i)) {
+        return;
+    }
+    let before = words_before(text, run[0].start);
+
+    // Organisations: the words before a legal form or organisation noun, back to the previous one.
+    let mut org_from = 0;
+    for k in 1..run.len() {
+        if !kinds(k).has(Kinds::ORG_SUFFIX) || k < org_from {
+            continue;
+        }
+        let mut last = entries[k].map_or(k, |(last, _)| last);
+        // `Company Incorporated`, `Pty Ltd`: consecutive forms belong to one name.
+        while last + 1 < run.len() && kinds(last + 1).has(Kinds::ORG_SUFFIX) {
+            last = entries[last + 1].map_or(last + 1, |(l, _)| l);
+        }
+        let from = (k.saturating_sub(5).max(org_from)..k)
+            .find(|&i| !stop(i))
+            .unwrap_or(k);
+        if from < k {
+            push(
+                out,
+                EntityType::Organization,
+                run[from].start,
+                run[last].end_dots,
+                0.8,
+            );
+        }
+        org_from = last + 1;
+    }
+
+    let mut i = 0;
+    while i < run.len() {
+        let word = lower(text, &run[i]);
+        // A title or a greeting, then up to three name words.
+        if TITLES.contains(&word.as_str()) || GREETINGS.contains(&word.as_str()) {
+            let n = (i + 1..run.len().min(i + 4))
+                .take_while(|&j| tight(j - 1) && (namish(j) || (j > i + 1 && initial(j))))
+                .count();
+            if n > 0 {
+                let conf = if TITLES.contains(&word.as_str()) {
+                    0.9
+                } else {
+                    0.8
+                };
+                push(
+                    out,
+                    EntityType::Person,
+                    run[i + 1].start,
+                    run[i + n].end,
+                    conf,
+                );
+                i += n + 1;
+                continue;
+            }
+        }
+        let k = kinds(i);
+        let at_start = i == 0 && sentence_start(text, run[0].start);
+        // Places known by name.
+        if let Some((last, kk)) = entries[i]
+            && (kk.has(Kinds::COUNTRY) || kk.has(Kinds::REGION) || kk.has(Kinds::CITY))
+            && !stop(i)
+        {
+            let after_comma = i > 0 && text[run[i - 1].end_dots..run[i].start].starts_with(',');
+            let before_place = last + 1 < run.len()
+                && text[run[last].end_dots..run[last + 1].start].starts_with(',')
+                && (kinds(last + 1).has(Kinds::COUNTRY) || kinds(last + 1).has(Kinds::REGION));
+            let place_word = i == 0
+                && before
+                    .last()
+                    .is_some_and(|w| PLACE_WORDS.contains(&w.as_str()));
+            let conf = if kk.has(Kinds::COUNTRY) {
+                0.8
+            } else if kk.has(Kinds::REGION) {
+                0.7
+            } else if place_word || before_place || after_comma {
+                0.75
+            } else {
+                0.0
+            };
+            // A first name that is also a city is read as a name below unless a place word says otherwise.
+            let as_place = place_word || before_place || kk.has(Kinds::COUNTRY);
+            // A first name with a surname after it is a person (`to Rafaela Carvalho`).
+            let full_name = kk.has(Kinds::FIRST) && last == i && tight(i) && namish(i + 1);
+            if conf > 0.0 && (!kk.has(Kinds::FIRST) || as_place) && !full_name {
+                push(out, EntityType::Location, run[i].start, run[last].end, conf);
+                i = last + 1;
+                continue;
+            }
+        }
+        // Unknown places after a moving or living phrase.
+        if i == 0 && ends_with_phrase(&before, PLACE_PHRASES) && namish(0) {
+            let n = (0..run.len().min(4)).take_while(|&j| namish(j)).count();
+            push(out, EntityType::Location, run[0].start, run[n - 1].end, 0.7);
+            i = n;
+            continue;
+        }
+        // People.
+        if namish(i) {
+            let first = k.has(Kinds::FIRST) && single(i);
+            // First name, optional initial, then a surname or another name word.
+            if first && tight(i) {
+                let mut j = i + 1;
+                if initial(j) && tight(j) {
+                    j += 1;
+                }
+                if namish(j) {
+                    let conf = if kinds(j).has(Kinds::LAST) && (plain(i) || plain(j)) {
+                        0.85
+                    } else if plain(i) || kinds(j).has(Kinds::LAST) {
+                        0.75
+                    } else {
+                        0.5
+                    };
+                    push(out, EntityType::Person, run[i].start, run[j].end, conf);
+                    i = j + 1;
+                    continue;
+                }
+            }
+            // After a naming phrase, any name words; after a weaker one, known names.
+            let known = first || k.has(Kinds::LAST);
+            let naming = ends_with_phrase(&before, NAMING)
+                || (known && ends_with_phrase(&before, NAMING_WEAK));
+            if i == 0 && naming {
+                let n = (0..run.len().min(3))
+                    .take_while(|&j| {
+                        (j == 0 || tight(j - 1)) && (namish(j) || (j > 0 && initial(j)))
+                    })
+                    .count();
+                if n > 0 {
+                    let conf = if first || k.has(Kinds::LAST) {
+                        0.8
+                    } else {
+                        0.7
+                    };
+                    push(out, EntityType::Person, run[0].start, run[n - 1].end, conf);
+                    i = n;
+                    continue;
+                }
+            }
+            // Name, initial, name (`Matias L Anwar`): the shape of a full name, known or not.
+            if i + 2 < run.len()
+                && tight(i)
+                && tight(i + 1)
+                && initial(i + 1)
+                && namish(i + 2)
+                && !at_start
+            {
+                push(out, EntityType::Person, run[i].start, run[i + 2].end, 0.75);
+                i += 3;
+                continue;
+            }
+            // A name word then a known surname (`Frederikke Toft`), not opening a sentence.
+            if tight(i)
+                && kinds(i + 1).has(Kinds::LAST)
+                && plain(i + 1)
+                && namish(i + 1)
+                && single(i + 1)
+                && (!at_start || alone_on_line(text, run[i].start, run[i + 1].end_dots))
+            {
+                push(out, EntityType::Person, run[i].start, run[i + 1].end, 0.65);
+                i += 2;
+                continue;
+            }
+            // A known first name alone: not at the start of a sentence, or followed by a verb.
+            let after_digit = text[..run[i].start]
+                .trim_end()
+                .ends_with(|c: char| c.is_ascii_digit());
+            let long = text[run[i].start..run[i].end].chars().count() >= 3;
+            // A known surname alone followed by a verb of people (`Jones were precision engineers`).
+            let surname = k.has(Kinds::LAST) && single(i) && plain(i) && !first;
+            if surname && !(tight(i) || (i > 0 && tight(i - 1))) && long && !at_start {
+                let verb = PERSON_VERBS.contains(&next_word(text, run[i].end).as_str());
+                if verb {
+                    push(out, EntityType::Person, run[i].start, run[i].end, 0.65);
+                }
+            }
+            // Not joined by a single space to another capitalised word (`Todd, Victoria and Zachary`).
+            let isolated = !(tight(i) || (i > 0 && tight(i - 1)));
+            if first && isolated && !after_digit && long {
+                let after = &text[run[i].end_dots..];
+                let verb = PERSON_VERBS.contains(&next_word(text, run[i].end).as_str());
+                // A speaker in a transcript or a form label's value: `Casey: ...` at a line start.
+                let speaker = after.starts_with(':') && line_start(text, run[i].start);
+                // Opening a sentence and followed by a lower-case word (`Sabrina spent a year`).
+                let then_lower =
+                    after.starts_with(' ') && after[1..].starts_with(|c: char| c.is_lowercase());
+                let conf = if verb || speaker {
+                    0.7
+                } else if !plain(i) {
+                    0.0
+                } else if at_start {
+                    if then_lower { 0.65 } else { 0.0 }
+                } else {
+                    0.65
+                };
+                push(out, EntityType::Person, run[i].start, run[i].end, conf);
+            }
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gazetteer::gazetteer;
+
+    fn found(text: &str) -> Vec<(EntityType, String)> {
+        let mut out = Vec::new();
+        detect(text, gazetteer().unwrap(), &mut out);
+        out.into_iter()
+            .map(|f| (f.entity, text[f.span].to_owned()))
+            .collect()
+    }
+
+    fn has(text: &str, entity: EntityType, value: &str) -> bool {
+        found(text).iter().any(|(e, v)| *e == entity && v == value)
+    }
+
+    #[test]
+    fn runs_follow_the_shape() {
+        let text = "Met McCormick & Company Incorporated and Cerro de Pasco Resources Inc. today";
+        let r = runs(text);
+        let spans: Vec<&str> = r
+            .iter()
+            .map(|run| &text[run[0].start..run[run.len() - 1].end_dots])
+            .collect();
+        assert_eq!(
+            spans,
+            ["Met McCormick & Company Incorporated and Cerro de Pasco Resources Inc."]
+        );
+        assert!(has(
+            text,
+            EntityType::Organization,
+            "Cerro de Pasco Resources Inc."
+        ));
+        let shape = regex::Regex::new(&format!("^(?:{SHAPE})")).unwrap();
+        for s in spans {
+            assert!(shape.find(s).is_some_and(|m| m.end() == s.len()), "{s}");
+        }
+    }
+
+    #[test]
+    fn people() {
+        assert!(has(
+            "Follow up with Helena Gregorová next week.",
+            EntityType::Person,
+            "Helena Gregorová"
+        ));
+        assert!(has(
+            "Hi Elbio, the transfer failed.",
+            EntityType::Person,
+            "Elbio"
+        ));
+        assert!(has("My name is Namihiko", EntityType::Person, "Namihiko"));
+        assert!(has(
+            "Please ask Dr Okafor about it.",
+            EntityType::Person,
+            "Okafor"
+        ));
+        assert!(has("She named him Thomas", EntityType::Person, "Thomas"));
+        assert!(has(
+            "Don't go to town, Candace!",
+            EntityType::Person,
+            "Candace"
+        ));
+        assert!(has(
+            "The name on the account: Armand D. Sedej",
+            EntityType::Person,
+            "Armand D. Sedej"
+        ));
+        assert!(has(
+            "Tamara is a very sympathetic person.",
+            EntityType::Person,
+            "Tamara"
+        ));
+        let text = "the verses from Mineko Kimura's songs";
+        assert!(has(text, EntityType::Person, "Mineko Kimura"));
+        assert!(has(
+            "Sometimes people call me Vuk",
+            EntityType::Person,
+            "Vuk"
+        ));
+        assert!(has(
+            "join accounts with ms. Fruzsina",
+            EntityType::Person,
+            "Fruzsina"
+        ));
+    }
+
+    #[test]
+    fn places_and_organisations() {
+        assert!(has(
+            "She moved here from South Africa",
+            EntityType::Location,
+            "South Africa"
+        ));
+        assert!(has(
+            "We moved here from Eiðar",
+            EntityType::Location,
+            "Eiðar"
+        ));
+        assert!(has(
+            "The office in Lisbon is closed.",
+            EntityType::Location,
+            "Lisbon"
+        ));
+        assert!(has("Austin, Texas is hot.", EntityType::Location, "Texas"));
+        assert!(has(
+            "Prosus N.V. reported results.",
+            EntityType::Organization,
+            "Prosus N.V."
+        ));
+        assert!(has(
+            "Penn Virginia Corporation",
+            EntityType::Organization,
+            "Penn Virginia Corporation"
+        ));
+        let text = "We met McCormick & Company Incorporated today.";
+        assert!(has(
+            text,
+            EntityType::Organization,
+            "McCormick & Company Incorporated"
+        ));
+    }
+
+    /// Capitalised common words, product and service names, headings: nothing.
+    #[test]
+    fn ordinary_enterprise_text_is_not_names() {
+        for text in [
+            "Please review the Terraform plan before Friday.",
+            "Deploy the Lambda function behind API Gateway and check CloudWatch Logs.",
+            "Will the new Data Lake be ready in March?",
+            "Grace periods apply to every invoice.",
+            "Mark the ticket as resolved and Bill the customer.",
+            "The Customer Service team uses Salesforce and Zendesk.",
+            "Summary: Revenue grew in Q3. Next steps: hire two engineers.",
+            "Use Python, Rust or Java for the Kafka consumer.",
+        ] {
+            let f = found(text);
+            assert!(
+                !f.iter().any(|(e, _)| *e == EntityType::Person),
+                "{text:?}: {f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lone_first_name_at_sentence_start_needs_more() {
+        assert!(found("Chase the vendor for the invoice.").is_empty());
+        assert!(found("Victoria").is_empty());
+        // Product names and modes are not people.
+        assert!(found("Enable the Developer Mode of ChatGPT by OpenAI.").is_empty());
+    }
+}
