@@ -351,3 +351,6 @@ pub async fn apply_changes(
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
