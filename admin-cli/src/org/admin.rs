@@ -5,7 +5,8 @@
 //!   that retries its unprocessed keys, a StackSet read that lists its instances), so the calls a command makes,
 //!   and their order, are decided by the plan, apply and drift logic, not by the adapter.
 //! - Calls in a member account take an [`InAccount`]: the adapter reaches the account through its admin role
-//!   (the management account's own session when it is the management account).
+//!   (the management account's own session when it is the management account), assuming it on the first call
+//!   into the account and keeping the session for the rest of the command.
 //! - Errors are [`OrgError`]s whose [`Fault`](super::error::Fault) says what the logic acts on (a create that
 //!   finds its work done, a delete that finds nothing to delete).
 
@@ -16,7 +17,9 @@ use async_trait::async_trait;
 
 pub use super::error::{Fault, OrgError};
 
-/// A registry item as the registry codec encodes it (attribute name to DynamoDB value).
+/// A registry item as the registry codec encodes it (attribute name to DynamoDB value). The one SDK type on
+/// this trait: the codec (`registry::item`, `registry::spoke_settings`, `registry::attributes_as_text`) reads
+/// and writes it, so it stays until the codec has an item type of its own.
 pub type RegistryItem = HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
 
 /// The account a call is made in: `account`, through its admin role unless it is `management`.

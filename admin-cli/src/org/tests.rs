@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::admin::{
     AccountCreation, AccountSummary, Fault, InAccount, OperationState, OrgAdmin, OrgError,
@@ -514,9 +513,11 @@ impl OrgAdmin for FakeOrg {
         item: RegistryItem,
     ) -> Result<(), OrgError> {
         self.call("put_registry_item", at.account)?;
-        let Some(AttributeValue::S(pk)) = item.get("pk").cloned() else {
-            panic!("a registry item without its key: {item:?}");
-        };
+        let pk = item
+            .get("pk")
+            .and_then(|pk| pk.as_s().ok())
+            .cloned()
+            .expect("a registry item has its key");
         self.with(|s| s.registry.insert(pk, item));
         Ok(())
     }
