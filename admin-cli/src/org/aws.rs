@@ -2,8 +2,9 @@
 //! member accounts through their admin role and the retry policy for what the SDK does not retry by itself.
 //!
 //! Constraints:
-//! - The only place the org commands call AWS: each method is the call [`OrgAdmin`] documents, SDK types stay
-//!   here, and errors become [`OrgError`]s with the [`Fault`] the logic acts on.
+//! - The only place the org commands call AWS (IAM's calls in the `iam` submodule): each method is the call
+//!   [`OrgAdmin`] documents, SDK types stay here, and errors become [`OrgError`]s with the [`Fault`] the logic
+//!   acts on.
 //! - Throttling and transient errors are retried by the SDK (standard mode, exponential backoff with jitter,
 //!   [`MAX_SDK_ATTEMPTS`] attempts). Organizations' `ConcurrentModificationException` and a new account's
 //!   admin role that cannot be assumed yet are retried here ([`retry`]), because they clear with time but the
@@ -26,6 +27,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::sync::Mutex;
+
+mod iam;
 
 use super::admin::{
     AccountCreation, AccountSummary, Fault, InAccount, OperationState, OrgAdmin, OrgError,
@@ -117,15 +120,6 @@ impl Aws {
     fn cloudformation(&self, config: &SdkConfig) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::from_conf(
             aws_sdk_cloudformation::config::Builder::from(config)
-                .interceptor(self.calls.clone())
-                .build(),
-        )
-    }
-
-    /// IAM in the account `config` is a session of.
-    fn iam(&self, config: &SdkConfig) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(config)
                 .interceptor(self.calls.clone())
                 .build(),
         )
@@ -758,29 +752,12 @@ impl OrgAdmin for Aws {
         role: &str,
     ) -> Result<Option<String>, OrgError> {
         let session = self.session(at).await?;
-        let out = self
-            .iam(&session)
-            .get_role()
-            .role_name(role)
-            .send()
-            .await
-            .map_err(|e| failed("iam:GetRole", &e, NO_SUCH_ENTITY))?;
-        Ok(out
-            .role()
-            .and_then(|r| r.permissions_boundary())
-            .and_then(|b| b.permissions_boundary_arn())
-            .map(str::to_owned))
+        iam::role_boundary(self, &session, role).await
     }
 
     async fn managed_policy(&self, at: InAccount<'_>, arn: &str) -> Result<(), OrgError> {
         let session = self.session(at).await?;
-        self.iam(&session)
-            .get_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| failed("iam:GetPolicy", &e, NO_SUCH_ENTITY))?;
-        Ok(())
+        iam::managed_policy(self, &session, arn).await
     }
 
     async fn put_role_boundary(
@@ -790,14 +767,7 @@ impl OrgAdmin for Aws {
         boundary_arn: &str,
     ) -> Result<(), OrgError> {
         let session = self.session(at).await?;
-        self.iam(&session)
-            .put_role_permissions_boundary()
-            .role_name(role)
-            .permissions_boundary(boundary_arn)
-            .send()
-            .await
-            .map_err(|e| failed("iam:PutRolePermissionsBoundary", &e, &[]))?;
-        Ok(())
+        iam::put_role_boundary(self, &session, role, boundary_arn).await
     }
 
     async fn managed_registry_items(
@@ -941,9 +911,6 @@ const NOT_FOUND: &[(&str, Fault)] = &[
     ("StackSetNotFound", Fault::NotFound),
     ("does not exist", Fault::NotFound),
 ];
-
-/// What an IAM entity that is not there answers.
-const NO_SUCH_ENTITY: &[(&str, Fault)] = &[("NoSuchEntity", Fault::NotFound)];
 
 fn parameters(pairs: &[(String, String)]) -> Vec<aws_sdk_cloudformation::types::Parameter> {
     pairs
