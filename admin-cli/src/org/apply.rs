@@ -15,14 +15,12 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::{
-    AutoDeployment, Capability, DeploymentTargets, Parameter, PermissionModels,
-    StackSetOperationPreferences, StackSetOperationStatus, StackStatus,
-};
-use aws_sdk_organizations::types::PolicyType;
 use futures::stream::{self, StreamExt};
 
-use super::aws::{Aws, is_busy, retry, sdk_error};
+use super::admin::{
+    AccountCreation, Fault, InAccount, OperationState, OrgAdmin, OrgError, PolicyText,
+    StackRequest, StackSetRequest, StackStatus,
+};
 use super::live::Live;
 use super::plan::{Change, DesiredPolicy, Plan, Target};
 use super::registry;
@@ -66,7 +64,7 @@ struct Ids {
 /// Everything a change needs.
 #[derive(Debug)]
 struct Context<'a> {
-    aws: &'a Aws,
+    admin: &'a dyn OrgAdmin,
     file: &'a OrgFile,
     policies: BTreeMap<String, &'a DesiredPolicy>,
     live: &'a Live,
@@ -75,38 +73,63 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn ou_id(&self, path: &[String]) -> Result<String, String> {
+    /// Calls in `account`, through its admin role.
+    fn at<'a>(&'a self, account: &'a str) -> InAccount<'a> {
+        InAccount {
+            account,
+            management: &self.live.management_account,
+        }
+    }
+
+    /// Calls in the hub account.
+    fn hub(&self) -> InAccount<'_> {
+        self.at(&self.file.hub.account)
+    }
+
+    fn ou_id(&self, path: &[String]) -> Result<String, OrgError> {
         self.ids
             .lock()
-            .map_err(|_| "internal state poisoned".to_owned())?
+            .map_err(|_| OrgError::Poisoned)?
             .ous
             .get(path)
             .cloned()
-            .ok_or_else(|| format!("OU {} does not exist", crate::orgfile::show_path(path)))
+            .ok_or_else(|| OrgError::OuMissing(crate::orgfile::show_path(path)))
     }
 
     /// An account id from a plan's account field: an id, or the name of an account created in this run.
-    fn account_id(&self, account: &str) -> Result<String, String> {
+    fn account_id(&self, account: &str) -> Result<String, OrgError> {
         if crate::orgfile::is_account_id(account) {
             return Ok(account.to_owned());
         }
         self.ids
             .lock()
-            .map_err(|_| "internal state poisoned".to_owned())?
+            .map_err(|_| OrgError::Poisoned)?
             .accounts
             .get(account)
             .cloned()
-            .ok_or_else(|| format!("account `{account}` was not created"))
+            .ok_or_else(|| OrgError::AccountNotCreated(account.to_owned()))
     }
 
-    fn policy_id(&self, name: &str) -> Result<String, String> {
+    fn policy_id(&self, name: &str) -> Result<String, OrgError> {
         self.ids
             .lock()
-            .map_err(|_| "internal state poisoned".to_owned())?
+            .map_err(|_| OrgError::Poisoned)?
             .policies
             .get(name)
             .cloned()
-            .ok_or_else(|| format!("SCP {name} does not exist"))
+            .ok_or_else(|| OrgError::ScpMissing(name.to_owned()))
+    }
+
+    fn desired_policy(&self, name: &str) -> Result<PolicyText<'_>, OrgError> {
+        let desired = self
+            .policies
+            .get(name)
+            .ok_or_else(|| OrgError::ScpNotRendered(name.to_owned()))?;
+        Ok(PolicyText {
+            name: &desired.name,
+            description: &desired.description,
+            document: &desired.document,
+        })
     }
 
     fn remember(&self, update: impl FnOnce(&mut Ids)) {
@@ -119,7 +142,7 @@ impl Context<'_> {
 /// Applies `plan`, calling `report` after each change in completion order (for progress and JSON lines).
 /// Returns every change with its outcome, in plan order.
 pub async fn apply(
-    aws: &Aws,
+    admin: &dyn OrgAdmin,
     file: &OrgFile,
     policies: &BTreeMap<String, DesiredPolicy>,
     live: &Live,
@@ -139,7 +162,7 @@ pub async fn apply(
         ids.policies.insert(policy.name.clone(), policy.id.clone());
     }
     let context = Context {
-        aws,
+        admin,
         file,
         policies: policies.values().map(|p| (p.name.clone(), p)).collect(),
         live,
@@ -169,7 +192,7 @@ pub async fn apply(
                 async move {
                     let outcome = match execute(context, change).await {
                         Ok(note) => Outcome::Applied(note),
-                        Err(message) => Outcome::Failed(message),
+                        Err(error) => Outcome::Failed(error.to_string()),
                     };
                     (index, change, outcome)
                 }
@@ -188,44 +211,21 @@ pub async fn apply(
         .collect()
 }
 
-async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String>, String> {
-    let aws = context.aws;
-    let org = aws.organizations();
+async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String>, OrgError> {
+    let admin = context.admin;
     match change {
         Change::EnableScps => {
-            retry(aws, "organizations:EnablePolicyType", is_busy, || {
-                org.enable_policy_type()
-                    .root_id(&context.live.root_id)
-                    .policy_type(PolicyType::ServiceControlPolicy)
-                    .send()
-            })
-            .await?;
+            admin.enable_scps(&context.live.root_id).await?;
             Ok(None)
         }
         Change::CreateOu { parts, .. } => {
-            let (name, parent) = parts.split_last().ok_or("the root cannot be created")?;
+            let (name, parent) = parts.split_last().ok_or(OrgError::RootNotCreatable)?;
             let parent_id = context.ou_id(parent)?;
-            let created = retry(
-                aws,
-                "organizations:CreateOrganizationalUnit",
-                is_busy,
-                || {
-                    org.create_organizational_unit()
-                        .parent_id(&parent_id)
-                        .name(name)
-                        .send()
-                },
-            )
-            .await;
-            let id = match created {
-                Ok(out) => out
-                    .organizational_unit()
-                    .and_then(|ou| ou.id())
-                    .ok_or("organizations:CreateOrganizationalUnit returned no id")?
-                    .to_owned(),
+            let id = match admin.create_ou(&parent_id, name).await {
+                Ok(id) => id,
                 // Created by an earlier run whose answer was lost: take it over.
-                Err(e) if e.contains("DuplicateOrganizationalUnitException") => {
-                    find_ou(aws, &parent_id, name).await?
+                Err(e) if e.fault() == Fault::AlreadyExists => {
+                    find_ou(admin, &parent_id, name).await?
                 }
                 Err(e) => return Err(e),
             };
@@ -235,25 +235,7 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
             Ok(Some(id))
         }
         Change::InviteAccount { account, .. } => {
-            use aws_sdk_organizations::types::{HandshakeParty, HandshakePartyType};
-            let target = HandshakeParty::builder()
-                .id(account)
-                .r#type(HandshakePartyType::Account)
-                .build()
-                .map_err(|e| format!("organizations:InviteAccountToOrganization: {e}"))?;
-            let out = retry(
-                aws,
-                "organizations:InviteAccountToOrganization",
-                is_busy,
-                || {
-                    org.invite_account_to_organization()
-                        .target(target.clone())
-                        .notes("Causeway onboarding: accept to join the Organization")
-                        .send()
-                },
-            )
-            .await?;
-            let handshake = out.handshake().and_then(|h| h.id()).unwrap_or_default();
+            let handshake = admin.invite_account(account).await?;
             Ok(Some(format!(
                 "invitation {handshake} sent; accept it in account {account}, then run `org apply` again"
             )))
@@ -274,62 +256,21 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
         } => {
             let from = context.ou_id(from_path)?;
             let to = context.ou_id(to_path)?;
-            retry(aws, "organizations:MoveAccount", is_busy, || {
-                org.move_account()
-                    .account_id(account)
-                    .source_parent_id(&from)
-                    .destination_parent_id(&to)
-                    .send()
-            })
-            .await?;
+            admin.move_account(account, &from, &to).await?;
             Ok(None)
         }
         Change::CreatePolicy { policy, .. } => {
-            let desired = context
-                .policies
-                .get(policy)
-                .ok_or_else(|| format!("SCP {policy} was not rendered"))?;
-            // The tag marks the SCP as Causeway's: the admin role may manage only SCPs that carry it.
-            let tag = aws_sdk_organizations::types::Tag::builder()
-                .key(crate::scp::MANAGED_SCP_TAG)
-                .value(&context.file.name_prefix)
-                .build()
-                .map_err(|e| format!("the SCP tag cannot be built: {e}"))?;
-            let created = retry(aws, "organizations:CreatePolicy", is_busy, || {
-                org.create_policy()
-                    .name(&desired.name)
-                    .description(&desired.description)
-                    .content(&desired.document)
-                    .r#type(PolicyType::ServiceControlPolicy)
-                    .tags(tag.clone())
-                    .send()
-            })
-            .await?;
-            let id = created
-                .policy()
-                .and_then(|p| p.policy_summary())
-                .and_then(|s| s.id())
-                .ok_or("organizations:CreatePolicy returned no id")?
-                .to_owned();
+            let desired = context.desired_policy(policy)?;
+            let id = admin.create_scp(desired, &context.file.name_prefix).await?;
             context.remember(|ids| {
                 ids.policies.insert(policy.clone(), id.clone());
             });
             Ok(Some(id))
         }
         Change::UpdatePolicy { policy, .. } => {
-            let desired = context
-                .policies
-                .get(policy)
-                .ok_or_else(|| format!("SCP {policy} was not rendered"))?;
+            let desired = context.desired_policy(policy)?;
             let id = context.policy_id(policy)?;
-            retry(aws, "organizations:UpdatePolicy", is_busy, || {
-                org.update_policy()
-                    .policy_id(&id)
-                    .description(&desired.description)
-                    .content(&desired.document)
-                    .send()
-            })
-            .await?;
+            admin.update_scp(&id, desired).await?;
             Ok(None)
         }
         Change::AttachPolicy { policy, to, .. } => {
@@ -339,15 +280,8 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
                 Target::Account { id: Some(id), .. } => id.clone(),
                 Target::Account { id: None, name } => context.account_id(name)?,
             };
-            let attached = retry(aws, "organizations:AttachPolicy", is_busy, || {
-                org.attach_policy()
-                    .policy_id(&policy_id)
-                    .target_id(&target_id)
-                    .send()
-            })
-            .await;
-            match attached {
-                Err(e) if !e.contains("DuplicatePolicyAttachmentException") => Err(e),
+            match admin.attach_scp(&policy_id, &target_id).await {
+                Err(e) if e.fault() != Fault::AlreadyAttached => Err(e),
                 _ => Ok(None),
             }
         }
@@ -355,24 +289,14 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
             policy, target_id, ..
         } => {
             let policy_id = context.policy_id(policy)?;
-            let detached = retry(aws, "organizations:DetachPolicy", is_busy, || {
-                org.detach_policy()
-                    .policy_id(&policy_id)
-                    .target_id(target_id)
-                    .send()
-            })
-            .await;
-            match detached {
-                Err(e) if !e.contains("PolicyNotAttachedException") => Err(e),
+            match admin.detach_scp(&policy_id, target_id).await {
+                Err(e) if e.fault() != Fault::NotAttached => Err(e),
                 _ => Ok(None),
             }
         }
         Change::DeletePolicy { policy } => {
             let policy_id = context.policy_id(policy)?;
-            retry(aws, "organizations:DeletePolicy", is_busy, || {
-                org.delete_policy().policy_id(&policy_id).send()
-            })
-            .await?;
+            admin.delete_scp(&policy_id).await?;
             Ok(None)
         }
         Change::DeploySpokeStackSet { create, paths, .. } => {
@@ -384,38 +308,23 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
             Ok(None)
         }
         Change::RedeploySpokeStack { account, .. } => {
-            let session = context
-                .aws
-                .session(account, &context.live.management_account)
-                .await?;
-            let cfn = aws.cloudformation(&session);
+            let at = context.at(account);
+            admin.enter(at).await?;
             if context.file.spoke_deployment.mode == crate::orgfile::DeploymentMode::Stackset {
-                return Err(format!(
-                    "the StackSet instance in account {account} no longer matches its resources; delete the \
-                     stack instance (`aws cloudformation delete-stack-instances --stack-set-name {} \
-                     --deployment-targets OrganizationalUnitIds=<its OU> --regions {}`) and run `org apply` \
-                     again",
-                    context.file.stackset_name(),
-                    context.file.hub.region
-                ));
+                return Err(OrgError::StackSetInstanceDrifted {
+                    account: account.clone(),
+                    stackset: context.file.stackset_name(),
+                    region: context.file.hub.region.clone(),
+                });
             }
-            cfn.delete_stack()
-                .stack_name(context.file.spoke_stack_name())
-                .send()
-                .await
-                .map_err(|e| sdk_error("cloudformation:DeleteStack", &e))?;
-            wait_for_stack(context, &cfn, &context.file.spoke_stack_name(), true).await?;
+            let name = context.file.spoke_stack_name();
+            admin.delete_stack(at, &name).await?;
+            wait_for_stack(context, at, &name, true).await?;
             deploy_spoke_stack(context, account).await?;
             Ok(None)
         }
         Change::RepairBoundary { account, .. } => {
-            super::spoke_role::repair_boundary(
-                aws,
-                context.file,
-                account,
-                &context.live.management_account,
-            )
-            .await?;
+            super::spoke_role::repair_boundary(admin, context.file, context.at(account)).await?;
             Ok(None)
         }
         Change::DeployInvoker { account } => {
@@ -428,22 +337,21 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
             Ok(None)
         }
         Change::DeregisterSpoke { principal, .. } => {
-            deregister(context, principal).await?;
-            Ok(None)
+            let table = context.file.registry_table();
+            match admin
+                .delete_managed_registry_item(context.hub(), &table, principal)
+                .await
+            {
+                // Gone already, or no longer Causeway's: nothing to remove.
+                Err(e) if e.fault() != Fault::ConditionFailed => Err(e),
+                _ => Ok(None),
+            }
         }
         Change::RemoveInvoker { account } => {
-            let hub = context
-                .aws
-                .session(&context.file.hub.account, &context.live.management_account)
-                .await?;
-            let cfn = aws.cloudformation(&hub);
+            let hub = context.hub();
             let name = context.file.invoker_stack_name(account);
-            cfn.delete_stack()
-                .stack_name(&name)
-                .send()
-                .await
-                .map_err(|e| sdk_error("cloudformation:DeleteStack", &e))?;
-            wait_for_stack(context, &cfn, &name, true).await?;
+            admin.delete_stack(hub, &name).await?;
+            wait_for_stack(context, hub, &name, true).await?;
             Ok(None)
         }
         Change::RemoveSpokeRole { account } => {
@@ -453,22 +361,18 @@ async fn execute(context: &Context<'_>, change: &Change) -> Result<Option<String
     }
 }
 
-async fn find_ou(aws: &Aws, parent: &str, name: &str) -> Result<String, String> {
-    let pages = aws
-        .organizations()
-        .list_organizational_units_for_parent()
-        .parent_id(parent)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("organizations:ListOrganizationalUnitsForParent", &e))?;
-    pages
+/// The id of the OU `name` under `parent`, which creating it found already there.
+async fn find_ou(admin: &dyn OrgAdmin, parent: &str, name: &str) -> Result<String, OrgError> {
+    admin
+        .ous_under(parent)
+        .await?
         .into_iter()
-        .flat_map(|p| p.organizational_units.unwrap_or_default())
-        .find(|ou| ou.name() == Some(name))
-        .and_then(|ou| ou.id)
-        .ok_or_else(|| format!("OU {name} exists but cannot be found under {parent}"))
+        .find(|ou| ou.name == name)
+        .map(|ou| ou.id)
+        .ok_or_else(|| OrgError::OuNotListed {
+            name: name.to_owned(),
+            parent: parent.to_owned(),
+        })
 }
 
 /// Creates an account, waits until Organizations reports it, and moves it into its OU.
@@ -477,46 +381,20 @@ async fn create_account(
     name: &str,
     email: &str,
     ou_path: &[String],
-) -> Result<String, String> {
-    use aws_sdk_organizations::types::CreateAccountState;
-    let aws = context.aws;
-    let org = aws.organizations();
-    let request = retry(aws, "organizations:CreateAccount", is_busy, || {
-        org.create_account().account_name(name).email(email).send()
-    })
-    .await?;
-    let request_id = request
-        .create_account_status()
-        .and_then(|s| s.id())
-        .ok_or("organizations:CreateAccount returned no request id")?
-        .to_owned();
-    let mut wait = aws.backoff();
+) -> Result<String, OrgError> {
+    let admin = context.admin;
+    let request_id = admin.create_account(name, email).await?;
+    let mut wait = admin.backoff();
     let account_id = loop {
-        let status = org
-            .describe_create_account_status()
-            .create_account_request_id(&request_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("organizations:DescribeCreateAccountStatus", &e))?;
-        let status = status
-            .create_account_status()
-            .ok_or("organizations:DescribeCreateAccountStatus returned no status")?;
-        match status.state() {
-            Some(CreateAccountState::Succeeded) => {
-                break status
-                    .account_id()
-                    .ok_or("the new account has no id")?
-                    .to_owned();
+        match admin.account_creation(&request_id).await? {
+            AccountCreation::Succeeded(id) => break id.ok_or(OrgError::NewAccountWithoutId)?,
+            AccountCreation::Failed(reason) => {
+                return Err(OrgError::AccountCreationFailed {
+                    name: name.to_owned(),
+                    reason: reason.unwrap_or_else(|| "no reason given".to_owned()),
+                });
             }
-            Some(CreateAccountState::Failed) => {
-                return Err(format!(
-                    "creating account {name} failed: {}",
-                    status
-                        .failure_reason()
-                        .map_or_else(|| "no reason given".to_owned(), |r| r.as_str().to_owned())
-                ));
-            }
-            _ => {
+            AccountCreation::InProgress => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(20));
             }
@@ -528,37 +406,20 @@ async fn create_account(
     if !ou_path.is_empty() {
         let from = context.ou_id(&[])?;
         let to = context.ou_id(ou_path)?;
-        retry(aws, "organizations:MoveAccount", is_busy, || {
-            org.move_account()
-                .account_id(&account_id)
-                .source_parent_id(&from)
-                .destination_parent_id(&to)
-                .send()
-        })
-        .await?;
+        admin.move_account(&account_id, &from, &to).await?;
     }
     // A new account is usable when its admin role can be assumed; spoke deployment needs that.
-    context
-        .aws
-        .session(&account_id, &context.live.management_account)
-        .await?;
+    admin.enter(context.at(&account_id)).await?;
     Ok(account_id)
 }
 
-fn parameter(key: &str, value: &str) -> Parameter {
-    Parameter::builder()
-        .parameter_key(key)
-        .parameter_value(value)
-        .build()
-}
-
-fn spoke_parameters(file: &OrgFile) -> Vec<Parameter> {
+fn spoke_parameters(file: &OrgFile) -> Vec<(String, String)> {
     vec![
-        parameter("HubAccountId", &file.hub.account),
-        parameter("NamePrefix", &file.name_prefix),
-        parameter(
-            "AgentTrustedService",
-            &file.spoke_deployment.agent_trusted_service,
+        ("HubAccountId".to_owned(), file.hub.account.clone()),
+        ("NamePrefix".to_owned(), file.name_prefix.clone()),
+        (
+            "AgentTrustedService".to_owned(),
+            file.spoke_deployment.agent_trusted_service.clone(),
         ),
     ]
 }
@@ -567,33 +428,23 @@ async fn deploy_stackset(
     context: &Context<'_>,
     create: bool,
     paths: &[OuPath],
-) -> Result<String, String> {
-    let aws = context.aws;
+) -> Result<String, OrgError> {
+    let admin = context.admin;
     let file = context.file;
-    let cfn = aws.cloudformation(aws.management());
     let name = file.stackset_name();
     if create {
-        let created = cfn
-            .create_stack_set()
-            .stack_set_name(&name)
-            .description("Causeway spoke: agent role with its permission boundary, optional endpoint and DNS Firewall")
-            .template_body(SPOKE_TEMPLATE)
-            .set_parameters(Some(spoke_parameters(file)))
-            .permission_model(PermissionModels::ServiceManaged)
-            .auto_deployment(
-                AutoDeployment::builder()
-                    .enabled(true)
-                    .retain_stacks_on_account_removal(false)
-                    .build(),
-            )
-            .capabilities(Capability::CapabilityNamedIam)
-            .send()
+        let created = admin
+            .create_stack_set(StackSetRequest {
+                name: &name,
+                description: "Causeway spoke: agent role with its permission boundary, optional endpoint \
+                              and DNS Firewall",
+                template: SPOKE_TEMPLATE,
+                parameters: &spoke_parameters(file),
+            })
             .await;
-        if let Err(e) = created {
-            let text = sdk_error("cloudformation:CreateStackSet", &e);
-            if !text.contains("NameAlreadyExists") && !text.contains("already exists") {
-                return Err(text);
-            }
+        match created {
+            Err(e) if e.fault() != Fault::AlreadyExists => return Err(e),
+            _ => {}
         }
     }
     if paths.is_empty() {
@@ -603,51 +454,20 @@ async fn deploy_stackset(
         .iter()
         .map(|p| context.ou_id(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let operation = retry(
-        aws,
-        "cloudformation:CreateStackInstances",
-        |t| t.contains("OperationInProgress"),
-        || {
-            cfn.create_stack_instances()
-                .stack_set_name(&name)
-                .deployment_targets(
-                    DeploymentTargets::builder()
-                        .set_organizational_unit_ids(Some(ou_ids.clone()))
-                        .build(),
-                )
-                .regions(&file.hub.region)
-                .operation_preferences(
-                    StackSetOperationPreferences::builder()
-                        .max_concurrent_percentage(100)
-                        .failure_tolerance_percentage(0)
-                        .build(),
-                )
-                .send()
-        },
-    )
-    .await?;
-    let operation_id = operation
-        .operation_id()
-        .ok_or("cloudformation:CreateStackInstances returned no operation id")?
-        .to_owned();
-    let mut wait = aws.backoff();
+    let operation_id = admin
+        .create_stack_instances(&name, &ou_ids, &file.hub.region)
+        .await?;
+    let mut wait = admin.backoff();
     loop {
-        let described = cfn
-            .describe_stack_set_operation()
-            .stack_set_name(&name)
-            .operation_id(&operation_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("cloudformation:DescribeStackSetOperation", &e))?;
-        match described.stack_set_operation().and_then(|o| o.status()) {
-            Some(StackSetOperationStatus::Succeeded) => return Ok(operation_id),
-            Some(status @ (StackSetOperationStatus::Failed | StackSetOperationStatus::Stopped)) => {
-                return Err(format!(
-                    "StackSet operation {operation_id} ended {}",
-                    status.as_str()
-                ));
+        match admin.stack_set_operation(&name, &operation_id).await? {
+            OperationState::Succeeded => return Ok(operation_id),
+            OperationState::Ended(status) => {
+                return Err(OrgError::StackSetOperationEnded {
+                    operation: operation_id,
+                    status,
+                });
             }
-            _ => {
+            OperationState::Running => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(20));
             }
@@ -655,88 +475,74 @@ async fn deploy_stackset(
     }
 }
 
-async fn deploy_spoke_stack(context: &Context<'_>, account: &str) -> Result<(), String> {
-    let session = context
-        .aws
-        .session(account, &context.live.management_account)
-        .await?;
-    let cfn = context.aws.cloudformation(&session);
+async fn deploy_spoke_stack(context: &Context<'_>, account: &str) -> Result<(), OrgError> {
+    let at = context.at(account);
+    let in_account = |e: OrgError| e.in_account(account);
+    context.admin.enter(at).await?;
     let name = context.file.spoke_stack_name();
-    let created = cfn
-        .create_stack()
-        .stack_name(&name)
-        .client_request_token(request_token()?)
-        .template_body(SPOKE_TEMPLATE)
-        .set_parameters(Some(spoke_parameters(context.file)))
-        .capabilities(Capability::CapabilityNamedIam)
-        .send()
+    let created = context
+        .admin
+        .create_stack(
+            at,
+            StackRequest {
+                name: &name,
+                token: &request_token()?,
+                template: SPOKE_TEMPLATE,
+                parameters: &spoke_parameters(context.file),
+            },
+        )
         .await;
-    if let Err(e) = created {
-        let text = sdk_error("cloudformation:CreateStack", &e);
-        if !text.contains("AlreadyExists") {
-            return Err(format!("account {account}: {text}"));
-        }
+    match created {
+        Err(e) if e.fault() != Fault::AlreadyExists => return Err(in_account(e)),
+        _ => {}
     }
-    wait_for_stack(context, &cfn, &name, false)
+    wait_for_stack(context, at, &name, false)
         .await
-        .map_err(|e| format!("account {account}: {e}"))
+        .map_err(in_account)
 }
 
 /// Deletes the spoke stack (the agent role and its boundary) in a former spoke account through its admin
 /// role, as [`deploy_spoke_stack`] created it, and waits until it is gone.
-async fn remove_spoke_stack(context: &Context<'_>, account: &str) -> Result<(), String> {
-    let session = context
-        .aws
-        .session(account, &context.live.management_account)
-        .await?;
-    let cfn = context.aws.cloudformation(&session);
+async fn remove_spoke_stack(context: &Context<'_>, account: &str) -> Result<(), OrgError> {
+    let at = context.at(account);
+    let in_account = |e: OrgError| e.in_account(account);
+    context.admin.enter(at).await?;
     let name = context.file.spoke_stack_name();
-    cfn.delete_stack()
-        .stack_name(&name)
-        .send()
+    context
+        .admin
+        .delete_stack(at, &name)
         .await
-        .map_err(|e| {
-            format!(
-                "account {account}: {}",
-                sdk_error("cloudformation:DeleteStack", &e)
-            )
-        })?;
-    wait_for_stack(context, &cfn, &name, true)
+        .map_err(in_account)?;
+    wait_for_stack(context, at, &name, true)
         .await
-        .map_err(|e| format!("account {account}: {e}"))
+        .map_err(in_account)
 }
 
 /// Waits for a stack to finish creating (or deleting, with `gone`).
 async fn wait_for_stack(
     context: &Context<'_>,
-    cfn: &aws_sdk_cloudformation::Client,
+    at: InAccount<'_>,
     name: &str,
     gone: bool,
-) -> Result<(), String> {
-    let mut wait = context.aws.backoff();
+) -> Result<(), OrgError> {
+    let mut wait = context.admin.backoff();
     loop {
-        let described = cfn.describe_stacks().stack_name(name).send().await;
-        let status = match described {
-            Ok(out) => out.stacks().first().and_then(|s| s.stack_status()).cloned(),
-            Err(e) => {
-                let text = sdk_error("cloudformation:DescribeStacks", &e);
-                if gone && text.contains("does not exist") {
-                    return Ok(());
-                }
-                return Err(text);
-            }
+        let status = match context.admin.stack_status(at, name).await {
+            Ok(status) => status,
+            Err(e) if gone && e.fault() == Fault::NotFound => return Ok(()),
+            Err(e) => return Err(e),
         };
         match status {
             Some(StackStatus::CreateComplete | StackStatus::UpdateComplete) if !gone => {
                 return Ok(());
             }
             Some(StackStatus::DeleteComplete) if gone => return Ok(()),
-            Some(
-                s @ (StackStatus::CreateFailed
-                | StackStatus::RollbackComplete
-                | StackStatus::RollbackFailed
-                | StackStatus::DeleteFailed),
-            ) => return Err(format!("stack {name} ended {}", s.as_str())),
+            Some(StackStatus::Failed(status)) => {
+                return Err(OrgError::StackEnded {
+                    name: name.to_owned(),
+                    status,
+                });
+            }
             _ => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(20));
@@ -746,87 +552,88 @@ async fn wait_for_stack(
 }
 
 /// `n` random bytes from the system source, hex.
-fn random_hex(n: usize) -> Result<String, String> {
+fn random_hex(n: usize) -> Result<String, OrgError> {
     let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random source failed".to_owned())?;
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| OrgError::Random)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A fresh external id: 32 random bytes, hex.
-fn external_id() -> Result<String, String> {
+fn external_id() -> Result<String, OrgError> {
     random_hex(32)
 }
 
 /// A `ClientRequestToken` for `CreateStack`: the SDK's retries of one request then create one stack, never
 /// fail on the stack their first attempt created.
-fn request_token() -> Result<String, String> {
+fn request_token() -> Result<String, OrgError> {
     Ok(format!("causeway-{}", random_hex(16)?))
 }
 
-async fn deploy_invoker(context: &Context<'_>, account: &str) -> Result<String, String> {
+async fn deploy_invoker(context: &Context<'_>, account: &str) -> Result<String, OrgError> {
     let file = context.file;
-    let dir = context.options.secrets_dir.as_ref().ok_or(
+    let dir = context.options.secrets_dir.as_ref().ok_or(OrgError::Missing(
         "new invoker roles need `--secrets-dir`: their external ids are written there for the spoke agents",
-    )?;
+    ))?;
     let api_id = file
         .hub
         .api_id
         .as_deref()
-        .ok_or("`hub.api_id` is not set in the org file")?;
-    let hub = context
-        .aws
-        .session(&file.hub.account, &context.live.management_account)
-        .await?;
-    let cfn = context.aws.cloudformation(&hub);
+        .ok_or(OrgError::Missing("`hub.api_id` is not set in the org file"))?;
+    let hub = context.hub();
+    context.admin.enter(hub).await?;
     let name = file.invoker_stack_name(account);
     let secret = external_id()?;
     let path = dir.join(format!("{account}.external-id"));
     write_secret(&path, &secret)?;
-    let created = cfn
-        .create_stack()
-        .stack_name(&name)
-        .client_request_token(request_token()?)
-        .template_body(INVOKER_TEMPLATE)
-        .parameters(parameter("SpokeAccountId", account))
-        .parameters(parameter("ExternalId", &secret))
-        .parameters(parameter("OrganizationId", &context.live.organization_id))
-        .parameters(parameter("NamePrefix", &file.name_prefix))
-        .parameters(parameter("HubApiId", api_id))
-        .parameters(parameter("HubApiStage", &file.hub.api_stage))
-        .capabilities(Capability::CapabilityNamedIam)
-        .send()
+    let parameters = [
+        ("SpokeAccountId", account),
+        ("ExternalId", &secret),
+        ("OrganizationId", &context.live.organization_id),
+        ("NamePrefix", &file.name_prefix),
+        ("HubApiId", api_id),
+        ("HubApiStage", &file.hub.api_stage),
+    ]
+    .map(|(key, value)| (key.to_owned(), value.to_owned()));
+    let created = context
+        .admin
+        .create_stack(
+            hub,
+            StackRequest {
+                name: &name,
+                token: &request_token()?,
+                template: INVOKER_TEMPLATE,
+                parameters: &parameters,
+            },
+        )
         .await;
     if let Err(e) = created {
         // Do not leave a secret that no role trusts.
         let _ = std::fs::remove_file(&path);
-        return Err(sdk_error("cloudformation:CreateStack", &e));
+        return Err(e);
     }
-    wait_for_stack(context, &cfn, &name, false).await?;
+    wait_for_stack(context, hub, &name, false).await?;
     Ok(format!("external id written to {}", path.display()))
 }
 
-fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), String> {
+fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), OrgError> {
     use std::io::Write as _;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(file_error("create", dir))?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut handle = options
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut handle = options.open(path).map_err(file_error("write", path))?;
     handle
         .write_all(secret.as_bytes())
         .and_then(|()| handle.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(file_error("write", path))
 }
 
-async fn register(context: &Context<'_>, account: &str) -> Result<(), String> {
+async fn register(context: &Context<'_>, account: &str) -> Result<(), OrgError> {
     let file = context.file;
     let desired = file.desired();
     let entry = desired
@@ -839,48 +646,24 @@ async fn register(context: &Context<'_>, account: &str) -> Result<(), String> {
                     .lock()
                     .is_ok_and(|ids| ids.accounts.get(&a.name).map(String::as_str) == Some(account))
         })
-        .ok_or_else(|| format!("account {account} is not in the org file"))?;
+        .ok_or_else(|| OrgError::NotInOrgFile(account.to_owned()))?;
     let spoke = entry.spoke.clone().unwrap_or_default();
     let item = registry::item(file, account, entry, &spoke);
-    let hub = context
-        .aws
-        .session(&file.hub.account, &context.live.management_account)
-        .await?;
-    let dynamodb: aws_sdk_dynamodb::Client = context.aws.dynamodb(&hub);
-    dynamodb
-        .put_item()
-        .table_name(file.registry_table())
-        .set_item(Some(item))
-        .send()
+    context
+        .admin
+        .put_registry_item(context.hub(), &file.registry_table(), item)
         .await
-        .map_err(|e| sdk_error("dynamodb:PutItem", &e))?;
-    Ok(())
 }
 
-/// Removes a registry entry by its principal, only if `org apply` wrote it.
-async fn deregister(context: &Context<'_>, principal: &str) -> Result<(), String> {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let file = context.file;
-    let hub = context
-        .aws
-        .session(&file.hub.account, &context.live.management_account)
-        .await?;
-    let dynamodb: aws_sdk_dynamodb::Client = context.aws.dynamodb(&hub);
-    let deleted = dynamodb
-        .delete_item()
-        .table_name(file.registry_table())
-        .key("pk", AttributeValue::S(principal.to_owned()))
-        .condition_expression("managed_by = :causeway")
-        .expression_attribute_values(
-            ":causeway",
-            AttributeValue::S(registry::MANAGED_BY.to_owned()),
-        )
-        .send()
-        .await;
-    match deleted {
-        Ok(_) => Ok(()),
-        // Gone already, or no longer Causeway's: nothing to remove.
-        Err(e) if format!("{e:?}").contains("ConditionalCheckFailed") => Ok(()),
-        Err(e) => Err(sdk_error("dynamodb:DeleteItem", &e)),
+/// A failed file operation on `path`, for `map_err`.
+fn file_error(
+    action: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> OrgError {
+    let path = path.display().to_string();
+    move |e| OrgError::File {
+        action,
+        path,
+        message: e.to_string(),
     }
 }

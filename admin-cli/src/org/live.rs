@@ -9,13 +9,11 @@
 //! in each spoke account and in each former spoke (registered, or with an invoker stack, but no longer a spoke)
 //! (`DescribeStacks` through the account's admin role), so that a former spoke's stack can be removed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_organizations::types::{PolicyType, PolicyTypeStatus};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::aws::{Aws, sdk_error};
+use super::admin::{Fault, InAccount, OrgAdmin, OrgError, RegistryItem};
 use crate::orgfile::{DeploymentMode, OrgFile, OuPath};
 
 /// One account as Organizations has it.
@@ -136,83 +134,43 @@ pub struct ReadOptions {
 }
 
 /// Reads the live Organization and the spoke side of what `file` manages.
-pub async fn read(aws: &Aws, file: &OrgFile, options: ReadOptions) -> Result<Live, String> {
-    let org = aws.organizations();
-    let organization = org
-        .describe_organization()
-        .send()
-        .await
-        .map_err(|e| sdk_error("organizations:DescribeOrganization", &e))?;
-    let organization = organization
-        .organization()
-        .ok_or("organizations:DescribeOrganization returned no organization")?;
+pub async fn read(
+    admin: &dyn OrgAdmin,
+    file: &OrgFile,
+    options: ReadOptions,
+) -> Result<Live, OrgError> {
+    let organization = admin.organization().await?;
     let mut live = Live {
-        organization_id: organization.id().unwrap_or_default().to_owned(),
-        management_account: organization
-            .master_account_id()
-            .unwrap_or_default()
-            .to_owned(),
+        organization_id: organization.id,
+        management_account: organization.management_account,
         ..Live::default()
     };
-    let roots = org
-        .list_roots()
-        .send()
-        .await
-        .map_err(|e| sdk_error("organizations:ListRoots", &e))?;
-    let root = roots
-        .roots()
-        .first()
-        .ok_or("organizations:ListRoots returned no root")?;
-    live.root_id = root.id().unwrap_or_default().to_owned();
-    live.scp_enabled = root.policy_types().iter().any(|t| {
-        t.r#type() == Some(&PolicyType::ServiceControlPolicy)
-            && t.status() == Some(&PolicyTypeStatus::Enabled)
-    });
-    read_tree(aws, &mut live, options.concurrency).await?;
-    read_policies(aws, file, &mut live, options.concurrency).await?;
+    let root = admin.root().await?;
+    live.root_id = root.id;
+    live.scp_enabled = root.scp_enabled;
+    read_tree(admin, &mut live, options.concurrency).await?;
+    read_policies(admin, file, &mut live, options.concurrency).await?;
     if options.hub_side {
-        read_hub_side(aws, file, &mut live).await?;
+        read_hub_side(admin, file, &mut live).await?;
     }
-    read_spokes(aws, file, &mut live, options).await?;
+    read_spokes(admin, file, &mut live, options).await?;
     Ok(live)
 }
 
 /// The OU tree and the accounts in it, one level at a time.
-async fn read_tree(aws: &Aws, live: &mut Live, concurrency: usize) -> Result<(), String> {
-    let org = aws.organizations();
+async fn read_tree(
+    admin: &dyn OrgAdmin,
+    live: &mut Live,
+    concurrency: usize,
+) -> Result<(), OrgError> {
     live.ous.insert(Vec::new(), live.root_id.clone());
     let mut level: Vec<(OuPath, String)> = vec![(Vec::new(), live.root_id.clone())];
     while !level.is_empty() {
         let results: Vec<_> = stream::iter(level.iter().cloned())
-            .map(|(path, id)| {
-                let org = org.clone();
-                async move {
-                    let ous: Vec<_> = org
-                        .list_organizational_units_for_parent()
-                        .parent_id(&id)
-                        .into_paginator()
-                        .send()
-                        .collect::<Result<Vec<_>, _>>()
-                        .await
-                        .map_err(|e| {
-                            sdk_error("organizations:ListOrganizationalUnitsForParent", &e)
-                        })?
-                        .into_iter()
-                        .flat_map(|page| page.organizational_units.unwrap_or_default())
-                        .collect();
-                    let accounts: Vec<_> = org
-                        .list_accounts_for_parent()
-                        .parent_id(&id)
-                        .into_paginator()
-                        .send()
-                        .collect::<Result<Vec<_>, _>>()
-                        .await
-                        .map_err(|e| sdk_error("organizations:ListAccountsForParent", &e))?
-                        .into_iter()
-                        .flat_map(|page| page.accounts.unwrap_or_default())
-                        .collect();
-                    Ok::<_, String>((path, ous, accounts))
-                }
+            .map(|(path, id)| async move {
+                let ous = admin.ous_under(&id).await?;
+                let accounts = admin.accounts_under(&id).await?;
+                Ok::<_, OrgError>((path, ous, accounts))
             })
             .buffer_unordered(concurrency.max(1))
             .try_collect()
@@ -221,19 +179,17 @@ async fn read_tree(aws: &Aws, live: &mut Live, concurrency: usize) -> Result<(),
         for (path, ous, accounts) in results {
             for ou in ous {
                 let mut child = path.clone();
-                child.push(ou.name().unwrap_or_default().to_owned());
-                let id = ou.id().unwrap_or_default().to_owned();
-                live.ous.insert(child.clone(), id.clone());
-                next.push((child, id));
+                child.push(ou.name);
+                live.ous.insert(child.clone(), ou.id.clone());
+                next.push((child, ou.id));
             }
             for account in accounts {
-                let id = account.id().unwrap_or_default().to_owned();
                 live.accounts.insert(
-                    id.clone(),
+                    account.id.clone(),
                     LiveAccount {
-                        id,
-                        name: account.name().unwrap_or_default().to_owned(),
-                        email: account.email().unwrap_or_default().to_owned(),
+                        id: account.id,
+                        name: account.name,
+                        email: account.email,
                         parent: path.clone(),
                     },
                 );
@@ -246,60 +202,32 @@ async fn read_tree(aws: &Aws, live: &mut Live, concurrency: usize) -> Result<(),
 
 /// Every SCP with its targets; Causeway's with their documents.
 async fn read_policies(
-    aws: &Aws,
+    admin: &dyn OrgAdmin,
     file: &OrgFile,
     live: &mut Live,
     concurrency: usize,
-) -> Result<(), String> {
+) -> Result<(), OrgError> {
     if !live.scp_enabled {
         return Ok(());
     }
-    let org = aws.organizations();
-    let summaries = org
-        .list_policies()
-        .filter(PolicyType::ServiceControlPolicy)
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("organizations:ListPolicies", &e))?
-        .into_iter()
-        .flat_map(|page| page.policies.unwrap_or_default())
-        .collect::<Vec<_>>();
+    let summaries = admin.scps().await?;
     let policies: Vec<LivePolicy> = stream::iter(summaries)
         .map(|summary| {
-            let org = org.clone();
-            let managed = file
-                .template_of(summary.name().unwrap_or_default())
-                .is_some();
+            let managed = file.template_of(&summary.name).is_some();
             async move {
-                let id = summary.id().unwrap_or_default().to_owned();
-                let targets = org
-                    .list_targets_for_policy()
-                    .policy_id(&id)
-                    .into_paginator()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await
-                    .map_err(|e| sdk_error("organizations:ListTargetsForPolicy", &e))?
-                    .into_iter()
-                    .flat_map(|page| page.targets.unwrap_or_default())
-                    .filter_map(|t| t.target_id)
-                    .collect();
+                let targets = admin.scp_targets(&summary.id).await?;
                 let document = if managed {
-                    let described = org
-                        .describe_policy()
-                        .policy_id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error("organizations:DescribePolicy", &e))?;
-                    described.policy().and_then(|p| p.content()).map(minify)
+                    admin
+                        .scp_document(&summary.id)
+                        .await?
+                        .as_deref()
+                        .map(minify)
                 } else {
                     None
                 };
-                Ok::<_, String>(LivePolicy {
-                    id,
-                    name: summary.name().unwrap_or_default().to_owned(),
+                Ok::<_, OrgError>(LivePolicy {
+                    id: summary.id,
+                    name: summary.name,
                     document,
                     targets,
                 })
@@ -321,11 +249,11 @@ pub fn minify(text: &str) -> String {
 
 /// The spoke side: stacks, invoker roles, registry entries, and the roles in the spoke accounts.
 async fn read_spokes(
-    aws: &Aws,
+    admin: &dyn OrgAdmin,
     file: &OrgFile,
     live: &mut Live,
     options: ReadOptions,
-) -> Result<(), String> {
+) -> Result<(), OrgError> {
     let desired = file.desired();
     let spokes: Vec<String> = desired
         .accounts
@@ -359,7 +287,7 @@ async fn read_spokes(
     let management = live.management_account.clone();
     match file.spoke_deployment.mode {
         DeploymentMode::Stackset => {
-            if let Some(targets) = read_stackset(aws, file).await? {
+            if let Some(targets) = read_stackset(admin, file).await? {
                 live.stackset_exists = true;
                 live.stackset_ous = targets.ous;
                 live.spoke_stacks = targets.accounts;
@@ -369,12 +297,15 @@ async fn read_spokes(
             let stack = file.spoke_stack_name();
             let found: Vec<Option<String>> = stream::iter(spokes.iter().chain(&former).cloned())
                 .map(|account| {
-                    let stack = stack.clone();
-                    let management = management.clone();
+                    let stack = &stack;
+                    let management = &management;
                     async move {
-                        let session = aws.session(&account, &management).await?;
-                        let exists = stack_exists(aws, &session, &stack).await?;
-                        Ok::<_, String>(exists.then_some(account))
+                        let at = InAccount {
+                            account: &account,
+                            management,
+                        };
+                        let exists = stack_exists(admin, at, stack).await?;
+                        Ok::<_, OrgError>(exists.then_some(account))
                     }
                 })
                 .buffer_unordered(options.concurrency.max(1))
@@ -384,15 +315,22 @@ async fn read_spokes(
         }
     }
     if options.hub_side && !spokes.is_empty() {
-        let hub = aws.session(&file.hub.account, &management).await?;
-        live.registry = read_registry(aws, file, &hub, &spokes).await?;
+        let hub = InAccount {
+            account: &file.hub.account,
+            management: &management,
+        };
+        live.registry = read_registry(admin, file, hub, &spokes).await?;
     }
     if options.spoke_roles {
         let roles: Vec<(String, RoleState)> = stream::iter(spokes)
             .map(|account| {
-                let management = management.clone();
+                let management = &management;
                 async move {
-                    let state = super::spoke_role::state(aws, file, &account, &management).await;
+                    let at = InAccount {
+                        account: &account,
+                        management,
+                    };
+                    let state = super::spoke_role::state(admin, file, at).await;
                     (account, state)
                 }
             })
@@ -404,41 +342,30 @@ async fn read_spokes(
     Ok(())
 }
 
-fn is_not_found<E: std::error::Error + 'static>(err: &E) -> bool {
-    let text = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-    text.contains("StackSetNotFound") || text.contains("does not exist")
-}
-
 /// The hub account's side: which spokes have an invoker stack, and which accounts `org apply` registered.
-async fn read_hub_side(aws: &Aws, file: &OrgFile, live: &mut Live) -> Result<(), String> {
-    let management = live.management_account.clone();
-    let hub = aws.session(&file.hub.account, &management).await?;
-    let hub_cfn = aws.cloudformation(&hub);
+async fn read_hub_side(
+    admin: &dyn OrgAdmin,
+    file: &OrgFile,
+    live: &mut Live,
+) -> Result<(), OrgError> {
+    let hub = InAccount {
+        account: &file.hub.account,
+        management: &live.management_account,
+    };
     let prefix = format!("{}-invoker-", file.name_prefix);
-    let summaries = hub_cfn
-        .list_stacks()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("cloudformation:ListStacks", &e))?;
-    for summary in summaries {
-        let alive = summary.stack_status().is_some_and(|s| {
-            use aws_sdk_cloudformation::types::StackStatus as S;
-            matches!(
-                s,
-                S::CreateComplete | S::UpdateComplete | S::UpdateRollbackComplete
-            )
-        });
-        if alive && let Some(account) = summary.stack_name().and_then(|n| n.strip_prefix(&prefix)) {
-            live.invoker_stacks.insert(account.to_owned());
+    let mut invoker_stacks = BTreeSet::new();
+    for stack in admin.stacks(hub).await? {
+        if stack.status.is_live()
+            && let Some(account) = stack.name.strip_prefix(&prefix)
+        {
+            invoker_stacks.insert(account.to_owned());
         }
     }
     // No registry table yet: nothing is registered.
-    let items = managed_entries(aws, file, &hub, Some("pk, account"))
+    let items = managed_entries(admin, file, hub, Some("pk, account"))
         .await?
         .unwrap_or_default();
+    live.invoker_stacks = invoker_stacks;
     live.registered = items
         .iter()
         .filter_map(|item| {
@@ -450,36 +377,18 @@ async fn read_hub_side(aws: &Aws, file: &OrgFile, live: &mut Live) -> Result<(),
     Ok(())
 }
 
-/// The registry entries `org apply` wrote (`managed_by = causeway-org`), read through `hub` (a session in the
-/// hub account), with only the `projection` attributes when given; `None` when the registry table does not
-/// exist (no hub yet).
+/// The registry entries `org apply` wrote (`managed_by = causeway-org`), read in the hub account (`hub`),
+/// with only the `projection` attributes when given; `None` when the registry table does not exist (no hub
+/// yet).
 pub async fn managed_entries(
-    aws: &Aws,
+    admin: &dyn OrgAdmin,
     file: &OrgFile,
-    hub: &aws_config::SdkConfig,
+    hub: InAccount<'_>,
     projection: Option<&str>,
-) -> Result<Option<Vec<HashMap<String, AttributeValue>>>, String> {
-    let pages = aws
-        .dynamodb(hub)
-        .scan()
-        .table_name(file.registry_table())
-        .filter_expression("managed_by = :causeway")
-        .expression_attribute_values(
-            ":causeway",
-            AttributeValue::S(super::registry::MANAGED_BY.to_owned()),
-        )
-        .set_projection_expression(projection.map(str::to_owned))
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await;
-    match pages {
-        Ok(items) => Ok(Some(items)),
-        Err(e) if format!("{e:?}").contains("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(sdk_error("dynamodb:Scan", &e)),
-    }
+) -> Result<Option<Vec<RegistryItem>>, OrgError> {
+    admin
+        .managed_registry_items(hub, &file.registry_table(), projection)
+        .await
 }
 
 /// What the spoke StackSet deploys, in the hub's region.
@@ -492,113 +401,60 @@ pub struct StackSetTargets {
 }
 
 /// The spoke StackSet's targets, read in the management account; `None` when the StackSet does not exist.
-pub async fn read_stackset(aws: &Aws, file: &OrgFile) -> Result<Option<StackSetTargets>, String> {
-    let cfn = aws.cloudformation(aws.management());
-    let name = file.stackset_name();
-    match cfn.describe_stack_set().stack_set_name(&name).send().await {
-        Ok(_) => {}
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(sdk_error("cloudformation:DescribeStackSet", &e)),
-    }
-    let instances = cfn
-        .list_stack_instances()
-        .stack_set_name(&name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("cloudformation:ListStackInstances", &e))?;
+pub async fn read_stackset(
+    admin: &dyn OrgAdmin,
+    file: &OrgFile,
+) -> Result<Option<StackSetTargets>, OrgError> {
+    let Some(instances) = admin.stack_set_instances(&file.stackset_name()).await? else {
+        return Ok(None);
+    };
     let mut targets = StackSetTargets::default();
     for instance in instances {
-        if let Some(ou) = instance.organizational_unit_id() {
-            targets.ous.insert(ou.to_owned());
+        if let Some(ou) = instance.ou {
+            targets.ous.insert(ou);
         }
-        let current = instance
-            .status()
-            .is_some_and(|s| *s == aws_sdk_cloudformation::types::StackInstanceStatus::Current);
-        if current
-            && instance.region() == Some(file.hub.region.as_str())
-            && let Some(account) = instance.account()
+        if instance.current
+            && instance.region.as_deref() == Some(file.hub.region.as_str())
+            && let Some(account) = instance.account
         {
-            targets.accounts.insert(account.to_owned());
+            targets.accounts.insert(account);
         }
     }
     Ok(Some(targets))
 }
 
-/// Whether a live stack (not deleted, not failed to create) with this name exists in the session's account.
+/// Whether a live stack (not deleted, not failed to create) with this name exists in the account.
 pub async fn stack_exists(
-    aws: &Aws,
-    session: &aws_config::SdkConfig,
+    admin: &dyn OrgAdmin,
+    at: InAccount<'_>,
     name: &str,
-) -> Result<bool, String> {
-    let cfn = aws.cloudformation(session);
-    match cfn.describe_stacks().stack_name(name).send().await {
-        Ok(out) => Ok(out.stacks().iter().any(|s| {
-            use aws_sdk_cloudformation::types::StackStatus as S;
-            s.stack_status().is_some_and(|st| {
-                matches!(
-                    st,
-                    S::CreateComplete | S::UpdateComplete | S::UpdateRollbackComplete
-                )
-            })
-        })),
-        Err(e) if is_not_found(&e) => Ok(false),
-        Err(e) => Err(sdk_error("cloudformation:DescribeStacks", &e)),
+) -> Result<bool, OrgError> {
+    match admin.stack_status(at, name).await {
+        Ok(status) => Ok(status.is_some_and(|s| s.is_live())),
+        Err(e) if e.fault() == Fault::NotFound => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
-/// Reads the registry entries of the spoke accounts (by their invoker principal), 100 keys per call.
+/// Reads the registry entries of the spoke accounts (by their invoker principal).
 async fn read_registry(
-    aws: &Aws,
+    admin: &dyn OrgAdmin,
     file: &OrgFile,
-    hub: &aws_config::SdkConfig,
+    hub: InAccount<'_>,
     spokes: &[String],
-) -> Result<BTreeMap<String, RegistryEntry>, String> {
-    use aws_sdk_dynamodb::types::KeysAndAttributes;
-    let dynamodb = aws.dynamodb(hub);
-    let table = file.registry_table();
+) -> Result<BTreeMap<String, RegistryEntry>, OrgError> {
+    let principals: Vec<String> = spokes
+        .iter()
+        .map(|account| file.invoker_role_arn(account))
+        .collect();
     let mut entries = BTreeMap::new();
-    for chunk in spokes.chunks(100) {
-        let mut keys: Vec<_> = chunk
-            .iter()
-            .map(|account| {
-                HashMap::from([(
-                    "pk".to_owned(),
-                    AttributeValue::S(file.invoker_role_arn(account)),
-                )])
-            })
-            .collect();
-        while !keys.is_empty() {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| format!("dynamodb:BatchGetItem: {e}"))?;
-            let out = dynamodb
-                .batch_get_item()
-                .request_items(&table, request)
-                .send()
-                .await
-                .map_err(|e| sdk_error("dynamodb:BatchGetItem", &e))?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&table))
-                .into_iter()
-                .flatten()
-            {
-                let attributes = super::registry::attributes_as_text(item);
-                if let Some(account) = attributes.get("account") {
-                    entries.insert(account.clone(), RegistryEntry { attributes });
-                }
-            }
-            if let Some(unprocessed) = out.unprocessed_keys().and_then(|u| u.get(&table)) {
-                keys = unprocessed.keys().to_vec();
-                if !keys.is_empty() {
-                    tokio::time::sleep(aws.backoff()).await;
-                }
-            }
+    for item in admin
+        .registry_items(hub, &file.registry_table(), &principals)
+        .await?
+    {
+        let attributes = super::registry::attributes_as_text(&item);
+        if let Some(account) = attributes.get("account") {
+            entries.insert(account.clone(), RegistryEntry { attributes });
         }
     }
     Ok(entries)

@@ -1,73 +1,43 @@
 //! The spoke agent role in spoke accounts, through each account's admin role: what state it is in, and
 //! putting its permission boundary back.
 
-use super::aws::{Aws, sdk_error};
+use super::admin::{Fault, InAccount, OrgAdmin, OrgError};
 use super::live::RoleState;
 use crate::orgfile::OrgFile;
 
 /// The agent role and its boundary in a spoke account, read through the account's admin role.
-pub async fn state(aws: &Aws, file: &OrgFile, account: &str, management: &str) -> RoleState {
-    let session = match aws.session(account, management).await {
-        Ok(session) => session,
-        Err(e) => return RoleState::Unreadable(e),
+pub async fn state(admin: &dyn OrgAdmin, file: &OrgFile, at: InAccount<'_>) -> RoleState {
+    if let Err(e) = admin.enter(at).await {
+        return RoleState::Unreadable(e.to_string());
+    }
+    let boundary = match admin.role_boundary(at, &file.agent_role_name()).await {
+        Ok(boundary) => boundary,
+        Err(e) if e.fault() == Fault::NotFound => return RoleState::Missing,
+        Err(e) => return RoleState::Unreadable(e.to_string()),
     };
-    let iam: aws_sdk_iam::Client = aws.iam(&session);
-    let role = match iam
-        .get_role()
-        .role_name(file.agent_role_name())
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => {
-            let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-            return if text.contains("NoSuchEntity") {
-                RoleState::Missing
-            } else {
-                RoleState::Unreadable(sdk_error("iam:GetRole", &e))
-            };
-        }
-    };
-    let expected = format!("arn:aws:iam::{account}:policy/{}", file.boundary_name());
-    let boundary = role
-        .role()
-        .and_then(|r| r.permissions_boundary())
-        .and_then(|b| b.permissions_boundary_arn())
-        .map(str::to_owned);
     match boundary {
         None => RoleState::BoundaryDetached,
-        Some(arn) if arn != expected => RoleState::BoundaryReplaced(arn),
-        Some(arn) => match iam.get_policy().policy_arn(&arn).send().await {
-            Ok(_) => RoleState::Ok,
-            Err(e) => {
-                let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-                if text.contains("NoSuchEntity") {
-                    RoleState::BoundaryPolicyMissing
-                } else {
-                    RoleState::Unreadable(sdk_error("iam:GetPolicy", &e))
-                }
-            }
+        Some(arn) if arn != boundary_arn(file, at.account) => RoleState::BoundaryReplaced(arn),
+        Some(arn) => match admin.managed_policy(at, &arn).await {
+            Ok(()) => RoleState::Ok,
+            Err(e) if e.fault() == Fault::NotFound => RoleState::BoundaryPolicyMissing,
+            Err(e) => RoleState::Unreadable(e.to_string()),
         },
     }
 }
 
 /// Attaches the Causeway boundary to the agent role again.
 pub async fn repair_boundary(
-    aws: &Aws,
+    admin: &dyn OrgAdmin,
     file: &OrgFile,
-    account: &str,
-    management: &str,
-) -> Result<(), String> {
-    let session = aws.session(account, management).await?;
-    let iam: aws_sdk_iam::Client = aws.iam(&session);
-    iam.put_role_permissions_boundary()
-        .role_name(file.agent_role_name())
-        .permissions_boundary(format!(
-            "arn:aws:iam::{account}:policy/{}",
-            file.boundary_name()
-        ))
-        .send()
+    at: InAccount<'_>,
+) -> Result<(), OrgError> {
+    admin
+        .put_role_boundary(at, &file.agent_role_name(), &boundary_arn(file, at.account))
         .await
-        .map_err(|e| sdk_error("iam:PutRolePermissionsBoundary", &e))?;
-    Ok(())
+}
+
+/// The ARN of the Causeway boundary policy in `account`.
+fn boundary_arn(file: &OrgFile, account: &str) -> String {
+    format!("arn:aws:iam::{account}:policy/{}", file.boundary_name())
 }
