@@ -97,3 +97,160 @@ fn shared_crates_link_no_web_framework_and_no_aws_sdk_and_binaries_never_link_th
     }
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// The top-level modules of the crate whose sources are in `src`, with the top-level modules each one's
+/// production code names (`crate::<module>`); test code (files named `tests.rs`, `*_tests.rs`,
+/// `test_support.rs`, and an inline `#[cfg(test)] mod … {` to the end of its file) and comments are left out.
+fn module_graph(src: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(src, &mut all);
+    let top = |path: &std::path::Path| -> String {
+        let relative = path.strip_prefix(src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str();
+        let name = first.to_str().unwrap().trim_end_matches(".rs");
+        if matches!(name, "lib" | "main") {
+            "crate".to_owned()
+        } else {
+            name.to_owned()
+        }
+    };
+    let modules: BTreeSet<String> = all.iter().map(|p| top(p)).collect();
+    let reference = regex::Regex::new(r"crate::([a-z_][a-z0-9_]*)").unwrap();
+    let inline_tests =
+        regex::Regex::new(r"#\[cfg\(test\)\]\s*(pub(\([a-z]+\))? )?mod [a-z_]+ \{").unwrap();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
+    for path in &all {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if name == "tests.rs" || name.ends_with("_tests.rs") || name == "test_support.rs" {
+            continue;
+        }
+        let from = top(path);
+        let text = std::fs::read_to_string(path).unwrap();
+        let production = inline_tests
+            .find(&text)
+            .map_or(text.as_str(), |m| &text[..m.start()]);
+        for line in production.lines() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for found in reference.captures_iter(line) {
+                let to = &found[1];
+                if to != from && modules.contains(to) {
+                    graph.get_mut(&from).unwrap().insert(to.to_owned());
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// The strongly connected components of more than one module (Tarjan).
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct Walk<'a> {
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        found: Vec<Vec<String>>,
+    }
+    impl<'a> Walk<'a> {
+        fn visit(&mut self, v: &'a str) {
+            let n = self.index.len();
+            self.index.insert(v, n);
+            self.low.insert(v, n);
+            self.stack.push(v);
+            for w in &self.graph[v] {
+                let w = w.as_str();
+                if !self.index.contains_key(w) {
+                    self.visit(w);
+                    let low = self.low[v].min(self.low[w]);
+                    self.low.insert(v, low);
+                } else if self.stack.contains(&w) {
+                    let low = self.low[v].min(self.index[w]);
+                    self.low.insert(v, low);
+                }
+            }
+            if self.low[v] == self.index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = self.stack.pop() {
+                    component.push(w.to_owned());
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    component.sort();
+                    self.found.push(component);
+                }
+            }
+        }
+    }
+    let mut walk = Walk {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    for v in graph.keys() {
+        if !walk.index.contains_key(v.as_str()) {
+            walk.visit(v);
+        }
+    }
+    walk.found
+}
+
+#[test]
+fn no_crate_has_an_import_cycle_between_its_modules() {
+    let (_, manifests) = normal_dependencies();
+    let root = causeway_testkit::clients::workspace_root();
+    let mut found = Vec::new();
+    for manifest in manifests.values() {
+        let dir = std::path::Path::new(manifest).parent().unwrap();
+        if !dir.starts_with(&root) || dir.components().any(|c| c.as_os_str() == "target") {
+            continue;
+        }
+        let src = dir.join("src");
+        if !src.is_dir() {
+            continue;
+        }
+        for cycle in cycles(&module_graph(&src)) {
+            found.push(format!(
+                "{}: {}",
+                dir.strip_prefix(&root).unwrap().display(),
+                cycle.join(" <-> ")
+            ));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "import cycles between modules: {found:#?}"
+    );
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle_and_only_cycles() {
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a", &["b"][..]),
+        ("b", &["c"][..]),
+        ("c", &["a"][..]),
+        ("d", &["a"][..]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.iter().map(|s| (*s).to_owned()).collect()))
+    .collect();
+    assert_eq!(cycles(&graph), vec![vec!["a", "b", "c"]]);
+}

@@ -29,6 +29,8 @@
 //!   blocks (a system message that scores as an injection refuses the call), and fenced as data in the
 //!   prompt, so it can shape an answer (tone, format) but cannot override the guardrail instructions.
 
+pub mod stream;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -41,12 +43,12 @@ use crate::document::extract_text;
 use crate::profile::ContentRule;
 use crate::schema::check_schema;
 
+use crate::engine::stream::OutputStreamGuard;
 use crate::injection::{InjectionDetector, Signals, signal};
 use crate::normalize::{Stripped, normalize, strip_invisible};
 use crate::pii::{Finding, PiiDetector};
 use crate::profile::{EntityType, GuardProfile, ProfileError};
 use crate::pseudonym::PseudonymMap;
-use crate::stream::OutputStreamGuard;
 use crate::words::{WordKind, WordMatch, WordMatcher};
 
 /// Placeholder for a masked denied word.

@@ -27,20 +27,16 @@
 
 #![warn(missing_docs)]
 
-mod detectors;
 mod document;
 mod engine;
 mod fold;
-mod gazetteer;
 mod grounding;
 mod injection;
-mod names;
 mod normalize;
 mod pii;
 mod profile;
 mod pseudonym;
 mod schema;
-mod stream;
 mod words;
 
 #[cfg(test)]
@@ -49,6 +45,7 @@ mod content_tests;
 mod tests;
 
 pub use document::{DocumentError, ExtractedText, extract_text};
+pub use engine::stream::{MAX_HOLD_BYTES, OutputStreamGuard, STREAM_WINDOW_CHARS, StreamStep};
 pub use engine::{
     AssembledPrompt, CallInput, GuardEngine, InputVerdict, MAX_NAME_CHARS, OutputBlocks,
     OutputVerdict, ScanFinding, SystemTrust, TextScan,
@@ -61,7 +58,6 @@ pub use profile::{
 };
 pub use pseudonym::PseudonymMap;
 pub use schema::{SchemaError, check_schema, validate_structured};
-pub use stream::{MAX_HOLD_BYTES, OutputStreamGuard, STREAM_WINDOW_CHARS, StreamStep};
 
 /// The default guard profile (`policies/guard-profiles/default.toml`), embedded so the hub always has one.
 pub const DEFAULT_PROFILE: &str = include_str!("../../../policies/guard-profiles/default.toml");

@@ -25,6 +25,10 @@
 //! ([`PiiDetector::reach_from`]): it tells whether a candidate starting there is final in a growing text, so
 //! the stream guard releases text as soon as nothing before it can still turn into a value.
 
+pub(crate) mod detectors;
+pub(crate) mod gazetteer;
+pub(crate) mod names;
+
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::ops::Range;
@@ -37,9 +41,9 @@ use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::pool::{Pool, PoolGuard};
 use regex_automata::{Anchored, Input, MatchKind};
 
-use crate::detectors::{DETECTORS, Need, Valid, context_near};
-use crate::gazetteer::{Gazetteer, gazetteer};
-use crate::names;
+use detectors::{DETECTORS, Need, Valid, context_near};
+use gazetteer::{Gazetteer, gazetteer};
+
 use crate::profile::EntityType;
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.

@@ -17,13 +17,13 @@ use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
 
 use crate::pii::alnum_after;
 
-const FIRST_NAMES: &str = include_str!("../data/gazetteers/first_names.txt");
-const SURNAMES: &str = include_str!("../data/gazetteers/surnames.txt");
-const CITIES: &str = include_str!("../data/gazetteers/cities.txt");
-const COUNTRIES: &str = include_str!("../data/gazetteers/countries.txt");
-const REGIONS: &str = include_str!("../data/gazetteers/regions.txt");
-const ORG_SUFFIXES: &str = include_str!("../data/gazetteers/org_suffixes.txt");
-const COMMON_WORDS: &str = include_str!("../data/gazetteers/common_words.txt");
+const FIRST_NAMES: &str = include_str!("../../data/gazetteers/first_names.txt");
+const SURNAMES: &str = include_str!("../../data/gazetteers/surnames.txt");
+const CITIES: &str = include_str!("../../data/gazetteers/cities.txt");
+const COUNTRIES: &str = include_str!("../../data/gazetteers/countries.txt");
+const REGIONS: &str = include_str!("../../data/gazetteers/regions.txt");
+const ORG_SUFFIXES: &str = include_str!("../../data/gazetteers/org_suffixes.txt");
+const COMMON_WORDS: &str = include_str!("../../data/gazetteers/common_words.txt");
 
 /// The kinds an entry belongs to, as bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Names of people, places and organisations, found without a model: runs of capitalised words are read
-//! against the gazetteers ([`crate::gazetteer`]) and the words around them.
+//! against the gazetteers ([`crate::pii::gazetteer`]) and the words around them.
 //!
 //! - A person: a first name followed by a surname or another capitalised word (`Helena Gregorová`), a
 //!   surname after a known first name or a title (`Dr Okafor`), any capitalised word after a greeting or a
@@ -16,9 +16,9 @@
 //! only text read after a run is the next word. Every step is a bounded look at a word or a gazetteer
 //! lookup, so the pass is linear in the text.
 
-use crate::detectors::MAX_CONTEXT_WINDOW;
-use crate::gazetteer::{Gazetteer, Kinds};
 use crate::pii::Finding;
+use crate::pii::detectors::MAX_CONTEXT_WINDOW;
+use crate::pii::gazetteer::{Gazetteer, Kinds};
 use crate::profile::EntityType;
 
 /// A run of capitalised words (with the joining words of names: `&`, `of`, `de`, `van` ...), as a pattern:
@@ -586,7 +586,7 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gazetteer::gazetteer;
+    use crate::pii::gazetteer::gazetteer;
 
     fn found(text: &str) -> Vec<(EntityType, String)> {
         let mut out = Vec::new();
