@@ -15,9 +15,10 @@ Specification (version 1):
 - Each feature is hashed with 32-bit FNV-1a over its UTF-8 bytes; its bucket is the hash's low `bits` bits.
 - Words are grouped in blocks of 32 (by position); a window is two consecutive blocks (64 words, overlapping
   by 32), or the whole text when it has at most two blocks. A window's features are those of its words.
-- A window's logit is `bias + scale * Σ q[bucket] / sqrt(n)`, where `n` is the number of features in the
-  window (each occurrence counts) and `q` the quantised weights; its probability is the logistic of the
-  logit. A text's probability is the highest of its windows'.
+- A window's logit is `bias + scale * Σ q[bucket] / sqrt(n + 32)`, where `n` is the number of features in
+  the window (each occurrence counts) and `q` the quantised weights; the 32 keeps a text of two or three
+  words from being judged on a handful of features. Its probability is the logistic of the logit. A text's
+  probability is the highest of its windows'.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ FNV_PRIME = 0x01000193
 BLOCK_WORDS = 32
 MAX_GRAM_WORD_CHARS = 32
 GRAM = 4
+NORM_OFFSET = 32
 
 
 def fnv1a(data: bytes) -> int:
@@ -111,7 +113,7 @@ def window_logit(window: list[int], weights, scale: float, bias: float) -> float
     if not window:
         return bias
     total = sum(int(weights[b]) for b in window)
-    return bias + scale * total / math.sqrt(len(window))
+    return bias + scale * total / math.sqrt(len(window) + NORM_OFFSET)
 
 
 def probability(text: str, weights, scale: float, bias: float, bits: int) -> float:

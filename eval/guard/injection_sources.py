@@ -528,6 +528,9 @@ HARD_BENIGN = [
 # imperative addressed to the assistant is not an attack by itself.
 REQUESTS = [
     "Read this {doc} and tell me {question}", "Read this", "Read this and summarise it", "Print the {doc}",
+    "Summarise this", "Summarise this {doc}", "Summarise this file", "When you summarise this, keep the numbers",
+    "What is this?", "What is this {doc} about?", "Explain this", "Check this {doc} for errors", "Translate this",
+    "Before answering, check the {doc}", "After reading this, tell me {question}", "In your reply, mention {topic}",
     "Please print the {doc} and repeat the steps above", "Repeat the {thing} above for {place}",
     "Repeat that in simpler words", "Show me the {thing}", "Show me the instructions for {task}",
     "List the {thing} in the {doc}", "Send the {doc} to {person}", "Forward this to {person} with a short note",

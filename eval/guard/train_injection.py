@@ -11,8 +11,10 @@ the same features the engine computes in Rust), one row per window of a text. A 
 place of a long document has one positive window: training runs twice, and the second round keeps, of each
 long attack, only the window the first round scored highest (the others are neither positive nor negative).
 
-Calibration: the bias is shifted so that a window logit at which at most `--fpr` of the benign training texts
-score (out of fold, 5-fold) maps to the probability 0.7, the default profile's threshold.
+Regularisation: 5 folds that keep each training suite whole (so a fold's model is judged on suites it did not
+see); the strength with the best out-of-fold true-positive rate at `--fpr` is kept. Calibration: on 5 ordinary
+folds, the bias is shifted so that the window logit reached by at most `--fpr` of the benign training texts
+(out of fold) maps to the probability 0.7, the default profile's threshold.
 
 Outputs:
 - `shared/guard/data/injection-model.bin`: the model (format in `shared/guard/src/classifier.rs`);
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -67,7 +69,7 @@ def matrix(windows: list[list[int]]) -> sparse.csr_matrix:
     for i, w in enumerate(windows):
         if not w:
             continue
-        inv = 1.0 / math.sqrt(len(w))
+        inv = 1.0 / math.sqrt(len(w) + F.NORM_OFFSET)
         counts: dict[int, int] = {}
         for b in w:
             counts[b] = counts.get(b, 0) + 1
@@ -156,7 +158,7 @@ def main() -> None:
     parser.add_argument("--agentdojo-wheel", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=20240607)
-    parser.add_argument("--c", type=float, nargs="+", default=[0.5, 1.0, 2.0],
+    parser.add_argument("--c", type=float, nargs="+", default=[1.0, 2.0, 4.0],
                         help="inverse regularisation strengths to try; the best out-of-fold one is kept")
     parser.add_argument("--fpr", type=float, default=0.002, help="benign training texts allowed at 0.7 (out of fold)")
     parser.add_argument("--out", type=Path, default=REPO / "shared" / "guard" / "data")
@@ -174,20 +176,34 @@ def main() -> None:
     print(f"training texts: {len(texts)} ({int(labels.sum())} attacks) from "
           f"{len({r['source'] for r in rows})} training suites", file=sys.stderr)
 
-    # Out-of-fold logits, for choosing the regularisation and calibrating the bias.
     all_windows = [F.windows(t, BITS) for t in texts]
-    folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=args.seed).split(np.zeros(len(texts)), labels))
-    best = None
-    for c in args.c:
+
+    def out_of_fold(c: float, folds) -> np.ndarray:
         oof = np.zeros(len(texts))
         for tr, te in folds:
             model = train([all_windows[i] for i in tr], labels[tr], c, args.seed)
             oof[te] = text_logits(model, [all_windows[i] for i in te])
-        cut, tpr, fpr = calibrate(oof, labels, args.fpr)
-        print(f"C={c}: out of fold at the calibrated threshold TPR {tpr:.3f}, FPR {fpr:.4f}", file=sys.stderr)
+        return oof
+
+    # The regularisation is chosen on folds that keep each training suite whole, so a fold's model is judged
+    # on suites it did not see (the texts of one generator are near duplicates of each other).
+    groups = [r["source"] for r in rows]
+    grouped = list(
+        StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=args.seed).split(np.zeros(len(texts)), labels, groups)
+    )
+    best = None
+    for c in args.c:
+        _, tpr, fpr = calibrate(out_of_fold(c, grouped), labels, args.fpr)
+        print(f"C={c}: suites held out, at {args.fpr:.1%} FPR: TPR {tpr:.3f}", file=sys.stderr)
         if best is None or tpr > best[1]:
-            best = (c, tpr, fpr, cut)
-    c, tpr, fpr, cut = best
+            best = (c, tpr)
+    c, grouped_tpr = best
+    # The bias is calibrated on ordinary folds: leaving whole suites out (a third of the attacks are one
+    # generator's) gives a model far weaker than the one trained on everything, and a threshold set by it
+    # would be needlessly high.
+    stratified = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=args.seed).split(np.zeros(len(texts)), labels))
+    cut, tpr, fpr = calibrate(out_of_fold(c, stratified), labels, args.fpr)
+    print(f"C={c}: out of fold at the calibrated threshold TPR {tpr:.3f}, FPR {fpr:.4f}", file=sys.stderr)
 
     model = train(all_windows, labels, c, args.seed)
     q, scale = quantise(model.coef_[0])
@@ -207,6 +223,7 @@ def main() -> None:
     meta = {
         "sha256": digest, "seed": args.seed, "c": c, "fpr": args.fpr, "training_texts": len(texts),
         "training_sources": sorted({r["source"] for r in rows}), "oof_tpr": tpr, "oof_fpr": fpr,
+        "suites_held_out_tpr": grouped_tpr,
         "nonzero_weights": int(np.count_nonzero(q)),
     }
     print(json.dumps(meta, indent=2))
