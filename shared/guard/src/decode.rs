@@ -63,6 +63,7 @@ pub(crate) struct Decoders {
     /// Four letters or digits standing alone, separated by spaces or splitters: the cheap test before
     /// [`spaced_view`] reads a text character by character.
     spaced_run: Regex,
+    rot13: Rot13Words,
 }
 
 /// Fewest escapes before a text is decoded as URL- or HTML-escaped.
@@ -79,6 +80,7 @@ impl Decoders {
             hex_run: Regex::new(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ ,:]?){8,}")?,
             percent: Regex::new(r"%[0-9A-Fa-f]{2}")?,
             entity: Regex::new(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z]{2,6});")?,
+            rot13: Rot13Words::new()?,
             spaced_run: Regex::new(
                 r"(?:^|[^\pL\pN])[\pL\pN](?:[ *_~^|`./+\-]+[\pL\pN]){3}(?:[^\pL\pN]|$)",
             )?,
@@ -102,7 +104,7 @@ impl Decoders {
         push(Decoding::Hex, self.hex(text));
         push(Decoding::Url, self.url(text));
         push(Decoding::Html, self.html(text));
-        push(Decoding::Rot13, rot13_view(text));
+        push(Decoding::Rot13, rot13_view(text, &self.rot13));
         push(Decoding::Leet, leet_view(text));
         push(Decoding::Spaced, spaced_view(text, &self.spaced_run));
         push(Decoding::Confusable, confusable_view(text));
@@ -243,7 +245,7 @@ const COMMON: [&str; 24] = [
     "what",
 ];
 
-fn rot13(c: char) -> char {
+fn rot13_char(c: char) -> char {
     match c {
         'a'..='m' | 'A'..='M' => char::from(c as u8 + 13),
         'n'..='z' | 'N'..='Z' => char::from(c as u8 - 13),
@@ -251,35 +253,50 @@ fn rot13(c: char) -> char {
     }
 }
 
-/// The text rotated by 13 when it names ROT13 or reads as English only once rotated (the count of common
-/// words is taken without building the rotated text, which is built only when it is the view).
-fn rot13_view(text: &str) -> Option<String> {
-    if !text.bytes().any(|b| b.is_ascii_alphabetic()) {
-        return None;
-    }
-    let named = ["rot13", "rot-13", "rot 13", "caesar"].iter().any(|name| {
-        text.as_bytes()
-            .windows(name.len())
-            .any(|w| w.eq_ignore_ascii_case(name.as_bytes()))
-    });
-    let (mut before, mut after) = (0usize, 0usize);
-    for word in text.split(|c: char| !c.is_ascii_alphabetic()) {
-        if word.is_empty() || word.len() > 12 {
-            continue;
+/// The text rotated by 13 when it names ROT13 or reads as English only once rotated: at least 3 common
+/// words among its rotated words, and more than twice as many as among its words as written.
+fn rot13_view(text: &str, rot13: &Rot13Words) -> Option<String> {
+    let named = rot13.named.is_match(text);
+    if !named {
+        let after = rot13.rotated.find_iter(text).take(3).count();
+        if after < 3 {
+            return None;
         }
-        if COMMON.iter().any(|c| word.eq_ignore_ascii_case(c)) {
-            before += 1;
-        }
-        if COMMON.iter().any(|c| {
-            c.len() == word.len()
-                && c.chars()
-                    .zip(word.chars())
-                    .all(|(a, b)| a.eq_ignore_ascii_case(&rot13(b)))
-        }) {
-            after += 1;
+        let after = rot13.rotated.find_iter(text).count();
+        let before = rot13.plain.find_iter(text).count();
+        if after <= 2 * before {
+            return None;
         }
     }
-    (named || (after >= 3 && after > 2 * before)).then(|| text.chars().map(rot13).collect())
+    Some(text.chars().map(rot13_char).collect())
+}
+
+/// The patterns [`rot13_view`] counts with: common English words as written and rotated, and the names of
+/// the cipher.
+#[derive(Debug)]
+struct Rot13Words {
+    plain: Regex,
+    rotated: Regex,
+    named: Regex,
+}
+
+impl Rot13Words {
+    fn new() -> Result<Self, regex::Error> {
+        let alternation =
+            |words: Vec<String>| format!(r"(?i)(?-u:\b)(?:{})(?-u:\b)", words.join("|"));
+        Ok(Rot13Words {
+            plain: Regex::new(&alternation(
+                COMMON.iter().map(|w| (*w).to_owned()).collect(),
+            ))?,
+            rotated: Regex::new(&alternation(
+                COMMON
+                    .iter()
+                    .map(|w| w.chars().map(rot13_char).collect())
+                    .collect(),
+            ))?,
+            named: Regex::new(r"(?i)rot[- ]?13|caesar")?,
+        })
+    }
 }
 
 fn leet_letter(c: char) -> Option<char> {
@@ -301,46 +318,59 @@ fn leet_letter(c: char) -> Option<char> {
 /// so version numbers and identifiers (`v2`, `utf8`, `x86`, `550e8400`) are not read as words. In a text
 /// read as leetspeak, words with a single leet character are spelt out too (`4ll`).
 fn leet_view(text: &str) -> Option<String> {
-    // Leetspeak needs leet characters next to letters; most text has at most a few such places.
-    let bytes = text.as_bytes();
-    let adjacent = bytes
-        .windows(2)
-        .filter(|w| {
-            (w[0].is_ascii_alphabetic() && leet_letter(char::from(w[1])).is_some())
-                || (leet_letter(char::from(w[0])).is_some() && w[1].is_ascii_alphabetic())
-        })
-        .take(2 * MIN_DISGUISED_WORDS)
-        .count();
-    if adjacent < 2 * MIN_DISGUISED_WORDS {
-        return None;
-    }
-    let is_part = |c: char| c.is_ascii_alphabetic() || leet_letter(c).is_some();
-    let mut out = String::with_capacity(text.len());
-    let mut disguised = 0;
-    let mut rest = text;
-    while let Some(start) = rest.find(is_part) {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let end = tail.find(|c: char| !is_part(c)).unwrap_or(tail.len());
-        let word = &tail[..end];
-        let leet = word.chars().filter(|c| !c.is_ascii_alphabetic()).count();
+    let is_part = |b: u8| b.is_ascii_alphabetic() || leet_letter(char::from(b)).is_some();
+    // Every leet character and letter is ASCII, so words are runs of bytes; the text is rebuilt only when
+    // it has enough disguised words.
+    let words = || {
+        text.as_bytes()
+            .split(move |b| !is_part(*b))
+            .filter(|w| !w.is_empty())
+    };
+    let shape = |word: &[u8]| {
+        let leet = word.iter().filter(|b| !b.is_ascii_alphabetic()).count();
         // Hex digits spell no word: a word needs a letter beyond `a`-`f` (`550e8400` is an id).
         let spells = word
-            .chars()
-            .any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit());
-        if leet >= 2 && leet < word.len() && word.len() >= 3 && spells {
-            disguised += 1;
-        }
-        // Once the text is read as leetspeak, a word with one leet character is spelt out too (`4ll`).
-        if leet >= 1 && leet < word.len() && spells {
-            out.extend(word.chars().map(|c| leet_letter(c).unwrap_or(c)));
-        } else {
-            out.push_str(word);
-        }
-        rest = &tail[end..];
+            .iter()
+            .any(|b| b.is_ascii_alphabetic() && !b.is_ascii_hexdigit());
+        (leet, spells && leet < word.len())
+    };
+    let disguised = words()
+        .filter(|w| {
+            let (leet, spells) = shape(w);
+            spells && leet >= 2 && w.len() >= 3
+        })
+        .take(MIN_DISGUISED_WORDS)
+        .count();
+    if disguised < MIN_DISGUISED_WORDS {
+        return None;
     }
-    out.push_str(rest);
-    (disguised >= MIN_DISGUISED_WORDS).then_some(out)
+    // Once the text is read as leetspeak, a word with one leet character is spelt out too (`4ll`).
+    let mut out = Vec::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_part(bytes[i]) {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let end = bytes[i..]
+            .iter()
+            .position(|b| !is_part(*b))
+            .map_or(bytes.len(), |n| i + n);
+        let word = &bytes[i..end];
+        let (leet, spells) = shape(word);
+        if leet >= 1 && spells {
+            out.extend(word.iter().map(|b| {
+                leet_letter(char::from(*b)).map_or(*b, |c| u8::try_from(c).unwrap_or(*b))
+            }));
+        } else {
+            out.extend_from_slice(word);
+        }
+        i = end;
+    }
+    // Only ASCII bytes were replaced, by ASCII letters: the text is still UTF-8.
+    String::from_utf8(out).ok()
 }
 
 /// Symbols that split a word's letters without changing how it reads.
