@@ -60,7 +60,7 @@ pub(crate) struct Decoders {
     hex_run: Regex,
     percent: Regex,
     entity: Regex,
-    /// Four letters or digits standing alone, separated by spaces or splitters: the cheap test before
+    /// Four letters standing alone, separated by spaces or splitters: the cheap test before
     /// [`spaced_view`] reads a text character by character.
     spaced_run: Regex,
     rot13: Rot13Words,
@@ -81,9 +81,7 @@ impl Decoders {
             percent: Regex::new(r"%[0-9A-Fa-f]{2}")?,
             entity: Regex::new(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z]{2,6});")?,
             rot13: Rot13Words::new()?,
-            spaced_run: Regex::new(
-                r"(?:^|[^\pL\pN])[\pL\pN](?:[ *_~^|`./+\-]+[\pL\pN]){3}(?:[^\pL\pN]|$)",
-            )?,
+            spaced_run: Regex::new(r"(?:^|[^\pL\pN])\pL(?:[ *_~^|`./+\-]+\pL){3}(?:[^\pL\pN]|$)")?,
         })
     }
 
@@ -218,7 +216,7 @@ fn readable(bytes: Vec<u8>) -> Option<String> {
 }
 
 /// Common English words, for telling whether a rotation made a text readable.
-const COMMON: [&str; 24] = [
+const COMMON: [&str; 23] = [
     "the",
     "and",
     "you",
@@ -233,7 +231,6 @@ const COMMON: [&str; 24] = [
     "that",
     "this",
     "with",
-    "be",
     "not",
     "ignore",
     "previous",
@@ -398,8 +395,13 @@ fn spaced_view(text: &str, spaced_run: &Regex) -> Option<String> {
         text.chars().collect()
     };
     let word = |at: usize| chars.get(at).is_some_and(|c| c.is_alphanumeric());
-    // A letter or digit standing alone between characters that are not.
-    let single = |at: usize| word(at) && !(at > 0 && word(at - 1)) && !word(at + 1);
+    // A letter standing alone between characters that are neither letters nor digits (digits joined by
+    // dots are a version or an address, not a spaced-out word).
+    let single = |at: usize| {
+        chars.get(at).is_some_and(|c| c.is_alphabetic())
+            && !(at > 0 && word(at - 1))
+            && !word(at + 1)
+    };
     let mut out = String::with_capacity(text.len());
     let mut joined = false;
     let mut i = 0;
@@ -493,6 +495,7 @@ mod tests {
         for text in [
             "Summarise the attached report in three bullet points.",
             "Build 10.0.19045 ships with utf8 and x86_64 support; see v2 of the spec.",
+            "agent=causeway-agent/1.2.3.4 route=/v1/invoke, gateway 10.20.30.40",
             "Order 112-3456789-1234567, id 550e8400-e29b-41d4-a716-446655440000, sha 9f1b0536c3b01c48860bc8241aeb43435c2fb6166cf09274775989988a78854e",
             "Клиент просит вернуть платёж до пятницы.",
             "https://example.com/search?q=a%20b",
