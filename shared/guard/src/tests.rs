@@ -480,11 +480,13 @@ fn injection_above_threshold_blocks_and_sets_score() {
     );
     let reason = verdict.blocked.unwrap();
     assert!(
-        reason.starts_with("input looks like a prompt injection (score 0.9"),
+        reason.starts_with("input looks like a prompt injection (score "),
         "{reason}"
     );
     assert!(
-        reason.ends_with("threshold 0.70: instruction_override, system_prompt_extraction)"),
+        reason.ends_with(
+            "threshold 0.70: classifier, instruction_override, system_prompt_extraction)"
+        ),
         "{reason}"
     );
     assert!(report.injection_score > 0.9);
@@ -565,6 +567,7 @@ fn a_verified_workloads_system_messages_are_recorded_but_do_not_block() {
     assert_eq!(
         flagged,
         vec![
+            ("system", "classifier", GuardAction::Flag),
             ("system", "persona_override", GuardAction::Flag),
             ("system", "role_play", GuardAction::Flag),
             ("system", "system_prompt_extraction", GuardAction::Flag),
