@@ -7,7 +7,7 @@
 //! - Calls in a member account take an [`InAccount`]: the adapter reaches the account through its admin role
 //!   (the management account's own session when it is the management account), assuming it on the first call
 //!   into the account and keeping the session for the rest of the command.
-//! - Errors are [`OrgError`]s whose [`Fault`](super::error::Fault) says what the logic acts on (a create that
+//! - Errors are [`OrgError`]s whose [`Fault`] says what the logic acts on (a create that
 //!   finds its work done, a delete that finds nothing to delete).
 
 use std::collections::{BTreeSet, HashMap};

@@ -7,7 +7,7 @@
 //!   acts on.
 //! - Throttling and transient errors are retried by the SDK (standard mode, exponential backoff with jitter,
 //!   [`MAX_SDK_ATTEMPTS`] attempts). Organizations' `ConcurrentModificationException` and a new account's
-//!   admin role that cannot be assumed yet are retried here ([`retry`]), because they clear with time but the
+//!   admin role that cannot be assumed yet are retried here (`retry`), because they clear with time but the
 //!   SDK treats them as final.
 //! - Every error message names the call and the account it was made in; no credential is ever printed.
 

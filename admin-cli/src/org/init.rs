@@ -28,7 +28,7 @@ pub struct InitOptions {
     pub hub_api_stage: String,
     /// The registry table, when not the default one.
     pub registry_table: Option<String>,
-    /// The spoke deployment mode (default: found out, see [`OrgCommand::Init`]).
+    /// The spoke deployment mode (default: found out, see `causeway org init`).
     pub spoke_deployment: Option<DeploymentMode>,
     /// Calls in flight at once.
     pub concurrency: usize,
