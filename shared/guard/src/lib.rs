@@ -54,6 +54,7 @@ pub use engine::{
     OutputVerdict, ScanFinding, SystemTrust, TextScan,
 };
 pub use grounding::grounding_score;
+pub use normalize::is_default_ignorable;
 pub use pii::Finding;
 pub use profile::{
     ContentPolicy, ContentRule, EntityType, GuardProfile, InjectionPolicy, OutputPolicy, PiiPolicy,

@@ -80,7 +80,7 @@ pub(crate) struct Normalized {
 /// Unicode's `Default_Ignorable_Code_Point` property (`DerivedCoreProperties.txt`, stable since Unicode
 /// 4.0 apart from newly assigned characters in reserved ranges, which are already in it): characters a
 /// renderer shows as nothing when it does not support them.
-pub(crate) fn is_default_ignorable(c: char) -> bool {
+pub fn is_default_ignorable(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
