@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use causeway_contract::registry::{Item, SpokeEntry};
 
 use crate::budget::{SpokeLimits, micro_usd};
 
@@ -54,16 +55,7 @@ impl Spoke {
     }
 }
 
-/// Whether a registered spoke may call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpokeStatus {
-    /// Calls are accepted (default).
-    #[default]
-    Active,
-    /// Calls are refused with 403 and audited.
-    Suspended,
-}
+pub use causeway_contract::registry::SpokeStatus;
 
 /// The registry cannot answer.
 #[derive(Debug, thiserror::Error)]
@@ -110,13 +102,8 @@ impl SpokeRegistry for EmbeddedRegistry {
 
 /// The registry in a DynamoDB table, shared by every hub instance and written by onboarding.
 ///
-/// One item per principal: `pk` (string, the normalised principal ARN), `account`, `ou`, `team` (strings),
-/// `applications` (a string set or a list of strings), `status` (`active` or `suspended`), and optionally
-/// `allowed_models` (a string set or a list of strings; empty or absent: no restriction beyond the policies)
-/// and the numbers `budget_requests_per_day`, `budget_tokens_per_day` and `budget_cost_usd_per_month` (US
-/// dollars), `data_classification` (a string) and `application_classifications` (a map from application to
-/// classification), as `causeway org apply` writes them. An item that does not have this shape is refused (fail
-/// closed), never read as active or unrestricted.
+/// One item per principal, in the shape [`SpokeEntry`] defines (as `causeway org apply` writes it). An item
+/// that does not have this shape is refused (fail closed), never read as active or unrestricted.
 #[derive(Debug, Clone)]
 pub struct DynamoDbRegistry {
     client: aws_sdk_dynamodb::Client,
@@ -133,110 +120,39 @@ impl DynamoDbRegistry {
     }
 }
 
-fn spoke_from_item(
-    principal: &str,
-    item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
-) -> Result<Spoke, RegistryError> {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let malformed = |field: &str| {
+/// The spoke of a registry item, or why the item cannot be used.
+fn spoke_from_item(principal: &str, item: &Item) -> Result<Spoke, RegistryError> {
+    let malformed = |attribute: &str| {
         RegistryError::Unavailable(format!(
-            "the registry item of `{principal}` has no valid `{field}`"
+            "the registry item of `{principal}` has no valid `{attribute}`"
         ))
     };
-    let text = |field: &str| -> Result<String, RegistryError> {
-        match item.get(field) {
-            Some(AttributeValue::S(value)) => Ok(value.clone()),
-            None => Ok(String::new()),
-            Some(_) => Err(malformed(field)),
-        }
-    };
-    let account = text("account")?;
-    if account.is_empty() {
-        return Err(malformed("account"));
-    }
-    let strings = |field: &str| -> Result<Option<Vec<String>>, RegistryError> {
-        match item.get(field) {
-            None => Ok(None),
-            Some(AttributeValue::Ss(values)) => Ok(Some(values.clone())),
-            Some(AttributeValue::L(values)) => values
-                .iter()
-                .map(|v| v.as_s().cloned().map_err(|_| malformed(field)))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(malformed(field)),
-        }
-    };
-    let number = |field: &str| -> Result<Option<&str>, RegistryError> {
-        match item.get(field) {
-            None => Ok(None),
-            Some(AttributeValue::N(n)) => Ok(Some(n.trim())),
-            Some(_) => Err(malformed(field)),
-        }
-    };
-    let count = |field: &str| -> Result<Option<u64>, RegistryError> {
-        number(field)?
-            .map(|n| n.parse::<u64>().map_err(|_| malformed(field)))
-            .transpose()
-    };
-    let applications = strings("applications")?.ok_or_else(|| malformed("applications"))?;
-    let allowed_models = strings("allowed_models")?.unwrap_or_default();
-    if allowed_models.iter().any(|m| m.trim().is_empty()) {
-        return Err(malformed("allowed_models"));
-    }
+    let entry = SpokeEntry::from_item(item).map_err(|e| malformed(e.attribute))?;
+    let cost = "budget_cost_usd_per_month";
     let limits = SpokeLimits {
-        requests_per_day: count("budget_requests_per_day")?,
-        tokens_per_day: count("budget_tokens_per_day")?,
-        cost_micro_usd_per_month: number("budget_cost_usd_per_month")?
-            .map(|n| {
-                n.parse::<f64>()
-                    .ok()
-                    .and_then(micro_usd)
-                    .ok_or_else(|| malformed("budget_cost_usd_per_month"))
-            })
+        requests_per_day: entry.budgets.requests_per_day,
+        tokens_per_day: entry.budgets.tokens_per_day,
+        cost_micro_usd_per_month: entry
+            .budgets
+            .cost_usd_per_month
+            .map(|dollars| micro_usd(dollars).ok_or_else(|| malformed(cost)))
             .transpose()?,
-    };
-    let data_classification = Some(text("data_classification")?).filter(|c| !c.is_empty());
-    if data_classification
-        .as_deref()
-        .is_some_and(|c| !causeway_contract::classification::DataClassification::NAMES.contains(&c))
-    {
-        return Err(malformed("data_classification"));
-    }
-    let mut application_classifications = BTreeMap::new();
-    match item.get("application_classifications") {
-        None => {}
-        Some(AttributeValue::M(map)) => {
-            for (application, class) in map {
-                let class = class
-                    .as_s()
-                    .map_err(|_| malformed("application_classifications"))?;
-                if !applications.contains(application)
-                    || !causeway_contract::classification::DataClassification::NAMES
-                        .contains(&class.as_str())
-                {
-                    return Err(malformed("application_classifications"));
-                }
-                application_classifications.insert(application.clone(), class.clone());
-            }
-        }
-        Some(_) => return Err(malformed("application_classifications")),
-    }
-    let status = match text("status")?.as_str() {
-        "active" => SpokeStatus::Active,
-        "suspended" => SpokeStatus::Suspended,
-        _ => return Err(malformed("status")),
     };
     Ok(Spoke {
         principal: principal.to_owned(),
-        account,
-        ou: text("ou")?,
-        team: text("team")?,
-        applications,
-        status,
-        allowed_models,
+        account: entry.account,
+        ou: entry.ou,
+        team: entry.team,
+        applications: entry.applications,
+        status: entry.status,
+        allowed_models: entry.allowed_models,
         limits,
-        data_classification,
-        application_classifications,
+        data_classification: entry.data_classification.map(|c| c.as_str().to_owned()),
+        application_classifications: entry
+            .application_classifications
+            .into_iter()
+            .map(|(application, class)| (application, class.as_str().to_owned()))
+            .collect(),
     })
 }
 
@@ -262,14 +178,14 @@ impl SpokeRegistry for DynamoDbRegistry {
             })?;
         output
             .item()
-            .map(|item| spoke_from_item(principal, item))
+            .map(|item| spoke_from_item(principal, &causeway_registry_aws::from_attributes(item)))
             .transpose()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_dynamodb::types::AttributeValue;
+    use causeway_contract::registry::{MANAGED_BY, Value};
 
     use super::*;
     use crate::config::{SpokeBudgetsConfig, SpokeConfig};
@@ -277,28 +193,25 @@ mod tests {
     #[test]
     fn registry_items_with_a_bad_shape_are_refused() {
         let principal = "arn:aws:iam::111122223333:role/r";
-        let mut item = HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(principal.into())),
-            (
-                "account".to_owned(),
-                AttributeValue::S("111122223333".into()),
-            ),
+        let mut item = Item::from([
+            ("pk".to_owned(), Value::S(principal.into())),
+            ("account".to_owned(), Value::S("111122223333".into())),
             (
                 "applications".to_owned(),
-                AttributeValue::L(vec![AttributeValue::S("claims-triage".into())]),
+                Value::L(vec![Value::S("claims-triage".into())]),
             ),
-            ("status".to_owned(), AttributeValue::S("active".into())),
+            ("status".to_owned(), Value::S("active".into())),
         ]);
         let spoke = spoke_from_item(principal, &item).unwrap();
         assert_eq!(spoke.applications, vec!["claims-triage".to_owned()]);
         assert_eq!(spoke.ou, "");
 
-        item.insert("status".into(), AttributeValue::S("paused".into()));
+        item.insert("status".into(), Value::S("paused".into()));
         assert_eq!(
             spoke_from_item(principal, &item).unwrap_err().to_string(),
             "the spoke registry is unavailable: the registry item of `arn:aws:iam::111122223333:role/r` has no valid `status`"
         );
-        item.insert("status".into(), AttributeValue::S("active".into()));
+        item.insert("status".into(), Value::S("active".into()));
         item.remove("applications");
         assert!(spoke_from_item(principal, &item).is_err());
     }
@@ -306,33 +219,24 @@ mod tests {
     #[test]
     fn an_application_has_its_own_classification_floor_and_a_bad_one_refuses_the_spoke() {
         let principal = "arn:aws:iam::111122223333:role/r";
-        let apps = |names: &[&str]| {
-            AttributeValue::L(
-                names
-                    .iter()
-                    .map(|n| AttributeValue::S((*n).to_owned()))
-                    .collect(),
-            )
-        };
+        let apps =
+            |names: &[&str]| Value::L(names.iter().map(|n| Value::S((*n).to_owned())).collect());
         let classes = |pairs: &[(&str, &str)]| {
-            AttributeValue::M(
+            Value::M(
                 pairs
                     .iter()
-                    .map(|(a, c)| ((*a).to_owned(), AttributeValue::S((*c).to_owned())))
+                    .map(|(a, c)| ((*a).to_owned(), Value::S((*c).to_owned())))
                     .collect(),
             )
         };
-        let mut item = HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(principal.into())),
-            (
-                "account".to_owned(),
-                AttributeValue::S("111122223333".into()),
-            ),
+        let mut item = Item::from([
+            ("pk".to_owned(), Value::S(principal.into())),
+            ("account".to_owned(), Value::S("111122223333".into())),
             ("applications".to_owned(), apps(&["chat", "claims-triage"])),
-            ("status".to_owned(), AttributeValue::S("active".into())),
+            ("status".to_owned(), Value::S("active".into())),
             (
                 "data_classification".to_owned(),
-                AttributeValue::S("internal".into()),
+                Value::S("internal".into()),
             ),
             (
                 "application_classifications".to_owned(),
@@ -349,32 +253,29 @@ mod tests {
         for bad in [
             classes(&[("claims-triage", "secret")]),
             classes(&[("fraud", "restricted")]),
-            AttributeValue::S("restricted".into()),
+            Value::S("restricted".into()),
         ] {
             item.insert("application_classifications".into(), bad);
             assert!(spoke_from_item(principal, &item).is_err());
         }
     }
 
-    fn item_as_org_apply_writes_it() -> HashMap<String, AttributeValue> {
-        let principal = "arn:aws:iam::111122223333:role/r";
-        HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(principal.into())),
-            (
-                "account".to_owned(),
-                AttributeValue::S("111122223333".into()),
-            ),
-            (
-                "applications".to_owned(),
-                AttributeValue::L(vec![AttributeValue::S("claims-triage".into())]),
-            ),
-            ("status".to_owned(), AttributeValue::S("active".into())),
-            ("allowed_models".to_owned(), AttributeValue::L(Vec::new())),
-            (
-                "managed_by".to_owned(),
-                AttributeValue::S("causeway-org".into()),
-            ),
-        ])
+    /// A bare entry as `causeway org apply` writes it, by the one codec.
+    fn item_as_org_apply_writes_it() -> Item {
+        SpokeEntry {
+            principal: "arn:aws:iam::111122223333:role/r".to_owned(),
+            account: "111122223333".to_owned(),
+            ou: String::new(),
+            team: String::new(),
+            applications: vec!["claims-triage".to_owned()],
+            status: SpokeStatus::Active,
+            allowed_models: Vec::new(),
+            budgets: Default::default(),
+            data_classification: None,
+            application_classifications: BTreeMap::new(),
+            managed_by: Some(MANAGED_BY.to_owned()),
+        }
+        .to_item()
     }
 
     #[test]
@@ -395,22 +296,16 @@ mod tests {
         let mut item = item_as_org_apply_writes_it();
         item.insert(
             "allowed_models".into(),
-            AttributeValue::L(vec![
-                AttributeValue::S("claude-haiku".into()),
-                AttributeValue::S("nova-lite".into()),
+            Value::L(vec![
+                Value::S("claude-haiku".into()),
+                Value::S("nova-lite".into()),
             ]),
         );
-        item.insert(
-            "budget_requests_per_day".into(),
-            AttributeValue::N("50000".into()),
-        );
-        item.insert(
-            "budget_tokens_per_day".into(),
-            AttributeValue::N("20000000".into()),
-        );
+        item.insert("budget_requests_per_day".into(), Value::N("50000".into()));
+        item.insert("budget_tokens_per_day".into(), Value::N("20000000".into()));
         item.insert(
             "budget_cost_usd_per_month".into(),
-            AttributeValue::N("2000.25".into()),
+            Value::N("2000.25".into()),
         );
         let spoke = spoke_from_item(principal, &item).unwrap();
         assert_eq!(spoke.allowed_models, vec!["claude-haiku", "nova-lite"]);
@@ -423,10 +318,7 @@ mod tests {
             }
         );
         // A string set is read like a list.
-        item.insert(
-            "allowed_models".into(),
-            AttributeValue::Ss(vec!["nova-lite".into()]),
-        );
+        item.insert("allowed_models".into(), Value::Ss(vec!["nova-lite".into()]));
         let spoke = spoke_from_item(principal, &item).unwrap();
         assert_eq!(spoke.allowed_models, vec!["nova-lite"]);
     }
@@ -435,28 +327,16 @@ mod tests {
     fn malformed_spoke_restrictions_refuse_the_spoke() {
         let principal = "arn:aws:iam::111122223333:role/r";
         let cases = [
-            ("allowed_models", AttributeValue::S("claude-haiku".into())),
-            (
-                "allowed_models",
-                AttributeValue::L(vec![AttributeValue::N("1".into())]),
-            ),
-            (
-                "allowed_models",
-                AttributeValue::L(vec![AttributeValue::S(" ".into())]),
-            ),
-            ("budget_requests_per_day", AttributeValue::S("10".into())),
-            ("budget_requests_per_day", AttributeValue::N("-1".into())),
-            ("budget_requests_per_day", AttributeValue::N("2.5".into())),
-            ("budget_tokens_per_day", AttributeValue::Bool(true)),
-            ("budget_cost_usd_per_month", AttributeValue::N("-5".into())),
-            (
-                "budget_cost_usd_per_month",
-                AttributeValue::S("2000".into()),
-            ),
-            (
-                "budget_cost_usd_per_month",
-                AttributeValue::N("1e13".into()),
-            ),
+            ("allowed_models", Value::S("claude-haiku".into())),
+            ("allowed_models", Value::L(vec![Value::N("1".into())])),
+            ("allowed_models", Value::L(vec![Value::S(" ".into())])),
+            ("budget_requests_per_day", Value::S("10".into())),
+            ("budget_requests_per_day", Value::N("-1".into())),
+            ("budget_requests_per_day", Value::N("2.5".into())),
+            ("budget_tokens_per_day", Value::Bool(true)),
+            ("budget_cost_usd_per_month", Value::N("-5".into())),
+            ("budget_cost_usd_per_month", Value::S("2000".into())),
+            ("budget_cost_usd_per_month", Value::N("1e13".into())),
         ];
         for (field, value) in cases {
             let mut item = item_as_org_apply_writes_it();

@@ -17,6 +17,7 @@ use aws_sigv4::sign::v4;
 use causeway_audit::RecordFilter;
 use causeway_cli::orgfile::{DesiredAccount, OrgFile, SpokeBudgets, SpokeSettings};
 use causeway_contract::audit::{AuditRecord, Outcome};
+use causeway_contract::registry::{EntryBudgets, SpokeEntry};
 use causeway_hub::app::Overrides;
 use causeway_hub::auth::workload::{SignedCallerIdentity, WORKLOAD_HEADER};
 use causeway_hub::budget::dynamodb::DynamoDbStore;
@@ -362,19 +363,24 @@ async fn registry_table(moto: &MotoServer) -> aws_sdk_dynamodb::Client {
         .unwrap()
 }
 
-async fn register(dynamodb: &aws_sdk_dynamodb::Client, status: &str) {
+async fn register(dynamodb: &aws_sdk_dynamodb::Client, status: SpokeStatus) {
+    let entry = SpokeEntry {
+        principal: INVOKER_ROLE.to_owned(),
+        account: SPOKE_ACCOUNT.to_owned(),
+        ou: "workloads-prod".to_owned(),
+        team: "claims".to_owned(),
+        applications: vec!["claims-triage".to_owned()],
+        status,
+        allowed_models: Vec::new(),
+        budgets: EntryBudgets::default(),
+        data_classification: None,
+        application_classifications: std::collections::BTreeMap::new(),
+        managed_by: None,
+    };
     dynamodb
         .put_item()
         .table_name(REGISTRY_TABLE)
-        .item("pk", AttributeValue::S(INVOKER_ROLE.into()))
-        .item("account", AttributeValue::S(SPOKE_ACCOUNT.into()))
-        .item("ou", AttributeValue::S("workloads-prod".into()))
-        .item("team", AttributeValue::S("claims".into()))
-        .item(
-            "applications",
-            AttributeValue::Ss(vec!["claims-triage".into()]),
-        )
-        .item("status", AttributeValue::S(status.into()))
+        .set_item(Some(causeway_registry_aws::to_attributes(&entry.to_item())))
         .send()
         .await
         .unwrap();
@@ -386,7 +392,7 @@ const REGISTRY_TABLE: &str = "causeway-spoke-registry";
 async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
     let moto = MotoServer::start().await.unwrap();
     let dynamodb = registry_table(&moto).await;
-    register(&dynamodb, "active").await;
+    register(&dynamodb, SpokeStatus::Active).await;
 
     let mut config = HubConfig::default();
     config.identity.require_workload = Some(true);
@@ -416,7 +422,7 @@ async fn a_registry_in_dynamodb_maps_spokes_and_suspends_them_at_once() {
     assert_eq!(status, 200, "{body}");
 
     // Onboarding suspends the spoke: the next call is refused, with no restart.
-    register(&dynamodb, "suspended").await;
+    register(&dynamodb, SpokeStatus::Suspended).await;
     let (status, body) = call(&hub, Some(&proof), "claims-triage").await;
     assert_eq!(status, 403, "{body}");
     assert!(message(&body).contains("is suspended"), "{body}");
@@ -645,7 +651,9 @@ async fn register_as_org_apply(
         }),
         ..extra
     };
-    let mut item = causeway_cli::org::registry::item(&file, SPOKE_ACCOUNT, &account, &settings);
+    let item =
+        causeway_cli::org::registry::item(&file, SPOKE_ACCOUNT, &account, &settings).unwrap();
+    let mut item = causeway_registry_aws::to_attributes(&item);
     item.insert("pk".to_owned(), AttributeValue::S(INVOKER_ROLE.into()));
     item.insert("budget_requests_per_day".to_owned(), requests_per_day);
     dynamodb

@@ -10,17 +10,15 @@
 //! - Errors are [`OrgError`]s whose [`Fault`] says what the logic acts on (a create that
 //!   finds its work done, a delete that finds nothing to delete).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub use super::error::{Fault, OrgError};
 
-/// A registry item as the registry codec encodes it (attribute name to DynamoDB value). The one SDK type on
-/// this trait: the codec (`registry::item`, `registry::spoke_settings`, `registry::attributes_as_text`) reads
-/// and writes it, so it stays until the codec has an item type of its own.
-pub type RegistryItem = HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+/// A spoke registry item (attribute name to value), as the registry codec reads and writes it.
+pub type RegistryItem = causeway_contract::registry::Item;
 
 /// The account a call is made in: `account`, through its admin role unless it is `management`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -648,7 +648,7 @@ async fn register(context: &Context<'_>, account: &str) -> Result<(), OrgError> 
         })
         .ok_or_else(|| OrgError::NotInOrgFile(account.to_owned()))?;
     let spoke = entry.spoke.clone().unwrap_or_default();
-    let item = registry::item(file, account, entry, &spoke);
+    let item = registry::item(file, account, entry, &spoke).map_err(OrgError::SpokeSettings)?;
     context
         .admin
         .put_registry_item(context.hub(), &file.registry_table(), item)

@@ -795,7 +795,12 @@ impl OrgAdmin for Aws {
             .collect::<Result<Vec<_>, _>>()
             .await;
         match pages {
-            Ok(items) => Ok(Some(items)),
+            Ok(items) => Ok(Some(
+                items
+                    .iter()
+                    .map(causeway_registry_aws::from_attributes)
+                    .collect(),
+            )),
             Err(e) if format!("{e:?}").contains("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(failed("dynamodb:Scan", &e, &[])),
         }
@@ -836,7 +841,7 @@ impl OrgAdmin for Aws {
                         .and_then(|r| r.get(table))
                         .into_iter()
                         .flatten()
-                        .cloned(),
+                        .map(causeway_registry_aws::from_attributes),
                 );
                 if let Some(unprocessed) = out.unprocessed_keys().and_then(|u| u.get(table)) {
                     keys = unprocessed.keys().to_vec();
@@ -859,7 +864,7 @@ impl OrgAdmin for Aws {
         self.dynamodb(&session)
             .put_item()
             .table_name(table)
-            .set_item(Some(item))
+            .set_item(Some(causeway_registry_aws::to_attributes(&item)))
             .send()
             .await
             .map_err(|e| failed("dynamodb:PutItem", &e, &[]))?;

@@ -111,6 +111,9 @@ pub enum OrgError {
     /// A change to a spoke the org file does not name.
     #[error("account {0} is not in the org file")]
     NotInOrgFile(String),
+    /// A spoke's settings cannot be written as a registry entry the hub accepts.
+    #[error("{0}")]
+    SpokeSettings(String),
     /// The org file or the command line lacks what a change needs.
     #[error("{0}")]
     Missing(&'static str),

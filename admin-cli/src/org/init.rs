@@ -196,7 +196,7 @@ async fn registered_spokes(
     for entry in &entries {
         let Some(account) = entry
             .get("account")
-            .and_then(|a| a.as_s().ok())
+            .and_then(|a| a.as_s())
             .and_then(|id| live.accounts.get(id))
         else {
             continue;

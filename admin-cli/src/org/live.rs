@@ -369,9 +369,9 @@ async fn read_hub_side(
     live.registered = items
         .iter()
         .filter_map(|item| {
-            let account = item.get("account").and_then(|a| a.as_s().ok())?;
-            let principal = item.get("pk").and_then(|p| p.as_s().ok())?;
-            Some((account.clone(), principal.clone()))
+            let account = item.get("account").and_then(|a| a.as_s())?;
+            let principal = item.get("pk").and_then(|p| p.as_s())?;
+            Some((account.to_owned(), principal.to_owned()))
         })
         .collect();
     Ok(())

@@ -693,7 +693,9 @@ fn spoke_changes(
         let spoke = account.spoke.clone().unwrap_or_default();
         let wanted = id
             .as_ref()
-            .map(|id| registry::attributes_as_text(&registry::item(file, id, account, &spoke)));
+            .map(|id| registry::item(file, id, account, &spoke))
+            .transpose()?
+            .map(|item| registry::attributes_as_text(&item));
         match (id.as_ref().and_then(|id| live.registry.get(id)), wanted) {
             (None, _) | (_, None) => changes.push(Change::RegisterSpoke {
                 account: shown,

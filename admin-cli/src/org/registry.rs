@@ -1,14 +1,13 @@
-//! Spoke registry entries as `org apply` writes them and the hub reads them (see the hub's
-//! `DynamoDbRegistry`): one item per spoke principal, the spoke's invoker role in the hub account.
+//! Spoke registry entries as `org apply` writes them and `org init` reads them back: the org file's spoke
+//! settings as a [`SpokeEntry`] (the one codec the hub reads too), keyed by the spoke's invoker role in the
+//! hub account.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use causeway_contract::registry::{EntryBudgets, SpokeEntry, SpokeStatus};
+pub use causeway_contract::registry::{Item, MANAGED_BY, item_text as attributes_as_text};
 
 use crate::orgfile::{DesiredAccount, OrgFile, SpokeBudgets, SpokeSettings};
-
-/// The `managed_by` value of the registry entries `org apply` writes: only these are ever removed by it.
-pub const MANAGED_BY: &str = "causeway-org";
 
 /// The `ou` the hub puts in the Cedar context: the OU path below the root, lowercase, joined with `-`
 /// (`Root/Workloads/Prod` is `workloads-prod`; the root itself is `root`).
@@ -23,261 +22,106 @@ pub fn ou_label(path: &[String]) -> String {
     }
 }
 
-/// The registry item for a spoke account.
+/// The registry entry for a spoke account; an error names a classification the hub would refuse.
+pub fn entry(
+    file: &OrgFile,
+    account_id: &str,
+    account: &DesiredAccount,
+    spoke: &SpokeSettings,
+) -> Result<SpokeEntry, String> {
+    let class = |setting: &str, name: &str| {
+        name.parse()
+            .map_err(|e| format!("the spoke settings of account {account_id}: `{setting}`: {e}"))
+    };
+    let budgets = spoke.budgets.clone().unwrap_or_default();
+    Ok(SpokeEntry {
+        principal: file.invoker_role_arn(account_id),
+        account: account_id.to_owned(),
+        ou: ou_label(&account.ou),
+        team: spoke.team.clone().unwrap_or_else(|| account.name.clone()),
+        applications: spoke.applications.clone().unwrap_or_default(),
+        status: if spoke.suspended.unwrap_or(false) {
+            SpokeStatus::Suspended
+        } else {
+            SpokeStatus::Active
+        },
+        allowed_models: spoke.allowed_models.clone().unwrap_or_default(),
+        budgets: EntryBudgets {
+            requests_per_day: budgets.requests_per_day,
+            tokens_per_day: budgets.tokens_per_day,
+            cost_usd_per_month: budgets.cost_usd_per_month,
+        },
+        data_classification: spoke
+            .data_classification
+            .as_deref()
+            .map(|name| class("data_classification", name))
+            .transpose()?,
+        application_classifications: spoke
+            .application_classifications
+            .iter()
+            .flatten()
+            .map(|(application, name)| {
+                Ok((
+                    application.clone(),
+                    class("application_classifications", name)?,
+                ))
+            })
+            .collect::<Result<_, String>>()?,
+        managed_by: Some(MANAGED_BY.to_owned()),
+    })
+}
+
+/// The registry item for a spoke account (see [`entry`]).
 pub fn item(
     file: &OrgFile,
     account_id: &str,
     account: &DesiredAccount,
     spoke: &SpokeSettings,
-) -> HashMap<String, AttributeValue> {
-    let list = |values: &[String]| {
-        let mut sorted = values.to_vec();
-        sorted.sort();
-        AttributeValue::L(sorted.into_iter().map(AttributeValue::S).collect())
-    };
-    let mut item = HashMap::from([
-        (
-            "pk".to_owned(),
-            AttributeValue::S(file.invoker_role_arn(account_id)),
-        ),
-        (
-            "account".to_owned(),
-            AttributeValue::S(account_id.to_owned()),
-        ),
-        ("ou".to_owned(), AttributeValue::S(ou_label(&account.ou))),
-        (
-            "team".to_owned(),
-            AttributeValue::S(spoke.team.clone().unwrap_or_else(|| account.name.clone())),
-        ),
-        (
-            "applications".to_owned(),
-            list(spoke.applications.as_deref().unwrap_or_default()),
-        ),
-        (
-            "status".to_owned(),
-            AttributeValue::S(
-                if spoke.suspended.unwrap_or(false) {
-                    "suspended"
-                } else {
-                    "active"
-                }
-                .to_owned(),
-            ),
-        ),
-        (
-            "allowed_models".to_owned(),
-            list(spoke.allowed_models.as_deref().unwrap_or_default()),
-        ),
-        (
-            "managed_by".to_owned(),
-            AttributeValue::S("causeway-org".to_owned()),
-        ),
-    ]);
-    if let Some(class) = &spoke.data_classification {
-        item.insert(
-            "data_classification".to_owned(),
-            AttributeValue::S(class.clone()),
-        );
-    }
-    if let Some(classes) = spoke
-        .application_classifications
-        .as_ref()
-        .filter(|c| !c.is_empty())
-    {
-        item.insert(
-            "application_classifications".to_owned(),
-            AttributeValue::M(
-                classes
-                    .iter()
-                    .map(|(app, class)| (app.clone(), AttributeValue::S(class.clone())))
-                    .collect(),
-            ),
-        );
-    }
-    if let Some(budgets) = &spoke.budgets {
-        if let Some(n) = budgets.requests_per_day {
-            item.insert(
-                "budget_requests_per_day".to_owned(),
-                AttributeValue::N(n.to_string()),
-            );
-        }
-        if let Some(n) = budgets.tokens_per_day {
-            item.insert(
-                "budget_tokens_per_day".to_owned(),
-                AttributeValue::N(n.to_string()),
-            );
-        }
-        if let Some(n) = budgets.cost_usd_per_month {
-            item.insert(
-                "budget_cost_usd_per_month".to_owned(),
-                AttributeValue::N(n.to_string()),
-            );
-        }
-    }
-    item
+) -> Result<Item, String> {
+    entry(file, account_id, account, spoke).map(|entry| entry.to_item())
 }
 
 /// The spoke settings a registry entry holds: the inverse of [`item`] for the account named `account_name`.
 ///
 /// What `item` writes for an absent value is left out (a `team` equal to the account name, empty
 /// `applications` and `allowed_models`, an `active` status, no budgets), so an org file written from the
-/// entries keeps only what was set, and `item` of the result is the entry again.
-pub fn spoke_settings(
-    entry: &HashMap<String, AttributeValue>,
-    account_name: &str,
-) -> Result<SpokeSettings, String> {
-    let account = entry
-        .get("account")
-        .and_then(|v| v.as_s().ok())
-        .map_or("?", String::as_str);
-    let text = |key: &str| -> Result<Option<&String>, String> {
-        match entry.get(key) {
-            None => Ok(None),
-            Some(AttributeValue::S(s)) => Ok(Some(s)),
-            Some(_) => Err(format!(
-                "registry entry of account {account}: `{key}` is not a string"
-            )),
-        }
-    };
-    let list = |key: &str| -> Result<Option<Vec<String>>, String> {
-        let mut values = match entry.get(key) {
-            None => Vec::new(),
-            Some(AttributeValue::L(values)) => values
-                .iter()
-                .map(|v| {
-                    v.as_s().cloned().map_err(|_| {
-                        format!("registry entry of account {account}: `{key}` holds a value that is not a string")
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(AttributeValue::Ss(values)) => values.clone(),
-            Some(_) => {
-                return Err(format!(
-                    "registry entry of account {account}: `{key}` is not a list"
-                ));
-            }
-        };
+/// entries keeps only what was set, and `item` of the result is the entry again. An entry the hub would
+/// refuse is an error naming the account and the attribute.
+pub fn spoke_settings(item: &Item, account_name: &str) -> Result<SpokeSettings, String> {
+    let entry = SpokeEntry::from_item(item).map_err(|e| {
+        let account = item.get("account").and_then(|a| a.as_s()).unwrap_or("?");
+        format!("registry entry of account {account}: {e}")
+    })?;
+    let sorted = |mut values: Vec<String>| {
         values.sort();
-        Ok((!values.is_empty()).then_some(values))
-    };
-    let number = |key: &str| -> Result<Option<&String>, String> {
-        match entry.get(key) {
-            None => Ok(None),
-            Some(AttributeValue::N(n)) => Ok(Some(n)),
-            Some(_) => Err(format!(
-                "registry entry of account {account}: `{key}` is not a number"
-            )),
-        }
-    };
-    let whole = |key: &str| -> Result<Option<u64>, String> {
-        number(key)?
-            .map(|n| {
-                n.parse::<u64>().map_err(|_| {
-                    format!(
-                        "registry entry of account {account}: `{key}` {n} is not a whole number"
-                    )
-                })
-            })
-            .transpose()
-    };
-    let requests_per_day = whole("budget_requests_per_day")?;
-    let tokens_per_day = whole("budget_tokens_per_day")?;
-    let cost_usd_per_month = number("budget_cost_usd_per_month")?
-        .map(|n| {
-            n.parse::<f64>().map_err(|_| {
-                format!(
-                    "registry entry of account {account}: `budget_cost_usd_per_month` {n} is not a number"
-                )
-            })
-        })
-        .transpose()?;
-    let budgets =
-        (requests_per_day.is_some() || tokens_per_day.is_some() || cost_usd_per_month.is_some())
-            .then_some(SpokeBudgets {
-                requests_per_day,
-                tokens_per_day,
-                cost_usd_per_month,
-            });
-    let suspended = match text("status")?.map(String::as_str) {
-        None | Some("active") => None,
-        Some("suspended") => Some(true),
-        Some(other) => {
-            return Err(format!(
-                "registry entry of account {account}: `status` `{other}` is neither `active` nor `suspended`"
-            ));
-        }
-    };
-    let application_classifications = match entry.get("application_classifications") {
-        None => None,
-        Some(AttributeValue::M(map)) => Some(
-            map.iter()
-                .map(|(app, class)| {
-                    class.as_s().map(|c| (app.clone(), c.clone())).map_err(|_| {
-                        format!(
-                            "registry entry of account {account}: `application_classifications` holds a value that is not a string"
-                        )
-                    })
-                })
-                .collect::<Result<BTreeMap<_, _>, _>>()?,
-        )
-        .filter(|m| !m.is_empty()),
-        Some(_) => {
-            return Err(format!(
-                "registry entry of account {account}: `application_classifications` is not a map"
-            ));
-        }
+        (!values.is_empty()).then_some(values)
     };
     Ok(SpokeSettings {
-        team: text("team")?
-            .filter(|team| team.as_str() != account_name)
-            .cloned(),
-        applications: list("applications")?,
-        allowed_models: list("allowed_models")?,
-        budgets,
-        suspended,
-        data_classification: text("data_classification")?.cloned(),
-        application_classifications,
+        team: Some(entry.team).filter(|team| team != account_name),
+        applications: sorted(entry.applications),
+        allowed_models: sorted(entry.allowed_models),
+        budgets: (!entry.budgets.is_empty()).then_some(SpokeBudgets {
+            requests_per_day: entry.budgets.requests_per_day,
+            tokens_per_day: entry.budgets.tokens_per_day,
+            cost_usd_per_month: entry.budgets.cost_usd_per_month,
+        }),
+        suspended: (entry.status == SpokeStatus::Suspended).then_some(true),
+        data_classification: entry.data_classification.map(|c| c.as_str().to_owned()),
+        application_classifications: Some(
+            entry
+                .application_classifications
+                .into_iter()
+                .map(|(application, class)| (application, class.as_str().to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .filter(|classes| !classes.is_empty()),
     })
-}
-
-/// An item's attributes as text, for comparing what is stored with what the file wants.
-pub fn attributes_as_text(item: &HashMap<String, AttributeValue>) -> BTreeMap<String, String> {
-    item.iter()
-        .map(|(k, v)| (k.clone(), value_text(v)))
-        .collect()
-}
-
-fn value_text(value: &AttributeValue) -> String {
-    match value {
-        AttributeValue::S(s) => s.clone(),
-        AttributeValue::N(n) => n
-            .parse::<f64>()
-            .map_or_else(|_| n.clone(), |f| f.to_string()),
-        AttributeValue::Bool(b) => b.to_string(),
-        AttributeValue::Ss(values) => {
-            let mut sorted = values.clone();
-            sorted.sort();
-            sorted.join(",")
-        }
-        AttributeValue::L(values) => {
-            let mut items: Vec<String> = values.iter().map(value_text).collect();
-            items.sort();
-            items.join(",")
-        }
-        AttributeValue::M(map) => {
-            let mut items: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{k}={}", value_text(v)))
-                .collect();
-            items.sort();
-            items.join(",")
-        }
-        other => format!("{other:?}"),
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use causeway_contract::registry::Value;
+
     use super::*;
 
     #[test]
@@ -342,11 +186,11 @@ mod tests {
             SpokeSettings::default(),
         ];
         for settings in cases {
-            let item = item(&file, "222222222222", &account, &settings);
+            let item = item(&file, "222222222222", &account, &settings).unwrap();
             let parsed = spoke_settings(&item, &account.name).unwrap();
             assert_eq!(parsed, settings);
             assert_eq!(
-                attributes_as_text(&super::item(&file, "222222222222", &account, &parsed)),
+                attributes_as_text(&super::item(&file, "222222222222", &account, &parsed).unwrap()),
                 attributes_as_text(&item)
             );
         }
@@ -365,7 +209,7 @@ mod tests {
             data_classification: None,
             application_classifications: Some(BTreeMap::new()),
         };
-        let item = item(&file, "222222222222", &account, &spelled_out);
+        let item = item(&file, "222222222222", &account, &spelled_out).unwrap();
         let parsed = spoke_settings(&item, &account.name).unwrap();
         assert_eq!(
             parsed,
@@ -375,7 +219,7 @@ mod tests {
             }
         );
         assert_eq!(
-            attributes_as_text(&super::item(&file, "222222222222", &account, &parsed)),
+            attributes_as_text(&super::item(&file, "222222222222", &account, &parsed).unwrap()),
             attributes_as_text(&item)
         );
     }
@@ -384,40 +228,56 @@ mod tests {
     fn an_entry_the_file_cannot_hold_is_named() {
         let file = file();
         let account = account("payments-prod");
-        let mut item = item(&file, "222222222222", &account, &SpokeSettings::default());
-        item.insert("status".to_owned(), AttributeValue::S("paused".to_owned()));
+        let mut item = item(&file, "222222222222", &account, &SpokeSettings::default()).unwrap();
+        item.insert("status".to_owned(), Value::S("paused".to_owned()));
         let err = spoke_settings(&item, &account.name).unwrap_err();
         assert!(
             err.contains("222222222222") && err.contains("`paused`"),
             "{err}"
         );
-        item.insert("status".to_owned(), AttributeValue::S("active".to_owned()));
+        item.insert("status".to_owned(), Value::S("active".to_owned()));
         item.insert(
             "budget_tokens_per_day".to_owned(),
-            AttributeValue::N("1.5".to_owned()),
+            Value::N("1.5".to_owned()),
         );
         let err = spoke_settings(&item, &account.name).unwrap_err();
         assert!(err.contains("`budget_tokens_per_day` 1.5"), "{err}");
     }
 
     #[test]
+    fn settings_the_hub_would_refuse_are_not_written() {
+        let settings = SpokeSettings {
+            data_classification: Some("secret".to_owned()),
+            ..SpokeSettings::default()
+        };
+        let err = item(
+            &file(),
+            "222222222222",
+            &account("payments-prod"),
+            &settings,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("222222222222") && err.contains("`secret` is not a data classification"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn stored_text_ignores_list_order_and_number_spelling() {
-        let a = HashMap::from([
+        let a = Item::from([
             (
                 "applications".to_owned(),
-                AttributeValue::L(vec![
-                    AttributeValue::S("b".into()),
-                    AttributeValue::S("a".into()),
-                ]),
+                Value::L(vec![Value::S("b".into()), Value::S("a".into())]),
             ),
-            ("n".to_owned(), AttributeValue::N("10.0".into())),
+            ("n".to_owned(), Value::N("10.0".into())),
         ]);
-        let b = HashMap::from([
+        let b = Item::from([
             (
                 "applications".to_owned(),
-                AttributeValue::Ss(vec!["a".into(), "b".into()]),
+                Value::Ss(vec!["a".into(), "b".into()]),
             ),
-            ("n".to_owned(), AttributeValue::N("10".into())),
+            ("n".to_owned(), Value::N("10".into())),
         ]);
         assert_eq!(attributes_as_text(&a), attributes_as_text(&b));
     }

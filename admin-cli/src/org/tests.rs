@@ -515,8 +515,8 @@ impl OrgAdmin for FakeOrg {
         self.call("put_registry_item", at.account)?;
         let pk = item
             .get("pk")
-            .and_then(|pk| pk.as_s().ok())
-            .cloned()
+            .and_then(|pk| pk.as_s())
+            .map(str::to_owned)
             .expect("a registry item has its key");
         self.with(|s| s.registry.insert(pk, item));
         Ok(())

@@ -4,7 +4,7 @@
 //! evidence pack: the content model every door and provider maps to, the native invoke API, the
 //! OpenAI-compatible, Anthropic Messages and Bedrock Runtime subsets the hub speaks, the error body, the model catalog and
 //! purposes, what the guards report, the audit record, the `x-causeway-*` headers ([`headers`]), the workload
-//! proof and principal normalisation ([`workload`]), the data classifications ([`classification`]) and the
+//! proof and principal normalisation ([`workload`]), the data classifications ([`classification`]), the spoke registry entry ([`registry`]) and the
 //! development tokens the embedded default trusts ([`dev`]).
 //!
 //! Constraints: no network, no AWS SDK, no web framework. Every type here is plain data with serde, so it can
@@ -24,6 +24,7 @@ pub mod guard;
 pub mod headers;
 pub mod logging;
 pub mod openai;
+pub mod registry;
 pub mod responses;
 pub mod workload;
 
