@@ -249,16 +249,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-const OUTCOMES: [&str; 8] = [
-    "answered",
-    "stream_started",
-    "stream_completed",
-    "denied",
-    "blocked",
-    "throttled",
-    "rejected",
-    "failed",
-];
+const OUTCOMES: [&str; 9] = causeway_contract::audit::Outcome::NAMES;
 
 /// Runs an evidence command.
 pub fn run(command: EvidenceCommand, output: Output, out: &mut dyn Write) -> Result<(), CliError> {
@@ -312,6 +303,7 @@ pub fn run_with_aws(
                 since_unix_ms: since.map(|s| parse_time(&s, now)).transpose()?.map(unix_ms),
                 until_unix_ms: until.map(|s| parse_time(&s, now)).transpose()?.map(unix_ms),
                 limit,
+                ..RecordFilter::default()
             };
             let rows = block_on(async {
                 let reader = open_reader(&store.data_dir, &aws_store, None, None, aws).await?;

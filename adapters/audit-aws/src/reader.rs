@@ -7,7 +7,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use causeway_audit::pack::{self, ExportSummary};
 use causeway_audit::{
-    AuditError, AuditReader, AuditRecord, CheckpointSigner as _, ErasedPeriod, PublicKeyInfo,
+    AuditError, AuditReader, AuditRecord, ChainSummary, CheckpointSigner as _, ErasedPeriod,
+    PayloadState, PublicKeyInfo,
     RecordFilter, Verification,
 };
 use time::{Date, OffsetDateTime};
@@ -93,9 +94,14 @@ impl AuditReader for AwsReader {
     }
 
     async fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError> {
-        if filter.purpose.is_some() || filter.outcome.is_some() {
+        if filter.purpose.is_some()
+            || filter.outcome.is_some()
+            || filter.application.is_some()
+            || filter.guard_entity.is_some()
+            || filter.record_id.is_some()
+        {
             return Err(AuditError::Unsupported(
-                "`--purpose` and `--outcome` need the embedded store; the table is indexed by user, account and model"
+                "filtering by purpose, outcome, application, guard finding or record id needs the embedded store; the table is indexed by user, account and model"
                     .into(),
             ));
         }
@@ -110,15 +116,32 @@ impl AuditReader for AwsReader {
                 ));
             }
         };
-        self.table_reader()?
+        // A cursor ends the range at its time; records of that very millisecond are kept only below its id.
+        let until = filter.until_unix_ms.unwrap_or(i64::MAX);
+        let until = filter
+            .before
+            .as_ref()
+            .map_or(until, |(ts, _)| until.min(ts.saturating_add(1)));
+        let mut records = self
+            .table_reader()?
             .query_index(
                 key,
                 value,
                 filter.since_unix_ms.unwrap_or(0),
-                filter.until_unix_ms.unwrap_or(i64::MAX),
-                filter.limit,
+                until,
+                // The cursor's own millisecond may hold records at or above it, dropped below.
+                if filter.before.is_some() && filter.limit > 0 {
+                    filter.limit + 64
+                } else {
+                    filter.limit
+                },
             )
-            .await
+            .await?;
+        records.retain(|(record, _)| filter.matches(record));
+        if filter.limit > 0 {
+            records.truncate(filter.limit);
+        }
+        Ok(records)
     }
 
     async fn verify(&self, trusted: Option<&[PublicKeyInfo]>) -> Result<Verification, AuditError> {
@@ -159,5 +182,19 @@ impl AuditReader for AwsReader {
     async fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError> {
         let key = public_key(&aws_sdk_kms::Client::new(&self.sdk), self.signing_key_id()?).await?;
         Ok(vec![key])
+    }
+
+    async fn chains(&self) -> Result<Vec<ChainSummary>, AuditError> {
+        Err(AuditError::Unsupported(
+            "chain heads of the AWS store are shown by a verification run (`causeway evidence verify --store aws`)"
+                .into(),
+        ))
+    }
+
+    async fn payload(&self, _record: &AuditRecord) -> Result<PayloadState, AuditError> {
+        Err(AuditError::Unsupported(
+            "payloads of the AWS store are read from its S3 bucket with the KMS data keys; this reader has no payload access"
+                .into(),
+        ))
     }
 }

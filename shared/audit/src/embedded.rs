@@ -152,8 +152,48 @@ pub struct RecordFilter {
     pub since_unix_ms: Option<i64>,
     /// Until this time, Unix milliseconds, exclusive.
     pub until_unix_ms: Option<i64>,
+    /// Only this application.
+    pub application: Option<String>,
+    /// Only records with a guard finding of this entity type (`EMAIL`, `prompt_injection`, ...).
+    pub guard_entity: Option<String>,
+    /// Only the record with this id.
+    pub record_id: Option<String>,
+    /// Only records before this cursor, newest first: the `(ts_unix_ms, id)` of the last record of the
+    /// previous page.
+    pub before: Option<(i64, String)>,
     /// At most this many records (newest first); 0 means no limit.
     pub limit: usize,
+}
+
+impl RecordFilter {
+    /// Whether `record` passes every condition of the filter (but the limit): the one definition of what a
+    /// filter selects, for stores that filter in memory.
+    pub fn matches(&self, record: &AuditRecord) -> bool {
+        let event = &record.event;
+        let is = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        let ts = unix_ms(event.timestamp);
+        is(&self.user_sub, event.user_sub.as_deref())
+            && is(&self.spoke_account, event.spoke_account.as_deref())
+            && is(&self.model_alias, event.model_alias.as_deref())
+            && is(&self.purpose, event.purpose.as_deref())
+            && is(&self.outcome, Some(event.outcome.as_str()))
+            && is(&self.application, event.application.as_deref())
+            && self
+                .guard_entity
+                .as_deref()
+                .is_none_or(|e| event.guard_events.iter().any(|g| g.entity == e))
+            && self
+                .record_id
+                .as_deref()
+                .is_none_or(|id| event.id.to_string() == id)
+            && self.since_unix_ms.is_none_or(|since| ts >= since)
+            && self.until_unix_ms.is_none_or(|until| ts < until)
+            && self.before.as_ref().is_none_or(|(before_ts, before_id)| {
+                ts < *before_ts || (ts == *before_ts && event.id.to_string() < *before_id)
+            })
+    }
 }
 
 impl RecordFilter {
@@ -181,12 +221,41 @@ impl RecordFilter {
             values.push(Value::Integer(until));
             conditions.push(format!("ts_unix_ms < ?{}", values.len()));
         }
+        if let Some(id) = &self.record_id {
+            values.push(Value::Text(id.clone()));
+            conditions.push(format!("id = ?{}", values.len()));
+        }
+        if let Some((ts, id)) = &self.before {
+            values.push(Value::Integer(*ts));
+            let ts_at = values.len();
+            values.push(Value::Text(id.clone()));
+            conditions.push(format!(
+                "(ts_unix_ms < ?{ts_at} OR (ts_unix_ms = ?{ts_at} AND id < ?{}))",
+                values.len()
+            ));
+        }
+        // Not indexed: read from the rows the indexed conditions above narrowed to.
+        if let Some(application) = &self.application {
+            values.push(Value::Text(application.clone()));
+            conditions.push(format!(
+                "json_extract(body, '$.application') = ?{}",
+                values.len()
+            ));
+        }
+        if let Some(entity) = &self.guard_entity {
+            values.push(Value::Text(entity.clone()));
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM json_each(body, '$.guard_events') g \
+                 WHERE json_extract(g.value, '$.entity') = ?{})",
+                values.len()
+            ));
+        }
         let mut sql = format!("{select} FROM records");
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
-        sql.push_str(" ORDER BY ts_unix_ms DESC");
+        sql.push_str(" ORDER BY ts_unix_ms DESC, id DESC");
         if self.limit > 0 {
             values.push(Value::Integer(
                 i64::try_from(self.limit).unwrap_or(i64::MAX),
@@ -195,6 +264,23 @@ impl RecordFilter {
         }
         (sql, values)
     }
+}
+
+/// A chain's head and the latest checkpoint that covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// The chain.
+    pub chain_id: String,
+    /// The sequence of its last record.
+    pub head_sequence: u64,
+    /// That record's hash.
+    pub head_hash: String,
+    /// When that record was made, Unix milliseconds.
+    pub head_unix_ms: i64,
+    /// The chain sequence its latest signed checkpoint covers, if it has one.
+    pub checkpoint_sequence: Option<u64>,
+    /// When that checkpoint was made, Unix milliseconds.
+    pub checkpoint_unix_ms: Option<i64>,
 }
 
 /// What is stored of a record's payload.
@@ -234,7 +320,7 @@ fn format_date(date: Date) -> String {
     )
 }
 
-fn unix_ms(ts: OffsetDateTime) -> i64 {
+pub(crate) fn unix_ms(ts: OffsetDateTime) -> i64 {
     i64::try_from(ts.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
@@ -461,6 +547,45 @@ impl EmbeddedStore {
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })
         .map(|lines| lines.join("\n"))
+    }
+
+    /// Each chain's head and its latest checkpoint, by chain id.
+    pub fn chains(&self) -> Result<Vec<ChainSummary>, AuditError> {
+        type Row = (String, i64, String, i64, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = self.with_reader(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT r.chain_id, r.sequence, r.record_hash, r.ts_unix_ms, c.chain_sequence, c.ts_unix_ms
+                 FROM records r
+                 JOIN (SELECT chain_id, MAX(sequence) AS head FROM records GROUP BY chain_id) h
+                   ON h.chain_id = r.chain_id AND h.head = r.sequence
+                 LEFT JOIN (SELECT chain_id, MAX(sequence) AS last FROM checkpoints GROUP BY chain_id) l
+                   ON l.chain_id = r.chain_id
+                 LEFT JOIN checkpoints c ON c.sequence = l.last
+                 ORDER BY r.chain_id",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(chain_id, head, head_hash, head_ms, checkpoint, checkpoint_ms)| ChainSummary {
+                chain_id,
+                head_sequence: u64::try_from(head).unwrap_or(0),
+                head_hash,
+                head_unix_ms: head_ms,
+                checkpoint_sequence: checkpoint.map(|c| u64::try_from(c).unwrap_or(0)),
+                checkpoint_unix_ms: checkpoint_ms,
+            })
+            .collect())
     }
 
     /// Number of records in the store.

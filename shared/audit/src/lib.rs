@@ -20,6 +20,7 @@
 mod embedded;
 pub mod keys;
 pub mod pack;
+mod pack_reader;
 pub mod reader;
 pub mod verify;
 
@@ -28,12 +29,13 @@ pub use causeway_contract::audit::{
     AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, SignedCheckpoint,
 };
 pub use embedded::{
-    EmbeddedStore, ErasedPeriod, PayloadState, RecordFilter, StoreOptions, period_of,
+    ChainSummary, EmbeddedStore, ErasedPeriod, PayloadState, RecordFilter, StoreOptions, period_of,
 };
 pub use keys::{
     CheckpointSigner, DataKeys, Ed25519FileSigner, NewDataKey, PublicKeyInfo, open_payload,
     seal_payload,
 };
+pub use pack_reader::PackReader;
 pub use reader::{AuditReader, EmbeddedReader};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

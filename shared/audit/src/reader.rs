@@ -14,7 +14,8 @@ use time::{Date, OffsetDateTime};
 use crate::keys::Ed25519FileSigner;
 use crate::pack::{self, ExportSummary};
 use crate::{
-    AuditError, AuditRecord, EmbeddedStore, ErasedPeriod, PublicKeyInfo, RecordFilter, Verification,
+    AuditError, AuditRecord, ChainSummary, EmbeddedStore, ErasedPeriod, PayloadState, PublicKeyInfo,
+    RecordFilter, Verification,
 };
 
 /// The file of the embedded store inside its data directory.
@@ -47,6 +48,13 @@ pub trait AuditReader: Send + Sync + std::fmt::Debug {
 
     /// The public keys of the keys that sign checkpoints.
     async fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError>;
+
+    /// Each chain's head and its latest checkpoint.
+    async fn chains(&self) -> Result<Vec<ChainSummary>, AuditError>;
+
+    /// The payload (prompt and answer) of `record`, decrypted and checked against its hashes; whether it
+    /// was erased or never stored. Callers audit the read first (see the console).
+    async fn payload(&self, record: &AuditRecord) -> Result<PayloadState, AuditError>;
 }
 
 /// The embedded store of a data directory, opened for reading (erasure aside, nothing is written).
@@ -109,5 +117,13 @@ impl AuditReader for EmbeddedReader {
 
     async fn public_keys(&self) -> Result<Vec<PublicKeyInfo>, AuditError> {
         self.store.public_keys()
+    }
+
+    async fn chains(&self) -> Result<Vec<ChainSummary>, AuditError> {
+        self.store.chains()
+    }
+
+    async fn payload(&self, record: &AuditRecord) -> Result<PayloadState, AuditError> {
+        self.store.payload(record.event.id)
     }
 }

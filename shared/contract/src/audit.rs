@@ -56,21 +56,42 @@ pub enum Outcome {
     Rejected,
     /// The call failed (model unavailable, model error, timeout).
     Failed,
+    /// Not a call: a reviewer read the payload (prompt and answer) of another record in the compliance
+    /// console. `user_sub` is the reviewer, `reasons` name the record (`record:<id>`) and the stated reason
+    /// (`reason:<text>`).
+    PayloadRead,
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Self; 9] = [
+        Self::Answered,
+        Self::StreamStarted,
+        Self::StreamCompleted,
+        Self::Denied,
+        Self::Blocked,
+        Self::Throttled,
+        Self::Rejected,
+        Self::Failed,
+        Self::PayloadRead,
+    ];
+
+    /// Their wire names, in the order of [`Self::ALL`].
+    pub const NAMES: [&'static str; 9] = [
+        "answered",
+        "stream_started",
+        "stream_completed",
+        "denied",
+        "blocked",
+        "throttled",
+        "rejected",
+        "failed",
+        "payload_read",
+    ];
+
     /// The snake_case wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Answered => "answered",
-            Self::StreamStarted => "stream_started",
-            Self::StreamCompleted => "stream_completed",
-            Self::Denied => "denied",
-            Self::Blocked => "blocked",
-            Self::Throttled => "throttled",
-            Self::Rejected => "rejected",
-            Self::Failed => "failed",
-        }
+    pub const fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
     }
 }
 
@@ -352,6 +373,14 @@ mod tests {
 
     pub(crate) fn sample_event() -> AuditEvent {
         AuditEvent::sample()
+    }
+
+    #[test]
+    fn outcome_names_are_their_wire_names() {
+        for (outcome, name) in Outcome::ALL.into_iter().zip(Outcome::NAMES) {
+            assert_eq!(outcome.as_str(), name);
+            assert_eq!(serde_json::to_string(&outcome).unwrap(), format!("\"{name}\""));
+        }
     }
 
     #[test]
