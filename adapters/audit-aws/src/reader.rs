@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use causeway_audit::pack::{self, ExportSummary};
 use causeway_audit::{
     AuditError, AuditReader, AuditRecord, ChainSummary, CheckpointSigner as _, ErasedPeriod,
-    PayloadState, PublicKeyInfo,
-    RecordFilter, Verification,
+    PayloadState, PublicKeyInfo, RecordFilter, Verification,
 };
 use time::{Date, OffsetDateTime};
 

@@ -577,14 +577,16 @@ impl EmbeddedStore {
         })?;
         Ok(rows
             .into_iter()
-            .map(|(chain_id, head, head_hash, head_ms, checkpoint, checkpoint_ms)| ChainSummary {
-                chain_id,
-                head_sequence: u64::try_from(head).unwrap_or(0),
-                head_hash,
-                head_unix_ms: head_ms,
-                checkpoint_sequence: checkpoint.map(|c| u64::try_from(c).unwrap_or(0)),
-                checkpoint_unix_ms: checkpoint_ms,
-            })
+            .map(
+                |(chain_id, head, head_hash, head_ms, checkpoint, checkpoint_ms)| ChainSummary {
+                    chain_id,
+                    head_sequence: u64::try_from(head).unwrap_or(0),
+                    head_hash,
+                    head_unix_ms: head_ms,
+                    checkpoint_sequence: checkpoint.map(|c| u64::try_from(c).unwrap_or(0)),
+                    checkpoint_unix_ms: checkpoint_ms,
+                },
+            )
             .collect())
     }
 

@@ -90,21 +90,25 @@ impl PackReader {
         let verification = pack::verify_pack(dir, trusted)?;
         let read = |name: &str| {
             std::fs::File::open(dir.join(name)).map_err(|e| {
-                AuditError::Unavailable(format!("`{}` cannot be read: {e}", dir.join(name).display()))
+                AuditError::Unavailable(format!(
+                    "`{}` cannot be read: {e}",
+                    dir.join(name).display()
+                ))
             })
         };
         let mut records = Vec::new();
-        for (n, line) in std::io::BufReader::new(read(RECORDS_FILE)?).lines().enumerate() {
+        for (n, line) in std::io::BufReader::new(read(RECORDS_FILE)?)
+            .lines()
+            .enumerate()
+        {
             let line = line.map_err(|e| AuditError::Read(format!("{RECORDS_FILE}: {e}")))?;
             if line.is_empty() {
                 continue;
             }
-            let parsed: Line<'_> = serde_json::from_str(&line).map_err(|e| {
-                AuditError::Read(format!("{RECORDS_FILE} line {}: {e}", n + 1))
-            })?;
-            let record: AuditRecord = serde_json::from_str(parsed.record.get()).map_err(|e| {
-                AuditError::Read(format!("{RECORDS_FILE} line {}: {e}", n + 1))
-            })?;
+            let parsed: Line<'_> = serde_json::from_str(&line)
+                .map_err(|e| AuditError::Read(format!("{RECORDS_FILE} line {}: {e}", n + 1)))?;
+            let record: AuditRecord = serde_json::from_str(parsed.record.get())
+                .map_err(|e| AuditError::Read(format!("{RECORDS_FILE} line {}: {e}", n + 1)))?;
             records.push((record, parsed.record_hash));
         }
         records.sort_by(|(a, _), (b, _)| {
@@ -190,17 +194,25 @@ impl AuditReader for PackReader {
             .indexes
             .iter()
             .zip(filter_values(filter))
-            .filter_map(|(index, value)| {
-                value.map(|v| index.get(v).map_or(&[][..], Vec::as_slice))
-            })
+            .filter_map(|(index, value)| value.map(|v| index.get(v).map_or(&[][..], Vec::as_slice)))
             .min_by_key(|positions| positions.len());
-        let limit = if filter.limit == 0 { usize::MAX } else { filter.limit };
+        let limit = if filter.limit == 0 {
+            usize::MAX
+        } else {
+            filter.limit
+        };
         let pick = |at: usize| {
             let (record, hash) = &self.records[at];
-            filter.matches(record).then(|| (record.clone(), hash.clone()))
+            filter
+                .matches(record)
+                .then(|| (record.clone(), hash.clone()))
         };
         Ok(match selected {
-            Some(positions) => positions.iter().filter_map(|&at| pick(at)).take(limit).collect(),
+            Some(positions) => positions
+                .iter()
+                .filter_map(|&at| pick(at))
+                .take(limit)
+                .collect(),
             None => {
                 // Newest first: skip the records after the range or cursor without reading them.
                 let end = filter
@@ -255,7 +267,8 @@ impl AuditReader for PackReader {
 
     async fn payload(&self, _record: &AuditRecord) -> Result<PayloadState, AuditError> {
         Err(AuditError::Unsupported(
-            "an evidence pack holds records, not payloads: read payloads in the hosted console".into(),
+            "an evidence pack holds records, not payloads: read payloads in the hosted console"
+                .into(),
         ))
     }
 }

@@ -14,8 +14,8 @@ use time::{Date, OffsetDateTime};
 use crate::keys::Ed25519FileSigner;
 use crate::pack::{self, ExportSummary};
 use crate::{
-    AuditError, AuditRecord, ChainSummary, EmbeddedStore, ErasedPeriod, PayloadState, PublicKeyInfo,
-    RecordFilter, Verification,
+    AuditError, AuditRecord, ChainSummary, EmbeddedStore, ErasedPeriod, PayloadState,
+    PublicKeyInfo, RecordFilter, Verification,
 };
 
 /// The file of the embedded store inside its data directory.

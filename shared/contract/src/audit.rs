@@ -379,7 +379,10 @@ mod tests {
     fn outcome_names_are_their_wire_names() {
         for (outcome, name) in Outcome::ALL.into_iter().zip(Outcome::NAMES) {
             assert_eq!(outcome.as_str(), name);
-            assert_eq!(serde_json::to_string(&outcome).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::to_string(&outcome).unwrap(),
+                format!("\"{name}\"")
+            );
         }
     }
 

@@ -1,0 +1,499 @@
+//! Signing reviewers in and keeping their sessions.
+//!
+//! Constraints:
+//! - Session ids, CSRF tokens, OIDC `state`, `nonce` and PKCE verifiers are 256-bit random values from the
+//!   system's CSPRNG; the server keeps sessions in memory, so a restart signs everyone out.
+//! - A session lasts [`SESSION_TTL`]; a sign-in in progress lasts [`PENDING_TTL`] and is bound to the browser
+//!   that started it by a short-lived cookie.
+//! - A viewer who is in no reviewer group gets no session: the refusal says which groups are needed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::pages::{self, Page};
+use crate::{Console, SignIn, TokenCheck};
+
+/// How long a session lasts.
+pub const SESSION_TTL: Duration = Duration::hours(8);
+/// How long a sign-in may take at the provider.
+pub const PENDING_TTL: Duration = Duration::minutes(10);
+/// The session cookie.
+const SESSION_COOKIE: &str = "causeway_console";
+/// The cookie that binds a sign-in in progress to its browser.
+const PENDING_COOKIE: &str = "causeway_console_login";
+
+/// Who is reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// The user (`sub`).
+    pub sub: String,
+    /// Who vouched for them.
+    pub issuer: String,
+    /// Their groups.
+    pub groups: Vec<String>,
+}
+
+/// The organisation's OIDC provider.
+#[derive(Debug, Clone)]
+pub struct Oidc {
+    /// Where the browser is sent to sign in.
+    pub authorization_endpoint: String,
+    /// Where the code is exchanged for tokens.
+    pub token_endpoint: String,
+    /// The console's client id.
+    pub client_id: String,
+    /// The client secret, for providers that require one with PKCE (Cognito app clients with a secret).
+    pub client_secret: Option<String>,
+    /// This console's callback, as registered with the provider (`https://hub.example/console/callback`).
+    pub redirect_uri: String,
+    /// Checks the ID token (signature, issuer, audience, expiry) and reads the viewer from it.
+    pub check: Arc<dyn TokenCheck>,
+    /// The HTTP client for the token exchange.
+    pub http: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub viewer: Viewer,
+    pub csrf: String,
+    expires: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    verifier: String,
+    nonce: String,
+    browser: String,
+    expires: OffsetDateTime,
+}
+
+/// Sessions and sign-ins in progress.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+/// A 256-bit random value, URL-safe.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0_u8; 32];
+    // The system CSPRNG does not fail on supported platforms; an all-zero token would still be refused
+    // nowhere, so fail loudly instead of handing one out.
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random number generator is available");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+impl Sessions {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live session of this request, if any.
+    pub(crate) fn current(&self, headers: &HeaderMap) -> Option<Session> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let mut sessions = Self::lock(&self.sessions);
+        let now = OffsetDateTime::now_utc();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.get(&id).cloned()
+    }
+
+    fn start(&self, viewer: Viewer) -> String {
+        let id = random_token();
+        Self::lock(&self.sessions).insert(
+            id.clone(),
+            Session {
+                viewer,
+                csrf: random_token(),
+                expires: OffsetDateTime::now_utc() + SESSION_TTL,
+            },
+        );
+        id
+    }
+
+    fn end(&self, headers: &HeaderMap) {
+        if let Some(id) = cookie(headers, SESSION_COOKIE) {
+            Self::lock(&self.sessions).remove(&id);
+        }
+    }
+}
+
+fn session_cookie(console: &Console, value: &str, max_age: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if console.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Signs `viewer` in when they are a reviewer: the session cookie and a redirect to `to`.
+fn signed_in(console: &Console, viewer: Viewer, to: &str) -> Response {
+    if !viewer
+        .groups
+        .iter()
+        .any(|g| console.config.reviewer_groups.contains(g))
+    {
+        return pages::refusal(
+            StatusCode::FORBIDDEN,
+            "Not a reviewer",
+            &format!(
+                "You are signed in as {}, who is not in a reviewer group ({}). Ask the console's administrator to add you to one.",
+                viewer.sub,
+                console.config.reviewer_groups.join(", ")
+            ),
+        );
+    }
+    tracing::info!(user = %viewer.sub, "console sign-in");
+    let id = console.sessions.start(viewer);
+    (
+        [(
+            header::SET_COOKIE,
+            session_cookie(console, &id, SESSION_TTL.whole_seconds()),
+        )],
+        Redirect::to(to),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LoginQuery {
+    token: Option<String>,
+}
+
+/// `GET /console/login`: the link's sign-in, the development form, or a redirect to the OIDC provider.
+pub(crate) async fn login(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    match &console.sign_in {
+        SignIn::Link { token } => match query.token {
+            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => signed_in(
+                &console,
+                Viewer {
+                    sub: "local-reviewer".to_owned(),
+                    issuer: "causeway-console".to_owned(),
+                    groups: console.config.reviewer_groups.clone(),
+                },
+                "/console",
+            ),
+            _ => pages::refusal(
+                StatusCode::UNAUTHORIZED,
+                "Sign-in link needed",
+                "Open the console with the link `causeway console` printed when it started; it carries the sign-in token.",
+            ),
+        },
+        SignIn::Development => Page::public("Development sign-in")
+            .body(pages::development_login(&console.config.reviewer_groups))
+            .into_response(),
+        SignIn::Oidc(oidc) => {
+            let state = random_token();
+            let verifier = random_token();
+            let nonce = random_token();
+            let browser = random_token();
+            let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            {
+                let mut pending = Sessions::lock(&console.sessions.pending);
+                let now = OffsetDateTime::now_utc();
+                pending.retain(|_, p| p.expires > now);
+                pending.insert(
+                    state.clone(),
+                    Pending {
+                        verifier,
+                        nonce: nonce.clone(),
+                        browser: browser.clone(),
+                        expires: now + PENDING_TTL,
+                    },
+                );
+            }
+            let mut url = match reqwest::Url::parse(&oidc.authorization_endpoint) {
+                Ok(url) => url,
+                Err(e) => {
+                    return pages::refusal(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Sign-in is misconfigured",
+                        &format!(
+                            "The provider's authorization endpoint is not a URL ({e}); fix `console.oidc.authorization_endpoint`."
+                        ),
+                    );
+                }
+            };
+            url.query_pairs_mut()
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &oidc.client_id)
+                .append_pair("redirect_uri", &oidc.redirect_uri)
+                .append_pair("scope", "openid email profile")
+                .append_pair("state", &state)
+                .append_pair("nonce", &nonce)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            // Lax, so the provider's redirect back carries it.
+            let binding = format!(
+                "{PENDING_COOKIE}={browser}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                PENDING_TTL.whole_seconds(),
+                if console.config.secure_cookies {
+                    "; Secure"
+                } else {
+                    ""
+                }
+            );
+            ([(header::SET_COOKIE, binding)], Redirect::to(url.as_str())).into_response()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DevelopmentLogin {
+    user: String,
+    groups: String,
+}
+
+/// `POST /console/login`: the development sign-in form.
+pub(crate) async fn login_form(
+    State(console): State<Arc<Console>>,
+    Form(form): Form<DevelopmentLogin>,
+) -> Response {
+    if !matches!(console.sign_in, SignIn::Development) {
+        return pages::refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not here",
+            "This console signs in through its identity provider: open /console/login.",
+        );
+    }
+    let user = form.user.trim();
+    if user.is_empty() || user.len() > 128 || user.chars().any(char::is_control) {
+        return pages::refusal(
+            StatusCode::BAD_REQUEST,
+            "A user is needed",
+            "Name the user to sign in as (1 to 128 printable characters).",
+        );
+    }
+    let groups = form
+        .groups
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    signed_in(
+        &console,
+        Viewer {
+            sub: user.to_owned(),
+            issuer: "causeway-dev".to_owned(),
+            groups,
+        },
+        "/console",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenResponse {
+    id_token: Option<String>,
+}
+
+/// `GET /console/callback`: the provider's redirect back with a code, exchanged with the PKCE verifier.
+pub(crate) async fn callback(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(query): Query<Callback>,
+) -> Response {
+    let SignIn::Oidc(oidc) = &console.sign_in else {
+        return pages::refusal(
+            StatusCode::NOT_FOUND,
+            "Not here",
+            "This console does not sign in through an identity provider.",
+        );
+    };
+    let again = "Sign in again from /console/login.";
+    if let Some(error) = query.error {
+        let error: String = error
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        return pages::refusal(
+            StatusCode::UNAUTHORIZED,
+            "The identity provider refused the sign-in",
+            &format!("It answered `{error}`. {again}"),
+        );
+    }
+    let (Some(code), Some(state)) = (query.code, query.state) else {
+        return pages::refusal(
+            StatusCode::BAD_REQUEST,
+            "Incomplete sign-in",
+            &format!("The provider's answer has no code or state. {again}"),
+        );
+    };
+    let pending = Sessions::lock(&console.sessions.pending).remove(&state);
+    let browser = cookie(&headers, PENDING_COOKIE);
+    let Some(pending) = pending.filter(|p| {
+        p.expires > OffsetDateTime::now_utc()
+            && browser.is_some_and(|b| constant_time_eq(b.as_bytes(), p.browser.as_bytes()))
+    }) else {
+        return pages::refusal(
+            StatusCode::UNAUTHORIZED,
+            "Sign-in expired or started elsewhere",
+            &format!(
+                "This answer does not belong to a sign-in this browser started in the last ten minutes. {again}"
+            ),
+        );
+    };
+    let mut request = oidc.http.post(&oidc.token_endpoint).form(&[
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", oidc.redirect_uri.as_str()),
+        ("client_id", oidc.client_id.as_str()),
+        ("code_verifier", pending.verifier.as_str()),
+    ]);
+    if let Some(secret) = &oidc.client_secret {
+        request = request.basic_auth(&oidc.client_id, Some(secret));
+    }
+    let tokens: Result<TokenResponse, String> = async {
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the token endpoint answered {status}"));
+        }
+        response.json().await.map_err(|e| e.to_string())
+    }
+    .await;
+    let id_token = match tokens {
+        Ok(TokenResponse {
+            id_token: Some(token),
+        }) => token,
+        Ok(_) => {
+            return pages::refusal(
+                StatusCode::BAD_GATEWAY,
+                "No ID token",
+                &format!(
+                    "The provider answered without an ID token; the console's client needs the `openid` scope. {again}"
+                ),
+            );
+        }
+        Err(why) => {
+            tracing::warn!(error = %why, "console sign-in: code exchange failed");
+            return pages::refusal(
+                StatusCode::BAD_GATEWAY,
+                "The code exchange failed",
+                &format!(
+                    "The identity provider's token endpoint could not be used ({why}). {again}"
+                ),
+            );
+        }
+    };
+    if token_nonce(&id_token).as_deref() != Some(pending.nonce.as_str()) {
+        return pages::refusal(
+            StatusCode::UNAUTHORIZED,
+            "The ID token is not for this sign-in",
+            &format!("Its nonce does not match the one this sign-in sent. {again}"),
+        );
+    }
+    match oidc.check.viewer(&id_token).await {
+        Ok(viewer) => {
+            let mut response = signed_in(&console, viewer, "/console");
+            if let Ok(clear) = format!("{PENDING_COOKIE}=; Path=/console; Max-Age=0").parse() {
+                response.headers_mut().append(header::SET_COOKIE, clear);
+            }
+            response
+        }
+        Err(why) => pages::refusal(
+            StatusCode::UNAUTHORIZED,
+            "The ID token was refused",
+            &format!("{why}. {again}"),
+        ),
+    }
+}
+
+/// The `nonce` claim of a JWT, read without checking it (the check that follows verifies the signature).
+fn token_nonce(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("nonce")?.as_str().map(str::to_owned)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    pub csrf: String,
+}
+
+/// `POST /console/logout`.
+pub(crate) async fn logout(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(session) = console.sessions.current(&headers)
+        && !constant_time_eq(form.csrf.as_bytes(), session.csrf.as_bytes())
+    {
+        return pages::refusal(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "Reload the page and try again.",
+        );
+    }
+    console.sessions.end(&headers);
+    (
+        [(header::SET_COOKIE, session_cookie(&console, "", 0))],
+        Redirect::to("/console/login"),
+    )
+        .into_response()
+}
+
+/// Compares secrets in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nonce_is_read_from_the_token_payload() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"a","nonce":"n-1"}"#);
+        assert_eq!(
+            token_nonce(&format!("h.{payload}.s")).as_deref(),
+            Some("n-1")
+        );
+        assert_eq!(token_nonce("not a token"), None);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 43);
+    }
+}
