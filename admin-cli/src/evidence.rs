@@ -495,7 +495,7 @@ pub fn run_with_aws(
     }
 }
 
-fn read_keys(path: &Path) -> Result<Vec<PublicKeyInfo>, CliError> {
+pub(crate) fn read_keys(path: &Path) -> Result<Vec<PublicKeyInfo>, CliError> {
     let bytes =
         std::fs::read(path).map_err(|e| CliError::io(format!("`{}`: {e}", path.display())))?;
     serde_json::from_slice::<Vec<PublicKeyInfo>>(&bytes)

@@ -4,6 +4,7 @@
 //! runs. Output for people goes to stdout as text; `--output json` prints one JSON document for scripts.
 
 pub mod account;
+pub mod console;
 pub mod dev;
 pub mod evidence;
 pub mod guard;
@@ -50,6 +51,9 @@ pub enum Command {
     /// boundary, invoker role, registry), as the org file says.
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// The compliance console on this machine, over an evidence pack (`--pack`, offline) or a local store
+    /// (`--data-dir`), at a sign-in link it prints.
+    Console(console::ConsoleArgs),
     /// Development helpers for the embedded default (never for production).
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -137,6 +141,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 pub fn run_with_stdin(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Account(command) => account::run(command, cli.output, out),
+        Command::Console(args) => console::run(args, out),
         Command::Dev(command) => dev::run(command, cli.output, out),
         Command::Evidence(command) => evidence::run(command, cli.output, out),
         Command::Guard(command) => guard::run(command, stdin, out),

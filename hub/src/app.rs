@@ -149,12 +149,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .merge(anthropic)
         .merge(bedrock)
+        .merge(
+            state
+                .console
+                .clone()
+                .map(causeway_console::router)
+                .unwrap_or_default(),
+        )
         .layer(
             ServiceBuilder::new()
                 // Credentials never reach a log line or debug output: the user's token wherever a client
                 // puts it, and the workload proof.
                 .layer(SetSensitiveRequestHeadersLayer::new([
                     axum::http::header::AUTHORIZATION,
+                    axum::http::header::COOKIE,
                     HeaderName::from_static("x-api-key"),
                     HeaderName::from_static(crate::auth::USER_TOKEN_HEADER),
                     HeaderName::from_static(crate::auth::workload::WORKLOAD_HEADER),

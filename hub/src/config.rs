@@ -39,8 +39,76 @@ pub struct HubConfig {
     pub registry: RegistryConfig,
     /// The audit store.
     pub audit: AuditConfig,
+    /// The compliance console at `/console`.
+    pub console: ConsoleSection,
     /// Log output.
     pub log: LogConfig,
+}
+
+/// `[console]`: the compliance console served at `/console`, reading this hub's audit store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSection {
+    /// Serve the console. Default false.
+    pub enabled: bool,
+    /// Members of any of these groups may read the console (at least one when enabled).
+    pub reviewer_groups: Vec<String>,
+    /// Members of any of these groups may also read payloads, with a stated reason that is audited.
+    pub payload_groups: Vec<String>,
+    /// Sign-in through the organisation's OIDC provider (required in `oidc` identity mode).
+    pub oidc: Option<ConsoleOidcConfig>,
+}
+
+/// `[console.oidc]`: the console's OIDC client (authorization code with PKCE). ID tokens are checked like
+/// API tokens (`identity.issuer`, the JWKS), with this client as their audience.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleOidcConfig {
+    /// The provider's authorization endpoint.
+    pub authorization_endpoint: String,
+    /// The provider's token endpoint.
+    pub token_endpoint: String,
+    /// The console's client id (the ID token's audience).
+    pub client_id: String,
+    /// The environment variable holding the client secret, for clients that have one (never the secret
+    /// itself in the file).
+    pub client_secret_env: Option<String>,
+    /// This console's callback as registered with the provider: `https://<hub>/console/callback`.
+    pub redirect_uri: String,
+}
+
+impl ConsoleSection {
+    /// Problems with `[console]` for a hub in `mode`.
+    fn problems(&self, mode: IdentityMode) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.enabled {
+            return problems;
+        }
+        if self.reviewer_groups.iter().all(|g| g.trim().is_empty()) {
+            problems.push("`console.reviewer_groups` must name at least one group when the console is enabled".to_owned());
+        }
+        match (&self.oidc, mode) {
+            (None, IdentityMode::Oidc) => problems.push(
+                "`[console.oidc]` is required in `oidc` identity mode: reviewers sign in through the identity provider".to_owned(),
+            ),
+            (Some(oidc), _) => {
+                for (name, value) in [
+                    ("authorization_endpoint", &oidc.authorization_endpoint),
+                    ("token_endpoint", &oidc.token_endpoint),
+                    ("redirect_uri", &oidc.redirect_uri),
+                ] {
+                    if reqwest::Url::parse(value).is_err() {
+                        problems.push(format!("`console.oidc.{name}` must be a URL"));
+                    }
+                }
+                if oidc.client_id.trim().is_empty() {
+                    problems.push("`console.oidc.client_id` must not be empty".to_owned());
+                }
+            }
+            (None, IdentityMode::Dev) => {}
+        }
+        problems
+    }
 }
 
 /// The data directory (default `.causeway`, relative to the working directory).
@@ -729,6 +797,7 @@ impl HubConfig {
         let mut problems = self.identity.problems(self.server.listen);
         problems.extend(workload_problems(self));
         problems.extend(self.audit.problems());
+        problems.extend(self.console.problems(self.identity.mode));
         if self.registry.store == RegistryStoreKind::Dynamodb
             && self.registry.table.as_deref().is_none_or(str::is_empty)
         {

@@ -23,6 +23,7 @@ pub mod budget;
 pub mod call;
 pub mod collapse;
 pub mod config;
+pub mod console;
 pub mod embed;
 pub mod error;
 pub mod flood;

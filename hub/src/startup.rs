@@ -251,6 +251,7 @@ pub async fn build_state(
         registry,
     );
 
+    let mut aws_store = None;
     let audit: Arc<dyn AuditSink> = match (overrides.audit, config.audit.store) {
         (Some(sink), _) => sink,
         (None, AuditStoreKind::Embedded) => Arc::new(EmbeddedStore::open_with(
@@ -262,7 +263,9 @@ pub async fn build_state(
             },
         )?),
         (None, AuditStoreKind::Aws) => {
-            Arc::new(open_aws_audit(&config, &mut aws, on_lambda).await?)
+            let store = Arc::new(open_aws_audit(&config, &mut aws, on_lambda).await?);
+            aws_store = Some(Arc::clone(&store));
+            store
         }
     };
     let mut providers: HashMap<ProviderKind, Arc<dyn ModelInvoker>> = HashMap::new();
@@ -331,6 +334,55 @@ pub async fn build_state(
         ));
     }
 
+    let guard = Arc::new(guard);
+    let console = if config.console.enabled {
+        let reader: Arc<dyn causeway_audit::AuditReader> = match (config.audit.store, aws_store) {
+            (AuditStoreKind::Aws, Some(store)) => {
+                let section = &config.audit;
+                let mut sdk = aws.get().await.to_builder();
+                if let Some(region) = &section.region {
+                    sdk.set_region(Some(aws_config::Region::new(region.clone())));
+                }
+                if let Some(endpoint) = &section.endpoint_url {
+                    sdk.set_endpoint_url(Some(endpoint.clone()));
+                }
+                Arc::new(
+                    causeway_audit_aws::AwsReader::new(sdk.build(), section.table.clone())
+                        .with_bucket(section.bucket.clone())
+                        .with_signing_key_id(section.signing_key_id.clone())
+                        .with_path_style(section.endpoint_url.is_some())
+                        .with_store(store),
+                )
+            }
+            _ => crate::console::embedded_reader(&config)?,
+        };
+        let secret = match config.console.oidc.as_ref().and_then(|o| o.client_secret_env.as_ref()) {
+            Some(name) => Some(
+                match &overrides.env {
+                    Some(env) => env.get(name).cloned(),
+                    None => std::env::var(name).ok(),
+                }
+                .ok_or_else(|| {
+                    StartupError::Config(format!(
+                        "`console.oidc.client_secret_env` names `{name}`, which is not set"
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        crate::console::build(crate::console::Parts {
+            config: &config,
+            sink: Arc::clone(&audit),
+            reader,
+            policy: Arc::clone(&policy),
+            guard: Arc::clone(&guard),
+            secret,
+        })
+        .await?
+    } else {
+        None
+    };
+
     let refusals = Arc::new(crate::collapse::Collapser::default());
     crate::spawn(crate::collapse::close_every_second(
         Arc::downgrade(&refusals),
@@ -347,7 +399,8 @@ pub async fn build_state(
         )),
         config,
         policy,
-        guard: Arc::new(guard),
+        guard,
+        console,
         verifier: Arc::new(verifier),
         workload: Arc::new(workload),
         audit,

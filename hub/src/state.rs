@@ -31,6 +31,8 @@ pub struct AppState {
     pub workload: Arc<WorkloadVerifier>,
     /// The audit store.
     pub audit: Arc<dyn AuditSink>,
+    /// The compliance console at `/console`, when `[console]` enables it.
+    pub console: Option<Arc<causeway_console::Console>>,
     /// Budgets.
     pub budgets: Arc<Budgets>,
     /// Per-user and per-workload admission rate limits, ahead of policy and the guard.

@@ -483,6 +483,32 @@ impl AwsAuditStore {
             .map_err(|e| read(format!("the payload of {id} does not decode: {e}")))
     }
 
+    /// What is stored of `record`'s payload: decrypted and checked against the record's hashes, erased with
+    /// its day, or absent (a refusal stores none).
+    pub async fn payload_state(
+        &self,
+        record: &AuditRecord,
+    ) -> Result<causeway_audit::PayloadState, AuditError> {
+        let event = &record.event;
+        if event.prompt_sha256.is_none() && event.response_sha256.is_none() {
+            return Ok(causeway_audit::PayloadState::Absent);
+        }
+        let day = event.timestamp.date();
+        if self.item(&erased_pk(&format_day(day))).await?.is_some() {
+            return Ok(causeway_audit::PayloadState::Erased {
+                period: format_day(day),
+            });
+        }
+        let payload = self.payload(event.id, day).await?;
+        if !payload.matches(event) {
+            return Err(read(format!(
+                "the payload of {} does not match its record's hashes",
+                event.id
+            )));
+        }
+        Ok(causeway_audit::PayloadState::Stored(payload))
+    }
+
     /// Erases a UTC day: records the erasure (`erased#<day>`, so no later write of the day gets a key) and
     /// deletes the day's wrapped data key, so its payloads can no longer be decrypted. Records and checkpoints
     /// are untouched and still verify. Refused until a whole day has passed since the day ended.

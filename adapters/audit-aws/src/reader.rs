@@ -25,6 +25,7 @@ pub struct AwsReader {
     bucket: Option<String>,
     signing_key_id: Option<String>,
     path_style: bool,
+    store: Option<std::sync::Arc<crate::AwsAuditStore>>,
 }
 
 impl AwsReader {
@@ -36,7 +37,15 @@ impl AwsReader {
             bucket: None,
             signing_key_id: None,
             path_style: false,
+            store: None,
         }
+    }
+
+    /// The store's writer, whose data keys open payloads (the hub's console reads payloads through it).
+    #[must_use]
+    pub fn with_store(mut self, store: std::sync::Arc<crate::AwsAuditStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// The payload bucket, for erasure.
@@ -190,10 +199,13 @@ impl AuditReader for AwsReader {
         ))
     }
 
-    async fn payload(&self, _record: &AuditRecord) -> Result<PayloadState, AuditError> {
-        Err(AuditError::Unsupported(
-            "payloads of the AWS store are read from its S3 bucket with the KMS data keys; this reader has no payload access"
-                .into(),
-        ))
+    async fn payload(&self, record: &AuditRecord) -> Result<PayloadState, AuditError> {
+        match &self.store {
+            Some(store) => store.payload_state(record).await,
+            None => Err(AuditError::Unsupported(
+                "payloads of the AWS store are read with its data keys, which only the hub holds: read them in the hub's console"
+                    .into(),
+            )),
+        }
     }
 }

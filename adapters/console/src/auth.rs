@@ -85,7 +85,7 @@ pub(crate) struct Sessions {
 }
 
 /// A 256-bit random value, URL-safe.
-pub(crate) fn random_token() -> String {
+pub fn random_token() -> String {
     let mut bytes = [0_u8; 32];
     // The system CSPRNG does not fail on supported platforms; an all-zero token would still be refused
     // nowhere, so fail loudly instead of handing one out.

@@ -32,7 +32,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use causeway_audit::{AuditReader, AuditSink, PublicKeyInfo, Verification};
 
-pub use auth::{Oidc, Viewer};
+pub use auth::{Oidc, Viewer, random_token};
 
 /// How reviewers sign in.
 #[derive(Debug)]
@@ -162,8 +162,8 @@ pub trait TokenCheck: Send + Sync + std::fmt::Debug {
     async fn viewer(&self, id_token: &str) -> Result<Viewer, String>;
 }
 
-/// The console's routes, under `/console`.
-pub fn router(console: Arc<Console>) -> Router {
+/// The console's routes, under `/console`, to merge into a host's router (whatever its state).
+pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router<S> {
     Router::new()
         .route("/console", get(pages::search))
         .route("/console/", get(pages::search))
@@ -185,4 +185,19 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/assets/console.js", get(pages::js))
         .layer(axum::middleware::map_response(pages::security_headers))
         .with_state(console)
+}
+
+/// Serves the console alone on `listener` until `shutdown` completes (`causeway console`).
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    console: Arc<Console>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router::<()>(console))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -81,6 +81,20 @@ impl EmbeddedReader {
         })
     }
 
+    /// Opens the store file `path` with its key files in `key_dir` (a store kept apart from its data
+    /// directory).
+    ///
+    /// # Errors
+    ///
+    /// When there is no store there, or it cannot be opened.
+    pub fn open_at(path: &Path, key_dir: &Path) -> Result<Self, AuditError> {
+        let store = EmbeddedStore::open_read_only(path.to_owned(), Some(key_dir.to_owned()))?;
+        Ok(Self {
+            store,
+            data_dir: key_dir.to_owned(),
+        })
+    }
+
     /// The store.
     pub const fn store(&self) -> &EmbeddedStore {
         &self.store
