@@ -40,8 +40,17 @@ pub struct ConsoleArgs {
 /// The group an offline reviewer is in.
 const LOCAL_REVIEWERS: &str = "local-reviewers";
 
-/// Runs the console until interrupted, printing its sign-in link to `out` first.
+/// Runs the console until interrupted (Ctrl-C or SIGTERM), printing its sign-in link to `out` first.
 pub fn run(args: ConsoleArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    run_until(args, out, causeway_server::shutdown_signal())
+}
+
+/// Runs the console until `stop` completes, printing its sign-in link to `out` first.
+pub fn run_until(
+    args: ConsoleArgs,
+    out: &mut dyn Write,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), CliError> {
     if !args.listen.ip().is_loopback() {
         return Err(CliError::usage(format!(
             "`--listen {}` is not a loopback address: the offline console serves only this machine",
@@ -69,7 +78,10 @@ pub fn run(args: ConsoleArgs, out: &mut dyn Write) -> Result<(), CliError> {
         ),
         (None, None) => return Err(CliError::usage("give `--pack DIR` or `--data-dir DIR`")),
     };
-    let token = causeway_console::random_token();
+    let token = causeway_console::random_token().map_err(|e| CliError {
+        exit: CliExit::Failure,
+        message: format!("cannot make the sign-in token: {e}"),
+    })?;
     let source = reader.describe();
     let mut console = Console::new(
         Arc::clone(&reader),
@@ -112,18 +124,16 @@ pub fn run(args: ConsoleArgs, out: &mut dyn Write) -> Result<(), CliError> {
         if broken {
             print(
                 out,
-                "warning: the pack does not verify; the integrity page names every break".to_owned(),
+                "warning: the pack does not verify; the integrity page names every break"
+                    .to_owned(),
             )?;
         }
         print(
             out,
             format!("open http://{address}/console/login?token={token}  (Ctrl-C stops it)"),
         )?;
-        causeway_console::serve(listener, console, async {
-            // An error here means no signal handler: then only killing the process stops it.
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        causeway_console::serve(listener, console, stop)
+            .await
             .map_err(|e| CliError {
                 exit: CliExit::Failure,
                 message: format!("the console stopped: {e}"),

@@ -23,7 +23,6 @@ use causeway_guard::GuardEngine;
 use crate::auth::jwt::{JwtVerifier, KeySource};
 use crate::config::{AuditStoreKind, HubConfig, IdentityMode};
 use crate::policy::PolicyStore;
-use crate::startup::StartupError;
 
 /// Checks a reviewer's ID token with the hub's verifier settings and the console's client as audience.
 #[derive(Debug)]
@@ -73,17 +72,20 @@ pub(crate) struct Parts<'a> {
 }
 
 /// The reader of the embedded store at `[audit]`'s path.
-pub(crate) fn embedded_reader(config: &HubConfig) -> Result<Arc<dyn AuditReader>, StartupError> {
+pub(crate) fn embedded_reader(
+    config: &HubConfig,
+) -> Result<Arc<dyn AuditReader>, causeway_audit::AuditError> {
     debug_assert_eq!(config.audit.store, AuditStoreKind::Embedded);
     let path = config.audit_path();
-    let key_dir = path
-        .parent()
-        .map_or_else(|| std::path::PathBuf::from("."), std::path::Path::to_path_buf);
+    let key_dir = path.parent().map_or_else(
+        || std::path::PathBuf::from("."),
+        std::path::Path::to_path_buf,
+    );
     Ok(Arc::new(EmbeddedReader::open_at(&path, &key_dir)?))
 }
 
-/// The console of `[console]`, or `None` when it is off.
-pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, StartupError> {
+/// The console of `[console]`, or `None` when it is off; an error says which setting is missing.
+pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, String> {
     let config = parts.config;
     let section = &config.console;
     if !section.enabled {
@@ -95,9 +97,9 @@ pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, Star
                 (Some(url), _) => KeySource::Url(url.clone()),
                 (None, Some(file)) => KeySource::File(file.clone()),
                 (None, None) => {
-                    return Err(StartupError::Config(
+                    return Err(
                         "`[console.oidc]` checks ID tokens against `identity.jwks_url` or `identity.jwks_file`; set one".to_owned(),
-                    ));
+                    );
                 }
             };
             let verifier = JwtVerifier::new(
@@ -110,7 +112,7 @@ pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, Star
             let http = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
-                .map_err(|e| StartupError::Config(format!("cannot build the HTTP client: {e}")))?;
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
             SignIn::Oidc(Oidc {
                 authorization_endpoint: oidc.authorization_endpoint.clone(),
                 token_endpoint: oidc.token_endpoint.clone(),
@@ -123,9 +125,7 @@ pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, Star
         }
         (IdentityMode::Dev, None) => SignIn::Development,
         (IdentityMode::Oidc, None) => {
-            return Err(StartupError::Config(
-                "`[console.oidc]` is required in `oidc` identity mode".to_owned(),
-            ));
+            return Err("`[console.oidc]` is required in `oidc` identity mode".to_owned());
         }
     };
     let account_budgets_usd: HashMap<String, f64> = config

@@ -356,7 +356,12 @@ pub async fn build_state(
             }
             _ => crate::console::embedded_reader(&config)?,
         };
-        let secret = match config.console.oidc.as_ref().and_then(|o| o.client_secret_env.as_ref()) {
+        let secret = match config
+            .console
+            .oidc
+            .as_ref()
+            .and_then(|o| o.client_secret_env.as_ref())
+        {
             Some(name) => Some(
                 match &overrides.env {
                     Some(env) => env.get(name).cloned(),
@@ -378,7 +383,8 @@ pub async fn build_state(
             guard: Arc::clone(&guard),
             secret,
         })
-        .await?
+        .await
+        .map_err(StartupError::Config)?
     } else {
         None
     };

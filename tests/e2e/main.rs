@@ -13,6 +13,7 @@ mod audit_aws;
 mod bedrock_runtime;
 mod budgets;
 mod client_sdks;
+mod console;
 mod embeddings;
 mod harness_selftest;
 mod iam_attacks;

@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod bedrock_mock;
+pub mod browser;
 pub mod clients;
 pub mod hub;
 pub mod moto;

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::pages::{self, Page};
+use crate::view::{self, Page};
 use crate::{Console, SignIn, TokenCheck};
 
 /// How long a session lasts.
@@ -84,13 +84,29 @@ pub(crate) struct Sessions {
     pending: Mutex<HashMap<String, Pending>>,
 }
 
-/// A 256-bit random value, URL-safe.
-pub fn random_token() -> String {
+/// The system's random number generator failed: no secret can be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the system random number generator failed")]
+pub struct NoRandomness;
+
+/// A 256-bit random value from the system CSPRNG, URL-safe.
+///
+/// # Errors
+///
+/// When the generator fails (then nothing that needs a secret may proceed).
+pub fn random_token() -> Result<String, NoRandomness> {
     let mut bytes = [0_u8; 32];
-    // The system CSPRNG does not fail on supported platforms; an all-zero token would still be refused
-    // nowhere, so fail loudly instead of handing one out.
-    aws_lc_rs::rand::fill(&mut bytes).expect("the system random number generator is available");
-    URL_SAFE_NO_PAD.encode(bytes)
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| NoRandomness)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn no_randomness() -> Response {
+    tracing::error!("console: the system random number generator failed");
+    view::refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in is unavailable",
+        "The server could not make a secret for your session. Try again; if it persists, the host's random number generator needs attention.",
+    )
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -118,17 +134,18 @@ impl Sessions {
         sessions.get(&id).cloned()
     }
 
-    fn start(&self, viewer: Viewer) -> String {
-        let id = random_token();
+    fn start(&self, viewer: Viewer) -> Result<String, NoRandomness> {
+        let id = random_token()?;
+        let csrf = random_token()?;
         Self::lock(&self.sessions).insert(
             id.clone(),
             Session {
                 viewer,
-                csrf: random_token(),
+                csrf,
                 expires: OffsetDateTime::now_utc() + SESSION_TTL,
             },
         );
-        id
+        Ok(id)
     }
 
     fn end(&self, headers: &HeaderMap) {
@@ -156,7 +173,7 @@ fn signed_in(console: &Console, viewer: Viewer, to: &str) -> Response {
         .iter()
         .any(|g| console.config.reviewer_groups.contains(g))
     {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::FORBIDDEN,
             "Not a reviewer",
             &format!(
@@ -167,7 +184,9 @@ fn signed_in(console: &Console, viewer: Viewer, to: &str) -> Response {
         );
     }
     tracing::info!(user = %viewer.sub, "console sign-in");
-    let id = console.sessions.start(viewer);
+    let Ok(id) = console.sessions.start(viewer) else {
+        return no_randomness();
+    };
     (
         [(
             header::SET_COOKIE,
@@ -199,20 +218,24 @@ pub(crate) async fn login(
                 },
                 "/console",
             ),
-            _ => pages::refusal(
+            _ => view::refusal(
                 StatusCode::UNAUTHORIZED,
                 "Sign-in link needed",
                 "Open the console with the link `causeway console` printed when it started; it carries the sign-in token.",
             ),
         },
         SignIn::Development => Page::public("Development sign-in")
-            .body(pages::development_login(&console.config.reviewer_groups))
+            .body(view::development_login(&console.config.reviewer_groups))
             .into_response(),
         SignIn::Oidc(oidc) => {
-            let state = random_token();
-            let verifier = random_token();
-            let nonce = random_token();
-            let browser = random_token();
+            let (Ok(state), Ok(verifier), Ok(nonce), Ok(browser)) = (
+                random_token(),
+                random_token(),
+                random_token(),
+                random_token(),
+            ) else {
+                return no_randomness();
+            };
             let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
             {
                 let mut pending = Sessions::lock(&console.sessions.pending);
@@ -231,7 +254,7 @@ pub(crate) async fn login(
             let mut url = match reqwest::Url::parse(&oidc.authorization_endpoint) {
                 Ok(url) => url,
                 Err(e) => {
-                    return pages::refusal(
+                    return view::refusal(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "Sign-in is misconfigured",
                         &format!(
@@ -276,7 +299,7 @@ pub(crate) async fn login_form(
     Form(form): Form<DevelopmentLogin>,
 ) -> Response {
     if !matches!(console.sign_in, SignIn::Development) {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::METHOD_NOT_ALLOWED,
             "Not here",
             "This console signs in through its identity provider: open /console/login.",
@@ -284,7 +307,7 @@ pub(crate) async fn login_form(
     }
     let user = form.user.trim();
     if user.is_empty() || user.len() > 128 || user.chars().any(char::is_control) {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::BAD_REQUEST,
             "A user is needed",
             "Name the user to sign in as (1 to 128 printable characters).",
@@ -327,7 +350,7 @@ pub(crate) async fn callback(
     Query(query): Query<Callback>,
 ) -> Response {
     let SignIn::Oidc(oidc) = &console.sign_in else {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::NOT_FOUND,
             "Not here",
             "This console does not sign in through an identity provider.",
@@ -340,14 +363,14 @@ pub(crate) async fn callback(
             .filter(|c| !c.is_control())
             .take(100)
             .collect();
-        return pages::refusal(
+        return view::refusal(
             StatusCode::UNAUTHORIZED,
             "The identity provider refused the sign-in",
             &format!("It answered `{error}`. {again}"),
         );
     }
     let (Some(code), Some(state)) = (query.code, query.state) else {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::BAD_REQUEST,
             "Incomplete sign-in",
             &format!("The provider's answer has no code or state. {again}"),
@@ -359,7 +382,7 @@ pub(crate) async fn callback(
         p.expires > OffsetDateTime::now_utc()
             && browser.is_some_and(|b| constant_time_eq(b.as_bytes(), p.browser.as_bytes()))
     }) else {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::UNAUTHORIZED,
             "Sign-in expired or started elsewhere",
             &format!(
@@ -391,7 +414,7 @@ pub(crate) async fn callback(
             id_token: Some(token),
         }) => token,
         Ok(_) => {
-            return pages::refusal(
+            return view::refusal(
                 StatusCode::BAD_GATEWAY,
                 "No ID token",
                 &format!(
@@ -401,7 +424,7 @@ pub(crate) async fn callback(
         }
         Err(why) => {
             tracing::warn!(error = %why, "console sign-in: code exchange failed");
-            return pages::refusal(
+            return view::refusal(
                 StatusCode::BAD_GATEWAY,
                 "The code exchange failed",
                 &format!(
@@ -411,7 +434,7 @@ pub(crate) async fn callback(
         }
     };
     if token_nonce(&id_token).as_deref() != Some(pending.nonce.as_str()) {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::UNAUTHORIZED,
             "The ID token is not for this sign-in",
             &format!("Its nonce does not match the one this sign-in sent. {again}"),
@@ -425,7 +448,7 @@ pub(crate) async fn callback(
             }
             response
         }
-        Err(why) => pages::refusal(
+        Err(why) => view::refusal(
             StatusCode::UNAUTHORIZED,
             "The ID token was refused",
             &format!("{why}. {again}"),
@@ -455,7 +478,7 @@ pub(crate) async fn logout(
     if let Some(session) = console.sessions.current(&headers)
         && !constant_time_eq(form.csrf.as_bytes(), session.csrf.as_bytes())
     {
-        return pages::refusal(
+        return view::refusal(
             StatusCode::FORBIDDEN,
             "Form expired",
             "Reload the page and try again.",
@@ -493,7 +516,7 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
-        assert_ne!(random_token(), random_token());
-        assert_eq!(random_token().len(), 43);
+        assert_ne!(random_token().unwrap(), random_token().unwrap());
+        assert_eq!(random_token().unwrap().len(), 43);
     }
 }

@@ -23,6 +23,7 @@
 mod auth;
 mod charts;
 mod pages;
+mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,7 +33,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use causeway_audit::{AuditReader, AuditSink, PublicKeyInfo, Verification};
 
-pub use auth::{Oidc, Viewer, random_token};
+pub use auth::{NoRandomness, Oidc, Viewer, random_token};
 
 /// How reviewers sign in.
 #[derive(Debug)]

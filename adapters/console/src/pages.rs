@@ -16,18 +16,19 @@ use axum::Form;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use causeway_audit::{
     AuditError, AuditRecord, ChainSummary, PayloadState, RecordFilter, Verification,
 };
 use causeway_contract::audit::{AuditEvent, Outcome};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::auth::{CsrfForm, Session, constant_time_eq};
 use crate::charts::{Series, stacked_bars};
+pub(crate) use crate::view::{Page, refusal};
 use crate::{Console, VerifyRun};
 
 /// Records on a search page.
@@ -42,97 +43,13 @@ const REASON_CHARS: (usize, usize) = (10, 500);
 const CSS: &str = include_str!("../assets/console.css");
 const JS: &str = include_str!("../assets/console.js");
 
-/// A page being built.
-pub(crate) struct Page<'a> {
-    title: &'a str,
-    session: Option<&'a Session>,
-    source: Option<&'a str>,
-    body: Markup,
-}
-
-impl<'a> Page<'a> {
-    /// A page for anyone (sign-in, refusals).
-    pub(crate) fn public(title: &'a str) -> Self {
-        Self {
-            title,
-            session: None,
-            source: None,
-            body: html! {},
-        }
-    }
-
-    fn signed_in(title: &'a str, session: &'a Session, console: &'a Console) -> Self {
-        Self {
-            title,
-            session: Some(session),
-            source: Some(&console.config.source),
-            body: html! {},
-        }
-    }
-
-    pub(crate) fn body(mut self, body: Markup) -> Self {
-        self.body = body;
-        self
-    }
-
-    fn render(self) -> Markup {
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (self.title) " — Causeway console" }
-                    link rel="stylesheet" href="/console/assets/console.css";
-                    script src="/console/assets/console.js" defer {}
-                }
-                body {
-                    a.skip href="#main" { "Skip to content" }
-                    header {
-                        span.brand { "Causeway console" }
-                        @if let Some(session) = self.session {
-                            nav aria-label="Console" {
-                                a href="/console" { "Search" }
-                                a href="/console/dashboards" { "Dashboards" }
-                                a href="/console/integrity" { "Integrity" }
-                                a href="/console/export" { "Export" }
-                            }
-                            form.signout method="post" action="/console/logout" {
-                                input type="hidden" name="csrf" value=(session.csrf);
-                                span { "Signed in as " strong { (session.viewer.sub) } }
-                                button type="submit" { "Sign out" }
-                            }
-                        }
-                    }
-                    main id="main" {
-                        h1 { (self.title) }
-                        @if let Some(source) = self.source {
-                            p.source { "Reading " (source) }
-                        }
-                        (self.body)
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl IntoResponse for Page<'_> {
-    fn into_response(self) -> Response {
-        Html(self.render().into_string()).into_response()
-    }
-}
-
-/// A page that says what went wrong and what to do.
-pub(crate) fn refusal(status: StatusCode, title: &str, message: &str) -> Response {
-    (
-        status,
-        Page::public(title).body(html! {
-            p.error role="alert" { (message) }
-            p { a href="/console" { "Back to the console" } }
-        }),
+/// The page around a signed-in reviewer's view.
+fn page<'a>(console: &'a Console, session: &'a Session, title: &'a str) -> Page<'a> {
+    Page::signed_in(
+        title,
+        (&session.viewer.sub, &session.csrf),
+        &console.config.source,
     )
-        .into_response()
 }
 
 /// Headers on every console response: a strict Content-Security-Policy, no framing, no caching, no sniffing,
@@ -155,22 +72,22 @@ pub(crate) async fn security_headers(mut response: Response) -> Response {
 }
 
 /// The session of a reviewer, or the response to send instead (sign in first).
-fn reviewer(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
+fn reviewer(console: &Console, headers: &HeaderMap) -> Result<Session, Box<Response>> {
     console
         .sessions
         .current(headers)
-        .ok_or_else(|| Redirect::to("/console/login").into_response())
+        .ok_or_else(|| Box::new(Redirect::to("/console/login").into_response()))
 }
 
-fn check_csrf(session: &Session, given: &str) -> Result<(), Response> {
+fn check_csrf(session: &Session, given: &str) -> Result<(), Box<Response>> {
     if constant_time_eq(given.as_bytes(), session.csrf.as_bytes()) {
         Ok(())
     } else {
-        Err(refusal(
+        Err(Box::new(refusal(
             StatusCode::FORBIDDEN,
             "Form expired",
             "This form does not belong to your session (it may be from before you signed in again). Reload the page and submit it again.",
-        ))
+        )))
     }
 }
 
@@ -426,7 +343,7 @@ pub(crate) async fn search(
 ) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let filter = match params.filter(PAGE_SIZE + 1) {
         Ok(f) => f,
@@ -445,7 +362,7 @@ pub(crate) async fn search(
         })
         .flatten();
     let here = params.query_string(None);
-    Page::signed_in("Search", &session, &console)
+    page(&console, &session, "Search")
         .body(html! {
             (search_form(&params))
             @if rows.is_empty() {
@@ -471,16 +388,20 @@ async fn download_rows(
     console: &Console,
     headers: &HeaderMap,
     params: &SearchParams,
-) -> Result<Vec<(AuditRecord, String)>, Response> {
+) -> Result<Vec<(AuditRecord, String)>, Box<Response>> {
     reviewer(console, headers)?;
-    let filter = params
-        .filter(DOWNLOAD_MAX)
-        .map_err(|why| refusal(StatusCode::BAD_REQUEST, "The search is not valid", &why))?;
+    let filter = params.filter(DOWNLOAD_MAX).map_err(|why| {
+        Box::new(refusal(
+            StatusCode::BAD_REQUEST,
+            "The search is not valid",
+            &why,
+        ))
+    })?;
     console
         .reader
         .query(&filter)
         .await
-        .map_err(|e| store_error(&e))
+        .map_err(|e| Box::new(store_error(&e)))
 }
 
 fn attachment(content_type: &'static str, name: &str, body: String) -> Response {
@@ -506,7 +427,7 @@ pub(crate) async fn search_csv(
 ) -> Response {
     let rows = match download_rows(&console, &headers, &params).await {
         Ok(rows) => rows,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut csv = String::from(
         "timestamp,id,call_id,outcome,user_sub,spoke_account,application,model_alias,purpose,data_classification,reasons,guard_entities,input_tokens,output_tokens,cost_micro_usd,chain_id,sequence,record_hash\n",
@@ -563,7 +484,7 @@ pub(crate) async fn search_json(
 ) -> Response {
     let rows = match download_rows(&console, &headers, &params).await {
         Ok(rows) => rows,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let records: Vec<serde_json::Value> = rows
         .iter()
@@ -577,13 +498,13 @@ pub(crate) async fn search_json(
     )
 }
 
-async fn find_record(console: &Console, id: &str) -> Result<(AuditRecord, String), Response> {
+async fn find_record(console: &Console, id: &str) -> Result<(AuditRecord, String), Box<Response>> {
     let Ok(id) = uuid::Uuid::parse_str(id) else {
-        return Err(refusal(
+        return Err(Box::new(refusal(
             StatusCode::NOT_FOUND,
             "No such record",
             "A record id is a UUID; open records from the search page.",
-        ));
+        )));
     };
     let filter = RecordFilter {
         record_id: Some(id.to_string()),
@@ -592,12 +513,12 @@ async fn find_record(console: &Console, id: &str) -> Result<(AuditRecord, String
     };
     match console.reader.query(&filter).await {
         Ok(mut rows) if !rows.is_empty() => Ok(rows.remove(0)),
-        Ok(_) => Err(refusal(
+        Ok(_) => Err(Box::new(refusal(
             StatusCode::NOT_FOUND,
             "No such record",
             "This evidence holds no record with that id.",
-        )),
-        Err(e) => Err(store_error(&e)),
+        ))),
+        Err(e) => Err(Box::new(store_error(&e))),
     }
 }
 
@@ -770,16 +691,16 @@ pub(crate) async fn record(
 ) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (record, hash) = match find_record(&console, &id).await {
         Ok(found) => found,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let chains = console.reader.chains().await.unwrap_or_default();
     let chain = chains.iter().find(|c| c.chain_id == record.chain_id);
     let title = format!("Record {}", record.event.id);
-    Page::signed_in(&title, &session, &console)
+    page(&console, &session, &title)
         .body(record_body(&console, &session, &record, &hash, chain, None))
         .into_response()
 }
@@ -800,10 +721,10 @@ pub(crate) async fn payload(
 ) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&session, &form.csrf) {
-        return r;
+        return *r;
     }
     let Some(audit) = &console.payloads else {
         return refusal(
@@ -848,7 +769,7 @@ pub(crate) async fn payload(
     }
     let (record, hash) = match find_record(&console, &id).await {
         Ok(found) => found,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let context = audit.context.context();
     let now = OffsetDateTime::now_utc();
@@ -918,7 +839,7 @@ pub(crate) async fn payload(
     let chains = console.reader.chains().await.unwrap_or_default();
     let chain = chains.iter().find(|c| c.chain_id == record.chain_id);
     let title = format!("Record {}", record.event.id);
-    Page::signed_in(&title, &session, &console)
+    page(&console, &session, &title)
         .body(record_body(
             &console,
             &session,
@@ -975,7 +896,7 @@ pub(crate) async fn dashboards(
 ) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let days = params.days.unwrap_or(7).clamp(1, 90);
     let now = OffsetDateTime::now_utc();
@@ -1135,7 +1056,7 @@ pub(crate) async fn dashboards(
                 simple_table(&["model", "calls"], &models.iter().map(|(m, n)| vec![m.clone(), n.to_string()]).collect::<Vec<_>>())))
         }
     };
-    Page::signed_in("Dashboards", &session, &console)
+    page(&console, &session, "Dashboards")
         .body(body)
         .into_response()
 }
@@ -1158,7 +1079,7 @@ fn age(t: OffsetDateTime) -> String {
 pub(crate) async fn integrity(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let chains = console.reader.chains().await;
     let keys = console.reader.public_keys().await.unwrap_or_default();
@@ -1239,7 +1160,7 @@ pub(crate) async fn integrity(State(console): State<Arc<Console>>, headers: Head
             }
         }
     };
-    Page::signed_in("Integrity", &session, &console)
+    page(&console, &session, "Integrity")
         .body(body)
         .into_response()
 }
@@ -1252,10 +1173,10 @@ pub(crate) async fn verify(
 ) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&session, &form.csrf) {
-        return r;
+        return *r;
     }
     let started = OffsetDateTime::now_utc();
     {
@@ -1270,7 +1191,7 @@ pub(crate) async fn verify(
             };
             let console = Arc::clone(&console);
             let by = session.viewer.sub.clone();
-            tokio::spawn(async move {
+            causeway_server::spawn(async move {
                 let result = console
                     .reader
                     .verify(console.config.trusted_keys.as_deref())
@@ -1298,7 +1219,7 @@ pub(crate) async fn export_form(
 ) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let today = OffsetDateTime::now_utc().date();
     let body = html! {
@@ -1311,7 +1232,7 @@ pub(crate) async fn export_form(
             button type="submit" { "Download the pack (zip)" }
         }
     };
-    Page::signed_in("Export", &session, &console)
+    page(&console, &session, "Export")
         .body(body)
         .into_response()
 }
@@ -1331,10 +1252,10 @@ pub(crate) async fn export(
 ) -> Response {
     let session = match reviewer(&console, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&session, &form.csrf) {
-        return r;
+        return *r;
     }
     let now = OffsetDateTime::now_utc();
     let (since, until) = match (parse_time(&form.since, now), parse_time(&form.until, now)) {
@@ -1425,18 +1346,6 @@ fn zip_dir(dir: &std::path::Path) -> Result<Vec<u8>, String> {
         zip.finish().map_err(|e| e.to_string())?;
     }
     Ok(out.into_inner())
-}
-
-/// The development sign-in form.
-pub(crate) fn development_login(reviewer_groups: &[String]) -> Markup {
-    html! {
-        p { "This hub runs in development identity mode: name the user and groups to sign in as. A production hub signs reviewers in through the organisation's identity provider." }
-        form method="post" action="/console/login" {
-            div.field { label for="user" { "User" } input id="user" name="user" required autocomplete="username"; }
-            div.field { label for="groups" { "Groups (comma-separated)" } input id="groups" name="groups" value=(reviewer_groups.first().cloned().unwrap_or_default()); }
-            button type="submit" { "Sign in" }
-        }
-    }
 }
 
 /// `GET /console/assets/console.css`.

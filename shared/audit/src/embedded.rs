@@ -158,8 +158,9 @@ pub struct RecordFilter {
     pub guard_entity: Option<String>,
     /// Only the record with this id.
     pub record_id: Option<String>,
-    /// Only records before this cursor, newest first: the `(ts_unix_ms, id)` of the last record of the
-    /// previous page.
+    /// Only records after this cursor in the store's order (newest first): the `(ts_unix_ms, id)` of the last
+    /// record of the previous page. Records of the same millisecond are in an order of the store's own, the
+    /// same for every page.
     pub before: Option<(i64, String)>,
     /// At most this many records (newest first); 0 means no limit.
     pub limit: usize,
@@ -229,8 +230,10 @@ impl RecordFilter {
             values.push(Value::Integer(*ts));
             let ts_at = values.len();
             values.push(Value::Text(id.clone()));
+            // Within one millisecond records are ordered by rowid, which every index carries, so the
+            // order needs no sort; the cursor's record is found by its unique id.
             conditions.push(format!(
-                "(ts_unix_ms < ?{ts_at} OR (ts_unix_ms = ?{ts_at} AND id < ?{}))",
+                "(ts_unix_ms < ?{ts_at} OR (ts_unix_ms = ?{ts_at} AND rowid < (SELECT rowid FROM records WHERE id = ?{})))",
                 values.len()
             ));
         }
@@ -255,7 +258,7 @@ impl RecordFilter {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
-        sql.push_str(" ORDER BY ts_unix_ms DESC, id DESC");
+        sql.push_str(" ORDER BY ts_unix_ms DESC, rowid DESC");
         if self.limit > 0 {
             values.push(Value::Integer(
                 i64::try_from(self.limit).unwrap_or(i64::MAX),

@@ -1,0 +1,488 @@
+//! The compliance console in a real browser (headless Chromium over WebDriver): the hub's console over its
+//! embedded store, and `causeway console --pack` over a pack exported from it. Screenshots of every page
+//! are kept under the Cargo target's temporary directory (`console-screenshots/`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use causeway_cli::console::{ConsoleArgs, run_until};
+use causeway_contract::audit::Outcome;
+use causeway_hub::config::HubConfig;
+use causeway_testkit::browser::Browser;
+use causeway_testkit::hub::{HubOptions, TestHub, spawn_hub_with};
+use serde_json::json;
+
+const PROMPT: &str = "Draft the quarterly claims summary for the board";
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+}
+
+/// A hub with the console on (development sign-in), and calls of alice and bob in its store.
+async fn hub_with_calls() -> TestHub {
+    let mut config = HubConfig::default();
+    config.console.enabled = true;
+    config.console.reviewer_groups = vec!["compliance".into()];
+    config.console.payload_groups = vec!["compliance-payload".into()];
+    config.validate("hub.toml").unwrap();
+    let hub = spawn_hub_with(HubOptions {
+        config,
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    for (user, text, purpose) in [
+        ("alice", PROMPT, "evaluation"),
+        (
+            "alice",
+            "Reply to jane.doe@example.com about her claim",
+            "evaluation",
+        ),
+        ("alice", "Which purpose is this?", "no-such-purpose"),
+        ("bob", "Summarise the incident report", "evaluation"),
+    ] {
+        let response = http
+            .post(hub.url("/v1/invoke"))
+            .bearer_auth(hub.token(user, &["engineers"]))
+            .json(&json!({"model": "local-dev", "purpose": purpose, "messages": [{"role": "user", "content": text}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().as_u16() < 500, "{}", response.status());
+    }
+    hub
+}
+
+async fn sign_in(browser: &Browser, hub: &TestHub, user: &str, groups: &str) {
+    browser.client.goto(&hub.url("/console")).await.unwrap();
+    // Not signed in: the console sends the browser to sign in.
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/login"),
+        "{}",
+        browser.client.current_url().await.unwrap()
+    );
+    browser.fill("user", user).await.unwrap();
+    browser.fill("groups", groups).await.unwrap();
+    browser.click("main button[type=submit]").await.unwrap();
+}
+
+/// The value of the page's hidden CSRF field.
+async fn csrf(browser: &Browser) -> String {
+    browser
+        .client
+        .find(fantoccini::Locator::Css("input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Reloads the integrity page until the verification run ends; returns its text.
+async fn verification_result(browser: &Browser) -> String {
+    loop {
+        let text = browser.main_text().await.unwrap();
+        if !text.contains("Running since") {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        browser.client.refresh().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reviewer_finds_a_users_calls_opens_a_record_reads_dashboards_verifies_and_exports() {
+    let hub = hub_with_calls().await;
+    let browser = Browser::start().await.unwrap();
+    let shots = screenshots();
+
+    browser
+        .client
+        .goto(&hub.url("/console/login"))
+        .await
+        .unwrap();
+    browser.screenshot(&shots, "sign-in").await.unwrap();
+    sign_in(&browser, &hub, "rita", "compliance").await;
+    let text = browser.main_text().await.unwrap();
+    assert!(text.contains("Search"), "{text}");
+
+    // One user's calls of the last 24 hours.
+    browser.fill("user", "alice").await.unwrap();
+    browser.fill("since", "24h").await.unwrap();
+    browser
+        .click("form.search button[type=submit]")
+        .await
+        .unwrap();
+    let rows = browser
+        .client
+        .find_all(fantoccini::Locator::Css("main table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        assert!(row.text().await.unwrap().contains("alice"));
+    }
+    let text = browser.main_text().await.unwrap();
+    assert!(
+        text.contains("rejected") && text.contains("answered"),
+        "{text}"
+    );
+    assert!(!text.contains("bob"), "{text}");
+    browser.screenshot(&shots, "search").await.unwrap();
+
+    // A record: its fields, its chain position and whether it verifies.
+    browser.click("main table tbody tr td a").await.unwrap();
+    let text = browser.main_text().await.unwrap();
+    for expected in [
+        "Integrity",
+        "matches the stored hash",
+        "Policies and reasons",
+        "Guard events",
+        "alice",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    assert!(
+        text.contains("needs membership of a payload group"),
+        "{text}"
+    );
+    browser.screenshot(&shots, "record").await.unwrap();
+
+    // Dashboards render charts with the data.
+    browser
+        .client
+        .goto(&hub.url("/console/dashboards"))
+        .await
+        .unwrap();
+    let charts = browser
+        .client
+        .find_all(fantoccini::Locator::Css("figure svg"))
+        .await
+        .unwrap();
+    assert_eq!(charts.len(), 5);
+    let text = browser.main_text().await.unwrap();
+    assert!(text.contains("4 calls since"), "{text}");
+    let source = browser.client.source().await.unwrap();
+    assert!(
+        source.contains("EMAIL") && source.contains("local-dev"),
+        "the charts name what they count"
+    );
+    browser.screenshot(&shots, "dashboards").await.unwrap();
+
+    // A verification run started from the page.
+    browser
+        .client
+        .goto(&hub.url("/console/integrity"))
+        .await
+        .unwrap();
+    browser
+        .click("form[action='/console/integrity/verify'] button")
+        .await
+        .unwrap();
+    let text = verification_result(&browser).await;
+    assert!(text.contains("Intact: 4 records in 1 chains"), "{text}");
+    assert!(text.contains("Run by rita"), "{text}");
+    browser.screenshot(&shots, "integrity").await.unwrap();
+
+    // An export, downloaded with the browser's session and the form's CSRF token.
+    browser
+        .client
+        .goto(&hub.url("/console/export"))
+        .await
+        .unwrap();
+    browser.screenshot(&shots, "export").await.unwrap();
+    let token = csrf(&browser).await;
+    let response = reqwest::Client::new()
+        .post(hub.url("/console/export"))
+        .header("cookie", browser.cookie_header().await.unwrap())
+        .form(&[
+            ("csrf", token.as_str()),
+            ("since", "24h"),
+            ("until", "2100-01-01"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let zip = response.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    for file in [
+        "evidence-pack/manifest.json",
+        "evidence-pack/records.jsonl",
+        "evidence-pack/manifest.sig",
+    ] {
+        assert!(names.iter().any(|n| n == file), "{names:?}");
+    }
+    let unpacked = tempfile::tempdir().unwrap();
+    archive.extract(unpacked.path()).unwrap();
+    let pack = unpacked.path().join("evidence-pack");
+    let report = causeway_audit::pack::verify_pack(&pack, None).unwrap();
+    assert!(report.is_ok() && report.records == 4, "{report:?}");
+
+    // The same form without the token is refused.
+    let response = reqwest::Client::new()
+        .post(hub.url("/console/export"))
+        .header("cookie", browser.cookie_header().await.unwrap())
+        .form(&[
+            ("csrf", "forged"),
+            ("since", "24h"),
+            ("until", "2100-01-01"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    offline_console_shows_the_same_records(&browser, &pack).await;
+}
+
+/// `causeway console --pack` over the exported pack: the same records, and its verification result.
+async fn offline_console_shows_the_same_records(browser: &Browser, pack: &Path) {
+    struct Lines(mpsc::Sender<String>);
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (lines, printed) = mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let args = ConsoleArgs {
+        pack: Some(pack.to_owned()),
+        data_dir: None,
+        key: None,
+        listen: "127.0.0.1:0".parse().unwrap(),
+    };
+    let server = std::thread::spawn(move || {
+        run_until(args, &mut Lines(lines), async {
+            let _ = stopped.await;
+        })
+    });
+    let link = printed
+        .iter()
+        .find_map(|text| {
+            text.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_owned)
+        })
+        .unwrap();
+    let base = link.split("/console/").next().unwrap().to_owned();
+
+    // Without the link's token, nothing.
+    browser
+        .client
+        .goto(&format!("{base}/console/login"))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .main_text()
+            .await
+            .unwrap()
+            .contains("Sign-in link needed")
+    );
+    browser.client.goto(&link).await.unwrap();
+    let text = browser.main_text().await.unwrap();
+    assert!(text.contains("Reading evidence pack"), "{text}");
+    let rows = browser
+        .client
+        .find_all(fantoccini::Locator::Css("main table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    browser
+        .screenshot(&screenshots(), "offline-search")
+        .await
+        .unwrap();
+    browser
+        .client
+        .goto(&format!("{base}/console/integrity"))
+        .await
+        .unwrap();
+    let text = browser.main_text().await.unwrap();
+    assert!(text.contains("When this evidence was opened"), "{text}");
+    assert!(text.contains("Intact: 4 records"), "{text}");
+    browser
+        .screenshot(&screenshots(), "offline-integrity")
+        .await
+        .unwrap();
+    // A pack holds no payloads, and the page says so.
+    browser
+        .client
+        .goto(&format!("{base}/console"))
+        .await
+        .unwrap();
+    browser.click("main table tbody tr td a").await.unwrap();
+    assert!(
+        browser
+            .main_text()
+            .await
+            .unwrap()
+            .contains("Payloads cannot be read here")
+    );
+
+    stop.send(()).unwrap();
+    server.join().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_reviewers_are_refused_and_every_payload_read_is_an_audit_record() {
+    let hub = hub_with_calls().await;
+    let browser = Browser::start().await.unwrap();
+
+    // Nothing without a session.
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(hub.url("/console?user=alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/console/login");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+
+    // A signed-in user who is not a reviewer gets no session.
+    sign_in(&browser, &hub, "mallory", "engineers").await;
+    let text = browser.main_text().await.unwrap();
+    assert!(
+        text.contains("Not a reviewer") && text.contains("compliance"),
+        "{text}"
+    );
+    browser.client.goto(&hub.url("/console")).await.unwrap();
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/login")
+    );
+
+    // A reviewer without the payload group cannot read a payload, even by posting the form.
+    sign_in(&browser, &hub, "rita", "compliance").await;
+    let record = hub
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .find(|r| {
+            r.event.outcome == Outcome::Answered && r.event.user_sub.as_deref() == Some("alice")
+        })
+        .unwrap();
+    browser
+        .client
+        .goto(&hub.url(&format!("/console/records/{}", record.event.id)))
+        .await
+        .unwrap();
+    let token = csrf(&browser).await;
+    let response = reqwest::Client::new()
+        .post(hub.url(&format!("/console/records/{}/payload", record.event.id)))
+        .header("cookie", browser.cookie_header().await.unwrap())
+        .form(&[
+            ("csrf", token.as_str()),
+            ("reason", "Checking the board summary request"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Not allowed to read payloads")
+    );
+    let reads = |hub: &TestHub| {
+        hub.audit_records()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.event.outcome == Outcome::PayloadRead)
+            .collect::<Vec<_>>()
+    };
+    assert!(reads(&hub).is_empty());
+
+    // With the payload group and a reason, the read is recorded in the chain, then shown.
+    browser.click("header form.signout button").await.unwrap();
+    sign_in(&browser, &hub, "paula", "compliance, compliance-payload").await;
+    browser
+        .client
+        .goto(&hub.url(&format!("/console/records/{}", record.event.id)))
+        .await
+        .unwrap();
+    browser
+        .fill("reason", "Complaint 4471: the customer asks what was sent")
+        .await
+        .unwrap();
+    browser
+        .click("form[action$='/payload'] button")
+        .await
+        .unwrap();
+    let text = browser.main_text().await.unwrap();
+    assert!(
+        text.contains("This read is recorded in the audit chain"),
+        "{text}"
+    );
+    browser.screenshot(&screenshots(), "payload").await.unwrap();
+    let recorded = reads(&hub);
+    assert_eq!(recorded.len(), 1);
+    let read = &recorded[0].event;
+    assert_eq!(read.user_sub.as_deref(), Some("paula"));
+    assert_eq!(read.api, "console");
+    assert_eq!(
+        read.reasons,
+        vec![
+            format!("record:{}", record.event.id),
+            "reason:Complaint 4471: the customer asks what was sent".to_owned()
+        ]
+    );
+    // The first of alice's answered calls: its prompt as sent to the model.
+    assert!(text.contains(PROMPT), "{text}");
+
+    // The read is visible in the console like any record.
+    browser
+        .client
+        .goto(&hub.url("/console?outcome=payload_read"))
+        .await
+        .unwrap();
+    let text = browser.main_text().await.unwrap();
+    assert!(
+        text.contains("paula") && text.contains("payload_read"),
+        "{text}"
+    );
+
+    // A reason is required.
+    let token = csrf(&browser).await;
+    let response = reqwest::Client::new()
+        .post(hub.url(&format!("/console/records/{}/payload", record.event.id)))
+        .header("cookie", browser.cookie_header().await.unwrap())
+        .form(&[("csrf", token.as_str()), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(reads(&hub).len(), 1);
+}
