@@ -97,9 +97,60 @@ impl Browser {
         bail!("no browser session: {}", last.unwrap_or_default())
     }
 
-    /// The text of the page's `main` element.
+    /// The text of the page's `main` element, read again while a navigation replaces the page under it.
     pub async fn main_text(&self) -> anyhow::Result<String> {
-        Ok(self.client.find(Locator::Css("main")).await?.text().await?)
+        self.text_of("main").await
+    }
+
+    /// The text of the element `css`, read again while a navigation replaces the page under it.
+    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
+        let mut last = None;
+        for _ in 0..100 {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => match element.text().await {
+                    Ok(text) => return Ok(text),
+                    Err(e) => last = Some(e.to_string()),
+                },
+                Err(e) => last = Some(e.to_string()),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        bail!("no `{css}` on the page: {}", last.unwrap_or_default())
+    }
+
+    /// Waits until the page's `main` holds `text`; returns all of it.
+    pub async fn wait_for_text(&self, text: &str) -> anyhow::Result<String> {
+        let mut seen = String::new();
+        for _ in 0..200 {
+            seen = self.main_text().await?;
+            if seen.contains(text) {
+                return Ok(seen);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        bail!("the page never showed `{text}`: {seen}")
+    }
+
+    /// Waits until the page's address contains `part`.
+    pub async fn wait_for_url(&self, part: &str) -> anyhow::Result<()> {
+        for _ in 0..200 {
+            if self.client.current_url().await?.as_str().contains(part) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        bail!("the browser never reached an address with `{part}`")
+    }
+
+    /// Waits until the page's heading is no longer `heading` (a form's answer has replaced its page).
+    pub async fn wait_past(&self, heading: &str) -> anyhow::Result<()> {
+        for _ in 0..200 {
+            if self.text_of("h1").await? != heading {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        bail!("the page stayed at `{heading}`")
     }
 
     /// Sets the value of the form field `name` (typing into it).
