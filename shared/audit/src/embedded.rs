@@ -97,7 +97,52 @@ CREATE TABLE IF NOT EXISTS payloads (
     sealed    BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS payloads_by_period ON payloads (period);
+CREATE TABLE IF NOT EXISTS guard_findings (
+    entity       TEXT    NOT NULL,
+    ts_unix_ms   INTEGER NOT NULL,
+    record_rowid INTEGER NOT NULL,
+    PRIMARY KEY (entity, ts_unix_ms, record_rowid)
+) WITHOUT ROWID;
 ";
+
+/// Adds what later versions index to a store made before them, once, in one transaction: the records'
+/// `application` column and its index, and one `guard_findings` row per record and entity type found by
+/// its guards. Filled from the records' own bodies, so nothing is guessed.
+const MIGRATIONS: [(&str, &str); 1] = [(
+    "indexes-2",
+    "ALTER TABLE records ADD COLUMN application TEXT;
+     UPDATE records SET application = json_extract(body, '$.application');
+     CREATE INDEX records_by_application ON records (application, ts_unix_ms);
+     INSERT OR IGNORE INTO guard_findings (entity, ts_unix_ms, record_rowid)
+         SELECT DISTINCT json_extract(g.value, '$.entity'), r.ts_unix_ms, r.rowid
+         FROM records r, json_each(r.body, '$.guard_events') g;",
+)];
+
+fn migrate(conn: &mut Connection) -> Result<(), AuditError> {
+    let fail =
+        |e: rusqlite::Error| AuditError::Unavailable(format!("cannot update the schema: {e}"));
+    for (name, sql) in MIGRATIONS {
+        let tx = conn.transaction().map_err(fail)?;
+        let done: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![format!("migration:{name}")],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(fail)?;
+        if done.is_none() {
+            tx.execute_batch(sql).map_err(fail)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, 'done')",
+                params![format!("migration:{name}")],
+            )
+            .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)?;
+    }
+    Ok(())
+}
 
 type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
@@ -202,63 +247,59 @@ impl RecordFilter {
     fn sql(&self, select: &str) -> (String, Vec<Value>) {
         let mut conditions = Vec::new();
         let mut values = Vec::new();
+        // With a guard finding the query walks that finding's index (entity, time, record) and joins the
+        // records; otherwise it walks the records' most selective index. Either way the order is time, then
+        // rowid (which every index carries), newest first, so no sort is needed.
+        let (from, ts, rowid) = match &self.guard_entity {
+            Some(entity) => {
+                values.push(Value::Text(entity.clone()));
+                conditions.push(format!("g.entity = ?{}", values.len()));
+                (
+                    "guard_findings g JOIN records r ON r.rowid = g.record_rowid",
+                    "g.ts_unix_ms",
+                    "g.record_rowid",
+                )
+            }
+            None => ("records r", "r.ts_unix_ms", "r.rowid"),
+        };
         for (column, value) in [
             ("user_sub", &self.user_sub),
             ("spoke_account", &self.spoke_account),
             ("model_alias", &self.model_alias),
             ("purpose", &self.purpose),
             ("outcome", &self.outcome),
+            ("application", &self.application),
+            ("id", &self.record_id),
         ] {
             if let Some(value) = value {
                 values.push(Value::Text(value.clone()));
-                conditions.push(format!("{column} = ?{}", values.len()));
+                conditions.push(format!("r.{column} = ?{}", values.len()));
             }
         }
         if let Some(since) = self.since_unix_ms {
             values.push(Value::Integer(since));
-            conditions.push(format!("ts_unix_ms >= ?{}", values.len()));
+            conditions.push(format!("{ts} >= ?{}", values.len()));
         }
         if let Some(until) = self.until_unix_ms {
             values.push(Value::Integer(until));
-            conditions.push(format!("ts_unix_ms < ?{}", values.len()));
+            conditions.push(format!("{ts} < ?{}", values.len()));
         }
-        if let Some(id) = &self.record_id {
-            values.push(Value::Text(id.clone()));
-            conditions.push(format!("id = ?{}", values.len()));
-        }
-        if let Some((ts, id)) = &self.before {
-            values.push(Value::Integer(*ts));
+        if let Some((before, id)) = &self.before {
+            values.push(Value::Integer(*before));
             let ts_at = values.len();
             values.push(Value::Text(id.clone()));
-            // Within one millisecond records are ordered by rowid, which every index carries, so the
-            // order needs no sort; the cursor's record is found by its unique id.
+            // The cursor's record is found by its unique id.
             conditions.push(format!(
-                "(ts_unix_ms < ?{ts_at} OR (ts_unix_ms = ?{ts_at} AND rowid < (SELECT rowid FROM records WHERE id = ?{})))",
+                "({ts} < ?{ts_at} OR ({ts} = ?{ts_at} AND {rowid} < (SELECT rowid FROM records WHERE id = ?{})))",
                 values.len()
             ));
         }
-        // Not indexed: read from the rows the indexed conditions above narrowed to.
-        if let Some(application) = &self.application {
-            values.push(Value::Text(application.clone()));
-            conditions.push(format!(
-                "json_extract(body, '$.application') = ?{}",
-                values.len()
-            ));
-        }
-        if let Some(entity) = &self.guard_entity {
-            values.push(Value::Text(entity.clone()));
-            conditions.push(format!(
-                "EXISTS (SELECT 1 FROM json_each(body, '$.guard_events') g \
-                 WHERE json_extract(g.value, '$.entity') = ?{})",
-                values.len()
-            ));
-        }
-        let mut sql = format!("{select} FROM records");
+        let mut sql = format!("{select} FROM {from}");
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
-        sql.push_str(" ORDER BY ts_unix_ms DESC, rowid DESC");
+        sql.push_str(&format!(" ORDER BY {ts} DESC, {rowid} DESC"));
         if self.limit > 0 {
             values.push(Value::Integer(
                 i64::try_from(self.limit).unwrap_or(i64::MAX),
@@ -396,6 +437,7 @@ impl EmbeddedStore {
         writer
             .execute_batch(SCHEMA)
             .map_err(|e| AuditError::Unavailable(format!("cannot create the schema: {e}")))?;
+        migrate(&mut writer)?;
         let chain_id = register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
         let reader = open_connection(&path)?;
 
@@ -528,14 +570,23 @@ impl EmbeddedStore {
     /// Reads records matching `filter`, newest first, with their stored hashes. Uses the index of the first
     /// field set (user, account, model, purpose, outcome; by time).
     pub fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError> {
-        let (sql, values) = filter.sql("SELECT body, record_hash");
-        let rows = self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(values), |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        let (sql, values) = filter.sql("SELECT r.body, r.record_hash");
+        let rows = self
+            .with_reader(|conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(values), |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| match e {
+                // A store last written by a hub older than the application and guard-finding indexes, opened
+                // read-only, so not yet migrated.
+                AuditError::Read(why) if why.contains("no such") => AuditError::Unsupported(format!(
+                    "this store predates the application and guard-finding indexes ({why}); start the hub on it once to add them"
+                )),
+                other => other,
             })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })?;
         rows.into_iter()
             .map(|(body, hash)| decode(&body).map(|r| (r, hash)))
             .collect()
@@ -543,7 +594,7 @@ impl EmbeddedStore {
 
     /// SQLite's plan for `filter` (`EXPLAIN QUERY PLAN`), one step a line: shows which index answers it.
     pub fn query_plan(&self, filter: &RecordFilter) -> Result<String, AuditError> {
-        let (sql, values) = filter.sql("EXPLAIN QUERY PLAN SELECT body, record_hash");
+        let (sql, values) = filter.sql("EXPLAIN QUERY PLAN SELECT r.body, r.record_hash");
         self.with_reader(|conn| {
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, String>(3))?;
@@ -1147,8 +1198,13 @@ impl Writer {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO records (chain_id, sequence, id, ts_unix_ms, user_sub, spoke_account, model_alias,
-                                          purpose, outcome, record_hash, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                          purpose, outcome, record_hash, body, application)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(write_err)?;
+            let mut finding = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO guard_findings (entity, ts_unix_ms, record_rowid) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(write_err)?;
             for (event, payload, _) in batch {
@@ -1178,9 +1234,22 @@ impl Writer {
                         event.purpose,
                         event.outcome.as_str(),
                         hash,
-                        body
+                        body,
+                        event.application,
                     ])
                     .map_err(write_err)?;
+                let rowid = tx.last_insert_rowid();
+                for (n, guard) in event.guard_events.iter().enumerate() {
+                    // One row per entity type: later events of the same type add nothing.
+                    if event.guard_events[..n]
+                        .iter()
+                        .all(|g| g.entity != guard.entity)
+                    {
+                        finding
+                            .execute(params![guard.entity, unix_ms(event.timestamp), rowid])
+                            .map_err(write_err)?;
+                    }
+                }
                 if let Some(payload) = payload {
                     self.store_payload(&tx, event, payload)?;
                 }

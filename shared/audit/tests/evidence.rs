@@ -286,8 +286,32 @@ async fn user_and_time_query_uses_the_user_index() {
         ..RecordFilter::default()
     };
     let plan = store.query_plan(&filter).unwrap();
-    insta::assert_snapshot!(plan, @"SEARCH records USING INDEX records_by_user (user_sub=? AND ts_unix_ms>? AND ts_unix_ms<?)");
+    insta::assert_snapshot!(plan, @"SEARCH r USING INDEX records_by_user (user_sub=? AND ts_unix_ms>? AND ts_unix_ms<?)");
     assert_eq!(store.query(&filter).unwrap().len(), 5);
+    // The console's other filters are answered from indexes too, in order, with no sort.
+    for (filter, index) in [
+        (
+            RecordFilter {
+                application: Some("claims".into()),
+                ..RecordFilter::default()
+            },
+            "records_by_application",
+        ),
+        (
+            RecordFilter {
+                guard_entity: Some("EMAIL".into()),
+                user_sub: Some("user1".into()),
+                ..RecordFilter::default()
+            },
+            "SEARCH g USING PRIMARY KEY (entity=?)",
+        ),
+    ] {
+        let plan = store.query_plan(&filter).unwrap();
+        assert!(
+            plan.contains(index) && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
+    }
     let by_purpose = RecordFilter {
         purpose: Some("support".into()),
         outcome: Some("answered".into()),
@@ -678,4 +702,54 @@ async fn replaced_checkpoints_and_unknown_keys_are_detected() {
         "{:?}",
         pinned.breaks
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_made_before_the_console_indexes_gets_them_from_its_own_records() {
+    use causeway_contract::guard::{GuardAction, GuardEvent, GuardStage};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = EmbeddedStore::open(&path).unwrap();
+    for i in 0..6 {
+        let mut e = event("alice", OffsetDateTime::now_utc());
+        e.application = Some(format!("app{}", i % 2));
+        e.guard_events = vec![GuardEvent {
+            stage: GuardStage::Input,
+            kind: "pii".into(),
+            entity: if i % 3 == 0 { "EMAIL" } else { "PHONE" }.into(),
+            action: GuardAction::Mask,
+            count: 1,
+            source: "text".into(),
+        }];
+        store.append(e, None).await.unwrap();
+    }
+    drop(store);
+    // Back to the schema of a store from before the indexes.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX records_by_application; ALTER TABLE records DROP COLUMN application;
+         DELETE FROM guard_findings; DELETE FROM meta WHERE key LIKE 'migration:%';",
+    )
+    .unwrap();
+    drop(conn);
+    let reader = EmbeddedStore::open_read_only(&path, None).unwrap();
+    let by_app = RecordFilter {
+        application: Some("app1".into()),
+        ..RecordFilter::default()
+    };
+    assert!(matches!(
+        reader.query(&by_app),
+        Err(AuditError::Unsupported(_))
+    ));
+    drop(reader);
+
+    let store = EmbeddedStore::open(&path).unwrap();
+    assert_eq!(store.query(&by_app).unwrap().len(), 3);
+    let by_entity = RecordFilter {
+        guard_entity: Some("EMAIL".into()),
+        ..RecordFilter::default()
+    };
+    assert_eq!(store.query(&by_entity).unwrap().len(), 2);
+    assert!(verify(&path).is_empty());
 }
