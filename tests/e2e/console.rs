@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use causeway_cli::console::{ConsoleArgs, run_until};
 use causeway_contract::audit::Outcome;
@@ -489,4 +489,256 @@ async fn non_reviewers_are_refused_and_every_payload_read_is_an_audit_record() {
         .unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(reads(&hub).len(), 1);
+}
+
+const ISSUER: &str = "https://idp.example.test";
+
+/// A minimal OIDC provider on 127.0.0.1: `/authorize` answers with a code for the request's PKCE challenge,
+/// `/token` checks the verifier against it and returns an ID token signed by `key` for `user`.
+struct Provider {
+    base: String,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct ProviderState {
+    key: Arc<causeway_contract::dev::DevKey>,
+    pkcs8: Arc<Vec<u8>>,
+    issuer: String,
+    user: (String, Vec<String>),
+    pending: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, String)>>>,
+}
+
+async fn provider(dir: &Path, issuer: &str, user: &str, groups: &[&str]) -> Provider {
+    use axum::extract::{Form, Query, State};
+    use axum::response::{IntoResponse, Redirect};
+    use std::collections::HashMap;
+
+    let key = causeway_contract::dev::DevKey::load_or_create(dir).unwrap();
+    let pkcs8 = std::fs::read(dir.join(causeway_contract::dev::KEY_FILE)).unwrap();
+    let state = ProviderState {
+        key: Arc::new(key),
+        pkcs8: Arc::new(pkcs8),
+        issuer: issuer.to_owned(),
+        user: (
+            user.to_owned(),
+            groups.iter().map(|g| (*g).to_owned()).collect(),
+        ),
+        pending: Arc::default(),
+    };
+    async fn authorize(
+        State(state): State<ProviderState>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> impl IntoResponse {
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["code_challenge_method"], "S256");
+        let code = format!(
+            "code-{}",
+            q["state"].len() + state.pending.lock().unwrap().len()
+        );
+        state.pending.lock().unwrap().insert(
+            code.clone(),
+            (q["code_challenge"].clone(), q["nonce"].clone()),
+        );
+        Redirect::to(&format!(
+            "{}?code={code}&state={}",
+            q["redirect_uri"], q["state"]
+        ))
+    }
+    async fn token(
+        State(state): State<ProviderState>,
+        Form(form): Form<HashMap<String, String>>,
+    ) -> axum::response::Response {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let Some((challenge, nonce)) = state.pending.lock().unwrap().remove(&form["code"]) else {
+            return (axum::http::StatusCode::BAD_REQUEST, "unknown code").into_response();
+        };
+        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(form["code_verifier"].as_bytes()));
+        if computed != challenge {
+            return (axum::http::StatusCode::BAD_REQUEST, "invalid_grant").into_response();
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = state.key.jwks().keys[0].common.key_id.clone();
+        let claims = json!({
+            "iss": state.issuer, "aud": form["client_id"], "sub": state.user.0,
+            "groups": state.user.1, "nonce": nonce, "iat": now, "exp": now + 300,
+        });
+        let id_token = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&state.pkcs8),
+        )
+        .unwrap();
+        axum::Json(json!({"id_token": id_token, "token_type": "Bearer"})).into_response()
+    }
+    let app = axum::Router::new()
+        .route("/authorize", axum::routing::get(authorize))
+        .route("/token", axum::routing::post(token))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Provider {
+        base,
+        _server: server,
+    }
+}
+
+/// A hub in OIDC mode whose console signs in through `provider`, trusting the provider's key.
+async fn oidc_hub(provider: &Provider, keys: &Path) -> TestHub {
+    let key = causeway_contract::dev::DevKey::load_or_create(keys).unwrap();
+    let jwks = keys.join("jwks.json");
+    std::fs::write(&jwks, serde_json::to_vec(&key.jwks()).unwrap()).unwrap();
+    let mut config = HubConfig::default();
+    config.identity.mode = causeway_hub::config::IdentityMode::Oidc;
+    config.identity.issuer = Some(ISSUER.into());
+    config.identity.audience = Some("causeway-api".into());
+    config.identity.jwks_file = Some(jwks);
+    config.identity.require_workload = Some(false);
+    config.console.enabled = true;
+    config.console.reviewer_groups = vec!["compliance".into()];
+    // The hub's address is known only once it listens: `oidc_sign_in` takes the provider's answer (code and
+    // state) to this hub's callback itself, as a browser would to the registered one.
+    config.console.oidc = Some(causeway_hub::config::ConsoleOidcConfig {
+        authorization_endpoint: format!("{}/authorize", provider.base),
+        token_endpoint: format!("{}/token", provider.base),
+        client_id: "causeway-console".into(),
+        client_secret_env: None,
+        redirect_uri: "http://127.0.0.1:9/console/callback".into(),
+    });
+    config.validate("hub.toml").unwrap();
+    spawn_hub_with(HubOptions {
+        config,
+        ..HubOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs the sign-in as a browser would, without one: the console's redirect, the provider's answer, the
+/// callback on the hub. Returns the callback's response.
+async fn oidc_sign_in(hub: &TestHub, tamper_verifier: bool) -> reqwest::Response {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http.get(hub.url("/console/login")).send().await.unwrap();
+    assert_eq!(login.status(), 303);
+    let binding = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut authorize = reqwest::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
+    let params: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    assert_eq!(params["client_id"], "causeway-console");
+    assert_eq!(params["code_challenge"].len(), 43);
+    assert!(params["scope"].contains("openid"));
+    if tamper_verifier {
+        // A challenge the console's verifier does not answer: the provider refuses the exchange.
+        let q: Vec<(String, String)> = authorize
+            .query_pairs()
+            .into_owned()
+            .map(|(k, v)| {
+                if k == "code_challenge" {
+                    (k, "x".to_owned())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        authorize.query_pairs_mut().clear().extend_pairs(q);
+    }
+    let answer = http.get(authorize).send().await.unwrap();
+    assert_eq!(answer.status(), 303);
+    let back = reqwest::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    // The console's callback on this hub, with the provider's code and state.
+    let callback = format!("{}?{}", hub.url("/console/callback"), back.query().unwrap());
+    http.get(callback)
+        .header("cookie", binding)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reviewers_sign_in_through_the_identity_provider_with_pkce() {
+    let idp_keys = tempfile::tempdir().unwrap();
+    let reviewer = provider(idp_keys.path(), ISSUER, "rita", &["compliance"]).await;
+    let hub = oidc_hub(&reviewer, idp_keys.path()).await;
+
+    let callback = oidc_sign_in(&hub, false).await;
+    assert_eq!(callback.status(), 303, "{:?}", callback.text().await);
+    assert_eq!(callback.headers()["location"], "/console");
+    let cookies: Vec<String> = callback
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("causeway_console="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let page = reqwest::Client::new()
+        .get(hub.url("/console"))
+        .header("cookie", session.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Signed in as <strong>rita</strong>")
+    );
+
+    // A code exchanged without the right PKCE verifier gives no session.
+    let refused = oidc_sign_in(&hub, true).await;
+    assert_eq!(refused.status(), 502);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("The code exchange failed")
+    );
+
+    // A callback that this browser did not start is refused before any exchange.
+    let stray = reqwest::Client::new()
+        .get(hub.url("/console/callback?code=c&state=s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stray.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_user_outside_the_reviewer_groups_gets_no_session() {
+    let idp_keys = tempfile::tempdir().unwrap();
+    let engineer = provider(idp_keys.path(), ISSUER, "eve", &["engineers"]).await;
+    let hub = oidc_hub(&engineer, idp_keys.path()).await;
+    let callback = oidc_sign_in(&hub, false).await;
+    assert_eq!(callback.status(), 403);
+    assert!(
+        callback
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("causeway_console="))
+    );
+    assert!(callback.text().await.unwrap().contains("Not a reviewer"));
 }

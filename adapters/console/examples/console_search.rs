@@ -182,7 +182,11 @@ async fn main() {
                     .await
                     .unwrap();
                 let page = String::from_utf8_lossy(&page);
-                assert!(page.contains("Older records"), "{} rows", page.matches("<tr>").count());
+                assert!(
+                    page.contains("Older records"),
+                    "{} rows",
+                    page.matches("<tr>").count()
+                );
                 let cursor = page
                     .split("cursor=")
                     .nth(1)
