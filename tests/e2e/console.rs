@@ -497,7 +497,8 @@ const ISSUER: &str = "https://idp.example.test";
 /// `/token` checks the verifier against it and returns an ID token signed by `key` for `user`.
 struct Provider {
     base: String,
-    _server: tokio::task::JoinHandle<()>,
+    /// Stops the provider when dropped.
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 #[derive(Clone)]
@@ -580,13 +581,16 @@ async fn provider(dir: &Path, issuer: &str, user: &str, groups: &[&str]) -> Prov
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    causeway_hub::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
     });
-    Provider {
-        base,
-        _server: server,
-    }
+    Provider { base, _stop: stop }
 }
 
 /// A hub in OIDC mode whose console signs in through `provider`, trusting the provider's key.
