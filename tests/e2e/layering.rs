@@ -3,7 +3,7 @@
 //! - `shared/` crates have no network: none links axum, a web framework, or an AWS SDK.
 //! - The admin CLI and the spoke agent never link the hub: what two binaries share lives in `shared/` or
 //!   `adapters/`. The CLI serves one thing, the offline compliance console, so it reaches a web framework
-//!   only through the console adapter (`causeway-console`), never Lambda's.
+//!   only through the console adapter (`causeway-console`, on `causeway-server`), never Lambda's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -108,10 +108,14 @@ fn shared_crates_link_no_web_framework_and_no_aws_sdk_and_binaries_never_link_th
             }
         }
     }
-    // The CLI's web framework comes with the console and nothing else.
-    for dep in closure_around(&graph, "causeway-cli", &["causeway-console"]) {
+    // The CLI's web framework comes with the console (and the serving adapter it runs on) and nothing else.
+    for dep in closure_around(
+        &graph,
+        "causeway-cli",
+        &["causeway-console", "causeway-server"],
+    ) {
         if dep == "axum" {
-            found.push("causeway-cli links axum other than through causeway-console".to_owned());
+            found.push("causeway-cli links axum other than through the console".to_owned());
         }
     }
     for (binary, never) in [("causeway-console", &["causeway-hub", "lambda_http"][..])] {

@@ -6,7 +6,7 @@
 //!
 //! Constraints: the conversion is lossless for the types the registry uses (strings, numbers as spelled,
 //! string sets, lists, maps, booleans); any other type read from a table becomes
-//! [`Value::Other`](causeway_contract::registry::Value::Other) naming it, so the codec refuses the
+//! [`Value::Other`] naming it, so the codec refuses the
 //! attribute instead of guessing.
 
 use std::collections::HashMap;
