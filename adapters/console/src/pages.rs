@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Form;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use causeway_audit::{
     AuditError, AuditRecord, ChainSummary, PayloadState, RecordFilter, Verification,
@@ -71,12 +71,22 @@ pub(crate) async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// The session of a reviewer, or the response to send instead (sign in first).
-fn reviewer(console: &Console, headers: &HeaderMap) -> Result<Session, Box<Response>> {
-    console
-        .sessions
-        .current(headers)
-        .ok_or_else(|| Box::new(Redirect::to("/console/login").into_response()))
+/// A signed-in reviewer's session; without one the request is sent to sign in.
+pub(crate) struct Reviewer(pub Session);
+
+impl axum::extract::FromRequestParts<Arc<Console>> for Reviewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Self::Rejection> {
+        console
+            .sessions
+            .current(&parts.headers)
+            .map(Reviewer)
+            .ok_or_else(|| Redirect::to("/console/login").into_response())
+    }
 }
 
 fn check_csrf(session: &Session, given: &str) -> Result<(), Box<Response>> {
@@ -338,13 +348,9 @@ fn records_table(rows: &[(AuditRecord, String)]) -> Markup {
 /// `GET /console`: the search page.
 pub(crate) async fn search(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Reviewer(session): Reviewer,
     Query(params): Query<SearchParams>,
 ) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let filter = match params.filter(PAGE_SIZE + 1) {
         Ok(f) => f,
         Err(why) => return refusal(StatusCode::BAD_REQUEST, "The search is not valid", &why),
@@ -386,10 +392,8 @@ pub(crate) async fn search(
 
 async fn download_rows(
     console: &Console,
-    headers: &HeaderMap,
     params: &SearchParams,
 ) -> Result<Vec<(AuditRecord, String)>, Box<Response>> {
-    reviewer(console, headers)?;
     let filter = params.filter(DOWNLOAD_MAX).map_err(|why| {
         Box::new(refusal(
             StatusCode::BAD_REQUEST,
@@ -422,10 +426,10 @@ fn attachment(content_type: &'static str, name: &str, body: String) -> Response 
 /// `GET /console/search.csv`.
 pub(crate) async fn search_csv(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    _reviewer: Reviewer,
     Query(params): Query<SearchParams>,
 ) -> Response {
-    let rows = match download_rows(&console, &headers, &params).await {
+    let rows = match download_rows(&console, &params).await {
         Ok(rows) => rows,
         Err(r) => return *r,
     };
@@ -479,10 +483,10 @@ fn csv_cell(value: &str) -> String {
 /// `GET /console/search.json`: the records as stored, each with its hash.
 pub(crate) async fn search_json(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    _reviewer: Reviewer,
     Query(params): Query<SearchParams>,
 ) -> Response {
-    let rows = match download_rows(&console, &headers, &params).await {
+    let rows = match download_rows(&console, &params).await {
         Ok(rows) => rows,
         Err(r) => return *r,
     };
@@ -686,13 +690,9 @@ fn record_body(
 /// `GET /console/records/{id}`.
 pub(crate) async fn record(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Reviewer(session): Reviewer,
     Path(id): Path<String>,
 ) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let (record, hash) = match find_record(&console, &id).await {
         Ok(found) => found,
         Err(r) => return *r,
@@ -715,14 +715,10 @@ pub(crate) struct PayloadForm {
 /// `POST /console/records/{id}/payload`: records the read in the chain, then shows the payload.
 pub(crate) async fn payload(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Reviewer(session): Reviewer,
     Path(id): Path<String>,
     Form(form): Form<PayloadForm>,
 ) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     if let Err(r) = check_csrf(&session, &form.csrf) {
         return *r;
     }
@@ -891,13 +887,9 @@ fn simple_table(head: &[&str], rows: &[Vec<String>]) -> Markup {
 /// `GET /console/dashboards`.
 pub(crate) async fn dashboards(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Reviewer(session): Reviewer,
     Query(params): Query<DashboardParams>,
 ) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let days = params.days.unwrap_or(7).clamp(1, 90);
     let now = OffsetDateTime::now_utc();
     let since = (now - Duration::days(days - 1))
@@ -1076,11 +1068,10 @@ fn age(t: OffsetDateTime) -> String {
 }
 
 /// `GET /console/integrity`.
-pub(crate) async fn integrity(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+pub(crate) async fn integrity(
+    State(console): State<Arc<Console>>,
+    Reviewer(session): Reviewer,
+) -> Response {
     let chains = console.reader.chains().await;
     let keys = console.reader.public_keys().await.unwrap_or_default();
     let run = console
@@ -1168,13 +1159,9 @@ pub(crate) async fn integrity(State(console): State<Arc<Console>>, headers: Head
 /// `POST /console/integrity/verify`: starts a verification in the background.
 pub(crate) async fn verify(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Reviewer(session): Reviewer,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     if let Err(r) = check_csrf(&session, &form.csrf) {
         return *r;
     }
@@ -1215,12 +1202,8 @@ pub(crate) async fn verify(
 /// `GET /console/export`.
 pub(crate) async fn export_form(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Reviewer(session): Reviewer,
 ) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let today = OffsetDateTime::now_utc().date();
     let body = html! {
         p { "An evidence pack holds the records of a time range with everything needed to verify them without the store: the checkpoint log, the public keys and a signed manifest. Open it offline with "
@@ -1247,13 +1230,9 @@ pub(crate) struct ExportForm {
 /// `POST /console/export`: an evidence pack for the range, as a zip.
 pub(crate) async fn export(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Reviewer(session): Reviewer,
     Form(form): Form<ExportForm>,
 ) -> Response {
-    let session = match reviewer(&console, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     if let Err(r) = check_csrf(&session, &form.csrf) {
         return *r;
     }
