@@ -109,6 +109,18 @@ async fn aws_store_writes_conditionally_locks_payloads_and_verifies() {
     }
     assert_eq!(ids.last().unwrap().2.sequence, 6);
 
+    // The console's reads: a record by its position, each chain's head and latest checkpoint, a payload.
+    let table = causeway_audit_aws::AwsAuditReader::new(ddb.clone(), TABLE);
+    let chain = store.chain_id().to_owned();
+    let (third, hash) = table.record(&chain, 3).await.unwrap().unwrap();
+    assert_eq!((third.sequence, third.event.id), (3, ids[2].0));
+    assert_eq!(third.record_hash().unwrap(), hash);
+    assert!(table.record(&chain, 7).await.unwrap().is_none());
+    let heads = table.chains().await.unwrap();
+    let head = heads.iter().find(|c| c.chain_id == chain).unwrap();
+    assert_eq!(head.head_sequence, 6);
+    assert!(head.checkpoint_sequence.is_some());
+
     // The by-user index answers one user over a time range.
     let now = OffsetDateTime::now_utc();
     let day_ago = now - time::Duration::days(1);
@@ -946,6 +958,14 @@ async fn aws_store_envelope_encrypts_payloads_per_day_and_erases_a_day() {
         store.payload(new_id, today).await.unwrap().response,
         "answer 2"
     );
+    // The console's payload read: found by the record, checked against its hashes.
+    let table = causeway_audit_aws::AwsAuditReader::new(ddb.clone(), TABLE);
+    let (record, _) = table.record(store.chain_id(), 3).await.unwrap().unwrap();
+    assert_eq!(record.event.id, new_id);
+    match store.payload_state(&record).await.unwrap() {
+        causeway_audit::PayloadState::Stored(payload) => assert_eq!(payload.response, "answer 2"),
+        other => panic!("{other:?}"),
+    }
     // One wrapped key per day in the table.
     let wrapped = ddb
         .get_item()

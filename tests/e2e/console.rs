@@ -398,12 +398,18 @@ async fn non_reviewers_are_refused_and_every_payload_read_is_an_audit_record() {
         .unwrap();
     browser
         .client
-        .goto(&hub.url(&format!("/console/records/{}", record.event.id)))
+        .goto(&hub.url(&format!(
+            "/console/record?chain={}&seq={}",
+            record.chain_id, record.sequence
+        )))
         .await
         .unwrap();
     let token = csrf(&browser).await;
     let response = reqwest::Client::new()
-        .post(hub.url(&format!("/console/records/{}/payload", record.event.id)))
+        .post(hub.url(&format!(
+            "/console/record/payload?chain={}&seq={}",
+            record.chain_id, record.sequence
+        )))
         .header("cookie", browser.cookie_header().await.unwrap())
         .form(&[
             ("csrf", token.as_str()),
@@ -435,7 +441,10 @@ async fn non_reviewers_are_refused_and_every_payload_read_is_an_audit_record() {
     sign_in(&browser, &hub, "paula", "compliance, compliance-payload").await;
     browser
         .client
-        .goto(&hub.url(&format!("/console/records/{}", record.event.id)))
+        .goto(&hub.url(&format!(
+            "/console/record?chain={}&seq={}",
+            record.chain_id, record.sequence
+        )))
         .await
         .unwrap();
     browser
@@ -443,7 +452,7 @@ async fn non_reviewers_are_refused_and_every_payload_read_is_an_audit_record() {
         .await
         .unwrap();
     browser
-        .click("form[action$='/payload'] button")
+        .click("form[action*='/payload'] button")
         .await
         .unwrap();
     let text = browser
@@ -481,7 +490,10 @@ async fn non_reviewers_are_refused_and_every_payload_read_is_an_audit_record() {
     // A reason is required.
     let token = csrf(&browser).await;
     let response = reqwest::Client::new()
-        .post(hub.url(&format!("/console/records/{}/payload", record.event.id)))
+        .post(hub.url(&format!(
+            "/console/record/payload?chain={}&seq={}",
+            record.chain_id, record.sequence
+        )))
         .header("cookie", browser.cookie_header().await.unwrap())
         .form(&[("csrf", token.as_str()), ("reason", "x")])
         .send()

@@ -775,6 +775,75 @@ impl AwsAuditReader {
         }
     }
 
+    /// The record at `sequence` of `chain_id`, read consistently by its key.
+    pub async fn record(
+        &self,
+        chain_id: &str,
+        sequence: u64,
+    ) -> Result<Option<(AuditRecord, String)>, AuditError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(chain_pk(chain_id)))
+            .key("sk", n(sequence))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        out.item()
+            .map(|item| {
+                let body = get_s(item, "body").unwrap_or_default();
+                let hash = get_s(item, "record_hash").unwrap_or_default().to_owned();
+                serde_json::from_str(body).map(|r| (r, hash)).map_err(read)
+            })
+            .transpose()
+    }
+
+    /// Each chain the checkpoint log registered: its head (the last record, read by key order) and its
+    /// latest checkpoint.
+    pub async fn chains(&self) -> Result<Vec<causeway_audit::ChainSummary>, AuditError> {
+        let mut latest: std::collections::BTreeMap<String, (u64, i64)> = Default::default();
+        for item in self.partition(CHECKPOINTS_PK).await? {
+            let body = get_s(&item, "body").unwrap_or_default();
+            let checkpoint: Checkpoint = serde_json::from_str(body).map_err(read)?;
+            let at = unix_ms(checkpoint.timestamp);
+            let entry = latest.entry(checkpoint.chain_id).or_insert((0, at));
+            if checkpoint.chain_sequence >= entry.0 {
+                *entry = (checkpoint.chain_sequence, at);
+            }
+        }
+        let mut chains = Vec::with_capacity(latest.len());
+        for (chain_id, (checkpoint, checkpoint_at)) in latest {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(chain_pk(&chain_id)))
+                .scan_index_forward(false)
+                .limit(1)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            let Some(head) = out.items().first() else {
+                continue;
+            };
+            let record: AuditRecord =
+                serde_json::from_str(get_s(head, "body").unwrap_or_default()).map_err(read)?;
+            chains.push(causeway_audit::ChainSummary {
+                chain_id,
+                head_sequence: record.sequence,
+                head_hash: get_s(head, "record_hash").unwrap_or_default().to_owned(),
+                head_unix_ms: unix_ms(record.event.timestamp),
+                checkpoint_sequence: Some(checkpoint),
+                checkpoint_unix_ms: Some(checkpoint_at),
+            });
+        }
+        Ok(chains)
+    }
+
     /// Verifies the table: the checkpoint log (signatures by `trusted`), then every chain it registered, record
     /// by record, against it. (A chain written without a genesis checkpoint would need a table scan to find;
     /// every writer registers its chain on open.)

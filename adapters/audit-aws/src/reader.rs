@@ -193,10 +193,15 @@ impl AuditReader for AwsReader {
     }
 
     async fn chains(&self) -> Result<Vec<ChainSummary>, AuditError> {
-        Err(AuditError::Unsupported(
-            "chain heads of the AWS store are shown by a verification run (`causeway evidence verify --store aws`)"
-                .into(),
-        ))
+        self.table_reader()?.chains().await
+    }
+
+    async fn record(
+        &self,
+        chain_id: &str,
+        sequence: u64,
+    ) -> Result<Option<(AuditRecord, String)>, AuditError> {
+        self.table_reader()?.record(chain_id, sequence).await
     }
 
     async fn payload(&self, record: &AuditRecord) -> Result<PayloadState, AuditError> {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use causeway_audit::{
@@ -337,7 +337,7 @@ fn records_table(rows: &[(AuditRecord, String)]) -> Markup {
                         td { (e.model_alias.as_deref().unwrap_or("—")) }
                         td { (e.purpose.as_deref().unwrap_or("—")) }
                         td.reasons { (e.reasons.join(", ")) }
-                        td { a href=(format!("/console/records/{}", e.id)) { "Open " span.visually-hidden { "record " (e.id) } } }
+                        td { a href=(record_link(record, "")) { "Open " span.visually-hidden { "record " (e.id) } } }
                     }
                 }
             }
@@ -502,25 +502,31 @@ pub(crate) async fn search_json(
     )
 }
 
-async fn find_record(console: &Console, id: &str) -> Result<(AuditRecord, String), Box<Response>> {
-    let Ok(id) = uuid::Uuid::parse_str(id) else {
-        return Err(Box::new(refusal(
+/// Where a record is: its chain and its sequence in it (every store is keyed by this).
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecordAt {
+    chain: String,
+    seq: u64,
+}
+
+/// The console's address of a record.
+fn record_link(record: &AuditRecord, suffix: &str) -> String {
+    let mut url = url_pairs();
+    url.append_pair("chain", &record.chain_id);
+    url.append_pair("seq", &record.sequence.to_string());
+    format!("/console/record{suffix}?{}", url.finish())
+}
+
+async fn find_record(
+    console: &Console,
+    at: &RecordAt,
+) -> Result<(AuditRecord, String), Box<Response>> {
+    match console.reader.record(&at.chain, at.seq).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(Box::new(refusal(
             StatusCode::NOT_FOUND,
             "No such record",
-            "A record id is a UUID; open records from the search page.",
-        )));
-    };
-    let filter = RecordFilter {
-        record_id: Some(id.to_string()),
-        limit: 1,
-        ..RecordFilter::default()
-    };
-    match console.reader.query(&filter).await {
-        Ok(mut rows) if !rows.is_empty() => Ok(rows.remove(0)),
-        Ok(_) => Err(Box::new(refusal(
-            StatusCode::NOT_FOUND,
-            "No such record",
-            "This evidence holds no record with that id.",
+            "This evidence holds no record at that chain and sequence; open records from the search page.",
         ))),
         Err(e) => Err(Box::new(store_error(&e))),
     }
@@ -671,7 +677,7 @@ fn record_body(
             h2 id="payload-h" { "Payload" }
             @if let Some(payload) = payload { (payload) }
             @else if may_read {
-                form method="post" action=(format!("/console/records/{}/payload", e.id)) {
+                form method="post" action=(record_link(record, "/payload")) {
                     input type="hidden" name="csrf" value=(session.csrf);
                     p { "Reading the prompt and answer is itself recorded in the audit chain, with your name and reason." }
                     label for="reason" { "Reason for reading (" (REASON_CHARS.0) " to " (REASON_CHARS.1) " characters)" }
@@ -687,13 +693,13 @@ fn record_body(
     }
 }
 
-/// `GET /console/records/{id}`.
+/// `GET /console/record?chain=…&seq=…`.
 pub(crate) async fn record(
     State(console): State<Arc<Console>>,
     Reviewer(session): Reviewer,
-    Path(id): Path<String>,
+    Query(at): Query<RecordAt>,
 ) -> Response {
-    let (record, hash) = match find_record(&console, &id).await {
+    let (record, hash) = match find_record(&console, &at).await {
         Ok(found) => found,
         Err(r) => return *r,
     };
@@ -712,11 +718,11 @@ pub(crate) struct PayloadForm {
     reason: String,
 }
 
-/// `POST /console/records/{id}/payload`: records the read in the chain, then shows the payload.
+/// `POST /console/record/payload?chain=…&seq=…`: records the read in the chain, then shows the payload.
 pub(crate) async fn payload(
     State(console): State<Arc<Console>>,
     Reviewer(session): Reviewer,
-    Path(id): Path<String>,
+    Query(at): Query<RecordAt>,
     Form(form): Form<PayloadForm>,
 ) -> Response {
     if let Err(r) = check_csrf(&session, &form.csrf) {
@@ -763,7 +769,7 @@ pub(crate) async fn payload(
             ),
         );
     }
-    let (record, hash) = match find_record(&console, &id).await {
+    let (record, hash) = match find_record(&console, &at).await {
         Ok(found) => found,
         Err(r) => return *r,
     };

@@ -603,6 +603,24 @@ impl EmbeddedStore {
         .map(|lines| lines.join("\n"))
     }
 
+    /// The record at `sequence` of `chain_id`, with its hash.
+    pub fn record(
+        &self,
+        chain_id: &str,
+        sequence: u64,
+    ) -> Result<Option<(AuditRecord, String)>, AuditError> {
+        let row: Option<(String, String)> = self.with_reader(|conn| {
+            conn.query_row(
+                "SELECT body, record_hash FROM records WHERE chain_id = ?1 AND sequence = ?2",
+                params![chain_id, i64::try_from(sequence).unwrap_or(i64::MAX)],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+        })?;
+        row.map(|(body, hash)| decode(&body).map(|r| (r, hash)))
+            .transpose()
+    }
+
     /// Each chain's head and its latest checkpoint, by chain id.
     pub fn chains(&self) -> Result<Vec<ChainSummary>, AuditError> {
         type Row = (String, i64, String, i64, Option<i64>, Option<i64>);

@@ -51,6 +51,8 @@ pub struct PackReader {
     /// Per indexed field, value to positions in `records` (ascending, so newest first).
     indexes: [HashMap<String, Vec<usize>>; INDEXED],
     chains: Vec<ChainSummary>,
+    /// `(chain, sequence)` to position in `records`.
+    positions: HashMap<(String, u64), usize>,
     keys: Vec<PublicKeyInfo>,
     verification: Verification,
 }
@@ -150,6 +152,11 @@ impl PackReader {
                 checkpoint_unix_ms: checkpoints.get(chain_id).map(|c| c.1),
             })
             .collect();
+        let positions = records
+            .iter()
+            .enumerate()
+            .map(|(at, (r, _))| ((r.chain_id.clone(), r.sequence), at))
+            .collect();
         let keys = match trusted {
             Some(keys) => keys.to_vec(),
             None => std::fs::read(dir.join(KEYS_FILE))
@@ -162,6 +169,7 @@ impl PackReader {
             records,
             indexes,
             chains,
+            positions,
             keys,
             verification,
         })
@@ -263,6 +271,17 @@ impl AuditReader for PackReader {
 
     async fn chains(&self) -> Result<Vec<ChainSummary>, AuditError> {
         Ok(self.chains.clone())
+    }
+
+    async fn record(
+        &self,
+        chain_id: &str,
+        sequence: u64,
+    ) -> Result<Option<(AuditRecord, String)>, AuditError> {
+        Ok(self
+            .positions
+            .get(&(chain_id.to_owned(), sequence))
+            .map(|&at| self.records[at].clone()))
     }
 
     async fn payload(&self, _record: &AuditRecord) -> Result<PayloadState, AuditError> {

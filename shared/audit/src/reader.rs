@@ -52,6 +52,13 @@ pub trait AuditReader: Send + Sync + std::fmt::Debug {
     /// Each chain's head and its latest checkpoint.
     async fn chains(&self) -> Result<Vec<ChainSummary>, AuditError>;
 
+    /// The record at `sequence` of chain `chain_id`, with its hash (every store is keyed by this position).
+    async fn record(
+        &self,
+        chain_id: &str,
+        sequence: u64,
+    ) -> Result<Option<(AuditRecord, String)>, AuditError>;
+
     /// The payload (prompt and answer) of `record`, decrypted and checked against its hashes; whether it
     /// was erased or never stored. Callers audit the read first (see the console).
     async fn payload(&self, record: &AuditRecord) -> Result<PayloadState, AuditError>;
@@ -135,6 +142,14 @@ impl AuditReader for EmbeddedReader {
 
     async fn chains(&self) -> Result<Vec<ChainSummary>, AuditError> {
         self.store.chains()
+    }
+
+    async fn record(
+        &self,
+        chain_id: &str,
+        sequence: u64,
+    ) -> Result<Option<(AuditRecord, String)>, AuditError> {
+        self.store.record(chain_id, sequence)
     }
 
     async fn payload(&self, record: &AuditRecord) -> Result<PayloadState, AuditError> {

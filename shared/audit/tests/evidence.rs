@@ -440,6 +440,19 @@ async fn pages_by_cursor_cover_every_record_once_and_filters_agree_across_stores
             id
         );
         let chains = reader.chains().await.unwrap();
+        let (at_five, _) = reader
+            .record(&chains[0].chain_id, 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(at_five.sequence, 5);
+        assert!(
+            reader
+                .record(&chains[0].chain_id, 131)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(chains.len(), 1);
         assert_eq!(chains[0].head_sequence, 130);
         assert_eq!(chains[0].checkpoint_sequence, Some(130));
