@@ -962,10 +962,11 @@ async fn aws_store_envelope_encrypts_payloads_per_day_and_erases_a_day() {
     let table = causeway_audit_aws::AwsAuditReader::new(ddb.clone(), TABLE);
     let (record, _) = table.record(store.chain_id(), 3).await.unwrap().unwrap();
     assert_eq!(record.event.id, new_id);
-    match store.payload_state(&record).await.unwrap() {
-        causeway_audit::PayloadState::Stored(payload) => assert_eq!(payload.response, "answer 2"),
-        other => panic!("{other:?}"),
-    }
+    let state = store.payload_state(&record).await.unwrap();
+    assert!(
+        matches!(&state, causeway_audit::PayloadState::Stored(p) if p.response == "answer 2"),
+        "{state:?}"
+    );
     // One wrapped key per day in the table.
     let wrapped = ddb
         .get_item()
