@@ -95,9 +95,14 @@ pub fn run_until(
             source: source.clone(),
             account_budgets_usd: std::collections::HashMap::new(),
             trusted_keys: trusted,
+            session_key: None,
         },
         None,
-    );
+    )
+    .map_err(|e| CliError {
+        exit: CliExit::Failure,
+        message: format!("cannot start the console: {e}"),
+    })?;
     let broken = opened.as_ref().is_some_and(|v| !v.is_ok());
     if let Some(verification) = opened {
         console = console.with_opened_verification(verification);

@@ -57,6 +57,10 @@ pub struct ConsoleSection {
     pub payload_groups: Vec<String>,
     /// Sign-in through the organisation's OIDC provider (required in `oidc` identity mode).
     pub oidc: Option<ConsoleOidcConfig>,
+    /// The environment variable holding the key that seals session cookies (32 bytes, base64), shared by
+    /// every instance serving the console. Required on AWS Lambda; without it a random key of the process is
+    /// used (one instance; a restart signs reviewers out).
+    pub session_key_env: Option<String>,
 }
 
 /// `[console.oidc]`: the console's OIDC client (authorization code with PKCE). ID tokens are checked like

@@ -69,6 +69,10 @@ pub(crate) struct Parts<'a> {
     pub policy: Arc<PolicyStore>,
     pub guard: Arc<GuardEngine>,
     pub secret: Option<String>,
+    /// The session key's base64 text, from `console.session_key_env`.
+    pub session_key: Option<String>,
+    /// Running on AWS Lambda (several instances: a shared session key is required).
+    pub on_lambda: bool,
 }
 
 /// The reader of the embedded store at `[audit]`'s path.
@@ -128,6 +132,26 @@ pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, Stri
             return Err("`[console.oidc]` is required in `oidc` identity mode".to_owned());
         }
     };
+    let session_key = match parts.session_key {
+        Some(text) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| format!("the console session key is not base64: {e}"))?;
+            Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                format!(
+                    "the console session key must be 32 bytes, not {}; make one with `openssl rand -base64 32`",
+                    bytes.len()
+                )
+            })?)
+        }
+        None if parts.on_lambda => {
+            return Err(
+                "`console.session_key_env` is required on AWS Lambda: every instance must read the sessions the others sealed".to_owned(),
+            );
+        }
+        None => None,
+    };
     let account_budgets_usd: HashMap<String, f64> = config
         .spokes
         .iter()
@@ -144,6 +168,7 @@ pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, Stri
             source: format!("this hub's audit store ({})", parts.reader.describe()),
             account_budgets_usd,
             trusted_keys: None,
+            session_key,
         },
         Some(PayloadAudit {
             sink: parts.sink,
@@ -152,6 +177,7 @@ pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, Stri
                 guard: parts.guard,
             }),
         }),
-    );
+    )
+    .map_err(|e| format!("cannot start the console: {e}"))?;
     Ok(Some(Arc::new(console)))
 }

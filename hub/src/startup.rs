@@ -375,6 +375,20 @@ pub async fn build_state(
             ),
             None => None,
         };
+        let session_key = match &config.console.session_key_env {
+            Some(name) => Some(
+                match &overrides.env {
+                    Some(env) => env.get(name).cloned(),
+                    None => std::env::var(name).ok(),
+                }
+                .ok_or_else(|| {
+                    StartupError::Config(format!(
+                        "`console.session_key_env` names `{name}`, which is not set"
+                    ))
+                })?,
+            ),
+            None => None,
+        };
         crate::console::build(crate::console::Parts {
             config: &config,
             sink: Arc::clone(&audit),
@@ -382,6 +396,8 @@ pub async fn build_state(
             policy: Arc::clone(&policy),
             guard: Arc::clone(&guard),
             secret,
+            session_key,
+            on_lambda,
         })
         .await
         .map_err(StartupError::Config)?

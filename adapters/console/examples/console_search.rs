@@ -108,21 +108,25 @@ async fn main() {
     }
     let reader = Arc::new(EmbeddedReader::open(dir.path()).unwrap());
     let token = causeway_console::random_token().unwrap();
-    let console = Arc::new(Console::new(
-        reader,
-        SignIn::Link {
-            token: token.clone(),
-        },
-        ConsoleConfig {
-            reviewer_groups: vec!["local".into()],
-            payload_groups: Vec::new(),
-            secure_cookies: false,
-            source: "bench".into(),
-            account_budgets_usd: std::collections::HashMap::new(),
-            trusted_keys: None,
-        },
-        None,
-    ));
+    let console = Arc::new(
+        Console::new(
+            reader,
+            SignIn::Link {
+                token: token.clone(),
+            },
+            ConsoleConfig {
+                reviewer_groups: vec!["local".into()],
+                payload_groups: Vec::new(),
+                secure_cookies: false,
+                source: "bench".into(),
+                account_budgets_usd: std::collections::HashMap::new(),
+                trusted_keys: None,
+                session_key: None,
+            },
+            None,
+        )
+        .unwrap(),
+    );
     let app = causeway_console::router::<()>(console);
     let login = app
         .clone()

@@ -10,13 +10,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -33,7 +34,7 @@ const SESSION_COOKIE: &str = "causeway_console";
 const PENDING_COOKIE: &str = "causeway_console_login";
 
 /// Who is reading.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Viewer {
     /// The user (`sub`).
     pub sub: String,
@@ -62,26 +63,39 @@ pub struct Oidc {
     pub http: reqwest::Client,
 }
 
-#[derive(Debug, Clone)]
+/// A signed-in reviewer, as sealed in the session cookie.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Session {
     pub viewer: Viewer,
     pub csrf: String,
-    expires: OffsetDateTime,
+    /// Unix seconds.
+    expires: i64,
 }
 
-#[derive(Debug, Clone)]
+/// A sign-in in progress at the provider, as sealed in the binding cookie.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
+    state: String,
     verifier: String,
     nonce: String,
-    browser: String,
-    expires: OffsetDateTime,
+    /// Unix seconds.
+    expires: i64,
 }
 
-/// Sessions and sign-ins in progress.
-#[derive(Debug, Default)]
+/// Sessions and sign-ins in progress, kept by the browser in cookies sealed with the console's key
+/// (AES-256-GCM): any instance holding the key can read them, so a console on several hub instances (AWS
+/// Lambda's among them) signs a reviewer in once. The server keeps nothing but the sessions signed out here,
+/// until they expire.
 pub(crate) struct Sessions {
-    sessions: Mutex<HashMap<String, Session>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    key: LessSafeKey,
+    /// Sessions signed out on this instance (by their CSRF token), until they expire.
+    ended: Mutex<HashMap<String, i64>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
 }
 
 /// The system's random number generator failed: no secret can be made.
@@ -121,37 +135,87 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 impl Sessions {
-    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Sessions sealed with `key` (32 bytes shared by every instance), or with a random key of this process.
+    pub(crate) fn new(key: Option<[u8; 32]>) -> Result<Self, NoRandomness> {
+        let key = match key {
+            Some(key) => key,
+            None => {
+                let mut key = [0_u8; 32];
+                aws_lc_rs::rand::fill(&mut key).map_err(|_| NoRandomness)?;
+                key
+            }
+        };
+        let key = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| NoRandomness)?;
+        Ok(Self {
+            key: LessSafeKey::new(key),
+            ended: Mutex::default(),
+        })
+    }
+
+    /// `value` as JSON, sealed under a fresh nonce, with `purpose` bound as associated data.
+    fn seal<T: Serialize>(&self, purpose: &str, value: &T) -> Result<String, NoRandomness> {
+        let mut nonce = [0_u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| NoRandomness)?;
+        let mut sealed = serde_json::to_vec(value).map_err(|_| NoRandomness)?;
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(purpose.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| NoRandomness)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// What `seal` sealed for `purpose`, if the value is intact and was sealed with this key.
+    fn open<T: for<'de> Deserialize<'de>>(&self, purpose: &str, value: &str) -> Option<T> {
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let mut sealed = sealed.to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                Nonce::try_assume_unique_for_key(nonce).ok()?,
+                Aad::from(purpose.as_bytes()),
+                &mut sealed,
+            )
+            .ok()?;
+        serde_json::from_slice(plain).ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The live session of this request, if any.
     pub(crate) fn current(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = cookie(headers, SESSION_COOKIE)?;
-        let mut sessions = Self::lock(&self.sessions);
-        let now = OffsetDateTime::now_utc();
-        sessions.retain(|_, s| s.expires > now);
-        sessions.get(&id).cloned()
+        let session: Session = self.open(SESSION_COOKIE, &cookie(headers, SESSION_COOKIE)?)?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut ended = self.lock();
+        ended.retain(|_, expires| *expires > now);
+        (session.expires > now && !ended.contains_key(&session.csrf)).then_some(session)
     }
 
     fn start(&self, viewer: Viewer) -> Result<String, NoRandomness> {
-        let id = random_token()?;
-        let csrf = random_token()?;
-        Self::lock(&self.sessions).insert(
-            id.clone(),
-            Session {
+        self.seal(
+            SESSION_COOKIE,
+            &Session {
                 viewer,
-                csrf,
-                expires: OffsetDateTime::now_utc() + SESSION_TTL,
+                csrf: random_token()?,
+                expires: (OffsetDateTime::now_utc() + SESSION_TTL).unix_timestamp(),
             },
-        );
-        Ok(id)
+        )
     }
 
-    fn end(&self, headers: &HeaderMap) {
-        if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            Self::lock(&self.sessions).remove(&id);
-        }
+    fn end(&self, session: &Session) {
+        self.lock().insert(session.csrf.clone(), session.expires);
     }
 }
 
@@ -228,29 +292,23 @@ pub(crate) async fn login(
             .body(view::development_login(&console.config.reviewer_groups))
             .into_response(),
         SignIn::Oidc(oidc) => {
-            let (Ok(state), Ok(verifier), Ok(nonce), Ok(browser)) = (
-                random_token(),
-                random_token(),
-                random_token(),
-                random_token(),
-            ) else {
+            let (Ok(state), Ok(verifier), Ok(nonce)) =
+                (random_token(), random_token(), random_token())
+            else {
                 return no_randomness();
             };
             let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            {
-                let mut pending = Sessions::lock(&console.sessions.pending);
-                let now = OffsetDateTime::now_utc();
-                pending.retain(|_, p| p.expires > now);
-                pending.insert(
-                    state.clone(),
-                    Pending {
-                        verifier,
-                        nonce: nonce.clone(),
-                        browser: browser.clone(),
-                        expires: now + PENDING_TTL,
-                    },
-                );
-            }
+            let Ok(binding) = console.sessions.seal(
+                PENDING_COOKIE,
+                &Pending {
+                    state: state.clone(),
+                    verifier,
+                    nonce: nonce.clone(),
+                    expires: (OffsetDateTime::now_utc() + PENDING_TTL).unix_timestamp(),
+                },
+            ) else {
+                return no_randomness();
+            };
             let mut url = match reqwest::Url::parse(&oidc.authorization_endpoint) {
                 Ok(url) => url,
                 Err(e) => {
@@ -274,7 +332,7 @@ pub(crate) async fn login(
                 .append_pair("code_challenge_method", "S256");
             // Lax, so the provider's redirect back carries it.
             let binding = format!(
-                "{PENDING_COOKIE}={browser}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                "{PENDING_COOKIE}={binding}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}{}",
                 PENDING_TTL.whole_seconds(),
                 if console.config.secure_cookies {
                     "; Secure"
@@ -376,11 +434,11 @@ pub(crate) async fn callback(
             &format!("The provider's answer has no code or state. {again}"),
         );
     };
-    let pending = Sessions::lock(&console.sessions.pending).remove(&state);
-    let browser = cookie(&headers, PENDING_COOKIE);
+    let pending: Option<Pending> = cookie(&headers, PENDING_COOKIE)
+        .and_then(|sealed| console.sessions.open(PENDING_COOKIE, &sealed));
     let Some(pending) = pending.filter(|p| {
-        p.expires > OffsetDateTime::now_utc()
-            && browser.is_some_and(|b| constant_time_eq(b.as_bytes(), p.browser.as_bytes()))
+        p.expires > OffsetDateTime::now_utc().unix_timestamp()
+            && constant_time_eq(p.state.as_bytes(), state.as_bytes())
     }) else {
         return view::refusal(
             StatusCode::UNAUTHORIZED,
@@ -475,16 +533,16 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(session) = console.sessions.current(&headers)
-        && !constant_time_eq(form.csrf.as_bytes(), session.csrf.as_bytes())
-    {
-        return view::refusal(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "Reload the page and try again.",
-        );
+    if let Some(session) = console.sessions.current(&headers) {
+        if !constant_time_eq(form.csrf.as_bytes(), session.csrf.as_bytes()) {
+            return view::refusal(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "Reload the page and try again.",
+            );
+        }
+        console.sessions.end(&session);
     }
-    console.sessions.end(&headers);
     (
         [(header::SET_COOKIE, session_cookie(&console, "", 0))],
         Redirect::to("/console/login"),
@@ -509,6 +567,93 @@ mod tests {
             Some("n-1")
         );
         assert_eq!(token_nonce("not a token"), None);
+    }
+
+    fn headers_with(name: &str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            format!("other=1; {name}={value}").parse().unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn a_sealed_session_opens_only_intact_unexpired_unended_and_under_its_key() {
+        let key = [7_u8; 32];
+        let sessions = Sessions::new(Some(key)).unwrap();
+        let viewer = Viewer {
+            sub: "rita".into(),
+            issuer: "idp".into(),
+            groups: vec!["compliance".into()],
+        };
+        let sealed = sessions.start(viewer.clone()).unwrap();
+        let session = sessions
+            .current(&headers_with(SESSION_COOKIE, &sealed))
+            .unwrap();
+        assert_eq!(session.viewer, viewer);
+
+        // Another instance with the same key reads it; one with another key does not.
+        let same = Sessions::new(Some(key)).unwrap();
+        assert!(
+            same.current(&headers_with(SESSION_COOKIE, &sealed))
+                .is_some()
+        );
+        let other = Sessions::new(Some([8_u8; 32])).unwrap();
+        assert!(
+            other
+                .current(&headers_with(SESSION_COOKIE, &sealed))
+                .is_none()
+        );
+
+        // A changed byte, a sign-in binding used as a session, an expired session: nothing.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let tampered = URL_SAFE_NO_PAD.encode(bytes);
+        assert!(
+            sessions
+                .current(&headers_with(SESSION_COOKIE, &tampered))
+                .is_none()
+        );
+        let pending = sessions
+            .seal(
+                PENDING_COOKIE,
+                &Session {
+                    viewer: viewer.clone(),
+                    csrf: "c".into(),
+                    expires: i64::MAX,
+                },
+            )
+            .unwrap();
+        assert!(
+            sessions
+                .current(&headers_with(SESSION_COOKIE, &pending))
+                .is_none()
+        );
+        let expired = sessions
+            .seal(
+                SESSION_COOKIE,
+                &Session {
+                    viewer,
+                    csrf: "c".into(),
+                    expires: OffsetDateTime::now_utc().unix_timestamp() - 1,
+                },
+            )
+            .unwrap();
+        assert!(
+            sessions
+                .current(&headers_with(SESSION_COOKIE, &expired))
+                .is_none()
+        );
+
+        // Signed out here: refused here from then on.
+        sessions.end(&session);
+        assert!(
+            sessions
+                .current(&headers_with(SESSION_COOKIE, &sealed))
+                .is_none()
+        );
     }
 
     #[test]

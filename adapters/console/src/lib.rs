@@ -9,9 +9,9 @@
 //!
 //! Constraints:
 //! - **Signed in or nothing.** Every page but sign-in needs a session of a member of a reviewer group
-//!   ([`ConsoleConfig::reviewer_groups`]). Sessions live in memory behind a random id in a `HttpOnly`,
-//!   `SameSite=Strict` cookie (`Secure` unless served over plain loopback HTTP), expire, and carry a CSRF
-//!   token every form posts back.
+//!   ([`ConsoleConfig::reviewer_groups`]). A session is sealed (AES-256-GCM) in a `HttpOnly`,
+//!   `SameSite=Strict` cookie (`Secure` unless served over plain loopback HTTP), so any instance with the
+//!   console's key serves it; it expires, and carries a CSRF token every form posts back.
 //! - **A payload read is evidence first.** Reading a record's prompt and answer needs a payload group and a
 //!   stated reason, and writes a `payload_read` audit record to the chain before the payload is read; if
 //!   that record cannot be written, nothing is shown (fail closed).
@@ -93,6 +93,9 @@ pub struct ConsoleConfig {
     pub account_budgets_usd: HashMap<String, f64>,
     /// Pinned checkpoint keys to verify against (else the keys the store or pack carries).
     pub trusted_keys: Option<Vec<PublicKeyInfo>>,
+    /// The key that seals session cookies, shared by every instance serving this console; `None`: a random
+    /// key of this process (one instance; a restart signs everyone out).
+    pub session_key: Option<[u8; 32]>,
 }
 
 /// A verification started from the integrity page.
@@ -131,21 +134,25 @@ pub struct Console {
 impl Console {
     /// A console over `reader`, signing reviewers in with `sign_in`; payload reads are offered only with
     /// `payloads` (a store the console can write the read's audit record to).
+    ///
+    /// # Errors
+    ///
+    /// When no session key is given and the system cannot make one.
     pub fn new(
         reader: Arc<dyn AuditReader>,
         sign_in: SignIn,
         config: ConsoleConfig,
         payloads: Option<PayloadAudit>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, NoRandomness> {
+        Ok(Self {
             reader,
             payloads,
             sign_in,
+            sessions: auth::Sessions::new(config.session_key)?,
             config,
-            sessions: auth::Sessions::default(),
             verify: Mutex::new(VerifyRun::Never),
             opened: None,
-        }
+        })
     }
 
     /// Shows `verification` (made when the evidence was opened) on the integrity page until a run.
