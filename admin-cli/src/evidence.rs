@@ -439,7 +439,10 @@ pub fn run_with_aws(
                     let dir = data_dir.unwrap_or_else(|| PathBuf::from(".causeway"));
                     block_on(async {
                         let reader = open_reader(&dir, &store, None, None, aws).await?;
-                        let report = reader.verify(trusted.as_deref()).await.map_err(store_err)?;
+                        let report = reader
+                            .verify(trusted.as_deref(), &causeway_audit::Progress::default())
+                            .await
+                            .map_err(store_err)?;
                         Ok((reader.describe(), report))
                     })?
                 }

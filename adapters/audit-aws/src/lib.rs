@@ -851,6 +851,15 @@ impl AwsAuditReader {
         &self,
         trusted: &[PublicKeyInfo],
     ) -> Result<Verification, AuditError> {
+        self.verify_report_counting(trusted, None).await
+    }
+
+    /// [`Self::verify_report`], counting the records checked into `progress` as it goes.
+    pub async fn verify_report_counting(
+        &self,
+        trusted: &[PublicKeyInfo],
+        progress: Option<&causeway_audit::Progress>,
+    ) -> Result<Verification, AuditError> {
         let checkpoints = self.partition(CHECKPOINTS_PK).await?;
         let rows: Vec<(&str, &str, &str)> = checkpoints
             .iter()
@@ -872,7 +881,8 @@ impl AwsAuditReader {
         };
         for chain in log.registered.keys() {
             let items = self.partition(&chain_pk(chain)).await?;
-            let mut check = ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH);
+            let mut check =
+                ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH).counting(progress);
             for item in &items {
                 check.push(
                     get_s(item, "body").unwrap_or_default().as_bytes(),

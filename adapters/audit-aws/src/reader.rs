@@ -152,14 +152,20 @@ impl AuditReader for AwsReader {
         Ok(records)
     }
 
-    async fn verify(&self, trusted: Option<&[PublicKeyInfo]>) -> Result<Verification, AuditError> {
+    async fn verify(
+        &self,
+        trusted: Option<&[PublicKeyInfo]>,
+        progress: &causeway_audit::Progress,
+    ) -> Result<Verification, AuditError> {
         let keys = trusted.ok_or_else(|| {
             AuditError::Unsupported(
                 "the table does not carry its public keys: pin them with `--key` (print them with `causeway evidence keys --store aws --signing-key-id …`)"
                     .into(),
             )
         })?;
-        self.table_reader()?.verify_report(keys).await
+        self.table_reader()?
+            .verify_report_counting(keys, Some(progress))
+            .await
     }
 
     async fn export(

@@ -108,6 +108,10 @@ enum VerifyRun {
     Running {
         started: time::OffsetDateTime,
         by: String,
+        /// Records checked so far.
+        progress: Arc<causeway_audit::Progress>,
+        /// Records in the chains when it started, if the store could say.
+        total: Option<u64>,
     },
     /// Finished.
     Done {

@@ -1136,10 +1136,16 @@ pub(crate) async fn integrity(
                     @if let Some(v) = &console.opened { p { "When this evidence was opened:" } (verification_view(v)) }
                     @else { p.empty { "Not run since the console started." } }
                 }
-                VerifyRun::Running { started, by } => {
+                VerifyRun::Running { started, by, progress, total } => {
                     meta http-equiv="refresh" content="2";
-                    p role="status" { "Running since " (when(*started)) ", started by " (by) "… this page refreshes until it ends." }
-                    progress aria-label="Verification running" {}
+                    p role="status" { "Running since " (when(*started)) ", started by " (by) ": "
+                        (progress.checked())
+                        @if let Some(total) = total { " of " (total) }
+                        " records checked; this page refreshes until it ends." }
+                    @match total {
+                        Some(total) => { progress aria-label="Records checked" value=(progress.checked().min(*total)) max=((*total).max(1)) {} }
+                        None => { progress aria-label="Verification running" {} }
+                    }
                 }
                 VerifyRun::Done { started, finished, by, result } => {
                     p { "Run by " (by) " from " (when(*started)) ", took " (format!("{:.1}", (*finished - *started).as_seconds_f64())) " s." }
@@ -1172,22 +1178,32 @@ pub(crate) async fn verify(
         return *r;
     }
     let started = OffsetDateTime::now_utc();
+    // The records to check, when the store can say: what the progress bar counts up to.
+    let total = console
+        .reader
+        .chains()
+        .await
+        .ok()
+        .map(|chains| chains.iter().map(|c| c.head_sequence).sum());
     {
         let mut run = console
             .verify
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !matches!(*run, VerifyRun::Running { .. }) {
+            let progress = Arc::new(causeway_audit::Progress::default());
             *run = VerifyRun::Running {
                 started,
                 by: session.viewer.sub.clone(),
+                progress: Arc::clone(&progress),
+                total,
             };
             let console = Arc::clone(&console);
             let by = session.viewer.sub.clone();
             causeway_server::spawn(async move {
                 let result = console
                     .reader
-                    .verify(console.config.trusted_keys.as_deref())
+                    .verify(console.config.trusted_keys.as_deref(), &progress)
                     .await
                     .map_err(|e| e.to_string());
                 *console

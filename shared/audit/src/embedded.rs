@@ -35,7 +35,9 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::keys::{CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad};
-use crate::verify::{ChainCheck, CheckpointLog, Verification, Voucher, registration_breaks};
+use crate::verify::{
+    ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks,
+};
 use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, Payload};
 
 /// Appends queued beyond this wait for room (backpressure on the hub).
@@ -122,7 +124,11 @@ fn migrate(conn: &mut Connection) -> Result<(), AuditError> {
     let fail =
         |e: rusqlite::Error| AuditError::Unavailable(format!("cannot update the schema: {e}"));
     for (name, sql) in MIGRATIONS {
-        let tx = conn.transaction().map_err(fail)?;
+        // Immediate: the write lock is taken (waiting on the busy timeout) before anything is read, so a
+        // writer elsewhere makes this wait instead of failing on upgrade.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
         let done: Option<String> = tx
             .query_row(
                 "SELECT value FROM meta WHERE key = ?1",
@@ -798,6 +804,15 @@ impl EmbeddedStore {
         &self,
         trusted: Option<&[PublicKeyInfo]>,
     ) -> Result<Verification, AuditError> {
+        self.verify_report_counting(trusted, None)
+    }
+
+    /// [`Self::verify_report`], counting the records checked into `progress` as it goes.
+    pub fn verify_report_counting(
+        &self,
+        trusted: Option<&[PublicKeyInfo]>,
+        progress: Option<&Progress>,
+    ) -> Result<Verification, AuditError> {
         let keys = match trusted {
             Some(keys) => keys.to_vec(),
             None => self.public_keys()?,
@@ -826,7 +841,8 @@ impl EmbeddedStore {
             ..Verification::default()
         };
         for chain in chains {
-            let mut check = ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH);
+            let mut check =
+                ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH).counting(progress);
             self.for_each_record(chain, 1, i64::MAX.unsigned_abs(), |body, hash| {
                 check.push(body.as_bytes(), Some(hash));
                 Ok(())

@@ -39,7 +39,7 @@ pub use pack_reader::PackReader;
 pub use reader::{AuditReader, EmbeddedReader};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-pub use verify::Verification;
+pub use verify::{Progress, Verification};
 
 /// The prompt and answer of a call, stored encrypted apart from its record.
 ///

@@ -27,7 +27,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::keys::{CheckpointSigner, PublicKeyInfo};
-use crate::verify::{ChainCheck, CheckpointLog, Verification, Voucher, registration_breaks};
+use crate::verify::{
+    ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks,
+};
 use crate::{AuditError, ChainBreak, EmbeddedStore};
 
 /// The pack format this module writes and reads.
@@ -471,6 +473,15 @@ pub fn verify_pack(
     dir: &Path,
     trusted: Option<&[PublicKeyInfo]>,
 ) -> Result<Verification, AuditError> {
+    verify_pack_counting(dir, trusted, None)
+}
+
+/// [`verify_pack`], counting the records checked into `progress` as it goes.
+pub fn verify_pack_counting(
+    dir: &Path,
+    trusted: Option<&[PublicKeyInfo]>,
+    progress: Option<&Progress>,
+) -> Result<Verification, AuditError> {
     if !dir.is_dir() {
         return Err(AuditError::Unavailable(format!(
             "`{}` is not a directory",
@@ -609,6 +620,7 @@ pub fn verify_pack(
                         |s| (s.first_sequence, s.first_prev_hash.clone()),
                     );
                     ChainCheck::new(&chain_id, log.anchors.get(&chain_id), first, &prev)
+                        .counting(progress)
                 });
                 check.push(line.record.get().as_bytes(), Some(&line.record_hash));
             }

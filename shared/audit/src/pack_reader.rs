@@ -22,6 +22,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::embedded::unix_ms;
 use crate::pack::{self, CHECKPOINTS_FILE, ExportSummary, KEYS_FILE, RECORDS_FILE};
+use crate::verify::Progress;
 use crate::{
     AuditError, AuditReader, ChainSummary, ErasedPeriod, PayloadState, PublicKeyInfo, RecordFilter,
     Verification,
@@ -240,12 +241,15 @@ impl AuditReader for PackReader {
         })
     }
 
-    async fn verify(&self, trusted: Option<&[PublicKeyInfo]>) -> Result<Verification, AuditError> {
-        let dir = self.dir.clone();
-        let trusted = trusted.map(<[PublicKeyInfo]>::to_vec);
-        tokio::task::spawn_blocking(move || pack::verify_pack(&dir, trusted.as_deref()))
-            .await
-            .map_err(|e| AuditError::Read(format!("the verification stopped: {e}")))?
+    async fn verify(
+        &self,
+        trusted: Option<&[PublicKeyInfo]>,
+        progress: &Progress,
+    ) -> Result<Verification, AuditError> {
+        // The pack is read and hashed on this thread: off the async workers, counting as it goes.
+        tokio::task::block_in_place(|| {
+            pack::verify_pack_counting(&self.dir, trusted, Some(progress))
+        })
     }
 
     async fn export(

@@ -13,10 +13,23 @@ use time::{Date, OffsetDateTime};
 
 use crate::keys::Ed25519FileSigner;
 use crate::pack::{self, ExportSummary};
+use crate::verify::Progress;
 use crate::{
     AuditError, AuditRecord, ChainSummary, EmbeddedStore, ErasedPeriod, PayloadState,
     PublicKeyInfo, RecordFilter, Verification,
 };
+
+/// Runs `work` (seconds of reading and hashing) where it does not hold up an async worker: in place on a
+/// multi-threaded runtime, whose other workers take over; directly elsewhere (a current-thread runtime has no
+/// other worker to hand over to).
+pub(crate) fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
 
 /// The file of the embedded store inside its data directory.
 pub const EMBEDDED_STORE_FILE: &str = "audit.db";
@@ -31,8 +44,12 @@ pub trait AuditReader: Send + Sync + std::fmt::Debug {
     async fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError>;
 
     /// Verifies every chain and the checkpoint log; signatures against `trusted` when given, else against
-    /// the keys the store carries.
-    async fn verify(&self, trusted: Option<&[PublicKeyInfo]>) -> Result<Verification, AuditError>;
+    /// the keys the store carries. Counts the records checked into `progress` as it goes.
+    async fn verify(
+        &self,
+        trusted: Option<&[PublicKeyInfo]>,
+        progress: &Progress,
+    ) -> Result<Verification, AuditError>;
 
     /// Writes the records of `[since, until)` with everything needed to verify them as an evidence pack in
     /// `dir` (new or empty), its manifest signed with the store's checkpoint key.
@@ -118,8 +135,12 @@ impl AuditReader for EmbeddedReader {
         self.store.query(filter)
     }
 
-    async fn verify(&self, trusted: Option<&[PublicKeyInfo]>) -> Result<Verification, AuditError> {
-        self.store.verify_report(trusted)
+    async fn verify(
+        &self,
+        trusted: Option<&[PublicKeyInfo]>,
+        progress: &Progress,
+    ) -> Result<Verification, AuditError> {
+        off_the_workers(|| self.store.verify_report_counting(trusted, Some(progress)))
     }
 
     async fn export(
@@ -129,7 +150,7 @@ impl AuditReader for EmbeddedReader {
         dir: &Path,
     ) -> Result<ExportSummary, AuditError> {
         let signer = Ed25519FileSigner::load(self.store.key_dir())?;
-        pack::export(&self.store, &signer, since, until, dir)
+        off_the_workers(|| pack::export(&self.store, &signer, since, until, dir))
     }
 
     async fn erase_period(&self, period: Date) -> Result<ErasedPeriod, AuditError> {

@@ -112,10 +112,26 @@ impl CheckpointLog {
     }
 }
 
+/// How many records a verification has checked so far, for a reader that shows it running.
+#[derive(Debug, Default)]
+pub struct Progress(std::sync::atomic::AtomicU64);
+
+impl Progress {
+    /// Records checked so far.
+    pub fn checked(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Checks one chain's records, pushed in the order they are stored.
 #[derive(Debug)]
 pub struct ChainCheck<'a> {
     chain_id: String,
+    progress: Option<&'a Progress>,
     anchors: Option<&'a Anchors>,
     next: u64,
     prev_hash: String,
@@ -133,6 +149,7 @@ impl<'a> ChainCheck<'a> {
     ) -> Self {
         let mut check = Self {
             chain_id: chain_id.to_owned(),
+            progress: None,
             anchors,
             next: first_sequence,
             prev_hash: prev_hash.to_owned(),
@@ -170,8 +187,18 @@ impl<'a> ChainCheck<'a> {
     }
 
     /// Checks the next record: its canonical bytes as stored, and the hash stored beside them, if any.
+    /// Counts every record pushed into `progress` too.
+    #[must_use]
+    pub const fn counting(mut self, progress: Option<&'a Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
     pub fn push(&mut self, raw: &[u8], stored_hash: Option<&str>) {
         self.count += 1;
+        if let Some(progress) = self.progress {
+            progress.add(1);
+        }
         if self.broken.is_some() {
             return;
         }
