@@ -85,7 +85,8 @@ pub enum EvidenceCommand {
         limit: usize,
         #[command(flatten)]
         store: StoreArgs,
-        /// With `--store aws`, exactly one of `--user`, `--account` and `--model` (the table's indexes).
+        /// With `--store aws`, one of `--user`, `--account` and `--model` is answered from the table's indexes; other
+        /// filters read the chains newest first.
         #[command(flatten)]
         aws: AwsStoreArgs,
     },

@@ -116,6 +116,34 @@ async fn aws_store_writes_conditionally_locks_payloads_and_verifies() {
     assert_eq!((third.sequence, third.event.id), (3, ids[2].0));
     assert_eq!(third.record_hash().unwrap(), hash);
     assert!(table.record(&chain, 7).await.unwrap().is_none());
+    // Filters no index holds are read from the chains, newest first, down to the range.
+    let newest = table
+        .query_chains(&causeway_audit::RecordFilter {
+            limit: 4,
+            ..causeway_audit::RecordFilter::default()
+        })
+        .await
+        .unwrap();
+    let sequences: Vec<u64> = newest.iter().map(|(r, _)| r.sequence).collect();
+    assert_eq!(sequences, [6, 5, 4, 3]);
+    let bobs_after_the_first = table
+        .query_chains(&causeway_audit::RecordFilter {
+            user_sub: Some("bob".into()),
+            outcome: Some("answered".into()),
+            since_unix_ms: Some(ids[1].1.unix_timestamp() * 1000),
+            before: Some((
+                i64::try_from(ids[5].1.unix_timestamp_nanos() / 1_000_000).unwrap(),
+                ids[5].0.to_string(),
+            )),
+            ..causeway_audit::RecordFilter::default()
+        })
+        .await
+        .unwrap();
+    let sequences: Vec<u64> = bobs_after_the_first
+        .iter()
+        .map(|(r, _)| r.sequence)
+        .collect();
+    assert_eq!(sequences, [4, 2]);
     let heads = table.chains().await.unwrap();
     let head = heads.iter().find(|c| c.chain_id == chain).unwrap();
     assert_eq!(head.head_sequence, 6);
@@ -585,14 +613,36 @@ async fn evidence_cli_queries_exports_and_verifies_the_aws_table_and_names_alter
         rows.iter()
             .all(|r| r["record_hash"].as_str().unwrap().len() == 64)
     );
-    let (result, _) = causeway(
+    // Two filters no single index holds: the chains are read newest first, from both instances.
+    let (result, text) = causeway(
         &sdk,
         aws(&[
-            "evidence", "query", "--table", TABLE, "--user", "alice", "--model", "m",
+            "evidence",
+            "query",
+            "--table",
+            TABLE,
+            "--user",
+            "alice",
+            "--model",
+            "claude-haiku",
+            "--output",
+            "json",
         ]),
     )
     .await;
-    assert_eq!(result.unwrap_err().exit, CliExit::Usage);
+    result.unwrap();
+    let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows.len(), 10);
+    let (result, text) = causeway(
+        &sdk,
+        aws(&[
+            "evidence", "query", "--table", TABLE, "--user", "alice", "--model", "m", "--output",
+            "json",
+        ]),
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&text).unwrap().len(), 0);
 
     // An evidence pack exported from the table, its manifest signed by the KMS key, verifies with no AWS.
     let pack = dir.path().join("pack").display().to_string();

@@ -800,6 +800,70 @@ impl AwsAuditReader {
             .transpose()
     }
 
+    /// The records `filter` selects, read chain by chain newest first (by sequence, which follows time) and
+    /// merged newest first, for filters no index of the table answers. Each chain is read only down to
+    /// `since` (less a minute: records are stamped just before they are sequenced) and only until it gave
+    /// `limit` matches; without `since` a rare filter reads whole chains.
+    pub async fn query_chains(
+        &self,
+        filter: &causeway_audit::RecordFilter,
+    ) -> Result<Vec<(AuditRecord, String)>, AuditError> {
+        let floor = filter
+            .since_unix_ms
+            .map(|since| since.saturating_sub(60_000));
+        let mut chains = std::collections::BTreeSet::new();
+        for item in self.partition(CHECKPOINTS_PK).await? {
+            let body = get_s(&item, "body").unwrap_or_default();
+            let checkpoint: Checkpoint = serde_json::from_str(body).map_err(read)?;
+            chains.insert(checkpoint.chain_id);
+        }
+        let mut found = Vec::new();
+        for chain in chains {
+            let mut start = None;
+            let mut matched = 0;
+            'chain: loop {
+                let out = self
+                    .ddb
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(chain_pk(&chain)))
+                    .scan_index_forward(false)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                for item in out.items() {
+                    let record: AuditRecord =
+                        serde_json::from_str(get_s(item, "body").unwrap_or_default())
+                            .map_err(read)?;
+                    if floor.is_some_and(|floor| unix_ms(record.event.timestamp) < floor) {
+                        break 'chain;
+                    }
+                    if filter.matches(&record) {
+                        let hash = get_s(item, "record_hash").unwrap_or_default().to_owned();
+                        found.push((record, hash));
+                        matched += 1;
+                        if filter.limit > 0 && matched >= filter.limit {
+                            break 'chain;
+                        }
+                    }
+                }
+                start = out.last_evaluated_key().cloned();
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        found.sort_by(|(a, _), (b, _)| {
+            (b.event.timestamp, b.event.id).cmp(&(a.event.timestamp, a.event.id))
+        });
+        if filter.limit > 0 {
+            found.truncate(filter.limit);
+        }
+        Ok(found)
+    }
+
     /// Each chain the checkpoint log registered: its head (the last record, read by key order) and its
     /// latest checkpoint.
     pub async fn chains(&self) -> Result<Vec<causeway_audit::ChainSummary>, AuditError> {

@@ -102,28 +102,20 @@ impl AuditReader for AwsReader {
     }
 
     async fn query(&self, filter: &RecordFilter) -> Result<Vec<(AuditRecord, String)>, AuditError> {
-        if filter.purpose.is_some()
-            || filter.outcome.is_some()
-            || filter.application.is_some()
-            || filter.guard_entity.is_some()
-            || filter.record_id.is_some()
-        {
-            return Err(AuditError::Unsupported(
-                "filtering by purpose, outcome, application, guard finding or record id needs the embedded store; the table is indexed by user, account and model"
-                    .into(),
-            ));
-        }
+        // One of the table's indexes answers a filter on exactly one of user, account and model; every other
+        // filter is read from the chains, newest first.
         let (key, value) = match (&filter.user_sub, &filter.spoke_account, &filter.model_alias) {
             (Some(user), None, None) => (IndexKey::User, user),
             (None, Some(account), None) => (IndexKey::Account, account),
             (None, None, Some(model)) => (IndexKey::Model, model),
-            _ => {
-                return Err(AuditError::Unsupported(
-                    "the AWS store is queried by exactly one of `--user`, `--account` and `--model`"
-                        .into(),
-                ));
-            }
+            _ => return self.table_reader()?.query_chains(filter).await,
         };
+        // Conditions the index does not hold are checked on what it returns, so it is read whole then.
+        let narrowed = filter.purpose.is_some()
+            || filter.outcome.is_some()
+            || filter.application.is_some()
+            || filter.guard_entity.is_some()
+            || filter.record_id.is_some();
         // A cursor ends the range at its time; records of that very millisecond are kept only below its id.
         let until = filter.until_unix_ms.unwrap_or(i64::MAX);
         let until = filter
@@ -137,8 +129,10 @@ impl AuditReader for AwsReader {
                 value,
                 filter.since_unix_ms.unwrap_or(0),
                 until,
-                // The cursor's own millisecond may hold records at or above it, dropped below.
-                if filter.before.is_some() && filter.limit > 0 {
+                if narrowed || filter.limit == 0 {
+                    0
+                } else if filter.before.is_some() {
+                    // The cursor's own millisecond may hold records at or above it, dropped below.
                     filter.limit + 64
                 } else {
                     filter.limit
