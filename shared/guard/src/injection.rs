@@ -23,7 +23,8 @@
 //! The score is deterministic, every pattern is a linear-time `regex` (with ASCII word boundaries, which
 //! the lazy DFA runs over any script), and the classifier and decoders are linear passes. Most text holds
 //! none of the phrasings, so one [`RegexSet`] pass over every pattern first says which can match at all,
-//! and only those are searched again for their count.
+//! and only those are searched again for their count. The same pass carries the decoders' cheap tests
+//! (their patterns are appended to the set), so a text with nothing encoded is read once for both.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +33,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use regex::{Regex, RegexSet, SetMatches};
 
 use crate::classifier::{Classifier, ModelError};
-use crate::decode::Decoders;
+use crate::decode::{Cues, Decoders};
 
 /// Decodes standard base64 with or without padding, tolerating non-zero trailing bits (runs are cut out
 /// of free text, so their ends are not always clean).
@@ -179,6 +180,10 @@ pub(crate) struct InjectionDetector {
     /// delimiters and the base64 run, whose places [`Self::PROMPT_REFERENCE`], [`Self::DELIMITERS`] and
     /// [`Self::BASE64_RUN`] count from the end.
     any: RegexSet,
+    /// [`Self::any`]'s patterns in the same places, then the decoders' cue patterns
+    /// ([`Decoders::cue_patterns`]): the pass over a text (not a decoded view) also tells which decoders
+    /// have anything to decode.
+    any_with_cues: RegexSet,
 }
 
 impl InjectionDetector {
@@ -274,21 +279,24 @@ impl InjectionDetector {
             r"|(?i)CAUSEWAY_DATA",
         ))?;
         let base64_run = Regex::new(r"[A-Za-z0-9+/]{24,}={0,2}")?;
-        let any = RegexSet::new(
-            text_signals
-                .iter()
-                .map(|(_, re)| re)
-                .chain([&prompt_reference, &delimiters, &base64_run])
-                .map(Regex::as_str),
-        )?;
+        let decoders = Decoders::new()?;
+        let signals: Vec<&str> = text_signals
+            .iter()
+            .map(|(_, re)| re)
+            .chain([&prompt_reference, &delimiters, &base64_run])
+            .map(Regex::as_str)
+            .collect();
+        let any = RegexSet::new(&signals)?;
+        let any_with_cues = RegexSet::new(signals.into_iter().chain(decoders.cue_patterns()))?;
         Ok(InjectionDetector {
             text_signals,
             prompt_reference,
             delimiters,
             base64_run,
-            decoders: Decoders::new()?,
+            decoders,
             classifier: Classifier::embedded()?,
             any,
+            any_with_cues,
         })
     }
 
@@ -304,12 +312,21 @@ impl InjectionDetector {
         self.any.matches(text)
     }
 
-    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched.
+    /// [`Self::present`] of `text` and the decoders' cues, in one pass.
+    fn present_with_cues(&self, text: &str) -> (SetMatches, Cues) {
+        let present = self.any_with_cues.matches(text);
+        let cues = Cues::from_matches(|i| present.matched(self.any.len() + i));
+        (present, cues)
+    }
+
+    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched (in the matches of
+    /// [`Self::any`] or [`Self::any_with_cues`], which share its places).
     fn matched(&self, present: &SetMatches, from_end: usize) -> bool {
         present.matched(self.any.len() - from_end)
     }
 
-    /// Adds the phrasing signals found in `text`; `present` is [`Self::present`] of `text`.
+    /// Adds the phrasing signals found in `text`; `present` is [`Self::present`] (or
+    /// [`Self::present_with_cues`]) of `text`.
     fn scan_phrasing(&self, text: &str, present: &SetMatches, signals: &mut Signals) {
         let mut extraction = 0;
         for (i, (name, re)) in self.text_signals.iter().enumerate() {
@@ -334,7 +351,7 @@ impl InjectionDetector {
     /// Adds every signal found in one (normalised) input text, and the classifier's probability over the
     /// text and its decoded views.
     pub(crate) fn scan(&self, text: &str, signals: &mut Signals) {
-        let present = self.present(text);
+        let (present, cues) = self.present_with_cues(text);
         let mut phrasing = Signals::default();
         self.scan_phrasing(text, &present, &mut phrasing);
         if self.matched(&present, Self::DELIMITERS) {
@@ -367,7 +384,7 @@ impl InjectionDetector {
                 probability = probability.max(self.classifier.probability(&decoded_runs));
             }
         }
-        for view in self.decoders.views(text) {
+        for view in self.decoders.views_with(text, cues) {
             let mut inner = Signals::default();
             self.scan_phrasing(&view.text, &self.present(&view.text), &mut inner);
             // Phrasing the view shows and the text itself does not.
