@@ -399,9 +399,14 @@ fn leet_view(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if LEET_CLASS[usize::from(bytes[i])] == LEET_NONE {
-            out.push(bytes[i]);
-            i += 1;
+        // Bytes between words are copied a stretch at a time.
+        let gap = bytes[i..]
+            .iter()
+            .position(|&b| LEET_CLASS[usize::from(b)] != LEET_NONE)
+            .unwrap_or(bytes.len() - i);
+        if gap > 0 {
+            out.extend_from_slice(&bytes[i..i + gap]);
+            i += gap;
             continue;
         }
         // The word from `i`: how many leet characters, and whether a letter beyond `a`-`f` spells it
@@ -514,7 +519,11 @@ fn is_breaker(c: char) -> bool {
 /// that break up words when they are frequent (at least 6, and 5% of the characters).
 /// `has_run` says whether the text has a run of four such letters (the decoders' `spaced_run` pattern).
 fn spaced_view(text: &str, has_run: bool) -> Option<String> {
-    let breakers = text.bytes().filter(|b| is_breaker(char::from(*b))).count();
+    // The breakers are ASCII: counted over bytes.
+    let breakers = text
+        .bytes()
+        .map(|b| usize::from(is_breaker(char::from(b))))
+        .sum::<usize>();
     let stripped = breakers >= 6 && breakers * 20 >= text.chars().count();
     if !stripped && !has_run {
         return None;
