@@ -361,7 +361,12 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
         (0..run.len()).map(|i| entry_at(text, g, run, i)).collect();
     let kinds = |i: usize| entries[i].map(|(_, k)| k).unwrap_or_default();
     let single = |i: usize| entries[i].is_some_and(|(last, _)| last == i);
-    let stop = |i: usize| NOT_NAMES.contains(&lower(text, &run[i]).as_str());
+    // Whether each word is a stop word, worked out once per word (the checks below ask many times).
+    let stops: Vec<bool> = run
+        .iter()
+        .map(|w| NOT_NAMES.contains(&lower(text, w).as_str()))
+        .collect();
+    let stop = |i: usize| stops[i];
     let initial = |i: usize| {
         let w = &run[i];
         text[w.start..w.end].chars().count() == 1
