@@ -172,9 +172,12 @@ impl PiiDetector {
                 }
             }
         }
+        // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
+        // the search reports every occurrence, single letters included.
         let context_words = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| DetectorError::Context(e.to_string()))?;
         let gazetteer = gazetteer().map_err(DetectorError::Gazetteer)?;
