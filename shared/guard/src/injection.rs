@@ -24,7 +24,8 @@
 //! the lazy DFA runs over any script), and the classifier and decoders are linear passes. Most text holds
 //! none of the phrasings, so one [`RegexSet`] pass over every pattern first says which can match at all,
 //! and only those are searched again for their count. The same pass carries the decoders' cheap tests
-//! (their patterns are appended to the set), so a text with nothing encoded is read once for both.
+//! (their patterns are appended to the set), so a text with nothing encoded is read once for both; the
+//! input guard runs these patterns in one set with the PII detectors' ([`InjectionDetector::scan_present`]).
 
 use std::collections::BTreeMap;
 
@@ -312,25 +313,24 @@ impl InjectionDetector {
         self.any.matches(text)
     }
 
-    /// [`Self::present`] of `text` and the decoders' cues, in one pass.
-    fn present_with_cues(&self, text: &str) -> (SetMatches, Cues) {
-        let present = self.any_with_cues.matches(text);
-        let cues = Cues::from_matches(|i| present.matched(self.any.len() + i));
-        (present, cues)
+    /// The patterns of [`Self::scan`]'s set pass ([`Self::any_with_cues`]), for a caller that runs them in
+    /// a set of its own and passes what matched to [`Self::scan_present`].
+    pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
+        self.any_with_cues.patterns().iter().map(String::as_str)
     }
 
-    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched (in the matches of
-    /// [`Self::any`] or [`Self::any_with_cues`], which share its places).
-    fn matched(&self, present: &SetMatches, from_end: usize) -> bool {
-        present.matched(self.any.len() - from_end)
+    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched, `present(i)` saying
+    /// whether pattern `i` of [`Self::any`] (or of [`Self::any_with_cues`], which shares its places) did.
+    fn matched(&self, present: &dyn Fn(usize) -> bool, from_end: usize) -> bool {
+        present(self.any.len() - from_end)
     }
 
-    /// Adds the phrasing signals found in `text`; `present` is [`Self::present`] (or
-    /// [`Self::present_with_cues`]) of `text`.
-    fn scan_phrasing(&self, text: &str, present: &SetMatches, signals: &mut Signals) {
+    /// Adds the phrasing signals found in `text`; `present(i)` says whether pattern `i` of [`Self::any`]
+    /// matches somewhere in `text`.
+    fn scan_phrasing(&self, text: &str, present: &dyn Fn(usize) -> bool, signals: &mut Signals) {
         let mut extraction = 0;
         for (i, (name, re)) in self.text_signals.iter().enumerate() {
-            let n = if present.matched(i) {
+            let n = if present(i) {
                 count(re.find_iter(text).count())
             } else {
                 0
@@ -351,17 +351,29 @@ impl InjectionDetector {
     /// Adds every signal found in one (normalised) input text, and the classifier's probability over the
     /// text and its decoded views.
     pub(crate) fn scan(&self, text: &str, signals: &mut Signals) {
-        let (present, cues) = self.present_with_cues(text);
+        let present = self.any_with_cues.matches(text);
+        self.scan_present(text, &|i| present.matched(i), signals);
+    }
+
+    /// As [`Self::scan`], with `present(i)` saying whether pattern `i` of [`Self::set_patterns`] matches
+    /// somewhere in `text`.
+    pub(crate) fn scan_present(
+        &self,
+        text: &str,
+        present: &dyn Fn(usize) -> bool,
+        signals: &mut Signals,
+    ) {
+        let cues = Cues::from_matches(|i| present(self.any.len() + i));
         let mut phrasing = Signals::default();
-        self.scan_phrasing(text, &present, &mut phrasing);
-        if self.matched(&present, Self::DELIMITERS) {
+        self.scan_phrasing(text, present, &mut phrasing);
+        if self.matched(present, Self::DELIMITERS) {
             phrasing.add(
                 signal::DELIMITER_INJECTION,
                 count(self.delimiters.find_iter(text).count()),
             );
         }
         let mut probability = self.classifier.probability(text);
-        if self.matched(&present, Self::BASE64_RUN) {
+        if self.matched(present, Self::BASE64_RUN) {
             let mut encoded = 0;
             let mut decoded_runs = String::new();
             for m in self.base64_run.find_iter(text) {
@@ -372,7 +384,8 @@ impl InjectionDetector {
                     continue;
                 };
                 let mut inner = Signals::default();
-                self.scan_phrasing(&decoded, &self.present(&decoded), &mut inner);
+                let present = self.present(&decoded);
+                self.scan_phrasing(&decoded, &|i| present.matched(i), &mut inner);
                 if !inner.counts.is_empty() {
                     encoded += 1;
                 }
@@ -386,7 +399,8 @@ impl InjectionDetector {
         }
         for view in self.decoders.views_with(text, cues) {
             let mut inner = Signals::default();
-            self.scan_phrasing(&view.text, &self.present(&view.text), &mut inner);
+            let present = self.present(&view.text);
+            self.scan_phrasing(&view.text, &|i| present.matched(i), &mut inner);
             // Phrasing the view shows and the text itself does not.
             let hidden = inner
                 .counts

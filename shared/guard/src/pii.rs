@@ -14,7 +14,8 @@
 //!
 //! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
 //! can match at all, and only those are searched again for their matches; a text without digits, `@` or
-//! key headers costs one pass, not one per detector. Rows whose pattern is a plain run of digits
+//! key headers costs one pass, not one per detector (on input, the pass also carries the injection
+//! scanner's patterns: [`PiiDetector::detect_rows`]). Rows whose pattern is a plain run of digits
 //! (`[0-9]{min,max}`) are not searched at all: their matches are cut from the text's digit runs, found
 //! once per text. A row that requires context words is searched only
 //! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
@@ -250,6 +251,22 @@ impl PiiDetector {
     /// row's validator and context words.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
         let on = self.any.matches(text);
+        self.detect_rows(text, on.iter())
+    }
+
+    /// The patterns of [`Self::detect`]'s set pass, in table order, for a caller that runs them in a set of
+    /// its own (with other patterns after them) and passes what matched to [`Self::detect_rows`].
+    pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
+        self.any.patterns().iter().map(String::as_str)
+    }
+
+    /// As [`Self::detect`], with `on` the rows whose patterns match somewhere in `text`, ascending (what
+    /// the set pass over [`Self::set_patterns`] found).
+    pub(crate) fn detect_rows(
+        &self,
+        text: &str,
+        on: impl Iterator<Item = usize> + Clone,
+    ) -> Vec<Finding> {
         let mut found = Vec::new();
         // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
         // looked up only when a row that requires context can match.
@@ -259,7 +276,7 @@ impl PiiDetector {
                 .is_some_and(|c| c.need == Need::Required)
         };
         let mut with_words = vec![false; DETECTORS.len()];
-        if on.iter().any(needs_context) {
+        if on.clone().any(needs_context) {
             for m in self.context_words.find_overlapping_iter(text) {
                 for &row in &self.context_rows[m.pattern().as_usize()] {
                     with_words[row] = true;
@@ -269,7 +286,7 @@ impl PiiDetector {
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
-        for i in on.iter() {
+        for i in on {
             let row = &DETECTORS[i];
             if needs_context(i) && !with_words[i] {
                 continue;
