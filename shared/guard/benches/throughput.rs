@@ -1,7 +1,11 @@
 //! Guard engine throughput on mixed text (prose, code, logs, a little PII) at several sizes, to show the cost
 //! per byte stays flat as inputs grow (every detector is a linear pass): the input guard
 //! ([`GuardEngine::check_input`]) on one message, and the streaming output guard fed in 16-byte chunks as a
-//! model would stream an answer. Criterion runs one thread, so MB/s is per core.
+//! model would stream an answer. Criterion runs one thread, so MB/s is per core. 4 KB is a typical prompt,
+//! the unit the input guard's throughput target is stated in.
+//!
+//! Every group measures steady state: the engine (with the process-wide gazetteer and injection model) is
+//! built, and each input checked once, before timing starts.
 //!
 //! `check_input_non_latin` is the input guard on prose in Russian, Greek, Chinese and accented Latin, where
 //! most characters go through the look-alike folding of the denied-word matcher.
@@ -19,8 +23,9 @@ use causeway_contract::{GuardReport, Message, Role};
 use causeway_guard::{DEFAULT_PROFILE, GuardEngine, GuardProfile, PseudonymMap, StreamStep};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-const SIZES: [(&str, usize); 4] = [
+const SIZES: [(&str, usize); 5] = [
     ("1KB", 1024),
+    ("4KB", 4 * 1024),
     ("16KB", 16 * 1024),
     ("256KB", 256 * 1024),
     ("1MB", 1024 * 1024),
@@ -124,7 +129,7 @@ fn non_latin_text(size: usize) -> String {
 fn check_input_non_latin(c: &mut Criterion) {
     let engine = engine();
     let mut group = c.benchmark_group("check_input_non_latin");
-    for (name, size) in &SIZES[..3] {
+    for (name, size) in &SIZES[..4] {
         let messages = vec![Message::text(Role::User, non_latin_text(*size))];
         let mut report = GuardReport::default();
         assert!(engine.check_input(&messages, &mut report).blocked.is_none());
@@ -193,7 +198,7 @@ fn json_records(size: usize) -> String {
 fn tool_result_json(c: &mut Criterion) {
     let engine = engine();
     let mut group = c.benchmark_group("tool_result_json");
-    for (name, size) in &SIZES[..3] {
+    for (name, size) in &SIZES[..4] {
         let json = json_records(*size);
         let messages = vec![
             Message::text(Role::User, "Summarise the open cases."),

@@ -17,7 +17,8 @@
 //!   document is scored on the words around it rather than diluted by the whole.
 //!
 //! One pass over the text with no copy of it and no allocation per ASCII word, and one table lookup per
-//! feature: linear time, a few microseconds for a prompt.
+//! feature: linear time, a few microseconds for a prompt. Words are found a byte at a time (a character is
+//! decoded only at a non-ASCII byte), and a word's unigram and bigram are hashed in one loop over it.
 //!
 //! # Model file (`shared/guard/data/injection-model.bin`, little-endian)
 //!
@@ -141,10 +142,7 @@ impl Classifier {
     pub(crate) fn probability(&self, text: &str) -> f32 {
         // Per block: the sum of its features' weights and their number.
         let mut blocks: Vec<(i64, u64)> = Vec::new();
-        let mut words = text
-            .split(|c: char| !is_word_char(c))
-            .filter(|w| !w.is_empty())
-            .peekable();
+        let mut words = words(text).peekable();
         let mut i = 0usize;
         while let Some(word) = words.next() {
             if i.is_multiple_of(BLOCK_WORDS) {
@@ -203,10 +201,7 @@ impl Classifier {
     /// The buckets of each window's features, in order; what the trainer's fixtures pin.
     #[cfg(test)]
     pub(crate) fn window_buckets(&self, text: &str) -> Vec<Vec<u32>> {
-        let words: Vec<&str> = text
-            .split(|c: char| !is_word_char(c))
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<&str> = words(text).collect();
         let mut blocks: Vec<Vec<u32>> = Vec::new();
         for (i, word) in words.iter().enumerate() {
             if i.is_multiple_of(BLOCK_WORDS) {
@@ -228,21 +223,92 @@ impl Classifier {
     }
 }
 
+/// Whether each ASCII byte is a word character ([`is_word_char`]); bytes from `0x80` up are decided by
+/// the character they start.
+const ASCII_WORD: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
+/// The words of `text`: its maximal runs of [`is_word_char`] characters, in order. The same words as
+/// `text.split(|c| !is_word_char(c))` without the empty pieces, found a byte at a time (a character is
+/// decoded only where a byte is not ASCII).
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let mut start = None;
+        while at < bytes.len() {
+            let b = bytes[at];
+            let (word, len) = if b < 0x80 {
+                (ASCII_WORD[usize::from(b)], 1)
+            } else {
+                // `at` is on a character boundary: it only ever moves by whole characters.
+                let c = text[at..].chars().next().unwrap_or(' ');
+                (is_word_char(c), c.len_utf8())
+            };
+            match (word, start) {
+                (true, None) => start = Some(at),
+                (false, Some(from)) => {
+                    let found = &text[from..at];
+                    at += len;
+                    return Some(found);
+                }
+                _ => {}
+            }
+            at += len;
+        }
+        start.map(|from| &text[from..])
+    })
+}
+
+/// FNV-1a state after `w:`, `b:` and `c:`, the prefixes of the three kinds of feature.
+const UNIGRAM_PREFIX: u32 = fnv_const(b"w:");
+const BIGRAM_PREFIX: u32 = fnv_const(b"b:");
+const GRAM_PREFIX: u32 = fnv_const(b"c:");
+
+/// [`fnv_update`] from [`FNV_OFFSET`], at compile time.
+const fn fnv_const(bytes: &[u8]) -> u32 {
+    let mut h = FNV_OFFSET;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u32;
+        h = h.wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    h
+}
+
 /// Calls `f` with the hash of each feature of `word` (followed by `next`), in the trainer's order: the
 /// unigram, the bigram, then the character 4-grams of ` word `. ASCII letters are lowercased as they are
 /// hashed.
 fn features(word: &str, next: Option<&str>, mut f: impl FnMut(u32)) {
-    f(fnv_lower(fnv_update(FNV_OFFSET, b"w:"), word.as_bytes()));
-    if let Some(next) = next {
-        let h = fnv_lower(fnv_update(FNV_OFFSET, b"b:"), word.as_bytes());
-        f(fnv_lower(fnv_update(h, b" "), next.as_bytes()));
+    let bytes = word.as_bytes();
+    // The unigram and the bigram's head hash the same bytes: one loop, two independent chains.
+    let (mut unigram, mut bigram) = (UNIGRAM_PREFIX, BIGRAM_PREFIX);
+    for &b in bytes {
+        let b = u32::from(b.to_ascii_lowercase());
+        unigram = (unigram ^ b).wrapping_mul(FNV_PRIME);
+        bigram = (bigram ^ b).wrapping_mul(FNV_PRIME);
     }
-    let gram_prefix = fnv_update(FNV_OFFSET, b"c:");
+    f(unigram);
+    if let Some(next) = next {
+        f(fnv_lower(fnv_update(bigram, b" "), next.as_bytes()));
+    }
+    let gram_prefix = GRAM_PREFIX;
     if word.is_ascii() {
-        // One byte a character: the padded word on the stack.
+        // One byte a character: the padded word on the stack, lowercased once.
         let mut padded = [b' '; MAX_GRAM_WORD_CHARS + 2];
         let kept = word.len().min(MAX_GRAM_WORD_CHARS);
-        padded[1..=kept].copy_from_slice(&word.as_bytes()[..kept]);
+        for (to, from) in padded[1..=kept].iter_mut().zip(bytes) {
+            *to = from.to_ascii_lowercase();
+        }
         let len = if word.len() > MAX_GRAM_WORD_CHARS {
             kept + 1
         } else {
@@ -250,10 +316,10 @@ fn features(word: &str, next: Option<&str>, mut f: impl FnMut(u32)) {
         };
         let padded = &padded[..len];
         if padded.len() < GRAM {
-            f(fnv_lower(gram_prefix, padded));
+            f(fnv_update(gram_prefix, padded));
         } else {
             for gram in padded.windows(GRAM) {
-                f(fnv_lower(gram_prefix, gram));
+                f(fnv_update(gram_prefix, gram));
             }
         }
         return;
@@ -345,6 +411,27 @@ mod tests {
 
     fn fixtures() -> Fixtures {
         serde_json::from_str(include_str!("../data/injection-fixtures.json")).unwrap()
+    }
+
+    #[test]
+    fn words_are_the_runs_split_on_non_word_characters() {
+        let texts = [
+            "",
+            "   ",
+            "Ignore all_previous instructions!!",
+            "tail",
+            "x",
+            "¿Qué?«ça» × ÷ naïve café—déjà vu… 東京 都、日本。",
+            "Ｆｕｌｌ－ｗｉｄｔｈ！emoji😀in😀between ❤️ x\u{2028}y\u{3000}z",
+            "a1_b2\tc3\n\n(d4) [e5]{f6} \u{80}\u{BF}\u{C0}end",
+        ];
+        for text in texts {
+            let split: Vec<&str> = text
+                .split(|c: char| !is_word_char(c))
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
+        }
     }
 
     #[test]

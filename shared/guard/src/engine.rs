@@ -36,6 +36,7 @@ use std::ops::Range;
 
 use causeway_contract::content::{Bytes, ContentBlock, DocumentFormat, ToolDefinition};
 use causeway_contract::{GuardAction, GuardReport, GuardStage, Message, Role};
+use regex::RegexSet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -61,6 +62,12 @@ pub struct GuardEngine {
     pii: PiiDetector,
     words: WordMatcher,
     injection: InjectionDetector,
+    /// The PII detectors' set patterns, then the injection scanner's: the input guard reads a text once to
+    /// learn which of both can match there (see [`PiiDetector::detect_rows`] and
+    /// [`InjectionDetector::scan_present`]).
+    input_set: RegexSet,
+    /// Patterns of [`Self::input_set`] that are the PII detectors'.
+    pii_patterns: usize,
 }
 
 /// The result of the input guard.
@@ -242,11 +249,16 @@ impl GuardEngine {
         let pii = PiiDetector::new().map_err(|e| ProfileError::Compile(e.to_string()))?;
         let injection =
             InjectionDetector::new().map_err(|e| ProfileError::Compile(e.to_string()))?;
+        let pii_patterns = pii.set_patterns().count();
+        let input_set = RegexSet::new(pii.set_patterns().chain(injection.set_patterns()))
+            .map_err(|e| ProfileError::Compile(e.to_string()))?;
         Ok(GuardEngine {
             profile,
             pii,
             words,
             injection,
+            input_set,
+            pii_patterns,
         })
     }
 
@@ -704,16 +716,20 @@ impl GuardEngine {
 
     /// PII and denied-word hits of the output rules, sorted by start.
     pub(crate) fn output_hits(&self, text: &str) -> Vec<Hit> {
-        self.hits_with(text, GuardStage::Output, &self.words.find_denied(text))
+        let findings = self.pii.detect(text);
+        self.hits_with(findings, GuardStage::Output, &self.words.find_denied(text))
     }
 
-    /// As [`Self::hits`], with the word matches already found (one automaton pass serves denied words and
-    /// topics). A PII value and a denied word may overlap; both are reported and [`apply`] replaces their
-    /// union.
-    fn hits_with(&self, text: &str, stage: GuardStage, words: &[WordMatch]) -> Vec<Hit> {
-        let mut hits: Vec<Hit> = self
-            .pii
-            .detect(text)
+    /// The hits of the PII `findings` of a text and of its word matches (one automaton pass serves denied
+    /// words and topics). A PII value and a denied word may overlap; both are reported and [`apply`]
+    /// replaces their union.
+    fn hits_with(
+        &self,
+        findings: Vec<Finding>,
+        stage: GuardStage,
+        words: &[WordMatch],
+    ) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = findings
             .into_iter()
             .map(|f| Hit {
                 kind: HitKind::Pii(f.entity),
@@ -835,8 +851,15 @@ impl InputPass<'_, '_> {
         let normalized = normalize(text);
         self.stripped.add(normalized.stripped);
         let in_text = source == causeway_contract::guard::TEXT_SOURCE;
+        // One set pass says which PII rows and which injection patterns can match in the text.
+        let present = engine.input_set.matches(&normalized.text);
+        let pii_patterns = engine.pii_patterns;
         let mut found = Signals::default();
-        engine.injection.scan(&normalized.text, &mut found);
+        engine.injection.scan_present(
+            &normalized.text,
+            &|i| present.matched(pii_patterns + i),
+            &mut found,
+        );
         match scoring {
             Scoring::Counted if in_text => self.signals.merge(found),
             Scoring::Counted => self.signals.merge_from(source, found),
@@ -861,7 +884,11 @@ impl InputPass<'_, '_> {
             );
         }
 
-        let mut hits = engine.hits_with(&normalized.text, stage, &words);
+        let findings = engine.pii.detect_rows(
+            &normalized.text,
+            present.iter().take_while(|&i| i < pii_patterns),
+        );
+        let mut hits = engine.hits_with(findings, stage, &words);
         if !rewrite {
             for hit in &mut hits {
                 if hit.replaces() {

@@ -23,7 +23,9 @@
 //! The score is deterministic, every pattern is a linear-time `regex` (with ASCII word boundaries, which
 //! the lazy DFA runs over any script), and the classifier and decoders are linear passes. Most text holds
 //! none of the phrasings, so one [`RegexSet`] pass over every pattern first says which can match at all,
-//! and only those are searched again for their count.
+//! and only those are searched again for their count. The same pass carries the decoders' cheap tests
+//! (their patterns are appended to the set), so a text with nothing encoded is read once for both; the
+//! input guard runs these patterns in one set with the PII detectors' ([`InjectionDetector::scan_present`]).
 
 use std::collections::BTreeMap;
 
@@ -32,7 +34,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use regex::{Regex, RegexSet, SetMatches};
 
 use crate::classifier::{Classifier, ModelError};
-use crate::decode::Decoders;
+use crate::decode::{Cues, Decoders};
 
 /// Decodes standard base64 with or without padding, tolerating non-zero trailing bits (runs are cut out
 /// of free text, so their ends are not always clean).
@@ -179,6 +181,10 @@ pub(crate) struct InjectionDetector {
     /// delimiters and the base64 run, whose places [`Self::PROMPT_REFERENCE`], [`Self::DELIMITERS`] and
     /// [`Self::BASE64_RUN`] count from the end.
     any: RegexSet,
+    /// [`Self::any`]'s patterns in the same places, then the decoders' cue patterns
+    /// ([`Decoders::cue_patterns`]): the pass over a text (not a decoded view) also tells which decoders
+    /// have anything to decode.
+    any_with_cues: RegexSet,
 }
 
 impl InjectionDetector {
@@ -274,21 +280,24 @@ impl InjectionDetector {
             r"|(?i)CAUSEWAY_DATA",
         ))?;
         let base64_run = Regex::new(r"[A-Za-z0-9+/]{24,}={0,2}")?;
-        let any = RegexSet::new(
-            text_signals
-                .iter()
-                .map(|(_, re)| re)
-                .chain([&prompt_reference, &delimiters, &base64_run])
-                .map(Regex::as_str),
-        )?;
+        let decoders = Decoders::new()?;
+        let signals: Vec<&str> = text_signals
+            .iter()
+            .map(|(_, re)| re)
+            .chain([&prompt_reference, &delimiters, &base64_run])
+            .map(Regex::as_str)
+            .collect();
+        let any = RegexSet::new(&signals)?;
+        let any_with_cues = RegexSet::new(signals.into_iter().chain(decoders.cue_patterns()))?;
         Ok(InjectionDetector {
             text_signals,
             prompt_reference,
             delimiters,
             base64_run,
-            decoders: Decoders::new()?,
+            decoders,
             classifier: Classifier::embedded()?,
             any,
+            any_with_cues,
         })
     }
 
@@ -304,16 +313,24 @@ impl InjectionDetector {
         self.any.matches(text)
     }
 
-    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched.
-    fn matched(&self, present: &SetMatches, from_end: usize) -> bool {
-        present.matched(self.any.len() - from_end)
+    /// The patterns of [`Self::scan`]'s set pass ([`Self::any_with_cues`]), for a caller that runs them in
+    /// a set of its own and passes what matched to [`Self::scan_present`].
+    pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
+        self.any_with_cues.patterns().iter().map(String::as_str)
     }
 
-    /// Adds the phrasing signals found in `text`; `present` is [`Self::present`] of `text`.
-    fn scan_phrasing(&self, text: &str, present: &SetMatches, signals: &mut Signals) {
+    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched, `present(i)` saying
+    /// whether pattern `i` of [`Self::any`] (or of [`Self::any_with_cues`], which shares its places) did.
+    fn matched(&self, present: &dyn Fn(usize) -> bool, from_end: usize) -> bool {
+        present(self.any.len() - from_end)
+    }
+
+    /// Adds the phrasing signals found in `text`; `present(i)` says whether pattern `i` of [`Self::any`]
+    /// matches somewhere in `text`.
+    fn scan_phrasing(&self, text: &str, present: &dyn Fn(usize) -> bool, signals: &mut Signals) {
         let mut extraction = 0;
         for (i, (name, re)) in self.text_signals.iter().enumerate() {
-            let n = if present.matched(i) {
+            let n = if present(i) {
                 count(re.find_iter(text).count())
             } else {
                 0
@@ -334,17 +351,29 @@ impl InjectionDetector {
     /// Adds every signal found in one (normalised) input text, and the classifier's probability over the
     /// text and its decoded views.
     pub(crate) fn scan(&self, text: &str, signals: &mut Signals) {
-        let present = self.present(text);
+        let present = self.any_with_cues.matches(text);
+        self.scan_present(text, &|i| present.matched(i), signals);
+    }
+
+    /// As [`Self::scan`], with `present(i)` saying whether pattern `i` of [`Self::set_patterns`] matches
+    /// somewhere in `text`.
+    pub(crate) fn scan_present(
+        &self,
+        text: &str,
+        present: &dyn Fn(usize) -> bool,
+        signals: &mut Signals,
+    ) {
+        let cues = Cues::from_matches(|i| present(self.any.len() + i));
         let mut phrasing = Signals::default();
-        self.scan_phrasing(text, &present, &mut phrasing);
-        if self.matched(&present, Self::DELIMITERS) {
+        self.scan_phrasing(text, present, &mut phrasing);
+        if self.matched(present, Self::DELIMITERS) {
             phrasing.add(
                 signal::DELIMITER_INJECTION,
                 count(self.delimiters.find_iter(text).count()),
             );
         }
         let mut probability = self.classifier.probability(text);
-        if self.matched(&present, Self::BASE64_RUN) {
+        if self.matched(present, Self::BASE64_RUN) {
             let mut encoded = 0;
             let mut decoded_runs = String::new();
             for m in self.base64_run.find_iter(text) {
@@ -355,7 +384,8 @@ impl InjectionDetector {
                     continue;
                 };
                 let mut inner = Signals::default();
-                self.scan_phrasing(&decoded, &self.present(&decoded), &mut inner);
+                let present = self.present(&decoded);
+                self.scan_phrasing(&decoded, &|i| present.matched(i), &mut inner);
                 if !inner.counts.is_empty() {
                     encoded += 1;
                 }
@@ -367,9 +397,10 @@ impl InjectionDetector {
                 probability = probability.max(self.classifier.probability(&decoded_runs));
             }
         }
-        for view in self.decoders.views(text) {
+        for view in self.decoders.views_with(text, cues) {
             let mut inner = Signals::default();
-            self.scan_phrasing(&view.text, &self.present(&view.text), &mut inner);
+            let present = self.present(&view.text);
+            self.scan_phrasing(&view.text, &|i| present.matched(i), &mut inner);
             // Phrasing the view shows and the text itself does not.
             let hidden = inner
                 .counts

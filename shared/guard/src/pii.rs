@@ -14,7 +14,10 @@
 //!
 //! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
 //! can match at all, and only those are searched again for their matches; a text without digits, `@` or
-//! key headers costs one pass, not one per detector. A row that requires context words is searched only
+//! key headers costs one pass, not one per detector (on input, the pass also carries the injection
+//! scanner's patterns: [`PiiDetector::detect_rows`]). Rows whose pattern is a plain run of digits
+//! (`[0-9]{min,max}`) are not searched at all: their matches are cut from the text's digit runs, found
+//! once per text. A row that requires context words is searched only
 //! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
 //!
 //! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
@@ -62,6 +65,9 @@ pub struct Finding {
 pub(crate) struct PiiDetector {
     /// Each row's pattern, in table order.
     patterns: Vec<Regex>,
+    /// Per row, `Some((min, max))` when its pattern is a plain run of ASCII digits (`[0-9]{min,max}`):
+    /// its matches are cut from the text's digit runs ([`digit_run_matches`]) rather than searched for.
+    digit_rows: Vec<Option<(usize, usize)>>,
     /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
@@ -141,6 +147,7 @@ impl PiiDetector {
             .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()?;
         let any = RegexSet::new(&sources)?;
+        let digit_rows = sources.iter().map(|p| digit_run_shape(p)).collect();
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
@@ -166,14 +173,18 @@ impl PiiDetector {
                 }
             }
         }
+        // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
+        // the search reports every occurrence, single letters included.
         let context_words = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| DetectorError::Context(e.to_string()))?;
         let gazetteer = gazetteer().map_err(DetectorError::Gazetteer)?;
         Ok(PiiDetector {
             patterns,
+            digit_rows,
             any,
             reach,
             reach_caches,
@@ -240,6 +251,22 @@ impl PiiDetector {
     /// row's validator and context words.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
         let on = self.any.matches(text);
+        self.detect_rows(text, on.iter())
+    }
+
+    /// The patterns of [`Self::detect`]'s set pass, in table order, for a caller that runs them in a set of
+    /// its own (with other patterns after them) and passes what matched to [`Self::detect_rows`].
+    pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
+        self.any.patterns().iter().map(String::as_str)
+    }
+
+    /// As [`Self::detect`], with `on` the rows whose patterns match somewhere in `text`, ascending (what
+    /// the set pass over [`Self::set_patterns`] found).
+    pub(crate) fn detect_rows(
+        &self,
+        text: &str,
+        on: impl Iterator<Item = usize> + Clone,
+    ) -> Vec<Finding> {
         let mut found = Vec::new();
         // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
         // looked up only when a row that requires context can match.
@@ -249,22 +276,33 @@ impl PiiDetector {
                 .is_some_and(|c| c.need == Need::Required)
         };
         let mut with_words = vec![false; DETECTORS.len()];
-        if on.iter().any(needs_context) {
+        if on.clone().any(needs_context) {
             for m in self.context_words.find_overlapping_iter(text) {
                 for &row in &self.context_rows[m.pattern().as_usize()] {
                     with_words[row] = true;
                 }
             }
         }
-        for i in on.iter() {
+        // The text's runs of ASCII digits, found once for every row that is such a run.
+        let mut digit_runs: Option<Vec<Range<usize>>> = None;
+        let mut candidates: Vec<Range<usize>> = Vec::new();
+        for i in on {
             let row = &DETECTORS[i];
             if needs_context(i) && !with_words[i] {
                 continue;
             }
-            for m in self.patterns[i].find_iter(text) {
+            candidates.clear();
+            match self.digit_rows[i] {
+                Some(shape) => {
+                    let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
+                    digit_run_matches(runs, shape, &mut candidates);
+                }
+                None => candidates.extend(self.patterns[i].find_iter(text).map(|m| m.range())),
+            }
+            for m in candidates.drain(..) {
                 let valid = match row.validate {
-                    Some(check) => check(text, m.range()),
-                    None => Valid::at(m.range()),
+                    Some(check) => check(text, m),
+                    None => Valid::at(m),
                 };
                 let Some(valid) = valid else { continue };
                 let mut confidence = valid.confidence.unwrap_or(row.confidence);
@@ -285,6 +323,57 @@ impl PiiDetector {
         }
         names::detect(text, self.gazetteer, &mut found);
         resolve_overlaps(found)
+    }
+}
+
+/// `Some((min, max))` when `pattern` is exactly `[0-9]{min,max}` (or `[0-9]{n}`): a run of ASCII digits.
+fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
+    let counts = pattern.strip_prefix("[0-9]{")?.strip_suffix('}')?;
+    let (min, max) = match counts.split_once(',') {
+        Some((min, max)) => (min.parse().ok()?, max.parse().ok()?),
+        None => {
+            let n = counts.parse().ok()?;
+            (n, n)
+        }
+    };
+    (1 <= min && min <= max).then_some((min, max))
+}
+
+/// The maximal runs of ASCII digits in `text`, in order.
+fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while let Some(start) = bytes[i..]
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|n| i + n)
+    {
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(bytes.len(), |n| start + n);
+        runs.push(start..end);
+        i = end;
+    }
+    runs
+}
+
+/// The matches `[0-9]{min,max}` finds, left to right, in a text whose digit runs are `runs`: a match never
+/// crosses the end of a run, and within a run of `n` digits the leftmost-first search takes `max` digits
+/// at a time from its start while at least `min` are left (greedy, resuming where the last match ended).
+fn digit_run_matches(
+    runs: &[Range<usize>],
+    (min, max): (usize, usize),
+    out: &mut Vec<Range<usize>>,
+) {
+    for run in runs {
+        let mut at = run.start;
+        while run.end - at >= min {
+            let end = at + max.min(run.end - at);
+            out.push(at..end);
+            at = end;
+        }
     }
 }
 
@@ -1024,6 +1113,58 @@ mod tests {
         ];
         for entity in EntityType::ALL.into_iter().filter(|e| !named.contains(e)) {
             assert!(DETECTORS.iter().any(|r| r.entity == entity), "{entity}");
+        }
+    }
+
+    #[test]
+    fn digit_run_rows_find_what_their_patterns_find() {
+        let d = PiiDetector::new().unwrap();
+        let rows: Vec<usize> = (0..DETECTORS.len())
+            .filter(|&i| d.digit_rows[i].is_some())
+            .collect();
+        // The table's plain digit rows: a card next to its word, SIN and routing numbers, bank accounts,
+        // CVVs and ages.
+        assert!(rows.len() >= 5, "{rows:?}");
+        let pieces = [
+            "1",
+            "12",
+            "123",
+            "1234",
+            "12345",
+            "123456789",
+            "1234567890123",
+            "12345678901234567890",
+            "4111111111111111111111",
+            " ",
+            "-",
+            ".",
+            "a",
+            "x9",
+            "٣",
+            "３",
+            "Ⅻ",
+            "\n",
+            "/",
+        ];
+        let mut seed = 0x9E37_79B9_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as usize
+        };
+        for _ in 0..500 {
+            let text: String = (0..1 + next() % 12)
+                .map(|_| pieces[next() % pieces.len()])
+                .collect();
+            let runs = ascii_digit_runs(&text);
+            for &i in &rows {
+                let expected: Vec<Range<usize>> =
+                    d.patterns[i].find_iter(&text).map(|m| m.range()).collect();
+                let mut found = Vec::new();
+                digit_run_matches(&runs, d.digit_rows[i].unwrap(), &mut found);
+                assert_eq!(found, expected, "row {i} on {text:?}");
+            }
         }
     }
 

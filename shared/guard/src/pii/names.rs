@@ -16,6 +16,9 @@
 //! only text read after a run is the next word. Every step is a bounded look at a word or a gazetteer
 //! lookup, so the pass is linear in the text.
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 use crate::pii::Finding;
 use crate::pii::detectors::MAX_CONTEXT_WINDOW;
 use crate::pii::gazetteer::{Gazetteer, Kinds};
@@ -107,6 +110,13 @@ const NOT_NAMES: &[&str] = &[
     "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed",
     "thu", "thur", "thurs", "fri", "sat", "sun", "i'm", "i'll", "i've", "i'd", "im",
 ];
+
+/// Whether `word` (lower case) is one of [`NOT_NAMES`]: a set lookup, built on first use.
+fn is_stop_word(word: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| NOT_NAMES.iter().copied().collect())
+        .contains(word)
+}
 
 /// A word of the text.
 #[derive(Debug, Clone, Copy)]
@@ -361,7 +371,9 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
         (0..run.len()).map(|i| entry_at(text, g, run, i)).collect();
     let kinds = |i: usize| entries[i].map(|(_, k)| k).unwrap_or_default();
     let single = |i: usize| entries[i].is_some_and(|(last, _)| last == i);
-    let stop = |i: usize| NOT_NAMES.contains(&lower(text, &run[i]).as_str());
+    // Whether each word is a stop word, worked out once per word (the checks below ask many times).
+    let stops: Vec<bool> = run.iter().map(|w| is_stop_word(&lower(text, w))).collect();
+    let stop = |i: usize| stops[i];
     let initial = |i: usize| {
         let w = &run[i];
         text[w.start..w.end].chars().count() == 1
