@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use causeway_contract::catalog::{Catalog, CatalogError, PurposeCatalog};
 use cedar_policy::{
@@ -197,6 +198,53 @@ pub struct PolicyBundle {
     models: HashMap<String, Entity>,
     hash: String,
     authorizer: Authorizer,
+    /// Decisions this bundle already made, by request (see [`PolicyBundle::authorize`]).
+    decisions: Mutex<HashMap<RequestKey, Decision>>,
+}
+
+/// Most decisions a bundle remembers; when full it forgets them all and starts again (bounded memory, no
+/// eviction bookkeeping on the hot path).
+const REMEMBERED_DECISIONS: usize = 16_384;
+
+/// Everything a decision reads, owned: the key of a remembered decision. Groups and tools are sets in the
+/// Cedar request, so they are sorted (and tools deduplicated) here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RequestKey {
+    user: String,
+    groups: Vec<String>,
+    model_alias: String,
+    purpose: String,
+    data_classification: String,
+    spoke_account: String,
+    ou: String,
+    application: String,
+    tools: Vec<String>,
+    has_images: bool,
+    has_documents: bool,
+}
+
+impl RequestKey {
+    fn of(req: &AccessRequest<'_>) -> Self {
+        let mut groups = req.groups.to_vec();
+        groups.sort_unstable();
+        groups.dedup();
+        let mut tools = req.tools.to_vec();
+        tools.sort_unstable();
+        tools.dedup();
+        Self {
+            user: req.user.to_owned(),
+            groups,
+            model_alias: req.model_alias.to_owned(),
+            purpose: req.purpose.to_owned(),
+            data_classification: req.data_classification.to_owned(),
+            spoke_account: req.spoke_account.to_owned(),
+            ou: req.ou.to_owned(),
+            application: req.application.to_owned(),
+            tools,
+            has_images: req.has_images,
+            has_documents: req.has_documents,
+        }
+    }
 }
 
 fn type_name(name: &str) -> Result<EntityTypeName, PolicyError> {
@@ -282,6 +330,7 @@ impl PolicyBundle {
             models,
             hash: sources.hash(),
             authorizer: Authorizer::new(),
+            decisions: Mutex::default(),
         })
     }
 
@@ -306,7 +355,35 @@ impl PolicyBundle {
     }
 
     /// Decides one request. Never errors: anything that prevents a clean evaluation is a deny with a reason.
+    ///
+    /// A decision is a pure function of this bundle (catalog, schema, policies) and the request, so a request
+    /// this bundle already decided is answered from memory; a reloaded policy set is a new bundle that
+    /// remembers nothing.
     pub fn authorize(&self, req: &AccessRequest<'_>) -> Decision {
+        let key = RequestKey::of(req);
+        let remembered = self
+            .decisions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(decision) = remembered {
+            return decision;
+        }
+        let decision = self.evaluate(req);
+        let mut decisions = self
+            .decisions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if decisions.len() >= REMEMBERED_DECISIONS {
+            decisions.clear();
+        }
+        decisions.insert(key, decision.clone());
+        decision
+    }
+
+    /// Evaluates one request with Cedar.
+    fn evaluate(&self, req: &AccessRequest<'_>) -> Decision {
         match self.try_authorize(req) {
             Ok(decision) => decision,
             Err(message) => Decision {

@@ -154,3 +154,98 @@ fn workload_context_decides_ou_and_application_policies() {
     sandbox.data_classification = "public";
     assert!(bundle.authorize(&sandbox).is_allowed());
 }
+
+#[test]
+fn a_remembered_decision_is_the_one_cedar_makes_for_every_field_of_the_request() {
+    let bundle = PolicyBundle::embedded().unwrap();
+    let analysts = vec!["analysts".to_owned(), "staff".to_owned()];
+    let reordered = vec![
+        "staff".to_owned(),
+        "analysts".to_owned(),
+        "staff".to_owned(),
+    ];
+    let tools = vec!["search".to_owned()];
+    let base = request("alice", &analysts, "claude-sonnet", "analytics");
+    // Every field that reaches Cedar changed once: each request is decided as Cedar decides it, first
+    // fresh, then from memory.
+    let variants = [
+        base,
+        AccessRequest {
+            user: "bob",
+            ..base
+        },
+        AccessRequest {
+            groups: &[],
+            ..base
+        },
+        AccessRequest {
+            model_alias: "llama-internal",
+            ..base
+        },
+        AccessRequest {
+            purpose: "customer_support",
+            ..base
+        },
+        AccessRequest {
+            data_classification: "restricted",
+            ..base
+        },
+        AccessRequest {
+            spoke_account: "444455556666",
+            ..base
+        },
+        AccessRequest {
+            ou: "ou-other",
+            ..base
+        },
+        AccessRequest {
+            application: "other-app",
+            ..base
+        },
+        AccessRequest {
+            tools: &tools,
+            ..base
+        },
+        AccessRequest {
+            has_images: true,
+            ..base
+        },
+        AccessRequest {
+            has_documents: true,
+            ..base
+        },
+        AccessRequest {
+            model_alias: "no-such-model",
+            ..base
+        },
+    ];
+    for variant in &variants {
+        let fresh = bundle.evaluate(variant);
+        assert_eq!(bundle.authorize(variant), fresh, "{variant:?}");
+        assert_eq!(bundle.authorize(variant), fresh, "{variant:?}");
+    }
+    // Groups are a set: their order and repeats do not make another request.
+    assert_eq!(
+        RequestKey::of(&AccessRequest {
+            groups: &reordered,
+            ..base
+        }),
+        RequestKey::of(&base)
+    );
+    assert_ne!(
+        RequestKey::of(&AccessRequest {
+            tools: &tools,
+            ..base
+        }),
+        RequestKey::of(&base)
+    );
+    // A full memory starts again rather than growing.
+    for n in 0..REMEMBERED_DECISIONS + 10 {
+        let user = format!("user-{n}");
+        bundle.authorize(&AccessRequest {
+            user: &user,
+            ..base
+        });
+    }
+    assert!(bundle.decisions.lock().unwrap().len() <= REMEMBERED_DECISIONS);
+}
