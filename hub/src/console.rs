@@ -163,7 +163,10 @@ pub(crate) async fn build(parts: Parts<'_>) -> Result<Option<Arc<Console>>, Stri
         ConsoleConfig {
             reviewer_groups: section.reviewer_groups.clone(),
             payload_groups: section.payload_groups.clone(),
-            secure_cookies: config.server.tls_cert_file.is_some()
+            // Plain HTTP only on loopback off Lambda (a browser on the same machine); behind Lambda's HTTPS
+            // front door, with TLS, or on any other address the cookie is `Secure`.
+            secure_cookies: parts.on_lambda
+                || config.server.tls_cert_file.is_some()
                 || !config.server.listen.ip().is_loopback(),
             source: format!("this hub's audit store ({})", parts.reader.describe()),
             account_budgets_usd,
