@@ -104,6 +104,20 @@ impl AwsBase {
     }
 }
 
+/// The value of the environment variable `name` that the setting `setting` names (from the test environment
+/// when one is given); its absence is a start-up error naming both.
+fn named_env(
+    env: &Option<HashMap<String, String>>,
+    setting: &str,
+    name: &str,
+) -> Result<String, StartupError> {
+    match env {
+        Some(env) => env.get(name).cloned(),
+        None => std::env::var(name).ok(),
+    }
+    .ok_or_else(|| StartupError::Config(format!("`{setting}` names `{name}`, which is not set")))
+}
+
 /// Opens the AWS audit store of `[audit]`: its DynamoDB, S3 and KMS clients are built here, once, from the
 /// hub's AWS base config with the section's region and endpoint. Checkpoints are signed by the KMS key
 /// `signing_key_id`, or else (not on Lambda) by the Ed25519 key file in the data directory.
@@ -286,20 +300,12 @@ pub async fn build_state(
     }
     if let Some(section) = &config.providers.openai {
         {
-            let api_key = match &section.api_key_env {
-                Some(name) => {
-                    let value = match &overrides.env {
-                        Some(env) => env.get(name).cloned(),
-                        None => std::env::var(name).ok(),
-                    };
-                    Some(SecretString::from(value.ok_or_else(|| {
-                        StartupError::Config(format!(
-                            "`providers.openai.api_key_env` names `{name}`, which is not set"
-                        ))
-                    })?))
-                }
-                None => None,
-            };
+            let api_key = section
+                .api_key_env
+                .as_deref()
+                .map(|name| named_env(&overrides.env, "providers.openai.api_key_env", name))
+                .transpose()?
+                .map(SecretString::from);
             let http = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()
@@ -356,39 +362,19 @@ pub async fn build_state(
             }
             _ => crate::console::embedded_reader(&config)?,
         };
-        let secret = match config
+        let secret = config
             .console
             .oidc
             .as_ref()
-            .and_then(|o| o.client_secret_env.as_ref())
-        {
-            Some(name) => Some(
-                match &overrides.env {
-                    Some(env) => env.get(name).cloned(),
-                    None => std::env::var(name).ok(),
-                }
-                .ok_or_else(|| {
-                    StartupError::Config(format!(
-                        "`console.oidc.client_secret_env` names `{name}`, which is not set"
-                    ))
-                })?,
-            ),
-            None => None,
-        };
-        let session_key = match &config.console.session_key_env {
-            Some(name) => Some(
-                match &overrides.env {
-                    Some(env) => env.get(name).cloned(),
-                    None => std::env::var(name).ok(),
-                }
-                .ok_or_else(|| {
-                    StartupError::Config(format!(
-                        "`console.session_key_env` names `{name}`, which is not set"
-                    ))
-                })?,
-            ),
-            None => None,
-        };
+            .and_then(|o| o.client_secret_env.as_deref())
+            .map(|name| named_env(&overrides.env, "console.oidc.client_secret_env", name))
+            .transpose()?;
+        let session_key = config
+            .console
+            .session_key_env
+            .as_deref()
+            .map(|name| named_env(&overrides.env, "console.session_key_env", name))
+            .transpose()?;
         crate::console::build(crate::console::Parts {
             config: &config,
             sink: Arc::clone(&audit),
