@@ -811,14 +811,8 @@ impl AwsAuditReader {
         let floor = filter
             .since_unix_ms
             .map(|since| since.saturating_sub(60_000));
-        let mut chains = std::collections::BTreeSet::new();
-        for item in self.partition(CHECKPOINTS_PK).await? {
-            let body = get_s(&item, "body").unwrap_or_default();
-            let checkpoint: Checkpoint = serde_json::from_str(body).map_err(read)?;
-            chains.insert(checkpoint.chain_id);
-        }
         let mut found = Vec::new();
-        for chain in chains {
+        for chain in self.latest_checkpoints().await?.into_keys() {
             let mut start = None;
             let mut matched = 0;
             'chain: loop {
@@ -864,9 +858,11 @@ impl AwsAuditReader {
         Ok(found)
     }
 
-    /// Each chain the checkpoint log registered: its head (the last record, read by key order) and its
-    /// latest checkpoint.
-    pub async fn chains(&self) -> Result<Vec<causeway_audit::ChainSummary>, AuditError> {
+    /// Per chain the checkpoint log registered, its latest checkpoint: the chain sequence it covers and when
+    /// it was made (Unix milliseconds).
+    async fn latest_checkpoints(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, (u64, i64)>, AuditError> {
         let mut latest: std::collections::BTreeMap<String, (u64, i64)> = Default::default();
         for item in self.partition(CHECKPOINTS_PK).await? {
             let body = get_s(&item, "body").unwrap_or_default();
@@ -877,6 +873,13 @@ impl AwsAuditReader {
                 *entry = (checkpoint.chain_sequence, at);
             }
         }
+        Ok(latest)
+    }
+
+    /// Each chain the checkpoint log registered: its head (the last record, read by key order) and its
+    /// latest checkpoint.
+    pub async fn chains(&self) -> Result<Vec<causeway_audit::ChainSummary>, AuditError> {
+        let latest = self.latest_checkpoints().await?;
         let mut chains = Vec::with_capacity(latest.len());
         for (chain_id, (checkpoint, checkpoint_at)) in latest {
             let out = self
