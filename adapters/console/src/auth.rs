@@ -534,12 +534,8 @@ pub(crate) async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Some(session) = console.sessions.current(&headers) {
-        if !constant_time_eq(form.csrf.as_bytes(), session.csrf.as_bytes()) {
-            return view::refusal(
-                StatusCode::FORBIDDEN,
-                "Form expired",
-                "Reload the page and try again.",
-            );
+        if let Err(refused) = check_csrf(&session, &form.csrf) {
+            return *refused;
         }
         console.sessions.end(&session);
     }
@@ -548,6 +544,19 @@ pub(crate) async fn logout(
         Redirect::to("/console/login"),
     )
         .into_response()
+}
+
+/// Refuses a form whose CSRF token is not its session's.
+pub(crate) fn check_csrf(session: &Session, given: &str) -> Result<(), Box<Response>> {
+    if constant_time_eq(given.as_bytes(), session.csrf.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Box::new(view::refusal(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form does not belong to your session (it may be from before you signed in again). Reload the page and submit it again.",
+        )))
+    }
 }
 
 /// Compares secrets in time independent of where they differ.

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use crate::auth::{CsrfForm, Session, constant_time_eq};
+use crate::auth::{CsrfForm, Session, check_csrf};
 use crate::charts::{Series, stacked_bars};
 pub(crate) use crate::view::{Page, refusal};
 use crate::{Console, VerifyRun};
@@ -86,18 +86,6 @@ impl axum::extract::FromRequestParts<Arc<Console>> for Reviewer {
             .current(&parts.headers)
             .map(Reviewer)
             .ok_or_else(|| Redirect::to("/console/login").into_response())
-    }
-}
-
-fn check_csrf(session: &Session, given: &str) -> Result<(), Box<Response>> {
-    if constant_time_eq(given.as_bytes(), session.csrf.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Box::new(refusal(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form does not belong to your session (it may be from before you signed in again). Reload the page and submit it again.",
-        )))
     }
 }
 
@@ -237,9 +225,8 @@ impl SearchParams {
     }
 
     fn query_string(&self, cursor: Option<&str>) -> String {
-        let mut pairs = url_pairs();
-        for (k, v) in [
-            ("user", &self.user),
+        let fields = [
+            ("user", self.user.as_str()),
             ("account", &self.account),
             ("application", &self.application),
             ("model", &self.model),
@@ -248,35 +235,24 @@ impl SearchParams {
             ("entity", &self.entity),
             ("since", &self.since),
             ("until", &self.until),
-        ] {
-            if !v.trim().is_empty() {
-                pairs.append_pair(k, v.trim());
-            }
-        }
-        if let Some(cursor) = cursor {
-            pairs.append_pair("cursor", cursor);
-        }
-        pairs.finish()
+        ];
+        encode_query(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, v.trim()))
+                .filter(|(_, v)| !v.is_empty())
+                .chain(cursor.map(|c| ("cursor", c))),
+        )
     }
 }
 
-fn url_pairs() -> reqwest::Url {
-    // A base only to borrow the form encoder.
-    reqwest::Url::parse("http://console.invalid/").unwrap_or_else(|_| unreachable!("a valid URL"))
-}
-
-trait Finish {
-    fn append_pair(&mut self, k: &str, v: &str);
-    fn finish(&mut self) -> String;
-}
-
-impl Finish for reqwest::Url {
-    fn append_pair(&mut self, k: &str, v: &str) {
-        self.query_pairs_mut().append_pair(k, v);
-    }
-    fn finish(&mut self) -> String {
-        self.query().unwrap_or_default().to_owned()
-    }
+/// `pairs` as a URL query string (form-encoded).
+fn encode_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    // A base only to borrow the URL crate's form encoder.
+    let mut url = reqwest::Url::parse("http://console.invalid/")
+        .unwrap_or_else(|_| unreachable!("a valid URL"));
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.query().unwrap_or_default().to_owned()
 }
 
 fn cursor_of(record: &AuditRecord) -> String {
@@ -511,10 +487,9 @@ pub(crate) struct RecordAt {
 
 /// The console's address of a record.
 fn record_link(record: &AuditRecord, suffix: &str) -> String {
-    let mut url = url_pairs();
-    url.append_pair("chain", &record.chain_id);
-    url.append_pair("seq", &record.sequence.to_string());
-    format!("/console/record{suffix}?{}", url.finish())
+    let sequence = record.sequence.to_string();
+    let query = encode_query([("chain", record.chain_id.as_str()), ("seq", &sequence)]);
+    format!("/console/record{suffix}?{query}")
 }
 
 async fn find_record(
@@ -532,21 +507,16 @@ async fn find_record(
     }
 }
 
-fn last_verification(console: &Console) -> Option<(Verification, OffsetDateTime)> {
+/// The last verification that ran to the end: a run from the page, else the one made when the evidence was
+/// opened.
+fn last_verification(console: &Console) -> Option<Verification> {
     match &*console
         .verify
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
     {
-        VerifyRun::Done {
-            finished,
-            result: Ok(v),
-            ..
-        } => Some((v.clone(), *finished)),
-        _ => console
-            .opened
-            .clone()
-            .map(|v| (v, OffsetDateTime::UNIX_EPOCH)),
+        VerifyRun::Done { result: Ok(v), .. } => Some(v.clone()),
+        _ => console.opened.clone(),
     }
 }
 
@@ -606,7 +576,7 @@ fn record_body(
     let verification = last_verification(console);
     let breaks: Vec<String> = verification
         .as_ref()
-        .map(|(v, _)| {
+        .map(|v| {
             v.breaks
                 .iter()
                 .map(ToString::to_string)

@@ -95,14 +95,7 @@ impl EmbeddedReader {
     ///
     /// When there is no store there, or it cannot be opened.
     pub fn open(data_dir: &Path) -> Result<Self, AuditError> {
-        let store = EmbeddedStore::open_read_only(
-            data_dir.join(EMBEDDED_STORE_FILE),
-            Some(data_dir.to_owned()),
-        )?;
-        Ok(Self {
-            store,
-            data_dir: data_dir.to_owned(),
-        })
+        Self::open_at(&data_dir.join(EMBEDDED_STORE_FILE), data_dir)
     }
 
     /// Opens the store file `path` with its key files in `key_dir` (a store kept apart from its data
