@@ -816,17 +816,7 @@ impl AwsAuditReader {
             let mut start = None;
             let mut matched = 0;
             'chain: loop {
-                let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(chain_pk(&chain)))
-                    .scan_index_forward(false)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+                let out = self.newest_first(&chain, start, None).await?;
                 for item in out.items() {
                     let record: AuditRecord =
                         serde_json::from_str(get_s(item, "body").unwrap_or_default())
@@ -876,24 +866,35 @@ impl AwsAuditReader {
         Ok(latest)
     }
 
+    /// One page of `chain`'s records, newest (highest sequence) first, from `start`, at most `limit` of
+    /// them; read consistently.
+    async fn newest_first(
+        &self,
+        chain: &str,
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: Option<i32>,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, AuditError> {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(chain_pk(chain)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .set_limit(limit)
+            .send()
+            .await
+            .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+    }
+
     /// Each chain the checkpoint log registered: its head (the last record, read by key order) and its
     /// latest checkpoint.
     pub async fn chains(&self) -> Result<Vec<causeway_audit::ChainSummary>, AuditError> {
         let latest = self.latest_checkpoints().await?;
         let mut chains = Vec::with_capacity(latest.len());
         for (chain_id, (checkpoint, checkpoint_at)) in latest {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(chain_pk(&chain_id)))
-                .scan_index_forward(false)
-                .limit(1)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| read(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            let out = self.newest_first(&chain_id, None, Some(1)).await?;
             let Some(head) = out.items().first() else {
                 continue;
             };
