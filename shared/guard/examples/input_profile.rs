@@ -1,0 +1,33 @@
+//! Runs the input guard on the benchmarks' mixed text many times, for a profiler: `perf record` or
+//! `valgrind --tool=callgrind --toggle-collect='*InputPass*guard*'`, whose instruction counts do not
+//! depend on what else the machine is running. Builds the engine (and the process-wide gazetteer and
+//! model) and checks the text once before the loop.
+//!
+//! Run: `cargo run --release -p causeway-guard --example input_profile -- [BYTES] [CALLS]` (defaults 4096
+//! and 2000).
+
+#![expect(clippy::unwrap_used, reason = "profiling set-up fails loudly")]
+#![expect(clippy::print_stdout, reason = "reports what it ran")]
+
+use causeway_contract::{GuardReport, Message, Role};
+use causeway_guard::{DEFAULT_PROFILE, GuardEngine, GuardProfile};
+
+#[path = "../benches/texts/mod.rs"]
+#[expect(dead_code, reason = "the example runs on the mixed text only")]
+mod texts;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let bytes: usize = args.next().map_or(4096, |a| a.parse().unwrap());
+    let calls: usize = args.next().map_or(2000, |a| a.parse().unwrap());
+    let engine = GuardEngine::new(GuardProfile::from_toml(DEFAULT_PROFILE).unwrap()).unwrap();
+    let messages = vec![Message::text(Role::User, texts::mixed_text(bytes))];
+    let mut findings = 0;
+    for _ in 0..calls {
+        let mut report = GuardReport::default();
+        let verdict = engine.check_input(&messages, &mut report);
+        assert!(verdict.blocked.is_none());
+        findings += report.events.len();
+    }
+    println!("{calls} calls on {bytes} bytes, {findings} guard events");
+}
