@@ -1,13 +1,16 @@
 //! Runs the input guard on the benchmarks' mixed text many times, for a profiler: `perf record` or
 //! `valgrind --tool=callgrind --toggle-collect='*InputPass*guard*'`, whose instruction counts do not
 //! depend on what else the machine is running. Builds the engine (and the process-wide gazetteer and
-//! model) and checks the text once before the loop.
+//! model) and checks the text once before the loop, and reports how long those two took (the guard's share
+//! of a cold start).
 //!
 //! Run: `cargo run --release -p causeway-guard --example input_profile -- [BYTES] [CALLS]` (defaults 4096
 //! and 2000).
 
 #![expect(clippy::unwrap_used, reason = "profiling set-up fails loudly")]
 #![expect(clippy::print_stdout, reason = "reports what it ran")]
+
+use std::time::Instant;
 
 use causeway_contract::{GuardReport, Message, Role};
 use causeway_guard::{DEFAULT_PROFILE, GuardEngine, GuardProfile};
@@ -20,8 +23,18 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let bytes: usize = args.next().map_or(4096, |a| a.parse().unwrap());
     let calls: usize = args.next().map_or(2000, |a| a.parse().unwrap());
+    let started = Instant::now();
     let engine = GuardEngine::new(GuardProfile::from_toml(DEFAULT_PROFILE).unwrap()).unwrap();
+    let built = started.elapsed();
     let messages = vec![Message::text(Role::User, texts::mixed_text(bytes))];
+    let mut report = GuardReport::default();
+    assert!(engine.check_input(&messages, &mut report).blocked.is_none());
+    let first = started.elapsed() - built;
+    println!(
+        "engine built in {:.1} ms, first check in {:.1} ms",
+        built.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3
+    );
     let mut findings = 0;
     for _ in 0..calls {
         let mut report = GuardReport::default();

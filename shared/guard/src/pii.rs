@@ -21,7 +21,7 @@
 //! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
 //!
 //! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
-//! the gazetteers (one Aho-Corasick automaton, built once per process) after the rows have run, and their
+//! the gazetteers (one finite-state transducer, compiled at build time and read in place) after the rows have run, and their
 //! findings go through the same overlap resolution.
 //!
 //! For streamed answers the same patterns (and the shape of a run of capitalised words) also run as one lazy DFA anchored at a given start

@@ -1,50 +1,55 @@
 //! Gazetteers: first names, surnames, cities, countries, regions and organisation suffixes (and which of them
-//! are also ordinary words), compiled into one
-//! Aho-Corasick automaton the first time a detector needs it, and shared by every engine in the process.
+//! are also ordinary words), compiled at build time into one finite-state transducer that the engine reads
+//! in place: nothing is parsed or built when a process starts.
 //!
 //! The lists are plain text files under `shared/guard/data/gazetteers/`, built by
 //! `shared/guard/data/build_gazetteers.py` from public data shipped in PyPI packages (the README there names
-//! each source and its licence). An entry may hold several words (`New York`, `South Africa`); one entry can
-//! be several kinds at once (`Jordan`: a first name, a surname and a country).
+//! each source and its licence); `build.rs` compiles them ([`LISTS`] names each file and its kind). An entry
+//! may hold several words (`New York`, `South Africa`); one entry can be several kinds at once (`Jordan`: a
+//! first name, a surname and a country).
 //!
-//! Lookups are anchored at a word start and take the longest entry that ends on a word boundary, so each
-//! costs at most the length of the longest entry: the detectors stay linear in the input.
+//! A lookup is anchored at a word start and takes the longest entry that is a prefix of the text there
+//! (ASCII letters compared without case), which it refuses unless it ends on a word boundary; each costs at
+//! most the length of the longest entry, so the detectors stay linear in the input.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
+use fst::raw::{Fst, Output};
 
 use crate::pii::alnum_after;
 
-const FIRST_NAMES: &str = include_str!("../../data/gazetteers/first_names.txt");
-const SURNAMES: &str = include_str!("../../data/gazetteers/surnames.txt");
-const CITIES: &str = include_str!("../../data/gazetteers/cities.txt");
-const COUNTRIES: &str = include_str!("../../data/gazetteers/countries.txt");
-const REGIONS: &str = include_str!("../../data/gazetteers/regions.txt");
-const ORG_SUFFIXES: &str = include_str!("../../data/gazetteers/org_suffixes.txt");
-const COMMON_WORDS: &str = include_str!("../../data/gazetteers/common_words.txt");
+#[path = "gazetteer_lists.rs"]
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "which file holds which list is the build script's concern"
+    )
+)]
+mod lists;
+
+#[cfg(test)]
+use lists::LISTS;
+
+/// The compiled lists (see `build.rs`).
+const COMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gazetteer.fst"));
 
 /// The kinds an entry belongs to, as bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Kinds(u8);
 
 impl Kinds {
-    pub(crate) const FIRST: Kinds = Kinds(1);
-    pub(crate) const LAST: Kinds = Kinds(1 << 1);
-    pub(crate) const CITY: Kinds = Kinds(1 << 2);
-    pub(crate) const COUNTRY: Kinds = Kinds(1 << 3);
-    pub(crate) const REGION: Kinds = Kinds(1 << 4);
-    pub(crate) const ORG_SUFFIX: Kinds = Kinds(1 << 5);
+    pub(crate) const FIRST: Kinds = Kinds(lists::FIRST);
+    pub(crate) const LAST: Kinds = Kinds(lists::LAST);
+    pub(crate) const CITY: Kinds = Kinds(lists::CITY);
+    pub(crate) const COUNTRY: Kinds = Kinds(lists::COUNTRY);
+    pub(crate) const REGION: Kinds = Kinds(lists::REGION);
+    pub(crate) const ORG_SUFFIX: Kinds = Kinds(lists::ORG_SUFFIX);
     /// Also an ordinary lower-case word (`Mode`, `Story`): a capital alone says little.
-    pub(crate) const COMMON: Kinds = Kinds(1 << 6);
+    pub(crate) const COMMON: Kinds = Kinds(lists::COMMON);
 
     pub(crate) fn has(self, kind: Kinds) -> bool {
         self.0 & kind.0 != 0
-    }
-
-    fn with(self, kind: Kinds) -> Kinds {
-        Kinds(self.0 | kind.0)
     }
 }
 
@@ -55,90 +60,70 @@ pub(crate) struct Entry {
     pub(crate) kinds: Kinds,
 }
 
-/// Every list in one automaton.
-#[derive(Debug)]
+/// Every list in one transducer: folded entry to its kinds and [`lists::EXACT`].
 pub(crate) struct Gazetteer {
-    automaton: AhoCorasick,
-    /// Per pattern: its kinds, and whether it must match as written (entries in capitals, like `AG`).
-    kinds: Vec<Kinds>,
-    exact: Vec<Option<&'static str>>,
+    fst: Fst<&'static [u8]>,
+}
+
+impl std::fmt::Debug for Gazetteer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gazetteer")
+            .field("entries", &self.fst.len())
+            .field("bytes", &self.fst.size())
+            .finish()
+    }
 }
 
 static GAZETTEER: OnceLock<Result<Gazetteer, String>> = OnceLock::new();
 
-/// The process-wide gazetteer, built on first use. An error here is a bug in the checked-in lists; the
-/// engine that asked fails to build rather than run without them.
+/// The process-wide gazetteer. An error here means the embedded transducer is damaged; the engine that asked
+/// fails to build rather than run without it.
 pub(crate) fn gazetteer() -> Result<&'static Gazetteer, String> {
     GAZETTEER
-        .get_or_init(Gazetteer::build)
+        .get_or_init(|| {
+            let fst = Fst::new(COMPILED).map_err(|e| format!("gazetteer: {e}"))?;
+            if fst.is_empty() {
+                return Err("gazetteer: no entries".to_owned());
+            }
+            Ok(Gazetteer { fst })
+        })
         .as_ref()
         .map_err(Clone::clone)
 }
 
 impl Gazetteer {
-    fn build() -> Result<Gazetteer, String> {
-        let lists = [
-            (FIRST_NAMES, Kinds::FIRST),
-            (SURNAMES, Kinds::LAST),
-            (CITIES, Kinds::CITY),
-            (COUNTRIES, Kinds::COUNTRY),
-            (REGIONS, Kinds::REGION),
-            (ORG_SUFFIXES, Kinds::ORG_SUFFIX),
-            (COMMON_WORDS, Kinds::COMMON),
-        ];
-        // One pattern per entry, case folded (ASCII), with the kinds of every list that holds it.
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut patterns: Vec<&'static str> = Vec::new();
-        let mut kinds: Vec<Kinds> = Vec::new();
-        let mut exact: Vec<Option<&'static str>> = Vec::new();
-        for (list, kind) in lists {
-            for entry in list.lines().map(str::trim).filter(|e| !e.is_empty()) {
-                let capitals = entry.bytes().all(|b| b.is_ascii_uppercase());
-                match index.get(&entry.to_ascii_lowercase()) {
-                    Some(&i) => {
-                        kinds[i] = kinds[i].with(kind);
-                        if !capitals {
-                            exact[i] = None;
-                        }
-                    }
-                    None => {
-                        index.insert(entry.to_ascii_lowercase(), patterns.len());
-                        patterns.push(entry);
-                        kinds.push(kind);
-                        exact.push(capitals.then_some(entry));
-                    }
-                }
+    /// The longest entry that starts at byte `at` of `text`, when it ends on a word boundary.
+    pub(crate) fn lookup(&self, text: &str, at: usize) -> Option<Entry> {
+        let bytes = text.as_bytes().get(at..)?;
+        let mut node = self.fst.root();
+        let mut output = Output::zero();
+        let mut longest: Option<(usize, u64)> = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            let Some(t) = node.find_input(b.to_ascii_lowercase()) else {
+                break;
+            };
+            let t = node.transition(t);
+            output = output.cat(t.out);
+            node = self.fst.node(t.addr);
+            if node.is_final() {
+                longest = Some((at + i + 1, output.cat(node.final_output()).value()));
             }
         }
-        let automaton = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .start_kind(StartKind::Anchored)
-            .build(&patterns)
-            .map_err(|e| e.to_string())?;
-        Ok(Gazetteer {
-            automaton,
-            kinds,
-            exact,
-        })
-    }
-
-    /// The longest entry that starts at byte `at` of `text` and ends on a word boundary.
-    pub(crate) fn lookup(&self, text: &str, at: usize) -> Option<Entry> {
-        let input = Input::new(text).range(at..).anchored(Anchored::Yes);
-        let m = self.automaton.find(input)?;
-        let i = m.pattern().as_usize();
-        if alnum_after(text, m.end()) {
+        let (end, value) = longest?;
+        if alnum_after(text, end) {
             return None;
         }
-        if let Some(written) = self.exact[i]
-            && &text[m.range()] != written
-        {
+        // An entry in capitals matches only as written: every byte an ASCII capital.
+        if value & lists::EXACT != 0 && !bytes[..end - at].iter().all(u8::is_ascii_uppercase) {
             return None;
         }
         Some(Entry {
-            end: m.end(),
-            kinds: self.kinds[i],
+            end,
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "the kinds are the value's low byte"
+            )]
+            kinds: Kinds(value as u8),
         })
     }
 }
@@ -146,6 +131,9 @@ impl Gazetteer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
+    use std::collections::HashMap;
 
     #[test]
     fn lists_load_and_merge_kinds() {
@@ -165,5 +153,108 @@ mod tests {
                 .is_some_and(|e| e.kinds.has(Kinds::ORG_SUFFIX))
         );
         assert!(g.lookup("Ag", 0).is_none());
+    }
+
+    /// The lists as an anchored, leftmost-longest, ASCII case-insensitive Aho-Corasick automaton, each
+    /// entry with its merged kinds and its written form when in capitals everywhere: the lookup's
+    /// specification, built the slow way.
+    struct Reference {
+        automaton: AhoCorasick,
+        kinds: Vec<u8>,
+        exact: Vec<Option<String>>,
+    }
+
+    impl Reference {
+        fn new() -> Reference {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/gazetteers");
+            let mut index: HashMap<String, usize> = HashMap::new();
+            let (mut patterns, mut kinds, mut exact) = (Vec::new(), Vec::new(), Vec::new());
+            for (file, kind) in LISTS {
+                let list = std::fs::read_to_string(dir.join(file)).unwrap();
+                for entry in list.lines().map(str::trim).filter(|e| !e.is_empty()) {
+                    let capitals = entry.bytes().all(|b| b.is_ascii_uppercase());
+                    match index.get(&entry.to_ascii_lowercase()) {
+                        Some(&i) => {
+                            kinds[i] |= kind;
+                            if !capitals {
+                                exact[i] = None;
+                            }
+                        }
+                        None => {
+                            index.insert(entry.to_ascii_lowercase(), patterns.len());
+                            patterns.push(entry.to_owned());
+                            kinds.push(kind);
+                            exact.push(capitals.then(|| entry.to_owned()));
+                        }
+                    }
+                }
+            }
+            let automaton = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .start_kind(StartKind::Anchored)
+                .build(&patterns)
+                .unwrap();
+            Reference {
+                automaton,
+                kinds,
+                exact,
+            }
+        }
+
+        fn lookup(&self, text: &str, at: usize) -> Option<Entry> {
+            let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+            let m = self.automaton.find(input)?;
+            let i = m.pattern().as_usize();
+            if alnum_after(text, m.end()) {
+                return None;
+            }
+            if let Some(written) = &self.exact[i]
+                && &text[m.range()] != written
+            {
+                return None;
+            }
+            Some(Entry {
+                end: m.end(),
+                kinds: Kinds(self.kinds[i]),
+            })
+        }
+    }
+
+    #[test]
+    fn lookups_are_the_automatons() {
+        let g = gazetteer().unwrap();
+        let reference = Reference::new();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/gazetteers");
+        // Every entry as written, in capitals, in lower case, cut short, run on, and followed by a word.
+        let mut texts: Vec<String> = Vec::new();
+        for (file, _) in LISTS {
+            let list = std::fs::read_to_string(dir.join(file)).unwrap();
+            for entry in list.lines().map(str::trim).filter(|e| !e.is_empty()) {
+                texts.push(entry.to_owned());
+                texts.push(entry.to_ascii_uppercase());
+                texts.push(entry.to_ascii_lowercase());
+                texts.push(format!("{entry}s"));
+                texts.push(format!("{entry} Street, and"));
+                texts.push(format!("{entry}-based"));
+                let mut cut = entry.len().saturating_sub(1);
+                while !entry.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                texts.push(entry[..cut].to_owned());
+            }
+        }
+        texts.push(
+            "Dr. Anna Müller of New York City met María José in São Paulo, Ägypten.".to_owned(),
+        );
+        for text in &texts {
+            for (at, _) in text.char_indices() {
+                assert_eq!(
+                    g.lookup(text, at),
+                    reference.lookup(text, at),
+                    "{text:?} at {at}"
+                );
+            }
+        }
     }
 }
