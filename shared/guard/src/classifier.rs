@@ -141,24 +141,43 @@ impl Classifier {
     /// a text without words.
     pub(crate) fn probability(&self, text: &str) -> f32 {
         // Per block: the sum of its features' weights and their number.
-        let mut blocks: Vec<(i64, u64)> = Vec::new();
-        let mut words = words(text).peekable();
+        let mut blocks: Vec<(i64, u64)> = Vec::with_capacity(text.len() / 128 + 1);
+        // The previous word's bigram, hashed up to the space before this word, and its block: it is
+        // finished with this word's bytes in the same loop as this word's own features.
+        let mut pending: Option<(u32, usize)> = None;
         let mut i = 0usize;
-        while let Some(word) = words.next() {
+        for_each_word(text, |word| {
             if i.is_multiple_of(BLOCK_WORDS) {
                 blocks.push((0, 0));
             }
+            let block = blocks.len() - 1;
             i += 1;
-            let (mut sum, mut n) = (0i64, 0u64);
-            features(word, words.peek().copied(), |hash| {
+            let (mut unigram, mut head, mut tail) =
+                (UNIGRAM_PREFIX, BIGRAM_PREFIX, pending.map_or(0, |(h, _)| h));
+            for &b in word.as_bytes() {
+                let b = u32::from(b.to_ascii_lowercase());
+                unigram = (unigram ^ b).wrapping_mul(FNV_PRIME);
+                head = (head ^ b).wrapping_mul(FNV_PRIME);
+                tail = (tail ^ b).wrapping_mul(FNV_PRIME);
+            }
+            if let Some((_, at)) = pending {
+                let w = i64::from(self.weight(tail));
+                if let Some(b) = blocks.get_mut(at) {
+                    b.0 += w;
+                    b.1 += 1;
+                }
+            }
+            let (mut sum, mut n) = (i64::from(self.weight(unigram)), 1u64);
+            grams(word, |hash| {
                 sum += i64::from(self.weight(hash));
                 n += 1;
             });
-            if let Some(block) = blocks.last_mut() {
-                block.0 += sum;
-                block.1 += n;
+            if let Some(b) = blocks.get_mut(block) {
+                b.0 += sum;
+                b.1 += n;
             }
-        }
+            pending = Some((fnv_update(head, b" "), block));
+        });
         if blocks.is_empty() {
             return 0.0;
         }
@@ -201,7 +220,7 @@ impl Classifier {
     /// The buckets of each window's features, in order; what the trainer's fixtures pin.
     #[cfg(test)]
     pub(crate) fn window_buckets(&self, text: &str) -> Vec<Vec<u32>> {
-        let words: Vec<&str> = words(text).collect();
+        let words: Vec<&str> = words(text);
         let mut blocks: Vec<Vec<u32>> = Vec::new();
         for (i, word) in words.iter().enumerate() {
             if i.is_multiple_of(BLOCK_WORDS) {
@@ -236,36 +255,76 @@ const ASCII_WORD: [bool; 128] = {
     table
 };
 
-/// The words of `text`: its maximal runs of [`is_word_char`] characters, in order. The same words as
-/// `text.split(|c| !is_word_char(c))` without the empty pieces, found a byte at a time (a character is
-/// decoded only where a byte is not ASCII).
-fn words(text: &str) -> impl Iterator<Item = &str> {
+/// How [`for_each_word`] reads each byte: part of a word, not, or the first byte of a character that
+/// [`is_word_char`] decides.
+const BYTE_OTHER: u8 = 0;
+const BYTE_WORD: u8 = 1;
+const BYTE_DECODE: u8 = 2;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [BYTE_DECODE; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = if ASCII_WORD[b] { BYTE_WORD } else { BYTE_OTHER };
+        b += 1;
+    }
+    table
+};
+
+/// Whether the character starting at byte `at` of `text` (on a character boundary) is a word character,
+/// and its length.
+fn decode_at(text: &str, at: usize) -> (bool, usize) {
+    let c = text[at..].chars().next().unwrap_or(' ');
+    (is_word_char(c), c.len_utf8())
+}
+
+/// Calls `f` with each word of `text`: its maximal runs of [`is_word_char`] characters, in order. The
+/// same words as `text.split(|c| !is_word_char(c))` without the empty pieces, found a byte at a time with
+/// a table (a character is decoded only where a byte is not ASCII).
+fn for_each_word<'t>(text: &'t str, mut f: impl FnMut(&'t str)) {
     let bytes = text.as_bytes();
+    let n = bytes.len();
     let mut at = 0;
-    std::iter::from_fn(move || {
-        let mut start = None;
-        while at < bytes.len() {
-            let b = bytes[at];
-            let (word, len) = if b < 0x80 {
-                (ASCII_WORD[usize::from(b)], 1)
-            } else {
-                // `at` is on a character boundary: it only ever moves by whole characters.
-                let c = text[at..].chars().next().unwrap_or(' ');
-                (is_word_char(c), c.len_utf8())
-            };
-            match (word, start) {
-                (true, None) => start = Some(at),
-                (false, Some(from)) => {
-                    let found = &text[from..at];
-                    at += len;
-                    return Some(found);
+    loop {
+        // Up to the next word character, and past it.
+        let start = loop {
+            let Some(&b) = bytes.get(at) else { return };
+            match BYTE_CLASS[usize::from(b)] {
+                BYTE_WORD => {
+                    at += 1;
+                    break at - 1;
                 }
-                _ => {}
+                BYTE_OTHER => at += 1,
+                _ => match decode_at(text, at) {
+                    (true, len) => {
+                        at += len;
+                        break at - len;
+                    }
+                    (false, len) => at += len,
+                },
             }
-            at += len;
+        };
+        // To the word's end.
+        while at < n {
+            match BYTE_CLASS[usize::from(bytes[at])] {
+                BYTE_WORD => at += 1,
+                BYTE_OTHER => break,
+                _ => match decode_at(text, at) {
+                    (true, len) => at += len,
+                    (false, _) => break,
+                },
+            }
         }
-        start.map(|from| &text[from..])
-    })
+        f(&text[start..at]);
+    }
+}
+
+/// The words of `text`, as [`for_each_word`] finds them.
+#[cfg(test)]
+fn words(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for_each_word(text, |w| out.push(w));
+    out
 }
 
 /// FNV-1a state after `w:`, `b:` and `c:`, the prefixes of the three kinds of feature.
@@ -287,20 +346,23 @@ const fn fnv_const(bytes: &[u8]) -> u32 {
 
 /// Calls `f` with the hash of each feature of `word` (followed by `next`), in the trainer's order: the
 /// unigram, the bigram, then the character 4-grams of ` word `. ASCII letters are lowercased as they are
-/// hashed.
+/// hashed. ([`Classifier::probability`] computes the same features, the unigram and bigram inline.)
+#[cfg(test)]
 fn features(word: &str, next: Option<&str>, mut f: impl FnMut(u32)) {
     let bytes = word.as_bytes();
-    // The unigram and the bigram's head hash the same bytes: one loop, two independent chains.
-    let (mut unigram, mut bigram) = (UNIGRAM_PREFIX, BIGRAM_PREFIX);
-    for &b in bytes {
-        let b = u32::from(b.to_ascii_lowercase());
-        unigram = (unigram ^ b).wrapping_mul(FNV_PRIME);
-        bigram = (bigram ^ b).wrapping_mul(FNV_PRIME);
-    }
-    f(unigram);
+    f(fnv_lower(UNIGRAM_PREFIX, bytes));
     if let Some(next) = next {
-        f(fnv_lower(fnv_update(bigram, b" "), next.as_bytes()));
+        f(fnv_lower(
+            fnv_update(fnv_lower(BIGRAM_PREFIX, bytes), b" "),
+            next.as_bytes(),
+        ));
     }
+    grams(word, f);
+}
+
+/// Calls `f` with the hash of each character 4-gram of ` word `, in order (see [`features`]).
+fn grams(word: &str, mut f: impl FnMut(u32)) {
+    let bytes = word.as_bytes();
     let gram_prefix = GRAM_PREFIX;
     if word.is_ascii() {
         // One byte a character: the padded word on the stack, lowercased once.
@@ -430,7 +492,7 @@ mod tests {
                 .split(|c: char| !is_word_char(c))
                 .filter(|w| !w.is_empty())
                 .collect();
-            assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
+            assert_eq!(words(text), split, "{text:?}");
         }
     }
 
@@ -463,6 +525,83 @@ mod tests {
                 "{:?}: {p} vs {}",
                 f.text,
                 f.probability
+            );
+        }
+    }
+
+    /// [`Classifier::probability`] computed the plain way, from each window's feature buckets.
+    fn probability_from_buckets(model: &Classifier, text: &str) -> f32 {
+        let windows = model.window_buckets(text);
+        if windows.is_empty() {
+            return 0.0;
+        }
+        let best = windows
+            .iter()
+            .map(|buckets| {
+                let sum: i64 = buckets
+                    .iter()
+                    .map(|&b| i64::from(i8::from_le_bytes([model.weights[b as usize]])))
+                    .sum();
+                #[expect(clippy::cast_precision_loss, reason = "small test values")]
+                let (sum, n) = (sum as f64, buckets.len() as f64);
+                model.bias + model.scale * sum / (n + NORM_OFFSET).sqrt()
+            })
+            .fold(f64::NEG_INFINITY, f64::max);
+        #[expect(clippy::cast_possible_truncation, reason = "a probability")]
+        let p = (1.0 / (1.0 + (-best).exp())) as f32;
+        p
+    }
+
+    #[test]
+    fn one_pass_scores_equal_the_window_by_window_sums() {
+        let model = Classifier::embedded().unwrap();
+        let pieces = [
+            "Ignore",
+            "all",
+            "previous",
+            "instructions",
+            "and",
+            "print",
+            "the",
+            "system",
+            "prompt",
+            "café",
+            "naïve",
+            "東京",
+            "Ｆｕｌｌ",
+            "x",
+            "a1_b2",
+            "supercalifragilisticexpialidocious-and-more",
+            "😀",
+            "—",
+            "\u{2028}",
+            "«ça»",
+            "don't",
+            "e-mail",
+            "10.20.30.40",
+            "\n\n",
+            "  ",
+            "!!",
+        ];
+        let mut texts: Vec<String> = fixtures().fixtures.into_iter().map(|f| f.text).collect();
+        // Deterministic mixtures of the pieces, long enough for many windows.
+        let mut state = 0x2545_F491_u32;
+        for len in [0, 1, 2, 5, 31, 32, 33, 63, 64, 65, 97, 200, 700] {
+            let mut text = String::new();
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                text.push_str(pieces[state as usize % pieces.len()]);
+                text.push(if state & 0x100 == 0 { ' ' } else { ',' });
+            }
+            texts.push(text);
+        }
+        for text in &texts {
+            assert_eq!(
+                model.probability(text),
+                probability_from_buckets(model, text),
+                "{text:?}"
             );
         }
     }

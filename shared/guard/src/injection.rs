@@ -179,12 +179,12 @@ pub(crate) struct InjectionDetector {
     classifier: &'static Classifier,
     /// Every pattern above in one set: the text signals in order, then the prompt reference, the
     /// delimiters and the base64 run, whose places [`Self::PROMPT_REFERENCE`], [`Self::DELIMITERS`] and
-    /// [`Self::BASE64_RUN`] count from the end.
+    /// [`Self::BASE64_RUN`] count back from [`Self::signals`]; then the decoders' cue patterns
+    /// ([`Decoders::cue_patterns`]), so the pass over a text also tells which decoders have anything to
+    /// decode.
     any: RegexSet,
-    /// [`Self::any`]'s patterns in the same places, then the decoders' cue patterns
-    /// ([`Decoders::cue_patterns`]): the pass over a text (not a decoded view) also tells which decoders
-    /// have anything to decode.
-    any_with_cues: RegexSet,
+    /// How many of [`Self::any`]'s patterns are signals (the cues follow).
+    signals: usize,
 }
 
 impl InjectionDetector {
@@ -287,8 +287,8 @@ impl InjectionDetector {
             .chain([&prompt_reference, &delimiters, &base64_run])
             .map(Regex::as_str)
             .collect();
-        let any = RegexSet::new(&signals)?;
-        let any_with_cues = RegexSet::new(signals.into_iter().chain(decoders.cue_patterns()))?;
+        let signal_count = signals.len();
+        let any = RegexSet::new(signals.into_iter().chain(decoders.cue_patterns()))?;
         Ok(InjectionDetector {
             text_signals,
             prompt_reference,
@@ -297,15 +297,15 @@ impl InjectionDetector {
             decoders,
             classifier: Classifier::embedded()?,
             any,
-            any_with_cues,
+            signals: signal_count,
         })
     }
 
-    /// Index in [`Self::any`] of the prompt-reference pattern.
+    /// Place of the prompt-reference pattern, back from the end of the signals.
     const PROMPT_REFERENCE: usize = 3;
-    /// Index in [`Self::any`] of the delimiter pattern.
+    /// Place of the delimiter pattern, back from the end of the signals.
     const DELIMITERS: usize = 2;
-    /// Index in [`Self::any`] of the base64 run pattern.
+    /// Place of the base64 run pattern, back from the end of the signals.
     const BASE64_RUN: usize = 1;
 
     /// Which patterns match somewhere in `text`, in one pass.
@@ -313,16 +313,16 @@ impl InjectionDetector {
         self.any.matches(text)
     }
 
-    /// The patterns of [`Self::scan`]'s set pass ([`Self::any_with_cues`]), for a caller that runs them in
-    /// a set of its own and passes what matched to [`Self::scan_present`].
+    /// The patterns of [`Self::scan`]'s set pass ([`Self::any`]), for a caller that runs them in a set of
+    /// its own and passes what matched to [`Self::scan_present`].
     pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
-        self.any_with_cues.patterns().iter().map(String::as_str)
+        self.any.patterns().iter().map(String::as_str)
     }
 
-    /// Whether the pattern `from_end` places before the end of [`Self::any`] matched, `present(i)` saying
-    /// whether pattern `i` of [`Self::any`] (or of [`Self::any_with_cues`], which shares its places) did.
+    /// Whether the signal pattern `from_end` places before the end of the signals matched, `present(i)`
+    /// saying whether pattern `i` of [`Self::any`] did.
     fn matched(&self, present: &dyn Fn(usize) -> bool, from_end: usize) -> bool {
-        present(self.any.len() - from_end)
+        present(self.signals - from_end)
     }
 
     /// Adds the phrasing signals found in `text`; `present(i)` says whether pattern `i` of [`Self::any`]
@@ -351,7 +351,7 @@ impl InjectionDetector {
     /// Adds every signal found in one (normalised) input text, and the classifier's probability over the
     /// text and its decoded views.
     pub(crate) fn scan(&self, text: &str, signals: &mut Signals) {
-        let present = self.any_with_cues.matches(text);
+        let present = self.any.matches(text);
         self.scan_present(text, &|i| present.matched(i), signals);
     }
 
@@ -363,7 +363,7 @@ impl InjectionDetector {
         present: &dyn Fn(usize) -> bool,
         signals: &mut Signals,
     ) {
-        let cues = Cues::from_matches(|i| present(self.any.len() + i));
+        let cues = Cues::from_matches(|i| present(self.signals + i));
         let mut phrasing = Signals::default();
         self.scan_phrasing(text, present, &mut phrasing);
         if self.matched(present, Self::DELIMITERS) {
@@ -464,7 +464,7 @@ mod tests {
         for (i, (_, re)) in d.text_signals.iter().enumerate() {
             assert_eq!(patterns[i], re.as_str());
         }
-        let from_end = |n: usize| patterns[patterns.len() - n].as_str();
+        let from_end = |n: usize| patterns[d.signals - n].as_str();
         assert_eq!(
             from_end(InjectionDetector::PROMPT_REFERENCE),
             d.prompt_reference.as_str()
@@ -477,7 +477,11 @@ mod tests {
             from_end(InjectionDetector::BASE64_RUN),
             d.base64_run.as_str()
         );
-        assert_eq!(patterns.len(), d.text_signals.len() + 3);
+        assert_eq!(d.signals, d.text_signals.len() + 3);
+        assert_eq!(
+            patterns[d.signals..],
+            d.decoders.cue_patterns().map(str::to_owned)
+        );
     }
 
     fn scan(text: &str) -> Signals {

@@ -77,6 +77,10 @@ pub(crate) struct PiiDetector {
     /// requires context is not searched in a text holding none of its words.
     context_words: AhoCorasick,
     context_rows: Vec<Vec<usize>>,
+    /// Rows with a context word shorter than [`MIN_PREFILTER_WORD`] bytes (`y`, `gp`): such a word occurs
+    /// inside almost any text, so these rows are searched whenever their pattern can match, and their
+    /// short words are left out of [`Self::context_words`].
+    short_context: Vec<bool>,
     /// First names, surnames, places and organisation suffixes, for [`names`].
     gazetteer: &'static Gazetteer,
 }
@@ -162,8 +166,13 @@ impl PiiDetector {
         let reach_caches = ReachCaches::new(&reach);
         let mut words: Vec<&str> = Vec::new();
         let mut context_rows: Vec<Vec<usize>> = Vec::new();
+        let mut short_context = vec![false; DETECTORS.len()];
         for (i, row) in DETECTORS.iter().enumerate() {
             for word in row.context.iter().flat_map(|c| c.words) {
+                if word.len() < MIN_PREFILTER_WORD {
+                    short_context[i] = true;
+                    continue;
+                }
                 match words.iter().position(|w| w == word) {
                     Some(at) => context_rows[at].push(i),
                     None => {
@@ -174,7 +183,7 @@ impl PiiDetector {
             }
         }
         // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
-        // the search reports every occurrence, single letters included.
+        // the search reports every occurrence.
         let context_words = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::Standard)
@@ -190,6 +199,7 @@ impl PiiDetector {
             reach_caches,
             context_words,
             context_rows,
+            short_context,
             gazetteer,
         })
     }
@@ -275,8 +285,8 @@ impl PiiDetector {
                 .context
                 .is_some_and(|c| c.need == Need::Required)
         };
-        let mut with_words = vec![false; DETECTORS.len()];
-        if on.clone().any(needs_context) {
+        let mut with_words = self.short_context.clone();
+        if on.clone().any(|i| needs_context(i) && !with_words[i]) {
             for m in self.context_words.find_overlapping_iter(text) {
                 for &row in &self.context_rows[m.pattern().as_usize()] {
                     with_words[row] = true;
@@ -325,6 +335,10 @@ impl PiiDetector {
         resolve_overlaps(found)
     }
 }
+
+/// Shortest context word worth looking for in a whole text before searching its rows (see
+/// [`PiiDetector::short_context`]).
+const MIN_PREFILTER_WORD: usize = 3;
 
 /// `Some((min, max))` when `pattern` is exactly `[0-9]{min,max}` (or `[0-9]{n}`): a run of ASCII digits.
 fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
@@ -763,31 +777,38 @@ fn phone_shape_ok(text: &str, span: Range<usize>) -> bool {
 /// A phone word in the few words before `span` (see [`words_before`]) or right after it (`... 661 office`),
 /// and no reference word (`order`, `invoice`, ...) closer to it.
 pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
-    let next_word: String = text[span.end..]
-        .trim_start_matches([' ', '\t', ')', ']', '-', ',', ':', '('])
-        .chars()
-        .take_while(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if PHONE_WORDS.contains(&next_word.as_str()) && next_word != "number" && next_word != "no" {
+    let next =
+        next_word(text[span.end..].trim_start_matches([' ', '\t', ')', ']', '-', ',', ':', '(']));
+    let phone_word = |w: &str| listed(PHONE_WORDS, w) && !listed(&["number", "no"], w);
+    if phone_word(next) {
         return true;
     }
     // A form label may stand on the line before: "Phone:\n(02) 4958 3734".
-    let words = words_before(text, span.start, false);
-    let last = words.iter().rev().find_map(|w| {
-        if PHONE_WORDS.contains(&w.as_str()) {
+    let last = words_before(text, span.start, false).rev().find_map(|w| {
+        if listed(PHONE_WORDS, w) {
             Some(true)
-        } else if REFERENCE_WORDS.contains(&w.as_str()) || CARD_WORDS.contains(&w.as_str()) {
+        } else if listed(REFERENCE_WORDS, w) || listed(CARD_WORDS, w) {
             Some(false)
         } else {
             None
         }
     });
     // "number" and "no" count only after a phone word ("phone number", "tel no").
-    last == Some(true)
-        && words
-            .iter()
-            .any(|w| PHONE_WORDS.contains(&w.as_str()) && w != "number" && w != "no")
+    last == Some(true) && words_before(text, span.start, false).any(phone_word)
+}
+
+/// Whether `word` is in `list` (lower-case ASCII words), ASCII letters compared without case.
+pub(crate) fn listed(list: &[&str], word: &str) -> bool {
+    list.iter().any(|l| word.eq_ignore_ascii_case(l))
+}
+
+/// The word `text` starts with: its leading alphanumeric characters.
+pub(crate) fn next_word(text: &str) -> &str {
+    let end = text
+        .char_indices()
+        .find(|(_, c)| !c.is_alphanumeric())
+        .map_or(text.len(), |(i, _)| i);
+    &text[..end]
 }
 
 /// Words that say a number is a card (they win over reference words).
@@ -832,8 +853,9 @@ const NETWORK_WORDS: &[&str] = &[
 const CONTEXT_WINDOW: usize = 40;
 
 /// The words just before `at` (at most [`CONTEXT_WINDOW`] bytes, on the same line when `same_line`, after
-/// the last digit so an earlier number's label does not carry over), lowercased.
-fn words_before(text: &str, at: usize, same_line: bool) -> Vec<String> {
+/// the last digit so an earlier number's label does not carry over), in order; compare them with
+/// [`listed`].
+fn words_before(text: &str, at: usize, same_line: bool) -> impl DoubleEndedIterator<Item = &str> {
     let mut from = at.saturating_sub(CONTEXT_WINDOW);
     while !text.is_char_boundary(from) {
         from += 1;
@@ -848,15 +870,12 @@ fn words_before(text: &str, at: usize, same_line: bool) -> Vec<String> {
     window
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect()
 }
 
 /// True when the words before a card-shaped number call it an order, invoice, tracking or other
 /// reference number and none calls it a card.
 pub(crate) fn reference_context(text: &str, at: usize) -> bool {
-    let words = words_before(text, at, true);
-    let any = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    let any = |list: &[&str]| words_before(text, at, true).any(|w| listed(list, w));
     !any(CARD_WORDS) && any(REFERENCE_WORDS)
 }
 
@@ -877,20 +896,14 @@ fn version_like(text: &str, span: Range<usize>) -> bool {
         return true;
     }
     // A version word right after it: "the 10.2.0.1 upgrade", "1.2.3.4 release notes".
-    let next_word: String = after
-        .trim_start_matches([' ', '\t'])
-        .chars()
-        .take_while(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if VERSION_WORDS.contains(&next_word.as_str()) && next_word != "v" {
+    let next = next_word(after.trim_start_matches([' ', '\t']));
+    if listed(VERSION_WORDS, next) && !next.eq_ignore_ascii_case("v") {
         return true;
     }
-    let words = words_before(text, span.start, true);
-    let last = words.iter().rev().find_map(|w| {
-        if NETWORK_WORDS.contains(&w.as_str()) {
+    let last = words_before(text, span.start, true).rev().find_map(|w| {
+        if listed(NETWORK_WORDS, w) {
             Some(false)
-        } else if VERSION_WORDS.contains(&w.as_str()) {
+        } else if listed(VERSION_WORDS, w) {
             Some(true)
         } else {
             None

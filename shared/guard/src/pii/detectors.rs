@@ -13,8 +13,9 @@ use std::ops::Range;
 
 use crate::pii::{
     CARD_WORDS, alnum_after, alnum_before, card_checked, email_checked, iban_checked, ipv4_checked,
-    ipv6_checked, luhn_ok, phone_context, phone_intl, phone_loose, phone_national, phone_uk,
-    phone_us, reference_context, secret_checked, ssn_checked, token_checked, word_bounded,
+    ipv6_checked, listed, luhn_ok, next_word, phone_context, phone_intl, phone_loose,
+    phone_national, phone_uk, phone_us, reference_context, secret_checked, ssn_checked,
+    token_checked, word_bounded,
 };
 use crate::profile::EntityType;
 
@@ -269,13 +270,10 @@ pub(crate) const DETECTORS: &[Detector] = &[
 /// True when a context word of `context` is among the words in its window before `span` (same line) or
 /// is the word right after it.
 pub(crate) fn context_near(text: &str, span: Range<usize>, context: &Context) -> bool {
-    let next: String = text[span.end..]
-        .trim_start_matches([' ', '\t', ')', ']', ',', ':', '(', '.', '-'])
-        .chars()
-        .take_while(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if !next.is_empty() && context.words.contains(&next.as_str()) {
+    let next = next_word(
+        text[span.end..].trim_start_matches([' ', '\t', ')', ']', ',', ':', '(', '.', '-']),
+    );
+    if !next.is_empty() && listed(context.words, next) {
         return true;
     }
     let mut from = span
@@ -291,7 +289,7 @@ pub(crate) fn context_near(text: &str, span: Range<usize>, context: &Context) ->
     window
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .any(|w| context.words.contains(&w.to_ascii_lowercase().as_str()))
+        .any(|w| listed(context.words, w))
 }
 
 // === validators ===
