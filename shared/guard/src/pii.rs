@@ -77,10 +77,6 @@ pub(crate) struct PiiDetector {
     /// requires context is not searched in a text holding none of its words.
     context_words: AhoCorasick,
     context_rows: Vec<Vec<usize>>,
-    /// Rows with a context word shorter than [`MIN_PREFILTER_WORD`] bytes (`y`, `gp`): such a word occurs
-    /// inside almost any text, so these rows are searched whenever their pattern can match, and their
-    /// short words are left out of [`Self::context_words`].
-    short_context: Vec<bool>,
     /// First names, surnames, places and organisation suffixes, for [`names`].
     gazetteer: &'static Gazetteer,
 }
@@ -166,13 +162,8 @@ impl PiiDetector {
         let reach_caches = ReachCaches::new(&reach);
         let mut words: Vec<&str> = Vec::new();
         let mut context_rows: Vec<Vec<usize>> = Vec::new();
-        let mut short_context = vec![false; DETECTORS.len()];
         for (i, row) in DETECTORS.iter().enumerate() {
             for word in row.context.iter().flat_map(|c| c.words) {
-                if word.len() < MIN_PREFILTER_WORD {
-                    short_context[i] = true;
-                    continue;
-                }
                 match words.iter().position(|w| w == word) {
                     Some(at) => context_rows[at].push(i),
                     None => {
@@ -183,7 +174,7 @@ impl PiiDetector {
             }
         }
         // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
-        // the search reports every occurrence.
+        // the search reports every occurrence, single letters included.
         let context_words = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::Standard)
@@ -199,7 +190,6 @@ impl PiiDetector {
             reach_caches,
             context_words,
             context_rows,
-            short_context,
             gazetteer,
         })
     }
@@ -285,8 +275,8 @@ impl PiiDetector {
                 .context
                 .is_some_and(|c| c.need == Need::Required)
         };
-        let mut with_words = self.short_context.clone();
-        if on.clone().any(|i| needs_context(i) && !with_words[i]) {
+        let mut with_words = vec![false; DETECTORS.len()];
+        if on.clone().any(needs_context) {
             for m in self.context_words.find_overlapping_iter(text) {
                 for &row in &self.context_rows[m.pattern().as_usize()] {
                     with_words[row] = true;
@@ -335,10 +325,6 @@ impl PiiDetector {
         resolve_overlaps(found)
     }
 }
-
-/// Shortest context word worth looking for in a whole text before searching its rows (see
-/// [`PiiDetector::short_context`]).
-const MIN_PREFILTER_WORD: usize = 3;
 
 /// `Some((min, max))` when `pattern` is exactly `[0-9]{min,max}` (or `[0-9]{n}`): a run of ASCII digits.
 fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
