@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::keys::{CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad};
+use crate::log::{Frame, LogPosition, LoggedCheckpoint, LoggedPayload, LoggedRecord, RecordLog};
 use crate::verify::{
     ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks,
 };
@@ -444,7 +445,14 @@ impl EmbeddedStore {
             .execute_batch(SCHEMA)
             .map_err(|e| AuditError::Unavailable(format!("cannot create the schema: {e}")))?;
         migrate(&mut writer)?;
+        replay_log(&mut writer, &path)?;
         let chain_id = register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
+        let log = RecordLog::open(&path)?;
+        // From here on the log makes each group durable; the database only has to stay consistent, which
+        // WAL with `synchronous = NORMAL` guarantees (a commit lost to power loss is replayed from the log).
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
         let reader = open_connection(&path)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -452,6 +460,7 @@ impl EmbeddedStore {
             chain_id: chain_id.clone(),
             signer,
             master,
+            log,
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval.max(Duration::from_millis(100)),
             last_checkpoint: Instant::now(),
@@ -490,6 +499,11 @@ impl EmbeddedStore {
                 ..StoreOptions::default()
             },
         );
+        // Records synced to the log whose database commit a crash or power loss undid are restored first
+        // (under the write lock, so never racing a live writer), so a reader sees every acknowledged record.
+        if let Err(err) = restore_pending(&path) {
+            tracing::warn!(error = %err, "cannot restore the audit log's last records into the index");
+        }
         let reader = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -1043,14 +1057,15 @@ fn append_checkpoint(
     chain_id: &str,
     chain_sequence: u64,
     chain_head_hash: &str,
-) -> Result<SignedCheckpoint, AuditError> {
+) -> Result<(SignedCheckpoint, LoggedCheckpoint), AuditError> {
     let head: Option<(i64, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT sequence, checkpoint_hash FROM checkpoints ORDER BY sequence DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
         )
-        .optional()
+        .and_then(|mut stmt| {
+            stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
         .map_err(write_err)?;
     let (last, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
     let checkpoint = Checkpoint {
@@ -1070,39 +1085,40 @@ fn append_checkpoint(
     let signature = hex::encode(signer.sign(&bytes)?);
     let checkpoint_hash = sha256_hex(&bytes);
     let body = String::from_utf8(bytes).map_err(|e| AuditError::Encode(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO checkpoints (sequence, chain_id, kind, chain_sequence, ts_unix_ms, checkpoint_hash, signature, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            i64::try_from(checkpoint.sequence).unwrap_or(i64::MAX),
-            chain_id,
-            match kind {
-                CheckpointKind::Genesis => "genesis",
-                CheckpointKind::Periodic => "periodic",
-            },
-            i64::try_from(chain_sequence).unwrap_or(i64::MAX),
-            unix_ms(checkpoint.timestamp),
+    let logged = LoggedCheckpoint {
+        sequence: checkpoint.sequence,
+        chain_id: chain_id.to_owned(),
+        kind: match kind {
+            CheckpointKind::Genesis => "genesis",
+            CheckpointKind::Periodic => "periodic",
+        }
+        .to_owned(),
+        chain_sequence,
+        ts_unix_ms: unix_ms(checkpoint.timestamp),
+        checkpoint_hash: checkpoint_hash.clone(),
+        signature: signature.clone(),
+        body,
+    };
+    insert_checkpoint(tx, &logged, false)?;
+    Ok((
+        SignedCheckpoint {
+            checkpoint,
             checkpoint_hash,
             signature,
-            body
-        ],
-    )
-    .map_err(write_err)?;
-    Ok(SignedCheckpoint {
-        checkpoint,
-        checkpoint_hash,
-        signature,
-    })
+        },
+        logged,
+    ))
 }
 
 fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), AuditError> {
     let head: Option<(i64, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT sequence, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence DESC LIMIT 1",
-            params![chain_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
         )
-        .optional()
+        .and_then(|mut stmt| {
+            stmt.query_row(params![chain_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
         .map_err(write_err)?;
     let (last, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
     let last =
@@ -1112,13 +1128,237 @@ fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), Aud
 
 fn last_checkpointed(tx: &Transaction<'_>, chain_id: &str) -> Result<u64, AuditError> {
     let last: Option<i64> = tx
-        .query_row(
-            "SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1",
-            params![chain_id],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1")
+        .and_then(|mut stmt| stmt.query_row(params![chain_id], |row| row.get(0)))
         .map_err(write_err)?;
     Ok(last.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+}
+
+/// Where the next log frame goes, as the database last recorded it (in the transaction `conn` is in).
+fn log_position(conn: &Connection) -> rusqlite::Result<LogPosition> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key, value FROM meta WHERE key IN ('log_end', 'log_frame')")?;
+    let mut rows = stmt.query([])?;
+    let mut at = LogPosition::default();
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?.as_str()?;
+        let value = row.get_ref(1)?.as_str()?.parse::<u64>().unwrap_or(0);
+        match key {
+            "log_end" => at.offset = value,
+            _ => at.frame = value,
+        }
+    }
+    Ok(at)
+}
+
+fn set_log_position(conn: &Connection, at: LogPosition) -> rusqlite::Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+    stmt.execute(params!["log_end", at.offset.to_string()])?;
+    stmt.execute(params!["log_frame", at.frame.to_string()])?;
+    Ok(())
+}
+
+/// Inserts one record's row and its guard-finding rows.
+fn insert_record(
+    tx: &Transaction<'_>,
+    record: &LoggedRecord,
+    event: &AuditEvent,
+) -> Result<(), AuditError> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO records (chain_id, sequence, id, ts_unix_ms, user_sub, spoke_account, model_alias,
+                                  purpose, outcome, record_hash, body, application)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(write_err)?;
+    insert
+        .execute(params![
+            record.chain_id,
+            i64::try_from(record.sequence).unwrap_or(i64::MAX),
+            event.id.to_string(),
+            unix_ms(event.timestamp),
+            event.user_sub,
+            event.spoke_account,
+            event.model_alias,
+            event.purpose,
+            event.outcome.as_str(),
+            record.record_hash,
+            record.body,
+            event.application,
+        ])
+        .map_err(write_err)?;
+    if event.guard_events.is_empty() {
+        return Ok(());
+    }
+    let rowid = tx.last_insert_rowid();
+    let mut finding = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO guard_findings (entity, ts_unix_ms, record_rowid) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(write_err)?;
+    for (n, guard) in event.guard_events.iter().enumerate() {
+        // One row per entity type: later events of the same type add nothing.
+        if event.guard_events[..n]
+            .iter()
+            .all(|g| g.entity != guard.entity)
+        {
+            finding
+                .execute(params![guard.entity, unix_ms(event.timestamp), rowid])
+                .map_err(write_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a checkpoint row; `replayed`: one restored from the log, which may already be there.
+fn insert_checkpoint(
+    tx: &Transaction<'_>,
+    c: &LoggedCheckpoint,
+    replayed: bool,
+) -> Result<(), AuditError> {
+    tx.prepare_cached(if replayed {
+        "INSERT OR IGNORE INTO checkpoints (sequence, chain_id, kind, chain_sequence, ts_unix_ms, checkpoint_hash, signature, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    } else {
+        "INSERT INTO checkpoints (sequence, chain_id, kind, chain_sequence, ts_unix_ms, checkpoint_hash, signature, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    })
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            i64::try_from(c.sequence).unwrap_or(i64::MAX),
+            c.chain_id,
+            c.kind,
+            i64::try_from(c.chain_sequence).unwrap_or(i64::MAX),
+            c.ts_unix_ms,
+            c.checkpoint_hash,
+            c.signature,
+            c.body
+        ])
+    })
+    .map_err(write_err)?;
+    Ok(())
+}
+
+/// Inserts a payload row; `replayed`: one restored from the log, which may already be there.
+fn insert_payload(
+    tx: &Transaction<'_>,
+    p: &LoggedPayload,
+    replayed: bool,
+) -> Result<(), AuditError> {
+    tx.prepare_cached(if replayed {
+        "INSERT OR IGNORE INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)"
+    } else {
+        "INSERT INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)"
+    })
+    .and_then(|mut stmt| stmt.execute(params![p.record_id, p.period, p.sealed]))
+    .map_err(write_err)?;
+    Ok(())
+}
+
+/// Writes `frame` to the log at the position the database holds, syncs it, records the new position and
+/// commits `tx`: the rows become visible only once they are durable in the log. If the sync fails nothing
+/// is committed; if the commit fails the frame is overwritten by the next one.
+fn commit_logged(
+    tx: Transaction<'_>,
+    log: &mut RecordLog,
+    frame: &Frame,
+) -> Result<(), AuditError> {
+    let at = log_position(&tx).map_err(write_err)?;
+    let next = log.append(at, frame)?;
+    set_log_position(&tx, next).map_err(write_err)?;
+    tx.commit().map_err(write_err)
+}
+
+/// Applies the log frames after the position the database holds (frames synced by a writer whose database
+/// commit did not reach the disk before a crash or power loss). Returns how many records it restored.
+fn replay_log(conn: &mut Connection, path: &Path) -> Result<u64, AuditError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let at = log_position(&tx).map_err(unavailable)?;
+    let (frames, end) = crate::log::read_from(path, at)?;
+    if frames.is_empty() {
+        return Ok(0);
+    }
+    let mut restored = 0;
+    for frame in &frames {
+        for record in &frame.records {
+            let decoded = decode(&record.body)?;
+            let exists: bool = tx
+                .prepare_cached("SELECT 1 FROM records WHERE chain_id = ?1 AND sequence = ?2")
+                .and_then(|mut stmt| {
+                    stmt.exists(params![
+                        record.chain_id,
+                        i64::try_from(record.sequence).unwrap_or(i64::MAX)
+                    ])
+                })
+                .map_err(unavailable)?;
+            if !exists {
+                insert_record(&tx, record, &decoded.event)?;
+                restored += 1;
+            }
+        }
+        for checkpoint in &frame.checkpoints {
+            insert_checkpoint(&tx, checkpoint, true)?;
+        }
+        for payload in &frame.payloads {
+            insert_payload(&tx, payload, true)?;
+        }
+    }
+    set_log_position(&tx, end).map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    tracing::warn!(
+        records = restored,
+        frames = frames.len(),
+        "audit records restored from the log"
+    );
+    Ok(restored)
+}
+
+/// Replays the log into the store at `path` if it holds frames the database lacks; reads only otherwise.
+fn restore_pending(path: &Path) -> Result<(), AuditError> {
+    let pending = {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(unavailable)?;
+        let Ok(at) = log_position(&conn) else {
+            // Not a store this version wrote.
+            return Ok(());
+        };
+        !crate::log::read_from(path, at)?.0.is_empty()
+    };
+    if pending {
+        let mut conn = open_connection(path)?;
+        replay_log(&mut conn, path)?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in a transaction that is synced to the database file on commit (for the rare writes that are
+/// not in the log: data keys), whatever the connection's usual setting.
+fn synced_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, AuditError>,
+) -> Result<T, AuditError> {
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(write_err)?;
+    let result = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(write_err)
+        .and_then(|tx| {
+            let value = f(&tx)?;
+            tx.commit().map_err(write_err)?;
+            Ok(value)
+        });
+    let back = conn
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(write_err);
+    let value = result?;
+    back?;
+    Ok(value)
 }
 
 // === writer thread ===
@@ -1127,18 +1367,21 @@ struct Writer {
     chain_id: String,
     signer: Arc<dyn CheckpointSigner>,
     master: MasterKey,
+    log: RecordLog,
     every: u64,
     interval: Duration,
     last_checkpoint: Instant,
 }
+
+type Append = (AuditEvent, Option<Payload>);
 
 impl Writer {
     fn run(mut self, mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let timer = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build();
-        let mut appends: Vec<(AuditEvent, Option<Payload>, Reply<AuditReceipt>)> =
-            Vec::with_capacity(MAX_GROUP);
+        let mut appends: Vec<Append> = Vec::with_capacity(MAX_GROUP);
+        let mut replies: Vec<Reply<AuditReceipt>> = Vec::with_capacity(MAX_GROUP);
         let mut checkpoints: Vec<Reply<Option<SignedCheckpoint>>> = Vec::new();
         loop {
             let wait = self.interval.saturating_sub(self.last_checkpoint.elapsed());
@@ -1159,7 +1402,10 @@ impl Writer {
             let mut next = Some(first);
             while let Some(job) = next.take() {
                 match job {
-                    Job::Append(event, payload, reply) => appends.push((*event, payload, reply)),
+                    Job::Append(event, payload, reply) => {
+                        appends.push((*event, payload));
+                        replies.push(reply);
+                    }
                     Job::Checkpoint(reply) => checkpoints.push(reply),
                 }
                 if appends.len() < MAX_GROUP {
@@ -1167,16 +1413,17 @@ impl Writer {
                 }
             }
             if !appends.is_empty() {
-                match self.write_group(&mut conn, &appends) {
+                let count = appends.len();
+                match self.write_group(&mut conn, std::mem::take(&mut appends)) {
                     Ok(receipts) => {
-                        for ((_, _, reply), receipt) in appends.drain(..).zip(receipts) {
+                        for (reply, receipt) in replies.drain(..).zip(receipts) {
                             // A caller that went away (client disconnected) no longer needs the receipt.
                             let _ = reply.send(Ok(receipt));
                         }
                     }
                     Err(err) => {
-                        tracing::error!(error = %err, records = appends.len(), "audit group commit failed");
-                        for (_, _, reply) in appends.drain(..) {
+                        tracing::error!(error = %err, records = count, "audit group commit failed");
+                        for reply in replies.drain(..) {
                             let _ = reply.send(Err(AuditError::Write(err.to_string())));
                         }
                     }
@@ -1204,7 +1451,7 @@ impl Writer {
         if sequence <= last_checkpointed(&tx, &self.chain_id)? {
             return Ok(None);
         }
-        let checkpoint = append_checkpoint(
+        let (checkpoint, logged) = append_checkpoint(
             &tx,
             self.signer.as_ref(),
             CheckpointKind::Periodic,
@@ -1212,125 +1459,133 @@ impl Writer {
             sequence,
             &hash,
         )?;
-        tx.commit().map_err(write_err)?;
+        let frame = Frame {
+            checkpoints: vec![logged],
+            ..Frame::default()
+        };
+        commit_logged(tx, &mut self.log, &frame)?;
         Ok(Some(checkpoint))
     }
 
     fn write_group(
         &mut self,
         conn: &mut Connection,
-        batch: &[(AuditEvent, Option<Payload>, Reply<AuditReceipt>)],
+        batch: Vec<Append>,
     ) -> Result<Vec<AuditReceipt>, AuditError> {
-        let chain_id = self.chain_id.as_str();
+        self.ensure_data_keys(conn, &batch)?;
+        let chain_id = self.chain_id.clone();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(write_err)?;
-        let (mut sequence, mut prev_hash) = chain_head(&tx, chain_id)?;
-        let mut checkpointed = last_checkpointed(&tx, chain_id)?;
+        let (mut sequence, mut prev_hash) = chain_head(&tx, &chain_id)?;
+        let mut checkpointed = last_checkpointed(&tx, &chain_id)?;
         let mut receipts = Vec::with_capacity(batch.len());
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO records (chain_id, sequence, id, ts_unix_ms, user_sub, spoke_account, model_alias,
-                                          purpose, outcome, record_hash, body, application)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(write_err)?;
-            let mut finding = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO guard_findings (entity, ts_unix_ms, record_rowid) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(write_err)?;
-            for (event, payload, _) in batch {
-                sequence += 1;
-                let record = AuditRecord {
-                    schema_version: AuditRecord::SCHEMA_VERSION,
-                    chain_id: chain_id.to_owned(),
-                    sequence,
-                    prev_hash: prev_hash.clone(),
-                    event: event.clone(),
-                };
-                let body = record
-                    .canonical_bytes()
-                    .map_err(|e| AuditError::Encode(e.to_string()))?;
-                let hash = sha256_hex(&body);
-                let body =
-                    String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
-                insert
-                    .execute(params![
-                        chain_id,
-                        i64::try_from(sequence).unwrap_or(i64::MAX),
-                        event.id.to_string(),
-                        unix_ms(event.timestamp),
-                        event.user_sub,
-                        event.spoke_account,
-                        event.model_alias,
-                        event.purpose,
-                        event.outcome.as_str(),
-                        hash,
-                        body,
-                        event.application,
-                    ])
-                    .map_err(write_err)?;
-                let rowid = tx.last_insert_rowid();
-                for (n, guard) in event.guard_events.iter().enumerate() {
-                    // One row per entity type: later events of the same type add nothing.
-                    if event.guard_events[..n]
-                        .iter()
-                        .all(|g| g.entity != guard.entity)
-                    {
-                        finding
-                            .execute(params![guard.entity, unix_ms(event.timestamp), rowid])
-                            .map_err(write_err)?;
-                    }
-                }
-                if let Some(payload) = payload {
-                    self.store_payload(&tx, event, payload)?;
-                }
-                // Every `every` records exactly, in the transaction that commits the record it covers.
-                if sequence.saturating_sub(checkpointed) >= self.every {
-                    append_checkpoint(
-                        &tx,
-                        self.signer.as_ref(),
-                        CheckpointKind::Periodic,
-                        chain_id,
-                        sequence,
-                        &hash,
-                    )?;
-                    checkpointed = sequence;
-                }
-                receipts.push(AuditReceipt {
-                    id: event.id,
-                    chain_id: chain_id.to_owned(),
-                    sequence,
-                    record_hash: hash.clone(),
-                });
-                prev_hash = hash;
+        let mut frame = Frame::default();
+        frame.records.reserve(batch.len());
+        let mut checkpoint_written = false;
+        for (event, payload) in batch {
+            sequence += 1;
+            let record = AuditRecord {
+                schema_version: AuditRecord::SCHEMA_VERSION,
+                chain_id: chain_id.clone(),
+                sequence,
+                prev_hash,
+                event,
+            };
+            let body = record
+                .canonical_bytes()
+                .map_err(|e| AuditError::Encode(e.to_string()))?;
+            let hash = sha256_hex(&body);
+            let body = String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
+            let logged = LoggedRecord {
+                chain_id: chain_id.clone(),
+                sequence,
+                record_hash: hash.clone(),
+                body,
+            };
+            insert_record(&tx, &logged, &record.event)?;
+            frame.records.push(logged);
+            if let Some(payload) = payload {
+                frame
+                    .payloads
+                    .push(self.seal_payload(&tx, &record.event, &payload)?);
             }
+            // Every `every` records exactly, in the transaction that commits the record it covers.
+            if sequence.saturating_sub(checkpointed) >= self.every {
+                let (_, logged) = append_checkpoint(
+                    &tx,
+                    self.signer.as_ref(),
+                    CheckpointKind::Periodic,
+                    &chain_id,
+                    sequence,
+                    &hash,
+                )?;
+                frame.checkpoints.push(logged);
+                checkpointed = sequence;
+                checkpoint_written = true;
+            }
+            receipts.push(AuditReceipt {
+                id: record.event.id,
+                chain_id: chain_id.clone(),
+                sequence,
+                record_hash: hash.clone(),
+            });
+            prev_hash = hash;
         }
-        tx.commit().map_err(write_err)?;
-        if receipts.len() as u64 > sequence.saturating_sub(checkpointed) {
-            // A checkpoint went into this group.
+        commit_logged(tx, &mut self.log, &frame)?;
+        if checkpoint_written {
             self.last_checkpoint = Instant::now();
         }
         Ok(receipts)
     }
 
-    /// Seals `payload` under its period's data key (creating the key on the period's first payload).
-    fn store_payload(
+    /// Creates the data key of every period a payload of `batch` needs and lacks, synced to the database
+    /// before any payload sealed under it is acknowledged (keys are never in the log, so erasing a key's row
+    /// leaves no copy behind).
+    fn ensure_data_keys(&self, conn: &mut Connection, batch: &[Append]) -> Result<(), AuditError> {
+        let mut missing = BTreeSet::new();
+        for (event, payload) in batch {
+            if payload.is_some() {
+                let period = period_of(event.timestamp);
+                let known = conn
+                    .prepare_cached("SELECT 1 FROM data_keys WHERE period = ?1")
+                    .and_then(|mut stmt| stmt.exists(params![period]))
+                    .map_err(write_err)?;
+                if !known {
+                    missing.insert(period);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        synced_transaction(conn, |tx| {
+            for period in &missing {
+                let (_, wrapped) = self.master.new_data_key(period)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO data_keys (period, wrapped_key, created_unix_ms) VALUES (?1, ?2, ?3)",
+                    params![period, wrapped, unix_ms(OffsetDateTime::now_utc())],
+                )
+                .map_err(write_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Seals `payload` under its period's data key and stores it.
+    fn seal_payload(
         &self,
         tx: &Transaction<'_>,
         event: &AuditEvent,
         payload: &Payload,
-    ) -> Result<(), AuditError> {
+    ) -> Result<LoggedPayload, AuditError> {
         let period = period_of(event.timestamp);
         let row: Option<(Option<Vec<u8>>, Option<i64>)> = tx
-            .query_row(
-                "SELECT wrapped_key, erased_unix_ms FROM data_keys WHERE period = ?1",
-                params![period],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT wrapped_key, erased_unix_ms FROM data_keys WHERE period = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![period], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
             .map_err(write_err)?;
         let key = match row {
             Some((Some(wrapped), None)) => self.master.unwrap_data_key(&period, &wrapped)?,
@@ -1340,22 +1595,21 @@ impl Writer {
                 )));
             }
             None => {
-                let (key, wrapped) = self.master.new_data_key(&period)?;
-                tx.execute(
-                    "INSERT INTO data_keys (period, wrapped_key, created_unix_ms) VALUES (?1, ?2, ?3)",
-                    params![period, wrapped, unix_ms(OffsetDateTime::now_utc())],
-                )
-                .map_err(write_err)?;
-                key
+                return Err(AuditError::Write(format!(
+                    "period {period} has no data key"
+                )));
             }
         };
         let plain = serde_json::to_vec(payload).map_err(|e| AuditError::Encode(e.to_string()))?;
         let id = event.id.to_string();
         let sealed = key.seal(&payload_aad(&id, &period), &plain)?;
-        tx.prepare_cached("INSERT INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)")
-            .and_then(|mut stmt| stmt.execute(params![id, period, sealed]))
-            .map_err(write_err)?;
-        Ok(())
+        let logged = LoggedPayload {
+            record_id: id,
+            period,
+            sealed,
+        };
+        insert_payload(tx, &logged, false)?;
+        Ok(logged)
     }
 }
 

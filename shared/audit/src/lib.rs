@@ -19,6 +19,7 @@
 
 mod embedded;
 pub mod keys;
+mod log;
 pub mod pack;
 mod pack_reader;
 pub mod reader;
