@@ -37,7 +37,7 @@ use uuid::Uuid;
 use crate::keys::{CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad};
 use crate::log::{Frame, LogPosition, LoggedCheckpoint, LoggedPayload, LoggedRecord, RecordLog};
 use crate::verify::{
-    ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks,
+    ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks, verify_workers,
 };
 use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, Payload};
 
@@ -45,6 +45,10 @@ use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, Payload};
 const QUEUE_DEPTH: usize = 8192;
 /// Most records committed in one transaction.
 const MAX_GROUP: usize = 512;
+/// How often the WAL is copied into the database file, off the writer's path.
+const WAL_COPY_EVERY: Duration = Duration::from_millis(100);
+/// WAL pages not yet copied after which the writer copies them itself.
+const WAL_PAGES_BEHIND: i64 = 16_384;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -452,6 +456,9 @@ impl EmbeddedStore {
         // WAL with `synchronous = NORMAL` guarantees (a commit lost to power loss is replayed from the log).
         writer
             .pragma_update(None, "synchronous", "NORMAL")
+            // The WAL is copied into the database by a thread of its own (`copy_wal`); the writer copies
+            // only when that falls behind by this many pages (64 MiB), so commits rarely wait for it.
+            .and_then(|()| writer.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEHIND))
             .map_err(unavailable)?;
         let reader = open_connection(&path)?;
 
@@ -461,6 +468,7 @@ impl EmbeddedStore {
             signer,
             master,
             log,
+            db_path: path.clone(),
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval.max(Duration::from_millis(100)),
             last_checkpoint: Instant::now(),
@@ -610,6 +618,29 @@ impl EmbeddedStore {
         rows.into_iter()
             .map(|(body, hash)| decode(&body).map(|r| (r, hash)))
             .collect()
+    }
+
+    /// Calls `f` with the canonical bytes and stored hash of each record `filter` selects, newest first, as
+    /// they are read (nothing is decoded or collected): for exporting or scanning many records.
+    pub fn for_each_matching(
+        &self,
+        filter: &RecordFilter,
+        mut f: impl FnMut(&str, &str) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        let (sql, values) = filter.sql("SELECT r.body, r.record_hash");
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))?;
+        let read = |e: rusqlite::Error| AuditError::Read(e.to_string());
+        let mut stmt = conn.prepare_cached(&sql).map_err(read)?;
+        let mut rows = stmt.query(params_from_iter(values)).map_err(read)?;
+        while let Some(row) = rows.next().map_err(read)? {
+            let body = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
+            let hash = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
+            f(body, hash)?;
+        }
+        Ok(())
     }
 
     /// SQLite's plan for `filter` (`EXPLAIN QUERY PLAN`), one step a line: shows which index answers it.
@@ -806,6 +837,43 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// Calls `f` with the records of `chain_id` in stored order, `(canonical bytes, stored hash)` a batch at a
+    /// time; the next batch is read while `f` works on the last.
+    fn for_each_record_batch(
+        &self,
+        chain_id: &str,
+        mut f: impl FnMut(&[(String, String)]) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        const BATCH: usize = 16_384;
+        type Batch = Result<Vec<(String, String)>, AuditError>;
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                let read =
+                    self.for_each_record(chain_id, 1, i64::MAX.unsigned_abs(), |body, hash| {
+                        batch.push((body.to_owned(), hash.to_owned()));
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            // The receiver gone means the verification stopped: stop reading.
+                            tx.send(Ok(full))
+                                .map_err(|_| AuditError::Read("verification stopped".into()))?;
+                        }
+                        Ok(())
+                    });
+                let last = match read {
+                    Ok(()) => Ok(batch),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(last);
+            });
+            for batch in rx {
+                f(&batch?)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Verifies every chain in the store against its checkpoint log; returns the first break, if any.
     pub fn verify(&self) -> Result<Option<ChainBreak>, AuditError> {
         Ok(self.verify_report(None)?.breaks.into_iter().next())
@@ -848,6 +916,7 @@ impl EmbeddedStore {
             .map(String::as_str)
             .chain(log.registered.keys().map(String::as_str))
             .collect();
+        let workers = verify_workers();
         let mut report = Verification {
             chains: chains.len(),
             checkpoints: log.count,
@@ -857,8 +926,8 @@ impl EmbeddedStore {
         for chain in chains {
             let mut check =
                 ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH).counting(progress);
-            self.for_each_record(chain, 1, i64::MAX.unsigned_abs(), |body, hash| {
-                check.push(body.as_bytes(), Some(hash));
+            self.for_each_record_batch(chain, |batch| {
+                check.push_batch(batch, workers);
                 Ok(())
             })?;
             report.records += check.count();
@@ -1361,6 +1430,25 @@ fn synced_transaction<T>(
     Ok(value)
 }
 
+/// Copies committed WAL pages into the database file every [`WAL_COPY_EVERY`] (a passive SQLite checkpoint,
+/// synced: the WAL before, the database after), so the writer seldom does it on a commit's path. Stops
+/// when `stopped` is closed.
+fn copy_wal(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
+    let conn = match open_connection(path) {
+        Ok(conn) => conn,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot open the WAL copier's connection");
+            return;
+        }
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(WAL_COPY_EVERY)
+    {
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, "copying the audit WAL into the database failed");
+        }
+    }
+}
+
 // === writer thread ===
 
 struct Writer {
@@ -1368,6 +1456,7 @@ struct Writer {
     signer: Arc<dyn CheckpointSigner>,
     master: MasterKey,
     log: RecordLog,
+    db_path: PathBuf,
     every: u64,
     interval: Duration,
     last_checkpoint: Instant,
@@ -1380,6 +1469,14 @@ impl Writer {
         let timer = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build();
+        let (stop_copying, stopped) = std::sync::mpsc::channel::<()>();
+        let path = self.db_path.clone();
+        let copier = thread::Builder::new()
+            .name("causeway-audit-wal".into())
+            .spawn(move || copy_wal(&path, &stopped));
+        if let Err(err) = &copier {
+            tracing::warn!(error = %err, "cannot start the WAL copier; the writer copies the WAL itself");
+        }
         let mut appends: Vec<Append> = Vec::with_capacity(MAX_GROUP);
         let mut replies: Vec<Reply<AuditReceipt>> = Vec::with_capacity(MAX_GROUP);
         let mut checkpoints: Vec<Reply<Option<SignedCheckpoint>>> = Vec::new();
@@ -1436,6 +1533,12 @@ impl Writer {
         // The store was dropped: checkpoint what this writer left uncovered.
         if let Err(err) = self.checkpoint_if_moved(&mut conn) {
             tracing::error!(error = %err, "closing audit checkpoint failed");
+        }
+        drop(stop_copying);
+        if let Ok(copier) = copier
+            && copier.join().is_err()
+        {
+            tracing::error!("the audit WAL copier panicked");
         }
     }
 
