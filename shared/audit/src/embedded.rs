@@ -397,6 +397,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
         .and_then(|()| conn.pragma_update(None, "secure_delete", "ON"))
         // 64 MiB of page cache (the default is 2 MiB): the indexes of a large store stay in memory.
         .and_then(|()| conn.pragma_update(None, "cache_size", -65_536))
+        // Pages are read through a memory map (up to 4 GiB of the file) rather than copied by `read` calls.
+        .and_then(|()| conn.pragma_update(None, "mmap_size", 1_i64 << 32))
         .map_err(|e| AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display())))
 }
 
@@ -521,6 +523,7 @@ impl EmbeddedStore {
         .map_err(|e| AuditError::Unavailable(format!("cannot open `{}`: {e}", path.display())))?;
         reader
             .busy_timeout(Duration::from_secs(5))
+            .and_then(|()| reader.pragma_update(None, "mmap_size", 1_i64 << 32))
             .map_err(unavailable)?;
         let chain_id = reader
             .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
@@ -845,30 +848,44 @@ impl EmbeddedStore {
         mut f: impl FnMut(&[(String, String)]) -> Result<(), AuditError>,
     ) -> Result<(), AuditError> {
         const BATCH: usize = 16_384;
-        type Batch = Result<Vec<(String, String)>, AuditError>;
+        // A batch and how many of its rows are filled; batches go back to the reader to be refilled, so
+        // their strings are allocated once.
+        type Filled = Result<(Vec<(String, String)>, usize), AuditError>;
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+            let (full, filled) = std::sync::mpsc::sync_channel::<Filled>(1);
+            let (give_back, returned) = std::sync::mpsc::channel::<Vec<(String, String)>>();
             scope.spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
+                let mut n = 0;
                 let read =
                     self.for_each_record(chain_id, 1, i64::MAX.unsigned_abs(), |body, hash| {
-                        batch.push((body.to_owned(), hash.to_owned()));
-                        if batch.len() == BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if let Some((b, h)) = batch.get_mut(n) {
+                            let (b, h): (&mut String, &mut String) = (b, h);
+                            b.clear();
+                            b.push_str(body);
+                            h.clear();
+                            h.push_str(hash);
+                        } else {
+                            batch.push((body.to_owned(), hash.to_owned()));
+                        }
+                        n += 1;
+                        if n == BATCH {
+                            let next = returned
+                                .try_recv()
+                                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
                             // The receiver gone means the verification stopped: stop reading.
-                            tx.send(Ok(full))
+                            full.send(Ok((std::mem::replace(&mut batch, next), n)))
                                 .map_err(|_| AuditError::Read("verification stopped".into()))?;
+                            n = 0;
                         }
                         Ok(())
                     });
-                let last = match read {
-                    Ok(()) => Ok(batch),
-                    Err(e) => Err(e),
-                };
-                let _ = tx.send(last);
+                let _ = full.send(read.map(|()| (batch, n)));
             });
-            for batch in rx {
-                f(&batch?)?;
+            for batch in filled {
+                let (batch, n) = batch?;
+                f(&batch[..n])?;
+                let _ = give_back.send(batch);
             }
             Ok(())
         })
