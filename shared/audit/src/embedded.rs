@@ -45,6 +45,8 @@ use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, Payload};
 const QUEUE_DEPTH: usize = 8192;
 /// Most records committed in one transaction.
 const MAX_GROUP: usize = 512;
+/// Longest a group waits for the callers of the previous one to come back (see `Writer::run`).
+const GATHER_WAIT: Duration = Duration::from_millis(1);
 /// How often the WAL is copied into the database file, off the writer's path.
 const WAL_COPY_EVERY: Duration = Duration::from_millis(100);
 /// WAL pages not yet copied after which the writer copies them itself.
@@ -1495,6 +1497,7 @@ impl Writer {
             tracing::warn!(error = %err, "cannot start the WAL copier; the writer copies the WAL itself");
         }
         let mut appends: Vec<Append> = Vec::with_capacity(MAX_GROUP);
+        let mut last_group = 0;
         let mut replies: Vec<Reply<AuditReceipt>> = Vec::with_capacity(MAX_GROUP);
         let mut checkpoints: Vec<Reply<Option<SignedCheckpoint>>> = Vec::new();
         loop {
@@ -1514,18 +1517,40 @@ impl Writer {
                 Ok(Some(job)) => job,
             };
             let mut next = Some(first);
-            while let Some(job) = next.take() {
-                match job {
-                    Job::Append(event, payload, reply) => {
-                        appends.push((*event, payload));
-                        replies.push(reply);
+            let gather_until = Instant::now() + GATHER_WAIT;
+            loop {
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Append(event, payload, reply) => {
+                            appends.push((*event, payload));
+                            replies.push(reply);
+                        }
+                        Job::Checkpoint(reply) => checkpoints.push(reply),
                     }
-                    Job::Checkpoint(reply) => checkpoints.push(reply),
+                    if appends.len() < MAX_GROUP {
+                        next = rx.try_recv().ok();
+                    }
                 }
-                if appends.len() < MAX_GROUP {
-                    next = rx.try_recv().ok();
+                // Under load, the callers the last group answered are still coming back with their next
+                // records: wait a moment for most of them rather than spend a sync on a few.
+                if appends.len() >= MAX_GROUP
+                    || appends.len() * 4 >= last_group * 3
+                    || !checkpoints.is_empty()
+                {
+                    break;
+                }
+                let left = gather_until.saturating_duration_since(Instant::now());
+                let Ok(rt) = &timer else { break };
+                if left.is_zero() {
+                    break;
+                }
+                match rt.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+                    Ok(Some(job)) => next = Some(job),
+                    // Closed (handled by the next receive) or waited long enough.
+                    Ok(None) | Err(_) => break,
                 }
             }
+            last_group = appends.len();
             if !appends.is_empty() {
                 let count = appends.len();
                 match self.write_group(&mut conn, std::mem::take(&mut appends)) {
