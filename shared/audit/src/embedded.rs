@@ -35,7 +35,9 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::keys::{CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad};
-use crate::log::{Frame, LogPosition, LoggedCheckpoint, LoggedPayload, LoggedRecord, RecordLog};
+use crate::log::{
+    Frame, LogId, LogPosition, LoggedCheckpoint, LoggedPayload, LoggedRecord, RecordLog,
+};
 use crate::verify::{
     ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks, verify_workers,
 };
@@ -454,8 +456,9 @@ impl EmbeddedStore {
             .map_err(|e| AuditError::Unavailable(format!("cannot create the schema: {e}")))?;
         migrate(&mut writer)?;
         replay_log(&mut writer, &path)?;
-        let chain_id = register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
-        let log = RecordLog::open(&path)?;
+        let (chain_id, log_id) =
+            register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
+        let log = RecordLog::open(&path, log_id)?;
         // From here on the log makes each group durable; the database only has to stay consistent, which
         // WAL with `synchronous = NORMAL` guarantees (a commit lost to power loss is replayed from the log).
         writer
@@ -1079,10 +1082,29 @@ fn register_chain(
     conn: &mut Connection,
     signer: &dyn CheckpointSigner,
     chosen: Option<&str>,
-) -> Result<String, AuditError> {
+) -> Result<(String, LogId), AuditError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
+    let log_id = match log_id(&tx).map_err(unavailable)? {
+        Some(id) => id,
+        None => {
+            let id = Uuid::now_v7();
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('log_id', ?1)",
+                params![id.to_string()],
+            )
+            .map_err(unavailable)?;
+            id.into_bytes()
+        }
+    };
+    // Written on every open, so this commit (synced: the connection is still `synchronous = FULL`) makes
+    // everything committed before it durable, whatever a crash left in the log after that point.
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_unix_ms', ?1)",
+        params![unix_ms(OffsetDateTime::now_utc()).to_string()],
+    )
+    .map_err(unavailable)?;
     let existing: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
             row.get(0)
@@ -1133,7 +1155,7 @@ fn register_chain(
         )?;
     }
     tx.commit().map_err(unavailable)?;
-    Ok(chain)
+    Ok((chain, log_id))
 }
 
 /// Appends a checkpoint to the log inside `tx` (which must be `IMMEDIATE`): reads the log head, links to it,
@@ -1237,6 +1259,18 @@ fn log_position(conn: &Connection) -> rusqlite::Result<LogPosition> {
         }
     }
     Ok(at)
+}
+
+/// The database's log id (`meta.log_id`), if it has one yet.
+fn log_id(conn: &Connection) -> rusqlite::Result<Option<LogId>> {
+    let id: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    Ok(id
+        .and_then(|id| Uuid::parse_str(&id).ok())
+        .map(|id| id.into_bytes()))
 }
 
 fn set_log_position(conn: &Connection, at: LogPosition) -> rusqlite::Result<()> {
@@ -1364,8 +1398,12 @@ fn replay_log(conn: &mut Connection, path: &Path) -> Result<u64, AuditError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
+    let Some(id) = log_id(&tx).map_err(unavailable)? else {
+        // A database this version has not written yet: nothing of its can be in a log.
+        return Ok(0);
+    };
     let at = log_position(&tx).map_err(unavailable)?;
-    let (frames, end) = crate::log::read_from(path, at)?;
+    let (frames, end) = crate::log::read_from(path, &id, at)?;
     if frames.is_empty() {
         return Ok(0);
     }
@@ -1412,11 +1450,11 @@ fn restore_pending(path: &Path) -> Result<(), AuditError> {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(unavailable)?;
-        let Ok(at) = log_position(&conn) else {
+        let (Ok(Some(id)), Ok(at)) = (log_id(&conn), log_position(&conn)) else {
             // Not a store this version wrote.
             return Ok(());
         };
-        !crate::log::read_from(path, at)?.0.is_empty()
+        !crate::log::read_from(path, &id, at)?.0.is_empty()
     };
     if pending {
         let mut conn = open_connection(path)?;

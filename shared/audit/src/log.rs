@@ -6,9 +6,11 @@
 //! grown in zero-filled, synced chunks ahead of the frames, so a frame's sync writes data blocks only and
 //! costs no file-system journal commit.
 //!
-//! Frame: `magic (4) | frame number (u64 LE) | body length (u32 LE) | SHA-256(frame number || length ||
-//! body) (32) | body`. A frame is valid only when its magic, its number (the one after the previous frame)
-//! and its digest match, so a torn or never-finished frame (zeros, or a partial write) ends the log.
+//! Frame: `magic (4) | log id (16) | frame number (u64 LE) | body length (u32 LE) | SHA-256(log id || frame
+//! number || length || body) (32) | body`. A frame is valid only when its magic, its log id (the database's
+//! own, `meta.log_id`), its number (the one after the previous frame) and its digest match, so a torn or
+//! never-finished frame (zeros, or a partial write) ends the log, and a log left beside another database
+//! is never replayed into it.
 //! The database records where the next frame goes (`meta`: `log_end`, `log_frame`) in the same transaction
 //! as the frame's rows; frames after that position are replayed into the database when the store is opened.
 
@@ -21,7 +23,10 @@ use sha2::{Digest, Sha256};
 use crate::AuditError;
 
 const MAGIC: &[u8; 4] = b"CWL1";
-const HEADER: usize = 4 + 8 + 4 + 32;
+const HEADER: usize = 4 + 16 + 8 + 4 + 32;
+
+/// Identifies the log of one database.
+pub(crate) type LogId = [u8; 16];
 /// The file grows by at least this much at a time, zero-filled and synced before frames use it.
 const CHUNK: u64 = 16 << 20;
 /// A frame larger than this is not believed (a group is at most a few megabytes).
@@ -204,8 +209,9 @@ impl Frame {
     }
 }
 
-fn digest(number: u64, body: &[u8]) -> [u8; 32] {
+fn digest(id: &LogId, number: u64, body: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
+    h.update(id);
     h.update(number.to_le_bytes());
     h.update(u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
     h.update(body);
@@ -223,13 +229,14 @@ pub(crate) struct LogPosition {
 #[derive(Debug)]
 pub(crate) struct RecordLog {
     path: PathBuf,
+    id: LogId,
     file: File,
     scratch: Vec<u8>,
 }
 
 impl RecordLog {
-    /// Opens (creating if needed) the log of the store at `db_path` for writing.
-    pub(crate) fn open(db_path: &Path) -> Result<Self, AuditError> {
+    /// Opens (creating if needed) the log of the store at `db_path`, whose log id is `id`, for writing.
+    pub(crate) fn open(db_path: &Path, id: LogId) -> Result<Self, AuditError> {
         let path = log_path(db_path);
         let file = OpenOptions::new()
             .read(true)
@@ -240,6 +247,7 @@ impl RecordLog {
             .map_err(|e| io_err("open", &path, &e))?;
         Ok(Self {
             path,
+            id,
             file,
             scratch: Vec::new(),
         })
@@ -260,10 +268,12 @@ impl RecordLog {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(MAGIC);
+        self.scratch.extend_from_slice(&self.id);
         self.scratch.extend_from_slice(&at.frame.to_le_bytes());
         self.scratch
             .extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-        self.scratch.extend_from_slice(&digest(at.frame, &body));
+        self.scratch
+            .extend_from_slice(&digest(&self.id, at.frame, &body));
         self.scratch.extend_from_slice(&body);
         let end = at.offset + self.scratch.len() as u64;
         self.reserve(end)?;
@@ -310,6 +320,7 @@ impl RecordLog {
 /// frame that is missing, torn or out of sequence. Returns them with the position after the last.
 pub(crate) fn read_from(
     db_path: &Path,
+    id: &LogId,
     from: LogPosition,
 ) -> Result<(Vec<Frame>, LogPosition), AuditError> {
     let path = log_path(db_path);
@@ -332,12 +343,14 @@ pub(crate) fn read_from(
         file.read_exact_at(&mut header, at.offset)
             .map_err(|e| io_err("read", &path, &e))?;
         let (magic, rest) = header.split_at(4);
+        let (log_id, rest) = rest.split_at(16);
         let (number, rest) = rest.split_at(8);
         let (size, sum) = rest.split_at(4);
         let number = number.try_into().map(u64::from_le_bytes).unwrap_or(0);
         let size = size.try_into().map(u32::from_le_bytes).unwrap_or(0);
         let size = usize::try_from(size).unwrap_or(usize::MAX);
         if magic != MAGIC
+            || log_id != id
             || number != at.frame
             || size > MAX_FRAME
             || at.offset + (HEADER + size) as u64 > len
@@ -347,7 +360,7 @@ pub(crate) fn read_from(
         let mut body = vec![0_u8; size];
         file.read_exact_at(&mut body, at.offset + HEADER as u64)
             .map_err(|e| io_err("read", &path, &e))?;
-        if digest(number, &body).as_slice() != sum {
+        if digest(id, number, &body).as_slice() != sum {
             break;
         }
         let Some(frame) = Frame::decode(&body) else {
@@ -396,31 +409,35 @@ mod tests {
     fn frames_read_back_and_a_torn_tail_ends_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("audit.db");
-        let mut log = RecordLog::open(&db).unwrap();
+        let id = [7; 16];
+        let mut log = RecordLog::open(&db, id).unwrap();
         let mut at = LogPosition::default();
         let mut ends = Vec::new();
         for n in 1..=3 {
             at = log.append(at, &frame(n)).unwrap();
             ends.push(at);
         }
-        let (frames, end) = read_from(&db, LogPosition::default()).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
         assert_eq!(frames, vec![frame(1), frame(2), frame(3)]);
         assert_eq!(end, at);
         // From a later position, only what follows.
-        let (frames, _) = read_from(&db, ends[0]).unwrap();
+        let (frames, _) = read_from(&db, &id, ends[0]).unwrap();
         assert_eq!(frames.len(), 2);
         // A torn third frame: one byte of its body flipped.
         let file = OpenOptions::new().write(true).open(log_path(&db)).unwrap();
         file.write_all_at(&[0xff], ends[2].offset - 2).unwrap();
-        let (frames, end) = read_from(&db, LogPosition::default()).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
         assert_eq!(frames.len(), 2);
         assert_eq!(end, ends[1]);
         // A frame written over the torn one continues the log.
-        let mut log = RecordLog::open(&db).unwrap();
+        let mut log = RecordLog::open(&db, id).unwrap();
         let after = log.append(end, &frame(9)).unwrap();
-        let (frames, end) = read_from(&db, LogPosition::default()).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
         assert_eq!(frames.len(), 3);
         assert_eq!(frames[2], frame(9));
         assert_eq!(end, after);
+        // Another database's log id reads nothing.
+        let (frames, _) = read_from(&db, &[8; 16], LogPosition::default()).unwrap();
+        assert!(frames.is_empty());
     }
 }

@@ -232,3 +232,24 @@ async fn an_index_commit_lost_to_power_loss_is_restored_from_the_log() {
     assert_eq!(next.sequence, 13);
     assert_eq!(store.verify().unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_left_beside_a_new_database_is_not_replayed_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = EmbeddedStore::open_with(&path, options(1000)).unwrap();
+    for n in 0..3 {
+        store.append(event(n), None).await.unwrap();
+    }
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+    for file in ["audit.db", "audit.db-wal", "audit.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let store = EmbeddedStore::open_with(&path, options(1000)).unwrap();
+    assert_eq!(store.count().unwrap(), 0);
+    let first = store.append(event(9), None).await.unwrap();
+    assert_eq!(first.sequence, 1);
+    assert_eq!(store.verify().unwrap(), None);
+}
