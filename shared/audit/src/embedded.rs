@@ -1,8 +1,11 @@
-//! The embedded audit store: one SQLite file in the data directory.
+//! The embedded audit store: one SQLite file in the data directory, and its record log beside it.
 //!
 //! Constraints:
-//! - WAL journal with `synchronous = FULL`: a committed transaction survives a crash or power loss, so an
-//!   acknowledged record is never lost.
+//! - A group of records is durable once its frame in the record log (`<file>-log`, see `log.rs`) is synced;
+//!   only then does the SQLite transaction holding the same rows commit, and only then are the callers
+//!   answered. The database runs WAL with `synchronous = NORMAL` (consistent after a power loss, though it may
+//!   lose its last commits); opening the store replays the log frames after the database's recorded position,
+//!   so an acknowledged record is never lost. `RULES.md` gives the whole argument.
 //! - One writer thread owns the write connection and commits records in groups: every append waiting when a
 //!   transaction starts goes into it, and each caller is answered only after the commit. One fsync then
 //!   covers many records, their payloads and any checkpoint due.
