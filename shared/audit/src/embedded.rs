@@ -52,6 +52,8 @@ const QUEUE_DEPTH: usize = 8192;
 const MAX_GROUP: usize = 512;
 /// Longest a group waits for the callers of the previous one to come back (see `Writer::run`).
 const GATHER_WAIT: Duration = Duration::from_millis(1);
+/// The record log starts over at its beginning once it is this long (its file stays about this size).
+const LOG_WRAP: u64 = 64 << 20;
 /// How often the WAL is copied into the database file, off the writer's path.
 const WAL_COPY_EVERY: Duration = Duration::from_millis(100);
 /// WAL pages not yet copied after which the writer copies them itself.
@@ -184,6 +186,9 @@ pub struct StoreOptions {
     /// The chain this writer appends to. Default: the file's own chain, created on first open. Writers sharing
     /// a file may each keep their own chain; each is registered with its own genesis checkpoint.
     pub chain_id: Option<String>,
+    /// The record log starts over at its beginning once it is this long, so its file stays about this size.
+    /// Default 64 MiB.
+    pub log_wrap_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -194,6 +199,7 @@ impl Default for StoreOptions {
             key_dir: None,
             signer: None,
             chain_id: None,
+            log_wrap_bytes: LOG_WRAP,
         }
     }
 }
@@ -479,6 +485,7 @@ impl EmbeddedStore {
             master,
             log,
             db_path: path.clone(),
+            log_wrap: options.log_wrap_bytes.max(1),
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval.max(Duration::from_millis(100)),
             last_checkpoint: Instant::now(),
@@ -1388,11 +1395,38 @@ fn commit_logged(
     tx: Transaction<'_>,
     log: &mut RecordLog,
     frame: &Frame,
-) -> Result<(), AuditError> {
+) -> Result<LogPosition, AuditError> {
     let at = log_position(&tx).map_err(write_err)?;
     let next = log.append(at, frame)?;
     set_log_position(&tx, next).map_err(write_err)?;
-    tx.commit().map_err(write_err)
+    tx.commit().map_err(write_err)?;
+    Ok(next)
+}
+
+/// Once the log has grown past `wrap` bytes, starts it over at its beginning: a synced commit makes every
+/// record committed so far durable in the database, and moves the position to offset 0 with the next frame
+/// number, so the frames before it are no longer needed (and, numbered lower, never read as new ones).
+fn wrap_log_if_due(conn: &mut Connection, at: LogPosition, wrap: u64) {
+    if at.offset < wrap {
+        return;
+    }
+    let wrapped = synced_transaction(conn, |tx| {
+        let at = log_position(tx).map_err(write_err)?;
+        if at.offset >= wrap {
+            set_log_position(
+                tx,
+                LogPosition {
+                    offset: 0,
+                    frame: at.frame,
+                },
+            )
+            .map_err(write_err)?;
+        }
+        Ok(())
+    });
+    if let Err(err) = wrapped {
+        tracing::warn!(error = %err, "cannot start the audit log over; it keeps growing");
+    }
 }
 
 /// Applies the log frames after the position the database holds (frames synced by a writer whose database
@@ -1517,6 +1551,7 @@ struct Writer {
     master: MasterKey,
     log: RecordLog,
     db_path: PathBuf,
+    log_wrap: u64,
     every: u64,
     interval: Duration,
     last_checkpoint: Instant,
@@ -1649,7 +1684,8 @@ impl Writer {
             checkpoints: vec![logged],
             ..Frame::default()
         };
-        commit_logged(tx, &mut self.log, &frame)?;
+        let next = commit_logged(tx, &mut self.log, &frame)?;
+        wrap_log_if_due(conn, next, self.log_wrap);
         Ok(Some(checkpoint))
     }
 
@@ -1718,7 +1754,8 @@ impl Writer {
             });
             prev_hash = hash;
         }
-        commit_logged(tx, &mut self.log, &frame)?;
+        let next = commit_logged(tx, &mut self.log, &frame)?;
+        wrap_log_if_due(conn, next, self.log_wrap);
         if checkpoint_written {
             self.last_checkpoint = Instant::now();
         }

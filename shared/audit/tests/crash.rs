@@ -253,3 +253,66 @@ async fn a_log_left_beside_a_new_database_is_not_replayed_into_it() {
     assert_eq!(first.sequence, 1);
     assert_eq!(store.verify().unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_starts_over_and_still_restores_what_the_index_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let small = || StoreOptions {
+        log_wrap_bytes: 8 * 1024,
+        ..options(1000)
+    };
+    let store = EmbeddedStore::open_with(&path, small()).unwrap();
+    // Each record is about 1 KB of log: the log starts over several times.
+    let mut receipts = Vec::new();
+    for n in 0..40 {
+        receipts.push(store.append(event(n), None).await.unwrap());
+    }
+    let end = |conn: &Connection| -> (u64, u64) {
+        let get = |key: &str| {
+            conn.query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![key],
+                |row| row.get::<_, String>(0),
+            )
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+        };
+        (get("log_end"), get("log_frame"))
+    };
+    let (offset, frame) = end(&Connection::open(&path).unwrap());
+    assert!(offset < 16 * 1024, "the log did not start over: {offset}");
+    assert!(frame >= 40);
+    for n in 40..43 {
+        receipts.push(store.append(event(n), None).await.unwrap());
+    }
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+
+    // The index loses its last commits; the log, started over, still has them.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM records WHERE sequence > 40", [])
+        .unwrap();
+    conn.execute("DELETE FROM checkpoints WHERE chain_sequence > 40", [])
+        .unwrap();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'log_end'",
+        params![offset.to_string()],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'log_frame'",
+        params![frame.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let store = EmbeddedStore::open_with(&path, small()).unwrap();
+    for receipt in &receipts {
+        let (record, hash) = store.get(receipt.id).unwrap().unwrap();
+        assert_eq!(record.sequence, receipt.sequence);
+        assert_eq!(hash, receipt.record_hash);
+    }
+    assert_eq!(store.verify().unwrap(), None);
+}
