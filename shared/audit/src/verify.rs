@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use causeway_contract::audit::{AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, sha256_hex};
+use causeway_contract::audit::{
+    AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, sha256_hex,
+};
 
 use crate::ChainBreak;
 use crate::keys::PublicKeyInfo;
@@ -319,9 +321,77 @@ struct Facts {
     canonical: bool,
 }
 
+/// An unsigned integer as canonical JSON writes it (no sign, no leading zero), and what follows it.
+fn take_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let end = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
+    let (digits, rest) = bytes.split_at(end);
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let n = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some((n, rest))
+}
+
+/// The text of a JSON string up to its closing quote, when canonical JSON writes it unescaped (no
+/// backslash, no control character), and what follows the quote.
+fn take_plain_str(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if bytes[end] != b'"' {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes[..end]).ok()?.to_owned();
+    Some((text, &bytes[end + 1..]))
+}
+
+/// Decodes record bytes laid out as the canonical encoding starts (`schema_version`, `chain_id`, `sequence`,
+/// `prev_hash`, then the event's fields), decoding the event on its own rather than through serde's
+/// `flatten` (which buffers every field first). `None` when the bytes are laid out otherwise. Only a record
+/// whose re-encoding then equals `raw` may be trusted from here: for those bytes the ordinary decoding gives
+/// the same record.
+fn decode_split(raw: &[u8], scratch: &mut Vec<u8>) -> Option<AuditRecord> {
+    let rest = raw.strip_prefix(b"{\"schema_version\":")?;
+    let (schema_version, rest) = take_uint(rest)?;
+    let rest = rest.strip_prefix(b",\"chain_id\":\"")?;
+    let (chain_id, rest) = take_plain_str(rest)?;
+    let rest = rest.strip_prefix(b",\"sequence\":")?;
+    let (sequence, rest) = take_uint(rest)?;
+    let rest = rest.strip_prefix(b",\"prev_hash\":\"")?;
+    let (prev_hash, rest) = take_plain_str(rest)?;
+    let rest = rest.strip_prefix(b",")?;
+    scratch.clear();
+    scratch.push(b'{');
+    scratch.extend_from_slice(rest);
+    let event: AuditEvent = serde_json::from_slice(scratch).ok()?;
+    Some(AuditRecord {
+        schema_version: u16::try_from(schema_version).ok()?,
+        chain_id,
+        sequence,
+        prev_hash,
+        event,
+    })
+}
+
 impl Examined {
     /// Decodes `raw`, re-encodes it into `scratch` to compare (canonical form), and hashes it.
     fn of(raw: &[u8], scratch: &mut Vec<u8>) -> Self {
+        // The quick way, for bytes that turn out canonical; anything else is decided the ordinary way below.
+        if let Some(record) = decode_split(raw, scratch) {
+            scratch.clear();
+            if serde_json::to_writer(&mut *scratch, &record).is_ok() && scratch == raw {
+                return Self::Record(Facts {
+                    hash: sha256_hex(raw),
+                    canonical: true,
+                    chain_id: record.chain_id,
+                    sequence: record.sequence,
+                    prev_hash: record.prev_hash,
+                });
+            }
+        }
         let record: AuditRecord = match serde_json::from_slice(raw) {
             Ok(r) => r,
             Err(e) => return Self::Undecodable(e.to_string()),
@@ -438,4 +508,63 @@ pub(crate) fn registration_breaks<'s>(
         }
     }
     breaks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the ordinary decoding alone decides.
+    fn ordinary(raw: &[u8]) -> String {
+        let examined = match serde_json::from_slice::<AuditRecord>(raw) {
+            Err(e) => Examined::Undecodable(e.to_string()),
+            Ok(record) => Examined::Record(Facts {
+                hash: sha256_hex(raw),
+                canonical: record.canonical_bytes().ok().as_deref() == Some(raw),
+                chain_id: record.chain_id,
+                sequence: record.sequence,
+                prev_hash: record.prev_hash,
+            }),
+        };
+        format!("{examined:?}")
+    }
+
+    #[test]
+    fn the_quick_decoding_decides_as_the_ordinary_one() {
+        let record = AuditRecord {
+            schema_version: AuditRecord::SCHEMA_VERSION,
+            chain_id: "chain-1".into(),
+            sequence: 42,
+            prev_hash: "ab".repeat(32),
+            event: AuditEvent::sample(),
+        };
+        let canonical = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
+        let variants = [
+            canonical.clone(),
+            canonical.replacen(',', ", ", 1),
+            canonical.replace("\"sequence\":42", "\"sequence\":042"),
+            canonical.replace("\"chain_id\":\"chain-1\"", "\"chain_id\":\"chain\\u002d1\""),
+            canonical.replace(
+                "\"sequence\":42,\"prev_hash\"",
+                "\"sequence\":42,\"sequence\":43,\"prev_hash\"",
+            ),
+            canonical.replacen(",\"id\":", ",\"chain_id\":\"other\",\"id\":", 1),
+            canonical.replacen(",\"id\":", ",\"unknown\":1,\"id\":", 1),
+            canonical.replace("\"schema_version\":1", "\"schema_version\":70000"),
+            canonical.trim_end_matches('}').to_owned(),
+            canonical.replacen("\"request_id\"", "\"request_ID\"", 1),
+            format!("{canonical} "),
+        ];
+        for variant in variants {
+            let quick = format!("{:?}", Examined::of(variant.as_bytes(), &mut Vec::new()));
+            assert_eq!(quick, ordinary(variant.as_bytes()), "{variant}");
+        }
+        assert!(matches!(
+            Examined::of(canonical.as_bytes(), &mut Vec::new()),
+            Examined::Record(Facts {
+                canonical: true,
+                ..
+            })
+        ));
+    }
 }
