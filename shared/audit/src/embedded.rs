@@ -410,9 +410,14 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
         .and_then(|()| conn.pragma_update(None, "secure_delete", "ON"))
         // 64 MiB of page cache (the default is 2 MiB): the indexes of a large store stay in memory.
         .and_then(|()| conn.pragma_update(None, "cache_size", -65_536))
-        // Pages are read through a memory map (up to 4 GiB of the file) rather than copied by `read` calls.
-        .and_then(|()| conn.pragma_update(None, "mmap_size", 1_i64 << 32))
         .map_err(|e| AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display())))
+}
+
+/// Reading connections read pages through a memory map (up to 4 GiB of the file) rather than copying them
+/// with `read` calls; the writer does not, so a disk error on its path stays an error, never a signal.
+fn map_pages(conn: &Connection) -> Result<(), AuditError> {
+    conn.pragma_update(None, "mmap_size", 1_i64 << 32)
+        .map_err(unavailable)
 }
 
 fn open_connection(path: &Path) -> Result<Connection, AuditError> {
@@ -477,6 +482,7 @@ impl EmbeddedStore {
             .and_then(|()| writer.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEHIND))
             .map_err(unavailable)?;
         let reader = open_connection(&path)?;
+        map_pages(&reader)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let state = Writer {
@@ -538,8 +544,8 @@ impl EmbeddedStore {
         .map_err(|e| AuditError::Unavailable(format!("cannot open `{}`: {e}", path.display())))?;
         reader
             .busy_timeout(Duration::from_secs(5))
-            .and_then(|()| reader.pragma_update(None, "mmap_size", 1_i64 << 32))
             .map_err(unavailable)?;
+        map_pages(&reader)?;
         let chain_id = reader
             .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
                 row.get(0)
