@@ -3,6 +3,10 @@
 //!
 //! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS]`
 //! (defaults 1000000 and 256). Prints one line per measurement; the numbers go to BENCHMARKS.md.
+//!
+//! First it measures the disk's sync floor in the same directory: 300 times a small record written and
+//! `fdatasync`ed, to a growing file and to a preallocated (zero-filled, synced) one. A durable append can be
+//! no faster than that.
 
 #![expect(clippy::unwrap_used, reason = "benchmark set-up fails loudly")]
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
@@ -88,6 +92,51 @@ async fn append_all(store: &Arc<EmbeddedStore>, records: u64, appenders: u64, pa
     }
 }
 
+/// 300 small writes each followed by `fdatasync`: to a file that grows with each write, or to one
+/// preallocated (zero-filled and synced) beforehand. Returns the sorted latencies.
+fn sync_floor(dir: &std::path::Path, preallocated: bool) -> Vec<Duration> {
+    use std::os::unix::fs::FileExt;
+    const N: u64 = 300;
+    const RECORD: usize = 256;
+    let path = dir.join(if preallocated {
+        "floor-pre"
+    } else {
+        "floor-grow"
+    });
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    if preallocated {
+        file.write_all_at(&vec![0; RECORD * N as usize + 4096], 0)
+            .unwrap();
+        file.sync_all().unwrap();
+    }
+    let record = [b'r'; RECORD];
+    let mut times = Vec::new();
+    for n in 0..N {
+        let t = Instant::now();
+        file.write_all_at(&record, n * RECORD as u64).unwrap();
+        file.sync_data().unwrap();
+        times.push(t.elapsed());
+    }
+    drop(file);
+    std::fs::remove_file(&path).unwrap();
+    times.sort();
+    times
+}
+
+fn mean(times: &[Duration]) -> Duration {
+    times.iter().sum::<Duration>() / u32::try_from(times.len()).unwrap().max(1)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -105,6 +154,21 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, usize::from)
     );
 
+    for preallocated in [false, true] {
+        let floor = sync_floor(dir.path(), preallocated);
+        println!(
+            "sync floor, 256-byte write + fdatasync, {} file: mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms",
+            if preallocated {
+                "preallocated"
+            } else {
+                "growing"
+            },
+            ms(mean(&floor)),
+            ms(percentile(&floor, 0.5)),
+            ms(percentile(&floor, 0.99))
+        );
+    }
+
     let store = Arc::new(EmbeddedStore::open_with(&path, StoreOptions::default()).unwrap());
     let started = Instant::now();
     append_all(&store, records, appenders, false).await;
@@ -114,13 +178,19 @@ async fn main() {
         records as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
     );
-    let single = Instant::now();
-    for n in 0..200 {
+    let mut single = Vec::new();
+    for n in 0..300 {
+        let t = Instant::now();
         store.append(event(n, records), None).await.unwrap();
+        single.push(t.elapsed());
     }
+    single.sort();
     println!(
-        "append, one appender at a time: {:.2} ms per durable record",
-        single.elapsed().as_secs_f64() * 1000.0 / 200.0
+        "append, one appender at a time: {:.2} ms per durable record (300: mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms)",
+        ms(mean(&single)),
+        ms(mean(&single)),
+        ms(percentile(&single, 0.5)),
+        ms(percentile(&single, 0.99))
     );
 
     let verified = Instant::now();
@@ -175,12 +245,35 @@ async fn main() {
         percentile(&limited, 0.5).as_secs_f64() * 1000.0,
         percentile(&limited, 0.99).as_secs_f64() * 1000.0
     );
+    let whole_day = RecordFilter {
+        since_unix_ms: Some(day_ms),
+        until_unix_ms: Some(day_ms + 86_400_000),
+        ..RecordFilter::default()
+    };
+    let t = Instant::now();
+    let mut streamed = 0_u64;
+    let mut bytes = 0;
+    store
+        .for_each_matching(&whole_day, |body, _hash| {
+            streamed += 1;
+            bytes += body.len();
+            Ok(())
+        })
+        .unwrap();
+    let elapsed = t.elapsed();
+    println!(
+        "stream the whole day (canonical bytes, newest first): {:.0} records/s ({streamed} in {:.2} s, {:.0} MB/s)",
+        streamed as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        bytes as f64 / 1e6 / elapsed.as_secs_f64()
+    );
     let size = std::fs::metadata(&path).map_or(0, |m| m.len())
+        + std::fs::metadata(dir.path().join("audit.db-log")).map_or(0, |m| m.len())
         + std::fs::metadata(dir.path().join("audit.db-wal")).map_or(0, |m| m.len());
     println!(
         "store size: {:.0} MiB ({:.0} bytes per record)",
         size as f64 / 1_048_576.0,
-        size as f64 / (records + 200) as f64
+        size as f64 / (records + 300) as f64
     );
 
     // Appends with an encrypted payload (1.5 KB prompt, 0.6 KB answer) on a fresh store.

@@ -1,8 +1,11 @@
-//! The embedded audit store: one SQLite file in the data directory.
+//! The embedded audit store: one SQLite file in the data directory, and its record log beside it.
 //!
 //! Constraints:
-//! - WAL journal with `synchronous = FULL`: a committed transaction survives a crash or power loss, so an
-//!   acknowledged record is never lost.
+//! - A group of records is durable once its frame in the record log (`<file>-log`, see `log.rs`) is synced;
+//!   only then does the SQLite transaction holding the same rows commit, and only then are the callers
+//!   answered. The database runs WAL with `synchronous = NORMAL` (consistent after a power loss, though it may
+//!   lose its last commits); opening the store replays the log frames after the database's recorded position,
+//!   so an acknowledged record is never lost. `RULES.md` gives the whole argument.
 //! - One writer thread owns the write connection and commits records in groups: every append waiting when a
 //!   transaction starts goes into it, and each caller is answered only after the commit. One fsync then
 //!   covers many records, their payloads and any checkpoint due.
@@ -35,8 +38,11 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::keys::{CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad};
+use crate::log::{
+    Frame, LogId, LogPosition, LoggedCheckpoint, LoggedPayload, LoggedRecord, RecordLog,
+};
 use crate::verify::{
-    ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks,
+    ChainCheck, CheckpointLog, Progress, Verification, Voucher, registration_breaks, verify_workers,
 };
 use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, Payload};
 
@@ -44,6 +50,14 @@ use crate::{AuditError, AuditReceipt, AuditSink, ChainBreak, Payload};
 const QUEUE_DEPTH: usize = 8192;
 /// Most records committed in one transaction.
 const MAX_GROUP: usize = 512;
+/// Longest a group waits for the callers of the previous one to come back (see `Writer::run`).
+const GATHER_WAIT: Duration = Duration::from_millis(1);
+/// The record log starts over at its beginning once it is this long (its file stays about this size).
+const LOG_WRAP: u64 = 64 << 20;
+/// How often the WAL is copied into the database file, off the writer's path.
+const WAL_COPY_EVERY: Duration = Duration::from_millis(100);
+/// WAL pages not yet copied after which the writer copies them itself.
+const WAL_PAGES_BEHIND: i64 = 16_384;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -172,6 +186,9 @@ pub struct StoreOptions {
     /// The chain this writer appends to. Default: the file's own chain, created on first open. Writers sharing
     /// a file may each keep their own chain; each is registered with its own genesis checkpoint.
     pub chain_id: Option<String>,
+    /// The record log starts over at its beginning once it is this long, so its file stays about this size.
+    /// Default 64 MiB.
+    pub log_wrap_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -182,6 +199,7 @@ impl Default for StoreOptions {
             key_dir: None,
             signer: None,
             chain_id: None,
+            log_wrap_bytes: LOG_WRAP,
         }
     }
 }
@@ -395,6 +413,13 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
         .map_err(|e| AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display())))
 }
 
+/// Reading connections read pages through a memory map (up to 4 GiB of the file) rather than copying them
+/// with `read` calls; the writer does not, so a disk error on its path stays an error, never a signal.
+fn map_pages(conn: &Connection) -> Result<(), AuditError> {
+    conn.pragma_update(None, "mmap_size", 1_i64 << 32)
+        .map_err(unavailable)
+}
+
 fn open_connection(path: &Path) -> Result<Connection, AuditError> {
     let conn = Connection::open(path)
         .map_err(|e| AuditError::Unavailable(format!("cannot open `{}`: {e}", path.display())))?;
@@ -444,14 +469,29 @@ impl EmbeddedStore {
             .execute_batch(SCHEMA)
             .map_err(|e| AuditError::Unavailable(format!("cannot create the schema: {e}")))?;
         migrate(&mut writer)?;
-        let chain_id = register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
+        replay_log(&mut writer, &path)?;
+        let (chain_id, log_id) =
+            register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
+        let log = RecordLog::open(&path, log_id)?;
+        // From here on the log makes each group durable; the database only has to stay consistent, which
+        // WAL with `synchronous = NORMAL` guarantees (a commit lost to power loss is replayed from the log).
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
+            // The WAL is copied into the database by a thread of its own (`copy_wal`); the writer copies
+            // only when that falls behind by this many pages (64 MiB), so commits rarely wait for it.
+            .and_then(|()| writer.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEHIND))
+            .map_err(unavailable)?;
         let reader = open_connection(&path)?;
+        map_pages(&reader)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let state = Writer {
             chain_id: chain_id.clone(),
             signer,
             master,
+            log,
+            db_path: path.clone(),
+            log_wrap: options.log_wrap_bytes.max(1),
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval.max(Duration::from_millis(100)),
             last_checkpoint: Instant::now(),
@@ -490,6 +530,11 @@ impl EmbeddedStore {
                 ..StoreOptions::default()
             },
         );
+        // Records synced to the log whose database commit a crash or power loss undid are restored first
+        // (under the write lock, so never racing a live writer), so a reader sees every acknowledged record.
+        if let Err(err) = restore_pending(&path) {
+            tracing::warn!(error = %err, "cannot restore the audit log's last records into the index");
+        }
         let reader = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -500,6 +545,7 @@ impl EmbeddedStore {
         reader
             .busy_timeout(Duration::from_secs(5))
             .map_err(unavailable)?;
+        map_pages(&reader)?;
         let chain_id = reader
             .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
                 row.get(0)
@@ -596,6 +642,29 @@ impl EmbeddedStore {
         rows.into_iter()
             .map(|(body, hash)| decode(&body).map(|r| (r, hash)))
             .collect()
+    }
+
+    /// Calls `f` with the canonical bytes and stored hash of each record `filter` selects, newest first, as
+    /// they are read (nothing is decoded or collected): for exporting or scanning many records.
+    pub fn for_each_matching(
+        &self,
+        filter: &RecordFilter,
+        mut f: impl FnMut(&str, &str) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        let (sql, values) = filter.sql("SELECT r.body, r.record_hash");
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))?;
+        let read = |e: rusqlite::Error| AuditError::Read(e.to_string());
+        let mut stmt = conn.prepare_cached(&sql).map_err(read)?;
+        let mut rows = stmt.query(params_from_iter(values)).map_err(read)?;
+        while let Some(row) = rows.next().map_err(read)? {
+            let body = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
+            let hash = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
+            f(body, hash)?;
+        }
+        Ok(())
     }
 
     /// SQLite's plan for `filter` (`EXPLAIN QUERY PLAN`), one step a line: shows which index answers it.
@@ -792,6 +861,57 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// Calls `f` with the records of `chain_id` in stored order, `(canonical bytes, stored hash)` a batch at a
+    /// time; the next batch is read while `f` works on the last.
+    fn for_each_record_batch(
+        &self,
+        chain_id: &str,
+        mut f: impl FnMut(&[(String, String)]) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        const BATCH: usize = 16_384;
+        // A batch and how many of its rows are filled; batches go back to the reader to be refilled, so
+        // their strings are allocated once.
+        type Filled = Result<(Vec<(String, String)>, usize), AuditError>;
+        std::thread::scope(|scope| {
+            let (full, filled) = std::sync::mpsc::sync_channel::<Filled>(1);
+            let (give_back, returned) = std::sync::mpsc::channel::<Vec<(String, String)>>();
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                let mut n = 0;
+                let read =
+                    self.for_each_record(chain_id, 1, i64::MAX.unsigned_abs(), |body, hash| {
+                        if let Some((b, h)) = batch.get_mut(n) {
+                            let (b, h): (&mut String, &mut String) = (b, h);
+                            b.clear();
+                            b.push_str(body);
+                            h.clear();
+                            h.push_str(hash);
+                        } else {
+                            batch.push((body.to_owned(), hash.to_owned()));
+                        }
+                        n += 1;
+                        if n == BATCH {
+                            let next = returned
+                                .try_recv()
+                                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                            // The receiver gone means the verification stopped: stop reading.
+                            full.send(Ok((std::mem::replace(&mut batch, next), n)))
+                                .map_err(|_| AuditError::Read("verification stopped".into()))?;
+                            n = 0;
+                        }
+                        Ok(())
+                    });
+                let _ = full.send(read.map(|()| (batch, n)));
+            });
+            for batch in filled {
+                let (batch, n) = batch?;
+                f(&batch[..n])?;
+                let _ = give_back.send(batch);
+            }
+            Ok(())
+        })
+    }
+
     /// Verifies every chain in the store against its checkpoint log; returns the first break, if any.
     pub fn verify(&self) -> Result<Option<ChainBreak>, AuditError> {
         Ok(self.verify_report(None)?.breaks.into_iter().next())
@@ -834,6 +954,7 @@ impl EmbeddedStore {
             .map(String::as_str)
             .chain(log.registered.keys().map(String::as_str))
             .collect();
+        let workers = verify_workers();
         let mut report = Verification {
             chains: chains.len(),
             checkpoints: log.count,
@@ -843,8 +964,8 @@ impl EmbeddedStore {
         for chain in chains {
             let mut check =
                 ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH).counting(progress);
-            self.for_each_record(chain, 1, i64::MAX.unsigned_abs(), |body, hash| {
-                check.push(body.as_bytes(), Some(hash));
+            self.for_each_record_batch(chain, |batch| {
+                check.push_batch(batch, workers);
                 Ok(())
             })?;
             report.records += check.count();
@@ -977,10 +1098,29 @@ fn register_chain(
     conn: &mut Connection,
     signer: &dyn CheckpointSigner,
     chosen: Option<&str>,
-) -> Result<String, AuditError> {
+) -> Result<(String, LogId), AuditError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
+    let log_id = match log_id(&tx).map_err(unavailable)? {
+        Some(id) => id,
+        None => {
+            let id = Uuid::now_v7();
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('log_id', ?1)",
+                params![id.to_string()],
+            )
+            .map_err(unavailable)?;
+            id.into_bytes()
+        }
+    };
+    // Written on every open, so this commit (synced: the connection is still `synchronous = FULL`) makes
+    // everything committed before it durable, whatever a crash left in the log after that point.
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_unix_ms', ?1)",
+        params![unix_ms(OffsetDateTime::now_utc()).to_string()],
+    )
+    .map_err(unavailable)?;
     let existing: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = 'chain_id'", [], |row| {
             row.get(0)
@@ -1031,7 +1171,7 @@ fn register_chain(
         )?;
     }
     tx.commit().map_err(unavailable)?;
-    Ok(chain)
+    Ok((chain, log_id))
 }
 
 /// Appends a checkpoint to the log inside `tx` (which must be `IMMEDIATE`): reads the log head, links to it,
@@ -1043,14 +1183,15 @@ fn append_checkpoint(
     chain_id: &str,
     chain_sequence: u64,
     chain_head_hash: &str,
-) -> Result<SignedCheckpoint, AuditError> {
+) -> Result<(SignedCheckpoint, LoggedCheckpoint), AuditError> {
     let head: Option<(i64, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT sequence, checkpoint_hash FROM checkpoints ORDER BY sequence DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
         )
-        .optional()
+        .and_then(|mut stmt| {
+            stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
         .map_err(write_err)?;
     let (last, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
     let checkpoint = Checkpoint {
@@ -1070,39 +1211,40 @@ fn append_checkpoint(
     let signature = hex::encode(signer.sign(&bytes)?);
     let checkpoint_hash = sha256_hex(&bytes);
     let body = String::from_utf8(bytes).map_err(|e| AuditError::Encode(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO checkpoints (sequence, chain_id, kind, chain_sequence, ts_unix_ms, checkpoint_hash, signature, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            i64::try_from(checkpoint.sequence).unwrap_or(i64::MAX),
-            chain_id,
-            match kind {
-                CheckpointKind::Genesis => "genesis",
-                CheckpointKind::Periodic => "periodic",
-            },
-            i64::try_from(chain_sequence).unwrap_or(i64::MAX),
-            unix_ms(checkpoint.timestamp),
+    let logged = LoggedCheckpoint {
+        sequence: checkpoint.sequence,
+        chain_id: chain_id.to_owned(),
+        kind: match kind {
+            CheckpointKind::Genesis => "genesis",
+            CheckpointKind::Periodic => "periodic",
+        }
+        .to_owned(),
+        chain_sequence,
+        ts_unix_ms: unix_ms(checkpoint.timestamp),
+        checkpoint_hash: checkpoint_hash.clone(),
+        signature: signature.clone(),
+        body,
+    };
+    insert_checkpoint(tx, &logged, false)?;
+    Ok((
+        SignedCheckpoint {
+            checkpoint,
             checkpoint_hash,
             signature,
-            body
-        ],
-    )
-    .map_err(write_err)?;
-    Ok(SignedCheckpoint {
-        checkpoint,
-        checkpoint_hash,
-        signature,
-    })
+        },
+        logged,
+    ))
 }
 
 fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), AuditError> {
     let head: Option<(i64, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT sequence, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence DESC LIMIT 1",
-            params![chain_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
         )
-        .optional()
+        .and_then(|mut stmt| {
+            stmt.query_row(params![chain_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
         .map_err(write_err)?;
     let (last, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
     let last =
@@ -1112,13 +1254,299 @@ fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), Aud
 
 fn last_checkpointed(tx: &Transaction<'_>, chain_id: &str) -> Result<u64, AuditError> {
     let last: Option<i64> = tx
-        .query_row(
-            "SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1",
-            params![chain_id],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1")
+        .and_then(|mut stmt| stmt.query_row(params![chain_id], |row| row.get(0)))
         .map_err(write_err)?;
     Ok(last.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+}
+
+/// Where the next log frame goes, as the database last recorded it (in the transaction `conn` is in).
+fn log_position(conn: &Connection) -> rusqlite::Result<LogPosition> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key, value FROM meta WHERE key IN ('log_end', 'log_frame')")?;
+    let mut rows = stmt.query([])?;
+    let mut at = LogPosition::default();
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?.as_str()?;
+        let value = row.get_ref(1)?.as_str()?.parse::<u64>().unwrap_or(0);
+        match key {
+            "log_end" => at.offset = value,
+            _ => at.frame = value,
+        }
+    }
+    Ok(at)
+}
+
+/// The database's log id (`meta.log_id`), if it has one yet.
+fn log_id(conn: &Connection) -> rusqlite::Result<Option<LogId>> {
+    let id: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    Ok(id
+        .and_then(|id| Uuid::parse_str(&id).ok())
+        .map(|id| id.into_bytes()))
+}
+
+fn set_log_position(conn: &Connection, at: LogPosition) -> rusqlite::Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+    stmt.execute(params!["log_end", at.offset.to_string()])?;
+    stmt.execute(params!["log_frame", at.frame.to_string()])?;
+    Ok(())
+}
+
+/// Inserts one record's row and its guard-finding rows.
+fn insert_record(
+    tx: &Transaction<'_>,
+    record: &LoggedRecord,
+    event: &AuditEvent,
+) -> Result<(), AuditError> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO records (chain_id, sequence, id, ts_unix_ms, user_sub, spoke_account, model_alias,
+                                  purpose, outcome, record_hash, body, application)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(write_err)?;
+    insert
+        .execute(params![
+            record.chain_id,
+            i64::try_from(record.sequence).unwrap_or(i64::MAX),
+            event.id.to_string(),
+            unix_ms(event.timestamp),
+            event.user_sub,
+            event.spoke_account,
+            event.model_alias,
+            event.purpose,
+            event.outcome.as_str(),
+            record.record_hash,
+            record.body,
+            event.application,
+        ])
+        .map_err(write_err)?;
+    if event.guard_events.is_empty() {
+        return Ok(());
+    }
+    let rowid = tx.last_insert_rowid();
+    let mut finding = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO guard_findings (entity, ts_unix_ms, record_rowid) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(write_err)?;
+    for (n, guard) in event.guard_events.iter().enumerate() {
+        // One row per entity type: later events of the same type add nothing.
+        if event.guard_events[..n]
+            .iter()
+            .all(|g| g.entity != guard.entity)
+        {
+            finding
+                .execute(params![guard.entity, unix_ms(event.timestamp), rowid])
+                .map_err(write_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a checkpoint row; `replayed`: one restored from the log, which may already be there.
+fn insert_checkpoint(
+    tx: &Transaction<'_>,
+    c: &LoggedCheckpoint,
+    replayed: bool,
+) -> Result<(), AuditError> {
+    tx.prepare_cached(if replayed {
+        "INSERT OR IGNORE INTO checkpoints (sequence, chain_id, kind, chain_sequence, ts_unix_ms, checkpoint_hash, signature, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    } else {
+        "INSERT INTO checkpoints (sequence, chain_id, kind, chain_sequence, ts_unix_ms, checkpoint_hash, signature, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    })
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            i64::try_from(c.sequence).unwrap_or(i64::MAX),
+            c.chain_id,
+            c.kind,
+            i64::try_from(c.chain_sequence).unwrap_or(i64::MAX),
+            c.ts_unix_ms,
+            c.checkpoint_hash,
+            c.signature,
+            c.body
+        ])
+    })
+    .map_err(write_err)?;
+    Ok(())
+}
+
+/// Inserts a payload row; `replayed`: one restored from the log, which may already be there.
+fn insert_payload(
+    tx: &Transaction<'_>,
+    p: &LoggedPayload,
+    replayed: bool,
+) -> Result<(), AuditError> {
+    tx.prepare_cached(if replayed {
+        "INSERT OR IGNORE INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)"
+    } else {
+        "INSERT INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)"
+    })
+    .and_then(|mut stmt| stmt.execute(params![p.record_id, p.period, p.sealed]))
+    .map_err(write_err)?;
+    Ok(())
+}
+
+/// Writes `frame` to the log at the position the database holds, syncs it, records the new position and
+/// commits `tx`: the rows become visible only once they are durable in the log. If the sync fails nothing
+/// is committed; if the commit fails the frame is overwritten by the next one.
+fn commit_logged(
+    tx: Transaction<'_>,
+    log: &mut RecordLog,
+    frame: &Frame,
+) -> Result<LogPosition, AuditError> {
+    let at = log_position(&tx).map_err(write_err)?;
+    let next = log.append(at, frame)?;
+    set_log_position(&tx, next).map_err(write_err)?;
+    tx.commit().map_err(write_err)?;
+    Ok(next)
+}
+
+/// Once the log has grown past `wrap` bytes, starts it over at its beginning: a synced commit makes every
+/// record committed so far durable in the database, and moves the position to offset 0 with the next frame
+/// number, so the frames before it are no longer needed (and, numbered lower, never read as new ones).
+fn wrap_log_if_due(conn: &mut Connection, at: LogPosition, wrap: u64) {
+    if at.offset < wrap {
+        return;
+    }
+    let wrapped = synced_transaction(conn, |tx| {
+        let at = log_position(tx).map_err(write_err)?;
+        if at.offset >= wrap {
+            set_log_position(
+                tx,
+                LogPosition {
+                    offset: 0,
+                    frame: at.frame,
+                },
+            )
+            .map_err(write_err)?;
+        }
+        Ok(())
+    });
+    if let Err(err) = wrapped {
+        tracing::warn!(error = %err, "cannot start the audit log over; it keeps growing");
+    }
+}
+
+/// Applies the log frames after the position the database holds (frames synced by a writer whose database
+/// commit did not reach the disk before a crash or power loss). Returns how many records it restored.
+fn replay_log(conn: &mut Connection, path: &Path) -> Result<u64, AuditError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let Some(id) = log_id(&tx).map_err(unavailable)? else {
+        // A database this version has not written yet: nothing of its can be in a log.
+        return Ok(0);
+    };
+    let at = log_position(&tx).map_err(unavailable)?;
+    let (frames, end) = crate::log::read_from(path, &id, at)?;
+    if frames.is_empty() {
+        return Ok(0);
+    }
+    let mut restored = 0;
+    for frame in &frames {
+        for record in &frame.records {
+            let decoded = decode(&record.body)?;
+            let exists: bool = tx
+                .prepare_cached("SELECT 1 FROM records WHERE chain_id = ?1 AND sequence = ?2")
+                .and_then(|mut stmt| {
+                    stmt.exists(params![
+                        record.chain_id,
+                        i64::try_from(record.sequence).unwrap_or(i64::MAX)
+                    ])
+                })
+                .map_err(unavailable)?;
+            if !exists {
+                insert_record(&tx, record, &decoded.event)?;
+                restored += 1;
+            }
+        }
+        for checkpoint in &frame.checkpoints {
+            insert_checkpoint(&tx, checkpoint, true)?;
+        }
+        for payload in &frame.payloads {
+            insert_payload(&tx, payload, true)?;
+        }
+    }
+    set_log_position(&tx, end).map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    tracing::warn!(
+        records = restored,
+        frames = frames.len(),
+        "audit records restored from the log"
+    );
+    Ok(restored)
+}
+
+/// Replays the log into the store at `path` if it holds frames the database lacks; reads only otherwise.
+fn restore_pending(path: &Path) -> Result<(), AuditError> {
+    let pending = {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(unavailable)?;
+        let (Ok(Some(id)), Ok(at)) = (log_id(&conn), log_position(&conn)) else {
+            // Not a store this version wrote.
+            return Ok(());
+        };
+        !crate::log::read_from(path, &id, at)?.0.is_empty()
+    };
+    if pending {
+        let mut conn = open_connection(path)?;
+        replay_log(&mut conn, path)?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in a transaction that is synced to the database file on commit (for the rare writes that are
+/// not in the log: data keys), whatever the connection's usual setting.
+fn synced_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, AuditError>,
+) -> Result<T, AuditError> {
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(write_err)?;
+    let result = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(write_err)
+        .and_then(|tx| {
+            let value = f(&tx)?;
+            tx.commit().map_err(write_err)?;
+            Ok(value)
+        });
+    let back = conn
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(write_err);
+    let value = result?;
+    back?;
+    Ok(value)
+}
+
+/// Copies committed WAL pages into the database file every [`WAL_COPY_EVERY`] (a passive SQLite checkpoint,
+/// synced: the WAL before, the database after), so the writer seldom does it on a commit's path. Stops
+/// when `stopped` is closed.
+fn copy_wal(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
+    let conn = match open_connection(path) {
+        Ok(conn) => conn,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot open the WAL copier's connection");
+            return;
+        }
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(WAL_COPY_EVERY)
+    {
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, "copying the audit WAL into the database failed");
+        }
+    }
 }
 
 // === writer thread ===
@@ -1127,18 +1555,32 @@ struct Writer {
     chain_id: String,
     signer: Arc<dyn CheckpointSigner>,
     master: MasterKey,
+    log: RecordLog,
+    db_path: PathBuf,
+    log_wrap: u64,
     every: u64,
     interval: Duration,
     last_checkpoint: Instant,
 }
+
+type Append = (AuditEvent, Option<Payload>);
 
 impl Writer {
     fn run(mut self, mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let timer = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build();
-        let mut appends: Vec<(AuditEvent, Option<Payload>, Reply<AuditReceipt>)> =
-            Vec::with_capacity(MAX_GROUP);
+        let (stop_copying, stopped) = std::sync::mpsc::channel::<()>();
+        let path = self.db_path.clone();
+        let copier = thread::Builder::new()
+            .name("causeway-audit-wal".into())
+            .spawn(move || copy_wal(&path, &stopped));
+        if let Err(err) = &copier {
+            tracing::warn!(error = %err, "cannot start the WAL copier; the writer copies the WAL itself");
+        }
+        let mut appends: Vec<Append> = Vec::with_capacity(MAX_GROUP);
+        let mut last_group = 0;
+        let mut replies: Vec<Reply<AuditReceipt>> = Vec::with_capacity(MAX_GROUP);
         let mut checkpoints: Vec<Reply<Option<SignedCheckpoint>>> = Vec::new();
         loop {
             let wait = self.interval.saturating_sub(self.last_checkpoint.elapsed());
@@ -1157,26 +1599,52 @@ impl Writer {
                 Ok(Some(job)) => job,
             };
             let mut next = Some(first);
-            while let Some(job) = next.take() {
-                match job {
-                    Job::Append(event, payload, reply) => appends.push((*event, payload, reply)),
-                    Job::Checkpoint(reply) => checkpoints.push(reply),
+            let gather_until = Instant::now() + GATHER_WAIT;
+            loop {
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Append(event, payload, reply) => {
+                            appends.push((*event, payload));
+                            replies.push(reply);
+                        }
+                        Job::Checkpoint(reply) => checkpoints.push(reply),
+                    }
+                    if appends.len() < MAX_GROUP {
+                        next = rx.try_recv().ok();
+                    }
                 }
-                if appends.len() < MAX_GROUP {
-                    next = rx.try_recv().ok();
+                // Under load, the callers the last group answered are still coming back with their next
+                // records: wait a moment for most of them rather than spend a sync on a few.
+                if appends.len() >= MAX_GROUP
+                    || appends.len() * 4 >= last_group * 3
+                    || !checkpoints.is_empty()
+                {
+                    break;
+                }
+                let left = gather_until.saturating_duration_since(Instant::now());
+                let Ok(rt) = &timer else { break };
+                if left.is_zero() {
+                    break;
+                }
+                match rt.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+                    Ok(Some(job)) => next = Some(job),
+                    // Closed (handled by the next receive) or waited long enough.
+                    Ok(None) | Err(_) => break,
                 }
             }
+            last_group = appends.len();
             if !appends.is_empty() {
-                match self.write_group(&mut conn, &appends) {
+                let count = appends.len();
+                match self.write_group(&mut conn, std::mem::take(&mut appends)) {
                     Ok(receipts) => {
-                        for ((_, _, reply), receipt) in appends.drain(..).zip(receipts) {
+                        for (reply, receipt) in replies.drain(..).zip(receipts) {
                             // A caller that went away (client disconnected) no longer needs the receipt.
                             let _ = reply.send(Ok(receipt));
                         }
                     }
                     Err(err) => {
-                        tracing::error!(error = %err, records = appends.len(), "audit group commit failed");
-                        for (_, _, reply) in appends.drain(..) {
+                        tracing::error!(error = %err, records = count, "audit group commit failed");
+                        for reply in replies.drain(..) {
                             let _ = reply.send(Err(AuditError::Write(err.to_string())));
                         }
                     }
@@ -1189,6 +1657,12 @@ impl Writer {
         // The store was dropped: checkpoint what this writer left uncovered.
         if let Err(err) = self.checkpoint_if_moved(&mut conn) {
             tracing::error!(error = %err, "closing audit checkpoint failed");
+        }
+        drop(stop_copying);
+        if let Ok(copier) = copier
+            && copier.join().is_err()
+        {
+            tracing::error!("the audit WAL copier panicked");
         }
     }
 
@@ -1204,7 +1678,7 @@ impl Writer {
         if sequence <= last_checkpointed(&tx, &self.chain_id)? {
             return Ok(None);
         }
-        let checkpoint = append_checkpoint(
+        let (checkpoint, logged) = append_checkpoint(
             &tx,
             self.signer.as_ref(),
             CheckpointKind::Periodic,
@@ -1212,125 +1686,135 @@ impl Writer {
             sequence,
             &hash,
         )?;
-        tx.commit().map_err(write_err)?;
+        let frame = Frame {
+            checkpoints: vec![logged],
+            ..Frame::default()
+        };
+        let next = commit_logged(tx, &mut self.log, &frame)?;
+        wrap_log_if_due(conn, next, self.log_wrap);
         Ok(Some(checkpoint))
     }
 
     fn write_group(
         &mut self,
         conn: &mut Connection,
-        batch: &[(AuditEvent, Option<Payload>, Reply<AuditReceipt>)],
+        batch: Vec<Append>,
     ) -> Result<Vec<AuditReceipt>, AuditError> {
-        let chain_id = self.chain_id.as_str();
+        self.ensure_data_keys(conn, &batch)?;
+        let chain_id = self.chain_id.clone();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(write_err)?;
-        let (mut sequence, mut prev_hash) = chain_head(&tx, chain_id)?;
-        let mut checkpointed = last_checkpointed(&tx, chain_id)?;
+        let (mut sequence, mut prev_hash) = chain_head(&tx, &chain_id)?;
+        let mut checkpointed = last_checkpointed(&tx, &chain_id)?;
         let mut receipts = Vec::with_capacity(batch.len());
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO records (chain_id, sequence, id, ts_unix_ms, user_sub, spoke_account, model_alias,
-                                          purpose, outcome, record_hash, body, application)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(write_err)?;
-            let mut finding = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO guard_findings (entity, ts_unix_ms, record_rowid) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(write_err)?;
-            for (event, payload, _) in batch {
-                sequence += 1;
-                let record = AuditRecord {
-                    schema_version: AuditRecord::SCHEMA_VERSION,
-                    chain_id: chain_id.to_owned(),
-                    sequence,
-                    prev_hash: prev_hash.clone(),
-                    event: event.clone(),
-                };
-                let body = record
-                    .canonical_bytes()
-                    .map_err(|e| AuditError::Encode(e.to_string()))?;
-                let hash = sha256_hex(&body);
-                let body =
-                    String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
-                insert
-                    .execute(params![
-                        chain_id,
-                        i64::try_from(sequence).unwrap_or(i64::MAX),
-                        event.id.to_string(),
-                        unix_ms(event.timestamp),
-                        event.user_sub,
-                        event.spoke_account,
-                        event.model_alias,
-                        event.purpose,
-                        event.outcome.as_str(),
-                        hash,
-                        body,
-                        event.application,
-                    ])
-                    .map_err(write_err)?;
-                let rowid = tx.last_insert_rowid();
-                for (n, guard) in event.guard_events.iter().enumerate() {
-                    // One row per entity type: later events of the same type add nothing.
-                    if event.guard_events[..n]
-                        .iter()
-                        .all(|g| g.entity != guard.entity)
-                    {
-                        finding
-                            .execute(params![guard.entity, unix_ms(event.timestamp), rowid])
-                            .map_err(write_err)?;
-                    }
-                }
-                if let Some(payload) = payload {
-                    self.store_payload(&tx, event, payload)?;
-                }
-                // Every `every` records exactly, in the transaction that commits the record it covers.
-                if sequence.saturating_sub(checkpointed) >= self.every {
-                    append_checkpoint(
-                        &tx,
-                        self.signer.as_ref(),
-                        CheckpointKind::Periodic,
-                        chain_id,
-                        sequence,
-                        &hash,
-                    )?;
-                    checkpointed = sequence;
-                }
-                receipts.push(AuditReceipt {
-                    id: event.id,
-                    chain_id: chain_id.to_owned(),
-                    sequence,
-                    record_hash: hash.clone(),
-                });
-                prev_hash = hash;
+        let mut frame = Frame::default();
+        frame.records.reserve(batch.len());
+        let mut checkpoint_written = false;
+        for (event, payload) in batch {
+            sequence += 1;
+            let record = AuditRecord {
+                schema_version: AuditRecord::SCHEMA_VERSION,
+                chain_id: chain_id.clone(),
+                sequence,
+                prev_hash,
+                event,
+            };
+            let body = record
+                .canonical_bytes()
+                .map_err(|e| AuditError::Encode(e.to_string()))?;
+            let hash = sha256_hex(&body);
+            let body = String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
+            let logged = LoggedRecord {
+                chain_id: chain_id.clone(),
+                sequence,
+                record_hash: hash.clone(),
+                body,
+            };
+            insert_record(&tx, &logged, &record.event)?;
+            frame.records.push(logged);
+            if let Some(payload) = payload {
+                frame
+                    .payloads
+                    .push(self.seal_payload(&tx, &record.event, &payload)?);
             }
+            // Every `every` records exactly, in the transaction that commits the record it covers.
+            if sequence.saturating_sub(checkpointed) >= self.every {
+                let (_, logged) = append_checkpoint(
+                    &tx,
+                    self.signer.as_ref(),
+                    CheckpointKind::Periodic,
+                    &chain_id,
+                    sequence,
+                    &hash,
+                )?;
+                frame.checkpoints.push(logged);
+                checkpointed = sequence;
+                checkpoint_written = true;
+            }
+            receipts.push(AuditReceipt {
+                id: record.event.id,
+                chain_id: chain_id.clone(),
+                sequence,
+                record_hash: hash.clone(),
+            });
+            prev_hash = hash;
         }
-        tx.commit().map_err(write_err)?;
-        if receipts.len() as u64 > sequence.saturating_sub(checkpointed) {
-            // A checkpoint went into this group.
+        let next = commit_logged(tx, &mut self.log, &frame)?;
+        wrap_log_if_due(conn, next, self.log_wrap);
+        if checkpoint_written {
             self.last_checkpoint = Instant::now();
         }
         Ok(receipts)
     }
 
-    /// Seals `payload` under its period's data key (creating the key on the period's first payload).
-    fn store_payload(
+    /// Creates the data key of every period a payload of `batch` needs and lacks, synced to the database
+    /// before any payload sealed under it is acknowledged (keys are never in the log, so erasing a key's row
+    /// leaves no copy behind).
+    fn ensure_data_keys(&self, conn: &mut Connection, batch: &[Append]) -> Result<(), AuditError> {
+        let mut missing = BTreeSet::new();
+        for (event, payload) in batch {
+            if payload.is_some() {
+                let period = period_of(event.timestamp);
+                let known = conn
+                    .prepare_cached("SELECT 1 FROM data_keys WHERE period = ?1")
+                    .and_then(|mut stmt| stmt.exists(params![period]))
+                    .map_err(write_err)?;
+                if !known {
+                    missing.insert(period);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        synced_transaction(conn, |tx| {
+            for period in &missing {
+                let (_, wrapped) = self.master.new_data_key(period)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO data_keys (period, wrapped_key, created_unix_ms) VALUES (?1, ?2, ?3)",
+                    params![period, wrapped, unix_ms(OffsetDateTime::now_utc())],
+                )
+                .map_err(write_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Seals `payload` under its period's data key and stores it.
+    fn seal_payload(
         &self,
         tx: &Transaction<'_>,
         event: &AuditEvent,
         payload: &Payload,
-    ) -> Result<(), AuditError> {
+    ) -> Result<LoggedPayload, AuditError> {
         let period = period_of(event.timestamp);
         let row: Option<(Option<Vec<u8>>, Option<i64>)> = tx
-            .query_row(
-                "SELECT wrapped_key, erased_unix_ms FROM data_keys WHERE period = ?1",
-                params![period],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT wrapped_key, erased_unix_ms FROM data_keys WHERE period = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![period], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
             .map_err(write_err)?;
         let key = match row {
             Some((Some(wrapped), None)) => self.master.unwrap_data_key(&period, &wrapped)?,
@@ -1340,22 +1824,21 @@ impl Writer {
                 )));
             }
             None => {
-                let (key, wrapped) = self.master.new_data_key(&period)?;
-                tx.execute(
-                    "INSERT INTO data_keys (period, wrapped_key, created_unix_ms) VALUES (?1, ?2, ?3)",
-                    params![period, wrapped, unix_ms(OffsetDateTime::now_utc())],
-                )
-                .map_err(write_err)?;
-                key
+                return Err(AuditError::Write(format!(
+                    "period {period} has no data key"
+                )));
             }
         };
         let plain = serde_json::to_vec(payload).map_err(|e| AuditError::Encode(e.to_string()))?;
         let id = event.id.to_string();
         let sealed = key.seal(&payload_aad(&id, &period), &plain)?;
-        tx.prepare_cached("INSERT INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)")
-            .and_then(|mut stmt| stmt.execute(params![id, period, sealed]))
-            .map_err(write_err)?;
-        Ok(())
+        let logged = LoggedPayload {
+            record_id: id,
+            period,
+            sealed,
+        };
+        insert_payload(tx, &logged, false)?;
+        Ok(logged)
     }
 }
 

@@ -7,8 +7,9 @@
 //! hub returns no answer until it has that `Ok`, and answers 503 when it gets an error.
 //!
 //! Each writer owns its own chain (`chain_id`), so writers never contend. Stores: [`EmbeddedStore`], a
-//! single SQLite file in WAL mode with group commit (the default); the AWS store (DynamoDB index plus S3
-//! Object Lock payloads, in the `causeway-audit-aws` adapter crate) implements the same trait. The read side
+//! single SQLite file in WAL mode with group commit, each group made durable by one synced frame of an
+//! append-only record log beside it (the default); the AWS store (DynamoDB index plus S3 Object Lock
+//! payloads, in the `causeway-audit-aws` adapter crate) implements the same trait. The read side
 //! compliance uses (query, verify, export, erase, keys) is one [`AuditReader`] trait for both stores; payload
 //! data keys come from a [`DataKeys`].
 //!
@@ -19,6 +20,7 @@
 
 mod embedded;
 pub mod keys;
+mod log;
 pub mod pack;
 mod pack_reader;
 pub mod reader;

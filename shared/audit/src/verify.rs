@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use causeway_contract::audit::{AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, sha256_hex};
+use causeway_contract::audit::{
+    AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, sha256_hex,
+};
 
 use crate::ChainBreak;
 use crate::keys::PublicKeyInfo;
@@ -186,7 +188,6 @@ impl<'a> ChainCheck<'a> {
         &self.chain_id
     }
 
-    /// Checks the next record: its canonical bytes as stored, and the hash stored beside them, if any.
     /// Counts every record pushed into `progress` too.
     #[must_use]
     pub const fn counting(mut self, progress: Option<&'a Progress>) -> Self {
@@ -194,7 +195,34 @@ impl<'a> ChainCheck<'a> {
         self
     }
 
+    /// Checks the next record: its canonical bytes as stored, and the hash stored beside them, if any.
     pub fn push(&mut self, raw: &[u8], stored_hash: Option<&str>) {
+        let examined = Examined::of(raw, &mut Vec::new());
+        self.accept(examined, stored_hash);
+    }
+
+    /// Checks a batch of records, `(canonical bytes, stored hash)` in stored order, exactly as
+    /// [`Self::push`] each in turn would: the per-record work (decoding, re-encoding, hashing) is spread over
+    /// up to `workers` threads, the linking is done in order here.
+    pub fn push_batch<B, H>(&mut self, batch: &[(B, H)], workers: usize)
+    where
+        B: AsRef<[u8]> + Sync,
+        H: AsRef<str> + Sync,
+    {
+        if self.broken.is_some() {
+            self.count += batch.len() as u64;
+            if let Some(progress) = self.progress {
+                progress.add(batch.len() as u64);
+            }
+            return;
+        }
+        let examined = examine_all(batch, workers);
+        for ((_, hash), examined) in batch.iter().zip(examined) {
+            self.accept(examined, Some(hash.as_ref()));
+        }
+    }
+
+    fn accept(&mut self, examined: Examined, stored_hash: Option<&str>) {
         self.count += 1;
         if let Some(progress) = self.progress {
             progress.add(1);
@@ -203,16 +231,16 @@ impl<'a> ChainCheck<'a> {
             return;
         }
         let chain_id = self.chain_id.clone();
-        let record: AuditRecord = match serde_json::from_slice(raw) {
-            Ok(r) => r,
-            Err(e) => {
+        let record = match examined {
+            Examined::Undecodable(message) => {
                 self.broken = Some(ChainBreak::Undecodable {
                     chain_id,
                     sequence: self.next,
-                    message: e.to_string(),
+                    message,
                 });
                 return;
             }
+            Examined::Record(record) => record,
         };
         let sequence = record.sequence;
         if record.chain_id != chain_id {
@@ -227,9 +255,7 @@ impl<'a> ChainCheck<'a> {
             });
             return;
         }
-        let hash = sha256_hex(raw);
-        let canonical = record.canonical_bytes().ok().as_deref() == Some(raw);
-        if !canonical || stored_hash.is_some_and(|h| h != hash) {
+        if !record.canonical || stored_hash.is_some_and(|h| h != record.hash) {
             self.broken = Some(ChainBreak::Content { chain_id, sequence });
             return;
         }
@@ -238,7 +264,7 @@ impl<'a> ChainCheck<'a> {
             return;
         }
         if let Some((cp, head)) = self.anchors.and_then(|a| a.get(&sequence))
-            && *head != hash
+            && *head != record.hash
         {
             self.broken = Some(ChainBreak::CheckpointMismatch {
                 chain_id,
@@ -247,7 +273,7 @@ impl<'a> ChainCheck<'a> {
             });
             return;
         }
-        self.prev_hash = hash;
+        self.prev_hash = record.hash;
         self.next += 1;
     }
 
@@ -275,6 +301,155 @@ impl<'a> ChainCheck<'a> {
             _ => None,
         }
     }
+}
+
+/// What one record's bytes say, worked out without reference to the records around it.
+#[derive(Debug)]
+enum Examined {
+    Undecodable(String),
+    Record(Facts),
+}
+
+#[derive(Debug)]
+struct Facts {
+    chain_id: String,
+    sequence: u64,
+    prev_hash: String,
+    /// Hex SHA-256 of the bytes.
+    hash: String,
+    /// Whether the bytes are the record's canonical encoding.
+    canonical: bool,
+}
+
+/// An unsigned integer as canonical JSON writes it (no sign, no leading zero), and what follows it.
+fn take_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let end = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
+    let (digits, rest) = bytes.split_at(end);
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let n = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some((n, rest))
+}
+
+/// The text of a JSON string up to its closing quote, when canonical JSON writes it unescaped (no
+/// backslash, no control character), and what follows the quote.
+fn take_plain_str(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if bytes[end] != b'"' {
+        return None;
+    }
+    let text = std::str::from_utf8(&bytes[..end]).ok()?.to_owned();
+    Some((text, &bytes[end + 1..]))
+}
+
+/// Decodes record bytes laid out as the canonical encoding starts (`schema_version`, `chain_id`, `sequence`,
+/// `prev_hash`, then the event's fields), decoding the event on its own rather than through serde's
+/// `flatten` (which buffers every field first). `None` when the bytes are laid out otherwise. Only a record
+/// whose re-encoding then equals `raw` may be trusted from here: for those bytes the ordinary decoding gives
+/// the same record.
+fn decode_split(raw: &[u8], scratch: &mut Vec<u8>) -> Option<AuditRecord> {
+    let rest = raw.strip_prefix(b"{\"schema_version\":")?;
+    let (schema_version, rest) = take_uint(rest)?;
+    let rest = rest.strip_prefix(b",\"chain_id\":\"")?;
+    let (chain_id, rest) = take_plain_str(rest)?;
+    let rest = rest.strip_prefix(b",\"sequence\":")?;
+    let (sequence, rest) = take_uint(rest)?;
+    let rest = rest.strip_prefix(b",\"prev_hash\":\"")?;
+    let (prev_hash, rest) = take_plain_str(rest)?;
+    let rest = rest.strip_prefix(b",")?;
+    scratch.clear();
+    scratch.push(b'{');
+    scratch.extend_from_slice(rest);
+    let event: AuditEvent = serde_json::from_slice(scratch).ok()?;
+    Some(AuditRecord {
+        schema_version: u16::try_from(schema_version).ok()?,
+        chain_id,
+        sequence,
+        prev_hash,
+        event,
+    })
+}
+
+impl Examined {
+    /// Decodes `raw`, re-encodes it into `scratch` to compare (canonical form), and hashes it.
+    fn of(raw: &[u8], scratch: &mut Vec<u8>) -> Self {
+        // The quick way, for bytes that turn out canonical; anything else is decided the ordinary way below.
+        if let Some(record) = decode_split(raw, scratch) {
+            scratch.clear();
+            if serde_json::to_writer(&mut *scratch, &record).is_ok() && scratch == raw {
+                return Self::Record(Facts {
+                    hash: sha256_hex(raw),
+                    canonical: true,
+                    chain_id: record.chain_id,
+                    sequence: record.sequence,
+                    prev_hash: record.prev_hash,
+                });
+            }
+        }
+        let record: AuditRecord = match serde_json::from_slice(raw) {
+            Ok(r) => r,
+            Err(e) => return Self::Undecodable(e.to_string()),
+        };
+        scratch.clear();
+        let canonical = serde_json::to_writer(&mut *scratch, &record).is_ok() && scratch == raw;
+        Self::Record(Facts {
+            hash: sha256_hex(raw),
+            canonical,
+            chain_id: record.chain_id,
+            sequence: record.sequence,
+            prev_hash: record.prev_hash,
+        })
+    }
+}
+
+/// Examines every record of `batch`, in order, on up to `workers` threads.
+fn examine_all<B, H>(batch: &[(B, H)], workers: usize) -> Vec<Examined>
+where
+    B: AsRef<[u8]> + Sync,
+    H: Sync,
+{
+    let serial = |part: &[(B, H)]| {
+        let mut scratch = Vec::new();
+        part.iter()
+            .map(|(raw, _)| Examined::of(raw.as_ref(), &mut scratch))
+            .collect::<Vec<_>>()
+    };
+    let workers = workers.clamp(1, 64);
+    if workers == 1 || batch.len() < 64 {
+        return serial(batch);
+    }
+    let size = batch.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let mut parts = batch.chunks(size);
+        let first = parts.next().unwrap_or_default();
+        let handles: Vec<_> = parts
+            .map(|part| scope.spawn(move || serial(part)))
+            .collect();
+        let mut all = serial(first);
+        for handle in handles {
+            match handle.join() {
+                Ok(mut part) => all.append(&mut part),
+                // A worker cannot fail short of a bug; examine its part here instead.
+                Err(_) => {
+                    let done = all.len();
+                    let end = (done + size).min(batch.len());
+                    all.extend(serial(&batch[done..end]));
+                }
+            }
+        }
+        all
+    })
+}
+
+/// How many threads verification spreads record checks over: the machine's cores.
+pub fn verify_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// What vouches for how long a chain is.
@@ -333,4 +508,63 @@ pub(crate) fn registration_breaks<'s>(
         }
     }
     breaks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the ordinary decoding alone decides.
+    fn ordinary(raw: &[u8]) -> String {
+        let examined = match serde_json::from_slice::<AuditRecord>(raw) {
+            Err(e) => Examined::Undecodable(e.to_string()),
+            Ok(record) => Examined::Record(Facts {
+                hash: sha256_hex(raw),
+                canonical: record.canonical_bytes().ok().as_deref() == Some(raw),
+                chain_id: record.chain_id,
+                sequence: record.sequence,
+                prev_hash: record.prev_hash,
+            }),
+        };
+        format!("{examined:?}")
+    }
+
+    #[test]
+    fn the_quick_decoding_decides_as_the_ordinary_one() {
+        let record = AuditRecord {
+            schema_version: AuditRecord::SCHEMA_VERSION,
+            chain_id: "chain-1".into(),
+            sequence: 42,
+            prev_hash: "ab".repeat(32),
+            event: AuditEvent::sample(),
+        };
+        let canonical = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
+        let variants = [
+            canonical.clone(),
+            canonical.replacen(',', ", ", 1),
+            canonical.replace("\"sequence\":42", "\"sequence\":042"),
+            canonical.replace("\"chain_id\":\"chain-1\"", "\"chain_id\":\"chain\\u002d1\""),
+            canonical.replace(
+                "\"sequence\":42,\"prev_hash\"",
+                "\"sequence\":42,\"sequence\":43,\"prev_hash\"",
+            ),
+            canonical.replacen(",\"id\":", ",\"chain_id\":\"other\",\"id\":", 1),
+            canonical.replacen(",\"id\":", ",\"unknown\":1,\"id\":", 1),
+            canonical.replace("\"schema_version\":1", "\"schema_version\":70000"),
+            canonical.trim_end_matches('}').to_owned(),
+            canonical.replacen("\"request_id\"", "\"request_ID\"", 1),
+            format!("{canonical} "),
+        ];
+        for variant in variants {
+            let quick = format!("{:?}", Examined::of(variant.as_bytes(), &mut Vec::new()));
+            assert_eq!(quick, ordinary(variant.as_bytes()), "{variant}");
+        }
+        assert!(matches!(
+            Examined::of(canonical.as_bytes(), &mut Vec::new()),
+            Examined::Record(Facts {
+                canonical: true,
+                ..
+            })
+        ));
+    }
 }

@@ -1,0 +1,443 @@
+//! The record log: the embedded store's durable write.
+//!
+//! One append-only file beside the database (`<file>-log`). Every group commit writes one frame holding the
+//! group's records, checkpoints and sealed payloads, then `fdatasync`s it; only then is the SQLite
+//! transaction holding the same rows committed (without its own sync) and the callers answered. The file is
+//! grown in zero-filled, synced chunks ahead of the frames, so a frame's sync writes data blocks only and
+//! costs no file-system journal commit.
+//!
+//! Frame: `magic (4) | log id (16) | frame number (u64 LE) | body length (u32 LE) | SHA-256(log id || frame
+//! number || length || body) (32) | body`. A frame is valid only when its magic, its log id (the database's
+//! own, `meta.log_id`), its number (the one after the previous frame) and its digest match, so a torn or
+//! never-finished frame (zeros, or a partial write) ends the log, and a log left beside another database
+//! is never replayed into it.
+//! The database records where the next frame goes (`meta`: `log_end`, `log_frame`) in the same transaction
+//! as the frame's rows; frames after that position are replayed into the database when the store is opened.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::AuditError;
+
+const MAGIC: &[u8; 4] = b"CWL1";
+const HEADER: usize = 4 + 16 + 8 + 4 + 32;
+
+/// Identifies the log of one database.
+pub(crate) type LogId = [u8; 16];
+/// The file grows by at least this much at a time, zero-filled and synced before frames use it.
+const CHUNK: u64 = 16 << 20;
+/// A frame larger than this is not believed (a group is at most a few megabytes).
+const MAX_FRAME: usize = 1 << 30;
+
+const TAG_RECORD: u8 = 1;
+const TAG_CHECKPOINT: u8 = 2;
+const TAG_PAYLOAD: u8 = 3;
+
+/// The log file of the store at `db_path`.
+pub(crate) fn log_path(db_path: &Path) -> PathBuf {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push("-log");
+    PathBuf::from(name)
+}
+
+fn io_err(what: &str, path: &Path, e: &std::io::Error) -> AuditError {
+    AuditError::Write(format!("cannot {what} `{}`: {e}", path.display()))
+}
+
+/// A record as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoggedRecord {
+    pub chain_id: String,
+    pub sequence: u64,
+    pub record_hash: String,
+    pub body: String,
+}
+
+/// A checkpoint as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoggedCheckpoint {
+    pub sequence: u64,
+    pub chain_id: String,
+    pub kind: String,
+    pub chain_sequence: u64,
+    pub ts_unix_ms: i64,
+    pub checkpoint_hash: String,
+    pub signature: String,
+    pub body: String,
+}
+
+/// A sealed payload as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoggedPayload {
+    pub record_id: String,
+    pub period: String,
+    pub sealed: Vec<u8>,
+}
+
+/// What one group commit wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub records: Vec<LoggedRecord>,
+    pub checkpoints: Vec<LoggedCheckpoint>,
+    pub payloads: Vec<LoggedPayload>,
+}
+
+fn put(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+fn put_u64(buf: &mut Vec<u8>, n: u64) {
+    buf.extend_from_slice(&n.to_le_bytes());
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = self
+            .take(4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)?;
+        self.take(usize::try_from(len).ok()?)
+    }
+
+    fn text(&mut self) -> Option<String> {
+        self.bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_owned)
+    }
+}
+
+impl Frame {
+    fn encode(&self) -> Vec<u8> {
+        let size: usize = self
+            .records
+            .iter()
+            .map(|r| r.body.len() + r.chain_id.len() + 96)
+            .sum::<usize>()
+            + self
+                .checkpoints
+                .iter()
+                .map(|c| c.body.len() + c.signature.len() + 256)
+                .sum::<usize>()
+            + self
+                .payloads
+                .iter()
+                .map(|p| p.sealed.len() + 64)
+                .sum::<usize>();
+        let mut buf = Vec::with_capacity(size);
+        for r in &self.records {
+            buf.push(TAG_RECORD);
+            put(&mut buf, r.chain_id.as_bytes());
+            put_u64(&mut buf, r.sequence);
+            put(&mut buf, r.record_hash.as_bytes());
+            put(&mut buf, r.body.as_bytes());
+        }
+        for c in &self.checkpoints {
+            buf.push(TAG_CHECKPOINT);
+            put_u64(&mut buf, c.sequence);
+            put(&mut buf, c.chain_id.as_bytes());
+            put(&mut buf, c.kind.as_bytes());
+            put_u64(&mut buf, c.chain_sequence);
+            buf.extend_from_slice(&c.ts_unix_ms.to_le_bytes());
+            put(&mut buf, c.checkpoint_hash.as_bytes());
+            put(&mut buf, c.signature.as_bytes());
+            put(&mut buf, c.body.as_bytes());
+        }
+        for p in &self.payloads {
+            buf.push(TAG_PAYLOAD);
+            put(&mut buf, p.record_id.as_bytes());
+            put(&mut buf, p.period.as_bytes());
+            put(&mut buf, &p.sealed);
+        }
+        buf
+    }
+
+    fn decode(body: &[u8]) -> Option<Self> {
+        let mut frame = Self::default();
+        let mut c = Cursor(body);
+        while !c.0.is_empty() {
+            match c.u8()? {
+                TAG_RECORD => frame.records.push(LoggedRecord {
+                    chain_id: c.text()?,
+                    sequence: c.u64()?,
+                    record_hash: c.text()?,
+                    body: c.text()?,
+                }),
+                TAG_CHECKPOINT => frame.checkpoints.push(LoggedCheckpoint {
+                    sequence: c.u64()?,
+                    chain_id: c.text()?,
+                    kind: c.text()?,
+                    chain_sequence: c.u64()?,
+                    ts_unix_ms: c.u64().map(u64::to_le_bytes).map(i64::from_le_bytes)?,
+                    checkpoint_hash: c.text()?,
+                    signature: c.text()?,
+                    body: c.text()?,
+                }),
+                TAG_PAYLOAD => frame.payloads.push(LoggedPayload {
+                    record_id: c.text()?,
+                    period: c.text()?,
+                    sealed: c.bytes()?.to_vec(),
+                }),
+                _ => return None,
+            }
+        }
+        Some(frame)
+    }
+}
+
+fn digest(id: &LogId, number: u64, body: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(id);
+    h.update(number.to_le_bytes());
+    h.update(u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+    h.update(body);
+    h.finalize().into()
+}
+
+/// Where the next frame goes: its byte offset and its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct LogPosition {
+    pub offset: u64,
+    pub frame: u64,
+}
+
+/// The open log file.
+#[derive(Debug)]
+pub(crate) struct RecordLog {
+    path: PathBuf,
+    id: LogId,
+    file: File,
+    scratch: Vec<u8>,
+}
+
+impl RecordLog {
+    /// Opens (creating if needed) the log of the store at `db_path`, whose log id is `id`, for writing.
+    pub(crate) fn open(db_path: &Path, id: LogId) -> Result<Self, AuditError> {
+        let path = log_path(db_path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_err("open", &path, &e))?;
+        Ok(Self {
+            path,
+            id,
+            file,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Writes `frame` at `at` and syncs it; returns where the next frame goes. Nothing after `at` is
+    /// trusted until this returns.
+    pub(crate) fn append(
+        &mut self,
+        at: LogPosition,
+        frame: &Frame,
+    ) -> Result<LogPosition, AuditError> {
+        let body = frame.encode();
+        if body.len() > MAX_FRAME {
+            return Err(AuditError::Write(
+                "a group is too large for one log frame".into(),
+            ));
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(MAGIC);
+        self.scratch.extend_from_slice(&self.id);
+        self.scratch.extend_from_slice(&at.frame.to_le_bytes());
+        self.scratch
+            .extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+        self.scratch
+            .extend_from_slice(&digest(&self.id, at.frame, &body));
+        self.scratch.extend_from_slice(&body);
+        let end = at.offset + self.scratch.len() as u64;
+        self.reserve(end)?;
+        self.file
+            .write_all_at(&self.scratch, at.offset)
+            .map_err(|e| io_err("write", &self.path, &e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| io_err("sync", &self.path, &e))?;
+        Ok(LogPosition {
+            offset: end,
+            frame: at.frame + 1,
+        })
+    }
+
+    /// Makes sure the file is allocated, zero-filled and synced up to `end`, growing it a chunk ahead.
+    fn reserve(&self, end: u64) -> Result<(), AuditError> {
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| io_err("read", &self.path, &e))?
+            .len();
+        if end <= len {
+            return Ok(());
+        }
+        let target = (end + CHUNK).div_ceil(CHUNK) * CHUNK;
+        let zeros = vec![0_u8; 1 << 20];
+        let mut at = len;
+        while at < target {
+            let n = usize::try_from((target - at).min(zeros.len() as u64)).unwrap_or(zeros.len());
+            self.file
+                .write_all_at(&zeros[..n], at)
+                .map_err(|e| io_err("grow", &self.path, &e))?;
+            at += n as u64;
+        }
+        // The size and the zeroed blocks are durable before any frame in them is acknowledged.
+        self.file
+            .sync_all()
+            .map_err(|e| io_err("sync", &self.path, &e))
+    }
+}
+
+/// Reads the valid frames of the log of the store at `db_path` from `from`, in order, until the first
+/// frame that is missing, torn or out of sequence. Returns them with the position after the last.
+pub(crate) fn read_from(
+    db_path: &Path,
+    id: &LogId,
+    from: LogPosition,
+) -> Result<(Vec<Frame>, LogPosition), AuditError> {
+    let path = log_path(db_path);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), from)),
+        Err(e) => return Err(io_err("open", &path, &e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| io_err("read", &path, &e))?
+        .len();
+    let mut frames = Vec::new();
+    let mut at = from;
+    let mut header = [0_u8; HEADER];
+    loop {
+        if at.offset + HEADER as u64 > len {
+            break;
+        }
+        file.read_exact_at(&mut header, at.offset)
+            .map_err(|e| io_err("read", &path, &e))?;
+        let (magic, rest) = header.split_at(4);
+        let (log_id, rest) = rest.split_at(16);
+        let (number, rest) = rest.split_at(8);
+        let (size, sum) = rest.split_at(4);
+        let number = number.try_into().map(u64::from_le_bytes).unwrap_or(0);
+        let size = size.try_into().map(u32::from_le_bytes).unwrap_or(0);
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        if magic != MAGIC
+            || log_id != id
+            || number != at.frame
+            || size > MAX_FRAME
+            || at.offset + (HEADER + size) as u64 > len
+        {
+            break;
+        }
+        let mut body = vec![0_u8; size];
+        file.read_exact_at(&mut body, at.offset + HEADER as u64)
+            .map_err(|e| io_err("read", &path, &e))?;
+        if digest(id, number, &body).as_slice() != sum {
+            break;
+        }
+        let Some(frame) = Frame::decode(&body) else {
+            break;
+        };
+        frames.push(frame);
+        at = LogPosition {
+            offset: at.offset + (HEADER + size) as u64,
+            frame: at.frame + 1,
+        };
+    }
+    Ok((frames, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: u64) -> Frame {
+        Frame {
+            records: vec![LoggedRecord {
+                chain_id: "c".into(),
+                sequence: n,
+                record_hash: format!("{n:064}"),
+                body: format!("{{\"n\":{n}}}"),
+            }],
+            checkpoints: vec![LoggedCheckpoint {
+                sequence: n,
+                chain_id: "c".into(),
+                kind: "periodic".into(),
+                chain_sequence: n,
+                ts_unix_ms: -5,
+                checkpoint_hash: "h".into(),
+                signature: "s".into(),
+                body: "{}".into(),
+            }],
+            payloads: vec![LoggedPayload {
+                record_id: "r".into(),
+                period: "2026-01-02".into(),
+                sealed: vec![0, 1, 2],
+            }],
+        }
+    }
+
+    #[test]
+    fn frames_read_back_and_a_torn_tail_ends_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        let id = [7; 16];
+        let mut log = RecordLog::open(&db, id).unwrap();
+        let mut at = LogPosition::default();
+        let mut ends = Vec::new();
+        for n in 1..=3 {
+            at = log.append(at, &frame(n)).unwrap();
+            ends.push(at);
+        }
+        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
+        assert_eq!(frames, vec![frame(1), frame(2), frame(3)]);
+        assert_eq!(end, at);
+        // From a later position, only what follows.
+        let (frames, _) = read_from(&db, &id, ends[0]).unwrap();
+        assert_eq!(frames.len(), 2);
+        // A torn third frame: one byte of its body flipped.
+        let file = OpenOptions::new().write(true).open(log_path(&db)).unwrap();
+        file.write_all_at(&[0xff], ends[2].offset - 2).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(end, ends[1]);
+        // A frame written over the torn one continues the log.
+        let mut log = RecordLog::open(&db, id).unwrap();
+        let after = log.append(end, &frame(9)).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[2], frame(9));
+        assert_eq!(end, after);
+        // Another database's log id reads nothing.
+        let (frames, _) = read_from(&db, &[8; 16], LogPosition::default()).unwrap();
+        assert!(frames.is_empty());
+    }
+}

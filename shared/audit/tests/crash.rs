@@ -1,0 +1,318 @@
+//! A crash at any point of the write path loses no acknowledged record.
+//!
+//! `a_killed_writer_loses_no_acknowledged_record` runs this test binary again as a child that appends from
+//! many tasks and prints each acknowledged record's id and position as soon as `append` returns `Ok`; the
+//! parent kills it with SIGKILL after a varied delay (so at varied points: mid-group, between the log's sync
+//! and the index commit, while the log grows), reopens the store, and checks every acknowledged record is
+//! there and the store verifies. `an_index_commit_lost_to_power_loss_is_restored_from_the_log` makes the
+//! state a power loss can leave (log frames synced, the index's last commits gone) and checks the store
+//! restores them.
+
+#![expect(clippy::unwrap_used, reason = "test set-up fails loudly")]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use causeway_audit::{AuditSink, EmbeddedStore, StoreOptions};
+use causeway_contract::TokenUsage;
+use causeway_contract::audit::AuditEvent;
+use rusqlite::{Connection, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const CHILD: &str = "CAUSEWAY_AUDIT_CRASH_CHILD";
+
+fn event(n: u64) -> AuditEvent {
+    let id = Uuid::now_v7();
+    AuditEvent {
+        id,
+        call_id: id,
+        timestamp: OffsetDateTime::now_utc(),
+        request_id: format!("req-{n}"),
+        spoke_account: Some("111122223333".into()),
+        user_sub: Some(format!("user{}", n % 7)),
+        catalog_version: "c".into(),
+        reasons: vec![],
+        usage: TokenUsage::default(),
+        latency_us: 1,
+        ..AuditEvent::sample()
+    }
+}
+
+fn options(every: u64) -> StoreOptions {
+    StoreOptions {
+        checkpoint_every: every,
+        chain_id: Some("crash-chain".into()),
+        ..StoreOptions::default()
+    }
+}
+
+/// The child: appends until killed, printing `ack <id> <sequence>` after each `Ok`.
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_child() {
+    let Some(dir) = std::env::var_os(CHILD) else {
+        return;
+    };
+    let store =
+        Arc::new(EmbeddedStore::open_with(Path::new(&dir).join("audit.db"), options(50)).unwrap());
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..64_u64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for n in 0.. {
+                let receipt = store
+                    .append(event(task * 1_000_000 + n), None)
+                    .await
+                    .unwrap();
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "ack {} {}", receipt.id, receipt.sequence).unwrap();
+                out.flush().unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// A small pseudo-random sequence (xorshift), seeded from the clock: delays vary from run to run.
+struct Delays(u64);
+
+impl Delays {
+    fn next_ms(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+#[test]
+fn a_killed_writer_loses_no_acknowledged_record() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut delays = Delays(seed);
+    let mut acked: BTreeMap<Uuid, u64> = BTreeMap::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for round in 0..24 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env(CHILD, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut parts = line.split(' ');
+                if parts.next() == Some("ack")
+                    && let (Some(id), Some(seq)) = (parts.next(), parts.next())
+                    && let (Ok(id), Ok(seq)) = (id.parse::<Uuid>(), seq.parse::<u64>())
+                {
+                    seen.push((id, seq));
+                }
+            }
+            seen
+        });
+        // Rounds alternate short and long lives: killed at start-up (opening, replaying) or under load.
+        let delay = if round % 3 == 0 {
+            delays.next_ms(40)
+        } else {
+            50 + delays.next_ms(700)
+        };
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for (id, seq) in reader.join().unwrap() {
+            acked.insert(id, seq);
+        }
+
+        // Every other round a read-only reader (another process's CLI) looks first.
+        let path = dir.path().join("audit.db");
+        if round % 2 == 0 && path.is_file() {
+            let reader = EmbeddedStore::open_read_only(&path, None).unwrap();
+            check(&reader, &acked, round);
+        }
+        let store = EmbeddedStore::open_with(&path, options(50)).unwrap();
+        check(&store, &acked, round);
+        // The chain continues after the crash.
+        let next = runtime.block_on(store.append(event(0), None)).unwrap();
+        acked.insert(next.id, next.sequence);
+        store.close();
+    }
+    assert!(!acked.is_empty(), "the child never acknowledged a record");
+}
+
+fn check(store: &EmbeddedStore, acked: &BTreeMap<Uuid, u64>, round: usize) {
+    for (id, sequence) in acked {
+        let found = store.get(*id).unwrap();
+        assert!(
+            found.is_some(),
+            "round {round}: acknowledged record {id} is missing"
+        );
+        let (record, _) = found.unwrap();
+        assert_eq!(record.sequence, *sequence, "round {round}: record {id}");
+    }
+    let report = store.verify_report(None).unwrap();
+    assert!(report.is_ok(), "round {round}: {:?}", report.breaks);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_commit_lost_to_power_loss_is_restored_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = EmbeddedStore::open_with(&path, options(1000)).unwrap();
+    for n in 0..5 {
+        store.append(event(n), None).await.unwrap();
+    }
+    let position = |conn: &Connection| -> (String, String) {
+        let get = |key: &str| {
+            conn.query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![key],
+                |row| row.get::<_, String>(0),
+            )
+            .unwrap()
+        };
+        (get("log_end"), get("log_frame"))
+    };
+    let (end, frame) = position(&Connection::open(&path).unwrap());
+    let mut later = Vec::new();
+    for n in 5..12 {
+        later.push(store.append(event(n), None).await.unwrap());
+    }
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+
+    // What a power loss can leave: the log frames synced, the index's last commits never written.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM records WHERE sequence > 5", [])
+        .unwrap();
+    conn.execute("DELETE FROM checkpoints WHERE chain_sequence > 5", [])
+        .unwrap();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'log_end'",
+        params![end],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'log_frame'",
+        params![frame],
+    )
+    .unwrap();
+    drop(conn);
+
+    // A read-only reader sees them (it restores the index under the write lock first)...
+    let reader = EmbeddedStore::open_read_only(&path, None).unwrap();
+    for receipt in &later {
+        let (record, hash) = reader.get(receipt.id).unwrap().unwrap();
+        assert_eq!(record.sequence, receipt.sequence);
+        assert_eq!(hash, receipt.record_hash);
+    }
+    assert_eq!(reader.verify_report(None).unwrap().breaks, vec![]);
+    drop(reader);
+    // ...and the writer continues the chain after them.
+    let store = EmbeddedStore::open_with(&path, options(1000)).unwrap();
+    let next = store.append(event(99), None).await.unwrap();
+    assert_eq!(next.sequence, 13);
+    assert_eq!(store.verify().unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_left_beside_a_new_database_is_not_replayed_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = EmbeddedStore::open_with(&path, options(1000)).unwrap();
+    for n in 0..3 {
+        store.append(event(n), None).await.unwrap();
+    }
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+    for file in ["audit.db", "audit.db-wal", "audit.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let store = EmbeddedStore::open_with(&path, options(1000)).unwrap();
+    assert_eq!(store.count().unwrap(), 0);
+    let first = store.append(event(9), None).await.unwrap();
+    assert_eq!(first.sequence, 1);
+    assert_eq!(store.verify().unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_starts_over_and_still_restores_what_the_index_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let small = || StoreOptions {
+        log_wrap_bytes: 8 * 1024,
+        ..options(1000)
+    };
+    let store = EmbeddedStore::open_with(&path, small()).unwrap();
+    // Each record is about 1 KB of log: the log starts over several times.
+    let mut receipts = Vec::new();
+    for n in 0..40 {
+        receipts.push(store.append(event(n), None).await.unwrap());
+    }
+    let end = |conn: &Connection| -> (u64, u64) {
+        let get = |key: &str| {
+            conn.query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![key],
+                |row| row.get::<_, String>(0),
+            )
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+        };
+        (get("log_end"), get("log_frame"))
+    };
+    let (offset, frame) = end(&Connection::open(&path).unwrap());
+    assert!(offset < 16 * 1024, "the log did not start over: {offset}");
+    assert!(frame >= 40);
+    for n in 40..43 {
+        receipts.push(store.append(event(n), None).await.unwrap());
+    }
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+
+    // The index loses its last commits; the log, started over, still has them.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM records WHERE sequence > 40", [])
+        .unwrap();
+    conn.execute("DELETE FROM checkpoints WHERE chain_sequence > 40", [])
+        .unwrap();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'log_end'",
+        params![offset.to_string()],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'log_frame'",
+        params![frame.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let store = EmbeddedStore::open_with(&path, small()).unwrap();
+    for receipt in &receipts {
+        let (record, hash) = store.get(receipt.id).unwrap().unwrap();
+        assert_eq!(record.sequence, receipt.sequence);
+        assert_eq!(hash, receipt.record_hash);
+    }
+    assert_eq!(store.verify().unwrap(), None);
+}
