@@ -233,6 +233,12 @@ pub(crate) const DETECTORS: &[Detector] = &[
     with_context(EntityType::Passport, r"[A-Za-z]{0,2}[0-9]{6,9}", 0.75, passport_checked, PASSPORT_WORDS, Need::Required),
     with_context(EntityType::DriverLicense, r"[A-Za-z]{0,2}[0-9]{5,14}|[A-Za-z][0-9]{3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}", 0.7, licence_checked, LICENCE_WORDS, Need::Required),
     with_context(EntityType::Age, r"[0-9]{1,3}", 0.7, age_checked, AGE_WORDS, Need::Required),
+    // An age said with a verb: a person's pronoun and a form of "to be" before a bare number (`when she was
+    // 24`, `I'm 31`), or a life event "at" a number (`died at 87`, `married at 24`); the clause must end
+    // after the number (no unit or noun after it), which `age_grammar_checked` reads.
+    row(EntityType::Age,
+        r"(?i-u:(?-u:\b)(?:i|he|she)(?:(?:'|’)m|(?:'|’)s| am| is| was)|(?-u:\b)(?:died|retired|married|graduated|widowed|orphaned|emigrated|immigrated|enlisted|remarried|divorced)(?: [a-z]{2,12})?(?: in [0-9]{4})? at) [0-9]{1,3}",
+        0.7, age_grammar_checked),
     // --- Street addresses ---
     // Building number, up to four words, a street type; then an optional unit and city, region, post code.
     row(EntityType::Address,
@@ -493,32 +499,51 @@ const COUNTRIES: &[&str] = &[
     "VN","VU","WF","WS","XK","YE","YT","ZA","ZM","ZW",
 ];
 
-/// SWIFT/BIC structure: a known country in places 5-6, a location whose second character is not `O`
-/// (reserved), a branch that does not start with `X` unless it is `XXX`.
-pub(crate) fn bic_ok(code: &[u8]) -> bool {
+/// SWIFT/BIC structure (ISO 9362): four letters for the institution, an ISO 3166 country, a two-character
+/// location and an optional three-character branch.
+pub(crate) fn bic_shape_ok(code: &[u8]) -> bool {
     if !matches!(code.len(), 8 | 11) {
         return false;
     }
     let country = std::str::from_utf8(&code[4..6]).unwrap_or("");
-    let branch_ok = code.len() == 8 || &code[8..] == b"XXX" || code[8] != b'X';
-    COUNTRIES.contains(&country) && code[7] != b'O' && branch_ok
+    code[..4].iter().all(u8::is_ascii_alphabetic) && COUNTRIES.contains(&country)
 }
 
+/// A BIC as SWIFT connects them: the structure, a location whose second character is not the letter `O`
+/// (kept apart from the digit `0`, which marks test and training codes), and a branch that does not start
+/// with `X` unless it is `XXX` (the head office). SWIFT does not connect the others, but they are still
+/// BIC-shaped: see [`bic_checked`].
+pub(crate) fn bic_ok(code: &[u8]) -> bool {
+    let branch_ok = code.len() == 8 || &code[8..] == b"XXX" || code[8] != b'X';
+    bic_shape_ok(code) && code[7] != b'O' && branch_ok
+}
+
+/// Words that name the code itself (not merely a bank or a transfer).
+const SWIFT_NAME_WORDS: &[&str] = &["swift", "bic", "swiftbic", "bic8", "bic11"];
+
 /// A BIC written in capitals reads like a shouted word unless it has a digit, the `XXX` branch or a bank
-/// word next to it, so those without one get a confidence below any action's reach in the table: they are
-/// kept only with the context boost.
+/// word next to it, so those without one are kept only with a context word. Next to `SWIFT` or `BIC`, a
+/// code with the ISO 9362 structure is a BIC even when SWIFT would not connect it (a reserved location or
+/// branch): whoever wrote it said what it is, and a mistyped or test code still identifies an account.
 fn bic_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let s = &text[span.clone()];
-    if !word_bounded_ok(text, &span) || !bic_ok(s.as_bytes()) {
+    if !word_bounded_ok(text, &span) || !bic_shape_ok(s.as_bytes()) {
         return None;
     }
-    let coded = s.bytes().any(|b| b.is_ascii_digit()) || s.ends_with("XXX");
-    let context = Context {
-        words: SWIFT_WORDS,
-        window: 48,
-        need: Need::Required,
+    let near = |words: &'static [&'static str]| {
+        let context = Context {
+            words,
+            window: 48,
+            need: Need::Required,
+        };
+        context_near(text, span.clone(), &context)
     };
-    if !coded && !context_near(text, span.clone(), &context) {
+    if !bic_ok(s.as_bytes()) {
+        near(SWIFT_NAME_WORDS).then_some(())?;
+        return Valid::at(span);
+    }
+    let coded = s.bytes().any(|b| b.is_ascii_digit()) || s.ends_with("XXX");
+    if !coded && !near(SWIFT_WORDS) {
         return None;
     }
     Valid::at(span)
@@ -722,6 +747,49 @@ fn age_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     Valid::at(span)
 }
 
+/// Words that may follow an age at the end of a clause said with a verb (`when she was 24 and ...`); any
+/// other word after the number makes it a quantity, a score or a rank (`he was 24 minutes late`, `she is 5
+/// points ahead`, `I was 2 of 9`).
+#[rustfmt::skip]
+const AGE_CLAUSE_NEXT: &[&str] = &[
+    "and", "but", "or", "so", "when", "while", "then", "because", "since", "until", "before", "after",
+    "in", "at", "on", "with", "now", "already", "too", "yet", "only", "just", "back", "years", "year",
+    "yrs", "i", "he", "she", "we", "they", "my", "his", "her", "their", "our",
+];
+
+/// An age after a pronoun and "to be" or a life event (see its row): the number is 1 to 120, stands alone
+/// (not `24.5`, `24%`, `6'2`, `3rd`) and ends the clause: punctuation, the end of the text or a line, or one
+/// of [`AGE_CLAUSE_NEXT`] after it.
+fn age_grammar_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let digits = s.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let start = span.end - digits;
+    let n: u32 = text[start..span.end].parse().ok()?;
+    if !(1..=120).contains(&n) || alnum_after(text, span.end) || alnum_before(text, span.start) {
+        return None;
+    }
+    let after = &text[span.end..];
+    let clause_end = match after.chars().next() {
+        None | Some('\n' | '\r' | ',' | ';' | '!' | '?' | ')') => true,
+        Some('.' | ':') => !alnum_after(text, span.end + 1),
+        Some(' ' | '\t') => {
+            let word: String = after
+                .trim_start_matches([' ', '\t'])
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase();
+            let rest = after.trim_start_matches([' ', '\t']);
+            rest.is_empty()
+                || rest.starts_with(['\n', '\r', '(', '-', '–', '—'])
+                || AGE_CLAUSE_NEXT.contains(&word.as_str())
+        }
+        Some(_) => false,
+    };
+    clause_end.then_some(())?;
+    Valid::at(start..span.end)
+}
+
 /// A street address stands alone: no letter or digit glued to either end; trailing separators are not part
 /// of it.
 fn address_checked(text: &str, span: Range<usize>) -> Option<Valid> {
@@ -852,6 +920,78 @@ mod tests {
         }
     }
 
+    /// Ages said with a verb: a pronoun and "to be", or a life event "at" the age; the number must end the
+    /// clause.
+    #[test]
+    fn ages_said_with_a_verb() {
+        for (text, value) in [
+            ("She learned to sail when she was 24.", "24"),
+            ("I'm 31 and live alone", "31"),
+            ("He was 9 when the war ended", "9"),
+            ("my grandmother died at 87, peacefully", "87"),
+            ("They married at 24 in Porto.", "24"),
+            ("He retired in 2019 at 63.", "63"),
+            ("Since I was 12 I have coded", "12"),
+            ("she’s 40\nand proud", "40"),
+        ] {
+            assert!(
+                finds(text, EntityType::Age, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "He was 24 minutes late to the stand-up.",
+            "She is 5 points ahead in the poll.",
+            "I was 2 of 9 on the waiting list.",
+            "I am 100% sure the build passed.",
+            "He was 3rd in the race.",
+            "It was 24 degrees at noon.",
+            "The total was 24.",
+            "I'm 2.5 hours away",
+            "he is 6'2 tall",
+            "She was 240 when the batch finished",
+            "The job died at 87% of the upload.",
+            "Version 4 was 12 MB smaller.",
+            "The invoice is 45 days overdue.",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Age),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// ISO 9362 structure: codes SWIFT does not connect (a location with the letter `O` second, a branch
+    /// starting with `X` other than `XXX`) are BICs next to the words SWIFT or BIC, and only there.
+    #[test]
+    fn unusual_bics_next_to_their_name() {
+        for (text, value) in [
+            ("SWIFT: DEUTDEFO", "DEUTDEFO"),
+            ("BIC code NWBKGB2LX44 for the wire", "NWBKGB2LX44"),
+            ("swift/bic ABNANL2O", "ABNANL2O"),
+        ] {
+            assert!(
+                finds(text, EntityType::SwiftBic, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "wire to DEUTDEFO today",
+            "NWBKGB2LX44 is the part number",
+            "SWIFT: DEUTQQFF",
+            "SWIFT: 1EUTDEFF",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::SwiftBic),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
     #[test]
     fn street_addresses() {
         for (text, value) in [
@@ -936,6 +1076,10 @@ mod tests {
         assert!(bic_ok(b"NWBKGB2LXXX"));
         assert!(!bic_ok(b"DEUTQQFF"));
         assert!(!bic_ok(b"DEUTDEFO"));
+        assert!(bic_shape_ok(b"DEUTDEFO"));
+        assert!(!bic_ok(b"NWBKGB2LX44"));
+        assert!(bic_shape_ok(b"NWBKGB2LX44"));
+        assert!(!bic_shape_ok(b"DEU1DEFF"));
         assert!(nino_prefix_ok(b"AB"));
         assert!(!nino_prefix_ok(b"GB"));
         assert!(!nino_prefix_ok(b"DA"));
