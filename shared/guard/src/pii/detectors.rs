@@ -160,6 +160,11 @@ pub(crate) const DETECTORS: &[Detector] = &[
     row(EntityType::Phone,
         r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
         0.5, phone_loose),
+    // National numbers whose written form is their own, checked against their numbering plan, found without a
+    // phone word: Indian mobiles in two groups of five (`98765 43210`), Brazilian numbers with the area code
+    // in parentheses (`(11) 99998-3425`, `(21) 3456-7890`).
+    row(EntityType::Phone, r"[6-9][0-9]{4} [0-9]{5}", 0.65, phone_in_mobile),
+    row(EntityType::Phone, r"\([1-9]{2}\) ?[2-9][0-9]{3,4}-[0-9]{4}", 0.7, phone_br),
     row(EntityType::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", 0.9, card_checked),
     // Next to a card word, an unbroken Luhn-valid number is a card whatever its issuer range.
     with_context(EntityType::CreditCard, r"[0-9]{13,19}", 0.85, luhn_checked, CARD_WORDS, Need::Required),
@@ -266,6 +271,19 @@ pub(crate) const DETECTORS: &[Detector] = &[
     row(EntityType::Address,
         concat!(r"[0-9]{1,5},? (?:rue|Rue|avenue|Avenue|chemin|Chemin|place|Place|boulevard|Boulevard|allée|impasse|Impasse|quai|Quai|Calle|Via|Viale|Avenida|Rua|Piazza) (?:(?:de|du|des|la|le|da|do|dos|di|del|l') ?)*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,3}", address_tail!()),
         0.85, address_checked),
+    // After an address phrase (`address:`, `lives at`, `resides on`), a street named and numbered in either
+    // order without a street type (`Põllu 59`, `Na Průhonu 465`, `14 Kings`), as much of Europe writes it.
+    row(EntityType::Address,
+        concat!(r"(?i-u:address(?:es)?(?: is| was)?|(?:lives|live|living|lived|resides|reside|residing) (?:at|on)):?[ \t]{1,4}",
+            r"(?:(?:[0-9]{1,5}[A-Za-z]? )?(?:(?:Na|na|U|u|V|v|Am|am|An|an|Im|im|Auf|auf|Via|via|Rua|rua|Rue|rue|Ul\.|ul\.) )?[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: (?:(?:de|du|des|la|le|da|do|dos|di|del|van|von|der|den) )*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*){0,3} [0-9]{1,5}[A-Za-z]?(?:/[0-9]{1,4}[A-Za-z]?)?",
+            r"|[0-9]{1,5}[A-Za-z]? [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*){0,3})",
+            address_tail!()),
+        0.8, address_after_phrase),
+    // A street and its number, then a post code and a town (`Sokolská 1475, 110 00 Praha`, `Põllu 59, 10115
+    // Tallinn`, `Damrak 1, 1012 LG Amsterdam`, `Marszałkowska 10, 00-590 Warszawa`).
+    row(EntityType::Address,
+        r"[A-ZÀ-ÖØ-ÞĀ-ž][a-zà-öø-ÿā-ž'’.\-]+(?: (?:(?:de|du|des|la|le|da|do|dos|di|del|van|von|der|den|na|u) )*[A-ZÀ-ÖØ-ÞĀ-ž][a-zà-öø-ÿā-ž'’.\-]+){0,2} [0-9]{1,5}[A-Za-z]?(?:/[0-9]{1,4}[A-Za-z]?)?,? (?:[0-9]{5}|[0-9]{4}(?: ?[A-Z]{2})?|[0-9]{2}-[0-9]{3}|[0-9]{3} [0-9]{2}) [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?:[ \-][A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,2}",
+        0.9, address_with_post_code),
     // Post-office and military boxes (`P.O. Box 255`, `PSC 0747, Box 6735 APO AA 93918`, `USNS Käyhkö FPO AA 90405`).
     row(EntityType::Address,
         r"(?:P\.? ?O\.? Box|PO Box|Post Office Box|Postbox|Postboks|Postfach|Apartado|Casilla|(?:PSC|Unit|CMR) [0-9]{1,5},? Box) [0-9]{1,6}(?:\s{1,3}(?:APO|FPO|DPO) A[AEP] [0-9]{5})?|(?:USNS|USS|USNV|USCGC) [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*\s{1,3}(?:APO|FPO|DPO) A[AEP] [0-9]{5}|(?:APO|FPO|DPO) A[AEP] [0-9]{5}",
@@ -790,6 +808,96 @@ fn age_grammar_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     Valid::at(start..span.end)
 }
 
+/// An Indian mobile number (TRAI plan: ten digits, the first 6 to 9) in its usual 5-5 grouping: not part of a
+/// longer number, not after a reference word (`order 98765 43210`).
+fn phone_in_mobile(text: &str, span: Range<usize>) -> Option<Valid> {
+    let glued = text[span.end..].starts_with([' ', '-', '.'])
+        && text[span.end + 1..].starts_with(|c: char| c.is_ascii_digit());
+    let glued = glued
+        || (text[..span.start].ends_with([' ', '-', '.'])
+            && text[..span.start - 1].ends_with(|c: char| c.is_ascii_digit()));
+    (not_joined(text, &span) && !glued && !reference_context(text, span.start)).then_some(())?;
+    Valid::at(span)
+}
+
+/// A Brazilian number (ANATEL plan): a two-digit area code (11 to 99, no zero), then eight digits for a
+/// landline (first 2 to 5) or nine for a mobile (first 9); eight-digit mobiles (first 6 to 9) were written
+/// until 2016. Two four-digit halves that both read as years (`(12) 2019-2020`) are a range, not a number.
+fn phone_br(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let (_, number) = s.split_once(')')?;
+    let number = number.trim_start();
+    let (head, tail) = number.split_once('-')?;
+    let first = head.bytes().next()?;
+    let plan = match head.len() {
+        4 => (b'2'..=b'9').contains(&first),
+        5 => first == b'9',
+        _ => false,
+    };
+    let year = |p: &str| p.parse::<u32>().is_ok_and(|n| (1900..=2099).contains(&n));
+    let range = year(head) && year(tail);
+    (plan && !range && not_joined(text, &span) && !reference_context(text, span.start))
+        .then_some(())?;
+    Valid::at(span)
+}
+
+/// Words before `address` that make it a network, mail or memory address, not a postal one.
+#[rustfmt::skip]
+const NOT_POSTAL: &[&str] = &[
+    "ip", "ipv4", "ipv6", "mac", "email", "mail", "web", "url", "memory", "wallet", "network", "server",
+    "host", "bitcoin", "btc", "eth", "contract", "return", "base", "hardware", "physical", "virtual",
+    "loopback", "broadcast", "multicast", "gateway", "bluetooth", "device", "public", "private", "bind",
+    "listen", "proxy", "node", "peer", "sender", "recipient", "reply",
+];
+
+/// A street after an address phrase (see its row): the address starts after the phrase, has at least one
+/// number and one word that is not all digits, and the phrase is not about a network, mail or memory
+/// address (`IP address: Server 2019`).
+fn address_after_phrase(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("address") {
+        let head = text[..span.start].trim_end_matches([' ', '\t', '-', ':']);
+        let prev = head
+            .rsplit(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if NOT_POSTAL.contains(&prev.as_str()) {
+            return None;
+        }
+    }
+    if alnum_before(text, span.start) {
+        return None;
+    }
+    // The phrase ends at the first space run followed by a capital or a digit after its last word.
+    let phrase_end = s
+        .char_indices()
+        .find(|&(i, c)| (c.is_ascii_digit() || c.is_uppercase()) && s[..i].ends_with([' ', '\t']))
+        .map(|(i, _)| i)?;
+    let start = span.start + phrase_end;
+    address_checked(text, start..span.end)
+}
+
+/// A street, number, post code and town: a four-digit post code is not a year (`Release 3, 2024 Roadmap`).
+fn address_with_post_code(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    // The first token opening with a digit is the house number; the next one is the post code.
+    let post_code = s
+        .split([' ', ','])
+        .filter(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+        .nth(1)
+        .unwrap_or("");
+    let year = post_code.len() == 4
+        && post_code
+            .parse::<u32>()
+            .is_ok_and(|n| (1900..=2099).contains(&n));
+    if year {
+        return None;
+    }
+    address_checked(text, span)
+}
+
 /// A street address stands alone: no letter or digit glued to either end; trailing separators are not part
 /// of it.
 fn address_checked(text: &str, span: Range<usize>) -> Option<Valid> {
@@ -963,6 +1071,38 @@ mod tests {
         }
     }
 
+    /// National phone formats checked against their numbering plan, found without a phone word.
+    #[test]
+    fn national_phone_formats() {
+        for (text, value) in [
+            ("reach Priya on 98765 43210 after six", "98765 43210"),
+            ("Fale comigo: (11) 99998-3425.", "(11) 99998-3425"),
+            ("escritório (21) 3456-7890", "(21) 3456-7890"),
+        ] {
+            assert!(
+                finds(text, EntityType::Phone, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "order 98765 43210 shipped",
+            "batch 12345 67890 done",
+            "values 98765 43210 11111 in the table",
+            "(12) 2019-2020 results",
+            "(10) 2345-6789",
+            "(11) 1234-5678",
+            "see note (11) 93-1234",
+            "Revenue was 564 472 379 EUR",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Phone),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
     /// ISO 9362 structure: codes SWIFT does not connect (a location with the letter `O` second, a branch
     /// starting with `X` other than `XXX`) are BICs next to the words SWIFT or BIC, and only there.
     #[test]
@@ -986,6 +1126,55 @@ mod tests {
         ] {
             assert!(
                 !finds_type(text, EntityType::SwiftBic),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// European street shapes: a street without a type word, numbered after its name, after an address
+    /// phrase or before a post code and a town.
+    #[test]
+    fn streets_numbered_after_their_name() {
+        for (text, value) in [
+            ("My address: Põllu 59, Kähu", "Põllu 59, Kähu"),
+            ("She lives at Na Průhonu 465", "Na Průhonu 465"),
+            ("Home address is Tværgyden 40", "Tværgyden 40"),
+            ("He resides at 14 Kings Mead", "14 Kings Mead"),
+            (
+                "Office: Sokolská 1475, 110 00 Praha 1",
+                "Sokolská 1475, 110 00 Praha",
+            ),
+            (
+                "Send it to Põllu 59, 10115 Tallinn.",
+                "Põllu 59, 10115 Tallinn",
+            ),
+            ("Damrak 1, 1012 LG Amsterdam", "Damrak 1, 1012 LG Amsterdam"),
+            (
+                "ul. Marszałkowska 10, 00-590 Warszawa",
+                "Marszałkowska 10, 00-590 Warszawa",
+            ),
+        ] {
+            assert!(
+                finds(text, EntityType::Address, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "IP address: Server 2019 on rack 4",
+            "MAC address: Port 3",
+            "Upgrade to Windows 11, then reboot.",
+            "Release 3, 2024 Roadmap",
+            "Python 3, 2021 Edition",
+            "The error is located at Line 42.",
+            "We ship to Region 3 next week.",
+            "Send it to Team 3 for review.",
+            "Chapter 12, 1998 Revised",
+            "The address field accepts 200 characters.",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Address),
                 "{text:?}: {:?}",
                 detect(text)
             );
