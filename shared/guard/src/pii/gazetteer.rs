@@ -1,6 +1,7 @@
 //! Gazetteers: first names, surnames, cities, countries, regions and organisation suffixes (and which of them
 //! are also ordinary words), compiled into one
-//! Aho-Corasick automaton the first time a detector needs it, and shared by every engine in the process.
+//! Aho-Corasick automaton the first time a detector needs it, and shared by every engine in the process;
+//! smaller towns (about 110,000) are a set beside it, looked up only after a place word.
 //!
 //! The lists are plain text files under `shared/guard/data/gazetteers/`, built by
 //! `shared/guard/data/build_gazetteers.py` from public data shipped in PyPI packages (the README there names
@@ -10,7 +11,7 @@
 //! Lookups are anchored at a word start and take the longest entry that ends on a word boundary, so each
 //! costs at most the length of the longest entry: the detectors stay linear in the input.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
@@ -24,6 +25,7 @@ const COUNTRIES: &str = include_str!("../../data/gazetteers/countries.txt");
 const REGIONS: &str = include_str!("../../data/gazetteers/regions.txt");
 const ORG_SUFFIXES: &str = include_str!("../../data/gazetteers/org_suffixes.txt");
 const COMMON_WORDS: &str = include_str!("../../data/gazetteers/common_words.txt");
+const TOWNS: &str = include_str!("../../data/gazetteers/towns.txt");
 
 /// The kinds an entry belongs to, as bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,6 +64,9 @@ pub(crate) struct Gazetteer {
     /// Per pattern: its kinds, and whether it must match as written (entries in capitals, like `AG`).
     kinds: Vec<Kinds>,
     exact: Vec<Option<&'static str>>,
+    /// Smaller towns (lower case), kept out of the automaton: a town is asked for only after a place word,
+    /// as a whole run of words, so a set lookup serves, and building it costs far less than more patterns.
+    towns: HashSet<String>,
 }
 
 static GAZETTEER: OnceLock<Result<Gazetteer, String>> = OnceLock::new();
@@ -116,11 +121,23 @@ impl Gazetteer {
             .start_kind(StartKind::Anchored)
             .build(&patterns)
             .map_err(|e| e.to_string())?;
+        let towns = TOWNS
+            .lines()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_lowercase)
+            .collect();
         Ok(Gazetteer {
             automaton,
             kinds,
             exact,
+            towns,
         })
+    }
+
+    /// Whether `name` (as written, any case) is one of the smaller towns.
+    pub(crate) fn is_town(&self, name: &str) -> bool {
+        self.towns.contains(&name.to_lowercase())
     }
 
     /// The longest entry that starts at byte `at` of `text` and ends on a word boundary.
@@ -165,5 +182,8 @@ mod tests {
                 .is_some_and(|e| e.kinds.has(Kinds::ORG_SUFFIX))
         );
         assert!(g.lookup("Ag", 0).is_none());
+        // Towns: any case, whole names only; no ordinary word or listed name among them.
+        assert!(g.is_town("Knonau") && g.is_town("KNONAU") && g.is_town("Sint Anthonis"));
+        assert!(!g.is_town("Knona") && !g.is_town("Progress") && !g.is_town("Nan"));
     }
 }
