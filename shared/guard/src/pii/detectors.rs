@@ -279,6 +279,19 @@ pub(crate) const DETECTORS: &[Detector] = &[
             r"|[0-9]{1,5}[A-Za-z]? [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*){0,3})",
             address_tail!()),
         0.8, address_after_phrase),
+    // A street corner (`the corner of Viru 65 St. and Main Street`): both streets, when one of them has a
+    // number or a street word (`the corner of Excel and Word` is not a place).
+    row(EntityType::Address,
+        concat!(r"(?i-u:corner) of (?:the )?",
+            r"(?:[0-9]{1,5}(?:st|nd|rd|th)? )?[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: (?:[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*|[0-9]{1,5}\.?)){0,4}",
+            r" (?:and|&) ",
+            r"(?:[0-9]{1,5}(?:st|nd|rd|th)? )?[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: (?:[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*|[0-9]{1,5}\.?)){0,4}"),
+        0.8, street_corner),
+    // A street named in words and the word `street` or `road` in lower case (`on Baker street`, `Via Capo le
+    // Case 143 street`), as people write it in a sentence.
+    row(EntityType::Address,
+        r"[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?: (?:(?:de|du|des|la|le|da|do|dos|di|del|van|von|der|den) )*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,3}(?: [0-9]{1,5}[A-Za-z]?)? (?:street|road|avenue|boulevard|lane)",
+        0.85, street_in_words),
     // A street and its number, then a post code and a town (`Sokolská 1475, 110 00 Praha`, `Põllu 59, 10115
     // Tallinn`, `Damrak 1, 1012 LG Amsterdam`, `Marszałkowska 10, 00-590 Warszawa`).
     row(EntityType::Address,
@@ -879,6 +892,60 @@ fn address_after_phrase(text: &str, span: Range<usize>) -> Option<Valid> {
     address_checked(text, start..span.end)
 }
 
+/// Street words that make one side of a corner a street.
+#[rustfmt::skip]
+const STREET_WORDS: &[&str] = &[
+    "st", "street", "ave", "avenue", "rd", "road", "blvd", "boulevard", "dr", "drive", "ln", "lane", "way",
+    "pl", "place", "sq", "square", "ct", "court", "hwy", "highway", "pkwy", "parkway",
+];
+
+/// Both streets of a corner, without the words `corner of`; one of them has a number or a street word.
+fn street_corner(text: &str, span: Range<usize>) -> Option<Valid> {
+    if alnum_before(text, span.start) {
+        return None;
+    }
+    let s = &text[span.clone()];
+    let lower = s.to_ascii_lowercase();
+    let mut from = lower.find(" of ")? + 4;
+    if lower[from..].starts_with("the ") {
+        from += 4;
+    }
+    let streets = &s[from..];
+    let streety = streets.bytes().any(|b| b.is_ascii_digit())
+        || streets
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| STREET_WORDS.contains(&w.to_ascii_lowercase().as_str()));
+    streety.then_some(())?;
+    // A closing full stop belongs to the sentence unless it ends an abbreviation (`St.`).
+    let mut end = span.end;
+    if let Some(head) = text[..end].strip_suffix('.') {
+        let last = head.rsplit(' ').next().unwrap_or("").to_ascii_lowercase();
+        if !(STREET_WORDS.contains(&last.as_str()) && last.len() <= 4) {
+            end -= 1;
+        }
+    }
+    address_checked(text, span.start + from..end)
+}
+
+/// A street named in words before `street` or `road`: not glued to a word before it, at least one word
+/// that is not a stop word of sentences (`The road`, `This street`), and not a heading in capitals.
+fn street_in_words(text: &str, span: Range<usize>) -> Option<Valid> {
+    if alnum_before(text, span.start) || alnum_after(text, span.end) {
+        return None;
+    }
+    let s = &text[span.clone()];
+    let first = s.split(' ').next().unwrap_or("");
+    let opener = [
+        "the", "a", "an", "this", "that", "our", "my", "your", "his", "her", "their", "its", "one",
+        "each", "every", "any", "no", "main", "high", "new", "old", "private", "public",
+    ];
+    let words = s.split(' ').count();
+    if words < 2 || opener.contains(&first.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    Valid::at(span)
+}
+
 /// A street, number, post code and town: a four-digit post code is not a year (`Release 3, 2024 Roadmap`).
 fn address_with_post_code(text: &str, span: Range<usize>) -> Option<Valid> {
     let s = &text[span.clone()];
@@ -1065,6 +1132,46 @@ mod tests {
         ] {
             assert!(
                 !finds_type(text, EntityType::Age),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// Street corners and streets named in a sentence.
+    #[test]
+    fn corners_and_streets_in_a_sentence() {
+        for (text, value) in [
+            (
+                "Stop at the corner of Viru 65 St. and Alessandro Junction St.",
+                "Viru 65 St. and Alessandro Junction St.",
+            ),
+            (
+                "We met on the corner of 5th Avenue and Main.",
+                "5th Avenue and Main",
+            ),
+            ("She lives on Baker street.", "Baker street"),
+            (
+                "It refers to Via Capo le Case 143 street in Calino.",
+                "Via Capo le Case 143 street",
+            ),
+        ] {
+            assert!(
+                finds(text, EntityType::Address, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "We work at the corner of Design and Engineering.",
+            "The road ahead is long.",
+            "This street is closed.",
+            "Take the Main road out of town.",
+            "A long road to Release candidates.",
+            "Go down the road and turn left.",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Address),
                 "{text:?}: {:?}",
                 detect(text)
             );
