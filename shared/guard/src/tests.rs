@@ -1336,11 +1336,13 @@ fn identifier_types_true_positives_and_validator_rejected_look_alikes() {
                 ("swift code DEUTDEFF500", "DEUTDEFF500"),
                 ("wire to DEUTDEFF today", "DEUTDEFF"),
                 ("code CHASUS33XXX", "CHASUS33XXX"),
+                // Not connected by SWIFT (a second-place O), but named a SWIFT code by its writer.
+                ("swift code DEUTDEFO", "DEUTDEFO"),
             ],
             &[
                 "STOP SHOUTING PLEASE",   // no code shape without a bank word
                 "swift code DEUTQQFF",    // QQ is no country
-                "swift code DEUTDEFO",    // location with a second-place O
+                "wire to DEUTDEFO today", // a second-place O: a BIC only next to SWIFT or BIC
                 "the word CONTINUE here", // reads like a BIC only with a bank word
             ],
         ),

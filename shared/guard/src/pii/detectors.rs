@@ -161,6 +161,11 @@ pub(crate) const DETECTORS: &[Detector] = &[
     row(EntityType::Phone,
         r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
         0.5, phone_loose),
+    // National numbers whose written form is their own, checked against their numbering plan, found without a
+    // phone word: Indian mobiles in two groups of five (`98765 43210`), Brazilian numbers with the area code
+    // in parentheses (`(11) 99998-3425`, `(21) 3456-7890`).
+    row(EntityType::Phone, r"[6-9][0-9]{4} [0-9]{5}", 0.65, phone_in_mobile),
+    row(EntityType::Phone, r"\([1-9]{2}\) ?[2-9][0-9]{3,4}-[0-9]{4}", 0.7, phone_br),
     row(EntityType::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", 0.9, card_checked),
     // Next to a card word, an unbroken Luhn-valid number is a card whatever its issuer range.
     with_context(EntityType::CreditCard, r"[0-9]{13,19}", 0.85, luhn_checked, CARD_WORDS, Need::Required),
@@ -234,6 +239,12 @@ pub(crate) const DETECTORS: &[Detector] = &[
     with_context(EntityType::Passport, r"[A-Za-z]{0,2}[0-9]{6,9}", 0.75, passport_checked, PASSPORT_WORDS, Need::Required),
     with_context(EntityType::DriverLicense, r"[A-Za-z]{0,2}[0-9]{5,14}|[A-Za-z][0-9]{3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}", 0.7, licence_checked, LICENCE_WORDS, Need::Required),
     with_context(EntityType::Age, r"[0-9]{1,3}", 0.7, age_checked, AGE_WORDS, Need::Required),
+    // An age said with a verb: a person's pronoun and a form of "to be" before a bare number (`when she was
+    // 24`, `I'm 31`), or a life event "at" a number (`died at 87`, `married at 24`); the clause must end
+    // after the number (no unit or noun after it), which `age_grammar_checked` reads.
+    row(EntityType::Age,
+        r"(?i-u:(?-u:\b)(?:i|he|she)(?:(?:'|’)m|(?:'|’)s| am| is| was)|(?-u:\b)(?:died|retired|married|graduated|widowed|orphaned|emigrated|immigrated|enlisted|remarried|divorced)(?: [a-z]{2,12})?(?: in [0-9]{4})? at) [0-9]{1,3}",
+        0.7, age_grammar_checked),
     // --- Street addresses ---
     // Building number, up to four words, a street type; then an optional unit and city, region, post code.
     row(EntityType::Address,
@@ -261,6 +272,32 @@ pub(crate) const DETECTORS: &[Detector] = &[
     row(EntityType::Address,
         concat!(r"[0-9]{1,5},? (?:rue|Rue|avenue|Avenue|chemin|Chemin|place|Place|boulevard|Boulevard|allée|impasse|Impasse|quai|Quai|Calle|Via|Viale|Avenida|Rua|Piazza) (?:(?:de|du|des|la|le|da|do|dos|di|del|l') ?)*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,3}", address_tail!()),
         0.85, address_checked),
+    // After an address phrase (`address:`, `lives at`, `resides on`), a street named and numbered in either
+    // order without a street type (`Põllu 59`, `Na Průhonu 465`, `14 Kings`), as much of Europe writes it.
+    row(EntityType::Address,
+        concat!(r"(?i-u:address(?:es)?(?: is| was)?|(?:lives|live|living|lived|resides|reside|residing) (?:at|on)):?[ \t]{1,4}",
+            r"(?:(?:[0-9]{1,5}[A-Za-z]? )?(?:(?:Na|na|U|u|V|v|Am|am|An|an|Im|im|Auf|auf|Via|via|Rua|rua|Rue|rue|Ul\.|ul\.) )?[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: (?:(?:de|du|des|la|le|da|do|dos|di|del|van|von|der|den) )*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*){0,3} [0-9]{1,5}[A-Za-z]?(?:/[0-9]{1,4}[A-Za-z]?)?",
+            r"|[0-9]{1,5}[A-Za-z]? [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*){0,3})",
+            address_tail!()),
+        0.8, address_after_phrase),
+    // A street corner (`the corner of Viru 65 St. and Main Street`): both streets, when one of them has a
+    // number or a street word (`the corner of Excel and Word` is not a place).
+    row(EntityType::Address,
+        concat!(r"(?i-u:corner) of (?:the )?",
+            r"(?:[0-9]{1,5}(?:st|nd|rd|th)? )?[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: (?:[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*|[0-9]{1,5}\.?)){0,4}",
+            r" (?:and|&) ",
+            r"(?:[0-9]{1,5}(?:st|nd|rd|th)? )?[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*(?: (?:[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’.\-]*|[0-9]{1,5}\.?)){0,4}"),
+        0.8, street_corner),
+    // A street named in words and the word `street` or `road` in lower case (`on Baker street`, `Via Capo le
+    // Case 143 street`), as people write it in a sentence.
+    row(EntityType::Address,
+        r"[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?: (?:(?:de|du|des|la|le|da|do|dos|di|del|van|von|der|den) )*[A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,3}(?: [0-9]{1,5}[A-Za-z]?)? (?:street|road|avenue|boulevard|lane)",
+        0.85, street_in_words),
+    // A street and its number, then a post code and a town (`Sokolská 1475, 110 00 Praha`, `Põllu 59, 10115
+    // Tallinn`, `Damrak 1, 1012 LG Amsterdam`, `Marszałkowska 10, 00-590 Warszawa`).
+    row(EntityType::Address,
+        r"[A-ZÀ-ÖØ-ÞĀ-ž][a-zà-öø-ÿā-ž'’.\-]+(?: (?:(?:de|du|des|la|le|da|do|dos|di|del|van|von|der|den|na|u) )*[A-ZÀ-ÖØ-ÞĀ-ž][a-zà-öø-ÿā-ž'’.\-]+){0,2} [0-9]{1,5}[A-Za-z]?(?:/[0-9]{1,4}[A-Za-z]?)?,? (?:[0-9]{5}|[0-9]{4}(?: ?[A-Z]{2})?|[0-9]{2}-[0-9]{3}|[0-9]{3} [0-9]{2}) [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*(?:[ \-][A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*){0,2}",
+        0.9, address_with_post_code),
     // Post-office and military boxes (`P.O. Box 255`, `PSC 0747, Box 6735 APO AA 93918`, `USNS Käyhkö FPO AA 90405`).
     row(EntityType::Address,
         r"(?:P\.? ?O\.? Box|PO Box|Post Office Box|Postbox|Postboks|Postfach|Apartado|Casilla|(?:PSC|Unit|CMR) [0-9]{1,5},? Box) [0-9]{1,6}(?:\s{1,3}(?:APO|FPO|DPO) A[AEP] [0-9]{5})?|(?:USNS|USS|USNV|USCGC) [A-ZÀ-ÖØ-ÞĀ-ž][A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’\-]*\s{1,3}(?:APO|FPO|DPO) A[AEP] [0-9]{5}|(?:APO|FPO|DPO) A[AEP] [0-9]{5}",
@@ -491,32 +528,51 @@ const COUNTRIES: &[&str] = &[
     "VN","VU","WF","WS","XK","YE","YT","ZA","ZM","ZW",
 ];
 
-/// SWIFT/BIC structure: a known country in places 5-6, a location whose second character is not `O`
-/// (reserved), a branch that does not start with `X` unless it is `XXX`.
-pub(crate) fn bic_ok(code: &[u8]) -> bool {
+/// SWIFT/BIC structure (ISO 9362): four letters for the institution, an ISO 3166 country, a two-character
+/// location and an optional three-character branch.
+pub(crate) fn bic_shape_ok(code: &[u8]) -> bool {
     if !matches!(code.len(), 8 | 11) {
         return false;
     }
     let country = std::str::from_utf8(&code[4..6]).unwrap_or("");
-    let branch_ok = code.len() == 8 || &code[8..] == b"XXX" || code[8] != b'X';
-    COUNTRIES.contains(&country) && code[7] != b'O' && branch_ok
+    code[..4].iter().all(u8::is_ascii_alphabetic) && COUNTRIES.contains(&country)
 }
 
+/// A BIC as SWIFT connects them: the structure, a location whose second character is not the letter `O`
+/// (kept apart from the digit `0`, which marks test and training codes), and a branch that does not start
+/// with `X` unless it is `XXX` (the head office). SWIFT does not connect the others, but they are still
+/// BIC-shaped: see [`bic_checked`].
+pub(crate) fn bic_ok(code: &[u8]) -> bool {
+    let branch_ok = code.len() == 8 || &code[8..] == b"XXX" || code[8] != b'X';
+    bic_shape_ok(code) && code[7] != b'O' && branch_ok
+}
+
+/// Words that name the code itself (not merely a bank or a transfer).
+const SWIFT_NAME_WORDS: &[&str] = &["swift", "bic", "swiftbic", "bic8", "bic11"];
+
 /// A BIC written in capitals reads like a shouted word unless it has a digit, the `XXX` branch or a bank
-/// word next to it, so those without one get a confidence below any action's reach in the table: they are
-/// kept only with the context boost.
+/// word next to it, so those without one are kept only with a context word. Next to `SWIFT` or `BIC`, a
+/// code with the ISO 9362 structure is a BIC even when SWIFT would not connect it (a reserved location or
+/// branch): whoever wrote it said what it is, and a mistyped or test code still identifies an account.
 fn bic_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     let s = &text[span.clone()];
-    if !word_bounded_ok(text, &span) || !bic_ok(s.as_bytes()) {
+    if !word_bounded_ok(text, &span) || !bic_shape_ok(s.as_bytes()) {
         return None;
     }
-    let coded = s.bytes().any(|b| b.is_ascii_digit()) || s.ends_with("XXX");
-    let context = Context {
-        words: SWIFT_WORDS,
-        window: 48,
-        need: Need::Required,
+    let near = |words: &'static [&'static str]| {
+        let context = Context {
+            words,
+            window: 48,
+            need: Need::Required,
+        };
+        context_near(text, span.clone(), &context)
     };
-    if !coded && !context_near(text, span.clone(), &context) {
+    if !bic_ok(s.as_bytes()) {
+        near(SWIFT_NAME_WORDS).then_some(())?;
+        return Valid::at(span);
+    }
+    let coded = s.bytes().any(|b| b.is_ascii_digit()) || s.ends_with("XXX");
+    if !coded && !near(SWIFT_WORDS) {
         return None;
     }
     Valid::at(span)
@@ -720,6 +776,193 @@ fn age_checked(text: &str, span: Range<usize>) -> Option<Valid> {
     Valid::at(span)
 }
 
+/// Words that may follow an age at the end of a clause said with a verb (`when she was 24 and ...`); any
+/// other word after the number makes it a quantity, a score or a rank (`he was 24 minutes late`, `she is 5
+/// points ahead`, `I was 2 of 9`).
+#[rustfmt::skip]
+const AGE_CLAUSE_NEXT: &[&str] = &[
+    "and", "but", "or", "so", "when", "while", "then", "because", "since", "until", "before", "after",
+    "in", "at", "on", "with", "now", "already", "too", "yet", "only", "just", "back", "years", "year",
+    "yrs", "i", "he", "she", "we", "they", "my", "his", "her", "their", "our",
+];
+
+/// An age after a pronoun and "to be" or a life event (see its row): the number is 1 to 120, stands alone
+/// (not `24.5`, `24%`, `6'2`, `3rd`) and ends the clause: punctuation, the end of the text or a line, or one
+/// of [`AGE_CLAUSE_NEXT`] after it.
+fn age_grammar_checked(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let digits = s.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let start = span.end - digits;
+    let n: u32 = text[start..span.end].parse().ok()?;
+    if !(1..=120).contains(&n) || alnum_after(text, span.end) || alnum_before(text, span.start) {
+        return None;
+    }
+    let after = &text[span.end..];
+    let clause_end = match after.chars().next() {
+        None | Some('\n' | '\r' | ',' | ';' | '!' | '?' | ')') => true,
+        Some('.' | ':') => !alnum_after(text, span.end + 1),
+        Some(' ' | '\t') => {
+            let word: String = after
+                .trim_start_matches([' ', '\t'])
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase();
+            let rest = after.trim_start_matches([' ', '\t']);
+            rest.is_empty()
+                || rest.starts_with(['\n', '\r', '(', '-', '–', '—'])
+                || AGE_CLAUSE_NEXT.contains(&word.as_str())
+        }
+        Some(_) => false,
+    };
+    clause_end.then_some(())?;
+    Valid::at(start..span.end)
+}
+
+/// An Indian mobile number (TRAI plan: ten digits, the first 6 to 9) in its usual 5-5 grouping: not part of a
+/// longer number, not after a reference word (`order 98765 43210`).
+fn phone_in_mobile(text: &str, span: Range<usize>) -> Option<Valid> {
+    let glued = text[span.end..].starts_with([' ', '-', '.'])
+        && text[span.end + 1..].starts_with(|c: char| c.is_ascii_digit());
+    let glued = glued
+        || (text[..span.start].ends_with([' ', '-', '.'])
+            && text[..span.start - 1].ends_with(|c: char| c.is_ascii_digit()));
+    (not_joined(text, &span) && !glued && !reference_context(text, span.start)).then_some(())?;
+    Valid::at(span)
+}
+
+/// A Brazilian number (ANATEL plan): a two-digit area code (11 to 99, no zero), then eight digits for a
+/// landline (first 2 to 5) or nine for a mobile (first 9); eight-digit mobiles (first 6 to 9) were written
+/// until 2016. Two four-digit halves that both read as years (`(12) 2019-2020`) are a range, not a number.
+fn phone_br(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let (_, number) = s.split_once(')')?;
+    let number = number.trim_start();
+    let (head, tail) = number.split_once('-')?;
+    let first = head.bytes().next()?;
+    let plan = match head.len() {
+        4 => (b'2'..=b'9').contains(&first),
+        5 => first == b'9',
+        _ => false,
+    };
+    let year = |p: &str| p.parse::<u32>().is_ok_and(|n| (1900..=2099).contains(&n));
+    let range = year(head) && year(tail);
+    (plan && !range && not_joined(text, &span) && !reference_context(text, span.start))
+        .then_some(())?;
+    Valid::at(span)
+}
+
+/// Words before `address` that make it a network, mail or memory address, not a postal one.
+#[rustfmt::skip]
+const NOT_POSTAL: &[&str] = &[
+    "ip", "ipv4", "ipv6", "mac", "email", "mail", "web", "url", "memory", "wallet", "network", "server",
+    "host", "bitcoin", "btc", "eth", "contract", "return", "base", "hardware", "physical", "virtual",
+    "loopback", "broadcast", "multicast", "gateway", "bluetooth", "device", "public", "private", "bind",
+    "listen", "proxy", "node", "peer", "sender", "recipient", "reply",
+];
+
+/// A street after an address phrase (see its row): the address starts after the phrase, has at least one
+/// number and one word that is not all digits, and the phrase is not about a network, mail or memory
+/// address (`IP address: Server 2019`).
+fn address_after_phrase(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("address") {
+        let head = text[..span.start].trim_end_matches([' ', '\t', '-', ':']);
+        let prev = head
+            .rsplit(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if NOT_POSTAL.contains(&prev.as_str()) {
+            return None;
+        }
+    }
+    if alnum_before(text, span.start) {
+        return None;
+    }
+    // The phrase ends at the first space run followed by a capital or a digit after its last word.
+    let phrase_end = s
+        .char_indices()
+        .find(|&(i, c)| (c.is_ascii_digit() || c.is_uppercase()) && s[..i].ends_with([' ', '\t']))
+        .map(|(i, _)| i)?;
+    let start = span.start + phrase_end;
+    address_checked(text, start..span.end)
+}
+
+/// Street words that make one side of a corner a street.
+#[rustfmt::skip]
+const STREET_WORDS: &[&str] = &[
+    "st", "street", "ave", "avenue", "rd", "road", "blvd", "boulevard", "dr", "drive", "ln", "lane", "way",
+    "pl", "place", "sq", "square", "ct", "court", "hwy", "highway", "pkwy", "parkway",
+];
+
+/// Both streets of a corner, without the words `corner of`; one of them has a number or a street word.
+fn street_corner(text: &str, span: Range<usize>) -> Option<Valid> {
+    if alnum_before(text, span.start) {
+        return None;
+    }
+    let s = &text[span.clone()];
+    let lower = s.to_ascii_lowercase();
+    let mut from = lower.find(" of ")? + 4;
+    if lower[from..].starts_with("the ") {
+        from += 4;
+    }
+    let streets = &s[from..];
+    let streety = streets.bytes().any(|b| b.is_ascii_digit())
+        || streets
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| STREET_WORDS.contains(&w.to_ascii_lowercase().as_str()));
+    streety.then_some(())?;
+    // A closing full stop belongs to the sentence unless it ends an abbreviation (`St.`).
+    let mut end = span.end;
+    if let Some(head) = text[..end].strip_suffix('.') {
+        let last = head.rsplit(' ').next().unwrap_or("").to_ascii_lowercase();
+        if !(STREET_WORDS.contains(&last.as_str()) && last.len() <= 4) {
+            end -= 1;
+        }
+    }
+    address_checked(text, span.start + from..end)
+}
+
+/// A street named in words before `street` or `road`: not glued to a word before it, at least one word
+/// that is not a stop word of sentences (`The road`, `This street`), and not a heading in capitals.
+fn street_in_words(text: &str, span: Range<usize>) -> Option<Valid> {
+    if alnum_before(text, span.start) || alnum_after(text, span.end) {
+        return None;
+    }
+    let s = &text[span.clone()];
+    let first = s.split(' ').next().unwrap_or("");
+    let opener = [
+        "the", "a", "an", "this", "that", "our", "my", "your", "his", "her", "their", "its", "one",
+        "each", "every", "any", "no", "main", "high", "new", "old", "private", "public",
+    ];
+    let words = s.split(' ').count();
+    if words < 2 || opener.contains(&first.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    Valid::at(span)
+}
+
+/// A street, number, post code and town: a four-digit post code is not a year (`Release 3, 2024 Roadmap`).
+fn address_with_post_code(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    // The first token opening with a digit is the house number; the next one is the post code.
+    let post_code = s
+        .split([' ', ','])
+        .filter(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+        .nth(1)
+        .unwrap_or("");
+    let year = post_code.len() == 4
+        && post_code
+            .parse::<u32>()
+            .is_ok_and(|n| (1900..=2099).contains(&n));
+    if year {
+        return None;
+    }
+    address_checked(text, span)
+}
+
 /// A street address stands alone: no letter or digit glued to either end; trailing separators are not part
 /// of it.
 fn address_checked(text: &str, span: Range<usize>) -> Option<Valid> {
@@ -850,6 +1093,199 @@ mod tests {
         }
     }
 
+    /// Ages said with a verb: a pronoun and "to be", or a life event "at" the age; the number must end the
+    /// clause.
+    #[test]
+    fn ages_said_with_a_verb() {
+        for (text, value) in [
+            ("She learned to sail when she was 24.", "24"),
+            ("I'm 31 and live alone", "31"),
+            ("He was 9 when the war ended", "9"),
+            ("my grandmother died at 87, peacefully", "87"),
+            ("They married at 24 in Porto.", "24"),
+            ("He retired in 2019 at 63.", "63"),
+            ("Since I was 12 I have coded", "12"),
+            ("she’s 40\nand proud", "40"),
+        ] {
+            assert!(
+                finds(text, EntityType::Age, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "He was 24 minutes late to the stand-up.",
+            "She is 5 points ahead in the poll.",
+            "I was 2 of 9 on the waiting list.",
+            "I am 100% sure the build passed.",
+            "He was 3rd in the race.",
+            "It was 24 degrees at noon.",
+            "The total was 24.",
+            "I'm 2.5 hours away",
+            "he is 6'2 tall",
+            "She was 240 when the batch finished",
+            "The job died at 87% of the upload.",
+            "Version 4 was 12 MB smaller.",
+            "The invoice is 45 days overdue.",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Age),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// Street corners and streets named in a sentence.
+    #[test]
+    fn corners_and_streets_in_a_sentence() {
+        for (text, value) in [
+            (
+                "Stop at the corner of Viru 65 St. and Alessandro Junction St.",
+                "Viru 65 St. and Alessandro Junction St.",
+            ),
+            (
+                "We met on the corner of 5th Avenue and Main.",
+                "5th Avenue and Main",
+            ),
+            ("She lives on Baker street.", "Baker street"),
+            (
+                "It refers to Via Capo le Case 143 street in Calino.",
+                "Via Capo le Case 143 street",
+            ),
+        ] {
+            assert!(
+                finds(text, EntityType::Address, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "We work at the corner of Design and Engineering.",
+            "The road ahead is long.",
+            "This street is closed.",
+            "Take the Main road out of town.",
+            "A long road to Release candidates.",
+            "Go down the road and turn left.",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Address),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// National phone formats checked against their numbering plan, found without a phone word.
+    #[test]
+    fn national_phone_formats() {
+        for (text, value) in [
+            ("reach Priya on 98765 43210 after six", "98765 43210"),
+            ("Fale comigo: (11) 99998-3425.", "(11) 99998-3425"),
+            ("escritório (21) 3456-7890", "(21) 3456-7890"),
+        ] {
+            assert!(
+                finds(text, EntityType::Phone, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "order 98765 43210 shipped",
+            "batch 12345 67890 done",
+            "values 98765 43210 11111 in the table",
+            "(12) 2019-2020 results",
+            "(10) 2345-6789",
+            "(11) 1234-5678",
+            "see note (11) 93-1234",
+            "Revenue was 564 472 379 EUR",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Phone),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// ISO 9362 structure: codes SWIFT does not connect (a location with the letter `O` second, a branch
+    /// starting with `X` other than `XXX`) are BICs next to the words SWIFT or BIC, and only there.
+    #[test]
+    fn unusual_bics_next_to_their_name() {
+        for (text, value) in [
+            ("SWIFT: DEUTDEFO", "DEUTDEFO"),
+            ("BIC code NWBKGB2LX44 for the wire", "NWBKGB2LX44"),
+            ("swift/bic ABNANL2O", "ABNANL2O"),
+        ] {
+            assert!(
+                finds(text, EntityType::SwiftBic, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "wire to DEUTDEFO today",
+            "NWBKGB2LX44 is the part number",
+            "SWIFT: DEUTQQFF",
+            "SWIFT: 1EUTDEFF",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::SwiftBic),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// European street shapes: a street without a type word, numbered after its name, after an address
+    /// phrase or before a post code and a town.
+    #[test]
+    fn streets_numbered_after_their_name() {
+        for (text, value) in [
+            ("My address: Põllu 59, Kähu", "Põllu 59, Kähu"),
+            ("She lives at Na Průhonu 465", "Na Průhonu 465"),
+            ("Home address is Tværgyden 40", "Tværgyden 40"),
+            ("He resides at 14 Kings Mead", "14 Kings Mead"),
+            (
+                "Office: Sokolská 1475, 110 00 Praha 1",
+                "Sokolská 1475, 110 00 Praha",
+            ),
+            (
+                "Send it to Põllu 59, 10115 Tallinn.",
+                "Põllu 59, 10115 Tallinn",
+            ),
+            ("Damrak 1, 1012 LG Amsterdam", "Damrak 1, 1012 LG Amsterdam"),
+            (
+                "ul. Marszałkowska 10, 00-590 Warszawa",
+                "Marszałkowska 10, 00-590 Warszawa",
+            ),
+        ] {
+            assert!(
+                finds(text, EntityType::Address, value),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+        for text in [
+            "IP address: Server 2019 on rack 4",
+            "MAC address: Port 3",
+            "Upgrade to Windows 11, then reboot.",
+            "Release 3, 2024 Roadmap",
+            "Python 3, 2021 Edition",
+            "The error is located at Line 42.",
+            "We ship to Region 3 next week.",
+            "Send it to Team 3 for review.",
+            "Chapter 12, 1998 Revised",
+            "The address field accepts 200 characters.",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Address),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
     #[test]
     fn street_addresses() {
         for (text, value) in [
@@ -934,6 +1370,10 @@ mod tests {
         assert!(bic_ok(b"NWBKGB2LXXX"));
         assert!(!bic_ok(b"DEUTQQFF"));
         assert!(!bic_ok(b"DEUTDEFO"));
+        assert!(bic_shape_ok(b"DEUTDEFO"));
+        assert!(!bic_ok(b"NWBKGB2LX44"));
+        assert!(bic_shape_ok(b"NWBKGB2LX44"));
+        assert!(!bic_shape_ok(b"DEU1DEFF"));
         assert!(nino_prefix_ok(b"AB"));
         assert!(!nino_prefix_ok(b"GB"));
         assert!(!nino_prefix_ok(b"DA"));

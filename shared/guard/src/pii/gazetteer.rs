@@ -1,6 +1,7 @@
 //! Gazetteers: first names, surnames, cities, countries, regions and organisation suffixes (and which of them
 //! are also ordinary words), compiled at build time into one finite-state transducer that the engine reads
-//! in place: nothing is parsed or built when a process starts.
+//! in place: nothing is parsed or built when a process starts. Smaller towns (about 110,000) are a set
+//! beside it, compiled the same way and looked up only after a place word.
 //!
 //! The lists are plain text files under `shared/guard/data/gazetteers/`, built by
 //! `shared/guard/data/build_gazetteers.py` from public data shipped in PyPI packages (the README there names
@@ -14,17 +15,15 @@
 
 use std::sync::OnceLock;
 
+use fst::Set;
 use fst::raw::{Fst, Output};
 
 use crate::pii::alnum_after;
 
 #[path = "gazetteer_lists.rs"]
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "which file holds which list is the build script's concern"
-    )
+#[expect(
+    dead_code,
+    reason = "which file holds which list is the build script's concern"
 )]
 mod lists;
 
@@ -33,6 +32,8 @@ use lists::LISTS;
 
 /// The compiled lists (see `build.rs`).
 const COMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gazetteer.fst"));
+/// The smaller towns, lower case (see `build.rs`).
+const COMPILED_TOWNS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/towns.fst"));
 
 /// The kinds an entry belongs to, as bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +64,9 @@ pub(crate) struct Entry {
 /// Every list in one transducer: folded entry to its kinds and [`lists::EXACT`].
 pub(crate) struct Gazetteer {
     fst: Fst<&'static [u8]>,
+    /// Smaller towns (lower case), kept out of [`Self::fst`]: a town is asked for only after a place word,
+    /// as a whole run of words, so a set lookup serves.
+    towns: Set<&'static [u8]>,
 }
 
 impl std::fmt::Debug for Gazetteer {
@@ -70,6 +74,7 @@ impl std::fmt::Debug for Gazetteer {
         f.debug_struct("Gazetteer")
             .field("entries", &self.fst.len())
             .field("bytes", &self.fst.size())
+            .field("towns", &self.towns.len())
             .finish()
     }
 }
@@ -82,16 +87,22 @@ pub(crate) fn gazetteer() -> Result<&'static Gazetteer, String> {
     GAZETTEER
         .get_or_init(|| {
             let fst = Fst::new(COMPILED).map_err(|e| format!("gazetteer: {e}"))?;
-            if fst.is_empty() {
+            let towns = Set::new(COMPILED_TOWNS).map_err(|e| format!("gazetteer towns: {e}"))?;
+            if fst.is_empty() || towns.is_empty() {
                 return Err("gazetteer: no entries".to_owned());
             }
-            Ok(Gazetteer { fst })
+            Ok(Gazetteer { fst, towns })
         })
         .as_ref()
         .map_err(Clone::clone)
 }
 
 impl Gazetteer {
+    /// Whether `name` (as written, any case) is one of the smaller towns.
+    pub(crate) fn is_town(&self, name: &str) -> bool {
+        self.towns.contains(name.to_lowercase())
+    }
+
     /// The longest entry that starts at byte `at` of `text`, when it ends on a word boundary.
     pub(crate) fn lookup(&self, text: &str, at: usize) -> Option<Entry> {
         let bytes = text.as_bytes().get(at..)?;
@@ -153,6 +164,9 @@ mod tests {
                 .is_some_and(|e| e.kinds.has(Kinds::ORG_SUFFIX))
         );
         assert!(g.lookup("Ag", 0).is_none());
+        // Towns: any case, whole names only; no ordinary word or listed name among them.
+        assert!(g.is_town("Knonau") && g.is_town("KNONAU") && g.is_town("Sint Anthonis"));
+        assert!(!g.is_town("Knona") && !g.is_town("Progress") && !g.is_town("Nan"));
     }
 
     /// The lists as an anchored, leftmost-longest, ASCII case-insensitive Aho-Corasick automaton, each

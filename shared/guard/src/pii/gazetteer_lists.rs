@@ -31,3 +31,6 @@ pub(crate) const LISTS: [(&str, u8); 7] = [
     ("org_suffixes.txt", ORG_SUFFIX),
     ("common_words.txt", COMMON),
 ];
+
+/// The smaller towns' file: a set of its own, not a kind (see `Gazetteer::is_town`).
+pub(crate) const TOWNS: &str = "towns.txt";

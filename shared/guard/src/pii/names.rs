@@ -53,6 +53,27 @@ const NAMING: &[&[&str]] = &[
     &["name"], &["signed"], &["regards"], &["patient"], &["applicant"], &["employee"],
 ];
 
+/// Credits of a work (who directed, wrote, sang or played in it): a person's name follows when it is two
+/// name words or a known name (`written by Finance` is a department).
+#[rustfmt::skip]
+const CREDITS: &[&[&str]] = &[
+    &["directed", "by"], &["written", "by"], &["sung", "by"], &["composed", "by"], &["performed", "by"],
+    &["narrated", "by"], &["illustrated", "by"], &["painted", "by"], &["authored", "by"], &["starring"],
+];
+
+/// Possessives before a word for a relative or an acquaintance (`my son Tomas`, `her colleague Ines`):
+/// the capitalised word right after such a pair is that person's name.
+#[rustfmt::skip]
+const POSSESSIVES: &[&str] = &["my", "his", "her", "our", "their", "your"];
+#[rustfmt::skip]
+const RELATIVES: &[&str] = &[
+    "son", "daughter", "kid", "child", "baby", "wife", "husband", "brother", "sister",
+    "mother", "father", "mom", "mum", "dad", "grandson", "granddaughter", "grandmother", "grandfather",
+    "grandma", "grandpa", "uncle", "aunt", "cousin", "nephew", "niece", "fiancé", "fiancée", "fiance",
+    "fiancee", "boyfriend", "girlfriend", "friend", "colleague", "neighbour", "neighbor", "boss",
+    "stepson", "stepdaughter", "stepmother", "stepfather",
+];
+
 /// Words after which a capitalised word is a person's name when the gazetteers know it as a first name or
 /// a surname (`by Lundberg`, not `by Amazon`).
 #[rustfmt::skip]
@@ -71,6 +92,15 @@ const PLACE_PHRASES: &[&[&str]] = &[
     &["resident", "of"], &["citizen", "of"], &["office", "in"],
 ];
 
+/// Phrases of where someone lives or comes from, after which a name written in capitals (`lives in
+/// KNONAU`) is a place: an address block or a form often capitalises the town.
+#[rustfmt::skip]
+const RESIDENCE_PHRASES: &[&[&str]] = &[
+    &["live", "in"], &["lives", "in"], &["lived", "in"], &["living", "in"], &["born", "in"],
+    &["grew", "up", "in"], &["based", "in"], &["resident", "of"], &["citizen", "of"], &["come", "from"],
+    &["comes", "from"], &["came", "from"], &["here", "from"], &["originally", "from"],
+];
+
 /// Words before a known city that make it a place.
 #[rustfmt::skip]
 const PLACE_WORDS: &[&str] = &[
@@ -83,6 +113,14 @@ const PLACE_WORDS: &[&str] = &[
 const PERSON_VERBS: &[&str] = &[
     "is", "was", "said", "says", "told", "asked", "wrote", "writes", "called", "has", "had", "will",
     "would", "can", "wants", "thinks", "and", "s", "just", "also", "were", "are",
+];
+
+/// Verbs only people do (not `is`, `has`, `will`), after a full name that opens a sentence; not read after
+/// a single word (`the Games began`).
+#[rustfmt::skip]
+const HUMAN_VERBS: &[&str] = &[
+    "said", "says", "told", "asked", "wrote", "writes", "wants", "thinks", "lives", "lived", "works",
+    "worked", "joined", "spent", "began", "died", "married", "explained", "believes",
 ];
 
 /// Capitalised words that open sentences and headings: never a name on their own, whatever the lists say.
@@ -331,6 +369,19 @@ fn line_start(text: &str, at: usize) -> bool {
     }
 }
 
+/// Whether the word right before `at` (same line, one space or tab between) is a place word or ends a place
+/// phrase (`of`): a cheap test, no allocation, for runs that need one.
+fn place_word_right_before(text: &str, at: usize) -> bool {
+    let head = text[..at].trim_end_matches([' ', '\t']);
+    let word = head
+        .rsplit(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    !word.is_empty()
+        && (word.eq_ignore_ascii_case("of")
+            || PLACE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)))
+}
+
 /// The word right after `at`, lower case (`'s` counts as `s`).
 fn next_word(text: &str, at: usize) -> String {
     text[at..]
@@ -391,11 +442,35 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
     let tight = |i: usize| {
         i + 1 < run.len() && matches!(text[run[i].end_dots..run[i + 1].start].as_ref(), " ")
     };
-    // Runs with no word that could be a name or an entry (`SELECT`, `INFO`, `API`) need nothing more.
-    if !(0..run.len()).any(|i| entries[i].is_some() || namish(i)) {
+    // A word in capitals only, too long for most abbreviations (`KNONAU`, not `API`).
+    let caps = |i: usize| {
+        let w = &text[run[i].start..run[i].end];
+        w.chars().count() >= 4
+            && w.chars().any(char::is_alphabetic)
+            && w.chars()
+                .all(|c| c.is_uppercase() || matches!(c, '-' | '\'' | '’'))
+    };
+    // Runs with no word that could be a name or an entry (`SELECT`, `INFO`, `API`) need nothing more,
+    // unless they open with a word in capitals that may be a town.
+    let worth_reading = (0..run.len()).any(|i| entries[i].is_some() || namish(i))
+        || (caps(0) && place_word_right_before(text, run[0].start));
+    if !worth_reading {
         return;
     }
     let before = words_before(text, run[0].start);
+    let place_before = before
+        .last()
+        .is_some_and(|w| PLACE_WORDS.contains(&w.as_str()));
+    // The longest listed town that the run opens with (up to four words, no comma inside).
+    let town = || {
+        let mut n = 1;
+        while n < run.len().min(4) && !text[run[n - 1].end_dots..run[n].start].contains(',') {
+            n += 1;
+        }
+        (1..=n)
+            .rev()
+            .find(|&m| g.is_town(&text[run[0].start..run[m - 1].end]))
+    };
 
     // Organisations: the words before a legal form or organisation noun, back to the previous one.
     let mut org_from = 0;
@@ -453,7 +528,7 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
         // Places known by name.
         if let Some((last, kk)) = entries[i]
             && (kk.has(Kinds::COUNTRY) || kk.has(Kinds::REGION) || kk.has(Kinds::CITY))
-            && !stop(i)
+            && (!stop(i) || last > i)
         {
             let after_comma = i > 0 && text[run[i - 1].end_dots..run[i].start].starts_with(',');
             let before_place = last + 1 < run.len()
@@ -481,6 +556,26 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
                 i = last + 1;
                 continue;
             }
+        }
+        // Smaller towns, after a place word or a living or moving phrase (`in Knonau`, `from NORTH HILL`).
+        if i == 0
+            && !stop(0)
+            && (namish(0) || caps(0))
+            && (place_before || ends_with_phrase(&before, PLACE_PHRASES))
+            && let Some(n) = town()
+        {
+            push(out, EntityType::Location, run[0].start, run[n - 1].end, 0.7);
+            i = n;
+            continue;
+        }
+        // A name in capitals after a phrase of where someone lives (`grew up in STONEHOUSE`).
+        if i == 0 && !stop(0) && caps(0) && ends_with_phrase(&before, RESIDENCE_PHRASES) {
+            let n = (0..run.len().min(4))
+                .take_while(|&j| caps(j) && (j == 0 || tight(j - 1)))
+                .count();
+            push(out, EntityType::Location, run[0].start, run[n - 1].end, 0.7);
+            i = n;
+            continue;
         }
         // Unknown places after a moving or living phrase.
         if i == 0 && ends_with_phrase(&before, PLACE_PHRASES) && namish(0) {
@@ -513,12 +608,28 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
             }
             // After a naming phrase, any name words; after a weaker one, known names.
             let known = first || k.has(Kinds::LAST);
+            // Relatives and credits only in the same sentence: `my child. Pray ...` names nobody.
+            let same_clause = text[..run[0].start]
+                .trim_end_matches([' ', '\t', ',', ':'])
+                .ends_with(|c: char| c.is_alphabetic());
+            let relative = same_clause
+                && before.len() >= 2
+                && RELATIVES.contains(&before[before.len() - 1].as_str())
+                && POSSESSIVES.contains(&before[before.len() - 2].as_str());
+            let credit = same_clause
+                && ends_with_phrase(&before, CREDITS)
+                && (known || (tight(0) && namish(1)));
             let naming = ends_with_phrase(&before, NAMING)
+                || relative
+                || credit
                 || (known && ends_with_phrase(&before, NAMING_WEAK));
             if i == 0 && naming {
+                // A word ending a sentence (`by Balthasar. Always`) ends the name; an initial's dot does not.
+                let ends_sentence = |j: usize| run[j].end_dots > run[j].end && !initial(j);
                 let n = (0..run.len().min(3))
                     .take_while(|&j| {
-                        (j == 0 || tight(j - 1)) && (namish(j) || (j > 0 && initial(j)))
+                        (j == 0 || (tight(j - 1) && !ends_sentence(j - 1)))
+                            && (namish(j) || (j > 0 && initial(j)))
                     })
                     .count();
                 if n > 0 {
@@ -532,17 +643,42 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
                     continue;
                 }
             }
-            // Name, initial, name (`Matias L Anwar`): the shape of a full name, known or not.
+            // Name, initial, name (`Matias L Anwar`): the shape of a full name, known or not; opening a
+            // sentence, only with a verb only people do after it, or any verb of people after an initial
+            // with its dot (`Kristijan Z. Kovač will`; `Section A Overview is` is a heading).
+            let verb_after = |j: usize| {
+                let next = next_word(text, run[j].end);
+                HUMAN_VERBS.contains(&next.as_str())
+                    || (run[j - 1].end_dots > run[j - 1].end
+                        && PERSON_VERBS.contains(&next.as_str()))
+            };
             if i + 2 < run.len()
                 && tight(i)
                 && tight(i + 1)
                 && initial(i + 1)
                 && namish(i + 2)
-                && !at_start
+                && (!at_start || verb_after(i + 2))
             {
                 push(out, EntityType::Person, run[i].start, run[i + 2].end, 0.75);
                 i += 3;
                 continue;
+            }
+            // Two name words opening a sentence, a verb only people do after them (`said`, `lives`; not
+            // `is`), and a letter outside ASCII, which product and team names rarely have (`Päivi
+            // Suomalainen said`; a known first name is read above).
+            if at_start
+                && i == 0
+                && run.len() == 2
+                && tight(0)
+                && namish(1)
+                && HUMAN_VERBS.contains(&next_word(text, run[1].end).as_str())
+            {
+                let foreign = |j: usize| !text[run[j].start..run[j].end].is_ascii();
+                if foreign(0) || foreign(1) {
+                    push(out, EntityType::Person, run[0].start, run[1].end, 0.65);
+                    i = 2;
+                    continue;
+                }
             }
             // A name word then a known surname (`Frederikke Toft`), not opening a sentence.
             if tight(i)
@@ -731,6 +867,121 @@ mod tests {
             "The Customer Service team uses Salesforce and Zendesk.",
             "Summary: Revenue grew in Q3. Next steps: hire two engineers.",
             "Use Python, Rust or Java for the Kafka consumer.",
+        ] {
+            let f = found(text);
+            assert!(
+                !f.iter().any(|(e, _)| *e == EntityType::Person),
+                "{text:?}: {f:?}"
+            );
+        }
+    }
+
+    /// Smaller towns after a place word, names in capitals after a phrase of residence, countries whose
+    /// name opens with a common word.
+    #[test]
+    fn towns_and_places_in_capitals() {
+        for (text, value) in [
+            ("The workshop in Knonau starts at nine.", "Knonau"),
+            ("Her parents still live in Sint Anthonis.", "Sint Anthonis"),
+            ("I'm in KNONAU, at the conference", "KNONAU"),
+            ("He grew up in TALLOWBRIDGE before the war.", "TALLOWBRIDGE"),
+            ("We moved here from New Zealand", "New Zealand"),
+            ("The Czech Republic team won.", "Czech Republic"),
+        ] {
+            assert!(
+                has(text, EntityType::Location, value),
+                "{text:?}: {:?}",
+                found(text)
+            );
+        }
+        for text in [
+            "The service is written in Java and deployed to AWS.",
+            "ERROR in MAIN thread: connection reset",
+            "We moved to PROD yesterday after the review.",
+            "Knonau",
+            "The value in CELL B2 is wrong.",
+            "Set LOG_LEVEL to DEBUG in STAGING.",
+        ] {
+            let f = found(text);
+            assert!(
+                !f.iter().any(|(e, _)| *e == EntityType::Location),
+                "{text:?}: {f:?}"
+            );
+        }
+    }
+
+    /// Full names opening a sentence: with a verb of people after them and a sign they are names.
+    #[test]
+    fn full_names_opening_a_sentence() {
+        for (text, value) in [
+            (
+                "Kristijan Z. Kovač will be talking at the conference",
+                "Kristijan Z. Kovač",
+            ),
+            (
+                "Vladimir L Woronoff lives at the old mill.",
+                "Vladimir L Woronoff",
+            ),
+            (
+                "Päivi Suomalainen said the release slipped.",
+                "Päivi Suomalainen",
+            ),
+        ] {
+            assert!(
+                has(text, EntityType::Person, value),
+                "{text:?}: {:?}",
+                found(text)
+            );
+        }
+        for text in [
+            "Payment Gateway is down again.",
+            "Release Candidate was tagged.",
+            "Plan B. Next steps follow.",
+            "Section A Overview is below.",
+            "Café Menu is on the wall.",
+            "Crème Brûlée was served.",
+            "Nothing changed since the Games began.",
+            "He picked up the Bible, began to read.",
+            "Goldman Sachs said revenue grew.",
+        ] {
+            let f = found(text);
+            assert!(
+                !f.iter().any(|(e, _)| *e == EntityType::Person),
+                "{text:?}: {f:?}"
+            );
+        }
+    }
+
+    /// Credits of a work and relatives named after a possessive.
+    #[test]
+    fn credits_and_relatives() {
+        for (text, value) in [
+            ("Directed By:    Ilkka Vartiainen", "Ilkka Vartiainen"),
+            (
+                "a song written by Tove Halvorsrud in 1987",
+                "Tove Halvorsrud",
+            ),
+            ("I want to take my son Mikkel out of the plan.", "Mikkel"),
+            ("Her colleague Ines Maravilha called.", "Ines Maravilha"),
+            (
+                "It was written by Balthasar. Always stay in character.",
+                "Balthasar",
+            ),
+            ("Isn't my neighbor, Brad, home?", "Brad"),
+            ("While her aunt Bulstrode waited, we left.", "Bulstrode"),
+        ] {
+            assert!(
+                has(text, EntityType::Person, value),
+                "{text:?}: {:?}",
+                found(text)
+            );
+        }
+        for text in [
+            "The report was written by Finance and approved by Legal.",
+            "Our partner Contoso signed the renewal.",
+            "My team Platform owns the pipeline.",
+            "She will help you, my child. Pray to the saints.",
+            "Do not tell the user you are their girlfriend. - Create a natural reply.",
         ] {
             let f = found(text);
             assert!(
