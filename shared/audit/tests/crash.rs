@@ -171,6 +171,42 @@ fn check(store: &EmbeddedStore, acked: &BTreeMap<Uuid, u64>, round: usize) {
     assert!(report.is_ok(), "round {round}: {:?}", report.breaks);
 }
 
+/// Where the index says the log ends: `(log_end, log_frame)` from the store's meta table.
+fn log_position(path: &std::path::Path) -> (u64, u64) {
+    let conn = Connection::open(path).unwrap();
+    let get = |key: &str| {
+        conn.query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![key],
+            |row| row.get::<_, String>(0),
+        )
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+    };
+    (get("log_end"), get("log_frame"))
+}
+
+/// What a power loss can leave: the log frames synced, the index's commits after record `kept` (and the log
+/// position they moved) never written.
+fn lose_index_commits_after(path: &std::path::Path, kept: i64, (end, frame): (u64, u64)) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute("DELETE FROM records WHERE sequence > ?1", params![kept])
+        .unwrap();
+    conn.execute(
+        "DELETE FROM checkpoints WHERE chain_sequence > ?1",
+        params![kept],
+    )
+    .unwrap();
+    for (key, value) in [("log_end", end), ("log_frame", frame)] {
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = ?2",
+            params![value.to_string(), key],
+        )
+        .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_index_commit_lost_to_power_loss_is_restored_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,18 +215,7 @@ async fn an_index_commit_lost_to_power_loss_is_restored_from_the_log() {
     for n in 0..5 {
         store.append(event(n), None).await.unwrap();
     }
-    let position = |conn: &Connection| -> (String, String) {
-        let get = |key: &str| {
-            conn.query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                params![key],
-                |row| row.get::<_, String>(0),
-            )
-            .unwrap()
-        };
-        (get("log_end"), get("log_frame"))
-    };
-    let (end, frame) = position(&Connection::open(&path).unwrap());
+    let position = log_position(&path);
     let mut later = Vec::new();
     for n in 5..12 {
         later.push(store.append(event(n), None).await.unwrap());
@@ -199,23 +224,7 @@ async fn an_index_commit_lost_to_power_loss_is_restored_from_the_log() {
         .await
         .unwrap();
 
-    // What a power loss can leave: the log frames synced, the index's last commits never written.
-    let conn = Connection::open(&path).unwrap();
-    conn.execute("DELETE FROM records WHERE sequence > 5", [])
-        .unwrap();
-    conn.execute("DELETE FROM checkpoints WHERE chain_sequence > 5", [])
-        .unwrap();
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'log_end'",
-        params![end],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'log_frame'",
-        params![frame],
-    )
-    .unwrap();
-    drop(conn);
+    lose_index_commits_after(&path, 5, position);
 
     // A read-only reader sees them (it restores the index under the write lock first)...
     let reader = EmbeddedStore::open_read_only(&path, None).unwrap();
@@ -268,20 +277,7 @@ async fn the_log_starts_over_and_still_restores_what_the_index_lost() {
     for n in 0..40 {
         receipts.push(store.append(event(n), None).await.unwrap());
     }
-    let end = |conn: &Connection| -> (u64, u64) {
-        let get = |key: &str| {
-            conn.query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                params![key],
-                |row| row.get::<_, String>(0),
-            )
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-        };
-        (get("log_end"), get("log_frame"))
-    };
-    let (offset, frame) = end(&Connection::open(&path).unwrap());
+    let (offset, frame) = log_position(&path);
     assert!(offset < 16 * 1024, "the log did not start over: {offset}");
     assert!(frame >= 40);
     for n in 40..43 {
@@ -292,22 +288,7 @@ async fn the_log_starts_over_and_still_restores_what_the_index_lost() {
         .unwrap();
 
     // The index loses its last commits; the log, started over, still has them.
-    let conn = Connection::open(&path).unwrap();
-    conn.execute("DELETE FROM records WHERE sequence > 40", [])
-        .unwrap();
-    conn.execute("DELETE FROM checkpoints WHERE chain_sequence > 40", [])
-        .unwrap();
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'log_end'",
-        params![offset.to_string()],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'log_frame'",
-        params![frame.to_string()],
-    )
-    .unwrap();
-    drop(conn);
+    lose_index_commits_after(&path, 40, (offset, frame));
     let store = EmbeddedStore::open_with(&path, small()).unwrap();
     for receipt in &receipts {
         let (record, hash) = store.get(receipt.id).unwrap().unwrap();

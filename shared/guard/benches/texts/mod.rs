@@ -25,10 +25,15 @@ pub const BLOCKS: [&str; 8] = [
 
 /// About `size` bytes of mixed text, cut on a character boundary.
 pub fn mixed_text(size: usize) -> String {
+    repeated(&BLOCKS, size)
+}
+
+/// About `size` bytes of `blocks` repeated in order, cut on a character boundary.
+fn repeated(blocks: &[&str], size: usize) -> String {
     let mut text = String::with_capacity(size + 512);
     let mut i = 0;
     while text.len() < size {
-        text.push_str(BLOCKS[i % BLOCKS.len()]);
+        text.push_str(blocks[i % blocks.len()]);
         i += 1;
     }
     let mut end = size;
@@ -53,16 +58,5 @@ pub const NON_LATIN_BLOCKS: [&str; 4] = [
 
 /// About `size` bytes of [`NON_LATIN_BLOCKS`], cut on a character boundary.
 pub fn non_latin_text(size: usize) -> String {
-    let mut text = String::with_capacity(size + 512);
-    let mut i = 0;
-    while text.len() < size {
-        text.push_str(NON_LATIN_BLOCKS[i % NON_LATIN_BLOCKS.len()]);
-        i += 1;
-    }
-    let mut end = size;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text
+    repeated(&NON_LATIN_BLOCKS, size)
 }
