@@ -242,21 +242,8 @@ impl Classifier {
     }
 }
 
-/// Whether each ASCII byte is a word character ([`is_word_char`]); bytes from `0x80` up are decided by
-/// the character they start.
-const ASCII_WORD: [bool; 128] = {
-    let mut table = [false; 128];
-    let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'_';
-        b += 1;
-    }
-    table
-};
-
-/// How [`for_each_word`] reads each byte: part of a word, not, or the first byte of a character that
-/// [`is_word_char`] decides.
+/// How [`for_each_word`] reads each byte: an ASCII word character ([`is_word_char`]: letters, digits,
+/// `_`), another ASCII byte, or the first byte of a character that [`is_word_char`] decides.
 const BYTE_OTHER: u8 = 0;
 const BYTE_WORD: u8 = 1;
 const BYTE_DECODE: u8 = 2;
@@ -265,7 +252,12 @@ const BYTE_CLASS: [u8; 256] = {
     let mut table = [BYTE_DECODE; 256];
     let mut b = 0;
     while b < 128 {
-        table[b] = if ASCII_WORD[b] { BYTE_WORD } else { BYTE_OTHER };
+        let c = b as u8;
+        table[b] = if c.is_ascii_alphanumeric() || c == b'_' {
+            BYTE_WORD
+        } else {
+            BYTE_OTHER
+        };
         b += 1;
     }
     table
@@ -585,13 +577,11 @@ mod tests {
         ];
         let mut texts: Vec<String> = fixtures().fixtures.into_iter().map(|f| f.text).collect();
         // Deterministic mixtures of the pieces, long enough for many windows.
-        let mut state = 0x2545_F491_u32;
+        let mut next = crate::tests::xorshift(0x2545_F491);
         for len in [0, 1, 2, 5, 31, 32, 33, 63, 64, 65, 97, 200, 700] {
             let mut text = String::new();
             for _ in 0..len {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
+                let state = next();
                 text.push_str(pieces[state as usize % pieces.len()]);
                 text.push(if state & 0x100 == 0 { ' ' } else { ',' });
             }

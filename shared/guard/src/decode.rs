@@ -775,13 +775,8 @@ mod tests {
             "~~^^||``** ",
             "0x4a 0x4b 0x4c 0x4d 0x4e 0x4f 0x50 0x51 ",
         ];
-        let mut seed = 0x2545_F491_u32;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed as usize
-        };
+        let mut seed = crate::tests::xorshift(0x2545_F491_u32);
+        let mut next = move || seed() as usize;
         (0..300)
             .map(|_| {
                 let n = 1 + next() % 8;

@@ -1145,13 +1145,8 @@ mod tests {
             "\n",
             "/",
         ];
-        let mut seed = 0x9E37_79B9_u32;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed as usize
-        };
+        let mut seed = crate::tests::xorshift(0x9E37_79B9_u32);
+        let mut next = move || seed() as usize;
         for _ in 0..500 {
             let text: String = (0..1 + next() % 12)
                 .map(|_| pieces[next() % pieces.len()])

@@ -1653,3 +1653,13 @@ fn stream_matches_the_whole_answer_check_for_the_new_types() {
         }
     }
 }
+
+/// A deterministic xorshift32 sequence from `seed` (not zero), for the generated-text tests of every module.
+pub(crate) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    }
+}
