@@ -769,18 +769,18 @@ pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
     if phone_word(next) {
         return true;
     }
-    // A form label may stand on the line before: "Phone:\n(02) 4958 3734".
-    let last = words_before(text, span.start, false).rev().find_map(|w| {
-        if listed(PHONE_WORDS, w) {
-            Some(true)
-        } else if listed(REFERENCE_WORDS, w) || listed(CARD_WORDS, w) {
-            Some(false)
-        } else {
-            None
-        }
-    });
+    // A form label may stand on the line before: "Phone:\n(02) 4958 3734". The nearest listed word decides;
     // "number" and "no" count only after a phone word ("phone number", "tel no").
-    last == Some(true) && words_before(text, span.start, false).any(phone_word)
+    let (mut last, mut named) = (None, false);
+    for w in words_before(text, span.start, false) {
+        if listed(PHONE_WORDS, w) {
+            last = Some(true);
+            named |= phone_word(w);
+        } else if listed(REFERENCE_WORDS, w) || listed(CARD_WORDS, w) {
+            last = Some(false);
+        }
+    }
+    last == Some(true) && named
 }
 
 /// Whether `word` is in `list` (lower-case ASCII words), ASCII letters compared without case.
