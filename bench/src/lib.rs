@@ -14,6 +14,7 @@ pub mod procfs;
 pub mod prompt;
 pub mod report;
 pub mod run;
+pub mod startup;
 pub mod token;
 pub mod ttft;
 

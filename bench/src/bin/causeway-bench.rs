@@ -1,5 +1,6 @@
-//! `causeway-bench`: runs the side-by-side benchmark (`run`), the streaming client (`ttft`), and renders
-//! results (`report`). `bench/run.sh` is the documented entry point.
+//! `causeway-bench`: runs the side-by-side benchmark (`run`), the streaming client (`ttft`), the hub's
+//! start-to-ready measurement (`startup`), and renders results (`report`). `bench/run.sh` is the
+//! documented entry point.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,27 @@ enum Command {
         /// Unmeasured requests first.
         #[arg(long, default_value_t = 10)]
         warmup: u32,
+    },
+    /// Start the hub on the embedded default again and again and print how long it takes to be ready.
+    Startup {
+        /// `causeway-hub` binary.
+        #[arg(long)]
+        hub_bin: PathBuf,
+        /// Directory for the per-start data directories.
+        #[arg(long)]
+        scratch: PathBuf,
+        /// Fresh starts (each followed by a restart on the data it left).
+        #[arg(long, default_value_t = 15)]
+        runs: u32,
+        /// Pin the hub to this CPU.
+        #[arg(long)]
+        cpu: Option<u32>,
+        /// First port to listen on.
+        #[arg(long, default_value_t = 18_700)]
+        port: u16,
+        /// Also write the result as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Re-render the table and the chart from a `latest.json`.
     Report {
@@ -165,6 +187,29 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
                 .build()?;
             let summary = runtime.block_on(causeway_bench::ttft::measure(&plan))?;
             causeway_bench::out(&serde_json::to_string(&summary)?)?;
+            Ok(())
+        }
+        Command::Startup {
+            hub_bin,
+            scratch,
+            runs,
+            cpu,
+            port,
+            json,
+        } => {
+            let plan = causeway_bench::startup::StartupPlan {
+                hub_bin,
+                scratch,
+                runs,
+                cpu,
+                port,
+            };
+            let result = causeway_bench::startup::measure(&plan)?;
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&result)? + "\n")
+                    .with_context(|| format!("writing `{}`", path.display()))?;
+            }
+            causeway_bench::out(&causeway_bench::startup::markdown(&result))?;
             Ok(())
         }
         Command::Report { input, out } => {

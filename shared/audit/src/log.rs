@@ -27,7 +27,10 @@ const HEADER: usize = 4 + 16 + 8 + 4 + 32;
 
 /// Identifies the log of one database.
 pub(crate) type LogId = [u8; 16];
-/// The file grows by at least this much at a time, zero-filled and synced before frames use it.
+/// The first growth of a new log: small, so a new store costs a new process little.
+const FIRST_CHUNK: u64 = 1 << 20;
+/// Each later growth at least doubles the file, up to this much at a time; zero-filled and synced before
+/// frames use it.
 const CHUNK: u64 = 16 << 20;
 /// A frame larger than this is not believed (a group is at most a few megabytes).
 const MAX_FRAME: usize = 1 << 30;
@@ -231,6 +234,9 @@ pub(crate) struct RecordLog {
     path: PathBuf,
     id: LogId,
     file: File,
+    /// How far the file is allocated, zero-filled and synced (its length when opened, then what `reserve`
+    /// made durable), so an append needs no `stat`.
+    allocated: u64,
     scratch: Vec<u8>,
 }
 
@@ -245,10 +251,15 @@ impl RecordLog {
             .truncate(false)
             .open(&path)
             .map_err(|e| io_err("open", &path, &e))?;
+        let allocated = file
+            .metadata()
+            .map_err(|e| io_err("read", &path, &e))?
+            .len();
         Ok(Self {
             path,
             id,
             file,
+            allocated,
             scratch: Vec::new(),
         })
     }
@@ -289,19 +300,15 @@ impl RecordLog {
         })
     }
 
-    /// Makes sure the file is allocated, zero-filled and synced up to `end`, growing it a chunk ahead.
-    fn reserve(&self, end: u64) -> Result<(), AuditError> {
-        let len = self
-            .file
-            .metadata()
-            .map_err(|e| io_err("read", &self.path, &e))?
-            .len();
-        if end <= len {
+    /// Makes sure the file is allocated, zero-filled and synced up to `end`, growing it ahead: by at least
+    /// [`FIRST_CHUNK`], doubling the file each time, at most [`CHUNK`] beyond `end`.
+    fn reserve(&mut self, end: u64) -> Result<(), AuditError> {
+        if end <= self.allocated {
             return Ok(());
         }
-        let target = (end + CHUNK).div_ceil(CHUNK) * CHUNK;
+        let target = grown_to(self.allocated, end);
         let zeros = vec![0_u8; 1 << 20];
-        let mut at = len;
+        let mut at = self.allocated;
         while at < target {
             let n = usize::try_from((target - at).min(zeros.len() as u64)).unwrap_or(zeros.len());
             self.file
@@ -312,8 +319,18 @@ impl RecordLog {
         // The size and the zeroed blocks are durable before any frame in them is acknowledged.
         self.file
             .sync_all()
-            .map_err(|e| io_err("sync", &self.path, &e))
+            .map_err(|e| io_err("sync", &self.path, &e))?;
+        self.allocated = target;
+        Ok(())
     }
+}
+
+/// The length a log allocated up to `allocated` grows to so that `end` fits: the file doubled (by at least
+/// [`FIRST_CHUNK`], at most [`CHUNK`]), or `end` rounded up to a multiple of [`FIRST_CHUNK`] if that is
+/// further. A new store writes 1 MiB of zeros, not 16; a busy one grows 16 MiB at a time.
+fn grown_to(allocated: u64, end: u64) -> u64 {
+    let doubled = allocated + allocated.clamp(FIRST_CHUNK, CHUNK);
+    doubled.max(end.div_ceil(FIRST_CHUNK) * FIRST_CHUNK)
 }
 
 /// Reads the valid frames of the log of the store at `db_path` from `from`, in order, until the first
@@ -403,6 +420,37 @@ mod tests {
                 sealed: vec![0, 1, 2],
             }],
         }
+    }
+
+    #[test]
+    fn the_log_grows_from_one_mebibyte_doubling_up_to_a_chunk_at_a_time() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(grown_to(0, 300), MIB);
+        assert_eq!(grown_to(MIB, MIB + 1), 2 * MIB);
+        assert_eq!(grown_to(2 * MIB, 2 * MIB + 1), 4 * MIB);
+        assert_eq!(grown_to(8 * MIB, 8 * MIB + 1), 16 * MIB);
+        assert_eq!(grown_to(16 * MIB, 16 * MIB + 1), 32 * MIB);
+        assert_eq!(grown_to(32 * MIB, 32 * MIB + 1), 48 * MIB);
+        // A frame larger than the doubling still fits.
+        assert_eq!(grown_to(MIB, 5 * MIB + 7), 6 * MIB);
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        let mut log = RecordLog::open(&db, [3; 16]).unwrap();
+        let at = log.append(LogPosition::default(), &frame(1)).unwrap();
+        assert_eq!(std::fs::metadata(log_path(&db)).unwrap().len(), MIB);
+        // A reopened log knows how far it is allocated and does not grow again for the next frame.
+        drop(log);
+        let mut log = RecordLog::open(&db, [3; 16]).unwrap();
+        log.append(at, &frame(2)).unwrap();
+        assert_eq!(std::fs::metadata(log_path(&db)).unwrap().len(), MIB);
+        assert_eq!(
+            read_from(&db, &[3; 16], LogPosition::default())
+                .unwrap()
+                .0
+                .len(),
+            2
+        );
     }
 
     #[test]
