@@ -32,6 +32,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Release binaries are stripped; the profiled hub is the same code with its symbols (`--profile profiling`).
+echo "== building the hub with symbols (cargo build --profile profiling)" >&2
+(cd "$REPO" && cargo build --profile profiling --locked -p causeway-hub)
+
 # The run.sh hub configuration, with a fresh audit store.
 rm -rf "$SCRATCH/hub-data-profile"
 mkdir -p "$SCRATCH/hub-data-profile"
@@ -41,7 +45,7 @@ sed -e "s|^data_dir = .*|data_dir = \"$SCRATCH/hub-data-profile\"|" \
 taskset -c 1 "$TARGET/release/bench-mock" --listen 127.0.0.1:18000 --latency-ms 0 \
   > "$SCRATCH/profile-mock.log" 2>&1 &
 pids+=($!)
-(cd "$SCRATCH" && exec taskset -c 0 "$TARGET/release/causeway-hub" serve --config "$SCRATCH/hub-profile.toml") \
+(cd "$SCRATCH" && exec taskset -c 0 "$TARGET/profiling/causeway-hub" serve --config "$SCRATCH/hub-profile.toml") \
   > "$SCRATCH/profile-hub.log" 2>&1 &
 hub=$!
 pids+=("$hub")

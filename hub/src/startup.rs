@@ -190,6 +190,12 @@ pub async fn build_state(
     overrides: Overrides,
     on_lambda: bool,
 ) -> Result<AppState, StartupError> {
+    // The guard engine (its expressions compiled) is the largest piece of start-up work and needs nothing
+    // else: it is built on a thread of its own while the rest of the hub starts.
+    let guard_profile = config.policy.guard_profile.clone();
+    let guard = tokio::task::spawn_blocking(move || {
+        crate::guardrails::load_engine(guard_profile.as_deref())
+    });
     let mut aws = AwsBase {
         config: overrides.aws,
     };
@@ -197,8 +203,6 @@ pub async fn build_state(
         Some(dir) => PolicyBundle::load_dir(dir)?,
         None => PolicyBundle::embedded()?,
     };
-    let guard = crate::guardrails::load_engine(config.policy.guard_profile.as_deref())
-        .map_err(StartupError::Guard)?;
 
     let verifier = match config.identity.mode {
         IdentityMode::Dev => {
@@ -242,7 +246,7 @@ pub async fn build_state(
     let sts_endpoint = reqwest::Url::parse(&config.identity.sts_endpoint)
         .map_err(|e| StartupError::Config(format!("`identity.sts_endpoint`: {e}")))?;
     let resolver: Arc<dyn CallerIdentityResolver> =
-        Arc::new(StsForwarder::new(sts_endpoint.clone()).map_err(StartupError::Config)?);
+        Arc::new(StsForwarder::new(sts_endpoint.clone()));
     let registry: Arc<dyn SpokeRegistry> = match (overrides.registry, config.registry.store) {
         (Some(registry), _) => registry,
         (None, RegistryStoreKind::Config) => {
@@ -340,7 +344,12 @@ pub async fn build_state(
         ));
     }
 
-    let guard = Arc::new(guard);
+    let guard = Arc::new(
+        guard
+            .await
+            .map_err(|e| StartupError::Guard(format!("the guard engine was not built: {e}")))?
+            .map_err(StartupError::Guard)?,
+    );
     let console = if config.console.enabled {
         let reader: Arc<dyn causeway_audit::AuditReader> = match (config.audit.store, aws_store) {
             (AuditStoreKind::Aws, Some(store)) => {

@@ -216,19 +216,33 @@ pub trait CallerIdentityResolver: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct StsForwarder {
     endpoint: reqwest::Url,
-    http: reqwest::Client,
+    /// Built on the first proof, not at start-up: loading the platform's CA certificates is a noticeable
+    /// share of a cold start, and a hub whose callers send no workload identity never needs it.
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl StsForwarder {
-    /// A forwarder to `endpoint`, with its own HTTP client.
-    pub fn new(endpoint: reqwest::Url) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the STS client: {e}"))?;
-        Ok(Self { endpoint, http })
+    /// A forwarder to `endpoint`. Its HTTP client is built when the first proof is forwarded.
+    #[must_use]
+    pub fn new(endpoint: reqwest::Url) -> Self {
+        Self {
+            endpoint,
+            http: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, WorkloadError> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .timeout(Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("cannot build the STS client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| WorkloadError::StsUnavailable(e.clone()))
     }
 }
 
@@ -244,7 +258,7 @@ fn xml_element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 impl CallerIdentityResolver for StsForwarder {
     async fn caller_arn(&self, proof: &SignedCallerIdentity) -> Result<String, WorkloadError> {
         let mut request = self
-            .http
+            .http()?
             .post(self.endpoint.clone())
             .body(proof.body.clone());
         for (name, value) in &proof.headers {

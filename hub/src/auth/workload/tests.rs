@@ -415,7 +415,7 @@ async fn fake_sts(received: Arc<std::sync::Mutex<Vec<(HeaderMap, String)>>>) -> 
 async fn the_forwarder_sends_the_signed_request_and_reads_the_arn_or_the_refusal() {
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
     let url = fake_sts(received.clone()).await;
-    let forwarder = StsForwarder::new(url.clone()).unwrap();
+    let forwarder = StsForwarder::new(url.clone());
     let mut signed = proof();
     signed.url = url.to_string();
     assert_eq!(
