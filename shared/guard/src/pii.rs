@@ -31,12 +31,13 @@
 pub(crate) mod detectors;
 pub(crate) mod gazetteer;
 pub(crate) mod names;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::automaton::Automaton;
 use regex::{Regex, RegexSet};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
@@ -46,6 +47,7 @@ use regex_automata::{Anchored, Input, MatchKind};
 
 use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
+use windows::{Around, digit_windows};
 
 use crate::profile::EntityType;
 
@@ -68,14 +70,18 @@ pub(crate) struct PiiDetector {
     /// Per row, `Some((min, max))` when its pattern is a plain run of ASCII digits (`[0-9]{min,max}`):
     /// its matches are cut from the text's digit runs ([`digit_run_matches`]) rather than searched for.
     digit_rows: Vec<Option<(usize, usize)>>,
+    /// Per row (other than those), `Some` when every match of its pattern holds an ASCII digit: it is
+    /// searched only in windows around the text's digit runs ([`digit_windows`]).
+    around: Vec<Option<Around>>,
     /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
     reach: DFA,
     reach_caches: ReachCaches,
     /// Every row's context words (ASCII case-insensitive), with the rows each word belongs to: a row that
-    /// requires context is not searched in a text holding none of its words.
-    context_words: AhoCorasick,
+    /// requires context is not searched in a text holding none of its words. Stepped a byte at a time
+    /// ([`Self::rows_with_words`]).
+    context_words: aho_corasick::dfa::DFA,
     context_rows: Vec<Vec<usize>>,
     /// First names, surnames, places and organisation suffixes, for [`names`].
     gazetteer: &'static Gazetteer,
@@ -147,7 +153,12 @@ impl PiiDetector {
             .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()?;
         let any = RegexSet::new(&sources)?;
-        let digit_rows = sources.iter().map(|p| digit_run_shape(p)).collect();
+        let digit_rows: Vec<_> = sources.iter().map(|p| digit_run_shape(p)).collect();
+        let around = sources
+            .iter()
+            .zip(&digit_rows)
+            .map(|(p, digits)| digits.is_none().then(|| Around::of(p)).flatten())
+            .collect();
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
@@ -160,31 +171,19 @@ impl PiiDetector {
             )
             .build_many(&reach_sources)?;
         let reach_caches = ReachCaches::new(&reach);
-        let mut words: Vec<&str> = Vec::new();
-        let mut context_rows: Vec<Vec<usize>> = Vec::new();
-        for (i, row) in DETECTORS.iter().enumerate() {
-            for word in row.context.iter().flat_map(|c| c.words) {
-                match words.iter().position(|w| w == word) {
-                    Some(at) => context_rows[at].push(i),
-                    None => {
-                        words.push(word);
-                        context_rows.push(vec![i]);
-                    }
-                }
-            }
-        }
+        let (words, context_rows) = context_word_rows();
         // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
         // the search reports every occurrence, single letters included.
-        let context_words = AhoCorasick::builder()
+        let context_words = aho_corasick::dfa::DFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::Standard)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| DetectorError::Context(e.to_string()))?;
         let gazetteer = gazetteer().map_err(DetectorError::Gazetteer)?;
         Ok(PiiDetector {
             patterns,
             digit_rows,
+            around,
             any,
             reach,
             reach_caches,
@@ -277,27 +276,38 @@ impl PiiDetector {
         };
         let mut with_words = vec![false; DETECTORS.len()];
         if on.clone().any(needs_context) {
-            for m in self.context_words.find_overlapping_iter(text) {
-                for &row in &self.context_rows[m.pattern().as_usize()] {
-                    with_words[row] = true;
-                }
-            }
+            self.rows_with_words(text, &mut with_words);
         }
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
+        let mut windows: Vec<Range<usize>> = Vec::new();
         for i in on {
             let row = &DETECTORS[i];
             if needs_context(i) && !with_words[i] {
                 continue;
             }
             candidates.clear();
-            match self.digit_rows[i] {
-                Some(shape) => {
+            match (self.digit_rows[i], &self.around[i]) {
+                (Some(shape), _) => {
                     let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
                     digit_run_matches(runs, shape, &mut candidates);
                 }
-                None => candidates.extend(self.patterns[i].find_iter(text).map(|m| m.range())),
+                (None, Some(around)) => {
+                    let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
+                    windows.clear();
+                    digit_windows(text, runs, around, &mut windows);
+                    for w in &windows {
+                        candidates.extend(
+                            self.patterns[i]
+                                .find_iter(&text[w.clone()])
+                                .map(|m| w.start + m.start()..w.start + m.end()),
+                        );
+                    }
+                }
+                (None, None) => {
+                    candidates.extend(self.patterns[i].find_iter(text).map(|m| m.range()));
+                }
             }
             for m in candidates.drain(..) {
                 let valid = match row.validate {
@@ -324,6 +334,46 @@ impl PiiDetector {
         names::detect(text, self.gazetteer, &mut found);
         resolve_overlaps(found)
     }
+
+    /// Sets `with_words[row]` for every row one of whose context words occurs in `text` (as a substring,
+    /// ASCII case ignored): every occurrence of every word, as an overlapping search reports them, read
+    /// from the automaton's match states as it steps through the text.
+    fn rows_with_words(&self, text: &str, with_words: &mut [bool]) {
+        let dfa = &self.context_words;
+        let Ok(mut state) = dfa.start_state(aho_corasick::Anchored::No) else {
+            // Cannot happen for an unanchored automaton; searching every row is the safe answer.
+            with_words.fill(true);
+            return;
+        };
+        for &byte in text.as_bytes() {
+            state = dfa.next_state(aho_corasick::Anchored::No, state, byte);
+            if dfa.is_special(state) && dfa.is_match(state) {
+                for k in 0..dfa.match_len(state) {
+                    for &row in &self.context_rows[dfa.match_pattern(state, k).as_usize()] {
+                        with_words[row] = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every row's context words, each once, and for each word the rows it belongs to.
+fn context_word_rows() -> (Vec<&'static str>, Vec<Vec<usize>>) {
+    let mut words: Vec<&'static str> = Vec::new();
+    let mut context_rows: Vec<Vec<usize>> = Vec::new();
+    for (i, row) in DETECTORS.iter().enumerate() {
+        for word in row.context.iter().flat_map(|c| c.words) {
+            match words.iter().position(|w| w == word) {
+                Some(at) => context_rows[at].push(i),
+                None => {
+                    words.push(word);
+                    context_rows.push(vec![i]);
+                }
+            }
+        }
+    }
+    (words, context_rows)
 }
 
 /// `Some((min, max))` when `pattern` is exactly `[0-9]{min,max}` (or `[0-9]{n}`): a run of ASCII digits.
@@ -1159,6 +1209,43 @@ mod tests {
                 digit_run_matches(&runs, d.digit_rows[i].unwrap(), &mut found);
                 assert_eq!(found, expected, "row {i} on {text:?}");
             }
+        }
+    }
+
+    /// The rows whose context words occur in a text are those an overlapping Aho-Corasick search over
+    /// the same words reports.
+    #[test]
+    fn rows_with_words_match_an_overlapping_search() {
+        let d = PiiDetector::new().unwrap();
+        let (words, rows) = context_word_rows();
+        let reference = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&words)
+            .unwrap();
+        let mut pieces: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        pieces.extend(words.iter().map(|w| w.to_ascii_uppercase()));
+        pieces.extend(words.iter().map(|w| w[..w.len() - 1].to_owned()));
+        pieces.extend(
+            [" ", "x", "é", "9", "\n", "-", "Ş", "K"]
+                .iter()
+                .map(|p| (*p).to_owned()),
+        );
+        let mut seed = crate::tests::xorshift(0x51ED_270B_u32);
+        let mut next = move || seed() as usize;
+        for n in 0..3_000 {
+            let text: String = (0..n % 9)
+                .map(|_| pieces[next() % pieces.len()].as_str())
+                .collect();
+            let mut expected = vec![false; DETECTORS.len()];
+            for m in reference.find_overlapping_iter(&text) {
+                for &row in &rows[m.pattern().as_usize()] {
+                    expected[row] = true;
+                }
+            }
+            let mut found = vec![false; DETECTORS.len()];
+            d.rows_with_words(&text, &mut found);
+            assert_eq!(found, expected, "{text:?}");
         }
     }
 

@@ -1,0 +1,322 @@
+//! Where a row whose every match holds an ASCII digit can match: windows around the text's digit runs.
+//!
+//! Most rows are shapes of numbers. A text has few digits, so such a row's pattern is searched only in
+//! windows around the digit runs (found once per text), not over the whole text: the run, extended on
+//! each side over the bytes the pattern can match (its byte set) and no further than its longest match.
+//! A window holding fewer digits or bytes than the pattern's shortest match is not searched.
+//!
+//! The windows give exactly the matches of a search over the whole text: the patterns have no anchors or
+//! word boundaries, so a match depends only on its own bytes; every match lies inside one window (it holds
+//! a digit, is made of the pattern's bytes and is no longer than the longest match); and the windows do
+//! not overlap, so the leftmost-first matches of each window, in order, are those of the whole text.
+
+use std::ops::Range;
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// Windows closer than this are searched as one, which saves a search's fixed cost; the bytes between
+/// them hold no match, so searching them changes nothing.
+const JOIN_GAP: usize = 24;
+
+/// What a pattern's matches are made of, for [`digit_windows`].
+#[derive(Debug, Clone)]
+pub(crate) struct Around {
+    /// Every byte a match can hold.
+    bytes: [bool; 256],
+    /// Fewest ASCII digits in a match (at least one).
+    min_digits: usize,
+    /// Shortest match in bytes.
+    min_len: usize,
+    /// Longest match in bytes, `usize::MAX` when unbounded.
+    max_len: usize,
+}
+
+impl Around {
+    /// `Some` when every match of `pattern` holds an ASCII digit and the pattern reads nothing outside its
+    /// match (no anchors, no word boundaries); `None` otherwise, or when it does not parse.
+    pub(crate) fn of(pattern: &str) -> Option<Around> {
+        let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+        let props = hir.properties();
+        if !props.look_set().is_empty() {
+            return None;
+        }
+        let mut bytes = [false; 256];
+        add_bytes(&hir, &mut bytes);
+        let min_digits = min_digits(&hir);
+        (min_digits > 0).then(|| Around {
+            bytes,
+            min_digits,
+            min_len: props.minimum_len().unwrap_or(0).max(1),
+            max_len: props.maximum_len().unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// Marks every byte a match of `hir` can hold (all of `0x80..=0xFF` for a class reaching beyond ASCII).
+fn add_bytes(hir: &Hir, bytes: &mut [bool; 256]) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(literal) => {
+            for &b in literal.0.iter() {
+                bytes[usize::from(b)] = true;
+            }
+        }
+        HirKind::Class(Class::Unicode(class)) => {
+            for range in class.ranges() {
+                let (start, end) = (u32::from(range.start()), u32::from(range.end()));
+                for b in start..=end.min(0x7F) {
+                    bytes[b as usize] = true;
+                }
+                if end >= 0x80 {
+                    bytes[0x80..].fill(true);
+                }
+            }
+        }
+        HirKind::Class(Class::Bytes(class)) => {
+            for range in class.ranges() {
+                for b in range.start()..=range.end() {
+                    bytes[usize::from(b)] = true;
+                }
+            }
+        }
+        HirKind::Repetition(rep) => add_bytes(&rep.sub, bytes),
+        HirKind::Capture(capture) => add_bytes(&capture.sub, bytes),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            for sub in subs {
+                add_bytes(sub, bytes);
+            }
+        }
+    }
+}
+
+/// Fewest ASCII digits a match of `hir` holds: one for each class of digits only or digit in a literal.
+fn min_digits(hir: &Hir) -> usize {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 0,
+        HirKind::Literal(literal) => literal.0.iter().filter(|b| b.is_ascii_digit()).count(),
+        HirKind::Class(Class::Unicode(class)) => usize::from(
+            !class.ranges().is_empty()
+                && class
+                    .ranges()
+                    .iter()
+                    .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+        ),
+        HirKind::Class(Class::Bytes(class)) => usize::from(
+            !class.ranges().is_empty()
+                && class
+                    .ranges()
+                    .iter()
+                    .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+        ),
+        HirKind::Repetition(rep) => usize::try_from(rep.min)
+            .map_or(usize::MAX, |min| min.saturating_mul(min_digits(&rep.sub))),
+        HirKind::Capture(capture) => min_digits(&capture.sub),
+        HirKind::Concat(subs) => subs.iter().map(min_digits).fold(0, usize::saturating_add),
+        HirKind::Alternation(subs) => subs.iter().map(min_digits).min().unwrap_or(0),
+    }
+}
+
+/// A window being built: its span and the digits in it.
+struct Window {
+    span: Range<usize>,
+    digits: usize,
+}
+
+/// The windows of `text` (whose ASCII digit runs are `runs`, in order) where a pattern shaped as `around`
+/// can match, in order, disjoint, on character boundaries; appended to `out`.
+pub(crate) fn digit_windows(
+    text: &str,
+    runs: &[Range<usize>],
+    around: &Around,
+    out: &mut Vec<Range<usize>>,
+) {
+    let bytes = text.as_bytes();
+    let fits = |b: u8| around.bytes[usize::from(b)];
+    let mut current: Option<Window> = None;
+    for run in runs {
+        // Back from the run over the pattern's bytes, but not into the current window (already read).
+        let floor = current
+            .as_ref()
+            .map_or(0, |w| w.span.end)
+            .max(run.start.saturating_sub(around.max_len));
+        let mut start = run.start;
+        while start > floor && fits(bytes[start - 1]) {
+            start -= 1;
+        }
+        let joins = current.as_ref().is_some_and(|w| start <= w.span.end);
+        // Forward from the run (or from the current window's end, when it joins it).
+        let mut end = match &current {
+            Some(w) if joins => w.span.end.max(run.end),
+            _ => run.end,
+        };
+        let limit = run.end.saturating_add(around.max_len).min(bytes.len());
+        while end < limit && fits(bytes[end]) {
+            end += 1;
+        }
+        match current.as_mut() {
+            Some(w) if joins => {
+                w.span.end = end;
+                w.digits += run.len();
+            }
+            _ => {
+                if let Some(done) = current.replace(Window {
+                    span: start..end,
+                    digits: run.len(),
+                }) {
+                    emit(text, done, around, out);
+                }
+            }
+        }
+    }
+    if let Some(done) = current {
+        emit(text, done, around, out);
+    }
+}
+
+/// Appends `window` to `out` when a match fits in it, widened to character boundaries and joined to the
+/// last window when they touch or stand closer than [`JOIN_GAP`].
+fn emit(text: &str, window: Window, around: &Around, out: &mut Vec<Range<usize>>) {
+    if window.digits < around.min_digits || window.span.len() < around.min_len {
+        return;
+    }
+    let Range { mut start, mut end } = window.span;
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    match out.last_mut() {
+        Some(last) if start <= last.end.saturating_add(JOIN_GAP) => last.end = last.end.max(end),
+        _ => out.push(start..end),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pii::ascii_digit_runs;
+    use crate::pii::detectors::DETECTORS;
+    use regex::Regex;
+
+    /// The matches of `pattern` in the windows, with the search over the whole text's.
+    fn both(
+        pattern: &Regex,
+        around: &Around,
+        text: &str,
+    ) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
+        let whole: Vec<Range<usize>> = pattern.find_iter(text).map(|m| m.range()).collect();
+        let mut windows = Vec::new();
+        digit_windows(text, &ascii_digit_runs(text), around, &mut windows);
+        for pair in windows.windows(2) {
+            assert!(pair[0].end < pair[1].start, "{windows:?}");
+        }
+        let windowed = windows
+            .iter()
+            .flat_map(|w| {
+                pattern
+                    .find_iter(&text[w.clone()])
+                    .map(move |m| w.start + m.start()..w.start + m.end())
+            })
+            .collect();
+        (windowed, whole)
+    }
+
+    #[test]
+    fn shapes() {
+        let card = Around::of(r"[0-9](?:[ \-]?[0-9]){12,18}").unwrap();
+        assert_eq!((card.min_digits, card.min_len, card.max_len), (13, 13, 37));
+        assert!(card.bytes[usize::from(b' ')] && !card.bytes[usize::from(b'a')]);
+        // No digit needed, a word boundary, an empty match: searched over the whole text.
+        assert!(Around::of(r"[A-Z]{2}[0-9]?").is_none());
+        assert!(Around::of(r"(?-u:\b)[0-9]{3}").is_none());
+        assert!(Around::of(r"[0-9]*").is_none());
+        let date = Around::of(r"[0-9]{1,2}(?i-u:jan|feb)|(?i-u:mar)[0-9]{4}").unwrap();
+        assert_eq!((date.min_digits, date.min_len), (1, 4));
+        assert!(date.bytes[usize::from(b'J')] && date.bytes[usize::from(b'r')]);
+        let street = Around::of(r"[0-9]+ [A-ZÀ-Ö][a-z]*").unwrap();
+        assert_eq!(street.max_len, usize::MAX);
+        assert!(street.bytes[0xC3] && street.bytes[0x80]);
+    }
+
+    /// Every row searched in windows finds, on generated texts, exactly what the search over the whole
+    /// text finds.
+    #[test]
+    fn windows_find_what_the_whole_text_search_finds() {
+        let rows: Vec<(usize, Regex, Around)> = DETECTORS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                Around::of(row.pattern).map(|a| (i, Regex::new(row.pattern).unwrap(), a))
+            })
+            .collect();
+        assert!(rows.len() >= 25, "{}", rows.len());
+        let pieces = [
+            "0",
+            "1",
+            "4",
+            "9",
+            "12",
+            "07",
+            "415",
+            "2024",
+            "4111",
+            "98765",
+            "123456",
+            "1234567890",
+            " ",
+            " ",
+            "  ",
+            "-",
+            ".",
+            "/",
+            ",",
+            ":",
+            "(",
+            ")",
+            "+",
+            "#",
+            "\n",
+            "\t",
+            "x",
+            "Ab",
+            "Jan",
+            "march",
+            "st",
+            "Street",
+            "Rd",
+            "Apt",
+            "Suite",
+            "rue",
+            "Main",
+            "Ørsted",
+            "Łódź",
+            "straße",
+            "P.O. Box",
+            "APO AE",
+            "AKIA",
+            "GB82",
+            "WEST",
+            "address:",
+            "lives at",
+            "é",
+            "٣",
+            "３",
+            "€",
+            "👍",
+            "’",
+            "AB",
+            "cd",
+            "ZZ",
+        ];
+        let mut seed = crate::tests::xorshift(0x1B87_3593_u32);
+        let mut next = move || seed() as usize;
+        for n in 0..4_000 {
+            let text: String = (0..n % 40).map(|_| pieces[next() % pieces.len()]).collect();
+            for (i, pattern, around) in &rows {
+                let (windowed, whole) = both(pattern, around, &text);
+                assert_eq!(windowed, whole, "row {i} on {text:?}");
+            }
+        }
+    }
+}
