@@ -47,7 +47,7 @@ use regex_automata::{Anchored, Input, MatchKind};
 
 use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
-use windows::{Around, digit_windows};
+use windows::{Around, Window, digit_windows, searched};
 
 use crate::profile::EntityType;
 
@@ -73,6 +73,9 @@ pub(crate) struct PiiDetector {
     /// Per row (other than those), `Some` when every match of its pattern holds an ASCII digit: it is
     /// searched only in windows around the text's digit runs ([`digit_windows`]).
     around: Vec<Option<Around>>,
+    /// The shape covering every such row whose bytes include no ASCII letter: those rows search the
+    /// windows built for it, once per text.
+    numeric: Option<Around>,
     /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
@@ -154,11 +157,12 @@ impl PiiDetector {
             .collect::<Result<Vec<_>, _>>()?;
         let any = RegexSet::new(&sources)?;
         let digit_rows: Vec<_> = sources.iter().map(|p| digit_run_shape(p)).collect();
-        let around = sources
+        let around: Vec<Option<Around>> = sources
             .iter()
             .zip(&digit_rows)
             .map(|(p, digits)| digits.is_none().then(|| Around::of(p)).flatten())
             .collect();
+        let numeric = Around::union(around.iter().flatten().filter(|a| a.numeric()));
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
@@ -184,6 +188,7 @@ impl PiiDetector {
             patterns,
             digit_rows,
             around,
+            numeric,
             any,
             reach,
             reach_caches,
@@ -281,7 +286,9 @@ impl PiiDetector {
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
-        let mut windows: Vec<Range<usize>> = Vec::new();
+        let mut numeric_windows: Option<Vec<Window>> = None;
+        let mut own_windows: Vec<Window> = Vec::new();
+        let mut spans: Vec<Range<usize>> = Vec::new();
         for i in on {
             let row = &DETECTORS[i];
             if needs_context(i) && !with_words[i] {
@@ -295,9 +302,23 @@ impl PiiDetector {
                 }
                 (None, Some(around)) => {
                     let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
-                    windows.clear();
-                    digit_windows(text, runs, around, &mut windows);
-                    for w in &windows {
+                    let windows = match &self.numeric {
+                        Some(numeric) if around.numeric() => {
+                            numeric_windows.get_or_insert_with(|| {
+                                let mut windows = Vec::new();
+                                digit_windows(text, runs, numeric, &mut windows);
+                                windows
+                            })
+                        }
+                        _ => {
+                            own_windows.clear();
+                            digit_windows(text, runs, around, &mut own_windows);
+                            &own_windows
+                        }
+                    };
+                    spans.clear();
+                    searched(windows, around, &mut spans);
+                    for w in &spans {
                         candidates.extend(
                             self.patterns[i]
                                 .find_iter(&text[w.clone()])

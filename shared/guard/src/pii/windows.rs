@@ -3,7 +3,14 @@
 //! Most rows are shapes of numbers. A text has few digits, so such a row's pattern is searched only in
 //! windows around the digit runs (found once per text), not over the whole text: the run, extended on
 //! each side over the bytes the pattern can match (its byte set) and no further than its longest match.
-//! A window holding fewer digits or bytes than the pattern's shortest match is not searched.
+//! A window holding fewer digits or bytes than the pattern's shortest match is not searched. A pattern
+//! that can match lower-case letters and has no longest match (the address rows) would be extended over
+//! whole sentences, so it is searched over the whole text instead.
+//!
+//! Rows whose bytes include no ASCII letter (the phone, card, SSN, IP address and expiry shapes) share
+//! one set of windows per text, built for all of their bytes and their longest match: a window for the
+//! group covers every window of each of its rows, so each row searches those of the group's windows that
+//! hold enough digits and bytes for it.
 //!
 //! The windows give exactly the matches of a search over the whole text: the patterns have no anchors or
 //! word boundaries, so a match depends only on its own bytes; every match lies inside one window (it holds
@@ -33,7 +40,8 @@ pub(crate) struct Around {
 
 impl Around {
     /// `Some` when every match of `pattern` holds an ASCII digit and the pattern reads nothing outside its
-    /// match (no anchors, no word boundaries); `None` otherwise, or when it does not parse.
+    /// match (no anchors, no word boundaries), and its matches are either bounded in length or hold no
+    /// lower-case ASCII letter; `None` otherwise, or when it does not parse.
     pub(crate) fn of(pattern: &str) -> Option<Around> {
         let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
         let props = hir.properties();
@@ -43,11 +51,40 @@ impl Around {
         let mut bytes = [false; 256];
         add_bytes(&hir, &mut bytes);
         let min_digits = min_digits(&hir);
+        let lower = bytes[usize::from(b'a')..=usize::from(b'z')].contains(&true);
+        let max_len = match props.maximum_len() {
+            Some(max) => max,
+            None if !lower => usize::MAX,
+            None => return None,
+        };
         (min_digits > 0).then(|| Around {
             bytes,
             min_digits,
             min_len: props.minimum_len().unwrap_or(0).max(1),
-            max_len: props.maximum_len().unwrap_or(usize::MAX),
+            max_len,
+        })
+    }
+
+    /// Whether the pattern's bytes include no ASCII letter: the rows that share their windows.
+    pub(crate) fn numeric(&self) -> bool {
+        !self.bytes[usize::from(b'A')..=usize::from(b'Z')].contains(&true)
+            && !self.bytes[usize::from(b'a')..=usize::from(b'z')].contains(&true)
+    }
+
+    /// The shape whose windows cover those of every one of `shapes`: all their bytes, the longest of their
+    /// longest matches (and the fewest digits and bytes, which [`digit_windows`] does not read).
+    pub(crate) fn union<'a>(shapes: impl Iterator<Item = &'a Around>) -> Option<Around> {
+        shapes.cloned().reduce(|a, b| {
+            let mut bytes = a.bytes;
+            for (to, from) in bytes.iter_mut().zip(b.bytes) {
+                *to |= from;
+            }
+            Around {
+                bytes,
+                min_digits: a.min_digits.min(b.min_digits),
+                min_len: a.min_len.min(b.min_len),
+                max_len: a.max_len.max(b.max_len),
+            }
         })
     }
 }
@@ -116,19 +153,22 @@ fn min_digits(hir: &Hir) -> usize {
     }
 }
 
-/// A window being built: its span and the digits in it.
-struct Window {
-    span: Range<usize>,
+/// A window: its span and the ASCII digits in it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Window {
+    pub(crate) span: Range<usize>,
     digits: usize,
 }
 
 /// The windows of `text` (whose ASCII digit runs are `runs`, in order) where a pattern shaped as `around`
-/// can match, in order, disjoint, on character boundaries; appended to `out`.
+/// can match: every run extended over the pattern's bytes, at most its longest match on each side, those
+/// that touch joined; in order, disjoint, on character boundaries; appended to `out`. Windows too small
+/// for a match are kept (see [`searched`]).
 pub(crate) fn digit_windows(
     text: &str,
     runs: &[Range<usize>],
     around: &Around,
-    out: &mut Vec<Range<usize>>,
+    out: &mut Vec<Window>,
 ) {
     let bytes = text.as_bytes();
     let fits = |b: u8| around.bytes[usize::from(b)];
@@ -163,22 +203,19 @@ pub(crate) fn digit_windows(
                     span: start..end,
                     digits: run.len(),
                 }) {
-                    emit(text, done, around, out);
+                    push_window(text, done, out);
                 }
             }
         }
     }
     if let Some(done) = current {
-        emit(text, done, around, out);
+        push_window(text, done, out);
     }
 }
 
-/// Appends `window` to `out` when a match fits in it, widened to character boundaries and joined to the
-/// last window when they touch or stand closer than [`JOIN_GAP`].
-fn emit(text: &str, window: Window, around: &Around, out: &mut Vec<Range<usize>>) {
-    if window.digits < around.min_digits || window.span.len() < around.min_len {
-        return;
-    }
+/// Appends `window` to `out`, widened to character boundaries and joined to the last window if they
+/// then overlap.
+fn push_window(text: &str, window: Window, out: &mut Vec<Window>) {
     let Range { mut start, mut end } = window.span;
     while !text.is_char_boundary(start) {
         start -= 1;
@@ -187,8 +224,31 @@ fn emit(text: &str, window: Window, around: &Around, out: &mut Vec<Range<usize>>
         end += 1;
     }
     match out.last_mut() {
-        Some(last) if start <= last.end.saturating_add(JOIN_GAP) => last.end = last.end.max(end),
-        _ => out.push(start..end),
+        Some(last) if start < last.span.end => {
+            last.span.end = last.span.end.max(end);
+            last.digits += window.digits;
+        }
+        _ => out.push(Window {
+            span: start..end,
+            digits: window.digits,
+        }),
+    }
+}
+
+/// The spans to search for a pattern shaped as `around`, from windows [`digit_windows`] built for it (or
+/// for a shape covering it, see [`Around::union`]): those holding enough digits and bytes for a match,
+/// joined when they stand closer than [`JOIN_GAP`]; appended to `out`.
+pub(crate) fn searched(windows: &[Window], around: &Around, out: &mut Vec<Range<usize>>) {
+    for w in windows {
+        if w.digits < around.min_digits || w.span.len() < around.min_len {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if w.span.start <= last.end.saturating_add(JOIN_GAP) => {
+                last.end = w.span.end
+            }
+            _ => out.push(w.span.clone()),
+        }
     }
 }
 
@@ -199,48 +259,52 @@ mod tests {
     use crate::pii::detectors::DETECTORS;
     use regex::Regex;
 
-    /// The matches of `pattern` in the windows, with the search over the whole text's.
-    fn both(
+    /// The matches of `pattern` in the spans searched from `windows`.
+    fn in_windows(
         pattern: &Regex,
         around: &Around,
         text: &str,
-    ) -> (Vec<Range<usize>>, Vec<Range<usize>>) {
-        let whole: Vec<Range<usize>> = pattern.find_iter(text).map(|m| m.range()).collect();
-        let mut windows = Vec::new();
-        digit_windows(text, &ascii_digit_runs(text), around, &mut windows);
+        windows: &[Window],
+    ) -> Vec<Range<usize>> {
         for pair in windows.windows(2) {
-            assert!(pair[0].end < pair[1].start, "{windows:?}");
+            assert!(pair[0].span.end <= pair[1].span.start, "{windows:?}");
         }
-        let windowed = windows
+        let mut spans = Vec::new();
+        searched(windows, around, &mut spans);
+        spans
             .iter()
             .flat_map(|w| {
                 pattern
                     .find_iter(&text[w.clone()])
                     .map(move |m| w.start + m.start()..w.start + m.end())
             })
-            .collect();
-        (windowed, whole)
+            .collect()
     }
 
     #[test]
     fn shapes() {
         let card = Around::of(r"[0-9](?:[ \-]?[0-9]){12,18}").unwrap();
         assert_eq!((card.min_digits, card.min_len, card.max_len), (13, 13, 37));
-        assert!(card.bytes[usize::from(b' ')] && !card.bytes[usize::from(b'a')]);
+        assert!(card.bytes[usize::from(b' ')] && !card.bytes[usize::from(b'a')] && card.numeric());
         // No digit needed, a word boundary, an empty match: searched over the whole text.
         assert!(Around::of(r"[A-Z]{2}[0-9]?").is_none());
         assert!(Around::of(r"(?-u:\b)[0-9]{3}").is_none());
         assert!(Around::of(r"[0-9]*").is_none());
         let date = Around::of(r"[0-9]{1,2}(?i-u:jan|feb)|(?i-u:mar)[0-9]{4}").unwrap();
         assert_eq!((date.min_digits, date.min_len), (1, 4));
-        assert!(date.bytes[usize::from(b'J')] && date.bytes[usize::from(b'r')]);
-        let street = Around::of(r"[0-9]+ [A-ZÀ-Ö][a-z]*").unwrap();
+        assert!(date.bytes[usize::from(b'J')] && date.bytes[usize::from(b'r')] && !date.numeric());
+        let street = Around::of(r"[0-9]+ [A-ZÀ-Ö][A-Z]*").unwrap();
         assert_eq!(street.max_len, usize::MAX);
         assert!(street.bytes[0xC3] && street.bytes[0x80]);
+        // Lower-case letters and no longest match: the whole text.
+        assert!(Around::of(r"[0-9]+ [A-ZÀ-Ö][a-z]*").is_none());
+        let both = Around::union([&card, &date].into_iter()).unwrap();
+        assert_eq!((both.min_digits, both.min_len, both.max_len), (1, 4, 37));
+        assert!(both.bytes[usize::from(b' ')] && both.bytes[usize::from(b'J')]);
     }
 
     /// Every row searched in windows finds, on generated texts, exactly what the search over the whole
-    /// text finds.
+    /// text finds, in its own windows and in those its group shares.
     #[test]
     fn windows_find_what_the_whole_text_search_finds() {
         let rows: Vec<(usize, Regex, Around)> = DETECTORS
@@ -251,6 +315,7 @@ mod tests {
             })
             .collect();
         assert!(rows.len() >= 25, "{}", rows.len());
+        let shared = Around::union(rows.iter().map(|(_, _, a)| a).filter(|a| a.numeric())).unwrap();
         let pieces = [
             "0",
             "1",
@@ -311,11 +376,29 @@ mod tests {
         ];
         let mut seed = crate::tests::xorshift(0x1B87_3593_u32);
         let mut next = move || seed() as usize;
+        let (mut own, mut group) = (Vec::new(), Vec::new());
         for n in 0..4_000 {
             let text: String = (0..n % 40).map(|_| pieces[next() % pieces.len()]).collect();
+            let runs = ascii_digit_runs(&text);
+            group.clear();
+            digit_windows(&text, &runs, &shared, &mut group);
             for (i, pattern, around) in &rows {
-                let (windowed, whole) = both(pattern, around, &text);
-                assert_eq!(windowed, whole, "row {i} on {text:?}");
+                let whole: Vec<Range<usize>> =
+                    pattern.find_iter(&text).map(|m| m.range()).collect();
+                own.clear();
+                digit_windows(&text, &runs, around, &mut own);
+                assert_eq!(
+                    in_windows(pattern, around, &text, &own),
+                    whole,
+                    "row {i} on {text:?}"
+                );
+                if around.numeric() {
+                    assert_eq!(
+                        in_windows(pattern, around, &text, &group),
+                        whole,
+                        "row {i} on {text:?}, shared windows"
+                    );
+                }
             }
         }
     }
