@@ -17,6 +17,7 @@
 //! lookup, so the pass is linear in the text.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use crate::pii::Finding;
@@ -33,6 +34,9 @@ const JOINERS: &[&str] = &[
     "&", "and", "of", "de", "del", "della", "di", "da", "das", "do", "dos", "du", "la", "le",
     "les", "van", "von", "der", "den", "y", "the",
 ];
+
+/// Bytes of the longest of [`JOINERS`].
+const LONGEST_JOINER: usize = 5;
 
 /// Titles before a name.
 #[rustfmt::skip]
@@ -149,11 +153,34 @@ const NOT_NAMES: &[&str] = &[
     "thu", "thur", "thurs", "fri", "sat", "sun", "i'm", "i'll", "i've", "i'd", "im",
 ];
 
-/// Whether `word` (lower case) is one of [`NOT_NAMES`]: a set lookup, built on first use.
+/// Whether `word` (lower case) is one of [`NOT_NAMES`]: a set lookup (FNV-1a hashed; the set is
+/// built on first use).
 fn is_stop_word(word: &str) -> bool {
-    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    static SET: OnceLock<HashSet<&'static str, BuildHasherDefault<Fnv>>> = OnceLock::new();
     SET.get_or_init(|| NOT_NAMES.iter().copied().collect())
         .contains(word)
+}
+
+/// 64-bit FNV-1a, for short words in a fixed set.
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// A word of the text.
@@ -273,14 +300,14 @@ fn next_run(text: &str, mut i: usize, run: &mut Vec<Word>) -> Option<usize> {
                 break;
             }
             j += 1;
-            loop {
-                let joiner = JOINERS.iter().find(|w| {
-                    text[j..].starts_with(*w) && text.as_bytes().get(j + w.len()) == Some(&b' ')
-                });
-                match joiner {
-                    Some(w) => j += w.len() + 1,
-                    None => break,
-                }
+            // A joining word is the whole of what stands before the next space.
+            while let Some(len) = bytes[j..]
+                .iter()
+                .take(LONGEST_JOINER + 1)
+                .position(|&b| b == b' ')
+                .filter(|&len| JOINERS.contains(&&text[j..j + len]))
+            {
+                j += len + 1;
             }
             match text[j..].chars().next() {
                 Some(c) if is_upper_start(c) => {
@@ -327,6 +354,13 @@ impl Lower {
             None => std::str::from_utf8(&self.inline[..self.len]).unwrap_or(""),
         }
     }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.long {
+            Some(long) => long.as_bytes(),
+            None => &self.inline[..self.len],
+        }
+    }
 }
 
 fn lower(text: &str, w: &Word) -> Lower {
@@ -361,7 +395,8 @@ impl Before {
                 && self.words[self.len - p.len()..self.len]
                     .iter()
                     .zip(p.iter())
-                    .all(|(a, b)| a.as_str() == *b)
+                    .rev()
+                    .all(|(a, b)| a.as_bytes() == b.as_bytes())
         })
     }
 }
@@ -872,6 +907,8 @@ mod tests {
         for list in lists {
             assert!(list.iter().all(|p| p.len() <= WORDS_BEFORE));
         }
+        assert_eq!(JOINERS.iter().map(|w| w.len()).max(), Some(LONGEST_JOINER));
+        assert!(JOINERS.iter().all(|w| !w.contains(' ')));
         let pieces = [
             "Name",
             "is",
