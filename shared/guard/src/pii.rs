@@ -76,6 +76,9 @@ pub(crate) struct PiiDetector {
     /// The shape covering every such row whose bytes include no ASCII letter: those rows search the
     /// windows built for it, once per text.
     numeric: Option<Around>,
+    /// Per row, whether it is searched whatever the set pass says (cut from digit runs, or searching
+    /// the shared digit windows); the set has a pattern that matches nothing in its place.
+    always: Vec<bool>,
     /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
@@ -111,6 +114,9 @@ impl std::fmt::Debug for ReachCaches {
 
 /// A cache for [`PiiDetector::reach_from`], back in the pool when dropped.
 pub(crate) type ReachCache<'a> = PoolGuard<'a, Cache, NewCache>;
+
+/// A pattern that matches nothing: the set pass's place for a row it does not decide.
+const NEVER: &str = r"[^\s\S]";
 
 /// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
 const PHONE_EXT_MAX_BYTES: usize = 20;
@@ -155,7 +161,6 @@ impl PiiDetector {
             .iter()
             .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let any = RegexSet::new(&sources)?;
         let digit_rows: Vec<_> = sources.iter().map(|p| digit_run_shape(p)).collect();
         let around: Vec<Option<Around>> = sources
             .iter()
@@ -163,6 +168,21 @@ impl PiiDetector {
             .map(|(p, digits)| digits.is_none().then(|| Around::of(p)).flatten())
             .collect();
         let numeric = Around::union(around.iter().flatten().filter(|a| a.numeric()));
+        // Rows cut from digit runs or searching the shared digit windows need no set pass: where the text
+        // has no place for them, they cost next to nothing.
+        let always: Vec<bool> = digit_rows
+            .iter()
+            .zip(&around)
+            .map(|(digits, around)| {
+                digits.is_some() || around.as_ref().is_some_and(Around::numeric)
+            })
+            .collect();
+        let any = RegexSet::new(
+            sources
+                .iter()
+                .zip(&always)
+                .map(|(p, &always)| if always { NEVER } else { *p }),
+        )?;
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
@@ -189,6 +209,7 @@ impl PiiDetector {
             digit_rows,
             around,
             numeric,
+            always,
             any,
             reach,
             reach_caches,
@@ -251,26 +272,24 @@ impl PiiDetector {
 
     /// Every entity in `text`, non-overlapping, sorted by start.
     ///
-    /// One set pass says which rows can match; only those are searched, and each match goes through its
-    /// row's validator and context words.
+    /// One set pass says which rows can match (but those cut from digit runs or searching the shared
+    /// digit windows, which are always searched); only those are searched, and each match goes through
+    /// its row's validator and context words.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
         let on = self.any.matches(text);
         self.detect_rows(text, on.iter())
     }
 
-    /// The patterns of [`Self::detect`]'s set pass, in table order, for a caller that runs them in a set of
-    /// its own (with other patterns after them) and passes what matched to [`Self::detect_rows`].
+    /// The patterns of [`Self::detect`]'s set pass, in table order (a row the pass does not decide has a
+    /// pattern that matches nothing), for a caller that runs them in a set of its own (with other patterns
+    /// after them) and passes what matched to [`Self::detect_rows`].
     pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
         self.any.patterns().iter().map(String::as_str)
     }
 
     /// As [`Self::detect`], with `on` the rows whose patterns match somewhere in `text`, ascending (what
     /// the set pass over [`Self::set_patterns`] found).
-    pub(crate) fn detect_rows(
-        &self,
-        text: &str,
-        on: impl Iterator<Item = usize> + Clone,
-    ) -> Vec<Finding> {
+    pub(crate) fn detect_rows(&self, text: &str, on: impl Iterator<Item = usize>) -> Vec<Finding> {
         let mut found = Vec::new();
         // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
         // looked up only when a row that requires context can match.
@@ -279,8 +298,16 @@ impl PiiDetector {
                 .context
                 .is_some_and(|c| c.need == Need::Required)
         };
+        // The rows the set pass found and those it does not decide, in table order.
+        let mut rows = vec![false; DETECTORS.len()];
+        for i in on {
+            rows[i] = true;
+        }
+        for (i, row) in rows.iter_mut().enumerate() {
+            *row |= self.always[i];
+        }
         let mut with_words = vec![false; DETECTORS.len()];
-        if on.clone().any(needs_context) {
+        if (0..rows.len()).any(|i| rows[i] && needs_context(i)) {
             self.rows_with_words(text, &mut with_words);
         }
         // The text's runs of ASCII digits, found once for every row that is such a run.
@@ -289,7 +316,7 @@ impl PiiDetector {
         let mut numeric_windows: Option<Vec<Window>> = None;
         let mut own_windows: Vec<Window> = Vec::new();
         let mut spans: Vec<Range<usize>> = Vec::new();
-        for i in on {
+        for i in (0..rows.len()).filter(|&i| rows[i]) {
             let row = &DETECTORS[i];
             if needs_context(i) && !with_words[i] {
                 continue;
@@ -1171,7 +1198,8 @@ mod tests {
         assert_eq!(d.any.patterns().len(), DETECTORS.len());
         assert_eq!(d.patterns.len(), DETECTORS.len());
         for (i, row) in DETECTORS.iter().enumerate() {
-            assert_eq!(d.any.patterns()[i], row.pattern);
+            let expected = if d.always[i] { NEVER } else { row.pattern };
+            assert_eq!(d.any.patterns()[i], expected);
             assert_eq!(d.patterns[i].as_str(), row.pattern);
             assert!((0.0..=1.0).contains(&row.confidence), "{}", row.entity);
         }
@@ -1183,6 +1211,14 @@ mod tests {
         ];
         for entity in EntityType::ALL.into_iter().filter(|e| !named.contains(e)) {
             assert!(DETECTORS.iter().any(|r| r.entity == entity), "{entity}");
+        }
+    }
+
+    #[test]
+    fn the_never_pattern_matches_nothing() {
+        let never = Regex::new(NEVER).unwrap();
+        for text in ["", "a", " ", "\n", "é", "1234", "\u{10FFFF}"] {
+            assert!(!never.is_match(text), "{text:?}");
         }
     }
 
