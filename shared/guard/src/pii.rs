@@ -47,7 +47,7 @@ use regex_automata::{Anchored, Input, MatchKind};
 
 use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
-use windows::{Around, Window, digit_windows, searched};
+use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched};
 
 use crate::profile::EntityType;
 
@@ -71,7 +71,7 @@ pub(crate) struct PiiDetector {
     /// its matches are cut from the text's digit runs ([`digit_run_matches`]) rather than searched for.
     digit_rows: Vec<Option<(usize, usize)>>,
     /// Per row (other than those), `Some` when every match of its pattern holds an ASCII digit: it is
-    /// searched only in windows around the text's digit runs ([`digit_windows`]).
+    /// searched only in windows around the text's digit runs ([`anchor_windows`]).
     around: Vec<Option<Around>>,
     /// The shape covering every such row whose bytes include no ASCII letter: those rows search the
     /// windows built for it, once per text.
@@ -328,18 +328,28 @@ impl PiiDetector {
                     digit_run_matches(runs, shape, &mut candidates);
                 }
                 (None, Some(around)) => {
-                    let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
                     let windows = match &self.numeric {
                         Some(numeric) if around.numeric() => {
+                            let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
                             numeric_windows.get_or_insert_with(|| {
                                 let mut windows = Vec::new();
-                                digit_windows(text, runs, numeric, &mut windows);
+                                anchor_windows(text, runs, numeric, &mut windows);
                                 windows
                             })
                         }
                         _ => {
                             own_windows.clear();
-                            digit_windows(text, runs, around, &mut own_windows);
+                            match around.anchor() {
+                                Anchor::Digits => {
+                                    let runs =
+                                        digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
+                                    anchor_windows(text, runs, around, &mut own_windows);
+                                }
+                                anchor => {
+                                    let runs = anchor_runs(text, anchor);
+                                    anchor_windows(text, &runs, around, &mut own_windows);
+                                }
+                            }
                             &own_windows
                         }
                     };
@@ -437,24 +447,44 @@ fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
     (1 <= min && min <= max).then_some((min, max))
 }
 
-/// The maximal runs of ASCII digits in `text`, in order.
+/// The maximal runs of ASCII digits in `text`, in order. Text without digits is skipped eight bytes at a
+/// time.
 fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
+    let n = bytes.len();
     let mut runs = Vec::new();
     let mut i = 0;
-    while let Some(start) = bytes[i..]
-        .iter()
-        .position(u8::is_ascii_digit)
-        .map(|n| i + n)
-    {
-        let end = bytes[start..]
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .map_or(bytes.len(), |n| start + n);
-        runs.push(start..end);
-        i = end;
+    loop {
+        while let Some(eight) = bytes
+            .get(i..i + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        {
+            if has_ascii_digit(u64::from_le_bytes(eight)) {
+                break;
+            }
+            i += 8;
+        }
+        while i < n && !bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i >= n {
+            return runs;
+        }
+        let start = i;
+        while i < n && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        runs.push(start..i);
     }
-    runs
+}
+
+/// Whether any of the eight bytes of `word` is an ASCII digit: with each byte XORed with `0`, whether
+/// any is below 10 (the test for a byte below a bound that holds for the word as a whole).
+fn has_ascii_digit(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let t = word ^ (ONES * u64::from(b'0'));
+    t.wrapping_sub(ONES * 10) & !t & HIGH != 0
 }
 
 /// The matches `[0-9]{min,max}` finds, left to right, in a text whose digit runs are `runs`: a match never
@@ -1214,6 +1244,30 @@ mod tests {
         }
     }
 
+    /// The eight-byte test says whether a digit is among eight bytes, for every byte in every place.
+    #[test]
+    fn eight_bytes_at_a_time_find_every_digit() {
+        for b in 0..=255u8 {
+            for place in 0..8 {
+                let mut eight = [b'a'; 8];
+                eight[place] = b;
+                assert_eq!(
+                    has_ascii_digit(u64::from_le_bytes(eight)),
+                    b.is_ascii_digit(),
+                    "{b}"
+                );
+                let mut others = [b; 8];
+                others[place] = b'5';
+                assert!(has_ascii_digit(u64::from_le_bytes(others)), "{b}");
+            }
+            assert_eq!(
+                has_ascii_digit(u64::from_le_bytes([b; 8])),
+                b.is_ascii_digit(),
+                "{b}"
+            );
+        }
+    }
+
     #[test]
     fn the_never_pattern_matches_nothing() {
         let never = Regex::new(NEVER).unwrap();
@@ -1259,6 +1313,14 @@ mod tests {
                 .map(|_| pieces[next() % pieces.len()])
                 .collect();
             let runs = ascii_digit_runs(&text);
+            let mut expected: Vec<Range<usize>> = Vec::new();
+            for (at, _) in text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()) {
+                match expected.last_mut() {
+                    Some(run) if run.end == at => run.end = at + 1,
+                    _ => expected.push(at..at + 1),
+                }
+            }
+            assert_eq!(runs, expected, "{text:?}");
             for &i in &rows {
                 let expected: Vec<Range<usize>> =
                     d.patterns[i].find_iter(&text).map(|m| m.range()).collect();

@@ -1,9 +1,12 @@
-//! Where a row whose every match holds an ASCII digit can match: windows around the text's digit runs.
+//! Where a row whose every match holds an ASCII digit (or a colon) can match: windows around the text's
+//! digit runs (or colons).
 //!
 //! Most rows are shapes of numbers. A text has few digits, so such a row's pattern is searched only in
 //! windows around the digit runs (found once per text), not over the whole text: the run, extended on
 //! each side over the bytes the pattern can match (its byte set) and no further than its longest match.
 //! A window holding fewer digits or bytes than the pattern's shortest match is not searched. A pattern
+//! whose matches need no digit but hold colons (IPv6 addresses) is searched the same way around the
+//! text's colons. A pattern
 //! that can match lower-case letters and has no longest match (the address rows) would be extended over
 //! whole sentences, so it is searched over the whole text instead.
 //!
@@ -25,13 +28,15 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 /// them hold no match, so searching them changes nothing.
 const JOIN_GAP: usize = 24;
 
-/// What a pattern's matches are made of, for [`digit_windows`].
+/// What a pattern's matches are made of, for [`anchor_windows`].
 #[derive(Debug, Clone)]
 pub(crate) struct Around {
     /// Every byte a match can hold.
     bytes: [bool; 256],
-    /// Fewest ASCII digits in a match (at least one).
-    min_digits: usize,
+    /// The bytes every match holds some of, whose runs the windows are built around.
+    anchor: Anchor,
+    /// Fewest anchor bytes in a match (at least one).
+    min_anchors: usize,
     /// Shortest match in bytes.
     min_len: usize,
     /// Longest match in bytes, `usize::MAX` when unbounded.
@@ -50,29 +55,40 @@ impl Around {
         }
         let mut bytes = [false; 256];
         add_bytes(&hir, &mut bytes);
-        let min_digits = min_digits(&hir);
+        let (anchor, min_anchors) = [Anchor::Digits, Anchor::Colons]
+            .into_iter()
+            .map(|anchor| (anchor, min_anchors(&hir, anchor)))
+            .find(|&(_, n)| n > 0)?;
         let lower = bytes[usize::from(b'a')..=usize::from(b'z')].contains(&true);
         let max_len = match props.maximum_len() {
             Some(max) => max,
             None if !lower => usize::MAX,
             None => return None,
         };
-        (min_digits > 0).then(|| Around {
+        Some(Around {
             bytes,
-            min_digits,
+            anchor,
+            min_anchors,
             min_len: props.minimum_len().unwrap_or(0).max(1),
             max_len,
         })
     }
 
-    /// Whether the pattern's bytes include no ASCII letter: the rows that share their windows.
+    /// The bytes whose runs the windows are built around.
+    pub(crate) fn anchor(&self) -> Anchor {
+        self.anchor
+    }
+
+    /// Whether the windows are built around digits and the pattern's bytes include no ASCII letter: the
+    /// rows that share their windows.
     pub(crate) fn numeric(&self) -> bool {
-        !self.bytes[usize::from(b'A')..=usize::from(b'Z')].contains(&true)
+        self.anchor == Anchor::Digits
+            && !self.bytes[usize::from(b'A')..=usize::from(b'Z')].contains(&true)
             && !self.bytes[usize::from(b'a')..=usize::from(b'z')].contains(&true)
     }
 
     /// The shape whose windows cover those of every one of `shapes`: all their bytes, the longest of their
-    /// longest matches (and the fewest digits and bytes, which [`digit_windows`] does not read).
+    /// longest matches (and the fewest digits and bytes, which [`anchor_windows`] does not read).
     pub(crate) fn union<'a>(shapes: impl Iterator<Item = &'a Around>) -> Option<Around> {
         shapes.cloned().reduce(|a, b| {
             let mut bytes = a.bytes;
@@ -81,7 +97,8 @@ impl Around {
             }
             Around {
                 bytes,
-                min_digits: a.min_digits.min(b.min_digits),
+                anchor: a.anchor,
+                min_anchors: a.min_anchors.min(b.min_anchors),
                 min_len: a.min_len.min(b.min_len),
                 max_len: a.max_len.max(b.max_len),
             }
@@ -126,45 +143,89 @@ fn add_bytes(hir: &Hir, bytes: &mut [bool; 256]) {
     }
 }
 
-/// Fewest ASCII digits a match of `hir` holds: one for each class of digits only or digit in a literal.
-fn min_digits(hir: &Hir) -> usize {
+/// Bytes every match of a windowed pattern holds at least one of: ASCII digits, or, for a pattern whose
+/// matches may hold none (an IPv6 address in hex), colons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    Digits,
+    Colons,
+}
+
+impl Anchor {
+    pub(crate) fn has(self, b: u8) -> bool {
+        match self {
+            Anchor::Digits => b.is_ascii_digit(),
+            Anchor::Colons => b == b':',
+        }
+    }
+}
+
+/// The maximal runs of `anchor`'s bytes in `text`, in order.
+pub(crate) fn anchor_runs(text: &str, anchor: Anchor) -> Vec<Range<usize>> {
+    match anchor {
+        Anchor::Digits => crate::pii::ascii_digit_runs(text),
+        Anchor::Colons => {
+            let mut runs: Vec<Range<usize>> = Vec::new();
+            for (at, _) in text.match_indices(':') {
+                match runs.last_mut() {
+                    Some(run) if run.end == at => run.end = at + 1,
+                    _ => runs.push(at..at + 1),
+                }
+            }
+            runs
+        }
+    }
+}
+
+/// Fewest of `anchor`'s bytes a match of `hir` holds: one for each class of those bytes only, and each
+/// of them in a literal.
+fn min_anchors(hir: &Hir, anchor: Anchor) -> usize {
+    let in_anchor = |c: char| u8::try_from(c).is_ok_and(|b| anchor.has(b));
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => 0,
-        HirKind::Literal(literal) => literal.0.iter().filter(|b| b.is_ascii_digit()).count(),
+        HirKind::Literal(literal) => literal.0.iter().filter(|&&b| anchor.has(b)).count(),
         HirKind::Class(Class::Unicode(class)) => usize::from(
             !class.ranges().is_empty()
                 && class
                     .ranges()
                     .iter()
-                    .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+                    .all(|r| in_anchor(r.start()) && in_anchor(r.end()) && r.end() <= '\x7f'),
         ),
         HirKind::Class(Class::Bytes(class)) => usize::from(
             !class.ranges().is_empty()
                 && class
                     .ranges()
                     .iter()
-                    .all(|r| r.start().is_ascii_digit() && r.end().is_ascii_digit()),
+                    .all(|r| (r.start()..=r.end()).all(|b| anchor.has(b))),
         ),
-        HirKind::Repetition(rep) => usize::try_from(rep.min)
-            .map_or(usize::MAX, |min| min.saturating_mul(min_digits(&rep.sub))),
-        HirKind::Capture(capture) => min_digits(&capture.sub),
-        HirKind::Concat(subs) => subs.iter().map(min_digits).fold(0, usize::saturating_add),
-        HirKind::Alternation(subs) => subs.iter().map(min_digits).min().unwrap_or(0),
+        HirKind::Repetition(rep) => usize::try_from(rep.min).map_or(usize::MAX, |min| {
+            min.saturating_mul(min_anchors(&rep.sub, anchor))
+        }),
+        HirKind::Capture(capture) => min_anchors(&capture.sub, anchor),
+        HirKind::Concat(subs) => subs
+            .iter()
+            .map(|sub| min_anchors(sub, anchor))
+            .fold(0, usize::saturating_add),
+        HirKind::Alternation(subs) => subs
+            .iter()
+            .map(|sub| min_anchors(sub, anchor))
+            .min()
+            .unwrap_or(0),
     }
 }
 
-/// A window: its span and the ASCII digits in it.
+/// A window: its span and the anchor bytes in it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Window {
     pub(crate) span: Range<usize>,
-    digits: usize,
+    anchors: usize,
 }
 
 /// The windows of `text` (whose ASCII digit runs are `runs`, in order) where a pattern shaped as `around`
 /// can match: every run extended over the pattern's bytes, at most its longest match on each side, those
 /// that touch joined; in order, disjoint, on character boundaries; appended to `out`. Windows too small
 /// for a match are kept (see [`searched`]).
-pub(crate) fn digit_windows(
+pub(crate) fn anchor_windows(
     text: &str,
     runs: &[Range<usize>],
     around: &Around,
@@ -196,12 +257,12 @@ pub(crate) fn digit_windows(
         match current.as_mut() {
             Some(w) if joins => {
                 w.span.end = end;
-                w.digits += run.len();
+                w.anchors += run.len();
             }
             _ => {
                 if let Some(done) = current.replace(Window {
                     span: start..end,
-                    digits: run.len(),
+                    anchors: run.len(),
                 }) {
                     push_window(text, done, out);
                 }
@@ -226,21 +287,21 @@ fn push_window(text: &str, window: Window, out: &mut Vec<Window>) {
     match out.last_mut() {
         Some(last) if start < last.span.end => {
             last.span.end = last.span.end.max(end);
-            last.digits += window.digits;
+            last.anchors += window.anchors;
         }
         _ => out.push(Window {
             span: start..end,
-            digits: window.digits,
+            anchors: window.anchors,
         }),
     }
 }
 
-/// The spans to search for a pattern shaped as `around`, from windows [`digit_windows`] built for it (or
+/// The spans to search for a pattern shaped as `around`, from windows [`anchor_windows`] built for it (or
 /// for a shape covering it, see [`Around::union`]): those holding enough digits and bytes for a match,
 /// joined when they stand closer than [`JOIN_GAP`]; appended to `out`.
 pub(crate) fn searched(windows: &[Window], around: &Around, out: &mut Vec<Range<usize>>) {
     for w in windows {
-        if w.digits < around.min_digits || w.span.len() < around.min_len {
+        if w.anchors < around.min_anchors || w.span.len() < around.min_len {
             continue;
         }
         match out.last_mut() {
@@ -255,7 +316,6 @@ pub(crate) fn searched(windows: &[Window], around: &Around, out: &mut Vec<Range<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pii::ascii_digit_runs;
     use crate::pii::detectors::DETECTORS;
     use regex::Regex;
 
@@ -284,22 +344,29 @@ mod tests {
     #[test]
     fn shapes() {
         let card = Around::of(r"[0-9](?:[ \-]?[0-9]){12,18}").unwrap();
-        assert_eq!((card.min_digits, card.min_len, card.max_len), (13, 13, 37));
+        assert_eq!((card.min_anchors, card.min_len, card.max_len), (13, 13, 37));
         assert!(card.bytes[usize::from(b' ')] && !card.bytes[usize::from(b'a')] && card.numeric());
         // No digit needed, a word boundary, an empty match: searched over the whole text.
         assert!(Around::of(r"[A-Z]{2}[0-9]?").is_none());
         assert!(Around::of(r"(?-u:\b)[0-9]{3}").is_none());
         assert!(Around::of(r"[0-9]*").is_none());
         let date = Around::of(r"[0-9]{1,2}(?i-u:jan|feb)|(?i-u:mar)[0-9]{4}").unwrap();
-        assert_eq!((date.min_digits, date.min_len), (1, 4));
+        assert_eq!((date.min_anchors, date.min_len), (1, 4));
         assert!(date.bytes[usize::from(b'J')] && date.bytes[usize::from(b'r')] && !date.numeric());
         let street = Around::of(r"[0-9]+ [A-ZÀ-Ö][A-Z]*").unwrap();
         assert_eq!(street.max_len, usize::MAX);
         assert!(street.bytes[0xC3] && street.bytes[0x80]);
         // Lower-case letters and no longest match: the whole text.
         assert!(Around::of(r"[0-9]+ [A-ZÀ-Ö][a-z]*").is_none());
+        // No digit needed but two colons: windows around the colons.
+        let v6 = Around::of(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}").unwrap();
+        assert_eq!(
+            (v6.anchor, v6.min_anchors, v6.max_len),
+            (Anchor::Colons, 2, 39)
+        );
+        assert!(!v6.numeric());
         let both = Around::union([&card, &date].into_iter()).unwrap();
-        assert_eq!((both.min_digits, both.min_len, both.max_len), (1, 4, 37));
+        assert_eq!((both.min_anchors, both.min_len, both.max_len), (1, 4, 37));
         assert!(both.bytes[usize::from(b' ')] && both.bytes[usize::from(b'J')]);
     }
 
@@ -366,6 +433,10 @@ mod tests {
             "lives at",
             "é",
             "٣",
+            "::",
+            "fe80",
+            "db8",
+            "a:b",
             "３",
             "€",
             "👍",
@@ -379,14 +450,23 @@ mod tests {
         let (mut own, mut group) = (Vec::new(), Vec::new());
         for n in 0..4_000 {
             let text: String = (0..n % 40).map(|_| pieces[next() % pieces.len()]).collect();
-            let runs = ascii_digit_runs(&text);
+            let runs = anchor_runs(&text, Anchor::Digits);
+            let colons = text.bytes().enumerate().filter(|&(_, b)| b == b':');
+            let mut expected: Vec<Range<usize>> = Vec::new();
+            for (at, _) in colons {
+                match expected.last_mut() {
+                    Some(run) if run.end == at => run.end = at + 1,
+                    _ => expected.push(at..at + 1),
+                }
+            }
+            assert_eq!(anchor_runs(&text, Anchor::Colons), expected);
             group.clear();
-            digit_windows(&text, &runs, &shared, &mut group);
+            anchor_windows(&text, &runs, &shared, &mut group);
             for (i, pattern, around) in &rows {
                 let whole: Vec<Range<usize>> =
                     pattern.find_iter(&text).map(|m| m.range()).collect();
                 own.clear();
-                digit_windows(&text, &runs, around, &mut own);
+                anchor_windows(&text, &anchor_runs(&text, around.anchor), around, &mut own);
                 assert_eq!(
                     in_windows(pattern, around, &text, &own),
                     whole,
