@@ -12,13 +12,16 @@
 //! Luhn-valid number after "order" or "invoice" (and no card word) is a reference, not a card; a bare group
 //! of digits is a phone number only next to a phone word.
 //!
-//! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
+//! Most text holds few kinds of value, so one [`RegexSet`] pass over the candidate patterns first says which
 //! can match at all, and only those are searched again for their matches; a text without digits, `@` or
 //! key headers costs one pass, not one per detector (on input, the pass also carries the injection
 //! scanner's patterns: [`PiiDetector::detect_rows`]). Rows whose pattern is a plain run of digits
 //! (`[0-9]{min,max}`) are not searched at all: their matches are cut from the text's digit runs, found
-//! once per text. A row that requires context words is searched only
-//! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
+//! once per text. Rows whose every match holds a digit are searched only in windows around the digit runs
+//! (`windows`); those whose bytes include no letter share one set of windows per text and are left out of
+//! the set pass, as are the digit-run rows: where a text has no place for them they cost next to nothing.
+//! A row that requires context words is searched only when one of its words occurs in the text (one
+//! Aho-Corasick automaton over every row's words).
 //!
 //! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
 //! the gazetteers (one finite-state transducer, compiled at build time and read in place) after the rows have run, and their
@@ -33,13 +36,15 @@ pub(crate) mod gazetteer;
 pub(crate) mod names;
 mod windows;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use aho_corasick::automaton::Automaton;
 use regex::{Regex, RegexSet};
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::pool::{Pool, PoolGuard};
@@ -893,18 +898,19 @@ fn phone_shape_ok(text: &str, span: Range<usize>) -> bool {
 pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
     let next =
         next_word(text[span.end..].trim_start_matches([' ', '\t', ')', ']', '-', ',', ':', '(']));
-    let phone_word = |w: &str| listed(PHONE_WORDS, w) && !listed(&["number", "no"], w);
-    if phone_word(next) {
+    let named_phone = |w: &str| !listed(&["number", "no"], w);
+    if word_lists(next) & IN_PHONE != 0 && named_phone(next) {
         return true;
     }
     // A form label may stand on the line before: "Phone:\n(02) 4958 3734". The nearest listed word decides;
     // "number" and "no" count only after a phone word ("phone number", "tel no").
     let (mut last, mut named) = (None, false);
     for w in words_before(text, span.start, false) {
-        if listed(PHONE_WORDS, w) {
+        let lists = word_lists(w);
+        if lists & IN_PHONE != 0 {
             last = Some(true);
-            named |= phone_word(w);
-        } else if listed(REFERENCE_WORDS, w) || listed(CARD_WORDS, w) {
+            named |= named_phone(w);
+        } else if lists & (IN_REFERENCE | IN_CARD) != 0 {
             last = Some(false);
         }
     }
@@ -914,6 +920,77 @@ pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
 /// Whether `word` is in `list` (lower-case ASCII words), ASCII letters compared without case.
 pub(crate) fn listed(list: &[&str], word: &str) -> bool {
     list.iter().any(|l| word.eq_ignore_ascii_case(l))
+}
+
+/// [`word_lists`]' bit for [`PHONE_WORDS`].
+const IN_PHONE: u8 = 1;
+/// [`word_lists`]' bit for [`REFERENCE_WORDS`].
+const IN_REFERENCE: u8 = 2;
+/// [`word_lists`]' bit for [`CARD_WORDS`].
+const IN_CARD: u8 = 4;
+/// [`word_lists`]' bit for [`VERSION_WORDS`].
+const IN_VERSION: u8 = 8;
+/// [`word_lists`]' bit for [`NETWORK_WORDS`].
+const IN_NETWORK: u8 = 16;
+
+/// The word lists the phone, card-reference and version checks read, with their bits.
+const WORD_LISTS: [(&[&str], u8); 5] = [
+    (PHONE_WORDS, IN_PHONE),
+    (REFERENCE_WORDS, IN_REFERENCE),
+    (CARD_WORDS, IN_CARD),
+    (VERSION_WORDS, IN_VERSION),
+    (NETWORK_WORDS, IN_NETWORK),
+];
+
+/// Longest word of [`WORD_LISTS`], in bytes.
+const LONGEST_LISTED: usize = 16;
+
+/// Which of [`WORD_LISTS`] hold `word` (ASCII letters compared without case, as [`listed`] does), as
+/// their bits: one lookup for the five lists.
+fn word_lists(word: &str) -> u8 {
+    static BITS: OnceLock<HashMap<&'static str, u8, BuildHasherDefault<Fnv>>> = OnceLock::new();
+    if word.len() > LONGEST_LISTED || !word.is_ascii() {
+        return 0;
+    }
+    let mut lower = [0u8; LONGEST_LISTED];
+    for (to, from) in lower.iter_mut().zip(word.bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
+    let Ok(lower) = std::str::from_utf8(&lower[..word.len()]) else {
+        return 0;
+    };
+    let bits = BITS.get_or_init(|| {
+        let mut bits: HashMap<&'static str, u8, BuildHasherDefault<Fnv>> = HashMap::default();
+        for (list, bit) in WORD_LISTS {
+            for word in list {
+                *bits.entry(word).or_default() |= bit;
+            }
+        }
+        bits
+    });
+    bits.get(lower).copied().unwrap_or(0)
+}
+
+/// 64-bit FNV-1a, for short words in fixed sets.
+#[derive(Debug)]
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// The word `text` starts with: its leading alphanumeric characters.
@@ -989,8 +1066,8 @@ fn words_before(text: &str, at: usize, same_line: bool) -> impl DoubleEndedItera
 /// True when the words before a card-shaped number call it an order, invoice, tracking or other
 /// reference number and none calls it a card.
 pub(crate) fn reference_context(text: &str, at: usize) -> bool {
-    let any = |list: &[&str]| words_before(text, at, true).any(|w| listed(list, w));
-    !any(CARD_WORDS) && any(REFERENCE_WORDS)
+    let lists = words_before(text, at, true).fold(0, |bits, w| bits | word_lists(w));
+    lists & IN_CARD == 0 && lists & IN_REFERENCE != 0
 }
 
 /// True when a valid dotted quad reads as a version number rather than an address: the nearest context
@@ -1011,13 +1088,14 @@ fn version_like(text: &str, span: Range<usize>) -> bool {
     }
     // A version word right after it: "the 10.2.0.1 upgrade", "1.2.3.4 release notes".
     let next = next_word(after.trim_start_matches([' ', '\t']));
-    if listed(VERSION_WORDS, next) && !next.eq_ignore_ascii_case("v") {
+    if word_lists(next) & IN_VERSION != 0 && !next.eq_ignore_ascii_case("v") {
         return true;
     }
     let last = words_before(text, span.start, true).rev().find_map(|w| {
-        if listed(NETWORK_WORDS, w) {
+        let lists = word_lists(w);
+        if lists & IN_NETWORK != 0 {
             Some(false)
-        } else if listed(VERSION_WORDS, w) {
+        } else if lists & IN_VERSION != 0 {
             Some(true)
         } else {
             None
@@ -1265,6 +1343,43 @@ mod tests {
                 b.is_ascii_digit(),
                 "{b}"
             );
+        }
+    }
+
+    /// One lookup gives, for every word, what a scan of each list gives.
+    #[test]
+    fn word_lists_are_the_lists_scanned() {
+        let mut words: Vec<String> = Vec::new();
+        for (list, _) in WORD_LISTS {
+            for w in list {
+                assert!(w.len() <= LONGEST_LISTED && w.bytes().all(|b| !b.is_ascii_uppercase()));
+                assert!(w.is_ascii(), "{w}");
+                words.push((*w).to_owned());
+                words.push(w.to_ascii_uppercase());
+                words.push(format!("{w}s"));
+                words.push(w[1..].to_owned());
+            }
+        }
+        words.extend(
+            [
+                "",
+                "Phone",
+                "pHoNe",
+                "ﬁrmware",
+                "İp",
+                "K",
+                "callé",
+                "a-very-long-word-indeed",
+            ]
+            .iter()
+            .map(|w| (*w).to_owned()),
+        );
+        for w in &words {
+            let expected = WORD_LISTS
+                .iter()
+                .filter(|(list, _)| listed(list, w))
+                .fold(0, |bits, (_, bit)| bits | bit);
+            assert_eq!(word_lists(w), expected, "{w:?}");
         }
     }
 

@@ -17,12 +17,12 @@
 //! lookup, so the pass is linear in the text.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::OnceLock;
 
-use crate::pii::Finding;
 use crate::pii::detectors::MAX_CONTEXT_WINDOW;
 use crate::pii::gazetteer::{Gazetteer, Kinds};
+use crate::pii::{Finding, Fnv};
 use crate::profile::EntityType;
 
 /// A run of capitalised words (with the joining words of names: `&`, `of`, `de`, `van` ...), as a pattern:
@@ -161,28 +161,6 @@ fn is_stop_word(word: &str) -> bool {
         .contains(word)
 }
 
-/// 64-bit FNV-1a, for short words in a fixed set.
-#[derive(Debug)]
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
 /// A word of the text.
 #[derive(Debug, Clone, Copy)]
 struct Word {
@@ -272,6 +250,15 @@ fn runs(text: &str) -> Vec<Vec<Word>> {
 fn next_run(text: &str, mut i: usize, run: &mut Vec<Word>) -> Option<usize> {
     let bytes = text.as_bytes();
     while i < text.len() {
+        // Eight ASCII bytes at a time while none is a capital.
+        if let Some(eight) = bytes
+            .get(i..i + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            && !may_hold_capital(u64::from_le_bytes(eight))
+        {
+            i += 8;
+            continue;
+        }
         // A capital is an ASCII capital or a Latin-1 / Latin Extended-A letter (lead byte C3 to C5): skip the
         // rest without decoding.
         if !(bytes[i].is_ascii_uppercase() || (0xC3..=0xC5).contains(&bytes[i])) {
@@ -321,6 +308,19 @@ fn next_run(text: &str, mut i: usize, run: &mut Vec<Word>) -> Option<usize> {
         return Some(at.max(i + c.len_utf8()));
     }
     None
+}
+
+/// Whether any of the eight bytes of `word` is not ASCII or is an ASCII capital. Each byte below `0x80`
+/// plus `0x3F` reaches `0x80` from `A` up, plus `0x25` from `[` up, and no sum carries into the next byte.
+fn may_hold_capital(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if word & HIGH != 0 {
+        return true;
+    }
+    let from_a = word + ONES * u64::from(0x80 - b'A');
+    let from_after_z = word + ONES * u64::from(0x80 - b'[');
+    from_a & !from_after_z & HIGH != 0
 }
 
 /// Longest word kept in place by [`Lower`].
@@ -874,6 +874,32 @@ mod tests {
 
     fn has(text: &str, entity: EntityType, value: &str) -> bool {
         found(text).iter().any(|(e, v)| *e == entity && v == value)
+    }
+
+    /// The eight-byte test says whether a capital or a byte outside ASCII is among eight bytes, for every
+    /// byte in every place.
+    #[test]
+    fn eight_bytes_at_a_time_find_every_capital() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_uppercase() || !b.is_ascii();
+            for place in 0..8 {
+                let mut eight = [b'a'; 8];
+                eight[place] = b;
+                assert_eq!(may_hold_capital(u64::from_le_bytes(eight)), expected, "{b}");
+                let mut others = [b'z'; 8];
+                others[place] = b;
+                assert_eq!(
+                    may_hold_capital(u64::from_le_bytes(others)),
+                    expected,
+                    "{b}"
+                );
+            }
+            assert_eq!(
+                may_hold_capital(u64::from_le_bytes([b; 8])),
+                expected,
+                "{b}"
+            );
+        }
     }
 
     /// The words before a run as a list of lower-case strings, all of them.
