@@ -296,8 +296,8 @@ impl PiiDetector {
     /// the set pass over [`Self::set_patterns`] found).
     pub(crate) fn detect_rows(&self, text: &str, on: impl Iterator<Item = usize>) -> Vec<Finding> {
         let mut found = Vec::new();
-        // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
-        // looked up only when a row that requires context can match.
+        // Rows that find nothing without a context word near a match: searched only when one of their words
+        // occurs somewhere in the text (as a substring: a superset of whole words).
         let needs_context = |i: usize| {
             DETECTORS[i]
                 .context
@@ -311,10 +311,17 @@ impl PiiDetector {
         for (i, row) in rows.iter_mut().enumerate() {
             *row |= self.always[i];
         }
-        let mut with_words = vec![false; DETECTORS.len()];
-        if (0..rows.len()).any(|i| rows[i] && needs_context(i)) {
-            self.rows_with_words(text, &mut with_words);
-        }
+        // Which rows' context words occur, looked up the first time a row that requires them is to be
+        // searched (a text without digits searches none: every row searched whatever the set pass says is
+        // made of digits).
+        let mut with_words: Option<Vec<bool>> = None;
+        let mut has_words = |i: usize| {
+            with_words.get_or_insert_with(|| {
+                let mut rows = vec![false; DETECTORS.len()];
+                self.rows_with_words(text, &mut rows);
+                rows
+            })[i]
+        };
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
@@ -323,8 +330,15 @@ impl PiiDetector {
         let mut spans: Vec<Range<usize>> = Vec::new();
         for i in (0..rows.len()).filter(|&i| rows[i]) {
             let row = &DETECTORS[i];
-            if needs_context(i) && !with_words[i] {
-                continue;
+            if needs_context(i) {
+                let mut no_digits = || {
+                    digit_runs
+                        .get_or_insert_with(|| ascii_digit_runs(text))
+                        .is_empty()
+                };
+                if (self.always[i] && no_digits()) || !has_words(i) {
+                    continue;
+                }
             }
             candidates.clear();
             match (self.digit_rows[i], &self.around[i]) {
