@@ -57,6 +57,8 @@ const BLOCK_WORDS: usize = 32;
 const MAX_GRAM_WORD_CHARS: usize = 32;
 /// Added to a window's feature count before its square root normalises the sum.
 const NORM_OFFSET: f64 = 32.0;
+/// Most slots of the table of words already scored in one text.
+const MAX_WORD_SLOTS: usize = 4096;
 /// Most table bits a model may have (16 MiB of weights).
 const MAX_BITS: u8 = 24;
 
@@ -145,6 +147,13 @@ impl Classifier {
         // The previous word's bigram, hashed up to the space before this word, and its block: it is
         // finished with this word's bytes in the same loop as this word's own features.
         let mut pending: Option<(u32, usize)> = None;
+        // A word's own features (its unigram and character grams: their weights' sum and number) depend
+        // on the word alone, so a word met again in the text reuses them: a direct-mapped table keyed by
+        // the word, its slot picked by the word's bigram head hash (computed anyway).
+        let slots = (text.len() / 8)
+            .next_power_of_two()
+            .clamp(64, MAX_WORD_SLOTS);
+        let mut known: Vec<Option<(&str, i64, u64)>> = vec![None; slots];
         let mut i = 0usize;
         for_each_word(text, |word| {
             if i.is_multiple_of(BLOCK_WORDS) {
@@ -167,11 +176,19 @@ impl Classifier {
                     b.1 += 1;
                 }
             }
-            let (mut sum, mut n) = (i64::from(self.weight(unigram)), 1u64);
-            grams(word, |hash| {
-                sum += i64::from(self.weight(hash));
-                n += 1;
-            });
+            let slot = &mut known[head as usize & (slots - 1)];
+            let (sum, n) = match *slot {
+                Some((seen, sum, n)) if seen == word => (sum, n),
+                _ => {
+                    let (mut sum, mut n) = (i64::from(self.weight(unigram)), 1u64);
+                    grams(word, |hash| {
+                        sum += i64::from(self.weight(hash));
+                        n += 1;
+                    });
+                    *slot = Some((word, sum, n));
+                    (sum, n)
+                }
+            };
             if let Some(b) = blocks.get_mut(block) {
                 b.0 += sum;
                 b.1 += n;
@@ -586,6 +603,27 @@ mod tests {
                 text.push(if state & 0x100 == 0 { ' ' } else { ',' });
             }
             texts.push(text);
+        }
+        // Many distinct words, each met a few times, in both cases: words sharing a slot of the table of
+        // words already scored, and words met again after another took their slot.
+        for (len, distinct) in [(300, 200), (3_000, 2_000), (9_000, 6_000)] {
+            let vocabulary: Vec<String> = (0..distinct)
+                .map(|_| {
+                    let state = next();
+                    let word: String = (0..1 + state % 9)
+                        .map(|k| char::from(b'a' + ((state >> (3 * k)) % 26) as u8))
+                        .collect();
+                    if state & 0x8000_0000 == 0 {
+                        word
+                    } else {
+                        word.to_uppercase()
+                    }
+                })
+                .collect();
+            let text: Vec<&str> = (0..len)
+                .map(|_| vocabulary[next() as usize % distinct].as_str())
+                .collect();
+            texts.push(text.join(" "));
         }
         for text in &texts {
             assert_eq!(

@@ -136,21 +136,40 @@ fn selects_presentation(prev: Option<char>) -> bool {
 /// it is without decoding a character.
 fn may_hold_invisible(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.iter().enumerate().any(|(i, &lead)| {
-        lead >= 0xC2
-            && matches!(
-                (lead, bytes.get(i + 1).copied().unwrap_or(0)),
-                (0xC2, 0xAD)
-                    | (0xCD, 0x8F)
-                    | (0xD8, 0x9C)
-                    | (0xE1, 0x85 | 0x9E | 0xA0)
-                    | (0xE2, 0x80 | 0x81)
-                    | (0xE3, 0x85)
-                    | (0xEF, 0xB8 | 0xBB | 0xBE | 0xBF)
-                    | (0xF0, 0x9B | 0x9D)
-                    | (0xF3, 0xA0)
-            )
-    })
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight ASCII bytes at a time: none of them starts a character.
+        if let Some(eight) = bytes
+            .get(i..i + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            && u64::from_le_bytes(eight) & 0x8080_8080_8080_8080 == 0
+        {
+            i += 8;
+            continue;
+        }
+        if invisible_prefix(bytes[i], bytes.get(i + 1).copied().unwrap_or(0)) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether a character starting with bytes `lead`, `next` may be one [`strip_invisible`] removes.
+fn invisible_prefix(lead: u8, next: u8) -> bool {
+    lead >= 0xC2
+        && matches!(
+            (lead, next),
+            (0xC2, 0xAD)
+                | (0xCD, 0x8F)
+                | (0xD8, 0x9C)
+                | (0xE1, 0x85 | 0x9E | 0xA0)
+                | (0xE2, 0x80 | 0x81)
+                | (0xE3, 0x85)
+                | (0xEF, 0xB8 | 0xBB | 0xBE | 0xBF)
+                | (0xF0, 0x9B | 0x9D)
+                | (0xF3, 0xA0)
+        )
 }
 
 /// Removes invisible, bidi-control and tag characters without any other change. Used on answers, where
@@ -241,6 +260,40 @@ mod tests {
     #[test]
     fn nfkc_folds_full_width_forms() {
         assert_eq!(normalize("ｉｇｎｏｒｅ ４１１１").text, "ignore 4111");
+    }
+
+    /// Reading eight ASCII bytes at a time finds what reading every byte finds.
+    #[test]
+    fn invisible_prefixes_are_found_in_every_place() {
+        let pieces = [
+            "a",
+            "bc",
+            "defghij",
+            " ",
+            "é",
+            "\u{AD}",
+            "\u{200B}",
+            "\u{2060}",
+            "\u{FE0F}",
+            "\u{E0041}",
+            "中",
+            "😀",
+            "\u{34F}",
+            "\u{FEFF}",
+            "ž",
+        ];
+        let mut next = crate::tests::xorshift(0x6A09_E667);
+        for n in 0..4_000 {
+            let text: String = (0..n % 24)
+                .map(|_| pieces[next() as usize % pieces.len()])
+                .collect();
+            let bytes = text.as_bytes();
+            let expected = bytes
+                .iter()
+                .enumerate()
+                .any(|(i, &lead)| invisible_prefix(lead, bytes.get(i + 1).copied().unwrap_or(0)));
+            assert_eq!(may_hold_invisible(&text), expected, "{text:?}");
+        }
     }
 
     #[test]

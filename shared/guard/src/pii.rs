@@ -12,13 +12,16 @@
 //! Luhn-valid number after "order" or "invoice" (and no card word) is a reference, not a card; a bare group
 //! of digits is a phone number only next to a phone word.
 //!
-//! Most text holds few kinds of value, so one [`RegexSet`] pass over every candidate pattern first says which
+//! Most text holds few kinds of value, so one [`RegexSet`] pass over the candidate patterns first says which
 //! can match at all, and only those are searched again for their matches; a text without digits, `@` or
 //! key headers costs one pass, not one per detector (on input, the pass also carries the injection
 //! scanner's patterns: [`PiiDetector::detect_rows`]). Rows whose pattern is a plain run of digits
 //! (`[0-9]{min,max}`) are not searched at all: their matches are cut from the text's digit runs, found
-//! once per text. A row that requires context words is searched only
-//! when one of its words occurs in the text (one Aho-Corasick pass over every row's words).
+//! once per text. Rows whose every match holds a digit are searched only in windows around the digit runs
+//! (`windows`); those whose bytes include no letter share one set of windows per text and are left out of
+//! the set pass, as are the digit-run rows: where a text has no place for them they cost next to nothing.
+//! A row that requires context words is searched only when one of its words occurs in the text (one
+//! Aho-Corasick automaton over every row's words).
 //!
 //! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
 //! the gazetteers (one finite-state transducer, compiled at build time and read in place) after the rows have run, and their
@@ -31,14 +34,17 @@
 pub(crate) mod detectors;
 pub(crate) mod gazetteer;
 pub(crate) mod names;
+mod windows;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::automaton::Automaton;
 use regex::{Regex, RegexSet};
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::pool::{Pool, PoolGuard};
@@ -46,6 +52,7 @@ use regex_automata::{Anchored, Input, MatchKind};
 
 use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
+use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched};
 
 use crate::profile::EntityType;
 
@@ -68,14 +75,24 @@ pub(crate) struct PiiDetector {
     /// Per row, `Some((min, max))` when its pattern is a plain run of ASCII digits (`[0-9]{min,max}`):
     /// its matches are cut from the text's digit runs ([`digit_run_matches`]) rather than searched for.
     digit_rows: Vec<Option<(usize, usize)>>,
+    /// Per row (other than those), `Some` when every match of its pattern holds an ASCII digit: it is
+    /// searched only in windows around the text's digit runs ([`anchor_windows`]).
+    around: Vec<Option<Around>>,
+    /// The shape covering every such row whose bytes include no ASCII letter: those rows search the
+    /// windows built for it, once per text.
+    numeric: Option<Around>,
+    /// Per row, whether it is searched whatever the set pass says (cut from digit runs, or searching
+    /// the shared digit windows); the set has a pattern that matches nothing in its place.
+    always: Vec<bool>,
     /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
     reach: DFA,
     reach_caches: ReachCaches,
     /// Every row's context words (ASCII case-insensitive), with the rows each word belongs to: a row that
-    /// requires context is not searched in a text holding none of its words.
-    context_words: AhoCorasick,
+    /// requires context is not searched in a text holding none of its words. Stepped a byte at a time
+    /// ([`Self::rows_with_words`]).
+    context_words: aho_corasick::dfa::DFA,
     context_rows: Vec<Vec<usize>>,
     /// First names, surnames, places and organisation suffixes, for [`names`].
     gazetteer: &'static Gazetteer,
@@ -102,6 +119,9 @@ impl std::fmt::Debug for ReachCaches {
 
 /// A cache for [`PiiDetector::reach_from`], back in the pool when dropped.
 pub(crate) type ReachCache<'a> = PoolGuard<'a, Cache, NewCache>;
+
+/// A pattern that matches nothing: the set pass's place for a row it does not decide.
+const NEVER: &str = r"[^\s\S]";
 
 /// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
 const PHONE_EXT_MAX_BYTES: usize = 20;
@@ -146,8 +166,28 @@ impl PiiDetector {
             .iter()
             .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let any = RegexSet::new(&sources)?;
-        let digit_rows = sources.iter().map(|p| digit_run_shape(p)).collect();
+        let digit_rows: Vec<_> = sources.iter().map(|p| digit_run_shape(p)).collect();
+        let around: Vec<Option<Around>> = sources
+            .iter()
+            .zip(&digit_rows)
+            .map(|(p, digits)| digits.is_none().then(|| Around::of(p)).flatten())
+            .collect();
+        let numeric = Around::union(around.iter().flatten().filter(|a| a.numeric()));
+        // Rows cut from digit runs or searching the shared digit windows need no set pass: where the text
+        // has no place for them, they cost next to nothing.
+        let always: Vec<bool> = digit_rows
+            .iter()
+            .zip(&around)
+            .map(|(digits, around)| {
+                digits.is_some() || around.as_ref().is_some_and(Around::numeric)
+            })
+            .collect();
+        let any = RegexSet::new(
+            sources
+                .iter()
+                .zip(&always)
+                .map(|(p, &always)| if always { NEVER } else { *p }),
+        )?;
         // The stream guard's automaton also knows where a name can start and how far it can reach.
         let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
         let reach = DFA::builder()
@@ -160,31 +200,21 @@ impl PiiDetector {
             )
             .build_many(&reach_sources)?;
         let reach_caches = ReachCaches::new(&reach);
-        let mut words: Vec<&str> = Vec::new();
-        let mut context_rows: Vec<Vec<usize>> = Vec::new();
-        for (i, row) in DETECTORS.iter().enumerate() {
-            for word in row.context.iter().flat_map(|c| c.words) {
-                match words.iter().position(|w| w == word) {
-                    Some(at) => context_rows[at].push(i),
-                    None => {
-                        words.push(word);
-                        context_rows.push(vec![i]);
-                    }
-                }
-            }
-        }
+        let (words, context_rows) = context_word_rows();
         // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
         // the search reports every occurrence, single letters included.
-        let context_words = AhoCorasick::builder()
+        let context_words = aho_corasick::dfa::DFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::Standard)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| DetectorError::Context(e.to_string()))?;
         let gazetteer = gazetteer().map_err(DetectorError::Gazetteer)?;
         Ok(PiiDetector {
             patterns,
             digit_rows,
+            around,
+            numeric,
+            always,
             any,
             reach,
             reach_caches,
@@ -247,57 +277,114 @@ impl PiiDetector {
 
     /// Every entity in `text`, non-overlapping, sorted by start.
     ///
-    /// One set pass says which rows can match; only those are searched, and each match goes through its
-    /// row's validator and context words.
+    /// One set pass says which rows can match (but those cut from digit runs or searching the shared
+    /// digit windows, which are always searched); only those are searched, and each match goes through
+    /// its row's validator and context words.
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
         let on = self.any.matches(text);
         self.detect_rows(text, on.iter())
     }
 
-    /// The patterns of [`Self::detect`]'s set pass, in table order, for a caller that runs them in a set of
-    /// its own (with other patterns after them) and passes what matched to [`Self::detect_rows`].
+    /// The patterns of [`Self::detect`]'s set pass, in table order (a row the pass does not decide has a
+    /// pattern that matches nothing), for a caller that runs them in a set of its own (with other patterns
+    /// after them) and passes what matched to [`Self::detect_rows`].
     pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
         self.any.patterns().iter().map(String::as_str)
     }
 
     /// As [`Self::detect`], with `on` the rows whose patterns match somewhere in `text`, ascending (what
     /// the set pass over [`Self::set_patterns`] found).
-    pub(crate) fn detect_rows(
-        &self,
-        text: &str,
-        on: impl Iterator<Item = usize> + Clone,
-    ) -> Vec<Finding> {
+    pub(crate) fn detect_rows(&self, text: &str, on: impl Iterator<Item = usize>) -> Vec<Finding> {
         let mut found = Vec::new();
-        // Rows whose context words occur somewhere in the text (as substrings: a superset of whole words),
-        // looked up only when a row that requires context can match.
+        // Rows that find nothing without a context word near a match: searched only when one of their words
+        // occurs somewhere in the text (as a substring: a superset of whole words).
         let needs_context = |i: usize| {
             DETECTORS[i]
                 .context
                 .is_some_and(|c| c.need == Need::Required)
         };
-        let mut with_words = vec![false; DETECTORS.len()];
-        if on.clone().any(needs_context) {
-            for m in self.context_words.find_overlapping_iter(text) {
-                for &row in &self.context_rows[m.pattern().as_usize()] {
-                    with_words[row] = true;
-                }
-            }
+        // The rows the set pass found and those it does not decide, in table order.
+        let mut rows = vec![false; DETECTORS.len()];
+        for i in on {
+            rows[i] = true;
         }
+        for (i, row) in rows.iter_mut().enumerate() {
+            *row |= self.always[i];
+        }
+        // Which rows' context words occur, looked up the first time a row that requires them is to be
+        // searched (a text without digits searches none: every row searched whatever the set pass says is
+        // made of digits).
+        let mut with_words: Option<Vec<bool>> = None;
+        let mut has_words = |i: usize| {
+            with_words.get_or_insert_with(|| {
+                let mut rows = vec![false; DETECTORS.len()];
+                self.rows_with_words(text, &mut rows);
+                rows
+            })[i]
+        };
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
-        for i in on {
+        let mut numeric_windows: Option<Vec<Window>> = None;
+        let mut own_windows: Vec<Window> = Vec::new();
+        let mut spans: Vec<Range<usize>> = Vec::new();
+        for i in (0..rows.len()).filter(|&i| rows[i]) {
             let row = &DETECTORS[i];
-            if needs_context(i) && !with_words[i] {
-                continue;
+            if needs_context(i) {
+                let mut no_digits = || {
+                    digit_runs
+                        .get_or_insert_with(|| ascii_digit_runs(text))
+                        .is_empty()
+                };
+                if (self.always[i] && no_digits()) || !has_words(i) {
+                    continue;
+                }
             }
             candidates.clear();
-            match self.digit_rows[i] {
-                Some(shape) => {
+            match (self.digit_rows[i], &self.around[i]) {
+                (Some(shape), _) => {
                     let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
                     digit_run_matches(runs, shape, &mut candidates);
                 }
-                None => candidates.extend(self.patterns[i].find_iter(text).map(|m| m.range())),
+                (None, Some(around)) => {
+                    let windows = match &self.numeric {
+                        Some(numeric) if around.numeric() => {
+                            let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
+                            numeric_windows.get_or_insert_with(|| {
+                                let mut windows = Vec::new();
+                                anchor_windows(text, runs, numeric, &mut windows);
+                                windows
+                            })
+                        }
+                        _ => {
+                            own_windows.clear();
+                            match around.anchor() {
+                                Anchor::Digits => {
+                                    let runs =
+                                        digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
+                                    anchor_windows(text, runs, around, &mut own_windows);
+                                }
+                                anchor => {
+                                    let runs = anchor_runs(text, anchor);
+                                    anchor_windows(text, &runs, around, &mut own_windows);
+                                }
+                            }
+                            &own_windows
+                        }
+                    };
+                    spans.clear();
+                    searched(windows, around, &mut spans);
+                    for w in &spans {
+                        candidates.extend(
+                            self.patterns[i]
+                                .find_iter(&text[w.clone()])
+                                .map(|m| w.start + m.start()..w.start + m.end()),
+                        );
+                    }
+                }
+                (None, None) => {
+                    candidates.extend(self.patterns[i].find_iter(text).map(|m| m.range()));
+                }
             }
             for m in candidates.drain(..) {
                 let valid = match row.validate {
@@ -324,6 +411,46 @@ impl PiiDetector {
         names::detect(text, self.gazetteer, &mut found);
         resolve_overlaps(found)
     }
+
+    /// Sets `with_words[row]` for every row one of whose context words occurs in `text` (as a substring,
+    /// ASCII case ignored): every occurrence of every word, as an overlapping search reports them, read
+    /// from the automaton's match states as it steps through the text.
+    fn rows_with_words(&self, text: &str, with_words: &mut [bool]) {
+        let dfa = &self.context_words;
+        let Ok(mut state) = dfa.start_state(aho_corasick::Anchored::No) else {
+            // Cannot happen for an unanchored automaton; searching every row is the safe answer.
+            with_words.fill(true);
+            return;
+        };
+        for &byte in text.as_bytes() {
+            state = dfa.next_state(aho_corasick::Anchored::No, state, byte);
+            if dfa.is_special(state) && dfa.is_match(state) {
+                for k in 0..dfa.match_len(state) {
+                    for &row in &self.context_rows[dfa.match_pattern(state, k).as_usize()] {
+                        with_words[row] = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every row's context words, each once, and for each word the rows it belongs to.
+fn context_word_rows() -> (Vec<&'static str>, Vec<Vec<usize>>) {
+    let mut words: Vec<&'static str> = Vec::new();
+    let mut context_rows: Vec<Vec<usize>> = Vec::new();
+    for (i, row) in DETECTORS.iter().enumerate() {
+        for word in row.context.iter().flat_map(|c| c.words) {
+            match words.iter().position(|w| w == word) {
+                Some(at) => context_rows[at].push(i),
+                None => {
+                    words.push(word);
+                    context_rows.push(vec![i]);
+                }
+            }
+        }
+    }
+    (words, context_rows)
 }
 
 /// `Some((min, max))` when `pattern` is exactly `[0-9]{min,max}` (or `[0-9]{n}`): a run of ASCII digits.
@@ -339,24 +466,44 @@ fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
     (1 <= min && min <= max).then_some((min, max))
 }
 
-/// The maximal runs of ASCII digits in `text`, in order.
+/// The maximal runs of ASCII digits in `text`, in order. Text without digits is skipped eight bytes at a
+/// time.
 fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
+    let n = bytes.len();
     let mut runs = Vec::new();
     let mut i = 0;
-    while let Some(start) = bytes[i..]
-        .iter()
-        .position(u8::is_ascii_digit)
-        .map(|n| i + n)
-    {
-        let end = bytes[start..]
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .map_or(bytes.len(), |n| start + n);
-        runs.push(start..end);
-        i = end;
+    loop {
+        while let Some(eight) = bytes
+            .get(i..i + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        {
+            if has_ascii_digit(u64::from_le_bytes(eight)) {
+                break;
+            }
+            i += 8;
+        }
+        while i < n && !bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i >= n {
+            return runs;
+        }
+        let start = i;
+        while i < n && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        runs.push(start..i);
     }
-    runs
+}
+
+/// Whether any of the eight bytes of `word` is an ASCII digit: with each byte XORed with `0`, whether
+/// any is below 10 (the test for a byte below a bound that holds for the word as a whole).
+fn has_ascii_digit(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let t = word ^ (ONES * u64::from(b'0'));
+    t.wrapping_sub(ONES * 10) & !t & HIGH != 0
 }
 
 /// The matches `[0-9]{min,max}` finds, left to right, in a text whose digit runs are `runs`: a match never
@@ -765,18 +912,19 @@ fn phone_shape_ok(text: &str, span: Range<usize>) -> bool {
 pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
     let next =
         next_word(text[span.end..].trim_start_matches([' ', '\t', ')', ']', '-', ',', ':', '(']));
-    let phone_word = |w: &str| listed(PHONE_WORDS, w) && !listed(&["number", "no"], w);
-    if phone_word(next) {
+    let named_phone = |w: &str| !listed(&["number", "no"], w);
+    if word_lists(next) & IN_PHONE != 0 && named_phone(next) {
         return true;
     }
     // A form label may stand on the line before: "Phone:\n(02) 4958 3734". The nearest listed word decides;
     // "number" and "no" count only after a phone word ("phone number", "tel no").
     let (mut last, mut named) = (None, false);
     for w in words_before(text, span.start, false) {
-        if listed(PHONE_WORDS, w) {
+        let lists = word_lists(w);
+        if lists & IN_PHONE != 0 {
             last = Some(true);
-            named |= phone_word(w);
-        } else if listed(REFERENCE_WORDS, w) || listed(CARD_WORDS, w) {
+            named |= named_phone(w);
+        } else if lists & (IN_REFERENCE | IN_CARD) != 0 {
             last = Some(false);
         }
     }
@@ -786,6 +934,77 @@ pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
 /// Whether `word` is in `list` (lower-case ASCII words), ASCII letters compared without case.
 pub(crate) fn listed(list: &[&str], word: &str) -> bool {
     list.iter().any(|l| word.eq_ignore_ascii_case(l))
+}
+
+/// [`word_lists`]' bit for [`PHONE_WORDS`].
+const IN_PHONE: u8 = 1;
+/// [`word_lists`]' bit for [`REFERENCE_WORDS`].
+const IN_REFERENCE: u8 = 2;
+/// [`word_lists`]' bit for [`CARD_WORDS`].
+const IN_CARD: u8 = 4;
+/// [`word_lists`]' bit for [`VERSION_WORDS`].
+const IN_VERSION: u8 = 8;
+/// [`word_lists`]' bit for [`NETWORK_WORDS`].
+const IN_NETWORK: u8 = 16;
+
+/// The word lists the phone, card-reference and version checks read, with their bits.
+const WORD_LISTS: [(&[&str], u8); 5] = [
+    (PHONE_WORDS, IN_PHONE),
+    (REFERENCE_WORDS, IN_REFERENCE),
+    (CARD_WORDS, IN_CARD),
+    (VERSION_WORDS, IN_VERSION),
+    (NETWORK_WORDS, IN_NETWORK),
+];
+
+/// Longest word of [`WORD_LISTS`], in bytes.
+const LONGEST_LISTED: usize = 16;
+
+/// Which of [`WORD_LISTS`] hold `word` (ASCII letters compared without case, as [`listed`] does), as
+/// their bits: one lookup for the five lists.
+fn word_lists(word: &str) -> u8 {
+    static BITS: OnceLock<HashMap<&'static str, u8, BuildHasherDefault<Fnv>>> = OnceLock::new();
+    if word.len() > LONGEST_LISTED || !word.is_ascii() {
+        return 0;
+    }
+    let mut lower = [0u8; LONGEST_LISTED];
+    for (to, from) in lower.iter_mut().zip(word.bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
+    let Ok(lower) = std::str::from_utf8(&lower[..word.len()]) else {
+        return 0;
+    };
+    let bits = BITS.get_or_init(|| {
+        let mut bits: HashMap<&'static str, u8, BuildHasherDefault<Fnv>> = HashMap::default();
+        for (list, bit) in WORD_LISTS {
+            for word in list {
+                *bits.entry(word).or_default() |= bit;
+            }
+        }
+        bits
+    });
+    bits.get(lower).copied().unwrap_or(0)
+}
+
+/// 64-bit FNV-1a, for short words in fixed sets.
+#[derive(Debug)]
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// The word `text` starts with: its leading alphanumeric characters.
@@ -861,8 +1080,8 @@ fn words_before(text: &str, at: usize, same_line: bool) -> impl DoubleEndedItera
 /// True when the words before a card-shaped number call it an order, invoice, tracking or other
 /// reference number and none calls it a card.
 pub(crate) fn reference_context(text: &str, at: usize) -> bool {
-    let any = |list: &[&str]| words_before(text, at, true).any(|w| listed(list, w));
-    !any(CARD_WORDS) && any(REFERENCE_WORDS)
+    let lists = words_before(text, at, true).fold(0, |bits, w| bits | word_lists(w));
+    lists & IN_CARD == 0 && lists & IN_REFERENCE != 0
 }
 
 /// True when a valid dotted quad reads as a version number rather than an address: the nearest context
@@ -883,13 +1102,14 @@ fn version_like(text: &str, span: Range<usize>) -> bool {
     }
     // A version word right after it: "the 10.2.0.1 upgrade", "1.2.3.4 release notes".
     let next = next_word(after.trim_start_matches([' ', '\t']));
-    if listed(VERSION_WORDS, next) && !next.eq_ignore_ascii_case("v") {
+    if word_lists(next) & IN_VERSION != 0 && !next.eq_ignore_ascii_case("v") {
         return true;
     }
     let last = words_before(text, span.start, true).rev().find_map(|w| {
-        if listed(NETWORK_WORDS, w) {
+        let lists = word_lists(w);
+        if lists & IN_NETWORK != 0 {
             Some(false)
-        } else if listed(VERSION_WORDS, w) {
+        } else if lists & IN_VERSION != 0 {
             Some(true)
         } else {
             None
@@ -1100,7 +1320,8 @@ mod tests {
         assert_eq!(d.any.patterns().len(), DETECTORS.len());
         assert_eq!(d.patterns.len(), DETECTORS.len());
         for (i, row) in DETECTORS.iter().enumerate() {
-            assert_eq!(d.any.patterns()[i], row.pattern);
+            let expected = if d.always[i] { NEVER } else { row.pattern };
+            assert_eq!(d.any.patterns()[i], expected);
             assert_eq!(d.patterns[i].as_str(), row.pattern);
             assert!((0.0..=1.0).contains(&row.confidence), "{}", row.entity);
         }
@@ -1112,6 +1333,75 @@ mod tests {
         ];
         for entity in EntityType::ALL.into_iter().filter(|e| !named.contains(e)) {
             assert!(DETECTORS.iter().any(|r| r.entity == entity), "{entity}");
+        }
+    }
+
+    /// The eight-byte test says whether a digit is among eight bytes, for every byte in every place.
+    #[test]
+    fn eight_bytes_at_a_time_find_every_digit() {
+        for b in 0..=255u8 {
+            for place in 0..8 {
+                let mut eight = [b'a'; 8];
+                eight[place] = b;
+                assert_eq!(
+                    has_ascii_digit(u64::from_le_bytes(eight)),
+                    b.is_ascii_digit(),
+                    "{b}"
+                );
+                let mut others = [b; 8];
+                others[place] = b'5';
+                assert!(has_ascii_digit(u64::from_le_bytes(others)), "{b}");
+            }
+            assert_eq!(
+                has_ascii_digit(u64::from_le_bytes([b; 8])),
+                b.is_ascii_digit(),
+                "{b}"
+            );
+        }
+    }
+
+    /// One lookup gives, for every word, what a scan of each list gives.
+    #[test]
+    fn word_lists_are_the_lists_scanned() {
+        let mut words: Vec<String> = Vec::new();
+        for (list, _) in WORD_LISTS {
+            for w in list {
+                assert!(w.len() <= LONGEST_LISTED && w.bytes().all(|b| !b.is_ascii_uppercase()));
+                assert!(w.is_ascii(), "{w}");
+                words.push((*w).to_owned());
+                words.push(w.to_ascii_uppercase());
+                words.push(format!("{w}s"));
+                words.push(w[1..].to_owned());
+            }
+        }
+        words.extend(
+            [
+                "",
+                "Phone",
+                "pHoNe",
+                "ﬁrmware",
+                "İp",
+                "K",
+                "callé",
+                "a-very-long-word-indeed",
+            ]
+            .iter()
+            .map(|w| (*w).to_owned()),
+        );
+        for w in &words {
+            let expected = WORD_LISTS
+                .iter()
+                .filter(|(list, _)| listed(list, w))
+                .fold(0, |bits, (_, bit)| bits | bit);
+            assert_eq!(word_lists(w), expected, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn the_never_pattern_matches_nothing() {
+        let never = Regex::new(NEVER).unwrap();
+        for text in ["", "a", " ", "\n", "é", "1234", "\u{10FFFF}"] {
+            assert!(!never.is_match(text), "{text:?}");
         }
     }
 
@@ -1152,6 +1442,14 @@ mod tests {
                 .map(|_| pieces[next() % pieces.len()])
                 .collect();
             let runs = ascii_digit_runs(&text);
+            let mut expected: Vec<Range<usize>> = Vec::new();
+            for (at, _) in text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()) {
+                match expected.last_mut() {
+                    Some(run) if run.end == at => run.end = at + 1,
+                    _ => expected.push(at..at + 1),
+                }
+            }
+            assert_eq!(runs, expected, "{text:?}");
             for &i in &rows {
                 let expected: Vec<Range<usize>> =
                     d.patterns[i].find_iter(&text).map(|m| m.range()).collect();
@@ -1159,6 +1457,43 @@ mod tests {
                 digit_run_matches(&runs, d.digit_rows[i].unwrap(), &mut found);
                 assert_eq!(found, expected, "row {i} on {text:?}");
             }
+        }
+    }
+
+    /// The rows whose context words occur in a text are those an overlapping Aho-Corasick search over
+    /// the same words reports.
+    #[test]
+    fn rows_with_words_match_an_overlapping_search() {
+        let d = PiiDetector::new().unwrap();
+        let (words, rows) = context_word_rows();
+        let reference = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&words)
+            .unwrap();
+        let mut pieces: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        pieces.extend(words.iter().map(|w| w.to_ascii_uppercase()));
+        pieces.extend(words.iter().map(|w| w[..w.len() - 1].to_owned()));
+        pieces.extend(
+            [" ", "x", "é", "9", "\n", "-", "Ş", "K"]
+                .iter()
+                .map(|p| (*p).to_owned()),
+        );
+        let mut seed = crate::tests::xorshift(0x51ED_270B_u32);
+        let mut next = move || seed() as usize;
+        for n in 0..3_000 {
+            let text: String = (0..n % 9)
+                .map(|_| pieces[next() % pieces.len()].as_str())
+                .collect();
+            let mut expected = vec![false; DETECTORS.len()];
+            for m in reference.find_overlapping_iter(&text) {
+                for &row in &rows[m.pattern().as_usize()] {
+                    expected[row] = true;
+                }
+            }
+            let mut found = vec![false; DETECTORS.len()];
+            d.rows_with_words(&text, &mut found);
+            assert_eq!(found, expected, "{text:?}");
         }
     }
 

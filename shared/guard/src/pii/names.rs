@@ -17,11 +17,12 @@
 //! lookup, so the pass is linear in the text.
 
 use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::sync::OnceLock;
 
-use crate::pii::Finding;
 use crate::pii::detectors::MAX_CONTEXT_WINDOW;
 use crate::pii::gazetteer::{Gazetteer, Kinds};
+use crate::pii::{Finding, Fnv};
 use crate::profile::EntityType;
 
 /// A run of capitalised words (with the joining words of names: `&`, `of`, `de`, `van` ...), as a pattern:
@@ -33,6 +34,9 @@ const JOINERS: &[&str] = &[
     "&", "and", "of", "de", "del", "della", "di", "da", "das", "do", "dos", "du", "la", "le",
     "les", "van", "von", "der", "den", "y", "the",
 ];
+
+/// Bytes of the longest of [`JOINERS`].
+const LONGEST_JOINER: usize = 5;
 
 /// Titles before a name.
 #[rustfmt::skip]
@@ -149,9 +153,10 @@ const NOT_NAMES: &[&str] = &[
     "thu", "thur", "thurs", "fri", "sat", "sun", "i'm", "i'll", "i've", "i'd", "im",
 ];
 
-/// Whether `word` (lower case) is one of [`NOT_NAMES`]: a set lookup, built on first use.
+/// Whether `word` (lower case) is one of [`NOT_NAMES`]: a set lookup (FNV-1a hashed; the set is
+/// built on first use).
 fn is_stop_word(word: &str) -> bool {
-    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    static SET: OnceLock<HashSet<&'static str, BuildHasherDefault<Fnv>>> = OnceLock::new();
     SET.get_or_init(|| NOT_NAMES.iter().copied().collect())
         .contains(word)
 }
@@ -228,20 +233,39 @@ fn word_at(text: &str, at: usize) -> Word {
 }
 
 /// The runs of capitalised words in `text`, each as its words.
+#[cfg(test)]
 fn runs(text: &str) -> Vec<Vec<Word>> {
     let mut out = Vec::new();
+    let mut run = Vec::new();
     let mut i = 0;
+    while let Some(next) = next_run(text, i, &mut run) {
+        out.push(run.clone());
+        i = next;
+    }
+    out
+}
+
+/// The first run of capitalised words in `text` at or after byte `i`, its words written into `run`; the
+/// byte to look for the next run from, or `None` when there is no run left.
+fn next_run(text: &str, mut i: usize, run: &mut Vec<Word>) -> Option<usize> {
     let bytes = text.as_bytes();
     while i < text.len() {
+        // Eight ASCII bytes at a time while none is a capital.
+        if let Some(eight) = bytes
+            .get(i..i + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            && !may_hold_capital(u64::from_le_bytes(eight))
+        {
+            i += 8;
+            continue;
+        }
         // A capital is an ASCII capital or a Latin-1 / Latin Extended-A letter (lead byte C3 to C5): skip the
         // rest without decoding.
         if !(bytes[i].is_ascii_uppercase() || (0xC3..=0xC5).contains(&bytes[i])) {
             i += 1;
             continue;
         }
-        let Some(c) = text[i..].chars().next() else {
-            break;
-        };
+        let c = text[i..].chars().next()?;
         let glued = text[..i]
             .chars()
             .next_back()
@@ -250,7 +274,8 @@ fn runs(text: &str) -> Vec<Vec<Word>> {
             i += c.len_utf8();
             continue;
         }
-        let mut run = vec![word_at(text, i)];
+        run.clear();
+        run.push(word_at(text, i));
         let mut at = run[0].end_dots;
         // Further words: `,`? ` ` (joiner ` `)* capitalised word.
         loop {
@@ -262,14 +287,14 @@ fn runs(text: &str) -> Vec<Vec<Word>> {
                 break;
             }
             j += 1;
-            loop {
-                let joiner = JOINERS.iter().find(|w| {
-                    text[j..].starts_with(*w) && text.as_bytes().get(j + w.len()) == Some(&b' ')
-                });
-                match joiner {
-                    Some(w) => j += w.len() + 1,
-                    None => break,
-                }
+            // A joining word is the whole of what stands before the next space.
+            while let Some(len) = bytes[j..]
+                .iter()
+                .take(LONGEST_JOINER + 1)
+                .position(|&b| b == b' ')
+                .filter(|&len| JOINERS.contains(&&text[j..j + len]))
+            {
+                j += len + 1;
             }
             match text[j..].chars().next() {
                 Some(c) if is_upper_start(c) => {
@@ -280,18 +305,105 @@ fn runs(text: &str) -> Vec<Vec<Word>> {
                 _ => break,
             }
         }
-        i = at.max(i + c.len_utf8());
-        out.push(run);
+        return Some(at.max(i + c.len_utf8()));
     }
-    out
+    None
 }
 
-fn lower(text: &str, w: &Word) -> String {
-    text[w.start..w.end].to_lowercase()
+/// Whether any of the eight bytes of `word` is not ASCII or is an ASCII capital. Each byte below `0x80`
+/// plus `0x3F` reaches `0x80` from `A` up, plus `0x25` from `[` up, and no sum carries into the next byte.
+fn may_hold_capital(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if word & HIGH != 0 {
+        return true;
+    }
+    let from_a = word + ONES * u64::from(0x80 - b'A');
+    let from_after_z = word + ONES * u64::from(0x80 - b'[');
+    from_a & !from_after_z & HIGH != 0
 }
 
-/// The lower-case words in the [`MAX_CONTEXT_WINDOW`] bytes before `at`, on the same line.
-fn words_before(text: &str, at: usize) -> Vec<String> {
+/// Longest word kept in place by [`Lower`].
+const LOWER_INLINE: usize = 24;
+
+/// A word in lower case (as `str::to_lowercase` gives it), held in place when it is short ASCII.
+#[derive(Default)]
+struct Lower {
+    inline: [u8; LOWER_INLINE],
+    len: usize,
+    long: Option<String>,
+}
+
+impl Lower {
+    fn of(word: &str) -> Lower {
+        let mut lower = Lower::default();
+        if word.is_ascii() && word.len() <= LOWER_INLINE {
+            for (to, from) in lower.inline.iter_mut().zip(word.bytes()) {
+                *to = from.to_ascii_lowercase();
+            }
+            lower.len = word.len();
+        } else {
+            lower.long = Some(word.to_lowercase());
+        }
+        lower
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.long {
+            Some(long) => long,
+            None => std::str::from_utf8(&self.inline[..self.len]).unwrap_or(""),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.long {
+            Some(long) => long.as_bytes(),
+            None => &self.inline[..self.len],
+        }
+    }
+}
+
+fn lower(text: &str, w: &Word) -> Lower {
+    Lower::of(&text[w.start..w.end])
+}
+
+/// Most words of a phrase in [`NAMING`], [`CREDITS`], [`NAMING_WEAK`], [`PLACE_PHRASES`] and
+/// [`RESIDENCE_PHRASES`], and of a possessive and a relative: all the words before a run that are read.
+const WORDS_BEFORE: usize = 3;
+
+/// The last [`WORDS_BEFORE`] words before a run (fewer when the window holds fewer), in lower case, in
+/// text order.
+struct Before {
+    words: [Lower; WORDS_BEFORE],
+    len: usize,
+}
+
+impl Before {
+    /// The `k`-th word counted back from the run (0 is the last), if there is one.
+    fn back(&self, k: usize) -> Option<&str> {
+        (k < self.len).then(|| self.words[self.len - 1 - k].as_str())
+    }
+
+    fn last(&self) -> Option<&str> {
+        self.back(0)
+    }
+
+    /// Whether the words end with one of `phrases` (each at most [`WORDS_BEFORE`] words).
+    fn ends_with_phrase(&self, phrases: &[&[&str]]) -> bool {
+        phrases.iter().any(|p| {
+            self.len >= p.len()
+                && self.words[self.len - p.len()..self.len]
+                    .iter()
+                    .zip(p.iter())
+                    .rev()
+                    .all(|(a, b)| a.as_bytes() == b.as_bytes())
+        })
+    }
+}
+
+/// The lower-case words in the [`MAX_CONTEXT_WINDOW`] bytes before `at`, on the same line: the last
+/// [`WORDS_BEFORE`] of them.
+fn words_before(text: &str, at: usize) -> Before {
     let mut from = at.saturating_sub(MAX_CONTEXT_WINDOW);
     while !text.is_char_boundary(from) {
         from += 1;
@@ -300,21 +412,26 @@ fn words_before(text: &str, at: usize) -> Vec<String> {
     if let Some(i) = window.rfind('\n') {
         window = &window[i + 1..];
     }
-    window
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+    let mut last = [""; WORDS_BEFORE];
+    let mut len = 0;
+    for word in window
+        .rsplit(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-fn ends_with_phrase(words: &[String], phrases: &[&[&str]]) -> bool {
-    phrases.iter().any(|p| {
-        words.len() >= p.len()
-            && words[words.len() - p.len()..]
-                .iter()
-                .zip(p.iter())
-                .all(|(a, b)| a == b)
-    })
+        .take(WORDS_BEFORE)
+    {
+        last[len] = word;
+        len += 1;
+    }
+    Before {
+        words: std::array::from_fn(|k| {
+            if k < len {
+                Lower::of(last[len - 1 - k])
+            } else {
+                Lower::default()
+            }
+        }),
+        len,
+    }
 }
 
 /// True when the word at `at` opens a sentence: nothing but spaces before it in the window, or the last
@@ -383,19 +500,30 @@ fn place_word_right_before(text: &str, at: usize) -> bool {
 }
 
 /// The word right after `at`, lower case (`'s` counts as `s`).
-fn next_word(text: &str, at: usize) -> String {
-    text[at..]
-        .trim_start_matches([' ', '\'', '’', ','])
-        .chars()
-        .take_while(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_lowercase()
+fn next_word(text: &str, at: usize) -> Lower {
+    let rest = text[at..].trim_start_matches([' ', '\'', '’', ',']);
+    let end = rest
+        .char_indices()
+        .find(|&(_, c)| !c.is_alphanumeric())
+        .map_or(rest.len(), |(i, _)| i);
+    Lower::of(&rest[..end])
+}
+
+/// What [`detect_run`] works out per word of a run, kept from one run to the next.
+#[derive(Default)]
+struct Scratch {
+    run: Vec<Word>,
+    entries: Vec<Option<(usize, Kinds)>>,
+    stops: Vec<bool>,
 }
 
 /// Finds people, places and organisations in `text` and appends them to `out`.
 pub(crate) fn detect(text: &str, gazetteer: &Gazetteer, out: &mut Vec<Finding>) {
-    for run in runs(text) {
-        detect_run(text, gazetteer, &run, out);
+    let mut scratch = Scratch::default();
+    let mut i = 0;
+    while let Some(next) = next_run(text, i, &mut scratch.run) {
+        detect_run(text, gazetteer, &mut scratch, out);
+        i = next;
     }
 }
 
@@ -417,13 +545,22 @@ fn entry_at(text: &str, g: &Gazetteer, run: &[Word], i: usize) -> Option<(usize,
     (run[last].end == e.end || run[last].end_dots == e.end).then_some((last, e.kinds))
 }
 
-fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
-    let entries: Vec<Option<(usize, Kinds)>> =
-        (0..run.len()).map(|i| entry_at(text, g, run, i)).collect();
+fn detect_run(text: &str, g: &Gazetteer, scratch: &mut Scratch, out: &mut Vec<Finding>) {
+    let Scratch {
+        run,
+        entries,
+        stops,
+    } = scratch;
+    let run: &[Word] = run;
+    entries.clear();
+    entries.extend((0..run.len()).map(|i| entry_at(text, g, run, i)));
+    let entries: &[Option<(usize, Kinds)>] = entries;
     let kinds = |i: usize| entries[i].map(|(_, k)| k).unwrap_or_default();
     let single = |i: usize| entries[i].is_some_and(|(last, _)| last == i);
     // Whether each word is a stop word, worked out once per word (the checks below ask many times).
-    let stops: Vec<bool> = run.iter().map(|w| is_stop_word(&lower(text, w))).collect();
+    stops.clear();
+    stops.extend(run.iter().map(|w| is_stop_word(lower(text, w).as_str())));
+    let stops: &[bool] = stops;
     let stop = |i: usize| stops[i];
     let initial = |i: usize| {
         let w = &run[i];
@@ -458,9 +595,7 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
         return;
     }
     let before = words_before(text, run[0].start);
-    let place_before = before
-        .last()
-        .is_some_and(|w| PLACE_WORDS.contains(&w.as_str()));
+    let place_before = before.last().is_some_and(|w| PLACE_WORDS.contains(&w));
     // The longest listed town that the run opens with (up to four words, no comma inside).
     let town = || {
         let mut n = 1;
@@ -501,17 +636,14 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
     let mut i = 0;
     while i < run.len() {
         let word = lower(text, &run[i]);
+        let word = word.as_str();
         // A title or a greeting, then up to three name words.
-        if TITLES.contains(&word.as_str()) || GREETINGS.contains(&word.as_str()) {
+        if TITLES.contains(&word) || GREETINGS.contains(&word) {
             let n = (i + 1..run.len().min(i + 4))
                 .take_while(|&j| tight(j - 1) && (namish(j) || (j > i + 1 && initial(j))))
                 .count();
             if n > 0 {
-                let conf = if TITLES.contains(&word.as_str()) {
-                    0.9
-                } else {
-                    0.8
-                };
+                let conf = if TITLES.contains(&word) { 0.9 } else { 0.8 };
                 push(
                     out,
                     EntityType::Person,
@@ -534,10 +666,7 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
             let before_place = last + 1 < run.len()
                 && text[run[last].end_dots..run[last + 1].start].starts_with(',')
                 && (kinds(last + 1).has(Kinds::COUNTRY) || kinds(last + 1).has(Kinds::REGION));
-            let place_word = i == 0
-                && before
-                    .last()
-                    .is_some_and(|w| PLACE_WORDS.contains(&w.as_str()));
+            let place_word = i == 0 && before.last().is_some_and(|w| PLACE_WORDS.contains(&w));
             let conf = if kk.has(Kinds::COUNTRY) {
                 0.8
             } else if kk.has(Kinds::REGION) {
@@ -561,7 +690,7 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
         if i == 0
             && !stop(0)
             && (namish(0) || caps(0))
-            && (place_before || ends_with_phrase(&before, PLACE_PHRASES))
+            && (place_before || before.ends_with_phrase(PLACE_PHRASES))
             && let Some(n) = town()
         {
             push(out, EntityType::Location, run[0].start, run[n - 1].end, 0.7);
@@ -569,7 +698,7 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
             continue;
         }
         // A name in capitals after a phrase of where someone lives (`grew up in STONEHOUSE`).
-        if i == 0 && !stop(0) && caps(0) && ends_with_phrase(&before, RESIDENCE_PHRASES) {
+        if i == 0 && !stop(0) && caps(0) && before.ends_with_phrase(RESIDENCE_PHRASES) {
             let n = (0..run.len().min(4))
                 .take_while(|&j| caps(j) && (j == 0 || tight(j - 1)))
                 .count();
@@ -578,7 +707,7 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
             continue;
         }
         // Unknown places after a moving or living phrase.
-        if i == 0 && ends_with_phrase(&before, PLACE_PHRASES) && namish(0) {
+        if i == 0 && before.ends_with_phrase(PLACE_PHRASES) && namish(0) {
             let n = (0..run.len().min(4)).take_while(|&j| namish(j)).count();
             push(out, EntityType::Location, run[0].start, run[n - 1].end, 0.7);
             i = n;
@@ -613,16 +742,15 @@ fn detect_run(text: &str, g: &Gazetteer, run: &[Word], out: &mut Vec<Finding>) {
                 .trim_end_matches([' ', '\t', ',', ':'])
                 .ends_with(|c: char| c.is_alphabetic());
             let relative = same_clause
-                && before.len() >= 2
-                && RELATIVES.contains(&before[before.len() - 1].as_str())
-                && POSSESSIVES.contains(&before[before.len() - 2].as_str());
+                && before.back(0).is_some_and(|w| RELATIVES.contains(&w))
+                && before.back(1).is_some_and(|w| POSSESSIVES.contains(&w));
             let credit = same_clause
-                && ends_with_phrase(&before, CREDITS)
+                && before.ends_with_phrase(CREDITS)
                 && (known || (tight(0) && namish(1)));
-            let naming = ends_with_phrase(&before, NAMING)
+            let naming = before.ends_with_phrase(NAMING)
                 || relative
                 || credit
-                || (known && ends_with_phrase(&before, NAMING_WEAK));
+                || (known && before.ends_with_phrase(NAMING_WEAK));
             if i == 0 && naming {
                 // A word ending a sentence (`by Balthasar. Always`) ends the name; an initial's dot does not.
                 let ends_sentence = |j: usize| run[j].end_dots > run[j].end && !initial(j);
@@ -746,6 +874,131 @@ mod tests {
 
     fn has(text: &str, entity: EntityType, value: &str) -> bool {
         found(text).iter().any(|(e, v)| *e == entity && v == value)
+    }
+
+    /// The eight-byte test says whether a capital or a byte outside ASCII is among eight bytes, for every
+    /// byte in every place.
+    #[test]
+    fn eight_bytes_at_a_time_find_every_capital() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_uppercase() || !b.is_ascii();
+            for place in 0..8 {
+                let mut eight = [b'a'; 8];
+                eight[place] = b;
+                assert_eq!(may_hold_capital(u64::from_le_bytes(eight)), expected, "{b}");
+                let mut others = [b'z'; 8];
+                others[place] = b;
+                assert_eq!(
+                    may_hold_capital(u64::from_le_bytes(others)),
+                    expected,
+                    "{b}"
+                );
+            }
+            assert_eq!(
+                may_hold_capital(u64::from_le_bytes([b; 8])),
+                expected,
+                "{b}"
+            );
+        }
+    }
+
+    /// The words before a run as a list of lower-case strings, all of them.
+    fn all_words_before(text: &str, at: usize) -> Vec<String> {
+        let mut from = at.saturating_sub(MAX_CONTEXT_WINDOW);
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        let mut window = &text[from..at];
+        if let Some(i) = window.rfind('\n') {
+            window = &window[i + 1..];
+        }
+        window
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+
+    /// The words kept before a run, the next word and a word in lower case are what the allocating
+    /// versions give: the last words of the window, compared with every phrase list.
+    #[test]
+    fn words_read_in_place_match_the_allocated_ones() {
+        let lists: [&[&[&str]]; 5] = [
+            NAMING,
+            CREDITS,
+            NAMING_WEAK,
+            PLACE_PHRASES,
+            RESIDENCE_PHRASES,
+        ];
+        for list in lists {
+            assert!(list.iter().all(|p| p.len() <= WORDS_BEFORE));
+        }
+        assert_eq!(JOINERS.iter().map(|w| w.len()).max(), Some(LONGEST_JOINER));
+        assert!(JOINERS.iter().all(|w| !w.contains(' ')));
+        let pieces = [
+            "Name",
+            "is",
+            "my",
+            "son",
+            "grew",
+            "up",
+            "in",
+            "LIVES",
+            "from",
+            "Señor",
+            "ÉLAN",
+            "ΟΔΟΣ",
+            "İstanbul",
+            "KELVIN\u{212A}",
+            "o'neil",
+            "’s",
+            " ",
+            "  ",
+            ", ",
+            ".",
+            "\n",
+            "\t",
+            "-",
+            "x",
+            "Straße",
+            "directed",
+            "by",
+            "9",
+            "ǅ",
+            "averyveryverylongwordindeedyes",
+        ];
+        let mut seed = crate::tests::xorshift(0x7F4A_7C15_u32);
+        let mut next = move || seed() as usize;
+        for n in 0..3_000 {
+            let text: String = (0..n % 30).map(|_| pieces[next() % pieces.len()]).collect();
+            for at in (0..=text.len()).filter(|&at| text.is_char_boundary(at)) {
+                let all = all_words_before(&text, at);
+                let kept = words_before(&text, at);
+                assert_eq!(kept.len, all.len().min(WORDS_BEFORE), "{text:?} at {at}");
+                for k in 0..WORDS_BEFORE {
+                    let expected = all.len().checked_sub(k + 1).map(|i| all[i].as_str());
+                    assert_eq!(kept.back(k), expected, "{text:?} at {at}");
+                }
+                for list in lists {
+                    let expected = list.iter().any(|p| {
+                        all.len() >= p.len()
+                            && all[all.len() - p.len()..]
+                                .iter()
+                                .zip(p.iter())
+                                .all(|(a, b)| a == b)
+                    });
+                    assert_eq!(kept.ends_with_phrase(list), expected, "{text:?} at {at}");
+                }
+                let next_expected = text[at..]
+                    .trim_start_matches([' ', '\'', '’', ','])
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric())
+                    .collect::<String>()
+                    .to_lowercase();
+                assert_eq!(next_word(&text, at).as_str(), next_expected);
+                assert_eq!(Lower::of(&text[at..]).as_str(), text[at..].to_lowercase());
+            }
+        }
     }
 
     #[test]
