@@ -231,3 +231,78 @@ pub fn markdown(result: &StartupResult) -> String {
         result.load_after
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead as _, BufReader};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A server on a free port that answers every request with `status_line`.
+    fn server(status_line: &'static str) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut stream = stream;
+                let _ = stream.write_all(
+                    format!("{status_line}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn ready_means_a_200_from_healthz() {
+        assert!(healthy(server("HTTP/1.1 200 OK")));
+        assert!(!healthy(server("HTTP/1.1 503 Service Unavailable")));
+        // Nothing listening.
+        let free = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert!(!healthy(free));
+    }
+
+    #[test]
+    fn summaries_take_the_median_and_the_range() {
+        let starts = [30.0, 10.0, 20.0].map(|ms| Start {
+            ready_ms: ms,
+            cpu_ms: ms / 2.0,
+        });
+        let summary = summarize(starts.to_vec());
+        assert_eq!(summary.ready_p50_ms, 20.0);
+        assert_eq!(summary.ready_min_ms, 10.0);
+        assert_eq!(summary.ready_max_ms, 30.0);
+        assert_eq!(summary.cpu_p50_ms, 10.0);
+        let table = markdown(&StartupResult {
+            fresh: summary.clone(),
+            restart: summary,
+            load_before: 0.5,
+            load_after: 0.25,
+        });
+        assert!(table.contains("| fresh data directory | 3 | 20.0 | 10.0 | 30.0 | 10.0 |"));
+        assert!(table.contains("load average 0.50 → 0.25"));
+    }
+
+    #[test]
+    fn no_runs_is_an_error() {
+        let plan = StartupPlan {
+            hub_bin: PathBuf::from("/nonexistent"),
+            scratch: std::env::temp_dir(),
+            runs: 0,
+            cpu: None,
+            port: 1,
+        };
+        let err = measure(&plan).unwrap_err().to_string();
+        assert!(err.contains("--runs"), "{err}");
+    }
+}
