@@ -775,12 +775,11 @@ mod tests {
             "~~^^||``** ",
             "0x4a 0x4b 0x4c 0x4d 0x4e 0x4f 0x50 0x51 ",
         ];
-        let mut seed = crate::tests::xorshift(0x2545_F491_u32);
-        let mut next = move || seed() as usize;
+        let mut texts = crate::tests::PieceTexts::new(&PIECES, 0x2545_F491);
         (0..300)
             .map(|_| {
-                let n = 1 + next() % 8;
-                (0..n).map(|_| PIECES[next() % PIECES.len()]).collect()
+                let n = 1 + texts.below(8);
+                texts.text(n)
             })
             .collect()
     }

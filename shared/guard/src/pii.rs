@@ -1435,12 +1435,10 @@ mod tests {
             "\n",
             "/",
         ];
-        let mut seed = crate::tests::xorshift(0x9E37_79B9_u32);
-        let mut next = move || seed() as usize;
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x9E37_79B9);
         for _ in 0..500 {
-            let text: String = (0..1 + next() % 12)
-                .map(|_| pieces[next() % pieces.len()])
-                .collect();
+            let count = 1 + texts.below(12);
+            let text = texts.text(count);
             let runs = ascii_digit_runs(&text);
             let mut expected: Vec<Range<usize>> = Vec::new();
             for (at, _) in text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()) {
@@ -1479,12 +1477,9 @@ mod tests {
                 .iter()
                 .map(|p| (*p).to_owned()),
         );
-        let mut seed = crate::tests::xorshift(0x51ED_270B_u32);
-        let mut next = move || seed() as usize;
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x51ED_270B);
         for n in 0..3_000 {
-            let text: String = (0..n % 9)
-                .map(|_| pieces[next() % pieces.len()].as_str())
-                .collect();
+            let text = texts.text(n % 9);
             let mut expected = vec![false; DETECTORS.len()];
             for m in reference.find_overlapping_iter(&text) {
                 for &row in &rows[m.pattern().as_usize()] {

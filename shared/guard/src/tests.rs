@@ -1654,6 +1654,35 @@ fn stream_matches_the_whole_answer_check_for_the_new_types() {
     }
 }
 
+/// Generated texts for the tests that compare two ways of doing one thing: runs of pieces drawn from a list
+/// by a deterministic [`xorshift`] sequence.
+pub(crate) struct PieceTexts<'a, S> {
+    pieces: &'a [S],
+    next: Box<dyn FnMut() -> u32>,
+}
+
+impl<'a, S: AsRef<str>> PieceTexts<'a, S> {
+    pub(crate) fn new(pieces: &'a [S], seed: u32) -> Self {
+        Self {
+            pieces,
+            next: Box::new(xorshift(seed)),
+        }
+    }
+
+    /// A number below `bound`, from the same sequence.
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
+        (self.next)() as usize % bound
+    }
+
+    /// `count` pieces, joined.
+    pub(crate) fn text(&mut self, count: usize) -> String {
+        let pieces = self.pieces;
+        (0..count)
+            .map(|_| pieces[self.below(pieces.len())].as_ref())
+            .collect()
+    }
+}
+
 /// A deterministic xorshift32 sequence from `seed` (not zero), for the generated-text tests of every module.
 pub(crate) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
     move || {

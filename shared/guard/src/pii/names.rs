@@ -967,10 +967,9 @@ mod tests {
             "ǅ",
             "averyveryverylongwordindeedyes",
         ];
-        let mut seed = crate::tests::xorshift(0x7F4A_7C15_u32);
-        let mut next = move || seed() as usize;
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x7F4A_7C15);
         for n in 0..3_000 {
-            let text: String = (0..n % 30).map(|_| pieces[next() % pieces.len()]).collect();
+            let text = texts.text(n % 30);
             for at in (0..=text.len()).filter(|&at| text.is_char_boundary(at)) {
                 let all = all_words_before(&text, at);
                 let kept = words_before(&text, at);

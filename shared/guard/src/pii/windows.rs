@@ -445,11 +445,10 @@ mod tests {
             "cd",
             "ZZ",
         ];
-        let mut seed = crate::tests::xorshift(0x1B87_3593_u32);
-        let mut next = move || seed() as usize;
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x1B87_3593);
         let (mut own, mut group) = (Vec::new(), Vec::new());
         for n in 0..4_000 {
-            let text: String = (0..n % 40).map(|_| pieces[next() % pieces.len()]).collect();
+            let text = texts.text(n % 40);
             let runs = anchor_runs(&text, Anchor::Digits);
             let colons = text.bytes().enumerate().filter(|&(_, b)| b == b':');
             let mut expected: Vec<Range<usize>> = Vec::new();
