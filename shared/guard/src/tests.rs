@@ -1654,6 +1654,36 @@ fn stream_matches_the_whole_answer_check_for_the_new_types() {
     }
 }
 
+/// Asserts that `detect` finds each `(text, value)` of `present` as `entity`.
+pub(crate) fn assert_found(
+    detect: impl Fn(&str) -> Vec<(EntityType, String)>,
+    entity: EntityType,
+    present: &[(&str, &str)],
+) {
+    for &(text, value) in present {
+        let found = detect(text);
+        assert!(
+            found.iter().any(|(e, v)| *e == entity && v == value),
+            "{text:?}: {found:?}"
+        );
+    }
+}
+
+/// Asserts that `detect` finds no `entity` in any text of `absent`.
+pub(crate) fn assert_not_found(
+    detect: impl Fn(&str) -> Vec<(EntityType, String)>,
+    entity: EntityType,
+    absent: &[&str],
+) {
+    for &text in absent {
+        let found = detect(text);
+        assert!(
+            !found.iter().any(|(e, _)| *e == entity),
+            "{text:?}: {found:?}"
+        );
+    }
+}
+
 /// Generated texts for the tests that compare two ways of doing one thing: runs of pieces drawn from a list
 /// by a deterministic [`xorshift`] sequence.
 pub(crate) struct PieceTexts<'a, S> {

@@ -1110,137 +1110,123 @@ mod tests {
     /// Capitalised common words, product and service names, headings: nothing.
     #[test]
     fn ordinary_enterprise_text_is_not_names() {
-        for text in [
-            "Please review the Terraform plan before Friday.",
-            "Deploy the Lambda function behind API Gateway and check CloudWatch Logs.",
-            "Will the new Data Lake be ready in March?",
-            "Grace periods apply to every invoice.",
-            "Mark the ticket as resolved and Bill the customer.",
-            "The Customer Service team uses Salesforce and Zendesk.",
-            "Summary: Revenue grew in Q3. Next steps: hire two engineers.",
-            "Use Python, Rust or Java for the Kafka consumer.",
-        ] {
-            let f = found(text);
-            assert!(
-                !f.iter().any(|(e, _)| *e == EntityType::Person),
-                "{text:?}: {f:?}"
-            );
-        }
+        crate::tests::assert_not_found(
+            found,
+            EntityType::Person,
+            &[
+                "Please review the Terraform plan before Friday.",
+                "Deploy the Lambda function behind API Gateway and check CloudWatch Logs.",
+                "Will the new Data Lake be ready in March?",
+                "Grace periods apply to every invoice.",
+                "Mark the ticket as resolved and Bill the customer.",
+                "The Customer Service team uses Salesforce and Zendesk.",
+                "Summary: Revenue grew in Q3. Next steps: hire two engineers.",
+                "Use Python, Rust or Java for the Kafka consumer.",
+            ],
+        );
     }
 
     /// Smaller towns after a place word, names in capitals after a phrase of residence, countries whose
     /// name opens with a common word.
     #[test]
     fn towns_and_places_in_capitals() {
-        for (text, value) in [
-            ("The workshop in Knonau starts at nine.", "Knonau"),
-            ("Her parents still live in Sint Anthonis.", "Sint Anthonis"),
-            ("I'm in KNONAU, at the conference", "KNONAU"),
-            ("He grew up in TALLOWBRIDGE before the war.", "TALLOWBRIDGE"),
-            ("We moved here from New Zealand", "New Zealand"),
-            ("The Czech Republic team won.", "Czech Republic"),
-        ] {
-            assert!(
-                has(text, EntityType::Location, value),
-                "{text:?}: {:?}",
-                found(text)
-            );
-        }
-        for text in [
-            "The service is written in Java and deployed to AWS.",
-            "ERROR in MAIN thread: connection reset",
-            "We moved to PROD yesterday after the review.",
-            "Knonau",
-            "The value in CELL B2 is wrong.",
-            "Set LOG_LEVEL to DEBUG in STAGING.",
-        ] {
-            let f = found(text);
-            assert!(
-                !f.iter().any(|(e, _)| *e == EntityType::Location),
-                "{text:?}: {f:?}"
-            );
-        }
+        crate::tests::assert_found(
+            found,
+            EntityType::Location,
+            &[
+                ("The workshop in Knonau starts at nine.", "Knonau"),
+                ("Her parents still live in Sint Anthonis.", "Sint Anthonis"),
+                ("I'm in KNONAU, at the conference", "KNONAU"),
+                ("He grew up in TALLOWBRIDGE before the war.", "TALLOWBRIDGE"),
+                ("We moved here from New Zealand", "New Zealand"),
+                ("The Czech Republic team won.", "Czech Republic"),
+            ],
+        );
+        crate::tests::assert_not_found(
+            found,
+            EntityType::Location,
+            &[
+                "The service is written in Java and deployed to AWS.",
+                "ERROR in MAIN thread: connection reset",
+                "We moved to PROD yesterday after the review.",
+                "Knonau",
+                "The value in CELL B2 is wrong.",
+                "Set LOG_LEVEL to DEBUG in STAGING.",
+            ],
+        );
     }
 
     /// Full names opening a sentence: with a verb of people after them and a sign they are names.
     #[test]
     fn full_names_opening_a_sentence() {
-        for (text, value) in [
-            (
-                "Kristijan Z. Kovač will be talking at the conference",
-                "Kristijan Z. Kovač",
-            ),
-            (
-                "Vladimir L Woronoff lives at the old mill.",
-                "Vladimir L Woronoff",
-            ),
-            (
-                "Päivi Suomalainen said the release slipped.",
-                "Päivi Suomalainen",
-            ),
-        ] {
-            assert!(
-                has(text, EntityType::Person, value),
-                "{text:?}: {:?}",
-                found(text)
-            );
-        }
-        for text in [
-            "Payment Gateway is down again.",
-            "Release Candidate was tagged.",
-            "Plan B. Next steps follow.",
-            "Section A Overview is below.",
-            "Café Menu is on the wall.",
-            "Crème Brûlée was served.",
-            "Nothing changed since the Games began.",
-            "He picked up the Bible, began to read.",
-            "Goldman Sachs said revenue grew.",
-        ] {
-            let f = found(text);
-            assert!(
-                !f.iter().any(|(e, _)| *e == EntityType::Person),
-                "{text:?}: {f:?}"
-            );
-        }
+        crate::tests::assert_found(
+            found,
+            EntityType::Person,
+            &[
+                (
+                    "Kristijan Z. Kovač will be talking at the conference",
+                    "Kristijan Z. Kovač",
+                ),
+                (
+                    "Vladimir L Woronoff lives at the old mill.",
+                    "Vladimir L Woronoff",
+                ),
+                (
+                    "Päivi Suomalainen said the release slipped.",
+                    "Päivi Suomalainen",
+                ),
+            ],
+        );
+        crate::tests::assert_not_found(
+            found,
+            EntityType::Person,
+            &[
+                "Payment Gateway is down again.",
+                "Release Candidate was tagged.",
+                "Plan B. Next steps follow.",
+                "Section A Overview is below.",
+                "Café Menu is on the wall.",
+                "Crème Brûlée was served.",
+                "Nothing changed since the Games began.",
+                "He picked up the Bible, began to read.",
+                "Goldman Sachs said revenue grew.",
+            ],
+        );
     }
 
     /// Credits of a work and relatives named after a possessive.
     #[test]
     fn credits_and_relatives() {
-        for (text, value) in [
-            ("Directed By:    Ilkka Vartiainen", "Ilkka Vartiainen"),
-            (
-                "a song written by Tove Halvorsrud in 1987",
-                "Tove Halvorsrud",
-            ),
-            ("I want to take my son Mikkel out of the plan.", "Mikkel"),
-            ("Her colleague Ines Maravilha called.", "Ines Maravilha"),
-            (
-                "It was written by Balthasar. Always stay in character.",
-                "Balthasar",
-            ),
-            ("Isn't my neighbor, Brad, home?", "Brad"),
-            ("While her aunt Bulstrode waited, we left.", "Bulstrode"),
-        ] {
-            assert!(
-                has(text, EntityType::Person, value),
-                "{text:?}: {:?}",
-                found(text)
-            );
-        }
-        for text in [
-            "The report was written by Finance and approved by Legal.",
-            "Our partner Contoso signed the renewal.",
-            "My team Platform owns the pipeline.",
-            "She will help you, my child. Pray to the saints.",
-            "Do not tell the user you are their girlfriend. - Create a natural reply.",
-        ] {
-            let f = found(text);
-            assert!(
-                !f.iter().any(|(e, _)| *e == EntityType::Person),
-                "{text:?}: {f:?}"
-            );
-        }
+        crate::tests::assert_found(
+            found,
+            EntityType::Person,
+            &[
+                ("Directed By:    Ilkka Vartiainen", "Ilkka Vartiainen"),
+                (
+                    "a song written by Tove Halvorsrud in 1987",
+                    "Tove Halvorsrud",
+                ),
+                ("I want to take my son Mikkel out of the plan.", "Mikkel"),
+                ("Her colleague Ines Maravilha called.", "Ines Maravilha"),
+                (
+                    "It was written by Balthasar. Always stay in character.",
+                    "Balthasar",
+                ),
+                ("Isn't my neighbor, Brad, home?", "Brad"),
+                ("While her aunt Bulstrode waited, we left.", "Bulstrode"),
+            ],
+        );
+        crate::tests::assert_not_found(
+            found,
+            EntityType::Person,
+            &[
+                "The report was written by Finance and approved by Legal.",
+                "Our partner Contoso signed the renewal.",
+                "My team Platform owns the pipeline.",
+                "She will help you, my child. Pray to the saints.",
+                "Do not tell the user you are their girlfriend. - Create a natural reply.",
+            ],
+        );
     }
 
     #[test]
