@@ -1701,6 +1701,9 @@ mod tests {
                     "06-10446904",
                     "03.57.67.20.11",
                     "043 289 16 80",
+                    // Without a trunk `0`, by a grouping only phone numbers are written in.
+                    "555-2671",
+                    "21-97-83-32",
                     // Other shapes only next to a phone word, before (same or previous line) or after.
                     "Phone: 21-97-83-32",
                     "Phone:\n(02) 4958 3734",
@@ -1711,10 +1714,8 @@ mod tests {
                 ],
                 &[
                     "+44 12 34",
-                    "555-2671",
                     "(415) 555-26",
                     "12 345 678",
-                    "21-97-83-32",
                     "5382655570",
                     "order 9469 9966",
                     "05.01.2024 12",

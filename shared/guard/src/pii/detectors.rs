@@ -166,6 +166,9 @@ pub(crate) const DETECTORS: &[Detector] = &[
     // in parentheses (`(11) 99998-3425`, `(21) 3456-7890`).
     row(EntityType::Phone, r"[6-9][0-9]{4} [0-9]{5}", 0.65, phone_in_mobile),
     row(EntityType::Phone, r"\([1-9]{2}\) ?[2-9][0-9]{3,4}-[0-9]{4}", 0.7, phone_br),
+    // A national number without its trunk `0`, in the groups only phone numbers are written in (`427 4862`,
+    // `88 309 03 01`, `555-0143`): see `phone_grouped` for what is not one.
+    row(EntityType::Phone, r"[1-9][0-9]{1,3}(?:[ \-][0-9]{2,4}){1,4}", 0.6, phone_grouped),
     row(EntityType::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", 0.9, card_checked),
     // Next to a card word, an unbroken Luhn-valid number is a card whatever its issuer range.
     with_context(EntityType::CreditCard, r"[0-9]{13,19}", 0.85, luhn_checked, CARD_WORDS, Need::Required),
@@ -852,6 +855,59 @@ fn phone_br(text: &str, span: Range<usize>) -> Option<Valid> {
     Valid::at(span)
 }
 
+/// Words right after a number that make it a quantity or an amount (`12 34 56 78 kg`).
+#[rustfmt::skip]
+const UNIT_WORDS: &[&str] = &[
+    "km", "m", "cm", "mm", "kg", "g", "mg", "t", "l", "ml", "kb", "mb", "gb", "tb", "ms", "s", "h", "min",
+    "eur", "usd", "gbp", "chf", "jpy", "inr", "aud", "cad", "sek", "nok", "dkk", "pln", "czk", "huf",
+    "euro", "euros", "dollars", "pounds", "rupees", "units", "items", "pcs", "pieces", "rows", "records",
+    "bytes", "tokens", "people", "users", "votes", "points", "times", "copies",
+];
+
+/// A national number written without its trunk `0` in the grouping people write phone numbers in: 7 to 11
+/// digits in two to five groups of two to four, one separator (a space or a hyphen) throughout. What else
+/// such a run can be is ruled out by its shape and its neighbours:
+/// - a quantity written with thousands separators (`1 234 567`, `564 472 379`: a first group of one to three
+///   digits, then groups of three), or one of a longer run of numbers (`12 34 56 78 90 12 34`);
+/// - a range (`1200-1350`: two hyphenated groups of one length), or a US SSN's shape (`666-12-3456`, which
+///   its own row validates);
+/// - a date, a year or a list of years (a four-digit group from 1900 to 2099);
+/// - an amount or a measure (a currency sign before it, `%` or a unit word after it);
+/// - a reference (`order 4521 8890`), or digits glued to more letters or digits.
+fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
+    let s = &text[span.clone()];
+    let groups: Vec<&str> = s.split([' ', '-']).collect();
+    let digit_count: usize = groups.iter().map(|g| g.len()).sum();
+    let thousands = groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
+    let range = s.contains('-') && groups.len() == 2 && groups[0].len() == groups[1].len();
+    let ssn_shape = groups.iter().map(|g| g.len()).eq([3, 2, 4]);
+    let year = groups
+        .iter()
+        .any(|g| g.len() == 4 && g.parse::<u32>().is_ok_and(|n| (1900..=2099).contains(&n)));
+    let before = text[..span.start].trim_end_matches(' ');
+    let after = &text[span.end..];
+    let more_digits = |rest: &str| rest.starts_with(|c: char| c.is_ascii_digit());
+    let in_run = (after.starts_with([' ', '-']) && more_digits(&after[1..]))
+        || (text[..span.start].ends_with([' ', '-'])
+            && text[..span.start - 1].ends_with(|c: char| c.is_ascii_digit()));
+    let amount = before.ends_with(['$', '€', '£', '¥', '₹'])
+        || after.trim_start_matches(' ').starts_with(['%', '‰'])
+        || listed(UNIT_WORDS, next_word(after.trim_start_matches(' ')));
+    let ok = (7..=11).contains(&digit_count)
+        && one_separator(s)
+        && !thousands
+        && !range
+        && !ssn_shape
+        && !year
+        && !in_run
+        && !amount
+        && not_joined(text, &span)
+        && !text[..span.start].ends_with(['+', '(', '#'])
+        && !reference_context(text, span.start);
+    ok.then_some(())?;
+    Valid::at(span)
+}
+
 /// Words before `address` that make it a network, mail or memory address, not a postal one.
 #[rustfmt::skip]
 const NOT_POSTAL: &[&str] = &[
@@ -1193,6 +1249,51 @@ mod tests {
             "(11) 1234-5678",
             "see note (11) 93-1234",
             "Revenue was 564 472 379 EUR",
+        ] {
+            assert!(
+                !finds_type(text, EntityType::Phone),
+                "{text:?}: {:?}",
+                detect(text)
+            );
+        }
+    }
+
+    /// National numbers without a trunk `0` are found by their grouping alone; quantities, ranges, dates,
+    /// amounts, references and runs of numbers with the same digits are not.
+    #[test]
+    fn phone_numbers_by_their_grouping() {
+        crate::tests::assert_found(
+            detect,
+            EntityType::Phone,
+            &[
+                ("leave a message at 427 4862 tonight", "427 4862"),
+                ("send texts to 88 309 03 01.", "88 309 03 01"),
+                ("ring 555-0143 for the front desk", "555-0143"),
+                ("Kontakt: 30 12 45 67", "30 12 45 67"),
+                ("her mobile 9123 4567 is off", "9123 4567"),
+                ("reach him at 612 34 56 78", "612 34 56 78"),
+            ],
+        );
+        for text in [
+            "the population grew to 1 234 567 by then",
+            "we shipped 564 472 379 units",
+            "pages 1200-1350 cover it",
+            "on 05-12-2026 we met",
+            "filed 2026 12 05 at noon",
+            "in 2019 2020 and 2021",
+            "costs $1234 5678 in total",
+            "weighs 1234 5678 kg",
+            "order 4521 8890 shipped",
+            "invoice 4521-8890 is overdue",
+            "ticket #4521 8890",
+            "the sequence 12 34 56 78 90 12 34 repeats",
+            "build 4521-8890-12a",
+            "SKU AB-4521-8890",
+            "version 10.20 3040 5060",
+            "ISBN 978-3-16-148410-0",
+            "12345-6789 is a ZIP+4",
+            "ssn 666-12-3456",
+            "scores were 21 14 24 18 90 11 in order",
         ] {
             assert!(
                 !finds_type(text, EntityType::Phone),
