@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use causeway_contract::audit::{
     AuditEvent, AuditRecord, Checkpoint, CheckpointKind, GENESIS_HASH, SignedCheckpoint, sha256_hex,
 };
+use rusqlite::config::DbConfig;
 use rusqlite::types::Value;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -415,6 +416,16 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
         .map_err(|e| AuditError::Unavailable(format!("cannot configure `{}`: {e}", path.display())))
 }
 
+/// The writer's statements are planned once, whatever values are bound to them. Without the query planner
+/// stability guarantee SQLite marks a statement whose plan could depend on a bound value (the chain id of
+/// `chain_head`, for one) and prepares it again each time a new value is bound: a parse and a plan on every
+/// group, for a plan that never changes (the writer's lookups are by primary key or a covering index).
+fn plan_once(conn: &Connection) -> Result<(), AuditError> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map(|_| ())
+        .map_err(unavailable)
+}
+
 /// Reading connections read pages through a memory map (up to 4 GiB of the file) rather than copying them
 /// with `read` calls; the writer does not, so a disk error on its path stays an error, never a signal.
 fn map_pages(conn: &Connection) -> Result<(), AuditError> {
@@ -467,6 +478,7 @@ impl EmbeddedStore {
         };
         let master = MasterKey::load_or_create(&key_dir)?;
         let mut writer = open_connection(&path)?;
+        plan_once(&writer)?;
         // One transaction, so a new store's tables and indexes cost one synced commit, not one each.
         writer
             .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
@@ -1239,11 +1251,16 @@ fn append_checkpoint(
     ))
 }
 
+/// The last record of a chain.
+const CHAIN_HEAD: &str =
+    "SELECT sequence, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence DESC LIMIT 1";
+
+/// The last record of a chain a checkpoint covers.
+const LAST_CHECKPOINTED: &str = "SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1";
+
 fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), AuditError> {
     let head: Option<(i64, String)> = tx
-        .prepare_cached(
-            "SELECT sequence, record_hash FROM records WHERE chain_id = ?1 ORDER BY sequence DESC LIMIT 1",
-        )
+        .prepare_cached(CHAIN_HEAD)
         .and_then(|mut stmt| {
             stmt.query_row(params![chain_id], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
@@ -1257,7 +1274,7 @@ fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), Aud
 
 fn last_checkpointed(tx: &Transaction<'_>, chain_id: &str) -> Result<u64, AuditError> {
     let last: Option<i64> = tx
-        .prepare_cached("SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1")
+        .prepare_cached(LAST_CHECKPOINTED)
         .and_then(|mut stmt| stmt.query_row(params![chain_id], |row| row.get(0)))
         .map_err(write_err)?;
     Ok(last.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
@@ -1945,6 +1962,43 @@ mod tests {
                 .iter()
                 .all(|(r, _)| r.event.user_sub.as_deref() == Some("user1"))
         );
+    }
+
+    /// The writer's lookups keyed by the chain id are prepared once, not again on every group.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn writer_statements_are_not_prepared_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let chain = {
+            let store = EmbeddedStore::open(&path).unwrap();
+            store.append(event("a"), None).await.unwrap().chain_id
+        };
+        let reprepared = |qpsg: bool| {
+            let mut conn = open_connection(&path).unwrap();
+            if qpsg {
+                plan_once(&conn).unwrap();
+            }
+            for _ in 0..3 {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .unwrap();
+                assert_eq!(chain_head(&tx, &chain).unwrap().0, 1);
+                last_checkpointed(&tx, &chain).unwrap();
+                tx.commit().unwrap();
+            }
+            [CHAIN_HEAD, LAST_CHECKPOINTED].map(|sql| {
+                conn.prepare_cached(sql)
+                    .unwrap()
+                    .get_status(rusqlite::StatementStatus::RePrepare)
+            })
+        };
+        // Without the guarantee SQLite prepares them again on each binding (what the writer used to pay).
+        assert!(
+            reprepared(false).iter().all(|&n| n > 0),
+            "{:?}",
+            reprepared(false)
+        );
+        assert_eq!(reprepared(true), [0, 0]);
     }
 
     #[tokio::test(flavor = "multi_thread")]
