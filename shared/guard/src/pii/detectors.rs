@@ -167,8 +167,9 @@ pub(crate) const DETECTORS: &[Detector] = &[
     row(EntityType::Phone, r"[6-9][0-9]{4} [0-9]{5}", 0.65, phone_in_mobile),
     row(EntityType::Phone, r"\([1-9]{2}\) ?[2-9][0-9]{3,4}-[0-9]{4}", 0.7, phone_br),
     // A national number without its trunk `0`, in the groups only phone numbers are written in (`427 4862`,
-    // `88 309 03 01`, `555-0143`): see `phone_grouped` for what is not one.
-    row(EntityType::Phone, r"[1-9][0-9]{1,3}(?:[ \-][0-9]{2,4}){1,4}", 0.6, phone_grouped),
+    // `88 309 03 01`, `555-0143`), or as an area code and a subscriber number (`22 456311`): see
+    // `phone_grouped` for what is not one.
+    row(EntityType::Phone, r"[1-9][0-9]{1,3} [0-9]{5,7}|[1-9][0-9]{1,3}(?:[ \-][0-9]{2,4}){1,4}", 0.6, phone_grouped),
     row(EntityType::CreditCard, r"[0-9](?:[ \-]?[0-9]){12,18}", 0.9, card_checked),
     // Next to a card word, an unbroken Luhn-valid number is a card whatever its issuer range.
     with_context(EntityType::CreditCard, r"[0-9]{13,19}", 0.85, luhn_checked, CARD_WORDS, Need::Required),
@@ -865,12 +866,15 @@ const UNIT_WORDS: &[&str] = &[
 ];
 
 /// A national number written without its trunk `0` in the grouping people write phone numbers in: 7 to 11
-/// digits in two to five groups of two to four, one separator (a space or a hyphen) throughout. What else
-/// such a run can be is ruled out by its shape and its neighbours:
+/// digits in two to five groups of two to four, one separator (a space or a hyphen) throughout, or an area
+/// code of two to four digits, a space and a subscriber number of five to seven. What else such a run can be
+/// is ruled out by its shape and its neighbours:
 /// - a quantity written with thousands separators (`1 234 567`, `564 472 379`: a first group of one to three
 ///   digits, then groups of three), or one of a longer run of numbers (`12 34 56 78 90 12 34`);
-/// - a range (`1200-1350`: two hyphenated groups of one length), or a US SSN's shape (`666-12-3456`, which
-///   its own row validates);
+/// - a range or a post code (`1200-1350`, `2500-737`: two hyphenated groups, the first not the shorter), or
+///   a US SSN's shape (`666-12-3456`, which its own row validates);
+/// - a house number before a street or a count before a name (a capitalised word right after it:
+///   `3151 108 Rue de Marrakech`);
 /// - a date, a year or a list of years (a four-digit group from 1900 to 2099);
 /// - an amount or a measure (a currency sign before it, `%` or a unit word after it);
 /// - a reference (`order 4521 8890`), or digits glued to more letters or digits.
@@ -879,7 +883,7 @@ fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
     let groups: Vec<&str> = s.split([' ', '-']).collect();
     let digit_count: usize = groups.iter().map(|g| g.len()).sum();
     let thousands = groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
-    let range = s.contains('-') && groups.len() == 2 && groups[0].len() == groups[1].len();
+    let range = s.contains('-') && groups.len() == 2 && groups[0].len() >= groups[1].len();
     let ssn_shape = groups.iter().map(|g| g.len()).eq([3, 2, 4]);
     let year = groups
         .iter()
@@ -890,6 +894,7 @@ fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
     let in_run = (after.starts_with([' ', '-']) && more_digits(&after[1..]))
         || (text[..span.start].ends_with([' ', '-'])
             && text[..span.start - 1].ends_with(|c: char| c.is_ascii_digit()));
+    let before_name = after.starts_with(' ') && after[1..].starts_with(char::is_uppercase);
     let amount = before.ends_with(['$', '€', '£', '¥', '₹'])
         || after.trim_start_matches(' ').starts_with(['%', '‰'])
         || listed(UNIT_WORDS, next_word(after.trim_start_matches(' ')));
@@ -900,6 +905,7 @@ fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
         && !ssn_shape
         && !year
         && !in_run
+        && !before_name
         && !amount
         && not_joined(text, &span)
         && !text[..span.start].ends_with(['+', '(', '#'])
@@ -1272,6 +1278,8 @@ mod tests {
                 ("Kontakt: 30 12 45 67", "30 12 45 67"),
                 ("her mobile 9123 4567 is off", "9123 4567"),
                 ("reach him at 612 34 56 78", "612 34 56 78"),
+                ("the office line is 22 456311.", "22 456311"),
+                ("Dial 91 5550123 from abroad", "91 5550123"),
             ],
         );
         for text in [
@@ -1293,6 +1301,11 @@ mod tests {
             "ISBN 978-3-16-148410-0",
             "12345-6789 is a ZIP+4",
             "ssn 666-12-3456",
+            "Rua Augusta 27, 2500-737 Caldas da Rainha",
+            "I now live in 119 1570 Blanshard Suite 225",
+            "we sold 4521 8890 Widgets",
+            "in 2019 123456 people came",
+            "invoice 12 345678 is due",
             "scores were 21 14 24 18 90 11 in order",
         ] {
             assert!(
