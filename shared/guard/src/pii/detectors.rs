@@ -871,7 +871,8 @@ const UNIT_WORDS: &[&str] = &[
 /// is ruled out by its shape and its neighbours:
 /// - a quantity written with thousands separators (`1 234 567`, `564 472 379`: a first group of one to three
 ///   digits, then groups of three), or one of a longer run of numbers (`12 34 56 78 90 12 34`);
-/// - a range or a post code (`1200-1350`, `2500-737`: two hyphenated groups, the first not the shorter), or
+/// - a range or a post code (`1200-1350`, `2500-737`: two hyphenated groups, the first not the shorter, or
+///   both round: `500-1000`), or
 ///   a US SSN's shape (`666-12-3456`, which its own row validates);
 /// - a house number before a street or a count before a name (a capitalised word right after it:
 ///   `3151 108 Rue de Marrakech`);
@@ -883,7 +884,9 @@ fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
     let groups: Vec<&str> = s.split([' ', '-']).collect();
     let digit_count: usize = groups.iter().map(|g| g.len()).sum();
     let thousands = groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
-    let range = s.contains('-') && groups.len() == 2 && groups[0].len() >= groups[1].len();
+    let range = s.contains('-')
+        && groups.len() == 2
+        && (groups[0].len() >= groups[1].len() || groups.iter().all(|g| g.ends_with('0')));
     let ssn_shape = groups.iter().map(|g| g.len()).eq([3, 2, 4]);
     let year = groups
         .iter()
@@ -1286,6 +1289,7 @@ mod tests {
             "the population grew to 1 234 567 by then",
             "we shipped 564 472 379 units",
             "pages 1200-1350 cover it",
+            "budget 500-1000 words",
             "on 05-12-2026 we met",
             "filed 2026 12 05 at noon",
             "in 2019 2020 and 2021",
