@@ -881,37 +881,50 @@ const UNIT_WORDS: &[&str] = &[
 /// - a reference (`order 4521 8890`), or digits glued to more letters or digits.
 fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
     let s = &text[span.clone()];
-    let groups: Vec<&str> = s.split([' ', '-']).collect();
-    let digit_count: usize = groups.iter().map(|g| g.len()).sum();
-    let thousands = groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
-    let range = s.contains('-')
-        && groups.len() == 2
-        && (groups[0].len() >= groups[1].len() || groups.iter().all(|g| g.ends_with('0')));
-    let ssn_shape = groups.iter().map(|g| g.len()).eq([3, 2, 4]);
-    let year = groups
-        .iter()
-        .any(|g| g.len() == 4 && g.parse::<u32>().is_ok_and(|n| (1900..=2099).contains(&n)));
-    let before = text[..span.start].trim_end_matches(' ');
-    let after = &text[span.end..];
-    let more_digits = |rest: &str| rest.starts_with(|c: char| c.is_ascii_digit());
-    let in_run = (after.starts_with([' ', '-']) && more_digits(&after[1..]))
-        || (text[..span.start].ends_with([' ', '-'])
-            && text[..span.start - 1].ends_with(|c: char| c.is_ascii_digit()));
-    let before_name = after.starts_with(' ') && after[1..].starts_with(char::is_uppercase);
-    let amount = before.ends_with(['$', '€', '£', '¥', '₹'])
-        || after.trim_start_matches(' ').starts_with(['%', '‰'])
-        || listed(UNIT_WORDS, next_word(after.trim_start_matches(' ')));
-    let ok = (7..=11).contains(&digit_count)
-        && one_separator(s)
+    // The pattern allows at most five groups.
+    let mut lens = [0; 5];
+    let mut count = 0;
+    let mut year = false;
+    for group in s.split([' ', '-']) {
+        *lens.get_mut(count)? = group.len();
+        count += 1;
+        year |= group.len() == 4
+            && group
+                .parse::<u32>()
+                .is_ok_and(|n| (1900..=2099).contains(&n));
+    }
+    let lens = &lens[..count];
+    let digit_count: usize = lens.iter().sum();
+    let thousands = lens[0] <= 3 && lens[1..].iter().all(|&n| n == 3);
+    let hyphens = s.contains('-');
+    let range =
+        hyphens && count == 2 && (lens[0] >= lens[1] || s.split('-').all(|g| g.ends_with('0')));
+    let ssn_shape = lens == [3, 2, 4];
+    let shape_ok = (7..=11).contains(&digit_count)
+        && !(hyphens && s.contains(' '))
         && !thousands
         && !range
         && !ssn_shape
-        && !year
-        && !in_run
+        && !year;
+    shape_ok.then_some(())?;
+    let head = &text[..span.start];
+    let after = &text[span.end..];
+    let digit_first = |rest: &str| rest.starts_with(|c: char| c.is_ascii_digit());
+    let in_run = (after.starts_with([' ', '-']) && digit_first(&after[1..]))
+        || (head.ends_with([' ', '-'])
+            && head[..head.len() - 1].ends_with(|c: char| c.is_ascii_digit()));
+    let before_name = after.starts_with(' ') && after[1..].starts_with(char::is_uppercase);
+    let next = after.trim_start_matches(' ');
+    let amount = head
+        .trim_end_matches(' ')
+        .ends_with(['$', '€', '£', '¥', '₹'])
+        || next.starts_with(['%', '‰'])
+        || listed(UNIT_WORDS, next_word(next));
+    let ok = !in_run
         && !before_name
         && !amount
         && not_joined(text, &span)
-        && !text[..span.start].ends_with(['+', '(', '#'])
+        && !head.ends_with(['+', '(', '#'])
         && !reference_context(text, span.start);
     ok.then_some(())?;
     Valid::at(span)
