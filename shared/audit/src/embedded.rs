@@ -2,13 +2,14 @@
 //!
 //! Constraints:
 //! - A group of records is durable once its frame in the record log (`<file>-log`, see `log.rs`) is synced;
-//!   only then does the SQLite transaction holding the same rows commit, and only then are the callers
-//!   answered. The database runs WAL with `synchronous = NORMAL` (consistent after a power loss, though it may
-//!   lose its last commits); opening the store replays the log frames after the database's recorded position,
-//!   so an acknowledged record is never lost. `RULES.md` gives the whole argument.
+//!   only then are the callers answered, and then the SQLite transaction holding the same rows commits (the
+//!   store's reads wait for that commit). The database runs WAL with `synchronous = NORMAL` (consistent after
+//!   a power loss, though it may lose its last commits); opening the store replays the log frames after the
+//!   database's recorded position, and so does the writer after a commit that failed once its callers were
+//!   answered, so an acknowledged record is never lost. `RULES.md` gives the whole argument.
 //! - One writer thread owns the write connection and commits records in groups: every append waiting when a
-//!   transaction starts goes into it, and each caller is answered only after the commit. One fsync then
-//!   covers many records, their payloads and any checkpoint due.
+//!   transaction starts goes into it, and each caller is answered only once the group's frame is synced. One
+//!   fsync then covers many records, their payloads and any checkpoint due.
 //! - The chain head and the checkpoint log head are re-read inside every write transaction
 //!   (`BEGIN IMMEDIATE`), so a failed commit, a restart, or a second process on the same file can never fork
 //!   either: at worst a write fails and the caller gets an error.
@@ -20,7 +21,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -404,6 +405,9 @@ pub struct EmbeddedStore {
     queue: Option<mpsc::Sender<Job>>,
     writer: Option<thread::JoinHandle<()>>,
     reader: Mutex<Connection>,
+    /// Held by the writer from answering a group's callers until the group's index commit is done, so a
+    /// read in this process after an answer sees the answered records.
+    settled: Arc<Mutex<()>>,
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
@@ -500,7 +504,10 @@ impl EmbeddedStore {
         map_pages(&reader)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let settled = Arc::new(Mutex::new(()));
         let state = Writer {
+            settled: Arc::clone(&settled),
+            replay_needed: false,
             chain_id: chain_id.clone(),
             signer,
             master,
@@ -522,6 +529,7 @@ impl EmbeddedStore {
             queue: Some(queue),
             writer: Some(handle),
             reader: Mutex::new(reader),
+            settled,
         })
     }
 
@@ -579,6 +587,7 @@ impl EmbeddedStore {
             queue: None,
             writer: None,
             reader: Mutex::new(reader),
+            settled: Arc::new(Mutex::new(())),
         })
     }
 
@@ -609,14 +618,19 @@ impl EmbeddedStore {
         self.chain_id.as_deref().unwrap_or_default()
     }
 
+    /// The reader connection, once every group whose callers were answered is committed.
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>, AuditError> {
+        drop(self.settled.lock().unwrap_or_else(PoisonError::into_inner));
+        self.reader
+            .lock()
+            .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))
+    }
+
     fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, AuditError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))?;
+        let conn = self.reader()?;
         f(&conn).map_err(|e| AuditError::Read(e.to_string()))
     }
 
@@ -667,10 +681,7 @@ impl EmbeddedStore {
         mut f: impl FnMut(&str, &str) -> Result<(), AuditError>,
     ) -> Result<(), AuditError> {
         let (sql, values) = filter.sql("SELECT r.body, r.record_hash");
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))?;
+        let conn = self.reader()?;
         let read = |e: rusqlite::Error| AuditError::Read(e.to_string());
         let mut stmt = conn.prepare_cached(&sql).map_err(read)?;
         let mut rows = stmt.query(params_from_iter(values)).map_err(read)?;
@@ -850,10 +861,7 @@ impl EmbeddedStore {
         last: u64,
         mut f: impl FnMut(&str, &str) -> Result<(), AuditError>,
     ) -> Result<(), AuditError> {
-        let conn = self
-            .reader
-            .lock()
-            .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))?;
+        let conn = self.reader()?;
         let read = |e: rusqlite::Error| AuditError::Read(e.to_string());
         let mut stmt = conn
             .prepare(
@@ -1414,21 +1422,6 @@ fn insert_payload(
     Ok(())
 }
 
-/// Writes `frame` to the log at the position the database holds, syncs it, records the new position and
-/// commits `tx`: the rows become visible only once they are durable in the log. If the sync fails nothing
-/// is committed; if the commit fails the frame is overwritten by the next one.
-fn commit_logged(
-    tx: Transaction<'_>,
-    log: &mut RecordLog,
-    frame: &Frame,
-) -> Result<LogPosition, AuditError> {
-    let at = log_position(&tx).map_err(write_err)?;
-    let next = log.append(at, frame)?;
-    set_log_position(&tx, next).map_err(write_err)?;
-    tx.commit().map_err(write_err)?;
-    Ok(next)
-}
-
 /// Once the log has grown past `wrap` bytes, starts it over at its beginning: a synced commit makes every
 /// record committed so far durable in the database, and moves the position to offset 0 with the next frame
 /// number, so the frames before it are no longer needed (and, numbered lower, never read as new ones).
@@ -1573,6 +1566,11 @@ fn copy_wal(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
 
 struct Writer {
     chain_id: String,
+    /// See [`EmbeddedStore::settled`].
+    settled: Arc<Mutex<()>>,
+    /// A group was answered and its index commit then failed: its frame is in the log, ahead of the position
+    /// the database holds, and is replayed before any other frame is written (never overwritten).
+    replay_needed: bool,
     signer: Arc<dyn CheckpointSigner>,
     master: MasterKey,
     log: RecordLog,
@@ -1655,13 +1653,8 @@ impl Writer {
             last_group = appends.len();
             if !appends.is_empty() {
                 let count = appends.len();
-                match self.write_group(&mut conn, std::mem::take(&mut appends)) {
-                    Ok(receipts) => {
-                        for (reply, receipt) in replies.drain(..).zip(receipts) {
-                            // A caller that went away (client disconnected) no longer needs the receipt.
-                            let _ = reply.send(Ok(receipt));
-                        }
-                    }
+                match self.write_group(&mut conn, std::mem::take(&mut appends), &mut replies) {
+                    Ok(()) => {}
                     Err(err) => {
                         tracing::error!(error = %err, records = count, "audit group commit failed");
                         for reply in replies.drain(..) {
@@ -1686,10 +1679,42 @@ impl Writer {
         }
     }
 
+    /// Writes `frame` to the log at the position the database holds and syncs it, records the new position,
+    /// runs `durable` (which answers the group's callers: their records are durable) and commits `tx`. If the
+    /// sync fails nothing is committed and nobody was answered; the next frame is written over this one. If
+    /// the commit fails after the answer, the frame is replayed from the log before another is written.
+    fn commit_logged(
+        &mut self,
+        tx: Transaction<'_>,
+        frame: &Frame,
+        durable: impl FnOnce(),
+    ) -> Result<LogPosition, AuditError> {
+        let at = log_position(&tx).map_err(write_err)?;
+        let next = self.log.append(at, frame)?;
+        set_log_position(&tx, next).map_err(write_err)?;
+        durable();
+        if let Err(err) = tx.commit() {
+            self.replay_needed = true;
+            return Err(write_err(err));
+        }
+        Ok(next)
+    }
+
+    /// Applies the answered frame a failed commit left in the log; until that succeeds nothing else is
+    /// written (callers get the error: no answer without a durable record).
+    fn replay_if_needed(&mut self, conn: &mut Connection) -> Result<(), AuditError> {
+        if self.replay_needed {
+            replay_log(conn, &self.db_path)?;
+            self.replay_needed = false;
+        }
+        Ok(())
+    }
+
     fn checkpoint_if_moved(
         &mut self,
         conn: &mut Connection,
     ) -> Result<Option<SignedCheckpoint>, AuditError> {
+        self.replay_if_needed(conn)?;
         self.last_checkpoint = Instant::now();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1710,16 +1735,20 @@ impl Writer {
             checkpoints: vec![logged],
             ..Frame::default()
         };
-        let next = commit_logged(tx, &mut self.log, &frame)?;
+        let next = self.commit_logged(tx, &frame, || ())?;
         wrap_log_if_due(conn, next, self.log_wrap);
         Ok(Some(checkpoint))
     }
 
+    /// Writes `batch` as one group and answers `replies` (one per append, in order) once it is durable.
+    /// On an error, the replies not yet answered are left in `replies`.
     fn write_group(
         &mut self,
         conn: &mut Connection,
         batch: Vec<Append>,
-    ) -> Result<Vec<AuditReceipt>, AuditError> {
+        replies: &mut Vec<Reply<AuditReceipt>>,
+    ) -> Result<(), AuditError> {
+        self.replay_if_needed(conn)?;
         self.ensure_data_keys(conn, &batch)?;
         let chain_id = self.chain_id.clone();
         let tx = conn
@@ -1780,12 +1809,23 @@ impl Writer {
             });
             prev_hash = hash;
         }
-        let next = commit_logged(tx, &mut self.log, &frame)?;
+        // The callers are answered as soon as the frame is durable, before the index commit; the store's
+        // reader waits on `settled` until that commit (and the log's start-over, if due) is done.
+        let settled = Arc::clone(&self.settled);
+        let mut settling = None;
+        let next = self.commit_logged(tx, &frame, || {
+            settling = Some(settled.lock().unwrap_or_else(PoisonError::into_inner));
+            for (reply, receipt) in replies.drain(..).zip(receipts) {
+                // A caller that went away (client disconnected) no longer needs the receipt.
+                let _ = reply.send(Ok(receipt));
+            }
+        })?;
         wrap_log_if_due(conn, next, self.log_wrap);
+        drop(settling);
         if checkpoint_written {
             self.last_checkpoint = Instant::now();
         }
-        Ok(receipts)
+        Ok(())
     }
 
     /// Creates the data key of every period a payload of `batch` needs and lacks, synced to the database
@@ -1962,6 +2002,65 @@ mod tests {
                 .iter()
                 .all(|(r, _)| r.event.user_sub.as_deref() == Some("user1"))
         );
+    }
+
+    /// A group answered before its index commit, whose commit then fails, is not lost: the writer replays its
+    /// frame from the log before writing the next one, and the chain continues from it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_answered_group_whose_commit_fails_is_replayed_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let chain_id = {
+            let store = EmbeddedStore::open(&path).unwrap();
+            store.append(event("a"), None).await.unwrap().chain_id
+        };
+        let mut conn = open_connection(&path).unwrap();
+        plan_once(&conn).unwrap();
+        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        let id = log_id(&conn).unwrap().unwrap();
+        let mut writer = Writer {
+            chain_id: chain_id.clone(),
+            settled: Arc::new(Mutex::new(())),
+            replay_needed: false,
+            signer: Arc::new(Ed25519FileSigner::load_or_create(dir.path()).unwrap()),
+            master: MasterKey::load_or_create(dir.path()).unwrap(),
+            log: RecordLog::open(&path, id).unwrap(),
+            db_path: path.clone(),
+            log_wrap: 64 << 20,
+            every: 1000,
+            interval: Duration::from_secs(3600),
+            last_checkpoint: Instant::now(),
+        };
+        // The next commit fails (a commit hook turns it into a rollback).
+        let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let refusing = Arc::clone(&refuse);
+        conn.commit_hook(Some(move || {
+            refusing.swap(false, std::sync::atomic::Ordering::SeqCst)
+        }))
+        .unwrap();
+        let group = |user: &str, writer: &mut Writer, conn: &mut Connection| {
+            let (reply, answer) = oneshot::channel();
+            let mut replies = vec![reply];
+            let result = writer.write_group(conn, vec![(event(user), None)], &mut replies);
+            (result, answer.blocking_recv().unwrap())
+        };
+        let (failed, answered) = tokio::task::block_in_place(|| group("b", &mut writer, &mut conn));
+        assert!(failed.is_err());
+        let answered = answered.unwrap();
+        assert_eq!(answered.sequence, 2);
+        assert!(writer.replay_needed);
+        let (written, next) = tokio::task::block_in_place(|| group("c", &mut writer, &mut conn));
+        written.unwrap();
+        assert_eq!(next.unwrap().sequence, 3);
+        assert!(!writer.replay_needed);
+        drop(writer);
+        drop(conn);
+
+        let store = EmbeddedStore::open_read_only(&path, None).unwrap();
+        let (record, hash) = store.get(answered.id).unwrap().unwrap();
+        assert_eq!((record.sequence, hash), (2, answered.record_hash));
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.verify().unwrap(), None);
     }
 
     /// The writer's lookups keyed by the chain id are prepared once, not again on every group.

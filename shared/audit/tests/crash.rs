@@ -297,6 +297,9 @@ async fn the_log_starts_over_and_still_restores_what_the_index_lost() {
     for n in 0..40 {
         receipts.push(store.append(event(n), None).await.unwrap());
     }
+    // Answers come once the log frame is durable, before the index commit: the store's own reader waits for
+    // that commit, another connection does not.
+    assert_eq!(store.count().unwrap(), 40);
     let (offset, frame) = log_position(&path);
     assert!(offset < 16 * 1024, "the log did not start over: {offset}");
     assert!(frame >= 40);
