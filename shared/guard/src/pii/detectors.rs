@@ -900,13 +900,9 @@ fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
     let range =
         hyphens && count == 2 && (lens[0] >= lens[1] || s.split('-').all(|g| g.ends_with('0')));
     let ssn_shape = lens == [3, 2, 4];
-    let shape_ok = (7..=11).contains(&digit_count)
-        && !(hyphens && s.contains(' '))
-        && !thousands
-        && !range
-        && !ssn_shape
-        && !year;
-    shape_ok.then_some(())?;
+    let mixed = hyphens && s.contains(' ');
+    let not_a_phone = mixed || thousands || range || ssn_shape || year;
+    ((7..=11).contains(&digit_count) && !not_a_phone).then_some(())?;
     let head = &text[..span.start];
     let after = &text[span.end..];
     let digit_first = |rest: &str| rest.starts_with(|c: char| c.is_ascii_digit());
