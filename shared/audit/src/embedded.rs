@@ -2004,16 +2004,21 @@ mod tests {
         );
     }
 
+    /// A closed store holding one record, with its chain id.
+    async fn store_with_one_record() -> (tempfile::TempDir, PathBuf, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let store = EmbeddedStore::open(&path).unwrap();
+        let chain_id = store.append(event("a"), None).await.unwrap().chain_id;
+        drop(store);
+        (dir, path, chain_id)
+    }
+
     /// A group answered before its index commit, whose commit then fails, is not lost: the writer replays its
     /// frame from the log before writing the next one, and the chain continues from it.
     #[tokio::test(flavor = "multi_thread")]
     async fn an_answered_group_whose_commit_fails_is_replayed_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.db");
-        let chain_id = {
-            let store = EmbeddedStore::open(&path).unwrap();
-            store.append(event("a"), None).await.unwrap().chain_id
-        };
+        let (dir, path, chain_id) = store_with_one_record().await;
         let mut conn = open_connection(&path).unwrap();
         plan_once(&conn).unwrap();
         conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
@@ -2066,12 +2071,7 @@ mod tests {
     /// The writer's lookups keyed by the chain id are prepared once, not again on every group.
     #[tokio::test(flavor = "multi_thread")]
     async fn writer_statements_are_not_prepared_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.db");
-        let chain = {
-            let store = EmbeddedStore::open(&path).unwrap();
-            store.append(event("a"), None).await.unwrap().chain_id
-        };
+        let (_dir, path, chain) = store_with_one_record().await;
         let reprepared = |qpsg: bool| {
             let mut conn = open_connection(&path).unwrap();
             if qpsg {
