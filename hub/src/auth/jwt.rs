@@ -110,7 +110,9 @@ pub struct JwtVerifier {
     cache: RwLock<KeyCache>,
     refresher: tokio::sync::Mutex<Refresher>,
     refresh_interval: Duration,
-    http: reqwest::Client,
+    /// Built on the first fetch of a URL key set, not at start-up: loading the platform's CA certificates
+    /// is a noticeable share of a cold start, and static and file key sets never need it.
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
 }
 
@@ -185,10 +187,7 @@ impl JwtVerifier {
             }),
             refresher: tokio::sync::Mutex::new(Refresher::default()),
             refresh_interval: REFRESH_INTERVAL,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: std::sync::OnceLock::new(),
             verified: Mutex::new(HashMap::new()),
         }
     }
@@ -274,7 +273,7 @@ impl JwtVerifier {
             }
             KeySource::Url(url) => {
                 let response = self
-                    .http
+                    .http()?
                     .get(url)
                     .send()
                     .await
@@ -286,6 +285,19 @@ impl JwtVerifier {
                     .map_err(|e| AuthError::Keys(format!("`{url}` is not a JWKS: {e}")))
             }
         }
+    }
+
+    /// The client that fetches URL key sets, built on first use.
+    fn http(&self) -> Result<&reqwest::Client, AuthError> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("cannot build the key set client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| AuthError::Keys(e.clone()))
     }
 
     fn generation(&self) -> u64 {

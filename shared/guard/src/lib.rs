@@ -34,6 +34,7 @@ mod document;
 mod engine;
 mod fold;
 mod grounding;
+mod lazy;
 mod injection;
 mod normalize;
 mod pii;

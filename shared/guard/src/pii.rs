@@ -42,7 +42,7 @@ use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use aho_corasick::automaton::Automaton;
-use regex::{Regex, RegexSet};
+use regex::RegexSet;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::OnceLock;
 
@@ -54,6 +54,7 @@ use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
 use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched};
 
+use crate::lazy::LazyRegex;
 use crate::profile::EntityType;
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
@@ -70,8 +71,9 @@ pub struct Finding {
 /// The compiled detectors of [`DETECTORS`].
 #[derive(Debug)]
 pub(crate) struct PiiDetector {
-    /// Each row's pattern, in table order.
-    patterns: Vec<Regex>,
+    /// Each row's pattern, in table order, compiled when the row is first searched (never for a row cut
+    /// from digit runs).
+    patterns: Vec<LazyRegex>,
     /// Per row, `Some((min, max))` when its pattern is a plain run of ASCII digits (`[0-9]{min,max}`):
     /// its matches are cut from the text's digit runs ([`digit_run_matches`]) rather than searched for.
     digit_rows: Vec<Option<(usize, usize)>>,
@@ -162,10 +164,7 @@ impl From<regex_automata::hybrid::BuildError> for DetectorError {
 impl PiiDetector {
     pub(crate) fn new() -> Result<Self, DetectorError> {
         let sources: Vec<&str> = DETECTORS.iter().map(|d| d.pattern).collect();
-        let patterns = sources
-            .iter()
-            .map(|p| Regex::new(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let patterns = sources.iter().map(|p| LazyRegex::new(*p)).collect();
         let digit_rows: Vec<_> = sources.iter().map(|p| digit_run_shape(p)).collect();
         let around: Vec<Option<Around>> = sources
             .iter()
@@ -341,12 +340,27 @@ impl PiiDetector {
                 }
             }
             candidates.clear();
-            match (self.digit_rows[i], &self.around[i]) {
-                (Some(shape), _) => {
+            // A row whose expression cannot be compiled fails closed: the whole text is its entity.
+            let pattern = match self.digit_rows[i] {
+                Some(_) => None,
+                None => match self.patterns[i].get() {
+                    Ok(pattern) => Some(pattern),
+                    Err(_) => {
+                        found.push(Finding {
+                            entity: row.entity,
+                            span: 0..text.len(),
+                            confidence: 1.0,
+                        });
+                        continue;
+                    }
+                },
+            };
+            match (self.digit_rows[i], &self.around[i], pattern) {
+                (Some(shape), _, _) => {
                     let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
                     digit_run_matches(runs, shape, &mut candidates);
                 }
-                (None, Some(around)) => {
+                (None, Some(around), Some(pattern)) => {
                     let windows = match &self.numeric {
                         Some(numeric) if around.numeric() => {
                             let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
@@ -376,15 +390,16 @@ impl PiiDetector {
                     searched(windows, around, &mut spans);
                     for w in &spans {
                         candidates.extend(
-                            self.patterns[i]
+                            pattern
                                 .find_iter(&text[w.clone()])
                                 .map(|m| w.start + m.start()..w.start + m.end()),
                         );
                     }
                 }
-                (None, None) => {
-                    candidates.extend(self.patterns[i].find_iter(text).map(|m| m.range()));
+                (None, None, Some(pattern)) => {
+                    candidates.extend(pattern.find_iter(text).map(|m| m.range()));
                 }
+                (None, _, None) => {}
             }
             for m in candidates.drain(..) {
                 let valid = match row.validate {
@@ -1314,6 +1329,32 @@ fn ipv6_ok(candidate: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The rows' expressions are compiled on first use ([`LazyRegex`]): each must compile.
+    #[test]
+    fn every_lazy_pattern_compiles() {
+        let d = PiiDetector::new().unwrap();
+        for (row, pattern) in DETECTORS.iter().zip(&d.patterns) {
+            assert!(pattern.get().is_ok(), "{}: {}", row.entity, row.pattern);
+        }
+    }
+
+    #[test]
+    fn a_row_that_cannot_be_compiled_reports_the_whole_text() {
+        let mut d = PiiDetector::new().unwrap();
+        let email = DETECTORS
+            .iter()
+            .position(|r| r.entity == EntityType::Email)
+            .unwrap();
+        d.patterns[email] = LazyRegex::new("(");
+        let text = "write to ada@example.org today";
+        let found = d.detect(text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].entity, EntityType::Email);
+        assert_eq!(found[0].span, 0..text.len());
+        // A text the set rules the row out of is not touched.
+        assert!(d.detect("nothing to see here").is_empty());
+    }
+
     #[test]
     fn the_set_and_the_patterns_follow_the_table() {
         let d = PiiDetector::new().unwrap();
@@ -1399,7 +1440,7 @@ mod tests {
 
     #[test]
     fn the_never_pattern_matches_nothing() {
-        let never = Regex::new(NEVER).unwrap();
+        let never = regex::Regex::new(NEVER).unwrap();
         for text in ["", "a", " ", "\n", "é", "1234", "\u{10FFFF}"] {
             assert!(!never.is_match(text), "{text:?}");
         }
@@ -1450,7 +1491,7 @@ mod tests {
             assert_eq!(runs, expected, "{text:?}");
             for &i in &rows {
                 let expected: Vec<Range<usize>> =
-                    d.patterns[i].find_iter(&text).map(|m| m.range()).collect();
+                    d.patterns[i].get().unwrap().find_iter(&text).map(|m| m.range()).collect();
                 let mut found = Vec::new();
                 digit_run_matches(&runs, d.digit_rows[i].unwrap(), &mut found);
                 assert_eq!(found, expected, "row {i} on {text:?}");
