@@ -54,6 +54,11 @@ const QUEUE_DEPTH: usize = 8192;
 const MAX_GROUP: usize = 512;
 /// Longest a group waits for the callers of the previous one to come back (see `Writer::run`).
 const GATHER_WAIT: Duration = Duration::from_millis(1);
+/// Longest the index commit of an answered group is deferred: groups answered meanwhile share one commit
+/// (a read in this process commits them first; see [`Settle`]).
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+/// Most records one deferred index commit holds.
+const MAX_UNCOMMITTED: usize = 8192;
 /// The record log starts over at its beginning once it is this long (its file stays about this size).
 const LOG_WRAP: u64 = 64 << 20;
 /// How often the WAL is copied into the database file, off the writer's path. Not more often: once the WAL
@@ -405,9 +410,49 @@ pub struct EmbeddedStore {
     queue: Option<mpsc::Sender<Job>>,
     writer: Option<thread::JoinHandle<()>>,
     reader: Mutex<Connection>,
-    /// Held by the writer from answering a group's callers until the group's index commit is done, so a
-    /// read in this process after an answer sees the answered records.
-    settled: Arc<Mutex<()>>,
+    /// What a read waits on: records answered and not yet in the index are committed first, so a read in
+    /// this process after an answer sees the answered records.
+    settle: Arc<Settle>,
+}
+
+/// Answered records the index does not hold yet. The writer answers a group's callers once its log frame is
+/// synced and commits the index later, for several groups at once; a read in this process asks it to
+/// commit now and waits ([`Settle::wait`]).
+#[derive(Debug, Default)]
+struct Settle {
+    /// True from the answer of a group until the index commit that holds it is done (or has failed).
+    pending: Mutex<bool>,
+    done: std::sync::Condvar,
+    /// Wakes the writer to commit now.
+    asked: tokio::sync::Notify,
+}
+
+impl Settle {
+    /// Blocks until every answered record is in the index (or its commit failed: the read then sees what is
+    /// committed, as after a crash before the replay).
+    fn wait(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if *pending {
+            self.asked.notify_one();
+        }
+        while *pending {
+            pending = self
+                .done
+                .wait(pending)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Answered records are about to wait for a later commit.
+    fn answering(&self) {
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    }
+
+    /// The index holds every answered record (or its commit failed).
+    fn settled(&self) {
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.done.notify_all();
+    }
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
@@ -504,9 +549,10 @@ impl EmbeddedStore {
         map_pages(&reader)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
-        let settled = Arc::new(Mutex::new(()));
+        let settle = Arc::new(Settle::default());
         let state = Writer {
-            settled: Arc::clone(&settled),
+            settle: Arc::clone(&settle),
+            uncommitted: None,
             replay_needed: false,
             chain_id: chain_id.clone(),
             signer,
@@ -529,7 +575,7 @@ impl EmbeddedStore {
             queue: Some(queue),
             writer: Some(handle),
             reader: Mutex::new(reader),
-            settled,
+            settle,
         })
     }
 
@@ -587,7 +633,7 @@ impl EmbeddedStore {
             queue: None,
             writer: None,
             reader: Mutex::new(reader),
-            settled: Arc::new(Mutex::new(())),
+            settle: Arc::new(Settle::default()),
         })
     }
 
@@ -620,7 +666,7 @@ impl EmbeddedStore {
 
     /// The reader connection, once every group whose callers were answered is committed.
     fn reader(&self) -> Result<MutexGuard<'_, Connection>, AuditError> {
-        drop(self.settled.lock().unwrap_or_else(PoisonError::into_inner));
+        self.settle.wait();
         self.reader
             .lock()
             .map_err(|_| AuditError::Read("the reader connection is poisoned".into()))
@@ -1200,7 +1246,7 @@ fn register_chain(
 /// Appends a checkpoint to the log inside `tx` (which must be `IMMEDIATE`): reads the log head, links to it,
 /// signs, inserts.
 fn append_checkpoint(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     signer: &dyn CheckpointSigner,
     kind: CheckpointKind,
     chain_id: &str,
@@ -1266,7 +1312,7 @@ const CHAIN_HEAD: &str =
 /// The last record of a chain a checkpoint covers.
 const LAST_CHECKPOINTED: &str = "SELECT MAX(chain_sequence) FROM checkpoints WHERE chain_id = ?1";
 
-fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), AuditError> {
+fn chain_head(tx: &Connection, chain_id: &str) -> Result<(u64, String), AuditError> {
     let head: Option<(i64, String)> = tx
         .prepare_cached(CHAIN_HEAD)
         .and_then(|mut stmt| {
@@ -1280,7 +1326,7 @@ fn chain_head(tx: &Transaction<'_>, chain_id: &str) -> Result<(u64, String), Aud
     Ok((last, hash))
 }
 
-fn last_checkpointed(tx: &Transaction<'_>, chain_id: &str) -> Result<u64, AuditError> {
+fn last_checkpointed(tx: &Connection, chain_id: &str) -> Result<u64, AuditError> {
     let last: Option<i64> = tx
         .prepare_cached(LAST_CHECKPOINTED)
         .and_then(|mut stmt| stmt.query_row(params![chain_id], |row| row.get(0)))
@@ -1327,7 +1373,7 @@ fn set_log_position(conn: &Connection, at: LogPosition) -> rusqlite::Result<()> 
 
 /// Inserts one record's row and its guard-finding rows.
 fn insert_record(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     record: &LoggedRecord,
     event: &AuditEvent,
 ) -> Result<(), AuditError> {
@@ -1379,7 +1425,7 @@ fn insert_record(
 
 /// Inserts a checkpoint row; `replayed`: one restored from the log, which may already be there.
 fn insert_checkpoint(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     c: &LoggedCheckpoint,
     replayed: bool,
 ) -> Result<(), AuditError> {
@@ -1408,7 +1454,7 @@ fn insert_checkpoint(
 
 /// Inserts a payload row; `replayed`: one restored from the log, which may already be there.
 fn insert_payload(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     p: &LoggedPayload,
     replayed: bool,
 ) -> Result<(), AuditError> {
@@ -1566,8 +1612,11 @@ fn copy_wal(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
 
 struct Writer {
     chain_id: String,
-    /// See [`EmbeddedStore::settled`].
-    settled: Arc<Mutex<()>>,
+    /// See [`EmbeddedStore::settle`].
+    settle: Arc<Settle>,
+    /// The index transaction left open for answered groups (see [`COMMIT_EVERY`]): when it began and how
+    /// many records it holds.
+    uncommitted: Option<(Instant, usize)>,
     /// A group was answered and its index commit then failed: its frame is in the log, ahead of the position
     /// the database holds, and is replayed before any other frame is written (never overwritten).
     replay_needed: bool,
@@ -1601,20 +1650,36 @@ impl Writer {
         let mut replies: Vec<Reply<AuditReceipt>> = Vec::with_capacity(MAX_GROUP);
         let mut checkpoints: Vec<Reply<Option<SignedCheckpoint>>> = Vec::new();
         loop {
-            let wait = self.interval.saturating_sub(self.last_checkpoint.elapsed());
-            let first = match &timer {
-                Ok(rt) => rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }),
-                Err(_) => Ok(rx.blocking_recv()),
+            let mut wait = self.interval.saturating_sub(self.last_checkpoint.elapsed());
+            if let Some((since, _)) = self.uncommitted {
+                wait = wait.min(COMMIT_EVERY.saturating_sub(since.elapsed()));
+            }
+            let settle = Arc::clone(&self.settle);
+            let woke = match &timer {
+                Ok(rt) => rt.block_on(async {
+                    tokio::select! {
+                        job = rx.recv() => Some(job),
+                        () = settle.asked.notified() => None,
+                        () = tokio::time::sleep(wait) => None,
+                    }
+                }),
+                Err(_) => Some(rx.blocking_recv()),
             };
-            let first = match first {
-                Err(_elapsed) => {
-                    if let Err(err) = self.checkpoint_if_moved(&mut conn) {
+            let first = match woke {
+                // A read asked for the index, or a deadline came.
+                None => {
+                    if let Err(err) = self.commit_open(&mut conn) {
+                        tracing::error!(error = %err, "audit index commit failed");
+                    }
+                    if self.last_checkpoint.elapsed() >= self.interval
+                        && let Err(err) = self.checkpoint_if_moved(&mut conn)
+                    {
                         tracing::error!(error = %err, "audit checkpoint failed");
                     }
                     continue;
                 }
-                Ok(None) => break,
-                Ok(Some(job)) => job,
+                Some(None) => break,
+                Some(Some(job)) => job,
             };
             let mut next = Some(first);
             let gather_until = Instant::now() + GATHER_WAIT;
@@ -1663,11 +1728,17 @@ impl Writer {
                     }
                 }
             }
+            // Without a timer no deadline could be kept: every group commits at once.
+            if (timer.is_err() || self.commit_due())
+                && let Err(err) = self.commit_open(&mut conn)
+            {
+                tracing::error!(error = %err, "audit index commit failed");
+            }
             for reply in checkpoints.drain(..) {
                 let _ = reply.send(self.checkpoint_if_moved(&mut conn));
             }
         }
-        // The store was dropped: checkpoint what this writer left uncovered.
+        // The store was dropped: commit and checkpoint what this writer left uncovered.
         if let Err(err) = self.checkpoint_if_moved(&mut conn) {
             tracing::error!(error = %err, "closing audit checkpoint failed");
         }
@@ -1714,6 +1785,7 @@ impl Writer {
         &mut self,
         conn: &mut Connection,
     ) -> Result<Option<SignedCheckpoint>, AuditError> {
+        self.commit_open(conn)?;
         self.replay_if_needed(conn)?;
         self.last_checkpoint = Instant::now();
         let tx = conn
@@ -1740,8 +1812,10 @@ impl Writer {
         Ok(Some(checkpoint))
     }
 
-    /// Writes `batch` as one group and answers `replies` (one per append, in order) once it is durable.
-    /// On an error, the replies not yet answered are left in `replies`.
+    /// Writes `batch` as one group and answers `replies` (one per append, in order) once it is durable: its
+    /// log frame synced. Its index writes join the open index transaction, committed later for several
+    /// groups at once ([`Self::commit_open`]). On an error nobody of the group was answered, its writes are
+    /// undone (the groups answered before it stay) and its replies are left in `replies`.
     fn write_group(
         &mut self,
         conn: &mut Connection,
@@ -1750,12 +1824,54 @@ impl Writer {
     ) -> Result<(), AuditError> {
         self.replay_if_needed(conn)?;
         self.ensure_data_keys(conn, &batch)?;
+        if self.uncommitted.is_none() {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(write_err)?;
+            self.uncommitted = Some((Instant::now(), 0));
+        }
+        let written = conn
+            .execute_batch("SAVEPOINT causeway_group")
+            .map_err(write_err)
+            .and_then(|()| self.write_answered(conn, batch, replies));
+        match written {
+            Ok(count) => {
+                // Folds the group into the open transaction; after the answer, so a failure is a failed
+                // commit of answered records.
+                if let Err(err) = conn.execute_batch("RELEASE causeway_group") {
+                    self.commit_failed(conn);
+                    return Err(write_err(err));
+                }
+                if let Some((_, records)) = &mut self.uncommitted {
+                    *records += count;
+                }
+                Ok(())
+            }
+            Err(err) => {
+                let undone =
+                    conn.execute_batch("ROLLBACK TO causeway_group; RELEASE causeway_group");
+                if undone.is_err() {
+                    self.commit_failed(conn);
+                } else if self.uncommitted.is_some_and(|(_, records)| records == 0) {
+                    // Nothing answered is open: end the transaction this group began.
+                    self.uncommitted = None;
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The inside of [`Self::write_group`]: the records, their index rows and their frame, written to the
+    /// log and synced, then the callers answered. Returns how many records.
+    fn write_answered(
+        &mut self,
+        conn: &Connection,
+        batch: Vec<Append>,
+        replies: &mut Vec<Reply<AuditReceipt>>,
+    ) -> Result<usize, AuditError> {
+        let count = batch.len();
         let chain_id = self.chain_id.clone();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(write_err)?;
-        let (mut sequence, mut prev_hash) = chain_head(&tx, &chain_id)?;
-        let mut checkpointed = last_checkpointed(&tx, &chain_id)?;
+        let (mut sequence, mut prev_hash) = chain_head(conn, &chain_id)?;
+        let mut checkpointed = last_checkpointed(conn, &chain_id)?;
         let mut receipts = Vec::with_capacity(batch.len());
         let mut frame = Frame::default();
         frame.records.reserve(batch.len());
@@ -1780,17 +1896,17 @@ impl Writer {
                 record_hash: hash.clone(),
                 body,
             };
-            insert_record(&tx, &logged, &record.event)?;
+            insert_record(conn, &logged, &record.event)?;
             frame.records.push(logged);
             if let Some(payload) = payload {
                 frame
                     .payloads
-                    .push(self.seal_payload(&tx, &record.event, &payload)?);
+                    .push(self.seal_payload(conn, &record.event, &payload)?);
             }
             // Every `every` records exactly, in the transaction that commits the record it covers.
             if sequence.saturating_sub(checkpointed) >= self.every {
                 let (_, logged) = append_checkpoint(
-                    &tx,
+                    conn,
                     self.signer.as_ref(),
                     CheckpointKind::Periodic,
                     &chain_id,
@@ -1809,29 +1925,62 @@ impl Writer {
             });
             prev_hash = hash;
         }
-        // The callers are answered as soon as the frame is durable, before the index commit; the store's
-        // reader waits on `settled` until that commit (and the log's start-over, if due) is done.
-        let settled = Arc::clone(&self.settled);
-        let mut settling = None;
-        let next = self.commit_logged(tx, &frame, || {
-            settling = Some(settled.lock().unwrap_or_else(PoisonError::into_inner));
-            for (reply, receipt) in replies.drain(..).zip(receipts) {
-                // A caller that went away (client disconnected) no longer needs the receipt.
-                let _ = reply.send(Ok(receipt));
-            }
-        })?;
-        wrap_log_if_due(conn, next, self.log_wrap);
-        drop(settling);
+        // The callers are answered as soon as the frame is durable; the index holds their records once the
+        // open transaction commits, and the store's reads wait for that (`Settle`).
+        let at = log_position(conn).map_err(write_err)?;
+        let next = self.log.append(at, &frame)?;
+        set_log_position(conn, next).map_err(write_err)?;
+        self.settle.answering();
+        for (reply, receipt) in replies.drain(..).zip(receipts) {
+            // A caller that went away (client disconnected) no longer needs the receipt.
+            let _ = reply.send(Ok(receipt));
+        }
         if checkpoint_written {
             self.last_checkpoint = Instant::now();
         }
+        Ok(count)
+    }
+
+    /// Whether the open index transaction is due: open for [`COMMIT_EVERY`] or holding
+    /// [`MAX_UNCOMMITTED`] records.
+    fn commit_due(&self) -> bool {
+        self.uncommitted.is_some_and(|(since, records)| {
+            since.elapsed() >= COMMIT_EVERY || records >= MAX_UNCOMMITTED
+        })
+    }
+
+    /// Commits the open index transaction, starts the log over if that is due, and lets waiting reads in.
+    fn commit_open(&mut self, conn: &mut Connection) -> Result<(), AuditError> {
+        if self.uncommitted.is_none() {
+            return Ok(());
+        }
+        if let Err(err) = conn.execute_batch("COMMIT") {
+            self.commit_failed(conn);
+            return Err(write_err(err));
+        }
+        self.uncommitted = None;
+        if let Ok(at) = log_position(conn) {
+            wrap_log_if_due(conn, at, self.log_wrap);
+        }
+        self.settle.settled();
         Ok(())
+    }
+
+    /// The open transaction of answered groups could not be committed: it is rolled back, and their frames,
+    /// in the log after the position the database holds, are replayed before any other frame is written.
+    fn commit_failed(&mut self, conn: &Connection) {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.uncommitted = None;
+        self.replay_needed = true;
+        self.settle.settled();
     }
 
     /// Creates the data key of every period a payload of `batch` needs and lacks, synced to the database
     /// before any payload sealed under it is acknowledged (keys are never in the log, so erasing a key's row
     /// leaves no copy behind).
-    fn ensure_data_keys(&self, conn: &mut Connection, batch: &[Append]) -> Result<(), AuditError> {
+    fn ensure_data_keys(&mut self, conn: &mut Connection, batch: &[Append]) -> Result<(), AuditError> {
         let mut missing = BTreeSet::new();
         for (event, payload) in batch {
             if payload.is_some() {
@@ -1848,6 +1997,7 @@ impl Writer {
         if missing.is_empty() {
             return Ok(());
         }
+        self.commit_open(conn)?;
         synced_transaction(conn, |tx| {
             for period in &missing {
                 let (_, wrapped) = self.master.new_data_key(period)?;
@@ -1864,7 +2014,7 @@ impl Writer {
     /// Seals `payload` under its period's data key and stores it.
     fn seal_payload(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         event: &AuditEvent,
         payload: &Payload,
     ) -> Result<LoggedPayload, AuditError> {
@@ -2025,7 +2175,8 @@ mod tests {
         let id = log_id(&conn).unwrap().unwrap();
         let mut writer = Writer {
             chain_id: chain_id.clone(),
-            settled: Arc::new(Mutex::new(())),
+            settle: Arc::new(Settle::default()),
+            uncommitted: None,
             replay_needed: false,
             signer: Arc::new(Ed25519FileSigner::load_or_create(dir.path()).unwrap()),
             master: MasterKey::load_or_create(dir.path()).unwrap(),
@@ -2046,7 +2197,9 @@ mod tests {
         let group = |user: &str, writer: &mut Writer, conn: &mut Connection| {
             let (reply, answer) = oneshot::channel();
             let mut replies = vec![reply];
-            let result = writer.write_group(conn, vec![(event(user), None)], &mut replies);
+            let result = writer
+                .write_group(conn, vec![(event(user), None)], &mut replies)
+                .and_then(|()| writer.commit_open(conn));
             (result, answer.blocking_recv().unwrap())
         };
         let (failed, answered) = tokio::task::block_in_place(|| group("b", &mut writer, &mut conn));

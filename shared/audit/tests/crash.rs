@@ -235,6 +235,8 @@ async fn an_index_commit_lost_to_power_loss_is_restored_from_the_log() {
     for n in 0..5 {
         store.append(event(n), None).await.unwrap();
     }
+    // A read through the store commits the index (another connection sees only what is committed).
+    assert_eq!(store.count().unwrap(), 5);
     let position = log_position(&path);
     let mut later = Vec::new();
     for n in 5..12 {
