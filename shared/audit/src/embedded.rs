@@ -2,15 +2,16 @@
 //!
 //! Constraints:
 //! - A group of records is durable once its frame in the record log (`<file>-log`, see `log.rs`) is synced;
-//!   only then are the callers answered, and then the SQLite transaction holding the same rows commits (the
-//!   store's reads wait for that commit). The database runs WAL with `synchronous = NORMAL` (consistent after
+//!   only then are the callers answered. The SQLite transaction holding the same rows stays open for the
+//!   groups that follow and commits within [`COMMIT_EVERY`] (at once when a read of this store asks: reads
+//!   wait for it, see [`Settle`]). The database runs WAL with `synchronous = NORMAL` (consistent after
 //!   a power loss, though it may lose its last commits); opening the store replays the log frames after the
 //!   database's recorded position, and so does the writer after a commit that failed once its callers were
 //!   answered, so an acknowledged record is never lost. `RULES.md` gives the whole argument.
 //! - One writer thread owns the write connection and commits records in groups: every append waiting when a
 //!   transaction starts goes into it, and each caller is answered only once the group's frame is synced. One
 //!   fsync then covers many records, their payloads and any checkpoint due.
-//! - The chain head and the checkpoint log head are re-read inside every write transaction
+//! - The chain head and the checkpoint log head are read inside the write transaction
 //!   (`BEGIN IMMEDIATE`), so a failed commit, a restart, or a second process on the same file can never fork
 //!   either: at worst a write fails and the caller gets an error.
 //! - Every `checkpoint_every` records, and every `checkpoint_interval` when the chain moved, the writer appends
@@ -1453,11 +1454,7 @@ fn insert_checkpoint(
 }
 
 /// Inserts a payload row; `replayed`: one restored from the log, which may already be there.
-fn insert_payload(
-    tx: &Connection,
-    p: &LoggedPayload,
-    replayed: bool,
-) -> Result<(), AuditError> {
+fn insert_payload(tx: &Connection, p: &LoggedPayload, replayed: bool) -> Result<(), AuditError> {
     tx.prepare_cached(if replayed {
         "INSERT OR IGNORE INTO payloads (record_id, period, sealed) VALUES (?1, ?2, ?3)"
     } else {
@@ -1980,7 +1977,11 @@ impl Writer {
     /// Creates the data key of every period a payload of `batch` needs and lacks, synced to the database
     /// before any payload sealed under it is acknowledged (keys are never in the log, so erasing a key's row
     /// leaves no copy behind).
-    fn ensure_data_keys(&mut self, conn: &mut Connection, batch: &[Append]) -> Result<(), AuditError> {
+    fn ensure_data_keys(
+        &mut self,
+        conn: &mut Connection,
+        batch: &[Append],
+    ) -> Result<(), AuditError> {
         let mut missing = BTreeSet::new();
         for (event, payload) in batch {
             if payload.is_some() {

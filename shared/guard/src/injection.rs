@@ -368,10 +368,7 @@ impl InjectionDetector {
         let mut phrasing = Signals::default();
         self.scan_phrasing(text, present, &mut phrasing);
         if self.matched(present, Self::DELIMITERS) {
-            phrasing.add(
-                signal::DELIMITER_INJECTION,
-                matches(&self.delimiters, text),
-            );
+            phrasing.add(signal::DELIMITER_INJECTION, matches(&self.delimiters, text));
         }
         let mut probability = self.classifier.probability(text);
         if self.matched(present, Self::BASE64_RUN) {

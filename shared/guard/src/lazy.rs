@@ -107,7 +107,10 @@ mod tests {
     fn compiles_once_on_first_use_and_keeps_errors() {
         let re = LazyRegex::new(r"\d+");
         assert!(re.compiled.get().is_none());
-        assert_eq!(re.get().map(|r| r.find("ab 12").map(|m| m.range())).ok(), Some(Some(3..5)));
+        assert_eq!(
+            re.get().map(|r| r.find("ab 12").map(|m| m.range())).ok(),
+            Some(Some(3..5))
+        );
         assert!(re.compiled.get().is_some());
         let bad = LazyRegex::new("(");
         assert!(bad.get().is_err());

@@ -1490,8 +1490,12 @@ mod tests {
             }
             assert_eq!(runs, expected, "{text:?}");
             for &i in &rows {
-                let expected: Vec<Range<usize>> =
-                    d.patterns[i].get().unwrap().find_iter(&text).map(|m| m.range()).collect();
+                let expected: Vec<Range<usize>> = d.patterns[i]
+                    .get()
+                    .unwrap()
+                    .find_iter(&text)
+                    .map(|m| m.range())
+                    .collect();
                 let mut found = Vec::new();
                 digit_run_matches(&runs, d.digit_rows[i].unwrap(), &mut found);
                 assert_eq!(found, expected, "row {i} on {text:?}");
