@@ -15,7 +15,7 @@ pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 fn find(env: &str, candidates: &[&str]) -> Option<PathBuf> {
@@ -86,7 +86,7 @@ impl Browser {
                     return Ok(Self {
                         client,
                         driver,
-                        _profile: profile,
+                        profile,
                     });
                 }
                 Err(e) => last = Some(e.to_string()),
@@ -201,5 +201,28 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Killing the driver leaves the browser it started running (its processes are re-parented, not
+        // ended): end every process whose command line names this session's profile directory.
+        let profile = self.profile.path().display().to_string();
+        let pids: Vec<String> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid = entry.file_name().into_string().ok()?;
+                pid.parse::<u32>().ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                String::from_utf8_lossy(&cmdline)
+                    .contains(&profile)
+                    .then_some(pid)
+            })
+            .collect();
+        if !pids.is_empty() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(&pids)
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
