@@ -1542,6 +1542,11 @@ fn replay_log(conn: &mut Connection, path: &Path) -> Result<u64, AuditError> {
 }
 
 /// Replays the log into the store at `path` if it holds frames the database lacks; reads only otherwise.
+///
+/// A live writer commits the frames it answered within [`COMMIT_EVERY`]: the frames found here are first
+/// given twice that to reach the database, so a reader beside a running hub does not contend for its write
+/// lock. Frames still missing then (a writer that crashed, or lost its commits to a power loss) are
+/// replayed under the write lock.
 fn restore_pending(path: &Path) -> Result<(), AuditError> {
     let pending = {
         let conn = Connection::open_with_flags(
@@ -1553,7 +1558,14 @@ fn restore_pending(path: &Path) -> Result<(), AuditError> {
             // Not a store this version wrote.
             return Ok(());
         };
-        !crate::log::read_from(path, &id, at)?.0.is_empty()
+        let (frames, end) = crate::log::read_from(path, &id, at)?;
+        let deadline = Instant::now() + 2 * COMMIT_EVERY;
+        let mut pending = !frames.is_empty();
+        while pending && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+            pending = log_position(&conn).map_or(true, |at| at.frame < end.frame);
+        }
+        pending
     };
     if pending {
         let mut conn = open_connection(path)?;

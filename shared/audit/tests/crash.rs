@@ -322,3 +322,31 @@ async fn the_log_starts_over_and_still_restores_what_the_index_lost() {
     }
     assert_eq!(store.verify().unwrap(), None);
 }
+
+/// A reader opened beside a live writer (the CLI beside a running hub) sees every record the writer
+/// answered, though the writer's index commit is deferred.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_beside_a_live_writer_sees_every_answered_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = EmbeddedStore::open_with(&path, options(1000)).unwrap();
+    let mut answered = Vec::new();
+    for n in 0..5 {
+        answered.push(store.append(event(n), None).await.unwrap());
+    }
+    let reader_path = path.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        EmbeddedStore::open_read_only(&reader_path, None).unwrap()
+    })
+    .await
+    .unwrap();
+    for receipt in &answered {
+        let (record, hash) = reader.get(receipt.id).unwrap().unwrap();
+        assert_eq!(record.sequence, receipt.sequence);
+        assert_eq!(hash, receipt.record_hash);
+    }
+    drop(reader);
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+}
