@@ -562,14 +562,17 @@ async fn guard_block_is_403_and_audited_without_the_value() {
     assert_eq!(status, 403);
     assert_eq!(error_code(&body), "guard_blocked");
     assert!(error_message(&body).contains("CREDIT_CARD"), "{body}");
-    assert!(!body.to_string().contains("4111"));
+    // The card number in any form, not a fragment: ids, hashes and timestamps hold digit runs by chance.
+    let holds_card =
+        |text: &str| text.contains("4111 1111 1111 1111") || text.contains("4111111111111111");
+    assert!(!holds_card(&body.to_string()), "{body}");
     assert!(
         mock.requests().is_empty(),
         "a blocked prompt never reaches the model"
     );
     let all = hub.audit_records().unwrap();
     assert_eq!(all[0].event.outcome, Outcome::Blocked);
-    assert!(!serde_json::to_string(&all[0]).unwrap().contains("4111"));
+    assert!(!holds_card(&serde_json::to_string(&all[0]).unwrap()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
