@@ -1626,8 +1626,8 @@ struct Writer {
     /// The index transaction left open for answered groups (see [`COMMIT_EVERY`]): when it began and how
     /// many records it holds.
     uncommitted: Option<(Instant, usize)>,
-    /// A group was answered and its index commit then failed: its frame is in the log, ahead of the position
-    /// the database holds, and is replayed before any other frame is written (never overwritten).
+    /// Answered groups' index commit failed: their frames are in the log, ahead of the position the database
+    /// holds, and are replayed before any other frame is written (never overwritten).
     replay_needed: bool,
     signer: Arc<dyn CheckpointSigner>,
     master: MasterKey,
@@ -1663,12 +1663,12 @@ impl Writer {
             if let Some((since, _)) = self.uncommitted {
                 wait = wait.min(COMMIT_EVERY.saturating_sub(since.elapsed()));
             }
-            let settle = Arc::clone(&self.settle);
+            let asked = &self.settle.asked;
             let woke = match &timer {
                 Ok(rt) => rt.block_on(async {
                     tokio::select! {
                         job = rx.recv() => Some(job),
-                        () = settle.asked.notified() => None,
+                        () = asked.notified() => None,
                         () = tokio::time::sleep(wait) => None,
                     }
                 }),
@@ -1759,20 +1759,24 @@ impl Writer {
         }
     }
 
-    /// Writes `frame` to the log at the position the database holds and syncs it, records the new position,
-    /// runs `durable` (which answers the group's callers: their records are durable) and commits `tx`. If the
-    /// sync fails nothing is committed and nobody was answered; the next frame is written over this one. If
-    /// the commit fails after the answer, the frame is replayed from the log before another is written.
+    /// Writes `frame` to the log at the position `conn`'s transaction holds, syncs it and records the new
+    /// position in that transaction. If the write or sync fails the position is unchanged, so the next frame
+    /// is written over this one.
+    fn log_frame(&mut self, conn: &Connection, frame: &Frame) -> Result<LogPosition, AuditError> {
+        let at = log_position(conn).map_err(write_err)?;
+        let next = self.log.append(at, frame)?;
+        set_log_position(conn, next).map_err(write_err)?;
+        Ok(next)
+    }
+
+    /// Logs `frame` ([`Self::log_frame`]) and commits `tx`. If the commit fails, the frame is replayed from
+    /// the log before another is written.
     fn commit_logged(
         &mut self,
         tx: Transaction<'_>,
         frame: &Frame,
-        durable: impl FnOnce(),
     ) -> Result<LogPosition, AuditError> {
-        let at = log_position(&tx).map_err(write_err)?;
-        let next = self.log.append(at, frame)?;
-        set_log_position(&tx, next).map_err(write_err)?;
-        durable();
+        let next = self.log_frame(&tx, frame)?;
         if let Err(err) = tx.commit() {
             self.replay_needed = true;
             return Err(write_err(err));
@@ -1780,7 +1784,7 @@ impl Writer {
         Ok(next)
     }
 
-    /// Applies the answered frame a failed commit left in the log; until that succeeds nothing else is
+    /// Applies the answered frames a failed commit left in the log; until that succeeds nothing else is
     /// written (callers get the error: no answer without a durable record).
     fn replay_if_needed(&mut self, conn: &mut Connection) -> Result<(), AuditError> {
         if self.replay_needed {
@@ -1816,7 +1820,7 @@ impl Writer {
             checkpoints: vec![logged],
             ..Frame::default()
         };
-        let next = self.commit_logged(tx, &frame, || ())?;
+        let next = self.commit_logged(tx, &frame)?;
         wrap_log_if_due(conn, next, self.log_wrap);
         Ok(Some(checkpoint))
     }
@@ -1936,9 +1940,7 @@ impl Writer {
         }
         // The callers are answered as soon as the frame is durable; the index holds their records once the
         // open transaction commits, and the store's reads wait for that (`Settle`).
-        let at = log_position(conn).map_err(write_err)?;
-        let next = self.log.append(at, &frame)?;
-        set_log_position(conn, next).map_err(write_err)?;
+        self.log_frame(conn, &frame)?;
         self.settle.answering();
         for (reply, receipt) in replies.drain(..).zip(receipts) {
             // A caller that went away (client disconnected) no longer needs the receipt.

@@ -29,11 +29,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::lazy::{LazyRegex, LazySet};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use regex::SetMatches;
-
-use crate::lazy::{LazyRegex, LazySet};
 
 use crate::classifier::{Classifier, ModelError};
 use crate::decode::{Cues, Decoders};
@@ -312,10 +310,11 @@ impl InjectionDetector {
     /// Place of the base64 run pattern, back from the end of the signals.
     const BASE64_RUN: usize = 1;
 
-    /// Which patterns match somewhere in `text`, in one pass: `None` when the set cannot be compiled, and
-    /// then every pattern counts as present (each signal's own expression decides).
-    fn present(&self, text: &str) -> Option<SetMatches> {
-        self.any.matches(text)
+    /// Whether pattern `i` of [`Self::any`] matches somewhere in `text`, for every `i`, from one pass; every
+    /// pattern counts as present when the set cannot be compiled (each signal's own expression decides).
+    fn present(&self, text: &str) -> impl Fn(usize) -> bool + use<> {
+        let matches = self.any.matches(text);
+        move |i| matches.as_ref().is_none_or(|m| m.matched(i))
     }
 
     /// The patterns of [`Self::scan`]'s set pass ([`Self::any`]), for a caller that runs them in a set of
@@ -352,8 +351,7 @@ impl InjectionDetector {
     /// Adds every signal found in one (normalised) input text, and the classifier's probability over the
     /// text and its decoded views.
     pub(crate) fn scan(&self, text: &str, signals: &mut Signals) {
-        let present = self.present(text);
-        self.scan_present(text, &|i| present_in(present.as_ref(), i), signals);
+        self.scan_present(text, &self.present(text), signals);
     }
 
     /// As [`Self::scan`], with `present(i)` saying whether pattern `i` of [`Self::set_patterns`] matches
@@ -390,8 +388,7 @@ impl InjectionDetector {
                     continue;
                 };
                 let mut inner = Signals::default();
-                let present = self.present(&decoded);
-                self.scan_phrasing(&decoded, &|i| present_in(present.as_ref(), i), &mut inner);
+                self.scan_phrasing(&decoded, &self.present(&decoded), &mut inner);
                 if !inner.counts.is_empty() {
                     encoded += 1;
                 }
@@ -405,8 +402,7 @@ impl InjectionDetector {
         }
         for view in self.decoders.views_with(text, cues) {
             let mut inner = Signals::default();
-            let present = self.present(&view.text);
-            self.scan_phrasing(&view.text, &|i| present_in(present.as_ref(), i), &mut inner);
+            self.scan_phrasing(&view.text, &self.present(&view.text), &mut inner);
             // Phrasing the view shows and the text itself does not.
             let hidden = inner
                 .counts
@@ -446,11 +442,6 @@ fn matches(signal: &LazyRegex, text: &str) -> u32 {
     signal
         .get()
         .map_or(1, |re| count(re.find_iter(text).count()))
-}
-
-/// Whether pattern `i` matched, by `present` (every pattern when the set could not be compiled).
-fn present_in(present: Option<&SetMatches>, i: usize) -> bool {
-    present.is_none_or(|m| m.matched(i))
 }
 
 /// Decodes a base64 run to text when it is mostly printable UTF-8.

@@ -340,66 +340,58 @@ impl PiiDetector {
                 }
             }
             candidates.clear();
-            // A row whose expression cannot be compiled fails closed: the whole text is its entity.
-            let pattern = match self.digit_rows[i] {
-                Some(_) => None,
-                None => match self.patterns[i].get() {
-                    Ok(pattern) => Some(pattern),
-                    Err(_) => {
-                        found.push(Finding {
-                            entity: row.entity,
-                            span: 0..text.len(),
-                            confidence: 1.0,
-                        });
-                        continue;
-                    }
-                },
-            };
-            match (self.digit_rows[i], &self.around[i], pattern) {
-                (Some(shape), _, _) => {
-                    let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
-                    digit_run_matches(runs, shape, &mut candidates);
-                }
-                (None, Some(around), Some(pattern)) => {
-                    let windows = match &self.numeric {
-                        Some(numeric) if around.numeric() => {
-                            let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
-                            numeric_windows.get_or_insert_with(|| {
-                                let mut windows = Vec::new();
-                                anchor_windows(text, runs, numeric, &mut windows);
-                                windows
-                            })
-                        }
-                        _ => {
-                            own_windows.clear();
-                            match around.anchor() {
-                                Anchor::Digits => {
-                                    let runs =
-                                        digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
-                                    anchor_windows(text, runs, around, &mut own_windows);
-                                }
-                                anchor => {
-                                    let runs = anchor_runs(text, anchor);
-                                    anchor_windows(text, &runs, around, &mut own_windows);
-                                }
+            if let Some(shape) = self.digit_rows[i] {
+                let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
+                digit_run_matches(runs, shape, &mut candidates);
+            } else {
+                // A row whose expression cannot be compiled fails closed: the whole text is its entity.
+                let Ok(pattern) = self.patterns[i].get() else {
+                    found.push(Finding {
+                        entity: row.entity,
+                        span: 0..text.len(),
+                        confidence: 1.0,
+                    });
+                    continue;
+                };
+                match &self.around[i] {
+                    Some(around) => {
+                        let windows = match &self.numeric {
+                            Some(numeric) if around.numeric() => {
+                                let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
+                                numeric_windows.get_or_insert_with(|| {
+                                    let mut windows = Vec::new();
+                                    anchor_windows(text, runs, numeric, &mut windows);
+                                    windows
+                                })
                             }
-                            &own_windows
+                            _ => {
+                                own_windows.clear();
+                                match around.anchor() {
+                                    Anchor::Digits => {
+                                        let runs = digit_runs
+                                            .get_or_insert_with(|| ascii_digit_runs(text));
+                                        anchor_windows(text, runs, around, &mut own_windows);
+                                    }
+                                    anchor => {
+                                        let runs = anchor_runs(text, anchor);
+                                        anchor_windows(text, &runs, around, &mut own_windows);
+                                    }
+                                }
+                                &own_windows
+                            }
+                        };
+                        spans.clear();
+                        searched(windows, around, &mut spans);
+                        for w in &spans {
+                            candidates.extend(
+                                pattern
+                                    .find_iter(&text[w.clone()])
+                                    .map(|m| w.start + m.start()..w.start + m.end()),
+                            );
                         }
-                    };
-                    spans.clear();
-                    searched(windows, around, &mut spans);
-                    for w in &spans {
-                        candidates.extend(
-                            pattern
-                                .find_iter(&text[w.clone()])
-                                .map(|m| w.start + m.start()..w.start + m.end()),
-                        );
                     }
+                    None => candidates.extend(pattern.find_iter(text).map(|m| m.range())),
                 }
-                (None, None, Some(pattern)) => {
-                    candidates.extend(pattern.find_iter(text).map(|m| m.range()));
-                }
-                (None, _, None) => {}
             }
             for m in candidates.drain(..) {
                 let valid = match row.validate {
