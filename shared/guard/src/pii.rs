@@ -128,6 +128,16 @@ const NEVER: &str = r"[^\s\S]";
 /// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
 const PHONE_EXT_MAX_BYTES: usize = 20;
 
+/// Bytes a finding of `row` can reach past its pattern's match: a phone number takes the extension after it
+/// (see [`phone_extension`]); every other row's validator keeps its finding inside the match, which
+/// [`PiiDetector::detect_rows`] enforces, so the stream guard's [`PiiDetector::reach_from`] can rely on it.
+fn reach_past_match(row: usize) -> usize {
+    match DETECTORS.get(row) {
+        Some(d) if d.entity == EntityType::Phone => PHONE_EXT_MAX_BYTES,
+        _ => 0,
+    }
+}
+
 /// Text after a candidate's end that settles the checks reading what follows it, even without two whole words.
 const LOOKAHEAD_BYTES: usize = 64;
 
@@ -233,8 +243,10 @@ impl PiiDetector {
     /// `Open` when a candidate pattern could still match from `start` with more text, or when one matched
     /// and ends at or after `lookahead_from` (see [`lookahead_from`]): the checks around a candidate read
     /// the characters and the word after it. Otherwise the matches from `start` cannot change, and
-    /// `Until` gives the furthest one's end plus room for a phone extension (the most a finding from
-    /// `start` can cover). A DFA error counts as `Open`, which holds text back rather than release it.
+    /// `Until` gives the furthest any finding from `start` can reach: a match's end, plus room for an
+    /// extension when the pattern is a phone row's ([`reach_past_match`]); a run of capitalised words
+    /// ([`names::SHAPE`]) bounds its findings itself. A DFA error counts as `Open`, which holds text back
+    /// rather than release it.
     pub(crate) fn reach_from(
         &self,
         cache: &mut Cache,
@@ -256,7 +268,7 @@ impl PiiDetector {
                 if state.is_dead() {
                     return match furthest {
                         None => Reach::Nothing,
-                        Some(end) => Reach::Until(end + PHONE_EXT_MAX_BYTES),
+                        Some(end) => Reach::Until(end),
                     };
                 }
                 if state.is_quit() {
@@ -267,7 +279,13 @@ impl PiiDetector {
                     if at >= lookahead_from {
                         return Reach::Open;
                     }
-                    furthest = Some(at);
+                    let past = (0..self.reach.match_len(cache, state))
+                        .map(|i| {
+                            reach_past_match(self.reach.match_pattern(cache, state, i).as_usize())
+                        })
+                        .max()
+                        .unwrap_or(PHONE_EXT_MAX_BYTES);
+                    furthest = Some(furthest.map_or(at + past, |f: usize| f.max(at + past)));
                 }
             }
         }
@@ -394,11 +412,19 @@ impl PiiDetector {
                 }
             }
             for m in candidates.drain(..) {
+                let match_end = m.end;
                 let valid = match row.validate {
                     Some(check) => check(text, m),
                     None => Valid::at(m),
                 };
-                let Some(valid) = valid else { continue };
+                let Some(mut valid) = valid else { continue };
+                // A finding reaches no further past its match than the stream guard allows for
+                // (`reach_past_match`): a validator that went further would let a stream release text the
+                // whole-answer check redacts. None does; the bound makes it so by construction.
+                let limit = match_end + reach_past_match(i);
+                debug_assert!(valid.span.end <= limit, "row {i} reached past its match");
+                valid.span.end = valid.span.end.min(limit);
+                valid.span.start = valid.span.start.min(valid.span.end);
                 let mut confidence = valid.confidence.unwrap_or(row.confidence);
                 if let Some(context) = &row.context {
                     let near = context_near(text, valid.span.clone(), context);

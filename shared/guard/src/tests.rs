@@ -1015,6 +1015,13 @@ const STREAM_CORPUS: &[&str] = &[
     "Codename \u{1D429}\u{1D42B}\u{1D428}\u{1D423}\u{1D41E}\u{1D41C}\u{1D42D}\u{2010}ｂｌｕｅｂｉｒｄ now.",
     "Codename proj\u{0435}ct-blue\u{FE0F}bird \u{2764}\u{FE0F} and project\u{2212}bluebird\u{0456}s.",
     "The North\n\n  Star\u{00A0}  programme starts; the north starry programme does not.",
+    // A denied phrase's start (with the phrase profile) that does not complete, then one that does.
+    "we steer by the north star and the north  star\u{00A0}programme today.",
+    // Starts of a denied word that never complete, and one that does.
+    "The project-blue plan and project-bluebir notes are fine; project- too; project-bluebird is not.",
+    // Names, places, an address, a password and a date: rows whose findings end where their match does.
+    "Dr Okafor met Helena Gregorová in Lisbon on Monday; ship to 221B Baker Street, London NW1 6XE today.",
+    "The password: hunter2xyz then born 12/03/1985 and aged 42 years, passport 123456789 on file.",
 ];
 
 /// `text` in pieces of `size` bytes, moved forward to character boundaries.
@@ -1124,22 +1131,61 @@ fn stream_releases_prose_as_soon_as_it_is_settled() {
     let map = PseudonymMap::new();
     let mut report = GuardReport::default();
     let mut guard = engine.output_stream(&map);
-    // The first piece goes out as soon as anything is settled: only the longest denied word's reach (20
-    // bytes in the default profile) and the word it cuts into are held.
+    // The first piece goes out as soon as anything is settled: nothing in it can start a denied word, so
+    // only the last few characters (whose folding could still change) and the word they cut into are held.
     let first = released(guard.push(
         "Summary: the customer was charged twice for the ",
         &mut report,
     ));
-    assert_eq!(first, "Summary: the customer was ");
+    assert_eq!(first, "Summary: the customer was charged twice for ");
     // A number that could still grow into a phone number is held, with the words before it released.
     let second = released(guard.push(
         "March direct debit on the business account. Call us on 555 01",
         &mut report,
     ));
-    assert!(second.starts_with("charged twice"), "{second:?}");
-    assert!(!second.contains("555"), "{second:?}");
+    assert!(second.starts_with("the March direct debit"), "{second:?}");
+    assert!(second.ends_with("Call us on "), "{second:?}");
     let rest = released(guard.finish(&mut report));
-    assert!(rest.ends_with("Call us on 555 01"), "{rest:?}");
+    assert_eq!(rest, "555 01");
+}
+
+#[test]
+fn stream_holds_only_what_could_still_become_a_denied_word() {
+    let engine = default_engine();
+    let map = PseudonymMap::new();
+    let mut report = GuardReport::default();
+    let mut guard = engine.output_stream(&map);
+    // `project-blue` could still become `project-bluebird`: it is held, the words before it are not.
+    let first = released(guard.push("Our plan is called project-blue", &mut report));
+    assert_eq!(first, "Our plan is called ");
+    assert_eq!(released(guard.push("bird, as agreed.", &mut report)), "");
+    let end = guard.finish(&mut report);
+    assert!(matches!(end, StreamStep::Blocked(_)), "{end:?}");
+    // The same start in look-alike letters is held the same way.
+    let mut guard = engine.output_stream(&map);
+    let first = released(guard.push("the codename is proj\u{0435}ct-b", &mut report));
+    assert_eq!(first, "the codename is ");
+    // A denied phrase is held from its first word while the words so far could still become it.
+    let engine = engine_with(|p| p.denied_words.push("north star programme".into()));
+    let mut guard = engine.output_stream(&map);
+    let first = released(guard.push("we steer by the north star", &mut report));
+    assert_eq!(first, "we steer by the ");
+    let second = released(guard.push(" and the moon over the hills, and", &mut report));
+    assert_eq!(second, "north star and the moon over the hills, ");
+}
+
+#[test]
+fn stream_releases_a_capitalised_word_once_the_words_after_it_are_known() {
+    let engine = default_engine();
+    let map = PseudonymMap::new();
+    let mut report = GuardReport::default();
+    let mut guard = engine.output_stream(&map);
+    // A capitalised first word could begin a name, so it waits for the words after it, and no longer: a
+    // finding that starts there ends where the run of capitalised words does.
+    let first = released(guard.push("Summary: the customer", &mut report));
+    assert_eq!(first, "");
+    let second = released(guard.push(" was charged twice fo", &mut report));
+    assert_eq!(second, "Summary: the customer was charged twice");
 }
 
 #[test]
@@ -1151,7 +1197,7 @@ fn stream_guard_debug_shows_no_text() {
     let debug = format!("{guard:?}");
     assert!(!debug.contains("jane"), "{debug}");
     // `secret ` is settled and released; the rest is held back, and only its size is shown.
-    assert!(debug.contains("pending_bytes: 17"), "{debug}");
+    assert!(debug.contains("pending_bytes: 16"), "{debug}");
 }
 
 #[test]

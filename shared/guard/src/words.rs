@@ -43,9 +43,15 @@ pub(crate) struct WordMatch {
 pub(crate) struct WordMatcher {
     automaton: Option<AhoCorasick>,
     kinds: Vec<WordKind>,
+    /// The denied words, folded.
+    denied: Vec<String>,
     /// Folded characters of the longest denied word.
     longest_denied: usize,
 }
+
+/// Units at the end of a growing text whose folding can still change with what follows (a combining mark
+/// joins the character before it; a whitespace run can grow): never released before more text settles them.
+const UNSTABLE_UNITS: usize = 3;
 
 impl WordMatcher {
     pub(crate) fn new(profile: &GuardProfile) -> Result<Self, ProfileError> {
@@ -73,30 +79,58 @@ impl WordMatcher {
                     .map_err(|e| ProfileError::Compile(e.to_string()))?,
             )
         };
-        let longest_denied = patterns
+        let denied: Vec<String> = patterns
             .iter()
             .zip(&kinds)
             .filter(|(_, kind)| **kind == WordKind::Denied)
-            .map(|(pattern, _)| pattern.chars().count())
-            .max()
-            .unwrap_or(0);
+            .map(|(pattern, _)| pattern.clone())
+            .collect();
+        let longest_denied = denied.iter().map(|p| p.chars().count()).max().unwrap_or(0);
         Ok(WordMatcher {
             automaton,
             kinds,
+            denied,
             longest_denied,
         })
     }
 
     /// The byte index in a growing `text` from which a [`Self::find_denied`] match could still appear or
-    /// change as text is added at its end: the longest denied word, plus one character for the whole-word
-    /// test after it, counted back in characters and whitespace runs (see
-    /// [`start_of_last_units`](crate::fold::start_of_last_units)). `text.len()` without any denied word.
+    /// change as text is added at its end; `text.len()` without any denied word.
+    ///
+    /// A match that can still change ends at the end of the text or needs the character after it (the
+    /// whole-word test), so it starts within the last units of the longest denied word plus one, counted
+    /// back in characters and whitespace runs ([`start_of_last_units`]). Of those places, only one where the
+    /// folded text so far is the start of a denied word (ASCII case ignored, as the automaton matches) can
+    /// still begin one; elsewhere the text already differs from every denied word. The last
+    /// [`UNSTABLE_UNITS`] units, whose folding may still change, are never counted as settled.
     pub(crate) fn unsettled_tail_start(&self, text: &str) -> usize {
         if self.longest_denied == 0 {
-            text.len()
-        } else {
-            start_of_last_units(text, self.longest_denied + 1)
+            return text.len();
         }
+        let bound = start_of_last_units(text, self.longest_denied + 1);
+        let unstable = start_of_last_units(text, UNSTABLE_UNITS).max(bound) - bound;
+        let tail = fold(&text[bound..]);
+        let view = tail.text.as_ref();
+        // Folded places and the original place each was made from, up to the unstable end.
+        let places: Vec<(usize, usize)> = view
+            .char_indices()
+            .map(|(q, _)| (q, tail.original(q..q).start))
+            .take_while(|&(_, orig)| orig < unstable)
+            .collect();
+        let stable_end = view
+            .char_indices()
+            .map(|(q, _)| q)
+            .find(|&q| tail.original(q..q).start >= unstable)
+            .unwrap_or(view.len());
+        let pending = places.iter().find(|&&(q, _)| {
+            let so_far = view.as_bytes().get(q..stable_end).unwrap_or_default();
+            self.denied.iter().any(|word| {
+                word.as_bytes()
+                    .get(..so_far.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(so_far))
+            })
+        });
+        bound + pending.map_or(unstable, |&(_, orig)| orig)
     }
 
     /// Whole-word, non-overlapping, leftmost-longest matches of both lists, sorted by start.

@@ -7,8 +7,11 @@
 //!   [`LOOKAHEAD_BYTES`](crate::pii) bytes) after it, since the checks around a value read what follows it;
 //!   this comes from one lazy DFA over the detectors' patterns run anchored at each place
 //!   ([`PiiDetector::reach_from`](crate::pii::PiiDetector)), so ordinary prose is released word by word;
-//! - it lies more than the longest denied word (plus one character) before the end, counted in the
-//!   characters and whitespace runs the word matcher folds (a look-alike letter can take four bytes);
+//! - no denied word can still start there: it lies more than the longest denied word (plus one character)
+//!   before the end, counted in the characters and whitespace runs the word matcher folds (a look-alike
+//!   letter can take four bytes), or the folded text from it to the end already differs from the start of
+//!   every denied word ([`WordMatcher::unsettled_tail_start`](crate::words::WordMatcher)); the last three
+//!   characters, whose folding may still change, always wait;
 //! - no final candidate before it reaches past the first unsettled place, whose value could otherwise win
 //!   an overlap with it.
 //!
