@@ -2,7 +2,9 @@
 # CPU and latency per call at concurrency 1 and 64, for comparing hub builds on a noisy machine: each run
 # starts the given hub fresh (new audit store) with the bench/run.sh configuration against a 0 ms mock, sends
 # 50 warm-up calls, then `oha -c 1 -q 20 -z 20s` and `oha -c 64 -z 10s`, and prints calls, CPU per call
-# (the hub process's utime + stime) and the c=1 p50 / p99. Run bench/run.sh first (it writes the token,
+# (the hub process's utime + stime) and the c=1 p50 / p99; then 100 streamed calls one after another
+# (`causeway-bench ttft`; the mock sends 16 deltas 2 ms apart) and their time to first token, p50 / p99.
+# Run bench/run.sh first (it writes the token,
 # JWKS, request body and hub configuration into bench/.scratch), then alternate builds:
 #
 #   for i in 1 2 3; do bench/c1-compare.sh before.bin before; bench/c1-compare.sh after.bin after; done
@@ -17,7 +19,7 @@ SCRATCH="$BENCH/.scratch"
 OHA="$BENCH/.tools/bin/oha"
 WORK="$SCRATCH/c1-compare"
 
-for f in token body.json hub-hub-fast.toml; do
+for f in token body.json body-stream.json hub-hub-fast.toml; do
   [ -f "$SCRATCH/$f" ] || { echo "c1-compare.sh: $SCRATCH/$f missing: run bench/run.sh first" >&2; exit 2; }
 done
 
@@ -70,3 +72,8 @@ p99=$(awk '$1 == "99.00%" {print $3}' "$WORK/c1.txt")
 awk -v l="$LABEL" -v n1="$n1" -v n64="$n64" -v a="$t0" -v b="$t1" -v c="$t2" -v hz="$hz" -v p50="$p50" -v p99="$p99" \
   'BEGIN { printf "%s  c=1: %d calls, %.3f CPU-ms/call, p50 %s ms, p99 %s ms  |  c=64: %d calls in 10 s, %.3f CPU-ms/call\n",
            l, n1, (b - a) * 1000 / hz / n1, p50, p99, n64, (c - b) * 1000 / hz / n64 }'
+"$TARGET/release/causeway-bench" ttft --url http://127.0.0.1:18100/v1/chat/completions \
+  --body "$SCRATCH/body-stream.json" --requests 100 --warmup 10 --header 'content-type: application/json' \
+  --header "authorization: Bearer $TOKEN" --header 'x-causeway-purpose: analytics' > "$WORK/ttft.json"
+python3 -c 'import json, sys; t = json.load(open(sys.argv[1])); print("%s  ttft: p50 %.2f ms, p99 %.2f ms (%d streams)" % (sys.argv[2], t["p50_ms"], t["p99_ms"], t["requests"]))' \
+  "$WORK/ttft.json" "$LABEL"

@@ -276,15 +276,20 @@ impl PiiDetector {
                 }
                 // Matches are reported one byte late: this state says a match ended just before `at`.
                 if state.is_match() {
-                    if at >= lookahead_from {
+                    let mut past = 0;
+                    let mut rows = 0;
+                    for i in 0..self.reach.match_len(cache, state) {
+                        let pattern = self.reach.match_pattern(cache, state, i).as_usize();
+                        past = past.max(reach_past_match(pattern));
+                        rows += usize::from(pattern < DETECTORS.len());
+                    }
+                    // A row's checks read up to two words after its match; a run of capitalised words is
+                    // read up to the next word only (see `names`).
+                    let settled =
+                        at < lookahead_from || (rows == 0 && names::next_word_settled(text, at));
+                    if !settled {
                         return Reach::Open;
                     }
-                    let past = (0..self.reach.match_len(cache, state))
-                        .map(|i| {
-                            reach_past_match(self.reach.match_pattern(cache, state, i).as_usize())
-                        })
-                        .max()
-                        .unwrap_or(PHONE_EXT_MAX_BYTES);
                     furthest = Some(furthest.map_or(at + past, |f: usize| f.max(at + past)));
                 }
             }

@@ -13,7 +13,8 @@
 //! Constraints, for the stream guard to stay exact: a finding starts at a capitalised word and ends inside
 //! the run of capitalised words it starts in (the run is the [`SHAPE`] pattern, which the stream guard's
 //! automaton includes); the words read before a run lie within [`MAX_CONTEXT_WINDOW`] bytes of it, and the
-//! only text read after a run is the next word. Every step is a bounded look at a word or a gazetteer
+//! only text read after a run is the next word ([`next_word_settled`] says when a growing text holds it).
+//! Every step is a bounded look at a word or a gazetteer
 //! lookup, so the pass is linear in the text.
 
 use std::collections::HashSet;
@@ -497,6 +498,22 @@ fn place_word_right_before(text: &str, at: usize) -> bool {
     !word.is_empty()
         && (word.eq_ignore_ascii_case("of")
             || PLACE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)))
+}
+
+/// Whether what this module reads after a run ending at `at` is already there in a text that may still
+/// grow: the word [`next_word`] takes (ended by a character that is not alphanumeric) or the character
+/// that stands in its place, and something after the spaces and tabs that [`alone_on_line`] looks past.
+pub(crate) fn next_word_settled(text: &str, at: usize) -> bool {
+    let rest = text
+        .get(at..)
+        .unwrap_or_default()
+        .trim_start_matches([' ', '\t', '\'', '’', ',']);
+    let mut chars = rest.chars();
+    match chars.next() {
+        None => false,
+        Some(c) if !c.is_alphanumeric() => true,
+        Some(_) => chars.any(|c| !c.is_alphanumeric()),
+    }
 }
 
 /// The word right after `at`, lower case (`'s` counts as `s`).
