@@ -4,7 +4,8 @@
 //! The guard releases text as soon as nothing in it can still change with more text, after running the same
 //! filters as [`GuardEngine::check_output`] over it; the rest is held back. A place is settled when:
 //! - no detector pattern can still match from it, or every match from it ended with two whole words (or
-//!   [`LOOKAHEAD_BYTES`](crate::pii) bytes) after it, since the checks around a value read what follows it;
+//!   [`LOOKAHEAD_BYTES`](crate::pii) bytes) after it, since the checks around a value read what follows it
+//!   (a run of capitalised words, which the names pass reads up to the next word only, needs that word);
 //!   this comes from one lazy DFA over the detectors' patterns run anchored at each place
 //!   ([`PiiDetector::reach_from`](crate::pii::PiiDetector)), so ordinary prose is released word by word;
 //! - no denied word can still start there: it lies more than the longest denied word (plus one character)
