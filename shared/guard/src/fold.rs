@@ -147,10 +147,14 @@ pub(crate) fn start_of_last_units(text: &str, units: usize) -> usize {
     let mut start = text.len();
     let mut in_space = false;
     for (at, c) in text.char_indices().rev() {
-        if is_default_ignorable(c) {
+        // No ASCII character is ignorable, and ASCII whitespace is `is_ascii_space`.
+        let space = if c.is_ascii() {
+            is_ascii_space(c as u8)
+        } else if is_default_ignorable(c) {
             continue;
-        }
-        let space = c.is_whitespace();
+        } else {
+            c.is_whitespace()
+        };
         if !(space && in_space) {
             if counted == units {
                 return start;
@@ -504,6 +508,9 @@ mod tests {
         assert_eq!(start_of_last_units("abc   def", 4), 3);
         assert_eq!(start_of_last_units("ab\u{200B}c", 2), 1);
         assert_eq!(start_of_last_units("ab", 5), 0);
+        // A non-ASCII space and an ignorable character join the ASCII space's run.
+        assert_eq!(start_of_last_units("a\u{00A0}\u{00AD} b\t\n", 2), 6);
+        assert_eq!(start_of_last_units("a\u{00A0}\u{00AD} b\t\n", 3), 1);
     }
 
     /// The property list above is Unicode's: every code point whose TR39 skeleton is empty is ignorable

@@ -1025,6 +1025,8 @@ const STREAM_CORPUS: &[&str] = &[
     // Names decided by the word after them, a speaker at a line start, a name alone on its line.
     "Sabrina spent a year in Oslo, Norway with Todd, Victoria and Zachary.\nCasey: ready.\n}} Korneli Czarnecki\t \nBrandt's team, O'Brien\u{2019}s desk and Dr. Okafor\u{0416} left",
     "Signed,\nKorneli Czarnecki  \t",
+    // A denied word that starts with a symbol can start inside a word; one that starts with a letter cannot.
+    "Keys: ab$vault-9 and x$vault-9, not $vault-8; the codename lies in subproject-bluebird and re-project-bluebird.",
 ];
 
 /// `text` in pieces of `size` bytes, moved forward to character boundaries.
@@ -1051,6 +1053,12 @@ fn stream_matches_the_whole_answer_check_for_every_chunking() {
 #[test]
 fn stream_matches_the_whole_answer_check_with_a_denied_phrase() {
     assert_stream_matches_whole_answer(|p| p.denied_words.push("north star programme".into()));
+}
+
+/// A denied word that starts with a symbol can start right after a letter, so the stream holds such places.
+#[test]
+fn stream_matches_the_whole_answer_check_with_a_denied_word_starting_with_a_symbol() {
+    assert_stream_matches_whole_answer(|p| p.denied_words.push("$vault-9".into()));
 }
 
 /// Without denied words nothing but the PII detectors holds text back.

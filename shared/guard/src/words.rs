@@ -43,8 +43,12 @@ pub(crate) struct WordMatch {
 pub(crate) struct WordMatcher {
     automaton: Option<AhoCorasick>,
     kinds: Vec<WordKind>,
-    /// The denied words, folded.
-    denied: Vec<String>,
+    /// The denied words, folded and ASCII-lower-cased, sorted: the words that start with a given text
+    /// are the run from the first one not below it.
+    denied_lower: Vec<Vec<u8>>,
+    /// Whether a denied word starts with a character that is not a word character, so it can start inside
+    /// a word.
+    denied_starts_inside_words: bool,
     /// Folded characters of the longest denied word.
     longest_denied: usize,
 }
@@ -79,17 +83,26 @@ impl WordMatcher {
                     .map_err(|e| ProfileError::Compile(e.to_string()))?,
             )
         };
-        let denied: Vec<String> = patterns
+        let denied: Vec<&String> = patterns
             .iter()
             .zip(&kinds)
             .filter(|(_, kind)| **kind == WordKind::Denied)
-            .map(|(pattern, _)| pattern.clone())
+            .map(|(pattern, _)| pattern)
             .collect();
         let longest_denied = denied.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+        let denied_starts_inside_words = denied
+            .iter()
+            .any(|p| p.chars().next().is_some_and(|c| !is_word(c)));
+        let mut denied_lower: Vec<Vec<u8>> = denied
+            .iter()
+            .map(|p| p.as_bytes().to_ascii_lowercase())
+            .collect();
+        denied_lower.sort_unstable();
         Ok(WordMatcher {
             automaton,
             kinds,
-            denied,
+            denied_lower,
+            denied_starts_inside_words,
             longest_denied,
         })
     }
@@ -101,8 +114,9 @@ impl WordMatcher {
     /// whole-word test), so it starts within the last units of the longest denied word plus one, counted
     /// back in characters and whitespace runs ([`start_of_last_units`]). Of those places, only one where the
     /// folded text so far is the start of a denied word (ASCII case ignored, as the automaton matches) can
-    /// still begin one; elsewhere the text already differs from every denied word. The last
-    /// [`UNSTABLE_UNITS`] units, whose folding may still change, are never counted as settled.
+    /// still begin one; elsewhere the text already differs from every denied word. Nor can a place right
+    /// after a word character, unless some denied word starts with a character that is not one (the
+    /// whole-word test again). The last [`UNSTABLE_UNITS`] units, whose folding may still change, are never counted as settled.
     pub(crate) fn unsettled_tail_start(&self, text: &str) -> usize {
         if self.longest_denied == 0 {
             return text.len();
@@ -111,26 +125,37 @@ impl WordMatcher {
         let unstable = start_of_last_units(text, UNSTABLE_UNITS).max(bound) - bound;
         let tail = fold(&text[bound..]);
         let view = tail.text.as_ref();
-        // Folded places and the original place each was made from, up to the unstable end.
-        let places: Vec<(usize, usize)> = view
-            .char_indices()
-            .map(|(q, _)| (q, tail.original(q..q).start))
-            .take_while(|&(_, orig)| orig < unstable)
-            .collect();
+        // The folded text up to the unstable end (the original places grow with the folded ones).
         let stable_end = view
             .char_indices()
             .map(|(q, _)| q)
             .find(|&q| tail.original(q..q).start >= unstable)
             .unwrap_or(view.len());
-        let pending = places.iter().find(|&&(q, _)| {
-            let so_far = view.as_bytes().get(q..stable_end).unwrap_or_default();
-            self.denied.iter().any(|word| {
-                word.as_bytes()
-                    .get(..so_far.len())
-                    .is_some_and(|start| start.eq_ignore_ascii_case(so_far))
-            })
-        });
-        bound + pending.map_or(unstable, |&(_, orig)| orig)
+        let stable = view.get(..stable_end).unwrap_or_default();
+        let mut before = None;
+        for (q, c) in stable.char_indices() {
+            // A match starting with a word character right after one fails the whole-word test. The
+            // place at the start of the tail is not judged: the character before it lies outside.
+            let inside_word = q > 0 && before.is_some_and(is_word);
+            before = Some(c);
+            if (!inside_word || self.denied_starts_inside_words)
+                && self.begins_denied_word(stable.get(q..).unwrap_or_default().as_bytes())
+            {
+                return bound + tail.original(q..q).start;
+            }
+        }
+        bound + unstable
+    }
+
+    /// Whether `so_far` is the start of a denied word, ASCII case ignored.
+    fn begins_denied_word(&self, so_far: &[u8]) -> bool {
+        let lower = || so_far.iter().map(u8::to_ascii_lowercase);
+        let first = self
+            .denied_lower
+            .partition_point(|w| w.iter().copied().lt(lower()));
+        self.denied_lower.get(first).is_some_and(|w| {
+            w.len() >= so_far.len() && w.iter().copied().zip(lower()).all(|(a, b)| a == b)
+        })
     }
 
     /// Whole-word, non-overlapping, leftmost-longest matches of both lists, sorted by start.
