@@ -7,7 +7,10 @@
 
 #![expect(clippy::unwrap_used, reason = "profiling set-up fails loudly")]
 #![expect(clippy::print_stdout, reason = "reports what it ran")]
-#![expect(clippy::panic, reason = "a blocked stream would measure the wrong thing")]
+#![expect(
+    clippy::panic,
+    reason = "a blocked stream would measure the wrong thing"
+)]
 
 use causeway_contract::GuardReport;
 use causeway_guard::{DEFAULT_PROFILE, GuardEngine, GuardProfile, PseudonymMap, StreamStep};
