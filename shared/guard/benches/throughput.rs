@@ -24,7 +24,7 @@ use causeway_guard::{DEFAULT_PROFILE, GuardEngine, GuardProfile, PseudonymMap, S
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 mod texts;
-use texts::{BLOCKS, mixed_text, non_latin_text};
+use texts::{BLOCKS, chunks, mixed_text, non_latin_text};
 
 const SIZES: [(&str, usize); 5] = [
     ("1KB", 1024),
@@ -90,7 +90,7 @@ fn output_stream(c: &mut Criterion) {
     let mut group = c.benchmark_group("output_stream");
     for (name, size) in SIZES {
         let text = mixed_text(size);
-        let chunks: Vec<&str> = chunk(&text, CHUNK);
+        let chunks: Vec<&str> = chunks(&text, CHUNK);
         let run = || {
             let mut report = GuardReport::default();
             let mut guard = engine.output_stream(&pseudonyms);
@@ -174,21 +174,6 @@ fn pdf_extract(c: &mut Criterion) {
         b.iter(|| causeway_guard::extract_text(DocumentFormat::Pdf, &pdf))
     });
     group.finish();
-}
-
-/// `text` in pieces of about `size` bytes, each cut on a character boundary.
-fn chunk(text: &str, size: usize) -> Vec<&str> {
-    let mut out = Vec::with_capacity(text.len() / size + 1);
-    let mut start = 0;
-    while start < text.len() {
-        let mut end = (start + size).min(text.len());
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        out.push(&text[start..end]);
-        start = end;
-    }
-    out
 }
 
 criterion_group!(

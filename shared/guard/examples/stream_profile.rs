@@ -29,16 +29,7 @@ fn main() {
     let engine = GuardEngine::new(GuardProfile::from_toml(DEFAULT_PROFILE).unwrap()).unwrap();
     let pseudonyms = PseudonymMap::new();
     let text = texts::mixed_text(bytes);
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    while start < text.len() {
-        let mut end = (start + CHUNK).min(text.len());
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        chunks.push(&text[start..end]);
-        start = end;
-    }
+    let chunks = texts::chunks(&text, CHUNK);
     let mut emitted = 0usize;
     let mut pieces = 0usize;
     for _ in 0..=calls {

@@ -23,6 +23,21 @@ pub const BLOCKS: [&str; 8] = [
      customer_id ORDER BY total DESC LIMIT 10;\n",
 ];
 
+/// `text` in pieces of `size` bytes, each moved forward to a character boundary: a streamed answer.
+pub fn chunks(text: &str, size: usize) -> Vec<&str> {
+    let mut out = Vec::with_capacity(text.len() / size + 1);
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + size).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
 /// About `size` bytes of mixed text, cut on a character boundary.
 pub fn mixed_text(size: usize) -> String {
     repeated(&BLOCKS, size)
