@@ -88,9 +88,9 @@ pub(crate) struct PiiDetector {
     always: Vec<bool>,
     /// The same patterns as one set: one pass says which can match at all.
     any: RegexSet,
-    /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored.
-    reach: DFA,
-    reach_caches: ReachCaches,
+    /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored, with its
+    /// caches: built when the first stream needs it (only the stream guard does); `None` if it could not be.
+    reach: OnceLock<Option<ReachDfa>>,
     /// Every row's context words (ASCII case-insensitive), with the rows each word belongs to: a row that
     /// requires context is not searched in a text holding none of its words. Stepped a byte at a time
     /// ([`Self::rows_with_words`]).
@@ -102,20 +102,43 @@ pub(crate) struct PiiDetector {
 
 type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
 
-/// Caches of the [`PiiDetector::reach_from`] DFA, reused from one stream to the next: a lazy DFA builds its
-/// states in its cache as it meets them, so a fresh cache per stream would build them all again.
-struct ReachCaches(Pool<Cache, NewCache>);
+/// The [`PiiDetector::reach_from`] DFA and its caches, reused from one stream to the next: a lazy DFA builds
+/// its states in its cache as it meets them, so a fresh cache per stream would build them all again.
+struct ReachDfa {
+    dfa: DFA,
+    caches: Pool<Cache, NewCache>,
+}
 
-impl ReachCaches {
-    fn new(dfa: &DFA) -> Self {
-        let dfa = dfa.clone();
-        ReachCaches(Pool::new(Box::new(move || dfa.create_cache())))
+impl ReachDfa {
+    /// The detectors' patterns and [`names::SHAPE`] (where a name can start and how far it can reach) as
+    /// one DFA.
+    fn build() -> Option<Self> {
+        let sources: Vec<&str> = DETECTORS
+            .iter()
+            .map(|d| d.pattern)
+            .chain([names::SHAPE])
+            .collect();
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    // Every pattern's every match, so no pattern hides another's continuation.
+                    .match_kind(MatchKind::All)
+                    // Never give up on a cache that fills: clear it and go on.
+                    .minimum_cache_clear_count(None),
+            )
+            .build_many(&sources)
+            .ok()?;
+        let for_caches = dfa.clone();
+        Some(ReachDfa {
+            dfa,
+            caches: Pool::new(Box::new(move || for_caches.create_cache())),
+        })
     }
 }
 
-impl std::fmt::Debug for ReachCaches {
+impl std::fmt::Debug for ReachDfa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReachCaches")
+        f.write_str("ReachDfa")
     }
 }
 
@@ -157,18 +180,10 @@ pub(crate) enum Reach {
 pub(crate) enum DetectorError {
     #[error(transparent)]
     Regex(#[from] regex::Error),
-    #[error(transparent)]
-    Dfa(Box<regex_automata::hybrid::BuildError>),
     #[error("context words: {0}")]
     Context(String),
     #[error("gazetteers: {0}")]
     Gazetteer(String),
-}
-
-impl From<regex_automata::hybrid::BuildError> for DetectorError {
-    fn from(e: regex_automata::hybrid::BuildError) -> Self {
-        DetectorError::Dfa(Box::new(e))
-    }
 }
 
 impl PiiDetector {
@@ -197,18 +212,6 @@ impl PiiDetector {
                 .zip(&always)
                 .map(|(p, &always)| if always { NEVER } else { *p }),
         )?;
-        // The stream guard's automaton also knows where a name can start and how far it can reach.
-        let reach_sources: Vec<&str> = sources.iter().copied().chain([names::SHAPE]).collect();
-        let reach = DFA::builder()
-            .configure(
-                DFA::config()
-                    // Every pattern's every match, so no pattern hides another's continuation.
-                    .match_kind(MatchKind::All)
-                    // Never give up on a cache that fills: clear it and go on.
-                    .minimum_cache_clear_count(None),
-            )
-            .build_many(&reach_sources)?;
-        let reach_caches = ReachCaches::new(&reach);
         let (words, context_rows) = context_word_rows();
         // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
         // the search reports every occurrence, single letters included.
@@ -225,17 +228,29 @@ impl PiiDetector {
             numeric,
             always,
             any,
-            reach,
-            reach_caches,
+            reach: OnceLock::new(),
             context_words,
             context_rows,
             gazetteer,
         })
     }
 
-    /// A cache for [`Self::reach_from`], taken from the pool for one stream.
-    pub(crate) fn reach_cache(&self) -> ReachCache<'_> {
-        self.reach_caches.0.get()
+    /// A cache for [`Self::reach_from`], taken from the pool for one stream; the automaton is built by the
+    /// first stream. `None` when it cannot be built (its patterns are this crate's constants, which the
+    /// crate's tests compile, so not in a build that passed them): the stream then holds every place.
+    pub(crate) fn reach_cache(&self) -> Option<ReachCache<'_>> {
+        self.reach_dfa().map(|reach| reach.caches.get())
+    }
+
+    /// Makes every later stream run without the automaton, as when it cannot be built; false when a stream
+    /// has built it already.
+    #[cfg(test)]
+    pub(crate) fn without_reach(&self) -> bool {
+        self.reach.set(None).is_ok()
+    }
+
+    fn reach_dfa(&self) -> Option<&ReachDfa> {
+        self.reach.get_or_init(ReachDfa::build).as_ref()
     }
 
     /// Whether a candidate starting at byte `start` of `text` (a text that may still grow) is final.
@@ -245,22 +260,26 @@ impl PiiDetector {
     /// the characters and the word after it. Otherwise the matches from `start` cannot change, and
     /// `Until` gives the furthest any finding from `start` can reach: a match's end, plus room for an
     /// extension when the pattern is a phone row's ([`reach_past_match`]); a run of capitalised words
-    /// ([`names::SHAPE`]) bounds its findings itself. A DFA error counts as `Open`, which holds text back
-    /// rather than release it.
+    /// ([`names::SHAPE`]) bounds its findings itself. A DFA error, or no automaton or cache, counts as
+    /// `Open`, which holds text back rather than release it.
     pub(crate) fn reach_from(
         &self,
-        cache: &mut Cache,
+        cache: Option<&mut Cache>,
         text: &str,
         start: usize,
         lookahead_from: usize,
     ) -> Reach {
+        let (Some(reach), Some(cache)) = (self.reach.get().and_then(Option::as_ref), cache) else {
+            return Reach::Open;
+        };
+        let reach = &reach.dfa;
         let input = Input::new(text).range(start..).anchored(Anchored::Yes);
-        let Ok(mut state) = self.reach.start_state_forward(cache, &input) else {
+        let Ok(mut state) = reach.start_state_forward(cache, &input) else {
             return Reach::Open;
         };
         let mut furthest = None;
         for (at, &byte) in text.as_bytes().iter().enumerate().skip(start) {
-            let Ok(next) = self.reach.next_state(cache, state, byte) else {
+            let Ok(next) = reach.next_state(cache, state, byte) else {
                 return Reach::Open;
             };
             state = next;
@@ -278,8 +297,8 @@ impl PiiDetector {
                 if state.is_match() {
                     let mut past = 0;
                     let mut rows = 0;
-                    for i in 0..self.reach.match_len(cache, state) {
-                        let pattern = self.reach.match_pattern(cache, state, i).as_usize();
+                    for i in 0..reach.match_len(cache, state) {
+                        let pattern = reach.match_pattern(cache, state, i).as_usize();
                         past = past.max(reach_past_match(pattern));
                         rows += usize::from(pattern < DETECTORS.len());
                     }
@@ -1359,6 +1378,16 @@ mod tests {
         for (row, pattern) in DETECTORS.iter().zip(&d.patterns) {
             assert!(pattern.get().is_ok(), "{}: {}", row.entity, row.pattern);
         }
+    }
+
+    /// The stream guard's automaton is built by the first stream: it must build.
+    #[test]
+    fn the_reach_automaton_builds() {
+        assert!(ReachDfa::build().is_some());
+        let d = PiiDetector::new().unwrap();
+        assert!(d.reach.get().is_none(), "built before a stream needed it");
+        assert!(d.reach_cache().is_some());
+        assert!(!d.without_reach(), "the first stream built it");
     }
 
     #[test]

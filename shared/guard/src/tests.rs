@@ -1061,6 +1061,31 @@ fn stream_matches_the_whole_answer_check_with_a_denied_word_starting_with_a_symb
     assert_stream_matches_whole_answer(|p| p.denied_words.push("$vault-9".into()));
 }
 
+/// Without the stream's automaton (it could not be built) every place counts as open: the stream holds
+/// everything until it ends (or until the hold-back limit) and then returns what the whole-answer check does.
+#[test]
+fn a_stream_without_its_automaton_holds_everything_until_the_end() {
+    let engine = default_engine();
+    assert!(engine.pii().without_reach());
+    let map = PseudonymMap::new();
+    for text in STREAM_CORPUS {
+        let whole = engine.check_output(text, &map, &mut GuardReport::default());
+        let mut report = GuardReport::default();
+        let mut guard = engine.output_stream(&map);
+        for chunk in pieces_of(text, 7) {
+            assert_eq!(released(guard.push(chunk, &mut report)), "", "{text}");
+        }
+        let end = guard.finish(&mut report);
+        match end {
+            StreamStep::Emit(rest) => {
+                assert!(whole.blocked.is_none(), "{text}");
+                assert_eq!(rest, whole.text, "{text}");
+            }
+            StreamStep::Blocked(_) => assert!(whole.blocked.is_some(), "{text}"),
+        }
+    }
+}
+
 /// Without denied words nothing but the PII detectors holds text back.
 #[test]
 fn stream_matches_the_whole_answer_check_without_denied_words() {

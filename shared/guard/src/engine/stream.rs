@@ -74,7 +74,7 @@ pub struct OutputStreamGuard<'a> {
     settled: usize,
     /// `(start, end)` in `buf` of the final candidates found in `buf[context_len..settled]`.
     candidates: Vec<(usize, usize)>,
-    reach_cache: ReachCache<'a>,
+    reach_cache: Option<ReachCache<'a>>,
     emitted: bool,
 }
 
@@ -248,11 +248,12 @@ impl<'a> OutputStreamGuard<'a> {
         let mut at = self.settled.max(offset);
         while at < words_bound {
             if self.buf.is_char_boundary(at) {
-                match self
-                    .engine
-                    .pii()
-                    .reach_from(&mut self.reach_cache, &self.buf, at, lookahead)
-                {
+                match self.engine.pii().reach_from(
+                    self.reach_cache.as_deref_mut(),
+                    &self.buf,
+                    at,
+                    lookahead,
+                ) {
                     Reach::Open => break,
                     Reach::Nothing => {}
                     Reach::Until(end) => self.candidates.push((at, end)),
