@@ -142,8 +142,12 @@ impl std::fmt::Debug for ReachDfa {
     }
 }
 
-/// A cache for [`PiiDetector::reach_from`], back in the pool when dropped.
-pub(crate) type ReachCache<'a> = PoolGuard<'a, Cache, NewCache>;
+/// The automaton and a cache for [`PiiDetector::reach_from`], for one stream; the cache goes back to the pool
+/// when dropped.
+pub(crate) struct ReachCache<'a> {
+    dfa: &'a DFA,
+    cache: PoolGuard<'a, Cache, NewCache>,
+}
 
 /// A pattern that matches nothing: the set pass's place for a row it does not decide.
 const NEVER: &str = r"[^\s\S]";
@@ -239,7 +243,10 @@ impl PiiDetector {
     /// first stream. `None` when it cannot be built (its patterns are this crate's constants, which the
     /// crate's tests compile, so not in a build that passed them): the stream then holds every place.
     pub(crate) fn reach_cache(&self) -> Option<ReachCache<'_>> {
-        self.reach_dfa().map(|reach| reach.caches.get())
+        self.reach_dfa().map(|reach| ReachCache {
+            dfa: &reach.dfa,
+            cache: reach.caches.get(),
+        })
     }
 
     /// Makes every later stream run without the automaton, as when it cannot be built; false when a stream
@@ -264,15 +271,15 @@ impl PiiDetector {
     /// `Open`, which holds text back rather than release it.
     pub(crate) fn reach_from(
         &self,
-        cache: Option<&mut Cache>,
+        cache: Option<&mut ReachCache<'_>>,
         text: &str,
         start: usize,
         lookahead_from: usize,
     ) -> Reach {
-        let (Some(reach), Some(cache)) = (self.reach.get().and_then(Option::as_ref), cache) else {
+        let Some(ReachCache { dfa: reach, cache }) = cache else {
             return Reach::Open;
         };
-        let reach = &reach.dfa;
+        let cache: &mut Cache = cache;
         let input = Input::new(text).range(start..).anchored(Anchored::Yes);
         let Ok(mut state) = reach.start_state_forward(cache, &input) else {
             return Reach::Open;

@@ -116,7 +116,8 @@ impl WordMatcher {
     /// folded text so far is the start of a denied word (ASCII case ignored, as the automaton matches) can
     /// still begin one; elsewhere the text already differs from every denied word. Nor can a place right
     /// after a word character, unless some denied word starts with a character that is not one (the
-    /// whole-word test again). The last [`UNSTABLE_UNITS`] units, whose folding may still change, are never counted as settled.
+    /// whole-word test again). The last [`UNSTABLE_UNITS`] units, whose folding may still change, are never
+    /// counted as settled.
     pub(crate) fn unsettled_tail_start(&self, text: &str) -> usize {
         if self.longest_denied == 0 {
             return text.len();

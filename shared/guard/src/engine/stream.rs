@@ -249,7 +249,7 @@ impl<'a> OutputStreamGuard<'a> {
         while at < words_bound {
             if self.buf.is_char_boundary(at) {
                 match self.engine.pii().reach_from(
-                    self.reach_cache.as_deref_mut(),
+                    self.reach_cache.as_mut(),
                     &self.buf,
                     at,
                     lookahead,
