@@ -908,77 +908,11 @@ impl EmbeddedStore {
         last: u64,
         mut f: impl FnMut(&str, &str) -> Result<(), AuditError>,
     ) -> Result<(), AuditError> {
-        let conn = self.reader()?;
-        let read = |e: rusqlite::Error| AuditError::Read(e.to_string());
-        let mut stmt = conn
-            .prepare(
-                "SELECT body, record_hash FROM records
-                 WHERE chain_id = ?1 AND sequence >= ?2 AND sequence <= ?3 ORDER BY sequence",
-            )
-            .map_err(read)?;
-        let mut rows = stmt
-            .query(params![
-                chain_id,
-                i64::try_from(first).unwrap_or(i64::MAX),
-                i64::try_from(last).unwrap_or(i64::MAX)
-            ])
-            .map_err(read)?;
-        while let Some(row) = rows.next().map_err(read)? {
-            let body = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
-            let hash = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(read)?;
-            f(body, hash)?;
+        fn text(bytes: &[u8]) -> Result<&str, AuditError> {
+            std::str::from_utf8(bytes).map_err(|e| AuditError::Read(format!("not text: {e}")))
         }
-        Ok(())
-    }
-
-    /// Calls `f` with the records of `chain_id` in stored order, `(canonical bytes, stored hash)` a batch at a
-    /// time; the next batch is read while `f` works on the last.
-    fn for_each_record_batch(
-        &self,
-        chain_id: &str,
-        mut f: impl FnMut(&[(String, String)]) -> Result<(), AuditError>,
-    ) -> Result<(), AuditError> {
-        const BATCH: usize = 16_384;
-        // A batch and how many of its rows are filled; batches go back to the reader to be refilled, so
-        // their strings are allocated once.
-        type Filled = Result<(Vec<(String, String)>, usize), AuditError>;
-        std::thread::scope(|scope| {
-            let (full, filled) = std::sync::mpsc::sync_channel::<Filled>(1);
-            let (give_back, returned) = std::sync::mpsc::channel::<Vec<(String, String)>>();
-            scope.spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH);
-                let mut n = 0;
-                let read =
-                    self.for_each_record(chain_id, 1, i64::MAX.unsigned_abs(), |body, hash| {
-                        if let Some((b, h)) = batch.get_mut(n) {
-                            let (b, h): (&mut String, &mut String) = (b, h);
-                            b.clear();
-                            b.push_str(body);
-                            h.clear();
-                            h.push_str(hash);
-                        } else {
-                            batch.push((body.to_owned(), hash.to_owned()));
-                        }
-                        n += 1;
-                        if n == BATCH {
-                            let next = returned
-                                .try_recv()
-                                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                            // The receiver gone means the verification stopped: stop reading.
-                            full.send(Ok((std::mem::replace(&mut batch, next), n)))
-                                .map_err(|_| AuditError::Read("verification stopped".into()))?;
-                            n = 0;
-                        }
-                        Ok(())
-                    });
-                let _ = full.send(read.map(|()| (batch, n)));
-            });
-            for batch in filled {
-                let (batch, n) = batch?;
-                f(&batch[..n])?;
-                let _ = give_back.send(batch);
-            }
-            Ok(())
+        for_each_stored_record(&*self.reader()?, chain_id, first, last, |body, hash| {
+            f(text(body)?, text(hash)?)
         })
     }
 
@@ -1032,12 +966,17 @@ impl EmbeddedStore {
             ..Verification::default()
         };
         for chain in chains {
-            let mut check =
-                ChainCheck::new(chain, log.anchors.get(chain), 1, GENESIS_HASH).counting(progress);
-            self.for_each_record_batch(chain, |batch| {
-                check.push_batch(batch, workers);
-                Ok(())
-            })?;
+            let anchors = log.anchors.get(chain);
+            let mut check = self.check_chain(
+                ChainCheck::new(chain, anchors, 1, GENESIS_HASH)
+                    .counting(progress)
+                    .trusting_vouched_form(),
+                workers,
+            )?;
+            if check.needs_full_check() {
+                check =
+                    self.check_chain(ChainCheck::new(chain, anchors, 1, GENESIS_HASH), workers)?;
+            }
             report.records += check.count();
             let end = log
                 .vouched_end(chain)
@@ -1050,6 +989,118 @@ impl EmbeddedStore {
         ));
         report.breaks.extend(log.broken);
         Ok(report)
+    }
+
+    /// Pushes every record of `check`'s chain through it, in stored order. The chain is read in blocks of
+    /// sequences by `workers` threads, each with a connection of its own, which hash (and where needed
+    /// decode) the records they read; the blocks are linked in order here, so the result is that of one
+    /// read in sequence order.
+    fn check_chain<'c>(
+        &self,
+        mut check: ChainCheck<'c>,
+        workers: usize,
+    ) -> Result<ChainCheck<'c>, AuditError> {
+        /// Sequences per block: enough to keep a worker busy between hand-overs, few enough that the blocks
+        /// waiting to be linked stay small (a record's facts are about 200 bytes).
+        const BLOCK: u64 = 4096;
+        /// Blocks a worker may have read ahead of the linking.
+        const AHEAD: usize = 2;
+        let chain = check.chain_id().to_owned();
+        let last: Option<i64> = self.with_reader(|conn| {
+            conn.query_row(
+                "SELECT max(sequence) FROM records WHERE chain_id = ?1",
+                params![chain],
+                |row| row.get(0),
+            )
+        })?;
+        let Some(last) = last.and_then(|last| u64::try_from(last).ok()) else {
+            return Ok(check);
+        };
+        // Blocks cover 1 to `last`; the last one is open-ended, for records appended meanwhile.
+        let blocks = last.div_ceil(BLOCK).max(1);
+        let block = |b: u64| {
+            let first = b * BLOCK + 1;
+            (
+                first,
+                if b + 1 == blocks {
+                    u64::MAX
+                } else {
+                    first + BLOCK - 1
+                },
+            )
+        };
+        let workers = u64::try_from(workers.clamp(1, 64)).unwrap_or(1).min(blocks);
+        let examiner = check.examiner();
+        std::thread::scope(|scope| {
+            let mut handed: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+                    let (examiner, chain) = (&examiner, chain.as_str());
+                    let handle = scope.spawn(move || {
+                        let conn = self.read_connection()?;
+                        let mut scratch = Vec::new();
+                        for b in (w..blocks).step_by(usize::try_from(workers).unwrap_or(1)) {
+                            let (first, last) = block(b);
+                            let mut facts = Vec::new();
+                            let read =
+                                for_each_stored_record(&conn, chain, first, last, |body, hash| {
+                                    facts.push(examiner.examine(body, Some(hash), &mut scratch));
+                                    Ok(())
+                                });
+                            // The receiver gone means the verification stopped: stop reading.
+                            if tx.send(read.map(|()| facts)).is_err() {
+                                break;
+                            }
+                        }
+                        Ok::<(), AuditError>(())
+                    });
+                    (rx, handle)
+                })
+                .collect();
+            let stopped = || AuditError::Read("a verification worker stopped".into());
+            let mut linked = Ok(());
+            for b in 0..blocks {
+                let from = usize::try_from(b % workers)
+                    .ok()
+                    .and_then(|w| handed.get(w));
+                match from.map(|(rx, _)| rx.recv()) {
+                    Some(Ok(Ok(facts))) => facts.into_iter().for_each(|f| check.accept(f)),
+                    Some(Ok(Err(e))) => {
+                        linked = Err(e);
+                        break;
+                    }
+                    Some(Err(_)) | None => {
+                        linked = Err(stopped());
+                        break;
+                    }
+                }
+            }
+            // Joined here, so a worker that failed is reported rather than re-raised.
+            for (rx, handle) in handed.drain(..) {
+                drop(rx);
+                let worked = handle.join().map_err(|_| stopped()).and_then(|r| r);
+                if linked.is_ok() {
+                    linked = worked;
+                }
+            }
+            linked
+        })?;
+        Ok(check)
+    }
+
+    /// A connection of its own for a verification worker: read-only, pages through the memory map.
+    fn read_connection(&self) -> Result<Connection, AuditError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| {
+            AuditError::Unavailable(format!("cannot open `{}`: {e}", self.path.display()))
+        })?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(unavailable)?;
+        map_pages(&conn)?;
+        Ok(conn)
     }
 
     /// Reads the payload of record `id`, decrypted, and checks it against the record's hashes.
@@ -1150,6 +1201,43 @@ impl EmbeddedStore {
             AuditError::Unavailable("the writer thread stopped before answering".into())
         })?
     }
+}
+
+/// Calls `f` with the canonical bytes and stored hash of each record of `chain_id` from `first` to `last`
+/// (inclusive), in stored order, as stored (not checked to be UTF-8).
+fn for_each_stored_record(
+    conn: &Connection,
+    chain_id: &str,
+    first: u64,
+    last: u64,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), AuditError>,
+) -> Result<(), AuditError> {
+    let read = |e: rusqlite::Error| AuditError::Read(e.to_string());
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT body, record_hash FROM records
+             WHERE chain_id = ?1 AND sequence >= ?2 AND sequence <= ?3 ORDER BY sequence",
+        )
+        .map_err(read)?;
+    let mut rows = stmt
+        .query(params![
+            chain_id,
+            i64::try_from(first).unwrap_or(i64::MAX),
+            i64::try_from(last).unwrap_or(i64::MAX)
+        ])
+        .map_err(read)?;
+    while let Some(row) = rows.next().map_err(read)? {
+        let body = row
+            .get_ref(0)
+            .and_then(|v| Ok(v.as_bytes()?))
+            .map_err(read)?;
+        let hash = row
+            .get_ref(1)
+            .and_then(|v| Ok(v.as_bytes()?))
+            .map_err(read)?;
+        f(body, hash)?;
+    }
+    Ok(())
 }
 
 fn read_only() -> AuditError {

@@ -649,7 +649,7 @@ pub fn verify_pack_counting(
                 reason: format!("chain `{chain}` has records but is not listed in the manifest"),
             });
         }
-        let head = check.head().map(|(seq, hash)| (seq, hash.to_owned()));
+        let head = check.head();
         let end = segment.map(|s| (s.last_sequence, Voucher::Manifest));
         match check.finish(end) {
             Some(found) => report.breaks.push(found),

@@ -136,9 +136,14 @@ pub struct ChainCheck<'a> {
     progress: Option<&'a Progress>,
     anchors: Option<&'a Anchors>,
     next: u64,
-    prev_hash: String,
+    prev_hash: HashText,
     count: u64,
     broken: Option<ChainBreak>,
+    /// Records up to this sequence are vouched for by a valid checkpoint, and their form is left to the
+    /// hash (0: every record is decoded). See [`Self::trusting_vouched_form`].
+    vouched_through: u64,
+    /// Records whose form was left to the hash.
+    trusted: u64,
 }
 
 impl<'a> ChainCheck<'a> {
@@ -154,14 +159,16 @@ impl<'a> ChainCheck<'a> {
             progress: None,
             anchors,
             next: first_sequence,
-            prev_hash: prev_hash.to_owned(),
+            prev_hash: HashText::parse(prev_hash),
             count: 0,
             broken: None,
+            vouched_through: 0,
+            trusted: 0,
         };
         // A checkpoint just before the start vouches for the hash the first record links to.
         if let Some(before) = first_sequence.checked_sub(1)
             && let Some((cp, head)) = anchors.and_then(|a| a.get(&before))
-            && *head != check.prev_hash
+            && !check.prev_hash.is(head.as_bytes())
         {
             check.broken = Some(ChainBreak::CheckpointMismatch {
                 chain_id: chain_id.to_owned(),
@@ -178,9 +185,9 @@ impl<'a> ChainCheck<'a> {
     }
 
     /// The sequence and hash of the last record accepted, while nothing is broken.
-    pub fn head(&self) -> Option<(u64, &str)> {
+    pub fn head(&self) -> Option<(u64, String)> {
         (self.broken.is_none() && self.count > 0)
-            .then(|| (self.next.saturating_sub(1), self.prev_hash.as_str()))
+            .then(|| (self.next.saturating_sub(1), self.prev_hash.to_string()))
     }
 
     /// The chain checked.
@@ -195,34 +202,51 @@ impl<'a> ChainCheck<'a> {
         self
     }
 
+    /// Leaves the canonical form of records a valid checkpoint vouches for to their hash, rather than decoding
+    /// and re-encoding each (most of the cost of a record). A record vouched for hashes into the chain up to
+    /// a head its writer signed, and the writer hashes only the canonical encoding it made; so while the
+    /// chain checks out, those bytes are the canonical ones. Once anything is broken that no longer follows,
+    /// and the first break may lie at an earlier record whose form alone is wrong: [`Self::needs_full_check`]
+    /// then says to check the chain again without this (`RULES.md`, "What `verify` proves").
+    #[must_use]
+    pub fn trusting_vouched_form(mut self) -> Self {
+        self.vouched_through = self
+            .anchors
+            .and_then(|a| a.last_key_value())
+            .map_or(0, |(sequence, _)| *sequence);
+        self
+    }
+
+    /// True when a break was found while the form of some records was left to their hash: the break named
+    /// may not be the first, and the chain must be checked again in full.
+    pub fn needs_full_check(&self) -> bool {
+        self.broken.is_some() && self.trusted > 0
+    }
+
     /// Checks the next record: its canonical bytes as stored, and the hash stored beside them, if any.
     pub fn push(&mut self, raw: &[u8], stored_hash: Option<&str>) {
-        let examined = Examined::of(raw, &mut Vec::new());
-        self.accept(examined, stored_hash);
+        let facts = self
+            .examiner()
+            .examine(raw, stored_hash.map(str::as_bytes), &mut Vec::new());
+        self.accept(facts);
     }
 
-    /// Checks a batch of records, `(canonical bytes, stored hash)` in stored order, exactly as
-    /// [`Self::push`] each in turn would: the per-record work (decoding, re-encoding, hashing) is spread over
-    /// up to `workers` threads, the linking is done in order here.
-    pub fn push_batch<B, H>(&mut self, batch: &[(B, H)], workers: usize)
-    where
-        B: AsRef<[u8]> + Sync,
-        H: AsRef<str> + Sync,
-    {
-        if self.broken.is_some() {
-            self.count += batch.len() as u64;
-            if let Some(progress) = self.progress {
-                progress.add(batch.len() as u64);
-            }
-            return;
-        }
-        let examined = examine_all(batch, workers);
-        for ((_, hash), examined) in batch.iter().zip(examined) {
-            self.accept(examined, Some(hash.as_ref()));
+    /// The per-record work of this check (hashing; decoding and re-encoding where the form is checked), to
+    /// be done on any thread; [`Self::accept`] then takes the results in stored order.
+    pub fn examiner(&self) -> Examiner {
+        Examiner {
+            chain_id: self.chain_id.clone(),
+            vouched_through: self.vouched_through,
         }
     }
 
-    fn accept(&mut self, examined: Examined, stored_hash: Option<&str>) {
+    /// Checks the next record, from what [`Self::examiner`] found in it.
+    pub fn accept(&mut self, facts: RecordFacts) {
+        let RecordFacts(examined) = facts;
+        self.link(examined);
+    }
+
+    fn link(&mut self, examined: Examined) {
         self.count += 1;
         if let Some(progress) = self.progress {
             progress.add(1);
@@ -230,51 +254,59 @@ impl<'a> ChainCheck<'a> {
         if self.broken.is_some() {
             return;
         }
-        let chain_id = self.chain_id.clone();
         let record = match examined {
             Examined::Undecodable(message) => {
                 self.broken = Some(ChainBreak::Undecodable {
-                    chain_id,
+                    chain_id: self.chain_id.clone(),
                     sequence: self.next,
                     message,
                 });
                 return;
             }
             Examined::Record(record) => record,
+            Examined::Vouched(record) => {
+                self.trusted += 1;
+                record
+            }
         };
         let sequence = record.sequence;
-        if record.chain_id != chain_id {
-            self.broken = Some(ChainBreak::Content { chain_id, sequence });
-            return;
-        }
-        if sequence != self.next {
-            self.broken = Some(ChainBreak::Gap {
-                chain_id,
+        let chain_id = || self.chain_id.clone();
+        self.broken = if !record.same_chain {
+            Some(ChainBreak::Content {
+                chain_id: chain_id(),
+                sequence,
+            })
+        } else if sequence != self.next {
+            Some(ChainBreak::Gap {
+                chain_id: chain_id(),
                 expected: self.next,
                 found: sequence,
-            });
-            return;
-        }
-        if !record.canonical || stored_hash.is_some_and(|h| h != record.hash) {
-            self.broken = Some(ChainBreak::Content { chain_id, sequence });
-            return;
-        }
-        if record.prev_hash != self.prev_hash {
-            self.broken = Some(ChainBreak::Link { chain_id, sequence });
-            return;
-        }
-        if let Some((cp, head)) = self.anchors.and_then(|a| a.get(&sequence))
-            && *head != record.hash
+            })
+        } else if !record.canonical || !record.hash_as_stored {
+            Some(ChainBreak::Content {
+                chain_id: chain_id(),
+                sequence,
+            })
+        } else if record.prev_hash != self.prev_hash {
+            Some(ChainBreak::Link {
+                chain_id: chain_id(),
+                sequence,
+            })
+        } else if let Some((cp, head)) = self.anchors.and_then(|a| a.get(&sequence))
+            && !record.hash.is(head.as_bytes())
         {
-            self.broken = Some(ChainBreak::CheckpointMismatch {
-                chain_id,
+            Some(ChainBreak::CheckpointMismatch {
+                chain_id: chain_id(),
                 sequence,
                 by: Voucher::Checkpoint(*cp),
-            });
-            return;
+            })
+        } else {
+            None
+        };
+        if self.broken.is_none() {
+            self.prev_hash = record.hash;
+            self.next += 1;
         }
-        self.prev_hash = record.hash;
-        self.next += 1;
     }
 
     /// Ends the check. `expected_end`: the last sequence something trusted vouches for, and by what.
@@ -307,18 +339,99 @@ impl<'a> ChainCheck<'a> {
 #[derive(Debug)]
 enum Examined {
     Undecodable(String),
+    /// Decoded, and its form checked.
     Record(Facts),
+    /// Vouched for by a checkpoint: only its leading fields read, its form left to the hash.
+    Vouched(Facts),
 }
 
 #[derive(Debug)]
 struct Facts {
-    chain_id: String,
+    /// Whether the record names the chain checked.
+    same_chain: bool,
     sequence: u64,
-    prev_hash: String,
-    /// Hex SHA-256 of the bytes.
-    hash: String,
+    prev_hash: HashText,
+    /// SHA-256 of the bytes.
+    hash: HashText,
+    /// Whether the hash stored beside the bytes, if any, is theirs.
+    hash_as_stored: bool,
     /// Whether the bytes are the record's canonical encoding.
     canonical: bool,
+}
+
+/// What one record's bytes say, from [`Examiner::examine`], for [`ChainCheck::accept`].
+#[derive(Debug)]
+pub struct RecordFacts(Examined);
+
+/// The per-record work of a [`ChainCheck`], done on any thread: what every record of the chain is examined
+/// against.
+#[derive(Debug, Clone)]
+pub struct Examiner {
+    chain_id: String,
+    /// See [`ChainCheck::trusting_vouched_form`].
+    vouched_through: u64,
+}
+
+impl Examiner {
+    /// Hashes one record's bytes and reads what linking it needs; `stored_hash` is the hash stored beside
+    /// them, if any; `scratch` is reused from record to record.
+    pub fn examine(
+        &self,
+        raw: &[u8],
+        stored_hash: Option<&[u8]>,
+        scratch: &mut Vec<u8>,
+    ) -> RecordFacts {
+        RecordFacts(Examined::of(raw, stored_hash, self, scratch))
+    }
+}
+
+/// A hash as records and checkpoints write it, compared as text: a SHA-256 digest is 64 hex digits, held
+/// inline; any other text (which no digest equals) is held as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HashText {
+    Hex([u8; 64]),
+    Other(Box<str>),
+}
+
+impl HashText {
+    /// The SHA-256 of `bytes`, in lower-case hex.
+    fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        let mut hex = [0_u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+            for (digit, nibble) in pair.iter_mut().zip([byte >> 4, byte & 15]) {
+                *digit = DIGITS.get(usize::from(nibble)).copied().unwrap_or_default();
+            }
+        }
+        Self::Hex(hex)
+    }
+
+    fn parse(text: &str) -> Self {
+        match <[u8; 64]>::try_from(text.as_bytes()) {
+            Ok(hex) => Self::Hex(hex),
+            Err(_) => Self::Other(text.into()),
+        }
+    }
+
+    /// Whether `text` is this hash's text.
+    fn is(&self, text: &[u8]) -> bool {
+        match self {
+            Self::Hex(hex) => hex == text,
+            Self::Other(other) => other.as_bytes() == text,
+        }
+    }
+}
+
+impl std::fmt::Display for HashText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Only ever built from a `str`, or from hex digits.
+            Self::Hex(hex) => f.write_str(std::str::from_utf8(hex).map_err(|_| std::fmt::Error)?),
+            Self::Other(other) => f.write_str(other),
+        }
+    }
 }
 
 /// An unsigned integer as canonical JSON writes it (no sign, no leading zero), and what follows it.
@@ -328,24 +441,56 @@ fn take_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
         .position(|b| !b.is_ascii_digit())
         .unwrap_or(bytes.len());
     let (digits, rest) = bytes.split_at(end);
-    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+    if digits.is_empty() || (digits.len() > 1 && digits.first() == Some(&b'0')) {
         return None;
     }
-    let n = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let n = digits.iter().try_fold(0_u64, |n, digit| {
+        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })?;
     Some((n, rest))
 }
 
 /// The text of a JSON string up to its closing quote, when canonical JSON writes it unescaped (no
 /// backslash, no control character), and what follows the quote.
-fn take_plain_str(bytes: &[u8]) -> Option<(String, &[u8])> {
+fn take_plain_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
     let end = bytes
         .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
     if bytes[end] != b'"' {
         return None;
     }
-    let text = std::str::from_utf8(&bytes[..end]).ok()?.to_owned();
+    let text = std::str::from_utf8(&bytes[..end]).ok()?;
     Some((text, &bytes[end + 1..]))
+}
+
+/// The fields the canonical encoding of a record starts with, read straight from its bytes, and the bytes
+/// after `prev_hash` (from the comma on). `None` when the bytes start otherwise.
+struct Head<'a> {
+    schema_version: u64,
+    chain_id: &'a str,
+    sequence: u64,
+    prev_hash: &'a str,
+    rest: &'a [u8],
+}
+
+impl<'a> Head<'a> {
+    fn read(raw: &'a [u8]) -> Option<Self> {
+        let rest = raw.strip_prefix(b"{\"schema_version\":")?;
+        let (schema_version, rest) = take_uint(rest)?;
+        let rest = rest.strip_prefix(b",\"chain_id\":\"")?;
+        let (chain_id, rest) = take_plain_str(rest)?;
+        let rest = rest.strip_prefix(b",\"sequence\":")?;
+        let (sequence, rest) = take_uint(rest)?;
+        let rest = rest.strip_prefix(b",\"prev_hash\":\"")?;
+        let (prev_hash, rest) = take_plain_str(rest)?;
+        Some(Self {
+            schema_version,
+            chain_id,
+            sequence,
+            prev_hash,
+            rest,
+        })
+    }
 }
 
 /// Decodes record bytes laid out as the canonical encoding starts (`schema_version`, `chain_id`, `sequence`,
@@ -353,43 +498,59 @@ fn take_plain_str(bytes: &[u8]) -> Option<(String, &[u8])> {
 /// `flatten` (which buffers every field first). `None` when the bytes are laid out otherwise. Only a record
 /// whose re-encoding then equals `raw` may be trusted from here: for those bytes the ordinary decoding gives
 /// the same record.
-fn decode_split(raw: &[u8], scratch: &mut Vec<u8>) -> Option<AuditRecord> {
-    let rest = raw.strip_prefix(b"{\"schema_version\":")?;
-    let (schema_version, rest) = take_uint(rest)?;
-    let rest = rest.strip_prefix(b",\"chain_id\":\"")?;
-    let (chain_id, rest) = take_plain_str(rest)?;
-    let rest = rest.strip_prefix(b",\"sequence\":")?;
-    let (sequence, rest) = take_uint(rest)?;
-    let rest = rest.strip_prefix(b",\"prev_hash\":\"")?;
-    let (prev_hash, rest) = take_plain_str(rest)?;
-    let rest = rest.strip_prefix(b",")?;
+fn decode_split(head: &Head<'_>, scratch: &mut Vec<u8>) -> Option<AuditRecord> {
+    let rest = head.rest.strip_prefix(b",")?;
     scratch.clear();
     scratch.push(b'{');
     scratch.extend_from_slice(rest);
     let event: AuditEvent = serde_json::from_slice(scratch).ok()?;
     Some(AuditRecord {
-        schema_version: u16::try_from(schema_version).ok()?,
-        chain_id,
-        sequence,
-        prev_hash,
+        schema_version: u16::try_from(head.schema_version).ok()?,
+        chain_id: head.chain_id.to_owned(),
+        sequence: head.sequence,
+        prev_hash: head.prev_hash.to_owned(),
         event,
     })
 }
 
 impl Examined {
-    /// Decodes `raw`, re-encodes it into `scratch` to compare (canonical form), and hashes it.
-    fn of(raw: &[u8], scratch: &mut Vec<u8>) -> Self {
+    /// Hashes `raw` and reads its fields: when it starts as a canonical record that a checkpoint vouches for
+    /// (sequence up to `vouched_through`), only the leading ones; otherwise it is decoded and re-encoded into
+    /// `scratch` to compare (canonical form).
+    fn of(
+        raw: &[u8],
+        stored_hash: Option<&[u8]>,
+        expected: &Examiner,
+        scratch: &mut Vec<u8>,
+    ) -> Self {
+        let facts = |chain_id: &str, sequence, prev_hash: &str, canonical| {
+            let hash = HashText::of(raw);
+            Facts {
+                same_chain: chain_id == expected.chain_id,
+                sequence,
+                prev_hash: HashText::parse(prev_hash),
+                hash_as_stored: stored_hash.is_none_or(|stored| hash.is(stored)),
+                hash,
+                canonical,
+            }
+        };
+        let head = Head::read(raw);
+        if let Some(head) = &head
+            && head.sequence <= expected.vouched_through
+            && u16::try_from(head.schema_version).is_ok()
+        {
+            return Self::Vouched(facts(head.chain_id, head.sequence, head.prev_hash, true));
+        }
         // The quick way, for bytes that turn out canonical; anything else is decided the ordinary way below.
-        if let Some(record) = decode_split(raw, scratch) {
+        if let Some(record) = head.and_then(|head| decode_split(&head, scratch)) {
             scratch.clear();
             if serde_json::to_writer(&mut *scratch, &record).is_ok() && scratch == raw {
-                return Self::Record(Facts {
-                    hash: sha256_hex(raw),
-                    canonical: true,
-                    chain_id: record.chain_id,
-                    sequence: record.sequence,
-                    prev_hash: record.prev_hash,
-                });
+                return Self::Record(facts(
+                    &record.chain_id,
+                    record.sequence,
+                    &record.prev_hash,
+                    true,
+                ));
             }
         }
         let record: AuditRecord = match serde_json::from_slice(raw) {
@@ -398,53 +559,13 @@ impl Examined {
         };
         scratch.clear();
         let canonical = serde_json::to_writer(&mut *scratch, &record).is_ok() && scratch == raw;
-        Self::Record(Facts {
-            hash: sha256_hex(raw),
+        Self::Record(facts(
+            &record.chain_id,
+            record.sequence,
+            &record.prev_hash,
             canonical,
-            chain_id: record.chain_id,
-            sequence: record.sequence,
-            prev_hash: record.prev_hash,
-        })
+        ))
     }
-}
-
-/// Examines every record of `batch`, in order, on up to `workers` threads.
-fn examine_all<B, H>(batch: &[(B, H)], workers: usize) -> Vec<Examined>
-where
-    B: AsRef<[u8]> + Sync,
-    H: Sync,
-{
-    let serial = |part: &[(B, H)]| {
-        let mut scratch = Vec::new();
-        part.iter()
-            .map(|(raw, _)| Examined::of(raw.as_ref(), &mut scratch))
-            .collect::<Vec<_>>()
-    };
-    let workers = workers.clamp(1, 64);
-    if workers == 1 || batch.len() < 64 {
-        return serial(batch);
-    }
-    let size = batch.len().div_ceil(workers);
-    std::thread::scope(|scope| {
-        let mut parts = batch.chunks(size);
-        let first = parts.next().unwrap_or_default();
-        let handles: Vec<_> = parts
-            .map(|part| scope.spawn(move || serial(part)))
-            .collect();
-        let mut all = serial(first);
-        for handle in handles {
-            match handle.join() {
-                Ok(mut part) => all.append(&mut part),
-                // A worker cannot fail short of a bug; examine its part here instead.
-                Err(_) => {
-                    let done = all.len();
-                    let end = (done + size).min(batch.len());
-                    all.extend(serial(&batch[done..end]));
-                }
-            }
-        }
-        all
-    })
 }
 
 /// How many threads verification spreads record checks over: the machine's cores.
@@ -514,16 +635,36 @@ pub(crate) fn registration_breaks<'s>(
 mod tests {
     use super::*;
 
+    const CHAIN: &str = "chain-1";
+
+    fn expected(vouched_through: u64) -> Examiner {
+        Examiner {
+            chain_id: CHAIN.into(),
+            vouched_through,
+        }
+    }
+
+    fn record(sequence: u64, prev_hash: &str) -> AuditRecord {
+        AuditRecord {
+            schema_version: AuditRecord::SCHEMA_VERSION,
+            chain_id: CHAIN.into(),
+            sequence,
+            prev_hash: prev_hash.into(),
+            event: AuditEvent::sample(),
+        }
+    }
+
     /// What the ordinary decoding alone decides.
-    fn ordinary(raw: &[u8]) -> String {
+    fn ordinary(raw: &[u8], stored_hash: Option<&[u8]>) -> String {
         let examined = match serde_json::from_slice::<AuditRecord>(raw) {
             Err(e) => Examined::Undecodable(e.to_string()),
             Ok(record) => Examined::Record(Facts {
-                hash: sha256_hex(raw),
-                canonical: record.canonical_bytes().ok().as_deref() == Some(raw),
-                chain_id: record.chain_id,
+                same_chain: record.chain_id == CHAIN,
                 sequence: record.sequence,
-                prev_hash: record.prev_hash,
+                prev_hash: HashText::parse(&record.prev_hash),
+                hash_as_stored: stored_hash.is_none_or(|h| h == sha256_hex(raw).as_bytes()),
+                hash: HashText::parse(&sha256_hex(raw)),
+                canonical: record.canonical_bytes().ok().as_deref() == Some(raw),
             }),
         };
         format!("{examined:?}")
@@ -531,14 +672,8 @@ mod tests {
 
     #[test]
     fn the_quick_decoding_decides_as_the_ordinary_one() {
-        let record = AuditRecord {
-            schema_version: AuditRecord::SCHEMA_VERSION,
-            chain_id: "chain-1".into(),
-            sequence: 42,
-            prev_hash: "ab".repeat(32),
-            event: AuditEvent::sample(),
-        };
-        let canonical = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
+        let canonical =
+            String::from_utf8(record(42, &"ab".repeat(32)).canonical_bytes().unwrap()).unwrap();
         let variants = [
             canonical.clone(),
             canonical.replacen(',', ", ", 1),
@@ -551,20 +686,142 @@ mod tests {
             canonical.replacen(",\"id\":", ",\"chain_id\":\"other\",\"id\":", 1),
             canonical.replacen(",\"id\":", ",\"unknown\":1,\"id\":", 1),
             canonical.replace("\"schema_version\":1", "\"schema_version\":70000"),
+            canonical.replace(&"ab".repeat(32), &"AB".repeat(32)),
             canonical.trim_end_matches('}').to_owned(),
             canonical.replacen("\"request_id\"", "\"request_ID\"", 1),
             format!("{canonical} "),
         ];
+        let stored = sha256_hex(canonical.as_bytes());
         for variant in variants {
-            let quick = format!("{:?}", Examined::of(variant.as_bytes(), &mut Vec::new()));
-            assert_eq!(quick, ordinary(variant.as_bytes()), "{variant}");
+            for stored in [None, Some(stored.as_bytes())] {
+                let quick = Examined::of(variant.as_bytes(), stored, &expected(0), &mut Vec::new());
+                assert_eq!(
+                    format!("{quick:?}"),
+                    ordinary(variant.as_bytes(), stored),
+                    "{variant}"
+                );
+            }
         }
         assert!(matches!(
-            Examined::of(canonical.as_bytes(), &mut Vec::new()),
+            Examined::of(canonical.as_bytes(), None, &expected(0), &mut Vec::new()),
             Examined::Record(Facts {
                 canonical: true,
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn hashes_compare_as_text() {
+        let digest = sha256_hex(b"x");
+        assert_eq!(HashText::parse(&digest), HashText::of(b"x"));
+        assert!(HashText::of(b"x").is(digest.as_bytes()));
+        assert_eq!(HashText::of(b"x").to_string(), digest);
+        for other in [
+            digest.to_uppercase(),
+            digest[..63].to_owned(),
+            format!("{digest}0"),
+            String::new(),
+        ] {
+            assert!(!HashText::of(b"x").is(other.as_bytes()), "{other}");
+            assert_ne!(HashText::parse(&other), HashText::of(b"x"), "{other}");
+            assert!(HashText::parse(&other).is(other.as_bytes()));
+            assert_eq!(HashText::parse(&other).to_string(), other);
+        }
+    }
+
+    /// Records 1 to `n`, canonical and linked, with `alter` applied to each record's bytes before it is
+    /// hashed (and so linked to by the next); with their stored hashes.
+    fn chain(n: u64, alter: impl Fn(u64, String) -> String) -> Vec<(String, String)> {
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|sequence| {
+                let bytes =
+                    String::from_utf8(record(sequence, &prev).canonical_bytes().unwrap()).unwrap();
+                let bytes = alter(sequence, bytes);
+                prev = sha256_hex(bytes.as_bytes());
+                (bytes, prev.clone())
+            })
+            .collect()
+    }
+
+    /// A valid checkpoint at `sequence` vouching for the record stored there.
+    fn anchor(records: &[(String, String)], sequence: u64) -> Anchors {
+        let hash = records[usize::try_from(sequence - 1).unwrap()].1.clone();
+        Anchors::from([(sequence, (1, hash))])
+    }
+
+    fn check(
+        records: &[(String, String)],
+        anchors: &Anchors,
+        trusting: bool,
+    ) -> (Option<ChainBreak>, u64, bool) {
+        let mut check = ChainCheck::new(CHAIN, Some(anchors), 1, GENESIS_HASH);
+        if trusting {
+            check = check.trusting_vouched_form();
+        }
+        for (raw, hash) in records {
+            check.push(raw.as_bytes(), Some(hash));
+        }
+        let (trusted, again) = (check.trusted, check.needs_full_check());
+        (check.finish(None), trusted, again)
+    }
+
+    #[test]
+    fn records_a_checkpoint_vouches_for_are_not_decoded_and_a_break_asks_for_the_full_check() {
+        let intact = chain(300, |_, bytes| bytes);
+        let anchors = anchor(&intact, 250);
+        // Records up to the checkpoint are hashed and linked only; the tail after it is decoded.
+        assert_eq!(check(&intact, &anchors, true), (None, 250, false));
+        assert_eq!(check(&intact, &anchors, false), (None, 0, false));
+
+        // Record 7 re-encoded (same content, another form) and the chain re-linked after it, as someone
+        // without the signing key could: the quick pass stops at the checkpoint and asks for the full one,
+        // which names the record.
+        let respaced = |sequence, bytes: String| {
+            if sequence == 7 {
+                bytes.replacen(",\"id\":", ", \"id\":", 1)
+            } else {
+                bytes
+            }
+        };
+        let relinked = chain(300, respaced);
+        let at_seven = Some(ChainBreak::Content {
+            chain_id: CHAIN.into(),
+            sequence: 7,
+        });
+        let (found, _, again) = check(&relinked, &anchors, true);
+        assert!(
+            matches!(
+                found,
+                Some(ChainBreak::CheckpointMismatch { sequence: 250, .. })
+            ),
+            "{found:?}"
+        );
+        assert!(again);
+        assert_eq!(
+            check(&relinked, &anchors, false),
+            (at_seven.clone(), 0, false)
+        );
+
+        // The same record in the unvouched tail is decoded on the quick pass too.
+        let late = chain(300, |sequence, bytes| {
+            respaced(sequence.wrapping_sub(260), bytes)
+        });
+        let (found, trusted, again) = check(&late, &anchors, true);
+        assert_eq!(
+            found,
+            Some(ChainBreak::Content {
+                chain_id: CHAIN.into(),
+                sequence: 267
+            })
+        );
+        assert_eq!((trusted, again), (250, true));
+
+        // What the quick pass leaves to the signature: a form the signing writer itself hashed and
+        // checkpointed. Only the full check names it.
+        let signed = anchor(&relinked, 250);
+        assert_eq!(check(&relinked, &signed, true), (None, 250, false));
+        assert_eq!(check(&relinked, &signed, false), (at_seven, 0, false));
     }
 }
