@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use causeway_audit::{AuditSink, EmbeddedStore, StoreOptions};
 use causeway_cli::{Cli, CliExit, run};
 use causeway_contract::TokenUsage;
-use causeway_contract::audit::{AuditEvent, Outcome};
+use causeway_contract::audit::{AuditEvent, AuditRecord, Outcome, sha256_hex};
 use clap::Parser;
 use rusqlite::Connection;
 use time::Duration;
@@ -331,6 +331,39 @@ fn pack_with_a_changed_field() {
         let mut records = lines(&path);
         records[2] = records[2].replace("\"user_sub\":\"alice\"", "\"user_sub\":\"mallory\"");
         records[2] = records[2].replace("\"user_sub\":\"bob\"", "\"user_sub\":\"mallory\"");
+        write_lines(&path, &records);
+    });
+    insta::assert_snapshot!(out, @r"
+    verification failed: chain `hub-a`: record 3 was altered after it was written (its content does not match its hash) (and 1 more)
+      - chain `hub-a`: record 3 was altered after it was written (its content does not match its hash)
+      - pack: `records.jsonl` was altered (its SHA-256 differs from the manifest's)
+    ");
+}
+
+#[test]
+fn pack_with_a_record_re_encoded_and_re_chained() {
+    let out = tampered_pack(|pack| {
+        let path = pack.join("records.jsonl");
+        let mut records = lines(&path);
+        // Record 3 of `hub-a` in another form with the same content, and every later record of the chain
+        // re-linked and re-hashed: the records the checkpoints vouch for are hashed, not decoded, so the
+        // signed heads are what no longer match, and the pack is checked again in full to name the record.
+        let mut prev_hash = String::new();
+        for (n, line) in records.iter_mut().enumerate().take(10).skip(2) {
+            let (_, body) = line.split_once(",\"record\":").unwrap();
+            let mut record: AuditRecord =
+                serde_json::from_str(body.strip_suffix('}').unwrap()).unwrap();
+            let bytes = if n == 2 {
+                String::from_utf8(record.canonical_bytes().unwrap())
+                    .unwrap()
+                    .replacen(",\"id\":", ", \"id\":", 1)
+            } else {
+                record.prev_hash = prev_hash.clone();
+                String::from_utf8(record.canonical_bytes().unwrap()).unwrap()
+            };
+            prev_hash = sha256_hex(bytes.as_bytes());
+            *line = format!("{{\"record_hash\":\"{prev_hash}\",\"record\":{bytes}}}");
+        }
         write_lines(&path, &records);
     });
     insta::assert_snapshot!(out, @r"

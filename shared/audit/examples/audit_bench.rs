@@ -267,6 +267,34 @@ async fn main() {
         elapsed.as_secs_f64(),
         bytes as f64 / 1e6 / elapsed.as_secs_f64()
     );
+
+    // The whole day as an evidence pack, as `causeway evidence export` writes it, then verified as
+    // `causeway evidence verify --pack` does.
+    let pack = dir.path().join("pack");
+    let signer = causeway_audit::Ed25519FileSigner::load(store.key_dir()).unwrap();
+    let t = Instant::now();
+    let exported =
+        causeway_audit::pack::export(&*store, &signer, DAY, DAY + time::Duration::days(1), &pack)
+            .unwrap();
+    let elapsed = t.elapsed();
+    println!(
+        "export the whole day as a pack: {:.0} records/s ({} in {:.1} s)",
+        exported.records as f64 / elapsed.as_secs_f64(),
+        exported.records,
+        elapsed.as_secs_f64()
+    );
+    let t = Instant::now();
+    let report = causeway_audit::pack::verify_pack(&pack, None).unwrap();
+    let elapsed = t.elapsed();
+    assert!(report.is_ok(), "{:?}", report.breaks);
+    println!(
+        "verify the pack: {:.0} records/s ({} in {:.1} s)",
+        report.records as f64 / elapsed.as_secs_f64(),
+        report.records,
+        elapsed.as_secs_f64()
+    );
+    std::fs::remove_dir_all(&pack).unwrap();
+
     let size = std::fs::metadata(&path).map_or(0, |m| m.len())
         + std::fs::metadata(dir.path().join("audit.db-log")).map_or(0, |m| m.len())
         + std::fs::metadata(dir.path().join("audit.db-wal")).map_or(0, |m| m.len());
