@@ -456,6 +456,17 @@ fn read_file(dir: &Path, name: &str) -> Result<Option<Vec<u8>>, AuditError> {
     }
 }
 
+/// A line of the records file as [`export`] writes it, `{"record_hash":"…","record":…}`, split without
+/// parsing it: the stored hash, the record's bytes, and the chain they name. `None` for any other layout.
+fn split_line(line: &[u8]) -> Option<(&str, &[u8], &str)> {
+    let rest = line.strip_prefix(b"{\"record_hash\":\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let (hash, rest) = rest.split_at(end);
+    let record = rest.strip_prefix(b"\",\"record\":")?.strip_suffix(b"}")?;
+    let chain_id = crate::verify::chain_id_of(record)?;
+    Some((std::str::from_utf8(hash).ok()?, record, chain_id))
+}
+
 /// The hex SHA-256 and length of file `name` in `dir`, read a piece at a time (a pack's records file can be
 /// larger than memory); `None` when it does not exist.
 fn file_digest(dir: &Path, name: &str) -> Result<Option<(String, u64)>, AuditError> {
@@ -646,34 +657,51 @@ fn check_pack(
                 if line.is_empty() {
                     continue;
                 }
-                let parsed = serde_json::from_slice::<RecordLine<'_>>(&line).and_then(|l| {
-                    serde_json::from_str::<RecordHead>(l.record.get()).map(|h| (l, h.chain_id))
-                });
-                let (line, chain_id) = match parsed {
-                    Ok(parsed) => parsed,
-                    Err(e) => {
-                        report.breaks.push(ChainBreak::PackFile {
-                            file: RECORDS_FILE.to_owned(),
-                            reason: format!("line {} cannot be read: {e}", n + 1),
-                        });
-                        continue;
+                // Read quickly as `export` lays it out while vouched records are trusted to the hash (a
+                // line laid out otherwise, or any break, and the full check reads every line in full).
+                let parsed;
+                let (record_hash, record, chain_id) = match split_line(&line).filter(|_| trusting) {
+                    Some(split) => split,
+                    None => {
+                        parsed =
+                            match serde_json::from_slice::<RecordLine<'_>>(&line).and_then(|l| {
+                                serde_json::from_str::<RecordHead>(l.record.get())
+                                    .map(|h| (l, h.chain_id))
+                            }) {
+                                Ok(parsed) => parsed,
+                                Err(e) => {
+                                    report.breaks.push(ChainBreak::PackFile {
+                                        file: RECORDS_FILE.to_owned(),
+                                        reason: format!("line {} cannot be read: {e}", n + 1),
+                                    });
+                                    continue;
+                                }
+                            };
+                        let (line, chain_id) = &parsed;
+                        (
+                            line.record_hash.as_str(),
+                            line.record.get().as_bytes(),
+                            chain_id.as_str(),
+                        )
                     }
                 };
                 report.records += 1;
-                let check = checks.entry(chain_id.clone()).or_insert_with(|| {
-                    let (first, prev) = segments.get(chain_id.as_str()).map_or_else(
+                if !checks.contains_key(chain_id) {
+                    let (first, prev) = segments.get(chain_id).map_or_else(
                         // Not in the manifest: reported below; check it from wherever it starts.
                         || {
-                            let head: Option<AuditRecord> =
-                                serde_json::from_str(line.record.get()).ok();
+                            let head: Option<AuditRecord> = serde_json::from_slice(record).ok();
                             head.map_or((1, String::new()), |r| (r.sequence, r.prev_hash))
                         },
                         |s| (s.first_sequence, s.first_prev_hash.clone()),
                     );
-                    new_check(&chain_id, log.anchors.get(&chain_id), first, &prev)
-                        .counting(progress)
-                });
-                check.push(line.record.get().as_bytes(), Some(&line.record_hash));
+                    let check = new_check(chain_id, log.anchors.get(chain_id), first, &prev)
+                        .counting(progress);
+                    checks.insert(chain_id.to_owned(), check);
+                }
+                if let Some(check) = checks.get_mut(chain_id) {
+                    check.push(record, Some(record_hash));
+                }
             }
         }
     }
@@ -777,4 +805,40 @@ fn check_pack(
     }
     report.breaks.extend(tail);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use causeway_contract::audit::{AuditEvent, sha256_hex};
+
+    use super::*;
+
+    #[test]
+    fn lines_as_export_writes_them_are_split_without_parsing_and_others_are_not() {
+        let record = AuditRecord {
+            schema_version: AuditRecord::SCHEMA_VERSION,
+            chain_id: "hub-a".into(),
+            sequence: 1,
+            prev_hash: "0".repeat(64),
+            event: AuditEvent::sample(),
+        };
+        let body = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
+        let hash = sha256_hex(body.as_bytes());
+        let line = format!("{{\"record_hash\":\"{hash}\",\"record\":{body}}}");
+        assert_eq!(
+            split_line(line.as_bytes()),
+            Some((hash.as_str(), body.as_bytes(), "hub-a"))
+        );
+        let parsed: RecordLine<'_> = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed.record.get(), body);
+        for other in [
+            line.replacen(":\"", ": \"", 1),
+            line.replace(",\"record\":", ", \"record\":"),
+            format!("{line} "),
+            format!("{{\"record\":{body},\"record_hash\":\"{hash}\"}}"),
+            line.replacen("{\"schema_version\"", "{ \"schema_version\"", 1),
+        ] {
+            assert_eq!(split_line(other.as_bytes()), None, "{other}");
+        }
+    }
 }

@@ -225,10 +225,13 @@ impl<'a> ChainCheck<'a> {
 
     /// Checks the next record: its canonical bytes as stored, and the hash stored beside them, if any.
     pub fn push(&mut self, raw: &[u8], stored_hash: Option<&str>) {
-        let facts = self
-            .examiner()
-            .examine(raw, stored_hash.map(str::as_bytes), &mut Vec::new());
-        self.accept(facts);
+        self.link(Examined::of(
+            raw,
+            stored_hash.map(str::as_bytes),
+            &self.chain_id,
+            self.vouched_through,
+            &mut Vec::new(),
+        ));
     }
 
     /// The per-record work of this check (hashing; decoding and re-encoding where the form is checked), to
@@ -381,7 +384,13 @@ impl Examiner {
         stored_hash: Option<&[u8]>,
         scratch: &mut Vec<u8>,
     ) -> RecordFacts {
-        RecordFacts(Examined::of(raw, stored_hash, self, scratch))
+        RecordFacts(Examined::of(
+            raw,
+            stored_hash,
+            &self.chain_id,
+            self.vouched_through,
+            scratch,
+        ))
     }
 }
 
@@ -493,6 +502,11 @@ impl<'a> Head<'a> {
     }
 }
 
+/// The chain a record's bytes name, read as the canonical encoding starts (`None` when it starts otherwise).
+pub fn chain_id_of(raw: &[u8]) -> Option<&str> {
+    Head::read(raw).map(|head| head.chain_id)
+}
+
 /// Decodes record bytes laid out as the canonical encoding starts (`schema_version`, `chain_id`, `sequence`,
 /// `prev_hash`, then the event's fields), decoding the event on its own rather than through serde's
 /// `flatten` (which buffers every field first). `None` when the bytes are laid out otherwise. Only a record
@@ -520,13 +534,14 @@ impl Examined {
     fn of(
         raw: &[u8],
         stored_hash: Option<&[u8]>,
-        expected: &Examiner,
+        expected_chain: &str,
+        vouched_through: u64,
         scratch: &mut Vec<u8>,
     ) -> Self {
         let facts = |chain_id: &str, sequence, prev_hash: &str, canonical| {
             let hash = HashText::of(raw);
             Facts {
-                same_chain: chain_id == expected.chain_id,
+                same_chain: chain_id == expected_chain,
                 sequence,
                 prev_hash: HashText::parse(prev_hash),
                 hash_as_stored: stored_hash.is_none_or(|stored| hash.is(stored)),
@@ -536,7 +551,7 @@ impl Examined {
         };
         let head = Head::read(raw);
         if let Some(head) = &head
-            && head.sequence <= expected.vouched_through
+            && head.sequence <= vouched_through
             && u16::try_from(head.schema_version).is_ok()
         {
             return Self::Vouched(facts(head.chain_id, head.sequence, head.prev_hash, true));
@@ -637,13 +652,6 @@ mod tests {
 
     const CHAIN: &str = "chain-1";
 
-    fn expected(vouched_through: u64) -> Examiner {
-        Examiner {
-            chain_id: CHAIN.into(),
-            vouched_through,
-        }
-    }
-
     fn record(sequence: u64, prev_hash: &str) -> AuditRecord {
         AuditRecord {
             schema_version: AuditRecord::SCHEMA_VERSION,
@@ -694,7 +702,7 @@ mod tests {
         let stored = sha256_hex(canonical.as_bytes());
         for variant in variants {
             for stored in [None, Some(stored.as_bytes())] {
-                let quick = Examined::of(variant.as_bytes(), stored, &expected(0), &mut Vec::new());
+                let quick = Examined::of(variant.as_bytes(), stored, CHAIN, 0, &mut Vec::new());
                 assert_eq!(
                     format!("{quick:?}"),
                     ordinary(variant.as_bytes(), stored),
@@ -703,7 +711,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            Examined::of(canonical.as_bytes(), None, &expected(0), &mut Vec::new()),
+            Examined::of(canonical.as_bytes(), None, CHAIN, 0, &mut Vec::new()),
             Examined::Record(Facts {
                 canonical: true,
                 ..
