@@ -74,6 +74,27 @@ fn verify(path: &Path) -> Vec<ChainBreak> {
         .breaks
 }
 
+fn canonical(record: &AuditRecord) -> String {
+    String::from_utf8(record.canonical_bytes().unwrap()).unwrap()
+}
+
+/// Rewrites `hub-a` from record `from` to its end (10): each record linked to the one before it, then
+/// written as `encode` makes it from its sequence and the record, and hashed.
+fn rechain(conn: &Connection, from: i64, encode: impl Fn(i64, AuditRecord) -> String) {
+    let mut prev_hash = sha256_hex(body(conn, "hub-a", from - 1).as_bytes());
+    for seq in from..=10 {
+        let mut record: AuditRecord = serde_json::from_str(&body(conn, "hub-a", seq)).unwrap();
+        record.prev_hash = prev_hash;
+        let bytes = encode(seq, record);
+        prev_hash = sha256_hex(bytes.as_bytes());
+        conn.execute(
+            "UPDATE records SET body = ?1, record_hash = ?2 WHERE chain_id = 'hub-a' AND sequence = ?3",
+            params![bytes, prev_hash, seq],
+        )
+        .unwrap();
+    }
+}
+
 fn body(conn: &Connection, chain: &str, seq: i64) -> String {
     conn.query_row(
         "SELECT body FROM records WHERE chain_id = ?1 AND sequence = ?2",
@@ -501,22 +522,12 @@ async fn a_rewritten_and_rehashed_chain_is_caught_by_the_checkpoint() {
     let path = fixture(dir.path()).await;
     let conn = Connection::open(&path).unwrap();
     // Alter record 2 and re-chain every later record, as someone without the signing key could.
-    let mut prev = body(&conn, "hub-a", 1);
-    let mut prev_hash = sha256_hex(prev.as_bytes());
-    for seq in 2..=10 {
-        let mut record: AuditRecord = serde_json::from_str(&body(&conn, "hub-a", seq)).unwrap();
+    rechain(&conn, 2, |seq, mut record| {
         if seq == 2 {
             record.event.user_sub = Some("mallory".into());
         }
-        record.prev_hash = prev_hash.clone();
-        prev = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
-        prev_hash = sha256_hex(prev.as_bytes());
-        conn.execute(
-            "UPDATE records SET body = ?1, record_hash = ?2 WHERE chain_id = 'hub-a' AND sequence = ?3",
-            params![prev, prev_hash, seq],
-        )
-        .unwrap();
-    }
+        canonical(&record)
+    });
     assert_eq!(
         verify(&path),
         vec![ChainBreak::CheckpointMismatch {
@@ -535,21 +546,14 @@ async fn a_record_re_encoded_and_re_chained_is_named_though_its_form_is_left_to_
     // Record 3, which signed checkpoints vouch for, in another form with the same content, and every later
     // record re-chained: verify reads vouched records without decoding them, meets the checkpoint, and
     // checks the chain again in full to name the record.
-    let mut prev_hash = sha256_hex(body(&conn, "hub-a", 2).as_bytes());
-    for seq in 3..=10 {
-        let mut record: AuditRecord = serde_json::from_str(&body(&conn, "hub-a", seq)).unwrap();
-        record.prev_hash = prev_hash.clone();
-        let mut bytes = String::from_utf8(record.canonical_bytes().unwrap()).unwrap();
+    rechain(&conn, 3, |seq, record| {
+        let bytes = canonical(&record);
         if seq == 3 {
-            bytes = bytes.replacen(",\"id\":", ", \"id\":", 1);
+            bytes.replacen(",\"id\":", ", \"id\":", 1)
+        } else {
+            bytes
         }
-        prev_hash = sha256_hex(bytes.as_bytes());
-        conn.execute(
-            "UPDATE records SET body = ?1, record_hash = ?2 WHERE chain_id = 'hub-a' AND sequence = ?3",
-            params![bytes, prev_hash, seq],
-        )
-        .unwrap();
-    }
+    });
     assert_eq!(
         verify(&path),
         vec![ChainBreak::Content {
