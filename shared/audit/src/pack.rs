@@ -657,8 +657,9 @@ fn check_pack(
                 if line.is_empty() {
                     continue;
                 }
-                // Read quickly as `export` lays it out while vouched records are trusted to the hash (a
-                // line laid out otherwise, or any break, and the full check reads every line in full).
+                // While vouched records are trusted to their hash, a line laid out as `export` writes it is
+                // split, not parsed; any other line is parsed, and so is every line of the full check that
+                // follows a break.
                 let parsed;
                 let (record_hash, record, chain_id) = match split_line(&line).filter(|_| trusting) {
                     Some(split) => split,
