@@ -647,13 +647,27 @@ fn check_pack(
         .collect();
     let mut checks: BTreeMap<String, ChainCheck<'_>> = BTreeMap::new();
     let records_path = dir.join(RECORDS_FILE);
+    // The records file's SHA-256 and size, for the manifest, taken as its lines are read.
+    let mut records_digest = None;
     match std::fs::File::open(&records_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => tail.push(missing(RECORDS_FILE)),
         Err(e) => return Err(io_err(&records_path, &e)),
         Ok(file) => {
-            let reader = std::io::BufReader::new(file);
-            for (n, line) in reader.split(b'\n').enumerate() {
-                let line = line.map_err(|e| io_err(&records_path, &e))?;
+            let mut reader = std::io::BufReader::new(file);
+            let (mut digest, mut size) = (Sha256::new(), 0_u64);
+            let mut buffer = Vec::new();
+            for n in 1_usize.. {
+                buffer.clear();
+                let read = reader
+                    .read_until(b'\n', &mut buffer)
+                    .map_err(|e| io_err(&records_path, &e))?;
+                if read == 0 {
+                    records_digest = Some((hex::encode(digest.finalize()), size));
+                    break;
+                }
+                digest.update(&buffer);
+                size += read as u64;
+                let line = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
                 if line.is_empty() {
                     continue;
                 }
@@ -661,11 +675,11 @@ fn check_pack(
                 // split, not parsed; any other line is parsed, and so is every line of the full check that
                 // follows a break.
                 let parsed;
-                let (record_hash, record, chain_id) = match split_line(&line).filter(|_| trusting) {
+                let (record_hash, record, chain_id) = match split_line(line).filter(|_| trusting) {
                     Some(split) => split,
                     None => {
                         parsed =
-                            match serde_json::from_slice::<RecordLine<'_>>(&line).and_then(|l| {
+                            match serde_json::from_slice::<RecordLine<'_>>(line).and_then(|l| {
                                 serde_json::from_str::<RecordHead>(l.record.get())
                                     .map(|h| (l, h.chain_id))
                             }) {
@@ -673,7 +687,7 @@ fn check_pack(
                                 Err(e) => {
                                     report.breaks.push(ChainBreak::PackFile {
                                         file: RECORDS_FILE.to_owned(),
-                                        reason: format!("line {} cannot be read: {e}", n + 1),
+                                        reason: format!("line {n} cannot be read: {e}"),
                                     });
                                     continue;
                                 }
@@ -777,7 +791,11 @@ fn check_pack(
         let mut listed: Vec<&str> = vec![MANIFEST_FILE, SIGNATURE_FILE];
         for entry in &manifest.files {
             listed.push(&entry.path);
-            match file_digest(dir, &entry.path)? {
+            let digest = match &records_digest {
+                Some(digest) if entry.path == RECORDS_FILE => Some(digest.clone()),
+                _ => file_digest(dir, &entry.path)?,
+            };
+            match digest {
                 None => tail.push(missing(&entry.path)),
                 Some((sha256, bytes)) => {
                     if sha256 != entry.sha256 || bytes != entry.bytes {
