@@ -1017,19 +1017,19 @@ impl EmbeddedStore {
             return Ok(check);
         };
         // Blocks cover 1 to `last`; the last one is open-ended, for records appended meanwhile.
-        let blocks = last.div_ceil(BLOCK).max(1);
-        let block = |b: u64| {
-            let first = b * BLOCK + 1;
-            (
-                first,
-                if b + 1 == blocks {
-                    u64::MAX
-                } else {
-                    first + BLOCK - 1
-                },
-            )
+        let blocks = usize::try_from(last.div_ceil(BLOCK))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let block = |b: usize| {
+            let first = u64::try_from(b).unwrap_or(u64::MAX).saturating_mul(BLOCK) + 1;
+            let last = if b + 1 == blocks {
+                u64::MAX
+            } else {
+                first + BLOCK - 1
+            };
+            (first, last)
         };
-        let workers = u64::try_from(workers.clamp(1, 64)).unwrap_or(1).min(blocks);
+        let workers = workers.clamp(1, 64).min(blocks);
         let examiner = check.examiner();
         std::thread::scope(|scope| {
             let mut handed: Vec<_> = (0..workers)
@@ -1039,7 +1039,7 @@ impl EmbeddedStore {
                     let handle = scope.spawn(move || {
                         let conn = self.read_connection()?;
                         let mut scratch = Vec::new();
-                        for b in (w..blocks).step_by(usize::try_from(workers).unwrap_or(1)) {
+                        for b in (w..blocks).step_by(workers) {
                             let (first, last) = block(b);
                             let mut facts = Vec::new();
                             let read =
@@ -1060,10 +1060,7 @@ impl EmbeddedStore {
             let stopped = || AuditError::Read("a verification worker stopped".into());
             let mut linked = Ok(());
             for b in 0..blocks {
-                let from = usize::try_from(b % workers)
-                    .ok()
-                    .and_then(|w| handed.get(w));
-                match from.map(|(rx, _)| rx.recv()) {
+                match handed.get(b % workers).map(|(rx, _)| rx.recv()) {
                     Some(Ok(Ok(facts))) => facts.into_iter().for_each(|f| check.accept(f)),
                     Some(Ok(Err(e))) => {
                         linked = Err(e);
