@@ -1058,16 +1058,17 @@ impl EmbeddedStore {
                 })
                 .collect();
             let stopped = || AuditError::Read("a verification worker stopped".into());
+            // A block's read error; a worker gone without one says why itself when joined.
             let mut linked = Ok(());
             for b in 0..blocks {
                 match handed.get(b % workers).map(|(rx, _)| rx.recv()) {
                     Some(Ok(Ok(facts))) => facts.into_iter().for_each(|f| check.accept(f)),
                     Some(Ok(Err(e))) => {
-                        linked = Err(e);
+                        linked = Err(Some(e));
                         break;
                     }
                     Some(Err(_)) | None => {
-                        linked = Err(stopped());
+                        linked = Err(None);
                         break;
                     }
                 }
@@ -1076,11 +1077,11 @@ impl EmbeddedStore {
             for (rx, handle) in handed.drain(..) {
                 drop(rx);
                 let worked = handle.join().map_err(|_| stopped()).and_then(|r| r);
-                if linked.is_ok() {
-                    linked = worked;
+                if let (Ok(()) | Err(None), Err(e)) = (&linked, worked) {
+                    linked = Err(Some(e));
                 }
             }
-            linked
+            linked.map_err(|e| e.unwrap_or_else(stopped))
         })?;
         Ok(check)
     }

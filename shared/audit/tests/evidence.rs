@@ -802,3 +802,14 @@ async fn a_store_made_before_the_console_indexes_gets_them_from_its_own_records(
     assert_eq!(store.query(&by_entity).unwrap().len(), 2);
     assert!(verify(&path).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verification_that_cannot_read_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture(dir.path()).await;
+    let store = EmbeddedStore::open_read_only(&path, None).unwrap();
+    // The open store still reads its file; the connections verify opens for its workers cannot.
+    std::fs::remove_file(&path).unwrap();
+    let err = store.verify_report(None).unwrap_err().to_string();
+    assert!(err.contains("cannot open"), "{err}");
+}
