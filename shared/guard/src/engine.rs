@@ -36,7 +36,6 @@ use std::ops::Range;
 
 use causeway_contract::content::{Bytes, ContentBlock, DocumentFormat, ToolDefinition};
 use causeway_contract::{GuardAction, GuardReport, GuardStage, Message, Role};
-use regex::RegexSet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -50,6 +49,7 @@ use crate::normalize::{Stripped, normalize, strip_invisible};
 use crate::pii::{Finding, PiiDetector};
 use crate::profile::{EntityType, GuardProfile, ProfileError};
 use crate::pseudonym::PseudonymMap;
+use crate::set::PatternSet;
 use crate::words::{WordKind, WordMatch, WordMatcher};
 
 /// Placeholder for a masked denied word.
@@ -65,7 +65,7 @@ pub struct GuardEngine {
     /// The PII detectors' set patterns, then the injection scanner's: the input guard reads a text once to
     /// learn which of both can match there (see [`PiiDetector::detect_rows`] and
     /// [`InjectionDetector::scan_present`]).
-    input_set: RegexSet,
+    input_set: PatternSet,
     /// Patterns of [`Self::input_set`] that are the PII detectors'.
     pii_patterns: usize,
 }
@@ -250,7 +250,7 @@ impl GuardEngine {
         let injection =
             InjectionDetector::new().map_err(|e| ProfileError::Compile(e.to_string()))?;
         let pii_patterns = pii.set_patterns().count();
-        let input_set = RegexSet::new(pii.set_patterns().chain(injection.set_patterns()))
+        let input_set = PatternSet::new(pii.set_patterns().chain(injection.set_patterns()))
             .map_err(|e| ProfileError::Compile(e.to_string()))?;
         Ok(GuardEngine {
             profile,

@@ -14,7 +14,9 @@
 
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexSet, SetMatches};
+use regex::Regex;
+
+use crate::set::{PatternSet, SetError, SetMatches};
 
 /// One regular expression, compiled on first use.
 pub(crate) struct LazyRegex {
@@ -59,7 +61,7 @@ impl std::fmt::Debug for LazyRegex {
 /// A set of regular expressions, compiled on first use.
 pub(crate) struct LazySet {
     patterns: Vec<String>,
-    compiled: OnceLock<Result<RegexSet, regex::Error>>,
+    compiled: OnceLock<Result<PatternSet, SetError>>,
 }
 
 impl LazySet {
@@ -83,7 +85,7 @@ impl LazySet {
     /// then searches every pattern's own expression: the set only spares it the ones that cannot match).
     pub(crate) fn matches(&self, text: &str) -> Option<SetMatches> {
         self.compiled
-            .get_or_init(|| RegexSet::new(&self.patterns))
+            .get_or_init(|| PatternSet::new(self.patterns.iter().map(String::as_str)))
             .as_ref()
             .ok()
             .map(|set| set.matches(text))

@@ -41,6 +41,7 @@ mod pii;
 mod profile;
 mod pseudonym;
 mod schema;
+mod set;
 mod words;
 
 #[cfg(test)]

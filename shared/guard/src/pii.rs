@@ -12,7 +12,7 @@
 //! Luhn-valid number after "order" or "invoice" (and no card word) is a reference, not a card; a bare group
 //! of digits is a phone number only next to a phone word.
 //!
-//! Most text holds few kinds of value, so one [`RegexSet`] pass over the candidate patterns first says which
+//! Most text holds few kinds of value, so one set pass ([`PatternSet`]) over the candidate patterns first says which
 //! can match at all, and only those are searched again for their matches; a text without digits, `@` or
 //! key headers costs one pass, not one per detector (on input, the pass also carries the injection
 //! scanner's patterns: [`PiiDetector::detect_rows`]). Rows whose pattern is a plain run of digits
@@ -42,11 +42,11 @@ use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use aho_corasick::automaton::Automaton;
-use regex::RegexSet;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::pool::{Pool, PoolGuard};
 use regex_automata::{Anchored, Input, MatchKind};
 
@@ -56,6 +56,7 @@ use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched};
 
 use crate::lazy::LazyRegex;
 use crate::profile::EntityType;
+use crate::set::PatternSet;
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +88,7 @@ pub(crate) struct PiiDetector {
     /// the shared digit windows); the set has a pattern that matches nothing in its place.
     always: Vec<bool>,
     /// The same patterns as one set: one pass says which can match at all.
-    any: RegexSet,
+    any: PatternSet,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored, with its
     /// caches: built when the first stream needs it (only the stream guard does); `None` if it could not be.
     reach: OnceLock<Option<ReachDfa>>,
@@ -126,6 +127,8 @@ impl ReachDfa {
                     // Never give up on a cache that fills: clear it and go on.
                     .minimum_cache_clear_count(None),
             )
+            // A DFA ignores capture groups; not compiling them keeps the automaton smaller.
+            .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
             .build_many(&sources)
             .ok()?;
         let for_caches = dfa.clone();
@@ -183,7 +186,7 @@ pub(crate) enum Reach {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DetectorError {
     #[error(transparent)]
-    Regex(#[from] regex::Error),
+    Set(#[from] crate::set::SetError),
     #[error("context words: {0}")]
     Context(String),
     #[error("gazetteers: {0}")]
@@ -210,7 +213,7 @@ impl PiiDetector {
                 digits.is_some() || around.as_ref().is_some_and(Around::numeric)
             })
             .collect();
-        let any = RegexSet::new(
+        let any = PatternSet::new(
             sources
                 .iter()
                 .zip(&always)

@@ -1,0 +1,151 @@
+//! Which of many patterns match somewhere in a text, from one pass: the guard's set passes.
+//!
+//! A set pass only needs to know *which* patterns match, never where, so [`PatternSet`] is one forward
+//! lazy DFA over all of them and nothing else. `regex::RegexSet` answers the same question but builds, per
+//! set, a reverse automaton (to find where matches start), a literal prefilter and the engines it falls back
+//! on; for the guard's two large sets that was over half of building the engine, the largest piece of the
+//! hub's start-up. The forward automaton is the same one `RegexSet` searches with, so the answers are the
+//! same (a test compares them on generated texts).
+//!
+//! The DFA never gives up: a cache that fills is cleared and the search goes on (still one pass, each byte
+//! stepped once). Its patterns use ASCII word boundaries only, so no byte makes it quit. Should a search
+//! fail anyway, every pattern counts as matched: a set pass only spares its callers the patterns that
+//! cannot match, and each caller's own expressions decide the rest, so the answer stays exact.
+
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::pool::Pool;
+use regex_automata::{Input, MatchKind};
+
+type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
+/// A set of patterns compiled into one forward lazy DFA, its caches pooled across calls (a lazy DFA builds
+/// its states in the cache as it meets them, so a warm cache is most of its speed).
+pub(crate) struct PatternSet {
+    patterns: Vec<String>,
+    dfa: DFA,
+    caches: Pool<Cache, NewCache>,
+}
+
+/// A set that cannot be compiled: a pattern that does not parse, or a set too large for a lazy DFA.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub(crate) struct SetError(Box<regex_automata::hybrid::BuildError>);
+
+/// What a set pass found: which patterns match somewhere in the text.
+#[derive(Debug, Clone)]
+pub(crate) struct SetMatches {
+    found: regex_automata::PatternSet,
+    /// The search failed: every pattern counts as matched.
+    all: bool,
+}
+
+impl SetMatches {
+    /// Whether pattern `i` matches somewhere (false for a place beyond the set).
+    pub(crate) fn matched(&self, i: usize) -> bool {
+        if i >= self.found.capacity() {
+            return false;
+        }
+        self.all || regex_automata::PatternID::new(i).is_ok_and(|id| self.found.contains(id))
+    }
+
+    /// The patterns that match, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.found.capacity()).filter(|&i| self.matched(i))
+    }
+}
+
+impl PatternSet {
+    /// Compiles `patterns` (the `regex` crate's syntax and defaults: Unicode on, UTF-8 text).
+    ///
+    /// # Errors
+    ///
+    /// [`SetError`].
+    pub(crate) fn new<I, S>(patterns: I) -> Result<Self, SetError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let patterns: Vec<String> = patterns.into_iter().map(Into::into).collect();
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    // Every pattern's every match: an overlapping search reports each pattern that matches.
+                    .match_kind(MatchKind::All)
+                    // Never give up on a cache that fills: clear it and go on.
+                    .minimum_cache_clear_count(None),
+            )
+            // A DFA ignores capture groups; not compiling them keeps the automaton smaller.
+            .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
+            .build_many(&patterns)
+            .map_err(|e| SetError(Box::new(e)))?;
+        let for_caches = dfa.clone();
+        Ok(PatternSet {
+            patterns,
+            dfa,
+            caches: Pool::new(Box::new(move || for_caches.create_cache())),
+        })
+    }
+
+    /// The patterns, in order.
+    pub(crate) fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Which patterns match somewhere in `text`.
+    pub(crate) fn matches(&self, text: &str) -> SetMatches {
+        let mut found = regex_automata::PatternSet::new(self.dfa.pattern_len());
+        let mut cache = self.caches.get();
+        let all = self
+            .dfa
+            .try_which_overlapping_matches(&mut cache, &Input::new(text), &mut found)
+            .is_err();
+        SetMatches { found, all }
+    }
+}
+
+impl std::fmt::Debug for PatternSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatternSet")
+            .field("patterns", &self.patterns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_which_patterns_match_anywhere() {
+        let set =
+            PatternSet::new([r"\d{3}", r"(?i)ignore (?-u:\b)previous", "x+y", r"[^\s\S]"]).unwrap();
+        let m = set.matches("please IGNORE previous, call 555");
+        assert_eq!(m.iter().collect::<Vec<_>>(), vec![0, 1]);
+        assert!(m.matched(0) && m.matched(1) && !m.matched(2) && !m.matched(3));
+        assert!(!m.matched(4), "beyond the set");
+        assert_eq!(set.matches("").iter().count(), 0);
+        // Overlapping and nested matches are each found.
+        assert_eq!(
+            set.matches("xxy 1234").iter().collect::<Vec<_>>(),
+            vec![0, 2]
+        );
+        assert_eq!(set.patterns().len(), 4);
+    }
+
+    #[test]
+    fn a_pattern_that_does_not_parse_is_an_error() {
+        assert!(PatternSet::new(["a", "("]).is_err());
+    }
+
+    #[test]
+    fn a_failed_search_counts_every_pattern_as_matched() {
+        let set = PatternSet::new(["a", "b"]).unwrap();
+        let mut m = set.matches("zz");
+        assert_eq!(m.iter().count(), 0);
+        m.all = true;
+        assert_eq!(m.iter().collect::<Vec<_>>(), vec![0, 1]);
+    }
+}
