@@ -64,7 +64,8 @@ pub struct GuardEngine {
     injection: InjectionDetector,
     /// The PII detectors' set patterns, then the injection scanner's: the input guard reads a text once to
     /// learn which of both can match there (see [`PiiDetector::detect_rows`] and
-    /// [`InjectionDetector::scan_present`]).
+    /// [`InjectionDetector::scan_present`]). The output guard reads the PII part of the same pass: one
+    /// set compiled instead of two, for a pass that costs the same per byte.
     input_set: PatternSet,
     /// Patterns of [`Self::input_set`] that are the PII detectors'.
     pii_patterns: usize,
@@ -269,7 +270,9 @@ impl GuardEngine {
 
     /// The PII findings in `text` as it is (no normalisation), non-overlapping and sorted by start.
     pub fn detect_pii(&self, text: &str) -> Vec<Finding> {
-        self.pii.detect(text)
+        let present = self.input_set.matches(text);
+        self.pii
+            .detect_rows(text, present.iter().take_while(|&i| i < self.pii_patterns))
     }
 
     /// Normalises, detects and acts on every message of a call that offers no tools and asks for no
@@ -716,7 +719,7 @@ impl GuardEngine {
 
     /// PII and denied-word hits of the output rules, sorted by start.
     pub(crate) fn output_hits(&self, text: &str) -> Vec<Hit> {
-        let findings = self.pii.detect(text);
+        let findings = self.detect_pii(text);
         self.hits_with(findings, GuardStage::Output, &self.words.find_denied(text))
     }
 
