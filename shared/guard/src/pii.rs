@@ -42,13 +42,11 @@ use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use aho_corasick::automaton::Automaton;
-use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
-use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::pool::{Pool, PoolGuard};
-use regex_automata::{Anchored, Input, MatchKind};
+use regex_automata::{Anchored, Input};
 
 use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
@@ -56,6 +54,7 @@ use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched};
 
 use crate::lazy::{LazyRegex, LazySet};
 use crate::profile::EntityType;
+use crate::set::{NewCache, cache_pool, every_match_dfa};
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,8 +101,6 @@ pub(crate) struct PiiDetector {
     gazetteer: &'static Gazetteer,
 }
 
-type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
-
 /// The [`PiiDetector::reach_from`] DFA and its caches, reused from one stream to the next: a lazy DFA builds
 /// its states in its cache as it meets them, so a fresh cache per stream would build them all again.
 struct ReachDfa {
@@ -120,22 +117,10 @@ impl ReachDfa {
             .map(|d| d.pattern)
             .chain([names::SHAPE])
             .collect();
-        let dfa = DFA::builder()
-            .configure(
-                DFA::config()
-                    // Every pattern's every match, so no pattern hides another's continuation.
-                    .match_kind(MatchKind::All)
-                    // Never give up on a cache that fills: clear it and go on.
-                    .minimum_cache_clear_count(None),
-            )
-            // A DFA ignores capture groups; not compiling them keeps the automaton smaller.
-            .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
-            .build_many(&sources)
-            .ok()?;
-        let for_caches = dfa.clone();
+        let dfa = every_match_dfa(&sources).ok()?;
         Some(ReachDfa {
+            caches: cache_pool(&dfa),
             dfa,
-            caches: Pool::new(Box::new(move || for_caches.create_cache())),
         })
     }
 }

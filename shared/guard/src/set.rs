@@ -19,7 +19,30 @@ use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::pool::Pool;
 use regex_automata::{Input, MatchKind};
 
-type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
+pub(crate) type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
+/// One lazy DFA over `patterns` that reports every pattern's every match ([`MatchKind::All`]: an
+/// overlapping search reports each pattern that matches, and no pattern hides another's continuation),
+/// never gives up on a cache that fills (it clears it and goes on), and compiles no capture states (a DFA
+/// ignores them).
+pub(crate) fn every_match_dfa<P: AsRef<str>>(patterns: &[P]) -> Result<DFA, SetError> {
+    DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::All)
+                .minimum_cache_clear_count(None),
+        )
+        .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
+        .build_many(patterns)
+        .map_err(|e| SetError(Box::new(e)))
+}
+
+/// Caches for `dfa`, handed out one per search and reused (a lazy DFA builds its states in its cache as it
+/// meets them, so a warm cache is most of its speed).
+pub(crate) fn cache_pool(dfa: &DFA) -> Pool<Cache, NewCache> {
+    let for_caches = dfa.clone();
+    Pool::new(Box::new(move || for_caches.create_cache()))
+}
 
 /// A set of patterns compiled into one forward lazy DFA, its caches pooled across calls (a lazy DFA builds
 /// its states in the cache as it meets them, so a warm cache is most of its speed).
@@ -68,22 +91,10 @@ impl PatternSet {
         S: Into<String>,
     {
         let patterns: Vec<String> = patterns.into_iter().map(Into::into).collect();
-        let dfa = DFA::builder()
-            .configure(
-                DFA::config()
-                    // Every pattern's every match: an overlapping search reports each pattern that matches.
-                    .match_kind(MatchKind::All)
-                    // Never give up on a cache that fills: clear it and go on.
-                    .minimum_cache_clear_count(None),
-            )
-            // A DFA ignores capture groups; not compiling them keeps the automaton smaller.
-            .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
-            .build_many(&patterns)
-            .map_err(|e| SetError(Box::new(e)))?;
-        let for_caches = dfa.clone();
+        let dfa = every_match_dfa(&patterns)?;
         Ok(PatternSet {
+            caches: cache_pool(&dfa),
             dfa,
-            caches: Pool::new(Box::new(move || for_caches.create_cache())),
         })
     }
 
