@@ -12,7 +12,7 @@
 //! twice the text's length.
 //!
 //! The cheap tests share one pass: the patterns they search for ([`Decoders::cue_patterns`]) run as one
-//! `RegexSet` (the injection scanner appends them to its own set, so ordinary text costs no pass of its own
+//! set (the injection scanner appends them to its own set, so ordinary text costs no pass of its own
 //! here), and a decoder whose pattern the set rules out returns at once; what would have found nothing is
 //! not searched. The leetspeak and symbol counts are byte scans with a table.
 

@@ -22,8 +22,8 @@
 //!
 //! The score is deterministic, every pattern is a linear-time `regex` (with ASCII word boundaries, which
 //! the lazy DFA runs over any script), and the classifier and decoders are linear passes. Most text holds
-//! none of the phrasings, so one [`regex::RegexSet`] pass over every pattern first says which can match at all,
-//! and only those are searched again for their count. The same pass carries the decoders' cheap tests
+//! none of the phrasings, so one set pass over every pattern (one forward lazy DFA) first says which can match
+//! at all, and only those are searched again for their count. The same pass carries the decoders' cheap tests
 //! (their patterns are appended to the set), so a text with nothing encoded is read once for both; the
 //! input guard runs these patterns in one set with the PII detectors' ([`InjectionDetector::scan_present`]).
 
