@@ -251,8 +251,9 @@ impl GuardEngine {
         let injection =
             InjectionDetector::new().map_err(|e| ProfileError::Compile(e.to_string()))?;
         let pii_patterns = pii.set_patterns().count();
-        let input_set = PatternSet::new(pii.set_patterns().chain(injection.set_patterns()))
-            .map_err(|e| ProfileError::Compile(e.to_string()))?;
+        let set_patterns: Vec<&str> = pii.set_patterns().chain(injection.set_patterns()).collect();
+        let input_set =
+            PatternSet::new(&set_patterns).map_err(|e| ProfileError::Compile(e.to_string()))?;
         Ok(GuardEngine {
             profile,
             pii,

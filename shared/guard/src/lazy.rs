@@ -85,7 +85,7 @@ impl LazySet {
     /// then searches every pattern's own expression: the set only spares it the ones that cannot match).
     pub(crate) fn matches(&self, text: &str) -> Option<SetMatches> {
         self.compiled
-            .get_or_init(|| PatternSet::new(self.patterns.iter().map(String::as_str)))
+            .get_or_init(|| PatternSet::new(&self.patterns))
             .as_ref()
             .ok()
             .map(|set| set.matches(text))

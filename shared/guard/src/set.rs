@@ -85,13 +85,8 @@ impl PatternSet {
     /// # Errors
     ///
     /// [`SetError`].
-    pub(crate) fn new<I, S>(patterns: I) -> Result<Self, SetError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let patterns: Vec<String> = patterns.into_iter().map(Into::into).collect();
-        let dfa = every_match_dfa(&patterns)?;
+    pub(crate) fn new<P: AsRef<str>>(patterns: &[P]) -> Result<Self, SetError> {
+        let dfa = every_match_dfa(patterns)?;
         Ok(PatternSet {
             caches: cache_pool(&dfa),
             dfa,
@@ -124,8 +119,8 @@ mod tests {
 
     #[test]
     fn says_which_patterns_match_anywhere() {
-        let set =
-            PatternSet::new([r"\d{3}", r"(?i)ignore (?-u:\b)previous", "x+y", r"[^\s\S]"]).unwrap();
+        let set = PatternSet::new(&[r"\d{3}", r"(?i)ignore (?-u:\b)previous", "x+y", r"[^\s\S]"])
+            .unwrap();
         let m = set.matches("please IGNORE previous, call 555");
         assert_eq!(m.iter().collect::<Vec<_>>(), vec![0, 1]);
         assert!(m.matched(0) && m.matched(1) && !m.matched(2) && !m.matched(3));
@@ -140,12 +135,12 @@ mod tests {
 
     #[test]
     fn a_pattern_that_does_not_parse_is_an_error() {
-        assert!(PatternSet::new(["a", "("]).is_err());
+        assert!(PatternSet::new(&["a", "("]).is_err());
     }
 
     #[test]
     fn a_failed_search_counts_every_pattern_as_matched() {
-        let set = PatternSet::new(["a", "b"]).unwrap();
+        let set = PatternSet::new(&["a", "b"]).unwrap();
         let mut m = set.matches("zz");
         assert_eq!(m.iter().count(), 0);
         m.all = true;

@@ -1856,7 +1856,7 @@ fn set_passes_match_what_a_regex_set_finds() {
     );
     let mut texts = PieceTexts::new(&pieces, 0x6A09_E667);
     for patterns in &sets {
-        let ours = crate::set::PatternSet::new(patterns.iter().copied()).unwrap();
+        let ours = crate::set::PatternSet::new(patterns).unwrap();
         let reference = regex::RegexSet::new(patterns).unwrap();
         let mut seen = std::collections::BTreeSet::new();
         for n in 0..600 {
