@@ -84,11 +84,16 @@ impl LazySet {
     /// Which patterns match somewhere in `text`, or `None` when the set cannot be compiled (the caller
     /// then searches every pattern's own expression: the set only spares it the ones that cannot match).
     pub(crate) fn matches(&self, text: &str) -> Option<SetMatches> {
+        self.compiled().map(|set| set.matches(text))
+    }
+
+    /// The compiled set, compiling it on the first call; `None` when it cannot be compiled (see
+    /// [`Self::matches`]).
+    pub(crate) fn compiled(&self) -> Option<&PatternSet> {
         self.compiled
             .get_or_init(|| PatternSet::new(&self.patterns))
             .as_ref()
             .ok()
-            .map(|set| set.matches(text))
     }
 }
 

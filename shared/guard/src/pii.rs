@@ -50,11 +50,11 @@ use regex_automata::{Anchored, Input};
 
 use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
-use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched};
+use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched, searched_where};
 
 use crate::lazy::{LazyRegex, LazySet};
 use crate::profile::EntityType;
-use crate::set::{NewCache, cache_pool, every_match_dfa};
+use crate::set::{NewCache, PatternSet, cache_pool, every_match_dfa};
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +82,10 @@ pub(crate) struct PiiDetector {
     /// The shape covering every such row whose bytes include no ASCII letter: those rows search the
     /// windows built for it, once per text.
     numeric: Option<Around>,
+    /// The patterns of the rows that search the shared digit windows, as one set (a pattern that matches
+    /// nothing in every other row's place), compiled on first use: one pass over each window says which of
+    /// those rows can match in it, and each row searches only those windows.
+    numeric_set: LazySet,
     /// Per row, whether it is searched whatever the set pass says (cut from digit runs, or searching
     /// the shared digit windows); the set has a pattern that matches nothing in its place.
     always: Vec<bool>,
@@ -137,6 +141,12 @@ pub(crate) struct ReachCache<'a> {
     dfa: &'a DFA,
     cache: PoolGuard<'a, Cache, NewCache>,
 }
+
+/// The rows of a digit window's set pass are read as bits of a `u128` ([`crate::set::SetSearcher::mask`]).
+const _: () = assert!(
+    DETECTORS.len() <= 128,
+    "more detector rows than bits in a window's set mask"
+);
 
 /// A pattern that matches nothing: the set pass's place for a row it does not decide.
 const NEVER: &str = r"[^\s\S]";
@@ -203,6 +213,13 @@ impl PiiDetector {
                 .zip(&always)
                 .map(|(p, &always)| if always { NEVER } else { *p }),
         );
+        let numeric_set = LazySet::new(sources.iter().zip(&around).map(|(p, around)| {
+            if numeric.is_some() && around.as_ref().is_some_and(Around::numeric) {
+                *p
+            } else {
+                NEVER
+            }
+        }));
         let (words, context_rows) = context_word_rows();
         // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
         // the search reports every occurrence, single letters included.
@@ -217,6 +234,7 @@ impl PiiDetector {
             digit_rows,
             around,
             numeric,
+            numeric_set,
             always,
             any,
             reach: OnceLock::new(),
@@ -365,7 +383,11 @@ impl PiiDetector {
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
-        let mut numeric_windows: Option<Vec<Window>> = None;
+        // The shared digit windows, and per window which rows of `numeric_set` match in it (as bits, found
+        // when a row first asks for the window; every row searches every window when the set could not
+        // be compiled).
+        let mut numeric_windows: Option<(Vec<Window>, Vec<Option<u128>>)> = None;
+        let mut numeric_search = None;
         let mut own_windows: Vec<Window> = Vec::new();
         let mut spans: Vec<Range<usize>> = Vec::new();
         for i in (0..rows.len()).filter(|&i| rows[i]) {
@@ -396,14 +418,35 @@ impl PiiDetector {
                 };
                 match &self.around[i] {
                     Some(around) => {
-                        let windows = match &self.numeric {
+                        spans.clear();
+                        match &self.numeric {
                             Some(numeric) if around.numeric() => {
                                 let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
-                                numeric_windows.get_or_insert_with(|| {
-                                    let mut windows = Vec::new();
-                                    anchor_windows(text, runs, numeric, &mut windows);
-                                    windows
-                                })
+                                let (windows, in_window) =
+                                    numeric_windows.get_or_insert_with(|| {
+                                        let mut windows = Vec::new();
+                                        anchor_windows(text, runs, numeric, &mut windows);
+                                        let unknown = vec![None; windows.len()];
+                                        (windows, unknown)
+                                    });
+                                let search = numeric_search.get_or_insert_with(|| {
+                                    self.numeric_set.compiled().map(PatternSet::searcher)
+                                });
+                                let may_match = |k: usize| {
+                                    let Some(search) = search.as_mut() else {
+                                        return true;
+                                    };
+                                    let (Some(known), Some(window)) =
+                                        (in_window.get_mut(k), windows.get(k))
+                                    else {
+                                        return true;
+                                    };
+                                    let rows = known.get_or_insert_with(|| {
+                                        search.mask(&text[window.span.clone()])
+                                    });
+                                    *rows & (1u128 << i) != 0
+                                };
+                                searched_where(windows, around, may_match, &mut spans);
                             }
                             _ => {
                                 own_windows.clear();
@@ -418,11 +461,9 @@ impl PiiDetector {
                                         anchor_windows(text, &runs, around, &mut own_windows);
                                     }
                                 }
-                                &own_windows
+                                searched(&own_windows, around, &mut spans);
                             }
-                        };
-                        spans.clear();
-                        searched(windows, around, &mut spans);
+                        }
                         for w in &spans {
                             candidates.extend(
                                 pattern

@@ -14,10 +14,11 @@
 
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
+use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
-use regex_automata::util::pool::Pool;
-use regex_automata::{Input, MatchKind};
+use regex_automata::util::pool::{Pool, PoolGuard};
+use regex_automata::{Input, MatchError, MatchKind, PatternID};
 
 pub(crate) type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
 
@@ -97,12 +98,94 @@ impl PatternSet {
     pub(crate) fn matches(&self, text: &str) -> SetMatches {
         let mut found = regex_automata::PatternSet::new(self.dfa.pattern_len());
         let mut cache = self.caches.get();
-        let all = self
-            .dfa
-            .try_which_overlapping_matches(&mut cache, &Input::new(text), &mut found)
-            .is_err();
+        let all = which_match(&self.dfa, &mut cache, text, |id| {
+            // Every pattern the DFA reports is one of its own, below the set's capacity.
+            let _ = found.try_insert(id);
+        })
+        .is_err();
         SetMatches { found, all }
     }
+
+    /// Set passes over many small texts, with one cache and nothing allocated per text.
+    pub(crate) fn searcher(&self) -> SetSearcher<'_> {
+        SetSearcher {
+            dfa: &self.dfa,
+            cache: self.caches.get(),
+        }
+    }
+}
+
+/// See [`PatternSet::searcher`].
+pub(crate) struct SetSearcher<'s> {
+    dfa: &'s DFA,
+    cache: PoolGuard<'s, Cache, NewCache>,
+}
+
+impl SetSearcher<'_> {
+    /// Which patterns match somewhere in `text`, as bits (pattern `i`, bit `i`). Every bit is set when the
+    /// search fails or the set has more than 128 patterns: every pattern then counts as matched.
+    pub(crate) fn mask(&mut self, text: &str) -> u128 {
+        if self.dfa.pattern_len() > 128 {
+            return u128::MAX;
+        }
+        let mut mask = 0u128;
+        let searched = which_match(self.dfa, &mut self.cache, text, |id| {
+            mask |= 1u128 << id.as_usize();
+        });
+        if searched.is_err() { u128::MAX } else { mask }
+    }
+}
+
+/// Calls `found` with every pattern of `dfa` that matches somewhere in `text` (some more than once): one
+/// unanchored pass, each byte stepped once.
+///
+/// The same answer as `DFA::try_which_overlapping_matches`, without its overlapping search: that search
+/// stops at every match state to hand back each of its patterns one at a time, and in text dense with
+/// matches (runs of digits, for the number shapes) those stops were most of its cost. Here a match state
+/// is read in place, and only when it differs from the last one read (a run of digits stays in a few
+/// states): the patterns of a state are fixed, so reading it again adds nothing. A state's identity holds
+/// only until its cache is cleared, so the one remembered is forgotten at a clear.
+///
+/// A match is reported one byte late (the DFA's states say what matched before the byte just stepped),
+/// so the end of the text is stepped too.
+fn which_match(
+    dfa: &DFA,
+    cache: &mut Cache,
+    text: &str,
+    mut found: impl FnMut(PatternID),
+) -> Result<(), MatchError> {
+    let mut state = dfa.start_state_forward(cache, &Input::new(text))?;
+    let mut last_read: Option<(LazyStateID, usize)> = None;
+    let mut read = |cache: &Cache, state: LazyStateID| {
+        let now = (state, cache.clear_count());
+        if last_read != Some(now) {
+            for i in 0..dfa.match_len(cache, state) {
+                found(dfa.match_pattern(cache, state, i));
+            }
+            last_read = Some(now);
+        }
+    };
+    for (at, &byte) in text.as_bytes().iter().enumerate() {
+        state = dfa
+            .next_state(cache, state, byte)
+            .map_err(|_| MatchError::gave_up(at))?;
+        if state.is_tagged() {
+            if state.is_match() {
+                read(cache, state);
+            } else if state.is_dead() {
+                return Ok(());
+            } else if state.is_quit() {
+                return Err(MatchError::quit(byte, at));
+            }
+        }
+    }
+    state = dfa
+        .next_eoi_state(cache, state)
+        .map_err(|_| MatchError::gave_up(text.len()))?;
+    if state.is_match() {
+        read(cache, state);
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for PatternSet {
@@ -131,6 +214,36 @@ mod tests {
             set.matches("xxy 1234").iter().collect::<Vec<_>>(),
             vec![0, 2]
         );
+    }
+
+    #[test]
+    fn a_searcher_gives_the_same_answers_as_bits() {
+        let set = PatternSet::new(&[
+            r"[0-9]{3}-[0-9]{4}",
+            r"[0-9]{7,12}",
+            r"\+[0-9]{2}",
+            r"[^\s\S]",
+        ])
+        .unwrap();
+        let mut search = set.searcher();
+        for text in [
+            "call 555-0143",
+            "+44 1234567",
+            "no digits",
+            "",
+            "12 34",
+            "+4412345678901234",
+        ] {
+            let expected = set
+                .matches(text)
+                .iter()
+                .fold(0u128, |mask, i| mask | 1 << i);
+            assert_eq!(search.mask(text), expected, "{text}");
+        }
+        assert_eq!(search.mask("555-0143 and +44"), 0b101);
+        // More patterns than bits: every pattern counts as matched.
+        let wide = PatternSet::new(&vec!["x"; 129]).unwrap();
+        assert_eq!(wide.searcher().mask("y"), u128::MAX);
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //! Rows whose bytes include no ASCII letter (the phone, card, SSN, IP address and expiry shapes) share
 //! one set of windows per text, built for all of their bytes and their longest match: a window for the
 //! group covers every window of each of its rows, so each row searches those of the group's windows that
-//! hold enough digits and bytes for it.
+//! hold enough digits and bytes for it. One set pass over a window (all the group's patterns in one lazy
+//! DFA) says which of the rows match in it at all, and a row searches only the windows where it does: a
+//! window's numbers are mostly versions, dates, ids and amounts, which match few of the shapes, and a
+//! search costs about a thousand instructions whatever it finds.
 //!
 //! The windows give exactly the matches of a search over the whole text: the patterns have no anchors or
 //! word boundaries, so a match depends only on its own bytes; every match lies inside one window (it holds
@@ -300,8 +303,20 @@ fn push_window(text: &str, window: Window, out: &mut Vec<Window>) {
 /// for a shape covering it, see [`Around::union`]): those holding enough digits and bytes for a match,
 /// joined when they stand closer than [`JOIN_GAP`]; appended to `out`.
 pub(crate) fn searched(windows: &[Window], around: &Around, out: &mut Vec<Range<usize>>) {
-    for w in windows {
-        if w.anchors < around.min_anchors || w.span.len() < around.min_len {
+    searched_where(windows, around, |_| true, out);
+}
+
+/// As [`searched`], leaving out the windows for which `may_match` (given a window's index) is false: those
+/// where the pattern is known not to match. Every match lies inside one window, so leaving out a window
+/// without one, even from between two that are joined, changes no match.
+pub(crate) fn searched_where(
+    windows: &[Window],
+    around: &Around,
+    mut may_match: impl FnMut(usize) -> bool,
+    out: &mut Vec<Range<usize>>,
+) {
+    for (k, w) in windows.iter().enumerate() {
+        if w.anchors < around.min_anchors || w.span.len() < around.min_len || !may_match(k) {
             continue;
         }
         match out.last_mut() {
@@ -317,20 +332,22 @@ pub(crate) fn searched(windows: &[Window], around: &Around, out: &mut Vec<Range<
 mod tests {
     use super::*;
     use crate::pii::detectors::DETECTORS;
+    use crate::set::PatternSet;
     use regex::Regex;
 
-    /// The matches of `pattern` in the spans searched from `windows`.
+    /// The matches of `pattern` in the spans searched from `windows` (those `may_match` keeps).
     fn in_windows(
         pattern: &Regex,
         around: &Around,
         text: &str,
         windows: &[Window],
+        may_match: impl Fn(usize) -> bool,
     ) -> Vec<Range<usize>> {
         for pair in windows.windows(2) {
             assert!(pair[0].span.end <= pair[1].span.start, "{windows:?}");
         }
         let mut spans = Vec::new();
-        searched(windows, around, &mut spans);
+        searched_where(windows, around, may_match, &mut spans);
         spans
             .iter()
             .flat_map(|w| {
@@ -383,6 +400,17 @@ mod tests {
             .collect();
         assert!(rows.len() >= 25, "{}", rows.len());
         let shared = Around::union(rows.iter().map(|(_, _, a)| a).filter(|a| a.numeric())).unwrap();
+        // The numeric rows as one set, as the detector builds it: which of them match in each window.
+        let numeric_set = PatternSet::new(
+            &DETECTORS
+                .iter()
+                .map(|row| match Around::of(row.pattern) {
+                    Some(a) if a.numeric() => row.pattern,
+                    _ => r"[^\s\S]",
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
         let pieces = [
             "0",
             "1",
@@ -467,15 +495,24 @@ mod tests {
                 own.clear();
                 anchor_windows(&text, &anchor_runs(&text, around.anchor), around, &mut own);
                 assert_eq!(
-                    in_windows(pattern, around, &text, &own),
+                    in_windows(pattern, around, &text, &own, |_| true),
                     whole,
                     "row {i} on {text:?}"
                 );
                 if around.numeric() {
                     assert_eq!(
-                        in_windows(pattern, around, &text, &group),
+                        in_windows(pattern, around, &text, &group, |_| true),
                         whole,
                         "row {i} on {text:?}, shared windows"
+                    );
+                    let in_set: Vec<bool> = group
+                        .iter()
+                        .map(|w| numeric_set.matches(&text[w.span.clone()]).matched(*i))
+                        .collect();
+                    assert_eq!(
+                        in_windows(pattern, around, &text, &group, |k| in_set[k]),
+                        whole,
+                        "row {i} on {text:?}, shared windows where the set matches"
                     );
                 }
             }
