@@ -4,8 +4,9 @@
 //! model) and checks the text once before the loop, and reports how long those two took (the guard's share
 //! of a cold start).
 //!
-//! Run: `cargo run --release -p causeway-guard --example input_profile -- [BYTES] [CALLS]` (defaults 4096
-//! and 2000).
+//! Run: `cargo run --release -p causeway-guard --example input_profile -- [BYTES] [CALLS] [TEXT]` (defaults
+//! 4096, 2000 and `mixed`; `prose` is the benchmarks' prose blocks alone, a business document with a little
+//! PII, like the hub benchmark's request).
 
 #![expect(clippy::unwrap_used, reason = "profiling set-up fails loudly")]
 #![expect(clippy::print_stdout, reason = "reports what it ran")]
@@ -16,17 +17,25 @@ use causeway_contract::{GuardReport, Message, Role};
 use causeway_guard::{DEFAULT_PROFILE, GuardEngine, GuardProfile};
 
 #[path = "../benches/texts/mod.rs"]
-#[expect(dead_code, reason = "the example runs on the mixed text only")]
+#[expect(
+    dead_code,
+    reason = "the example runs on the mixed and prose texts only"
+)]
 mod texts;
 
-fn main() {
+fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let bytes: usize = args.next().map_or(4096, |a| a.parse().unwrap());
     let calls: usize = args.next().map_or(2000, |a| a.parse().unwrap());
+    let text = match args.next().as_deref() {
+        None | Some("mixed") => texts::mixed_text(bytes),
+        Some("prose") => texts::prose_text(bytes),
+        Some(other) => return Err(format!("unknown text `{other}`: mixed or prose")),
+    };
     let started = Instant::now();
     let engine = GuardEngine::new(GuardProfile::from_toml(DEFAULT_PROFILE).unwrap()).unwrap();
     let built = started.elapsed();
-    let messages = vec![Message::text(Role::User, texts::mixed_text(bytes))];
+    let messages = vec![Message::text(Role::User, text)];
     let mut report = GuardReport::default();
     assert!(engine.check_input(&messages, &mut report).blocked.is_none());
     let first = started.elapsed() - built;
@@ -43,4 +52,5 @@ fn main() {
         findings += report.events.len();
     }
     println!("{calls} calls on {bytes} bytes, {findings} guard events");
+    Ok(())
 }

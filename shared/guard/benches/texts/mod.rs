@@ -43,6 +43,12 @@ pub fn mixed_text(size: usize) -> String {
     repeated(&BLOCKS, size)
 }
 
+/// About `size` bytes of the prose blocks of [`BLOCKS`] (a case note, a request with contact details,
+/// planning notes), cut on a character boundary.
+pub fn prose_text(size: usize) -> String {
+    repeated(&[BLOCKS[0], BLOCKS[3], BLOCKS[6]], size)
+}
+
 /// About `size` bytes of `blocks` repeated in order, cut on a character boundary.
 fn repeated(blocks: &[&str], size: usize) -> String {
     let mut text = String::with_capacity(size + 512);
