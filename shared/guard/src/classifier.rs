@@ -153,22 +153,59 @@ impl Classifier {
         let slots = (text.len() / 8)
             .next_power_of_two()
             .clamp(64, MAX_WORD_SLOTS);
-        let mut known: Vec<Option<(&str, i64, u64)>> = vec![None; slots];
+        let mut known: Vec<Option<(&[u8], i64, u64)>> = vec![None; slots];
+        let bytes = text.as_bytes();
         let mut i = 0usize;
-        for_each_word(text, |word| {
+        let mut at = 0usize;
+        // The words of [`for_each_word`], each hashed in the same loop that finds its end.
+        'words: loop {
+            // Up to the next word character.
+            let start = loop {
+                let Some(&b) = bytes.get(at) else {
+                    break 'words;
+                };
+                match BYTE_CLASS[usize::from(b)] {
+                    BYTE_WORD => break at,
+                    BYTE_OTHER => at += 1,
+                    _ => match decode_at(text, at) {
+                        (true, _) => break at,
+                        (false, len) => at += len,
+                    },
+                }
+            };
+            let (mut unigram, mut head, mut tail) =
+                (UNIGRAM_PREFIX, BIGRAM_PREFIX, pending.map_or(0, |(h, _)| h));
+            let mut hash = |b: u8| {
+                let b = u32::from(b.to_ascii_lowercase());
+                unigram = (unigram ^ b).wrapping_mul(FNV_PRIME);
+                head = (head ^ b).wrapping_mul(FNV_PRIME);
+                tail = (tail ^ b).wrapping_mul(FNV_PRIME);
+            };
+            // To the word's end.
+            while let Some(&b) = bytes.get(at) {
+                match BYTE_CLASS[usize::from(b)] {
+                    BYTE_WORD => {
+                        hash(b);
+                        at += 1;
+                    }
+                    BYTE_OTHER => break,
+                    _ => match decode_at(text, at) {
+                        (true, len) => {
+                            for &b in bytes.get(at..at + len).unwrap_or_default() {
+                                hash(b);
+                            }
+                            at += len;
+                        }
+                        (false, _) => break,
+                    },
+                }
+            }
+            let word = bytes.get(start..at).unwrap_or_default();
             if i.is_multiple_of(BLOCK_WORDS) {
                 blocks.push((0, 0));
             }
             let block = blocks.len() - 1;
             i += 1;
-            let (mut unigram, mut head, mut tail) =
-                (UNIGRAM_PREFIX, BIGRAM_PREFIX, pending.map_or(0, |(h, _)| h));
-            for &b in word.as_bytes() {
-                let b = u32::from(b.to_ascii_lowercase());
-                unigram = (unigram ^ b).wrapping_mul(FNV_PRIME);
-                head = (head ^ b).wrapping_mul(FNV_PRIME);
-                tail = (tail ^ b).wrapping_mul(FNV_PRIME);
-            }
             if let Some((_, at)) = pending {
                 let w = i64::from(self.weight(tail));
                 if let Some(b) = blocks.get_mut(at) {
@@ -181,7 +218,7 @@ impl Classifier {
                 Some((seen, sum, n)) if seen == word => (sum, n),
                 _ => {
                     let (mut sum, mut n) = (i64::from(self.weight(unigram)), 1u64);
-                    grams(word, |hash| {
+                    grams(text.get(start..at).unwrap_or_default(), |hash| {
                         sum += i64::from(self.weight(hash));
                         n += 1;
                     });
@@ -194,7 +231,7 @@ impl Classifier {
                 b.1 += n;
             }
             pending = Some((fnv_update(head, b" "), block));
-        });
+        }
         if blocks.is_empty() {
             return 0.0;
         }
@@ -290,6 +327,7 @@ fn decode_at(text: &str, at: usize) -> (bool, usize) {
 /// Calls `f` with each word of `text`: its maximal runs of [`is_word_char`] characters, in order. The
 /// same words as `text.split(|c| !is_word_char(c))` without the empty pieces, found a byte at a time with
 /// a table (a character is decoded only where a byte is not ASCII).
+#[cfg(test)]
 fn for_each_word<'t>(text: &'t str, mut f: impl FnMut(&'t str)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
