@@ -1,8 +1,9 @@
 //! Compiles the gazetteers (`data/gazetteers/*.txt`) into one finite-state transducer the engine embeds
 //! (`gazetteer.fst` in the build's output directory): every entry, ASCII letters lowercased, mapped to the
 //! kinds of every list that holds it (and whether it is written in capitals everywhere); and the smaller
-//! towns into a set of lower-case names (`towns.fst`). The engine reads both in place, so a process pays
-//! nothing to load the lists.
+//! towns into a set of lower-case names (`towns.fst`); and a bit table of the entries' leading words
+//! (`first_words.bin`), which spares the engine the transducer for a word no entry starts with. The engine
+//! reads them in place, so a process pays nothing to load the lists.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +40,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder.insert(entry, value)?;
     }
     std::fs::write(out.join("gazetteer.fst"), builder.into_inner()?)?;
+
+    // Every entry's leading word (its leading alphanumeric characters), hashed into a bit table: a word of
+    // a text whose bit is clear starts no entry, and the engine skips the transducer for it.
+    let mut first_words = vec![0u8; 1 << (lists::FIRST_WORD_BITS - 3)];
+    for entry in entries.keys() {
+        let end = entry
+            .char_indices()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map_or(entry.len(), |(at, _)| at);
+        let bit = lists::first_word_bit(entry.as_bytes().get(..end).unwrap_or_default());
+        if let Some(byte) = first_words.get_mut(bit / 8) {
+            *byte |= 1 << (bit % 8);
+        }
+    }
+    std::fs::write(out.join("first_words.bin"), first_words)?;
 
     // The smaller towns: a set of lower-case names (Unicode lower case, as the engine folds a name).
     let path = manifest.join("data/gazetteers").join(lists::TOWNS);

@@ -34,6 +34,8 @@ use lists::LISTS;
 const COMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gazetteer.fst"));
 /// The smaller towns, lower case (see `build.rs`).
 const COMPILED_TOWNS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/towns.fst"));
+/// The entries' leading words as bits ([`lists::first_word_bit`]; see `build.rs`).
+const FIRST_WORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/first_words.bin"));
 
 /// The kinds an entry belongs to, as bits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,6 +108,20 @@ impl Gazetteer {
     /// The longest entry that starts at byte `at` of `text`, when it ends on a word boundary.
     pub(crate) fn lookup(&self, text: &str, at: usize) -> Option<Entry> {
         let bytes = text.as_bytes().get(at..)?;
+        // An entry that matches ends where the text's word ends or further, on a character that is not
+        // alphanumeric: its leading word is the text's word at `at`. A word whose bit is clear starts none.
+        let rest = text.get(at..)?;
+        let word_end = rest
+            .char_indices()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map_or(rest.len(), |(end, _)| end);
+        let bit = lists::first_word_bit(bytes.get(..word_end)?);
+        if FIRST_WORDS
+            .get(bit / 8)
+            .is_some_and(|byte| byte & (1 << (bit % 8)) == 0)
+        {
+            return None;
+        }
         let mut node = self.fst.root();
         let mut output = Output::zero();
         let mut longest: Option<(usize, u64)> = None;
@@ -233,6 +249,30 @@ mod tests {
                 kinds: Kinds(self.kinds[i]),
             })
         }
+    }
+
+    /// The bit table the build wrote holds every entry's leading word, as the engine hashes it.
+    #[test]
+    fn every_entry_starts_with_a_word_of_the_bit_table() {
+        use fst::Streamer;
+        assert_eq!(FIRST_WORDS.len(), 1 << (lists::FIRST_WORD_BITS - 3));
+        let g = gazetteer().unwrap();
+        let mut keys = g.fst.stream();
+        let mut n = 0;
+        while let Some((key, _)) = keys.next() {
+            let entry = std::str::from_utf8(key).unwrap();
+            let end = entry
+                .char_indices()
+                .find(|(_, c)| !c.is_alphanumeric())
+                .map_or(entry.len(), |(at, _)| at);
+            let bit = lists::first_word_bit(entry[..end].to_ascii_uppercase().as_bytes());
+            assert!(FIRST_WORDS[bit / 8] & (1 << (bit % 8)) != 0, "{entry}");
+            n += 1;
+        }
+        assert!(n > 50_000, "{n}");
+        // Most words of ordinary text start no entry and are answered by the table alone.
+        let set: u32 = FIRST_WORDS.iter().map(|b| b.count_ones()).sum();
+        assert!(set < 1 << (lists::FIRST_WORD_BITS - 3), "{set} bits set");
     }
 
     #[test]
