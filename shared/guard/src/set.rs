@@ -165,17 +165,40 @@ fn which_match(
             last_read = Some(now);
         }
     };
-    for (at, &byte) in text.as_bytes().iter().enumerate() {
-        state = dfa
-            .next_state(cache, state, byte)
-            .map_err(|_| MatchError::gave_up(at))?;
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if state.is_tagged() {
+            state = dfa
+                .next_state(cache, state, bytes[at])
+                .map_err(|_| MatchError::gave_up(at))?;
+            at += 1;
+        } else {
+            // Untagged states (neither match, dead, quit nor yet to be computed) are stepped with the
+            // plain table lookup, until a tagged one.
+            let mut previous = state;
+            while at < bytes.len() {
+                previous = state;
+                state = dfa.next_state_untagged(cache, state, bytes[at]);
+                at += 1;
+                if state.is_tagged() {
+                    break;
+                }
+            }
+            if state.is_unknown() {
+                let last = at - 1;
+                state = dfa
+                    .next_state(cache, previous, bytes[last])
+                    .map_err(|_| MatchError::gave_up(last))?;
+            }
+        }
         if state.is_tagged() {
             if state.is_match() {
                 read(cache, state);
             } else if state.is_dead() {
                 return Ok(());
             } else if state.is_quit() {
-                return Err(MatchError::quit(byte, at));
+                return Err(MatchError::quit(bytes[at - 1], at - 1));
             }
         }
     }
