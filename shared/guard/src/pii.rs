@@ -290,11 +290,36 @@ impl PiiDetector {
             return Reach::Open;
         };
         let mut furthest = None;
-        for (at, &byte) in text.as_bytes().iter().enumerate().skip(start) {
-            let Ok(next) = reach.next_state(cache, state, byte) else {
-                return Reach::Open;
-            };
-            state = next;
+        let bytes = text.as_bytes();
+        let mut next = start;
+        while next < bytes.len() {
+            if state.is_tagged() {
+                let Ok(stepped) = reach.next_state(cache, state, bytes[next]) else {
+                    return Reach::Open;
+                };
+                state = stepped;
+                next += 1;
+            } else {
+                // Through untagged states (neither match, dead, quit nor yet to be computed) with the
+                // plain table lookup; a state not yet computed is computed from the one before it.
+                let mut previous = state;
+                while next < bytes.len() {
+                    previous = state;
+                    state = reach.next_state_untagged(cache, state, bytes[next]);
+                    next += 1;
+                    if state.is_tagged() {
+                        break;
+                    }
+                }
+                if state.is_unknown() {
+                    let Ok(stepped) = reach.next_state(cache, previous, bytes[next - 1]) else {
+                        return Reach::Open;
+                    };
+                    state = stepped;
+                }
+            }
+            // The byte just stepped.
+            let at = next - 1;
             if state.is_tagged() {
                 if state.is_dead() {
                     return match furthest {
@@ -764,17 +789,30 @@ pub(crate) fn token_checked(text: &str, span: Range<usize>) -> Option<Valid> {
 /// read after it: an end before it has two whole words after it (an extension like ` ext 12` and the word
 /// a context check reads both end there) or [`LOOKAHEAD_BYTES`] of text.
 pub(crate) fn lookahead_from(text: &str) -> usize {
-    // Ends of alphanumeric runs followed by another character, the last two.
-    let mut ends = [0usize; 2];
-    let mut prev_alnum = false;
-    for (i, c) in text.char_indices() {
-        let alnum = c.is_alphanumeric();
-        if prev_alnum && !alnum {
-            ends = [ends[1], i];
+    // Read from the end: the last two ends of alphanumeric runs followed by another character, and no
+    // further back than the last `LOOKAHEAD_BYTES` (an end before that gives the same answer). A growing
+    // answer is checked after every piece, so this stays the same cost however long the text grows.
+    let floor = text.len().saturating_sub(LOOKAHEAD_BYTES);
+    let mut found = 0;
+    // Where the character to the right of the one read starts, when it is not alphanumeric.
+    let mut after: Option<usize> = None;
+    for (i, c) in text.char_indices().rev() {
+        if c.is_alphanumeric() {
+            if let Some(end) = after {
+                found += 1;
+                if found == 2 {
+                    return end.max(floor);
+                }
+            }
+            after = None;
+        } else {
+            after = Some(i);
         }
-        prev_alnum = alnum;
+        if i <= floor {
+            break;
+        }
     }
-    ends[0].max(text.len().saturating_sub(LOOKAHEAD_BYTES))
+    floor
 }
 
 /// Keeps the most confident finding where findings overlap, then the longer one, then the earlier one.
@@ -1490,6 +1528,48 @@ mod tests {
                 b.is_ascii_digit(),
                 "{b}"
             );
+        }
+    }
+
+    /// The look-ahead offset read from the end of the text is the one a scan from its start finds.
+    #[test]
+    fn lookahead_from_the_end_is_the_scan_from_the_start() {
+        fn from_start(text: &str) -> usize {
+            let mut ends = [0usize; 2];
+            let mut prev_alnum = false;
+            for (i, c) in text.char_indices() {
+                let alnum = c.is_alphanumeric();
+                if prev_alnum && !alnum {
+                    ends = [ends[1], i];
+                }
+                prev_alnum = alnum;
+            }
+            ends[0].max(text.len().saturating_sub(LOOKAHEAD_BYTES))
+        }
+        let pieces = [
+            "a",
+            "word",
+            "Ünïcode",
+            "東京",
+            "42",
+            " ",
+            "  ",
+            ",",
+            ".",
+            "-",
+            "\n",
+            "é",
+            "😀",
+            "x1",
+            "a-very-long-hyphenated-compound-word-of-the-kind",
+        ];
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x0A11_CE55);
+        for n in 0..4_000 {
+            let text = texts.text(n % 60);
+            assert_eq!(lookahead_from(&text), from_start(&text), "{text:?}");
+        }
+        for text in ["", "a", "a ", "ab cd", " ab", "ab  cd ef"] {
+            assert_eq!(lookahead_from(text), from_start(text), "{text:?}");
         }
     }
 
