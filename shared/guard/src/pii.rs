@@ -54,7 +54,7 @@ use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched, sea
 
 use crate::lazy::{LazyRegex, LazySet};
 use crate::profile::EntityType;
-use crate::set::{NewCache, PatternSet, cache_pool, every_match_dfa};
+use crate::set::{NewCache, PatternSet, cache_pool, every_match_dfa, step};
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,31 +293,10 @@ impl PiiDetector {
         let bytes = text.as_bytes();
         let mut next = start;
         while next < bytes.len() {
-            if state.is_tagged() {
-                let Ok(stepped) = reach.next_state(cache, state, bytes[next]) else {
-                    return Reach::Open;
-                };
-                state = stepped;
-                next += 1;
-            } else {
-                // Through untagged states (neither match, dead, quit nor yet to be computed) with the
-                // plain table lookup; a state not yet computed is computed from the one before it.
-                let mut previous = state;
-                while next < bytes.len() {
-                    previous = state;
-                    state = reach.next_state_untagged(cache, state, bytes[next]);
-                    next += 1;
-                    if state.is_tagged() {
-                        break;
-                    }
-                }
-                if state.is_unknown() {
-                    let Ok(stepped) = reach.next_state(cache, previous, bytes[next - 1]) else {
-                        return Reach::Open;
-                    };
-                    state = stepped;
-                }
-            }
+            let Ok(stepped) = step(reach, cache, state, bytes, next) else {
+                return Reach::Open;
+            };
+            (state, next) = stepped;
             // The byte just stepped.
             let at = next - 1;
             if state.is_tagged() {

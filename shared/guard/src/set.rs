@@ -14,6 +14,7 @@
 
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
+use regex_automata::hybrid::CacheError;
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
@@ -136,6 +137,42 @@ impl SetSearcher<'_> {
     }
 }
 
+/// Steps `dfa` from `state` over `bytes` from `at` (below their length) until it reaches a tagged state
+/// (match, dead, quit) or the end of the bytes: the state reached and the position after the last byte
+/// stepped. Through untagged states it steps with the plain table lookup
+/// ([`DFA::next_state_untagged`]); a state not yet computed is computed from the one before it, as
+/// regex-automata documents. Always inlined: it is each search's inner loop.
+///
+/// # Errors
+///
+/// The lazy DFA gave up (its cache could not hold the states a search needs).
+#[inline(always)]
+pub(crate) fn step(
+    dfa: &DFA,
+    cache: &mut Cache,
+    mut state: LazyStateID,
+    bytes: &[u8],
+    mut at: usize,
+) -> Result<(LazyStateID, usize), CacheError> {
+    if state.is_tagged() {
+        state = dfa.next_state(cache, state, bytes[at])?;
+        return Ok((state, at + 1));
+    }
+    let mut previous = state;
+    while let Some(&byte) = bytes.get(at) {
+        previous = state;
+        state = dfa.next_state_untagged(cache, state, byte);
+        at += 1;
+        if state.is_tagged() {
+            break;
+        }
+    }
+    if state.is_unknown() {
+        state = dfa.next_state(cache, previous, bytes[at - 1])?;
+    }
+    Ok((state, at))
+}
+
 /// Calls `found` with every pattern of `dfa` that matches somewhere in `text` (some more than once): one
 /// unanchored pass, each byte stepped once.
 ///
@@ -168,30 +205,7 @@ fn which_match(
     let bytes = text.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
-        if state.is_tagged() {
-            state = dfa
-                .next_state(cache, state, bytes[at])
-                .map_err(|_| MatchError::gave_up(at))?;
-            at += 1;
-        } else {
-            // Untagged states (neither match, dead, quit nor yet to be computed) are stepped with the
-            // plain table lookup, until a tagged one.
-            let mut previous = state;
-            while at < bytes.len() {
-                previous = state;
-                state = dfa.next_state_untagged(cache, state, bytes[at]);
-                at += 1;
-                if state.is_tagged() {
-                    break;
-                }
-            }
-            if state.is_unknown() {
-                let last = at - 1;
-                state = dfa
-                    .next_state(cache, previous, bytes[last])
-                    .map_err(|_| MatchError::gave_up(last))?;
-            }
-        }
+        (state, at) = step(dfa, cache, state, bytes, at).map_err(|_| MatchError::gave_up(at))?;
         if state.is_tagged() {
             if state.is_match() {
                 read(cache, state);
