@@ -10,12 +10,12 @@
 #                      without it the hub uses the policies built into the binary
 #   --target TRIPLE    aarch64-unknown-linux-gnu (default; stack parameter Architecture=arm64) or
 #                      x86_64-unknown-linux-gnu (Architecture=x86_64)
-#   --profile PROFILE  cargo profile, `release` by default
+#   --profile PROFILE  cargo profile, `dist` by default (release code linked as one unit: the smallest binary)
 #   --out DIR          where the zip goes, `target/lambda` by default
 #
 # Building for arm64 on another machine needs the Rust target (`rustup target add aarch64-unknown-linux-gnu`)
 # and a linker for it (e.g. Debian's gcc-aarch64-linux-gnu, set as CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER).
-# The alternative is cargo-lambda, which cross-links with Zig: `cargo lambda build --release --arm64 -p
+# The alternative is cargo-lambda, which cross-links with Zig: `cargo lambda build --profile dist --arm64 -p
 # causeway-hub`, then zip its `bootstrap` with the config the same way.
 set -euo pipefail
 
@@ -29,7 +29,7 @@ fail() {
 }
 
 target="aarch64-unknown-linux-gnu"
-profile="release"
+profile="dist"
 config=""
 policies=""
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
