@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // a text whose bit is clear starts no entry, and the engine skips the transducer for it.
     let mut first_words = vec![0u8; 1 << (lists::FIRST_WORD_BITS - 3)];
     for entry in entries.keys() {
+        // The leading alphanumeric characters, as the engine's `pii::next_word` reads a word.
         let end = entry
             .char_indices()
             .find(|(_, c)| !c.is_alphanumeric())

@@ -54,7 +54,7 @@ use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched, sea
 
 use crate::lazy::{LazyRegex, LazySet};
 use crate::profile::EntityType;
-use crate::set::{NewCache, PatternSet, cache_pool, every_match_dfa, step};
+use crate::set::{NewCache, PatternSet, SetSearcher, cache_pool, every_match_dfa, step};
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,8 +148,49 @@ const _: () = assert!(
     "more detector rows than bits in a window's set mask"
 );
 
+/// The shared digit windows of one text, and per window which of the rows that search them match in it
+/// (bits of the detector's numeric set, found when a row first asks about the window).
+struct DigitWindows<'s> {
+    windows: Vec<Window>,
+    rows_in: Vec<Option<u128>>,
+    /// `None` when the set could not be compiled: every row then searches every window it fits.
+    search: Option<SetSearcher<'s>>,
+}
+
+impl<'s> DigitWindows<'s> {
+    fn new(text: &str, runs: &[Range<usize>], shape: &Around, set: Option<&'s PatternSet>) -> Self {
+        let mut windows = Vec::new();
+        anchor_windows(text, runs, shape, &mut windows);
+        DigitWindows {
+            rows_in: vec![None; windows.len()],
+            windows,
+            search: set.map(PatternSet::searcher),
+        }
+    }
+
+    /// Appends to `spans` the spans row `row` (shaped `around`) searches: the windows that fit it and in
+    /// which the set says it matches.
+    fn spans(&mut self, text: &str, row: usize, around: &Around, spans: &mut Vec<Range<usize>>) {
+        let DigitWindows {
+            windows,
+            rows_in,
+            search,
+        } = self;
+        let may_match = |k: usize| {
+            let (Some(search), Some(known), Some(window)) =
+                (search.as_mut(), rows_in.get_mut(k), windows.get(k))
+            else {
+                return true;
+            };
+            let rows = known.get_or_insert_with(|| search.mask(&text[window.span.clone()]));
+            *rows & (1u128 << row) != 0
+        };
+        searched_where(windows, around, may_match, spans);
+    }
+}
+
 /// A pattern that matches nothing: the set pass's place for a row it does not decide.
-const NEVER: &str = r"[^\s\S]";
+pub(crate) const NEVER: &str = r"[^\s\S]";
 
 /// Bytes a phone extension (` extension 123456`) can add after a phone candidate's match.
 const PHONE_EXT_MAX_BYTES: usize = 20;
@@ -198,28 +239,28 @@ impl PiiDetector {
             .map(|(p, digits)| digits.is_none().then(|| Around::of(p)).flatten())
             .collect();
         let numeric = Around::union(around.iter().flatten().filter(|a| a.numeric()));
+        // The rows that search the shared digit windows.
+        let in_digit_windows: Vec<bool> = around
+            .iter()
+            .map(|a| a.as_ref().is_some_and(Around::numeric))
+            .collect();
         // Rows cut from digit runs or searching the shared digit windows need no set pass: where the text
         // has no place for them, they cost next to nothing.
         let always: Vec<bool> = digit_rows
             .iter()
-            .zip(&around)
-            .map(|(digits, around)| {
-                digits.is_some() || around.as_ref().is_some_and(Around::numeric)
-            })
+            .zip(&in_digit_windows)
+            .map(|(digits, &windowed)| digits.is_some() || windowed)
             .collect();
-        let any = LazySet::new(
+        // The patterns of the rows `keep` says, a pattern that matches nothing in every other row's place.
+        let only = |keep: &dyn Fn(usize) -> bool| {
             sources
                 .iter()
-                .zip(&always)
-                .map(|(p, &always)| if always { NEVER } else { *p }),
-        );
-        let numeric_set = LazySet::new(sources.iter().zip(&around).map(|(p, around)| {
-            if numeric.is_some() && around.as_ref().is_some_and(Around::numeric) {
-                *p
-            } else {
-                NEVER
-            }
-        }));
+                .enumerate()
+                .map(|(i, p)| if keep(i) { *p } else { NEVER })
+                .collect::<Vec<_>>()
+        };
+        let any = LazySet::new(only(&|i| !always[i]));
+        let numeric_set = LazySet::new(only(&|i| in_digit_windows[i]));
         let (words, context_rows) = context_word_rows();
         // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
         // the search reports every occurrence, single letters included.
@@ -387,11 +428,8 @@ impl PiiDetector {
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
-        // The shared digit windows, and per window which rows of `numeric_set` match in it (as bits, found
-        // when a row first asks for the window; every row searches every window when the set could not
-        // be compiled).
-        let mut numeric_windows: Option<(Vec<Window>, Vec<Option<u128>>)> = None;
-        let mut numeric_search = None;
+        // The shared digit windows, built when a row first needs them.
+        let mut digit_windows: Option<DigitWindows<'_>> = None;
         let mut own_windows: Vec<Window> = Vec::new();
         let mut spans: Vec<Range<usize>> = Vec::new();
         for i in (0..rows.len()).filter(|&i| rows[i]) {
@@ -426,31 +464,12 @@ impl PiiDetector {
                         match &self.numeric {
                             Some(numeric) if around.numeric() => {
                                 let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
-                                let (windows, in_window) =
-                                    numeric_windows.get_or_insert_with(|| {
-                                        let mut windows = Vec::new();
-                                        anchor_windows(text, runs, numeric, &mut windows);
-                                        let unknown = vec![None; windows.len()];
-                                        (windows, unknown)
-                                    });
-                                let search = numeric_search.get_or_insert_with(|| {
-                                    self.numeric_set.compiled().map(PatternSet::searcher)
-                                });
-                                let may_match = |k: usize| {
-                                    let Some(search) = search.as_mut() else {
-                                        return true;
-                                    };
-                                    let (Some(known), Some(window)) =
-                                        (in_window.get_mut(k), windows.get(k))
-                                    else {
-                                        return true;
-                                    };
-                                    let rows = known.get_or_insert_with(|| {
-                                        search.mask(&text[window.span.clone()])
-                                    });
-                                    *rows & (1u128 << i) != 0
-                                };
-                                searched_where(windows, around, may_match, &mut spans);
+                                digit_windows
+                                    .get_or_insert_with(|| {
+                                        let set = self.numeric_set.compiled();
+                                        DigitWindows::new(text, runs, numeric, set)
+                                    })
+                                    .spans(text, i, around, &mut spans);
                             }
                             _ => {
                                 own_windows.clear();

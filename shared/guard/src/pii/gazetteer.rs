@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use fst::Set;
 use fst::raw::{Fst, Output};
 
-use crate::pii::alnum_after;
+use crate::pii::{alnum_after, next_word};
 
 #[path = "gazetteer_lists.rs"]
 #[expect(
@@ -112,12 +112,7 @@ impl Gazetteer {
         let bytes = text.as_bytes().get(at..)?;
         // An entry that matches ends where the text's word ends or further, on a character that is not
         // alphanumeric: its leading word is the text's word at `at`. A word whose bit is clear starts none.
-        let rest = text.get(at..)?;
-        let word_end = rest
-            .char_indices()
-            .find(|(_, c)| !c.is_alphanumeric())
-            .map_or(rest.len(), |(end, _)| end);
-        let bit = lists::first_word_bit(bytes.get(..word_end)?);
+        let bit = lists::first_word_bit(next_word(text.get(at..)?).as_bytes());
         if FIRST_WORDS
             .get(bit / 8)
             .is_some_and(|byte| byte & (1 << (bit % 8)) == 0)
@@ -263,11 +258,7 @@ mod tests {
         let mut n = 0;
         while let Some((key, _)) = keys.next() {
             let entry = std::str::from_utf8(key).unwrap();
-            let end = entry
-                .char_indices()
-                .find(|(_, c)| !c.is_alphanumeric())
-                .map_or(entry.len(), |(at, _)| at);
-            let bit = lists::first_word_bit(entry[..end].to_ascii_uppercase().as_bytes());
+            let bit = lists::first_word_bit(next_word(entry).to_ascii_uppercase().as_bytes());
             assert!(FIRST_WORDS[bit / 8] & (1 << (bit % 8)) != 0, "{entry}");
             n += 1;
         }
