@@ -545,6 +545,10 @@ impl EmbeddedStore {
             // The WAL is copied into the database by a thread of its own (`copy_wal`); the writer copies
             // only when that falls behind by this many pages (64 MiB), so commits rarely wait for it.
             .and_then(|()| writer.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEHIND))
+            // Each group is written in a savepoint: the first change to a page inside it copies the page to
+            // the statement journal, which by default is a temporary file (a `write` call per page). Held in
+            // memory it is a copy, at most a group's pages (`MAX_GROUP` records).
+            .and_then(|()| writer.pragma_update(None, "temp_store", "MEMORY"))
             .map_err(unavailable)?;
         let reader = open_connection(&path)?;
         map_pages(&reader)?;
