@@ -138,6 +138,20 @@ impl Decoders {
         ]
     }
 
+    /// `cues` less those whose pattern does not occur in `text` after all: for cues read from a set pass
+    /// that may report patterns that do not match ([`crate::set::PatternSet::widened`]). Each cue still set
+    /// is searched for once with its own expression.
+    pub(crate) fn confirmed(&self, text: &str, cues: Cues) -> Cues {
+        Cues {
+            hex_run: cues.hex_run && self.hex_run.is_match(text),
+            percent: cues.percent && self.percent.is_match(text),
+            entity: cues.entity && self.entity.is_match(text),
+            rot13_named: cues.rot13_named && self.rot13.named.is_match(text),
+            rot13_rotated: cues.rot13_rotated && self.rot13.rotated.is_match(text),
+            spaced_run: cues.spaced_run && self.spaced_run.is_match(text),
+        }
+    }
+
     /// Every view of `text` that its decoder applies to and that differs from the text, its cues found
     /// by a set of their own (the scanner finds them in its own pass and calls [`Self::views_with`]).
     #[cfg(test)]
@@ -637,6 +651,20 @@ fn confusable_view(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cues_are_confirmed_by_their_own_expressions() {
+        let decoders = Decoders::new().unwrap();
+        let every = Cues::from_matches(|_| true);
+        assert_eq!(
+            decoders.confirmed("plain words, nothing encoded", every),
+            Cues::default()
+        );
+        let text = "%69%67 &amp; Vtaber nyy rot13 i g n o r e 69676e6f726520616c6c";
+        assert_eq!(decoders.confirmed(text, every), every);
+        // A cue not reported stays off, whatever the text holds.
+        assert_eq!(decoders.confirmed(text, Cues::default()), Cues::default());
+    }
 
     fn view(text: &str, decoding: Decoding) -> Option<String> {
         Decoders::new()

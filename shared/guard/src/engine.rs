@@ -65,7 +65,9 @@ pub struct GuardEngine {
     /// The PII detectors' set patterns, then the injection scanner's: the input guard reads a text once to
     /// learn which of both can match there (see [`PiiDetector::detect_rows`] and
     /// [`InjectionDetector::scan_present`]). The output guard reads the PII part of the same pass: one
-    /// set compiled instead of two, for a pass that costs the same per byte.
+    /// set compiled instead of two, for a pass that costs the same per byte. Widened
+    /// ([`PatternSet::widened`]): it may report a pattern that a non-ASCII character only seems to match,
+    /// never miss one, and every reader decides with the pattern's own expression.
     input_set: PatternSet,
     /// Patterns of [`Self::input_set`] that are the PII detectors'.
     pii_patterns: usize,
@@ -253,7 +255,7 @@ impl GuardEngine {
         let pii_patterns = pii.set_patterns().count();
         let set_patterns: Vec<&str> = pii.set_patterns().chain(injection.set_patterns()).collect();
         let input_set =
-            PatternSet::new(&set_patterns).map_err(|e| ProfileError::Compile(e.to_string()))?;
+            PatternSet::widened(&set_patterns).map_err(|e| ProfileError::Compile(e.to_string()))?;
         Ok(GuardEngine {
             profile,
             pii,

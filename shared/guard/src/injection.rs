@@ -355,14 +355,18 @@ impl InjectionDetector {
     }
 
     /// As [`Self::scan`], with `present(i)` saying whether pattern `i` of [`Self::set_patterns`] matches
-    /// somewhere in `text`.
+    /// somewhere in `text`, or may: a pattern reported that does not match changes nothing.
     pub(crate) fn scan_present(
         &self,
         text: &str,
         present: &dyn Fn(usize) -> bool,
         signals: &mut Signals,
     ) {
-        let cues = Cues::from_matches(|i| present(self.signals + i));
+        // The input guard's set pass may report a pattern that does not match: each cue is confirmed, as
+        // every signal is counted, with its own expression.
+        let cues = self
+            .decoders
+            .confirmed(text, Cues::from_matches(|i| present(self.signals + i)));
         let mut phrasing = Signals::default();
         self.scan_phrasing(text, present, &mut phrasing);
         if self.matched(present, Self::DELIMITERS) {
