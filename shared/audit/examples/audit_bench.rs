@@ -4,6 +4,9 @@
 //! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS]`
 //! (defaults 1000000 and 256). Prints one line per measurement; the numbers go to BENCHMARKS.md.
 //!
+//! The group append also reports the process's CPU time per record, which moves less with the machine's
+//! load than the rate does.
+//!
 //! First it measures the disk's sync floor in the same directory: 300 times a small record written and
 //! `fdatasync`ed, to a growing file and to a preallocated (zero-filled, synced) one. A durable append can be
 //! no faster than that.
@@ -129,6 +132,16 @@ fn sync_floor(dir: &std::path::Path, preallocated: bool) -> Vec<Duration> {
     times
 }
 
+/// The CPU time this process has used (every thread, user and system), from `/proc/self/stat`, whose
+/// counts are in units of 1/100 s on Linux (`USER_HZ`); `None` where there is no such file.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 fn mean(times: &[Duration]) -> Duration {
     times.iter().sum::<Duration>() / u32::try_from(times.len()).unwrap().max(1)
 }
@@ -170,13 +183,21 @@ async fn main() {
     }
 
     let store = Arc::new(EmbeddedStore::open_with(&path, StoreOptions::default()).unwrap());
+    let cpu_before = process_cpu();
     let started = Instant::now();
     append_all(&store, records, appenders, false).await;
     let elapsed = started.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     println!(
-        "append (index record only): {:.0} records/s ({records} in {:.1} s)",
+        "append (index record only): {:.0} records/s ({records} in {:.1} s){}",
         records as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        cpu.map_or(String::new(), |cpu| format!(
+            ", {:.1} us of CPU per record (whole process)",
+            cpu.as_secs_f64() * 1e6 / records as f64
+        ))
     );
     let mut single = Vec::new();
     for n in 0..300 {
