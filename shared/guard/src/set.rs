@@ -47,9 +47,10 @@ pub(crate) fn every_match_dfa<P: AsRef<str>>(patterns: &[P]) -> Result<DFA, SetE
 ///
 /// Why: a lazy DFA's states are rows of one transition per byte class, and the Unicode in the guard's
 /// patterns (case folding, `\s`, `\pL`, accented letters, typographic quotes) splits the bytes into about
-/// 200 classes, rows of about 800 bytes. Widened, the bytes above ASCII fall into a dozen classes, so a
-/// state is several times smaller and a pass touches several times less memory. Only for callers that
-/// decide with their own expressions (a set pass that spares them the patterns that cannot match).
+/// 200 classes, rows of about 800 bytes. Widened, the bytes above ASCII fall into a dozen classes: the
+/// input guard's set goes from 203 classes to 110, so a state is about half the size and a pass touches
+/// less memory. Only for callers that decide with their own expressions (a set pass that spares them the
+/// patterns that cannot match).
 pub(crate) fn widened_dfa<P: AsRef<str>>(patterns: &[P]) -> Result<DFA, SetError> {
     let hirs = patterns
         .iter()
