@@ -351,7 +351,9 @@ impl InjectionDetector {
     /// Adds every signal found in one (normalised) input text, and the classifier's probability over the
     /// text and its decoded views.
     pub(crate) fn scan(&self, text: &str, signals: &mut Signals) {
-        self.scan_present(text, &self.present(text), signals);
+        let present = self.present(text);
+        let cues = Cues::from_matches(|i| present(self.signals + i));
+        self.scan_with(text, &present, cues, signals);
     }
 
     /// As [`Self::scan`], with `present(i)` saying whether pattern `i` of [`Self::set_patterns`] matches
@@ -367,6 +369,18 @@ impl InjectionDetector {
         let cues = self
             .decoders
             .confirmed(text, Cues::from_matches(|i| present(self.signals + i)));
+        self.scan_with(text, present, cues, signals);
+    }
+
+    /// The scan itself, with `present` as for [`Self::scan_present`] and `cues` the decoders' cues that
+    /// `text` holds.
+    fn scan_with(
+        &self,
+        text: &str,
+        present: &dyn Fn(usize) -> bool,
+        cues: Cues,
+        signals: &mut Signals,
+    ) {
         let mut phrasing = Signals::default();
         self.scan_phrasing(text, present, &mut phrasing);
         if self.matched(present, Self::DELIMITERS) {

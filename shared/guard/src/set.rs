@@ -97,13 +97,12 @@ pub(crate) fn widen(hir: &Hir) -> Hir {
             _ => hir.clone(),
         },
         HirKind::Class(Class::Unicode(class)) => {
-            let mut ascii = class.clone();
-            ascii.intersect(&ClassUnicode::new([ClassUnicodeRange::new('\0', '\x7F')]));
-            if ascii.ranges().len() == class.ranges().len()
-                && ascii.ranges().last() == class.ranges().last()
-            {
+            // Ranges are sorted: a class is ASCII when its last range ends there.
+            if class.ranges().last().is_none_or(|r| r.end().is_ascii()) {
                 return hir.clone();
             }
+            let mut ascii = class.clone();
+            ascii.intersect(&ClassUnicode::new([ClassUnicodeRange::new('\0', '\x7F')]));
             ascii.union(&any_non_ascii());
             Hir::class(Class::Unicode(ascii))
         }
