@@ -534,7 +534,7 @@ impl EmbeddedStore {
             .execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
             .map_err(|e| AuditError::Unavailable(format!("cannot create the schema: {e}")))?;
         migrate(&mut writer)?;
-        replay_log(&mut writer, &path)?;
+        replay_log(&mut writer, &path, None)?;
         let (chain_id, log_id) =
             register_chain(&mut writer, signer.as_ref(), options.chain_id.as_deref())?;
         let log = RecordLog::open(&path, log_id)?;
@@ -545,9 +545,7 @@ impl EmbeddedStore {
             // The WAL is copied into the database by a thread of its own (`copy_wal`); the writer copies
             // only when that falls behind by this many pages (64 MiB), so commits rarely wait for it.
             .and_then(|()| writer.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEHIND))
-            // Each group is written in a savepoint: the first change to a page inside it copies the page to
-            // the statement journal, which by default is a temporary file (a `write` call per page). Held in
-            // memory it is a copy, at most a group's pages (`MAX_GROUP` records).
+            // Temporary files (a statement journal, should a statement need one) are held in memory.
             .and_then(|()| writer.pragma_update(None, "temp_store", "MEMORY"))
             .map_err(unavailable)?;
         let reader = open_connection(&path)?;
@@ -558,7 +556,8 @@ impl EmbeddedStore {
         let state = Writer {
             settle: Arc::clone(&settle),
             uncommitted: None,
-            replay_needed: false,
+            answered_end: None,
+            replay_to: None,
             chain_id: chain_id.clone(),
             signer,
             master,
@@ -1582,8 +1581,14 @@ fn wrap_log_if_due(conn: &mut Connection, at: LogPosition, wrap: u64) {
 }
 
 /// Applies the log frames after the position the database holds (frames synced by a writer whose database
-/// commit did not reach the disk before a crash or power loss). Returns how many records it restored.
-fn replay_log(conn: &mut Connection, path: &Path) -> Result<u64, AuditError> {
+/// commit did not reach the disk before a crash or power loss), up to the frame `until` begins if given (a
+/// live writer's: the frames it answered; one written after them was not answered). Returns how many
+/// records it restored.
+fn replay_log(
+    conn: &mut Connection,
+    path: &Path,
+    until: Option<LogPosition>,
+) -> Result<u64, AuditError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
@@ -1592,7 +1597,7 @@ fn replay_log(conn: &mut Connection, path: &Path) -> Result<u64, AuditError> {
         return Ok(0);
     };
     let at = log_position(&tx).map_err(unavailable)?;
-    let (frames, end) = crate::log::read_from(path, &id, at)?;
+    let (frames, end) = crate::log::read_from(path, &id, at, until.map(|u| u.frame))?;
     if frames.is_empty() {
         return Ok(0);
     }
@@ -1648,7 +1653,7 @@ fn restore_pending(path: &Path) -> Result<(), AuditError> {
             // Not a store this version wrote.
             return Ok(());
         };
-        let (frames, end) = crate::log::read_from(path, &id, at)?;
+        let (frames, end) = crate::log::read_from(path, &id, at, None)?;
         let deadline = Instant::now() + 2 * COMMIT_EVERY;
         let mut pending = !frames.is_empty();
         while pending && Instant::now() < deadline {
@@ -1659,7 +1664,7 @@ fn restore_pending(path: &Path) -> Result<(), AuditError> {
     };
     if pending {
         let mut conn = open_connection(path)?;
-        replay_log(&mut conn, path)?;
+        replay_log(&mut conn, path, None)?;
     }
     Ok(())
 }
@@ -1716,9 +1721,12 @@ struct Writer {
     /// The index transaction left open for answered groups (see [`COMMIT_EVERY`]): when it began and how
     /// many records it holds.
     uncommitted: Option<(Instant, usize)>,
-    /// Answered groups' index commit failed: their frames are in the log, ahead of the position the database
-    /// holds, and are replayed before any other frame is written (never overwritten).
-    replay_needed: bool,
+    /// Where the last frame answered in the open index transaction ends.
+    answered_end: Option<LogPosition>,
+    /// The open transaction of answered groups was rolled back (its commit, or a later group, failed):
+    /// their frames are in the log from the position the database holds up to this one, and are replayed
+    /// before any other frame is written (never overwritten).
+    replay_to: Option<LogPosition>,
     signer: Arc<dyn CheckpointSigner>,
     master: MasterKey,
     log: RecordLog,
@@ -1868,7 +1876,7 @@ impl Writer {
     ) -> Result<LogPosition, AuditError> {
         let next = self.log_frame(&tx, frame)?;
         if let Err(err) = tx.commit() {
-            self.replay_needed = true;
+            self.replay_to = Some(next);
             return Err(write_err(err));
         }
         Ok(next)
@@ -1877,9 +1885,9 @@ impl Writer {
     /// Applies the answered frames a failed commit left in the log; until that succeeds nothing else is
     /// written (callers get the error: no answer without a durable record).
     fn replay_if_needed(&mut self, conn: &mut Connection) -> Result<(), AuditError> {
-        if self.replay_needed {
-            replay_log(conn, &self.db_path)?;
-            self.replay_needed = false;
+        if let Some(to) = self.replay_to {
+            replay_log(conn, &self.db_path, Some(to))?;
+            self.replay_to = None;
         }
         Ok(())
     }
@@ -1917,8 +1925,9 @@ impl Writer {
 
     /// Writes `batch` as one group and answers `replies` (one per append, in order) once it is durable: its
     /// log frame synced. Its index writes join the open index transaction, committed later for several
-    /// groups at once ([`Self::commit_open`]). On an error nobody of the group was answered, its writes are
-    /// undone (the groups answered before it stay) and its replies are left in `replies`.
+    /// groups at once ([`Self::commit_open`]). On an error nobody of the group was answered and its replies
+    /// are left in `replies`; the open transaction is rolled back, and the groups answered in it are replayed
+    /// from the log before the next frame ([`Self::abandon_open`]).
     fn write_group(
         &mut self,
         conn: &mut Connection,
@@ -1931,33 +1940,18 @@ impl Writer {
             conn.execute_batch("BEGIN IMMEDIATE").map_err(write_err)?;
             self.uncommitted = Some((Instant::now(), 0));
         }
-        let written = conn
-            .execute_batch("SAVEPOINT causeway_group")
-            .map_err(write_err)
-            .and_then(|()| self.write_answered(conn, batch, replies));
-        match written {
+        // No savepoint per group: inside one, SQLite copies every page before its first change, which cost
+        // the writer about a tenth of its time. A failed group is rare; undoing it takes the whole open
+        // transaction and a replay of what was answered in it.
+        match self.write_answered(conn, batch, replies) {
             Ok(count) => {
-                // Folds the group into the open transaction; after the answer, so a failure is a failed
-                // commit of answered records.
-                if let Err(err) = conn.execute_batch("RELEASE causeway_group") {
-                    self.commit_failed(conn);
-                    return Err(write_err(err));
-                }
                 if let Some((_, records)) = &mut self.uncommitted {
                     *records += count;
                 }
                 Ok(())
             }
             Err(err) => {
-                let undone =
-                    conn.execute_batch("ROLLBACK TO causeway_group; RELEASE causeway_group");
-                if undone.is_err() {
-                    self.commit_failed(conn);
-                } else if self.uncommitted.is_some_and(|(_, records)| records == 0) {
-                    // Nothing answered is open: end the transaction this group began.
-                    self.uncommitted = None;
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
+                self.abandon_open(conn);
                 Err(err)
             }
         }
@@ -2030,7 +2024,7 @@ impl Writer {
         }
         // The callers are answered as soon as the frame is durable; the index holds their records once the
         // open transaction commits, and the store's reads wait for that (`Settle`).
-        self.log_frame(conn, &frame)?;
+        self.answered_end = Some(self.log_frame(conn, &frame)?);
         self.settle.answering();
         for (reply, receipt) in replies.drain(..).zip(receipts) {
             // A caller that went away (client disconnected) no longer needs the receipt.
@@ -2056,10 +2050,11 @@ impl Writer {
             return Ok(());
         }
         if let Err(err) = conn.execute_batch("COMMIT") {
-            self.commit_failed(conn);
+            self.abandon_open(conn);
             return Err(write_err(err));
         }
         self.uncommitted = None;
+        self.answered_end = None;
         if let Ok(at) = log_position(conn) {
             wrap_log_if_due(conn, at, self.log_wrap);
         }
@@ -2067,14 +2062,18 @@ impl Writer {
         Ok(())
     }
 
-    /// The open transaction of answered groups could not be committed: it is rolled back, and their frames,
-    /// in the log after the position the database holds, are replayed before any other frame is written.
-    fn commit_failed(&mut self, conn: &Connection) {
+    /// The open transaction could not be committed, or a group in it failed: it is rolled back, and the
+    /// frames answered in it, in the log after the position the database holds, are replayed before any
+    /// other frame is written. A frame after them (the failed group's, if it was written) is not replayed;
+    /// the next frame is written over it.
+    fn abandon_open(&mut self, conn: &Connection) {
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         self.uncommitted = None;
-        self.replay_needed = true;
+        if let Some(end) = self.answered_end.take() {
+            self.replay_to = Some(end);
+        }
         self.settle.settled();
     }
 
@@ -2269,29 +2268,145 @@ mod tests {
         (dir, path, chain_id)
     }
 
+    /// A group can fail after its frame is in the log (here: recording the log's new position fails). The
+    /// replay that restores the groups answered before it stops at their last frame, so the failed group's
+    /// frame is not restored, and the next frame is written over it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_frame_of_a_failed_group_is_not_replayed() {
+        let (dir, path, chain_id) = store_with_one_record().await;
+        let (mut writer, mut conn) = writer_on(dir.path(), &path, &chain_id);
+        tokio::task::block_in_place(|| {
+            let (written, b) = one_group(&mut writer, &mut conn, "b", false);
+            written.unwrap();
+            assert_eq!(b.unwrap().unwrap().sequence, 2);
+            let answered_end = writer.answered_end.unwrap();
+            conn.execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.meta WHEN NEW.key = 'log_end'
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+            let (failed, c) = one_group(&mut writer, &mut conn, "c", false);
+            assert!(failed.is_err());
+            assert!(c.is_none());
+            assert_eq!(writer.replay_to, Some(answered_end));
+            let id = log_id(&conn).unwrap().unwrap();
+            let (frames, _) = crate::log::read_from(&path, &id, answered_end, None).unwrap();
+            assert_eq!(frames.len(), 1, "c's frame is in the log, whole");
+
+            let (written, d) = one_group(&mut writer, &mut conn, "d", true);
+            written.unwrap();
+            assert_eq!(d.unwrap().unwrap().sequence, 3, "c was not restored");
+            drop(writer);
+            drop(conn);
+            let store = EmbeddedStore::open(&path).unwrap();
+            assert_eq!(store.count().unwrap(), 3);
+            assert_eq!(store.verify().unwrap(), None);
+        });
+    }
+
     /// A group answered before its index commit, whose commit then fails, is not lost: the writer replays its
     /// frame from the log before writing the next one, and the chain continues from it.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn an_answered_group_whose_commit_fails_is_replayed_not_overwritten() {
-        let (dir, path, chain_id) = store_with_one_record().await;
-        let mut conn = open_connection(&path).unwrap();
+    /// A writer on the store at `path` (made by [`store_with_one_record`]), driven by the test itself, and its
+    /// connection.
+    fn writer_on(dir: &Path, path: &Path, chain_id: &str) -> (Writer, Connection) {
+        let conn = open_connection(path).unwrap();
         plan_once(&conn).unwrap();
         conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
         let id = log_id(&conn).unwrap().unwrap();
-        let mut writer = Writer {
-            chain_id: chain_id.clone(),
+        let writer = Writer {
+            chain_id: chain_id.to_owned(),
             settle: Arc::new(Settle::default()),
             uncommitted: None,
-            replay_needed: false,
-            signer: Arc::new(Ed25519FileSigner::load_or_create(dir.path()).unwrap()),
-            master: MasterKey::load_or_create(dir.path()).unwrap(),
-            log: RecordLog::open(&path, id).unwrap(),
-            db_path: path.clone(),
+            answered_end: None,
+            replay_to: None,
+            signer: Arc::new(Ed25519FileSigner::load_or_create(dir).unwrap()),
+            master: MasterKey::load_or_create(dir).unwrap(),
+            log: RecordLog::open(path, id).unwrap(),
+            db_path: path.to_owned(),
             log_wrap: 64 << 20,
             every: 1000,
             interval: Duration::from_secs(3600),
             last_checkpoint: Instant::now(),
         };
+        (writer, conn)
+    }
+
+    /// Writes one append for `user` as a group, then commits if `commit`; returns the group's result and
+    /// the caller's answer (`None`: never answered).
+    fn one_group(
+        writer: &mut Writer,
+        conn: &mut Connection,
+        user: &str,
+        commit: bool,
+    ) -> (
+        Result<(), AuditError>,
+        Option<Result<AuditReceipt, AuditError>>,
+    ) {
+        let (reply, answer) = oneshot::channel();
+        let mut replies = vec![reply];
+        let mut result = writer.write_group(conn, vec![(event(user), None)], &mut replies);
+        if commit {
+            result = result.and_then(|()| writer.commit_open(conn));
+        }
+        drop(replies);
+        (result, answer.blocking_recv().ok())
+    }
+
+    /// A group that fails after others were answered in the same open transaction takes the transaction
+    /// with it; the answered groups are replayed from the log before the next frame, and nothing of the
+    /// failed one is stored.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_group_keeps_the_groups_answered_before_it() {
+        let (dir, path, chain_id) = store_with_one_record().await;
+        let (mut writer, mut conn) = writer_on(dir.path(), &path, &chain_id);
+        tokio::task::block_in_place(|| {
+            let (written, b) = one_group(&mut writer, &mut conn, "b", false);
+            written.unwrap();
+            let b = b.unwrap().unwrap();
+            assert_eq!(b.sequence, 2);
+            assert!(
+                writer.uncommitted.is_some(),
+                "b's rows wait for the deferred commit"
+            );
+            conn.execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.records WHEN NEW.user_sub = 'c'
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+            let (failed, c) = one_group(&mut writer, &mut conn, "c", false);
+            assert!(
+                matches!(&failed, Err(AuditError::Write(m)) if m.contains("disk full")),
+                "{failed:?}"
+            );
+            assert!(c.is_none(), "a failed group's caller is not answered");
+            assert!(writer.replay_to.is_some());
+            assert!(conn.is_autocommit(), "the open transaction was rolled back");
+
+            let (written, d) = one_group(&mut writer, &mut conn, "d", true);
+            written.unwrap();
+            assert_eq!(
+                d.unwrap().unwrap().sequence,
+                3,
+                "b was replayed; c left no gap"
+            );
+            assert_eq!(writer.replay_to, None);
+            drop(writer);
+            drop(conn);
+
+            let store = EmbeddedStore::open_read_only(&path, None).unwrap();
+            assert_eq!(store.count().unwrap(), 3);
+            let (record, hash) = store.get(b.id).unwrap().unwrap();
+            assert_eq!((record.sequence, hash), (2, b.record_hash));
+            assert_eq!(store.verify().unwrap(), None);
+        });
+    }
+
+    /// A group answered before its index commit, whose commit then fails, is not lost: the writer replays its
+    /// frame from the log before writing the next one, and the chain continues from it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_answered_group_whose_commit_fails_is_replayed_not_overwritten() {
+        let (dir, path, chain_id) = store_with_one_record().await;
+        let (mut writer, mut conn) = writer_on(dir.path(), &path, &chain_id);
         // The next commit fails (a commit hook turns it into a rollback).
         let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let refusing = Arc::clone(&refuse);
@@ -2299,23 +2414,17 @@ mod tests {
             refusing.swap(false, std::sync::atomic::Ordering::SeqCst)
         }))
         .unwrap();
-        let group = |user: &str, writer: &mut Writer, conn: &mut Connection| {
-            let (reply, answer) = oneshot::channel();
-            let mut replies = vec![reply];
-            let result = writer
-                .write_group(conn, vec![(event(user), None)], &mut replies)
-                .and_then(|()| writer.commit_open(conn));
-            (result, answer.blocking_recv().unwrap())
-        };
-        let (failed, answered) = tokio::task::block_in_place(|| group("b", &mut writer, &mut conn));
+        let (failed, answered) =
+            tokio::task::block_in_place(|| one_group(&mut writer, &mut conn, "b", true));
         assert!(failed.is_err());
-        let answered = answered.unwrap();
+        let answered = answered.unwrap().unwrap();
         assert_eq!(answered.sequence, 2);
-        assert!(writer.replay_needed);
-        let (written, next) = tokio::task::block_in_place(|| group("c", &mut writer, &mut conn));
+        assert!(writer.replay_to.is_some());
+        let (written, next) =
+            tokio::task::block_in_place(|| one_group(&mut writer, &mut conn, "c", true));
         written.unwrap();
-        assert_eq!(next.unwrap().sequence, 3);
-        assert!(!writer.replay_needed);
+        assert_eq!(next.unwrap().unwrap().sequence, 3);
+        assert_eq!(writer.replay_to, None);
         drop(writer);
         drop(conn);
 

@@ -334,11 +334,13 @@ fn grown_to(allocated: u64, end: u64) -> u64 {
 }
 
 /// Reads the valid frames of the log of the store at `db_path` from `from`, in order, until the first
-/// frame that is missing, torn or out of sequence. Returns them with the position after the last.
+/// frame that is missing, torn or out of sequence, or numbered `until` or later. Returns them with the
+/// position after the last.
 pub(crate) fn read_from(
     db_path: &Path,
     id: &LogId,
     from: LogPosition,
+    until: Option<u64>,
 ) -> Result<(Vec<Frame>, LogPosition), AuditError> {
     let path = log_path(db_path);
     let file = match File::open(&path) {
@@ -354,7 +356,7 @@ pub(crate) fn read_from(
     let mut at = from;
     let mut header = [0_u8; HEADER];
     loop {
-        if at.offset + HEADER as u64 > len {
+        if at.offset + HEADER as u64 > len || until.is_some_and(|until| at.frame >= until) {
             break;
         }
         file.read_exact_at(&mut header, at.offset)
@@ -445,7 +447,7 @@ mod tests {
         log.append(at, &frame(2)).unwrap();
         assert_eq!(std::fs::metadata(log_path(&db)).unwrap().len(), MIB);
         assert_eq!(
-            read_from(&db, &[3; 16], LogPosition::default())
+            read_from(&db, &[3; 16], LogPosition::default(), None)
                 .unwrap()
                 .0
                 .len(),
@@ -465,27 +467,32 @@ mod tests {
             at = log.append(at, &frame(n)).unwrap();
             ends.push(at);
         }
-        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default(), None).unwrap();
         assert_eq!(frames, vec![frame(1), frame(2), frame(3)]);
         assert_eq!(end, at);
         // From a later position, only what follows.
-        let (frames, _) = read_from(&db, &id, ends[0]).unwrap();
+        let (frames, _) = read_from(&db, &id, ends[0], None).unwrap();
         assert_eq!(frames.len(), 2);
+        // Up to a frame number: the frames before it, and the position where it starts.
+        let (frames, end) =
+            read_from(&db, &id, LogPosition::default(), Some(ends[1].frame)).unwrap();
+        assert_eq!(frames, vec![frame(1), frame(2)]);
+        assert_eq!(end, ends[1]);
         // A torn third frame: one byte of its body flipped.
         let file = OpenOptions::new().write(true).open(log_path(&db)).unwrap();
         file.write_all_at(&[0xff], ends[2].offset - 2).unwrap();
-        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default(), None).unwrap();
         assert_eq!(frames.len(), 2);
         assert_eq!(end, ends[1]);
         // A frame written over the torn one continues the log.
         let mut log = RecordLog::open(&db, id).unwrap();
         let after = log.append(end, &frame(9)).unwrap();
-        let (frames, end) = read_from(&db, &id, LogPosition::default()).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default(), None).unwrap();
         assert_eq!(frames.len(), 3);
         assert_eq!(frames[2], frame(9));
         assert_eq!(end, after);
         // Another database's log id reads nothing.
-        let (frames, _) = read_from(&db, &[8; 16], LogPosition::default()).unwrap();
+        let (frames, _) = read_from(&db, &[8; 16], LogPosition::default(), None).unwrap();
         assert!(frames.is_empty());
     }
 }
