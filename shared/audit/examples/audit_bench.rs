@@ -1,11 +1,13 @@
 //! Audit store benchmark: append rate with group commit and concurrent appenders, verify rate, and the
 //! latency of one user's records over a day, on a store of a million records.
 //!
-//! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS]`
-//! (defaults 1000000 and 256). Prints one line per measurement; the numbers go to BENCHMARKS.md.
+//! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS] [append]`
+//! (defaults 1000000 and 256). Prints one line per measurement; the numbers go to BENCHMARKS.md. With
+//! `append`, only the group append runs (for a profiler).
 //!
-//! The group append also reports the process's CPU time per record, which moves less with the machine's
-//! load than the rate does.
+//! The group append also reports the CPU time per record of the whole process and of the store's writer
+//! thread (`audit-writer`, through which every record passes one at a time), which move less with the
+//! machine's load than the rate does.
 //!
 //! First it measures the disk's sync floor in the same directory: 300 times a small record written and
 //! `fdatasync`ed, to a growing file and to a preallocated (zero-filled, synced) one. A durable append can be
@@ -142,6 +144,21 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// CPU time of this process's thread named `name`, if there is one.
+fn thread_cpu(name: &str) -> Option<Duration> {
+    std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        if comm.trim_end() != name {
+            return None;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 10))
+    })
+}
+
 fn mean(times: &[Duration]) -> Duration {
     times.iter().sum::<Duration>() / u32::try_from(times.len()).unwrap().max(1)
 }
@@ -156,10 +173,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 #[tokio::main(flavor = "multi_thread")]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let records: u64 = args.next().map_or(1_000_000, |a| a.parse().unwrap());
     let appenders: u64 = args.next().map_or(256, |a| a.parse().unwrap());
+    let only_append = match args.next().as_deref() {
+        None => false,
+        Some("append") => true,
+        Some(other) => {
+            eprintln!("audit_bench: unknown phase `{other}`: the only one is `append`");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
     println!(
@@ -168,6 +193,9 @@ async fn main() {
     );
 
     for preallocated in [false, true] {
+        if only_append {
+            break;
+        }
         let floor = sync_floor(dir.path(), preallocated);
         println!(
             "sync floor, 256-byte write + fdatasync, {} file: mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms",
@@ -184,21 +212,32 @@ async fn main() {
 
     let store = Arc::new(EmbeddedStore::open_with(&path, StoreOptions::default()).unwrap());
     let cpu_before = process_cpu();
+    // A thread names itself once it runs: one not found yet has not run.
+    let writer_before = Some(thread_cpu("audit-writer").unwrap_or_default());
     let started = Instant::now();
     append_all(&store, records, appenders, false).await;
     let elapsed = started.elapsed();
-    let cpu = process_cpu()
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
+    let per_record = |after: Option<Duration>, before: Option<Duration>| {
+        after
+            .zip(before)
+            .map(|(after, before)| (after - before).as_secs_f64() * 1e6 / records as f64)
+    };
+    let cpu = per_record(process_cpu(), cpu_before);
+    let writer = per_record(thread_cpu("audit-writer"), writer_before);
     println!(
-        "append (index record only): {:.0} records/s ({records} in {:.1} s){}",
+        "append (index record only): {:.0} records/s ({records} in {:.1} s){}{}",
         records as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
         cpu.map_or(String::new(), |cpu| format!(
-            ", {:.1} us of CPU per record (whole process)",
-            cpu.as_secs_f64() * 1e6 / records as f64
+            ", {cpu:.1} us of CPU per record (whole process)"
+        )),
+        writer.map_or(String::new(), |writer| format!(
+            ", {writer:.1} us in the writer thread"
         ))
     );
+    if only_append {
+        return std::process::ExitCode::SUCCESS;
+    }
     let mut single = Vec::new();
     for n in 0..300 {
         let t = Instant::now();
@@ -338,4 +377,5 @@ async fn main() {
         with_payloads as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
     );
+    std::process::ExitCode::SUCCESS
 }

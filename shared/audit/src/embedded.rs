@@ -68,6 +68,9 @@ const LOG_WRAP: u64 = 64 << 20;
 const WAL_COPY_EVERY: Duration = Duration::from_secs(1);
 /// WAL pages not yet copied after which the writer copies them itself.
 const WAL_PAGES_BEHIND: i64 = 16_384;
+/// WAL pages after which the writer wakes the copier rather than leave them to its next round (16 MiB:
+/// reached within a second only under load, where the copy then follows each index commit).
+const WAL_WAKE_COPIER: i64 = 4_096;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -569,7 +572,7 @@ impl EmbeddedStore {
             last_checkpoint: Instant::now(),
         };
         let handle = thread::Builder::new()
-            .name("causeway-audit-writer".into())
+            .name("audit-writer".into())
             .spawn(move || state.run(writer, rx))
             .map_err(|e| AuditError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
@@ -1696,7 +1699,37 @@ fn synced_transaction<T>(
 /// Copies committed WAL pages into the database file every [`WAL_COPY_EVERY`] (a passive SQLite checkpoint,
 /// synced: the WAL before, the database after), so the writer seldom does it on a commit's path. Stops
 /// when `stopped` is closed.
-fn copy_wal(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
+/// What the WAL copier is asked to do.
+enum CopyWal {
+    /// Copy now: the WAL has grown past [`WAL_WAKE_COPIER`] pages since the last copy.
+    Now,
+    /// The writer has stopped.
+    Stop,
+}
+
+/// Has the writer's connection wake the WAL copier once a commit leaves [`WAL_WAKE_COPIER`] pages in the
+/// WAL, so that under load the copy keeps up on its own thread instead of the writer doing it (its
+/// automatic checkpoint at [`WAL_PAGES_BEHIND`] pages stays, for a copier that cannot keep up). Without
+/// the hook the automatic checkpoint alone remains.
+fn wake_copier_when_behind(conn: &mut Connection, copy: std::sync::mpsc::SyncSender<CopyWal>) {
+    let hooked = conn.wal_hook(Some(
+        move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            let pages = i64::from(pages);
+            if pages >= WAL_PAGES_BEHIND {
+                wal.checkpoint()?;
+            } else if pages >= WAL_WAKE_COPIER {
+                // Full: a wake-up is already waiting.
+                let _ = copy.try_send(CopyWal::Now);
+            }
+            Ok(())
+        },
+    ));
+    if let Err(err) = hooked {
+        tracing::warn!(error = %err, "cannot watch the audit WAL; it is copied every second");
+    }
+}
+
+fn copy_wal(path: &Path, asked: &std::sync::mpsc::Receiver<CopyWal>) {
     let conn = match open_connection(path) {
         Ok(conn) => conn,
         Err(err) => {
@@ -1704,8 +1737,11 @@ fn copy_wal(path: &Path, stopped: &std::sync::mpsc::Receiver<()>) {
             return;
         }
     };
-    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(WAL_COPY_EVERY)
-    {
+    loop {
+        match asked.recv_timeout(WAL_COPY_EVERY) {
+            Ok(CopyWal::Now) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(CopyWal::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
         if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %err, "copying the audit WAL into the database failed");
         }
@@ -1744,13 +1780,17 @@ impl Writer {
         let timer = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build();
-        let (stop_copying, stopped) = std::sync::mpsc::channel::<()>();
+        let (copy, copy_asked) = std::sync::mpsc::sync_channel::<CopyWal>(1);
         let path = self.db_path.clone();
         let copier = thread::Builder::new()
-            .name("causeway-audit-wal".into())
-            .spawn(move || copy_wal(&path, &stopped));
-        if let Err(err) = &copier {
-            tracing::warn!(error = %err, "cannot start the WAL copier; the writer copies the WAL itself");
+            .name("audit-wal-copy".into())
+            .spawn(move || copy_wal(&path, &copy_asked));
+        match &copier {
+            Ok(_) => wake_copier_when_behind(&mut conn, copy.clone()),
+            Err(err) => tracing::warn!(
+                error = %err,
+                "cannot start the WAL copier; the writer copies the WAL itself"
+            ),
         }
         let mut appends: Vec<Append> = Vec::with_capacity(MAX_GROUP);
         let mut last_group = 0;
@@ -1849,7 +1889,8 @@ impl Writer {
         if let Err(err) = self.checkpoint_if_moved(&mut conn) {
             tracing::error!(error = %err, "closing audit checkpoint failed");
         }
-        drop(stop_copying);
+        // A wake-up still queued is taken first; a copier that is gone has dropped its end.
+        let _ = copy.send(CopyWal::Stop);
         if let Ok(copier) = copier
             && copier.join().is_err()
         {
@@ -2256,6 +2297,24 @@ mod tests {
                 .iter()
                 .all(|(r, _)| r.event.user_sub.as_deref() == Some("user1"))
         );
+    }
+
+    /// A commit that leaves more than [`WAL_WAKE_COPIER`] pages in the WAL wakes the copier at once; a
+    /// small one does not.
+    #[test]
+    fn a_commit_that_grows_the_wal_past_the_mark_wakes_the_copier() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join("audit.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (b BLOB)").unwrap();
+        let (copy, asked) = std::sync::mpsc::sync_channel(1);
+        wake_copier_when_behind(&mut conn, copy);
+        conn.execute("INSERT INTO t VALUES (zeroblob(1000))", [])
+            .unwrap();
+        assert!(asked.try_recv().is_err(), "a small commit woke the copier");
+        let size = WAL_WAKE_COPIER * 4096;
+        conn.execute("INSERT INTO t VALUES (zeroblob(?1))", [size])
+            .unwrap();
+        assert!(matches!(asked.try_recv(), Ok(CopyWal::Now)));
     }
 
     /// A closed store holding one record, with its chain id.
