@@ -581,10 +581,16 @@ async fn audit_write_failure_is_503_and_no_answer() {
     let hub = spawn_hub_with_bedrock(&mock).await.unwrap();
     let token = hub.token("alice", &["engineers"]);
 
-    // Make the real store refuse writes, as a full or broken disk would.
+    // Make the real store refuse writes, as a full or broken disk would: here the write every durable
+    // append makes before its answer, recording where the log's next frame goes. (A record whose frame is
+    // synced is answered; if its index rows then fail, the calls after it get this 503 until it is
+    // restored from the log: `shared/audit/RULES.md`, "Failures".)
     let saboteur = rusqlite::Connection::open(hub.audit_path()).unwrap();
     saboteur
-        .execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full'); END;")
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON meta WHEN NEW.key = 'log_end'
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+        )
         .unwrap();
 
     let (status, body) = post(

@@ -1464,6 +1464,40 @@ fn set_log_position(conn: &Connection, at: LogPosition) -> rusqlite::Result<()> 
     Ok(())
 }
 
+/// Answers with an error every append of `batch` whose record id is already stored, or taken by an
+/// earlier append of the batch, and returns the others (their replies stay in `replies`, in order). A
+/// record the index would refuse is never logged: its frame could not be replayed.
+fn refuse_known_ids(
+    conn: &Connection,
+    batch: Vec<Append>,
+    replies: &mut Vec<Reply<AuditReceipt>>,
+) -> Result<Vec<Append>, AuditError> {
+    let mut stored = conn
+        .prepare_cached("SELECT 1 FROM records WHERE id = ?1")
+        .map_err(write_err)?;
+    let mut kept = Vec::with_capacity(batch.len());
+    let mut kept_replies = Vec::with_capacity(replies.len());
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    let mut text = Uuid::encode_buffer();
+    for ((event, payload), reply) in batch.into_iter().zip(replies.drain(..)) {
+        let id = event.id;
+        let known = !seen.insert(id)
+            || stored
+                .exists(params![&*id.hyphenated().encode_lower(&mut text)])
+                .map_err(write_err)?;
+        if known {
+            let _ = reply.send(Err(AuditError::Write(format!(
+                "record id {id} is already in the store: each record needs an id of its own"
+            ))));
+        } else {
+            kept.push((event, payload));
+            kept_replies.push(reply);
+        }
+    }
+    *replies = kept_replies;
+    Ok(kept)
+}
+
 /// Inserts one record's row and its guard-finding rows.
 fn insert_record(
     tx: &Connection,
@@ -1998,19 +2032,30 @@ impl Writer {
         }
     }
 
-    /// The inside of [`Self::write_group`]: the records, their index rows and their frame, written to the
-    /// log and synced, then the callers answered. Returns how many records.
+    /// The inside of [`Self::write_group`]: the records chained and their frame written to the log and
+    /// synced, the callers answered, then the records' rows inserted. Returns how many records.
+    ///
+    /// The rows come after the answer, off the callers' time: a record is durable once its frame is synced,
+    /// and the index is built from the same bytes. Nothing a caller sends can make a row fail (a record id
+    /// already stored is refused before the frame, [`refuse_known_ids`]), so a row that fails after the
+    /// answer fails for the store's own reasons (a full disk, an I/O error): the open transaction is then
+    /// rolled back and its answered frames, this one included, replayed before any other frame is written.
     fn write_answered(
         &mut self,
         conn: &Connection,
         batch: Vec<Append>,
         replies: &mut Vec<Reply<AuditReceipt>>,
     ) -> Result<usize, AuditError> {
+        let batch = refuse_known_ids(conn, batch, replies)?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
         let count = batch.len();
         let chain_id = self.chain_id.clone();
         let (mut sequence, mut prev_hash) = chain_head(conn, &chain_id)?;
         let mut checkpointed = last_checkpointed(conn, &chain_id)?;
         let mut receipts = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
         let mut frame = Frame::default();
         frame.records.reserve(batch.len());
         let mut checkpoint_written = false;
@@ -2028,14 +2073,12 @@ impl Writer {
                 .map_err(|e| AuditError::Encode(e.to_string()))?;
             let hash = sha256_hex(&body);
             let body = String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
-            let logged = LoggedRecord {
+            frame.records.push(LoggedRecord {
                 chain_id: chain_id.clone(),
                 sequence,
                 record_hash: hash.clone(),
                 body,
-            };
-            insert_record(conn, &logged, &record.event)?;
-            frame.records.push(logged);
+            });
             if let Some(payload) = payload {
                 frame
                     .payloads
@@ -2061,6 +2104,7 @@ impl Writer {
                 sequence,
                 record_hash: hash.clone(),
             });
+            events.push(record.event);
             prev_hash = hash;
         }
         // The callers are answered as soon as the frame is durable; the index holds their records once the
@@ -2073,6 +2117,12 @@ impl Writer {
         }
         if checkpoint_written {
             self.last_checkpoint = Instant::now();
+        }
+        for (record, event) in frame.records.iter().zip(&events) {
+            insert_record(conn, record, event)?;
+        }
+        for payload in &frame.payloads {
+            insert_payload(conn, payload, false)?;
         }
         Ok(count)
     }
@@ -2192,7 +2242,6 @@ impl Writer {
             period,
             sealed,
         };
-        insert_payload(tx, &logged, false)?;
         Ok(logged)
     }
 }
@@ -2363,8 +2412,6 @@ mod tests {
         });
     }
 
-    /// A group answered before its index commit, whose commit then fails, is not lost: the writer replays its
-    /// frame from the log before writing the next one, and the chain continues from it.
     /// A writer on the store at `path` (made by [`store_with_one_record`]), driven by the test itself, and its
     /// connection.
     fn writer_on(dir: &Path, path: &Path, chain_id: &str) -> (Writer, Connection) {
@@ -2411,11 +2458,10 @@ mod tests {
         (result, answer.blocking_recv().ok())
     }
 
-    /// A group that fails after others were answered in the same open transaction takes the transaction
-    /// with it; the answered groups are replayed from the log before the next frame, and nothing of the
-    /// failed one is stored.
+    /// A group whose rows fail after its answer takes the open transaction with it, and the groups answered
+    /// before it in that transaction; all of them are replayed from the log before the next frame.
     #[tokio::test(flavor = "multi_thread")]
-    async fn a_failed_group_keeps_the_groups_answered_before_it() {
+    async fn rows_that_fail_after_the_answer_are_replayed_with_the_groups_before_them() {
         let (dir, path, chain_id) = store_with_one_record().await;
         let (mut writer, mut conn) = writer_on(dir.path(), &path, &chain_id);
         tokio::task::block_in_place(|| {
@@ -2437,25 +2483,29 @@ mod tests {
                 matches!(&failed, Err(AuditError::Write(m)) if m.contains("disk full")),
                 "{failed:?}"
             );
-            assert!(c.is_none(), "a failed group's caller is not answered");
+            let c = c.unwrap().unwrap();
+            assert_eq!(c.sequence, 3, "c was answered: its frame is durable");
             assert!(writer.replay_to.is_some());
             assert!(conn.is_autocommit(), "the open transaction was rolled back");
+            conn.execute_batch("DROP TRIGGER IF EXISTS temp.refuse")
+                .unwrap();
 
             let (written, d) = one_group(&mut writer, &mut conn, "d", true);
             written.unwrap();
-            assert_eq!(
-                d.unwrap().unwrap().sequence,
-                3,
-                "b was replayed; c left no gap"
-            );
+            assert_eq!(d.unwrap().unwrap().sequence, 4, "b and c were replayed");
             assert_eq!(writer.replay_to, None);
             drop(writer);
             drop(conn);
 
             let store = EmbeddedStore::open_read_only(&path, None).unwrap();
-            assert_eq!(store.count().unwrap(), 3);
-            let (record, hash) = store.get(b.id).unwrap().unwrap();
-            assert_eq!((record.sequence, hash), (2, b.record_hash));
+            assert_eq!(store.count().unwrap(), 4);
+            for answered in [&b, &c] {
+                let (record, hash) = store.get(answered.id).unwrap().unwrap();
+                assert_eq!(
+                    (record.sequence, hash),
+                    (answered.sequence, answered.record_hash.clone())
+                );
+            }
             assert_eq!(store.verify().unwrap(), None);
         });
     }
@@ -2542,8 +2592,11 @@ mod tests {
         assert_eq!(record.prev_hash, first.record_hash);
     }
 
+    /// A record is durable, and answered, once its frame is synced; its rows follow. When the index refuses
+    /// them (here a trigger stands for a full disk), the writer fails closed: every later append gets an
+    /// error until the answered record is restored from the log, and then the chain continues with no gap.
     #[tokio::test(flavor = "multi_thread")]
-    async fn failed_write_is_an_error_and_the_chain_stays_whole() {
+    async fn a_record_the_index_refuses_after_its_answer_is_restored_from_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
         let store = EmbeddedStore::open(&path).unwrap();
@@ -2555,15 +2608,62 @@ mod tests {
                 "CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
             )
             .unwrap();
-        let err = store.append(event("b"), None).await.unwrap_err();
+        let b = store.append(event("b"), None).await.unwrap();
+        assert_eq!(b.sequence, 2);
+        let err = store.append(event("c"), None).await.unwrap_err();
         assert!(
             matches!(err, AuditError::Write(ref m) if m.contains("disk full")),
             "{err}"
         );
 
         saboteur.execute_batch("DROP TRIGGER refuse;").unwrap();
-        let next = store.append(event("c"), None).await.unwrap();
-        assert_eq!(next.sequence, 2, "the failed record must not leave a gap");
+        let d = store.append(event("d"), None).await.unwrap();
+        assert_eq!(d.sequence, 3, "b is restored; c left no gap");
+        let (record, hash) = store.get(b.id).unwrap().unwrap();
+        assert_eq!((record.sequence, hash), (2, b.record_hash));
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.verify().unwrap(), None);
+        drop(store);
+        let store = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(store.count().unwrap(), 3);
+    }
+
+    /// An append whose record id is already stored, or taken by another append of its group, is refused
+    /// alone: the appends beside it are stored, and the log never holds a record the index would refuse.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_record_id_already_stored_is_refused_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let store = std::sync::Arc::new(EmbeddedStore::open(&path).unwrap());
+        let first = event("a");
+        store.append(first.clone(), None).await.unwrap();
+
+        let again = store.append(first.clone(), None).await.unwrap_err();
+        assert!(
+            matches!(&again, AuditError::Write(m) if m.contains(&first.id.to_string()) && m.contains("already")),
+            "{again}"
+        );
+        let twin = event("b");
+        let (one, other, beside) = tokio::join!(
+            store.append(twin.clone(), None),
+            store.append(twin.clone(), None),
+            store.append(event("c"), None),
+        );
+        assert_eq!(
+            [one.is_ok(), other.is_ok()]
+                .iter()
+                .filter(|ok| **ok)
+                .count(),
+            1,
+            "exactly one of two appends with one id is stored"
+        );
+        beside.unwrap();
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.verify().unwrap(), None);
+
+        drop(store);
+        let store = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(store.count().unwrap(), 3);
         assert_eq!(store.verify().unwrap(), None);
     }
 
