@@ -560,6 +560,7 @@ impl EmbeddedStore {
             settle: Arc::clone(&settle),
             uncommitted: None,
             answered_end: None,
+            id_ceiling: None,
             replay_to: None,
             chain_id: chain_id.clone(),
             signer,
@@ -1467,8 +1468,12 @@ fn set_log_position(conn: &Connection, at: LogPosition) -> rusqlite::Result<()> 
 /// Answers with an error every append of `batch` whose record id is already stored, or taken by an
 /// earlier append of the batch, and returns the others (their replies stay in `replies`, in order). A
 /// record the index would refuse is never logged: its frame could not be replayed.
+///
+/// `ceiling`, when known, is at least every stored id; an id above it is new without a look-up (ids are
+/// time-ordered UUIDs, so nearly every new one is). It is raised to each id kept.
 fn refuse_known_ids(
     conn: &Connection,
+    ceiling: &mut Option<Uuid>,
     batch: Vec<Append>,
     replies: &mut Vec<Reply<AuditReceipt>>,
 ) -> Result<Vec<Append>, AuditError> {
@@ -1482,20 +1487,36 @@ fn refuse_known_ids(
     for ((event, payload), reply) in batch.into_iter().zip(replies.drain(..)) {
         let id = event.id;
         let known = !seen.insert(id)
-            || stored
-                .exists(params![&*id.hyphenated().encode_lower(&mut text)])
-                .map_err(write_err)?;
+            || (ceiling.is_none_or(|ceiling| id <= ceiling)
+                && stored
+                    .exists(params![&*id.hyphenated().encode_lower(&mut text)])
+                    .map_err(write_err)?);
         if known {
             let _ = reply.send(Err(AuditError::Write(format!(
                 "record id {id} is already in the store: each record needs an id of its own"
             ))));
         } else {
+            if let Some(ceiling) = ceiling {
+                *ceiling = (*ceiling).max(id);
+            }
             kept.push((event, payload));
             kept_replies.push(reply);
         }
     }
     *replies = kept_replies;
     Ok(kept)
+}
+
+/// The highest record id stored ([`Uuid::nil`] for none), for [`refuse_known_ids`]; `None` if it cannot be
+/// read, and then every id is looked up.
+fn highest_id(conn: &Connection) -> Option<Uuid> {
+    let highest: Option<String> = conn
+        .query_row("SELECT max(id) FROM records", [], |row| row.get(0))
+        .ok()?;
+    match highest {
+        None => Some(Uuid::nil()),
+        Some(id) => Uuid::parse_str(&id).ok(),
+    }
 }
 
 /// Inserts one record's row and its guard-finding rows.
@@ -1793,6 +1814,9 @@ struct Writer {
     uncommitted: Option<(Instant, usize)>,
     /// Where the last frame answered in the open index transaction ends.
     answered_end: Option<LogPosition>,
+    /// At least every stored record's id ([`refuse_known_ids`]), read when the open transaction began
+    /// (another writer of the store may have written before it); `None`: not known.
+    id_ceiling: Option<Uuid>,
     /// The open transaction of answered groups was rolled back (its commit, or a later group, failed):
     /// their frames are in the log from the position the database holds up to this one, and are replayed
     /// before any other frame is written (never overwritten).
@@ -2014,6 +2038,7 @@ impl Writer {
         if self.uncommitted.is_none() {
             conn.execute_batch("BEGIN IMMEDIATE").map_err(write_err)?;
             self.uncommitted = Some((Instant::now(), 0));
+            self.id_ceiling = highest_id(conn);
         }
         // No savepoint per group: inside one, SQLite copies every page before its first change, which cost
         // the writer about a tenth of its time. A failed group is rare; undoing it takes the whole open
@@ -2046,7 +2071,7 @@ impl Writer {
         batch: Vec<Append>,
         replies: &mut Vec<Reply<AuditReceipt>>,
     ) -> Result<usize, AuditError> {
-        let batch = refuse_known_ids(conn, batch, replies)?;
+        let batch = refuse_known_ids(conn, &mut self.id_ceiling, batch, replies)?;
         if batch.is_empty() {
             return Ok(0);
         }
@@ -2424,6 +2449,7 @@ mod tests {
             settle: Arc::new(Settle::default()),
             uncommitted: None,
             answered_end: None,
+            id_ceiling: None,
             replay_to: None,
             signer: Arc::new(Ed25519FileSigner::load_or_create(dir).unwrap()),
             master: MasterKey::load_or_create(dir).unwrap(),
@@ -2635,8 +2661,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
         let store = std::sync::Arc::new(EmbeddedStore::open(&path).unwrap());
+        // An id made before those stored, so below the highest: looked up, and new.
+        let early = event("early");
         let first = event("a");
         store.append(first.clone(), None).await.unwrap();
+        store.append(early, None).await.unwrap();
 
         let again = store.append(first.clone(), None).await.unwrap_err();
         assert!(
@@ -2658,12 +2687,17 @@ mod tests {
             "exactly one of two appends with one id is stored"
         );
         beside.unwrap();
-        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.count().unwrap(), 4);
         assert_eq!(store.verify().unwrap(), None);
 
         drop(store);
         let store = EmbeddedStore::open(&path).unwrap();
-        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.count().unwrap(), 4);
+        let again = store.append(first.clone(), None).await.unwrap_err();
+        assert!(
+            matches!(&again, AuditError::Write(m) if m.contains("already")),
+            "{again}"
+        );
         assert_eq!(store.verify().unwrap(), None);
     }
 
