@@ -1751,9 +1751,6 @@ fn synced_transaction<T>(
     Ok(value)
 }
 
-/// Copies committed WAL pages into the database file every [`WAL_COPY_EVERY`] (a passive SQLite checkpoint,
-/// synced: the WAL before, the database after), so the writer seldom does it on a commit's path. Stops
-/// when `stopped` is closed.
 /// What the WAL copier is asked to do.
 enum CopyWal {
     /// Copy now: the WAL has grown past [`WAL_WAKE_COPIER`] pages since the last copy.
@@ -1771,7 +1768,10 @@ fn wake_copier_when_behind(conn: &mut Connection, copy: std::sync::mpsc::SyncSen
         move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
             let pages = i64::from(pages);
             if pages >= WAL_PAGES_BEHIND {
-                wal.checkpoint()?;
+                // As SQLite's own automatic checkpoint: an error here is not the commit's (it is done).
+                if let Err(err) = wal.checkpoint() {
+                    tracing::warn!(error = %err, "copying the audit WAL into the database failed");
+                }
             } else if pages >= WAL_WAKE_COPIER {
                 // Full: a wake-up is already waiting.
                 let _ = copy.try_send(CopyWal::Now);
@@ -1784,6 +1784,9 @@ fn wake_copier_when_behind(conn: &mut Connection, copy: std::sync::mpsc::SyncSen
     }
 }
 
+/// Copies committed WAL pages into the database file every [`WAL_COPY_EVERY`], and when the writer asks
+/// (a passive SQLite checkpoint, synced: the WAL before, the database after), so the writer seldom does it
+/// on a commit's path. Stops when asked to, or when the writer's end is dropped.
 fn copy_wal(path: &Path, asked: &std::sync::mpsc::Receiver<CopyWal>) {
     let conn = match open_connection(path) {
         Ok(conn) => conn,
@@ -2024,9 +2027,9 @@ impl Writer {
 
     /// Writes `batch` as one group and answers `replies` (one per append, in order) once it is durable: its
     /// log frame synced. Its index writes join the open index transaction, committed later for several
-    /// groups at once ([`Self::commit_open`]). On an error nobody of the group was answered and its replies
-    /// are left in `replies`; the open transaction is rolled back, and the groups answered in it are replayed
-    /// from the log before the next frame ([`Self::abandon_open`]).
+    /// groups at once ([`Self::commit_open`]). On an error the open transaction is rolled back and the
+    /// groups answered in it are replayed from the log ([`Self::abandon_open`]); the replies of a group that
+    /// failed before its answer are left in `replies`.
     fn write_group(
         &mut self,
         conn: &mut Connection,
@@ -2182,13 +2185,18 @@ impl Writer {
     /// frames answered in it, in the log after the position the database holds, are replayed before any
     /// other frame is written. A frame after them (the failed group's, if it was written) is not replayed;
     /// the next frame is written over it.
-    fn abandon_open(&mut self, conn: &Connection) {
+    fn abandon_open(&mut self, conn: &mut Connection) {
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         self.uncommitted = None;
         if let Some(end) = self.answered_end.take() {
             self.replay_to = Some(end);
+        }
+        // At once if it can be, so that the reads let in below find every answered record; if not, before
+        // anything else is written.
+        if let Err(err) = self.replay_if_needed(conn) {
+            tracing::error!(error = %err, "cannot restore answered audit records from the log yet");
         }
         self.settle.settled();
     }
@@ -2421,7 +2429,12 @@ mod tests {
             let (failed, c) = one_group(&mut writer, &mut conn, "c", false);
             assert!(failed.is_err());
             assert!(c.is_none());
-            assert_eq!(writer.replay_to, Some(answered_end));
+            assert_eq!(writer.replay_to, None, "b was restored at once");
+            assert_eq!(
+                log_position(&conn).unwrap(),
+                answered_end,
+                "restored up to b's frame, not c's"
+            );
             let id = log_id(&conn).unwrap().unwrap();
             let (frames, _) = crate::log::read_from(&path, &id, answered_end, None).unwrap();
             assert_eq!(frames.len(), 1, "c's frame is in the log, whole");
@@ -2511,8 +2524,12 @@ mod tests {
             );
             let c = c.unwrap().unwrap();
             assert_eq!(c.sequence, 3, "c was answered: its frame is durable");
-            assert!(writer.replay_to.is_some());
             assert!(conn.is_autocommit(), "the open transaction was rolled back");
+            assert_eq!(writer.replay_to, None, "b and c were restored at once");
+            let stored: i64 = conn
+                .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(stored, 3);
             conn.execute_batch("DROP TRIGGER IF EXISTS temp.refuse")
                 .unwrap();
 
@@ -2554,7 +2571,11 @@ mod tests {
         assert!(failed.is_err());
         let answered = answered.unwrap().unwrap();
         assert_eq!(answered.sequence, 2);
-        assert!(writer.replay_to.is_some());
+        assert_eq!(writer.replay_to, None, "restored at once");
+        let stored: i64 = conn
+            .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, 2);
         let (written, next) =
             tokio::task::block_in_place(|| one_group(&mut writer, &mut conn, "c", true));
         written.unwrap();
