@@ -7,7 +7,10 @@
 # Run bench/run.sh first (it writes the token,
 # JWKS, request body and hub configuration into bench/.scratch), then alternate builds:
 #
-#   for i in 1 2 3; do bench/c1-compare.sh before.bin before; bench/c1-compare.sh after.bin after; done
+#   for i in 1 2 3; do for b in before after after before; do bench/c1-compare.sh $b.bin $b; done; done
+#
+# (ABBA: on a machine whose load drifts through a set of runs, whichever build runs first in a pair does
+# better, so each round runs both orders.)
 set -euo pipefail
 
 BIN="$1"
