@@ -16,6 +16,7 @@
 #![expect(clippy::unwrap_used, reason = "benchmark set-up fails loudly")]
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -134,14 +135,10 @@ fn sync_floor(dir: &std::path::Path, preallocated: bool) -> Vec<Duration> {
     times
 }
 
-/// The CPU time this process has used (every thread, user and system), from `/proc/self/stat`, whose
-/// counts are in units of 1/100 s on Linux (`USER_HZ`); `None` where there is no such file.
+/// The CPU time this process has used (every thread, user and system), from `/proc/self/stat`; `None`
+/// where there is no such file.
 fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    cpu_in_stat(Path::new("/proc/self/stat"))
 }
 
 /// CPU time of this process's thread named `name`, if there is one.
@@ -149,14 +146,20 @@ fn thread_cpu(name: &str) -> Option<Duration> {
     std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
         let dir = task.ok()?.path();
         let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-        if comm.trim_end() != name {
-            return None;
-        }
-        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
-        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_millis(ticks * 10))
+        (comm.trim_end() == name)
+            .then(|| cpu_in_stat(&dir.join("stat")))
+            .flatten()
     })
+}
+
+/// User plus system time from a `/proc` `stat` file, whose counts are in units of 1/100 s on Linux
+/// (`USER_HZ`).
+fn cpu_in_stat(path: &Path) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn mean(times: &[Duration]) -> Duration {
