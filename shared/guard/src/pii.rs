@@ -41,7 +41,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
-use aho_corasick::automaton::Automaton;
 use std::sync::OnceLock;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
@@ -89,18 +88,19 @@ pub(crate) struct PiiDetector {
     /// Per row, whether it is searched whatever the set pass says (cut from digit runs, or searching
     /// the shared digit windows); the set has a pattern that matches nothing in its place.
     always: Vec<bool>,
-    /// The same patterns as one set: one pass says which can match at all. The engine runs them in its
-    /// own set, with the injection scanner's after them ([`Self::set_patterns`]), for input and output
-    /// alike, so this one is compiled only when [`Self::detect`] first runs.
+    /// The same patterns as one set, followed by one pattern per row in [`Self::gated`]: one pass says
+    /// which rows can match at all and which rows' context words occur. The engine runs them in its own
+    /// set, with the injection scanner's after them ([`Self::set_patterns`]), for input and output alike,
+    /// so this one is compiled only when [`Self::detect`] first runs.
     any: LazySet,
+    /// The rows that find nothing without a context word near a match, in table order. The set's pattern
+    /// `DETECTORS.len() + k` is row `gated[k]`'s context words, any of them anywhere (as a substring, ASCII
+    /// case ignored: a superset of the words [`context_near`] can find), so the same pass that says which
+    /// rows can match says which of these have a word in the text.
+    gated: Vec<usize>,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored, with its
     /// caches: built when the first stream needs it (only the stream guard does); `None` if it could not be.
     reach: OnceLock<Option<ReachDfa>>,
-    /// Every row's context words (ASCII case-insensitive), with the rows each word belongs to: a row that
-    /// requires context is not searched in a text holding none of its words. Stepped a byte at a time
-    /// ([`Self::rows_with_words`]).
-    context_words: aho_corasick::dfa::DFA,
-    context_rows: Vec<Vec<usize>>,
     /// First names, surnames, places and organisation suffixes, for [`names`].
     gazetteer: &'static Gazetteer,
 }
@@ -222,8 +222,6 @@ pub(crate) enum Reach {
 /// Builds a [`PiiDetector`].
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DetectorError {
-    #[error("context words: {0}")]
-    Context(String),
     #[error("gazetteers: {0}")]
     Gazetteer(String),
 }
@@ -259,16 +257,14 @@ impl PiiDetector {
                 .map(|(i, p)| if keep(i) { *p } else { NEVER })
                 .collect::<Vec<_>>()
         };
-        let any = LazySet::new(only(&|i| !always[i]));
+        let gated: Vec<usize> = (0..DETECTORS.len()).filter(|&i| needs_context(i)).collect();
+        let mut set: Vec<String> = only(&|i| !always[i])
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        set.extend(gated.iter().map(|&i| context_words_pattern(&DETECTORS[i])));
+        let any = LazySet::new(set);
         let numeric_set = LazySet::new(only(&|i| in_digit_windows[i]));
-        let (words, context_rows) = context_word_rows();
-        // A fixed list of about a hundred short words: a DFA (a table lookup a byte) is small here, and
-        // the search reports every occurrence, single letters included.
-        let context_words = aho_corasick::dfa::DFA::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(&words)
-            .map_err(|e| DetectorError::Context(e.to_string()))?;
         let gazetteer = gazetteer().map_err(DetectorError::Gazetteer)?;
         Ok(PiiDetector {
             patterns,
@@ -279,8 +275,7 @@ impl PiiDetector {
             always,
             any,
             reach: OnceLock::new(),
-            context_words,
-            context_rows,
+            gated,
             gazetteer,
         })
     }
@@ -384,47 +379,39 @@ impl PiiDetector {
     pub(crate) fn detect(&self, text: &str) -> Vec<Finding> {
         match self.any.matches(text) {
             Some(on) => self.detect_rows(text, on.iter()),
-            None => self.detect_rows(text, 0..DETECTORS.len()),
+            None => self.detect_rows(text, 0..self.any.patterns().len()),
         }
     }
 
-    /// The patterns of [`Self::detect`]'s set pass, in table order (a row the pass does not decide has a
-    /// pattern that matches nothing), for a caller that runs them in a set of its own (with other patterns
-    /// after them) and passes what matched to [`Self::detect_rows`].
+    /// The patterns of [`Self::detect`]'s set pass: the rows' in table order (a row the pass does not decide
+    /// has a pattern that matches nothing), then the context words of each [`Self::gated`] row, for a
+    /// caller that runs them in a set of its own (with other patterns after them) and passes what matched
+    /// to [`Self::detect_rows`].
     pub(crate) fn set_patterns(&self) -> impl Iterator<Item = &str> {
         self.any.patterns().iter().map(String::as_str)
     }
 
-    /// As [`Self::detect`], with `on` the rows whose patterns match somewhere in `text`, ascending (what
-    /// the set pass over [`Self::set_patterns`] found).
+    /// As [`Self::detect`], with `on` the patterns of [`Self::set_patterns`] that match somewhere in
+    /// `text`, ascending (what the set pass over them found; every one of them when it could not run).
     pub(crate) fn detect_rows(&self, text: &str, on: impl Iterator<Item = usize>) -> Vec<Finding> {
         let mut found = Vec::new();
-        // Rows that find nothing without a context word near a match: searched only when one of their words
-        // occurs somewhere in the text (as a substring: a superset of whole words).
-        let needs_context = |i: usize| {
-            DETECTORS[i]
-                .context
-                .is_some_and(|c| c.need == Need::Required)
-        };
-        // The rows the set pass found and those it does not decide, in table order.
+        // The rows the set pass found and those it does not decide, in table order; and the rows that
+        // find nothing without a context word near a match whose words occur somewhere in the text.
         let mut rows = vec![false; DETECTORS.len()];
+        let mut with_words = vec![false; DETECTORS.len()];
         for i in on {
-            rows[i] = true;
+            match i.checked_sub(DETECTORS.len()) {
+                None => rows[i] = true,
+                Some(k) => {
+                    if let Some(&row) = self.gated.get(k) {
+                        with_words[row] = true;
+                    }
+                }
+            }
         }
         for (i, row) in rows.iter_mut().enumerate() {
             *row |= self.always[i];
         }
-        // Which rows' context words occur, looked up the first time a row that requires them is to be
-        // searched (a text without digits searches none: every row searched whatever the set pass says is
-        // made of digits).
-        let mut with_words: Option<Vec<bool>> = None;
-        let mut has_words = |i: usize| {
-            with_words.get_or_insert_with(|| {
-                let mut rows = vec![false; DETECTORS.len()];
-                self.rows_with_words(text, &mut rows);
-                rows
-            })[i]
-        };
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
@@ -440,7 +427,7 @@ impl PiiDetector {
                         .get_or_insert_with(|| ascii_digit_runs(text))
                         .is_empty()
                 };
-                if (self.always[i] && no_digits()) || !has_words(i) {
+                if (self.always[i] && no_digits()) || !with_words[i] {
                     continue;
                 }
             }
@@ -531,46 +518,25 @@ impl PiiDetector {
         names::detect(text, self.gazetteer, &mut found);
         resolve_overlaps(found)
     }
-
-    /// Sets `with_words[row]` for every row one of whose context words occurs in `text` (as a substring,
-    /// ASCII case ignored): every occurrence of every word, as an overlapping search reports them, read
-    /// from the automaton's match states as it steps through the text.
-    fn rows_with_words(&self, text: &str, with_words: &mut [bool]) {
-        let dfa = &self.context_words;
-        let Ok(mut state) = dfa.start_state(aho_corasick::Anchored::No) else {
-            // Cannot happen for an unanchored automaton; searching every row is the safe answer.
-            with_words.fill(true);
-            return;
-        };
-        for &byte in text.as_bytes() {
-            state = dfa.next_state(aho_corasick::Anchored::No, state, byte);
-            if dfa.is_special(state) && dfa.is_match(state) {
-                for k in 0..dfa.match_len(state) {
-                    for &row in &self.context_rows[dfa.match_pattern(state, k).as_usize()] {
-                        with_words[row] = true;
-                    }
-                }
-            }
-        }
-    }
 }
 
-/// Every row's context words, each once, and for each word the rows it belongs to.
-fn context_word_rows() -> (Vec<&'static str>, Vec<Vec<usize>>) {
-    let mut words: Vec<&'static str> = Vec::new();
-    let mut context_rows: Vec<Vec<usize>> = Vec::new();
-    for (i, row) in DETECTORS.iter().enumerate() {
-        for word in row.context.iter().flat_map(|c| c.words) {
-            match words.iter().position(|w| w == word) {
-                Some(at) => context_rows[at].push(i),
-                None => {
-                    words.push(word);
-                    context_rows.push(vec![i]);
-                }
-            }
-        }
-    }
-    (words, context_rows)
+/// Whether row `i` finds nothing without one of its context words near a match.
+fn needs_context(i: usize) -> bool {
+    DETECTORS
+        .get(i)
+        .and_then(|row| row.context.as_ref())
+        .is_some_and(|c| c.need == Need::Required)
+}
+
+/// The set pass's pattern for `row`'s context words: any of them, anywhere, ASCII case ignored.
+fn context_words_pattern(row: &detectors::Detector) -> String {
+    let words: Vec<String> = row
+        .context
+        .iter()
+        .flat_map(|c| c.words)
+        .map(|w| regex_syntax::escape(w))
+        .collect();
+    format!("(?i-u:{})", words.join("|"))
 }
 
 /// `Some((min, max))` when `pattern` is exactly `[0-9]{min,max}` (or `[0-9]{n}`): a run of ASCII digits.
@@ -1486,9 +1452,17 @@ mod tests {
     #[test]
     fn the_set_and_the_patterns_follow_the_table() {
         let d = PiiDetector::new().unwrap();
-        assert_eq!(d.any.patterns().len(), DETECTORS.len());
+        assert_eq!(d.any.patterns().len(), DETECTORS.len() + d.gated.len());
         assert_eq!(d.patterns.len(), DETECTORS.len());
+        for (k, &i) in d.gated.iter().enumerate() {
+            assert!(needs_context(i));
+            assert_eq!(
+                d.any.patterns()[DETECTORS.len() + k],
+                context_words_pattern(&DETECTORS[i])
+            );
+        }
         for (i, row) in DETECTORS.iter().enumerate() {
+            assert_eq!(d.gated.contains(&i), needs_context(i));
             let expected = if d.always[i] { NEVER } else { row.pattern };
             assert_eq!(d.any.patterns()[i], expected);
             assert_eq!(d.patterns[i].as_str(), row.pattern);
@@ -1673,12 +1647,20 @@ mod tests {
         }
     }
 
-    /// The rows whose context words occur in a text are those an overlapping Aho-Corasick search over
-    /// the same words reports.
+    /// The rows whose context words the set pass says occur in a text are those an overlapping
+    /// Aho-Corasick search over the same words (ASCII case ignored) reports.
     #[test]
-    fn rows_with_words_match_an_overlapping_search() {
+    fn the_set_pass_finds_the_rows_whose_context_words_occur() {
         let d = PiiDetector::new().unwrap();
-        let (words, rows) = context_word_rows();
+        let (mut words, mut word_rows) = (Vec::new(), Vec::new());
+        for (i, row) in DETECTORS.iter().enumerate() {
+            for word in row.context.iter().flat_map(|c| c.words) {
+                if needs_context(i) {
+                    words.push(*word);
+                    word_rows.push(i);
+                }
+            }
+        }
         let reference = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::Standard)
@@ -1688,7 +1670,7 @@ mod tests {
         pieces.extend(words.iter().map(|w| w.to_ascii_uppercase()));
         pieces.extend(words.iter().map(|w| w[..w.len() - 1].to_owned()));
         pieces.extend(
-            [" ", "x", "é", "9", "\n", "-", "Ş", "K"]
+            [" ", "x", "é", "9", "\n", "-", "Ş", "K", "\u{212A}", "ſ"]
                 .iter()
                 .map(|p| (*p).to_owned()),
         );
@@ -1697,12 +1679,14 @@ mod tests {
             let text = texts.text(n % 9);
             let mut expected = vec![false; DETECTORS.len()];
             for m in reference.find_overlapping_iter(&text) {
-                for &row in &rows[m.pattern().as_usize()] {
-                    expected[row] = true;
-                }
+                expected[word_rows[m.pattern().as_usize()]] = true;
             }
             let mut found = vec![false; DETECTORS.len()];
-            d.rows_with_words(&text, &mut found);
+            for i in d.any.matches(&text).unwrap().iter() {
+                if let Some(k) = i.checked_sub(DETECTORS.len()) {
+                    found[d.gated[k]] = true;
+                }
+            }
             assert_eq!(found, expected, "{text:?}");
         }
     }
