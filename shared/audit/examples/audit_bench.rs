@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS] [append]`
 //! (defaults 1000000 and 256). Prints one line per measurement; the numbers go to BENCHMARKS.md. With
-//! `append`, only the group append runs (for a profiler).
+//! `append`, only the group append runs (for a profiler). With `verify DIR [ROUNDS]`, the store is kept in
+//! `DIR` (filled the first time) and only verified, `ROUNDS` times (default 5).
 //!
 //! The group append also reports the CPU time per record of the whole process and of the store's writer
 //! thread (`audit-writer`, through which every record passes one at a time), which move less with the
@@ -175,6 +176,39 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The `verify` phase: a store of `records` records kept in `dir` (filled by group appends the first time,
+/// reused after), verified `rounds` times; each round prints its rate and the process's CPU time per record,
+/// which moves less with the machine's load than the rate does.
+async fn verify_rounds(dir: &Path, records: u64, appenders: u64, rounds: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let store =
+        Arc::new(EmbeddedStore::open_with(dir.join("audit.db"), StoreOptions::default()).unwrap());
+    let stored = store.count().unwrap();
+    if stored < records {
+        append_all(&store, records - stored, appenders, false).await;
+    }
+    for _ in 0..rounds {
+        let cpu_before = process_cpu();
+        let verified = Instant::now();
+        let report = store.verify_report(None).unwrap();
+        let elapsed = verified.elapsed();
+        assert!(report.is_ok(), "{:?}", report.breaks);
+        let cpu = process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| (after - before).as_secs_f64() * 1e6 / report.records as f64);
+        println!(
+            "verify (chain + {} checkpoints): {:.0} records/s ({} in {:.2} s){}",
+            report.checkpoints,
+            report.records as f64 / elapsed.as_secs_f64(),
+            report.records,
+            elapsed.as_secs_f64(),
+            cpu.map_or(String::new(), |cpu| format!(
+                ", {cpu:.2} us of CPU per record"
+            ))
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
@@ -183,8 +217,17 @@ async fn main() -> std::process::ExitCode {
     let only_append = match args.next().as_deref() {
         None => false,
         Some("append") => true,
+        Some("verify") => {
+            let Some(dir) = args.next() else {
+                eprintln!("audit_bench: `verify` needs the directory to keep its store in");
+                return std::process::ExitCode::from(2);
+            };
+            let rounds = args.next().map_or(5, |a| a.parse().unwrap());
+            verify_rounds(Path::new(&dir), records, appenders, rounds).await;
+            return std::process::ExitCode::SUCCESS;
+        }
         Some(other) => {
-            eprintln!("audit_bench: unknown phase `{other}`: the only one is `append`");
+            eprintln!("audit_bench: unknown phase `{other}`: the phases are `append` and `verify`");
             return std::process::ExitCode::from(2);
         }
     };
