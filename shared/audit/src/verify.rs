@@ -394,6 +394,18 @@ impl Examiner {
     }
 }
 
+/// Each byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0_u8; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [DIGITS[byte >> 4], DIGITS[byte & 15]];
+        byte += 1;
+    }
+    pairs
+};
+
 /// A hash as records and checkpoints write it, compared as text: a SHA-256 digest is 64 hex digits, held
 /// inline; any other text (which no digest equals) is held as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,13 +418,10 @@ impl HashText {
     /// The SHA-256 of `bytes`, in lower-case hex.
     fn of(bytes: &[u8]) -> Self {
         use sha2::Digest as _;
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
         let mut hex = [0_u8; 64];
         for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
-            for (digit, nibble) in pair.iter_mut().zip([byte >> 4, byte & 15]) {
-                *digit = DIGITS.get(usize::from(nibble)).copied().unwrap_or_default();
-            }
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
         }
         Self::Hex(hex)
     }
@@ -462,14 +471,17 @@ fn take_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
 /// The text of a JSON string up to its closing quote, when canonical JSON writes it unescaped (no
 /// backslash, no control character), and what follows the quote.
 fn take_plain_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
-    let end = bytes
+    let end = memchr::memchr(b'"', bytes)?;
+    let (text, rest) = bytes.split_at(end);
+    // Checked over the whole text without stopping early, so the loop can be vectorised.
+    let escaped = text
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if bytes[end] != b'"' {
+        .fold(false, |found, &b| found | (b == b'\\') | (b < 0x20));
+    if escaped {
         return None;
     }
-    let text = std::str::from_utf8(&bytes[..end]).ok()?;
-    Some((text, &bytes[end + 1..]))
+    let text = std::str::from_utf8(text).ok()?;
+    Some((text, rest.get(1..)?))
 }
 
 /// The fields the canonical encoding of a record starts with, read straight from its bytes, and the bytes
@@ -717,6 +729,48 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A string is read plain exactly when its first quote, backslash or control character is a quote.
+    #[test]
+    fn a_plain_string_ends_at_a_quote_with_no_escape_before_it() {
+        fn reference(bytes: &[u8]) -> Option<(&str, &[u8])> {
+            let end = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            if bytes[end] != b'"' {
+                return None;
+            }
+            Some((std::str::from_utf8(&bytes[..end]).ok()?, &bytes[end + 1..]))
+        }
+        let pieces: [&[u8]; 9] = [
+            b"a",
+            b"\"",
+            b"\\",
+            b"\n",
+            b"\x1f",
+            b" ",
+            "\u{e9}".as_bytes(),
+            b"\xff",
+            b",",
+        ];
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let longer: Vec<Vec<u8>> = texts
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| [t.as_slice(), p].concat()))
+                .collect();
+            texts.extend(longer);
+        }
+        for text in &texts {
+            assert_eq!(take_plain_str(text), reference(text), "{text:?}");
+        }
+        for byte in 0..=255_u8 {
+            assert_eq!(
+                HEX_PAIRS[usize::from(byte)],
+                *format!("{byte:02x}").as_bytes()
+            );
+        }
     }
 
     #[test]
