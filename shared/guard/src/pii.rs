@@ -93,10 +93,13 @@ pub(crate) struct PiiDetector {
     /// set, with the injection scanner's after them ([`Self::set_patterns`]), for input and output alike,
     /// so this one is compiled only when [`Self::detect`] first runs.
     any: LazySet,
-    /// The rows that find nothing without a context word near a match, in table order. The set's pattern
-    /// `DETECTORS.len() + k` is row `gated[k]`'s context words, any of them anywhere (as a substring, ASCII
-    /// case ignored: a superset of the words [`context_near`] can find), so the same pass that says which
-    /// rows can match says which of these have a word in the text.
+    /// The rows that find nothing without a context word near a match, in table order, but those with a
+    /// word of one letter (`y` for ages, `b` and `d` for dates of birth), which nearly every text holds:
+    /// those are searched as if their words occur. The set's pattern `DETECTORS.len() + k` is row
+    /// `gated[k]`'s context words, any of them anywhere (as a substring, ASCII case ignored: a superset of
+    /// the words [`context_near`] can find), so the same pass that says which rows can match says which
+    /// of these have a word in the text. (A one-letter word in the set would put the pass in a match state
+    /// at every such letter.)
     gated: Vec<usize>,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored, with its
     /// caches: built when the first stream needs it (only the stream guard does); `None` if it could not be.
@@ -257,7 +260,9 @@ impl PiiDetector {
                 .map(|(i, p)| if keep(i) { *p } else { NEVER })
                 .collect::<Vec<_>>()
         };
-        let gated: Vec<usize> = (0..DETECTORS.len()).filter(|&i| needs_context(i)).collect();
+        let gated: Vec<usize> = (0..DETECTORS.len())
+            .filter(|&i| needs_context(i) && !has_letter_word(i))
+            .collect();
         let mut set: Vec<String> = only(&|i| !always[i])
             .into_iter()
             .map(str::to_owned)
@@ -398,7 +403,7 @@ impl PiiDetector {
         // The rows the set pass found and those it does not decide, in table order; and the rows that
         // find nothing without a context word near a match whose words occur somewhere in the text.
         let mut rows = vec![false; DETECTORS.len()];
-        let mut with_words = vec![false; DETECTORS.len()];
+        let mut with_words: Vec<bool> = (0..DETECTORS.len()).map(has_letter_word).collect();
         for i in on {
             match i.checked_sub(DETECTORS.len()) {
                 None => rows[i] = true,
@@ -526,6 +531,14 @@ fn needs_context(i: usize) -> bool {
         .get(i)
         .and_then(|row| row.context.as_ref())
         .is_some_and(|c| c.need == Need::Required)
+}
+
+/// Whether row `i` has a context word of one letter.
+fn has_letter_word(i: usize) -> bool {
+    DETECTORS
+        .get(i)
+        .and_then(|row| row.context.as_ref())
+        .is_some_and(|c| c.words.iter().any(|w| w.len() == 1))
 }
 
 /// The set pass's pattern for `row`'s context words: any of them, anywhere, ASCII case ignored.
@@ -1462,7 +1475,10 @@ mod tests {
             );
         }
         for (i, row) in DETECTORS.iter().enumerate() {
-            assert_eq!(d.gated.contains(&i), needs_context(i));
+            assert_eq!(
+                d.gated.contains(&i),
+                needs_context(i) && !has_letter_word(i)
+            );
             let expected = if d.always[i] { NEVER } else { row.pattern };
             assert_eq!(d.any.patterns()[i], expected);
             assert_eq!(d.patterns[i].as_str(), row.pattern);
@@ -1648,14 +1664,15 @@ mod tests {
     }
 
     /// The rows whose context words the set pass says occur in a text are those an overlapping
-    /// Aho-Corasick search over the same words (ASCII case ignored) reports.
+    /// Aho-Corasick search over the same words (ASCII case ignored) reports. (The rows with a one-letter
+    /// word are not in the set: they are searched as if their words occur.)
     #[test]
     fn the_set_pass_finds_the_rows_whose_context_words_occur() {
         let d = PiiDetector::new().unwrap();
         let (mut words, mut word_rows) = (Vec::new(), Vec::new());
         for (i, row) in DETECTORS.iter().enumerate() {
             for word in row.context.iter().flat_map(|c| c.words) {
-                if needs_context(i) {
+                if d.gated.contains(&i) {
                     words.push(*word);
                     word_rows.push(i);
                 }
