@@ -20,8 +20,9 @@
 //! once per text. Rows whose every match holds a digit are searched only in windows around the digit runs
 //! (`windows`); those whose bytes include no letter share one set of windows per text and are left out of
 //! the set pass, as are the digit-run rows: where a text has no place for them they cost next to nothing.
-//! A row that requires context words is searched only when one of its words occurs in the text (one
-//! Aho-Corasick automaton over every row's words).
+//! A row that requires context words is searched only when one of its words occurs in the text: the same
+//! set pass carries each such row's words as one more pattern (rows with a one-letter word, which nearly
+//! every text holds, are searched as if their words occur).
 //!
 //! Names of people, places and organisations are not rows: `names` reads runs of capitalised words against
 //! the gazetteers (one finite-state transducer, compiled at build time and read in place) after the rows have run, and their
