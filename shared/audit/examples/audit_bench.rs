@@ -188,25 +188,30 @@ async fn verify_rounds(dir: &Path, records: u64, appenders: u64, rounds: u32) {
         append_all(&store, records - stored, appenders, false).await;
     }
     for _ in 0..rounds {
-        let cpu_before = process_cpu();
-        let verified = Instant::now();
-        let report = store.verify_report(None).unwrap();
-        let elapsed = verified.elapsed();
-        assert!(report.is_ok(), "{:?}", report.breaks);
-        let cpu = process_cpu()
-            .zip(cpu_before)
-            .map(|(after, before)| (after - before).as_secs_f64() * 1e6 / report.records as f64);
-        println!(
-            "verify (chain + {} checkpoints): {:.0} records/s ({} in {:.2} s){}",
-            report.checkpoints,
-            report.records as f64 / elapsed.as_secs_f64(),
-            report.records,
-            elapsed.as_secs_f64(),
-            cpu.map_or(String::new(), |cpu| format!(
-                ", {cpu:.2} us of CPU per record"
-            ))
-        );
+        verify_once(&store);
     }
+}
+
+/// Verifies `store` once and prints the rate and the process's CPU time per record.
+fn verify_once(store: &EmbeddedStore) {
+    let cpu_before = process_cpu();
+    let verified = Instant::now();
+    let report = store.verify_report(None).unwrap();
+    let elapsed = verified.elapsed();
+    assert!(report.is_ok(), "{:?}", report.breaks);
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| (after - before).as_secs_f64() * 1e6 / report.records as f64);
+    println!(
+        "verify (chain + {} checkpoints): {:.0} records/s ({} in {:.2} s){}",
+        report.checkpoints,
+        report.records as f64 / elapsed.as_secs_f64(),
+        report.records,
+        elapsed.as_secs_f64(),
+        cpu.map_or(String::new(), |cpu| format!(
+            ", {cpu:.2} us of CPU per record"
+        ))
+    );
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -299,17 +304,7 @@ async fn main() -> std::process::ExitCode {
         ms(percentile(&single, 0.99))
     );
 
-    let verified = Instant::now();
-    let report = store.verify_report(None).unwrap();
-    let elapsed = verified.elapsed();
-    assert!(report.is_ok(), "{:?}", report.breaks);
-    println!(
-        "verify (chain + {} checkpoints): {:.0} records/s ({} in {:.1} s)",
-        report.checkpoints,
-        report.records as f64 / elapsed.as_secs_f64(),
-        report.records,
-        elapsed.as_secs_f64()
-    );
+    verify_once(&store);
 
     let day_ms = DAY.unix_timestamp() * 1000;
     let mut latencies = Vec::new();

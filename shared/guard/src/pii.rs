@@ -102,6 +102,9 @@ pub(crate) struct PiiDetector {
     /// of these have a word in the text. (A one-letter word in the set would put the pass in a match state
     /// at every such letter.)
     gated: Vec<usize>,
+    /// Per row, whether its context words count as occurring in every text (it has a one-letter word):
+    /// where each text's test of [`Self::gated`] rows starts.
+    words_assumed: Vec<bool>,
     /// The same patterns as one lazy DFA reporting every pattern's matches, searched anchored, with its
     /// caches: built when the first stream needs it (only the stream guard does); `None` if it could not be.
     reach: OnceLock<Option<ReachDfa>>,
@@ -282,6 +285,7 @@ impl PiiDetector {
             any,
             reach: OnceLock::new(),
             gated,
+            words_assumed: (0..DETECTORS.len()).map(has_letter_word).collect(),
             gazetteer,
         })
     }
@@ -404,7 +408,7 @@ impl PiiDetector {
         // The rows the set pass found and those it does not decide, in table order; and the rows that
         // find nothing without a context word near a match whose words occur somewhere in the text.
         let mut rows = vec![false; DETECTORS.len()];
-        let mut with_words: Vec<bool> = (0..DETECTORS.len()).map(has_letter_word).collect();
+        let mut with_words = self.words_assumed.clone();
         for i in on {
             match i.checked_sub(DETECTORS.len()) {
                 None => rows[i] = true,
