@@ -1,4 +1,4 @@
-//! Denied words and topic phrases: one Aho-Corasick automaton over both lists.
+//! Denied words and topic phrases: Aho-Corasick automata over both lists.
 //!
 //! Matching runs over the folded text ([`crate::fold`]): default-ignorable characters removed, whitespace
 //! runs collapsed to one space, dashes folded to `-`, compatibility forms and confusable look-alikes of ASCII
@@ -8,14 +8,16 @@
 //!
 //! Matching is ASCII case-insensitive and whole-word aware: a pattern that starts (ends) with a letter or
 //! digit only counts when the character before (after) it is not one, so `bluebird` does not fire inside
-//! `bluebirds`. The automaton reports every overlapping candidate in one pass; the whole-word filter runs
-//! on those, then the leftmost-longest survivors are kept. Doing the selection after the filter means a
+//! `bluebirds`. The automaton reports every overlapping candidate in one pass, from where the first
+//! pattern in the text starts (a second, leftmost-first automaton finds that place with a vectorised
+//! prefilter, and a text without any pattern is not stepped through); the whole-word filter runs on those,
+//! then the leftmost-longest survivors are kept. Doing the selection after the filter means a
 //! longer pattern that fails the boundary test cannot hide a shorter one that passes. Non-ASCII letters
 //! that do not fold to ASCII match case-sensitively (after NFKC).
 
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::fold::{fold, fold_pattern, is_word, start_of_last_units};
@@ -42,6 +44,10 @@ pub(crate) struct WordMatch {
 #[derive(Debug)]
 pub(crate) struct WordMatcher {
     automaton: Option<AhoCorasick>,
+    /// The same patterns, leftmost-first: where the first of them starts, found with the crate's
+    /// vectorised prefilter (which an automaton reporting overlapping matches cannot use). No match starts
+    /// before it, so the overlapping search begins there, and is skipped when there is none.
+    first: Option<AhoCorasick>,
     kinds: Vec<WordKind>,
     /// The denied words, folded and ASCII-lower-cased, sorted: the words that start with a given text
     /// are the run from the first one not below it.
@@ -61,7 +67,12 @@ impl WordMatcher {
     pub(crate) fn new(profile: &GuardProfile) -> Result<Self, ProfileError> {
         let mut patterns: Vec<String> = Vec::new();
         let mut kinds = Vec::new();
-        let folded = |text: &str| fold_pattern(&text.trim().nfkc().collect::<String>());
+        // Folded and ASCII-lowercased, as the text is before it is searched ([`Self::find_where`]).
+        let folded = |text: &str| {
+            let mut pattern = fold_pattern(&text.trim().nfkc().collect::<String>());
+            pattern.make_ascii_lowercase();
+            pattern
+        };
         for word in &profile.denied_words {
             patterns.push(folded(word));
             kinds.push(WordKind::Denied);
@@ -72,17 +83,18 @@ impl WordMatcher {
                 kinds.push(WordKind::Topic(i));
             }
         }
-        let automaton = if patterns.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .build(&patterns)
-                    .map_err(|e| ProfileError::Compile(e.to_string()))?,
-            )
+        let build = |kind: MatchKind| {
+            if patterns.is_empty() {
+                return Ok(None);
+            }
+            AhoCorasickBuilder::new()
+                .match_kind(kind)
+                .build(&patterns)
+                .map(Some)
+                .map_err(|e| ProfileError::Compile(e.to_string()))
         };
+        let automaton = build(MatchKind::Standard)?;
+        let first = build(MatchKind::LeftmostFirst)?;
         let denied: Vec<&String> = patterns
             .iter()
             .zip(&kinds)
@@ -93,13 +105,11 @@ impl WordMatcher {
         let denied_starts_inside_words = denied
             .iter()
             .any(|p| p.chars().next().is_some_and(|c| !is_word(c)));
-        let mut denied_lower: Vec<Vec<u8>> = denied
-            .iter()
-            .map(|p| p.as_bytes().to_ascii_lowercase())
-            .collect();
+        let mut denied_lower: Vec<Vec<u8>> = denied.iter().map(|p| p.as_bytes().to_vec()).collect();
         denied_lower.sort_unstable();
         Ok(WordMatcher {
             automaton,
+            first,
             kinds,
             denied_lower,
             denied_starts_inside_words,
@@ -171,13 +181,21 @@ impl WordMatcher {
     }
 
     fn find_where(&self, text: &str, keep: impl Fn(WordKind) -> bool) -> Vec<WordMatch> {
-        let Some(automaton) = &self.automaton else {
+        let (Some(automaton), Some(first)) = (&self.automaton, &self.first) else {
             return Vec::new();
         };
         let folded = fold(text);
-        let view: &str = &folded.text;
+        // Lowercased patterns in the lowercased text are the ASCII case-insensitive match, and lowercasing
+        // keeps every byte where it is, so spans map back unchanged. It lets `first` be case-sensitive:
+        // only then does the crate give it its vectorised prefilter, which skips a text with no pattern in
+        // a fraction of the time the overlapping automaton takes to step through it a byte at a time.
+        let lowered = folded.text.to_ascii_lowercase();
+        let view: &str = &lowered;
+        let Some(leftmost) = first.find(view) else {
+            return Vec::new();
+        };
         let mut candidates: Vec<(Range<usize>, WordKind)> = automaton
-            .find_overlapping_iter(view)
+            .find_overlapping_iter(Input::new(view).range(leftmost.start()..))
             .filter(|m| whole_word(view, m.range()))
             .filter_map(|m| {
                 self.kinds
@@ -259,6 +277,110 @@ mod tests {
             spans(&m, "acme-corp."),
             vec![(WordKind::Denied, "acme-corp".to_owned())]
         );
+    }
+
+    /// What [`WordMatcher::find`] returned when it searched the whole folded text with an ASCII
+    /// case-insensitive automaton: every overlapping candidate, the whole-word filter, then leftmost-longest.
+    fn case_insensitive_reference(patterns: &[(&str, WordKind)], text: &str) -> Vec<WordMatch> {
+        let folded_patterns: Vec<String> = patterns
+            .iter()
+            .map(|(p, _)| fold_pattern(&p.trim().nfkc().collect::<String>()))
+            .collect();
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&folded_patterns)
+            .unwrap();
+        let folded = fold(text);
+        let view: &str = &folded.text;
+        let mut candidates: Vec<(Range<usize>, WordKind)> = automaton
+            .find_overlapping_iter(view)
+            .filter(|m| whole_word(view, m.range()))
+            .map(|m| (m.range(), patterns[m.pattern().as_usize()].1))
+            .collect();
+        candidates.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
+        let mut out: Vec<WordMatch> = Vec::new();
+        let mut last_end = 0;
+        for (span, kind) in candidates {
+            if out.is_empty() || span.start >= last_end {
+                last_end = span.end;
+                out.push(WordMatch {
+                    kind,
+                    span: folded.original(span),
+                });
+            }
+        }
+        out
+    }
+
+    /// The lowercased search that starts where the first pattern does finds what the case-insensitive
+    /// search of the whole text found, on texts that join the patterns in mixed case, look-alikes, dashes,
+    /// prefixes and suffixes that break the whole-word test, overlaps, and other scripts.
+    #[test]
+    fn lowercased_search_from_the_first_match_finds_what_a_case_insensitive_one_does() {
+        let words = [
+            "project-bluebird",
+            "acme",
+            "acme-corp",
+            "Nightjar",
+            "é-mail",
+        ];
+        let phrases = [
+            "which stocks should i buy",
+            "should i buy",
+            "guaranteed returns",
+        ];
+        let m = matcher(&words, &phrases);
+        let patterns: Vec<(&str, WordKind)> = words
+            .iter()
+            .map(|w| (*w, WordKind::Denied))
+            .chain(phrases.iter().map(|p| (*p, WordKind::Topic(0))))
+            .collect();
+        let pieces = [
+            "Project-Bluebird",
+            "PROJECT-BLUEBIRD",
+            "project\u{2013}bluebird",
+            "prоject-bluebird",
+            "ACME",
+            "Acme-Corp",
+            "acme-corporation",
+            "xacme",
+            "nightjar",
+            "NIGHTJAR",
+            "nightjars",
+            "É-MAIL",
+            "é-mail",
+            "Which stocks should I buy",
+            "which  stocks\tshould i buy",
+            "SHOULD I BUY",
+            "Guaranteed Returns",
+            "guaranteed\u{200B} returns",
+            " ",
+            " ",
+            "\n",
+            ", ",
+            ". ",
+            "-",
+            "the ",
+            "bluebird ",
+            "Клиент ",
+            "東京 ",
+            "9",
+            "_",
+        ];
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x3C6E_F372);
+        let mut found = 0;
+        for n in 0..3000 {
+            let text = texts.text(1 + n % 12);
+            let ours = m.find(&text);
+            assert_eq!(
+                ours,
+                case_insensitive_reference(&patterns, &text),
+                "{text:?}"
+            );
+            found += ours.len();
+        }
+        assert!(found > 1000, "{found} matches");
     }
 
     #[test]
