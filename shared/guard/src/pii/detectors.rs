@@ -324,11 +324,16 @@ pub(crate) fn context_near(text: &str, span: Range<usize>, context: &Context) ->
         from += 1;
     }
     let mut window = &text[from..span.start];
+    // Only the text's own words count: a word the window's start cuts (`age` of `usage`) does not. (The
+    // set pass, which skips a row when none of its words occurs in the text, asks for whole words too.)
+    let mut cut = alnum_before(text, from) && window.starts_with(char::is_alphanumeric);
     if let Some(i) = window.rfind('\n') {
         window = &window[i + 1..];
+        cut = false;
     }
     window
         .split(|c: char| !c.is_alphanumeric())
+        .skip(usize::from(cut))
         .filter(|w| !w.is_empty())
         .any(|w| listed(context.words, w))
 }
@@ -1077,6 +1082,23 @@ fn date_checked(text: &str, span: Range<usize>) -> Option<Valid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A word cut by the start of the context window is not a context word; the same word whole is.
+    #[test]
+    fn a_word_cut_by_the_window_start_is_not_a_context_word() {
+        let context = Context {
+            words: &["age"],
+            window: 48,
+            need: Need::Required,
+        };
+        let pad = " ".repeat(45);
+        let cut = format!("us{}{pad}42", "age");
+        assert!(!context_near(&cut, 50..52, &context), "{cut:?}");
+        let whole = format!("s {}{pad}42", "age");
+        assert!(context_near(&whole, 50..52, &context), "{whole:?}");
+        let line = format!("us{}\n{}{}42", "age", "age", " ".repeat(41));
+        assert!(context_near(&line, 50..52, &context), "{line:?}");
+    }
 
     #[test]
     fn context_windows_fit_the_stream_look_behind() {
