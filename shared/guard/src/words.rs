@@ -20,7 +20,7 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::fold::{fold, fold_pattern, is_word, start_of_last_units};
+use crate::fold::{Folded, fold, fold_pattern, is_word, start_of_last_units};
 use crate::profile::{GuardProfile, ProfileError};
 
 /// What a pattern stands for.
@@ -194,7 +194,7 @@ impl WordMatcher {
         let Some(leftmost) = first.find(view) else {
             return Vec::new();
         };
-        let mut candidates: Vec<(Range<usize>, WordKind)> = automaton
+        let candidates: Vec<(Range<usize>, WordKind)> = automaton
             .find_overlapping_iter(Input::new(view).range(leftmost.start()..))
             .filter(|m| whole_word(view, m.range()))
             .filter_map(|m| {
@@ -204,20 +204,29 @@ impl WordMatcher {
                     .map(|k| (m.range(), *k))
             })
             .collect();
-        candidates.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
-        let mut out: Vec<WordMatch> = Vec::new();
-        let mut last_end = 0;
-        for (span, kind) in candidates {
-            if out.is_empty() || span.start >= last_end {
-                last_end = span.end;
-                out.push(WordMatch {
-                    kind,
-                    span: folded.original(span),
-                });
-            }
-        }
-        out
+        leftmost_longest(candidates, &folded)
     }
+}
+
+/// Of the whole-word `candidates` (spans of `folded`'s text), the leftmost-longest ones that do not
+/// overlap, as spans of the original text.
+fn leftmost_longest(
+    mut candidates: Vec<(Range<usize>, WordKind)>,
+    folded: &Folded<'_>,
+) -> Vec<WordMatch> {
+    candidates.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
+    let mut out: Vec<WordMatch> = Vec::new();
+    let mut last_end = 0;
+    for (span, kind) in candidates {
+        if out.is_empty() || span.start >= last_end {
+            last_end = span.end;
+            out.push(WordMatch {
+                kind,
+                span: folded.original(span),
+            });
+        }
+    }
+    out
 }
 
 fn whole_word(text: &str, span: Range<usize>) -> bool {
@@ -293,24 +302,12 @@ mod tests {
             .unwrap();
         let folded = fold(text);
         let view: &str = &folded.text;
-        let mut candidates: Vec<(Range<usize>, WordKind)> = automaton
+        let candidates: Vec<(Range<usize>, WordKind)> = automaton
             .find_overlapping_iter(view)
             .filter(|m| whole_word(view, m.range()))
             .map(|m| (m.range(), patterns[m.pattern().as_usize()].1))
             .collect();
-        candidates.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
-        let mut out: Vec<WordMatch> = Vec::new();
-        let mut last_end = 0;
-        for (span, kind) in candidates {
-            if out.is_empty() || span.start >= last_end {
-                last_end = span.end;
-                out.push(WordMatch {
-                    kind,
-                    span: folded.original(span),
-                });
-            }
-        }
-        out
+        leftmost_longest(candidates, &folded)
     }
 
     /// The lowercased search that starts where the first pattern does finds what the case-insensitive
