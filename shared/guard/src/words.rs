@@ -10,7 +10,8 @@
 //! digit only counts when the character before (after) it is not one, so `bluebird` does not fire inside
 //! `bluebirds`. The automaton reports every overlapping candidate in one pass, from where the first
 //! pattern in the text starts (a second, leftmost-first automaton finds that place with a vectorised
-//! prefilter, and a text without any pattern is not stepped through); the whole-word filter runs on those,
+//! prefilter, and a text without any pattern is not stepped through; an ASCII text in which no pattern's
+//! longest piece without a space occurs is not even folded); the whole-word filter runs on those,
 //! then the leftmost-longest survivors are kept. Doing the selection after the filter means a
 //! longer pattern that fails the boundary test cannot hide a shorter one that passes. Non-ASCII letters
 //! that do not fold to ASCII match case-sensitively (after NFKC).
@@ -48,6 +49,10 @@ pub(crate) struct WordMatcher {
     /// vectorised prefilter (which an automaton reporting overlapping matches cannot use). No match starts
     /// before it, so the overlapping search begins there, and is skipped when there is none.
     first: Option<AhoCorasick>,
+    /// Each pattern's longest piece without a space, leftmost-first: in an ASCII text, which folding
+    /// changes only by collapsing whitespace, a pattern can match only where its pieces are in the text
+    /// as they are (ASCII case aside), so a text holding none of these needs no folding and no search.
+    pieces: Option<AhoCorasick>,
     kinds: Vec<WordKind>,
     /// The denied words, folded and ASCII-lower-cased, sorted: the words that start with a given text
     /// are the run from the first one not below it.
@@ -83,18 +88,13 @@ impl WordMatcher {
                 kinds.push(WordKind::Topic(i));
             }
         }
-        let build = |kind: MatchKind| {
-            if patterns.is_empty() {
-                return Ok(None);
-            }
-            AhoCorasickBuilder::new()
-                .match_kind(kind)
-                .build(&patterns)
-                .map(Some)
-                .map_err(|e| ProfileError::Compile(e.to_string()))
-        };
-        let automaton = build(MatchKind::Standard)?;
-        let first = build(MatchKind::LeftmostFirst)?;
+        let automaton = build_automaton(&patterns, MatchKind::Standard)?;
+        let first = build_automaton(&patterns, MatchKind::LeftmostFirst)?;
+        let longest_pieces: Vec<&str> = patterns
+            .iter()
+            .map(|p| p.split(' ').max_by_key(|piece| piece.len()).unwrap_or(""))
+            .collect();
+        let pieces = build_automaton(&longest_pieces, MatchKind::LeftmostFirst)?;
         let denied: Vec<&String> = patterns
             .iter()
             .zip(&kinds)
@@ -110,6 +110,7 @@ impl WordMatcher {
         Ok(WordMatcher {
             automaton,
             first,
+            pieces,
             kinds,
             denied_lower,
             denied_starts_inside_words,
@@ -181,9 +182,14 @@ impl WordMatcher {
     }
 
     fn find_where(&self, text: &str, keep: impl Fn(WordKind) -> bool) -> Vec<WordMatch> {
-        let (Some(automaton), Some(first)) = (&self.automaton, &self.first) else {
+        let (Some(automaton), Some(first), Some(pieces)) =
+            (&self.automaton, &self.first, &self.pieces)
+        else {
             return Vec::new();
         };
+        if text.is_ascii() && pieces.find(text.to_ascii_lowercase().as_str()).is_none() {
+            return Vec::new();
+        }
         let folded = fold(text);
         // Lowercased patterns in the lowercased text are the ASCII case-insensitive match, and lowercasing
         // keeps every byte where it is, so spans map back unchanged. It lets `first` be case-sensitive:
@@ -206,6 +212,21 @@ impl WordMatcher {
             .collect();
         leftmost_longest(candidates, &folded)
     }
+}
+
+/// An automaton over `patterns` (none when there are none).
+fn build_automaton<P: AsRef<[u8]>>(
+    patterns: &[P],
+    kind: MatchKind,
+) -> Result<Option<AhoCorasick>, ProfileError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    AhoCorasickBuilder::new()
+        .match_kind(kind)
+        .build(patterns)
+        .map(Some)
+        .map_err(|e| ProfileError::Compile(e.to_string()))
 }
 
 /// Of the whole-word `candidates` (spans of `folded`'s text), the leftmost-longest ones that do not
@@ -310,9 +331,10 @@ mod tests {
         leftmost_longest(candidates, &folded)
     }
 
-    /// The lowercased search that starts where the first pattern does finds what the case-insensitive
-    /// search of the whole text found, on texts that join the patterns in mixed case, look-alikes, dashes,
-    /// prefixes and suffixes that break the whole-word test, overlaps, and other scripts.
+    /// The lowercased search that starts where the first pattern does, skipped for an ASCII text without
+    /// any pattern's longest piece, finds what the case-insensitive search of the whole text found, on texts
+    /// that join the patterns in mixed case, look-alikes, dashes, whitespace runs, prefixes and suffixes
+    /// that break the whole-word test, overlaps, and other scripts.
     #[test]
     fn lowercased_search_from_the_first_match_finds_what_a_case_insensitive_one_does() {
         let words = [
@@ -352,6 +374,8 @@ mod tests {
             "SHOULD I BUY",
             "Guaranteed Returns",
             "guaranteed\u{200B} returns",
+            "Guaranteed  Returns",
+            "should\ti\nbuy",
             " ",
             " ",
             "\n",
