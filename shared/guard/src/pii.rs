@@ -529,11 +529,12 @@ fn needs_context(i: usize) -> bool {
 
 /// The set pass's pattern for `row`'s context words: any of them as a whole word, ASCII case ignored.
 ///
-/// [`context_near`] finds a word only as a whole run of alphanumeric characters, so the word is at the
-/// start of the text or after a character that is not an ASCII letter or digit, and at the end or before
-/// one. The pattern asks exactly that, of ASCII letters and digits, so it matches wherever a word could be
-/// found and in a few more places (after or before a letter of another script, which [`context_near`]
-/// would count as part of the word). As a substring, a common word would be found inside many others
+/// [`context_near`] counts a word only as a whole run of alphanumeric characters of the text: it skips a
+/// word its window's start cuts, and every row that needs a context word rejects a match glued to a letter
+/// or digit, so the words right before and after the match are whole too. Such a word is at the start of
+/// the text or after a character that is not an ASCII letter or digit, and at the end or before one. The
+/// pattern asks exactly that, so it matches wherever a word could be found, and in a few more places
+/// (beside a letter of another script, which [`context_near`] would count as part of the word). As a substring, a common word would be found inside many others
 /// (`age` in `message`, `turn` in `return`), and a one-letter word (`y` for ages, `b` and `d` for dates of
 /// birth) in nearly every text.
 fn context_words_pattern(row: &detectors::Detector) -> String {
