@@ -41,18 +41,11 @@ pub(crate) struct WordMatch {
     pub(crate) span: Range<usize>,
 }
 
-/// The compiled denied-word and topic automaton.
+/// The compiled denied-word and topic automata.
 #[derive(Debug)]
 pub(crate) struct WordMatcher {
-    automaton: Option<AhoCorasick>,
-    /// The same patterns, leftmost-first: where the first of them starts, found with the crate's
-    /// vectorised prefilter (which an automaton reporting overlapping matches cannot use). No match starts
-    /// before it, so the overlapping search begins there, and is skipped when there is none.
-    first: Option<AhoCorasick>,
-    /// Each pattern's longest piece without a space, leftmost-first: in an ASCII text, which folding
-    /// changes only by collapsing whitespace, a pattern can match only where its pieces are in the text
-    /// as they are (ASCII case aside), so a text holding none of these needs no folding and no search.
-    pieces: Option<AhoCorasick>,
+    /// `None` when the profile has no denied word and no topic phrase.
+    automata: Option<Automata>,
     kinds: Vec<WordKind>,
     /// The denied words, folded and ASCII-lower-cased, sorted: the words that start with a given text
     /// are the run from the first one not below it.
@@ -88,13 +81,11 @@ impl WordMatcher {
                 kinds.push(WordKind::Topic(i));
             }
         }
-        let automaton = build_automaton(&patterns, MatchKind::Standard)?;
-        let first = build_automaton(&patterns, MatchKind::LeftmostFirst)?;
-        let longest_pieces: Vec<&str> = patterns
-            .iter()
-            .map(|p| p.split(' ').max_by_key(|piece| piece.len()).unwrap_or(""))
-            .collect();
-        let pieces = build_automaton(&longest_pieces, MatchKind::LeftmostFirst)?;
+        let automata = if patterns.is_empty() {
+            None
+        } else {
+            Some(Automata::new(&patterns)?)
+        };
         let denied: Vec<&String> = patterns
             .iter()
             .zip(&kinds)
@@ -108,9 +99,7 @@ impl WordMatcher {
         let mut denied_lower: Vec<Vec<u8>> = denied.iter().map(|p| p.as_bytes().to_vec()).collect();
         denied_lower.sort_unstable();
         Ok(WordMatcher {
-            automaton,
-            first,
-            pieces,
+            automata,
             kinds,
             denied_lower,
             denied_starts_inside_words,
@@ -182,8 +171,11 @@ impl WordMatcher {
     }
 
     fn find_where(&self, text: &str, keep: impl Fn(WordKind) -> bool) -> Vec<WordMatch> {
-        let (Some(automaton), Some(first), Some(pieces)) =
-            (&self.automaton, &self.first, &self.pieces)
+        let Some(Automata {
+            overlapping,
+            first,
+            pieces,
+        }) = &self.automata
         else {
             return Vec::new();
         };
@@ -200,7 +192,7 @@ impl WordMatcher {
         let Some(leftmost) = first.find(view) else {
             return Vec::new();
         };
-        let candidates: Vec<(Range<usize>, WordKind)> = automaton
+        let candidates: Vec<(Range<usize>, WordKind)> = overlapping
             .find_overlapping_iter(Input::new(view).range(leftmost.start()..))
             .filter(|m| whole_word(view, m.range()))
             .filter_map(|m| {
@@ -214,19 +206,40 @@ impl WordMatcher {
     }
 }
 
-/// An automaton over `patterns` (none when there are none).
-fn build_automaton<P: AsRef<[u8]>>(
-    patterns: &[P],
-    kind: MatchKind,
-) -> Result<Option<AhoCorasick>, ProfileError> {
-    if patterns.is_empty() {
-        return Ok(None);
+/// The automata over the folded, lowercased patterns.
+#[derive(Debug)]
+struct Automata {
+    /// Every overlapping match of every pattern.
+    overlapping: AhoCorasick,
+    /// The same patterns, leftmost-first: where the first of them starts, found with the crate's
+    /// vectorised prefilter (which an automaton reporting overlapping matches cannot use). No match starts
+    /// before it, so the overlapping search begins there, and is skipped when there is none.
+    first: AhoCorasick,
+    /// Each pattern's longest piece without a space, leftmost-first: in an ASCII text, which folding
+    /// changes only by collapsing whitespace, a pattern can match only where its pieces are in the text
+    /// as they are (ASCII case aside), so a text holding none of these needs no folding and no search.
+    pieces: AhoCorasick,
+}
+
+impl Automata {
+    fn new(patterns: &[String]) -> Result<Self, ProfileError> {
+        let build = |patterns: &[&str], kind: MatchKind| {
+            AhoCorasickBuilder::new()
+                .match_kind(kind)
+                .build(patterns)
+                .map_err(|e| ProfileError::Compile(e.to_string()))
+        };
+        let whole: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        let pieces: Vec<&str> = patterns
+            .iter()
+            .map(|p| p.split(' ').max_by_key(|piece| piece.len()).unwrap_or(""))
+            .collect();
+        Ok(Automata {
+            overlapping: build(&whole, MatchKind::Standard)?,
+            first: build(&whole, MatchKind::LeftmostFirst)?,
+            pieces: build(&pieces, MatchKind::LeftmostFirst)?,
+        })
     }
-    AhoCorasickBuilder::new()
-        .match_kind(kind)
-        .build(patterns)
-        .map(Some)
-        .map_err(|e| ProfileError::Compile(e.to_string()))
 }
 
 /// Of the whole-word `candidates` (spans of `folded`'s text), the leftmost-longest ones that do not
