@@ -1,12 +1,13 @@
 //! Audit store benchmark: append rate with group commit and concurrent appenders, verify rate, and the
 //! latency of one user's records over a day, on a store of a million records.
 //!
-//! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS] [append]`
+//! Run: `cargo run --release -p causeway-audit --example audit_bench -- [RECORDS] [APPENDERS] [PHASE]`
 //! (defaults 1000000 and 256). Prints one line per measurement; the numbers go to BENCHMARKS.md. With
-//! `append`, only the group append runs (for a profiler). With `verify DIR [ROUNDS]`, the store is kept in
+//! `append`, only the group append runs (for a profiler); with `payload`, only the group append of
+//! records with an encrypted payload each (what the hub writes for an answered call). With `verify DIR [ROUNDS]`, the store is kept in
 //! `DIR` (filled the first time) and only verified, `ROUNDS` times (default 5).
 //!
-//! The group append also reports the CPU time per record of the whole process and of the store's writer
+//! The store is measured with the hub's allocator (mimalloc). The group append also reports the CPU time per record of the whole process and of the store's writer
 //! thread (`audit-writer`, through which every record passes one at a time), which move less with the
 //! machine's load than the rate does.
 //!
@@ -27,6 +28,10 @@ use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
+
+/// The hub's allocator, so the store is measured as the hub runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USERS: u64 = 1000;
 const DAY: OffsetDateTime = datetime!(2026-01-02 00:00 UTC);
@@ -97,6 +102,40 @@ async fn append_all(store: &Arc<EmbeddedStore>, records: u64, appenders: u64, pa
     while let Some(done) = tasks.join_next().await {
         done.unwrap();
     }
+}
+
+/// Appends `records` records from `appenders` concurrent appenders (with an encrypted payload each if
+/// `payload`) and prints the rate, the process's CPU time per record and the writer thread's.
+async fn measured_append(store: &Arc<EmbeddedStore>, records: u64, appenders: u64, payload: bool) {
+    let cpu_before = process_cpu();
+    // A thread names itself once it runs: one not found yet has not run.
+    let writer_before = Some(thread_cpu("audit-writer").unwrap_or_default());
+    let started = Instant::now();
+    append_all(store, records, appenders, payload).await;
+    let elapsed = started.elapsed();
+    let per_record = |after: Option<Duration>, before: Option<Duration>| {
+        after
+            .zip(before)
+            .map(|(after, before)| (after - before).as_secs_f64() * 1e6 / records as f64)
+    };
+    let cpu = per_record(process_cpu(), cpu_before);
+    let writer = per_record(thread_cpu("audit-writer"), writer_before);
+    println!(
+        "{}: {:.0} records/s ({records} in {:.1} s){}{}",
+        if payload {
+            "append with encrypted payload"
+        } else {
+            "append (index record only)"
+        },
+        records as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        cpu.map_or(String::new(), |cpu| format!(
+            ", {cpu:.1} us of CPU per record (whole process)"
+        )),
+        writer.map_or(String::new(), |writer| format!(
+            ", {writer:.1} us in the writer thread"
+        ))
+    );
 }
 
 /// 300 small writes each followed by `fdatasync`: to a file that grows with each write, or to one
@@ -222,6 +261,15 @@ async fn main() -> std::process::ExitCode {
     let only_append = match args.next().as_deref() {
         None => false,
         Some("append") => true,
+        Some("payload") => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Arc::new(
+                EmbeddedStore::open_with(dir.path().join("payloads.db"), StoreOptions::default())
+                    .unwrap(),
+            );
+            measured_append(&store, records, appenders, true).await;
+            return std::process::ExitCode::SUCCESS;
+        }
         Some("verify") => {
             let Some(dir) = args.next() else {
                 eprintln!("audit_bench: `verify` needs the directory to keep its store in");
@@ -232,7 +280,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::SUCCESS;
         }
         Some(other) => {
-            eprintln!("audit_bench: unknown phase `{other}`: the phases are `append` and `verify`");
+            eprintln!(
+                "audit_bench: unknown phase `{other}`: the phases are `append`, `payload` and `verify`"
+            );
             return std::process::ExitCode::from(2);
         }
     };
@@ -262,30 +312,7 @@ async fn main() -> std::process::ExitCode {
     }
 
     let store = Arc::new(EmbeddedStore::open_with(&path, StoreOptions::default()).unwrap());
-    let cpu_before = process_cpu();
-    // A thread names itself once it runs: one not found yet has not run.
-    let writer_before = Some(thread_cpu("audit-writer").unwrap_or_default());
-    let started = Instant::now();
-    append_all(&store, records, appenders, false).await;
-    let elapsed = started.elapsed();
-    let per_record = |after: Option<Duration>, before: Option<Duration>| {
-        after
-            .zip(before)
-            .map(|(after, before)| (after - before).as_secs_f64() * 1e6 / records as f64)
-    };
-    let cpu = per_record(process_cpu(), cpu_before);
-    let writer = per_record(thread_cpu("audit-writer"), writer_before);
-    println!(
-        "append (index record only): {:.0} records/s ({records} in {:.1} s){}{}",
-        records as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64(),
-        cpu.map_or(String::new(), |cpu| format!(
-            ", {cpu:.1} us of CPU per record (whole process)"
-        )),
-        writer.map_or(String::new(), |writer| format!(
-            ", {writer:.1} us in the writer thread"
-        ))
-    );
+    measured_append(&store, records, appenders, false).await;
     if only_append {
         return std::process::ExitCode::SUCCESS;
     }
@@ -407,16 +434,15 @@ async fn main() -> std::process::ExitCode {
 
     // Appends with an encrypted payload (1.5 KB prompt, 0.6 KB answer) on a fresh store.
     let with_payloads = (records / 10).max(1000);
+    // Closed first, so that the writer thread measured is the new store's.
+    if let Ok(store) = Arc::try_unwrap(store) {
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
+    }
     let store = Arc::new(
         EmbeddedStore::open_with(dir.path().join("payloads.db"), StoreOptions::default()).unwrap(),
     );
-    let started = Instant::now();
-    append_all(&store, with_payloads, appenders, true).await;
-    let elapsed = started.elapsed();
-    println!(
-        "append with encrypted payload: {:.0} records/s ({with_payloads} in {:.1} s)",
-        with_payloads as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
-    );
+    measured_append(&store, with_payloads, appenders, true).await;
     std::process::ExitCode::SUCCESS
 }

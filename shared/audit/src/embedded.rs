@@ -40,7 +40,9 @@ use time::{Date, OffsetDateTime};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::keys::{CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad};
+use crate::keys::{
+    AeadKey, CheckpointSigner, Ed25519FileSigner, MasterKey, PublicKeyInfo, payload_aad,
+};
 use crate::log::{
     Frame, LogId, LogPosition, LoggedCheckpoint, LoggedPayload, LoggedRecord, RecordLog,
 };
@@ -180,7 +182,7 @@ fn migrate(conn: &mut Connection) -> Result<(), AuditError> {
 type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
 enum Job {
-    Append(Box<AuditEvent>, Option<Payload>, Reply<AuditReceipt>),
+    Append(Box<Append>, Reply<AuditReceipt>),
     Checkpoint(Reply<Option<SignedCheckpoint>>),
 }
 
@@ -1484,8 +1486,8 @@ fn refuse_known_ids(
     let mut kept_replies = Vec::with_capacity(replies.len());
     let mut seen = std::collections::HashSet::with_capacity(batch.len());
     let mut text = Uuid::encode_buffer();
-    for ((event, payload), reply) in batch.into_iter().zip(replies.drain(..)) {
-        let id = event.id;
+    for (append, reply) in batch.into_iter().zip(replies.drain(..)) {
+        let id = append.event.id;
         let known = !seen.insert(id)
             || (ceiling.is_none_or(|ceiling| id <= ceiling)
                 && stored
@@ -1499,7 +1501,7 @@ fn refuse_known_ids(
             if let Some(ceiling) = ceiling {
                 *ceiling = (*ceiling).max(id);
             }
-            kept.push((event, payload));
+            kept.push(append);
             kept_replies.push(reply);
         }
     }
@@ -1834,7 +1836,35 @@ struct Writer {
     last_checkpoint: Instant,
 }
 
-type Append = (AuditEvent, Option<Payload>);
+/// One append as the writer takes it. The caller encodes the event and the payload on its own thread, so
+/// the writer, which every record passes through one at a time, only links, hashes and seals.
+struct Append {
+    event: AuditEvent,
+    /// `serde_json::to_vec(&event)`: the record's canonical bytes but for the chain's fields
+    /// ([`AuditRecord::canonical_bytes_of_encoded`]).
+    event_json: Vec<u8>,
+    /// The payload's plaintext (its JSON) and the period whose data key seals it.
+    payload: Option<(String, Vec<u8>)>,
+}
+
+impl Append {
+    fn new(event: AuditEvent, payload: Option<&Payload>) -> Result<Self, AuditError> {
+        let encode = |e: serde_json::Error| AuditError::Encode(e.to_string());
+        let event_json = serde_json::to_vec(&event).map_err(encode)?;
+        let payload = match payload {
+            Some(payload) => Some((
+                period_of(event.timestamp),
+                serde_json::to_vec(payload).map_err(encode)?,
+            )),
+            None => None,
+        };
+        Ok(Self {
+            event,
+            event_json,
+            payload,
+        })
+    }
+}
 
 impl Writer {
     fn run(mut self, mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
@@ -1894,8 +1924,8 @@ impl Writer {
             loop {
                 while let Some(job) = next.take() {
                     match job {
-                        Job::Append(event, payload, reply) => {
-                            appends.push((*event, payload));
+                        Job::Append(append, reply) => {
+                            appends.push(*append);
                             replies.push(reply);
                         }
                         Job::Checkpoint(reply) => checkpoints.push(reply),
@@ -2087,18 +2117,22 @@ impl Writer {
         let mut frame = Frame::default();
         frame.records.reserve(batch.len());
         let mut checkpoint_written = false;
-        for (event, payload) in batch {
+        // The data keys this group seals under, each read and unwrapped once.
+        let mut keys: Vec<(String, AeadKey)> = Vec::new();
+        for Append {
+            event,
+            event_json,
+            payload,
+        } in batch
+        {
             sequence += 1;
-            let record = AuditRecord {
-                schema_version: AuditRecord::SCHEMA_VERSION,
-                chain_id: chain_id.clone(),
+            let body = AuditRecord::canonical_bytes_of_encoded(
+                &chain_id,
                 sequence,
-                prev_hash,
-                event,
-            };
-            let body = record
-                .canonical_bytes()
-                .map_err(|e| AuditError::Encode(e.to_string()))?;
+                &prev_hash,
+                &event_json,
+            )
+            .map_err(|e| AuditError::Encode(e.to_string()))?;
             let hash = sha256_hex(&body);
             let body = String::from_utf8(body).map_err(|e| AuditError::Encode(e.to_string()))?;
             frame.records.push(LoggedRecord {
@@ -2107,10 +2141,18 @@ impl Writer {
                 record_hash: hash.clone(),
                 body,
             });
-            if let Some(payload) = payload {
+            if let Some((period, plain)) = payload {
+                let key = match keys.iter().position(|(p, _)| *p == period) {
+                    Some(at) => at,
+                    None => {
+                        keys.push((period.clone(), self.data_key(conn, &period)?));
+                        keys.len() - 1
+                    }
+                };
+                let (_, key) = &keys[key];
                 frame
                     .payloads
-                    .push(self.seal_payload(conn, &record.event, &payload)?);
+                    .push(seal_payload(key, &event, period, &plain)?);
             }
             // Every `every` records exactly, in the transaction that commits the record it covers.
             if sequence.saturating_sub(checkpointed) >= self.every {
@@ -2127,12 +2169,12 @@ impl Writer {
                 checkpoint_written = true;
             }
             receipts.push(AuditReceipt {
-                id: record.event.id,
+                id: event.id,
                 chain_id: chain_id.clone(),
                 sequence,
                 record_hash: hash.clone(),
             });
-            events.push(record.event);
+            events.push(event);
             prev_hash = hash;
         }
         // The callers are answered as soon as the frame is durable; the index holds their records once the
@@ -2209,17 +2251,18 @@ impl Writer {
         conn: &mut Connection,
         batch: &[Append],
     ) -> Result<(), AuditError> {
+        let periods: BTreeSet<&str> = batch
+            .iter()
+            .filter_map(|append| append.payload.as_ref().map(|(period, _)| period.as_str()))
+            .collect();
         let mut missing = BTreeSet::new();
-        for (event, payload) in batch {
-            if payload.is_some() {
-                let period = period_of(event.timestamp);
-                let known = conn
-                    .prepare_cached("SELECT 1 FROM data_keys WHERE period = ?1")
-                    .and_then(|mut stmt| stmt.exists(params![period]))
-                    .map_err(write_err)?;
-                if !known {
-                    missing.insert(period);
-                }
+        for period in periods {
+            let known = conn
+                .prepare_cached("SELECT 1 FROM data_keys WHERE period = ?1")
+                .and_then(|mut stmt| stmt.exists(params![period]))
+                .map_err(write_err)?;
+            if !known {
+                missing.insert(period);
             }
         }
         if missing.is_empty() {
@@ -2239,14 +2282,9 @@ impl Writer {
         })
     }
 
-    /// Seals `payload` under its period's data key and stores it.
-    fn seal_payload(
-        &self,
-        tx: &Connection,
-        event: &AuditEvent,
-        payload: &Payload,
-    ) -> Result<LoggedPayload, AuditError> {
-        let period = period_of(event.timestamp);
+    /// The data key of `period`, unwrapped; an error if the period has none or was erased (it takes no new
+    /// payloads).
+    fn data_key(&self, tx: &Connection, period: &str) -> Result<AeadKey, AuditError> {
         let row: Option<(Option<Vec<u8>>, Option<i64>)> = tx
             .prepare_cached("SELECT wrapped_key, erased_unix_ms FROM data_keys WHERE period = ?1")
             .and_then(|mut stmt| {
@@ -2254,29 +2292,32 @@ impl Writer {
                     .optional()
             })
             .map_err(write_err)?;
-        let key = match row {
-            Some((Some(wrapped), None)) => self.master.unwrap_data_key(&period, &wrapped)?,
-            Some(_) => {
-                return Err(AuditError::Write(format!(
-                    "period {period} was erased; it takes no new payloads"
-                )));
-            }
-            None => {
-                return Err(AuditError::Write(format!(
-                    "period {period} has no data key"
-                )));
-            }
-        };
-        let plain = serde_json::to_vec(payload).map_err(|e| AuditError::Encode(e.to_string()))?;
-        let id = event.id.to_string();
-        let sealed = key.seal(&payload_aad(&id, &period), &plain)?;
-        let logged = LoggedPayload {
-            record_id: id,
-            period,
-            sealed,
-        };
-        Ok(logged)
+        match row {
+            Some((Some(wrapped), None)) => self.master.unwrap_data_key(period, &wrapped),
+            Some(_) => Err(AuditError::Write(format!(
+                "period {period} was erased; it takes no new payloads"
+            ))),
+            None => Err(AuditError::Write(format!(
+                "period {period} has no data key"
+            ))),
+        }
     }
+}
+
+/// Seals a payload's plaintext under its period's data key, bound to its record.
+fn seal_payload(
+    key: &AeadKey,
+    event: &AuditEvent,
+    period: String,
+    plain: &[u8],
+) -> Result<LoggedPayload, AuditError> {
+    let id = event.id.to_string();
+    let sealed = key.seal(&payload_aad(&id, &period), plain)?;
+    Ok(LoggedPayload {
+        record_id: id,
+        period,
+        sealed,
+    })
 }
 
 #[async_trait]
@@ -2294,9 +2335,10 @@ impl AuditSink for EmbeddedStore {
             ));
         }
         let queue = self.queue.as_ref().ok_or_else(read_only)?;
+        let append = Append::new(event, payload.as_ref())?;
         let (reply, receipt) = oneshot::channel();
         queue
-            .send(Job::Append(Box::new(event), payload, reply))
+            .send(Job::Append(Box::new(append), reply))
             .await
             .map_err(|_| AuditError::Unavailable("the writer thread has stopped".into()))?;
         receipt.await.map_err(|_| {
@@ -2489,7 +2531,11 @@ mod tests {
     ) {
         let (reply, answer) = oneshot::channel();
         let mut replies = vec![reply];
-        let mut result = writer.write_group(conn, vec![(event(user), None)], &mut replies);
+        let mut result = writer.write_group(
+            conn,
+            vec![Append::new(event(user), None).unwrap()],
+            &mut replies,
+        );
         if commit {
             result = result.and_then(|()| writer.commit_open(conn));
         }

@@ -253,6 +253,43 @@ impl AuditRecord {
     pub fn record_hash(&self) -> Result<String, serde_json::Error> {
         Ok(hex::encode(Sha256::digest(self.canonical_bytes()?)))
     }
+
+    /// The canonical bytes of the record that places an event in a chain at `sequence` after `prev_hash`,
+    /// built from the event's own JSON encoding (`serde_json::to_vec(&event)`): the same bytes as
+    /// [`Self::canonical_bytes`] of that record, since the event's fields follow the chain's in it. Whoever
+    /// holds the event can encode it ahead, so that the chain's writer, which places one record at a time,
+    /// only prefixes the chain's fields.
+    pub fn canonical_bytes_of_encoded(
+        chain_id: &str,
+        sequence: u64,
+        prev_hash: &str,
+        event_json: &[u8],
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        let fields = match event_json {
+            [b'{', b'}'] => &[][..],
+            [b'{', fields @ .., b'}'] => fields,
+            _ => {
+                return Err(serde::ser::Error::custom(
+                    "an encoded event is a JSON object",
+                ));
+            }
+        };
+        let mut out = Vec::with_capacity(event_json.len() + chain_id.len() + prev_hash.len() + 80);
+        out.extend_from_slice(b"{\"schema_version\":");
+        out.extend_from_slice(Self::SCHEMA_VERSION.to_string().as_bytes());
+        out.extend_from_slice(b",\"chain_id\":");
+        serde_json::to_writer(&mut out, chain_id)?;
+        out.extend_from_slice(b",\"sequence\":");
+        out.extend_from_slice(sequence.to_string().as_bytes());
+        out.extend_from_slice(b",\"prev_hash\":");
+        serde_json::to_writer(&mut out, prev_hash)?;
+        if !fields.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(fields);
+        }
+        out.push(b'}');
+        Ok(out)
+    }
 }
 
 /// What a checkpoint marks.
@@ -407,6 +444,90 @@ mod tests {
         // Round trip keeps the hash.
         let back: AuditRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back.record_hash().unwrap(), record.record_hash().unwrap());
+    }
+
+    /// Events that exercise every optional part of the encoding: absent and present options, content
+    /// summaries, guard events with and without a source, and strings that need escapes.
+    fn varied_events() -> Vec<AuditEvent> {
+        let mut events = vec![sample_event()];
+        let mut full = sample_event();
+        full.workload_principal = Some("arn:aws:sts::111122223333:assumed-role/app/s".into());
+        full.spoke_account = Some("111122223333".into());
+        full.application = Some("support \"bot\"\n\u{1f}é\u{2028}".into());
+        full.error_code = Some("model_timeout".into());
+        full.grounding_permille = Some(912);
+        full.prompt_sha256 = Some("ab".repeat(32));
+        full.response_sha256 = Some("cd".repeat(32));
+        full.reasons = vec!["a\\b".into(), String::new(), "日本".into()];
+        full.content.count_call("search");
+        full.content.tools_offered = vec!["search".into(), "</script>".into()];
+        full.content.blocks.push(BlockCount {
+            kind: "image".into(),
+            count: 2,
+            bytes: u64::MAX,
+        });
+        full.guard_events = vec![
+            crate::guard::GuardEvent {
+                stage: crate::guard::GuardStage::Input,
+                kind: "pii".into(),
+                entity: "EMAIL".into(),
+                action: crate::guard::GuardAction::Mask,
+                count: 3,
+                source: crate::guard::TEXT_SOURCE.into(),
+            },
+            crate::guard::GuardEvent {
+                stage: crate::guard::GuardStage::Output,
+                kind: "injection".into(),
+                entity: "instruction_override".into(),
+                action: crate::guard::GuardAction::Block,
+                count: 1,
+                source: "tool_result".into(),
+            },
+        ];
+        for outcome in Outcome::ALL {
+            events.push(AuditEvent {
+                outcome,
+                ..full.clone()
+            });
+        }
+        events.push(full);
+        events
+    }
+
+    #[test]
+    fn a_record_built_from_its_encoded_event_has_the_canonical_bytes() {
+        for (n, event) in varied_events().into_iter().enumerate() {
+            for (chain_id, prev_hash) in [
+                ("chain", GENESIS_HASH.to_owned()),
+                ("a \"quoted\" chain\\é", "ef".repeat(32)),
+            ] {
+                let sequence = [1, 1000, u64::MAX][n % 3];
+                let record = AuditRecord {
+                    schema_version: AuditRecord::SCHEMA_VERSION,
+                    chain_id: chain_id.into(),
+                    sequence,
+                    prev_hash: prev_hash.clone(),
+                    event: event.clone(),
+                };
+                let encoded = serde_json::to_vec(&event).unwrap();
+                assert_eq!(
+                    String::from_utf8(
+                        AuditRecord::canonical_bytes_of_encoded(
+                            chain_id, sequence, &prev_hash, &encoded
+                        )
+                        .unwrap()
+                    )
+                    .unwrap(),
+                    String::from_utf8(record.canonical_bytes().unwrap()).unwrap()
+                );
+            }
+        }
+        for not_an_object in [&b""[..], b"[]", b"{", b"\"x\""] {
+            assert!(
+                AuditRecord::canonical_bytes_of_encoded("c", 1, GENESIS_HASH, not_an_object)
+                    .is_err()
+            );
+        }
     }
 
     #[test]
