@@ -68,11 +68,15 @@ const LOG_WRAP: u64 = 64 << 20;
 /// is wholly copied, the next commit starts it over and syncs its new header, a sync on a caller's path
 /// (at 100 ms, a caller sending a few requests a second paid it on nearly every call).
 const WAL_COPY_EVERY: Duration = Duration::from_secs(1);
-/// WAL pages not yet copied after which the writer copies them itself.
-const WAL_PAGES_BEHIND: i64 = 16_384;
-/// WAL pages after which the writer wakes the copier rather than leave them to its next round (16 MiB:
-/// reached within a second only under load, where the copy then follows each index commit).
-const WAL_WAKE_COPIER: i64 = 4_096;
+/// WAL bytes not yet copied after which the writer copies them itself.
+const WAL_BEHIND: i64 = 64 << 20;
+/// WAL bytes after which the writer wakes the copier rather than leave them to its next round (reached
+/// within a second only under load, where the copy then follows each index commit).
+const WAL_WAKE_COPIER: i64 = 16 << 20;
+/// The page size of a new store (a store keeps the size it was made with). SQLite's default is 4 KiB; a
+/// record's row is about 1.4 KB and a sealed payload about 2.3 KB, so at 4 KiB a payload took a page of
+/// its own and a group's commit wrote about twice the pages it writes at 8 KiB.
+const PAGE_SIZE: i64 = 8192;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -463,6 +467,8 @@ impl Settle {
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), AuditError> {
     conn.busy_timeout(Duration::from_secs(5))
+        // Before anything is written (it sets the size of a new file only).
+        .and_then(|()| conn.pragma_update(None, "page_size", PAGE_SIZE))
         .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
         .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
         .and_then(|()| conn.pragma_update(None, "secure_delete", "ON"))
@@ -548,8 +554,10 @@ impl EmbeddedStore {
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             // The WAL is copied into the database by a thread of its own (`copy_wal`); the writer copies
-            // only when that falls behind by this many pages (64 MiB), so commits rarely wait for it.
-            .and_then(|()| writer.pragma_update(None, "wal_autocheckpoint", WAL_PAGES_BEHIND))
+            // only when that falls behind by `WAL_BEHIND`, so commits rarely wait for it.
+            .and_then(|()| {
+                writer.pragma_update(None, "wal_autocheckpoint", wal_pages(&writer, WAL_BEHIND))
+            })
             // Temporary files (a statement journal, should a statement need one) are held in memory.
             .and_then(|()| writer.pragma_update(None, "temp_store", "MEMORY"))
             .map_err(unavailable)?;
@@ -1755,26 +1763,39 @@ fn synced_transaction<T>(
 
 /// What the WAL copier is asked to do.
 enum CopyWal {
-    /// Copy now: the WAL has grown past [`WAL_WAKE_COPIER`] pages since the last copy.
+    /// Copy now: the WAL has grown past [`WAL_WAKE_COPIER`] bytes since the last copy.
     Now,
     /// The writer has stopped.
     Stop,
 }
 
-/// Has the writer's connection wake the WAL copier once a commit leaves [`WAL_WAKE_COPIER`] pages in the
+/// How many of `conn`'s pages make `bytes`.
+fn wal_pages(conn: &Connection, bytes: i64) -> i64 {
+    let page = conn
+        .pragma_query_value(None, "page_size", |row| row.get::<_, i64>(0))
+        .unwrap_or(PAGE_SIZE)
+        .max(512);
+    bytes / page
+}
+
+/// Has the writer's connection wake the WAL copier once a commit leaves [`WAL_WAKE_COPIER`] bytes in the
 /// WAL, so that under load the copy keeps up on its own thread instead of the writer doing it (its
-/// automatic checkpoint at [`WAL_PAGES_BEHIND`] pages stays, for a copier that cannot keep up). Without
-/// the hook the automatic checkpoint alone remains.
+/// automatic checkpoint at [`WAL_BEHIND`] stays, for a copier that cannot keep up). Without the hook the
+/// automatic checkpoint alone remains.
 fn wake_copier_when_behind(conn: &mut Connection, copy: std::sync::mpsc::SyncSender<CopyWal>) {
+    let (behind, wake) = (
+        wal_pages(conn, WAL_BEHIND),
+        wal_pages(conn, WAL_WAKE_COPIER),
+    );
     let hooked = conn.wal_hook(Some(
         move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
             let pages = i64::from(pages);
-            if pages >= WAL_PAGES_BEHIND {
+            if pages >= behind {
                 // As SQLite's own automatic checkpoint: an error here is not the commit's (it is done).
                 if let Err(err) = wal.checkpoint() {
                     tracing::warn!(error = %err, "copying the audit WAL into the database failed");
                 }
-            } else if pages >= WAL_WAKE_COPIER {
+            } else if pages >= wake {
                 // Full: a wake-up is already waiting.
                 let _ = copy.try_send(CopyWal::Now);
             }
@@ -2423,7 +2444,7 @@ mod tests {
         );
     }
 
-    /// A commit that leaves more than [`WAL_WAKE_COPIER`] pages in the WAL wakes the copier at once; a
+    /// A commit that leaves more than [`WAL_WAKE_COPIER`] bytes in the WAL wakes the copier at once; a
     /// small one does not.
     #[test]
     fn a_commit_that_grows_the_wal_past_the_mark_wakes_the_copier() {
@@ -2435,10 +2456,50 @@ mod tests {
         conn.execute("INSERT INTO t VALUES (zeroblob(1000))", [])
             .unwrap();
         assert!(asked.try_recv().is_err(), "a small commit woke the copier");
-        let size = WAL_WAKE_COPIER * 4096;
+        let size = WAL_WAKE_COPIER;
         conn.execute("INSERT INTO t VALUES (zeroblob(?1))", [size])
             .unwrap();
         assert!(matches!(asked.try_recv(), Ok(CopyWal::Now)));
+    }
+
+    fn page_size(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "page_size", |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A new store has pages of [`PAGE_SIZE`]; a store made with SQLite's default 4 KiB pages keeps them,
+    /// and is written and verified as before.
+    #[tokio::test]
+    async fn a_new_store_has_its_page_size_and_an_older_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.db");
+        let store = EmbeddedStore::open(&new).unwrap();
+        store.append(event("a"), None).await.unwrap();
+        store.close();
+        assert_eq!(page_size(&new), PAGE_SIZE);
+
+        let older = dir.path().join("older.db");
+        let conn = Connection::open(&older).unwrap();
+        conn.pragma_update(None, "page_size", 4096).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))
+            .unwrap();
+        drop(conn);
+        for round in 0..2 {
+            let store = EmbeddedStore::open(&older).unwrap();
+            for n in 0..3 {
+                store
+                    .append(event(&format!("u{round}{n}")), None)
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(store.verify().unwrap(), None);
+            assert_eq!(store.count().unwrap(), 3 * (round + 1));
+            store.close();
+        }
+        assert_eq!(page_size(&older), 4096);
     }
 
     /// A closed store holding one record, with its chain id.
