@@ -20,7 +20,8 @@
 //! - Payloads (prompt and answer) go to `payloads`, sealed under the data key of the record's UTC day
 //!   (`data_keys`, wrapped by the master key file); [`EmbeddedStore::erase_period`] destroys a day's key.
 
-use std::collections::BTreeSet;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -2139,7 +2140,7 @@ impl Writer {
         frame.records.reserve(batch.len());
         let mut checkpoint_written = false;
         // The data keys this group seals under, each read and unwrapped once.
-        let mut keys: Vec<(String, AeadKey)> = Vec::new();
+        let mut keys: BTreeMap<String, AeadKey> = BTreeMap::new();
         for Append {
             event,
             event_json,
@@ -2163,14 +2164,10 @@ impl Writer {
                 body,
             });
             if let Some((period, plain)) = payload {
-                let key = match keys.iter().position(|(p, _)| *p == period) {
-                    Some(at) => at,
-                    None => {
-                        keys.push((period.clone(), self.data_key(conn, &period)?));
-                        keys.len() - 1
-                    }
+                let key = match keys.entry(period.clone()) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(new) => new.insert(self.data_key(conn, &period)?),
                 };
-                let (_, key) = &keys[key];
                 frame
                     .payloads
                     .push(seal_payload(key, &event, period, &plain)?);
