@@ -571,6 +571,7 @@ impl EmbeddedStore {
             settle: Arc::clone(&settle),
             uncommitted: None,
             answered_end: None,
+            open_head: None,
             id_ceiling: None,
             replay_to: None,
             chain_id: chain_id.clone(),
@@ -1841,6 +1842,10 @@ struct Writer {
     uncommitted: Option<(Instant, usize)>,
     /// Where the last frame answered in the open index transaction ends.
     answered_end: Option<LogPosition>,
+    /// The chain's head (sequence and hash) and the last sequence a checkpoint covers, as the last group
+    /// answered in the open transaction left them: nothing else writes while it is open, so the next group
+    /// in it need not read them again. `None` when no transaction is open, and after a group that failed.
+    open_head: Option<(u64, String, u64)>,
     /// At least every stored record's id ([`refuse_known_ids`]), read when the open transaction began
     /// (another writer of the store may have written before it); `None`: not known.
     id_ceiling: Option<Uuid>,
@@ -2016,6 +2021,16 @@ impl Writer {
     /// is written over this one.
     fn log_frame(&mut self, conn: &Connection, frame: &Frame) -> Result<LogPosition, AuditError> {
         let at = log_position(conn).map_err(write_err)?;
+        self.log_frame_at(conn, at, frame)
+    }
+
+    /// [`Self::log_frame`] at `at`, which the caller knows is the position `conn`'s transaction holds.
+    fn log_frame_at(
+        &mut self,
+        conn: &Connection,
+        at: LogPosition,
+        frame: &Frame,
+    ) -> Result<LogPosition, AuditError> {
         let next = self.log.append(at, frame)?;
         set_log_position(conn, next).map_err(write_err)?;
         Ok(next)
@@ -2094,6 +2109,7 @@ impl Writer {
             conn.execute_batch("BEGIN IMMEDIATE").map_err(write_err)?;
             self.uncommitted = Some((Instant::now(), 0));
             self.id_ceiling = highest_id(conn);
+            self.open_head = None;
         }
         // No savepoint per group: inside one, SQLite copies every page before its first change, which cost
         // the writer about a tenth of its time. A failed group is rare; undoing it takes the whole open
@@ -2132,8 +2148,14 @@ impl Writer {
         }
         let count = batch.len();
         let chain_id = self.chain_id.clone();
-        let (mut sequence, mut prev_hash) = chain_head(conn, &chain_id)?;
-        let mut checkpointed = last_checkpointed(conn, &chain_id)?;
+        // Taken, so that a group that fails leaves the next one to read the database again.
+        let (mut sequence, mut prev_hash, mut checkpointed) = match self.open_head.take() {
+            Some(head) => head,
+            None => {
+                let (sequence, hash) = chain_head(conn, &chain_id)?;
+                (sequence, hash, last_checkpointed(conn, &chain_id)?)
+            }
+        };
         let mut receipts = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         let mut frame = Frame::default();
@@ -2196,8 +2218,13 @@ impl Writer {
             prev_hash = hash;
         }
         // The callers are answered as soon as the frame is durable; the index holds their records once the
-        // open transaction commits, and the store's reads wait for that (`Settle`).
-        self.answered_end = Some(self.log_frame(conn, &frame)?);
+        // open transaction commits, and the store's reads wait for that (`Settle`). After a group answered
+        // in the open transaction, the position it holds is where that group's frame ended.
+        let at = match self.answered_end {
+            Some(end) => end,
+            None => log_position(conn).map_err(write_err)?,
+        };
+        self.answered_end = Some(self.log_frame_at(conn, at, &frame)?);
         self.settle.answering();
         for (reply, receipt) in replies.drain(..).zip(receipts) {
             // A caller that went away (client disconnected) no longer needs the receipt.
@@ -2212,6 +2239,7 @@ impl Writer {
         for payload in &frame.payloads {
             insert_payload(conn, payload, false)?;
         }
+        self.open_head = Some((sequence, prev_hash, checkpointed));
         Ok(count)
     }
 
@@ -2234,6 +2262,7 @@ impl Writer {
         }
         self.uncommitted = None;
         self.answered_end = None;
+        self.open_head = None;
         if let Ok(at) = log_position(conn) {
             wrap_log_if_due(conn, at, self.log_wrap);
         }
@@ -2250,6 +2279,7 @@ impl Writer {
             let _ = conn.execute_batch("ROLLBACK");
         }
         self.uncommitted = None;
+        self.open_head = None;
         if let Some(end) = self.answered_end.take() {
             self.replay_to = Some(end);
         }
@@ -2562,6 +2592,7 @@ mod tests {
             settle: Arc::new(Settle::default()),
             uncommitted: None,
             answered_end: None,
+            open_head: None,
             id_ceiling: None,
             replay_to: None,
             signer: Arc::new(Ed25519FileSigner::load_or_create(dir).unwrap()),
