@@ -23,6 +23,10 @@ for f in token body.json jwks.json hub-hub-fast.toml; do
   [ -f "$SCRATCH/$f" ] || { echo "profile.sh: $SCRATCH/$f missing: run bench/run.sh first" >&2; exit 2; }
 done
 command -v perf >/dev/null || { echo "profile.sh: perf not found" >&2; exit 2; }
+[ -x "$TARGET/release/bench-mock" ] || {
+  echo "profile.sh: $TARGET/release/bench-mock missing: run bench/run.sh first, with the same CARGO_TARGET_DIR" >&2
+  exit 2
+}
 
 pids=()
 cleanup() {
@@ -51,14 +55,21 @@ hub=$!
 pids+=("$hub")
 
 TOKEN="$(cat "$SCRATCH/token")"
+ready=
 for _ in $(seq 1 100); do
   if curl -sf -o /dev/null -H "authorization: Bearer $TOKEN" -H 'x-causeway-purpose: analytics' \
     -H 'content-type: application/json' --data-binary @"$SCRATCH/body.json" \
     http://127.0.0.1:18100/v1/chat/completions; then
+    ready=1
     break
   fi
   sleep 0.2
 done
+# A profile of refused calls would look like a profile of the governed path: stop instead.
+[ -n "$ready" ] || {
+  echo "profile.sh: the hub never answered a governed call (an expired token in $SCRATCH/token?); see $SCRATCH/profile-hub.log and profile-mock.log" >&2
+  exit 1
+}
 
 taskset -c 1 "$OHA" --no-tui --output-format json -m POST -T application/json -D "$SCRATCH/body.json" \
   -H "authorization: Bearer $TOKEN" -H 'x-causeway-purpose: analytics' \
@@ -68,6 +79,11 @@ sleep 2
 perf record -F 999 -e cpu-clock --call-graph dwarf,16384 -p "$hub" -o "$SCRATCH/perf.data" \
   -- sleep "$DURATION" 2> "$SCRATCH/perf-record.log"
 wait "$load"
+codes="$(tr -d '\n' < "$SCRATCH/profile-oha.json" | grep -o '"statusCodeDistribution": *{[^}]*}' || true)"
+if [ -z "$codes" ] || grep -qE '"([013-9][0-9]{2}|2[1-9][0-9]|20[1-9])"' <<< "$codes"; then
+  echo "profile.sh: not every call under load was answered ($codes); the profile would not be of the governed path" >&2
+  exit 1
+fi
 
 # Each report is cut with `head`; perf then dies of SIGPIPE, which is expected, not a failure.
 report() {
