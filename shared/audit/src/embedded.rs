@@ -2192,7 +2192,7 @@ impl Writer {
                 };
                 frame
                     .payloads
-                    .push(seal_payload(key, &event, period, &plain)?);
+                    .push(logged_payload(key, &event, period, &plain)?);
             }
             // Every `every` records exactly, in the transaction that commits the record it covers.
             if sequence.saturating_sub(checkpointed) >= self.every {
@@ -2352,8 +2352,9 @@ impl Writer {
     }
 }
 
-/// Seals a payload's plaintext under its period's data key, bound to its record.
-fn seal_payload(
+/// A payload's plaintext sealed under its period's data key and bound to its record (as
+/// [`crate::seal_payload`] does with a raw key), as the log holds it.
+fn logged_payload(
     key: &AeadKey,
     event: &AuditEvent,
     period: String,

@@ -534,9 +534,9 @@ fn needs_context(i: usize) -> bool {
 /// or digit, so the words right before and after the match are whole too. Such a word is at the start of
 /// the text or after a character that is not an ASCII letter or digit, and at the end or before one. The
 /// pattern asks exactly that, so it matches wherever a word could be found, and in a few more places
-/// (beside a letter of another script, which [`context_near`] would count as part of the word). As a substring, a common word would be found inside many others
-/// (`age` in `message`, `turn` in `return`), and a one-letter word (`y` for ages, `b` and `d` for dates of
-/// birth) in nearly every text.
+/// (beside a letter of another script, which [`context_near`] would count as part of the word). As a
+/// substring, a common word would be found inside many others (`age` in `message`, `turn` in `return`),
+/// and a one-letter word (`y` for ages, `b` and `d` for dates of birth) in nearly every text.
 fn context_words_pattern(row: &detectors::Detector) -> String {
     let words: Vec<String> = row
         .context
