@@ -8,9 +8,10 @@
 //!   a power loss, though it may lose its last commits); opening the store replays the log frames after the
 //!   database's recorded position, and so does the writer after a commit that failed once its callers were
 //!   answered, so an acknowledged record is never lost. `RULES.md` gives the whole argument.
-//! - One writer thread owns the write connection and commits records in groups: every append waiting when a
-//!   transaction starts goes into it, and each caller is answered only once the group's frame is synced. One
-//!   fsync then covers many records, their payloads and any checkpoint due.
+//! - One writer thread writes records in groups: every append waiting when a group starts goes into it, and
+//!   each caller is answered only once the group's frame is synced. One fsync then covers many records, their
+//!   payloads and any checkpoint due. The group's rows are then inserted on a second thread, which has the
+//!   write connection while the writer chains, logs and answers the next group ([`Index`]).
 //! - The chain head and the checkpoint log head are read inside the write transaction
 //!   (`BEGIN IMMEDIATE`), so a failed commit, a restart, or a second process on the same file can never fork
 //!   either: at worst a write fails and the caller gets an error.
@@ -20,8 +21,7 @@
 //! - Payloads (prompt and answer) go to `payloads`, sealed under the data key of the record's UTC day
 //!   (`data_keys`, wrapped by the master key file); [`EmbeddedStore::erase_period`] destroys a day's key.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -572,7 +572,9 @@ impl EmbeddedStore {
             uncommitted: None,
             answered_end: None,
             open_head: None,
+            keys: BTreeMap::new(),
             id_ceiling: None,
+            open_ids: HashSet::new(),
             replay_to: None,
             chain_id: chain_id.clone(),
             signer,
@@ -1359,6 +1361,21 @@ fn append_checkpoint(
     chain_sequence: u64,
     chain_head_hash: &str,
 ) -> Result<(SignedCheckpoint, LoggedCheckpoint), AuditError> {
+    let head = checkpoint_log_head(tx)?;
+    let (checkpoint, logged) = sign_checkpoint(
+        &head,
+        signer,
+        kind,
+        chain_id,
+        chain_sequence,
+        chain_head_hash,
+    )?;
+    insert_checkpoint(tx, &logged, false)?;
+    Ok((checkpoint, logged))
+}
+
+/// The checkpoint log's last sequence and checkpoint hash (0 and the genesis hash when it is empty).
+fn checkpoint_log_head(tx: &Connection) -> Result<(u64, String), AuditError> {
     let head: Option<(i64, String)> = tx
         .prepare_cached(
             "SELECT sequence, checkpoint_hash FROM checkpoints ORDER BY sequence DESC LIMIT 1",
@@ -1368,11 +1385,24 @@ fn append_checkpoint(
                 .optional()
         })
         .map_err(write_err)?;
-    let (last, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let (last, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    Ok((u64::try_from(last).unwrap_or(0), hash))
+}
+
+/// A checkpoint of the chain's head, linked to the checkpoint log's head `log_head` and signed; the row is
+/// the caller's to insert.
+fn sign_checkpoint(
+    log_head: &(u64, String),
+    signer: &dyn CheckpointSigner,
+    kind: CheckpointKind,
+    chain_id: &str,
+    chain_sequence: u64,
+    chain_head_hash: &str,
+) -> Result<(SignedCheckpoint, LoggedCheckpoint), AuditError> {
     let checkpoint = Checkpoint {
         schema_version: Checkpoint::SCHEMA_VERSION,
-        sequence: u64::try_from(last).unwrap_or(0) + 1,
-        prev_hash,
+        sequence: log_head.0 + 1,
+        prev_hash: log_head.1.clone(),
         kind,
         timestamp: OffsetDateTime::now_utc(),
         chain_id: chain_id.to_owned(),
@@ -1400,7 +1430,6 @@ fn append_checkpoint(
         signature: signature.clone(),
         body,
     };
-    insert_checkpoint(tx, &logged, false)?;
     Ok((
         SignedCheckpoint {
             checkpoint,
@@ -1477,46 +1506,63 @@ fn set_log_position(conn: &Connection, at: LogPosition) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Answers with an error every append of `batch` whose record id is already stored, or taken by an
-/// earlier append of the batch, and returns the others (their replies stay in `replies`, in order). A
-/// record the index would refuse is never logged: its frame could not be replayed.
+/// Answers with an error every append of `batch` whose record id is already stored, or taken by a record
+/// of the open transaction or an earlier append of the batch, and returns the others (their replies stay in
+/// `replies`, in order), whose ids join `open_ids`. A record the index would refuse is never logged: its
+/// frame could not be replayed.
 ///
-/// `ceiling`, when known, is at least every stored id; an id above it is new without a look-up (ids are
-/// time-ordered UUIDs, so nearly every new one is). It is raised to each id kept.
+/// `open_ids` holds the ids of the open transaction's records, its rows in flight included. `ceiling`, when
+/// known, is at least every id the database held when the transaction began: an id above it and not in
+/// `open_ids` is new without a look-up in `conn` (ids are time-ordered UUIDs, so nearly every new one is).
+/// An append whose look-up fails, or that needs one without `conn`, is answered with the error alone.
 fn refuse_known_ids(
-    conn: &Connection,
-    ceiling: &mut Option<Uuid>,
+    conn: Option<&Connection>,
+    ceiling: Option<Uuid>,
+    open_ids: &mut HashSet<Uuid>,
     batch: Vec<Append>,
     replies: &mut Vec<Reply<AuditReceipt>>,
-) -> Result<Vec<Append>, AuditError> {
-    let mut stored = conn
-        .prepare_cached("SELECT 1 FROM records WHERE id = ?1")
-        .map_err(write_err)?;
+) -> Vec<Append> {
+    let mut stored = conn.map(|conn| conn.prepare_cached("SELECT 1 FROM records WHERE id = ?1"));
     let mut kept = Vec::with_capacity(batch.len());
     let mut kept_replies = Vec::with_capacity(replies.len());
-    let mut seen = std::collections::HashSet::with_capacity(batch.len());
     let mut text = Uuid::encode_buffer();
     for (append, reply) in batch.into_iter().zip(replies.drain(..)) {
         let id = append.event.id;
-        let known = !seen.insert(id)
-            || (ceiling.is_none_or(|ceiling| id <= ceiling)
-                && stored
-                    .exists(params![&*id.hyphenated().encode_lower(&mut text)])
-                    .map_err(write_err)?);
-        if known {
-            let _ = reply.send(Err(AuditError::Write(format!(
-                "record id {id} is already in the store: each record needs an id of its own"
-            ))));
+        let known = if open_ids.contains(&id) {
+            Ok(true)
+        } else if ceiling.is_some_and(|ceiling| id > ceiling) {
+            Ok(false)
         } else {
-            if let Some(ceiling) = ceiling {
-                *ceiling = (*ceiling).max(id);
+            match stored.as_mut() {
+                Some(Ok(stmt)) => stmt
+                    .exists(params![&*id.hyphenated().encode_lower(&mut text)])
+                    .map_err(write_err),
+                Some(Err(err)) => Err(AuditError::Write(format!(
+                    "cannot look up record id {id}: {err}"
+                ))),
+                None => Err(AuditError::Write(format!(
+                    "record id {id} cannot be looked up here"
+                ))),
             }
-            kept.push(append);
-            kept_replies.push(reply);
+        };
+        match known {
+            Ok(false) => {
+                open_ids.insert(id);
+                kept.push(append);
+                kept_replies.push(reply);
+            }
+            Ok(true) => {
+                let _ = reply.send(Err(AuditError::Write(format!(
+                    "record id {id} is already in the store: each record needs an id of its own"
+                ))));
+            }
+            Err(err) => {
+                let _ = reply.send(Err(err));
+            }
         }
     }
     *replies = kept_replies;
-    Ok(kept)
+    kept
 }
 
 /// The highest record id stored ([`Uuid::nil`] for none), for [`refuse_known_ids`]; `None` if it cannot be
@@ -1833,6 +1879,147 @@ fn copy_wal(path: &Path, asked: &std::sync::mpsc::Receiver<CopyWal>) {
 
 // === writer thread ===
 
+/// One answered group's rows, for the index: its frame, the events of its records (in the frame's order)
+/// and where its frame ends in the log.
+struct Rows {
+    frame: Frame,
+    events: Vec<AuditEvent>,
+    end: LogPosition,
+}
+
+/// Inserts an answered group's rows into the open index transaction: its records (with their guard
+/// findings), payloads and checkpoints, and the log position after its frame.
+fn insert_rows(conn: &Connection, rows: &Rows) -> Result<(), AuditError> {
+    for (record, event) in rows.frame.records.iter().zip(&rows.events) {
+        insert_record(conn, record, event)?;
+    }
+    for payload in &rows.frame.payloads {
+        insert_payload(conn, payload, false)?;
+    }
+    for checkpoint in &rows.frame.checkpoints {
+        insert_checkpoint(conn, checkpoint, false)?;
+    }
+    set_log_position(conn, rows.end).map_err(write_err)
+}
+
+/// The write connection, and the thread that builds the index with it.
+///
+/// The rows of an answered group are inserted on the index thread (`audit-index`) while the writer
+/// chains, seals, logs and answers the next group: the two halves of a record's write run on two cores.
+/// The connection goes with the rows and comes back with their result, so it is only ever used by one
+/// thread at a time, and whatever needs the database waits for the rows in flight ([`Index::back`]): every
+/// read and write of the writer sees the rows of every group it answered.
+struct Index {
+    /// The connection, when it is here; `None` while it is lent to the index thread.
+    conn: Option<Connection>,
+    /// The result of the rows the connection last went with, until it is taken.
+    rows: Result<(), AuditError>,
+    /// To the index thread; `None` when it could not be started (the rows are then inserted here).
+    lend: Option<std::sync::mpsc::SyncSender<(Connection, Rows)>>,
+    returned: std::sync::mpsc::Receiver<(Connection, Result<(), AuditError>)>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Index {
+    /// The write connection and its index thread.
+    fn start(conn: Connection) -> Self {
+        let (lend, lent) = std::sync::mpsc::sync_channel::<(Connection, Rows)>(1);
+        let (give_back, returned) = std::sync::mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("audit-index".into())
+            .spawn(move || {
+                for (conn, rows) in lent {
+                    let result = insert_rows(&conn, &rows);
+                    if give_back.send((conn, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => Self {
+                conn: Some(conn),
+                rows: Ok(()),
+                lend: Some(lend),
+                returned,
+                thread: Some(thread),
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot start the audit index thread; the writer indexes");
+                Self::here(conn)
+            }
+        }
+    }
+
+    /// The write connection with no index thread: rows are inserted on the writer's thread.
+    fn here(conn: Connection) -> Self {
+        Self {
+            conn: Some(conn),
+            rows: Ok(()),
+            lend: None,
+            returned: std::sync::mpsc::channel().1,
+            thread: None,
+        }
+    }
+
+    /// The connection, once the rows in flight are inserted, and their result (taken: reported once).
+    fn back(&mut self) -> Result<(&mut Connection, Result<(), AuditError>), AuditError> {
+        if self.conn.is_none() {
+            let (conn, rows) = self.returned.recv().map_err(|_| {
+                AuditError::Unavailable("the audit index thread has stopped".into())
+            })?;
+            self.conn = Some(conn);
+            self.rows = rows;
+        }
+        let rows = std::mem::replace(&mut self.rows, Ok(()));
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| AuditError::Unavailable("the audit index thread has stopped".into()))?;
+        Ok((conn, rows))
+    }
+
+    /// Hands `rows` to the index thread with the connection (which must be here, [`Self::back`]).
+    fn lend(&mut self, rows: Rows) -> Result<(), AuditError> {
+        let conn = self.conn.take().ok_or_else(|| {
+            AuditError::Unavailable("the audit index connection is already lent".into())
+        })?;
+        match &self.lend {
+            Some(lend) => lend
+                .send((conn, rows))
+                .map_err(|_| AuditError::Unavailable("the audit index thread has stopped".into())),
+            None => {
+                self.rows = insert_rows(&conn, &rows);
+                self.conn = Some(conn);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread, which drops the connection if it still holds it.
+        self.lend = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the audit index thread panicked");
+        }
+    }
+}
+
+/// The chain and the checkpoint log as the last group answered in the open transaction left them.
+#[derive(Debug, Clone)]
+struct OpenHead {
+    /// The chain's last sequence and record hash.
+    sequence: u64,
+    hash: String,
+    /// The last chain sequence a checkpoint covers.
+    checkpointed: u64,
+    /// The checkpoint log's last sequence and checkpoint hash.
+    checkpoint_log: (u64, String),
+}
+
 struct Writer {
     chain_id: String,
     /// See [`EmbeddedStore::settle`].
@@ -1842,13 +2029,18 @@ struct Writer {
     uncommitted: Option<(Instant, usize)>,
     /// Where the last frame answered in the open index transaction ends.
     answered_end: Option<LogPosition>,
-    /// The chain's head (sequence and hash) and the last sequence a checkpoint covers, as the last group
-    /// answered in the open transaction left them: nothing else writes while it is open, so the next group
-    /// in it need not read them again. `None` when no transaction is open, and after a group that failed.
-    open_head: Option<(u64, String, u64)>,
-    /// At least every stored record's id ([`refuse_known_ids`]), read when the open transaction began
-    /// (another writer of the store may have written before it); `None`: not known.
+    /// The chain's and the checkpoint log's heads as the last group answered in the open transaction left
+    /// them: nothing else writes while it is open, so the next group in it need not read them again.
+    /// `None` when no transaction is open, and after a group that failed.
+    open_head: Option<OpenHead>,
+    /// The data keys read in the open transaction, unwrapped (a key is erased only under the write lock,
+    /// which the open transaction holds).
+    keys: BTreeMap<String, AeadKey>,
+    /// At least every record id the database held when the open transaction began ([`refuse_known_ids`]);
+    /// `None`: not known.
     id_ceiling: Option<Uuid>,
+    /// The ids of the open transaction's records, its rows in flight included.
+    open_ids: HashSet<Uuid>,
     /// The open transaction of answered groups was rolled back (its commit, or a later group, failed):
     /// their frames are in the log from the position the database holds up to this one, and are replayed
     /// before any other frame is written (never overwritten).
@@ -1910,6 +2102,7 @@ impl Writer {
                 "cannot start the WAL copier; the writer copies the WAL itself"
             ),
         }
+        let mut index = Index::start(conn);
         let mut appends: Vec<Append> = Vec::with_capacity(MAX_GROUP);
         let mut last_group = 0;
         let mut replies: Vec<Reply<AuditReceipt>> = Vec::with_capacity(MAX_GROUP);
@@ -1933,11 +2126,11 @@ impl Writer {
             let first = match woke {
                 // A read asked for the index, or a deadline came.
                 None => {
-                    if let Err(err) = self.commit_open(&mut conn) {
+                    if let Err(err) = self.commit_open(&mut index) {
                         tracing::error!(error = %err, "audit index commit failed");
                     }
                     if self.last_checkpoint.elapsed() >= self.interval
-                        && let Err(err) = self.checkpoint_if_moved(&mut conn)
+                        && let Err(err) = self.checkpoint_if_moved(&mut index)
                     {
                         tracing::error!(error = %err, "audit checkpoint failed");
                     }
@@ -1983,7 +2176,7 @@ impl Writer {
             last_group = appends.len();
             if !appends.is_empty() {
                 let count = appends.len();
-                match self.write_group(&mut conn, std::mem::take(&mut appends), &mut replies) {
+                match self.write_group(&mut index, std::mem::take(&mut appends), &mut replies) {
                     Ok(()) => {}
                     Err(err) => {
                         tracing::error!(error = %err, records = count, "audit group commit failed");
@@ -1995,18 +2188,19 @@ impl Writer {
             }
             // Without a timer no deadline could be kept: every group commits at once.
             if (timer.is_err() || self.commit_due())
-                && let Err(err) = self.commit_open(&mut conn)
+                && let Err(err) = self.commit_open(&mut index)
             {
                 tracing::error!(error = %err, "audit index commit failed");
             }
             for reply in checkpoints.drain(..) {
-                let _ = reply.send(self.checkpoint_if_moved(&mut conn));
+                let _ = reply.send(self.checkpoint_if_moved(&mut index));
             }
         }
         // The store was dropped: commit and checkpoint what this writer left uncovered.
-        if let Err(err) = self.checkpoint_if_moved(&mut conn) {
+        if let Err(err) = self.checkpoint_if_moved(&mut index) {
             tracing::error!(error = %err, "closing audit checkpoint failed");
         }
+        drop(index);
         // A wake-up still queued is taken first; a copier that is gone has dropped its end.
         let _ = copy.send(CopyWal::Stop);
         if let Ok(copier) = copier
@@ -2061,11 +2255,26 @@ impl Writer {
         Ok(())
     }
 
+    /// The write connection, once the rows in flight are in the open transaction. If they failed, the open
+    /// transaction is first rolled back and its answered frames replayed ([`Self::abandon_open`]).
+    fn db<'i>(&mut self, index: &'i mut Index) -> Result<&'i mut Connection, AuditError> {
+        let (conn, rows) = index.back()?;
+        if let Err(err) = rows {
+            tracing::error!(
+                error = %err,
+                "audit index rows failed; the answered records are restored from the log"
+            );
+            self.abandon_open(conn);
+        }
+        Ok(conn)
+    }
+
     fn checkpoint_if_moved(
         &mut self,
-        conn: &mut Connection,
+        index: &mut Index,
     ) -> Result<Option<SignedCheckpoint>, AuditError> {
-        self.commit_open(conn)?;
+        self.commit_open(index)?;
+        let conn = self.db(index)?;
         self.replay_if_needed(conn)?;
         self.last_checkpoint = Instant::now();
         let tx = conn
@@ -2093,28 +2302,23 @@ impl Writer {
     }
 
     /// Writes `batch` as one group and answers `replies` (one per append, in order) once it is durable: its
-    /// log frame synced. Its index writes join the open index transaction, committed later for several
-    /// groups at once ([`Self::commit_open`]). On an error the open transaction is rolled back and the
-    /// groups answered in it are replayed from the log ([`Self::abandon_open`]); the replies of a group that
-    /// failed before its answer are left in `replies`.
+    /// log frame synced. Its rows join the open index transaction on the index thread ([`Index`]), which
+    /// commits later for several groups at once ([`Self::commit_open`]). On an error the open transaction
+    /// is rolled back and the groups answered in it are replayed from the log ([`Self::abandon_open`]); the
+    /// replies of a group that failed before its answer are left in `replies`.
     fn write_group(
         &mut self,
-        conn: &mut Connection,
+        index: &mut Index,
         batch: Vec<Append>,
         replies: &mut Vec<Reply<AuditReceipt>>,
     ) -> Result<(), AuditError> {
-        self.replay_if_needed(conn)?;
-        self.ensure_data_keys(conn, &batch)?;
-        if self.uncommitted.is_none() {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(write_err)?;
-            self.uncommitted = Some((Instant::now(), 0));
-            self.id_ceiling = highest_id(conn);
-            self.open_head = None;
-        }
         // No savepoint per group: inside one, SQLite copies every page before its first change, which cost
         // the writer about a tenth of its time. A failed group is rare; undoing it takes the whole open
         // transaction and a replay of what was answered in it.
-        match self.write_answered(conn, batch, replies) {
+        let written = self
+            .prepare_group(index, batch, replies)
+            .and_then(|batch| self.write_answered(index, batch, replies));
+        match written {
             Ok(count) => {
                 if let Some((_, records)) = &mut self.uncommitted {
                     *records += count;
@@ -2122,58 +2326,133 @@ impl Writer {
                 Ok(())
             }
             Err(err) => {
-                self.abandon_open(conn);
+                if let Ok(conn) = self.db(index) {
+                    self.abandon_open(conn);
+                }
                 Err(err)
             }
         }
     }
 
-    /// The inside of [`Self::write_group`]: the records chained and their frame written to the log and
-    /// synced, the callers answered, then the records' rows inserted. Returns how many records.
+    /// What a group needs from the database before it is chained: an open transaction (its first group
+    /// reads the chain's and the checkpoint log's heads, the log position and the highest record id), the
+    /// data keys of its payloads' periods, and a look-up of any record id that may already be stored
+    /// ([`refuse_known_ids`]). Inside the open transaction a group usually needs none of it, and then it
+    /// does not wait for the rows in flight. Returns the appends that are kept.
+    fn prepare_group(
+        &mut self,
+        index: &mut Index,
+        batch: Vec<Append>,
+        replies: &mut Vec<Reply<AuditReceipt>>,
+    ) -> Result<Vec<Append>, AuditError> {
+        let needs_key = |keys: &BTreeMap<String, AeadKey>, append: &Append| {
+            append
+                .payload
+                .as_ref()
+                .is_some_and(|(period, _)| !keys.contains_key(period))
+        };
+        let ready = self.uncommitted.is_some()
+            && self.replay_to.is_none()
+            && self.open_head.is_some()
+            && self.answered_end.is_some()
+            && !batch.iter().any(|append| needs_key(&self.keys, append))
+            && self
+                .id_ceiling
+                .is_some_and(|ceiling| batch.iter().all(|append| append.event.id > ceiling));
+        if ready {
+            return Ok(refuse_known_ids(
+                None,
+                self.id_ceiling,
+                &mut self.open_ids,
+                batch,
+                replies,
+            ));
+        }
+        self.ensure_data_keys(index, &batch)?;
+        let conn = self.db(index)?;
+        self.replay_if_needed(conn)?;
+        if self.uncommitted.is_none() {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(write_err)?;
+            self.uncommitted = Some((Instant::now(), 0));
+            self.id_ceiling = highest_id(conn);
+            self.open_ids.clear();
+            self.open_head = None;
+            self.answered_end = None;
+            self.keys.clear();
+        }
+        if self.open_head.is_none() {
+            let (sequence, hash) = chain_head(conn, &self.chain_id)?;
+            self.open_head = Some(OpenHead {
+                sequence,
+                hash,
+                checkpointed: last_checkpointed(conn, &self.chain_id)?,
+                checkpoint_log: checkpoint_log_head(conn)?,
+            });
+        }
+        if self.answered_end.is_none() {
+            self.answered_end = Some(log_position(conn).map_err(write_err)?);
+        }
+        for append in &batch {
+            if let Some((period, _)) = &append.payload
+                && !self.keys.contains_key(period)
+            {
+                let key = self.data_key(conn, period)?;
+                self.keys.insert(period.clone(), key);
+            }
+        }
+        Ok(refuse_known_ids(
+            Some(conn),
+            self.id_ceiling,
+            &mut self.open_ids,
+            batch,
+            replies,
+        ))
+    }
+
+    /// The inside of [`Self::write_group`], once [`Self::prepare_group`] has what it needs: the records
+    /// chained and their frame written to the log and synced, the callers answered, then the group's rows
+    /// handed to the index thread. Returns how many records.
     ///
-    /// The rows come after the answer, off the callers' time: a record is durable once its frame is synced,
-    /// and the index is built from the same bytes. Nothing a caller sends can make a row fail (a record id
-    /// already stored is refused before the frame, [`refuse_known_ids`]), so a row that fails after the
-    /// answer fails for the store's own reasons (a full disk, an I/O error): the open transaction is then
-    /// rolled back and its answered frames, this one included, replayed before any other frame is written.
+    /// The rows come after the answer, off the callers' time and on another core: a record is durable once
+    /// its frame is synced, and the index is built from the same bytes. Nothing a caller sends can make a
+    /// row fail (a record id already stored is refused before the frame, [`refuse_known_ids`]), so a row
+    /// that fails fails for the store's own reasons (a full disk, an I/O error): the open transaction is
+    /// then rolled back and its answered frames, this one included, replayed before any other frame is
+    /// written.
     fn write_answered(
         &mut self,
-        conn: &Connection,
+        index: &mut Index,
         batch: Vec<Append>,
         replies: &mut Vec<Reply<AuditReceipt>>,
     ) -> Result<usize, AuditError> {
-        let batch = refuse_known_ids(conn, &mut self.id_ceiling, batch, replies)?;
         if batch.is_empty() {
             return Ok(0);
         }
         let count = batch.len();
         let chain_id = self.chain_id.clone();
         // Taken, so that a group that fails leaves the next one to read the database again.
-        let (mut sequence, mut prev_hash, mut checkpointed) = match self.open_head.take() {
-            Some(head) => head,
-            None => {
-                let (sequence, hash) = chain_head(conn, &chain_id)?;
-                (sequence, hash, last_checkpointed(conn, &chain_id)?)
-            }
+        let (Some(mut head), Some(at)) = (self.open_head.take(), self.answered_end) else {
+            return Err(AuditError::Write(
+                "the audit writer lost its transaction's state".into(),
+            ));
         };
         let mut receipts = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         let mut frame = Frame::default();
         frame.records.reserve(batch.len());
         let mut checkpoint_written = false;
-        // The data keys this group seals under, each read and unwrapped once.
-        let mut keys: BTreeMap<String, AeadKey> = BTreeMap::new();
         for Append {
             event,
             event_json,
             payload,
         } in batch
         {
-            sequence += 1;
+            head.sequence += 1;
+            let sequence = head.sequence;
             let body = AuditRecord::canonical_bytes_of_encoded(
                 &chain_id,
                 sequence,
-                &prev_hash,
+                &head.hash,
                 &event_json,
             )
             .map_err(|e| AuditError::Encode(e.to_string()))?;
@@ -2186,26 +2465,26 @@ impl Writer {
                 body,
             });
             if let Some((period, plain)) = payload {
-                let key = match keys.entry(period.clone()) {
-                    Entry::Occupied(known) => known.into_mut(),
-                    Entry::Vacant(new) => new.insert(self.data_key(conn, &period)?),
-                };
+                let key = self.keys.get(&period).ok_or_else(|| {
+                    AuditError::Write(format!("period {period} has no data key at hand"))
+                })?;
                 frame
                     .payloads
                     .push(logged_payload(key, &event, period, &plain)?);
             }
             // Every `every` records exactly, in the transaction that commits the record it covers.
-            if sequence.saturating_sub(checkpointed) >= self.every {
-                let (_, logged) = append_checkpoint(
-                    conn,
+            if sequence.saturating_sub(head.checkpointed) >= self.every {
+                let (_, logged) = sign_checkpoint(
+                    &head.checkpoint_log,
                     self.signer.as_ref(),
                     CheckpointKind::Periodic,
                     &chain_id,
                     sequence,
                     &hash,
                 )?;
+                head.checkpoint_log = (logged.sequence, logged.checkpoint_hash.clone());
                 frame.checkpoints.push(logged);
-                checkpointed = sequence;
+                head.checkpointed = sequence;
                 checkpoint_written = true;
             }
             receipts.push(AuditReceipt {
@@ -2215,16 +2494,14 @@ impl Writer {
                 record_hash: hash.clone(),
             });
             events.push(event);
-            prev_hash = hash;
+            head.hash = hash;
         }
         // The callers are answered as soon as the frame is durable; the index holds their records once the
-        // open transaction commits, and the store's reads wait for that (`Settle`). After a group answered
-        // in the open transaction, the position it holds is where that group's frame ended.
-        let at = match self.answered_end {
-            Some(end) => end,
-            None => log_position(conn).map_err(write_err)?,
-        };
-        self.answered_end = Some(self.log_frame_at(conn, at, &frame)?);
+        // open transaction commits, and the store's reads wait for that (`Settle`). The frame goes where the
+        // last one answered in the open transaction ended; the index records the new position with the
+        // group's rows.
+        let end = self.log.append(at, &frame)?;
+        self.answered_end = Some(end);
         self.settle.answering();
         for (reply, receipt) in replies.drain(..).zip(receipts) {
             // A caller that went away (client disconnected) no longer needs the receipt.
@@ -2233,13 +2510,15 @@ impl Writer {
         if checkpoint_written {
             self.last_checkpoint = Instant::now();
         }
-        for (record, event) in frame.records.iter().zip(&events) {
-            insert_record(conn, record, event)?;
+        // The index thread takes this group once it has the last one's rows in.
+        let (conn, previous) = index.back()?;
+        if let Err(err) = previous {
+            // Rolled back with every group answered in the transaction, this one included: all replayed.
+            self.abandon_open(conn);
+            return Err(err);
         }
-        for payload in &frame.payloads {
-            insert_payload(conn, payload, false)?;
-        }
-        self.open_head = Some((sequence, prev_hash, checkpointed));
+        index.lend(Rows { frame, events, end })?;
+        self.open_head = Some(head);
         Ok(count)
     }
 
@@ -2251,8 +2530,10 @@ impl Writer {
         })
     }
 
-    /// Commits the open index transaction, starts the log over if that is due, and lets waiting reads in.
-    fn commit_open(&mut self, conn: &mut Connection) -> Result<(), AuditError> {
+    /// Commits the open index transaction once the rows in flight are in it, starts the log over if that is
+    /// due, and lets waiting reads in.
+    fn commit_open(&mut self, index: &mut Index) -> Result<(), AuditError> {
+        let conn = self.db(index)?;
         if self.uncommitted.is_none() {
             return Ok(());
         }
@@ -2263,6 +2544,8 @@ impl Writer {
         self.uncommitted = None;
         self.answered_end = None;
         self.open_head = None;
+        self.keys.clear();
+        self.open_ids.clear();
         if let Ok(at) = log_position(conn) {
             wrap_log_if_due(conn, at, self.log_wrap);
         }
@@ -2273,13 +2556,15 @@ impl Writer {
     /// The open transaction could not be committed, or a group in it failed: it is rolled back, and the
     /// frames answered in it, in the log after the position the database holds, are replayed before any
     /// other frame is written. A frame after them (the failed group's, if it was written) is not replayed;
-    /// the next frame is written over it.
+    /// the next frame is written over it. `conn` must be back from the index thread ([`Index::back`]).
     fn abandon_open(&mut self, conn: &mut Connection) {
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
         self.uncommitted = None;
         self.open_head = None;
+        self.keys.clear();
+        self.open_ids.clear();
         if let Some(end) = self.answered_end.take() {
             self.replay_to = Some(end);
         }
@@ -2294,15 +2579,16 @@ impl Writer {
     /// Creates the data key of every period a payload of `batch` needs and lacks, synced to the database
     /// before any payload sealed under it is acknowledged (keys are never in the log, so erasing a key's row
     /// leaves no copy behind).
-    fn ensure_data_keys(
-        &mut self,
-        conn: &mut Connection,
-        batch: &[Append],
-    ) -> Result<(), AuditError> {
+    fn ensure_data_keys(&mut self, index: &mut Index, batch: &[Append]) -> Result<(), AuditError> {
         let periods: BTreeSet<&str> = batch
             .iter()
             .filter_map(|append| append.payload.as_ref().map(|(period, _)| period.as_str()))
+            .filter(|period| !self.keys.contains_key(*period))
             .collect();
+        if periods.is_empty() {
+            return Ok(());
+        }
+        let conn = self.db(index)?;
         let mut missing = BTreeSet::new();
         for period in periods {
             let known = conn
@@ -2316,7 +2602,8 @@ impl Writer {
         if missing.is_empty() {
             return Ok(());
         }
-        self.commit_open(conn)?;
+        self.commit_open(index)?;
+        let conn = self.db(index)?;
         synced_transaction(conn, |tx| {
             for period in &missing {
                 let (_, wrapped) = self.master.new_data_key(period)?;
@@ -2540,50 +2827,9 @@ mod tests {
         (dir, path, chain_id)
     }
 
-    /// A group can fail after its frame is in the log (here: recording the log's new position fails). The
-    /// replay that restores the groups answered before it stops at their last frame, so the failed group's
-    /// frame is not restored, and the next frame is written over it.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn the_frame_of_a_failed_group_is_not_replayed() {
-        let (dir, path, chain_id) = store_with_one_record().await;
-        let (mut writer, mut conn) = writer_on(dir.path(), &path, &chain_id);
-        tokio::task::block_in_place(|| {
-            let (written, b) = one_group(&mut writer, &mut conn, "b", false);
-            written.unwrap();
-            assert_eq!(b.unwrap().unwrap().sequence, 2);
-            let answered_end = writer.answered_end.unwrap();
-            conn.execute_batch(
-                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.meta WHEN NEW.key = 'log_end'
-                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-            )
-            .unwrap();
-            let (failed, c) = one_group(&mut writer, &mut conn, "c", false);
-            assert!(failed.is_err());
-            assert!(c.is_none());
-            assert_eq!(writer.replay_to, None, "b was restored at once");
-            assert_eq!(
-                log_position(&conn).unwrap(),
-                answered_end,
-                "restored up to b's frame, not c's"
-            );
-            let id = log_id(&conn).unwrap().unwrap();
-            let (frames, _) = crate::log::read_from(&path, &id, answered_end, None).unwrap();
-            assert_eq!(frames.len(), 1, "c's frame is in the log, whole");
-
-            let (written, d) = one_group(&mut writer, &mut conn, "d", true);
-            written.unwrap();
-            assert_eq!(d.unwrap().unwrap().sequence, 3, "c was not restored");
-            drop(writer);
-            drop(conn);
-            let store = EmbeddedStore::open(&path).unwrap();
-            assert_eq!(store.count().unwrap(), 3);
-            assert_eq!(store.verify().unwrap(), None);
-        });
-    }
-
     /// A writer on the store at `path` (made by [`store_with_one_record`]), driven by the test itself, and its
-    /// connection.
-    fn writer_on(dir: &Path, path: &Path, chain_id: &str) -> (Writer, Connection) {
+    /// connection with the index thread.
+    fn writer_on(dir: &Path, path: &Path, chain_id: &str) -> (Writer, Index) {
         let conn = open_connection(path).unwrap();
         plan_once(&conn).unwrap();
         conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
@@ -2594,7 +2840,9 @@ mod tests {
             uncommitted: None,
             answered_end: None,
             open_head: None,
+            keys: BTreeMap::new(),
             id_ceiling: None,
+            open_ids: HashSet::new(),
             replay_to: None,
             signer: Arc::new(Ed25519FileSigner::load_or_create(dir).unwrap()),
             master: MasterKey::load_or_create(dir).unwrap(),
@@ -2605,15 +2853,35 @@ mod tests {
             interval: Duration::from_secs(3600),
             last_checkpoint: Instant::now(),
         };
-        (writer, conn)
+        (writer, Index::start(conn))
     }
 
-    /// Writes one append for `user` as a group, then commits if `commit`; returns the group's result and
-    /// the caller's answer (`None`: never answered).
-    fn one_group(
+    /// The write connection, back from the index thread with rows that went in.
+    fn conn(index: &mut Index) -> &mut Connection {
+        let (conn, rows) = index.back().unwrap();
+        rows.unwrap();
+        conn
+    }
+
+    impl Writer {
+        /// Waits for the rows in flight; their error, once the open transaction is abandoned for it.
+        fn rows_in(&mut self, index: &mut Index) -> Result<(), AuditError> {
+            let (conn, rows) = index.back()?;
+            if let Err(err) = rows {
+                self.abandon_open(conn);
+                return Err(err);
+            }
+            Ok(())
+        }
+    }
+
+    /// Writes one append for `user` as a group, and unless `in_flight` waits for its rows; then commits if
+    /// `commit`. Returns the group's result and the caller's answer (`None`: never answered).
+    fn group(
         writer: &mut Writer,
-        conn: &mut Connection,
+        index: &mut Index,
         user: &str,
+        in_flight: bool,
         commit: bool,
     ) -> (
         Result<(), AuditError>,
@@ -2622,15 +2890,31 @@ mod tests {
         let (reply, answer) = oneshot::channel();
         let mut replies = vec![reply];
         let mut result = writer.write_group(
-            conn,
+            index,
             vec![Append::new(event(user), None).unwrap()],
             &mut replies,
         );
+        if !in_flight {
+            result = result.and_then(|()| writer.rows_in(index));
+        }
         if commit {
-            result = result.and_then(|()| writer.commit_open(conn));
+            result = result.and_then(|()| writer.commit_open(index));
         }
         drop(replies);
         (result, answer.blocking_recv().ok())
+    }
+
+    /// [`group`], its rows in.
+    fn one_group(
+        writer: &mut Writer,
+        index: &mut Index,
+        user: &str,
+        commit: bool,
+    ) -> (
+        Result<(), AuditError>,
+        Option<Result<AuditReceipt, AuditError>>,
+    ) {
+        group(writer, index, user, false, commit)
     }
 
     /// A group whose rows fail after its answer takes the open transaction with it, and the groups answered
@@ -2638,9 +2922,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn rows_that_fail_after_the_answer_are_replayed_with_the_groups_before_them() {
         let (dir, path, chain_id) = store_with_one_record().await;
-        let (mut writer, mut conn) = writer_on(dir.path(), &path, &chain_id);
+        let (mut writer, mut index) = writer_on(dir.path(), &path, &chain_id);
         tokio::task::block_in_place(|| {
-            let (written, b) = one_group(&mut writer, &mut conn, "b", false);
+            let (written, b) = one_group(&mut writer, &mut index, "b", false);
             written.unwrap();
             let b = b.unwrap().unwrap();
             assert_eq!(b.sequence, 2);
@@ -2648,18 +2932,20 @@ mod tests {
                 writer.uncommitted.is_some(),
                 "b's rows wait for the deferred commit"
             );
-            conn.execute_batch(
-                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.records WHEN NEW.user_sub = 'c'
-                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-            )
-            .unwrap();
-            let (failed, c) = one_group(&mut writer, &mut conn, "c", false);
+            conn(&mut index)
+                .execute_batch(
+                    "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.records WHEN NEW.user_sub = 'c'
+                     BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                )
+                .unwrap();
+            let (failed, c) = one_group(&mut writer, &mut index, "c", false);
             assert!(
                 matches!(&failed, Err(AuditError::Write(m)) if m.contains("disk full")),
                 "{failed:?}"
             );
             let c = c.unwrap().unwrap();
             assert_eq!(c.sequence, 3, "c was answered: its frame is durable");
+            let conn = conn(&mut index);
             assert!(conn.is_autocommit(), "the open transaction was rolled back");
             assert_eq!(writer.replay_to, None, "b and c were restored at once");
             let stored: i64 = conn
@@ -2669,16 +2955,70 @@ mod tests {
             conn.execute_batch("DROP TRIGGER IF EXISTS temp.refuse")
                 .unwrap();
 
-            let (written, d) = one_group(&mut writer, &mut conn, "d", true);
+            let (written, d) = one_group(&mut writer, &mut index, "d", true);
             written.unwrap();
             assert_eq!(d.unwrap().unwrap().sequence, 4, "b and c were replayed");
             assert_eq!(writer.replay_to, None);
             drop(writer);
-            drop(conn);
+            drop(index);
 
             let store = EmbeddedStore::open_read_only(&path, None).unwrap();
             assert_eq!(store.count().unwrap(), 4);
             for answered in [&b, &c] {
+                let (record, hash) = store.get(answered.id).unwrap().unwrap();
+                assert_eq!(
+                    (record.sequence, hash),
+                    (answered.sequence, answered.record_hash.clone())
+                );
+            }
+            assert_eq!(store.verify().unwrap(), None);
+        });
+    }
+
+    /// The next group is chained, logged and answered while the last one's rows are going in. When those
+    /// fail, the writer learns it on handing over the next group's rows, which it has already answered: the
+    /// open transaction is rolled back and every group answered in it, the next one included, is replayed
+    /// from the log, in order, and the chain goes on after them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rows_that_fail_while_the_next_group_is_written_are_restored_with_it() {
+        let (dir, path, chain_id) = store_with_one_record().await;
+        let (mut writer, mut index) = writer_on(dir.path(), &path, &chain_id);
+        tokio::task::block_in_place(|| {
+            let (written, b) = one_group(&mut writer, &mut index, "b", false);
+            written.unwrap();
+            assert_eq!(b.unwrap().unwrap().sequence, 2);
+            conn(&mut index)
+                .execute_batch(
+                    "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.records WHEN NEW.user_sub = 'c'
+                     BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                )
+                .unwrap();
+            let (written, c) = group(&mut writer, &mut index, "c", true, false);
+            written.unwrap();
+            let (failed, d) = group(&mut writer, &mut index, "d", true, false);
+            assert!(
+                matches!(&failed, Err(AuditError::Write(m)) if m.contains("disk full")),
+                "{failed:?}"
+            );
+            let (c, d) = (c.unwrap().unwrap(), d.unwrap().unwrap());
+            assert_eq!((c.sequence, d.sequence), (3, 4), "both were answered");
+            assert_eq!(writer.replay_to, None, "b, c and d were restored at once");
+            let conn = conn(&mut index);
+            assert!(conn.is_autocommit());
+            let stored: i64 = conn
+                .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(stored, 4);
+
+            let (written, e) = one_group(&mut writer, &mut index, "e", true);
+            written.unwrap();
+            assert_eq!(e.unwrap().unwrap().sequence, 5);
+            drop(writer);
+            drop(index);
+
+            let store = EmbeddedStore::open_read_only(&path, None).unwrap();
+            assert_eq!(store.count().unwrap(), 5);
+            for answered in [&c, &d] {
                 let (record, hash) = store.get(answered.id).unwrap().unwrap();
                 assert_eq!(
                     (record.sequence, hash),
@@ -2694,31 +3034,32 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn an_answered_group_whose_commit_fails_is_replayed_not_overwritten() {
         let (dir, path, chain_id) = store_with_one_record().await;
-        let (mut writer, mut conn) = writer_on(dir.path(), &path, &chain_id);
+        let (mut writer, mut index) = writer_on(dir.path(), &path, &chain_id);
         // The next commit fails (a commit hook turns it into a rollback).
         let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let refusing = Arc::clone(&refuse);
-        conn.commit_hook(Some(move || {
-            refusing.swap(false, std::sync::atomic::Ordering::SeqCst)
-        }))
-        .unwrap();
+        conn(&mut index)
+            .commit_hook(Some(move || {
+                refusing.swap(false, std::sync::atomic::Ordering::SeqCst)
+            }))
+            .unwrap();
         let (failed, answered) =
-            tokio::task::block_in_place(|| one_group(&mut writer, &mut conn, "b", true));
+            tokio::task::block_in_place(|| one_group(&mut writer, &mut index, "b", true));
         assert!(failed.is_err());
         let answered = answered.unwrap().unwrap();
         assert_eq!(answered.sequence, 2);
         assert_eq!(writer.replay_to, None, "restored at once");
-        let stored: i64 = conn
+        let stored: i64 = conn(&mut index)
             .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
             .unwrap();
         assert_eq!(stored, 2);
         let (written, next) =
-            tokio::task::block_in_place(|| one_group(&mut writer, &mut conn, "c", true));
+            tokio::task::block_in_place(|| one_group(&mut writer, &mut index, "c", true));
         written.unwrap();
         assert_eq!(next.unwrap().unwrap().sequence, 3);
         assert_eq!(writer.replay_to, None);
         drop(writer);
-        drop(conn);
+        drop(index);
 
         let store = EmbeddedStore::open_read_only(&path, None).unwrap();
         let (record, hash) = store.get(answered.id).unwrap().unwrap();
@@ -2793,22 +3134,41 @@ mod tests {
             .unwrap();
         let b = store.append(event("b"), None).await.unwrap();
         assert_eq!(b.sequence, 2);
-        let err = store.append(event("c"), None).await.unwrap_err();
+        // The next group may be chained, logged and answered while b's rows are going in: it is durable
+        // like b, and restored with it.
+        let c = store.append(event("c"), None).await;
+        let err = match &c {
+            Ok(c) => {
+                assert_eq!(c.sequence, 3);
+                store.append(event("d"), None).await.unwrap_err()
+            }
+            Err(_) => store.append(event("d"), None).await.unwrap_err(),
+        };
         assert!(
             matches!(err, AuditError::Write(ref m) if m.contains("disk full")),
             "{err}"
         );
+        let answered: Vec<AuditReceipt> = std::iter::once(b).chain(c.ok()).collect();
 
         saboteur.execute_batch("DROP TRIGGER refuse;").unwrap();
-        let d = store.append(event("d"), None).await.unwrap();
-        assert_eq!(d.sequence, 3, "b is restored; c left no gap");
-        let (record, hash) = store.get(b.id).unwrap().unwrap();
-        assert_eq!((record.sequence, hash), (2, b.record_hash));
-        assert_eq!(store.count().unwrap(), 3);
+        let e = store.append(event("e"), None).await.unwrap();
+        let next = answered.len() as u64 + 2;
+        assert_eq!(
+            e.sequence, next,
+            "what was answered is restored; what failed left no gap"
+        );
+        for receipt in &answered {
+            let (record, hash) = store.get(receipt.id).unwrap().unwrap();
+            assert_eq!(
+                (record.sequence, hash),
+                (receipt.sequence, receipt.record_hash.clone())
+            );
+        }
+        assert_eq!(store.count().unwrap(), next);
         assert_eq!(store.verify().unwrap(), None);
         drop(store);
         let store = EmbeddedStore::open(&path).unwrap();
-        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.count().unwrap(), next);
     }
 
     /// An append whose record id is already stored, or taken by another append of its group, is refused
