@@ -11,7 +11,7 @@
 //! - One writer thread writes records in groups: every append waiting when a group starts goes into it, and
 //!   each caller is answered only once the group's frame is synced. One fsync then covers many records, their
 //!   payloads and any checkpoint due. The group's rows are then inserted on a second thread, which has the
-//!   write connection while the writer chains, logs and answers the next group ([`Index`]).
+//!   write connection while the writer chains, logs and answers the next groups ([`Index`]).
 //! - The chain head and the checkpoint log head are read inside the write transaction
 //!   (`BEGIN IMMEDIATE`), so a failed commit, a restart, or a second process on the same file can never fork
 //!   either: at worst a write fails and the caller gets an error.
@@ -1905,41 +1905,84 @@ fn insert_rows(conn: &Connection, rows: &Rows) -> Result<(), AuditError> {
 /// The write connection, and the thread that builds the index with it.
 ///
 /// The rows of an answered group are inserted on the index thread (`audit-index`) while the writer
-/// chains, seals, logs and answers the next group: the two halves of a record's write run on two cores.
-/// The connection goes with the rows and comes back with their result, so it is only ever used by one
-/// thread at a time, and whatever needs the database waits for the rows in flight ([`Index::back`]): every
-/// read and write of the writer sees the rows of every group it answered.
+/// chains, seals, logs and answers the next groups: the two halves of a record's write run on two cores.
+/// The connection goes to the index thread with the first rows and stays there, taking the rows of every
+/// group that follows, until the writer needs the database (a look-up, a commit, a rollback, a replay) and
+/// asks for it back ([`Index::back`]): it then comes back once every group handed over is in, with their
+/// result. So it is only ever used by one thread at a time, and every read and write of the writer sees the
+/// rows of every group it answered.
 struct Index {
-    /// The connection, when it is here; `None` while it is lent to the index thread.
+    /// The connection, when it is here; `None` while the index thread has it.
     conn: Option<Connection>,
-    /// The result of the rows the connection last went with, until it is taken.
+    /// The result of the rows inserted since the connection last came back, until it is taken.
     rows: Result<(), AuditError>,
     /// To the index thread; `None` when it could not be started (the rows are then inserted here).
-    lend: Option<std::sync::mpsc::SyncSender<(Connection, Rows)>>,
+    send: Option<std::sync::mpsc::SyncSender<ToIndex>>,
     returned: std::sync::mpsc::Receiver<(Connection, Result<(), AuditError>)>,
     thread: Option<thread::JoinHandle<()>>,
+}
+
+/// What the writer sends the index thread.
+enum ToIndex {
+    /// The write connection, in the open transaction.
+    Take(Connection),
+    /// An answered group's rows, for the transaction.
+    Rows(Rows),
+    /// Send the connection back, with the result of the rows since it came.
+    GiveBack,
+}
+
+/// Groups whose rows may wait for the index thread; the writer waits when it is further ahead.
+const INDEX_QUEUE: usize = 4;
+
+/// The index thread: inserts the rows it is sent with the connection it holds. After rows fail it skips the
+/// rest (the writer rolls the transaction back and replays them from the log) until it gives the connection
+/// back with the failure.
+fn index_rows(
+    asked: &std::sync::mpsc::Receiver<ToIndex>,
+    give_back: &std::sync::mpsc::Sender<(Connection, Result<(), AuditError>)>,
+) {
+    let mut conn = None;
+    let mut result = Ok(());
+    for message in asked {
+        match message {
+            ToIndex::Take(taken) => conn = Some(taken),
+            ToIndex::Rows(rows) => {
+                if result.is_ok() {
+                    result = match &conn {
+                        Some(conn) => insert_rows(conn, &rows),
+                        None => Err(AuditError::Unavailable(
+                            "the audit index thread has no connection".into(),
+                        )),
+                    };
+                }
+            }
+            ToIndex::GiveBack => {
+                if let Some(conn) = conn.take()
+                    && give_back
+                        .send((conn, std::mem::replace(&mut result, Ok(()))))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 impl Index {
     /// The write connection and its index thread.
     fn start(conn: Connection) -> Self {
-        let (lend, lent) = std::sync::mpsc::sync_channel::<(Connection, Rows)>(1);
+        let (send, asked) = std::sync::mpsc::sync_channel::<ToIndex>(INDEX_QUEUE);
         let (give_back, returned) = std::sync::mpsc::channel();
         let thread = thread::Builder::new()
             .name("audit-index".into())
-            .spawn(move || {
-                for (conn, rows) in lent {
-                    let result = insert_rows(&conn, &rows);
-                    if give_back.send((conn, result)).is_err() {
-                        return;
-                    }
-                }
-            });
+            .spawn(move || index_rows(&asked, &give_back));
         match thread {
             Ok(thread) => Self {
                 conn: Some(conn),
                 rows: Ok(()),
-                lend: Some(lend),
+                send: Some(send),
                 returned,
                 thread: Some(thread),
             },
@@ -1955,18 +1998,19 @@ impl Index {
         Self {
             conn: Some(conn),
             rows: Ok(()),
-            lend: None,
+            send: None,
             returned: std::sync::mpsc::channel().1,
             thread: None,
         }
     }
 
-    /// The connection, once the rows in flight are inserted, and their result (taken: reported once).
+    /// The connection, once every group handed over is in, and their result (taken: reported once).
     fn back(&mut self) -> Result<(&mut Connection, Result<(), AuditError>), AuditError> {
         if self.conn.is_none() {
-            let (conn, rows) = self.returned.recv().map_err(|_| {
-                AuditError::Unavailable("the audit index thread has stopped".into())
-            })?;
+            let stopped = || AuditError::Unavailable("the audit index thread has stopped".into());
+            let send = self.send.as_ref().ok_or_else(stopped)?;
+            send.send(ToIndex::GiveBack).map_err(|_| stopped())?;
+            let (conn, rows) = self.returned.recv().map_err(|_| stopped())?;
             self.conn = Some(conn);
             self.rows = rows;
         }
@@ -1978,18 +2022,26 @@ impl Index {
         Ok((conn, rows))
     }
 
-    /// Hands `rows` to the index thread with the connection (which must be here, [`Self::back`]).
+    /// Whether rows handed over can still go in: the connection is here, or the index thread is running.
+    fn alive(&self) -> bool {
+        self.conn.is_some() || self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Hands `rows` to the index thread (with the connection, if it is here).
     fn lend(&mut self, rows: Rows) -> Result<(), AuditError> {
-        let conn = self.conn.take().ok_or_else(|| {
-            AuditError::Unavailable("the audit index connection is already lent".into())
-        })?;
-        match &self.lend {
-            Some(lend) => lend
-                .send((conn, rows))
-                .map_err(|_| AuditError::Unavailable("the audit index thread has stopped".into())),
+        let stopped = || AuditError::Unavailable("the audit index thread has stopped".into());
+        match &self.send {
+            Some(send) => {
+                if let Some(conn) = self.conn.take() {
+                    send.send(ToIndex::Take(conn)).map_err(|_| stopped())?;
+                }
+                send.send(ToIndex::Rows(rows)).map_err(|_| stopped())
+            }
             None => {
-                self.rows = insert_rows(&conn, &rows);
-                self.conn = Some(conn);
+                let conn = self.conn.as_ref().ok_or_else(stopped)?;
+                if self.rows.is_ok() {
+                    self.rows = insert_rows(conn, &rows);
+                }
                 Ok(())
             }
         }
@@ -1999,7 +2051,7 @@ impl Index {
 impl Drop for Index {
     fn drop(&mut self) {
         // Closing the channel ends the thread, which drops the connection if it still holds it.
-        self.lend = None;
+        self.send = None;
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
@@ -2351,7 +2403,8 @@ impl Writer {
                 .as_ref()
                 .is_some_and(|(period, _)| !keys.contains_key(period))
         };
-        let ready = self.uncommitted.is_some()
+        let ready = index.alive()
+            && self.uncommitted.is_some()
             && self.replay_to.is_none()
             && self.open_head.is_some()
             && self.answered_end.is_some()
@@ -2510,13 +2563,8 @@ impl Writer {
         if checkpoint_written {
             self.last_checkpoint = Instant::now();
         }
-        // The index thread takes this group once it has the last one's rows in.
-        let (conn, previous) = index.back()?;
-        if let Err(err) = previous {
-            // Rolled back with every group answered in the transaction, this one included: all replayed.
-            self.abandon_open(conn);
-            return Err(err);
-        }
+        // Rows that fail are found when the writer next takes the connection back ([`Self::db`]): the open
+        // transaction is then rolled back and every group answered in it, this one included, replayed.
         index.lend(Rows { frame, events, end })?;
         self.open_head = Some(head);
         Ok(count)
@@ -2975,10 +3023,10 @@ mod tests {
         });
     }
 
-    /// The next group is chained, logged and answered while the last one's rows are going in. When those
-    /// fail, the writer learns it on handing over the next group's rows, which it has already answered: the
-    /// open transaction is rolled back and every group answered in it, the next one included, is replayed
-    /// from the log, in order, and the chain goes on after them.
+    /// The next groups are chained, logged and answered while earlier ones' rows are going in. When those
+    /// fail, the writer learns it on taking the connection back, after it has answered the groups that
+    /// followed: the open transaction is rolled back and every group answered in it is replayed from the
+    /// log, in order, and the chain goes on after them.
     #[tokio::test(flavor = "multi_thread")]
     async fn rows_that_fail_while_the_next_group_is_written_are_restored_with_it() {
         let (dir, path, chain_id) = store_with_one_record().await;
@@ -2995,7 +3043,9 @@ mod tests {
                 .unwrap();
             let (written, c) = group(&mut writer, &mut index, "c", true, false);
             written.unwrap();
-            let (failed, d) = group(&mut writer, &mut index, "d", true, false);
+            let (written, d) = group(&mut writer, &mut index, "d", true, false);
+            written.unwrap();
+            let failed = writer.rows_in(&mut index);
             assert!(
                 matches!(&failed, Err(AuditError::Write(m)) if m.contains("disk full")),
                 "{failed:?}"
@@ -3134,21 +3184,20 @@ mod tests {
             .unwrap();
         let b = store.append(event("b"), None).await.unwrap();
         assert_eq!(b.sequence, 2);
-        // The next group may be chained, logged and answered while b's rows are going in: it is durable
-        // like b, and restored with it.
-        let c = store.append(event("c"), None).await;
-        let err = match &c {
-            Ok(c) => {
-                assert_eq!(c.sequence, 3);
-                store.append(event("d"), None).await.unwrap_err()
+        // The next groups may be chained, logged and answered while b's rows are going in: they are
+        // durable like b, and restored with it. Once the writer finds the rows failed (on its next commit,
+        // within 200 ms), appends fail until the index takes them.
+        let mut answered = vec![b];
+        let err = loop {
+            match store.append(event("c"), None).await {
+                Ok(receipt) => answered.push(receipt),
+                Err(err) => break err,
             }
-            Err(_) => store.append(event("d"), None).await.unwrap_err(),
         };
         assert!(
             matches!(err, AuditError::Write(ref m) if m.contains("disk full")),
             "{err}"
         );
-        let answered: Vec<AuditReceipt> = std::iter::once(b).chain(c.ok()).collect();
 
         saboteur.execute_batch("DROP TRIGGER refuse;").unwrap();
         let e = store.append(event("e"), None).await.unwrap();
