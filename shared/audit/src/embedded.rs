@@ -2267,16 +2267,6 @@ impl Writer {
     /// is written over this one.
     fn log_frame(&mut self, conn: &Connection, frame: &Frame) -> Result<LogPosition, AuditError> {
         let at = log_position(conn).map_err(write_err)?;
-        self.log_frame_at(conn, at, frame)
-    }
-
-    /// [`Self::log_frame`] at `at`, which the caller knows is the position `conn`'s transaction holds.
-    fn log_frame_at(
-        &mut self,
-        conn: &Connection,
-        at: LogPosition,
-        frame: &Frame,
-    ) -> Result<LogPosition, AuditError> {
         let next = self.log.append(at, frame)?;
         set_log_position(conn, next).map_err(write_err)?;
         Ok(next)
