@@ -2942,6 +2942,21 @@ mod tests {
         (result, answer.blocking_recv().ok())
     }
 
+    /// The store at `path` holds `count` records, among them each of `answered` as it was answered, and
+    /// verifies.
+    fn assert_restored(path: &Path, count: u64, answered: &[&AuditReceipt]) {
+        let store = EmbeddedStore::open_read_only(path, None).unwrap();
+        assert_eq!(store.count().unwrap(), count);
+        for receipt in answered {
+            let (record, hash) = store.get(receipt.id).unwrap().unwrap();
+            assert_eq!(
+                (record.sequence, hash),
+                (receipt.sequence, receipt.record_hash.clone())
+            );
+        }
+        assert_eq!(store.verify().unwrap(), None);
+    }
+
     /// [`group`], its rows in.
     fn one_group(
         writer: &mut Writer,
@@ -3000,16 +3015,7 @@ mod tests {
             drop(writer);
             drop(index);
 
-            let store = EmbeddedStore::open_read_only(&path, None).unwrap();
-            assert_eq!(store.count().unwrap(), 4);
-            for answered in [&b, &c] {
-                let (record, hash) = store.get(answered.id).unwrap().unwrap();
-                assert_eq!(
-                    (record.sequence, hash),
-                    (answered.sequence, answered.record_hash.clone())
-                );
-            }
-            assert_eq!(store.verify().unwrap(), None);
+            assert_restored(&path, 4, &[&b, &c]);
         });
     }
 
@@ -3056,16 +3062,7 @@ mod tests {
             drop(writer);
             drop(index);
 
-            let store = EmbeddedStore::open_read_only(&path, None).unwrap();
-            assert_eq!(store.count().unwrap(), 5);
-            for answered in [&c, &d] {
-                let (record, hash) = store.get(answered.id).unwrap().unwrap();
-                assert_eq!(
-                    (record.sequence, hash),
-                    (answered.sequence, answered.record_hash.clone())
-                );
-            }
-            assert_eq!(store.verify().unwrap(), None);
+            assert_restored(&path, 5, &[&c, &d]);
         });
     }
 
