@@ -2387,18 +2387,12 @@ impl Writer {
         batch: Vec<Append>,
         replies: &mut Vec<Reply<AuditReceipt>>,
     ) -> Result<Vec<Append>, AuditError> {
-        let needs_key = |keys: &BTreeMap<String, AeadKey>, append: &Append| {
-            append
-                .payload
-                .as_ref()
-                .is_some_and(|(period, _)| !keys.contains_key(period))
-        };
         let ready = index.alive()
             && self.uncommitted.is_some()
             && self.replay_to.is_none()
             && self.open_head.is_some()
             && self.answered_end.is_some()
-            && !batch.iter().any(|append| needs_key(&self.keys, append))
+            && self.periods_without_keys(&batch).is_empty()
             && self
                 .id_ceiling
                 .is_some_and(|ceiling| batch.iter().all(|append| append.event.id > ceiling));
@@ -2435,13 +2429,9 @@ impl Writer {
         if self.answered_end.is_none() {
             self.answered_end = Some(log_position(conn).map_err(write_err)?);
         }
-        for append in &batch {
-            if let Some((period, _)) = &append.payload
-                && !self.keys.contains_key(period)
-            {
-                let key = self.data_key(conn, period)?;
-                self.keys.insert(period.clone(), key);
-            }
+        for period in self.periods_without_keys(&batch) {
+            let key = self.data_key(conn, period)?;
+            self.keys.insert(period.to_owned(), key);
         }
         Ok(refuse_known_ids(
             Some(conn),
@@ -2618,11 +2608,7 @@ impl Writer {
     /// before any payload sealed under it is acknowledged (keys are never in the log, so erasing a key's row
     /// leaves no copy behind).
     fn ensure_data_keys(&mut self, index: &mut Index, batch: &[Append]) -> Result<(), AuditError> {
-        let periods: BTreeSet<&str> = batch
-            .iter()
-            .filter_map(|append| append.payload.as_ref().map(|(period, _)| period.as_str()))
-            .filter(|period| !self.keys.contains_key(*period))
-            .collect();
+        let periods = self.periods_without_keys(batch);
         if periods.is_empty() {
             return Ok(());
         }
@@ -2653,6 +2639,15 @@ impl Writer {
             }
             Ok(())
         })
+    }
+
+    /// The periods `batch` seals payloads under whose data keys the open transaction has not read yet.
+    fn periods_without_keys<'b>(&self, batch: &'b [Append]) -> BTreeSet<&'b str> {
+        batch
+            .iter()
+            .filter_map(|append| append.payload.as_ref().map(|(period, _)| period.as_str()))
+            .filter(|period| !self.keys.contains_key(*period))
+            .collect()
     }
 
     /// The data key of `period`, unwrapped; an error if the period has none or was erased (it takes no new
@@ -2957,6 +2952,16 @@ mod tests {
         assert_eq!(store.verify().unwrap(), None);
     }
 
+    /// Makes the index refuse the rows of `user`'s records, as a full disk would, until the open
+    /// transaction is rolled back (the trigger is created in it).
+    fn refuse_rows_of(conn: &Connection, user: &str) {
+        conn.execute_batch(&format!(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.records WHEN NEW.user_sub = '{user}'
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+        ))
+        .unwrap();
+    }
+
     /// [`group`], its rows in.
     fn one_group(
         writer: &mut Writer,
@@ -2985,12 +2990,7 @@ mod tests {
                 writer.uncommitted.is_some(),
                 "b's rows wait for the deferred commit"
             );
-            conn(&mut index)
-                .execute_batch(
-                    "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.records WHEN NEW.user_sub = 'c'
-                     BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-                )
-                .unwrap();
+            refuse_rows_of(conn(&mut index), "c");
             let (failed, c) = one_group(&mut writer, &mut index, "c", false);
             assert!(
                 matches!(&failed, Err(AuditError::Write(m)) if m.contains("disk full")),
@@ -3031,12 +3031,7 @@ mod tests {
             let (written, b) = one_group(&mut writer, &mut index, "b", false);
             written.unwrap();
             assert_eq!(b.unwrap().unwrap().sequence, 2);
-            conn(&mut index)
-                .execute_batch(
-                    "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.records WHEN NEW.user_sub = 'c'
-                     BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-                )
-                .unwrap();
+            refuse_rows_of(conn(&mut index), "c");
             let (written, c) = group(&mut writer, &mut index, "c", true, false);
             written.unwrap();
             let (written, d) = group(&mut writer, &mut index, "d", true, false);
