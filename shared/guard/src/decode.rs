@@ -496,39 +496,81 @@ const LEET_CLASS: [u8; 256] = {
 
 /// The disguised words of `text` (runs of letters and leet characters with at least two leet characters,
 /// at least two letters and a letter that is not a hex digit, hence at least four long), counted up to
-/// [`MIN_DISGUISED_WORDS`]: the test [`leet_view`] applies, in one byte scan. A single letter among
-/// digits is a separator or a unit (`2024-01-15T10:30`, `16x9`, `4K60`), not a word spelt in digits.
+/// [`MIN_DISGUISED_WORDS`]: the test [`leet_view`] applies. A single letter among digits is a separator or
+/// a unit (`2024-01-15T10:30`, `16x9`, `4K60`), not a word spelt in digits.
+///
+/// Only a word holding a leet character can be disguised, and most words hold none: the scan looks for
+/// leet characters alone, and reads a word only around one (back to its start, on to its end).
 fn disguised_words(text: &[u8]) -> usize {
-    // Per class ([`LEET_NONE`] to [`LEET_CHAR`]): what a byte adds to its word's letters and leet
-    // characters, and whether it spells. Looked up rather than branched on, byte by byte.
-    const LETTERS: [u32; 4] = [0, 1, 1, 0];
-    const LEET: [u32; 4] = [0, 0, 0, 1];
-    const SPELLS: [bool; 4] = [false, false, true, false];
-    let disguised = |leet: u32, letters: u32, spells: bool| spells && leet >= 2 && letters >= 2;
+    let class = |b: u8| LEET_CLASS[usize::from(b)];
     let mut found = 0;
-    let (mut leet, mut letters, mut spells) = (0u32, 0u32, false);
-    for &b in text {
-        let class = usize::from(LEET_CLASS[usize::from(b)] & 3);
-        if class == usize::from(LEET_NONE) {
-            if disguised(leet, letters, spells) {
-                found += 1;
-                if found == MIN_DISGUISED_WORDS {
-                    return found;
-                }
-            }
-            (leet, letters, spells) = (0, 0, false);
-        } else {
-            letters += LETTERS[class];
-            leet += LEET[class];
-            spells |= SPELLS[class];
+    // Where the last word read ended: a byte of no word, or the text's end.
+    let mut from = 0;
+    while let Some(at) = next_leet_char(text, from) {
+        let mut start = at;
+        while start > from && class(text[start - 1]) != LEET_NONE {
+            start -= 1;
         }
-    }
-    // The end of the text ends the last word.
-    if disguised(leet, letters, spells) {
-        found += 1;
+        let (mut leet, mut letters, mut spells) = (0u32, 0u32, false);
+        let mut end = start;
+        while let Some(&b) = text.get(end) {
+            match class(b) {
+                LEET_NONE => break,
+                LEET_CHAR => leet += 1,
+                LEET_LETTER => {
+                    letters += 1;
+                    spells = true;
+                }
+                _ => letters += 1,
+            }
+            end += 1;
+        }
+        if spells && leet >= 2 && letters >= 2 {
+            found += 1;
+            if found == MIN_DISGUISED_WORDS {
+                return found;
+            }
+        }
+        from = end;
     }
     found
 }
+
+/// The first leet character of `text` at or after `from`. Eight bytes at a time: their table entries are
+/// OR-ed, and only a block holding one is read byte by byte.
+fn next_leet_char(text: &[u8], from: usize) -> Option<usize> {
+    let rest = text.get(from..)?;
+    let mut blocks = rest.chunks_exact(8);
+    let mut at = from;
+    for block in blocks.by_ref() {
+        let any = block
+            .iter()
+            .fold(0u8, |acc, &b| acc | IS_LEET_CHAR[usize::from(b)]);
+        if any != 0 {
+            return block
+                .iter()
+                .position(|&b| IS_LEET_CHAR[usize::from(b)] != 0)
+                .map(|p| at + p);
+        }
+        at += 8;
+    }
+    blocks
+        .remainder()
+        .iter()
+        .position(|&b| IS_LEET_CHAR[usize::from(b)] != 0)
+        .map(|p| at + p)
+}
+
+/// 1 for the bytes whose [`LEET_CLASS`] is [`LEET_CHAR`], 0 for the others.
+const IS_LEET_CHAR: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (LEET_CLASS[b] == LEET_CHAR) as u8;
+        b += 1;
+    }
+    table
+};
 
 /// Symbols that split a word's letters without changing how it reads.
 fn is_splitter(c: char) -> bool {
@@ -856,6 +898,25 @@ mod tests {
                 .count();
             assert_eq!(disguised_words(text.as_bytes()), expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn next_leet_char_is_the_first_from_any_start() {
+        for text in generated_texts() {
+            let bytes = text.as_bytes();
+            for from in 0..=bytes.len() {
+                let expected = bytes[from..]
+                    .iter()
+                    .position(|&b| LEET_CLASS[usize::from(b)] == LEET_CHAR)
+                    .map(|p| from + p);
+                assert_eq!(
+                    next_leet_char(bytes, from),
+                    expected,
+                    "{text:?} from {from}"
+                );
+            }
+        }
+        assert_eq!(next_leet_char(b"abc", 4), None);
     }
 
     #[test]
