@@ -881,38 +881,50 @@ pub(crate) fn luhn_ok(digits: &[u8]) -> bool {
 /// The card number inside a candidate run: the longest sub-run that starts and ends on a group boundary,
 /// has 13 to 19 digits, starts with 2 to 6 (the card networks' ranges) and passes Luhn.
 fn card_within(text: &str, run: Range<usize>) -> Option<Range<usize>> {
+    /// Most groups a card number is written in (19 digits, each its own group).
+    const MOST_GROUPS: usize = 19;
     let bytes = text.as_bytes();
-    // (byte offset of the group's first digit, byte offset after its last digit, digits so far before it)
-    let mut groups: Vec<(usize, usize)> = Vec::new();
+    // (byte offset of the group's first digit, byte offset after its last digit), on the stack: a run of
+    // more groups is no card.
+    let mut groups = [(0usize, 0usize); MOST_GROUPS];
+    let mut len = 0;
     let mut start = run.start;
     for i in run.clone() {
         if !bytes[i].is_ascii_digit() {
-            groups.push((start, i));
+            *groups.get_mut(len)? = (start, i);
+            len += 1;
             start = i + 1;
         }
     }
-    groups.push((start, run.end));
-    if groups.len() > 19 {
-        return None;
-    }
-    let digits_in = |a: usize, b: usize| -> Vec<u8> {
-        bytes[a..b]
-            .iter()
-            .copied()
-            .filter(u8::is_ascii_digit)
-            .collect()
-    };
+    *groups.get_mut(len)? = (start, run.end);
+    let groups = &groups[..=len];
     let mut best: Option<(usize, Range<usize>)> = None;
     for first in 0..groups.len() {
+        // A group is digits only, so a sub-run's digits are its groups' bytes.
+        let mut count = 0;
         for last in first..groups.len() {
+            count += groups[last].1 - groups[last].0;
+            // Longer sub-runs from the same group hold more digits still.
+            if count > 19 {
+                break;
+            }
+            if count < 13 {
+                continue;
+            }
             let (a, b) = (groups[first].0, groups[last].1);
-            let digits = digits_in(a, b);
+            let mut digits = [0u8; 19];
+            for (to, &from) in digits
+                .iter_mut()
+                .zip(bytes[a..b].iter().filter(|d| d.is_ascii_digit()))
+            {
+                *to = from;
+            }
+            let digits = &digits[..count];
             // Written in a card grouping, a Luhn-valid number is a card whatever its issuer range.
             let grouped = last > first;
-            if !(13..=19).contains(&digits.len())
-                || !(grouped || card_network_ok(&digits))
+            if !(grouped || card_network_ok(digits))
                 || !card_layout_ok(text, &groups[first..=last])
-                || !luhn_ok(&digits)
+                || !luhn_ok(digits)
             {
                 continue;
             }
@@ -1423,6 +1435,95 @@ fn ipv6_ok(candidate: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`card_within`] as it was written with a vector per candidate sub-run: the reference the one
+    /// on the stack must equal.
+    fn card_within_reference(text: &str, run: Range<usize>) -> Option<Range<usize>> {
+        let bytes = text.as_bytes();
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut start = run.start;
+        for i in run.clone() {
+            if !bytes[i].is_ascii_digit() {
+                groups.push((start, i));
+                start = i + 1;
+            }
+        }
+        groups.push((start, run.end));
+        if groups.len() > 19 {
+            return None;
+        }
+        let mut best: Option<(usize, Range<usize>)> = None;
+        for first in 0..groups.len() {
+            for last in first..groups.len() {
+                let (a, b) = (groups[first].0, groups[last].1);
+                let digits: Vec<u8> = bytes[a..b]
+                    .iter()
+                    .copied()
+                    .filter(u8::is_ascii_digit)
+                    .collect();
+                let grouped = last > first;
+                if !(13..=19).contains(&digits.len())
+                    || !(grouped || card_network_ok(&digits))
+                    || !card_layout_ok(text, &groups[first..=last])
+                    || !luhn_ok(&digits)
+                {
+                    continue;
+                }
+                let joined_before = text[..a].ends_with(['-', '.']) && alnum_before(text, a - 1);
+                let joined_after = text[b..].starts_with(['-', '.']) && alnum_after(text, b + 1);
+                let before_ok = !alnum_before(text, a) && !joined_before;
+                let after_ok = !alnum_after(text, b) && !joined_after;
+                if before_ok && after_ok && best.as_ref().is_none_or(|(n, _)| digits.len() > *n) {
+                    best = Some((digits.len(), a..b));
+                }
+            }
+        }
+        best.map(|(_, span)| span)
+    }
+
+    #[test]
+    fn card_within_is_the_reference() {
+        const PIECES: [&str; 16] = [
+            "4111 1111 1111 1111",
+            "4111111111111111",
+            "5500-0000-0000-0004",
+            "378282246310005",
+            "3782 822463 10005",
+            "6011.0009.9013.9424",
+            "4",
+            "12",
+            "345",
+            "6789",
+            "00000",
+            " ",
+            "-",
+            ".",
+            "  ",
+            "4012888888881881",
+        ];
+        let mut texts = crate::tests::PieceTexts::new(&PIECES, 0x3C6E_F372);
+        let mut cards = 0;
+        for _ in 0..4000 {
+            let n = 1 + texts.below(7);
+            let run = texts.text(n);
+            let run = run.trim_matches([' ', '-', '.']);
+            for text in [
+                run.to_owned(),
+                format!("card {run} ok"),
+                format!("x-{run}.y"),
+            ] {
+                let Some(at) = text.find(run) else { continue };
+                let span = at..at + run.len();
+                let expected = card_within_reference(&text, span.clone());
+                cards += usize::from(expected.is_some());
+                assert_eq!(card_within(&text, span), expected, "{text:?}");
+            }
+        }
+        assert!(
+            cards > 500,
+            "too few cards among the generated runs: {cards}"
+        );
+    }
 
     /// The rows' expressions are compiled on first use ([`LazyRegex`]): each must compile.
     #[test]
