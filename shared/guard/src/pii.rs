@@ -1078,54 +1078,97 @@ const WORD_LISTS: [(&[&str], u8); 5] = [
     (NETWORK_WORDS, IN_NETWORK),
 ];
 
-/// Longest word of [`WORD_LISTS`], in bytes.
-const LONGEST_LISTED: usize = 16;
+/// Longest word of [`WORD_LISTS`], in bytes, and of any [`ShortWords`]: its packing keeps the 16th byte for
+/// the length.
+const LONGEST_LISTED: usize = 15;
 
 /// Which of [`WORD_LISTS`] hold `word` (ASCII letters compared without case, as [`listed`] does), as
 /// their bits: one lookup for the five lists.
 fn word_lists(word: &str) -> u8 {
-    static BITS: OnceLock<HashMap<&'static str, u8, BuildHasherDefault<Fnv>>> = OnceLock::new();
-    if word.len() > LONGEST_LISTED || !word.is_ascii() {
-        return 0;
-    }
-    let mut lower = [0u8; LONGEST_LISTED];
-    for (to, from) in lower.iter_mut().zip(word.bytes()) {
-        *to = from.to_ascii_lowercase();
-    }
-    let Ok(lower) = std::str::from_utf8(&lower[..word.len()]) else {
-        return 0;
-    };
-    let bits = BITS.get_or_init(|| {
-        let mut bits: HashMap<&'static str, u8, BuildHasherDefault<Fnv>> = HashMap::default();
+    static BITS: OnceLock<ShortWords<u8>> = OnceLock::new();
+    BITS.get_or_init(|| {
+        let mut bits = ShortWords::default();
         for (list, bit) in WORD_LISTS {
             for word in list {
-                *bits.entry(word).or_default() |= bit;
+                *bits.entry(word) |= bit;
             }
         }
         bits
-    });
-    bits.get(lower).copied().unwrap_or(0)
+    })
+    .get(word)
+    .unwrap_or(0)
 }
 
-/// 64-bit FNV-1a, for short words in fixed sets.
+/// A map from short ASCII words (up to [`LONGEST_LISTED`] bytes) to values, looked up with ASCII case
+/// ignored and without a copy: a word is lowercased and packed into a `u128`, which is hashed with one
+/// multiplication.
 #[derive(Debug)]
-pub(crate) struct Fnv(u64);
+pub(crate) struct ShortWords<V>(HashMap<u128, V, BuildHasherDefault<PackedHasher>>);
 
-impl Default for Fnv {
+impl<V> Default for ShortWords<V> {
     fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+        ShortWords(HashMap::default())
     }
 }
 
-impl Hasher for Fnv {
+impl<V: Copy + Default> ShortWords<V> {
+    /// The entry of `word`, which must be ASCII and at most [`LONGEST_LISTED`] bytes long.
+    ///
+    /// # Panics
+    ///
+    /// Never for the fixed lists it is built from: a test checks each of them.
+    pub(crate) fn entry(&mut self, word: &str) -> &mut V {
+        let key = packed_lower(word);
+        debug_assert!(key.is_some(), "{word:?} cannot be a short word");
+        self.0.entry(key.unwrap_or(0)).or_default()
+    }
+
+    /// The value of `word`, ASCII case ignored; `None` for a word not in the map (every word that is not
+    /// ASCII or is longer than [`LONGEST_LISTED`] bytes).
+    pub(crate) fn get(&self, word: &str) -> Option<V> {
+        self.0.get(&packed_lower(word)?).copied()
+    }
+}
+
+/// `word` lowercased (ASCII) and packed little-endian into a `u128`, zero-padded, its length in the last
+/// byte (so that a word ending in zero bytes is not another word): `None` when it is not ASCII or is
+/// longer than [`LONGEST_LISTED`] bytes.
+fn packed_lower(word: &str) -> Option<u128> {
+    if word.len() > LONGEST_LISTED || !word.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (to, from) in bytes.iter_mut().zip(word.bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
+    bytes[15] = u8::try_from(word.len()).ok()?;
+    Some(u128::from_le_bytes(bytes))
+}
+
+/// The hasher of [`ShortWords`]' packed words: the two halves folded and multiplied once.
+#[derive(Debug, Default)]
+pub(crate) struct PackedHasher(u64);
+
+impl Hasher for PackedHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the two halves of a u128, taken apart on purpose"
+        )]
+        let (low, high) = (value as u64, (value >> 64) as u64);
+        let h = (low ^ high.rotate_left(29) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The table indexes by the low bits and tags by the high: fold the product's high half down.
+        self.0 = h ^ (h >> 29);
     }
 }
 
@@ -1669,6 +1712,8 @@ mod tests {
                 words.push(w.to_ascii_uppercase());
                 words.push(format!("{w}s"));
                 words.push(w[1..].to_owned());
+                words.push(format!("{w}\0"));
+                words.push(format!("{w}\u{e9}"));
             }
         }
         words.extend(

@@ -17,13 +17,11 @@
 //! Every step is a bounded look at a word or a gazetteer
 //! lookup, so the pass is linear in the text.
 
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 use std::sync::OnceLock;
 
 use crate::pii::detectors::MAX_CONTEXT_WINDOW;
 use crate::pii::gazetteer::{Gazetteer, Kinds};
-use crate::pii::{Finding, Fnv};
+use crate::pii::{Finding, ShortWords};
 use crate::profile::EntityType;
 
 /// A run of capitalised words (with the joining words of names: `&`, `of`, `de`, `van` ...), as a pattern:
@@ -154,12 +152,19 @@ const NOT_NAMES: &[&str] = &[
     "thu", "thur", "thurs", "fri", "sat", "sun", "i'm", "i'll", "i've", "i'd", "im",
 ];
 
-/// Whether `word` (lower case) is one of [`NOT_NAMES`]: a set lookup (FNV-1a hashed; the set is
-/// built on first use).
+/// Whether `word` (lower case) is one of [`NOT_NAMES`]: a lookup of the word packed into a `u128` (the
+/// set is built on first use).
 fn is_stop_word(word: &str) -> bool {
-    static SET: OnceLock<HashSet<&'static str, BuildHasherDefault<Fnv>>> = OnceLock::new();
-    SET.get_or_init(|| NOT_NAMES.iter().copied().collect())
-        .contains(word)
+    static SET: OnceLock<ShortWords<bool>> = OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = ShortWords::default();
+        for word in NOT_NAMES {
+            *set.entry(word) = true;
+        }
+        set
+    })
+    .get(word)
+    .unwrap_or(false)
 }
 
 /// A word of the text.
@@ -895,6 +900,17 @@ mod tests {
 
     /// The eight-byte test says whether a capital or a byte outside ASCII is among eight bytes, for every
     /// byte in every place.
+    #[test]
+    fn stop_words_are_the_listed_ones() {
+        for word in NOT_NAMES {
+            assert!(is_stop_word(word), "{word:?}");
+            assert!(!is_stop_word(&format!("{word}x")), "{word:?}x");
+        }
+        for word in ["", "alice", "théo", "and\u{e9}", "zzzzzzzzzzzzzzzzz"] {
+            assert_eq!(is_stop_word(word), NOT_NAMES.contains(&word), "{word:?}");
+        }
+    }
+
     #[test]
     fn eight_bytes_at_a_time_find_every_capital() {
         for b in 0..=255u8 {
