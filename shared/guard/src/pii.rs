@@ -1134,15 +1134,32 @@ impl<V: Copy + Default> ShortWords<V> {
 /// byte (so that a word ending in zero bytes is not another word): `None` when it is not ASCII or is
 /// longer than [`LONGEST_LISTED`] bytes.
 fn packed_lower(word: &str) -> Option<u128> {
-    if word.len() > LONGEST_LISTED || !word.is_ascii() {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // The high bit of each byte of `x` (ASCII) from `A` to `Z`; no sum carries into the next byte.
+    let capitals = |x: u64| {
+        let at_least_a = x + ONES * u64::from(0x80 - b'A');
+        let above_z = x + ONES * u64::from(0x7F - b'Z');
+        at_least_a & !above_z & HIGH
+    };
+    let len = word.len();
+    if len > LONGEST_LISTED {
         return None;
     }
     let mut bytes = [0u8; 16];
-    for (to, from) in bytes.iter_mut().zip(word.bytes()) {
-        *to = from.to_ascii_lowercase();
+    bytes[..len].copy_from_slice(word.as_bytes());
+    let [low, high] = [&bytes[..8], &bytes[8..]].map(|half| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(half);
+        u64::from_le_bytes(eight)
+    });
+    if (low | high) & HIGH != 0 {
+        return None;
     }
-    bytes[15] = u8::try_from(word.len()).ok()?;
-    Some(u128::from_le_bytes(bytes))
+    // Capitals to lower case (`A` + 0x20 is `a`); the length in the last byte, which no word reaches.
+    let low = low | (capitals(low) >> 2);
+    let high = (high | (capitals(high) >> 2)) | (len as u64) << 56;
+    Some(u128::from(low) | u128::from(high) << 64)
 }
 
 /// The hasher of [`ShortWords`]' packed words: the two halves folded and multiplied once.
@@ -1174,10 +1191,19 @@ impl Hasher for PackedHasher {
 
 /// The word `text` starts with: its leading alphanumeric characters.
 pub(crate) fn next_word(text: &str) -> &str {
-    let end = text
+    // Up to the first byte that is not an ASCII letter or digit; a character from U+0080 up is decoded
+    // there and decides whether the word goes on.
+    let ascii = text
+        .bytes()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(text.len());
+    if text.as_bytes().get(ascii).is_none_or(u8::is_ascii) {
+        return &text[..ascii];
+    }
+    let end = text[ascii..]
         .char_indices()
         .find(|(_, c)| !c.is_alphanumeric())
-        .map_or(text.len(), |(i, _)| i);
+        .map_or(text.len(), |(i, _)| ascii + i);
     &text[..end]
 }
 
@@ -1234,12 +1260,82 @@ fn words_before(text: &str, at: usize, same_line: bool) -> impl DoubleEndedItera
     if same_line && let Some(i) = window.rfind('\n') {
         window = &window[i + 1..];
     }
-    if let Some(i) = window.rfind(|c: char| c.is_ascii_digit()) {
+    // An ASCII digit is a character of its own, so its byte is where it starts.
+    if let Some(i) = window.bytes().rposition(|b| b.is_ascii_digit()) {
         window = &window[i + 1..];
     }
-    window
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+    // An ASCII window is read a byte at a time: there `char::is_alphanumeric` is ASCII's, so the words
+    // are the same.
+    let words = if window.is_ascii() {
+        WordsOf::Ascii {
+            window,
+            front: 0,
+            back: window.len(),
+        }
+    } else {
+        WordsOf::Chars(window.split(|c: char| !c.is_alphanumeric()))
+    };
+    words.filter(|w| !w.is_empty())
+}
+
+/// The words of [`words_before`]'s window, from either end.
+enum WordsOf<'t> {
+    /// An ASCII window, and the part of it not yet read.
+    Ascii {
+        window: &'t str,
+        front: usize,
+        back: usize,
+    },
+    /// Any other window, split by `char::is_alphanumeric` (with empty pieces).
+    Chars(std::str::Split<'t, fn(char) -> bool>),
+}
+
+impl<'t> Iterator for WordsOf<'t> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        match self {
+            WordsOf::Ascii {
+                window,
+                front,
+                back,
+            } => {
+                let bytes = window.as_bytes();
+                while *front < *back && !bytes[*front].is_ascii_alphanumeric() {
+                    *front += 1;
+                }
+                let start = *front;
+                while *front < *back && bytes[*front].is_ascii_alphanumeric() {
+                    *front += 1;
+                }
+                (start < *front).then(|| &window[start..*front])
+            }
+            WordsOf::Chars(split) => split.next(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for WordsOf<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            WordsOf::Ascii {
+                window,
+                front,
+                back,
+            } => {
+                let bytes = window.as_bytes();
+                while *back > *front && !bytes[*back - 1].is_ascii_alphanumeric() {
+                    *back -= 1;
+                }
+                let end = *back;
+                while *back > *front && bytes[*back - 1].is_ascii_alphanumeric() {
+                    *back -= 1;
+                }
+                (*back < end).then(|| &window[*back..end])
+            }
+            WordsOf::Chars(split) => split.next_back(),
+        }
+    }
 }
 
 /// True when the words before a card-shaped number call it an order, invoice, tracking or other
@@ -1566,6 +1662,112 @@ mod tests {
             cards > 500,
             "too few cards among the generated runs: {cards}"
         );
+    }
+
+    #[test]
+    fn packed_lower_is_the_word_lowercased_with_its_length() {
+        let reference = |word: &str| -> Option<u128> {
+            if word.len() > LONGEST_LISTED || !word.is_ascii() {
+                return None;
+            }
+            let mut bytes = [0u8; 16];
+            for (to, from) in bytes.iter_mut().zip(word.bytes()) {
+                *to = from.to_ascii_lowercase();
+            }
+            bytes[15] = u8::try_from(word.len()).unwrap();
+            Some(u128::from_le_bytes(bytes))
+        };
+        let mut next = crate::tests::xorshift(0x9B05_688C);
+        for _ in 0..20_000 {
+            let len = next() as usize % 18;
+            let word: String = (0..len)
+                .map(|_| match next() % 8 {
+                    0 => 'é',
+                    _ => char::from(u8::try_from(next() % 128).unwrap()),
+                })
+                .collect();
+            assert_eq!(packed_lower(&word), reference(&word), "{word:?}");
+        }
+    }
+
+    #[test]
+    fn words_before_are_the_unicode_split_ones() {
+        let pieces = [
+            "call",
+            "Tel",
+            "no",
+            "ORDER",
+            "ref.",
+            "  ",
+            "\n",
+            "-",
+            "(",
+            ")",
+            ":",
+            "x",
+            "é",
+            "ünïcode",
+            "mobile",
+            "12",
+            "3",
+            "phone:",
+            "id",
+            "\u{a0}",
+            "—",
+            "fax",
+        ];
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x510E_527F);
+        for _ in 0..3_000 {
+            let n = 1 + texts.below(12);
+            let text = texts.text(n);
+            for at in (0..=text.len()).filter(|&at| text.is_char_boundary(at)) {
+                for same_line in [false, true] {
+                    let mut from = at.saturating_sub(CONTEXT_WINDOW);
+                    while !text.is_char_boundary(from) {
+                        from += 1;
+                    }
+                    let mut window = &text[from..at];
+                    if same_line && let Some(i) = window.rfind('\n') {
+                        window = &window[i + 1..];
+                    }
+                    if let Some(i) = window.rfind(|c: char| c.is_ascii_digit()) {
+                        window = &window[i + 1..];
+                    }
+                    let expected: Vec<&str> = window
+                        .split(|c: char| !c.is_alphanumeric())
+                        .filter(|w| !w.is_empty())
+                        .collect();
+                    let forward: Vec<&str> = words_before(&text, at, same_line).collect();
+                    assert_eq!(forward, expected, "{text:?} at {at}");
+                    let mut backward: Vec<&str> =
+                        words_before(&text, at, same_line).rev().collect();
+                    backward.reverse();
+                    assert_eq!(backward, expected, "{text:?} at {at}, from the back");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn next_word_is_the_leading_alphanumeric_run() {
+        for text in [
+            "",
+            "abc",
+            "abc def",
+            "abcé-x",
+            "é",
+            "-x",
+            "ab12_cd",
+            "Zürich, CH",
+            "x\u{a0}y",
+            "東京 都",
+        ] {
+            let end = text
+                .char_indices()
+                .find(|(_, c)| !c.is_alphanumeric())
+                .map_or(text.len(), |(i, _)| i);
+            assert_eq!(next_word(text), &text[..end], "{text:?}");
+        }
     }
 
     /// The rows' expressions are compiled on first use ([`LazyRegex`]): each must compile.
