@@ -6,10 +6,10 @@
 //!
 //! Answered calls and closing stream records also hand the store their payload: the prompt as sent to the
 //! model ([`prompt_text`]) and the answer as returned. The store keeps it encrypted apart from the record, and
-//! the record's `prompt_sha256` / `response_sha256` are set here from exactly those bytes.
+//! sets the record's `prompt_sha256` / `response_sha256` from exactly those bytes.
 
 use causeway_audit::Payload;
-use causeway_contract::audit::{AuditEvent, Outcome, sha256_hex};
+use causeway_contract::audit::{AuditEvent, Outcome};
 use causeway_contract::content::{ToolChoice, ToolDefinition};
 use causeway_contract::{GuardReport, Message, TokenUsage};
 use serde::Serialize;
@@ -116,18 +116,15 @@ pub async fn record(
     record_with_payload(state, meta, event, None).await
 }
 
-/// [`record`], storing `payload` (encrypted, apart from the record) in the same commit. The event's prompt
-/// and response hashes are set from the payload's bytes, so what is hashed is exactly what is stored.
+/// [`record`], storing `payload` (encrypted, apart from the record) in the same commit. The store sets the
+/// event's prompt and response hashes from the payload's bytes, so what is hashed is exactly what is
+/// stored.
 pub async fn record_with_payload(
     state: &AppState,
     meta: &CallMeta,
     mut event: AuditEvent,
     payload: Option<Payload>,
 ) -> Result<Uuid, ApiError> {
-    if let Some(payload) = &payload {
-        event.prompt_sha256 = Some(sha256_hex(payload.prompt.as_bytes()));
-        event.response_sha256 = Some(sha256_hex(payload.response.as_bytes()));
-    }
     event.timestamp = OffsetDateTime::now_utc();
     event.latency_us = u64::try_from(meta.started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let outcome = event.outcome.as_str();

@@ -1089,15 +1089,11 @@ impl causeway_audit::pack::PackSource for AwsPackSource {
 impl AuditSink for AwsAuditStore {
     async fn append(
         &self,
-        event: AuditEvent,
+        mut event: AuditEvent,
         payload: Option<Payload>,
     ) -> Result<AuditReceipt, AuditError> {
-        if let Some(payload) = &payload
-            && !payload.matches(&event)
-        {
-            return Err(AuditError::Encode(
-                "the payload does not match the record's prompt_sha256 and response_sha256".into(),
-            ));
+        if let Some(payload) = &payload {
+            payload.stamp(&mut event);
         }
         let mut head = self.head.lock().await;
         // The payload first: a record never points at a payload that is not stored.

@@ -24,7 +24,8 @@ use crate::invoke::{
 };
 use causeway_contract::dev::DevKey;
 
-/// An audit sink that keeps what it is given, or refuses every write.
+/// An audit sink that keeps the events it is given (stamped with their payloads' hashes), or refuses every
+/// write.
 #[derive(Debug, Default)]
 pub(super) struct Recording {
     pub(super) events: Mutex<Vec<AuditEvent>>,
@@ -35,11 +36,15 @@ pub(super) struct Recording {
 impl AuditSink for Recording {
     async fn append(
         &self,
-        event: AuditEvent,
-        _payload: Option<Payload>,
+        mut event: AuditEvent,
+        payload: Option<Payload>,
     ) -> Result<AuditReceipt, AuditError> {
         if self.down {
             return Err(AuditError::Unavailable("disk full".into()));
+        }
+        // As every store: the record commits to the payload it came with.
+        if let Some(payload) = &payload {
+            payload.stamp(&mut event);
         }
         let id = event.id;
         self.events.lock().unwrap().push(event);

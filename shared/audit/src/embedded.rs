@@ -2693,15 +2693,11 @@ fn logged_payload(
 impl AuditSink for EmbeddedStore {
     async fn append(
         &self,
-        event: AuditEvent,
+        mut event: AuditEvent,
         payload: Option<Payload>,
     ) -> Result<AuditReceipt, AuditError> {
-        if let Some(payload) = &payload
-            && !payload.matches(&event)
-        {
-            return Err(AuditError::Encode(
-                "the payload does not match the record's prompt_sha256 and response_sha256".into(),
-            ));
+        if let Some(payload) = &payload {
+            payload.stamp(&mut event);
         }
         let queue = self.queue.as_ref().ok_or_else(read_only)?;
         let append = Append::new(event, payload.as_ref())?;

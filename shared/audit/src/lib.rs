@@ -47,8 +47,8 @@ pub use verify::{Progress, Verification};
 ///
 /// `prompt` is the prompt exactly as sent to the model (the hub's encoding, see `hub/src/audit.rs`) and
 /// `response` the answer exactly as returned to the caller; the record's `prompt_sha256` and
-/// `response_sha256` must be the SHA-256 of these very bytes, and the store refuses a payload that does not
-/// match them.
+/// `response_sha256` are the SHA-256 of these very bytes: the store sets them from the payload it stores
+/// ([`Payload::stamp`]), and checks them when it reads a payload back ([`Payload::matches`]).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
     /// The prompt as sent to the model.
@@ -68,6 +68,13 @@ impl std::fmt::Debug for Payload {
 }
 
 impl Payload {
+    /// Sets `event`'s prompt and response hashes to those of exactly these bytes.
+    pub fn stamp(&self, event: &mut AuditEvent) {
+        use causeway_contract::audit::sha256_hex;
+        event.prompt_sha256 = Some(sha256_hex(self.prompt.as_bytes()));
+        event.response_sha256 = Some(sha256_hex(self.response.as_bytes()));
+    }
+
     /// Checks that `event` carries the hashes of exactly these bytes.
     pub fn matches(&self, event: &AuditEvent) -> bool {
         use causeway_contract::audit::sha256_hex;
@@ -114,7 +121,10 @@ pub enum AuditError {
 #[async_trait]
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
     /// Chains `event` and makes it durable, with its `payload` (prompt and answer) when given, stored
-    /// encrypted apart from the record in the same commit. `Ok` means durable; see the crate invariant.
+    /// encrypted apart from the record in the same commit; the record's `prompt_sha256` and
+    /// `response_sha256` are then set from the payload's bytes ([`Payload::stamp`]), whatever `event`
+    /// carried, so a record always commits to exactly the payload stored with it. `Ok` means durable; see
+    /// the crate invariant.
     async fn append(
         &self,
         event: AuditEvent,
