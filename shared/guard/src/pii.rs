@@ -1090,7 +1090,9 @@ fn word_lists(word: &str) -> u8 {
         let mut bits = ShortWords::default();
         for (list, bit) in WORD_LISTS {
             for word in list {
-                *bits.entry(word) |= bit;
+                if let Some(bits) = bits.entry(word) {
+                    *bits |= bit;
+                }
             }
         }
         bits
@@ -1100,8 +1102,8 @@ fn word_lists(word: &str) -> u8 {
 }
 
 /// A map from short ASCII words (up to [`LONGEST_LISTED`] bytes) to values, looked up with ASCII case
-/// ignored and without a copy: a word is lowercased and packed into a `u128`, which is hashed with one
-/// multiplication.
+/// ignored and without an allocation: a word is lowercased and packed into a `u128`, which is hashed with
+/// one multiplication.
 #[derive(Debug)]
 pub(crate) struct ShortWords<V>(HashMap<u128, V, BuildHasherDefault<PackedHasher>>);
 
@@ -1112,15 +1114,10 @@ impl<V> Default for ShortWords<V> {
 }
 
 impl<V: Copy + Default> ShortWords<V> {
-    /// The entry of `word`, which must be ASCII and at most [`LONGEST_LISTED`] bytes long.
-    ///
-    /// # Panics
-    ///
-    /// Never for the fixed lists it is built from: a test checks each of them.
-    pub(crate) fn entry(&mut self, word: &str) -> &mut V {
-        let key = packed_lower(word);
-        debug_assert!(key.is_some(), "{word:?} cannot be a short word");
-        self.0.entry(key.unwrap_or(0)).or_default()
+    /// The entry of `word`; `None` when it is not ASCII or is longer than [`LONGEST_LISTED`] bytes (the
+    /// tests check that every listed word has one).
+    pub(crate) fn entry(&mut self, word: &str) -> Option<&mut V> {
+        Some(self.0.entry(packed_lower(word)?).or_default())
     }
 
     /// The value of `word`, ASCII case ignored; `None` for a word not in the map (every word that is not

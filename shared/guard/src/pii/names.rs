@@ -159,7 +159,9 @@ fn is_stop_word(word: &str) -> bool {
     SET.get_or_init(|| {
         let mut set = ShortWords::default();
         for word in NOT_NAMES {
-            *set.entry(word) = true;
+            if let Some(stop) = set.entry(word) {
+                *stop = true;
+            }
         }
         set
     })
