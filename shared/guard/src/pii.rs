@@ -594,11 +594,22 @@ fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
     }
 }
 
+/// 1 in every byte of a `u64` read as eight bytes.
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a `u64` read as eight bytes.
+pub(crate) const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` (eight ASCII bytes) that is an ASCII capital. Each byte plus `0x3F`
+/// reaches `0x80` from `A` up, plus `0x25` from `[` up, and no sum carries into the next byte.
+pub(crate) fn ascii_capitals(word: u64) -> u64 {
+    let from_a = word + ONES * u64::from(0x80 - b'A');
+    let from_after_z = word + ONES * u64::from(0x80 - b'[');
+    from_a & !from_after_z & HIGH
+}
+
 /// Whether any of the eight bytes of `word` is an ASCII digit: with each byte XORed with `0`, whether
 /// any is below 10 (the test for a byte below a bound that holds for the word as a whole).
 fn has_ascii_digit(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let t = word ^ (ONES * u64::from(b'0'));
     t.wrapping_sub(ONES * 10) & !t & HIGH != 0
 }
@@ -1131,31 +1142,20 @@ impl<V: Copy + Default> ShortWords<V> {
 /// byte (so that a word ending in zero bytes is not another word): `None` when it is not ASCII or is
 /// longer than [`LONGEST_LISTED`] bytes.
 fn packed_lower(word: &str) -> Option<u128> {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    // The high bit of each byte of `x` (ASCII) from `A` to `Z`; no sum carries into the next byte.
-    let capitals = |x: u64| {
-        let at_least_a = x + ONES * u64::from(0x80 - b'A');
-        let above_z = x + ONES * u64::from(0x7F - b'Z');
-        at_least_a & !above_z & HIGH
-    };
     let len = word.len();
     if len > LONGEST_LISTED {
         return None;
     }
     let mut bytes = [0u8; 16];
     bytes[..len].copy_from_slice(word.as_bytes());
-    let [low, high] = [&bytes[..8], &bytes[8..]].map(|half| {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(half);
-        u64::from_le_bytes(eight)
-    });
+    let low = u64::from_le_bytes(bytes[..8].try_into().ok()?);
+    let high = u64::from_le_bytes(bytes[8..].try_into().ok()?);
     if (low | high) & HIGH != 0 {
         return None;
     }
     // Capitals to lower case (`A` + 0x20 is `a`); the length in the last byte, which no word reaches.
-    let low = low | (capitals(low) >> 2);
-    let high = (high | (capitals(high) >> 2)) | (len as u64) << 56;
+    let low = low | (ascii_capitals(low) >> 2);
+    let high = (high | (ascii_capitals(high) >> 2)) | (len as u64) << 56;
     Some(u128::from(low) | u128::from(high) << 64)
 }
 

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use crate::pii::detectors::MAX_CONTEXT_WINDOW;
 use crate::pii::gazetteer::{Gazetteer, Kinds};
-use crate::pii::{Finding, ShortWords};
+use crate::pii::{Finding, HIGH, ShortWords, ascii_capitals};
 use crate::profile::EntityType;
 
 /// A run of capitalised words (with the joining words of names: `&`, `of`, `de`, `van` ...), as a pattern:
@@ -318,17 +318,9 @@ fn next_run(text: &str, mut i: usize, run: &mut Vec<Word>) -> Option<usize> {
     None
 }
 
-/// Whether any of the eight bytes of `word` is not ASCII or is an ASCII capital. Each byte below `0x80`
-/// plus `0x3F` reaches `0x80` from `A` up, plus `0x25` from `[` up, and no sum carries into the next byte.
+/// Whether any of the eight bytes of `word` is not ASCII or is an ASCII capital.
 fn may_hold_capital(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    if word & HIGH != 0 {
-        return true;
-    }
-    let from_a = word + ONES * u64::from(0x80 - b'A');
-    let from_after_z = word + ONES * u64::from(0x80 - b'[');
-    from_a & !from_after_z & HIGH != 0
+    word & HIGH != 0 || ascii_capitals(word) != 0
 }
 
 /// Longest word kept in place by [`Lower`].
