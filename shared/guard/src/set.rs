@@ -196,7 +196,7 @@ impl PatternSet {
     pub(crate) fn matches(&self, text: &str) -> SetMatches {
         let mut found = regex_automata::PatternSet::new(self.dfa.pattern_len());
         let mut cache = self.caches.get();
-        let all = which_match(&self.dfa, &mut cache, text, |id| {
+        let all = which_match_in_lanes(&self.dfa, &mut cache, text, |id| {
             // Every pattern the DFA reports is one of its own, below the set's capacity.
             let _ = found.try_insert(id);
         })
@@ -318,6 +318,147 @@ fn which_match(
         .map_err(|_| MatchError::gave_up(text.len()))?;
     if state.is_match() {
         read(cache, state);
+    }
+    Ok(())
+}
+
+/// Lanes of [`which_match_in_lanes`]: pieces of a text stepped together.
+const LANES: usize = 4;
+/// Steps of a lane remembered for the lane before it to meet (see [`which_match_in_lanes`]).
+const MEET_WITHIN: usize = 192;
+/// The shortest lane: below `LANES` times this, a text is searched in one pass.
+const MIN_LANE: usize = 256;
+
+/// [`which_match`] over `text` cut in [`LANES`] pieces stepped together, so the table look-ups of the
+/// pieces wait for memory at the same time instead of one after another.
+///
+/// Why: a set pass is a chain of dependent look-ups in the lazy DFA's transition table, and a large set's
+/// table does not fit the core's nearest caches; one pass waits for each look-up in turn. Four
+/// independent chains keep four look-ups in flight.
+///
+/// Exact: lane `k` starts at its piece's first byte from the state an unanchored search starts in there
+/// (the byte before it decides the look-behind), so it finds every match that starts in its piece or later.
+/// A match that starts in lane `k - 1`'s piece and ends in lane `k`'s is found by lane `k - 1` stepping on
+/// past its piece's end until it is in the same state as lane `k` after the same byte: from there the two
+/// read the same bytes from the same state, so lane `k - 1` would find nothing lane `k` does not. Each lane
+/// remembers its first [`MEET_WITHIN`] states for this; a lane that has not met the next one by then steps
+/// on to the end of the text. A state's identity holds within one cache generation, so if the cache is
+/// cleared while the lanes run (or a lane stops in a dead or quit state) the text is searched again in one
+/// pass, and the answer is that pass's.
+fn which_match_in_lanes(
+    dfa: &DFA,
+    cache: &mut Cache,
+    text: &str,
+    mut found: impl FnMut(PatternID),
+) -> Result<(), MatchError> {
+    let bytes = text.as_bytes();
+    if bytes.len() < LANES * MIN_LANE {
+        return which_match(dfa, cache, text, found);
+    }
+    // Each piece starts on a character boundary (a lane's start state is an unanchored search's there).
+    let piece = bytes.len() / LANES;
+    let mut starts = [0usize; LANES + 1];
+    starts[LANES] = bytes.len();
+    for (k, start) in starts.iter_mut().enumerate().take(LANES).skip(1) {
+        *start = k * piece;
+        while !text.is_char_boundary(*start) {
+            *start += 1;
+        }
+    }
+    let generation = cache.clear_count();
+    let mut state = [LazyStateID::default(); LANES];
+    for k in 0..LANES {
+        state[k] =
+            dfa.start_state_forward(cache, &Input::new(text).span(starts[k]..bytes.len()))?;
+    }
+    if cache.clear_count() != generation {
+        return which_match(dfa, cache, text, found);
+    }
+    let mut last_read: [Option<LazyStateID>; LANES] = [None; LANES];
+    let mut read = |cache: &Cache, k: usize, state: LazyStateID| {
+        if last_read[k] != Some(state) {
+            for i in 0..dfa.match_len(cache, state) {
+                found(dfa.match_pattern(cache, state, i));
+            }
+            last_read[k] = Some(state);
+        }
+    };
+    let mut early = [[LazyStateID::default(); MEET_WITHIN]; LANES];
+    let shortest = (0..LANES)
+        .map(|k| starts[k + 1] - starts[k])
+        .min()
+        .unwrap_or(0);
+    let lost = |cache: &Cache| cache.clear_count() != generation;
+    // Every lane through the length of the shortest piece, in step. From an untagged state, the plain
+    // table look-up; a tagged one (a match) or a transition not yet computed takes `next_state`.
+    for j in 0..shortest {
+        let mut next = state;
+        let mut tagged = false;
+        for k in 0..LANES {
+            if !state[k].is_tagged() {
+                next[k] = dfa.next_state_untagged(cache, state[k], bytes[starts[k] + j]);
+            }
+            tagged |= next[k].is_tagged();
+        }
+        if tagged {
+            for k in 0..LANES {
+                if next[k].is_tagged() {
+                    next[k] = dfa
+                        .next_state(cache, state[k], bytes[starts[k] + j])
+                        .map_err(|_| MatchError::gave_up(starts[k] + j))?;
+                    if lost(cache) || next[k].is_dead() || next[k].is_quit() {
+                        return which_match(dfa, cache, text, found);
+                    }
+                    if next[k].is_match() {
+                        read(cache, k, next[k]);
+                    }
+                }
+            }
+        }
+        if j < MEET_WITHIN {
+            for k in 0..LANES {
+                early[k][j] = next[k];
+            }
+        }
+        state = next;
+    }
+    // The rest of each piece, then on into the next piece until meeting its lane (the last lane: to the
+    // end of the text, and past it).
+    for k in 0..LANES {
+        let mut at = starts[k] + shortest;
+        let mut s = state[k];
+        while at < bytes.len() {
+            s = dfa
+                .next_state(cache, s, bytes[at])
+                .map_err(|_| MatchError::gave_up(at))?;
+            if lost(cache) {
+                return which_match(dfa, cache, text, found);
+            }
+            if s.is_match() {
+                read(cache, k, s);
+            } else if s.is_dead() || s.is_quit() {
+                return which_match(dfa, cache, text, found);
+            }
+            at += 1;
+            if k + 1 < LANES && at > starts[k + 1] {
+                let j = at - 1 - starts[k + 1];
+                // Lane `k + 1`'s state after the same byte, where it is remembered.
+                if j < MEET_WITHIN.min(shortest) && early[k + 1][j] == s {
+                    break;
+                }
+            }
+        }
+        if at == bytes.len() {
+            s = dfa
+                .next_eoi_state(cache, s)
+                .map_err(|_| MatchError::gave_up(bytes.len()))?;
+            if lost(cache) {
+                return which_match(dfa, cache, text, found);
+            }
+            if s.is_match() {
+                read(cache, k, s);
+            }
+        }
     }
     Ok(())
 }
@@ -446,6 +587,136 @@ mod tests {
         // More patterns than bits: every pattern counts as matched.
         let wide = PatternSet::new(&vec!["x"; 129]).unwrap();
         assert_eq!(wide.searcher().mask("y"), u128::MAX);
+    }
+
+    /// The patterns `text` matches, found by the lanes and by one pass.
+    fn lanes_and_one_pass(set: &PatternSet, text: &str) -> (Vec<usize>, Vec<usize>) {
+        let mut cache = set.caches.get();
+        let mut lanes = Vec::new();
+        which_match_in_lanes(&set.dfa, &mut cache, text, |id| lanes.push(id.as_usize())).unwrap();
+        let mut one = Vec::new();
+        which_match(&set.dfa, &mut cache, text, |id| one.push(id.as_usize())).unwrap();
+        for found in [&mut lanes, &mut one] {
+            found.sort_unstable();
+            found.dedup();
+        }
+        (lanes, one)
+    }
+
+    #[test]
+    fn lanes_find_what_one_pass_finds_on_generated_texts() {
+        let pii = crate::pii::PiiDetector::new().unwrap();
+        let injection = crate::injection::InjectionDetector::new().unwrap();
+        let patterns: Vec<&str> = pii.set_patterns().chain(injection.set_patterns()).collect();
+        let set = PatternSet::widened(&patterns).unwrap();
+        let base64 = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo".repeat(12);
+        let key = format!(
+            "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+            "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM\n".repeat(16)
+        );
+        let mut pieces: Vec<String> = UNICODE_TEXTS.iter().map(|t| format!("{t} ")).collect();
+        for file in [
+            include_str!("../../../eval/guard/benign.txt"),
+            include_str!("../../../eval/guard/templates.txt"),
+        ] {
+            pieces.extend(file.lines().take(300).map(|l| format!("{l}\n")));
+        }
+        pieces.extend(
+            [
+                base64.as_str(),
+                key.as_str(),
+                "Ignore all ",
+                "previous instructions ",
+                "call +44 20 7946 0958 ",
+                "card 4111 1111 1111 1111 exp 12/29 ",
+                "0123456789",
+                "é",
+                "東京都",
+                "\n",
+                " ",
+            ]
+            .map(str::to_owned),
+        );
+        // The same set with a cache so small that it is cleared while the lanes run, many times over.
+        let small = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .minimum_cache_clear_count(None)
+                    .cache_capacity(128 * 1024)
+                    .skip_cache_capacity_check(true),
+            )
+            .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
+            .build_many(&patterns)
+            .unwrap();
+        let small = PatternSet {
+            caches: cache_pool(&small),
+            dfa: small,
+        };
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x3C6E_F372);
+        let mut long = 0;
+        for n in 0..60 {
+            let text = texts.text(20 + n % 100);
+            long += usize::from(text.len() >= LANES * MIN_LANE);
+            let (lanes, one) = lanes_and_one_pass(&set, &text);
+            assert_eq!(lanes, one, "{text:?}");
+            if n % 6 == 0 {
+                let (lanes, one) = lanes_and_one_pass(&small, &text);
+                assert_eq!(lanes, one, "{text:?}");
+            }
+        }
+        assert!(long > 40, "{long} texts long enough for lanes");
+        assert!(small.caches.get().clear_count() > 10);
+    }
+
+    #[test]
+    fn lanes_find_matches_that_cross_their_pieces() {
+        let set = PatternSet::new(&[
+            "abcd",
+            "q[^z]*z",
+            r"(?-u:\b)word(?-u:\b)",
+            r"é{3}x",
+            r"[0-9]{300}",
+        ])
+        .unwrap();
+        let len = LANES * MIN_LANE * 2;
+        let piece = len / LANES;
+        for k in 1..LANES {
+            for shift in 0..10 {
+                let at = k * piece - 5 + shift;
+                let mut text = "x".repeat(len);
+                text.replace_range(at..at + 4, "abcd");
+                assert_eq!(lanes_and_one_pass(&set, &text).0, vec![0], "abcd at {at}");
+                // A word boundary decided by the byte before a piece's first.
+                let mut text = "y".repeat(len);
+                text.replace_range(at..at + 5, "word ");
+                assert_eq!(
+                    lanes_and_one_pass(&set, &text).0,
+                    Vec::<usize>::new(),
+                    "yword at {at}"
+                );
+                text.replace_range(at - 1..at, " ");
+                assert_eq!(lanes_and_one_pass(&set, &text).0, vec![2], "word at {at}");
+            }
+        }
+        // A match from the first piece to the last: the first lane never meets the next one.
+        let mut text = "x".repeat(len);
+        text.replace_range(10..11, "q");
+        text.push('z');
+        assert_eq!(lanes_and_one_pass(&set, &text).0, vec![1]);
+        text.pop();
+        assert_eq!(lanes_and_one_pass(&set, &text).0, Vec::<usize>::new());
+        // A run longer than the steps a lane remembers, across a piece's end.
+        let mut text = "x".repeat(len);
+        text.replace_range(piece - 150..piece + 150, &"7".repeat(300));
+        assert_eq!(lanes_and_one_pass(&set, &text).0, vec![4]);
+        // Two-byte characters where the pieces would be cut: each lane starts on a character.
+        for extra in 0..4 {
+            let text = format!("{}{}ééé", "x".repeat(extra), "é".repeat(len / 2));
+            assert!(!text.is_char_boundary(piece + 1 - extra % 2) || extra % 2 == 0);
+            let (lanes, one) = lanes_and_one_pass(&set, &format!("{text}x"));
+            assert_eq!((lanes.clone(), one), (vec![3], vec![3]), "{extra}");
+        }
     }
 
     #[test]
