@@ -383,29 +383,37 @@ fn which_match_in_lanes(
             last_read[k] = Some(state);
         }
     };
-    let mut early = [[LazyStateID::default(); MEET_WITHIN]; LANES];
+    let mut early = [[LazyStateID::default(); LANES]; MEET_WITHIN];
     let shortest = (0..LANES)
         .map(|k| starts[k + 1] - starts[k])
         .min()
         .unwrap_or(0);
     let lost = |cache: &Cache| cache.clear_count() != generation;
     // Every lane through the length of the shortest piece, in step. From an untagged state, the plain
-    // table look-up; a tagged one (a match) or a transition not yet computed takes `next_state`.
+    // table look-up; a tagged one (a match) or a transition not yet computed takes `next_state`. The
+    // first `MEET_WITHIN` states of each lane are kept.
+    let lanes: [&[u8]; LANES] = std::array::from_fn(|k| {
+        bytes
+            .get(starts[k]..starts[k] + shortest)
+            .unwrap_or_default()
+    });
     for j in 0..shortest {
         let mut next = state;
         let mut tagged = false;
         for k in 0..LANES {
+            let byte = lanes[k].get(j).copied().unwrap_or_default();
             if !state[k].is_tagged() {
-                next[k] = dfa.next_state_untagged(cache, state[k], bytes[starts[k] + j]);
+                next[k] = dfa.next_state_untagged(cache, state[k], byte);
             }
             tagged |= next[k].is_tagged();
         }
         if tagged {
             for k in 0..LANES {
                 if next[k].is_tagged() {
+                    let at = starts[k] + j;
                     next[k] = dfa
-                        .next_state(cache, state[k], bytes[starts[k] + j])
-                        .map_err(|_| MatchError::gave_up(starts[k] + j))?;
+                        .next_state(cache, state[k], bytes[at])
+                        .map_err(|_| MatchError::gave_up(at))?;
                     if lost(cache) || next[k].is_dead() || next[k].is_quit() {
                         return which_match(dfa, cache, text, found);
                     }
@@ -415,10 +423,8 @@ fn which_match_in_lanes(
                 }
             }
         }
-        if j < MEET_WITHIN {
-            for k in 0..LANES {
-                early[k][j] = next[k];
-            }
+        if let Some(kept) = early.get_mut(j) {
+            *kept = next;
         }
         state = next;
     }
@@ -443,7 +449,7 @@ fn which_match_in_lanes(
             if k + 1 < LANES && at > starts[k + 1] {
                 let j = at - 1 - starts[k + 1];
                 // Lane `k + 1`'s state after the same byte, where it is remembered.
-                if j < MEET_WITHIN.min(shortest) && early[k + 1][j] == s {
+                if j < shortest && early.get(j).is_some_and(|kept| kept[k + 1] == s) {
                     break;
                 }
             }
