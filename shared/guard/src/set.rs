@@ -498,11 +498,19 @@ mod tests {
         "",
     ];
 
-    #[test]
-    fn a_widened_set_finds_every_pattern_the_exact_one_finds() {
+    /// The input guard's set: the PII rows' patterns, then the injection scanner's.
+    fn input_patterns() -> Vec<String> {
         let pii = crate::pii::PiiDetector::new().unwrap();
         let injection = crate::injection::InjectionDetector::new().unwrap();
-        let patterns: Vec<&str> = pii.set_patterns().chain(injection.set_patterns()).collect();
+        pii.set_patterns()
+            .chain(injection.set_patterns())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_widened_set_finds_every_pattern_the_exact_one_finds() {
+        let patterns = input_patterns();
         let exact = PatternSet::new(&patterns).unwrap();
         let widened = PatternSet::widened(&patterns).unwrap();
         let mut extra = 0;
@@ -535,9 +543,7 @@ mod tests {
         let hir = regex_syntax::Parser::new().parse(r"(?i)k\s\pL’").unwrap();
         assert_ne!(widen(&hir), hir);
         // The input guard's set: its Unicode splits the bytes into about 200 classes, widened into half.
-        let pii = crate::pii::PiiDetector::new().unwrap();
-        let injection = crate::injection::InjectionDetector::new().unwrap();
-        let patterns: Vec<&str> = pii.set_patterns().chain(injection.set_patterns()).collect();
+        let patterns = input_patterns();
         let exact = every_match_dfa(&patterns)
             .unwrap()
             .byte_classes()
@@ -611,9 +617,7 @@ mod tests {
 
     #[test]
     fn lanes_find_what_one_pass_finds_on_generated_texts() {
-        let pii = crate::pii::PiiDetector::new().unwrap();
-        let injection = crate::injection::InjectionDetector::new().unwrap();
-        let patterns: Vec<&str> = pii.set_patterns().chain(injection.set_patterns()).collect();
+        let patterns = input_patterns();
         let set = PatternSet::widened(&patterns).unwrap();
         let base64 = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo".repeat(12);
         let key = format!(
