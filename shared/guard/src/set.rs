@@ -351,10 +351,22 @@ fn which_match_in_lanes(
     text: &str,
     mut found: impl FnMut(PatternID),
 ) -> Result<(), MatchError> {
-    let bytes = text.as_bytes();
-    if bytes.len() < LANES * MIN_LANE {
+    if text.len() < LANES * MIN_LANE || !in_lanes(dfa, cache, text, &mut found)? {
         return which_match(dfa, cache, text, found);
     }
+    Ok(())
+}
+
+/// The lanes of [`which_match_in_lanes`] over `text` (at least [`LANES`] times [`MIN_LANE`] bytes): `false` when the
+/// text must be searched again in one pass (the cache was cleared, or a lane stopped in a dead or quit
+/// state).
+fn in_lanes(
+    dfa: &DFA,
+    cache: &mut Cache,
+    text: &str,
+    found: &mut impl FnMut(PatternID),
+) -> Result<bool, MatchError> {
+    let bytes = text.as_bytes();
     // Each piece starts on a character boundary (a lane's start state is an unanchored search's there).
     let piece = bytes.len() / LANES;
     let mut starts = [0usize; LANES + 1];
@@ -366,13 +378,14 @@ fn which_match_in_lanes(
         }
     }
     let generation = cache.clear_count();
+    let lost = |cache: &Cache| cache.clear_count() != generation;
     let mut state = [LazyStateID::default(); LANES];
     for k in 0..LANES {
         state[k] =
             dfa.start_state_forward(cache, &Input::new(text).span(starts[k]..bytes.len()))?;
     }
-    if cache.clear_count() != generation {
-        return which_match(dfa, cache, text, found);
+    if lost(cache) {
+        return Ok(false);
     }
     let mut last_read: [Option<LazyStateID>; LANES] = [None; LANES];
     let mut read = |cache: &Cache, k: usize, state: LazyStateID| {
@@ -388,7 +401,6 @@ fn which_match_in_lanes(
         .map(|k| starts[k + 1] - starts[k])
         .min()
         .unwrap_or(0);
-    let lost = |cache: &Cache| cache.clear_count() != generation;
     // Every lane through the length of the shortest piece, in step. From an untagged state, the plain
     // table look-up; a tagged one (a match) or a transition not yet computed takes `next_state`. The
     // first `MEET_WITHIN` states of each lane are kept.
@@ -410,12 +422,12 @@ fn which_match_in_lanes(
         if tagged {
             for k in 0..LANES {
                 if next[k].is_tagged() {
-                    let at = starts[k] + j;
+                    let byte = lanes[k].get(j).copied().unwrap_or_default();
                     next[k] = dfa
-                        .next_state(cache, state[k], bytes[at])
-                        .map_err(|_| MatchError::gave_up(at))?;
+                        .next_state(cache, state[k], byte)
+                        .map_err(|_| MatchError::gave_up(starts[k] + j))?;
                     if lost(cache) || next[k].is_dead() || next[k].is_quit() {
-                        return which_match(dfa, cache, text, found);
+                        return Ok(false);
                     }
                     if next[k].is_match() {
                         read(cache, k, next[k]);
@@ -438,12 +450,12 @@ fn which_match_in_lanes(
                 .next_state(cache, s, bytes[at])
                 .map_err(|_| MatchError::gave_up(at))?;
             if lost(cache) {
-                return which_match(dfa, cache, text, found);
+                return Ok(false);
             }
             if s.is_match() {
                 read(cache, k, s);
             } else if s.is_dead() || s.is_quit() {
-                return which_match(dfa, cache, text, found);
+                return Ok(false);
             }
             at += 1;
             if k + 1 < LANES && at > starts[k + 1] {
@@ -459,14 +471,14 @@ fn which_match_in_lanes(
                 .next_eoi_state(cache, s)
                 .map_err(|_| MatchError::gave_up(bytes.len()))?;
             if lost(cache) {
-                return which_match(dfa, cache, text, found);
+                return Ok(false);
             }
             if s.is_match() {
                 read(cache, k, s);
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 impl std::fmt::Debug for PatternSet {
