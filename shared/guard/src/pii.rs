@@ -519,19 +519,22 @@ impl PiiDetector {
     }
 }
 
-/// Whether row `i` finds nothing without one of its context words near a match.
+/// Whether row `i` finds nothing without one of its context words (or the words its validator reads) near
+/// a match.
 fn needs_context(i: usize) -> bool {
     DETECTORS
         .get(i)
-        .and_then(|row| row.context.as_ref())
-        .is_some_and(|c| c.need == Need::Required)
+        .is_some_and(|row| row.gate_words().is_some())
 }
 
-/// The set pass's pattern for `row`'s context words: any of them as a whole word, ASCII case ignored.
+/// The set pass's pattern for `row`'s context words ([`detectors::Detector::gate_words`]): any of them as a
+/// whole word, ASCII case ignored.
 ///
 /// [`context_near`] counts a word only as a whole run of alphanumeric characters of the text: it skips a
 /// word its window's start cuts, and every row that needs a context word rejects a match glued to a letter
-/// or digit, so the words right before and after the match are whole too. Such a word is at the start of
+/// or digit, so the words right before and after the match are whole too. The loose phone row's
+/// [`phone_context`] reads whole words the same way ([`words_before`], [`next_word`] after a separator, and
+/// a candidate glued to a letter is rejected before its context is read). Such a word is at the start of
 /// the text or after a character that is not an ASCII letter or digit, and at the end or before one. The
 /// pattern asks exactly that, so it matches wherever a word could be found, and in a few more places
 /// (beside a letter of another script, which [`context_near`] would count as part of the word). As a
@@ -539,9 +542,9 @@ fn needs_context(i: usize) -> bool {
 /// and a one-letter word (`y` for ages, `b` and `d` for dates of birth) in nearly every text.
 fn context_words_pattern(row: &detectors::Detector) -> String {
     let words: Vec<String> = row
-        .context
+        .gate_words()
+        .unwrap_or_default()
         .iter()
-        .flat_map(|c| c.words)
         .map(|w| regex_syntax::escape(w))
         .collect();
     format!(
@@ -1008,13 +1011,18 @@ fn card_layout_ok(text: &str, groups: &[(usize, usize)]) -> bool {
     fours || five_tail || lens == [4, 6, 5] || lens == [4, 6, 4]
 }
 
-/// Words that say a number is a telephone number.
+/// Words that say a number is a telephone number. Without one of them in the text the loose phone row
+/// finds nothing ([`phone_context`]), so the set pass skips that row when none occurs.
 #[rustfmt::skip]
-const PHONE_WORDS: &[&str] = &[
+pub(crate) const PHONE_WORDS: &[&str] = &[
     "phone", "phones", "telephone", "tel", "call", "calls", "called", "calling", "mobile", "cell",
     "cellphone", "fax", "office", "home", "whatsapp", "sms", "text", "ring", "dial", "reach",
-    "contact", "landline", "hotline", "helpline", "ext", "extension", "phoned", "number", "no",
+    "contact", "landline", "hotline", "helpline", "ext", "extension", "phoned",
 ];
+
+/// Words that say a number is a telephone number only after one of [`PHONE_WORDS`] ("phone number",
+/// "tel no").
+const PHONE_NUMBER_WORDS: &[&str] = &["number", "no"];
 
 /// One kind of separator throughout (`05.01.2024 12` is a date and an hour, not a number), and not joined
 /// by `-` or `.` to more letters or digits (a UUID or reference fragment).
@@ -1045,7 +1053,7 @@ fn phone_shape_ok(text: &str, span: Range<usize>) -> bool {
 pub(crate) fn phone_context(text: &str, span: Range<usize>) -> bool {
     let next =
         next_word(text[span.end..].trim_start_matches([' ', '\t', ')', ']', '-', ',', ':', '(']));
-    let named_phone = |w: &str| !listed(&["number", "no"], w);
+    let named_phone = |w: &str| !listed(PHONE_NUMBER_WORDS, w);
     if word_lists(next) & IN_PHONE != 0 && named_phone(next) {
         return true;
     }
@@ -1069,7 +1077,7 @@ pub(crate) fn listed(list: &[&str], word: &str) -> bool {
     list.iter().any(|l| word.eq_ignore_ascii_case(l))
 }
 
-/// [`word_lists`]' bit for [`PHONE_WORDS`].
+/// [`word_lists`]' bit for [`PHONE_WORDS`] and [`PHONE_NUMBER_WORDS`].
 const IN_PHONE: u8 = 1;
 /// [`word_lists`]' bit for [`REFERENCE_WORDS`].
 const IN_REFERENCE: u8 = 2;
@@ -1081,8 +1089,9 @@ const IN_VERSION: u8 = 8;
 const IN_NETWORK: u8 = 16;
 
 /// The word lists the phone, card-reference and version checks read, with their bits.
-const WORD_LISTS: [(&[&str], u8); 5] = [
+const WORD_LISTS: [(&[&str], u8); 6] = [
     (PHONE_WORDS, IN_PHONE),
+    (PHONE_NUMBER_WORDS, IN_PHONE),
     (REFERENCE_WORDS, IN_REFERENCE),
     (CARD_WORDS, IN_CARD),
     (VERSION_WORDS, IN_VERSION),
@@ -1094,7 +1103,7 @@ const WORD_LISTS: [(&[&str], u8); 5] = [
 const LONGEST_LISTED: usize = 15;
 
 /// Which of [`WORD_LISTS`] hold `word` (ASCII letters compared without case, as [`listed`] does), as
-/// their bits: one lookup for the five lists.
+/// their bits: one lookup for every list.
 fn word_lists(word: &str) -> u8 {
     static BITS: OnceLock<ShortWords<u8>> = OnceLock::new();
     BITS.get_or_init(|| {
@@ -1247,7 +1256,9 @@ const CONTEXT_WINDOW: usize = 40;
 
 /// The words just before `at` (at most [`CONTEXT_WINDOW`] bytes, on the same line when `same_line`, after
 /// the last digit so an earlier number's label does not carry over), in order; compare them with
-/// [`listed`].
+/// [`listed`]. Only the text's own words: a run of alphanumeric characters the window's start or its last
+/// digit cuts (`phone` of `microphone`, `tel` of `5tel`) is not one, as in [`detectors::context_near`]; the
+/// set pass, which skips the loose phone row when no phone word occurs in the text, asks for whole words.
 fn words_before(text: &str, at: usize, same_line: bool) -> impl DoubleEndedIterator<Item = &str> {
     let mut from = at.saturating_sub(CONTEXT_WINDOW);
     while !text.is_char_boundary(from) {
@@ -1260,6 +1271,12 @@ fn words_before(text: &str, at: usize, same_line: bool) -> impl DoubleEndedItera
     // An ASCII digit is a character of its own, so its byte is where it starts.
     if let Some(i) = window.bytes().rposition(|b| b.is_ascii_digit()) {
         window = &window[i + 1..];
+    }
+    let start = at - window.len();
+    if alnum_before(text, start) {
+        window = window
+            .find(|c: char| !c.is_alphanumeric())
+            .map_or("", |i| &window[i..]);
     }
     // An ASCII window is read a byte at a time: there `char::is_alphanumeric` is ASCII's, so the words
     // are the same.
@@ -1730,8 +1747,15 @@ mod tests {
                     if let Some(i) = window.rfind(|c: char| c.is_ascii_digit()) {
                         window = &window[i + 1..];
                     }
+                    let start = at - window.len();
+                    // The text's own words: whole runs of alphanumeric characters.
+                    let cut = text[..start]
+                        .chars()
+                        .next_back()
+                        .is_some_and(char::is_alphanumeric);
                     let expected: Vec<&str> = window
                         .split(|c: char| !c.is_alphanumeric())
+                        .skip(usize::from(cut))
                         .filter(|w| !w.is_empty())
                         .collect();
                     let forward: Vec<&str> = words_before(&text, at, same_line).collect();
@@ -2012,8 +2036,7 @@ mod tests {
         let d = PiiDetector::new().unwrap();
         let mut words: Vec<&str> = Vec::new();
         for &i in &d.gated {
-            let context = DETECTORS[i].context.as_ref().unwrap();
-            for word in context.words {
+            for word in DETECTORS[i].gate_words().unwrap() {
                 assert!(!word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric()));
                 words.push(word);
             }
@@ -2042,7 +2065,7 @@ mod tests {
             let mut expected = vec![false; DETECTORS.len()];
             for word in text.split(|c: char| !c.is_alphanumeric()) {
                 for &i in &d.gated {
-                    if listed(DETECTORS[i].context.as_ref().unwrap().words, word) {
+                    if listed(DETECTORS[i].gate_words().unwrap(), word) {
                         expected[i] = true;
                     }
                 }
@@ -2073,7 +2096,7 @@ mod tests {
         let d = PiiDetector::new().unwrap();
         let mut pieces: Vec<String> = Vec::new();
         for &i in &d.gated {
-            for word in DETECTORS[i].context.as_ref().unwrap().words {
+            for word in DETECTORS[i].gate_words().unwrap() {
                 pieces.push(format!("{word} "));
                 pieces.push(format!("{} ", word.to_ascii_uppercase()));
                 pieces.push(format!("x{word}"));
@@ -2104,6 +2127,12 @@ mod tests {
                 "12/27 ",
                 "AB1234567 ",
                 "D1234567 ",
+                "(02) 4958 3734 ",
+                "555 0143",
+                "5550143 ",
+                "number ",
+                "no. ",
+                "microphone ",
                 "usage ",
                 "message ",
                 "return ",
@@ -2131,6 +2160,30 @@ mod tests {
             found += gated.len();
         }
         assert!(found > 500, "{found} findings");
+    }
+
+    /// A phone word counts only as a word of its own: one the context window's start cuts
+    /// (`microphone` read from `phone` on) is not one, so the set pass may skip the loose phone row when no
+    /// whole phone word occurs, whatever the distance.
+    #[test]
+    fn a_phone_word_the_window_cuts_is_not_one() {
+        let d = PiiDetector::new().unwrap();
+        let every = d.any.patterns().len();
+        let mut phones = 0;
+        for word in PHONE_WORDS {
+            for gap in 1..CONTEXT_WINDOW + 4 {
+                for glued in ["", "micro", "9"] {
+                    let text = format!("{glued}{word}{}5550143 today", " ".repeat(gap));
+                    let found = d.detect(&text);
+                    assert_eq!(found, d.detect_rows(&text, 0..every), "{text:?}");
+                    let whole = glued.is_empty() && word.len() + gap <= CONTEXT_WINDOW;
+                    let phone = found.iter().any(|f| f.entity == EntityType::Phone);
+                    assert_eq!(phone, whole, "{text:?}");
+                    phones += usize::from(phone);
+                }
+            }
+        }
+        assert!(phones > 500, "{phones}");
     }
 
     fn detect(text: &str) -> Vec<(EntityType, String)> {

@@ -12,8 +12,8 @@
 use std::ops::Range;
 
 use crate::pii::{
-    CARD_WORDS, alnum_after, alnum_before, card_checked, email_checked, iban_checked, ipv4_checked,
-    ipv6_checked, listed, luhn_ok, next_word, phone_context, phone_intl, phone_loose,
+    CARD_WORDS, PHONE_WORDS, alnum_after, alnum_before, card_checked, email_checked, iban_checked,
+    ipv4_checked, ipv6_checked, listed, luhn_ok, next_word, phone_context, phone_intl, phone_loose,
     phone_national, phone_uk, phone_us, reference_context, secret_checked, ssn_checked,
     token_checked, word_bounded,
 };
@@ -67,6 +67,23 @@ pub(crate) struct Detector {
     pub(crate) confidence: f32,
     pub(crate) validate: Option<Validator>,
     pub(crate) context: Option<Context>,
+    /// Words the validator itself reads near a candidate and finds nothing without (a row whose context
+    /// words are [`Need::Required`] has those): the set pass skips the row when none occurs in the text.
+    pub(crate) gate: Option<&'static [&'static str]>,
+}
+
+impl Detector {
+    /// The words without one of which, as a whole word of the text, the row finds nothing.
+    pub(crate) fn gate_words(&self) -> Option<&'static [&'static str]> {
+        match self.context {
+            Some(Context {
+                words,
+                need: Need::Required,
+                ..
+            }) => Some(words),
+            _ => self.gate,
+        }
+    }
 }
 
 const fn row(
@@ -81,6 +98,21 @@ const fn row(
         confidence,
         validate: Some(validate),
         context: None,
+        gate: None,
+    }
+}
+
+/// A row whose validator reads `words` near a candidate and finds nothing without one of them.
+const fn gated_by(
+    entity: EntityType,
+    pattern: &'static str,
+    confidence: f32,
+    validate: Validator,
+    words: &'static [&'static str],
+) -> Detector {
+    Detector {
+        gate: Some(words),
+        ..row(entity, pattern, confidence, validate)
     }
 }
 
@@ -102,6 +134,7 @@ const fn with_context(
             window: 48,
             need,
         }),
+        gate: None,
     }
 }
 
@@ -158,9 +191,9 @@ pub(crate) const DETECTORS: &[Detector] = &[
     // National numbers with a trunk `0` (`06-10446904`, `03.57.67.20.11`, `043 289 16 80`).
     row(EntityType::Phone, r"\(?0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,4}", 0.6, phone_national),
     // Anything else shaped like a phone number counts only next to a phone word.
-    row(EntityType::Phone,
+    gated_by(EntityType::Phone,
         r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
-        0.5, phone_loose),
+        0.5, phone_loose, PHONE_WORDS),
     // National numbers whose written form is their own, checked against their numbering plan, found without a
     // phone word: Indian mobiles in two groups of five (`98765 43210`), Brazilian numbers with the area code
     // in parentheses (`(11) 99998-3425`, `(21) 3456-7890`).
@@ -187,6 +220,7 @@ pub(crate) const DETECTORS: &[Detector] = &[
         confidence: 0.99,
         validate: None,
         context: None,
+        gate: None,
     },
     Detector {
         entity: EntityType::PrivateKey,
@@ -194,6 +228,7 @@ pub(crate) const DETECTORS: &[Detector] = &[
         confidence: 0.98,
         validate: None,
         context: None,
+        gate: None,
     },
     row(EntityType::BearerToken, r"(?i:bearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*", 0.95, token_checked),
     row(EntityType::BearerToken, r"eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*", 0.95, not_after_word),
