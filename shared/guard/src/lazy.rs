@@ -12,9 +12,14 @@
 //! one appear anyway, [`LazyRegex::get`] returns it and each caller fails closed, as its docs say: a PII
 //! row reports the whole text as its entity, an injection signal counts as found.
 
-use std::sync::OnceLock;
+use std::ops::Range;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
+use regex_automata::Input;
+use regex_automata::hybrid::regex::{Cache, Regex as LazyDfaRegex};
+use regex_automata::util::pool::Pool;
 
 use crate::set::{PatternSet, SetError, SetMatches};
 
@@ -52,6 +57,84 @@ impl LazyRegex {
 impl std::fmt::Debug for LazyRegex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LazyRegex")
+            .field("pattern", &self.pattern)
+            .field("compiled", &self.compiled.get().is_some())
+            .finish()
+    }
+}
+
+type NewCache = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
+/// A [`WindowRegex`]'s compiled expression and its caches, pooled across calls.
+type WindowEngine = (Arc<LazyDfaRegex>, Pool<Cache, NewCache>);
+
+/// One regular expression searched in short windows of a text (a few dozen bytes around its digits),
+/// compiled on first use: a forward lazy DFA finds where a match ends and a reverse one where it starts,
+/// as the `regex` crate does, without its choice of strategy per search, whose fixed cost is about that of
+/// the search itself in a window this short. Same matches as [`LazyRegex`] (leftmost-first, the same
+/// syntax); the caller searches with that instead when this one cannot ([`Self::find_in`]).
+pub(crate) struct WindowRegex {
+    pattern: String,
+    compiled: OnceLock<Option<WindowEngine>>,
+}
+
+impl WindowRegex {
+    pub(crate) fn new(pattern: impl Into<String>) -> Self {
+        WindowRegex {
+            pattern: pattern.into(),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// Appends to `out` the leftmost-first matches of the expression in `text[window]`, as ranges of
+    /// `text`. `false` (with `out` as it was) when the expression cannot be compiled this way or a search
+    /// gave up: the caller then searches the window with the expression's [`LazyRegex`].
+    pub(crate) fn find_in(
+        &self,
+        text: &str,
+        window: Range<usize>,
+        out: &mut Vec<Range<usize>>,
+    ) -> bool {
+        let Some((regex, caches)) = self
+            .compiled
+            .get_or_init(|| {
+                let regex = Arc::new(LazyDfaRegex::new(&self.pattern).ok()?);
+                let for_caches = Arc::clone(&regex);
+                let new: NewCache = Box::new(move || for_caches.create_cache());
+                Some((regex, Pool::new(new)))
+            })
+            .as_ref()
+        else {
+            return false;
+        };
+        let Some(haystack) = text.get(window.clone()) else {
+            return false;
+        };
+        let mut cache = caches.get();
+        let kept = out.len();
+        let mut at = 0;
+        while at < haystack.len() {
+            match regex.try_search(&mut cache, &Input::new(haystack).span(at..haystack.len())) {
+                Ok(Some(m)) if !m.is_empty() => {
+                    out.push(window.start + m.start()..window.start + m.end());
+                    at = m.end();
+                }
+                Ok(None) => break,
+                // An empty match (no row's pattern has one: the `regex` crate's iterator has its own rules
+                // for where the next search starts after one), or a search that gave up.
+                Ok(Some(_)) | Err(_) => {
+                    out.truncate(kept);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+impl std::fmt::Debug for WindowRegex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowRegex")
             .field("pattern", &self.pattern)
             .field("compiled", &self.compiled.get().is_some())
             .finish()
@@ -132,5 +215,31 @@ mod tests {
         let m = set.matches("xa");
         assert_eq!(m.map(|m| m.iter().collect::<Vec<_>>()), Some(vec![0]));
         assert!(LazySet::new(["("]).matches("(").is_none());
+    }
+
+    #[test]
+    fn a_window_search_finds_the_regex_crates_matches_or_says_it_cannot() {
+        let text = "ref 12-34, call 555-0143 or 555 0143; 7";
+        let window = 4..text.len();
+        let re = WindowRegex::new(r"[0-9]{2,3}[ \-][0-9]{2,4}");
+        assert!(re.compiled.get().is_none());
+        let mut found = vec![0..1, 1..2];
+        assert!(re.find_in(text, window.clone(), &mut found));
+        let expected: Vec<Range<usize>> = Regex::new(re.pattern.as_str())
+            .unwrap()
+            .find_iter(&text[window.clone()])
+            .map(|m| window.start + m.start()..window.start + m.end())
+            .collect();
+        assert_eq!(expected.len(), 3);
+        assert_eq!(found[2..], expected);
+        // A pattern that does not compile, or one that matches the empty string (whose next search the
+        // `regex` crate places by its own rules): the caller is told to search with that crate instead, and
+        // what it had found is left as it was.
+        for pattern in ["(", r"[0-9]*"] {
+            let mut found = vec![0..1, 1..2];
+            assert!(!WindowRegex::new(pattern).find_in(text, window.clone(), &mut found));
+            assert_eq!(found, vec![0..1, 1..2]);
+        }
+        assert!(!re.find_in(text, 3..text.len() + 1, &mut found));
     }
 }

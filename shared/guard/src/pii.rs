@@ -51,9 +51,9 @@ use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
 use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched, searched_where};
 
-use crate::lazy::{LazyRegex, LazySet};
+use crate::lazy::{LazyRegex, LazySet, WindowRegex};
 use crate::profile::EntityType;
-use crate::set::{NewCache, PatternSet, SetSearcher, cache_pool, every_match_dfa, step};
+use crate::set::{NewCache, PatternSet, cache_pool, every_match_dfa, step};
 
 /// One detected entity: its type, where it is and how sure the detector is. Holds no part of the value.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +72,8 @@ pub(crate) struct PiiDetector {
     /// Each row's pattern, in table order, compiled when the row is first searched (never for a row cut
     /// from digit runs).
     patterns: Vec<LazyRegex>,
+    /// The same expressions, for the rows searched in windows ([`Self::around`]).
+    in_windows: Vec<WindowRegex>,
     /// Per row, `Some((min, max))` when its pattern is a plain run of ASCII digits (`[0-9]{min,max}`):
     /// its matches are cut from the text's digit runs ([`digit_run_matches`]) rather than searched for.
     digit_rows: Vec<Option<(usize, usize)>>,
@@ -148,43 +150,48 @@ const _: () = assert!(
 );
 
 /// The shared digit windows of one text, and per window which of the rows that search them match in it
-/// (bits of the detector's numeric set, found when a row first asks about the window).
-struct DigitWindows<'s> {
+/// (bits of the detector's numeric set, found once per window that any of the rows fits).
+struct DigitWindows {
     windows: Vec<Window>,
-    rows_in: Vec<Option<u128>>,
-    /// `None` when the set could not be compiled: every row then searches every window it fits.
-    search: Option<SetSearcher<'s>>,
+    /// Per window, the rows that match in it: every bit when the set could not be compiled (every row
+    /// then searches every window it fits), none for a window too small for any row.
+    rows_in: Vec<u128>,
+    /// The rows that match in some window: a row outside it has nothing to search.
+    rows_anywhere: u128,
 }
 
-impl<'s> DigitWindows<'s> {
-    fn new(text: &str, runs: &[Range<usize>], shape: &Around, set: Option<&'s PatternSet>) -> Self {
+impl DigitWindows {
+    /// The windows of `text` (whose digit runs are `runs`) for `shape`, the union of the rows' shapes,
+    /// and their set passes.
+    fn new(text: &str, runs: &[Range<usize>], shape: &Around, set: Option<&PatternSet>) -> Self {
         let mut windows = Vec::new();
         anchor_windows(text, runs, shape, &mut windows);
+        let mut search = set.map(PatternSet::searcher);
+        // A window the union does not fit fits none of its rows.
+        let rows_in: Vec<u128> = windows
+            .iter()
+            .map(|w| match search.as_mut() {
+                _ if !w.fits(shape) => 0,
+                Some(search) => search.mask(&text[w.span.clone()]),
+                None => u128::MAX,
+            })
+            .collect();
         DigitWindows {
-            rows_in: vec![None; windows.len()],
+            rows_anywhere: rows_in.iter().fold(0, |all, rows| all | rows),
+            rows_in,
             windows,
-            search: set.map(PatternSet::searcher),
         }
     }
 
     /// Appends to `spans` the spans row `row` (shaped `around`) searches: the windows that fit it and in
     /// which the set says it matches.
-    fn spans(&mut self, text: &str, row: usize, around: &Around, spans: &mut Vec<Range<usize>>) {
-        let DigitWindows {
-            windows,
-            rows_in,
-            search,
-        } = self;
-        let may_match = |k: usize| {
-            let (Some(search), Some(known), Some(window)) =
-                (search.as_mut(), rows_in.get_mut(k), windows.get(k))
-            else {
-                return true;
-            };
-            let rows = known.get_or_insert_with(|| search.mask(&text[window.span.clone()]));
-            *rows & (1u128 << row) != 0
-        };
-        searched_where(windows, around, may_match, spans);
+    fn spans(&self, row: usize, around: &Around, spans: &mut Vec<Range<usize>>) {
+        let bit = 1u128 << row;
+        if self.rows_anywhere & bit == 0 {
+            return;
+        }
+        let may_match = |k: usize| self.rows_in.get(k).is_none_or(|rows| rows & bit != 0);
+        searched_where(&self.windows, around, may_match, spans);
     }
 }
 
@@ -229,6 +236,7 @@ impl PiiDetector {
     pub(crate) fn new() -> Result<Self, DetectorError> {
         let sources: Vec<&str> = DETECTORS.iter().map(|d| d.pattern).collect();
         let patterns = sources.iter().map(|p| LazyRegex::new(*p)).collect();
+        let in_windows = sources.iter().map(|p| WindowRegex::new(*p)).collect();
         let digit_rows: Vec<_> = sources.iter().map(|p| digit_run_shape(p)).collect();
         let around: Vec<Option<Around>> = sources
             .iter()
@@ -267,6 +275,7 @@ impl PiiDetector {
         let gazetteer = gazetteer().map_err(DetectorError::Gazetteer)?;
         Ok(PiiDetector {
             patterns,
+            in_windows,
             digit_rows,
             around,
             numeric,
@@ -415,7 +424,7 @@ impl PiiDetector {
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
         let mut candidates: Vec<Range<usize>> = Vec::new();
         // The shared digit windows, built when a row first needs them.
-        let mut digit_windows: Option<DigitWindows<'_>> = None;
+        let mut digit_windows: Option<DigitWindows> = None;
         let mut own_windows: Vec<Window> = Vec::new();
         let mut spans: Vec<Range<usize>> = Vec::new();
         for i in (0..rows.len()).filter(|&i| rows[i]) {
@@ -455,7 +464,7 @@ impl PiiDetector {
                                         let set = self.numeric_set.compiled();
                                         DigitWindows::new(text, runs, numeric, set)
                                     })
-                                    .spans(text, i, around, &mut spans);
+                                    .spans(i, around, &mut spans);
                             }
                             _ => {
                                 own_windows.clear();
@@ -474,11 +483,13 @@ impl PiiDetector {
                             }
                         }
                         for w in &spans {
-                            candidates.extend(
-                                pattern
-                                    .find_iter(&text[w.clone()])
-                                    .map(|m| w.start + m.start()..w.start + m.end()),
-                            );
+                            if !self.in_windows[i].find_in(text, w.clone(), &mut candidates) {
+                                candidates.extend(
+                                    pattern
+                                        .find_iter(&text[w.clone()])
+                                        .map(|m| w.start + m.start()..w.start + m.end()),
+                                );
+                            }
                         }
                     }
                     None => candidates.extend(pattern.find_iter(text).map(|m| m.range())),

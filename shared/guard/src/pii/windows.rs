@@ -224,6 +224,14 @@ pub(crate) struct Window {
     anchors: usize,
 }
 
+impl Window {
+    /// Whether the window holds enough anchor bytes and bytes for a match of a pattern shaped as
+    /// `around`.
+    pub(crate) fn fits(&self, around: &Around) -> bool {
+        self.anchors >= around.min_anchors && self.span.len() >= around.min_len
+    }
+}
+
 /// The windows of `text` (whose ASCII digit runs are `runs`, in order) where a pattern shaped as `around`
 /// can match: every run extended over the pattern's bytes, at most its longest match on each side, those
 /// that touch joined; in order, disjoint, on character boundaries; appended to `out`. Windows too small
@@ -316,7 +324,7 @@ pub(crate) fn searched_where(
     out: &mut Vec<Range<usize>>,
 ) {
     for (k, w) in windows.iter().enumerate() {
-        if w.anchors < around.min_anchors || w.span.len() < around.min_len || !may_match(k) {
+        if !w.fits(around) || !may_match(k) {
             continue;
         }
         match out.last_mut() {
@@ -331,14 +339,17 @@ pub(crate) fn searched_where(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lazy::WindowRegex;
     use crate::pii::NEVER;
     use crate::pii::detectors::DETECTORS;
     use crate::set::PatternSet;
     use regex::Regex;
 
     /// The matches of `pattern` in the spans searched from `windows` (those `may_match` keeps).
+    /// The matches of `pattern` in the spans searched for it, found by the detector's [`WindowRegex`],
+    /// which must find in each span what the `regex` crate finds there.
     fn in_windows(
-        pattern: &Regex,
+        (pattern, lazy): (&Regex, &WindowRegex),
         around: &Around,
         text: &str,
         windows: &[Window],
@@ -349,14 +360,17 @@ mod tests {
         }
         let mut spans = Vec::new();
         searched_where(windows, around, may_match, &mut spans);
-        spans
-            .iter()
-            .flat_map(|w| {
-                pattern
-                    .find_iter(&text[w.clone()])
-                    .map(move |m| w.start + m.start()..w.start + m.end())
-            })
-            .collect()
+        let mut found = Vec::new();
+        for w in spans {
+            let from = found.len();
+            assert!(lazy.find_in(text, w.clone(), &mut found), "{text:?}");
+            let expected: Vec<Range<usize>> = pattern
+                .find_iter(&text[w.clone()])
+                .map(|m| w.start + m.start()..w.start + m.end())
+                .collect();
+            assert_eq!(found[from..], expected, "{:?} in {text:?}", &text[w]);
+        }
+        found
     }
 
     #[test]
@@ -392,11 +406,17 @@ mod tests {
     /// text finds, in its own windows and in those its group shares.
     #[test]
     fn windows_find_what_the_whole_text_search_finds() {
-        let rows: Vec<(usize, Regex, Around)> = DETECTORS
+        let rows: Vec<(usize, (Regex, WindowRegex), Around)> = DETECTORS
             .iter()
             .enumerate()
             .filter_map(|(i, row)| {
-                Around::of(row.pattern).map(|a| (i, Regex::new(row.pattern).unwrap(), a))
+                Around::of(row.pattern).map(|a| {
+                    let engines = (
+                        Regex::new(row.pattern).unwrap(),
+                        WindowRegex::new(row.pattern),
+                    );
+                    (i, engines, a)
+                })
             })
             .collect();
         assert!(rows.len() >= 25, "{}", rows.len());
@@ -490,9 +510,10 @@ mod tests {
             assert_eq!(anchor_runs(&text, Anchor::Colons), expected);
             group.clear();
             anchor_windows(&text, &runs, &shared, &mut group);
-            for (i, pattern, around) in &rows {
+            for (i, (pattern, lazy), around) in &rows {
+                let pattern = (pattern, lazy);
                 let whole: Vec<Range<usize>> =
-                    pattern.find_iter(&text).map(|m| m.range()).collect();
+                    pattern.0.find_iter(&text).map(|m| m.range()).collect();
                 own.clear();
                 anchor_windows(&text, &anchor_runs(&text, around.anchor), around, &mut own);
                 assert_eq!(
