@@ -169,7 +169,7 @@ pub(crate) fn anchor_runs(text: &str, anchor: Anchor) -> Vec<Range<usize>> {
         Anchor::Digits => crate::pii::ascii_digit_runs(text),
         Anchor::Colons => {
             let mut runs: Vec<Range<usize>> = Vec::new();
-            for (at, _) in text.match_indices(':') {
+            for at in memchr::memchr_iter(b':', text.as_bytes()) {
                 match runs.last_mut() {
                     Some(run) if run.end == at => run.end = at + 1,
                     _ => runs.push(at..at + 1),
