@@ -388,15 +388,25 @@ impl Before {
         self.back(0)
     }
 
-    /// Whether the words end with one of `phrases` (each at most [`WORDS_BEFORE`] words).
+    /// Whether the words end with one of `phrases` (each at most [`WORDS_BEFORE`] words). The last word
+    /// decides most phrases: its length and first byte are compared before anything else.
     fn ends_with_phrase(&self, phrases: &[&[&str]]) -> bool {
-        phrases.iter().any(|p| {
-            self.len >= p.len()
-                && self.words[self.len - p.len()..self.len]
-                    .iter()
-                    .zip(p.iter())
-                    .rev()
-                    .all(|(a, b)| a.as_bytes() == b.as_bytes())
+        let Some(last) = self.len.checked_sub(1).map(|k| self.words[k].as_bytes()) else {
+            return phrases.iter().any(|p| p.is_empty());
+        };
+        phrases.iter().any(|p| match p.split_last() {
+            None => true,
+            Some((tail, head)) => {
+                let tail = tail.as_bytes();
+                tail.len() == last.len()
+                    && tail.first() == last.first()
+                    && tail == last
+                    && self.len >= p.len()
+                    && self.words[self.len - p.len()..self.len - 1]
+                        .iter()
+                        .zip(head)
+                        .all(|(a, b)| a.as_bytes() == b.as_bytes())
+            }
         })
     }
 }
