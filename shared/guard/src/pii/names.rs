@@ -152,6 +152,16 @@ const NOT_NAMES: &[&str] = &[
     "thu", "thur", "thurs", "fri", "sat", "sun", "i'm", "i'll", "i've", "i'd", "im",
 ];
 
+/// Whether `word`, in any case, is one of [`NOT_NAMES`]: an ASCII word is looked up as it is (the lookup
+/// ignores ASCII case), any other in lower case first (the Kelvin sign `K` lowercases to an ASCII `k`).
+fn is_stop_word_any_case(word: &str) -> bool {
+    if word.is_ascii() {
+        is_stop_word(word)
+    } else {
+        is_stop_word(Lower::of(word).as_str())
+    }
+}
+
 /// Whether `word` (lower case) is one of [`NOT_NAMES`]: a lookup of the word packed into a `u128` (the
 /// set is built on first use).
 fn is_stop_word(word: &str) -> bool {
@@ -585,7 +595,10 @@ fn detect_run(text: &str, g: &Gazetteer, scratch: &mut Scratch, out: &mut Vec<Fi
     let single = |i: usize| entries[i].is_some_and(|(last, _)| last == i);
     // Whether each word is a stop word, worked out once per word (the checks below ask many times).
     stops.clear();
-    stops.extend(run.iter().map(|w| is_stop_word(lower(text, w).as_str())));
+    stops.extend(
+        run.iter()
+            .map(|w| is_stop_word_any_case(&text[w.start..w.end])),
+    );
     let stops: &[bool] = stops;
     let stop = |i: usize| stops[i];
     let initial = |i: usize| {
@@ -902,8 +915,6 @@ mod tests {
         found(text).iter().any(|(e, v)| *e == entity && v == value)
     }
 
-    /// The eight-byte test says whether a capital or a byte outside ASCII is among eight bytes, for every
-    /// byte in every place.
     #[test]
     fn stop_words_are_the_listed_ones() {
         for word in NOT_NAMES {
@@ -913,8 +924,33 @@ mod tests {
         for word in ["", "alice", "théo", "and\u{e9}", "zzzzzzzzzzzzzzzzz"] {
             assert_eq!(is_stop_word(word), NOT_NAMES.contains(&word), "{word:?}");
         }
+        // In any case, a word is a stop word when its lower case is one.
+        let mut words: Vec<String> = Vec::new();
+        for word in NOT_NAMES {
+            words.push(word.to_ascii_uppercase());
+            words.push(word.replacen('k', "\u{212A}", 1));
+            words.push(word.replacen('s', "\u{17F}", 1));
+            let mut title = word.chars();
+            words.extend(
+                title
+                    .next()
+                    .map(|c| c.to_uppercase().chain(title).collect::<String>()),
+            );
+        }
+        words.extend(["Théo", "ÉTÉ", "\u{212A}ING", "Alice", "AND"].map(str::to_owned));
+        for word in &words {
+            let expected = is_stop_word(&word.to_lowercase());
+            assert_eq!(is_stop_word_any_case(word), expected, "{word:?}");
+        }
+        assert!(
+            words
+                .iter()
+                .any(|w| !w.is_ascii() && is_stop_word_any_case(w))
+        );
     }
 
+    /// The eight-byte test says whether a capital or a byte outside ASCII is among eight bytes, for every
+    /// byte in every place.
     #[test]
     fn eight_bytes_at_a_time_find_every_capital() {
         for b in 0..=255u8 {
