@@ -444,15 +444,8 @@ impl PiiDetector {
                 let runs = digit_runs.get_or_insert_with(|| ascii_digit_runs(text));
                 digit_run_matches(runs, shape, &mut candidates);
             } else {
-                // A row whose expression cannot be compiled fails closed: the whole text is its entity.
-                let Ok(pattern) = self.patterns[i].get() else {
-                    found.push(Finding {
-                        entity: row.entity,
-                        span: 0..text.len(),
-                        confidence: 1.0,
-                    });
-                    continue;
-                };
+                // Whether the row's expression could be searched where it had to be.
+                let mut searched_all = true;
                 match &self.around[i] {
                     Some(around) => {
                         spans.clear();
@@ -483,16 +476,36 @@ impl PiiDetector {
                             }
                         }
                         for w in &spans {
-                            if !self.in_windows[i].find_in(text, w.clone(), &mut candidates) {
-                                candidates.extend(
-                                    pattern
-                                        .find_iter(&text[w.clone()])
-                                        .map(|m| w.start + m.start()..w.start + m.end()),
-                                );
+                            if self.in_windows[i].find_in(text, w.clone(), &mut candidates) {
+                                continue;
                             }
+                            // The lazy DFA could not search this window: the `regex` crate does.
+                            let Ok(pattern) = self.patterns[i].get() else {
+                                searched_all = false;
+                                break;
+                            };
+                            candidates.extend(
+                                pattern
+                                    .find_iter(&text[w.clone()])
+                                    .map(|m| w.start + m.start()..w.start + m.end()),
+                            );
                         }
                     }
-                    None => candidates.extend(pattern.find_iter(text).map(|m| m.range())),
+                    None => match self.patterns[i].get() {
+                        Ok(pattern) => {
+                            candidates.extend(pattern.find_iter(text).map(|m| m.range()))
+                        }
+                        Err(_) => searched_all = false,
+                    },
+                }
+                // A row whose expression cannot be compiled fails closed: the whole text is its entity.
+                if !searched_all {
+                    found.push(Finding {
+                        entity: row.entity,
+                        span: 0..text.len(),
+                        confidence: 1.0,
+                    });
+                    continue;
                 }
             }
             for m in candidates.drain(..) {
@@ -1802,12 +1815,22 @@ mod tests {
         }
     }
 
-    /// The rows' expressions are compiled on first use ([`LazyRegex`]): each must compile.
+    /// The rows' expressions are compiled on first use ([`LazyRegex`], and [`WindowRegex`] for the rows
+    /// searched in windows): each must compile.
     #[test]
     fn every_lazy_pattern_compiles() {
         let d = PiiDetector::new().unwrap();
-        for (row, pattern) in DETECTORS.iter().zip(&d.patterns) {
+        for (i, (row, pattern)) in DETECTORS.iter().zip(&d.patterns).enumerate() {
             assert!(pattern.get().is_ok(), "{}: {}", row.entity, row.pattern);
+            if d.around[i].is_some() {
+                let mut found = Vec::new();
+                assert!(
+                    d.in_windows[i].find_in("0", 0..1, &mut found),
+                    "{}: {}",
+                    row.entity,
+                    row.pattern
+                );
+            }
         }
     }
 
@@ -1835,6 +1858,24 @@ mod tests {
         assert_eq!(found[0].entity, EntityType::Email);
         assert_eq!(found[0].span, 0..text.len());
         // A text the set rules the row out of is not touched.
+        assert!(d.detect("nothing to see here").is_empty());
+        // A row searched in windows: the whole text where it has a window to search, nothing where it has
+        // none (no match can be there).
+        let ssn = DETECTORS
+            .iter()
+            .position(|r| r.entity == EntityType::UsSsn)
+            .unwrap();
+        assert!(d.around[ssn].is_some());
+        d.patterns[ssn] = LazyRegex::new("(");
+        d.in_windows[ssn] = WindowRegex::new("(");
+        let text = "ssn 123-45-6789 on file";
+        let found = d.detect(text);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.entity == EntityType::UsSsn && f.span == (0..text.len())),
+            "{found:?}"
+        );
         assert!(d.detect("nothing to see here").is_empty());
     }
 
