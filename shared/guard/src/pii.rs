@@ -70,9 +70,10 @@ pub struct Finding {
 #[derive(Debug)]
 pub(crate) struct PiiDetector {
     /// Each row's pattern, in table order, compiled when the row is first searched (never for a row cut
-    /// from digit runs).
+    /// from digit runs; for a row searched in windows, only when [`Self::in_windows`] cannot search one).
     patterns: Vec<LazyRegex>,
-    /// The same expressions, for the rows searched in windows ([`Self::around`]).
+    /// The same expressions as lazy DFA regexes, for the rows searched in windows ([`Self::around`]),
+    /// compiled when such a row is first searched.
     in_windows: Vec<WindowRegex>,
     /// Per row, `Some((min, max))` when its pattern is a plain run of ASCII digits (`[0-9]{min,max}`):
     /// its matches are cut from the text's digit runs ([`digit_run_matches`]) rather than searched for.
