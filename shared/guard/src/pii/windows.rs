@@ -345,11 +345,11 @@ mod tests {
     use crate::set::PatternSet;
     use regex::Regex;
 
-    /// The matches of `pattern` in the spans searched from `windows` (those `may_match` keeps).
-    /// The matches of `pattern` in the spans searched for it, found by the detector's [`WindowRegex`],
-    /// which must find in each span what the `regex` crate finds there.
+    /// The matches of a row's expression in the spans searched from `windows` (those `may_match` keeps),
+    /// found by the detector's [`WindowRegex`], which must find in each span what the `regex` crate finds
+    /// there.
     fn in_windows(
-        (pattern, lazy): (&Regex, &WindowRegex),
+        (pattern, lazy): &(Regex, WindowRegex),
         around: &Around,
         text: &str,
         windows: &[Window],
@@ -510,20 +510,19 @@ mod tests {
             assert_eq!(anchor_runs(&text, Anchor::Colons), expected);
             group.clear();
             anchor_windows(&text, &runs, &shared, &mut group);
-            for (i, (pattern, lazy), around) in &rows {
-                let pattern = (pattern, lazy);
+            for (i, engines, around) in &rows {
                 let whole: Vec<Range<usize>> =
-                    pattern.0.find_iter(&text).map(|m| m.range()).collect();
+                    engines.0.find_iter(&text).map(|m| m.range()).collect();
                 own.clear();
                 anchor_windows(&text, &anchor_runs(&text, around.anchor), around, &mut own);
                 assert_eq!(
-                    in_windows(pattern, around, &text, &own, |_| true),
+                    in_windows(engines, around, &text, &own, |_| true),
                     whole,
                     "row {i} on {text:?}"
                 );
                 if around.numeric() {
                     assert_eq!(
-                        in_windows(pattern, around, &text, &group, |_| true),
+                        in_windows(engines, around, &text, &group, |_| true),
                         whole,
                         "row {i} on {text:?}, shared windows"
                     );
@@ -532,7 +531,7 @@ mod tests {
                         .map(|w| numeric_set.matches(&text[w.span.clone()]).matched(*i))
                         .collect();
                     assert_eq!(
-                        in_windows(pattern, around, &text, &group, |k| in_set[k]),
+                        in_windows(engines, around, &text, &group, |k| in_set[k]),
                         whole,
                         "row {i} on {text:?}, shared windows where the set matches"
                     );
