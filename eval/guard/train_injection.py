@@ -47,7 +47,7 @@ import injection_sources  # noqa: E402
 REPO = HERE.parent.parent
 BITS = 18
 MAGIC = b"CWIJ"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 THRESHOLD = 0.7
 
 FIXTURE_TEXTS = [

@@ -6,10 +6,13 @@
 //! - ASCII letters are lowercased; nothing else changes. A word is a maximal run of word characters: ASCII
 //!   letters, digits and `_`, and every character from U+0080 up except the punctuation and symbol ranges
 //!   in [`is_word_char`].
-//! - Each word gives its unigram `w:<word>`, its bigram `b:<word> <next>` with the next word, and the
-//!   character 4-grams `c:<gram>` of the word padded with a space on each side (cut to its first 32
-//!   characters, with no closing space, when longer; a padded word under 4 characters is its own gram).
-//! - Each feature is hashed with 32-bit FNV-1a over its UTF-8 bytes, and its bucket is the low `bits` bits.
+//! - Each word gives its unigram, its bigram with the next word, and the character 4-grams of the word
+//!   padded with a space on each side (cut to its first 32 characters, with no closing space, when longer;
+//!   a padded word under 4 characters is its own gram).
+//! - Hashes are 64-bit: [`chunks`] folds a byte string 8 bytes at a time (little-endian, the last piece
+//!   padded with zero bytes) through MurmurHash3's finaliser [`fmix64`]. A word's hash `W` is its bytes'
+//!   chunks from 0; the unigram's hash is `W`, the bigram's `rotl(W, 1) ^ W_next ^ BIGRAM_SEED`,
+//!   a gram's its bytes' chunks from [`GRAM_SEED`]. A feature's bucket is its hash's low `bits` bits.
 //! - Words are grouped in blocks of 32; a window is two consecutive blocks, or the whole text when it has
 //!   at most two. A window's logit is `bias + scale * Σ weight[bucket] / sqrt(n + 32)` over its `n`
 //!   features (the 32 keeps a text of two or three words from being judged on a handful of features); the
@@ -18,14 +21,15 @@
 //!
 //! One pass over the text with no copy of it and no allocation per ASCII word, and one table lookup per
 //! feature: linear time, a few microseconds for a prompt. Words are found a byte at a time (a character is
-//! decoded only at a non-ASCII byte), and a word's unigram and bigram are hashed in one loop over it.
+//! decoded only at a non-ASCII byte) and hashed 8 bytes at a time; the bigram reuses both words' hashes,
+//! and a word met again reuses its unigram's and grams' weights.
 //!
 //! # Model file (`shared/guard/data/injection-model.bin`, little-endian)
 //!
 //! | bytes | field |
 //! |---|---|
 //! | 4 | magic `CWIJ` |
-//! | 2 | format version, 1 |
+//! | 2 | format version, 2 (1 hashed each feature's text with FNV-1a) |
 //! | 1 | `bits`: the table has `2^bits` weights |
 //! | 1 | gram length, 4 |
 //! | 2 | words per block, 32 |
@@ -46,7 +50,7 @@ use sha2::{Digest, Sha256};
 const MODEL: &[u8] = include_bytes!("../data/injection-model.bin");
 
 const MAGIC: &[u8; 4] = b"CWIJ";
-const FORMAT_VERSION: u16 = 1;
+const FORMAT_VERSION: u16 = 2;
 const HEADER: usize = 20;
 const DIGEST: usize = 32;
 /// Characters per n-gram.
@@ -57,13 +61,15 @@ const BLOCK_WORDS: usize = 32;
 const MAX_GRAM_WORD_CHARS: usize = 32;
 /// Added to a window's feature count before its square root normalises the sum.
 const NORM_OFFSET: f64 = 32.0;
-/// Most slots of the table of words already scored in one text.
-const MAX_WORD_SLOTS: usize = 4096;
+/// Most slots of the table of words already scored in one text (so at most half as many words).
+const MAX_WORD_SLOTS: usize = 16_384;
 /// Most table bits a model may have (16 MiB of weights).
 const MAX_BITS: u8 = 24;
 
-const FNV_OFFSET: u32 = 0x811C_9DC5;
-const FNV_PRIME: u32 = 0x0100_0193;
+/// Mixed into a bigram's hash, so a bigram and a unigram of the same hash are told apart.
+const BIGRAM_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Where a gram's [`chunks`] start, so a gram and a word of the same bytes are told apart.
+const GRAM_SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
 /// Why the embedded model cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +87,7 @@ pub(crate) enum ModelError {
 pub(crate) struct Classifier {
     bias: f64,
     scale: f64,
-    mask: u32,
+    mask: u64,
     weights: &'static [u8],
 }
 
@@ -134,7 +140,7 @@ impl Classifier {
         Ok(Classifier {
             bias,
             scale,
-            mask: (1u32 << bits) - 1,
+            mask: (1u64 << bits) - 1,
             weights: &body[HEADER..],
         })
     }
@@ -142,95 +148,39 @@ impl Classifier {
     /// The probability in `[0, 1]` that `text` is a prompt injection: the highest of its windows'. 0 for
     /// a text without words.
     pub(crate) fn probability(&self, text: &str) -> f32 {
-        // Per block: the sum of its features' weights and their number.
-        let mut blocks: Vec<(i64, u64)> = Vec::with_capacity(text.len() / 128 + 1);
-        // The previous word's bigram, hashed up to the space before this word, and its block: it is
-        // finished with this word's bytes in the same loop as this word's own features.
-        let mut pending: Option<(u32, usize)> = None;
-        // A word's own features (its unigram and character grams: their weights' sum and number) depend
-        // on the word alone, so a word met again in the text reuses them: a direct-mapped table keyed by
-        // the word, its slot picked by the word's bigram head hash (computed anyway).
-        let slots = (text.len() / 8)
+        // The words and their hashes first, in one tight loop; then the features, block by block.
+        let mut words: Vec<Word> = Vec::with_capacity(text.len() / 6 + 1);
+        let mut at = 0;
+        while let Some(start) = next_word(text, at) {
+            let (end, hash) = word_end(text, start);
+            words.push(Word { hash, start, end });
+            at = end;
+        }
+        // A word's own features (its unigram and character grams) depend on the word alone: a word met
+        // again in the text reuses their weights ([`Known`]).
+        let slots = (text.len() / 4)
             .next_power_of_two()
             .clamp(64, MAX_WORD_SLOTS);
-        let mut known: Vec<Option<(&[u8], i64, u64)>> = vec![None; slots];
-        let bytes = text.as_bytes();
-        let mut i = 0usize;
-        let mut at = 0usize;
-        // The words of [`for_each_word`], each hashed in the same loop that finds its end.
-        'words: loop {
-            // Up to the next word character.
-            let start = loop {
-                let Some(&b) = bytes.get(at) else {
-                    break 'words;
-                };
-                match BYTE_CLASS[usize::from(b)] {
-                    BYTE_WORD => break at,
-                    BYTE_OTHER => at += 1,
-                    _ => match decode_at(text, at) {
-                        (true, _) => break at,
-                        (false, len) => at += len,
-                    },
-                }
-            };
-            let (mut unigram, mut head, mut tail) =
-                (UNIGRAM_PREFIX, BIGRAM_PREFIX, pending.map_or(0, |(h, _)| h));
-            let mut hash = |b: u8| {
-                let b = u32::from(b.to_ascii_lowercase());
-                unigram = (unigram ^ b).wrapping_mul(FNV_PRIME);
-                head = (head ^ b).wrapping_mul(FNV_PRIME);
-                tail = (tail ^ b).wrapping_mul(FNV_PRIME);
-            };
-            // To the word's end.
-            while let Some(&b) = bytes.get(at) {
-                match BYTE_CLASS[usize::from(b)] {
-                    BYTE_WORD => {
-                        hash(b);
-                        at += 1;
-                    }
-                    BYTE_OTHER => break,
-                    _ => match decode_at(text, at) {
-                        (true, len) => {
-                            for &b in bytes.get(at..at + len).unwrap_or_default() {
-                                hash(b);
-                            }
-                            at += len;
-                        }
-                        (false, _) => break,
-                    },
-                }
+        let mut known = Known::table(slots);
+        // Per block: the sum of its features' weights and their number.
+        let mut blocks: Vec<(i64, u64)> = Vec::with_capacity(words.len() / BLOCK_WORDS + 1);
+        for (b, block) in words.chunks(BLOCK_WORDS).enumerate() {
+            let (mut sum, mut n) = (0i64, 0u64);
+            for word in block {
+                let (own_sum, own_n) = known.own_features(text, word, |word| self.own(word));
+                sum += i64::from(own_sum);
+                n += u64::from(own_n);
             }
-            let word = bytes.get(start..at).unwrap_or_default();
-            if i.is_multiple_of(BLOCK_WORDS) {
-                blocks.push((0, 0));
+            // Each word's bigram with the next, the block's last word's with the next block's first.
+            for pair in block.windows(2) {
+                sum += i64::from(self.weight(bigram(pair[0].hash, pair[1].hash)));
             }
-            let block = blocks.len() - 1;
-            i += 1;
-            if let Some((_, at)) = pending {
-                let w = i64::from(self.weight(tail));
-                if let Some(b) = blocks.get_mut(at) {
-                    b.0 += w;
-                    b.1 += 1;
-                }
+            n += block.len() as u64 - 1;
+            if let (Some(last), Some(next)) = (block.last(), words.get((b + 1) * BLOCK_WORDS)) {
+                sum += i64::from(self.weight(bigram(last.hash, next.hash)));
+                n += 1;
             }
-            let slot = &mut known[head as usize & (slots - 1)];
-            let (sum, n) = match *slot {
-                Some((seen, sum, n)) if seen == word => (sum, n),
-                _ => {
-                    let (mut sum, mut n) = (i64::from(self.weight(unigram)), 1u64);
-                    grams(text.get(start..at).unwrap_or_default(), |hash| {
-                        sum += i64::from(self.weight(hash));
-                        n += 1;
-                    });
-                    *slot = Some((word, sum, n));
-                    (sum, n)
-                }
-            };
-            if let Some(b) = blocks.get_mut(block) {
-                b.0 += sum;
-                b.1 += n;
-            }
-            pending = Some((fnv_update(head, b" "), block));
+            blocks.push((sum, n));
         }
         if blocks.is_empty() {
             return 0.0;
@@ -262,7 +212,20 @@ impl Classifier {
         p
     }
 
-    fn weight(&self, hash: u32) -> i8 {
+    /// The weights' sum and the number of `word`'s own features: its unigram (whose hash is the word's)
+    /// and its character grams. Not inlined: it runs once per distinct word, and kept apart it leaves the
+    /// loop over every word its registers.
+    #[inline(never)]
+    fn own(&self, word: (&str, u64)) -> (i32, u32) {
+        let (mut sum, mut n) = (i32::from(self.weight(word.1)), 1u32);
+        grams(word.0, |hash| {
+            sum += i32::from(self.weight(hash));
+            n += 1;
+        });
+        (sum, n)
+    }
+
+    fn weight(&self, hash: u64) -> i8 {
         let byte = self
             .weights
             .get((hash & self.mask) as usize)
@@ -273,9 +236,9 @@ impl Classifier {
 
     /// The buckets of each window's features, in order; what the trainer's fixtures pin.
     #[cfg(test)]
-    pub(crate) fn window_buckets(&self, text: &str) -> Vec<Vec<u32>> {
+    pub(crate) fn window_buckets(&self, text: &str) -> Vec<Vec<u64>> {
         let words: Vec<&str> = words(text);
-        let mut blocks: Vec<Vec<u32>> = Vec::new();
+        let mut blocks: Vec<Vec<u64>> = Vec::new();
         for (i, word) in words.iter().enumerate() {
             if i.is_multiple_of(BLOCK_WORDS) {
                 blocks.push(Vec::new());
@@ -292,11 +255,106 @@ impl Classifier {
                 vec![blocks.concat()]
             };
         }
-        blocks.windows(2).map(<[Vec<u32>]>::concat).collect()
+        blocks.windows(2).map(<[Vec<u64>]>::concat).collect()
     }
 }
 
-/// How [`for_each_word`] reads each byte: an ASCII word character ([`is_word_char`]: letters, digits,
+/// A word of a text: where it is, and its hash ([`chunks`] from 0).
+#[derive(Clone, Copy)]
+struct Word {
+    hash: u64,
+    start: usize,
+    end: usize,
+}
+
+/// [`Classifier::probability`]'s table of the words of one text already scored: each word's own
+/// features' weight sum and number. An open-addressing index keyed by the word's hash, probed linearly,
+/// whose slots hold one plus the entry's position (0 when vacant); entries are added while they fill at
+/// most half the slots, so a probe always ends at a vacant slot. Only the index (4 bytes a slot) is
+/// cleared for each text.
+struct Known {
+    index: Vec<u32>,
+    entries: Vec<Entry>,
+}
+
+/// An entry of [`Known`]: a word, its hash, and its own features' weight sum and number.
+struct Entry {
+    hash: u64,
+    start: usize,
+    len: usize,
+    sum: i32,
+    n: u32,
+}
+
+impl Known {
+    /// An empty table of `slots` slots, a power of two.
+    fn table(slots: usize) -> Known {
+        Known {
+            index: vec![0; slots],
+            entries: Vec::with_capacity(slots / 2),
+        }
+    }
+
+    /// `word`'s own features' weight sum and number: remembered, or computed by `compute` (given the word
+    /// and its hash) and remembered while the table is at most half full.
+    fn own_features(
+        &mut self,
+        text: &str,
+        word: &Word,
+        compute: impl FnOnce((&str, u64)) -> (i32, u32),
+    ) -> (i32, u32) {
+        let mask = self.index.len() - 1;
+        let len = word.end - word.start;
+        let mut s = word.hash as usize & mask;
+        while let Some(&slot) = self.index.get(s) {
+            let Some(entry) = (slot as usize)
+                .checked_sub(1)
+                .and_then(|e| self.entries.get(e))
+            else {
+                break;
+            };
+            if entry.hash == word.hash
+                && entry.len == len
+                && same_word(text, entry.start, word, len)
+            {
+                return (entry.sum, entry.n);
+            }
+            s = (s + 1) & mask;
+        }
+        let (sum, n) = compute((
+            text.get(word.start..word.end).unwrap_or_default(),
+            word.hash,
+        ));
+        if self.entries.len() < self.index.len() / 2
+            && let Ok(position) = u32::try_from(self.entries.len() + 1)
+            && let Some(slot) = self.index.get_mut(s)
+        {
+            *slot = position;
+            self.entries.push(Entry {
+                hash: word.hash,
+                start: word.start,
+                len,
+                sum,
+                n,
+            });
+        }
+        (sum, n)
+    }
+}
+
+/// Whether the `len` bytes of `text` from `start` are `word` (of `len` bytes and the same hash) up to ASCII
+/// case. A word of up to 8 bytes is one piece of its hash, which [`fmix64`] maps one to one: equal hashes
+/// and lengths are equal words.
+fn same_word(text: &str, start: usize, word: &Word, len: usize) -> bool {
+    let bytes = text.as_bytes();
+    len <= 8
+        || bytes
+            .get(start..start + len)
+            .zip(bytes.get(word.start..word.end))
+            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+}
+
+/// How [`next_word`] and [`word_end`] read a byte, one at a time: an ASCII word character ([`is_word_char`]: letters, digits,
 /// `_`), another ASCII byte, or the first byte of a character that [`is_word_char`] decides.
 const BYTE_OTHER: u8 = 0;
 const BYTE_WORD: u8 = 1;
@@ -324,45 +382,114 @@ fn decode_at(text: &str, at: usize) -> (bool, usize) {
     (is_word_char(c), c.len_utf8())
 }
 
-/// Calls `f` with each word of `text`: its maximal runs of [`is_word_char`] characters, in order. The
-/// same words as `text.split(|c| !is_word_char(c))` without the empty pieces, found a byte at a time with
-/// a table (a character is decoded only where a byte is not ASCII).
+/// The start of the first word of `text` at or after byte `at` (a character boundary), if there is one.
+/// A byte at a time, and past a run of ASCII bytes that are not word characters eight at a time; a
+/// character at a time where a byte is not ASCII.
+fn next_word(text: &str, mut at: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    loop {
+        match BYTE_CLASS[usize::from(*bytes.get(at)?)] {
+            BYTE_WORD => return Some(at),
+            BYTE_OTHER => {
+                at += 1;
+                // Most often one space or one mark: the next byte starts a word.
+                if bytes
+                    .get(at)
+                    .is_some_and(|&b| BYTE_CLASS[usize::from(b)] == BYTE_WORD)
+                {
+                    return Some(at);
+                }
+                if let Some(piece) = piece_at(bytes, at) {
+                    let (word, _) = ascii_word_bytes(piece);
+                    // Eight when no byte stops the run (`trailing_zeros` of 0 is 64).
+                    at += ((word | (piece & HIGH)).trailing_zeros() / 8) as usize;
+                }
+            }
+            _ => match decode_at(text, at) {
+                (true, _) => return Some(at),
+                (false, len) => at += len,
+            },
+        }
+    }
+}
+
+/// The end of the word of `text` that starts at byte `start`, and the word's hash ([`chunks`] from 0). An
+/// ASCII word is read and hashed eight bytes at a time, each piece loaded once; a word with a character
+/// beyond ASCII, or within eight bytes of the text's end, is read a character at a time and then hashed.
+fn word_end(text: &str, start: usize) -> (usize, u64) {
+    let bytes = text.as_bytes();
+    let mut at = start;
+    let mut hash = 0u64;
+    while let Some(piece) = piece_at(bytes, at) {
+        let (word, letters) = ascii_word_bytes(piece);
+        // Setting `0x20` lowercases a capital and leaves a small letter as it is.
+        let lowered = piece | (letters >> 2);
+        let ends = !word & HIGH;
+        if ends == 0 {
+            hash = fmix64(hash ^ lowered);
+            at += 8;
+            continue;
+        }
+        let k = ends.trailing_zeros() / 8;
+        if (piece >> (8 * k)) & 0x80 != 0 {
+            // A byte beyond ASCII: its character decides.
+            break;
+        }
+        if k > 0 {
+            hash = fmix64(hash ^ (lowered & ((1u64 << (8 * k)) - 1)));
+        }
+        return (at + k as usize, hash);
+    }
+    while let Some(&b) = bytes.get(at) {
+        match BYTE_CLASS[usize::from(b)] {
+            BYTE_WORD => at += 1,
+            BYTE_OTHER => break,
+            _ => match decode_at(text, at) {
+                (true, len) => at += len,
+                (false, _) => break,
+            },
+        }
+    }
+    (at, chunks(0, bytes.get(start..at).unwrap_or_default()))
+}
+
+/// The eight bytes of `bytes` from `at` as a little-endian integer, if there are eight.
+fn piece_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let eight = bytes.get(at..at.checked_add(8)?)?;
+    let mut piece = [0u8; 8];
+    piece.copy_from_slice(eight);
+    Some(u64::from_le_bytes(piece))
+}
+
+/// A byte `0x01` in each of eight bytes, and each byte's high bit.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `piece` that is an ASCII word character (letter, digit or `_`), and of
+/// each that is an ASCII letter. On the low seven bits of each byte, with no carry into the next: a letter
+/// is a byte that, with `0x20` set, is from `a` to `z` (`A`..`Z` and `a`..`z` alone are); a digit is from
+/// `0` to `9`; `_` is the byte whose XOR with `_` is zero, the one that plus `0x7F` does not reach `0x80`.
+fn ascii_word_bytes(piece: u64) -> (u64, u64) {
+    let ascii = !piece & HIGH;
+    let low = piece & !HIGH;
+    let folded = low | (ONES * 0x20);
+    let letters = (folded + ONES * u64::from(0x80 - b'a'))
+        & !(folded + ONES * u64::from(0x80 - b'{'))
+        & ascii;
+    let digits = (low + ONES * u64::from(0x80 - b'0')) & !(low + ONES * u64::from(0x80 - b':'));
+    let underscores = !((low ^ (ONES * u64::from(b'_'))) + ONES * 0x7F);
+    ((letters | digits | underscores) & ascii, letters)
+}
+
+/// Calls `f` with each word of `text`, as [`Classifier::probability`] finds them: the same words as
+/// `text.split(|c| !is_word_char(c))` without the empty pieces.
 #[cfg(test)]
 fn for_each_word<'t>(text: &'t str, mut f: impl FnMut(&'t str)) {
-    let bytes = text.as_bytes();
-    let n = bytes.len();
     let mut at = 0;
-    loop {
-        // Up to the next word character, and past it.
-        let start = loop {
-            let Some(&b) = bytes.get(at) else { return };
-            match BYTE_CLASS[usize::from(b)] {
-                BYTE_WORD => {
-                    at += 1;
-                    break at - 1;
-                }
-                BYTE_OTHER => at += 1,
-                _ => match decode_at(text, at) {
-                    (true, len) => {
-                        at += len;
-                        break at - len;
-                    }
-                    (false, len) => at += len,
-                },
-            }
-        };
-        // To the word's end.
-        while at < n {
-            match BYTE_CLASS[usize::from(bytes[at])] {
-                BYTE_WORD => at += 1,
-                BYTE_OTHER => break,
-                _ => match decode_at(text, at) {
-                    (true, len) => at += len,
-                    (false, _) => break,
-                },
-            }
-        }
-        f(&text[start..at]);
+    while let Some(start) = next_word(text, at) {
+        let (end, _) = word_end(text, start);
+        f(&text[start..end]);
+        at = end;
     }
 }
 
@@ -374,45 +501,72 @@ fn words(text: &str) -> Vec<&str> {
     out
 }
 
-/// FNV-1a state after `w:`, `b:` and `c:`, the prefixes of the three kinds of feature.
-const UNIGRAM_PREFIX: u32 = fnv_const(b"w:");
-const BIGRAM_PREFIX: u32 = fnv_const(b"b:");
-const GRAM_PREFIX: u32 = fnv_const(b"c:");
-
-/// [`fnv_update`] from [`FNV_OFFSET`], at compile time.
-const fn fnv_const(bytes: &[u8]) -> u32 {
-    let mut h = FNV_OFFSET;
-    let mut i = 0;
-    while i < bytes.len() {
-        h ^= bytes[i] as u32;
-        h = h.wrapping_mul(FNV_PRIME);
-        i += 1;
-    }
+/// MurmurHash3's 64-bit finaliser: a bijection of 64-bit integers that mixes every bit into every other.
+const fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^= h >> 33;
     h
 }
 
+/// The hash of `bytes` from `seed`, ASCII letters lowercased: for each 8 bytes read as a little-endian
+/// integer (the last piece padded with zero bytes), `h = fmix64(h ^ piece)`.
+fn chunks(seed: u64, bytes: &[u8]) -> u64 {
+    let mut pieces = bytes.chunks_exact(8);
+    let h = pieces.by_ref().fold(seed, |h, piece| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(piece);
+        fmix64(h ^ ascii_lowercase8(u64::from_le_bytes(eight)))
+    });
+    match pieces.remainder() {
+        [] => h,
+        rest => {
+            let piece = rest
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+            fmix64(h ^ ascii_lowercase8(piece))
+        }
+    }
+}
+
+/// The hash of the bigram of two words whose hashes are `word` and `next` (mixed already: their bits
+/// are as good as random, and the rotation tells `a b` from `b a`).
+fn bigram(word: u64, next: u64) -> u64 {
+    word.rotate_left(1) ^ next ^ BIGRAM_SEED
+}
+
+/// `piece`, eight bytes, with each ASCII capital lowercased and every other byte as it is. On the low seven
+/// bits of each byte, plus `0x3F` reaches `0x80` from `A` up and plus `0x25` from `[` up, with no carry
+/// into the next byte; bytes with their high bit set (UTF-8 beyond ASCII) are left alone.
+fn ascii_lowercase8(piece: u64) -> u64 {
+    let low = piece & !HIGH;
+    let from_a = low + ONES * u64::from(0x80 - b'A');
+    let from_after_z = low + ONES * u64::from(0x80 - b'[');
+    let capitals = from_a & !from_after_z & !piece & HIGH;
+    piece | (capitals >> 2)
+}
+
 /// Calls `f` with the hash of each feature of `word` (followed by `next`), in the trainer's order: the
-/// unigram, the bigram, then the character 4-grams of ` word `. ASCII letters are lowercased as they are
-/// hashed. ([`Classifier::probability`] computes the same features, the unigram and bigram inline.)
+/// unigram, the bigram, then the character 4-grams of ` word `. ([`Classifier::probability`] computes the
+/// same features, reusing each word's hash.)
 #[cfg(test)]
-fn features(word: &str, next: Option<&str>, mut f: impl FnMut(u32)) {
-    let bytes = word.as_bytes();
-    f(fnv_lower(UNIGRAM_PREFIX, bytes));
+fn features(word: &str, next: Option<&str>, mut f: impl FnMut(u64)) {
+    let hash = chunks(0, word.as_bytes());
+    f(hash);
     if let Some(next) = next {
-        f(fnv_lower(
-            fnv_update(fnv_lower(BIGRAM_PREFIX, bytes), b" "),
-            next.as_bytes(),
-        ));
+        f(bigram(hash, chunks(0, next.as_bytes())));
     }
     grams(word, f);
 }
 
 /// Calls `f` with the hash of each character 4-gram of ` word `, in order (see [`features`]).
-fn grams(word: &str, mut f: impl FnMut(u32)) {
+fn grams(word: &str, mut f: impl FnMut(u64)) {
     let bytes = word.as_bytes();
-    let gram_prefix = GRAM_PREFIX;
     if word.is_ascii() {
-        // One byte a character: the padded word on the stack, lowercased once.
+        // One byte a character: the padded word on the stack, lowercased once; a gram is one piece.
         let mut padded = [b' '; MAX_GRAM_WORD_CHARS + 2];
         let kept = word.len().min(MAX_GRAM_WORD_CHARS);
         for (to, from) in padded[1..=kept].iter_mut().zip(bytes) {
@@ -425,59 +579,45 @@ fn grams(word: &str, mut f: impl FnMut(u32)) {
         };
         let padded = &padded[..len];
         if padded.len() < GRAM {
-            f(fnv_update(gram_prefix, padded));
+            f(chunks(GRAM_SEED, padded));
         } else {
             for gram in padded.windows(GRAM) {
-                f(fnv_update(gram_prefix, gram));
+                let piece = u32::from_le_bytes([gram[0], gram[1], gram[2], gram[3]]);
+                f(fmix64(GRAM_SEED ^ u64::from(piece)));
             }
         }
         return;
     }
-    // The padded word's characters as byte slices: the opening space, the word's first
-    // `MAX_GRAM_WORD_CHARS` characters, and the closing space when the word is not cut.
-    let mut padded: Vec<&[u8]> = Vec::with_capacity(MAX_GRAM_WORD_CHARS + 2);
-    padded.push(b" ");
-    let mut chars = word.char_indices();
-    for (at, c) in chars.by_ref().take(MAX_GRAM_WORD_CHARS) {
-        padded.push(&word.as_bytes()[at..at + c.len_utf8()]);
+    // The padded word in one buffer: the opening space, the word's first `MAX_GRAM_WORD_CHARS`
+    // characters, and the closing space when the word is not cut; and where each character starts, so a
+    // gram is a slice of it.
+    let mut starts = [0usize; MAX_GRAM_WORD_CHARS + 3];
+    let mut chars = 1;
+    let mut cut = word.len();
+    for (k, (at, _)) in word.char_indices().enumerate() {
+        if k == MAX_GRAM_WORD_CHARS {
+            cut = at;
+            break;
+        }
+        starts[chars] = 1 + at;
+        chars += 1;
     }
-    if chars.next().is_none() {
-        padded.push(b" ");
+    let mut padded = [b' '; 4 * MAX_GRAM_WORD_CHARS + 2];
+    padded[1..=cut].copy_from_slice(&bytes[..cut]);
+    let mut len = 1 + cut;
+    if cut == word.len() {
+        starts[chars] = len;
+        chars += 1;
+        len += 1;
     }
-    if padded.len() < GRAM {
-        f(padded
-            .iter()
-            .fold(gram_prefix, |h, piece| fnv_lower(h, piece)));
+    starts[chars] = len;
+    if chars < GRAM {
+        f(chunks(GRAM_SEED, &padded[..len]));
         return;
     }
-    for gram in padded.windows(GRAM) {
-        f(gram
-            .iter()
-            .fold(gram_prefix, |h, piece| fnv_lower(h, piece)));
+    for k in 0..=chars - GRAM {
+        f(chunks(GRAM_SEED, &padded[starts[k]..starts[k + GRAM]]));
     }
-}
-
-/// [`fnv_update`] over `bytes` with ASCII letters lowercased.
-fn fnv_lower(mut h: u32, bytes: &[u8]) -> u32 {
-    for &b in bytes {
-        h ^= u32::from(b.to_ascii_lowercase());
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
-}
-
-/// 32-bit FNV-1a over the concatenation of `parts`.
-#[cfg(test)]
-fn fnv(parts: &[&[u8]]) -> u32 {
-    parts.iter().fold(FNV_OFFSET, |h, part| fnv_update(h, part))
-}
-
-fn fnv_update(mut h: u32, bytes: &[u8]) -> u32 {
-    for &b in bytes {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
 }
 
 /// A character that belongs to a word: ASCII letters, digits and `_`, and every non-ASCII character
@@ -514,7 +654,7 @@ mod tests {
     #[derive(serde::Deserialize)]
     struct Fixture {
         text: String,
-        windows: Vec<Vec<u32>>,
+        windows: Vec<Vec<u64>>,
         probability: f64,
     }
 
@@ -533,6 +673,10 @@ mod tests {
             "¿Qué?«ça» × ÷ naïve café—déjà vu… 東京 都、日本。",
             "Ｆｕｌｌ－ｗｉｄｔｈ！emoji😀in😀between ❤️ x\u{2028}y\u{3000}z",
             "a1_b2\tc3\n\n(d4) [e5]{f6} \u{80}\u{BF}\u{C0}end",
+            "exactly8 sixteen_letters_ twenty-four_characters_ 12345678.12345678",
+            "@@@@@@@@@@@@@@@@word````````````````[[[[[[[[{{{{{{{{////////::::::::",
+            "ascii_word_then_é_then_ascii Ωmega_after_ascii_prefix xxxxxxx\u{2028}yyyyyyy",
+            "\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}x\u{0}y",
         ];
         for text in texts {
             let split: Vec<&str> = text
@@ -544,11 +688,204 @@ mod tests {
     }
 
     #[test]
-    fn fnv1a_matches_the_published_test_vectors() {
-        assert_eq!(fnv(&[b""]), 0x811C_9DC5);
-        assert_eq!(fnv(&[b"a"]), 0xE40C_292C);
-        assert_eq!(fnv(&[b"foobar"]), 0xBF9C_F968);
-        assert_eq!(fnv(&[b"foo", b"bar"]), 0xBF9C_F968);
+    fn hashes_are_the_specified_ones() {
+        // MurmurHash3's finaliser, and the trainer's `chunks` on the same bytes.
+        assert_eq!(fmix64(0), 0);
+        assert_eq!(fmix64(1), 0xB456_BCFC_34C2_CB2C);
+        assert_eq!(chunks(0, b""), 0);
+        assert_eq!(chunks(0, b"a"), 0x685F_DF50_E51F_A977);
+        assert_eq!(chunks(0, b"foobar"), 0xF396_5FB6_68AE_1B90);
+        assert_eq!(chunks(0, b"FooBar"), 0xF396_5FB6_68AE_1B90);
+        assert_eq!(chunks(0, b"abcdefgh"), 0x58DC_9243_E3F9_2AA4);
+        assert_eq!(chunks(0, b"abcdefghi"), 0xE8C5_55E4_DCD4_9F9C);
+        assert_eq!(chunks(GRAM_SEED, b" ign"), 0x588E_14E1_C68E_898C);
+    }
+
+    #[test]
+    fn eight_bytes_lowercased_at_once_are_each_lowercased() {
+        let mut next = crate::tests::xorshift(0x9E37_79B9);
+        for b in 0..=255u8 {
+            for position in 0..8 {
+                let mut eight = (u64::from(next()) << 32 | u64::from(next())).to_le_bytes();
+                eight[position] = b;
+                let expected = eight.map(|b| b.to_ascii_lowercase());
+                assert_eq!(
+                    ascii_lowercase8(u64::from_le_bytes(eight)).to_le_bytes(),
+                    expected,
+                    "{eight:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eight_bytes_read_at_once_find_each_ascii_word_byte() {
+        let mut next = crate::tests::xorshift(0x2545_F491);
+        for b in 0..=255u8 {
+            for position in 0..8 {
+                let mut eight = (u64::from(next()) << 32 | u64::from(next())).to_le_bytes();
+                eight[position] = b;
+                let high_bits = |keep: fn(&u8) -> bool| {
+                    eight
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, b)| keep(b))
+                        .fold(0u64, |mask, (k, _)| mask | 0x80 << (8 * k))
+                };
+                let expected = (
+                    high_bits(|b| b.is_ascii_alphanumeric() || *b == b'_'),
+                    high_bits(u8::is_ascii_alphabetic),
+                );
+                assert_eq!(
+                    ascii_word_bytes(u64::from_le_bytes(eight)),
+                    expected,
+                    "{eight:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_word_is_hashed_as_its_bytes_alone() {
+        let texts = [
+            "a Ab abcdefg ABCDEFGH abcdefghi Supercalifragilistic_Expialidocious café Ünïcödé 東京都 x1_Y2 z",
+            "exactly8 exactly8, sixteen_letters sixteen_letters! end",
+            "word\u{e9}s_after_ascii_bytes_and_then_more ascii_then_é",
+            "12345678",
+            "1234567",
+            "a",
+        ];
+        for text in texts {
+            let mut at = 0;
+            while let Some(start) = next_word(text, at) {
+                let (end, hash) = word_end(text, start);
+                assert_eq!(
+                    hash,
+                    chunks(0, &text.as_bytes()[start..end]),
+                    "{:?}",
+                    &text[start..end]
+                );
+                at = end;
+            }
+            // Every suffix: words that end at, or within eight bytes of, the text's end.
+            for cut in (0..text.len()).filter(|&k| text.is_char_boundary(k)) {
+                let tail = &text[cut..];
+                let mut at = 0;
+                while let Some(start) = next_word(tail, at) {
+                    let (end, hash) = word_end(tail, start);
+                    assert_eq!(hash, chunks(0, &tail.as_bytes()[start..end]), "{tail:?}");
+                    at = end;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grams_are_the_padded_words_four_characters_at_a_time() {
+        // The specification, character by character.
+        let plain = |word: &str| -> Vec<u64> {
+            let chars: Vec<char> = word.chars().collect();
+            let mut padded = vec![' '];
+            padded.extend(chars.iter().take(MAX_GRAM_WORD_CHARS));
+            if chars.len() <= MAX_GRAM_WORD_CHARS {
+                padded.push(' ');
+            }
+            let hash =
+                |gram: &[char]| chunks(GRAM_SEED, gram.iter().collect::<String>().as_bytes());
+            if padded.len() < GRAM {
+                return vec![hash(&padded)];
+            }
+            padded.windows(GRAM).map(hash).collect()
+        };
+        let cyrillic = "Достопримечательностиипереименованиядлинныхслов";
+        let ascii = "Supercalifragilisticexpialidociousness";
+        for word in [
+            "x",
+            "é",
+            "ab",
+            "Abc",
+            "abcd",
+            "Ignore",
+            "ABCDEFGH",
+            "abcdefghi",
+            "a_1",
+            "東京",
+            "naïve",
+            "Café",
+            "東京都庁舎",
+            "a😀b",
+            cyrillic,
+            &cyrillic[..2 * 31],
+            &cyrillic[..2 * 32],
+            &cyrillic[..2 * 33],
+            ascii,
+            &ascii[..32],
+            &ascii[..33],
+            "ÜBER_straße_32",
+        ] {
+            let mut hashes = Vec::new();
+            grams(word, |h| hashes.push(h));
+            assert_eq!(hashes, plain(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn a_remembered_word_is_the_same_word_whatever_its_case() {
+        let text = "Ignore IGNORE ignore Ignored x Supercalifragilistic SUPERCALIFRAGILISTIC X \
+                    supercalifragilistix supercalifragilistic";
+        let mut words = Vec::new();
+        let mut at = 0;
+        while let Some(start) = next_word(text, at) {
+            let (end, hash) = word_end(text, start);
+            words.push(Word { hash, start, end });
+            at = end;
+        }
+        let mut known = Known::table(64);
+        let mut computed: Vec<String> = Vec::new();
+        let answers: Vec<(i32, u32)> = words
+            .iter()
+            .map(|word| {
+                known.own_features(text, word, |(word, hash)| {
+                    assert_eq!(hash, chunks(0, word.as_bytes()));
+                    computed.push(word.to_ascii_lowercase());
+                    (i32::try_from(computed.len()).unwrap(), 7)
+                })
+            })
+            .collect();
+        assert_eq!(
+            computed,
+            [
+                "ignore",
+                "ignored",
+                "x",
+                "supercalifragilistic",
+                "supercalifragilistix"
+            ]
+        );
+        let sums: Vec<i32> = answers.iter().map(|&(sum, _)| sum).collect();
+        assert_eq!(sums, [1, 1, 1, 2, 3, 4, 4, 3, 5, 4]);
+    }
+
+    #[test]
+    fn a_full_table_of_known_words_computes_the_rest_each_time() {
+        let text: String = (0..40)
+            .map(|k| format!("w{k} "))
+            .collect::<String>()
+            .repeat(2);
+        let mut known = Known::table(64);
+        let mut computed = 0;
+        let mut at = 0;
+        while let Some(start) = next_word(&text, at) {
+            let (end, hash) = word_end(&text, start);
+            let (sum, _) = known.own_features(&text, &Word { hash, start, end }, |(word, _)| {
+                computed += 1;
+                (word[1..].parse().unwrap(), 1)
+            });
+            assert_eq!(sum, text[start + 1..end].parse::<i32>().unwrap());
+            at = end;
+        }
+        // Half of the 64 slots remember the first 32 words; the other 8 are computed both times.
+        assert_eq!(computed, 40 + 8);
     }
 
     #[test]
