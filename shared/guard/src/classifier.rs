@@ -19,10 +19,11 @@
 //!   text's probability is the logistic of the highest window logit, so an instruction buried in a long
 //!   document is scored on the words around it rather than diluted by the whole.
 //!
-//! One pass over the text with no copy of it and no allocation per ASCII word, and one table lookup per
-//! feature: linear time, a few microseconds for a prompt. Words are found a byte at a time (a character is
-//! decoded only at a non-ASCII byte) and hashed 8 bytes at a time; the bigram reuses both words' hashes,
-//! and a word met again reuses its unigram's and grams' weights.
+//! Linear time, about ten microseconds for a 4 KB prompt, no copy of the text and no allocation per word:
+//! one loop finds the words and their hashes (an ASCII word is found and hashed from one load of eight
+//! bytes; a character is decoded only at a byte beyond ASCII), a second scores them block by block with
+//! one table lookup per feature. A bigram reuses its two words' hashes, and a word met again in the text
+//! reuses its unigram's and grams' weights ([`Known`]).
 //!
 //! # Model file (`shared/guard/data/injection-model.bin`, little-endian)
 //!
