@@ -62,6 +62,9 @@ const BLOCK_WORDS: usize = 32;
 const MAX_GRAM_WORD_CHARS: usize = 32;
 /// Added to a window's feature count before its square root normalises the sum.
 const NORM_OFFSET: f64 = 32.0;
+/// Words found and hashed before they are scored: a whole number of blocks, so a text's words take a
+/// bounded buffer whatever its length.
+const BATCH_WORDS: usize = 128 * BLOCK_WORDS;
 /// Most slots of the table of words already scored in one text (so at most half as many words).
 const MAX_WORD_SLOTS: usize = 16_384;
 /// Most table bits a model may have (16 MiB of weights).
@@ -149,40 +152,7 @@ impl Classifier {
     /// The probability in `[0, 1]` that `text` is a prompt injection: the highest of its windows'. 0 for
     /// a text without words.
     pub(crate) fn probability(&self, text: &str) -> f32 {
-        // The words and their hashes first, in one tight loop; then the features, block by block.
-        let mut words: Vec<Word> = Vec::with_capacity(text.len() / 6 + 1);
-        let mut at = 0;
-        while let Some(start) = next_word(text, at) {
-            let (end, hash) = word_end(text, start);
-            words.push(Word { hash, start, end });
-            at = end;
-        }
-        // A word's own features (its unigram and character grams) depend on the word alone: a word met
-        // again in the text reuses their weights ([`Known`]).
-        let slots = (text.len() / 4)
-            .next_power_of_two()
-            .clamp(64, MAX_WORD_SLOTS);
-        let mut known = Known::table(slots);
-        // Per block: the sum of its features' weights and their number.
-        let mut blocks: Vec<(i64, u64)> = Vec::with_capacity(words.len() / BLOCK_WORDS + 1);
-        for (b, block) in words.chunks(BLOCK_WORDS).enumerate() {
-            let (mut sum, mut n) = (0i64, 0u64);
-            for word in block {
-                let (own_sum, own_n) = known.own_features(text, word, |word| self.own(word));
-                sum += i64::from(own_sum);
-                n += u64::from(own_n);
-            }
-            // Each word's bigram with the next, the block's last word's with the next block's first.
-            for pair in block.windows(2) {
-                sum += i64::from(self.weight(bigram(pair[0].hash, pair[1].hash)));
-            }
-            n += block.len() as u64 - 1;
-            if let (Some(last), Some(next)) = (block.last(), words.get((b + 1) * BLOCK_WORDS)) {
-                sum += i64::from(self.weight(bigram(last.hash, next.hash)));
-                n += 1;
-            }
-            blocks.push((sum, n));
-        }
+        let blocks = self.blocks(text);
         if blocks.is_empty() {
             return 0.0;
         }
@@ -194,23 +164,69 @@ impl Classifier {
             let (sum, n) = (sum as f64, n as f64);
             self.bias + self.scale * sum / (n + NORM_OFFSET).sqrt()
         };
-        let best = if blocks.len() <= 2 {
-            let (sum, n) = blocks
-                .iter()
-                .fold((0, 0), |(s, c), (bs, bc)| (s + bs, c + bc));
-            logit(sum, n)
-        } else {
-            blocks
-                .windows(2)
-                .map(|pair| logit(pair[0].0 + pair[1].0, pair[0].1 + pair[1].1))
-                .fold(f64::NEG_INFINITY, f64::max)
-        };
+        let best = windows(&blocks)
+            .map(|(sum, n)| logit(sum, n))
+            .fold(f64::NEG_INFINITY, f64::max);
         #[expect(
             clippy::cast_possible_truncation,
             reason = "a probability in [0, 1] fits an f32"
         )]
         let p = (1.0 / (1.0 + (-best).exp())) as f32;
         p
+    }
+
+    /// Each block's sum of its features' weights and their number, in order.
+    fn blocks(&self, text: &str) -> Vec<(i64, u64)> {
+        // A word's own features (its unigram and character grams) depend on the word alone: a word met
+        // again in the text reuses their weights ([`Known`]).
+        let slots = (text.len() / 4)
+            .next_power_of_two()
+            .clamp(64, MAX_WORD_SLOTS);
+        let mut known = Known::table(slots);
+        // Per block: the sum of its features' weights and their number.
+        let mut blocks: Vec<(i64, u64)> = Vec::with_capacity(text.len() / 128 + 1);
+        // The words and their hashes first, in one tight loop, a batch of whole blocks at a time (and the
+        // word after the batch, for its last bigram); then the batch's features, block by block.
+        let mut words: Vec<Word> = Vec::with_capacity((text.len() / 6 + 1).min(BATCH_WORDS + 1));
+        let mut at = 0;
+        loop {
+            while words.len() <= BATCH_WORDS {
+                let Some(start) = next_word(text, at) else {
+                    break;
+                };
+                let (end, hash) = word_end(text, start);
+                words.push(Word { hash, start, end });
+                at = end;
+            }
+            let batch = &words[..words.len().min(BATCH_WORDS)];
+            for (b, block) in batch.chunks(BLOCK_WORDS).enumerate() {
+                let (mut sum, mut n) = (0i64, 0u64);
+                for word in block {
+                    let (own_sum, own_n) = known.own_features(text, word, |word| self.own(word));
+                    sum += i64::from(own_sum);
+                    n += u64::from(own_n);
+                }
+                // Each word's bigram with the next, the block's last word's with the next block's first.
+                for pair in block.windows(2) {
+                    sum += i64::from(self.weight(bigram(pair[0].hash, pair[1].hash)));
+                }
+                n += block.len() as u64 - 1;
+                if let (Some(last), Some(next)) = (block.last(), words.get((b + 1) * BLOCK_WORDS)) {
+                    sum += i64::from(self.weight(bigram(last.hash, next.hash)));
+                    n += 1;
+                }
+                blocks.push((sum, n));
+            }
+            // The word after a full batch opens the next one.
+            match words.get(BATCH_WORDS).copied() {
+                Some(next) => {
+                    words.clear();
+                    words.push(next);
+                }
+                None => break,
+            }
+        }
+        blocks
     }
 
     /// The weights' sum and the number of `word`'s own features: its unigram (whose hash is the word's)
@@ -258,6 +274,22 @@ impl Classifier {
         }
         blocks.windows(2).map(<[Vec<u64>]>::concat).collect()
     }
+}
+
+/// The windows of a text whose blocks are `blocks` (each block's weight sum and feature count): two
+/// consecutive blocks, or the whole text when it has at most two (none when it has none).
+fn windows(blocks: &[(i64, u64)]) -> impl Iterator<Item = (i64, u64)> + '_ {
+    let whole = (!blocks.is_empty() && blocks.len() <= 2).then(|| {
+        blocks
+            .iter()
+            .fold((0, 0), |(s, c), &(bs, bc)| (s + bs, c + bc))
+    });
+    let pairs = if blocks.len() <= 2 { &[][..] } else { blocks };
+    whole.into_iter().chain(
+        pairs
+            .windows(2)
+            .map(|pair| (pair[0].0 + pair[1].0, pair[0].1 + pair[1].1)),
+    )
 }
 
 /// A word of a text: where it is, and its hash ([`chunks`] from 0).
@@ -980,6 +1012,15 @@ mod tests {
             }
             texts.push(text);
         }
+        // Texts whose words fill whole batches, or one word more or less.
+        for len in [
+            BATCH_WORDS - 1,
+            BATCH_WORDS,
+            BATCH_WORDS + 1,
+            2 * BATCH_WORDS + BLOCK_WORDS + 1,
+        ] {
+            texts.push((0..len).map(|k| format!("w{} ", k % 700)).collect());
+        }
         // Many distinct words, each met a few times, in both cases: words sharing a slot of the table of
         // words already scored, and words met again after another took their slot.
         for (len, distinct) in [(300, 200), (3_000, 2_000), (9_000, 6_000)] {
@@ -1002,10 +1043,25 @@ mod tests {
             texts.push(text.join(" "));
         }
         for text in &texts {
+            // Window by window: each window's weight sum and feature count.
+            let plain: Vec<(i64, u64)> = model
+                .window_buckets(text)
+                .iter()
+                .map(|buckets| {
+                    let sum = buckets
+                        .iter()
+                        .map(|&b| i64::from(i8::from_le_bytes([model.weights[b as usize]])))
+                        .sum();
+                    (sum, buckets.len() as u64)
+                })
+                .collect();
+            let one_pass: Vec<(i64, u64)> = windows(&model.blocks(text)).collect();
+            let name = format!("{} bytes: {:?}", text.len(), text.get(..60).unwrap_or(text));
+            assert_eq!(one_pass, plain, "{name}");
             assert_eq!(
                 model.probability(text),
                 probability_from_buckets(model, text),
-                "{text:?}"
+                "{name}"
             );
         }
     }
