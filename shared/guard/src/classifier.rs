@@ -47,6 +47,8 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+use crate::pii::{HIGH, ONES, ascii_capitals};
+
 /// The model, embedded at build time.
 const MODEL: &[u8] = include_bytes!("../data/injection-model.bin");
 
@@ -346,10 +348,7 @@ impl Known {
             else {
                 break;
             };
-            if entry.hash == word.hash
-                && entry.len == len
-                && same_word(text, entry.start, word, len)
-            {
+            if entry.hash == word.hash && entry.len == len && same_word(text, entry.start, word) {
                 return (entry.sum, entry.n);
             }
             s = (s + 1) & mask;
@@ -375,11 +374,12 @@ impl Known {
     }
 }
 
-/// Whether the `len` bytes of `text` from `start` are `word` (of `len` bytes and the same hash) up to ASCII
-/// case. A word of up to 8 bytes is one piece of its hash, which [`fmix64`] maps one to one: equal hashes
-/// and lengths are equal words.
-fn same_word(text: &str, start: usize, word: &Word, len: usize) -> bool {
+/// Whether the bytes of `text` from `start` as long as `word` are `word` (of the same length and hash) up
+/// to ASCII case. A word of up to 8 bytes is one piece of its hash, which [`fmix64`] maps one to one: equal
+/// hashes and lengths are equal words.
+fn same_word(text: &str, start: usize, word: &Word) -> bool {
     let bytes = text.as_bytes();
+    let len = word.end - word.start;
     len <= 8
         || bytes
             .get(start..start + len)
@@ -387,8 +387,9 @@ fn same_word(text: &str, start: usize, word: &Word, len: usize) -> bool {
             .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
 }
 
-/// How [`next_word`] and [`word_end`] read a byte, one at a time: an ASCII word character ([`is_word_char`]: letters, digits,
-/// `_`), another ASCII byte, or the first byte of a character that [`is_word_char`] decides.
+/// How [`next_word`] and [`word_end`] read a byte, one at a time: an ASCII word character
+/// ([`is_word_char`]: letters, digits, `_`), another ASCII byte, or the first byte of a character that
+/// [`is_word_char`] decides.
 const BYTE_OTHER: u8 = 0;
 const BYTE_WORD: u8 = 1;
 const BYTE_DECODE: u8 = 2;
@@ -494,10 +495,6 @@ fn piece_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(piece))
 }
 
-/// A byte `0x01` in each of eight bytes, and each byte's high bit.
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
 /// The high bit of each byte of `piece` that is an ASCII word character (letter, digit or `_`), and of
 /// each that is an ASCII letter. On the low seven bits of each byte, with no carry into the next: a letter
 /// is a byte that, with `0x20` set, is from `a` to `z` (`A`..`Z` and `a`..`z` alone are); a digit is from
@@ -575,10 +572,7 @@ fn bigram(word: u64, next: u64) -> u64 {
 /// bits of each byte, plus `0x3F` reaches `0x80` from `A` up and plus `0x25` from `[` up, with no carry
 /// into the next byte; bytes with their high bit set (UTF-8 beyond ASCII) are left alone.
 fn ascii_lowercase8(piece: u64) -> u64 {
-    let low = piece & !HIGH;
-    let from_a = low + ONES * u64::from(0x80 - b'A');
-    let from_after_z = low + ONES * u64::from(0x80 - b'[');
-    let capitals = from_a & !from_after_z & !piece & HIGH;
+    let capitals = ascii_capitals(piece & !HIGH) & !piece;
     piece | (capitals >> 2)
 }
 
@@ -734,47 +728,51 @@ mod tests {
         assert_eq!(chunks(GRAM_SEED, b" ign"), 0x588E_14E1_C68E_898C);
     }
 
-    #[test]
-    fn eight_bytes_lowercased_at_once_are_each_lowercased() {
-        let mut next = crate::tests::xorshift(0x9E37_79B9);
+    /// Eight bytes with every byte value in every place, the other seven drawn from `seed`.
+    fn every_byte_in_every_place(seed: u32) -> Vec<[u8; 8]> {
+        let mut next = crate::tests::xorshift(seed);
+        let mut out = Vec::with_capacity(256 * 8);
         for b in 0..=255u8 {
             for position in 0..8 {
                 let mut eight = (u64::from(next()) << 32 | u64::from(next())).to_le_bytes();
                 eight[position] = b;
-                let expected = eight.map(|b| b.to_ascii_lowercase());
-                assert_eq!(
-                    ascii_lowercase8(u64::from_le_bytes(eight)).to_le_bytes(),
-                    expected,
-                    "{eight:?}"
-                );
+                out.push(eight);
             }
+        }
+        out
+    }
+
+    #[test]
+    fn eight_bytes_lowercased_at_once_are_each_lowercased() {
+        for eight in every_byte_in_every_place(0x9E37_79B9) {
+            let expected = eight.map(|b| b.to_ascii_lowercase());
+            assert_eq!(
+                ascii_lowercase8(u64::from_le_bytes(eight)).to_le_bytes(),
+                expected,
+                "{eight:?}"
+            );
         }
     }
 
     #[test]
     fn eight_bytes_read_at_once_find_each_ascii_word_byte() {
-        let mut next = crate::tests::xorshift(0x2545_F491);
-        for b in 0..=255u8 {
-            for position in 0..8 {
-                let mut eight = (u64::from(next()) << 32 | u64::from(next())).to_le_bytes();
-                eight[position] = b;
-                let high_bits = |keep: fn(&u8) -> bool| {
-                    eight
-                        .iter()
-                        .enumerate()
-                        .filter(|&(_, b)| keep(b))
-                        .fold(0u64, |mask, (k, _)| mask | 0x80 << (8 * k))
-                };
-                let expected = (
-                    high_bits(|b| b.is_ascii_alphanumeric() || *b == b'_'),
-                    high_bits(u8::is_ascii_alphabetic),
-                );
-                assert_eq!(
-                    ascii_word_bytes(u64::from_le_bytes(eight)),
-                    expected,
-                    "{eight:?}"
-                );
-            }
+        for eight in every_byte_in_every_place(0x2545_F491) {
+            let high_bits = |keep: fn(&u8) -> bool| {
+                eight
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, b)| keep(b))
+                    .fold(0u64, |mask, (k, _)| mask | 0x80 << (8 * k))
+            };
+            let expected = (
+                high_bits(|b| b.is_ascii_alphanumeric() || *b == b'_'),
+                high_bits(u8::is_ascii_alphabetic),
+            );
+            assert_eq!(
+                ascii_word_bytes(u64::from_le_bytes(eight)),
+                expected,
+                "{eight:?}"
+            );
         }
     }
 
