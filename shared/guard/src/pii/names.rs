@@ -229,12 +229,21 @@ fn name_shaped(word: &str) -> bool {
 /// The capitalised word at `at` (which starts with a capital), if the character before it does not glue
 /// it to a longer word.
 fn word_at(text: &str, at: usize) -> Word {
-    let rest = &text[at..];
-    let len = rest
-        .char_indices()
-        .find(|&(_, c)| !is_word_char(c))
-        .map_or(rest.len(), |(i, _)| i);
-    let end_dots = at + len;
+    // ASCII bytes one at a time; from the first byte outside ASCII on, characters.
+    let bytes = text.as_bytes();
+    let mut end_dots = at;
+    while let Some(&b) = bytes.get(end_dots)
+        && (b.is_ascii_alphabetic() || matches!(b, b'\'' | b'.' | b'-'))
+    {
+        end_dots += 1;
+    }
+    if bytes.get(end_dots).is_some_and(|b| !b.is_ascii()) {
+        let rest = &text[end_dots..];
+        end_dots += rest
+            .char_indices()
+            .find(|&(_, c)| !is_word_char(c))
+            .map_or(rest.len(), |(i, _)| i);
+    }
     let core = text[at..end_dots].trim_end_matches(['.', '-', '\'', '’']);
     // A possessive is not part of the name: `Brandt's`.
     let core = core
@@ -381,11 +390,77 @@ fn lower(text: &str, w: &Word) -> Lower {
 /// [`RESIDENCE_PHRASES`], and of a possessive and a relative: all the words before a run that are read.
 const WORDS_BEFORE: usize = 3;
 
+/// The phrase lists [`Before::ends_with_phrase`] reads.
+#[derive(Debug, Clone, Copy)]
+enum Phrases {
+    Naming,
+    Credits,
+    NamingWeak,
+    Place,
+    Residence,
+}
+
+impl Phrases {
+    const ALL: [Phrases; 5] = [
+        Phrases::Naming,
+        Phrases::Credits,
+        Phrases::NamingWeak,
+        Phrases::Place,
+        Phrases::Residence,
+    ];
+
+    fn list(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Phrases::Naming => NAMING,
+            Phrases::Credits => CREDITS,
+            Phrases::NamingWeak => NAMING_WEAK,
+            Phrases::Place => PLACE_PHRASES,
+            Phrases::Residence => RESIDENCE_PHRASES,
+        }
+    }
+
+    /// Its bit in [`phrase_tails`]' values: some phrase of the list ends with the word.
+    fn ends(self) -> u16 {
+        1 << (2 * self as u16)
+    }
+
+    /// Its bit in [`phrase_tails`]' values: the word alone is a phrase of the list.
+    fn whole(self) -> u16 {
+        1 << (2 * self as u16 + 1)
+    }
+}
+
+/// For a word (ASCII case ignored), which [`Phrases`] lists have a phrase ending in it and which hold it as
+/// a phrase of its own: one lookup, then only a list whose longer phrase may end there is read.
+fn phrase_tails(word: &str) -> u16 {
+    static TAILS: OnceLock<ShortWords<u16>> = OnceLock::new();
+    TAILS
+        .get_or_init(|| {
+            let mut tails = ShortWords::default();
+            for phrases in Phrases::ALL {
+                for phrase in phrases.list() {
+                    if let Some((last, head)) = phrase.split_last()
+                        && let Some(bits) = tails.entry(last)
+                    {
+                        *bits |= phrases.ends();
+                        if head.is_empty() {
+                            *bits |= phrases.whole();
+                        }
+                    }
+                }
+            }
+            tails
+        })
+        .get(word)
+        .unwrap_or(0)
+}
+
 /// The last [`WORDS_BEFORE`] words before a run (fewer when the window holds fewer), in lower case, in
-/// text order.
+/// text order, and the [`phrase_tails`] of the last.
 struct Before {
     words: [Lower; WORDS_BEFORE],
     len: usize,
+    tails: u16,
 }
 
 impl Before {
@@ -398,14 +473,20 @@ impl Before {
         self.back(0)
     }
 
-    /// Whether the words end with one of `phrases` (each at most [`WORDS_BEFORE`] words). The last word
-    /// decides most phrases: its length and first byte are compared before anything else.
-    fn ends_with_phrase(&self, phrases: &[&[&str]]) -> bool {
+    /// Whether the words end with one of `phrases` (each at most [`WORDS_BEFORE`] words, none empty). The
+    /// last word decides most: a list none of whose phrases ends with it is not read.
+    fn ends_with_phrase(&self, phrases: Phrases) -> bool {
+        if self.tails & phrases.ends() == 0 {
+            return false;
+        }
+        if self.tails & phrases.whole() != 0 {
+            return true;
+        }
         let Some(last) = self.len.checked_sub(1).map(|k| self.words[k].as_bytes()) else {
-            return phrases.iter().any(|p| p.is_empty());
+            return false;
         };
-        phrases.iter().any(|p| match p.split_last() {
-            None => true,
+        phrases.list().iter().any(|p| match p.split_last() {
+            None => false,
             Some((tail, head)) => {
                 let tail = tail.as_bytes();
                 tail.len() == last.len()
@@ -442,16 +523,18 @@ fn words_before(text: &str, at: usize) -> Before {
         last[len] = word;
         len += 1;
     }
-    Before {
-        words: std::array::from_fn(|k| {
-            if k < len {
-                Lower::of(last[len - 1 - k])
-            } else {
-                Lower::default()
-            }
-        }),
-        len,
-    }
+    let words: [Lower; WORDS_BEFORE] = std::array::from_fn(|k| {
+        if k < len {
+            Lower::of(last[len - 1 - k])
+        } else {
+            Lower::default()
+        }
+    });
+    // Read from the lower-case word: a letter outside ASCII may lower-case into it (the Kelvin sign).
+    let tails = len
+        .checked_sub(1)
+        .map_or(0, |k| phrase_tails(words[k].as_str()));
+    Before { words, len, tails }
 }
 
 /// True when the word at `at` opens a sentence: nothing but spaces before it in the window, or the last
@@ -729,7 +812,7 @@ fn detect_run(text: &str, g: &Gazetteer, scratch: &mut Scratch, out: &mut Vec<Fi
         if i == 0
             && !stop(0)
             && (namish(0) || caps(0))
-            && (place_before || before.ends_with_phrase(PLACE_PHRASES))
+            && (place_before || before.ends_with_phrase(Phrases::Place))
             && let Some(n) = town()
         {
             push(out, EntityType::Location, run[0].start, run[n - 1].end, 0.7);
@@ -737,7 +820,7 @@ fn detect_run(text: &str, g: &Gazetteer, scratch: &mut Scratch, out: &mut Vec<Fi
             continue;
         }
         // A name in capitals after a phrase of where someone lives (`grew up in STONEHOUSE`).
-        if i == 0 && !stop(0) && caps(0) && before.ends_with_phrase(RESIDENCE_PHRASES) {
+        if i == 0 && !stop(0) && caps(0) && before.ends_with_phrase(Phrases::Residence) {
             let n = (0..run.len().min(4))
                 .take_while(|&j| caps(j) && (j == 0 || tight(j - 1)))
                 .count();
@@ -746,7 +829,7 @@ fn detect_run(text: &str, g: &Gazetteer, scratch: &mut Scratch, out: &mut Vec<Fi
             continue;
         }
         // Unknown places after a moving or living phrase.
-        if i == 0 && before.ends_with_phrase(PLACE_PHRASES) && namish(0) {
+        if i == 0 && before.ends_with_phrase(Phrases::Place) && namish(0) {
             let n = (0..run.len().min(4)).take_while(|&j| namish(j)).count();
             push(out, EntityType::Location, run[0].start, run[n - 1].end, 0.7);
             i = n;
@@ -784,12 +867,12 @@ fn detect_run(text: &str, g: &Gazetteer, scratch: &mut Scratch, out: &mut Vec<Fi
                 && before.back(0).is_some_and(|w| RELATIVES.contains(&w))
                 && before.back(1).is_some_and(|w| POSSESSIVES.contains(&w));
             let credit = same_clause
-                && before.ends_with_phrase(CREDITS)
+                && before.ends_with_phrase(Phrases::Credits)
                 && (known || (tight(0) && namish(1)));
-            let naming = before.ends_with_phrase(NAMING)
+            let naming = before.ends_with_phrase(Phrases::Naming)
                 || relative
                 || credit
-                || (known && before.ends_with_phrase(NAMING_WEAK));
+                || (known && before.ends_with_phrase(Phrases::NamingWeak));
             if i == 0 && naming {
                 // A word ending a sentence (`by Balthasar. Always`) ends the name; an initial's dot does not.
                 let ends_sentence = |j: usize| run[j].end_dots > run[j].end && !initial(j);
@@ -996,15 +1079,10 @@ mod tests {
     /// versions give: the last words of the window, compared with every phrase list.
     #[test]
     fn words_read_in_place_match_the_allocated_ones() {
-        let lists: [&[&[&str]]; 5] = [
-            NAMING,
-            CREDITS,
-            NAMING_WEAK,
-            PLACE_PHRASES,
-            RESIDENCE_PHRASES,
-        ];
-        for list in lists {
-            assert!(list.iter().all(|p| p.len() <= WORDS_BEFORE));
+        for phrases in Phrases::ALL {
+            let list = phrases.list();
+            assert!(list.iter().all(|p| (1..=WORDS_BEFORE).contains(&p.len())));
+            assert!(list.iter().flat_map(|p| p.iter()).all(|w| w.is_ascii()));
         }
         assert_eq!(JOINERS.iter().map(|w| w.len()).max(), Some(LONGEST_JOINER));
         assert!(JOINERS.iter().all(|w| !w.contains(' ')));
@@ -1023,6 +1101,7 @@ mod tests {
             "ΟΔΟΣ",
             "İstanbul",
             "KELVIN\u{212A}",
+            "as\u{212A}",
             "o'neil",
             "’s",
             " ",
@@ -1051,15 +1130,15 @@ mod tests {
                     let expected = all.len().checked_sub(k + 1).map(|i| all[i].as_str());
                     assert_eq!(kept.back(k), expected, "{text:?} at {at}");
                 }
-                for list in lists {
-                    let expected = list.iter().any(|p| {
+                for phrases in Phrases::ALL {
+                    let expected = phrases.list().iter().any(|p| {
                         all.len() >= p.len()
                             && all[all.len() - p.len()..]
                                 .iter()
                                 .zip(p.iter())
                                 .all(|(a, b)| a == b)
                     });
-                    assert_eq!(kept.ends_with_phrase(list), expected, "{text:?} at {at}");
+                    assert_eq!(kept.ends_with_phrase(phrases), expected, "{text:?} at {at}");
                 }
                 let next_expected = text[at..]
                     .trim_start_matches([' ', '\'', '’', ','])
@@ -1069,6 +1148,50 @@ mod tests {
                     .to_lowercase();
                 assert_eq!(next_word(&text, at).as_str(), next_expected);
                 assert_eq!(Lower::of(&text[at..]).as_str(), text[at..].to_lowercase());
+            }
+        }
+    }
+
+    /// Words read a byte at a time while ASCII end where reading them a character at a time ends them.
+    #[test]
+    fn word_ends_are_the_characters_ones() {
+        let pieces = [
+            "Anne",
+            "O'Neil",
+            "D.",
+            "Jean-Luc",
+            "Brandt's",
+            "Brandt’s",
+            "Zoë",
+            "ÉTÉ",
+            "Łódź",
+            "ΟΔΟΣ",
+            "İstanbul",
+            "\u{212A}ING",
+            "x",
+            ".",
+            "-",
+            "'",
+            "’",
+            " ",
+            ",",
+            "\n",
+            "7",
+            "_",
+            "@",
+            "é",
+            "中",
+        ];
+        let mut texts = crate::tests::PieceTexts::new(&pieces, 0x5EED_0001);
+        for n in 0..2_000 {
+            let text = texts.text(n % 12);
+            for at in (0..text.len()).filter(|&at| text.is_char_boundary(at)) {
+                let rest = &text[at..];
+                let len = rest
+                    .char_indices()
+                    .find(|&(_, c)| !is_word_char(c))
+                    .map_or(rest.len(), |(i, _)| i);
+                assert_eq!(word_at(&text, at).end_dots, at + len, "{text:?} at {at}");
             }
         }
     }
