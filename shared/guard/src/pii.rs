@@ -165,7 +165,8 @@ impl DigitWindows {
     /// The windows of `text` (whose digit runs are `runs`) for `shape`, the union of the rows' shapes,
     /// and their set passes.
     fn new(text: &str, runs: &[Range<usize>], shape: &Around, set: Option<&PatternSet>) -> Self {
-        let mut windows = Vec::new();
+        // At most one window a run.
+        let mut windows = Vec::with_capacity(runs.len());
         anchor_windows(text, runs, shape, &mut windows);
         let mut search = set.map(PatternSet::searcher);
         // A window the union does not fit fits none of its rows.
@@ -403,7 +404,8 @@ impl PiiDetector {
     /// As [`Self::detect`], with `on` the patterns of [`Self::set_patterns`] that match somewhere in
     /// `text`, ascending (what the set pass over them found; every one of them when it could not run).
     pub(crate) fn detect_rows(&self, text: &str, on: impl Iterator<Item = usize>) -> Vec<Finding> {
-        let mut found = Vec::new();
+        // Room for what a prompt usually holds, so the buffers below rarely grow.
+        let mut found = Vec::with_capacity(16);
         // The rows the set pass found and those it does not decide, in table order; and the rows that
         // find nothing without a context word near a match whose words occur somewhere in the text.
         let mut rows = vec![false; DETECTORS.len()];
@@ -423,11 +425,11 @@ impl PiiDetector {
         }
         // The text's runs of ASCII digits, found once for every row that is such a run.
         let mut digit_runs: Option<Vec<Range<usize>>> = None;
-        let mut candidates: Vec<Range<usize>> = Vec::new();
+        let mut candidates: Vec<Range<usize>> = Vec::with_capacity(64);
         // The shared digit windows, built when a row first needs them.
         let mut digit_windows: Option<DigitWindows> = None;
-        let mut own_windows: Vec<Window> = Vec::new();
-        let mut spans: Vec<Range<usize>> = Vec::new();
+        let mut own_windows: Vec<Window> = Vec::with_capacity(64);
+        let mut spans: Vec<Range<usize>> = Vec::with_capacity(64);
         for i in (0..rows.len()).filter(|&i| rows[i]) {
             let row = &DETECTORS[i];
             if needs_context(i) {
@@ -596,7 +598,8 @@ fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
 fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let n = bytes.len();
-    let mut runs = Vec::new();
+    // Room for a run every 32 bytes (a log line or a table holds about that many), up to 4,096 runs.
+    let mut runs = Vec::with_capacity((n / 32).min(4096));
     let mut i = 0;
     loop {
         while let Some(eight) = bytes

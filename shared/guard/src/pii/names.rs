@@ -515,13 +515,36 @@ fn words_before(text: &str, at: usize) -> Before {
     }
     let mut last = [""; WORDS_BEFORE];
     let mut len = 0;
-    for word in window
-        .rsplit(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .take(WORDS_BEFORE)
-    {
-        last[len] = word;
-        len += 1;
+    if window.is_ascii() {
+        // Back from the end a byte at a time: in ASCII `char::is_alphanumeric` is ASCII's, so the words
+        // are the same as below.
+        let bytes = window.as_bytes();
+        let in_word = |b: u8| b.is_ascii_alphanumeric() || b == b'\'';
+        let mut end = bytes.len();
+        while len < WORDS_BEFORE {
+            while end > 0 && !in_word(bytes[end - 1]) {
+                end -= 1;
+            }
+            if end == 0 {
+                break;
+            }
+            let mut start = end - 1;
+            while start > 0 && in_word(bytes[start - 1]) {
+                start -= 1;
+            }
+            last[len] = &window[start..end];
+            len += 1;
+            end = start;
+        }
+    } else {
+        for word in window
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .filter(|w| !w.is_empty())
+            .take(WORDS_BEFORE)
+        {
+            last[len] = word;
+            len += 1;
+        }
     }
     let words: [Lower; WORDS_BEFORE] = std::array::from_fn(|k| {
         if k < len {
