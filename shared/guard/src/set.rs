@@ -404,27 +404,32 @@ fn in_lanes(
     // Every lane through the length of the shortest piece, in step. From an untagged state, the plain
     // table look-up; a tagged one (a match) or a transition not yet computed takes `next_state`. The
     // first `MEET_WITHIN` states of each lane are kept.
-    let lanes: [&[u8]; LANES] = std::array::from_fn(|k| {
+    let [l0, l1, l2, l3]: [&[u8]; LANES] = std::array::from_fn(|k| {
         bytes
             .get(starts[k]..starts[k] + shortest)
             .unwrap_or_default()
     });
-    for j in 0..shortest {
+    // A byte of each lane at every step, read without a bounds check per lane.
+    let quads = l0
+        .iter()
+        .zip(l1)
+        .zip(l2)
+        .zip(l3)
+        .map(|(((&a, &b), &c), &d)| [a, b, c, d]);
+    for (j, quad) in quads.enumerate() {
         let mut next = state;
         let mut tagged = false;
         for k in 0..LANES {
-            let byte = lanes[k].get(j).copied().unwrap_or_default();
             if !state[k].is_tagged() {
-                next[k] = dfa.next_state_untagged(cache, state[k], byte);
+                next[k] = dfa.next_state_untagged(cache, state[k], quad[k]);
             }
             tagged |= next[k].is_tagged();
         }
         if tagged {
             for k in 0..LANES {
                 if next[k].is_tagged() {
-                    let byte = lanes[k].get(j).copied().unwrap_or_default();
                     next[k] = dfa
-                        .next_state(cache, state[k], byte)
+                        .next_state(cache, state[k], quad[k])
                         .map_err(|_| MatchError::gave_up(starts[k] + j))?;
                     if lost(cache) || next[k].is_dead() || next[k].is_quit() {
                         return Ok(false);
