@@ -1185,14 +1185,18 @@ pub(crate) fn apply(text: &str, hits: &[Hit], mut pseudonyms: Option<&mut Pseudo
             continue;
         }
         out.push_str(&text[last..hit.span.start]);
-        let replacement = match (hit.kind, hit.action, pseudonyms.as_deref_mut()) {
+        match (hit.kind, hit.action, pseudonyms.as_deref_mut()) {
             (HitKind::Pii(entity), GuardAction::Pseudonymize, Some(map)) => {
-                map.token_for(entity, &text[hit.span.clone()])
+                out.push_str(&map.token_for(entity, &text[hit.span.clone()]));
             }
-            (HitKind::Pii(entity), _, _) => entity.mask(),
-            (HitKind::DeniedWord, _, _) => DENIED_WORD_MASK.to_owned(),
-        };
-        out.push_str(&replacement);
+            // `EntityType::mask`, written in place.
+            (HitKind::Pii(entity), _, _) => {
+                out.push('{');
+                out.push_str(entity.as_str());
+                out.push('}');
+            }
+            (HitKind::DeniedWord, _, _) => out.push_str(DENIED_WORD_MASK),
+        }
         last = hit.span.end;
     }
     out.push_str(&text[last..]);
