@@ -427,7 +427,10 @@ def phone_corpus(seed: int, per_type: int = 4) -> list[dict]:
                 if len(found) == per_type:
                     break
                 digits = national[:2] + "".join(rng.choice(string.digits) for _ in national[2:])
-                number = phonenumbers.parse(f"+{example.country_code}{digits}")
+                try:
+                    number = phonenumbers.parse(f"+{example.country_code}{digits}")
+                except phonenumbers.NumberParseException:
+                    continue
                 kind_ok = phonenumbers.number_type(number) in (number_type, PhoneNumberType.FIXED_LINE_OR_MOBILE)
                 if phonenumbers.is_valid_number(number) and kind_ok and number not in found:
                     found.append(number)
