@@ -589,7 +589,7 @@ fn features(word: &str, next: Option<&str>, mut f: impl FnMut(u64)) {
     grams(word, f);
 }
 
-/// Calls `f` with the hash of each character 4-gram of ` word `, in order (see [`features`]).
+/// Calls `f` with the hash of each character 4-gram of ` word `, in order (see the test-only `features`).
 fn grams(word: &str, mut f: impl FnMut(u64)) {
     let bytes = word.as_bytes();
     if word.is_ascii() {

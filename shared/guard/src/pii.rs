@@ -94,7 +94,7 @@ pub(crate) struct PiiDetector {
     /// The same patterns as one set, followed by one pattern per row in [`Self::gated`]: one pass says
     /// which rows can match at all and which rows' context words occur. The engine runs them in its own
     /// set, with the injection scanner's after them ([`Self::set_patterns`]), for input and output alike,
-    /// so this one is compiled only when [`Self::detect`] first runs.
+    /// so this one is compiled only when the tests' `detect` first runs.
     any: LazySet,
     /// The rows that find nothing without a context word near a match, in table order. The set's pattern
     /// `DETECTORS.len() + k` is row `gated[k]`'s context words as whole words ([`context_words_pattern`]),
@@ -393,7 +393,7 @@ impl PiiDetector {
         }
     }
 
-    /// The patterns of [`Self::detect`]'s set pass: the rows' in table order (a row the pass does not decide
+    /// The patterns of the PII set pass: the rows' in table order (a row the pass does not decide
     /// has a pattern that matches nothing), then the context words of each [`Self::gated`] row, for a
     /// caller that runs them in a set of its own (with other patterns after them) and passes what matched
     /// to [`Self::detect_rows`].
@@ -401,8 +401,9 @@ impl PiiDetector {
         self.any.patterns().iter().map(String::as_str)
     }
 
-    /// As [`Self::detect`], with `on` the patterns of [`Self::set_patterns`] that match somewhere in
-    /// `text`, ascending (what the set pass over them found; every one of them when it could not run).
+    /// The findings of every row in `text`, with `on` the patterns of [`Self::set_patterns`] that match
+    /// somewhere in `text`, ascending (what the set pass over them found; every one of them when it could
+    /// not run).
     pub(crate) fn detect_rows(&self, text: &str, on: impl Iterator<Item = usize>) -> Vec<Finding> {
         // Room for what a prompt usually holds, so the buffers below rarely grow.
         let mut found = Vec::with_capacity(16);

@@ -5,7 +5,7 @@
 //!
 //! The lists are plain text files under `shared/guard/data/gazetteers/`, built by
 //! `shared/guard/data/build_gazetteers.py` from public data shipped in PyPI packages (the README there names
-//! each source and its licence); `build.rs` compiles them ([`LISTS`] names each file and its kind). An entry
+//! each source and its licence); `build.rs` compiles them (`lists::LISTS` names each file and its kind). An entry
 //! may hold several words (`New York`, `South Africa`); one entry can be several kinds at once (`Jordan`: a
 //! first name, a surname and a country).
 //!

@@ -1,5 +1,5 @@
 //! Names of people, places and organisations, found without a model: runs of capitalised words are read
-//! against the gazetteers ([`crate::pii::gazetteer`]) and the words around them.
+//! against the gazetteers ([`crate::pii::gazetteer`](mod@crate::pii::gazetteer)) and the words around them.
 //!
 //! - A person: a first name followed by a surname or another capitalised word (`Helena Gregorová`), a
 //!   surname after a known first name or a title (`Dr Okafor`), any capitalised word after a greeting or a
