@@ -599,8 +599,8 @@ fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
 fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let n = bytes.len();
-    // Room for a run every 32 bytes (a log line or a table holds about that many), up to 4,096 runs.
-    let mut runs = Vec::with_capacity((n / 32).min(4096));
+    // Room for a run every 16 bytes (a log line or a table holds about that many), up to 4,096 runs.
+    let mut runs = Vec::with_capacity((n / 16).min(4096));
     let mut i = 0;
     loop {
         while let Some(eight) = bytes
@@ -1036,21 +1036,21 @@ fn card_network_ok(digits: &[u8]) -> bool {
 /// 4-6-5 (Amex) or 4-6-4 (Diners), with one kind of separator throughout. Other groupings (3-7-7 order
 /// numbers, the 8-4-4 head of a UUID) are not cards.
 fn card_layout_ok(text: &str, groups: &[(usize, usize)]) -> bool {
-    if groups.len() == 1 {
+    let n = groups.len();
+    if n <= 1 {
         return true;
     }
-    let separators: Vec<&str> = groups
-        .windows(2)
-        .filter_map(|w| text.get(w[0].1..w[1].0))
-        .collect();
-    if separators.iter().any(|s| *s != separators[0]) {
+    let mut separators = groups.windows(2).filter_map(|w| text.get(w[0].1..w[1].0));
+    if let Some(first) = separators.next()
+        && separators.any(|s| s != first)
+    {
         return false;
     }
-    let lens: Vec<usize> = groups.iter().map(|(a, b)| b - a).collect();
-    let n = lens.len();
-    let fours = lens[..n - 1].iter().all(|&l| l == 4) && (1..=4).contains(&lens[n - 1]);
-    let five_tail = n == 5 && lens[..4].iter().all(|&l| l == 4) && lens[4] == 3;
-    fours || five_tail || lens == [4, 6, 5] || lens == [4, 6, 4]
+    let len = |k: usize| groups[k].1 - groups[k].0;
+    let fours = (0..n - 1).all(|k| len(k) == 4) && (1..=4).contains(&len(n - 1));
+    let five_tail = n == 5 && (0..4).all(|k| len(k) == 4) && len(4) == 3;
+    let amex_or_diners = n == 3 && len(0) == 4 && len(1) == 6 && matches!(len(2), 4 | 5);
+    fours || five_tail || amex_or_diners
 }
 
 /// Words that say a number is a telephone number: calling and messaging words, and the labels of a
