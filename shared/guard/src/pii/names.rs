@@ -1111,6 +1111,16 @@ mod tests {
             let list = phrases.list();
             assert!(list.iter().all(|p| (1..=WORDS_BEFORE).contains(&p.len())));
             assert!(list.iter().flat_map(|p| p.iter()).all(|w| w.is_ascii()));
+            // Every phrase's last word is in the table of tails, under its list.
+            for phrase in list {
+                let last = phrase.last().copied().unwrap_or_default();
+                assert!(phrase_tails(last) & phrases.ends() != 0, "{phrase:?}");
+                assert_eq!(
+                    phrase_tails(last) & phrases.whole() != 0,
+                    list.contains(&&[last][..]),
+                    "{phrase:?}"
+                );
+            }
         }
         assert_eq!(JOINERS.iter().map(|w| w.len()).max(), Some(LONGEST_JOINER));
         assert!(JOINERS.iter().all(|w| !w.contains(' ')));
