@@ -168,7 +168,7 @@ pub(crate) fn anchor_runs(text: &str, anchor: Anchor) -> Vec<Range<usize>> {
     match anchor {
         Anchor::Digits => crate::pii::ascii_digit_runs(text),
         Anchor::Colons => {
-            // Room for the colons of a few timestamps and a line of code, so a prompt's rarely grow.
+            // Room for the colon runs of a few timestamps and lines of code: a prompt's list rarely grows.
             let mut runs: Vec<Range<usize>> = Vec::with_capacity(64);
             for at in memchr::memchr_iter(b':', text.as_bytes()) {
                 match runs.last_mut() {
