@@ -1213,10 +1213,7 @@ fn packed_lower(word: &str) -> Option<u128> {
     if len > LONGEST_LISTED {
         return None;
     }
-    let mut bytes = [0u8; 16];
-    bytes[..len].copy_from_slice(word.as_bytes());
-    let low = u64::from_le_bytes(bytes[..8].try_into().ok()?);
-    let high = u64::from_le_bytes(bytes[8..].try_into().ok()?);
+    let (low, high) = packed_le(word.as_bytes());
     if (low | high) & HIGH != 0 {
         return None;
     }
@@ -1224,6 +1221,37 @@ fn packed_lower(word: &str) -> Option<u128> {
     let low = low | (ascii_capitals(low) >> 2);
     let high = (high | (ascii_capitals(high) >> 2)) | (len as u64) << 56;
     Some(u128::from(low) | u128::from(high) << 64)
+}
+
+/// `bytes` (at most 16) read little-endian into two `u64`s, zero-padded: loads from both ends that overlap
+/// where the bytes are fewer (the shared bytes agree, so OR-ing them is exact), with no copy through memory
+/// (a copy into a buffer read back as integers stalls on the store).
+fn packed_le(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    let u64_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+    };
+    match len {
+        1..=3 => {
+            let middle = u64::from(bytes[len / 2]) << (8 * (len / 2));
+            let last = u64::from(bytes[len - 1]) << (8 * (len - 1));
+            (u64::from(bytes[0]) | middle | last, 0)
+        }
+        4..=7 => (u32_at(0) | u32_at(len - 4) << (8 * (len - 4)), 0),
+        8 => (u64_at(0), 0),
+        9..=16 => (u64_at(0), u64_at(len - 8) >> (8 * (16 - len))),
+        // Empty, or longer than callers pass.
+        _ => (0, 0),
+    }
 }
 
 /// The hasher of [`ShortWords`]' packed words: the two halves folded and multiplied once.
@@ -1734,6 +1762,24 @@ mod tests {
             cards > 500,
             "too few cards among the generated runs: {cards}"
         );
+    }
+
+    /// Two integers read from both ends are the bytes copied into a zeroed buffer, for every length.
+    #[test]
+    fn packed_bytes_are_the_copied_ones() {
+        let mut next = crate::tests::xorshift(0x2F1B_7A33);
+        for len in 0..=16 {
+            for _ in 0..500 {
+                let bytes: Vec<u8> = (0..len).map(|_| (next() % 256) as u8).collect();
+                let mut copied = [0u8; 16];
+                copied[..len].copy_from_slice(&bytes);
+                let expected = (
+                    u64::from_le_bytes(copied[..8].try_into().unwrap()),
+                    u64::from_le_bytes(copied[8..].try_into().unwrap()),
+                );
+                assert_eq!(packed_le(&bytes), expected, "{bytes:?}");
+            }
+        }
     }
 
     #[test]
