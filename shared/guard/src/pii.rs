@@ -1145,15 +1145,23 @@ const IN_CARD: u8 = 4;
 const IN_VERSION: u8 = 8;
 /// [`word_lists`]' bit for [`NETWORK_WORDS`].
 const IN_NETWORK: u8 = 16;
+/// [`word_lists`]' bit for [`detectors::UNIT_WORDS`].
+const IN_UNIT: u8 = 32;
 
-/// The word lists the phone, card-reference and version checks read, with their bits.
-const WORD_LISTS: [(&[&str], u8); 6] = [
+/// Whether `word` is one of [`detectors::UNIT_WORDS`] (ASCII letters compared without case).
+pub(crate) fn unit_word(word: &str) -> bool {
+    word_lists(word) & IN_UNIT != 0
+}
+
+/// The word lists the phone, card-reference, version and amount checks read, with their bits.
+const WORD_LISTS: [(&[&str], u8); 7] = [
     (PHONE_WORDS, IN_PHONE),
     (PHONE_NUMBER_WORDS, IN_PHONE),
     (REFERENCE_WORDS, IN_REFERENCE),
     (CARD_WORDS, IN_CARD),
     (VERSION_WORDS, IN_VERSION),
     (NETWORK_WORDS, IN_NETWORK),
+    (detectors::UNIT_WORDS, IN_UNIT),
 ];
 
 /// Longest word of [`WORD_LISTS`], in bytes, and of any [`ShortWords`]: its packing keeps the 16th byte for

@@ -15,7 +15,7 @@ use crate::pii::{
     CARD_WORDS, PHONE_WORDS, alnum_after, alnum_before, card_checked, email_checked, iban_checked,
     ipv4_checked, ipv6_checked, listed, luhn_ok, next_word, phone_context, phone_intl, phone_loose,
     phone_national, phone_uk, phone_us, reference_context, secret_checked, ssn_checked,
-    token_checked, word_bounded,
+    token_checked, unit_word, word_bounded,
 };
 use crate::profile::EntityType;
 
@@ -907,7 +907,7 @@ fn phone_br(text: &str, span: Range<usize>) -> Option<Valid> {
 
 /// Words right after a number that make it a quantity or an amount (`12 34 56 78 kg`).
 #[rustfmt::skip]
-const UNIT_WORDS: &[&str] = &[
+pub(crate) const UNIT_WORDS: &[&str] = &[
     "km", "m", "cm", "mm", "kg", "g", "mg", "t", "l", "ml", "kb", "mb", "gb", "tb", "ms", "s", "h", "min",
     "eur", "usd", "gbp", "chf", "jpy", "inr", "aud", "cad", "sek", "nok", "dkk", "pln", "czk", "huf",
     "euro", "euros", "dollars", "pounds", "rupees", "units", "items", "pcs", "pieces", "rows", "records",
@@ -957,7 +957,7 @@ fn phone_grouped(text: &str, span: Range<usize>) -> Option<Valid> {
         .trim_end_matches(' ')
         .ends_with(['$', '€', '£', '¥', '₹'])
         || next.starts_with(['%', '‰'])
-        || listed(UNIT_WORDS, next_word(next));
+        || unit_word(next_word(next));
     let ok = !in_run
         && !before_name
         && !amount
