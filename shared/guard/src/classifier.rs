@@ -47,7 +47,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::pii::{HIGH, ONES, ascii_capitals};
+use crate::pii::{HIGH, ONES, ascii_capitals, packed_le};
 
 /// The model, embedded at build time.
 const MODEL: &[u8] = include_bytes!("../data/injection-model.bin");
@@ -552,13 +552,7 @@ fn chunks(seed: u64, bytes: &[u8]) -> u64 {
     });
     match pieces.remainder() {
         [] => h,
-        rest => {
-            let piece = rest
-                .iter()
-                .rev()
-                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-            fmix64(h ^ ascii_lowercase8(piece))
-        }
+        rest => fmix64(h ^ ascii_lowercase8(packed_le(rest).0)),
     }
 }
 

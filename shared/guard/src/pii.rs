@@ -1234,7 +1234,7 @@ fn packed_lower(word: &str) -> Option<u128> {
 /// `bytes` (at most 16) read little-endian into two `u64`s, zero-padded: loads from both ends that overlap
 /// where the bytes are fewer (the shared bytes agree, so OR-ing them is exact), with no copy through memory
 /// (a copy into a buffer read back as integers stalls on the store).
-fn packed_le(bytes: &[u8]) -> (u64, u64) {
+pub(crate) fn packed_le(bytes: &[u8]) -> (u64, u64) {
     let len = bytes.len();
     let u64_at = |at: usize| {
         bytes
