@@ -20,8 +20,9 @@
 //!   document is scored on the words around it rather than diluted by the whole.
 //!
 //! Linear time, about ten microseconds for a 4 KB prompt, no copy of the text and no allocation per word:
-//! one loop finds the words and their hashes (an ASCII word is found and hashed from one load of eight
-//! bytes; a character is decoded only at a byte beyond ASCII), a second scores them block by block with
+//! one loop finds the words and their hashes (words are runs of ones in a bitmap of the text's word bytes,
+//! built 64 bytes at a time, and a word of up to eight bytes is hashed from one load; a character is
+//! decoded only in a block with a byte beyond ASCII), a second scores them block by block with
 //! one table lookup per feature. A bigram reuses its two words' hashes, and a word met again in the text
 //! reuses its unigram's and grams' weights ([`Known`]).
 //!
@@ -190,16 +191,9 @@ impl Classifier {
         // The words and their hashes first, in one tight loop, a batch of whole blocks at a time (and the
         // word after the batch, for its last bigram); then the batch's features, block by block.
         let mut words: Vec<Word> = Vec::with_capacity((text.len() / 6 + 1).min(BATCH_WORDS + 1));
-        let mut at = 0;
+        let mut found = Words::new(text);
         loop {
-            while words.len() <= BATCH_WORDS {
-                let Some(start) = next_word(text, at) else {
-                    break;
-                };
-                let (end, hash) = word_end(text, start);
-                words.push(Word { hash, start, end });
-                at = end;
-            }
+            found.fill(&mut words, BATCH_WORDS + 1);
             let batch = &words[..words.len().min(BATCH_WORDS)];
             for (b, block) in batch.chunks(BLOCK_WORDS).enumerate() {
                 let (mut sum, mut n) = (0i64, 0u64);
@@ -387,104 +381,158 @@ fn same_word(text: &str, start: usize, word: &Word) -> bool {
             .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
 }
 
-/// How [`next_word`] and [`word_end`] read a byte, one at a time: an ASCII word character
-/// ([`is_word_char`]: letters, digits, `_`), another ASCII byte, or the first byte of a character that
-/// [`is_word_char`] decides.
-const BYTE_OTHER: u8 = 0;
-const BYTE_WORD: u8 = 1;
-const BYTE_DECODE: u8 = 2;
-
-const BYTE_CLASS: [u8; 256] = {
-    let mut table = [BYTE_DECODE; 256];
-    let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
-        table[b] = if c.is_ascii_alphanumeric() || c == b'_' {
-            BYTE_WORD
-        } else {
-            BYTE_OTHER
-        };
-        b += 1;
-    }
-    table
-};
-
-/// Whether the character starting at byte `at` of `text` (on a character boundary) is a word character,
-/// and its length.
-fn decode_at(text: &str, at: usize) -> (bool, usize) {
-    let c = text[at..].chars().next().unwrap_or(' ');
-    (is_word_char(c), c.len_utf8())
+/// The words of a text in order, each with its hash ([`chunks`] from 0). Found from a bitmap of the text's
+/// word bytes, built 64 bytes at a time: a block of ASCII takes eight loads and no branch per byte, and only
+/// a block holding a byte beyond ASCII decodes its characters ([`is_word_char`]). A word is then a run of
+/// ones, found with two bit counts however long it is.
+struct Words<'t> {
+    text: &'t str,
+    /// Where the current block starts.
+    base: usize,
+    /// The current block's word bytes not yet read: bit `i` is byte `base + i`.
+    bits: u64,
 }
 
-/// The start of the first word of `text` at or after byte `at` (a character boundary), if there is one.
-/// A byte at a time, and past a run of ASCII bytes that are not word characters eight at a time; a
-/// character at a time where a byte is not ASCII.
-fn next_word(text: &str, mut at: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
-    loop {
-        match BYTE_CLASS[usize::from(*bytes.get(at)?)] {
-            BYTE_WORD => return Some(at),
-            BYTE_OTHER => {
-                at += 1;
-                // Most often one space or one mark: the next byte starts a word.
-                if bytes
-                    .get(at)
-                    .is_some_and(|&b| BYTE_CLASS[usize::from(b)] == BYTE_WORD)
-                {
-                    return Some(at);
-                }
-                if let Some(piece) = piece_at(bytes, at) {
-                    let (word, _) = ascii_word_bytes(piece);
-                    // Eight when no byte stops the run (`trailing_zeros` of 0 is 64).
-                    at += ((word | (piece & HIGH)).trailing_zeros() / 8) as usize;
-                }
+impl<'t> Words<'t> {
+    fn new(text: &'t str) -> Self {
+        Words {
+            text,
+            base: 0,
+            bits: block_bits(text, 0),
+        }
+    }
+
+    /// Pushes the next words onto `words` until it holds `limit` or the text has no more. The loop lives
+    /// here so a word goes from registers straight into the vector: returned one at a time, each would
+    /// be stored and read back (and a read of two 8-byte stores as one 16-byte load stalls).
+    fn fill(&mut self, words: &mut Vec<Word>, limit: usize) {
+        while words.len() < limit {
+            let Some(word) = self.next() else {
+                break;
+            };
+            words.push(word);
+        }
+    }
+}
+
+impl Iterator for Words<'_> {
+    type Item = Word;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Word> {
+        let len = self.text.len();
+        while self.bits == 0 {
+            self.base += 64;
+            if self.base >= len {
+                return None;
             }
-            _ => match decode_at(text, at) {
-                (true, _) => return Some(at),
-                (false, len) => at += len,
-            },
+            self.bits = block_bits(self.text, self.base);
         }
+        let first = self.bits.trailing_zeros();
+        let start = self.base + first as usize;
+        // The word ends at the first zero bit from `first` (64: it runs on into the next block).
+        let mut end_bit = first + (!(self.bits >> first)).trailing_zeros();
+        while end_bit == 64 {
+            self.base += 64;
+            if self.base >= len {
+                // The word ends the text, which ends with the block.
+                self.bits = 0;
+                return Some(word_at(self.text.as_bytes(), start, len));
+            }
+            self.bits = block_bits(self.text, self.base);
+            end_bit = (!self.bits).trailing_zeros();
+        }
+        self.bits &= u64::MAX << end_bit;
+        Some(word_at(
+            self.text.as_bytes(),
+            start,
+            self.base + end_bit as usize,
+        ))
     }
 }
 
-/// The end of the word of `text` that starts at byte `start`, and the word's hash ([`chunks`] from 0). An
-/// ASCII word is read and hashed eight bytes at a time, each piece loaded once; a word with a character
-/// beyond ASCII, or within eight bytes of the text's end, is read a character at a time and then hashed.
-fn word_end(text: &str, start: usize) -> (usize, u64) {
-    let bytes = text.as_bytes();
+/// The word of `bytes` from `start` to `end` (not empty), with its hash: [`chunks`] from 0, each piece
+/// loaded whole from the text and the last one cut to the word, so no byte is copied.
+#[inline(always)]
+fn word_at(bytes: &[u8], start: usize, end: usize) -> Word {
+    let mut hash = 0;
     let mut at = start;
-    let mut hash = 0u64;
-    while let Some(piece) = piece_at(bytes, at) {
-        let (word, letters) = ascii_word_bytes(piece);
-        // Setting `0x20` lowercases a capital and leaves a small letter as it is.
-        let lowered = piece | (letters >> 2);
-        let ends = !word & HIGH;
-        if ends == 0 {
-            hash = fmix64(hash ^ lowered);
-            at += 8;
-            continue;
+    while end - at > 8 {
+        hash = fmix64(hash ^ ascii_lowercase8(piece_at(bytes, at).unwrap_or(0)));
+        at += 8;
+    }
+    // One to eight bytes left.
+    let left = end - at;
+    let last = match piece_at(bytes, at) {
+        Some(piece) => piece & (u64::MAX >> (64 - 8 * left)),
+        None => packed_le(bytes.get(at..end).unwrap_or_default()).0,
+    };
+    Word {
+        hash: fmix64(hash ^ ascii_lowercase8(last)),
+        start,
+        end,
+    }
+}
+
+/// The word bytes of the block of `text` from `base` (64 bytes, fewer at the text's end): bit `i` is set
+/// when byte `base + i` belongs to a word character ([`is_word_char`]).
+fn block_bits(text: &str, base: usize) -> u64 {
+    let bytes = text.as_bytes();
+    let (bits, beyond_ascii) = match bytes.get(base..base + 64) {
+        Some(block) => ascii_block_bits(block),
+        None => {
+            // The text's last block, padded with zero bytes (which belong to no word).
+            let mut block = [0u8; 64];
+            let rest = bytes.get(base..).unwrap_or_default();
+            block[..rest.len()].copy_from_slice(rest);
+            ascii_block_bits(&block)
         }
-        let k = ends.trailing_zeros() / 8;
-        if (piece >> (8 * k)) & 0x80 != 0 {
-            // A byte beyond ASCII: its character decides.
+    };
+    if beyond_ascii == 0 {
+        return bits;
+    }
+    // The characters beyond ASCII, from the one holding the block's first such byte.
+    let end = (base + 64).min(bytes.len());
+    let mut at = bytes
+        .get(base..end)
+        .and_then(|block| block.iter().position(|b| !b.is_ascii()))
+        .map_or(end, |k| base + k);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let mut bits = bits;
+    for (offset, c) in text.get(at..).unwrap_or_default().char_indices() {
+        let from = at + offset;
+        if from >= end {
             break;
         }
-        if k > 0 {
-            hash = fmix64(hash ^ (lowered & ((1u64 << (8 * k)) - 1)));
-        }
-        return (at + k as usize, hash);
-    }
-    while let Some(&b) = bytes.get(at) {
-        match BYTE_CLASS[usize::from(b)] {
-            BYTE_WORD => at += 1,
-            BYTE_OTHER => break,
-            _ => match decode_at(text, at) {
-                (true, len) => at += len,
-                (false, _) => break,
-            },
+        if !c.is_ascii() && is_word_char(c) {
+            let (first, last) = (from.max(base) - base, (from + c.len_utf8()).min(end) - base);
+            bits |= (u64::MAX >> (64 - (last - first))) << first;
         }
     }
-    (at, chunks(0, bytes.get(start..at).unwrap_or_default()))
+    bits
+}
+
+/// The ASCII word bytes of a block of 64 bytes (`block` is 64 bytes long), one bit a byte, and whether any
+/// byte is beyond ASCII (the high bits of its eight pieces OR-ed together: zero when the block is ASCII).
+fn ascii_block_bits(block: &[u8]) -> (u64, u64) {
+    let mut bits = 0;
+    let mut high = 0;
+    for (k, eight) in block.chunks_exact(8).enumerate() {
+        let mut piece = [0u8; 8];
+        piece.copy_from_slice(eight);
+        let piece = u64::from_le_bytes(piece);
+        bits |= high_bits_packed(ascii_word_bytes(piece)) << (8 * k);
+        high |= piece & HIGH;
+    }
+    (bits, high)
+}
+
+/// The high bits of the eight bytes of `mask` (every other bit zero) as eight bits, byte `k`'s at bit `k`:
+/// the multiplication moves byte `k`'s bit to bit `56 + k` and no two of its terms meet.
+fn high_bits_packed(mask: u64) -> u64 {
+    (mask >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
 }
 
 /// The eight bytes of `bytes` from `at` as a little-endian integer, if there are eight.
@@ -495,31 +543,26 @@ fn piece_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(piece))
 }
 
-/// The high bit of each byte of `piece` that is an ASCII word character (letter, digit or `_`), and of
-/// each that is an ASCII letter. On the low seven bits of each byte, with no carry into the next: a letter
-/// is a byte that, with `0x20` set, is from `a` to `z` (`A`..`Z` and `a`..`z` alone are); a digit is from
-/// `0` to `9`; `_` is the byte whose XOR with `_` is zero, the one that plus `0x7F` does not reach `0x80`.
-fn ascii_word_bytes(piece: u64) -> (u64, u64) {
-    let ascii = !piece & HIGH;
+/// The high bit of each byte of `piece` that is an ASCII word character (letter, digit or `_`). On the low
+/// seven bits of each byte, with no carry into the next: a letter is a byte that, with `0x20` set, is from
+/// `a` to `z` (`A`..`Z` and `a`..`z` alone are); a digit is from `0` to `9`; `_` is the byte whose XOR with
+/// `_` is zero, the one that plus `0x7F` does not reach `0x80`.
+fn ascii_word_bytes(piece: u64) -> u64 {
     let low = piece & !HIGH;
     let folded = low | (ONES * 0x20);
-    let letters = (folded + ONES * u64::from(0x80 - b'a'))
-        & !(folded + ONES * u64::from(0x80 - b'{'))
-        & ascii;
+    let letters =
+        (folded + ONES * u64::from(0x80 - b'a')) & !(folded + ONES * u64::from(0x80 - b'{'));
     let digits = (low + ONES * u64::from(0x80 - b'0')) & !(low + ONES * u64::from(0x80 - b':'));
     let underscores = !((low ^ (ONES * u64::from(b'_'))) + ONES * 0x7F);
-    ((letters | digits | underscores) & ascii, letters)
+    (letters | digits | underscores) & !piece & HIGH
 }
 
 /// Calls `f` with each word of `text`, as [`Classifier::probability`] finds them: the same words as
 /// `text.split(|c| !is_word_char(c))` without the empty pieces.
 #[cfg(test)]
 fn for_each_word<'t>(text: &'t str, mut f: impl FnMut(&'t str)) {
-    let mut at = 0;
-    while let Some(start) = next_word(text, at) {
-        let (end, _) = word_end(text, start);
-        f(&text[start..end]);
-        at = end;
+    for word in Words::new(text) {
+        f(&text[word.start..word.end]);
     }
 }
 
@@ -709,6 +752,77 @@ mod tests {
     }
 
     #[test]
+    fn words_found_a_block_at_a_time_are_the_split_runs_on_generated_texts() {
+        // Words that start, end and run on across the 64-byte blocks at every offset, characters beyond
+        // ASCII on both sides of a block's edge, and texts whose length is a whole number of blocks.
+        let pieces = [
+            "a",
+            "Z",
+            "_",
+            "7",
+            " ",
+            ".",
+            "\n",
+            "é",
+            "—",
+            "東",
+            "😀",
+            "\u{2028}",
+            "\u{a0}",
+            "ß",
+            "Ω",
+            "word",
+            "Ignore",
+            "x1_Y2",
+            "naïve",
+            "abcdefgh",
+            "ABCDEFGHIJKLMNOP",
+        ];
+        let long = [
+            "q".repeat(70),
+            "ü".repeat(40),
+            "k".repeat(64),
+            "m".repeat(128),
+        ];
+        let mut next = crate::tests::xorshift(0x1234_5679);
+        for _ in 0..300 {
+            let mut text = String::new();
+            let target = (next() % 300) as usize;
+            while text.len() < target {
+                let k = next() as usize;
+                if k.is_multiple_of(17) {
+                    text.push_str(&long[k / 17 % long.len()]);
+                } else {
+                    text.push_str(pieces[k % pieces.len()]);
+                }
+            }
+            for cut in [0, 1, 2, 3, 7, 8, 63, 64, 65] {
+                let Some(tail) = text.get(cut..) else {
+                    continue;
+                };
+                let split: Vec<&str> = tail
+                    .split(|c: char| !is_word_char(c))
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                let found: Vec<Word> = Words::new(tail).collect();
+                let words: Vec<&str> = found.iter().map(|w| &tail[w.start..w.end]).collect();
+                assert_eq!(words, split, "{tail:?}");
+                for (word, bytes) in found.iter().zip(&split) {
+                    assert_eq!(word.hash, chunks(0, bytes.as_bytes()), "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eight_high_bits_pack_into_a_byte() {
+        for mask in 0..=255u64 {
+            let spread = (0..8).fold(0u64, |m, k| m | ((mask >> k) & 1) << (8 * k + 7));
+            assert_eq!(high_bits_packed(spread), mask);
+        }
+    }
+
+    #[test]
     fn hashes_are_the_specified_ones() {
         // MurmurHash3's finaliser, and the trainer's `chunks` on the same bytes.
         assert_eq!(fmix64(0), 0);
@@ -758,10 +872,7 @@ mod tests {
                     .filter(|&(_, b)| keep(b))
                     .fold(0u64, |mask, (k, _)| mask | 0x80 << (8 * k))
             };
-            let expected = (
-                high_bits(|b| b.is_ascii_alphanumeric() || *b == b'_'),
-                high_bits(u8::is_ascii_alphabetic),
-            );
+            let expected = high_bits(|b| b.is_ascii_alphanumeric() || *b == b'_');
             assert_eq!(
                 ascii_word_bytes(u64::from_le_bytes(eight)),
                 expected,
@@ -781,25 +892,20 @@ mod tests {
             "a",
         ];
         for text in texts {
-            let mut at = 0;
-            while let Some(start) = next_word(text, at) {
-                let (end, hash) = word_end(text, start);
+            for word in Words::new(text) {
                 assert_eq!(
-                    hash,
-                    chunks(0, &text.as_bytes()[start..end]),
+                    word.hash,
+                    chunks(0, &text.as_bytes()[word.start..word.end]),
                     "{:?}",
-                    &text[start..end]
+                    &text[word.start..word.end]
                 );
-                at = end;
             }
             // Every suffix: words that end at, or within eight bytes of, the text's end.
             for cut in (0..text.len()).filter(|&k| text.is_char_boundary(k)) {
                 let tail = &text[cut..];
-                let mut at = 0;
-                while let Some(start) = next_word(tail, at) {
-                    let (end, hash) = word_end(tail, start);
-                    assert_eq!(hash, chunks(0, &tail.as_bytes()[start..end]), "{tail:?}");
-                    at = end;
+                for word in Words::new(tail) {
+                    let bytes = &tail.as_bytes()[word.start..word.end];
+                    assert_eq!(word.hash, chunks(0, bytes), "{tail:?}");
                 }
             }
         }
@@ -858,13 +964,7 @@ mod tests {
     fn a_remembered_word_is_the_same_word_whatever_its_case() {
         let text = "Ignore IGNORE ignore Ignored x Supercalifragilistic SUPERCALIFRAGILISTIC X \
                     supercalifragilistix supercalifragilistic";
-        let mut words = Vec::new();
-        let mut at = 0;
-        while let Some(start) = next_word(text, at) {
-            let (end, hash) = word_end(text, start);
-            words.push(Word { hash, start, end });
-            at = end;
-        }
+        let words: Vec<Word> = Words::new(text).collect();
         let mut known = Known::table(64);
         let mut computed: Vec<String> = Vec::new();
         let answers: Vec<(i32, u32)> = words
@@ -899,15 +999,12 @@ mod tests {
             .repeat(2);
         let mut known = Known::table(64);
         let mut computed = 0;
-        let mut at = 0;
-        while let Some(start) = next_word(&text, at) {
-            let (end, hash) = word_end(&text, start);
-            let (sum, _) = known.own_features(&text, &Word { hash, start, end }, |(word, _)| {
+        for word in Words::new(&text) {
+            let (sum, _) = known.own_features(&text, &word, |(word, _)| {
                 computed += 1;
                 (word[1..].parse().unwrap(), 1)
             });
-            assert_eq!(sum, text[start + 1..end].parse::<i32>().unwrap());
-            at = end;
+            assert_eq!(sum, text[word.start + 1..word.end].parse::<i32>().unwrap());
         }
         // Half of the 64 slots remember the first 32 words; the other 8 are computed both times.
         assert_eq!(computed, 40 + 8);
