@@ -135,6 +135,10 @@ fn selects_presentation(prev: Option<char>) -> bool {
 /// so text without those (ASCII, and the letters of most scripts, CJK and emoji included) is returned as
 /// it is without decoding a character.
 fn may_hold_invisible(text: &str) -> bool {
+    // An ASCII text (the common case) is answered by the standard library's word-at-a-time check.
+    if text.is_ascii() {
+        return false;
+    }
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
