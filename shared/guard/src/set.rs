@@ -12,6 +12,7 @@
 //! fail anyway, every pattern counts as matched: a set pass only spares its callers the patterns that
 //! cannot match, and each caller's own expressions decide the rest, so the answer stays exact.
 
+use std::hash::{Hash, Hasher};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use regex_automata::hybrid::CacheError;
@@ -19,7 +20,7 @@ use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::pool::{Pool, PoolGuard};
-use regex_automata::{Input, MatchError, MatchKind, PatternID};
+use regex_automata::{Input, MatchError, MatchKind};
 use regex_syntax::hir::{
     Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Literal, Repetition,
 };
@@ -128,14 +129,106 @@ pub(crate) fn cache_pool(dfa: &DFA) -> Pool<Cache, NewCache> {
     Pool::new(Box::new(move || for_caches.create_cache()))
 }
 
-/// A set of patterns compiled into one forward lazy DFA, its caches pooled across calls (a lazy DFA builds
-/// its states in the cache as it meets them, so a warm cache is most of its speed).
+/// Most patterns in a [`PatternSet`]: a match state's patterns are read as the bits of a `u128`.
+pub(crate) const MAX_PATTERNS: usize = 128;
+
+/// A set of at most [`MAX_PATTERNS`] patterns compiled into one forward lazy DFA, its caches pooled across
+/// calls (a lazy DFA builds its states in the cache as it meets them, so a warm cache is most of its
+/// speed).
 pub(crate) struct PatternSet {
     dfa: DFA,
-    caches: Pool<Cache, NewCache>,
+    caches: Pool<SetCache, NewSetCache>,
 }
 
-/// A set that cannot be compiled: a pattern that does not parse, or a set too large for a lazy DFA.
+type NewSetCache = Box<dyn Fn() -> SetCache + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
+/// A set's lazy DFA cache, and the patterns of the match states met in it ([`MatchMemo`]).
+pub(crate) struct SetCache {
+    cache: Cache,
+    memo: MatchMemo,
+}
+
+/// Caches for a set over `dfa`, handed out one per search and reused.
+fn set_cache_pool(dfa: &DFA) -> Pool<SetCache, NewSetCache> {
+    let for_caches = dfa.clone();
+    Pool::new(Box::new(move || SetCache {
+        cache: for_caches.create_cache(),
+        memo: MatchMemo::new(),
+    }))
+}
+
+/// Slots of a [`MatchMemo`].
+const MEMO_SLOTS: usize = 128;
+
+/// The patterns of a cache's match states, as bits, remembered per state in a direct-mapped table (a state
+/// whose slot another took is read again).
+///
+/// Why: reading a state's patterns from the lazy DFA walks its stored form one pattern at a time, and the
+/// set passes meet the same few dozen match states over and over, in every text (the rows that match in a
+/// run of digits, each word of a kind). A state's identity holds only within one generation of its cache
+/// (until the cache is cleared), so the table is emptied when the generation moves on.
+struct MatchMemo {
+    generation: usize,
+    slots: Box<[(Option<LazyStateID>, u128)]>,
+}
+
+impl MatchMemo {
+    fn new() -> MatchMemo {
+        MatchMemo {
+            generation: 0,
+            slots: vec![(None, 0); MEMO_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    /// The patterns `state` (a match state of `dfa` in `cache`) matches, as bits.
+    fn patterns(&mut self, dfa: &DFA, cache: &Cache, state: LazyStateID) -> u128 {
+        if self.generation != cache.clear_count() {
+            self.slots.fill((None, 0));
+            self.generation = cache.clear_count();
+        }
+        let slot = slot_of(state);
+        if let Some(&(Some(id), bits)) = self.slots.get(slot)
+            && id == state
+        {
+            return bits;
+        }
+        let bits = (0..dfa.match_len(cache, state)).fold(0u128, |bits, i| {
+            let id = dfa.match_pattern(cache, state, i).as_u32();
+            bits | 1u128.checked_shl(id).unwrap_or(0)
+        });
+        if let Some(entry) = self.slots.get_mut(slot) {
+            *entry = (Some(state), bits);
+        }
+        bits
+    }
+}
+
+/// The slot of `state` in a [`MatchMemo`]: its hash, from the one integer a state ID hashes as, multiplied
+/// so that its high bits (the slot) depend on every bit of the ID (whose low bits, a multiple of the
+/// table's stride, are zero).
+fn slot_of(state: LazyStateID) -> usize {
+    /// Takes what a state ID hashes as; any bytes will do, the slot only spreads the states.
+    struct Bits(u64);
+    impl Hasher for Bits {
+        fn finish(&self) -> u64 {
+            self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MEMO_SLOTS.trailing_zeros())
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+        fn write_u32(&mut self, n: u32) {
+            self.0 ^= u64::from(n);
+        }
+    }
+    let mut bits = Bits(0);
+    state.hash(&mut bits);
+    usize::try_from(bits.finish()).unwrap_or(0) % MEMO_SLOTS
+}
+
+/// A set that cannot be compiled: a pattern that does not parse, too many patterns, or a set too large
+/// for a lazy DFA.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct SetError(Box<dyn std::error::Error + Send + Sync>);
@@ -143,7 +236,10 @@ pub(crate) struct SetError(Box<dyn std::error::Error + Send + Sync>);
 /// What a set pass found: which patterns match somewhere in the text.
 #[derive(Debug, Clone)]
 pub(crate) struct SetMatches {
-    found: regex_automata::PatternSet,
+    /// The patterns found, as bits.
+    found: u128,
+    /// The number of patterns in the set.
+    len: usize,
     /// The search failed: every pattern counts as matched.
     all: bool,
 }
@@ -151,15 +247,13 @@ pub(crate) struct SetMatches {
 impl SetMatches {
     /// Whether pattern `i` matches somewhere (false for a place beyond the set).
     pub(crate) fn matched(&self, i: usize) -> bool {
-        if i >= self.found.capacity() {
-            return false;
-        }
-        self.all || regex_automata::PatternID::new(i).is_ok_and(|id| self.found.contains(id))
+        let bit = u32::try_from(i).ok().and_then(|i| 1u128.checked_shl(i));
+        i < self.len && (self.all || bit.is_some_and(|bit| self.found & bit != 0))
     }
 
     /// The patterns that match, ascending.
     pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.found.capacity()).filter(|&i| self.matched(i))
+        (0..self.len).filter(|&i| self.matched(i))
     }
 }
 
@@ -170,11 +264,7 @@ impl PatternSet {
     ///
     /// [`SetError`].
     pub(crate) fn new<P: AsRef<str>>(patterns: &[P]) -> Result<Self, SetError> {
-        let dfa = every_match_dfa(patterns)?;
-        Ok(PatternSet {
-            caches: cache_pool(&dfa),
-            dfa,
-        })
+        PatternSet::over(every_match_dfa(at_most_max(patterns)?)?)
     }
 
     /// A set over `patterns` widened ([`widened_dfa`]): it finds every pattern that matches, and may find
@@ -185,23 +275,27 @@ impl PatternSet {
     ///
     /// [`SetError`].
     pub(crate) fn widened<P: AsRef<str>>(patterns: &[P]) -> Result<Self, SetError> {
-        let dfa = widened_dfa(patterns)?;
+        PatternSet::over(widened_dfa(at_most_max(patterns)?)?)
+    }
+
+    /// The set searched with `dfa`.
+    fn over(dfa: DFA) -> Result<Self, SetError> {
         Ok(PatternSet {
-            caches: cache_pool(&dfa),
+            caches: set_cache_pool(&dfa),
             dfa,
         })
     }
 
     /// Which patterns match somewhere in `text`.
     pub(crate) fn matches(&self, text: &str) -> SetMatches {
-        let mut found = regex_automata::PatternSet::new(self.dfa.pattern_len());
+        let mut found = 0u128;
         let mut cache = self.caches.get();
-        let all = which_match_in_lanes(&self.dfa, &mut cache, text, |id| {
-            // Every pattern the DFA reports is one of its own, below the set's capacity.
-            let _ = found.try_insert(id);
-        })
-        .is_err();
-        SetMatches { found, all }
+        let all = which_match_in_lanes(&self.dfa, &mut cache, text, |bits| found |= bits).is_err();
+        SetMatches {
+            found,
+            len: self.dfa.pattern_len(),
+            all,
+        }
     }
 
     /// Set passes over many small texts, with one cache and nothing allocated per text.
@@ -216,22 +310,31 @@ impl PatternSet {
 /// See [`PatternSet::searcher`].
 pub(crate) struct SetSearcher<'s> {
     dfa: &'s DFA,
-    cache: PoolGuard<'s, Cache, NewCache>,
+    cache: PoolGuard<'s, SetCache, NewSetCache>,
 }
 
 impl SetSearcher<'_> {
     /// Which patterns match somewhere in `text`, as bits (pattern `i`, bit `i`). Every bit is set when the
-    /// search fails or the set has more than 128 patterns: every pattern then counts as matched.
+    /// search fails: every pattern then counts as matched.
     pub(crate) fn mask(&mut self, text: &str) -> u128 {
-        if self.dfa.pattern_len() > 128 {
-            return u128::MAX;
-        }
         let mut mask = 0u128;
-        let searched = which_match(self.dfa, &mut self.cache, text, |id| {
-            mask |= 1u128 << id.as_usize();
-        });
+        let searched = which_match(self.dfa, &mut self.cache, text, |bits| mask |= bits);
         if searched.is_err() { u128::MAX } else { mask }
     }
+}
+
+/// `patterns`, when there are at most [`MAX_PATTERNS`].
+fn at_most_max<P: AsRef<str>>(patterns: &[P]) -> Result<&[P], SetError> {
+    if patterns.len() > MAX_PATTERNS {
+        return Err(SetError(
+            format!(
+                "a set holds at most {MAX_PATTERNS} patterns, not {}",
+                patterns.len()
+            )
+            .into(),
+        ));
+    }
+    Ok(patterns)
 }
 
 /// Steps `dfa` from `state` over `bytes` from `at` (below their length) until it reaches a tagged state
@@ -270,32 +373,31 @@ pub(crate) fn step(
     Ok((state, at))
 }
 
-/// Calls `found` with every pattern of `dfa` that matches somewhere in `text` (some more than once): one
-/// unanchored pass, each byte stepped once.
+/// Calls `found` with the patterns of `dfa` that match somewhere in `text`, as bits (each of them at least
+/// once): one unanchored pass, each byte stepped once.
 ///
 /// The same answer as `DFA::try_which_overlapping_matches`, without its overlapping search: that search
 /// stops at every match state to hand back each of its patterns one at a time, and in text dense with
 /// matches (runs of digits, for the number shapes) those stops were most of its cost. Here a match state
-/// is read in place, and only when it differs from the last one read (a run of digits stays in a few
-/// states): the patterns of a state are fixed, so reading it again adds nothing. A state's identity holds
+/// is read in place ([`MatchMemo`]), and only when it differs from the last one read (a run of digits stays
+/// in a few states): the patterns of a state are fixed, so reading it again adds nothing. A state's identity holds
 /// only until its cache is cleared, so the one remembered is forgotten at a clear.
 ///
 /// A match is reported one byte late (the DFA's states say what matched before the byte just stepped),
 /// so the end of the text is stepped too.
 fn which_match(
     dfa: &DFA,
-    cache: &mut Cache,
+    set_cache: &mut SetCache,
     text: &str,
-    mut found: impl FnMut(PatternID),
+    mut found: impl FnMut(u128),
 ) -> Result<(), MatchError> {
+    let SetCache { cache, memo } = set_cache;
     let mut state = dfa.start_state_forward(cache, &Input::new(text))?;
     let mut last_read: Option<(LazyStateID, usize)> = None;
     let mut read = |cache: &Cache, state: LazyStateID| {
         let now = (state, cache.clear_count());
         if last_read != Some(now) {
-            for i in 0..dfa.match_len(cache, state) {
-                found(dfa.match_pattern(cache, state, i));
-            }
+            found(memo.patterns(dfa, cache, state));
             last_read = Some(now);
         }
     };
@@ -347,9 +449,9 @@ const MIN_LANE: usize = 256;
 /// pass, and the answer is that pass's.
 fn which_match_in_lanes(
     dfa: &DFA,
-    cache: &mut Cache,
+    cache: &mut SetCache,
     text: &str,
-    mut found: impl FnMut(PatternID),
+    mut found: impl FnMut(u128),
 ) -> Result<(), MatchError> {
     if text.len() < LANES * MIN_LANE || !in_lanes(dfa, cache, text, &mut found)? {
         return which_match(dfa, cache, text, found);
@@ -362,10 +464,11 @@ fn which_match_in_lanes(
 /// state).
 fn in_lanes(
     dfa: &DFA,
-    cache: &mut Cache,
+    set_cache: &mut SetCache,
     text: &str,
-    found: &mut impl FnMut(PatternID),
+    found: &mut impl FnMut(u128),
 ) -> Result<bool, MatchError> {
+    let SetCache { cache, memo } = set_cache;
     let bytes = text.as_bytes();
     // Each piece starts on a character boundary (a lane's start state is an unanchored search's there).
     let piece = bytes.len() / LANES;
@@ -390,9 +493,7 @@ fn in_lanes(
     let mut last_read: [Option<LazyStateID>; LANES] = [None; LANES];
     let mut read = |cache: &Cache, k: usize, state: LazyStateID| {
         if last_read[k] != Some(state) {
-            for i in 0..dfa.match_len(cache, state) {
-                found(dfa.match_pattern(cache, state, i));
-            }
+            found(memo.patterns(dfa, cache, state));
             last_read[k] = Some(state);
         }
     };
@@ -613,18 +714,20 @@ mod tests {
             assert_eq!(search.mask(text), expected, "{text}");
         }
         assert_eq!(search.mask("555-0143 and +44"), 0b101);
-        // More patterns than bits: every pattern counts as matched.
-        let wide = PatternSet::new(&vec!["x"; 129]).unwrap();
-        assert_eq!(wide.searcher().mask("y"), u128::MAX);
+        // A set holds no more patterns than a mask has bits.
+        assert!(PatternSet::new(&vec!["x"; MAX_PATTERNS]).is_ok());
+        assert!(PatternSet::new(&vec!["x"; MAX_PATTERNS + 1]).is_err());
+        assert!(PatternSet::widened(&vec!["x"; MAX_PATTERNS + 1]).is_err());
     }
 
     /// The patterns `text` matches, found by the lanes and by one pass.
     fn lanes_and_one_pass(set: &PatternSet, text: &str) -> (Vec<usize>, Vec<usize>) {
         let mut cache = set.caches.get();
+        let ids = |bits: u128| (0..MAX_PATTERNS).filter(move |&i| bits >> i & 1 == 1);
         let mut lanes = Vec::new();
-        which_match_in_lanes(&set.dfa, &mut cache, text, |id| lanes.push(id.as_usize())).unwrap();
+        which_match_in_lanes(&set.dfa, &mut cache, text, |bits| lanes.extend(ids(bits))).unwrap();
         let mut one = Vec::new();
-        which_match(&set.dfa, &mut cache, text, |id| one.push(id.as_usize())).unwrap();
+        which_match(&set.dfa, &mut cache, text, |bits| one.extend(ids(bits))).unwrap();
         for found in [&mut lanes, &mut one] {
             found.sort_unstable();
             found.dedup();
@@ -676,10 +779,7 @@ mod tests {
             .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
             .build_many(&patterns)
             .unwrap();
-        let small = PatternSet {
-            caches: cache_pool(&small),
-            dfa: small,
-        };
+        let small = PatternSet::over(small).unwrap();
         let mut texts = crate::tests::PieceTexts::new(&pieces, 0x3C6E_F372);
         let mut long = 0;
         for n in 0..60 {
@@ -693,7 +793,7 @@ mod tests {
             }
         }
         assert!(long > 40, "{long} texts long enough for lanes");
-        assert!(small.caches.get().clear_count() > 10);
+        assert!(small.caches.get().cache.clear_count() > 10);
     }
 
     #[test]
