@@ -48,7 +48,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::pii::{HIGH, ONES, ascii_capitals, packed_le};
+use crate::pii::{HIGH, ONES, ascii_capitals, high_bits_packed, packed_le};
 
 /// The model, embedded at build time.
 const MODEL: &[u8] = include_bytes!("../data/injection-model.bin");
@@ -529,12 +529,6 @@ fn ascii_block_bits(block: &[u8]) -> (u64, u64) {
     (bits, high)
 }
 
-/// The high bits of the eight bytes of `mask` (every other bit zero) as eight bits, byte `k`'s at bit `k`:
-/// the multiplication moves byte `k`'s bit to bit `56 + k` and no two of its terms meet.
-fn high_bits_packed(mask: u64) -> u64 {
-    (mask >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
-}
-
 /// The eight bytes of `bytes` from `at` as a little-endian integer, if there are eight.
 fn piece_at(bytes: &[u8], at: usize) -> Option<u64> {
     let eight = bytes.get(at..at.checked_add(8)?)?;
@@ -811,14 +805,6 @@ mod tests {
                     assert_eq!(word.hash, chunks(0, bytes.as_bytes()), "{bytes:?}");
                 }
             }
-        }
-    }
-
-    #[test]
-    fn eight_high_bits_pack_into_a_byte() {
-        for mask in 0..=255u64 {
-            let spread = (0..8).fold(0u64, |m, k| m | ((mask >> k) & 1) << (8 * k + 7));
-            assert_eq!(high_bits_packed(spread), mask);
         }
     }
 
