@@ -374,11 +374,19 @@ impl Known {
 fn same_word(text: &str, start: usize, word: &Word) -> bool {
     let bytes = text.as_bytes();
     let len = word.end - word.start;
-    len <= 8
-        || bytes
-            .get(start..start + len)
-            .zip(bytes.get(word.start..word.end))
-            .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+    if len <= 8 {
+        return true;
+    }
+    // Eight bytes at a time, each side lowercased as its hash was.
+    let (Some(a), Some(b)) = (
+        bytes.get(start..start + len),
+        bytes.get(word.start..word.end),
+    ) else {
+        return false;
+    };
+    a.chunks(8)
+        .zip(b.chunks(8))
+        .all(|(a, b)| ascii_lowercase8(packed_le(a).0) == ascii_lowercase8(packed_le(b).0))
 }
 
 /// The words of a text in order, each with its hash ([`chunks`] from 0). Found from a bitmap of the text's
