@@ -577,6 +577,10 @@ fn is_splitter(c: char) -> bool {
     matches!(c, '*' | '_' | '~' | '^' | '|' | '`' | '.' | '-' | '/' | '+')
 }
 
+/// Bytes counted at a time by [`spaced_view`]: a byte-wide count cannot overflow, and a whole number of
+/// the vector loop's 16 bytes leaves no byte to a scalar tail.
+const BREAKER_BLOCK: usize = 240;
+
 /// Symbols that break up a word (`Ign*ore`, `*a*ll*`), removed when they are frequent.
 fn is_breaker(c: char) -> bool {
     matches!(c, '*' | '~' | '^' | '|' | '`')
@@ -587,11 +591,11 @@ fn is_breaker(c: char) -> bool {
 /// that break up words when they are frequent (at least 6, and 5% of the characters).
 /// `has_run` says whether the text has a run of four such letters (the decoders' `spaced_run` pattern).
 fn spaced_view(text: &str, has_run: bool) -> Option<String> {
-    // The breakers are ASCII: counted over bytes, 255 at a time in a byte-wide count the compiler can
-    // keep side by side in vector lanes.
+    // The breakers are ASCII: counted over bytes, a block at a time in a byte-wide count the compiler
+    // can keep side by side in vector lanes.
     let breakers: usize = text
         .as_bytes()
-        .chunks(usize::from(u8::MAX))
+        .chunks(BREAKER_BLOCK)
         .map(|block| {
             let n = block.iter().fold(0u8, |n, &b| {
                 n.wrapping_add(u8::from(is_breaker(char::from(b))))
