@@ -180,17 +180,28 @@ impl MatchMemo {
         }
     }
 
-    /// The patterns `state` (a match state of `dfa` in `cache`) matches, as bits.
+    /// The patterns `state` (a match state of `dfa` in `cache`) matches, as bits. Inlined: a state met
+    /// before is one look-up ([`Self::read`] reads one not met before).
+    #[inline]
     fn patterns(&mut self, dfa: &DFA, cache: &Cache, state: LazyStateID) -> u128 {
-        if self.generation != cache.clear_count() {
-            self.slots.fill((None, 0));
-            self.generation = cache.clear_count();
-        }
         let slot = slot_of(state);
-        if let Some(&(Some(id), bits)) = self.slots.get(slot)
+        if self.generation == cache.clear_count()
+            && let Some(&(Some(id), bits)) = self.slots.get(slot)
             && id == state
         {
             return bits;
+        }
+        self.read(dfa, cache, state, slot)
+    }
+
+    /// [`Self::patterns`] for a state not in the table (or a table of an earlier generation, emptied
+    /// first): read from the DFA, and kept in `slot`.
+    #[cold]
+    #[inline(never)]
+    fn read(&mut self, dfa: &DFA, cache: &Cache, state: LazyStateID, slot: usize) -> u128 {
+        if self.generation != cache.clear_count() {
+            self.slots.fill((None, 0));
+            self.generation = cache.clear_count();
         }
         let bits = (0..dfa.match_len(cache, state)).fold(0u128, |bits, i| {
             let id = dfa.match_pattern(cache, state, i).as_u32();
@@ -206,6 +217,7 @@ impl MatchMemo {
 /// The slot of `state` in a [`MatchMemo`]: its hash, from the one integer a state ID hashes as, multiplied
 /// so that its high bits (the slot) depend on every bit of the ID (whose low bits, a multiple of the
 /// table's stride, are zero).
+#[inline]
 fn slot_of(state: LazyStateID) -> usize {
     /// Takes what a state ID hashes as; any bytes will do, the slot only spreads the states.
     struct Bits(u64);
