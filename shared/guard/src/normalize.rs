@@ -68,9 +68,10 @@ impl Stripped {
 
 /// A normalised text with what was removed from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Normalized {
-    /// The NFKC text without invisible characters.
-    pub(crate) text: String,
+pub(crate) struct Normalized<'a> {
+    /// The NFKC text without invisible characters: the text itself when that changes nothing (ASCII,
+    /// and most text in any script), so it is not copied.
+    pub(crate) text: Cow<'a, str>,
     /// What was removed.
     pub(crate) stripped: Stripped,
     /// The ASCII text encoded in tag characters, if any; never placed in the prompt.
@@ -218,14 +219,13 @@ pub(crate) fn strip_invisible(text: &str, prev: Option<char>) -> (Cow<'_, str>, 
 }
 
 /// Full input normalisation: strip invisible characters, then NFKC.
-pub(crate) fn normalize(text: &str) -> Normalized {
+pub(crate) fn normalize(text: &str) -> Normalized<'_> {
     let (visible, stripped, hidden) = strip_invisible(text, None);
     // ASCII, and most text in any script, is already NFKC; the quick check decides without decomposing.
-    let text: String = if visible.is_ascii() || is_nfkc_quick(visible.chars()) == IsNormalized::Yes
-    {
-        visible.into_owned()
+    let text = if visible.is_ascii() || is_nfkc_quick(visible.chars()) == IsNormalized::Yes {
+        visible
     } else {
-        visible.nfkc().collect()
+        Cow::Owned(visible.nfkc().collect())
     };
     Normalized {
         text,
