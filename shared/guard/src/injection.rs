@@ -485,6 +485,13 @@ fn decode_text(run: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// The scanner's set compiles (see the PII pass's `the_pii_sets_compile`).
+    #[test]
+    fn the_injection_set_compiles() {
+        let d = InjectionDetector::new().unwrap();
+        assert!(d.any.compiled().is_some());
+    }
+
     #[test]
     fn set_places_name_the_patterns() {
         let d = InjectionDetector::new().unwrap();

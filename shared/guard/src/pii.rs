@@ -2153,6 +2153,16 @@ mod tests {
         }
     }
 
+    /// The PII pass's sets compile (a set of more patterns than a set holds would not, and every text
+    /// would then search every row's own expression: right, but slow).
+    #[test]
+    fn the_pii_sets_compile() {
+        let d = PiiDetector::new().unwrap();
+        assert!(d.any.compiled().is_some());
+        assert!(d.numeric_set.compiled().is_some());
+        assert!(d.any.patterns().len() <= crate::set::MAX_PATTERNS);
+    }
+
     #[test]
     fn digit_run_rows_find_what_their_patterns_find() {
         let d = PiiDetector::new().unwrap();
