@@ -48,7 +48,8 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::pii::{HIGH, ONES, ascii_capitals, high_bits_packed, packed_le};
+use crate::bits::{BitRuns, block_bitmap, with_block};
+use crate::pii::{HIGH, ONES, ascii_capitals, packed_le};
 
 /// The model, embedded at build time.
 const MODEL: &[u8] = include_bytes!("../data/injection-model.bin");
@@ -191,7 +192,7 @@ impl Classifier {
         // The words and their hashes first, in one tight loop, a batch of whole blocks at a time (and the
         // word after the batch, for its last bigram); then the batch's features, block by block.
         let mut words: Vec<Word> = Vec::with_capacity((text.len() / 6 + 1).min(BATCH_WORDS + 1));
-        let mut found = Words::new(text);
+        let mut found = words_of(text);
         loop {
             found.fill(&mut words, BATCH_WORDS + 1);
             let batch = &words[..words.len().min(BATCH_WORDS)];
@@ -389,27 +390,23 @@ fn same_word(text: &str, start: usize, word: &Word) -> bool {
         .all(|(a, b)| ascii_lowercase8(packed_le(a).0) == ascii_lowercase8(packed_le(b).0))
 }
 
-/// The words of a text in order, each with its hash ([`chunks`] from 0). Found from a bitmap of the text's
-/// word bytes, built 64 bytes at a time: a block of ASCII takes eight loads and no branch per byte, and only
-/// a block holding a byte beyond ASCII decodes its characters ([`is_word_char`]). A word is then a run of
-/// ones, found with two bit counts however long it is.
-struct Words<'t> {
-    text: &'t str,
-    /// Where the current block starts.
-    base: usize,
-    /// The current block's word bytes not yet read: bit `i` is byte `base + i`.
-    bits: u64,
+/// The words of a text in order, each with its hash ([`chunks`] from 0): runs of ones in a bitmap of the
+/// text's word bytes ([`BitRuns`], [`block_bits`]), in which only a block holding a byte beyond ASCII
+/// decodes its characters ([`is_word_char`]).
+struct Words<'t, F> {
+    bytes: &'t [u8],
+    runs: BitRuns<F>,
 }
 
-impl<'t> Words<'t> {
-    fn new(text: &'t str) -> Self {
-        Words {
-            text,
-            base: 0,
-            bits: block_bits(text, 0),
-        }
+/// The [`Words`] of `text`.
+fn words_of(text: &str) -> Words<'_, impl FnMut(usize) -> u64 + '_> {
+    Words {
+        bytes: text.as_bytes(),
+        runs: BitRuns::new(text.len(), move |base| block_bits(text, base)),
     }
+}
 
+impl<F: FnMut(usize) -> u64> Words<'_, F> {
     /// Pushes the next words onto `words` until it holds `limit` or the text has no more. The loop lives
     /// here so a word goes from registers straight into the vector: returned one at a time, each would
     /// be stored and read back (and a read of two 8-byte stores as one 16-byte load stalls).
@@ -423,39 +420,13 @@ impl<'t> Words<'t> {
     }
 }
 
-impl Iterator for Words<'_> {
+impl<F: FnMut(usize) -> u64> Iterator for Words<'_, F> {
     type Item = Word;
 
     #[inline(always)]
     fn next(&mut self) -> Option<Word> {
-        let len = self.text.len();
-        while self.bits == 0 {
-            self.base += 64;
-            if self.base >= len {
-                return None;
-            }
-            self.bits = block_bits(self.text, self.base);
-        }
-        let first = self.bits.trailing_zeros();
-        let start = self.base + first as usize;
-        // The word ends at the first zero bit from `first` (64: it runs on into the next block).
-        let mut end_bit = first + (!(self.bits >> first)).trailing_zeros();
-        while end_bit == 64 {
-            self.base += 64;
-            if self.base >= len {
-                // The word ends the text, which ends with the block.
-                self.bits = 0;
-                return Some(word_at(self.text.as_bytes(), start, len));
-            }
-            self.bits = block_bits(self.text, self.base);
-            end_bit = (!self.bits).trailing_zeros();
-        }
-        self.bits &= u64::MAX << end_bit;
-        Some(word_at(
-            self.text.as_bytes(),
-            start,
-            self.base + end_bit as usize,
-        ))
+        let run = self.runs.next()?;
+        Some(word_at(self.bytes, run.start, run.end))
     }
 }
 
@@ -484,19 +455,12 @@ fn word_at(bytes: &[u8], start: usize, end: usize) -> Word {
 
 /// The word bytes of the block of `text` from `base` (64 bytes, fewer at the text's end): bit `i` is set
 /// when byte `base + i` belongs to a word character ([`is_word_char`]).
+#[inline(never)]
 fn block_bits(text: &str, base: usize) -> u64 {
     let bytes = text.as_bytes();
-    let (bits, beyond_ascii) = match bytes.get(base..base + 64) {
-        Some(block) => ascii_block_bits(block),
-        None => {
-            // The text's last block, padded with zero bytes (which belong to no word).
-            let mut block = [0u8; 64];
-            let rest = bytes.get(base..).unwrap_or_default();
-            block[..rest.len()].copy_from_slice(rest);
-            ascii_block_bits(&block)
-        }
-    };
-    if beyond_ascii == 0 {
+    // The last block is padded with zero bytes, which belong to no word.
+    let (bits, read) = with_block(bytes, base, |block| block_bitmap(block, ascii_word_bytes));
+    if read & HIGH == 0 {
         return bits;
     }
     // The characters beyond ASCII, from the one holding the block's first such byte.
@@ -520,21 +484,6 @@ fn block_bits(text: &str, base: usize) -> u64 {
         }
     }
     bits
-}
-
-/// The ASCII word bytes of a block of 64 bytes (`block` is 64 bytes long), one bit a byte, and whether any
-/// byte is beyond ASCII (the high bits of its eight pieces OR-ed together: zero when the block is ASCII).
-fn ascii_block_bits(block: &[u8]) -> (u64, u64) {
-    let mut bits = 0;
-    let mut high = 0;
-    for (k, eight) in block.chunks_exact(8).enumerate() {
-        let mut piece = [0u8; 8];
-        piece.copy_from_slice(eight);
-        let piece = u64::from_le_bytes(piece);
-        bits |= high_bits_packed(ascii_word_bytes(piece)) << (8 * k);
-        high |= piece & HIGH;
-    }
-    (bits, high)
 }
 
 /// The eight bytes of `bytes` from `at` as a little-endian integer, if there are eight.
@@ -563,7 +512,7 @@ fn ascii_word_bytes(piece: u64) -> u64 {
 /// `text.split(|c| !is_word_char(c))` without the empty pieces.
 #[cfg(test)]
 fn for_each_word<'t>(text: &'t str, mut f: impl FnMut(&'t str)) {
-    for word in Words::new(text) {
+    for word in words_of(text) {
         f(&text[word.start..word.end]);
     }
 }
@@ -806,7 +755,7 @@ mod tests {
                     .split(|c: char| !is_word_char(c))
                     .filter(|w| !w.is_empty())
                     .collect();
-                let found: Vec<Word> = Words::new(tail).collect();
+                let found: Vec<Word> = words_of(tail).collect();
                 let words: Vec<&str> = found.iter().map(|w| &tail[w.start..w.end]).collect();
                 assert_eq!(words, split, "{tail:?}");
                 for (word, bytes) in found.iter().zip(&split) {
@@ -886,7 +835,7 @@ mod tests {
             "a",
         ];
         for text in texts {
-            for word in Words::new(text) {
+            for word in words_of(text) {
                 assert_eq!(
                     word.hash,
                     chunks(0, &text.as_bytes()[word.start..word.end]),
@@ -897,7 +846,7 @@ mod tests {
             // Every suffix: words that end at, or within eight bytes of, the text's end.
             for cut in (0..text.len()).filter(|&k| text.is_char_boundary(k)) {
                 let tail = &text[cut..];
-                for word in Words::new(tail) {
+                for word in words_of(tail) {
                     let bytes = &tail.as_bytes()[word.start..word.end];
                     assert_eq!(word.hash, chunks(0, bytes), "{tail:?}");
                 }
@@ -958,7 +907,7 @@ mod tests {
     fn a_remembered_word_is_the_same_word_whatever_its_case() {
         let text = "Ignore IGNORE ignore Ignored x Supercalifragilistic SUPERCALIFRAGILISTIC X \
                     supercalifragilistix supercalifragilistic";
-        let words: Vec<Word> = Words::new(text).collect();
+        let words: Vec<Word> = words_of(text).collect();
         let mut known = Known::table(64);
         let mut computed: Vec<String> = Vec::new();
         let answers: Vec<(i32, u32)> = words
@@ -993,7 +942,7 @@ mod tests {
             .repeat(2);
         let mut known = Known::table(64);
         let mut computed = 0;
-        for word in Words::new(&text) {
+        for word in words_of(&text) {
             let (sum, _) = known.own_features(&text, &word, |(word, _)| {
                 computed += 1;
                 (word[1..].parse().unwrap(), 1)

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod bits;
 mod classifier;
 mod decode;
 mod document;

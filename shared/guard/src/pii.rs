@@ -51,6 +51,7 @@ use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
 use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched, searched_where};
 
+use crate::bits::{BitRuns, ascii_digits, block_bitmap, with_block};
 use crate::lazy::{LazyRegex, LazySet, WindowRegex};
 use crate::profile::EntityType;
 use crate::set::{NewCache, PatternSet, cache_pool, every_match_dfa, step};
@@ -594,81 +595,16 @@ fn digit_run_shape(pattern: &str) -> Option<(usize, usize)> {
     (1 <= min && min <= max).then_some((min, max))
 }
 
-/// The maximal runs of ASCII digits in `text`, in order: runs of ones in a bitmap of the text's digits,
-/// built 64 bytes at a time (eight loads of eight bytes; a block without a digit costs no more), each run
-/// found with two bit counts however long it is.
+/// The maximal runs of ASCII digits in `text`, in order: runs of ones in a bitmap of the text's digits
+/// ([`BitRuns`]).
 fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     // Room for a run every 16 bytes (a log line or a table holds about that many), up to 4,096 runs.
     let mut runs = Vec::with_capacity((bytes.len() / 16).min(4096));
-    // Where a run that reached the end of the last block started.
-    let mut open: Option<usize> = None;
-    for (k, block) in bytes.chunks(64).enumerate() {
-        let base = 64 * k;
-        let mut bits = if let Ok(full) = <&[u8; 64]>::try_from(block) {
-            digit_bits(full)
-        } else {
-            // The last block, padded with bytes that are not digits.
-            let mut padded = [0u8; 64];
-            padded[..block.len()].copy_from_slice(block);
-            digit_bits(&padded)
-        };
-        if let Some(start) = open {
-            // The open run goes on through this block's leading digits.
-            let through = (!bits).trailing_zeros();
-            if through == 64 {
-                continue;
-            }
-            runs.push(start..base + through as usize);
-            open = None;
-            bits &= u64::MAX << through;
-        }
-        while bits != 0 {
-            let first = bits.trailing_zeros();
-            let end = first + (!(bits >> first)).trailing_zeros();
-            if end == 64 {
-                open = Some(base + first as usize);
-                break;
-            }
-            runs.push(base + first as usize..base + end as usize);
-            bits &= u64::MAX << end;
-        }
-    }
-    if let Some(start) = open {
-        runs.push(start..bytes.len());
-    }
+    runs.extend(BitRuns::new(bytes.len(), |base| {
+        with_block(bytes, base, |block| block_bitmap(block, ascii_digits).0)
+    }));
     runs
-}
-
-/// The ASCII digits among 64 bytes, bit `i` for byte `i`. Per eight bytes: on the low seven bits of each
-/// byte, plus `0x50` reaches `0x80` from `0` up and plus `0x46` from `:` up, with no carry into the next
-/// byte; a byte with its high bit set is no digit.
-fn digit_bits(block: &[u8; 64]) -> u64 {
-    let mut high = [0u64; 8];
-    let mut any = 0;
-    for (eight, out) in block.chunks_exact(8).zip(&mut high) {
-        let mut piece = [0u8; 8];
-        piece.copy_from_slice(eight);
-        let piece = u64::from_le_bytes(piece);
-        let low = piece & !HIGH;
-        *out = (low + ONES * u64::from(0x80 - b'0'))
-            & !(low + ONES * u64::from(0x80 - b':'))
-            & !piece
-            & HIGH;
-        any |= *out;
-    }
-    if any == 0 {
-        return 0;
-    }
-    high.iter()
-        .enumerate()
-        .fold(0, |bits, (k, &h)| bits | high_bits_packed(h) << (8 * k))
-}
-
-/// The high bits of the eight bytes of `mask` (every other bit zero) as eight bits, byte `k`'s at bit `k`:
-/// the multiplication moves byte `k`'s bit to bit `56 + k`, and no two of its terms meet.
-pub(crate) fn high_bits_packed(mask: u64) -> u64 {
-    (mask >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
 }
 
 /// 1 in every byte of a `u64` read as eight bytes.
@@ -2032,35 +1968,6 @@ mod tests {
         ];
         for entity in EntityType::ALL.into_iter().filter(|e| !named.contains(e)) {
             assert!(DETECTORS.iter().any(|r| r.entity == entity), "{entity}");
-        }
-    }
-
-    #[test]
-    fn eight_high_bits_pack_into_a_byte() {
-        for mask in 0..=255u64 {
-            let spread = (0..8).fold(0u64, |m, k| m | ((mask >> k) & 1) << (8 * k + 7));
-            assert_eq!(high_bits_packed(spread), mask);
-        }
-    }
-
-    /// The digit bits of 64 bytes, for every byte in every place.
-    #[test]
-    fn sixty_four_bytes_at_a_time_find_every_digit() {
-        for b in 0..=255u8 {
-            for place in 0..64 {
-                let mut block = [b'a'; 64];
-                block[place] = b;
-                let expected = if b.is_ascii_digit() { 1 << place } else { 0 };
-                assert_eq!(digit_bits(&block), expected, "{b} at {place}");
-                let mut others = [b; 64];
-                others[place] = b'5';
-                let expected = if b.is_ascii_digit() {
-                    u64::MAX
-                } else {
-                    1 << place
-                };
-                assert_eq!(digit_bits(&others), expected, "{b} around {place}");
-            }
         }
     }
 
