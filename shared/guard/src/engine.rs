@@ -1189,12 +1189,7 @@ pub(crate) fn apply(text: &str, hits: &[Hit], mut pseudonyms: Option<&mut Pseudo
             (HitKind::Pii(entity), GuardAction::Pseudonymize, Some(map)) => {
                 out.push_str(&map.token_for(entity, &text[hit.span.clone()]));
             }
-            // `EntityType::mask`, written in place.
-            (HitKind::Pii(entity), _, _) => {
-                out.push('{');
-                out.push_str(entity.as_str());
-                out.push('}');
-            }
+            (HitKind::Pii(entity), _, _) => entity.write_mask(&mut out),
             (HitKind::DeniedWord, _, _) => out.push_str(DENIED_WORD_MASK),
         }
         last = hit.span.end;

@@ -166,9 +166,11 @@ impl EntityType {
         EntityType::ALL.into_iter().find(|e| e.as_str() == name)
     }
 
-    /// The placeholder a masked value is replaced with, e.g. `{EMAIL}`.
-    pub fn mask(self) -> String {
-        format!("{{{}}}", self.as_str())
+    /// Appends to `out` the placeholder a masked value is replaced with, e.g. `{EMAIL}`.
+    pub fn write_mask(self, out: &mut String) {
+        out.push('{');
+        out.push_str(self.as_str());
+        out.push('}');
     }
 }
 
