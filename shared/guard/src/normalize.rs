@@ -220,6 +220,13 @@ pub(crate) fn strip_invisible(text: &str, prev: Option<char>) -> (Cow<'_, str>, 
 
 /// Full input normalisation: strip invisible characters, then NFKC.
 pub(crate) fn normalize(text: &str) -> Normalized<'_> {
+    // ASCII holds no invisible character and is NFKC already: one word-at-a-time check decides.
+    if text.is_ascii() {
+        return Normalized {
+            text: Cow::Borrowed(text),
+            ..Normalized::default()
+        };
+    }
     let (visible, stripped, hidden) = strip_invisible(text, None);
     // ASCII, and most text in any script, is already NFKC; the quick check decides without decomposing.
     let text = if visible.is_ascii() || is_nfkc_quick(visible.chars()) == IsNormalized::Yes {
