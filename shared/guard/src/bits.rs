@@ -6,7 +6,10 @@
 
 use std::ops::Range;
 
-use crate::pii::{HIGH, ONES};
+/// 1 in every byte of a `u64` read as eight bytes.
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a `u64` read as eight bytes.
+pub(crate) const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// The block of `bytes` from `base` (64 bytes, or the rest of `bytes` padded with zero bytes) given to `f`.
 /// A whole block is borrowed, not copied.

@@ -48,8 +48,8 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::bits::{BitRuns, block_bitmap, with_block};
-use crate::pii::{HIGH, ONES, ascii_capitals, packed_le};
+use crate::bits::{BitRuns, HIGH, ONES, block_bitmap, with_block};
+use crate::pii::{ascii_capitals, packed_le};
 
 /// The model, embedded at build time.
 const MODEL: &[u8] = include_bytes!("../data/injection-model.bin");

@@ -51,7 +51,7 @@ use detectors::{DETECTORS, Need, Valid, context_near};
 use gazetteer::{Gazetteer, gazetteer};
 use windows::{Anchor, Around, Window, anchor_runs, anchor_windows, searched, searched_where};
 
-use crate::bits::{BitRuns, ascii_digits, block_bitmap, with_block};
+use crate::bits::{BitRuns, HIGH, ONES, ascii_digits, block_bitmap, with_block};
 use crate::lazy::{LazyRegex, LazySet, WindowRegex};
 use crate::profile::EntityType;
 use crate::set::{NewCache, PatternSet, cache_pool, every_match_dfa, step};
@@ -606,11 +606,6 @@ fn ascii_digit_runs(text: &str) -> Vec<Range<usize>> {
     }));
     runs
 }
-
-/// 1 in every byte of a `u64` read as eight bytes.
-pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
-/// The high bit of every byte of a `u64` read as eight bytes.
-pub(crate) const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of each byte of `word` (eight ASCII bytes) that is an ASCII capital. Each byte plus `0x3F`
 /// reaches `0x80` from `A` up, plus `0x25` from `[` up, and no sum carries into the next byte.

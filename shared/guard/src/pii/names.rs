@@ -19,9 +19,10 @@
 
 use std::sync::OnceLock;
 
+use crate::bits::HIGH;
 use crate::pii::detectors::MAX_CONTEXT_WINDOW;
 use crate::pii::gazetteer::{Gazetteer, Kinds};
-use crate::pii::{Finding, HIGH, ShortWords, ascii_capitals};
+use crate::pii::{Finding, ShortWords, ascii_capitals};
 use crate::profile::EntityType;
 
 /// A run of capitalised words (with the joining words of names: `&`, `of`, `de`, `van` ...), as a pattern:
