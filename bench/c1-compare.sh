@@ -11,6 +11,8 @@
 #
 # (ABBA: on a machine whose load drifts through a set of runs, whichever build runs first in a pair does
 # better, so each round runs both orders.)
+#
+# PIN=1 pins as bench/run.sh does: the hub on CPU 0, the mock, oha and the streaming client on CPU 1.
 set -euo pipefail
 
 BIN="$1"
@@ -21,6 +23,12 @@ TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 SCRATCH="$BENCH/.scratch"
 OHA="$BENCH/.tools/bin/oha"
 WORK="$SCRATCH/c1-compare"
+hub_cpu=()
+load_cpu=()
+if [ "${PIN:-0}" = 1 ]; then
+  hub_cpu=(taskset -c 0)
+  load_cpu=(taskset -c 1)
+fi
 
 for f in token body.json body-stream.json hub-hub-fast.toml; do
   [ -f "$SCRATCH/$f" ] || { echo "c1-compare.sh: $SCRATCH/$f missing: run bench/run.sh first" >&2; exit 2; }
@@ -37,16 +45,16 @@ rm -rf "$WORK"
 mkdir -p "$WORK/data"
 sed -e "s|^data_dir = .*|data_dir = \"$WORK/data\"|" "$SCRATCH/hub-hub-fast.toml" > "$WORK/hub.toml"
 if ! curl -s -o /dev/null http://127.0.0.1:18000/ 2>/dev/null; then
-  "$TARGET/release/bench-mock" --listen 127.0.0.1:18000 --latency-ms 0 > "$WORK/mock.log" 2>&1 &
+  "${load_cpu[@]}" "$TARGET/release/bench-mock" --listen 127.0.0.1:18000 --latency-ms 0 > "$WORK/mock.log" 2>&1 &
   pids+=($!)
 fi
-(cd "$WORK" && exec "$BIN" serve --config "$WORK/hub.toml") > "$WORK/hub.log" 2>&1 &
+(cd "$WORK" && exec "${hub_cpu[@]}" "$BIN" serve --config "$WORK/hub.toml") > "$WORK/hub.log" 2>&1 &
 hub=$!
 pids+=("$hub")
 
 TOKEN="$(cat "$SCRATCH/token")"
 call() {
-  "$OHA" --no-tui -m POST -T application/json -D "$SCRATCH/body.json" \
+  "${load_cpu[@]}" "$OHA" --no-tui -m POST -T application/json -D "$SCRATCH/body.json" \
     -H "authorization: Bearer $TOKEN" -H 'x-causeway-purpose: analytics' "$@" \
     http://127.0.0.1:18100/v1/chat/completions
 }
@@ -75,7 +83,7 @@ p99=$(awk '$1 == "99.00%" {print $3}' "$WORK/c1.txt")
 awk -v l="$LABEL" -v n1="$n1" -v n64="$n64" -v a="$t0" -v b="$t1" -v c="$t2" -v hz="$hz" -v p50="$p50" -v p99="$p99" \
   'BEGIN { printf "%s  c=1: %d calls, %.3f CPU-ms/call, p50 %s ms, p99 %s ms  |  c=64: %d calls in 10 s, %.3f CPU-ms/call\n",
            l, n1, (b - a) * 1000 / hz / n1, p50, p99, n64, (c - b) * 1000 / hz / n64 }'
-"$TARGET/release/causeway-bench" ttft --url http://127.0.0.1:18100/v1/chat/completions \
+"${load_cpu[@]}" "$TARGET/release/causeway-bench" ttft --url http://127.0.0.1:18100/v1/chat/completions \
   --body "$SCRATCH/body-stream.json" --requests 100 --warmup 10 --header 'content-type: application/json' \
   --header "authorization: Bearer $TOKEN" --header 'x-causeway-purpose: analytics' > "$WORK/ttft.json"
 python3 -c 'import json, sys; t = json.load(open(sys.argv[1])); print("%s  ttft: p50 %.2f ms, p99 %.2f ms (%d streams)" % (sys.argv[2], t["p50_ms"], t["p99_ms"], t["requests"]))' \

@@ -588,7 +588,10 @@ impl EmbeddedStore {
         };
         let handle = thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || state.run(writer, rx))
+            .spawn(move || {
+                crate::sched::run_in_batches("audit-writer");
+                state.run(writer, rx);
+            })
             .map_err(|e| AuditError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             path,
@@ -1977,7 +1980,10 @@ impl Index {
         let (give_back, returned) = std::sync::mpsc::channel();
         let thread = thread::Builder::new()
             .name("audit-index".into())
-            .spawn(move || index_rows(&asked, &give_back));
+            .spawn(move || {
+                crate::sched::run_in_batches("audit-index");
+                index_rows(&asked, &give_back);
+            });
         match thread {
             Ok(thread) => Self {
                 conn: Some(conn),
@@ -2146,7 +2152,10 @@ impl Writer {
         let path = self.db_path.clone();
         let copier = thread::Builder::new()
             .name("audit-wal-copy".into())
-            .spawn(move || copy_wal(&path, &copy_asked));
+            .spawn(move || {
+                crate::sched::run_in_batches("audit-wal-copy");
+                copy_wal(&path, &copy_asked);
+            });
         match &copier {
             Ok(_) => wake_copier_when_behind(&mut conn, copy.clone()),
             Err(err) => tracing::warn!(

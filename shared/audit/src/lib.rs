@@ -24,6 +24,7 @@ mod log;
 pub mod pack;
 mod pack_reader;
 pub mod reader;
+mod sched;
 pub mod verify;
 
 use async_trait::async_trait;
