@@ -165,17 +165,23 @@ pub async fn stream(
 /// Runs a governed call in a task of its own and waits for it. The request handler waiting here may be
 /// dropped (the client went away, or the request timed out); the call is not, so once the hub has asked a
 /// model anything it always goes on to write the record of what happened.
-pub(crate) async fn to_the_record<T: Send + 'static>(
+///
+/// The task starts here, not when the returned future is first polled, and holds the call boxed: a
+/// governed call's future is several kilobytes, which the runtime would otherwise copy on its way into
+/// the task, as would every request future that waits for it (they now hold only the answer's channel).
+pub(crate) fn to_the_record<T: Send + 'static>(
     call: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
-) -> Result<T, ApiError> {
+) -> impl std::future::Future<Output = Result<T, ApiError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    crate::spawn(async move {
+    crate::spawn(Box::pin(async move {
         // The caller may be gone; the record is written either way.
         let _ = tx.send(call.await);
-    });
-    rx.await.unwrap_or_else(|_| {
-        Err(HubError::Internal("the governed call ended without an answer".to_owned()).into())
-    })
+    }));
+    async move {
+        rx.await.unwrap_or_else(|_| {
+            Err(HubError::Internal("the governed call ended without an answer".to_owned()).into())
+        })
+    }
 }
 
 async fn govern(
