@@ -2113,6 +2113,9 @@ struct Writer {
     last_checkpoint: Instant,
 }
 
+/// Room an event's JSON is encoded into at first.
+const EVENT_JSON_CAPACITY: usize = 2048;
+
 /// One append as the writer takes it. The caller encodes the event and the payload on its own thread, so
 /// the writer, which every record passes through one at a time, only links, hashes and seals.
 struct Append {
@@ -2127,12 +2130,17 @@ struct Append {
 impl Append {
     fn new(event: AuditEvent, payload: Option<&Payload>) -> Result<Self, AuditError> {
         let encode = |e: serde_json::Error| AuditError::Encode(e.to_string());
-        let event_json = serde_json::to_vec(&event).map_err(encode)?;
+        // Sized for what is written, so the encoder does not grow the buffer (copying it) as it goes: an
+        // event is one to two kilobytes; a payload its two texts and their escapes.
+        let mut event_json = Vec::with_capacity(EVENT_JSON_CAPACITY);
+        serde_json::to_writer(&mut event_json, &event).map_err(encode)?;
         let payload = match payload {
-            Some(payload) => Some((
-                period_of(event.timestamp),
-                serde_json::to_vec(payload).map_err(encode)?,
-            )),
+            Some(payload) => {
+                let text = payload.prompt.len() + payload.response.len();
+                let mut json = Vec::with_capacity(text + text / 8 + 32);
+                serde_json::to_writer(&mut json, payload).map_err(encode)?;
+                Some((period_of(event.timestamp), json))
+            }
             None => None,
         };
         Ok(Self {
