@@ -12,6 +12,7 @@ use causeway_contract::openai::ChatCompletionChunk;
 use causeway_contract::{Message, Role, TokenUsage};
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::json;
 
 use super::{
@@ -43,26 +44,120 @@ fn data_uri(media_type: &str, data: &[u8]) -> String {
     )
 }
 
+/// A chat completions request, encoded straight from the call it carries (borrowed, not copied into a
+/// JSON tree first).
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage<'a>>,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<ChatTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct ChatTool<'a> {
+    r#type: &'static str,
+    function: ChatFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct ChatFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a serde_json::Value,
+}
+
+/// One chat message: `system` and `user` with their content, `assistant` with its text and tool calls,
+/// `tool` with the result of one call.
+#[derive(Serialize)]
+struct ChatMessage<'a> {
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    content: ChatContent<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ChatToolCall<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChatContent<'a> {
+    Text(&'a str),
+    Joined(String),
+    Parts(Vec<ChatPart<'a>>),
+    /// An assistant turn with tool calls and no text.
+    Null,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ChatPart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl },
+    File { file: ChatFile<'a> },
+}
+
+#[derive(Serialize)]
+struct ImageUrl {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct ChatFile<'a> {
+    filename: &'a str,
+    file_data: String,
+}
+
+#[derive(Serialize)]
+struct ChatToolCall<'a> {
+    id: &'a str,
+    r#type: &'static str,
+    function: ChatCall<'a>,
+}
+
+#[derive(Serialize)]
+struct ChatCall<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
 /// A text, image or document block as a chat content part.
-fn part(block: &ContentBlock) -> Option<serde_json::Value> {
+fn part(block: &ContentBlock) -> Option<ChatPart<'_>> {
     match block {
-        ContentBlock::Text { text } => Some(json!({"type": "text", "text": text})),
-        ContentBlock::Image { media_type, data } => Some(json!({
-            "type": "image_url",
-            "image_url": {"url": data_uri(media_type.media_type(), &data.0)}
-        })),
-        ContentBlock::Document { format, name, data } => Some(json!({
-            "type": "file",
-            "file": {"filename": name, "file_data": data_uri(format.media_type(), &data.0)}
-        })),
+        ContentBlock::Text { text } => Some(ChatPart::Text { text }),
+        ContentBlock::Image { media_type, data } => Some(ChatPart::ImageUrl {
+            image_url: ImageUrl {
+                url: data_uri(media_type.media_type(), &data.0),
+            },
+        }),
+        ContentBlock::Document { format, name, data } => Some(ChatPart::File {
+            file: ChatFile {
+                filename: name,
+                file_data: data_uri(format.media_type(), &data.0),
+            },
+        }),
         ContentBlock::ToolUse { .. } | ContentBlock::ToolResult { .. } => None,
     }
 }
 
-/// One of our messages as chat messages: tool results become `tool` messages, tool calls an assistant's
-/// `tool_calls`.
-fn chat_messages(message: &Message) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
+/// One of our messages as chat messages, appended to `out`: tool results become `tool` messages, tool
+/// calls an assistant's `tool_calls`.
+fn chat_messages<'a>(message: &'a Message, out: &mut Vec<ChatMessage<'a>>) {
     match message.role {
         Role::Assistant => {
             let text: String = message
@@ -70,23 +165,31 @@ fn chat_messages(message: &Message) -> Vec<serde_json::Value> {
                 .iter()
                 .filter_map(ContentBlock::as_text)
                 .collect();
-            let calls: Vec<serde_json::Value> = message
+            let tool_calls = message
                 .content
                 .iter()
                 .filter_map(|b| match b {
-                    ContentBlock::ToolUse { id, name, input } => Some(json!({
-                        "id": id,
-                        "type": "function",
-                        "function": {"name": name, "arguments": input.to_string()}
-                    })),
+                    ContentBlock::ToolUse { id, name, input } => Some(ChatToolCall {
+                        id,
+                        r#type: "function",
+                        function: ChatCall {
+                            name,
+                            arguments: input.to_string(),
+                        },
+                    }),
                     _ => None,
                 })
                 .collect();
-            let mut m = json!({"role": "assistant", "content": if text.is_empty() { serde_json::Value::Null } else { json!(text) }});
-            if !calls.is_empty() {
-                m["tool_calls"] = json!(calls);
-            }
-            out.push(m);
+            out.push(ChatMessage {
+                role: "assistant",
+                tool_call_id: None,
+                content: if text.is_empty() {
+                    ChatContent::Null
+                } else {
+                    ChatContent::Joined(text)
+                },
+                tool_calls,
+            });
         }
         Role::User | Role::System => {
             let role = if message.role == Role::System {
@@ -101,19 +204,25 @@ fn chat_messages(message: &Message) -> Vec<serde_json::Value> {
                     ..
                 } = block
                 {
-                    let parts: Vec<serde_json::Value> = content.iter().filter_map(part).collect();
-                    out.push(
-                        json!({"role": "tool", "tool_call_id": tool_use_id, "content": parts}),
-                    );
+                    out.push(ChatMessage {
+                        role: "tool",
+                        tool_call_id: Some(tool_use_id),
+                        content: ChatContent::Parts(content.iter().filter_map(part).collect()),
+                        tool_calls: Vec::new(),
+                    });
                 }
             }
-            let parts: Vec<serde_json::Value> = message.content.iter().filter_map(part).collect();
+            let parts: Vec<ChatPart<'_>> = message.content.iter().filter_map(part).collect();
             if !parts.is_empty() {
-                out.push(json!({"role": role, "content": parts}));
+                out.push(ChatMessage {
+                    role,
+                    tool_call_id: None,
+                    content: ChatContent::Parts(parts),
+                    tool_calls: Vec::new(),
+                });
             }
         }
     }
-    out
 }
 
 /// The answer message's blocks: text, then tool calls.
@@ -160,48 +269,57 @@ impl OpenAiInvoker {
         }
     }
 
-    fn body(call: &ModelCall, stream: bool) -> serde_json::Value {
-        let mut messages: Vec<serde_json::Value> = call
+    fn body(call: &ModelCall, stream: bool) -> ChatRequest<'_> {
+        let mut messages: Vec<ChatMessage<'_>> = call
             .system
             .iter()
-            .map(|s| json!({"role": "system", "content": s}))
+            .map(|s| ChatMessage {
+                role: "system",
+                tool_call_id: None,
+                content: ChatContent::Text(s),
+                tool_calls: Vec::new(),
+            })
             .collect();
         for message in &call.messages {
-            messages.extend(chat_messages(message));
+            chat_messages(message, &mut messages);
         }
-        let mut body =
-            json!({"model": call.model_id, "messages": messages, "max_tokens": call.max_tokens});
-        if !call.tools.is_empty() {
-            body["tools"] = call
-                .tools
-                .iter()
-                .map(|t| {
-                    let mut function = json!({"name": t.name, "parameters": t.input_schema});
-                    if let Some(description) = &t.description {
-                        function["description"] = json!(description);
-                    }
-                    json!({"type": "function", "function": function})
-                })
-                .collect();
-            if let Some(choice) = &call.tool_choice {
-                body["tool_choice"] = match choice {
-                    ToolChoice::Auto => json!("auto"),
-                    ToolChoice::Any => json!("required"),
-                    ToolChoice::None => json!("none"),
-                    ToolChoice::Tool { name } => {
-                        json!({"type": "function", "function": {"name": name}})
-                    }
-                };
-            }
+        let tools: Vec<ChatTool<'_>> = call
+            .tools
+            .iter()
+            .map(|t| ChatTool {
+                r#type: "function",
+                function: ChatFunction {
+                    name: &t.name,
+                    description: t.description.as_deref(),
+                    parameters: &t.input_schema,
+                },
+            })
+            .collect();
+        // Only with tools: a choice among none means nothing to the API.
+        let tool_choice = call
+            .tool_choice
+            .as_ref()
+            .filter(|_| !tools.is_empty())
+            .map(|choice| match choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::Any => json!("required"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Tool { name } => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
+            });
+        ChatRequest {
+            model: &call.model_id,
+            messages,
+            max_tokens: call.max_tokens,
+            tools,
+            tool_choice,
+            stop: &call.stop_sequences,
+            stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
         }
-        if !call.stop_sequences.is_empty() {
-            body["stop"] = json!(call.stop_sequences);
-        }
-        if stream {
-            body["stream"] = json!(true);
-            body["stream_options"] = json!({"include_usage": true});
-        }
-        body
     }
 
     async fn post(&self, call: &ModelCall, stream: bool) -> Result<reqwest::Response, InvokeError> {
@@ -212,7 +330,7 @@ impl OpenAiInvoker {
     async fn post_json(
         &self,
         path: &str,
-        body: &serde_json::Value,
+        body: &(impl Serialize + Sync),
     ) -> Result<reqwest::Response, InvokeError> {
         let mut request = self
             .http
@@ -437,5 +555,126 @@ impl ModelInvoker for OpenAiInvoker {
             }
         });
         Ok(Box::pin(stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use causeway_contract::content::{Bytes, DocumentFormat, ImageFormat, ToolDefinition};
+
+    use super::*;
+
+    fn call() -> ModelCall {
+        ModelCall {
+            model_id: "llama".to_owned(),
+            system: vec!["Be brief.".to_owned()],
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: vec![
+                        ContentBlock::text("What is \"this\"?"),
+                        ContentBlock::Image {
+                            media_type: ImageFormat::Png,
+                            data: Bytes(vec![1, 2, 3]),
+                        },
+                        ContentBlock::Document {
+                            format: DocumentFormat::Txt,
+                            name: "notes".to_owned(),
+                            data: Bytes(b"hi".to_vec()),
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: vec![ContentBlock::ToolUse {
+                        id: "call_1".to_owned(),
+                        name: "weather".to_owned(),
+                        input: json!({"city": "Oslo"}),
+                    }],
+                },
+                Message {
+                    role: Role::User,
+                    content: vec![
+                        ContentBlock::ToolResult {
+                            tool_use_id: "call_1".to_owned(),
+                            content: vec![ContentBlock::text("14C")],
+                            is_error: false,
+                        },
+                        ContentBlock::text("And tomorrow?"),
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: vec![ContentBlock::text("Rain "), ContentBlock::text("later.")],
+                },
+            ],
+            tools: vec![ToolDefinition {
+                name: "weather".to_owned(),
+                description: Some("The weather in a city".to_owned()),
+                input_schema: json!({"type": "object"}),
+            }],
+            tool_choice: Some(ToolChoice::Tool {
+                name: "weather".to_owned(),
+            }),
+            max_tokens: 64,
+            stop_sequences: vec!["END".to_owned()],
+            response_schema: None,
+        }
+    }
+
+    #[test]
+    fn a_call_is_encoded_as_chat_completions_send_it() {
+        let body = serde_json::to_value(OpenAiInvoker::body(&call(), true)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "model": "llama",
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "What is \"this\"?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AQID"}},
+                        {"type": "file", "file": {"filename": "notes", "file_data": "data:text/plain;base64,aGk="}}
+                    ]},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "call_1", "type": "function",
+                         "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}}
+                    ]},
+                    {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "14C"}]},
+                    {"role": "user", "content": [{"type": "text", "text": "And tomorrow?"}]},
+                    {"role": "assistant", "content": "Rain later."}
+                ],
+                "max_tokens": 64,
+                "tools": [{"type": "function", "function": {
+                    "name": "weather", "description": "The weather in a city", "parameters": {"type": "object"}
+                }}],
+                "tool_choice": {"type": "function", "function": {"name": "weather"}},
+                "stop": ["END"],
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            })
+        );
+    }
+
+    #[test]
+    fn a_plain_call_sends_no_optional_fields() {
+        let mut call = call();
+        call.messages.truncate(1);
+        call.messages[0].content.truncate(1);
+        call.tools.clear();
+        call.stop_sequences.clear();
+        let body = serde_json::to_value(OpenAiInvoker::body(&call, false)).unwrap();
+        // No tools, so no tool choice either.
+        assert_eq!(
+            body,
+            json!({
+                "model": "llama",
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": [{"type": "text", "text": "What is \"this\"?"}]}
+                ],
+                "max_tokens": 64
+            })
+        );
     }
 }
