@@ -6,11 +6,14 @@
 //! grown in zero-filled, synced chunks ahead of the frames, so a frame's sync writes data blocks only and
 //! costs no file-system journal commit.
 //!
-//! Frame: `magic (4) | log id (16) | frame number (u64 LE) | body length (u32 LE) | SHA-256(log id || frame
-//! number || length || body) (32) | body`. A frame is valid only when its magic, its log id (the database's
-//! own, `meta.log_id`), its number (the one after the previous frame) and its digest match, so a torn or
-//! never-finished frame (zeros, or a partial write) ends the log, and a log left beside another database
-//! is never replayed into it.
+//! Frame: `magic (4) | log id (16) | frame number (u64 LE) | body length (u32 LE) | CRC-32(log id || frame
+//! number || length || body) (u32 LE) | body`. A frame is valid only when its magic, its log id (the
+//! database's own, `meta.log_id`), its number (the one after the previous frame) and its checksum match, so
+//! a torn or never-finished frame (zeros, or a partial write) ends the log, and a log left beside another
+//! database is never replayed into it. The checksum detects torn writes; what the frame carries is
+//! protected on its own (records by their hash chain and signed checkpoints, payloads by their AEAD tag).
+//! Logs written before this format (magic `CWL1`, a SHA-256 digest in place of the CRC) are still read, so
+//! a store left with frames to replay is restored by a newer hub.
 //! The database records where the next frame goes (`meta`: `log_end`, `log_frame`) in the same transaction
 //! as the frame's rows; frames after that position are replayed into the database when the store is opened.
 
@@ -18,12 +21,15 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use crate::AuditError;
 
-const MAGIC: &[u8; 4] = b"CWL1";
-const HEADER: usize = 4 + 16 + 8 + 4 + 32;
+const MAGIC: &[u8; 4] = b"CWL2";
+const HEADER: usize = 4 + 16 + 8 + 4 + 4;
+/// The earlier frame format, with a SHA-256 digest: read, never written.
+const MAGIC_SHA256: &[u8; 4] = b"CWL1";
+const HEADER_SHA256: usize = 4 + 16 + 8 + 4 + 32;
 
 /// Identifies the log of one database.
 pub(crate) type LogId = [u8; 16];
@@ -135,7 +141,8 @@ impl<'a> Cursor<'a> {
 }
 
 impl Frame {
-    fn encode(&self) -> Vec<u8> {
+    /// Appends the frame's body to `buf`.
+    fn encode_into(&self, buf: &mut Vec<u8>) {
         let size: usize = self
             .records
             .iter()
@@ -151,32 +158,31 @@ impl Frame {
                 .iter()
                 .map(|p| p.sealed.len() + 64)
                 .sum::<usize>();
-        let mut buf = Vec::with_capacity(size);
+        buf.reserve(size);
         for r in &self.records {
             buf.push(TAG_RECORD);
-            put(&mut buf, r.chain_id.as_bytes());
-            put_u64(&mut buf, r.sequence);
-            put(&mut buf, r.record_hash.as_bytes());
-            put(&mut buf, r.body.as_bytes());
+            put(buf, r.chain_id.as_bytes());
+            put_u64(buf, r.sequence);
+            put(buf, r.record_hash.as_bytes());
+            put(buf, r.body.as_bytes());
         }
         for c in &self.checkpoints {
             buf.push(TAG_CHECKPOINT);
-            put_u64(&mut buf, c.sequence);
-            put(&mut buf, c.chain_id.as_bytes());
-            put(&mut buf, c.kind.as_bytes());
-            put_u64(&mut buf, c.chain_sequence);
+            put_u64(buf, c.sequence);
+            put(buf, c.chain_id.as_bytes());
+            put(buf, c.kind.as_bytes());
+            put_u64(buf, c.chain_sequence);
             buf.extend_from_slice(&c.ts_unix_ms.to_le_bytes());
-            put(&mut buf, c.checkpoint_hash.as_bytes());
-            put(&mut buf, c.signature.as_bytes());
-            put(&mut buf, c.body.as_bytes());
+            put(buf, c.checkpoint_hash.as_bytes());
+            put(buf, c.signature.as_bytes());
+            put(buf, c.body.as_bytes());
         }
         for p in &self.payloads {
             buf.push(TAG_PAYLOAD);
-            put(&mut buf, p.record_id.as_bytes());
-            put(&mut buf, p.period.as_bytes());
-            put(&mut buf, &p.sealed);
+            put(buf, p.record_id.as_bytes());
+            put(buf, p.period.as_bytes());
+            put(buf, &p.sealed);
         }
-        buf
     }
 
     fn decode(body: &[u8]) -> Option<Self> {
@@ -212,7 +218,17 @@ impl Frame {
     }
 }
 
-fn digest(id: &LogId, number: u64, body: &[u8]) -> [u8; 32] {
+fn checksum(id: &LogId, number: u64, body: &[u8]) -> [u8; 4] {
+    let mut h = crc32fast::Hasher::new();
+    h.update(id);
+    h.update(&number.to_le_bytes());
+    h.update(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
+    h.update(body);
+    h.finalize().to_le_bytes()
+}
+
+/// The check of a frame in the earlier format.
+fn digest_sha256(id: &LogId, number: u64, body: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(id);
     h.update(number.to_le_bytes());
@@ -271,21 +287,29 @@ impl RecordLog {
         at: LogPosition,
         frame: &Frame,
     ) -> Result<LogPosition, AuditError> {
-        let body = frame.encode();
+        // The body is encoded in place after the header, whose length and checksum are filled in after it.
+        self.scratch.clear();
+        self.scratch.resize(HEADER, 0);
+        frame.encode_into(&mut self.scratch);
+        let (header, body) = self.scratch.split_at_mut(HEADER);
         if body.len() > MAX_FRAME {
             return Err(AuditError::Write(
                 "a group is too large for one log frame".into(),
             ));
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(MAGIC);
-        self.scratch.extend_from_slice(&self.id);
-        self.scratch.extend_from_slice(&at.frame.to_le_bytes());
-        self.scratch
-            .extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-        self.scratch
-            .extend_from_slice(&digest(&self.id, at.frame, &body));
-        self.scratch.extend_from_slice(&body);
+        let size = u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes();
+        let sum = checksum(&self.id, at.frame, body);
+        // HEADER is the sum of these fields' lengths.
+        header.copy_from_slice(
+            &[
+                MAGIC.as_slice(),
+                &self.id,
+                &at.frame.to_le_bytes(),
+                &size,
+                &sum,
+            ]
+            .concat(),
+        );
         let end = at.offset + self.scratch.len() as u64;
         self.reserve(end)?;
         self.file
@@ -354,32 +378,47 @@ pub(crate) fn read_from(
         .len();
     let mut frames = Vec::new();
     let mut at = from;
-    let mut header = [0_u8; HEADER];
+    let mut header = [0_u8; HEADER_SHA256];
     loop {
-        if at.offset + HEADER as u64 > len || until.is_some_and(|until| at.frame >= until) {
+        let left = len.saturating_sub(at.offset);
+        if left < HEADER as u64 || until.is_some_and(|until| at.frame >= until) {
             break;
         }
-        file.read_exact_at(&mut header, at.offset)
+        let read = usize::try_from(left.min(HEADER_SHA256 as u64)).unwrap_or(HEADER);
+        let header = &mut header[..read];
+        file.read_exact_at(header, at.offset)
             .map_err(|e| io_err("read", &path, &e))?;
         let (magic, rest) = header.split_at(4);
+        let header_len = match magic {
+            m if m == MAGIC => HEADER,
+            m if m == MAGIC_SHA256 && read == HEADER_SHA256 => HEADER_SHA256,
+            _ => break,
+        };
         let (log_id, rest) = rest.split_at(16);
         let (number, rest) = rest.split_at(8);
-        let (size, sum) = rest.split_at(4);
+        let (size, rest) = rest.split_at(4);
+        let Some(sum) = rest.get(..header_len - (4 + 16 + 8 + 4)) else {
+            break;
+        };
         let number = number.try_into().map(u64::from_le_bytes).unwrap_or(0);
         let size = size.try_into().map(u32::from_le_bytes).unwrap_or(0);
         let size = usize::try_from(size).unwrap_or(usize::MAX);
-        if magic != MAGIC
-            || log_id != id
+        if log_id != id
             || number != at.frame
             || size > MAX_FRAME
-            || at.offset + (HEADER + size) as u64 > len
+            || at.offset + (header_len + size) as u64 > len
         {
             break;
         }
         let mut body = vec![0_u8; size];
-        file.read_exact_at(&mut body, at.offset + HEADER as u64)
+        file.read_exact_at(&mut body, at.offset + header_len as u64)
             .map_err(|e| io_err("read", &path, &e))?;
-        if digest(id, number, &body).as_slice() != sum {
+        let intact = if header_len == HEADER {
+            checksum(id, number, &body).as_slice() == sum
+        } else {
+            digest_sha256(id, number, &body).as_slice() == sum
+        };
+        if !intact {
             break;
         }
         let Some(frame) = Frame::decode(&body) else {
@@ -387,7 +426,7 @@ pub(crate) fn read_from(
         };
         frames.push(frame);
         at = LogPosition {
-            offset: at.offset + (HEADER + size) as u64,
+            offset: at.offset + (header_len + size) as u64,
             frame: at.frame + 1,
         };
     }
@@ -494,5 +533,59 @@ mod tests {
         // Another database's log id reads nothing.
         let (frames, _) = read_from(&db, &[8; 16], LogPosition::default(), None).unwrap();
         assert!(frames.is_empty());
+    }
+
+    /// A frame in the earlier format (SHA-256 digest), as a hub before this one wrote it.
+    fn earlier_frame(id: &LogId, number: u64, frame: &Frame) -> Vec<u8> {
+        let mut body = Vec::new();
+        frame.encode_into(&mut body);
+        let size = u32::try_from(body.len()).unwrap().to_le_bytes();
+        let digest = digest_sha256(id, number, &body);
+        [
+            MAGIC_SHA256.as_slice(),
+            id,
+            &number.to_le_bytes(),
+            &size,
+            &digest,
+            &body,
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn frames_of_the_earlier_format_are_replayed_and_new_ones_follow_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        let id = [7; 16];
+        let old = [
+            earlier_frame(&id, 0, &frame(1)),
+            earlier_frame(&id, 1, &frame(2)),
+        ]
+        .concat();
+        std::fs::write(log_path(&db), &old).unwrap();
+        let after_old = LogPosition {
+            offset: old.len() as u64,
+            frame: 2,
+        };
+        let (frames, end) = read_from(&db, &id, LogPosition::default(), None).unwrap();
+        assert_eq!(frames, vec![frame(1), frame(2)]);
+        assert_eq!(end, after_old);
+        // The writer goes on in the new format after them.
+        let mut log = RecordLog::open(&db, id).unwrap();
+        let at = log.append(end, &frame(3)).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default(), None).unwrap();
+        assert_eq!(frames, vec![frame(1), frame(2), frame(3)]);
+        assert_eq!(end, at);
+        // ... with its 36-byte header and checksum.
+        let mut body = Vec::new();
+        frame(3).encode_into(&mut body);
+        assert_eq!(at.offset - after_old.offset, (HEADER + body.len()) as u64);
+        assert_eq!(HEADER, 36);
+        // A torn earlier-format frame ends the log as a torn new one does.
+        let file = OpenOptions::new().write(true).open(log_path(&db)).unwrap();
+        file.write_all_at(&[0xff], after_old.offset - 2).unwrap();
+        let (frames, end) = read_from(&db, &id, LogPosition::default(), None).unwrap();
+        assert_eq!(frames, vec![frame(1)]);
+        assert_eq!(end.frame, 1);
     }
 }
