@@ -5,6 +5,8 @@
 //! URI parts, tool results as `tool` messages, tool calls as an assistant's `tool_calls`, tools and tool
 //! choice as `tools` / `tool_choice`; streamed tool calls come back as `delta.tool_calls` fragments.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use base64::Engine as _;
 use causeway_contract::content::{ContentBlock, ToolChoice};
@@ -97,8 +99,8 @@ struct ChatMessage<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum ChatContent<'a> {
-    Text(&'a str),
-    Joined(String),
+    /// A system prompt as given, or an assistant turn's text blocks joined.
+    Text(Cow<'a, str>),
     Parts(Vec<ChatPart<'a>>),
     /// An assistant turn with tool calls and no text.
     Null,
@@ -186,7 +188,7 @@ fn chat_messages<'a>(message: &'a Message, out: &mut Vec<ChatMessage<'a>>) {
                 content: if text.is_empty() {
                     ChatContent::Null
                 } else {
-                    ChatContent::Joined(text)
+                    ChatContent::Text(Cow::Owned(text))
                 },
                 tool_calls,
             });
@@ -276,7 +278,7 @@ impl OpenAiInvoker {
             .map(|s| ChatMessage {
                 role: "system",
                 tool_call_id: None,
-                content: ChatContent::Text(s),
+                content: ChatContent::Text(Cow::Borrowed(s)),
                 tool_calls: Vec::new(),
             })
             .collect();

@@ -218,22 +218,32 @@ impl Frame {
     }
 }
 
+/// What a frame's check covers, in order: the log id, the frame number, the body's length and the body.
+fn checked<'a>(
+    id: &'a LogId,
+    number: &'a [u8; 8],
+    size: &'a [u8; 4],
+    body: &'a [u8],
+) -> [&'a [u8]; 4] {
+    [id, number, size, body]
+}
+
 fn checksum(id: &LogId, number: u64, body: &[u8]) -> [u8; 4] {
+    let size = u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes();
     let mut h = crc32fast::Hasher::new();
-    h.update(id);
-    h.update(&number.to_le_bytes());
-    h.update(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-    h.update(body);
+    for part in checked(id, &number.to_le_bytes(), &size, body) {
+        h.update(part);
+    }
     h.finalize().to_le_bytes()
 }
 
 /// The check of a frame in the earlier format.
 fn digest_sha256(id: &LogId, number: u64, body: &[u8]) -> [u8; 32] {
+    let size = u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes();
     let mut h = Sha256::new();
-    h.update(id);
-    h.update(number.to_le_bytes());
-    h.update(u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-    h.update(body);
+    for part in checked(id, &number.to_le_bytes(), &size, body) {
+        h.update(part);
+    }
     h.finalize().into()
 }
 
